@@ -1,0 +1,3 @@
+"""loyalty: membership & loyalty platform for store chains."""
+
+__version__ = "0.1.0"

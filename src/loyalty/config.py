@@ -1,0 +1,61 @@
+"""Settings, read from `LOYALTY_*` environment variables and an optional `loyalty.toml`.
+
+One `Settings` object is built per process (`get_settings`) so that tests can override it by
+setting environment variables and clearing the cache.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Programme-wide settings; per-store values (timezone) live on the store itself."""
+
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", toml_file="loyalty.toml", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///var/loyalty.db", description="SQLAlchemy URL")
+    currency: str = Field(default="CNY", min_length=3, max_length=3)
+    timezone: str = "Asia/Shanghai"
+    locale: str = "zh-CN"
+    phone_region: str = "CN"
+    secret_key: str = Field(default="change-me-in-production-please-32bytes!", min_length=16)
+    sql_echo: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls), file_secret_settings)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

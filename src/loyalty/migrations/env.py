@@ -1,0 +1,48 @@
+"""Alembic environment: uses the engine handed in by `loyalty.db.migrate`, else the configured URL."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Engine
+
+from loyalty.config import get_settings
+from loyalty.db.engine import make_engine
+from loyalty.db.schema import load_all, metadata
+
+load_all()
+config = context.config
+
+
+def _engine() -> Engine:
+    engine = config.attributes.get("engine")
+    if engine is not None:
+        return engine  # type: ignore[no-any-return]
+    url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
+    return make_engine(url)
+
+
+def run_migrations_offline() -> None:
+    url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
+    context.configure(url=url, target_metadata=metadata, literal_binds=True, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = _engine()
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,114 @@
+"""Shared fixtures: a migrated database on SQLite and on PostgreSQL.
+
+`db_url` is parametrised over both backends, so every test that uses it runs on both. PostgreSQL
+tests create their own uniquely named database on 127.0.0.1:5432 and drop it afterwards. Without a
+server they are skipped with a visible notice, except under CI=true, where a missing server fails.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from loyalty.db.engine import make_engine
+from loyalty.db.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+_PG_STATE: dict[str, object] = {}
+
+
+def _pg_available() -> bool:
+    if "ok" not in _PG_STATE:
+        try:
+            probe = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+            with probe.connect() as conn:
+                conn.execute(text("select 1"))
+            probe.dispose()
+            _PG_STATE["ok"] = True
+        except Exception as exc:  # any connection failure means "no server here"
+            _PG_STATE["ok"] = False
+            _PG_STATE["why"] = str(exc).splitlines()[0]
+    return bool(_PG_STATE["ok"])
+
+
+def require_postgres() -> None:
+    """Skip (newcomer) or fail (CI) when PostgreSQL is not reachable."""
+    if _pg_available():
+        return
+    why = f"PostgreSQL not reachable at {PG_ADMIN_URL}: {_PG_STATE.get('why')}"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"CI=true but {why}", pytrace=False)
+    pytest.skip(f"NOTICE: {why} — PostgreSQL tests skipped")
+
+
+def create_pg_database(prefix: str = "loyalty_test") -> str:
+    """Create a fresh PostgreSQL database and return its URL."""
+    require_postgres()
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _pg_available():
+        return f"PostgreSQL: {PG_ADMIN_URL}"
+    return (
+        f"NOTICE: PostgreSQL unavailable ({_PG_STATE.get('why')}): its tests will be skipped (fail under CI)"
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of an empty, migrated database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'loyalty.db'}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    url = create_pg_database()
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated engine on each backend."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A migrated PostgreSQL database only (concurrency tests)."""
+    url = create_pg_database()
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        drop_pg_database(url)
