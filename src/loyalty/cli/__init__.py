@@ -4,10 +4,28 @@ from __future__ import annotations
 
 import typer
 
+from loyalty.cli.analytics import app as analytics_app
 from loyalty.cli.db import app as db_app
+from loyalty.cli.demo import app as demo_app
+from loyalty.cli.exports import app as export_app
+from loyalty.cli.imports import app as import_app
+from loyalty.cli.jobs import app as jobs_app
+from loyalty.cli.ledger import app as ledger_app
+from loyalty.cli.members import app as members_app
+from loyalty.cli.points import app as points_app
+from loyalty.cli.serve import register as register_api_commands
 
 app = typer.Typer(help="loyalty — membership & loyalty platform", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(members_app, name="members")
+app.add_typer(points_app, name="points")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(ledger_app, name="ledger")
+register_api_commands(app)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+app.add_typer(demo_app, name="demo")
+app.add_typer(analytics_app, name="analytics")
 
 
 def main() -> None:

@@ -8,7 +8,12 @@ from __future__ import annotations
 from loyalty.db.base import metadata
 
 # Table modules register themselves on import; add new areas below.
-TABLE_MODULES: tuple[str, ...] = ()
+TABLE_MODULES: tuple[str, ...] = (
+    "loyalty.db.core_tables",
+    "loyalty.db.auth_tables",
+    "loyalty.db.imports_tables",
+    "loyalty.db.analytics_tables",
+)
 
 
 def load_all() -> None:

@@ -1,0 +1,352 @@
+"""Benchmark: POS purchases through the HTTP API, on SQLite and PostgreSQL, in one run.
+
+    .venv/bin/python bench/api.py            # 32 clients, 15 s per backend
+    .venv/bin/python bench/api.py --small    # a few seconds, for the smoke test
+
+For each backend it creates a fresh database, seeds a store, a POS key and members, starts `uvicorn`
+in a child process, then starts a *separate* load process (asyncio + httpx, 32 concurrent clients on
+127.0.0.1) that posts 3-line purchases with Idempotency-Keys for a fixed time. It prints throughput and
+p50/p95/p99 latency, beside a baseline: the same driver against GET /api/v1/health (the floor the web
+stack sets before any business work), as a ratio. It also reports peak RSS of server and load process.
+`--profile` adds an in-process breakdown of one purchase (service call vs. HTTP layer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+# --- load process ----------------------------------------------------------------------------------
+
+
+def purchase_body(store_id: int, member_id: int, order_id: str, occurred_at: str) -> dict[str, Any]:
+    return {
+        "store_id": store_id,
+        "member_id": member_id,
+        "order_id": order_id,
+        "occurred_at": occurred_at,
+        "currency": "CNY",
+        "lines": [
+            {"sku": "SKU-1001", "category": "apparel", "quantity": 1, "unit_price": "199.00"},
+            {
+                "sku": "SKU-2002",
+                "category": "shoes",
+                "quantity": 2,
+                "unit_price": "89.50",
+                "discount": "10.00",
+            },
+            {"sku": "SKU-3003", "category": "accessories", "quantity": 3, "unit_price": "12.90"},
+        ],
+    }
+
+
+async def _drive(args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    members: list[int] = json.loads(args.members)
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    stop_at = time.perf_counter() + args.duration
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    headers = {"X-API-Key": args.key}
+    run_id = secrets.token_hex(4)
+    occurred = "2026-03-01T10:00:00+08:00"
+
+    async with httpx.AsyncClient(base_url=args.url, limits=limits, headers=headers, timeout=30) as client:
+
+        async def worker(n: int) -> None:
+            rng = random.Random(n)
+            i = 0
+            while time.perf_counter() < stop_at:
+                i += 1
+                t0 = time.perf_counter()
+                if args.mode == "health":
+                    resp = await client.get("/api/v1/health")
+                else:
+                    order = f"{run_id}-{n}-{i}"
+                    body = purchase_body(args.store, rng.choice(members), order, occurred)
+                    resp = await client.post(
+                        "/api/v1/purchases", json=body, headers={"Idempotency-Key": order}
+                    )
+                latencies.append(time.perf_counter() - t0)
+                if resp.status_code >= 300:
+                    key = f"{resp.status_code}"
+                    errors[key] = errors.get(key, 0) + 1
+                    if errors[key] == 1:
+                        print(f"load: first {key}: {resp.text[:300]}", file=sys.stderr)
+
+        t_start = time.perf_counter()
+        await asyncio.gather(*(worker(n) for n in range(args.concurrency)))
+        elapsed = time.perf_counter() - t_start
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "throughput": len(latencies) / elapsed if elapsed else 0.0,
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "mean_ms": statistics.fmean(latencies) * 1000 if latencies else 0.0,
+        "errors": errors,
+        "load_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+# --- orchestration ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _seed(url: str, n_members: int) -> tuple[int, str, list[int]]:
+    """Migrate, seed the programme, one store with a POS key, and `n_members` members."""
+    from loyalty.bootstrap import Context
+    from loyalty.db.migrate import upgrade
+    from loyalty.services import auth, members, seed
+    from loyalty.services.schemas import MemberIn
+
+    ctx = Context.from_url(url)
+    upgrade(ctx.engine)
+    seed.ensure_programme(ctx)
+    from loyalty.services import merchants
+
+    store_id = merchants.list_stores(ctx)[0].id
+    _, key = auth.create_api_key(ctx, store_id=store_id, name="bench")
+    ids = []
+    for i in range(n_members):
+        m = members.register_member(
+            ctx, MemberIn(phone=f"+86139{i:08d}", name=f"Bench {i}", registration_store_id=store_id)
+        )
+        ids.append(m.id)
+    ctx.engine.dispose()
+    return store_id, key, ids
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not become healthy")
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _load(mode: str, base: str, key: str, store: int, members: list[int], seconds: float, conc: int) -> Any:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--load",
+        mode,
+        "--url",
+        base,
+        "--key",
+        key,
+        "--store",
+        str(store),
+        "--members",
+        json.dumps(members),
+        "--duration",
+        str(seconds),
+        "--concurrency",
+        str(conc),
+    ]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    if out.stderr:
+        print(out.stderr, file=sys.stderr, end="")
+    return json.loads(out.stdout)
+
+
+def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    store, key, members = _seed(url, args.members_count)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    code = (
+        "from loyalty.api.server import run; import sys; "
+        "run(sys.argv[1], port=int(sys.argv[2]), workers=int(sys.argv[3]), "
+        "log_level='warning', access_log=False)"
+    )
+    server = subprocess.Popen([sys.executable, "-c", code, url, str(port), str(args.workers)], cwd=ROOT)
+    try:
+        _wait_healthy(base, server)
+        _load("purchase", base, key, store, members, min(1.0, args.duration), args.concurrency)  # warm-up
+        health = _load("health", base, key, store, members, args.duration / 3, args.concurrency)
+        result = _load("purchase", base, key, store, members, args.duration, args.concurrency)
+        result["baseline_health_rps"] = health["throughput"]
+        result["server_peak_rss_mb"] = _rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(10)
+    result["backend"] = name
+    return result
+
+
+def _pg_database() -> tuple[str, Any]:
+    from sqlalchemy import create_engine, text
+
+    name = f"loyalty_bench_{secrets.token_hex(4)}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def profile_one(url: str, n: int = 300) -> dict[str, float]:
+    """Per-purchase time spent in the service call alone vs. through the ASGI app (no network)."""
+    import httpx
+
+    from loyalty.api.app import create_app
+    from loyalty.bootstrap import Context
+
+    store, key, members = _seed(url, 50)
+    ctx = Context.from_url(url)
+    app = create_app(ctx)
+
+    async def via_asgi() -> float:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers={"X-API-Key": key}
+        ) as c:
+            t0 = time.perf_counter()
+            for i in range(n):
+                body = purchase_body(
+                    store, members[i % len(members)], f"asgi-{i}", "2026-03-01T10:00:00+08:00"
+                )
+                r = await c.post("/api/v1/purchases", json=body, headers={"Idempotency-Key": f"asgi-{i}"})
+                assert r.status_code == 201, r.text
+            return (time.perf_counter() - t0) / n * 1000
+
+    from loyalty.api.routers.purchases import purchase_input
+
+    t0 = time.perf_counter()
+    for i in range(n):
+        body = purchase_body(store, members[i % len(members)], f"svc-{i}", "2026-03-01T10:00:00+08:00")
+        purchase_input(body)
+    parse_ms = (time.perf_counter() - t0) / n * 1000
+    from loyalty.services import purchases
+
+    t0 = time.perf_counter()
+    for i in range(n):
+        body = purchase_body(store, members[i % len(members)], f"svc-{i}", "2026-03-01T10:00:00+08:00")
+        purchases.post_purchase(ctx, purchase_input(body))  # the core alone, no HTTP
+    service_ms = (time.perf_counter() - t0) / n * 1000
+    asgi_ms = asyncio.run(via_asgi())
+    ctx.engine.dispose()
+    return {"service_ms": service_ms - parse_ms, "parse_ms": parse_ms, "asgi_total_ms": asgi_ms}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--small", action="store_true", help="short run for smoke tests")
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--members-count", type=int, default=500)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--load", choices=["purchase", "health"], help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    parser.add_argument("--store", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--members", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load:
+        args.mode = args.load
+        print(json.dumps(asyncio.run(_drive(args))))
+        return
+    if args.small:
+        args.duration, args.members_count = 2.0, 50
+    results = []
+    for backend in args.backends.split(","):
+        if backend == "sqlite":
+            tmp = tempfile.mkdtemp(prefix="loyalty-bench-")
+            url = f"sqlite:///{tmp}/bench.db"
+            results.append(bench_backend("sqlite", url, args))
+            if args.profile:
+                results[-1]["profile"] = profile_one(f"sqlite:///{tmp}/profile.db")
+        else:
+            url, drop = _pg_database()
+            try:
+                results.append(bench_backend("postgresql", url, args))
+            finally:
+                drop()
+            if args.profile:
+                url, drop = _pg_database()
+                try:
+                    results[-1]["profile"] = profile_one(url)
+                finally:
+                    drop()
+    print(
+        f"\nPOS purchases over HTTP: {args.concurrency} clients, {args.duration:.0f} s, "
+        f"workers={args.workers}"
+    )
+    header = f"{'backend':<11}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'health/s':>10}{'ratio':>7}"
+    print(header + f"{'errors':>10}{'srv MB':>8}{'load MB':>8}")
+    for r in results:
+        ratio = r["throughput"] / r["baseline_health_rps"] if r["baseline_health_rps"] else 0.0
+        print(
+            f"{r['backend']:<11}{r['throughput']:>9.0f}{r['p50_ms']:>9.1f}{r['p95_ms']:>9.1f}{r['p99_ms']:>9.1f}"
+            f"{r['baseline_health_rps']:>10.0f}{ratio:>7.2f}{sum(r['errors'].values()):>10}"
+            f"{r['server_peak_rss_mb']:>8.0f}{r['load_peak_rss_mb']:>8.0f}"
+        )
+        if "profile" in r:
+            p = r["profile"]
+            print(
+                f"  profile: service {p['service_ms']:.2f} ms, request parsing {p['parse_ms']:.2f} ms, "
+                f"through ASGI (auth+idempotency+JSON) {p['asgi_total_ms']:.2f} ms per purchase"
+            )
+    print("target: >= 1000 purchases/s with p99 <= 50 ms on 2 cores")
+    print(json.dumps(results), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""Bulk purchase import benchmark: N purchase lines into SQLite (and PostgreSQL), beside a naive baseline.
+
+    .venv/bin/python bench/import.py                 # 10,000,000 lines, SQLite, then PostgreSQL
+    .venv/bin/python bench/import.py --lines 200000  # smaller run
+    .venv/bin/python bench/import.py --small         # smoke size (20,000 lines)
+
+The data is the demo chain generator scaled up (members ≈ lines / 10), written as a CSV exactly like a
+POS export. The timed figure is `loyalty import purchases` end to end: read, map, validate in DuckDB,
+post (points and tiers through the live posting code), commit in checkpointed batches. The baseline
+is the naive approach — parse with the csv module and post each order on its own, row by row, with a
+member lookup per order — timed on a sub-sample and scaled linearly to N (stated in the output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from loyalty.demo.generator import ChainSpec, generate  # noqa: E402
+
+LINES_PER_MEMBER_YEAR = 17.0  # what the generator produces at intensity 1 over 12 months
+
+
+def make_data(lines: int, workdir: Path, seed: int = 7) -> tuple[Path, Path, pa.Table, int]:
+    """Generate ≥ `lines` purchase lines, cut at an order boundary, write members + purchases CSVs."""
+    members = max(200, int(lines / LINES_PER_MEMBER_YEAR * 1.15))
+    chain = generate(ChainSpec(members=members, months=12, seed=seed, end=date(2026, 11, 1)))
+    purchases = chain.purchases
+    if purchases.num_rows > lines:
+        cut_order = purchases.column("订单号")[lines - 1]
+        after = purchases.column("订单号").slice(lines)
+        extra = pc.index(pc.not_equal(after, cut_order), True).as_py()
+        purchases = purchases.slice(0, lines + (extra if extra >= 0 else after.length()))
+    members_csv = workdir / "members.csv"
+    purchases_csv = workdir / "purchases.csv"
+    pacsv.write_csv(chain.members, members_csv, pacsv.WriteOptions(quoting_style="none"))
+    pacsv.write_csv(purchases, purchases_csv, pacsv.WriteOptions(quoting_style="none"))
+    orders = int(pc.count_distinct(purchases.column("订单号")).as_py())
+    return members_csv, purchases_csv, chain.stores, orders
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _fresh(url: str, stores: pa.Table) -> object:
+    from loyalty.bootstrap import Context
+    from loyalty.db.migrate import upgrade
+    from loyalty.demo.chain import ensure_stores
+    from loyalty.services.seed import ensure_programme
+
+    ctx = Context.from_url(url)
+    upgrade(ctx.engine)
+    ensure_programme(ctx)
+    ensure_stores(ctx, stores.to_pylist())
+    return ctx
+
+
+def run_ours(url: str, members_csv: Path, purchases_csv: Path, stores: pa.Table) -> dict[str, float]:
+    from loyalty.imports.runner import ImportOptions, import_file
+
+    ctx = _fresh(url, stores)
+    t0 = time.perf_counter()
+    m = import_file(ctx, "members", members_csv, ImportOptions(progress=False))
+    t1 = time.perf_counter()
+    p = import_file(ctx, "purchases", purchases_csv, ImportOptions(progress=False))
+    t2 = time.perf_counter()
+    assert p.rejected == 0, p.reasons
+    return {"members": m.imported, "members_s": t1 - t0, "lines": p.imported, "purchases_s": t2 - t1}
+
+
+def run_naive(
+    url: str, members_csv: Path, purchases_csv: Path, stores: pa.Table, sample_lines: int
+) -> dict[str, float]:
+    """Row by row: csv module, one member lookup and one `post_purchase` transaction per order."""
+    from sqlalchemy import select
+
+    from loyalty.db.core_tables import members
+    from loyalty.db.core_tables import stores as stores_t
+    from loyalty.imports.runner import ImportOptions, import_file
+    from loyalty.services.purchases import post_purchase
+    from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
+
+    ctx = _fresh(url, stores)
+    import_file(ctx, "members", members_csv, ImportOptions(progress=False))
+    with ctx.engine.connect() as conn:
+        store_ids = dict(conn.execute(select(stores_t.c.code, stores_t.c.id)).all())
+    from datetime import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Asia/Shanghai")
+    t0 = time.perf_counter()
+    lines = 0
+    with purchases_csv.open(encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        order: list[list[str]] = []
+
+        def flush(rows: list[list[str]]) -> None:
+            with ctx.engine.connect() as conn:
+                mid = conn.execute(select(members.c.id).where(members.c.card_no == rows[0][3])).scalar_one()
+            post_purchase(
+                ctx,
+                PurchaseIn(
+                    store_id=store_ids[rows[0][1]],
+                    order_id=rows[0][0],
+                    occurred_at=dt.fromisoformat(rows[0][2]).replace(tzinfo=tz),
+                    member_id=mid,
+                    lines=[
+                        PurchaseLineIn(
+                            sku=r[4],
+                            category=r[5],
+                            quantity=int(r[6]),
+                            unit_price_minor=int(r[7].replace(".", "")),
+                        )
+                        for r in rows
+                    ],
+                ),
+            )
+
+        for row in reader:
+            if order and row[0] != order[0][0]:
+                flush(order)
+                order = []
+                if lines >= sample_lines:
+                    break
+            order.append(row)
+            lines += 1
+        else:
+            if order:
+                flush(order)
+    return {"lines": lines, "seconds": time.perf_counter() - t0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--lines", type=int, default=10_000_000)
+    parser.add_argument("--small", action="store_true", help="smoke size: 20,000 lines")
+    parser.add_argument("--baseline-lines", type=int, default=3_000)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    lines = 20_000 if args.small else args.lines
+    work = Path(tempfile.mkdtemp(prefix="loyalty-bench-"))
+    try:
+        t = time.perf_counter()
+        members_csv, purchases_csv, stores, orders = make_data(lines, work)
+        print(f"generated {lines:,}+ purchase lines ({orders:,} orders) in {time.perf_counter() - t:.1f} s")
+        backends = [("sqlite", f"sqlite:///{work / 'bench.db'}", f"sqlite:///{work / 'naive.db'}")]
+        if not args.no_postgres:
+            try:
+                sys.path.insert(0, str(ROOT / "tests"))
+                from conftest import create_pg_database, drop_pg_database  # type: ignore[import-not-found]
+
+                backends.append(
+                    ("postgresql", create_pg_database("loyalty_bench"), create_pg_database("loyalty_bench"))
+                )
+            except BaseException as exc:
+                print(f"PostgreSQL skipped: {exc}")
+        for name, url, naive_url in backends:
+            ours = run_ours(url, members_csv, purchases_csv, stores)
+            naive = run_naive(naive_url, members_csv, purchases_csv, stores, min(args.baseline_lines, lines))
+            ours_rate = ours["lines"] / ours["purchases_s"]
+            naive_rate = naive["lines"] / naive["seconds"]
+            scaled = ours["lines"] / naive_rate
+            print(
+                f"{name:<10} import purchases: {ours['lines']:>11,} lines in {ours['purchases_s']:8.1f} s = "
+                f"{ours_rate:>9,.0f} lines/s | naive row-by-row: {naive_rate:>7,.0f} lines/s "
+                f"(timed on {naive['lines']:,} lines, scaled to all: {scaled:,.0f} s) "
+                f"| ratio {ours_rate / naive_rate:4.1f}x"
+            )
+            print(f"{'':<10} members: {ours['members']:,.0f} in {ours['members_s']:.1f} s")
+            if name == "postgresql":
+                drop_pg_database(url)
+                drop_pg_database(naive_url)
+        print(f"target: 10,000,000 lines into SQLite in <= 120 s; peak RSS {peak_rss_mib():,.0f} MiB")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("LOYALTY_SQL_ECHO", "false")
+    main()

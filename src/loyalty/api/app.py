@@ -1,0 +1,110 @@
+"""The FastAPI application factory.
+
+`create_app(ctx)` builds one app around one `Context` (engine, settings, clock). Tests pass a context
+for a throw-away database; `loyalty serve` and `make demo` build it from settings. Nothing global: two
+apps in one process (the test suite does this) never share state, including rate-limit windows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+import loyalty
+from loyalty.api.errors import Problem, install_error_handlers
+from loyalty.api.ratelimit import RateLimiter
+from loyalty.api.routers import health
+from loyalty.bootstrap import Context
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Membership & loyalty API for POS terminals, e-commerce, mini-programs and the back office.
+
+* **Staff** authenticate with the OAuth2 password flow at `/api/v1/auth/token` and send
+  `Authorization: Bearer <jwt>`.
+* **POS terminals** send their per-store key in `X-API-Key`.
+* **Members** send their own token as `Authorization: Bearer <token>` to `/api/v1/me/...`.
+
+Errors are RFC 9457 `application/problem+json` with a stable `type`. Money is a decimal string with a
+currency; times are ISO 8601 with an offset. Mutating POS calls accept an `Idempotency-Key` header.
+"""
+
+_PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": Problem, "description": "Client error (problem+json)"},
+    "5XX": {"model": Problem, "description": "Server error (problem+json)"},
+}
+
+
+def context_from_url(url: str | None) -> Context:
+    """A context for `url` (settings when None)."""
+    return Context.from_url(url)
+
+
+def create_app(
+    ctx: Context | None = None, *, rate_limits: dict[str, tuple[int, float]] | None = None
+) -> FastAPI:
+    """Build the API around `ctx` (a context from settings when omitted).
+
+    `rate_limits` overrides the per-surface limits (`{"login": (attempts, window_seconds)}`) so tests
+    can provoke a 429 in a handful of requests without waiting.
+    """
+    context = ctx if ctx is not None else context_from_url(None)
+    app = FastAPI(
+        title="loyalty API",
+        version=loyalty.__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        responses=_PROBLEM_RESPONSES,
+        separate_input_output_schemas=False,
+    )
+    app.state.ctx = context
+    app.state.limiter = RateLimiter(rate_limits)
+    install_error_handlers(app)
+    app.include_router(health.router, prefix=API_PREFIX)
+    _include_resource_routers(app)
+    _document_problems(app)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make the published schema say what the API does: every 4xx/5xx is problem+json.
+
+    FastAPI documents its own 422 body as `application/json`; ours is RFC 9457, so the schema is
+    rewritten once (cached by FastAPI) instead of patching each route.
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for ops in schema.get("paths", {}).values():
+            for op in ops.values():
+                responses = op.setdefault("responses", {})
+                for code in ("4XX", "5XX"):
+                    responses.setdefault(code, {"description": "Problem (RFC 9457)"})
+                for code, response in responses.items():
+                    if code[0] in "45":
+                        response["content"] = problem
+        components = schema.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _include_resource_routers(app: FastAPI) -> None:
+    """Mount the resource routers; kept apart so the list of resources reads in one place."""
+    from loyalty.api.routers import ROUTERS
+
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)

@@ -1,0 +1,177 @@
+"""FastAPI dependencies as typed `Annotated` aliases: context, caller, permissions, rate limits.
+
+Routers declare what they need (`Staff`, `Pos`, `MemberPrincipal`, `CtxDep`) and get a resolved,
+authorised principal; nothing in a router parses headers or compares roles by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from loyalty.api.errors import forbidden, unauthenticated
+from loyalty.api.security import Principal, principal_from_jwt
+from loyalty.services import auth as auth_service
+
+if TYPE_CHECKING:
+    from loyalty.bootstrap import Context
+
+_bearer = HTTPBearer(auto_error=False, description="Staff JWT or member token")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Per-store POS key")
+
+#: how long a verified API key / member token is trusted without re-reading the database
+CREDENTIAL_CACHE_TTL = 30.0
+
+
+def get_ctx(request: Request) -> Context:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+CtxDep = Annotated["Context", Depends(get_ctx)]
+
+
+class CredentialCache:
+    """A small TTL cache of verified opaque credentials so a POS call costs no extra database read.
+
+    Keyed by the SHA-256 of the presented secret (the secret itself is never kept in memory here).
+    Revocation takes effect after at most `ttl` seconds; documented in docs/api.md.
+    """
+
+    def __init__(
+        self, ttl: float = CREDENTIAL_CACHE_TTL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._items: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(presented: str) -> str:
+        return hashlib.sha256(presented.encode()).hexdigest()
+
+    def get(self, presented: str) -> Principal | None:
+        key = self._key(presented)
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item[0] < self._clock():
+                del self._items[key]
+                return None
+            return item[1]
+
+    def put(self, presented: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[self._key(presented)] = (self._clock() + self.ttl, principal)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+def _cache(request: Request) -> CredentialCache:
+    cache: CredentialCache | None = getattr(request.app.state, "credential_cache", None)
+    if cache is None:
+        cache = request.app.state.credential_cache = CredentialCache()
+    return cache
+
+
+def _resolve(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
+) -> Principal:
+    ctx: Context = request.app.state.ctx
+    if api_key:
+        cache = _cache(request)
+        principal = cache.get(api_key)
+        if principal is None:
+            info = auth_service.verify_api_key(ctx, api_key)
+            if info is None:
+                raise unauthenticated("Invalid API key.")
+            principal = Principal(
+                kind="api_key", id=str(info.id), role="cashier", store_ids=frozenset({info.store_id})
+            )
+            cache.put(api_key, principal)
+        return principal
+    if bearer is None or bearer.scheme.lower() != "bearer" or not bearer.credentials:
+        raise unauthenticated()
+    token = bearer.credentials
+    if token.startswith(auth_service.MEMBER_TOKEN_PREFIX + "_"):
+        cache = _cache(request)
+        principal = cache.get(token)
+        if principal is None:
+            member_id = auth_service.verify_member_token(ctx, token)
+            if member_id is None:
+                raise unauthenticated("Invalid member token.")
+            principal = Principal(kind="member", id=str(member_id), role="member", member_id=member_id)
+            cache.put(token, principal)
+        return principal
+    return principal_from_jwt(ctx.settings.secret_key, token, ctx.now())
+
+
+def current_principal(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """Whoever is calling: staff (JWT), POS terminal (X-API-Key) or member (member token)."""
+    return _resolve(request, bearer, api_key)
+
+
+AnyPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def staff_or_pos(principal: AnyPrincipal) -> Principal:
+    """Staff and POS terminals; members are sent to /me."""
+    if principal.kind == "member":
+        raise forbidden("Members may only use /api/v1/me.")
+    return principal
+
+
+def member_only(principal: AnyPrincipal) -> Principal:
+    if principal.kind != "member" or principal.member_id is None:
+        raise forbidden("Only a member token may use /api/v1/me.")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(staff_or_pos)]
+MemberPrincipal = Annotated[Principal, Depends(member_only)]
+
+
+def requires(permission: str) -> Callable[[Principal], Principal]:
+    """A dependency that yields the caller when their role holds `permission`, else 403."""
+
+    def _dep(principal: Caller) -> Principal:
+        principal.require(permission)
+        return principal
+
+    _dep.__name__ = f"requires_{permission.replace(':', '_')}"
+    return _dep
+
+
+def client_key(request: Request) -> str:
+    """The address rate limits are counted against."""
+    return request.client.host if request.client else "unknown"
+
+
+def rate_limited(surface: str) -> Callable[[Request], None]:
+    """A dependency counting one attempt at `surface` for this client (429 past the limit)."""
+
+    def _dep(request: Request) -> None:
+        request.app.state.limiter.hit(surface, client_key(request))
+
+    _dep.__name__ = f"rate_limit_{surface}"
+    return _dep
+
+
+def parse_cursor(cursor: str | None) -> Any:
+    return cursor

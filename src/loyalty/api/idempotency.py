@@ -1,0 +1,103 @@
+"""`Idempotency-Key` for mutating POS calls, stored in the core's `idempotency_keys` table.
+
+A till that times out retries with the same key and must get the first answer, not a second effect.
+A reused key with another body (or on another endpoint) is rejected with 422. Only successful
+responses are stored, so a till can retry a failed request after fixing the cause.
+Keys are scoped per caller (`staff:7`, `api_key:3`), so tills cannot collide with each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import and_, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.api.errors import ApiError
+from loyalty.api.security import Principal
+
+if TYPE_CHECKING:
+    from loyalty.bootstrap import Context
+
+REPLAY_HEADER = "Idempotent-Replayed"
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=150,
+        description="Unique per logical operation; a retry with the same key returns the first response.",
+    ),
+]
+
+
+def _table() -> Any:
+    from loyalty.db.core_tables import idempotency_keys
+
+    return idempotency_keys
+
+
+def request_hash(route: str, payload: BaseModel | dict[str, Any] | None) -> str:
+    """Fingerprint of what was asked: the route and the canonical JSON of the validated body."""
+    data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+    canonical = json.dumps({"route": route, "body": data}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def run_idempotent(
+    ctx: Context,
+    principal: Principal,
+    key: str | None,
+    route: str,
+    payload: BaseModel | dict[str, Any] | None,
+    handler: Callable[[], tuple[int, BaseModel]],
+) -> JSONResponse:
+    """Run `handler` once per (caller, key); replay its stored response afterwards.
+
+    One indexed read before and one insert after the work. Two *concurrent* first attempts with one
+    key may both reach the handler; that is safe because every handler behind this is itself
+    idempotent in its own transaction (purchases on store + order id, returns on store + return id,
+    redemptions and adjustments on the same key, registrations on the unique phone), so the second
+    gets the first's effect, and only one response is stored.
+    """
+    if key is None:
+        status, model = handler()
+        return JSONResponse(model.model_dump(mode="json"), status_code=status)
+    table = _table()
+    scope = principal.scope_key
+    digest = request_hash(route, payload)
+    where = and_(table.c.scope == scope, table.c.key == key)
+    with ctx.engine.connect() as conn:
+        row = conn.execute(
+            select(table.c.request_hash, table.c.response, table.c.status_code).where(where)
+        ).first()
+    if row is not None:
+        if row.request_hash != digest:
+            raise ApiError(
+                422, "IDEMPOTENCY_MISMATCH", "This Idempotency-Key was used with a different request."
+            )
+        return JSONResponse(row.response, status_code=row.status_code, headers={REPLAY_HEADER: "true"})
+    status, model = handler()
+    body = model.model_dump(mode="json")
+    try:
+        with ctx.engine.begin() as conn:
+            conn.execute(
+                insert(table).values(
+                    scope=scope,
+                    key=key,
+                    request_hash=digest,
+                    response=body,
+                    status_code=status,
+                    created_at=ctx.now(),
+                )
+            )
+    except IntegrityError:
+        pass  # a concurrent first attempt stored its (equivalent) response first
+    return JSONResponse(body, status_code=status)

@@ -1,0 +1,34 @@
+"""Liveness and readiness for load balancers, `make demo` and the benchmark's start-up wait."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from sqlalchemy import text
+
+import loyalty
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    """Whether the process is up and its database answers."""
+
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unreachable"]
+    version: str
+
+
+@router.get("/health", response_model=Health)
+def health(request: Request) -> Health:
+    """Report that the API is up and whether its database answers a trivial query."""
+    engine = request.app.state.ctx.engine
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        db: Literal["ok", "unreachable"] = "ok"
+    except Exception:  # any driver error means the database is not usable right now
+        db = "unreachable"
+    return Health(status="ok" if db == "ok" else "degraded", database=db, version=loyalty.__version__)

@@ -1,0 +1,223 @@
+"""Members: register, look up, search, update, deactivate, merge; tokens for self-service."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from loyalty.api.deps import CtxDep, rate_limited, requires
+from loyalty.api.errors import ApiError
+from loyalty.api.idempotency import IdempotencyKey, run_idempotent
+from loyalty.api.schemas import DbId, Page, PathId
+from loyalty.api.security import Principal
+from loyalty.api.views import MemberOut, member_view
+from loyalty.services import auth as auth_service
+from loyalty.services import members as members_service
+from loyalty.services.schemas import MemberIn
+from loyalty.services.schemas import MemberUpdate as CoreMemberUpdate
+
+router = APIRouter(tags=["members"])
+
+Reader = Annotated[Principal, Depends(requires("members:read"))]
+Writer = Annotated[Principal, Depends(requires("members:write"))]
+Manager = Annotated[Principal, Depends(requires("members:manage"))]
+TokenIssuer = Annotated[Principal, Depends(requires("members:tokens"))]
+
+Phone = Annotated[
+    str, Field(min_length=5, max_length=20, pattern=r"^\+?[0-9 ()-]{5,20}$", examples=["+8613812345678"])
+]
+Tag = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class MemberCreate(BaseModel):
+    """A new member as staff register them at a store (no tier or status: those are earned)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone
+    name: str = Field(min_length=1, max_length=100)
+    registration_store_id: DbId | None = Field(default=None, description="Defaults to the caller's store.")
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    birthday: date | None = None
+    gender: Literal["female", "male", "other", "unknown"] | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
+    marketing_consent: bool = False
+
+
+class MemberUpdate(BaseModel):
+    """Profile changes; omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    phone: Phone | None = None
+    name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    birthday: date | None = None
+    gender: Literal["female", "male", "other", "unknown"] | None = None
+    tags: list[Tag] | None = Field(default=None, max_length=50)
+    marketing_consent: bool | None = None
+
+
+class MergeIn(BaseModel):
+    """Merge a duplicate (`source_id`) into the member that survives (`target_id`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_id: DbId
+    target_id: DbId
+
+
+class MemberTokenOut(BaseModel):
+    """A member's bearer token for /api/v1/me; shown once."""
+
+    token: str
+    expires_at: datetime
+
+
+def load_member(ctx: Any, member_id: int) -> Any:
+    """The core member (the core raises MEMBER_NOT_FOUND → 404)."""
+    return members_service.get_member(ctx, member_id)
+
+
+def require_member_store(principal: Principal, member: Any) -> None:
+    """Store staff change only members registered at their stores."""
+    principal.require_store(getattr(member, "registration_store_id", None))
+
+
+@router.post("/members", response_model=MemberOut, status_code=201)
+def register_member(
+    body: MemberCreate, caller: Writer, ctx: CtxDep, idempotency_key: IdempotencyKey = None
+) -> Any:
+    """Register a member at a store (a cashier registers at their own store)."""
+    store_id = body.registration_store_id
+    if store_id is None and caller.store_ids is not None and len(caller.store_ids) == 1:
+        store_id = next(iter(caller.store_ids))
+    caller.require_store(store_id)
+
+    def handler() -> tuple[int, BaseModel]:
+        data = body.model_dump() | {"registration_store_id": store_id}
+        member = members_service.register_member(ctx, _member_in(data), actor=caller.to_actor())
+        return 201, member_view(member, caller)
+
+    return run_idempotent(ctx, caller, idempotency_key, "POST /members", body, handler)
+
+
+@router.get(
+    "/members/lookup",
+    response_model=MemberOut,
+    dependencies=[Depends(rate_limited("member_lookup"))],
+)
+def lookup_member(
+    caller: Reader,
+    ctx: CtxDep,
+    phone: Annotated[str | None, Query(max_length=20)] = None,
+    card_no: Annotated[str | None, Query(max_length=40)] = None,
+    member_code: Annotated[str | None, Query(max_length=40)] = None,
+) -> MemberOut:
+    """Find one member by exact phone, card number or member code (the POS's first step; rate-limited)."""
+    given = {k: v for k, v in {"phone": phone, "card_no": card_no, "member_code": member_code}.items() if v}
+    if len(given) != 1:
+        raise ApiError(
+            422,
+            "VALIDATION_FAILED",
+            "Give exactly one of phone, card_no, member_code.",
+            errors=[{"field": "query", "message": "exactly one of phone, card_no, member_code"}],
+        )
+    member = members_service.find_member(ctx, phone=phone, card_no=card_no, member_code=member_code)
+    return member_view(member, caller)
+
+
+@router.get("/members", response_model=Page[MemberOut])
+def search_members(
+    caller: Reader,
+    ctx: CtxDep,
+    q: Annotated[str | None, Query(max_length=100, description="Name, phone or card fragment.")] = None,
+    phone: Annotated[str | None, Query(max_length=20)] = None,
+    card_no: Annotated[str | None, Query(max_length=40)] = None,
+    name: Annotated[str | None, Query(max_length=100)] = None,
+    tag: Annotated[str | None, Query(max_length=40)] = None,
+    tier: Annotated[str | None, Query(max_length=40, description="Tier code.")] = None,
+    status: Annotated[Literal["active", "inactive", "merged"] | None, Query()] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[MemberOut]:
+    """Search members with cursor pagination; store staff see their stores' members only."""
+    store_ids = sorted(caller.store_ids) if caller.store_ids is not None else None
+    page = auth_service.search_members_page(
+        ctx,
+        q=q,
+        phone=phone,
+        card_no=card_no,
+        name=name,
+        tag=tag,
+        tier=tier,
+        status=status,
+        store_ids=store_ids,
+        cursor=cursor,
+        limit=limit,
+    )
+    items, next_cursor = page
+    return Page[MemberOut](items=[member_view(m, caller) for m in items], next_cursor=next_cursor)
+
+
+@router.get("/members/{member_id}", response_model=MemberOut)
+def get_member(member_id: PathId, caller: Reader, ctx: CtxDep) -> MemberOut:
+    """One member's profile (contact data masked outside the caller's stores)."""
+    return member_view(load_member(ctx, member_id), caller)
+
+
+@router.patch("/members/{member_id}", response_model=MemberOut)
+def update_member(member_id: PathId, body: MemberUpdate, caller: Writer, ctx: CtxDep) -> MemberOut:
+    """Change a member's profile; store staff only for members registered at their stores."""
+    require_member_store(caller, load_member(ctx, member_id))
+    changes = body.model_dump(exclude_unset=True)
+    member = members_service.update_member(ctx, member_id, _member_update(changes), actor=caller.to_actor())
+    return member_view(member, caller)
+
+
+@router.post("/members/{member_id}/deactivate", response_model=MemberOut)
+def deactivate_member(member_id: PathId, caller: Manager, ctx: CtxDep) -> MemberOut:
+    """Deactivate a member (no more earning or redeeming); their self-service tokens are revoked."""
+    require_member_store(caller, load_member(ctx, member_id))
+    member = members_service.deactivate_member(ctx, member_id, actor=caller.to_actor())
+    auth_service.revoke_member_tokens(ctx, member_id)
+    return member_view(member, caller)
+
+
+@router.post("/members/merge", response_model=MemberOut)
+def merge_members(body: MergeIn, caller: Manager, ctx: CtxDep) -> MemberOut:
+    """Merge a duplicate member into another; points, purchases and history move to the survivor."""
+    if body.source_id == body.target_id:
+        raise ApiError(
+            422,
+            "VALIDATION_FAILED",
+            "A member cannot be merged into itself.",
+            errors=[{"field": "target_id", "message": "must differ from source_id"}],
+        )
+    require_member_store(caller, load_member(ctx, body.source_id))
+    require_member_store(caller, load_member(ctx, body.target_id))
+    member = members_service.merge_members(ctx, body.target_id, body.source_id, actor=caller.to_actor())
+    auth_service.revoke_member_tokens(ctx, body.source_id)
+    return member_view(member, caller)
+
+
+@router.post("/members/{member_id}/tokens", response_model=MemberTokenOut, status_code=201)
+def issue_member_token(member_id: PathId, caller: TokenIssuer, ctx: CtxDep) -> MemberTokenOut:
+    """Issue a self-service token to a member (e.g. when they bind the mini-program at the till)."""
+    member = load_member(ctx, member_id)
+    require_member_store(caller, member)
+    if member.status != "active":
+        raise ApiError(409, "MEMBER_INACTIVE", "Only active members get self-service tokens.")
+    info, token = auth_service.issue_member_token(ctx, member_id, actor=caller.to_actor())
+    return MemberTokenOut(token=token, expires_at=info.expires_at)
+
+
+def _member_in(data: dict[str, Any]) -> MemberIn:
+    return MemberIn(**data)
+
+
+def _member_update(data: dict[str, Any]) -> CoreMemberUpdate:
+    return CoreMemberUpdate(**data)

@@ -1,0 +1,210 @@
+"""Points: balance with expiring buckets, statement, redemption at checkout, manual adjustment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from loyalty.api.deps import CtxDep, requires
+from loyalty.api.idempotency import IdempotencyKey, run_idempotent
+from loyalty.api.routers.members import load_member, require_member_store
+from loyalty.api.schemas import DbId, Money, Page, PathId, PositiveDecimalString, aware, money, to_minor
+from loyalty.api.security import Principal
+from loyalty.services import points as points_service
+
+router = APIRouter(tags=["points"])
+
+Reader = Annotated[Principal, Depends(requires("points:read"))]
+Redeemer = Annotated[Principal, Depends(requires("points:redeem"))]
+Adjuster = Annotated[Principal, Depends(requires("points:adjust"))]
+
+
+class ExpiringBucket(BaseModel):
+    """Points that expire within the next `within_days` days unless spent first."""
+
+    within_days: int
+    points: int
+
+
+class BalanceOut(BaseModel):
+    """What a member can spend now, what is still pending, any debt, and what expires soon."""
+
+    member_id: DbId
+    balance: int
+    available: int
+    pending: int
+    debt: int
+    expiring_soon: list[ExpiringBucket]
+
+
+class StatementEntry(BaseModel):
+    """One movement on the member's points account."""
+
+    transfer_id: int
+    at: datetime
+    kind: str
+    points: int
+    balance_after: int
+    rule: str
+    reason: str | None
+    order_id: str | None
+    store_id: int | None
+
+
+class RedeemIn(BaseModel):
+    """Spend points at a store's checkout (e.g. as cash or for a reward)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: DbId
+    store_id: DbId
+    points: int = Field(gt=0, le=100_000_000)
+    order_id: str | None = Field(default=None, max_length=64, description="The order paid with points.")
+    order_total: PositiveDecimalString | None = Field(
+        default=None, description="Order total, to enforce the programme's cap on paying with points."
+    )
+
+
+class AdjustIn(BaseModel):
+    """A manual correction or goodwill grant; negative points remove points."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: DbId
+    points: int = Field(ge=-100_000_000, le=100_000_000)
+    reason: str = Field(min_length=3, max_length=200)
+
+
+class MovementOut(BaseModel):
+    """The result of a redemption or adjustment: the movement and the new balance."""
+
+    transfer_id: int
+    member_id: int
+    points: int
+    value: Money | None = Field(default=None, description="What redeemed points paid for.")
+    balance_after: int
+
+
+def balance_view(b: Any) -> BalanceOut:
+    return BalanceOut(
+        member_id=b.member_id,
+        balance=b.balance,
+        available=b.available,
+        pending=b.pending,
+        debt=b.debt,
+        expiring_soon=[ExpiringBucket(within_days=x.within_days, points=x.points) for x in b.expiring_soon],
+    )
+
+
+#: how many movements one statement read considers; older ones need an export
+STATEMENT_WINDOW = 10_000
+
+
+def statement_page(ctx: Any, member_id: int, cursor: str | None, limit: int) -> Page[StatementEntry]:
+    """Newest first, keyset-paginated by transfer id over the core's statement."""
+    entries = sorted(
+        points_service.statement(ctx, member_id, limit=STATEMENT_WINDOW),
+        key=lambda e: e.transfer_id,
+        reverse=True,
+    )
+    if cursor:
+        before = int(cursor) if cursor.isdigit() else 0
+        entries = [e for e in entries if e.transfer_id < before]
+    page = entries[:limit]
+    return Page[StatementEntry](
+        items=[
+            StatementEntry(
+                transfer_id=e.transfer_id,
+                at=aware(e.at),
+                kind=e.kind,
+                points=e.amount,
+                balance_after=e.balance_after,
+                rule=e.rule,
+                reason=e.reason,
+                order_id=e.order_id,
+                store_id=e.store_id,
+            )
+            for e in page
+        ],
+        next_cursor=str(page[-1].transfer_id) if len(entries) > limit else None,
+    )
+
+
+@router.get("/members/{member_id}/points", response_model=BalanceOut)
+def get_balance(member_id: PathId, caller: Reader, ctx: CtxDep) -> BalanceOut:
+    """A member's spendable, pending and owed points, and which points expire soon."""
+    load_member(ctx, member_id)
+    return balance_view(points_service.balance(ctx, member_id))
+
+
+@router.get("/members/{member_id}/points/statement", response_model=Page[StatementEntry])
+def get_statement(
+    member_id: int,
+    caller: Reader,
+    ctx: CtxDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[StatementEntry]:
+    """A member's points movements, newest first, with cursor pagination."""
+    load_member(ctx, member_id)
+    return statement_page(ctx, member_id, cursor, limit)
+
+
+@router.post("/points/redeem", response_model=MovementOut, status_code=201)
+def redeem(body: RedeemIn, caller: Redeemer, ctx: CtxDep, idempotency_key: IdempotencyKey = None) -> Any:
+    """Spend a member's points at the caller's store; 409 when the balance is short or a spend races."""
+    caller.require_store(body.store_id)
+    load_member(ctx, body.member_id)
+
+    def handler() -> tuple[int, BaseModel]:
+        currency = ctx.settings.currency
+        total = to_minor(body.order_total, currency) if body.order_total is not None else None
+        r = points_service.redeem(
+            ctx,
+            body.member_id,
+            body.points,
+            store_id=body.store_id,
+            order_id=body.order_id,
+            order_total_minor=total,
+            idempotency_key=_core_key(caller, idempotency_key),
+            actor=caller.to_actor(),
+        )
+        return 201, MovementOut(
+            transfer_id=r.transfer_id,
+            member_id=r.member_id,
+            points=-r.points,
+            value=money(r.value_minor, currency),
+            balance_after=r.balance_after,
+        )
+
+    return run_idempotent(ctx, caller, idempotency_key, "POST /points/redeem", body, handler)
+
+
+@router.post("/points/adjust", response_model=MovementOut, status_code=201)
+def adjust(body: AdjustIn, caller: Adjuster, ctx: CtxDep, idempotency_key: IdempotencyKey = None) -> Any:
+    """Grant or remove points by hand with a reason; recorded in the audit log."""
+    require_member_store(caller, load_member(ctx, body.member_id))
+
+    def handler() -> tuple[int, BaseModel]:
+        r = points_service.adjust(
+            ctx,
+            body.member_id,
+            body.points,
+            reason=body.reason,
+            operator=caller.scope_key,
+            idempotency_key=_core_key(caller, idempotency_key),
+            actor=caller.to_actor(),
+        )
+        return 201, MovementOut(
+            transfer_id=r.transfer_id, member_id=r.member_id, points=r.points, balance_after=r.balance_after
+        )
+
+    return run_idempotent(ctx, caller, idempotency_key, "POST /points/adjust", body, handler)
+
+
+def _core_key(caller: Principal, key: str | None) -> str | None:
+    """The caller-scoped key handed to the core, which stores it in the spend's own transaction."""
+    return f"{caller.scope_key}:{key}" if key else None

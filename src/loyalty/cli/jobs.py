@@ -1,0 +1,30 @@
+"""`loyalty jobs run`: the nightly set-based jobs (points expiry, tier re-evaluation)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import typer
+
+from loyalty.cli._core import context, emit
+from loyalty.services import points, tiers
+
+app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
+
+
+@app.command("run")
+def run_jobs(
+    job: str = typer.Argument("all", help="all | expire | tiers"),
+    as_of: datetime | None = typer.Option(None, help="ISO time with zone; default now"),
+) -> None:
+    """Expire due points and re-evaluate every member's tier, each as one set-based transaction."""
+    ctx = context()
+    when = as_of or ctx.now()
+    if when.tzinfo is None:
+        raise typer.BadParameter("--as-of needs a timezone, e.g. 2026-01-01T00:00:00+08:00")
+    out: dict[str, object] = {}
+    if job in ("all", "expire"):
+        out["expire"] = points.expire_points(ctx, when).model_dump()
+    if job in ("all", "tiers"):
+        out["tiers"] = tiers.evaluate_tiers(ctx, when).model_dump()
+    emit(out)

@@ -1,0 +1,19 @@
+"""`loyalty ledger verify`: prove the ledger invariants on the configured database."""
+
+from __future__ import annotations
+
+import typer
+
+from loyalty.cli._core import context, emit
+from loyalty.services import points
+
+app = typer.Typer(help="Ledger checks.", no_args_is_help=True)
+
+
+@app.command("verify")
+def verify() -> None:
+    """Zero-sum, cached balances = postings = unspent lots − debt, no negative lot, nothing earned twice."""
+    report = points.verify_ledger(context())
+    emit(report)
+    if not report["ok"]:
+        raise typer.Exit(1)

@@ -1,0 +1,54 @@
+"""Analytics score tables: the latest scores per member, and every refresh's scores kept as history.
+
+Segments and campaigns filter on ``member_scores``; ``member_score_history`` lets a report show how a
+member's segment and value moved between refreshes. Money is integer minor units (``clv_minor``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+)
+
+from loyalty.db.base import metadata
+from loyalty.db.core_tables import Id  # the id type core uses (BIGINT, INTEGER on SQLite) so FKs match
+
+member_scores = Table(
+    "member_scores",
+    metadata,
+    Column("member_id", Id, ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("rfm_code", String(3), nullable=False),
+    Column("segment", String(32), nullable=False),
+    Column("recency_days", Integer, nullable=False),
+    Column("frequency", Integer, nullable=False),
+    Column("monetary_minor", BigInteger, nullable=False),
+    Column("p_alive", Float, nullable=True),
+    Column("expected_purchases", Float, nullable=True),
+    Column("clv_minor", BigInteger, nullable=True),
+    Column("model", String(16), nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+)
+
+member_score_history = Table(
+    "member_score_history",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("member_id", Id, ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("rfm_code", String(3), nullable=False),
+    Column("segment", String(32), nullable=False),
+    Column("p_alive", Float, nullable=True),
+    Column("expected_purchases", Float, nullable=True),
+    Column("clv_minor", BigInteger, nullable=True),
+    Index("ix_member_score_history_member_id_computed_at", "member_id", "computed_at"),
+)
+
+ANALYTICS_TABLES = (member_scores, member_score_history)

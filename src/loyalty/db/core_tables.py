@@ -1,0 +1,383 @@
+"""Core tables: merchants, stores, programme, tiers, members, purchases, returns and the points ledger.
+
+The ledger is double-entry: a `transfers` row moves a positive amount from a debit account to a credit
+account and writes exactly two `postings` (−amount, +amount), so the sum over all postings is zero by
+construction. Member accounts cache `balance` (sum of their postings) and `debt` so a spend can be
+checked under one row lock; `point_lots` hold earned points with their expiry, and `lot_allocations`
+record which lot paid for which spend, expiry or reversal. CHECK constraints are the last line of defence
+behind the service-level checks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from loyalty.db.base import metadata
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends.
+
+    SQLite has no timezone type and SQLAlchemy would hand back naive values there; normalising to UTC on
+    the way in and tagging UTC on the way out keeps comparisons and arithmetic identical on both.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# BIGINT primary keys autoincrement on PostgreSQL; on SQLite only INTEGER is the rowid alias.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _id() -> Column[int]:
+    return Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _ts(name: str, nullable: bool = False) -> Column[object]:
+    return Column(name, UTCDateTime(), nullable=nullable)
+
+
+programmes = Table(
+    "programmes",
+    metadata,
+    _id(),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    # Earning: points per whole currency unit of eligible spend, before the tier multiplier.
+    Column("points_per_unit", Integer, nullable=False),
+    Column("excluded_categories", JSON, nullable=False),
+    # Redemption: how many points buy one currency unit, the share of an order they may pay, and the
+    # balance a member must keep to redeem at all.
+    Column("points_per_currency_unit", Integer, nullable=False),
+    Column("redeem_cap_pct", Integer, nullable=False),
+    Column("min_redeem_balance", Integer, nullable=False),
+    Column("return_window_days", Integer, nullable=False),
+    Column("expiry_days", Integer, nullable=False),
+    Column("tier_window_days", Integer, nullable=False),
+    Column("downgrade_policy", String(20), nullable=False),
+    Column("downgrade_grace_days", Integer, nullable=False),
+    _ts("created_at"),
+    CheckConstraint("points_per_unit >= 0", name="points_per_unit"),
+    CheckConstraint("points_per_currency_unit > 0", name="points_per_currency_unit"),
+    CheckConstraint("redeem_cap_pct BETWEEN 0 AND 100", name="redeem_cap_pct"),
+    CheckConstraint("downgrade_policy IN ('one_step', 'window')", name="downgrade_policy"),
+)
+
+merchants = Table(
+    "merchants",
+    metadata,
+    _id(),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("programme_id", Id, ForeignKey("programmes.id"), nullable=True),
+    _ts("created_at"),
+)
+
+stores = Table(
+    "stores",
+    metadata,
+    _id(),
+    Column("merchant_id", Id, ForeignKey("merchants.id"), nullable=False),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("city", String(100), nullable=True),
+    Column("timezone", String(64), nullable=False),
+    _ts("created_at"),
+)
+
+tiers = Table(
+    "tiers",
+    metadata,
+    _id(),
+    Column("code", String(40), nullable=False, unique=True),
+    Column("name", String(100), nullable=False),
+    Column("rank", Integer, nullable=False, unique=True),
+    Column("threshold_minor", BigInteger, nullable=False),
+    # Earning multiplier in percent (100 = ×1.0) so no float ever enters the ledger.
+    Column("multiplier_pct", Integer, nullable=False),
+    Column("programme_id", Id, ForeignKey("programmes.id"), nullable=True),
+    CheckConstraint("threshold_minor >= 0", name="threshold"),
+    CheckConstraint("multiplier_pct >= 0", name="multiplier"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    _id(),
+    Column("phone", String(20), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(254), nullable=True),
+    Column("birthday", Date, nullable=True),
+    Column("gender", String(10), nullable=True),
+    Column("registration_store_id", Id, ForeignKey("stores.id"), nullable=True),
+    Column("tags", JSON, nullable=False),
+    Column("marketing_consent", Boolean, nullable=False),
+    Column("card_no", String(20), nullable=False, unique=True),
+    Column("member_code", String(40), nullable=False, unique=True),
+    Column("status", String(10), nullable=False),
+    Column("merged_into_id", Id, ForeignKey("members.id"), nullable=True),
+    Column("tier_id", Id, ForeignKey("tiers.id"), nullable=False),
+    Column("tier_locked_until", UTCDateTime(), nullable=True),
+    Column("tier_lock_reason", Text, nullable=True),
+    Column("tier_grace_until", UTCDateTime(), nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    CheckConstraint("status IN ('active', 'inactive', 'merged')", name="status"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    _id(),
+    # 'member' accounts hold a member's points; the merchant's 'liability' issues them, 'redeemed' and
+    # 'expired' receive them back when used up.
+    Column("kind", String(20), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=True, unique=True),
+    Column("merchant_id", Id, ForeignKey("merchants.id"), nullable=True),
+    Column("balance", BigInteger, nullable=False),
+    Column("debt", BigInteger, nullable=False),
+    _ts("created_at"),
+    CheckConstraint("kind IN ('member', 'liability', 'redeemed', 'expired')", name="kind"),
+    CheckConstraint("debt >= 0", name="debt"),
+    # A member account never holds less than minus its debt: unspent lots are never negative.
+    CheckConstraint("kind <> 'member' OR balance + debt >= 0", name="member_floor"),
+    UniqueConstraint("merchant_id", "kind", name="uq_accounts_merchant_kind"),
+)
+
+purchases = Table(
+    "purchases",
+    metadata,
+    _id(),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("order_id", String(100), nullable=False),
+    _ts("occurred_at"),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("eligible_minor", BigInteger, nullable=False),
+    Column("refunded_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("points_earned", BigInteger, nullable=False),
+    Column("points_reversed", BigInteger, nullable=False),
+    Column("redeemed_points", BigInteger, nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("store_id", "order_id", name="uq_purchases_store_order"),
+    CheckConstraint("total_minor >= 0", name="total"),
+    CheckConstraint("refunded_minor >= 0 AND refunded_minor <= total_minor", name="refunded"),
+    CheckConstraint("points_reversed >= 0 AND points_reversed <= points_earned", name="reversed"),
+)
+Index("ix_purchases_member_occurred", purchases.c.member_id, purchases.c.occurred_at)
+
+purchase_lines = Table(
+    "purchase_lines",
+    metadata,
+    Column("purchase_id", Id, ForeignKey("purchases.id"), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(100), nullable=False),
+    Column("category", String(100), nullable=True),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price_minor", BigInteger, nullable=False),
+    Column("discount_minor", BigInteger, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("points", BigInteger, nullable=False),
+    Column("returned_quantity", Integer, nullable=False),
+    CheckConstraint("quantity > 0", name="quantity"),
+    CheckConstraint("returned_quantity >= 0 AND returned_quantity <= quantity", name="returned"),
+)
+
+returns = Table(
+    "returns",
+    metadata,
+    _id(),
+    Column("purchase_id", Id, ForeignKey("purchases.id"), nullable=False),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
+    Column("return_id", String(100), nullable=False),
+    _ts("occurred_at"),
+    Column("refund_minor", BigInteger, nullable=False),
+    Column("points_reversed", BigInteger, nullable=False),
+    Column("debt_created", BigInteger, nullable=False),
+    Column("lines", JSON, nullable=True),
+    Column("request_hash", String(64), nullable=False),
+    _ts("created_at"),
+    UniqueConstraint("store_id", "return_id", name="uq_returns_store_return"),
+    CheckConstraint("refund_minor >= 0", name="refund"),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    _id(),
+    # earn | return | redeem | expire | adjust | merge
+    Column("kind", String(20), nullable=False),
+    Column("debit_account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("credit_account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=True),
+    Column("purchase_id", Id, ForeignKey("purchases.id"), nullable=True),
+    Column("return_id", Id, ForeignKey("returns.id"), nullable=True),
+    Column("lot_id", BigInteger, nullable=True),
+    Column("reverses_transfer_id", Id, ForeignKey("transfers.id"), nullable=True),
+    # Which rule produced the entry, so any balance can be explained line by line.
+    Column("rule", String(200), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("operator", String(100), nullable=True),
+    Column("store_id", Id, ForeignKey("stores.id"), nullable=True),
+    Column("order_id", String(100), nullable=True),
+    Column("value_minor", BigInteger, nullable=True),
+    _ts("created_at"),
+    CheckConstraint("amount > 0", name="amount"),
+    CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
+)
+Index("ix_transfers_member", transfers.c.member_id, transfers.c.id)
+# An expiry is posted at most once per lot; an earning at most once per purchase.
+Index(
+    "uq_transfers_expire_lot",
+    transfers.c.lot_id,
+    unique=True,
+    sqlite_where=transfers.c.kind == "expire",
+    postgresql_where=transfers.c.kind == "expire",
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    _id(),
+    Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=False),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    _ts("created_at"),
+    CheckConstraint("amount <> 0", name="nonzero"),
+)
+Index("ix_postings_account", postings.c.account_id)
+Index("ix_postings_transfer", postings.c.transfer_id)
+
+point_lots = Table(
+    "point_lots",
+    metadata,
+    _id(),
+    Column("account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("merchant_id", Id, ForeignKey("merchants.id"), nullable=False),
+    Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=False),
+    Column("purchase_id", Id, ForeignKey("purchases.id"), nullable=True),
+    Column("amount", BigInteger, nullable=False),
+    # Part of `amount` that went straight to paying an existing debt, never spendable.
+    Column("debt_paid", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    _ts("available_at"),
+    _ts("expires_at"),
+    _ts("created_at"),
+    CheckConstraint("remaining >= 0", name="remaining_nonneg"),
+    CheckConstraint("remaining + debt_paid <= amount", name="remaining_le_amount"),
+)
+Index("ix_point_lots_account_expiry", point_lots.c.account_id, point_lots.c.expires_at)
+Index("ix_point_lots_expires_remaining", point_lots.c.expires_at, point_lots.c.remaining)
+
+lot_allocations = Table(
+    "lot_allocations",
+    metadata,
+    _id(),
+    Column("lot_id", Id, ForeignKey("point_lots.id"), nullable=False),
+    Column("transfer_id", Id, ForeignKey("transfers.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    CheckConstraint("amount > 0", name="amount"),
+)
+Index("ix_lot_allocations_lot", lot_allocations.c.lot_id)
+Index("ix_lot_allocations_transfer", lot_allocations.c.transfer_id)
+
+tier_history = Table(
+    "tier_history",
+    metadata,
+    _id(),
+    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    Column("from_tier_id", Id, ForeignKey("tiers.id"), nullable=True),
+    Column("to_tier_id", Id, ForeignKey("tiers.id"), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("qualifying_minor", BigInteger, nullable=True),
+    _ts("at"),
+)
+Index("ix_tier_history_member", tier_history.c.member_id, tier_history.c.at)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    _ts("at"),
+    Column("actor_kind", String(20), nullable=False),
+    Column("actor_id", String(100), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("entity", String(60), nullable=False),
+    Column("entity_id", String(100), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+)
+Index("ix_audit_log_entity", audit_log.c.entity, audit_log.c.entity_id)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("scope", String(100), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("status_code", Integer, nullable=False),
+    _ts("created_at"),
+)
+
+CORE_TABLES = (
+    programmes,
+    merchants,
+    stores,
+    tiers,
+    members,
+    accounts,
+    purchases,
+    purchase_lines,
+    returns,
+    transfers,
+    postings,
+    point_lots,
+    lot_allocations,
+    tier_history,
+    audit_log,
+    idempotency_keys,
+)

@@ -1,0 +1,1 @@
+"""The demo chain: a seeded, believable brand whose history goes through the real import path."""

@@ -1,0 +1,21 @@
+"""Who is acting: recorded in the audit log and used by entry points for access checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ActorKind = Literal["staff", "api_key", "member", "system"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An authenticated principal. `store_ids=None` means all stores (head office, system jobs)."""
+
+    kind: ActorKind
+    id: str
+    role: str | None = None
+    store_ids: frozenset[int] | None = None
+
+
+SYSTEM = Actor(kind="system", id="system", role="system")

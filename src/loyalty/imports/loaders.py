@@ -1,0 +1,523 @@
+"""Database side of an import: reference data for validation, and the per-kind batch loaders.
+
+Validation needs to know what already exists (stores, members, orders, returns, granted balances);
+it is read once per import into Arrow tables. Loading uses the core's own code so that imported
+history earns points and moves tiers exactly as live traffic would: purchases go through the same
+per-order posting routine as `purchases.post_purchases` (inside the batch's transaction, so the batch and
+its checkpoint commit together), returns through `purchases.post_return`, and opening balances through
+the ledger's `post_transfer` with the lot's original earn date and expiry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import pyarrow as pa
+from sqlalchemy import Connection, insert, select
+
+from loyalty.db.core_tables import (
+    accounts,
+    members,
+    point_lots,
+    purchases,
+    returns,
+    stores,
+    tier_history,
+    tiers,
+)
+from loyalty.db.imports_tables import imported_balances
+from loyalty.domain.actors import SYSTEM, Actor
+from loyalty.domain.cards import new_card_number, new_member_code
+from loyalty.domain.ledger import split_earning
+from loyalty.imports.mapping import ColumnMap, Kind
+from loyalty.imports.report import Summary
+from loyalty.imports.runner import Step
+from loyalty.imports.validate import Checked, Reference
+from loyalty.services import audit
+from loyalty.services.common import lock_member_account, post_transfer, set_account, store_info
+from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn
+
+# Core keeps phone and name NOT NULL; members known only by a card number (Online Retail customers,
+# old loyalty cards) get a placeholder that can never collide with a real E.164 number.
+NO_PHONE_PREFIX = "nophone:"
+
+
+def _us(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+
+
+def _to_arrow(rows: list[Any], schema: pa.Schema) -> pa.Table:
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+    return pa.table([pa.array(list(c), f.type) for c, f in zip(cols, schema, strict=True)], schema=schema)
+
+
+def load_reference(conn: Connection, kind: Kind, mapping: ColumnMap, ctx: Any) -> Reference:
+    """Read what validation must know about the database into Arrow tables (one query each)."""
+    ref = Reference.empty(default_timezone=ctx.settings.timezone)
+    ref.stores = _to_arrow(
+        list(conn.execute(select(stores.c.code, stores.c.id, stores.c.timezone))),
+        pa.schema([("code", pa.string()), ("id", pa.int64()), ("timezone", pa.string())]),
+    )
+    if kind is not Kind.members or mapping.member_keys():
+        ref.members = _to_arrow(
+            list(
+                conn.execute(select(members.c.id, members.c.card_no, members.c.phone, members.c.member_code))
+            ),
+            ref.members.schema,
+        )
+    if kind in (Kind.purchases, Kind.returns):
+        ref.orders = _to_arrow(
+            list(
+                conn.execute(
+                    select(
+                        purchases.c.store_id,
+                        purchases.c.order_id,
+                        purchases.c.id,
+                        purchases.c.member_id,
+                        purchases.c.total_minor,
+                        purchases.c.refunded_minor,
+                    )
+                )
+            ),
+            ref.orders.schema,
+        )
+        ref.returns = _to_arrow(
+            list(conn.execute(select(returns.c.store_id, returns.c.return_id))), ref.returns.schema
+        )
+    if kind is Kind.balances:
+        ref.balances = _to_arrow(
+            list(conn.execute(select(imported_balances.c.member_id, imported_balances.c.source_key))),
+            ref.balances.schema,
+        )
+    return ref
+
+
+class Loader(Protocol):
+    def prepare(self, ctx: Any, conn: Connection, mapping: ColumnMap, config: dict[str, Any]) -> None: ...
+    def plan(self, checked: Checked, mapping: ColumnMap) -> list[Step]: ...
+    def load(
+        self, ctx: Any, conn: Connection | None, step: str, batch: pa.Table, run_id: int, actor: Any
+    ) -> int: ...
+    def after(self, ctx: Any, checked: Checked, summary: Summary) -> None: ...
+
+
+def _lowest_tier(conn: Connection) -> int:
+    return int(conn.execute(select(tiers.c.id).order_by(tiers.c.rank).limit(1)).scalar_one())
+
+
+def insert_members(
+    conn: Connection, rows: list[dict[str, Any]], now: datetime, actor: Actor | None
+) -> dict[str, int]:
+    """Create members in bulk the way `members.register_member` does (lowest tier, account, history).
+
+    Registration one by one costs a transaction per member; an import of a million members cannot
+    afford that, so the same rows are written with three multi-row inserts. Card numbers and member
+    codes from the old system are kept; missing ones are generated by the core's generators.
+    Returns card_no -> member id.
+    """
+    if not rows:
+        return {}
+    tier_id = _lowest_tier(conn)
+    values = []
+    for r in rows:
+        card = r.get("card_no") or new_card_number()
+        created = r.get("created_at") or now
+        values.append(
+            {
+                "phone": r.get("phone") or f"{NO_PHONE_PREFIX}{card}",
+                "name": r.get("name") or card,
+                "email": r.get("email"),
+                "birthday": r.get("birthday"),
+                "gender": r.get("gender"),
+                "registration_store_id": r.get("store_id"),
+                "tags": ["imported"],
+                "marketing_consent": bool(r.get("consent")),
+                "card_no": card,
+                "member_code": r.get("member_code") or new_member_code(),
+                "status": "active",
+                "tier_id": tier_id,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
+    result = conn.execute(insert(members).returning(members.c.id, sort_by_parameter_order=True), values)
+    ids = [int(i) for i in result.scalars().all()]
+    conn.execute(
+        insert(accounts),
+        [
+            {"kind": "member", "member_id": i, "balance": 0, "debt": 0, "created_at": v["created_at"]}
+            for i, v in zip(ids, values, strict=True)
+        ],
+    )
+    conn.execute(
+        insert(tier_history),
+        [
+            {
+                "member_id": i,
+                "from_tier_id": None,
+                "to_tier_id": tier_id,
+                "reason": "register",
+                "at": v["created_at"],
+            }
+            for i, v in zip(ids, values, strict=True)
+        ],
+    )
+    if actor is not None:
+        audit.record(
+            conn,
+            actor,
+            "member.import",
+            "member",
+            ids[0],
+            None,
+            {"count": len(ids), "first_id": ids[0], "last_id": ids[-1]},
+            at=now,
+        )
+    return {str(v["card_no"]): i for v, i in zip(values, ids, strict=True)}
+
+
+def _post_purchases_in(conn: Connection, ctx: Any, items: list[PurchaseIn]) -> int:
+    """Post `items` inside the caller's transaction with the core's own per-order posting code.
+
+    `purchases.post_purchases` opens its own transaction; the import needs the batch and its checkpoint
+    in one, so it calls the same routine the batch entry uses, with the caller's connection.
+    """
+    from loyalty.services import purchases as core_purchases
+
+    cache = core_purchases._Cache(conn)
+    posted = 0
+    for item in items:
+        result = core_purchases._post_one(conn, ctx, cache, item)
+        posted += 0 if result.replayed else 1
+    return posted
+
+
+@dataclass
+class MembersLoader:
+    def prepare(self, ctx: Any, conn: Connection, mapping: ColumnMap, config: dict[str, Any]) -> None:
+        return None
+
+    def plan(self, checked: Checked, mapping: ColumnMap) -> list[Step]:
+        return [Step("members", checked.good)]
+
+    def load(
+        self, ctx: Any, conn: Connection | None, step: str, batch: pa.Table, run_id: int, actor: Any
+    ) -> int:
+        assert conn is not None
+        rows = batch.to_pylist()
+        for r in rows:
+            r["created_at"] = _us(r.pop("registered_us"))
+        return len(insert_members(conn, rows, ctx.now(), actor or SYSTEM))
+
+    def after(self, ctx: Any, checked: Checked, summary: Summary) -> None:
+        return None
+
+
+@dataclass
+class PurchasesLoader:
+    """Creates unknown members (when the mapping asks), posts orders, then embedded returns."""
+
+    card_ids: dict[str, int] = field(default_factory=dict)
+    currency: str | None = None
+
+    def prepare(self, ctx: Any, conn: Connection, mapping: ColumnMap, config: dict[str, Any]) -> None:
+        ensure_store(ctx, conn, config)
+
+    def plan(self, checked: Checked, mapping: ColumnMap) -> list[Step]:
+        steps = []
+        if "new_members" in checked.extra:
+            steps.append(Step("members", checked.extra["new_members"], counts_rows=False))
+        steps.append(Step("purchases", checked.good, group_column="order_key"))
+        if "returns" in checked.extra:
+            steps.append(
+                Step("returns", checked.extra["returns"], lines_column="lines", own_transactions=True)
+            )
+        return steps
+
+    def load(
+        self, ctx: Any, conn: Connection | None, step: str, batch: pa.Table, run_id: int, actor: Any
+    ) -> int:
+        if step == "members":
+            assert conn is not None
+            rows = [
+                {"card_no": r["card_no"], "member_code": r["member_code"], "phone": r["phone"]}
+                for r in batch.to_pylist()
+            ]
+            new_ids = insert_members(conn, rows, ctx.now(), actor or SYSTEM)
+            self.card_ids.update(new_ids)
+            return len(new_ids)
+        if step == "purchases":
+            assert conn is not None
+            return _post_purchases_in(conn, ctx, self._orders(conn, batch))
+        created = 0
+        from loyalty.services import purchases as core_purchases
+
+        for r in batch.to_pylist():
+            result = core_purchases.post_return(
+                ctx,
+                ReturnIn(
+                    store_id=r["store_id"],
+                    return_id=r["return_id"],
+                    order_id=r["original_order_id"],
+                    occurred_at=_us(r["occurred_us"]),
+                    refund_minor=r["refund_minor"],
+                ),
+                actor=actor,
+            )
+            created += 0 if result.replayed else 1
+        return created
+
+    def _member_ids(self, conn: Connection, keys: list[str]) -> None:
+        missing = [k for k in keys if k not in self.card_ids]
+        for i in range(0, len(missing), 500):
+            chunk = missing[i : i + 500]
+            for card, mid in conn.execute(
+                select(members.c.card_no, members.c.id).where(members.c.card_no.in_(chunk))
+            ):
+                self.card_ids[card] = int(mid)
+
+    def _orders(self, conn: Connection, batch: pa.Table) -> list[PurchaseIn]:
+        cols = {
+            name: batch.column(name).to_pylist()
+            for name in (
+                "store_id",
+                "order_id",
+                "occurred_us",
+                "member_id",
+                "card_no",
+                "sku",
+                "category",
+                "quantity",
+                "unit_price_minor",
+                "discount_minor",
+                "amount_minor",
+            )
+        }
+        need = [
+            c for c, m in zip(cols["card_no"], cols["member_id"], strict=True) if m is None and c is not None
+        ]
+        if need:
+            self._member_ids(conn, sorted(set(need)))
+        items: list[PurchaseIn] = []
+        current: dict[str, Any] | None = None
+        for i in range(batch.num_rows):
+            key = (cols["store_id"][i], cols["order_id"][i])
+            if current is None or current["key"] != key:
+                if current is not None:
+                    items.append(self._item(current))
+                mid = cols["member_id"][i]
+                if mid is None and cols["card_no"][i] is not None:
+                    mid = self.card_ids.get(cols["card_no"][i])
+                current = {"key": key, "member_id": mid, "occurred_us": cols["occurred_us"][i], "lines": []}
+            sku = cols["sku"][i]
+            if sku is None:  # order-level file: one synthetic line carrying the whole amount
+                current["lines"].append(
+                    PurchaseLineIn(sku="ORDER", quantity=1, unit_price_minor=cols["amount_minor"][i])
+                )
+            else:
+                current["lines"].append(
+                    PurchaseLineIn(
+                        sku=sku,
+                        category=cols["category"][i],
+                        quantity=cols["quantity"][i],
+                        unit_price_minor=cols["unit_price_minor"][i]
+                        if cols["unit_price_minor"][i] is not None
+                        else cols["amount_minor"][i],
+                        discount_minor=cols["discount_minor"][i] or 0,
+                    )
+                )
+        if current is not None:
+            items.append(self._item(current))
+        return items
+
+    def _item(self, order: dict[str, Any]) -> PurchaseIn:
+        store_id, order_id = order["key"]
+        return PurchaseIn(
+            store_id=store_id,
+            order_id=order_id,
+            occurred_at=_us(order["occurred_us"]),
+            member_id=order["member_id"],
+            lines=order["lines"],
+            currency=self.currency,
+        )
+
+    def after(self, ctx: Any, checked: Checked, summary: Summary) -> None:
+        return None
+
+
+@dataclass
+class ReturnsLoader:
+    def prepare(self, ctx: Any, conn: Connection, mapping: ColumnMap, config: dict[str, Any]) -> None:
+        return None
+
+    def plan(self, checked: Checked, mapping: ColumnMap) -> list[Step]:
+        return [Step("returns", checked.good, own_transactions=True)]
+
+    def load(
+        self, ctx: Any, conn: Connection | None, step: str, batch: pa.Table, run_id: int, actor: Any
+    ) -> int:
+        from loyalty.services import purchases as core_purchases
+
+        created = 0
+        for r in batch.to_pylist():
+            result = core_purchases.post_return(
+                ctx,
+                ReturnIn(
+                    store_id=r["store_id"],
+                    return_id=r["return_id"],
+                    order_id=r["original_order_id"],
+                    occurred_at=_us(r["occurred_us"]),
+                    refund_minor=r["refund_minor"],
+                ),
+                actor=actor,
+            )
+            created += 0 if result.replayed else 1
+        return created
+
+    def after(self, ctx: Any, checked: Checked, summary: Summary) -> None:
+        return None
+
+
+def grant_opening_balance(
+    conn: Connection,
+    ctx: Any,
+    *,
+    member_id: int,
+    points: int,
+    earned_at: datetime,
+    expires_at: datetime | None,
+    source_key: str,
+    run_id: int | None,
+) -> bool:
+    """Credit an opening balance as one lot that keeps its original earn date and expiry.
+
+    `points.adjust` dates a lot today and expires it by the programme's rule; a migrated balance must
+    keep the old system's dates, or members would lose (or keep) points on the wrong day. The ledger
+    write is the core's `post_transfer` (liability -> member, postings summing to zero) and the lot
+    pays existing debt first (`split_earning`), as every credit does. Returns False when already granted.
+    """
+    if conn.execute(
+        select(imported_balances.c.member_id).where(
+            imported_balances.c.member_id == member_id, imported_balances.c.source_key == source_key
+        )
+    ).first():
+        return False
+    acc = lock_member_account(conn, member_id)
+    reg_store = conn.execute(
+        select(members.c.registration_store_id).where(members.c.id == member_id)
+    ).scalar()
+    store_id = reg_store or conn.execute(select(stores.c.id).order_by(stores.c.id).limit(1)).scalar_one()
+    store = store_info(conn, int(store_id))
+    now = ctx.now()
+    tid = post_transfer(
+        conn,
+        kind="adjust",
+        debit_account_id=store.liability_account_id,
+        credit_account_id=acc.id,
+        amount=points,
+        at=now,
+        rule="import:opening_balance",
+        member_id=member_id,
+        reason=f"opening balance earned {earned_at.date().isoformat()}",
+        operator="import",
+    )
+    paid, left = split_earning(points, acc.debt)
+    expiry = expires_at or earned_at + timedelta(days=store.programme.expiry_days)
+    conn.execute(
+        insert(point_lots).values(
+            account_id=acc.id,
+            member_id=member_id,
+            merchant_id=store.merchant_id,
+            transfer_id=tid,
+            purchase_id=None,
+            amount=points,
+            debt_paid=paid,
+            remaining=left,
+            available_at=earned_at,
+            expires_at=expiry,
+            created_at=now,
+        )
+    )
+    acc.balance += points
+    acc.debt -= paid
+    set_account(conn, acc)
+    conn.execute(
+        insert(imported_balances).values(
+            member_id=member_id, source_key=source_key, run_id=run_id, points=points, created_at=now
+        )
+    )
+    return True
+
+
+@dataclass
+class BalancesLoader:
+    def prepare(self, ctx: Any, conn: Connection, mapping: ColumnMap, config: dict[str, Any]) -> None:
+        return None
+
+    def plan(self, checked: Checked, mapping: ColumnMap) -> list[Step]:
+        return [Step("balances", checked.good)]
+
+    def load(
+        self, ctx: Any, conn: Connection | None, step: str, batch: pa.Table, run_id: int, actor: Any
+    ) -> int:
+        assert conn is not None
+        created = 0
+        for r in batch.to_pylist():
+            earned = _us(r["earned_us"])
+            assert earned is not None
+            created += grant_opening_balance(
+                conn,
+                ctx,
+                member_id=r["member_id"],
+                points=r["points"],
+                earned_at=earned,
+                expires_at=_us(r["expires_us"]),
+                source_key=r["source_key"],
+                run_id=run_id,
+            )
+        if created and actor is not None:
+            audit.record(conn, actor, "points.import_opening", "import_run", run_id, None, {"lots": created})
+        return created
+
+    def after(self, ctx: Any, checked: Checked, summary: Summary) -> None:
+        return None
+
+
+def ensure_store(ctx: Any, conn: Connection, config: dict[str, Any]) -> None:
+    """Create the store a mapping file describes (`store: {code, name, city, timezone}`) if missing."""
+    spec = config.get("store")
+    if not isinstance(spec, dict) or not spec.get("code"):
+        return
+    if conn.execute(select(stores.c.id).where(stores.c.code == spec["code"])).first():
+        return
+    from loyalty.db.core_tables import merchants
+
+    merchant_id = conn.execute(select(merchants.c.id).order_by(merchants.c.id).limit(1)).scalar()
+    if merchant_id is None:
+        raise ValueError("no merchant configured; run the programme seed first")
+    conn.execute(
+        insert(stores).values(
+            merchant_id=merchant_id,
+            code=spec["code"],
+            name=spec.get("name", spec["code"]),
+            city=spec.get("city"),
+            timezone=spec.get("timezone", ctx.settings.timezone),
+            created_at=ctx.now(),
+        )
+    )
+
+
+def for_kind(kind: Kind) -> Loader:
+    """The loader for one kind of file."""
+    loaders: dict[Kind, type[Loader]] = {
+        Kind.members: MembersLoader,
+        Kind.purchases: PurchasesLoader,
+        Kind.returns: ReturnsLoader,
+        Kind.balances: BalancesLoader,
+    }
+    return loaders[kind]()
+
+
+__all__ = ["for_kind", "grant_opening_balance", "insert_members", "load_reference"]

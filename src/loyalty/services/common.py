@@ -1,0 +1,220 @@
+"""Helpers shared by the core services: programme lookup, member account locks, posting transfers.
+
+`post_transfer` is the only writer of `transfers`/`postings` for per-member movements, so the two
+postings of a transfer always sum to zero and the cached member balance moves with them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+
+from loyalty.bootstrap import Context
+from loyalty.db.core_tables import (
+    accounts,
+    members,
+    merchants,
+    postings,
+    programmes,
+    purchases,
+    stores,
+    tiers,
+    transfers,
+)
+from loyalty.domain.errors import NotFound
+
+
+@dataclass(frozen=True)
+class Programme:
+    id: int
+    points_per_unit: int
+    excluded_categories: frozenset[str]
+    points_per_currency_unit: int
+    redeem_cap_pct: int
+    min_redeem_balance: int
+    return_window_days: int
+    expiry_days: int
+    tier_window_days: int
+    downgrade_policy: str
+    downgrade_grace_days: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    id: int
+    merchant_id: int
+    programme: Programme
+    liability_account_id: int
+    redeemed_account_id: int
+    expired_account_id: int
+
+
+def read(ctx: Context) -> Connection:
+    """A connection for read-only use cases.
+
+    On SQLite it begins DEFERRED, so balance look-ups and statements do not take the write lock that
+    every writer's BEGIN IMMEDIATE needs (WAL readers never block writers).
+    """
+    return ctx.engine.connect().execution_options(sqlite_begin="DEFERRED")
+
+
+def request_hash(payload: Any) -> str:
+    """Stable hash of a request body: a replay with another body is an idempotency mismatch."""
+    raw = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def programme_from_row(row: Row[Any]) -> Programme:
+    return Programme(
+        id=row.id,
+        points_per_unit=row.points_per_unit,
+        excluded_categories=frozenset(row.excluded_categories or ()),
+        points_per_currency_unit=row.points_per_currency_unit,
+        redeem_cap_pct=row.redeem_cap_pct,
+        min_redeem_balance=row.min_redeem_balance,
+        return_window_days=row.return_window_days,
+        expiry_days=row.expiry_days,
+        tier_window_days=row.tier_window_days,
+        downgrade_policy=row.downgrade_policy,
+        downgrade_grace_days=row.downgrade_grace_days,
+        currency=row.currency,
+    )
+
+
+def default_programme(conn: Connection) -> Programme:
+    row = conn.execute(select(programmes).order_by(programmes.c.id).limit(1)).first()
+    if row is None:
+        raise NotFound("PROGRAMME_NOT_FOUND", "no programme configured; run seed.ensure_programme")
+    return programme_from_row(row)
+
+
+def store_info(conn: Connection, store_id: int) -> StoreInfo:
+    row = conn.execute(
+        select(stores.c.id, stores.c.merchant_id, merchants.c.programme_id)
+        .join(merchants, merchants.c.id == stores.c.merchant_id)
+        .where(stores.c.id == store_id)
+    ).first()
+    if row is None:
+        raise NotFound("STORE_NOT_FOUND", f"store {store_id} does not exist", {"store_id": store_id})
+    if row.programme_id is None:
+        prog = default_programme(conn)
+    else:
+        prow = conn.execute(select(programmes).where(programmes.c.id == row.programme_id)).one()
+        prog = programme_from_row(prow)
+    accs = {
+        r.kind: r.id
+        for r in conn.execute(
+            select(accounts.c.id, accounts.c.kind).where(accounts.c.merchant_id == row.merchant_id)
+        )
+    }
+    return StoreInfo(
+        id=row.id,
+        merchant_id=row.merchant_id,
+        programme=prog,
+        liability_account_id=accs["liability"],
+        redeemed_account_id=accs["redeemed"],
+        expired_account_id=accs["expired"],
+    )
+
+
+@dataclass
+class LockedAccount:
+    id: int
+    member_id: int
+    balance: int
+    debt: int
+
+
+def lock_member_account(conn: Connection, member_id: int) -> LockedAccount:
+    """Lock the member's account row for the rest of the transaction.
+
+    PostgreSQL: `SELECT … FOR UPDATE`, so concurrent spends on one member queue up and each sees the
+    balance the previous one left. SQLite: the transaction already holds the write lock (BEGIN IMMEDIATE).
+    """
+    stmt = select(accounts.c.id, accounts.c.balance, accounts.c.debt).where(accounts.c.member_id == member_id)
+    if conn.dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise NotFound("MEMBER_NOT_FOUND", f"member {member_id} has no account", {"member_id": member_id})
+    return LockedAccount(id=row.id, member_id=member_id, balance=row.balance, debt=row.debt)
+
+
+def lock_member_accounts(conn: Connection, member_ids: list[int]) -> dict[int, LockedAccount]:
+    """Lock several member accounts in id order, so two merges can never deadlock each other."""
+    out: dict[int, LockedAccount] = {}
+    for mid in sorted(member_ids):
+        out[mid] = lock_member_account(conn, mid)
+    return out
+
+
+def post_transfer(
+    conn: Connection,
+    *,
+    kind: str,
+    debit_account_id: int,
+    credit_account_id: int,
+    amount: int,
+    at: datetime,
+    rule: str,
+    member_id: int | None = None,
+    **extra: Any,
+) -> int:
+    """Insert one transfer and its two postings (−amount on debit, +amount on credit); return its id."""
+    tid = conn.execute(
+        insert(transfers)
+        .values(
+            kind=kind,
+            debit_account_id=debit_account_id,
+            credit_account_id=credit_account_id,
+            amount=amount,
+            member_id=member_id,
+            rule=rule,
+            created_at=at,
+            **extra,
+        )
+        .returning(transfers.c.id)
+    ).scalar_one()
+    conn.execute(
+        insert(postings),
+        [
+            {"transfer_id": tid, "account_id": debit_account_id, "amount": -amount, "created_at": at},
+            {"transfer_id": tid, "account_id": credit_account_id, "amount": amount, "created_at": at},
+        ],
+    )
+    return int(tid)
+
+
+def set_account(conn: Connection, account: LockedAccount) -> None:
+    conn.execute(
+        update(accounts).where(accounts.c.id == account.id).values(balance=account.balance, debt=account.debt)
+    )
+
+
+def tier_rows(conn: Connection) -> list[Row[Any]]:
+    return list(conn.execute(select(tiers).order_by(tiers.c.rank)))
+
+
+def member_row(conn: Connection, member_id: int) -> Row[Any]:
+    row = conn.execute(select(members).where(members.c.id == member_id)).first()
+    if row is None:
+        raise NotFound("MEMBER_NOT_FOUND", f"member {member_id} does not exist", {"member_id": member_id})
+    return row
+
+
+def qualifying_spend(conn: Connection, member_id: int, as_of: datetime, window_days: int) -> int:
+    """Net spend (paid total minus refunds) in the window (as_of − window_days, as_of]."""
+    total = conn.execute(
+        select(func.coalesce(func.sum(purchases.c.total_minor - purchases.c.refunded_minor), 0)).where(
+            purchases.c.member_id == member_id,
+            purchases.c.occurred_at > as_of - timedelta(days=window_days),
+            purchases.c.occurred_at <= as_of,
+        )
+    ).scalar_one()
+    return int(total)

@@ -1,0 +1,92 @@
+"""Merchants and stores. Each merchant gets its own liability/redeemed/expired ledger accounts so
+outstanding points can be reported per merchant (the basis for coalition programmes later)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.bootstrap import Context
+from loyalty.db.core_tables import accounts, merchants, programmes, stores
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.services.common import read
+from loyalty.services.schemas import MerchantIn, MerchantOut, StoreIn, StoreOut
+
+MERCHANT_ACCOUNT_KINDS = ("liability", "redeemed", "expired")
+
+
+def _create_merchant(conn: Connection, data: MerchantIn, now: object, programme_id: int | None) -> int:
+    if conn.execute(select(merchants.c.id).where(merchants.c.code == data.code)).first():
+        raise Conflict("DUPLICATE_MERCHANT", f"merchant code {data.code!r} already exists")
+    mid = conn.execute(
+        insert(merchants)
+        .values(
+            code=data.code, name=data.name, currency=data.currency, programme_id=programme_id, created_at=now
+        )
+        .returning(merchants.c.id)
+    ).scalar_one()
+    conn.execute(
+        insert(accounts),
+        [
+            {"kind": k, "merchant_id": mid, "member_id": None, "balance": 0, "debt": 0, "created_at": now}
+            for k in MERCHANT_ACCOUNT_KINDS
+        ],
+    )
+    return int(mid)
+
+
+def create_merchant(ctx: Context, data: MerchantIn) -> MerchantOut:
+    """Create a merchant in the default programme, with its ledger accounts."""
+    ctx.invalidate()
+    with ctx.engine.begin() as conn:
+        prog = conn.execute(select(programmes.c.id).order_by(programmes.c.id).limit(1)).scalar()
+        mid = _create_merchant(conn, data, ctx.now(), prog)
+        row = conn.execute(select(merchants).where(merchants.c.id == mid)).one()
+    return MerchantOut.model_validate(row._asdict())
+
+
+def list_merchants(ctx: Context) -> list[MerchantOut]:
+    with read(ctx) as conn:
+        rows = conn.execute(select(merchants).order_by(merchants.c.id)).all()
+    return [MerchantOut.model_validate(r._asdict()) for r in rows]
+
+
+def create_store(ctx: Context, data: StoreIn) -> StoreOut:
+    """Create a store; its timezone decides business dates (e.g. which day a purchase counts for)."""
+    try:
+        ZoneInfo(data.timezone)
+    except (KeyError, ValueError) as exc:
+        raise InvalidInput.field(
+            "timezone", f"unknown timezone {data.timezone!r}", "TIMEZONE_INVALID"
+        ) from exc
+    try:
+        ctx.invalidate()
+        with ctx.engine.begin() as conn:
+            if conn.execute(select(merchants.c.id).where(merchants.c.id == data.merchant_id)).first() is None:
+                raise NotFound("MERCHANT_NOT_FOUND", f"merchant {data.merchant_id} does not exist")
+            sid = conn.execute(
+                insert(stores).values(**data.model_dump(), created_at=ctx.now()).returning(stores.c.id)
+            ).scalar_one()
+            row = conn.execute(select(stores).where(stores.c.id == sid)).one()
+    except IntegrityError as exc:
+        raise Conflict("DUPLICATE_STORE", f"store code {data.code!r} already exists") from exc
+    return StoreOut.model_validate(row._asdict())
+
+
+def list_stores(ctx: Context, merchant_id: int | None = None) -> list[StoreOut]:
+    stmt = select(stores).order_by(stores.c.id)
+    if merchant_id is not None:
+        stmt = stmt.where(stores.c.merchant_id == merchant_id)
+    with read(ctx) as conn:
+        rows = conn.execute(stmt).all()
+    return [StoreOut.model_validate(r._asdict()) for r in rows]
+
+
+def get_store(ctx: Context, store_id: int) -> StoreOut:
+    with read(ctx) as conn:
+        row = conn.execute(select(stores).where(stores.c.id == store_id)).first()
+    if row is None:
+        raise NotFound("STORE_NOT_FOUND", f"store {store_id} does not exist", {"store_id": store_id})
+    return StoreOut.model_validate(row._asdict())

@@ -1,0 +1,557 @@
+"""Points: balance with expiring-soon buckets, statement, redemption, adjustments and the expiry job.
+
+Available points are unspent lots that are past their return window and not yet expired, minus debt.
+Spends (redeem, negative adjustment) lock the member account and consume lots soonest-expiring first,
+recording each lot used in `lot_allocations`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, insert, literal, select, text, update
+
+from loyalty.bootstrap import Context
+from loyalty.db.core_tables import (
+    accounts,
+    lot_allocations,
+    members,
+    point_lots,
+    postings,
+    purchases,
+    transfers,
+)
+from loyalty.domain.actors import SYSTEM, Actor
+from loyalty.domain.earning import MINOR_PER_UNIT
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.domain.ledger import Lot, allocate_fefo
+from loyalty.services import audit, idempotency
+from loyalty.services.common import (
+    LockedAccount,
+    default_programme,
+    lock_member_account,
+    member_row,
+    post_transfer,
+    read,
+    request_hash,
+    set_account,
+    store_info,
+)
+from loyalty.services.purchases import _apply_allocations
+from loyalty.services.schemas import (
+    AdjustResult,
+    Balance,
+    ExpiringBucket,
+    ExpiryResult,
+    RedeemResult,
+    StatementEntry,
+)
+
+BUCKET_DAYS = (30, 60, 90)
+
+
+def _lot_sums(conn: Connection, account_id: int, now: datetime) -> tuple[int, int]:
+    """(spendable lots, pending lots) at `now`; expired-but-unswept lots count as neither."""
+    row = conn.execute(
+        select(
+            func.coalesce(
+                func.sum(case((point_lots.c.available_at <= now, point_lots.c.remaining), else_=0)), 0
+            ),
+            func.coalesce(
+                func.sum(case((point_lots.c.available_at > now, point_lots.c.remaining), else_=0)), 0
+            ),
+        ).where(
+            point_lots.c.account_id == account_id, point_lots.c.remaining > 0, point_lots.c.expires_at > now
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def _available(conn: Connection, acc: LockedAccount, now: datetime) -> int:
+    spendable, _ = _lot_sums(conn, acc.id, now)
+    return max(spendable - acc.debt, 0)
+
+
+def _account_id(conn: Connection, member_id: int) -> tuple[int, int, int]:
+    row = conn.execute(
+        select(accounts.c.id, accounts.c.balance, accounts.c.debt).where(accounts.c.member_id == member_id)
+    ).first()
+    if row is None:
+        raise NotFound("MEMBER_NOT_FOUND", f"member {member_id} does not exist", {"member_id": member_id})
+    return int(row.id), int(row.balance), int(row.debt)
+
+
+def balance(ctx: Context, member_id: int, *, as_of: datetime | None = None) -> Balance:
+    """Balance (ledger), available, pending and debt, with points expiring within 30/60/90 days."""
+    now = as_of or ctx.now()
+    with read(ctx) as conn:
+        aid, bal, debt = _account_id(conn, member_id)
+        spendable, pending = _lot_sums(conn, aid, now)
+        buckets = []
+        for days in BUCKET_DAYS:
+            pts = conn.execute(
+                select(func.coalesce(func.sum(point_lots.c.remaining), 0)).where(
+                    point_lots.c.account_id == aid,
+                    point_lots.c.remaining > 0,
+                    point_lots.c.expires_at > now,
+                    point_lots.c.expires_at <= now + timedelta(days=days),
+                )
+            ).scalar_one()
+            buckets.append(ExpiringBucket(within_days=days, points=int(pts)))
+    return Balance(
+        member_id=member_id,
+        balance=bal,
+        available=max(spendable - debt, 0),
+        pending=pending,
+        debt=debt,
+        expiring_soon=buckets,
+    )
+
+
+def statement(ctx: Context, member_id: int, *, limit: int = 1000) -> list[StatementEntry]:
+    """Every movement on the member's account, oldest first, with the running balance."""
+    with read(ctx) as conn:
+        aid, _, _ = _account_id(conn, member_id)
+        rows = conn.execute(
+            select(
+                transfers.c.id,
+                transfers.c.created_at,
+                transfers.c.kind,
+                postings.c.amount,
+                transfers.c.rule,
+                transfers.c.reason,
+                transfers.c.order_id,
+                transfers.c.store_id,
+            )
+            .join(postings, postings.c.transfer_id == transfers.c.id)
+            .where(postings.c.account_id == aid)
+            .order_by(transfers.c.id)
+            .limit(limit)
+        ).all()
+    out: list[StatementEntry] = []
+    running = 0
+    for r in rows:
+        running += r.amount
+        out.append(
+            StatementEntry(
+                transfer_id=r.id,
+                at=r.created_at,
+                kind=r.kind,
+                amount=r.amount,
+                balance_after=running,
+                rule=r.rule,
+                reason=r.reason,
+                order_id=r.order_id,
+                store_id=r.store_id,
+            )
+        )
+    return out
+
+
+def _spend(conn: Connection, acc: LockedAccount, points: int, now: datetime, transfer_id: int) -> None:
+    lots = conn.execute(
+        select(point_lots.c.id, point_lots.c.remaining)
+        .where(
+            point_lots.c.account_id == acc.id,
+            point_lots.c.remaining > 0,
+            point_lots.c.available_at <= now,
+            point_lots.c.expires_at > now,
+        )
+        .order_by(point_lots.c.expires_at, point_lots.c.id)
+    ).all()
+    allocs, short = allocate_fefo([Lot(r.id, r.remaining) for r in lots], points)
+    if short:  # cannot happen after the availability check under the lock; the CHECKs are the backstop
+        raise Conflict("POINTS_INSUFFICIENT", "not enough available points")
+    _apply_allocations(conn, allocs, transfer_id)
+    acc.balance -= points
+    set_account(conn, acc)
+
+
+def redeem(
+    ctx: Context,
+    member_id: int,
+    points: int,
+    *,
+    store_id: int,
+    order_id: str | None = None,
+    order_total_minor: int | None = None,
+    idempotency_key: str | None = None,
+    actor: Actor | None = None,
+) -> RedeemResult:
+    """Spend points as cash at checkout.
+
+    Raises POINTS_INSUFFICIENT (Conflict) when the available balance is short — never a negative
+    balance — and REDEEM_CAP_EXCEEDED / BELOW_MIN_BALANCE when the programme's limits forbid it.
+    """
+    if points <= 0:
+        raise InvalidInput.field("points", "points must be positive", "POINTS_INVALID")
+    body = {
+        "member_id": member_id,
+        "points": points,
+        "store_id": store_id,
+        "order_id": order_id,
+        "order_total_minor": order_total_minor,
+    }
+    rhash = request_hash(body)
+    scope = f"points.redeem:{member_id}"
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        if idempotency_key:
+            prior = idempotency.lookup(conn, scope, idempotency_key, rhash)
+            if prior is not None:
+                return RedeemResult.model_validate({**prior, "replayed": True})
+        store = store_info(conn, store_id)
+        prog = store.programme
+        m = member_row(conn, member_id)
+        if m.status != "active":
+            raise Conflict("MEMBER_INACTIVE", f"member {member_id} is {m.status}")
+        acc = lock_member_account(conn, member_id)
+        value_minor = points * MINOR_PER_UNIT // prog.points_per_currency_unit
+        if order_total_minor is not None and value_minor * 100 > order_total_minor * prog.redeem_cap_pct:
+            raise Conflict(
+                "REDEEM_CAP_EXCEEDED",
+                f"points may pay at most {prog.redeem_cap_pct}% of the order",
+                {"max_value_minor": order_total_minor * prog.redeem_cap_pct // 100},
+            )
+        available = _available(conn, acc, now)
+        if available < points:
+            raise Conflict(
+                "POINTS_INSUFFICIENT",
+                f"{points} points requested, {available} available",
+                {"available": available, "requested": points},
+            )
+        if available < prog.min_redeem_balance:
+            raise Conflict("BELOW_MIN_BALANCE", f"redeeming needs at least {prog.min_redeem_balance} points")
+        tid = post_transfer(
+            conn,
+            kind="redeem",
+            debit_account_id=acc.id,
+            credit_account_id=store.redeemed_account_id,
+            amount=points,
+            at=now,
+            rule=f"redeem:{prog.points_per_currency_unit}pts/unit",
+            member_id=member_id,
+            store_id=store_id,
+            order_id=order_id,
+            value_minor=value_minor,
+            operator=actor.id if actor else None,
+        )
+        _spend(conn, acc, points, now, tid)
+        result = RedeemResult(
+            transfer_id=tid,
+            member_id=member_id,
+            points=points,
+            value_minor=value_minor,
+            balance_after=acc.balance,
+        )
+        if idempotency_key:
+            idempotency.store(conn, scope, idempotency_key, rhash, result.model_dump(mode="json"), now)
+    return result
+
+
+def adjust(
+    ctx: Context,
+    member_id: int,
+    points: int,
+    *,
+    reason: str,
+    operator: str,
+    store_id: int | None = None,
+    idempotency_key: str | None = None,
+    actor: Actor | None = None,
+) -> AdjustResult:
+    """Manual correction with reason and operator; positive adds a lot, negative spends FEFO."""
+    if points == 0:
+        raise InvalidInput.field("points", "an adjustment must not be zero", "POINTS_INVALID")
+    if not reason.strip():
+        raise InvalidInput.field("reason", "an adjustment needs a reason", "REASON_REQUIRED")
+    rhash = request_hash({"member_id": member_id, "points": points, "reason": reason, "operator": operator})
+    scope = f"points.adjust:{member_id}"
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        if idempotency_key:
+            prior = idempotency.lookup(conn, scope, idempotency_key, rhash)
+            if prior is not None:
+                return AdjustResult.model_validate({**prior, "replayed": True})
+        m = member_row(conn, member_id)
+        if m.status == "merged":
+            raise Conflict("MEMBER_MERGED", f"member {member_id} was merged into {m.merged_into_id}")
+        if store_id is not None:
+            store = store_info(conn, store_id)
+            liability, merchant_id = store.liability_account_id, store.merchant_id
+            prog = store.programme
+        else:
+            prog = default_programme(conn)
+            row = conn.execute(
+                select(accounts.c.id, accounts.c.merchant_id)
+                .where(accounts.c.kind == "liability")
+                .order_by(accounts.c.id)
+                .limit(1)
+            ).one()
+            liability, merchant_id = int(row.id), int(row.merchant_id)
+        acc = lock_member_account(conn, member_id)
+        rule = "adjust:manual"
+        if points > 0:
+            tid = post_transfer(
+                conn,
+                kind="adjust",
+                debit_account_id=liability,
+                credit_account_id=acc.id,
+                amount=points,
+                at=now,
+                rule=rule,
+                member_id=member_id,
+                reason=reason,
+                operator=operator,
+                store_id=store_id,
+            )
+            paid = min(points, acc.debt)
+            conn.execute(
+                insert(point_lots).values(
+                    account_id=acc.id,
+                    member_id=member_id,
+                    merchant_id=merchant_id,
+                    transfer_id=tid,
+                    purchase_id=None,
+                    amount=points,
+                    debt_paid=paid,
+                    remaining=points - paid,
+                    available_at=now,
+                    expires_at=now + timedelta(days=prog.expiry_days),
+                    created_at=now,
+                )
+            )
+            acc.balance += points
+            acc.debt -= paid
+            set_account(conn, acc)
+        else:
+            need = -points
+            available = _available(conn, acc, now)
+            if available < need:
+                raise Conflict(
+                    "POINTS_INSUFFICIENT",
+                    f"cannot remove {need} points, {available} available",
+                    {"available": available, "requested": need},
+                )
+            tid = post_transfer(
+                conn,
+                kind="adjust",
+                debit_account_id=acc.id,
+                credit_account_id=liability,
+                amount=need,
+                at=now,
+                rule=rule,
+                member_id=member_id,
+                reason=reason,
+                operator=operator,
+                store_id=store_id,
+            )
+            _spend(conn, acc, need, now, tid)
+        result = AdjustResult(transfer_id=tid, member_id=member_id, points=points, balance_after=acc.balance)
+        audit.record(
+            conn,
+            actor or SYSTEM,
+            "points.adjust",
+            "member",
+            member_id,
+            None,
+            {"points": points, "reason": reason, "operator": operator, "transfer_id": tid},
+            at=now,
+        )
+        if idempotency_key:
+            idempotency.store(conn, scope, idempotency_key, rhash, result.model_dump(mode="json"), now)
+    return result
+
+
+def expire_points(ctx: Context, as_of: datetime | None = None) -> ExpiryResult:
+    """Expire every lot with `expires_at <= as_of` and points left, in a handful of set-based statements.
+
+    One transfer per lot (member → merchant 'expired' account) with its two postings and a lot
+    allocation, then member balances and lots are updated with UPDATE … FROM. PostgreSQL runs it at
+    REPEATABLE READ, so a spend touching the same lot concurrently makes one side fail and retry
+    instead of both succeeding; SQLite's BEGIN IMMEDIATE serialises it with all writers.
+    """
+    as_of = as_of or ctx.now()
+    now = ctx.now()
+    for attempt in range(5):
+        try:
+            return _expire(ctx, as_of, now)
+        except Exception as exc:  # serialization failure on PostgreSQL: retry a few times
+            if ctx.engine.dialect.name == "sqlite" or attempt == 4 or "serializ" not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")
+
+
+def _expire(ctx: Context, as_of: datetime, now: datetime) -> ExpiryResult:
+    eng = ctx.engine
+    if eng.dialect.name != "sqlite":
+        eng = eng.execution_options(isolation_level="REPEATABLE READ")
+    with eng.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7001)"))
+        mark = int(conn.execute(select(func.coalesce(func.max(transfers.c.id), 0))).scalar_one())
+        expired_acc = accounts.alias("ea")
+        src = (
+            select(
+                literal("expire"),
+                point_lots.c.account_id,
+                expired_acc.c.id,
+                point_lots.c.remaining,
+                point_lots.c.member_id,
+                point_lots.c.id,
+                literal("expiry:lot"),
+                literal(now, type_=transfers.c.created_at.type),
+            )
+            .select_from(
+                point_lots.join(
+                    expired_acc,
+                    and_(
+                        expired_acc.c.merchant_id == point_lots.c.merchant_id, expired_acc.c.kind == "expired"
+                    ),
+                )
+            )
+            .where(point_lots.c.expires_at <= as_of, point_lots.c.remaining > 0)
+            .order_by(point_lots.c.id)
+        )
+        conn.execute(
+            insert(transfers).from_select(
+                [
+                    "kind",
+                    "debit_account_id",
+                    "credit_account_id",
+                    "amount",
+                    "member_id",
+                    "lot_id",
+                    "rule",
+                    "created_at",
+                ],
+                src,
+            )
+        )
+        batch = and_(transfers.c.kind == "expire", transfers.c.id > mark)
+        n, total = conn.execute(
+            select(func.count(), func.coalesce(func.sum(transfers.c.amount), 0)).where(batch)
+        ).one()
+        if not n:
+            return ExpiryResult(lots_expired=0, points_expired=0)
+        conn.execute(
+            insert(postings).from_select(
+                ["transfer_id", "account_id", "amount", "created_at"],
+                select(
+                    transfers.c.id, transfers.c.debit_account_id, -transfers.c.amount, transfers.c.created_at
+                )
+                .where(batch)
+                .union_all(
+                    select(
+                        transfers.c.id,
+                        transfers.c.credit_account_id,
+                        transfers.c.amount,
+                        transfers.c.created_at,
+                    ).where(batch)
+                ),
+            )
+        )
+        conn.execute(
+            insert(lot_allocations).from_select(
+                ["lot_id", "transfer_id", "amount"],
+                select(transfers.c.lot_id, transfers.c.id, transfers.c.amount).where(batch),
+            )
+        )
+        per_acc = (
+            select(transfers.c.debit_account_id.label("aid"), func.sum(transfers.c.amount).label("s"))
+            .where(batch)
+            .group_by(transfers.c.debit_account_id)
+            .subquery()
+        )
+        conn.execute(
+            update(accounts)
+            .values(balance=accounts.c.balance - per_acc.c.s)
+            .where(accounts.c.id == per_acc.c.aid)
+        )
+        conn.execute(
+            update(point_lots)
+            .values(remaining=0)
+            .where(point_lots.c.id.in_(select(transfers.c.lot_id).where(batch)))
+        )
+    return ExpiryResult(lots_expired=int(n), points_expired=int(total))
+
+
+def verify_ledger(ctx: Context) -> dict[str, Any]:
+    """Check the ledger invariants (used by `loyalty ledger verify`): {"ok", "problems", "members"}."""
+    problems: list[str] = []
+    with read(ctx) as conn:
+        total = conn.execute(select(func.coalesce(func.sum(postings.c.amount), 0))).scalar_one()
+        if total != 0:
+            problems.append(f"postings sum to {total}, not 0")
+        bad_transfers = (
+            conn.execute(
+                select(postings.c.transfer_id)
+                .group_by(postings.c.transfer_id)
+                .having(func.sum(postings.c.amount) != 0)
+                .limit(10)
+            )
+            .scalars()
+            .all()
+        )
+        if bad_transfers:
+            problems.append(f"transfers not balanced: {list(bad_transfers)}")
+        sums = (
+            select(postings.c.account_id, func.sum(postings.c.amount).label("s"))
+            .group_by(postings.c.account_id)
+            .subquery()
+        )
+        cached = conn.execute(
+            select(accounts.c.id, accounts.c.balance, func.coalesce(sums.c.s, 0))
+            .select_from(accounts.outerjoin(sums, sums.c.account_id == accounts.c.id))
+            .where(accounts.c.kind == "member", accounts.c.balance != func.coalesce(sums.c.s, 0))
+            .limit(10)
+        ).all()
+        for r in cached:
+            problems.append(f"account {r[0]}: cached balance {r[1]} != postings {r[2]}")
+        lots = (
+            select(point_lots.c.account_id, func.sum(point_lots.c.remaining).label("r"))
+            .group_by(point_lots.c.account_id)
+            .subquery()
+        )
+        mism = conn.execute(
+            select(accounts.c.id, accounts.c.balance, accounts.c.debt, func.coalesce(lots.c.r, 0))
+            .select_from(accounts.outerjoin(lots, lots.c.account_id == accounts.c.id))
+            .where(
+                accounts.c.kind == "member",
+                accounts.c.balance != func.coalesce(lots.c.r, 0) - accounts.c.debt,
+            )
+            .limit(10)
+        ).all()
+        for r in mism:
+            problems.append(f"account {r[0]}: balance {r[1]} != unspent lots {r[3]} - debt {r[2]}")
+        neg = conn.execute(
+            select(func.count()).select_from(point_lots).where(point_lots.c.remaining < 0)
+        ).scalar_one()
+        if neg:
+            problems.append(f"{neg} lots below zero")
+        dup = (
+            conn.execute(
+                select(transfers.c.purchase_id)
+                .where(transfers.c.kind == "earn")
+                .group_by(transfers.c.purchase_id)
+                .having(func.count() > 1)
+                .limit(10)
+            )
+            .scalars()
+            .all()
+        )
+        if dup:
+            problems.append(f"purchases earned twice: {list(dup)}")
+        over = conn.execute(
+            select(func.count())
+            .select_from(purchases)
+            .where(purchases.c.points_reversed > purchases.c.points_earned)
+        ).scalar_one()
+        if over:
+            problems.append(f"{over} purchases reversed more than earned")
+        n_members = conn.execute(select(func.count()).select_from(members)).scalar_one()
+    return {"ok": not problems, "problems": problems, "members": int(n_members)}
+
+
+__all__ = ["adjust", "balance", "expire_points", "redeem", "statement", "verify_ledger"]

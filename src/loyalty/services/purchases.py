@@ -1,0 +1,493 @@
+"""Purchases and returns posted from a POS.
+
+A purchase is idempotent on (store_id, order_id): the same body replays the first result, another
+body is an `IdempotencyMismatch`. Earned points become a lot (pending for the return window, expiring
+after `expiry_days`) after paying any debt first; the earning transfer records the rule that produced
+it. A return reverses per line or in proportion, consuming the original lot first, then other lots
+soonest-expiring first, and turns any shortfall into debt — never a silently skipped reversal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.bootstrap import Context
+from loyalty.db.core_tables import (
+    lot_allocations,
+    members,
+    point_lots,
+    purchase_lines,
+    purchases,
+    returns,
+    tier_history,
+    tiers,
+)
+from loyalty.domain.actors import Actor
+from loyalty.domain.earning import EarningRule, LineIn, cumulative_share
+from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
+from loyalty.domain.ledger import Lot, allocate_fefo, split_earning
+from loyalty.domain.tiers import TierDef, tier_for_spend
+from loyalty.services.common import (
+    StoreInfo,
+    lock_member_account,
+    post_transfer,
+    qualifying_spend,
+    read,
+    request_hash,
+    set_account,
+    store_info,
+)
+from loyalty.services.members import resolve_member_id
+from loyalty.services.schemas import PurchaseIn, PurchaseResult, ReturnIn, ReturnResult
+
+
+def _validate(data: PurchaseIn) -> list[int]:
+    errors: list[dict[str, str]] = []
+    amounts: list[int] = []
+    if not data.order_id.strip():
+        errors.append({"field": "order_id", "message": "order id must not be empty"})
+    if data.occurred_at.tzinfo is None:
+        errors.append({"field": "occurred_at", "message": "time must carry a timezone"})
+    if not data.lines:
+        errors.append({"field": "lines", "message": "a purchase needs at least one line"})
+    for i, line in enumerate(data.lines):
+        if line.quantity <= 0:
+            errors.append({"field": f"lines[{i}].quantity", "message": "quantity must be positive"})
+        if line.unit_price_minor < 0:
+            errors.append({"field": f"lines[{i}].unit_price_minor", "message": "price must not be negative"})
+        if line.discount_minor < 0:
+            errors.append({"field": f"lines[{i}].discount_minor", "message": "discount must not be negative"})
+        amount = line.quantity * line.unit_price_minor - line.discount_minor
+        if amount < 0:
+            errors.append({"field": f"lines[{i}].discount_minor", "message": "discount exceeds line amount"})
+        amounts.append(amount)
+    if data.total_minor is not None and data.total_minor < 0:
+        errors.append({"field": "total_minor", "message": "total must not be negative"})
+    if errors:
+        code = "QUANTITY_INVALID" if any("quantity" in e["field"] for e in errors) else "PURCHASE_INVALID"
+        raise InvalidInput(code, errors[0]["message"], {"errors": errors})
+    return amounts
+
+
+def _result_from_row(conn: Connection, row: Any, replayed: bool) -> PurchaseResult:
+    lot = conn.execute(
+        select(point_lots.c.available_at, point_lots.c.expires_at)
+        .where(point_lots.c.purchase_id == row.id)
+        .order_by(point_lots.c.id)
+        .limit(1)
+    ).first()
+    tier_code = conn.execute(
+        select(tiers.c.code)
+        .join(members, members.c.tier_id == tiers.c.id)
+        .where(members.c.id == row.member_id)
+    ).scalar_one()
+    return PurchaseResult(
+        purchase_id=row.id,
+        store_id=row.store_id,
+        order_id=row.order_id,
+        member_id=row.member_id,
+        total_minor=row.total_minor,
+        points_earned=row.points_earned,
+        rule=row.rule,
+        available_at=lot.available_at if lot else None,
+        expires_at=lot.expires_at if lot else None,
+        tier_code=tier_code,
+        replayed=replayed,
+    )
+
+
+class _Cache:
+    """Store and tier lookups shared through `ctx.cache`, so the hot path does not re-read them."""
+
+    def __init__(self, conn: Connection, ctx: Context | None = None) -> None:
+        self.conn = conn
+        shared: dict[str, Any] = ctx.cache if ctx is not None else {}
+        self.stores: dict[int, StoreInfo] = shared.setdefault("stores", {})
+        if "tiers" not in shared:
+            rows = conn.execute(select(tiers).order_by(tiers.c.rank)).all()
+            shared["tiers"] = (
+                {r.id: r for r in rows},
+                [TierDef(r.id, r.code, r.rank, r.threshold_minor) for r in rows],
+            )
+        self.tiers, self.tier_defs = shared["tiers"]
+
+    def store(self, store_id: int) -> StoreInfo:
+        if store_id not in self.stores:
+            self.stores[store_id] = store_info(self.conn, store_id)
+        return self.stores[store_id]
+
+
+def _post_one(conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn) -> PurchaseResult:
+    amounts = _validate(data)
+    body = data.model_dump(mode="json")
+    rhash = request_hash(body)
+    existing = conn.execute(
+        select(purchases).where(purchases.c.store_id == data.store_id, purchases.c.order_id == data.order_id)
+    ).first()
+    if existing is not None:
+        if existing.request_hash != rhash:
+            raise IdempotencyMismatch(
+                "ORDER_ID_REUSED",
+                f"order {data.order_id} at store {data.store_id} was already posted with different content",
+            )
+        return _result_from_row(conn, existing, replayed=True)
+    store = cache.store(data.store_id)
+    prog = store.programme
+    member_id = resolve_member_id(
+        conn,
+        member_id=data.member_id,
+        phone=data.phone,
+        card_no=data.card_no,
+        region=ctx.settings.phone_region,
+    )
+    mrow = conn.execute(select(members.c.status, members.c.tier_id).where(members.c.id == member_id)).one()
+    if mrow.status != "active":
+        raise Conflict("MEMBER_INACTIVE", f"member {member_id} is {mrow.status}", {"member_id": member_id})
+    account = lock_member_account(conn, member_id)
+    tier = cache.tiers[mrow.tier_id]
+    rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
+    line_points = [
+        rule.line_points(LineIn(a, ln.category)) for a, ln in zip(amounts, data.lines, strict=True)
+    ]
+    eligible = sum(rule.eligible(LineIn(a, ln.category)) for a, ln in zip(amounts, data.lines, strict=True))
+    points = sum(line_points)
+    total = data.total_minor if data.total_minor is not None else sum(amounts)
+    now = ctx.now()
+    pid = conn.execute(
+        insert(purchases)
+        .values(
+            store_id=data.store_id,
+            member_id=member_id,
+            order_id=data.order_id,
+            occurred_at=data.occurred_at,
+            total_minor=total,
+            eligible_minor=eligible,
+            refunded_minor=0,
+            currency=data.currency or prog.currency,
+            points_earned=points,
+            points_reversed=0,
+            redeemed_points=0,
+            rule=rule.label,
+            request_hash=rhash,
+            created_at=now,
+        )
+        .returning(purchases.c.id)
+    ).scalar_one()
+    conn.execute(
+        insert(purchase_lines),
+        [
+            {
+                "purchase_id": pid,
+                "line_no": i + 1,
+                "sku": ln.sku,
+                "category": ln.category,
+                "quantity": ln.quantity,
+                "unit_price_minor": ln.unit_price_minor,
+                "discount_minor": ln.discount_minor,
+                "amount_minor": a,
+                "points": p,
+                "returned_quantity": 0,
+            }
+            for i, (ln, a, p) in enumerate(zip(data.lines, amounts, line_points, strict=True))
+        ],
+    )
+    available_at = expires_at = None
+    if points > 0:
+        tid = post_transfer(
+            conn,
+            kind="earn",
+            debit_account_id=store.liability_account_id,
+            credit_account_id=account.id,
+            amount=points,
+            at=now,
+            rule=rule.label,
+            member_id=member_id,
+            purchase_id=pid,
+            store_id=data.store_id,
+            order_id=data.order_id,
+        )
+        paid, left = split_earning(points, account.debt)
+        available_at = data.occurred_at + timedelta(days=prog.return_window_days)
+        expires_at = data.occurred_at + timedelta(days=prog.expiry_days)
+        conn.execute(
+            insert(point_lots).values(
+                account_id=account.id,
+                member_id=member_id,
+                merchant_id=store.merchant_id,
+                transfer_id=tid,
+                purchase_id=pid,
+                amount=points,
+                debt_paid=paid,
+                remaining=left,
+                available_at=available_at,
+                expires_at=expires_at,
+                created_at=now,
+            )
+        )
+        account.balance += points
+        account.debt -= paid
+        set_account(conn, account)
+    upgraded = _maybe_upgrade(conn, cache, member_id, tier.id, data.occurred_at, prog.tier_window_days, now)
+    return PurchaseResult(
+        purchase_id=pid,
+        store_id=data.store_id,
+        order_id=data.order_id,
+        member_id=member_id,
+        total_minor=total,
+        points_earned=points,
+        rule=rule.label,
+        available_at=available_at,
+        expires_at=expires_at,
+        tier_code=upgraded or tier.code,
+        upgraded_to=upgraded,
+    )
+
+
+def _maybe_upgrade(
+    conn: Connection, cache: _Cache, member_id: int, tier_id: int, as_of: datetime, window: int, now: datetime
+) -> str | None:
+    """Upgrade at once when the window's qualifying spend reaches a higher tier (never downgrade here)."""
+    current = cache.tiers[tier_id]
+    if current.rank >= cache.tier_defs[-1].rank:
+        return None
+    spend = qualifying_spend(conn, member_id, as_of, window)
+    target = tier_for_spend(cache.tier_defs, spend)
+    if target.rank <= current.rank:
+        return None
+    conn.execute(
+        update(members).where(members.c.id == member_id).values(tier_id=target.id, tier_grace_until=None)
+    )
+    conn.execute(
+        insert(tier_history).values(
+            member_id=member_id,
+            from_tier_id=current.id,
+            to_tier_id=target.id,
+            reason="upgrade",
+            qualifying_minor=spend,
+            at=now,
+        )
+    )
+    return target.code
+
+
+def post_purchase(ctx: Context, data: PurchaseIn, *, actor: Actor | None = None) -> PurchaseResult:
+    """Post one POS sale: earn points, upgrade the tier at once if the window now qualifies."""
+    try:
+        with ctx.engine.begin() as conn:
+            return _post_one(conn, ctx, _Cache(conn, ctx), data)
+    except IntegrityError:
+        # A concurrent post of the same order won the UNIQUE race: replay its result (or mismatch).
+        with ctx.engine.begin() as conn:
+            return _post_one(conn, ctx, _Cache(conn, ctx), data)
+
+
+def post_purchases(ctx: Context, items: Sequence[PurchaseIn]) -> list[PurchaseResult]:
+    """Post many purchases in ONE transaction with the same earning code (bulk import, replays).
+
+    All or nothing: a bad item raises and none of the batch is written, so a re-run converges.
+    """
+    with ctx.engine.begin() as conn:
+        cache = _Cache(conn, ctx)
+        return [_post_one(conn, ctx, cache, item) for item in items]
+
+
+def get_purchase(
+    ctx: Context, purchase_id: int | None = None, *, store_id: int | None = None, order_id: str | None = None
+) -> PurchaseResult:
+    """A posted purchase by id or by (store_id, order_id)."""
+    with read(ctx) as conn:
+        stmt = select(purchases)
+        if purchase_id is not None:
+            stmt = stmt.where(purchases.c.id == purchase_id)
+        else:
+            stmt = stmt.where(purchases.c.store_id == store_id, purchases.c.order_id == order_id)
+        row = conn.execute(stmt).first()
+        if row is None:
+            raise NotFound(
+                "ORDER_NOT_FOUND", "no such purchase", {"purchase_id": purchase_id, "order_id": order_id}
+            )
+        return _result_from_row(conn, row, replayed=False)
+
+
+def reverse_points(
+    conn: Connection, *, account: Any, amount: int, first_lot_ids: Sequence[int], transfer_id: int
+) -> int:
+    """Take `amount` points back from a member: named lots first, then FEFO; return the debt created."""
+    if amount <= 0:
+        return 0
+    lots = conn.execute(
+        select(point_lots.c.id, point_lots.c.remaining)
+        .where(point_lots.c.account_id == account.id, point_lots.c.remaining > 0)
+        .order_by(point_lots.c.expires_at, point_lots.c.id)
+    ).all()
+    first = [Lot(r.id, r.remaining) for r in lots if r.id in set(first_lot_ids)]
+    rest = [Lot(r.id, r.remaining) for r in lots if r.id not in set(first_lot_ids)]
+    allocs, shortfall = allocate_fefo(first + rest, amount)
+    _apply_allocations(conn, allocs, transfer_id)
+    account.balance -= amount
+    account.debt += shortfall
+    set_account(conn, account)
+    return shortfall
+
+
+def _apply_allocations(conn: Connection, allocs: Sequence[tuple[int, int]], transfer_id: int) -> None:
+    if not allocs:
+        return
+    conn.execute(
+        insert(lot_allocations),
+        [{"lot_id": lid, "transfer_id": transfer_id, "amount": a} for lid, a in allocs],
+    )
+    for lid, a in allocs:
+        conn.execute(
+            update(point_lots).where(point_lots.c.id == lid).values(remaining=point_lots.c.remaining - a)
+        )
+
+
+def post_return(ctx: Context, data: ReturnIn, *, actor: Actor | None = None) -> ReturnResult:
+    """Reverse the points of (part of) an earlier order; idempotent on (store_id, return_id)."""
+    rhash = request_hash(data.model_dump(mode="json"))
+    with ctx.engine.begin() as conn:
+        existing = conn.execute(
+            select(returns).where(returns.c.store_id == data.store_id, returns.c.return_id == data.return_id)
+        ).first()
+        if existing is not None:
+            if existing.request_hash != rhash:
+                raise IdempotencyMismatch(
+                    "RETURN_ID_REUSED", f"return {data.return_id} reused with other content"
+                )
+            return ReturnResult(
+                return_row_id=existing.id,
+                purchase_id=existing.purchase_id,
+                refund_minor=existing.refund_minor,
+                points_reversed=existing.points_reversed,
+                debt_created=existing.debt_created,
+                replayed=True,
+            )
+        store = store_info(conn, data.store_id)
+        orig_store = data.original_store_id or data.store_id
+        p = conn.execute(
+            select(purchases).where(purchases.c.store_id == orig_store, purchases.c.order_id == data.order_id)
+        ).first()
+        if p is None:
+            raise NotFound(
+                "ORDER_NOT_FOUND",
+                f"order {data.order_id} was never posted at store {orig_store}",
+                {"order_id": data.order_id, "store_id": orig_store},
+            )
+        account = lock_member_account(conn, p.member_id)
+        p = conn.execute(select(purchases).where(purchases.c.id == p.id)).one()  # re-read under the lock
+        lines = {
+            r.line_no: r
+            for r in conn.execute(select(purchase_lines).where(purchase_lines.c.purchase_id == p.id))
+        }
+        reversed_pts = 0
+        if data.lines:
+            refund = 0
+            seen: set[int] = set()
+            for rl in data.lines:
+                line = lines.get(rl.line_no)
+                if line is None or rl.line_no in seen:
+                    raise InvalidInput.field(
+                        "lines", f"line {rl.line_no} is not on order {data.order_id}", "RETURN_LINE_UNKNOWN"
+                    )
+                seen.add(rl.line_no)
+                if rl.quantity <= 0:
+                    raise InvalidInput.field(
+                        "lines", "returned quantity must be positive", "QUANTITY_INVALID"
+                    )
+                after = line.returned_quantity + rl.quantity
+                if after > line.quantity:
+                    raise InvalidInput.field(
+                        "lines",
+                        f"line {rl.line_no}: returning {after} of {line.quantity}",
+                        "RETURN_EXCEEDS_SALE",
+                    )
+                reversed_pts += cumulative_share(line.points, line.returned_quantity, after, line.quantity)
+                refund += cumulative_share(line.amount_minor, line.returned_quantity, after, line.quantity)
+                conn.execute(
+                    update(purchase_lines)
+                    .where(purchase_lines.c.purchase_id == p.id, purchase_lines.c.line_no == rl.line_no)
+                    .values(returned_quantity=after)
+                )
+            refund = min(refund, p.total_minor - p.refunded_minor)
+        else:
+            if data.refund_minor is None or data.refund_minor <= 0:
+                raise InvalidInput.field(
+                    "refund_minor", "give lines or a positive refund amount", "REFUND_INVALID"
+                )
+            refund = data.refund_minor
+            if p.refunded_minor + refund > p.total_minor:
+                raise InvalidInput.field(
+                    "refund_minor",
+                    f"refund {refund} exceeds what is left of the sale ({p.total_minor - p.refunded_minor})",
+                    "RETURN_EXCEEDS_SALE",
+                )
+            reversed_pts = cumulative_share(
+                p.points_earned, p.refunded_minor, p.refunded_minor + refund, p.total_minor
+            )
+        reversed_pts = min(reversed_pts, p.points_earned - p.points_reversed)
+        now = ctx.now()
+        rid = conn.execute(
+            insert(returns)
+            .values(
+                purchase_id=p.id,
+                store_id=data.store_id,
+                return_id=data.return_id,
+                occurred_at=data.occurred_at,
+                refund_minor=refund,
+                points_reversed=reversed_pts,
+                debt_created=0,
+                lines=[rl.model_dump() for rl in data.lines] if data.lines else None,
+                request_hash=rhash,
+                created_at=now,
+            )
+            .returning(returns.c.id)
+        ).scalar_one()
+        debt = 0
+        if reversed_pts > 0:
+            earn_tid = conn.execute(
+                select(point_lots.c.transfer_id, point_lots.c.id).where(point_lots.c.purchase_id == p.id)
+            ).all()
+            tid = post_transfer(
+                conn,
+                kind="return",
+                debit_account_id=account.id,
+                credit_account_id=store.liability_account_id,
+                amount=reversed_pts,
+                at=now,
+                rule="return:" + p.rule,
+                member_id=p.member_id,
+                purchase_id=p.id,
+                return_id=rid,
+                reverses_transfer_id=earn_tid[0].transfer_id if earn_tid else None,
+                store_id=data.store_id,
+                order_id=data.order_id,
+            )
+            debt = reverse_points(
+                conn,
+                account=account,
+                amount=reversed_pts,
+                first_lot_ids=[r.id for r in earn_tid],
+                transfer_id=tid,
+            )
+            if debt:
+                conn.execute(update(returns).where(returns.c.id == rid).values(debt_created=debt))
+        conn.execute(
+            update(purchases)
+            .where(purchases.c.id == p.id)
+            .values(
+                refunded_minor=p.refunded_minor + refund, points_reversed=p.points_reversed + reversed_pts
+            )
+        )
+    return ReturnResult(
+        return_row_id=rid,
+        purchase_id=p.id,
+        refund_minor=refund,
+        points_reversed=reversed_pts,
+        debt_created=debt,
+    )

@@ -1,0 +1,239 @@
+"""Pydantic v2 models at the service boundary: money as integer minor units, times aware.
+
+Fields are deliberately permissive on numbers (plain `int`): the services validate business rules
+themselves and raise `InvalidInput` with a specific code, so every entry point (API, CLI, bulk import)
+gets the same clear error and nothing is written.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MerchantIn(_Model):
+    code: str
+    name: str
+    currency: str = "CNY"
+
+
+class MerchantOut(_Model):
+    id: int
+    code: str
+    name: str
+    currency: str
+    programme_id: int | None
+    created_at: datetime
+
+
+class StoreIn(_Model):
+    merchant_id: int
+    code: str
+    name: str
+    city: str | None = None
+    timezone: str = "Asia/Shanghai"
+
+
+class StoreOut(_Model):
+    id: int
+    merchant_id: int
+    code: str
+    name: str
+    city: str | None
+    timezone: str
+    created_at: datetime
+
+
+class MemberIn(_Model):
+    phone: str
+    name: str
+    email: str | None = None
+    birthday: date | None = None
+    gender: str | None = None
+    registration_store_id: int | None = None
+    tags: list[str] = Field(default_factory=list)
+    marketing_consent: bool = False
+
+
+class MemberUpdate(_Model):
+    """Fields a staff member may change; None means 'leave as is'. Tier is not here on purpose."""
+
+    phone: str | None = None
+    name: str | None = None
+    email: str | None = None
+    birthday: date | None = None
+    gender: str | None = None
+    tags: list[str] | None = None
+    marketing_consent: bool | None = None
+
+
+class MemberOut(_Model):
+    id: int
+    phone: str
+    name: str
+    email: str | None
+    birthday: date | None
+    gender: str | None
+    registration_store_id: int | None
+    tags: list[str]
+    marketing_consent: bool
+    card_no: str
+    member_code: str
+    status: str
+    merged_into_id: int | None
+    tier_id: int
+    tier_code: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PurchaseLineIn(_Model):
+    sku: str
+    category: str | None = None
+    quantity: int
+    unit_price_minor: int
+    discount_minor: int = 0
+
+
+class PurchaseIn(_Model):
+    """A POS sale. Identify the member by exactly one of member_id, phone, card_no."""
+
+    store_id: int
+    order_id: str
+    occurred_at: datetime
+    lines: list[PurchaseLineIn]
+    member_id: int | None = None
+    phone: str | None = None
+    card_no: str | None = None
+    total_minor: int | None = None
+    currency: str | None = None
+
+
+class PurchaseResult(_Model):
+    purchase_id: int
+    store_id: int
+    order_id: str
+    member_id: int
+    total_minor: int
+    points_earned: int
+    rule: str
+    available_at: datetime | None
+    expires_at: datetime | None
+    tier_code: str
+    upgraded_to: str | None = None
+    replayed: bool = False
+
+
+class ReturnLineIn(_Model):
+    line_no: int
+    quantity: int
+
+
+class ReturnIn(_Model):
+    """A return against an earlier order: per line when `lines` is given, else by `refund_minor`."""
+
+    store_id: int
+    return_id: str
+    order_id: str
+    occurred_at: datetime
+    original_store_id: int | None = None
+    lines: list[ReturnLineIn] | None = None
+    refund_minor: int | None = None
+
+
+class ReturnResult(_Model):
+    return_row_id: int
+    purchase_id: int
+    refund_minor: int
+    points_reversed: int
+    debt_created: int
+    replayed: bool = False
+
+
+class ExpiringBucket(_Model):
+    within_days: int
+    points: int
+
+
+class Balance(_Model):
+    member_id: int
+    balance: int
+    available: int
+    pending: int
+    debt: int
+    expiring_soon: list[ExpiringBucket]
+
+
+class StatementEntry(_Model):
+    transfer_id: int
+    at: datetime
+    kind: str
+    amount: int
+    balance_after: int
+    rule: str
+    reason: str | None
+    order_id: str | None
+    store_id: int | None
+
+
+class RedeemResult(_Model):
+    transfer_id: int
+    member_id: int
+    points: int
+    value_minor: int
+    balance_after: int
+    replayed: bool = False
+
+
+class AdjustResult(_Model):
+    transfer_id: int
+    member_id: int
+    points: int
+    balance_after: int
+    replayed: bool = False
+
+
+class ExpiryResult(_Model):
+    lots_expired: int
+    points_expired: int
+
+
+class TierOut(_Model):
+    id: int
+    code: str
+    name: str
+    rank: int
+    threshold_minor: int
+    multiplier_pct: int
+
+
+class MemberTier(_Model):
+    member_id: int
+    tier: TierOut
+    qualifying_minor: int
+    window_days: int
+    next_tier: TierOut | None
+    to_next_minor: int | None
+    locked_until: datetime | None
+    lock_reason: str | None
+    grace_until: datetime | None
+
+
+class TierChange(_Model):
+    at: datetime
+    from_tier: str | None
+    to_tier: str
+    reason: str
+    note: str | None
+
+
+class TierEvaluation(_Model):
+    evaluated: int
+    upgraded: int
+    downgraded: int
+    grace_started: int

@@ -1,0 +1,59 @@
+"""App factory, health, problem+json and rate limiting: the parts that need no business data."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from loyalty.api.app import context_from_url, create_app
+from loyalty.api.errors import ApiError, problem_type
+from loyalty.api.ratelimit import RateLimiter
+
+
+async def _get(app: object, path: str) -> httpx.Response:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:  # type: ignore[arg-type]
+        return await c.get(path)
+
+
+def test_health_reports_database(db_url: str) -> None:
+    import anyio
+
+    app = create_app(context_from_url(db_url))
+    resp = anyio.run(_get, app, "/api/v1/health")
+    assert resp.status_code == 200
+    assert resp.json()["database"] == "ok"
+
+
+def test_unknown_route_is_problem_json(db_url: str) -> None:
+    import anyio
+
+    app = create_app(context_from_url(db_url))
+    resp = anyio.run(_get, app, "/api/v1/nope")
+    assert resp.status_code == 404
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    body = resp.json()
+    assert body["type"] == problem_type("NOT_FOUND")
+    assert body["status"] == 404
+
+
+def test_openapi_is_published(db_url: str) -> None:
+    import anyio
+
+    app = create_app(context_from_url(db_url))
+    resp = anyio.run(_get, app, "/openapi.json")
+    assert resp.status_code == 200
+    assert resp.json()["openapi"].startswith("3.1")
+
+
+def test_rate_limiter_refuses_with_retry_after() -> None:
+    now = [0.0]
+    limiter = RateLimiter({"login": (2, 10.0)}, clock=lambda: now[0])
+    limiter.hit("login", "1.2.3.4")
+    limiter.hit("login", "1.2.3.4")
+    limiter.hit("login", "5.6.7.8")  # another client has its own window
+    with pytest.raises(ApiError) as info:
+        limiter.hit("login", "1.2.3.4")
+    assert info.value.status == 429
+    assert info.value.headers["Retry-After"] == "10"
+    now[0] = 10.5
+    limiter.hit("login", "1.2.3.4")  # the window slid past the first attempts

@@ -1,0 +1,321 @@
+"""Every endpoint × every caller: who is allowed, who is refused (incl. cross-store, cross-member).
+
+The expectations below are written out by hand, independently of `loyalty.api.security.PERMISSIONS`,
+so a wrong entry in the permission table fails here. A route missing from the matrix fails too, so a new
+endpoint cannot ship without deciding who may call it. Allowed callers must get a 2xx (the requests are
+valid), refused ones 403 (401 when anonymous).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from tests.api.api_world import PASSWORD, World, purchase_body, register
+
+CALLERS = (
+    "admin",
+    "marketer",
+    "store_manager",
+    "cashier",
+    "analyst",
+    "auditor",
+    "pos",
+    "member",
+    "cashier_b",
+    "pos_b",
+    "member_b",
+    "anonymous",
+)
+STAFF = {"admin", "marketer", "store_manager", "cashier", "analyst", "auditor", "cashier_b"}
+POS = {"pos", "pos_b"}
+READERS = STAFF | POS
+FRONT_A = {"admin", "store_manager", "cashier", "pos"}  # may write for store A
+MEMBERS = {"member", "member_b"}
+_counter = itertools.count(1)
+
+
+def _n() -> int:
+    return next(_counter)
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str  # the route template, to check coverage
+    allowed: frozenset[str]
+    build: Callable[[World], dict[str, Any]]  # → kwargs for client.request (url, json, data, params)
+
+
+def _fresh_member(w: World, store: int | None = None) -> int:
+    return int(register(w, "admin", f"+86137{_n():08d}", store or w.store_a)["id"])
+
+
+def _purchase_a(w: World) -> dict[str, Any]:
+    order = f"mx-{_n()}"
+    resp = w.client.post(
+        "/api/v1/purchases", json=purchase_body(w.store_a, w.member_a["id"], order), headers=w.as_("admin")
+    )
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+def _shared_purchase(w: World) -> int:
+    cache = w.__dict__.setdefault("_mx", {})
+    if "purchase" not in cache:
+        cache["purchase"] = _purchase_a(w)["id"]
+    return int(cache["purchase"])
+
+
+def _key_a(w: World) -> int:
+    resp = w.client.post(
+        f"/api/v1/stores/{w.store_a}/api-keys", json={"name": f"k{_n()}"}, headers=w.as_("admin")
+    )
+    assert resp.status_code == 201, resp.text
+    return int(resp.json()["id"])
+
+
+def _staff_user(w: World) -> int:
+    resp = w.client.post(
+        "/api/v1/staff",
+        json={"username": f"user{_n()}", "password": PASSWORD, "role": "analyst"},
+        headers=w.as_("admin"),
+    )
+    assert resp.status_code == 201, resp.text
+    return int(resp.json()["id"])
+
+
+def _return_body(w: World) -> dict[str, Any]:
+    p = _purchase_a(w)
+    return {
+        "store_id": w.store_a,
+        "order_id": p["order_id"],
+        "return_id": f"r-{_n()}",
+        "occurred_at": "2026-03-02T10:00:00+08:00",
+    }
+
+
+def f(**kw: Any) -> Callable[[World], dict[str, Any]]:
+    return lambda w: {k: (v(w) if callable(v) else v) for k, v in kw.items()}
+
+
+A = frozenset
+CASES: list[Case] = [
+    Case("GET", "/api/v1/health", A(CALLERS), f(url="/api/v1/health")),
+    Case(
+        "POST",
+        "/api/v1/auth/token",
+        A(CALLERS),
+        f(url="/api/v1/auth/token", data={"username": "admin1", "password": PASSWORD}),
+    ),
+    Case("GET", "/api/v1/auth/whoami", A(set(CALLERS) - {"anonymous"}), f(url="/api/v1/auth/whoami")),
+    Case("GET", "/api/v1/staff", A({"admin"}), f(url="/api/v1/staff")),
+    Case(
+        "POST",
+        "/api/v1/staff",
+        A({"admin"}),
+        f(
+            url="/api/v1/staff",
+            json=lambda w: {"username": f"staff{_n()}", "password": PASSWORD, "role": "marketer"},
+        ),
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/staff/{user_id}",
+        A({"admin"}),
+        f(url=lambda w: f"/api/v1/staff/{_staff_user(w)}", json={"active": False}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/stores/{store_id}/api-keys",
+        A({"admin", "store_manager"}),
+        f(url=lambda w: f"/api/v1/stores/{w.store_a}/api-keys"),
+    ),
+    Case(
+        "POST",
+        "/api/v1/stores/{store_id}/api-keys",
+        A({"admin", "store_manager"}),
+        f(url=lambda w: f"/api/v1/stores/{w.store_a}/api-keys", json={"name": "till"}),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/api-keys/{key_pk}",
+        A({"admin", "store_manager"}),
+        f(url=lambda w: f"/api/v1/api-keys/{_key_a(w)}"),
+    ),
+    Case(
+        "POST",
+        "/api/v1/members",
+        A(FRONT_A),
+        f(
+            url="/api/v1/members",
+            json=lambda w: {"phone": f"+86136{_n():08d}", "name": "New", "registration_store_id": w.store_a},
+        ),
+    ),
+    Case(
+        "GET",
+        "/api/v1/members/lookup",
+        A(READERS),
+        f(url="/api/v1/members/lookup", params=lambda w: {"phone": w.member_a["phone"]}),
+    ),
+    Case("GET", "/api/v1/members", A(READERS), f(url="/api/v1/members")),
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}",
+        A(READERS),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}"),
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/members/{member_id}",
+        A(FRONT_A),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}", json={"tags": ["vip"]}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/members/{member_id}/deactivate",
+        A({"admin", "store_manager"}),
+        f(url=lambda w: f"/api/v1/members/{_fresh_member(w)}/deactivate"),
+    ),
+    Case(
+        "POST",
+        "/api/v1/members/merge",
+        A({"admin", "store_manager"}),
+        f(
+            url="/api/v1/members/merge",
+            json=lambda w: {"source_id": _fresh_member(w), "target_id": _fresh_member(w)},
+        ),
+    ),
+    Case(
+        "POST",
+        "/api/v1/members/{member_id}/tokens",
+        A(FRONT_A),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/tokens"),
+    ),
+    Case(
+        "POST",
+        "/api/v1/purchases",
+        A(FRONT_A),
+        f(url="/api/v1/purchases", json=lambda w: purchase_body(w.store_a, w.member_a["id"], f"m-{_n()}")),
+    ),
+    Case(
+        "GET",
+        "/api/v1/purchases/{purchase_id}",
+        A({"admin", "store_manager", "cashier", "pos", "analyst", "auditor"}),
+        f(url=lambda w: f"/api/v1/purchases/{_shared_purchase(w)}"),
+    ),
+    Case("POST", "/api/v1/returns", A(FRONT_A), f(url="/api/v1/returns", json=_return_body)),
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}/points",
+        A(READERS),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/points"),
+    ),
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}/points/statement",
+        A(READERS),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/points/statement"),
+    ),
+    Case(
+        "POST",
+        "/api/v1/points/redeem",
+        A(FRONT_A),
+        f(
+            url="/api/v1/points/redeem",
+            json=lambda w: {"member_id": w.member_a["id"], "store_id": w.store_a, "points": 1},
+        ),
+    ),
+    Case(
+        "POST",
+        "/api/v1/points/adjust",
+        A({"admin", "store_manager"}),
+        f(
+            url="/api/v1/points/adjust",
+            json=lambda w: {"member_id": w.member_a["id"], "points": 5, "reason": "goodwill"},
+        ),
+    ),
+    Case("GET", "/api/v1/tiers", A(READERS), f(url="/api/v1/tiers")),
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}/tier",
+        A(READERS),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/tier"),
+    ),
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}/tier/history",
+        A(READERS),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/tier/history"),
+    ),
+    Case("GET", "/api/v1/merchants", A(READERS), f(url="/api/v1/merchants")),
+    Case(
+        "POST",
+        "/api/v1/merchants",
+        A({"admin"}),
+        f(url="/api/v1/merchants", json=lambda w: {"code": f"M{_n()}", "name": "Partner"}),
+    ),
+    Case("GET", "/api/v1/stores", A(READERS), f(url="/api/v1/stores")),
+    Case(
+        "POST",
+        "/api/v1/stores",
+        A({"admin"}),
+        f(
+            url="/api/v1/stores",
+            json=lambda w: {"merchant_id": w.merchant_id, "code": f"S{_n()}", "name": "New"},
+        ),
+    ),
+    Case("GET", "/api/v1/audit", A({"admin", "auditor"}), f(url="/api/v1/audit")),
+    *[
+        Case("GET", f"/api/v1/me{p}", A(MEMBERS), f(url=f"/api/v1/me{p}"))
+        for p in (
+            "",
+            "/card",
+            "/card/qr.png",
+            "/card/qr.svg",
+            "/points",
+            "/points/statement",
+            "/tier",
+            "/tier/history",
+        )
+    ],
+]
+
+
+def test_matrix_covers_every_route(world: World) -> None:
+    paths = world.app.openapi()["paths"]
+    routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
+    covered = {(c.method, c.path) for c in CASES}
+    assert routes - covered == set(), "routes without an authorization expectation"
+    assert covered - routes == set(), "matrix entries for routes that do not exist"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.path}")
+def test_authorization_matrix(world: World, case: Case) -> None:
+    # Give member A plenty of points so every allowed redemption succeeds.
+    if "funded" not in world.__dict__:
+        world.__dict__["funded"] = True
+        r = world.client.post(
+            "/api/v1/points/adjust",
+            json={"member_id": world.member_a["id"], "points": 10_000, "reason": "matrix funding"},
+            headers=world.as_("admin"),
+        )
+        assert r.status_code == 201, r.text
+    failures = []
+    for caller in CALLERS:
+        kwargs = case.build(world)
+        resp = world.client.request(case.method, headers=world.as_(caller), **kwargs)
+        if caller in case.allowed:
+            ok = 200 <= resp.status_code < 300
+        elif caller == "anonymous":
+            ok = resp.status_code == 401
+        else:
+            ok = resp.status_code == 403
+        if not ok:
+            failures.append(f"{caller}: {resp.status_code} {resp.text[:400]}")
+        if resp.status_code in (401, 403):
+            assert resp.headers["content-type"].startswith("application/problem+json")
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,38 @@
+"""The POS benchmark still runs end to end (server process + separate load process), tiny and SQLite-only."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "api.py"
+
+
+@pytest.mark.slow
+def test_bench_small_runs_without_errors() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--small",
+            "--backends",
+            "sqlite",
+            "--duration",
+            "1",
+            "--concurrency",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "purchases/s" in out.stdout
+    results = json.loads(out.stderr.strip().splitlines()[-1])
+    assert results[0]["backend"] == "sqlite"
+    assert results[0]["requests"] > 0
+    assert results[0]["errors"] == {}

@@ -1,0 +1,77 @@
+"""The same API behind a real uvicorn server on a TCP port (both backends, via `db_url`).
+
+Also where concurrency is checked end to end: many tills spending one member's points at the same
+moment must never overdraw them; the losers get 409, not 5xx.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import uvicorn
+from tests.api.api_world import World, build_world
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(db_url: str) -> Iterator[tuple[str, World]]:
+    world = build_world(db_url)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", world
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        world.client.close()
+        world.ctx.engine.dispose()
+
+
+def test_over_tcp_login_post_and_concurrent_spends(served: tuple[str, World]) -> None:
+    base, world = served
+    with httpx.Client(base_url=base, timeout=30) as http:
+        assert http.get("/api/v1/health").json()["database"] == "ok"
+        assert http.get("/openapi.json").status_code == 200
+        token = http.post("/api/v1/auth/token", data={"username": "admin1", "password": "s3cret-passw0rd"})
+        admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        member_id = world.member_a["id"]
+        adj = http.post(
+            "/api/v1/points/adjust",
+            json={"member_id": member_id, "points": 100, "reason": "race test"},
+            headers=admin,
+        )
+        assert adj.status_code == 201, adj.text
+
+    def spend(i: int) -> int:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            r = c.post(
+                "/api/v1/points/redeem",
+                json={"member_id": member_id, "store_id": world.store_a, "points": 30},
+                headers={**world.as_("pos"), "Idempotency-Key": f"race-{i}"},
+            )
+            return r.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(spend, range(8)))
+    assert codes.count(201) == 3, codes  # 3 × 30 ≤ 100 < 4 × 30
+    assert set(codes) <= {201, 409}, codes
+    with httpx.Client(base_url=base) as http:
+        bal = http.get(f"/api/v1/members/{member_id}/points", headers=world.as_("admin")).json()
+    assert bal["available"] == 10
