@@ -57,3 +57,12 @@ def test_rate_limiter_refuses_with_retry_after() -> None:
     assert info.value.headers["Retry-After"] == "10"
     now[0] = 10.5
     limiter.hit("login", "1.2.3.4")  # the window slid past the first attempts
+
+
+def test_root_sends_visitors_to_the_docs(db_url: str) -> None:
+    import anyio
+
+    app = create_app(context_from_url(db_url))
+    resp = anyio.run(_get, app, "/")
+    assert resp.status_code == 307
+    assert resp.headers["location"] == "/docs"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
 from tests.api.api_world import PASSWORD, World, purchase_body, register
 
 CALLERS = (

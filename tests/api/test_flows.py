@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.api.api_world import PASSWORD, World, purchase_body, register
 
 from loyalty.api.errors import problem_type
+from tests.api.api_world import PASSWORD, World, purchase_body, register
 
 V1 = "/api/v1"
 _seq = iter(range(10_000, 99_999))

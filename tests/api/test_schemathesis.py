@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 import schemathesis
-from tests.api.api_world import World, build_world
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks as st_checks
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
 )
+
+from tests.api.api_world import World, build_world
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "6"))
 

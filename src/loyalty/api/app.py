@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 import loyalty
 from loyalty.api.errors import Problem, install_error_handlers
@@ -66,8 +67,14 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
     _include_resource_routers(app)
+    app.add_api_route("/", _to_docs, include_in_schema=False)
     _document_problems(app)
     return app
+
+
+def _to_docs() -> RedirectResponse:
+    """The server's root sends a visitor to the interactive API docs rather than a bare 404."""
+    return RedirectResponse("/docs")
 
 
 def _document_problems(app: FastAPI) -> None:
