@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import (
@@ -26,6 +26,7 @@ from loyalty.db.core_tables import (
     tiers,
     transfers,
 )
+from loyalty.db.prepared import Prepared
 from loyalty.domain.errors import NotFound
 
 
@@ -131,19 +132,39 @@ class LockedAccount:
     debt: int
 
 
+# Every posting runs these, so they are compiled once and run on the driver (see `db.prepared`).
+_ACCOUNT_OF_MEMBER_LOCKED = Prepared(
+    select(accounts.c.id, accounts.c.balance, accounts.c.debt)
+    .where(accounts.c.member_id == bindparam("member_id"))
+    .with_for_update()  # rendered on PostgreSQL only; SQLite's BEGIN IMMEDIATE already holds the write lock
+)
+_INSERT_TRANSFER = Prepared(insert(transfers).returning(transfers.c.id))
+_INSERT_POSTINGS = Prepared(insert(postings))
+_SET_ACCOUNT = Prepared(
+    update(accounts)
+    .where(accounts.c.id == bindparam("account_id"))
+    .values(balance=bindparam("new_balance"), debt=bindparam("new_debt"))
+)
+_QUALIFYING_SPEND = Prepared(
+    select(func.coalesce(func.sum(purchases.c.total_minor - purchases.c.refunded_minor), 0)).where(
+        purchases.c.member_id == bindparam("member_id"),
+        purchases.c.occurred_at > bindparam("since"),
+        purchases.c.occurred_at <= bindparam("as_of"),
+    )
+)
+
+
 def lock_member_account(conn: Connection, member_id: int) -> LockedAccount:
     """Lock the member's account row for the rest of the transaction.
 
     PostgreSQL: `SELECT … FOR UPDATE`, so concurrent spends on one member queue up and each sees the
     balance the previous one left. SQLite: the transaction already holds the write lock (BEGIN IMMEDIATE).
     """
-    stmt = select(accounts.c.id, accounts.c.balance, accounts.c.debt).where(accounts.c.member_id == member_id)
-    if conn.dialect.name != "sqlite":
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).first()
-    if row is None:
+    rows = _ACCOUNT_OF_MEMBER_LOCKED.run(conn, {"member_id": member_id})
+    if not rows:
         raise NotFound("MEMBER_NOT_FOUND", f"member {member_id} has no account", {"member_id": member_id})
-    return LockedAccount(id=row.id, member_id=member_id, balance=row.balance, debt=row.debt)
+    account_id, balance, debt = rows[0]
+    return LockedAccount(id=account_id, member_id=member_id, balance=balance, debt=debt)
 
 
 def lock_member_accounts(conn: Connection, member_ids: list[int]) -> dict[int, LockedAccount]:
@@ -167,22 +188,21 @@ def post_transfer(
     **extra: Any,
 ) -> int:
     """Insert one transfer and its two postings (−amount on debit, +amount on credit); return its id."""
-    tid = conn.execute(
-        insert(transfers)
-        .values(
-            kind=kind,
-            debit_account_id=debit_account_id,
-            credit_account_id=credit_account_id,
-            amount=amount,
-            member_id=member_id,
-            rule=rule,
-            created_at=at,
+    tid = _INSERT_TRANSFER.scalar(
+        conn,
+        {
+            "kind": kind,
+            "debit_account_id": debit_account_id,
+            "credit_account_id": credit_account_id,
+            "amount": amount,
+            "member_id": member_id,
+            "rule": rule,
+            "created_at": at,
             **extra,
-        )
-        .returning(transfers.c.id)
-    ).scalar_one()
-    conn.execute(
-        insert(postings),
+        },
+    )
+    _INSERT_POSTINGS.run_many(
+        conn,
         [
             {"transfer_id": tid, "account_id": debit_account_id, "amount": -amount, "created_at": at},
             {"transfer_id": tid, "account_id": credit_account_id, "amount": amount, "created_at": at},
@@ -192,8 +212,8 @@ def post_transfer(
 
 
 def set_account(conn: Connection, account: LockedAccount) -> None:
-    conn.execute(
-        update(accounts).where(accounts.c.id == account.id).values(balance=account.balance, debt=account.debt)
+    _SET_ACCOUNT.run(
+        conn, {"account_id": account.id, "new_balance": account.balance, "new_debt": account.debt}
     )
 
 
@@ -210,11 +230,7 @@ def member_row(conn: Connection, member_id: int) -> Row[Any]:
 
 def qualifying_spend(conn: Connection, member_id: int, as_of: datetime, window_days: int) -> int:
     """Net spend (paid total minus refunds) in the window (as_of − window_days, as_of]."""
-    total = conn.execute(
-        select(func.coalesce(func.sum(purchases.c.total_minor - purchases.c.refunded_minor), 0)).where(
-            purchases.c.member_id == member_id,
-            purchases.c.occurred_at > as_of - timedelta(days=window_days),
-            purchases.c.occurred_at <= as_of,
-        )
-    ).scalar_one()
+    total = _QUALIFYING_SPEND.scalar(
+        conn, {"member_id": member_id, "since": as_of - timedelta(days=window_days), "as_of": as_of}
+    )
     return int(total)

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import (
+    accounts,
     lot_allocations,
     members,
     point_lots,
@@ -27,12 +28,14 @@ from loyalty.db.core_tables import (
     tier_history,
     tiers,
 )
+from loyalty.db.prepared import Prepared
 from loyalty.domain.actors import Actor
 from loyalty.domain.earning import EarningRule, LineIn, cumulative_share
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
 from loyalty.domain.ledger import Lot, allocate_fefo, split_earning
 from loyalty.domain.tiers import TierDef, tier_for_spend
 from loyalty.services.common import (
+    LockedAccount,
     StoreInfo,
     lock_member_account,
     post_transfer,
@@ -122,64 +125,96 @@ class _Cache:
         return self.stores[store_id]
 
 
+# The posting path's statements run on the driver (see `db.prepared`): compiled once, not per sale.
+_PURCHASE_BY_ORDER = Prepared(
+    select(purchases.c.id, purchases.c.request_hash).where(
+        purchases.c.store_id == bindparam("store_id"), purchases.c.order_id == bindparam("order_id")
+    )
+)
+# Member status, tier and the locked account in one round trip (FOR UPDATE OF accounts on PostgreSQL).
+_MEMBER_FOR_POSTING = Prepared(
+    select(
+        members.c.status,
+        members.c.tier_id,
+        accounts.c.id.label("account_id"),
+        accounts.c.balance,
+        accounts.c.debt,
+    )
+    .join(accounts, accounts.c.member_id == members.c.id)
+    .where(members.c.id == bindparam("member_id"))
+    .with_for_update(of=accounts)
+)
+_INSERT_PURCHASE = Prepared(insert(purchases).returning(purchases.c.id))
+_INSERT_LINES = Prepared(insert(purchase_lines))
+_INSERT_LOT = Prepared(insert(point_lots))
+
+
+def _member_for_posting(conn: Connection, ctx: Context, data: PurchaseIn) -> tuple[int, int, LockedAccount]:
+    """Resolve the member the sale names and lock their account; raise if unknown or inactive."""
+    if data.member_id is not None and data.phone is None and data.card_no is None:
+        member_id = data.member_id  # the common POS case: no separate look-up round trip
+    else:
+        member_id = resolve_member_id(
+            conn,
+            member_id=data.member_id,
+            phone=data.phone,
+            card_no=data.card_no,
+            region=ctx.settings.phone_region,
+        )
+    rows = _MEMBER_FOR_POSTING.run(conn, {"member_id": member_id})
+    if not rows:
+        raise NotFound("MEMBER_NOT_FOUND", "no member with member_id", {"member_id": str(member_id)})
+    status, tier_id, account_id, balance, debt = rows[0]
+    if status != "active":
+        raise Conflict("MEMBER_INACTIVE", f"member {member_id} is {status}", {"member_id": member_id})
+    return member_id, tier_id, LockedAccount(account_id, member_id, balance, debt)
+
+
 def _post_one(conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn) -> PurchaseResult:
     amounts = _validate(data)
-    body = data.model_dump(mode="json")
-    rhash = request_hash(body)
-    existing = conn.execute(
-        select(purchases).where(purchases.c.store_id == data.store_id, purchases.c.order_id == data.order_id)
-    ).first()
-    if existing is not None:
-        if existing.request_hash != rhash:
+    rhash = request_hash(data.model_dump(mode="json"))
+    existing = _PURCHASE_BY_ORDER.run(conn, {"store_id": data.store_id, "order_id": data.order_id})
+    if existing:
+        existing_id, existing_hash = existing[0]
+        if existing_hash != rhash:
             raise IdempotencyMismatch(
                 "ORDER_ID_REUSED",
                 f"order {data.order_id} at store {data.store_id} was already posted with different content",
             )
-        return _result_from_row(conn, existing, replayed=True)
+        row = conn.execute(select(purchases).where(purchases.c.id == existing_id)).one()
+        return _result_from_row(conn, row, replayed=True)
     store = cache.store(data.store_id)
     prog = store.programme
-    member_id = resolve_member_id(
-        conn,
-        member_id=data.member_id,
-        phone=data.phone,
-        card_no=data.card_no,
-        region=ctx.settings.phone_region,
-    )
-    mrow = conn.execute(select(members.c.status, members.c.tier_id).where(members.c.id == member_id)).one()
-    if mrow.status != "active":
-        raise Conflict("MEMBER_INACTIVE", f"member {member_id} is {mrow.status}", {"member_id": member_id})
-    account = lock_member_account(conn, member_id)
-    tier = cache.tiers[mrow.tier_id]
+    member_id, tier_id, account = _member_for_posting(conn, ctx, data)
+    tier = cache.tiers[tier_id]
     rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
-    line_points = [
-        rule.line_points(LineIn(a, ln.category)) for a, ln in zip(amounts, data.lines, strict=True)
-    ]
-    eligible = sum(rule.eligible(LineIn(a, ln.category)) for a, ln in zip(amounts, data.lines, strict=True))
+    line_in = [LineIn(a, ln.category) for a, ln in zip(amounts, data.lines, strict=True)]
+    line_points = [rule.line_points(li) for li in line_in]
+    eligible = sum(rule.eligible(li) for li in line_in)
     points = sum(line_points)
     total = data.total_minor if data.total_minor is not None else sum(amounts)
     now = ctx.now()
-    pid = conn.execute(
-        insert(purchases)
-        .values(
-            store_id=data.store_id,
-            member_id=member_id,
-            order_id=data.order_id,
-            occurred_at=data.occurred_at,
-            total_minor=total,
-            eligible_minor=eligible,
-            refunded_minor=0,
-            currency=data.currency or prog.currency,
-            points_earned=points,
-            points_reversed=0,
-            redeemed_points=0,
-            rule=rule.label,
-            request_hash=rhash,
-            created_at=now,
-        )
-        .returning(purchases.c.id)
-    ).scalar_one()
-    conn.execute(
-        insert(purchase_lines),
+    pid = _INSERT_PURCHASE.scalar(
+        conn,
+        {
+            "store_id": data.store_id,
+            "member_id": member_id,
+            "order_id": data.order_id,
+            "occurred_at": data.occurred_at,
+            "total_minor": total,
+            "eligible_minor": eligible,
+            "refunded_minor": 0,
+            "currency": data.currency or prog.currency,
+            "points_earned": points,
+            "points_reversed": 0,
+            "redeemed_points": 0,
+            "rule": rule.label,
+            "request_hash": rhash,
+            "created_at": now,
+        },
+    )
+    _INSERT_LINES.run_many(
+        conn,
         [
             {
                 "purchase_id": pid,
@@ -214,20 +249,21 @@ def _post_one(conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn) -
         paid, left = split_earning(points, account.debt)
         available_at = data.occurred_at + timedelta(days=prog.return_window_days)
         expires_at = data.occurred_at + timedelta(days=prog.expiry_days)
-        conn.execute(
-            insert(point_lots).values(
-                account_id=account.id,
-                member_id=member_id,
-                merchant_id=store.merchant_id,
-                transfer_id=tid,
-                purchase_id=pid,
-                amount=points,
-                debt_paid=paid,
-                remaining=left,
-                available_at=available_at,
-                expires_at=expires_at,
-                created_at=now,
-            )
+        _INSERT_LOT.run(
+            conn,
+            {
+                "account_id": account.id,
+                "member_id": member_id,
+                "merchant_id": store.merchant_id,
+                "transfer_id": tid,
+                "purchase_id": pid,
+                "amount": points,
+                "debt_paid": paid,
+                "remaining": left,
+                "available_at": available_at,
+                "expires_at": expires_at,
+                "created_at": now,
+            },
         )
         account.balance += points
         account.debt -= paid
