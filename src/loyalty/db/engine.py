@@ -49,7 +49,8 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # Straight to the driver: this runs once per transaction, i.e. once per POS sale.
+        conn.connection.dbapi_connection.execute(f"BEGIN {mode}")
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -26,24 +26,24 @@ from sqlalchemy.sql.expression import ClauseElement
 Processor = Callable[[Any], Any]
 
 
+_MISSING = object()
+
+
 @dataclass(frozen=True)
 class _Plan:
     sql: str
-    order: tuple[str, ...] | None  # parameter names in order for positional paramstyles, else None
-    processors: tuple[tuple[str, Processor], ...]
-    defaults: Mapping[str, Any]  # values of binds the statement carries itself (literals like coalesce's 0)
+    positional: bool
+    # (name, bind processor or None, the value the statement carries itself or _MISSING), in SQL order
+    slots: tuple[tuple[str, Processor | None, Any], ...]
 
     def bind(self, params: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
-        if self.defaults:
-            params = {**self.defaults, **params}
-        if self.processors:
-            params = dict(params)
-            for name, proc in self.processors:
-                if name in params:
-                    params[name] = proc(params[name])
-        if self.order is not None:
-            return tuple(params[name] for name in self.order)
-        return params
+        values = []
+        for name, proc, default in self.slots:
+            value = params[name] if default is _MISSING else params.get(name, default)
+            values.append(value if proc is None or value is None else proc(value))
+        if self.positional:
+            return values
+        return dict(zip((slot[0] for slot in self.slots), values, strict=True))
 
 
 class Prepared:
@@ -59,16 +59,14 @@ class Prepared:
         if plan is None:
             compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
             assert isinstance(compiled, SQLCompiler)
-            procs = []
-            for name, bind in compiled.binds.items():
-                proc = bind.type.dialect_impl(dialect).bind_processor(dialect)
-                if proc is not None:
-                    procs.append((name, proc))
-            order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
-            defaults = {
-                k: v for k, v in compiled.construct_params(_check=False).items() if k not in keys
-            }
-            plan = _Plan(compiled.string, order, tuple(procs), defaults)
+            carried = compiled.construct_params(_check=False)
+            names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
+            slots = []
+            for name in names:
+                proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                default = _MISSING if name in keys else carried.get(name)
+                slots.append((name, proc, default))
+            plan = _Plan(compiled.string, compiled.positional, tuple(slots))
             self._plans[cache_key] = plan
         return plan
 

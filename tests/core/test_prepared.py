@@ -1,0 +1,56 @@
+"""The driver-level statement path gives the same stored values and errors as SQLAlchemy's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Engine, bindparam, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.db.core_tables import programmes
+from loyalty.db.prepared import Prepared
+
+_INSERT = Prepared(insert(programmes).returning(programmes.c.id))
+_CREATED_AFTER = Prepared(
+    select(func.coalesce(func.count(), 0)).where(programmes.c.created_at > bindparam("since"))
+)
+
+
+def _row(name: str, at: datetime) -> dict[str, object]:
+    return {
+        "code": name,
+        "name": name,
+        "currency": "CNY",
+        "points_per_unit": 1,
+        "excluded_categories": [],
+        "points_per_currency_unit": 100,
+        "redeem_cap_pct": 50,
+        "min_redeem_balance": 0,
+        "return_window_days": 7,
+        "expiry_days": 365,
+        "tier_window_days": 365,
+        "downgrade_policy": "one_step",
+        "downgrade_grace_days": 0,
+        "created_at": at,
+    }
+
+
+def test_prepared_insert_round_trips_like_sqlalchemy(engine: Engine) -> None:
+    shanghai = timezone(timedelta(hours=8))
+    at = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=shanghai)
+    with engine.begin() as conn:
+        pid = _INSERT.scalar(conn, _row("prepared", at))
+        ref = conn.execute(insert(programmes).returning(programmes.c.id), _row("reference", at)).scalar_one()
+        stored = dict(conn.execute(select(programmes.c.id, programmes.c.created_at)).all())
+        # a literal the statement carries itself (coalesce's 0) and a typed datetime bind
+        assert _CREATED_AFTER.scalar(conn, {"since": at - timedelta(seconds=1)}) == 2
+        assert _CREATED_AFTER.scalar(conn, {"since": at}) == 0
+    assert stored[pid] == stored[ref] == at.astimezone(UTC)
+
+
+def test_prepared_errors_are_sqlalchemy_errors(engine: Engine) -> None:
+    with engine.begin() as conn:
+        pid = _INSERT.scalar(conn, _row("one", datetime(2026, 1, 1, tzinfo=UTC)))
+        with pytest.raises(IntegrityError):
+            _INSERT.run(conn, {**_row("dup", datetime(2026, 1, 1, tzinfo=UTC)), "id": pid})
