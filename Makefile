@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DB ?= var/demo.db
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: demo test lint bench install clean
 
@@ -31,8 +32,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+## Full-size benchmarks, each printing our figures beside a baseline and the issue's target (BENCH_ARGS=--small for a quick pass)
 bench: $(STAMP)
-	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/ledger.py $(BENCH_ARGS)
+	$(BIN)/python bench/api.py $(BENCH_ARGS)
+	$(BIN)/python bench/import.py $(BENCH_ARGS)
+	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

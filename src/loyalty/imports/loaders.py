@@ -251,23 +251,7 @@ class PurchasesLoader:
         if step == "purchases":
             assert conn is not None
             return _post_purchases_in(conn, ctx, self._orders(conn, batch))
-        created = 0
-        from loyalty.services import purchases as core_purchases
-
-        for r in batch.to_pylist():
-            result = core_purchases.post_return(
-                ctx,
-                ReturnIn(
-                    store_id=r["store_id"],
-                    return_id=r["return_id"],
-                    order_id=r["original_order_id"],
-                    occurred_at=_us(r["occurred_us"]),
-                    refund_minor=r["refund_minor"],
-                ),
-                actor=actor,
-            )
-            created += 0 if result.replayed else 1
-        return created
+        return _post_returns(ctx, batch, actor)
 
     def _member_ids(self, conn: Connection, keys: list[str]) -> None:
         missing = [k for k in keys if k not in self.card_ids]
@@ -358,23 +342,7 @@ class ReturnsLoader:
     def load(
         self, ctx: Any, conn: Connection | None, step: str, batch: pa.Table, run_id: int, actor: Any
     ) -> int:
-        from loyalty.services import purchases as core_purchases
-
-        created = 0
-        for r in batch.to_pylist():
-            result = core_purchases.post_return(
-                ctx,
-                ReturnIn(
-                    store_id=r["store_id"],
-                    return_id=r["return_id"],
-                    order_id=r["original_order_id"],
-                    occurred_at=_us(r["occurred_us"]),
-                    refund_minor=r["refund_minor"],
-                ),
-                actor=actor,
-            )
-            created += 0 if result.replayed else 1
-        return created
+        return _post_returns(ctx, batch, actor)
 
     def after(self, ctx: Any, checked: Checked, summary: Summary) -> None:
         return None
@@ -518,6 +486,27 @@ def for_kind(kind: Kind) -> Loader:
         Kind.balances: BalancesLoader,
     }
     return loaders[kind]()
+
+
+def _post_returns(ctx: Any, batch: pa.Table, actor: Any) -> int:
+    """Post each checked return through the core (each its own transaction); count the new ones."""
+    from loyalty.services import purchases as core_purchases
+
+    created = 0
+    for r in batch.to_pylist():
+        result = core_purchases.post_return(
+            ctx,
+            ReturnIn(
+                store_id=r["store_id"],
+                return_id=r["return_id"],
+                order_id=r["original_order_id"],
+                occurred_at=_us(r["occurred_us"]),
+                refund_minor=r["refund_minor"],
+            ),
+            actor=actor,
+        )
+        created += 0 if result.replayed else 1
+    return created
 
 
 __all__ = ["for_kind", "grant_opening_balance", "insert_members", "load_reference"]
