@@ -330,6 +330,20 @@ def test_staff_writes_are_audited_with_before_and_after(world: World) -> None:
     assert updates[0]["actor_id"] == str(world.staff_ids["cashier"])
 
 
+def test_staff_for_an_unknown_store_is_refused_by_name(world: World) -> None:
+    body = {"username": f"c{next(_seq)}", "password": "long-enough-1", "role": "cashier"}
+    resp = world.client.post(
+        f"{V1}/staff", json={**body, "store_ids": [world.store_a, 987654]}, headers=world.as_("admin")
+    )
+    assert resp.status_code == 422, resp.text
+    problem = resp.json()
+    assert problem["code"] == "STORE_NOT_FOUND"
+    assert "987654" in problem["detail"]
+    assert problem["errors"][0]["field"] == "store_ids"
+    staff = world.client.get(f"{V1}/staff", headers=world.as_("admin")).json()
+    assert body["username"] not in {s["username"] for s in staff}  # nothing half-created
+
+
 # --- tiers and /me ---------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.db.auth_tables import STAFF_ROLES, api_keys, member_tokens, staff_user_stores, staff_users
+from loyalty.db.core_tables import stores as stores_table
 
 if TYPE_CHECKING:
     from loyalty.bootstrap import Context
@@ -175,6 +176,7 @@ def create_staff(
         raise AuthError("password must have at least 8 characters")
     try:
         with ctx.engine.begin() as conn:
+            _require_stores(conn, stores)
             user = _insert_staff(conn, ctx, username, password, role, stores, display_name)
             after = user.model_dump(mode="json")
             _audit(conn, actor, "staff.create", "staff_user", user.id, None, after)
@@ -183,6 +185,16 @@ def create_staff(
             raise DuplicateUsername(f"username {username!r} is taken") from exc
         raise UnknownStore("one of the stores does not exist") from exc
     return user
+
+
+def _require_stores(conn: Connection, store_ids: list[int]) -> None:
+    """Name the stores that do not exist, rather than leave it to a foreign-key failure."""
+    if not store_ids:
+        return
+    found = set(conn.execute(select(stores_table.c.id).where(stores_table.c.id.in_(store_ids))).scalars())
+    missing = [s for s in store_ids if s not in found]
+    if missing:
+        raise UnknownStore(f"no such store: {', '.join(map(str, missing))}")
 
 
 def _exists(ctx: Context, condition: Any) -> bool:

@@ -156,6 +156,10 @@ def create_staff(body: StaffIn, caller: StaffAdmin, ctx: CtxDep) -> StaffOut:
         raise ApiError(422, "VALIDATION_FAILED", str(exc)) from exc
     except auth_service.DuplicateUsername as exc:
         raise ApiError(409, "DUPLICATE_USERNAME", str(exc)) from exc
+    except auth_service.UnknownStore as exc:
+        raise ApiError(
+            422, "STORE_NOT_FOUND", str(exc), errors=[{"field": "store_ids", "message": str(exc)}]
+        ) from exc
     return StaffOut.model_validate(user.model_dump())
 
 
