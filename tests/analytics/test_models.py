@@ -183,3 +183,52 @@ def test_tracking_cumulative_repeat_purchases(
     assert abs(end["predicted"] - end["actual"]) / end["actual"] < 0.05
     assert tr["predicted"].is_monotonic_increasing
     assert tr["actual"].is_monotonic_increasing
+
+
+def _large_population(n: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A BG/NBD-like population in whole days, large enough to take the warm-start path."""
+    rng = np.random.default_rng(seed)
+    T = rng.integers(30, 400, n).astype(np.float64)
+    rate = rng.gamma(0.8, 1 / 40, n)
+    life = rng.exponential(1.0, n) / rng.gamma(0.9, 1 / 150, n)
+    x = rng.poisson(rate * np.minimum(life, T)).astype(np.float64)
+    tx = np.where(x > 0, np.floor(np.minimum(life, T) * rng.beta(x + 1, 1.0)), 0.0)
+    m = rng.gamma(4.0, 12.0, n)
+    return x, np.minimum(tx, T), T, m
+
+
+def test_warm_started_fits_reach_the_cold_fits_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above 100,000 customers the fit starts from a sample's optimum; it must end where a cold fit does.
+
+    "Where" means: a log-likelihood at least as good, and parameters within 2% of a standard error of
+    the cold fit's (Pareto/NBD's s and β lie on a flat ridge, so digits there are not identified).
+    """
+    from loyalty.analytics import models
+
+    x, tx, T, m = _large_population(160_000)
+    rep = x > 0
+
+    def fits() -> list[BetaGeo | ParetoNBD | GammaGamma]:
+        return [
+            BetaGeo().fit(x, tx, T),
+            ParetoNBD().fit(x, tx, T),
+            GammaGamma().fit(x[rep], m[rep]),
+        ]
+
+    warm = fits()
+    monkeypatch.setattr(models, "WARM_START_ABOVE", 10**9)
+    cold = fits()
+    for w, c in zip(warm, cold, strict=True):
+        assert w.log_likelihood_ >= c.log_likelihood_ - 1e-9 * abs(c.log_likelihood_)
+        for k, se in c.standard_errors_.items():
+            assert abs(w.params_[k] - c.params_[k]) <= 0.02 * se, (type(c).__name__, k, w.params_, c.params_)
+
+
+def test_standard_errors_are_computed_on_demand(cal: pd.DataFrame) -> None:
+    bg = BetaGeo().fit(cal["frequency"], cal["recency"], cal["T"])
+    first = bg.standard_errors_
+    assert set(first) == {"r", "alpha", "a", "b"}
+    assert all(0 < v < 1 for v in first.values())
+    assert bg.standard_errors_ is first  # computed once
+    with pytest.raises(AttributeError):
+        _ = BetaGeo().set_params(r=0.24, alpha=4.4, a=0.79, b=2.4).standard_errors_
