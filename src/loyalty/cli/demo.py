@@ -13,8 +13,8 @@ app = typer.Typer(help="A living demo chain (what `make demo` runs).", invoke_wi
 
 @app.callback()
 def demo(
-    members: Annotated[int, typer.Option(help="number of members")] = 800,
-    months: Annotated[int, typer.Option(help="months of purchase history")] = 12,
+    members: Annotated[int, typer.Option(help="number of members")] = 5000,
+    months: Annotated[int, typer.Option(help="months of purchase history")] = 18,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same chain)")] = 7,
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to serve on")] = 8000,
