@@ -420,15 +420,19 @@ class BetaGeo(_Base):
 
     def predict_purchases(self, t: float, frequency: Any, recency: Any, T: Any) -> FloatArray:
         """Expected repeat purchases in the next ``t`` time units (FHL 2005, eq. 10)."""
-        r, alpha, a, b = self._check_fitted()
         x, tx, tt = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
+        return self.predict_purchases_if_alive(t, x, tt) * self.predict_p_alive(x, tx, tt)
+
+    def predict_purchases_if_alive(self, t: float, frequency: Any, T: Any) -> FloatArray:
+        """Expected repeat purchases in the next ``t`` for a customer known to be alive (needs x, T only)."""
+        r, alpha, a, b = self._check_fitted()
+        x, tt = (np.asarray(v, dtype=np.float64) for v in (frequency, T))
         if t <= 0:
             return np.zeros_like(x)
         z = t / (alpha + tt + t)
         log_ratio = (r + x) * (np.log(alpha + tt) - np.log(alpha + tt + t))
         hyp = hyp2f1(r + x, b + x, a + b + x - 1.0, z)
-        numer = (a + b + x - 1.0) / (a - 1.0) * (1.0 - np.exp(log_ratio) * hyp)
-        return numer / (1.0 + np.exp(self._log_odds_dead(x, tx, tt)))  # type: ignore[no-any-return]
+        return (a + b + x - 1.0) / (a - 1.0) * (1.0 - np.exp(log_ratio) * hyp)  # type: ignore[no-any-return]
 
     def predict_purchases_new(self, t: Any) -> FloatArray:
         """Expected purchases by a new customer in (0, t] (FHL 2005, eq. 9), for holdout tracking."""
@@ -469,6 +473,18 @@ def pareto_loglik_terms(theta: FloatArray, x: FloatArray, tx: FloatArray, T: Flo
 
 def _pairs(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
     """Distinct (x, y) pairs and each row's index into them."""
+    x7, y7 = np.rint(x * 7.0), np.rint(y * 7.0)
+    if (
+        np.array_equal(x7, x * 7.0)
+        and np.array_equal(y7, y * 7.0)
+        and x7.size
+        and min(x7.min(), y7.min()) >= 0
+    ):
+        # day and week units are whole multiples of 1/7: factorise one packed integer key (no sort)
+        width = int(y7.max()) + 1
+        codes, keys = pd.factorize(x7.astype(np.int64) * width + y7.astype(np.int64), sort=False)
+        kx, ky = np.divmod(np.asarray(keys, dtype=np.int64), width)
+        return kx / 7.0, ky / 7.0, codes.astype(np.intp)
     uniq, inv = np.unique(np.stack([x, y], axis=1), axis=0, return_inverse=True)
     return uniq[:, 0], uniq[:, 1], inv.ravel()
 
@@ -574,14 +590,18 @@ class ParetoNBD(_Base):
 
     def predict_purchases(self, t: float, frequency: Any, recency: Any, T: Any) -> FloatArray:
         """Expected purchases in the next ``t`` time units (Schmittlein et al. 1987)."""
-        r, alpha, s, beta = self._check_fitted()
         x, tx, tt = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
+        return self.predict_purchases_if_alive(t, x, tt) * self.predict_p_alive(x, tx, tt)
+
+    def predict_purchases_if_alive(self, t: float, frequency: Any, T: Any) -> FloatArray:
+        """Expected purchases in the next ``t`` for a customer known to be alive (needs x, T only)."""
+        r, alpha, s, beta = self._check_fitted()
+        x, tt = (np.asarray(v, dtype=np.float64) for v in (frequency, T))
         if t <= 0:
             return np.zeros_like(x)
-        p_alive = self.predict_p_alive(x, tx, tt)
         first = (r + x) * (beta + tt) / ((alpha + tt) * (s - 1.0))
         second = 1.0 - np.exp((s - 1.0) * (np.log(beta + tt) - np.log(beta + tt + t)))
-        return first * second * p_alive  # type: ignore[no-any-return]
+        return first * second  # type: ignore[no-any-return]
 
 
 # ----------------------------------------------------------------------------------------- Gamma-Gamma
@@ -697,16 +717,19 @@ def clv(
 ) -> FloatArray:
     """Discounted CLV over ``months`` months (monthly discount rate), lifetimes' convention.
 
-    Expected purchases are evaluated once per distinct (x, t_x, T) history and broadcast back, so the cost
-    is one hypergeometric evaluation per distinct history and month.
+    Both purchase models factor expected purchases as P(alive | x, t_x, T) x E[purchases | alive, x, T],
+    so the discounted monthly sum runs once per distinct (x, T) pair — one hypergeometric evaluation per
+    pair and month — and P(alive) once per distinct (x, t_x, T) history; both are broadcast back.
     """
     per_month = {"week": 4.345, "day": 30.0}[time_unit]
     s = sufficient(frequency, recency, T)
+    px, pT, pair_of = _pairs(s.x, s.T)
     value = spend.predict_spend(frequency, monetary_value)
-    total = np.zeros(s.x.size)
-    previous = np.zeros(s.x.size)
+    total = np.zeros(px.size)
+    previous = np.zeros(px.size)
     for i in range(1, months + 1):
-        cum = purchases.predict_purchases(i * per_month, s.x, s.tx, s.T)
+        cum = purchases.predict_purchases_if_alive(i * per_month, px, pT)
         total += (cum - previous) / (1.0 + discount_rate) ** i
         previous = cum
-    return total[s.inverse] * value
+    per_history = total[pair_of] * purchases.predict_p_alive(s.x, s.tx, s.T)
+    return per_history[s.inverse] * value
