@@ -66,24 +66,40 @@ def sufficient(frequency: Any, recency: Any, T: Any) -> Sufficient:
         raise InputError("frequency, recency and T must be finite")
     if (x < 0).any() or (tx < 0).any() or (tx > tt + 1e-9).any() or ((x == 0) & (tx != 0)).any():
         raise InputError("need 0 ≤ recency ≤ T, and recency = 0 when frequency = 0")
-    # Day and week units are whole multiples of 1/7: pack each triple into one int64 and sort that
-    # (several times faster than a row-wise unique on a float matrix).
-    scaled = [np.rint(v * 7.0) for v in (x, tx, tt)]
-    exact = all(np.array_equal(sv, v * 7.0) for sv, v in zip(scaled, (x, tx, tt), strict=True))
-    widths = [int(sv.max()) + 1 for sv in scaled]
-    if exact and widths[0] * widths[1] * widths[2] < 2**62:
-        key = (scaled[0].astype(np.int64) * widths[1] + scaled[1].astype(np.int64)) * widths[2] + scaled[
-            2
-        ].astype(np.int64)
-        # hash-based factorisation (no sort); each distinct key decodes back to its triple
-        codes, ukey = pd.factorize(key, sort=False)
-        n_of = np.bincount(codes, minlength=ukey.size).astype(np.float64)
-        ux7, rest = np.divmod(np.asarray(ukey, dtype=np.int64), widths[1] * widths[2])
-        utx7, uT7 = np.divmod(rest, widths[2])
-        return Sufficient(ux7 / 7.0, utx7 / 7.0, uT7 / 7.0, n_of, codes.astype(np.intp))
+    packed = _factorise_sevenths(x, tx, tt)
+    if packed is not None:
+        (ux, utx, uT), codes = packed
+        n_of = np.bincount(codes, minlength=ux.size).astype(np.float64)
+        return Sufficient(ux, utx, uT, n_of, codes)
     stacked = np.stack([x, tx, tt], axis=1)
     uniq, inverse, counts = np.unique(stacked, axis=0, return_inverse=True, return_counts=True)
     return Sufficient(uniq[:, 0], uniq[:, 1], uniq[:, 2], counts.astype(np.float64), inverse.ravel())
+
+
+def _factorise_sevenths(*cols: FloatArray) -> tuple[list[FloatArray], npt.NDArray[np.intp]] | None:
+    """Distinct rows of non-negative columns in whole sevenths (day and week units), or None.
+
+    Each row packs into one int64 key that is factorised by hashing (no sort, several times faster than
+    a row-wise unique on a float matrix); each distinct key decodes back to its row.
+    """
+    scaled = [np.rint(c * 7.0) for c in cols]
+    if not all(np.array_equal(sc, c * 7.0) for sc, c in zip(scaled, cols, strict=True)):
+        return None
+    if not scaled[0].size or min(sc.min() for sc in scaled) < 0:
+        return None
+    widths = [int(sc.max()) + 1 for sc in scaled]
+    if float(np.prod(np.array(widths, dtype=np.float64))) >= 2**62:
+        return None
+    key = np.zeros(scaled[0].size, dtype=np.int64)
+    for sc, width in zip(scaled, widths, strict=True):
+        key = key * width + sc.astype(np.int64)
+    codes, ukey = pd.factorize(key, sort=False)
+    rest = np.asarray(ukey, dtype=np.int64)
+    decoded: list[FloatArray] = []
+    for width in reversed(widths):
+        rest, digit = np.divmod(rest, width)
+        decoded.append(digit / 7.0)
+    return decoded[::-1], codes.astype(np.intp)
 
 
 def _codes(values: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
@@ -108,10 +124,16 @@ def _hessian(fun: Callable[[FloatArray], float], theta: FloatArray) -> FloatArra
     return hess
 
 
-def _hessian_from_grad(grad: Callable[[FloatArray], FloatArray], theta: FloatArray) -> FloatArray:
-    """Central differences of an analytic gradient: 2k gradient calls instead of ~4k² function calls."""
+def _hessian_from_grad(
+    grad: Callable[[FloatArray], FloatArray], theta: FloatArray, h: FloatArray | None = None
+) -> FloatArray:
+    """Central differences of a gradient: 2k gradient calls instead of ~4k² function calls.
+
+    Steps default to 1e-5 relative to each parameter.
+    """
     k = theta.size
-    h = 1e-5 * np.maximum(np.abs(theta), 1e-2)
+    if h is None:
+        h = 1e-5 * np.maximum(np.abs(theta), 1e-2)
     cols = [
         (grad(theta + h[i] * np.eye(k)[i]) - grad(theta - h[i] * np.eye(k)[i])) / (2 * h[i]) for i in range(k)
     ]
@@ -185,15 +207,8 @@ Objective = Callable[[FloatArray], tuple[float, FloatArray]]  # log-params -> (m
 
 
 def _log_hessian(fun: Objective, log_theta: FloatArray) -> FloatArray:
-    """Central differences of the objective's gradient in log-parameter space."""
-    k = log_theta.size
-    h = 1e-5
-    cols = [
-        (fun(log_theta + h * np.eye(k)[i])[1] - fun(log_theta - h * np.eye(k)[i])[1]) / (2 * h)
-        for i in range(k)
-    ]
-    hess = np.array(cols)
-    return (hess + hess.T) / 2
+    """Central differences of the objective's gradient in log-parameter space (absolute 1e-5 steps)."""
+    return _hessian_from_grad(lambda t: fun(t)[1], log_theta, np.full(log_theta.size, 1e-5))
 
 
 def _fit_warm(
@@ -473,18 +488,10 @@ def pareto_loglik_terms(theta: FloatArray, x: FloatArray, tx: FloatArray, T: Flo
 
 def _pairs(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.intp]]:
     """Distinct (x, y) pairs and each row's index into them."""
-    x7, y7 = np.rint(x * 7.0), np.rint(y * 7.0)
-    if (
-        np.array_equal(x7, x * 7.0)
-        and np.array_equal(y7, y * 7.0)
-        and x7.size
-        and min(x7.min(), y7.min()) >= 0
-    ):
-        # day and week units are whole multiples of 1/7: factorise one packed integer key (no sort)
-        width = int(y7.max()) + 1
-        codes, keys = pd.factorize(x7.astype(np.int64) * width + y7.astype(np.int64), sort=False)
-        kx, ky = np.divmod(np.asarray(keys, dtype=np.int64), width)
-        return kx / 7.0, ky / 7.0, codes.astype(np.intp)
+    packed = _factorise_sevenths(x, y)
+    if packed is not None:
+        (ux, uy), codes = packed
+        return ux, uy, codes
     uniq, inv = np.unique(np.stack([x, y], axis=1), axis=0, return_inverse=True)
     return uniq[:, 0], uniq[:, 1], inv.ravel()
 

@@ -20,7 +20,6 @@ from sqlalchemy import Connection, insert, select
 from loyalty.db.core_tables import (
     accounts,
     members,
-    point_lots,
     purchases,
     returns,
     stores,
@@ -30,13 +29,12 @@ from loyalty.db.core_tables import (
 from loyalty.db.imports_tables import imported_balances
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.cards import new_card_number, new_member_code
-from loyalty.domain.ledger import split_earning
 from loyalty.imports.mapping import ColumnMap, Kind
 from loyalty.imports.report import Summary
 from loyalty.imports.runner import Step
 from loyalty.imports.validate import Checked, Reference
 from loyalty.services import audit
-from loyalty.services.common import lock_member_account, post_transfer, set_account, store_info
+from loyalty.services.common import credit_lot, lock_member_account, post_transfer, store_info
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn
 
 # Core keeps phone and name NOT NULL; members known only by a card number (Online Retail customers,
@@ -364,7 +362,7 @@ def grant_opening_balance(
     `points.adjust` dates a lot today and expires it by the programme's rule; a migrated balance must
     keep the old system's dates, or members would lose (or keep) points on the wrong day. The ledger
     write is the core's `post_transfer` (liability -> member, postings summing to zero) and the lot
-    pays existing debt first (`split_earning`), as every credit does. Returns False when already granted.
+    pays existing debt first (`credit_lot`), as every credit does. Returns False when already granted.
     """
     if conn.execute(
         select(imported_balances.c.member_id).where(
@@ -391,26 +389,16 @@ def grant_opening_balance(
         reason=f"opening balance earned {earned_at.date().isoformat()}",
         operator="import",
     )
-    paid, left = split_earning(points, acc.debt)
-    expiry = expires_at or earned_at + timedelta(days=store.programme.expiry_days)
-    conn.execute(
-        insert(point_lots).values(
-            account_id=acc.id,
-            member_id=member_id,
-            merchant_id=store.merchant_id,
-            transfer_id=tid,
-            purchase_id=None,
-            amount=points,
-            debt_paid=paid,
-            remaining=left,
-            available_at=earned_at,
-            expires_at=expiry,
-            created_at=now,
-        )
+    credit_lot(
+        conn,
+        acc,
+        merchant_id=store.merchant_id,
+        transfer_id=tid,
+        points=points,
+        available_at=earned_at,
+        expires_at=expires_at or earned_at + timedelta(days=store.programme.expiry_days),
+        at=now,
     )
-    acc.balance += points
-    acc.debt -= paid
-    set_account(conn, acc)
     conn.execute(
         insert(imported_balances).values(
             member_id=member_id, source_key=source_key, run_id=run_id, points=points, created_at=now

@@ -19,6 +19,7 @@ from loyalty.db.core_tables import (
     accounts,
     members,
     merchants,
+    point_lots,
     postings,
     programmes,
     purchases,
@@ -28,6 +29,7 @@ from loyalty.db.core_tables import (
 )
 from loyalty.db.prepared import Prepared
 from loyalty.domain.errors import NotFound
+from loyalty.domain.ledger import split_earning
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ _ACCOUNT_OF_MEMBER_LOCKED = Prepared(
 )
 _INSERT_TRANSFER = Prepared(insert(transfers).returning(transfers.c.id))
 _INSERT_POSTINGS = Prepared(insert(postings))
+_INSERT_LOT = Prepared(insert(point_lots))
 _SET_ACCOUNT = Prepared(
     update(accounts)
     .where(accounts.c.id == bindparam("account_id"))
@@ -209,6 +212,45 @@ def post_transfer(
         ],
     )
     return int(tid)
+
+
+def credit_lot(
+    conn: Connection,
+    account: LockedAccount,
+    *,
+    merchant_id: int,
+    transfer_id: int,
+    points: int,
+    available_at: datetime,
+    expires_at: datetime,
+    at: datetime,
+    purchase_id: int | None = None,
+) -> None:
+    """Points credited by `transfer_id` arrive as one lot that pays the member's debt first.
+
+    Every credit (earning, manual adjustment, migrated balance) goes through here, so the lot, the debt
+    and the cached balance always move together.
+    """
+    paid, left = split_earning(points, account.debt)
+    _INSERT_LOT.run(
+        conn,
+        {
+            "account_id": account.id,
+            "member_id": account.member_id,
+            "merchant_id": merchant_id,
+            "transfer_id": transfer_id,
+            "purchase_id": purchase_id,
+            "amount": points,
+            "debt_paid": paid,
+            "remaining": left,
+            "available_at": available_at,
+            "expires_at": expires_at,
+            "created_at": at,
+        },
+    )
+    account.balance += points
+    account.debt -= paid
+    set_account(conn, account)
 
 
 def set_account(conn: Connection, account: LockedAccount) -> None:

@@ -29,6 +29,7 @@ from loyalty.domain.ledger import Lot, allocate_fefo
 from loyalty.services import audit, idempotency
 from loyalty.services.common import (
     LockedAccount,
+    credit_lot,
     default_programme,
     lock_member_account,
     member_row,
@@ -306,25 +307,16 @@ def adjust(
                 operator=operator,
                 store_id=store_id,
             )
-            paid = min(points, acc.debt)
-            conn.execute(
-                insert(point_lots).values(
-                    account_id=acc.id,
-                    member_id=member_id,
-                    merchant_id=merchant_id,
-                    transfer_id=tid,
-                    purchase_id=None,
-                    amount=points,
-                    debt_paid=paid,
-                    remaining=points - paid,
-                    available_at=now,
-                    expires_at=now + timedelta(days=prog.expiry_days),
-                    created_at=now,
-                )
+            credit_lot(
+                conn,
+                acc,
+                merchant_id=merchant_id,
+                transfer_id=tid,
+                points=points,
+                available_at=now,
+                expires_at=now + timedelta(days=prog.expiry_days),
+                at=now,
             )
-            acc.balance += points
-            acc.debt -= paid
-            set_account(conn, acc)
         else:
             need = -points
             available = _available(conn, acc, now)

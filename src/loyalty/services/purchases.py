@@ -32,11 +32,12 @@ from loyalty.db.prepared import Prepared
 from loyalty.domain.actors import Actor
 from loyalty.domain.earning import EarningRule, LineIn, cumulative_share
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
-from loyalty.domain.ledger import Lot, allocate_fefo, split_earning
+from loyalty.domain.ledger import Lot, allocate_fefo
 from loyalty.domain.tiers import TierDef, tier_for_spend
 from loyalty.services.common import (
     LockedAccount,
     StoreInfo,
+    credit_lot,
     lock_member_account,
     post_transfer,
     qualifying_spend,
@@ -146,7 +147,6 @@ _MEMBER_FOR_POSTING = Prepared(
 )
 _INSERT_PURCHASE = Prepared(insert(purchases).returning(purchases.c.id))
 _INSERT_LINES = Prepared(insert(purchase_lines))
-_INSERT_LOT = Prepared(insert(point_lots))
 
 
 def _member_for_posting(conn: Connection, ctx: Context, data: PurchaseIn) -> tuple[int, int, LockedAccount]:
@@ -246,28 +246,19 @@ def _post_one(conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn) -
             store_id=data.store_id,
             order_id=data.order_id,
         )
-        paid, left = split_earning(points, account.debt)
         available_at = data.occurred_at + timedelta(days=prog.return_window_days)
         expires_at = data.occurred_at + timedelta(days=prog.expiry_days)
-        _INSERT_LOT.run(
+        credit_lot(
             conn,
-            {
-                "account_id": account.id,
-                "member_id": member_id,
-                "merchant_id": store.merchant_id,
-                "transfer_id": tid,
-                "purchase_id": pid,
-                "amount": points,
-                "debt_paid": paid,
-                "remaining": left,
-                "available_at": available_at,
-                "expires_at": expires_at,
-                "created_at": now,
-            },
+            account,
+            merchant_id=store.merchant_id,
+            transfer_id=tid,
+            points=points,
+            available_at=available_at,
+            expires_at=expires_at,
+            at=now,
+            purchase_id=pid,
         )
-        account.balance += points
-        account.debt -= paid
-        set_account(conn, account)
     upgraded = _maybe_upgrade(conn, cache, member_id, tier.id, data.occurred_at, prog.tier_window_days, now)
     return PurchaseResult(
         purchase_id=pid,
