@@ -21,8 +21,11 @@ from typing import Any, Literal
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from loyalty.analytics import daybits
 from loyalty.analytics.errors import InputError
 
 TimeUnit = Literal["day", "week"]
@@ -60,18 +63,20 @@ def to_table(source: Any, con: ibis.BaseBackend | None = None) -> ir.Table:
     """Accept a path (CSV/CSV.gz/Parquet), an Ibis table, or a pandas/Polars/Arrow frame."""
     if isinstance(source, ir.Table):
         return source
-    con = con or connect()
     if isinstance(source, str | Path):
         path = Path(source)
         if not path.exists():
             raise InputError(f"{path}: no such file")
-        return _read_file(con, path)
+        return _read_file(con or connect(), path)
     try:
         mem = ibis.memtable(source)
     except Exception as exc:  # ibis raises assorted types for unsupported objects
         raise InputError(f"unsupported input of type {type(source).__name__}: {exc}") from exc
-    name = f"loyalty_tx_{uuid.uuid4().hex}"
-    return con.create_table(name, mem, temp=True)
+    if con is None:
+        # Scanned in place by the default DuckDB backend: copying 10M rows into a table costs more
+        # than validating them.
+        return mem
+    return con.create_table(f"loyalty_tx_{uuid.uuid4().hex}", mem, temp=True)
 
 
 def _bad_rows(t: ir.Table, predicate: ir.BooleanValue) -> list[int]:
@@ -88,6 +93,20 @@ def transactions(
     con: ibis.BaseBackend | None = None,
 ) -> ir.Table:
     """Validate a transaction log and normalise it to ``customer_id, ts, amount``.
+
+    See :func:`checked_transactions`, which also says whether negative amounts (netted returns) remain.
+    """
+    return checked_transactions(source, columns, returns=returns, con=con)[0]
+
+
+def checked_transactions(
+    source: Any,
+    columns: Columns | None = None,
+    *,
+    returns: ReturnsPolicy = "reject",
+    con: ibis.BaseBackend | None = None,
+) -> tuple[ir.Table, bool]:
+    """Validate a transaction log; return it as ``customer_id, ts, amount`` and whether it holds returns.
 
     Errors name what is wrong: the missing columns, the first rows (1-based, data rows) whose date
     or amount cannot be parsed, or rows with negative amounts. Negative amounts are returns: rejected
@@ -154,7 +173,7 @@ def transactions(
             )
     # Customer ids keep their type (text from CSV): casting 10M integer ids to text costs more
     # than the whole summary.
-    return t.select(customer_id=t[cols.customer], ts=ts, amount=amount)
+    return t.select(customer_id=t[cols.customer], ts=ts, amount=amount), n_neg > 0
 
 
 def _backend_name(t: ir.Table) -> str:
@@ -272,11 +291,15 @@ def summary(
     returns: ReturnsPolicy = "reject",
     con: ibis.BaseBackend | None = None,
 ) -> pd.DataFrame:
-    """Execute :func:`summary_expr` and return a pandas frame indexed by nothing (``customer_id`` column).
+    """The customer summary as a pandas frame (``customer_id`` column, ordered by it).
+
+    In-memory and DuckDB sources are summarised by the day bitmap of :mod:`loyalty.analytics.daybits`;
+    other backends (PostgreSQL), logs with netted returns and bitmaps too large run
+    :func:`summary_expr`. Both give the same table.
 
     Raises :class:`InputError` when ``calibration_end`` lies outside the data or after ``observation_end``.
     """
-    tx = transactions(source, columns, returns=returns, con=con)
+    tx, has_returns = checked_transactions(source, columns, returns=returns, con=con)
     bounds = tx.aggregate(lo=tx.ts.min(), hi=tx.ts.max()).execute()
     lo, hi = pd.Timestamp(bounds["lo"].iloc[0]), pd.Timestamp(bounds["hi"].iloc[0])
     if pd.isna(lo):
@@ -293,13 +316,95 @@ def summary(
             )
         if pd.Timestamp(observation_end) <= cal:
             raise InputError("observation end must be after the calibration end")
+    df = None
+    if not has_returns and _backend_name(tx) == "duckdb":
+        df = summary_from_arrow(
+            tx.to_pyarrow(),
+            observation_end=observation_end,
+            calibration_end=calibration_end,
+            time_unit=time_unit,
+        )
+    if df is None:
+        df = _summary_sql(tx, observation_end, calibration_end, time_unit)
+    if df.empty:
+        raise InputError("no purchases in the requested period")
+    return df
+
+
+def _summary_sql(
+    tx: ir.Table,
+    observation_end: dt.date | dt.datetime | str,
+    calibration_end: dt.date | dt.datetime | str | None,
+    time_unit: TimeUnit,
+) -> pd.DataFrame:
     expr = summary_expr(
         tx, observation_end=observation_end, calibration_end=calibration_end, time_unit=time_unit
     )
     df = expr.execute()
-    if df.empty:
-        raise InputError("no purchases in the requested period")
     df["first_purchase"] = _day_to_date(df.pop("first_day"))
     df["last_purchase"] = _day_to_date(df.pop("last_day"))
     df["orders"] = df["orders"].astype("int64")
     return df.reset_index(drop=True)  # type: ignore[no-any-return]
+
+
+def summary_from_arrow(
+    tx: pa.Table,
+    *,
+    observation_end: dt.date | dt.datetime | str,
+    calibration_end: dt.date | dt.datetime | str | None = None,
+    time_unit: TimeUnit = "day",
+) -> pd.DataFrame | None:
+    """:func:`summary_expr`'s table from validated ``customer_id, ts, amount`` columns without returns.
+
+    Returns ``None`` when the customer × day bitmap would exceed its memory bound (the caller then
+    runs the SQL expression).
+    """
+    obs_day = int(_day_literal(observation_end))
+    cal_day = int(_day_literal(calibration_end)) if calibration_end is not None else obs_day
+    stamps = tx.column("ts").to_numpy()
+    day = stamps.astype("datetime64[D]").view(np.int64)
+    amount = tx.column("amount").to_numpy().astype(np.float64, copy=False)
+    customers = daybits.encode_customers(tx.column("customer_id"))
+    in_cal = day <= cal_day
+    n, codes = customers.count, customers.codes
+    if in_cal.all():  # the usual case: no copies of ten-million-row columns
+        cal_codes, cal_day_of, cal_amount = codes, day, amount
+    elif in_cal.any():
+        cal_codes, cal_day_of, cal_amount = codes[in_cal], day[in_cal], amount[in_cal]
+    else:
+        return pd.DataFrame(columns=["customer_id"])
+    start = int(cal_day_of.min())
+    if not daybits.fits(n, cal_day - start + 1) or not daybits.fits(n, obs_day - cal_day):
+        return None
+    cal = daybits.day_stats(cal_codes, cal_day_of - start, cal_amount, n, cal_day - start + 1)
+    keep = cal.n_days > 0
+    unit = _UNIT_DAYS[time_unit]
+    first, last = start + cal.first[keep], start + cal.last[keep]
+    frequency = (cal.n_days[keep] - 1).astype(np.float64)
+    repeat_spend = cal.total[keep] - cal.first_spend[keep]
+    out = pd.DataFrame(
+        {
+            "customer_id": customers.ids.filter(pa.array(keep)).to_pandas(),
+            "frequency": frequency,
+            "recency": (last - first).astype(np.float64) / unit,
+            "T": (cal_day - first).astype(np.float64) / unit,
+            "monetary_value": np.divide(
+                repeat_spend, frequency, out=np.zeros_like(repeat_spend), where=frequency > 0
+            ),
+            "orders": cal.orders[keep],
+            "total_spend": cal.total[keep],
+        }
+    )
+    if calibration_end is not None:
+        in_hold = ~in_cal & (day <= obs_day)
+        hold = daybits.day_stats(
+            codes[in_hold], day[in_hold] - (cal_day + 1), amount[in_hold], n, obs_day - cal_day
+        )
+        n_hold = hold.n_days[keep].astype(np.float64)
+        spend = hold.total[keep]
+        out["frequency_holdout"] = n_hold
+        out["monetary_value_holdout"] = np.divide(spend, n_hold, out=np.zeros_like(spend), where=n_hold > 0)
+        out["duration_holdout"] = (obs_day - cal_day) / unit
+    out["first_purchase"] = _day_to_date(pd.Series(first))
+    out["last_purchase"] = _day_to_date(pd.Series(last))
+    return out
