@@ -276,6 +276,25 @@ def test_return_reverses_points_once(world: World) -> None:
     assert bal["available"] + bal["pending"] - bal["debt"] == 0
 
 
+def test_refund_with_too_many_decimals_is_a_field_error(world: World) -> None:
+    m = register(world, "admin", _phone(), world.store_a)
+    order = f"o-{next(_seq)}"
+    _post_purchase(world, "pos", m["id"], order)
+    body = {
+        "store_id": world.store_a,
+        "order_id": order,
+        "return_id": f"r-{order}",
+        "occurred_at": "2026-03-02T09:00:00+08:00",
+        "refund": "0.001",
+    }
+    problem = _problem(
+        world.client.post(f"{V1}/returns", json=body, headers=world.as_("pos")), 422, "VALIDATION_FAILED"
+    )
+    assert problem["errors"][0]["field"] == "refund"
+    bal = world.client.get(f"{V1}/members/{m['id']}/points", headers=world.as_("admin")).json()
+    assert bal["available"] + bal["pending"] > 0  # nothing was reversed
+
+
 def test_redeem_spends_and_refuses_overdraft_with_409(world: World) -> None:
     m = register(world, "admin", _phone(), world.store_a)
     world.client.post(

@@ -2,6 +2,11 @@
 
 Routers declare what they need (`Staff`, `Pos`, `MemberPrincipal`, `CtxDep`) and get a resolved,
 authorised principal; nothing in a router parses headers or compares roles by hand.
+
+The dependencies are `async def` because they only compute: FastAPI sends every *sync* dependency
+through the thread pool, a thread hop per dependency per request that cost more than the work. The
+one that may read the database (an API key or member token not yet in the cache) hands that read
+to the thread pool itself.
 """
 
 from __future__ import annotations
@@ -9,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from loyalty.api.errors import forbidden, unauthenticated
 from loyalty.api.security import Principal, principal_from_jwt
@@ -29,7 +35,7 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Per-sto
 CREDENTIAL_CACHE_TTL = 30.0
 
 
-def get_ctx(request: Request) -> Context:
+async def get_ctx(request: Request) -> Context:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
@@ -84,7 +90,7 @@ def _cache(request: Request) -> CredentialCache:
     return cache
 
 
-def _resolve(
+async def _resolve(
     request: Request,
     bearer: HTTPAuthorizationCredentials | None,
     api_key: str | None,
@@ -94,7 +100,7 @@ def _resolve(
         cache = _cache(request)
         principal = cache.get(api_key)
         if principal is None:
-            info = auth_service.verify_api_key(ctx, api_key)
+            info = await run_in_threadpool(auth_service.verify_api_key, ctx, api_key)
             if info is None:
                 raise unauthenticated("Invalid API key.")
             principal = Principal(
@@ -109,7 +115,7 @@ def _resolve(
         cache = _cache(request)
         principal = cache.get(token)
         if principal is None:
-            member_id = auth_service.verify_member_token(ctx, token)
+            member_id = await run_in_threadpool(auth_service.verify_member_token, ctx, token)
             if member_id is None:
                 raise unauthenticated("Invalid member token.")
             principal = Principal(kind="member", id=str(member_id), role="member", member_id=member_id)
@@ -118,26 +124,26 @@ def _resolve(
     return principal_from_jwt(ctx.settings.secret_key, token, ctx.now())
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
     """Whoever is calling: staff (JWT), POS terminal (X-API-Key) or member (member token)."""
-    return _resolve(request, bearer, api_key)
+    return await _resolve(request, bearer, api_key)
 
 
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def staff_or_pos(principal: AnyPrincipal) -> Principal:
+async def staff_or_pos(principal: AnyPrincipal) -> Principal:
     """Staff and POS terminals; members are sent to /me."""
     if principal.kind == "member":
         raise forbidden("Members may only use /api/v1/me.")
     return principal
 
 
-def member_only(principal: AnyPrincipal) -> Principal:
+async def member_only(principal: AnyPrincipal) -> Principal:
     if principal.kind != "member" or principal.member_id is None:
         raise forbidden("Only a member token may use /api/v1/me.")
     return principal
@@ -147,10 +153,10 @@ Caller = Annotated[Principal, Depends(staff_or_pos)]
 MemberPrincipal = Annotated[Principal, Depends(member_only)]
 
 
-def requires(permission: str) -> Callable[[Principal], Principal]:
+def requires(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that yields the caller when their role holds `permission`, else 403."""
 
-    def _dep(principal: Caller) -> Principal:
+    async def _dep(principal: Caller) -> Principal:
         principal.require(permission)
         return principal
 
@@ -163,10 +169,10 @@ def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def rate_limited(surface: str) -> Callable[[Request], None]:
+def rate_limited(surface: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency counting one attempt at `surface` for this client (429 past the limit)."""
 
-    def _dep(request: Request) -> None:
+    async def _dep(request: Request) -> None:
         request.app.state.limiter.hit(surface, client_key(request))
 
     _dep.__name__ = f"rate_limit_{surface}"

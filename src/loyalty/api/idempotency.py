@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.api.errors import ApiError
 from loyalty.api.security import Principal
+from loyalty.domain.errors import IdempotencyMismatch
+from loyalty.services import idempotency
+from loyalty.services.common import read
 
 if TYPE_CHECKING:
     from loyalty.bootstrap import Context
@@ -36,12 +38,6 @@ IdempotencyKey = Annotated[
         description="Unique per logical operation; a retry with the same key returns the first response.",
     ),
 ]
-
-
-def _table() -> Any:
-    from loyalty.db.core_tables import idempotency_keys
-
-    return idempotency_keys
 
 
 def request_hash(route: str, payload: BaseModel | dict[str, Any] | None) -> str:
@@ -70,34 +66,22 @@ def run_idempotent(
     if key is None:
         status, model = handler()
         return JSONResponse(model.model_dump(mode="json"), status_code=status)
-    table = _table()
     scope = principal.scope_key
     digest = request_hash(route, payload)
-    where = and_(table.c.scope == scope, table.c.key == key)
-    with ctx.engine.connect() as conn:
-        row = conn.execute(
-            select(table.c.request_hash, table.c.response, table.c.status_code).where(where)
-        ).first()
-    if row is not None:
-        if row.request_hash != digest:
+    with read(ctx) as conn:
+        try:
+            stored = idempotency.find(conn, scope, key, digest)
+        except IdempotencyMismatch as exc:
             raise ApiError(
                 422, "IDEMPOTENCY_MISMATCH", "This Idempotency-Key was used with a different request."
-            )
-        return JSONResponse(row.response, status_code=row.status_code, headers={REPLAY_HEADER: "true"})
+            ) from exc
+    if stored is not None:
+        return JSONResponse(stored.response, status_code=stored.status_code, headers={REPLAY_HEADER: "true"})
     status, model = handler()
     body = model.model_dump(mode="json")
     try:
         with ctx.engine.begin() as conn:
-            conn.execute(
-                insert(table).values(
-                    scope=scope,
-                    key=key,
-                    request_hash=digest,
-                    response=body,
-                    status_code=status,
-                    created_at=ctx.now(),
-                )
-            )
+            idempotency.store(conn, scope, key, digest, body, ctx.now(), status)
     except IntegrityError:
         pass  # a concurrent first attempt stored its (equivalent) response first
     return JSONResponse(body, status_code=status)

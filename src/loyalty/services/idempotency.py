@@ -1,33 +1,58 @@
-"""Idempotency-Key handling inside the same transaction as the effect.
+"""Idempotency-Key records: the first response to a (caller, key), replayed to every retry.
 
-Storing the key and the response in the effect's transaction means a crash leaves either both or
-neither, so a retry after a crash either replays or performs the effect exactly once.
+Used inside the effect's own transaction where the use case allows (points spends and adjustments:
+a crash leaves either both or neither), and by the API around any mutating call. The statements are
+prepared once (see `loyalty.db.prepared`): the look-up runs on every POS sale.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from loyalty.db.core_tables import idempotency_keys
+from loyalty.db.prepared import Prepared
 from loyalty.domain.errors import IdempotencyMismatch
 
+_KEYS = idempotency_keys.c
+_LOOKUP = Prepared(
+    select(_KEYS.request_hash, _KEYS.response, _KEYS.status_code).where(
+        _KEYS.scope == bindparam("scope"), _KEYS.key == bindparam("key")
+    )
+)
+_STORE = Prepared(insert(idempotency_keys))
 
-def lookup(conn: Connection, scope: str, key: str, rhash: str) -> dict[str, Any] | None:
-    """The stored response for (scope, key), None if unseen; a different body raises."""
-    row = conn.execute(
-        select(idempotency_keys.c.request_hash, idempotency_keys.c.response).where(
-            idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-        )
-    ).first()
-    if row is None:
+
+@dataclass(frozen=True)
+class Stored:
+    """A response recorded under a key: the JSON body and the HTTP status it was first given with."""
+
+    response: dict[str, Any]
+    status_code: int
+
+
+def find(conn: Connection, scope: str, key: str, rhash: str) -> Stored | None:
+    """The stored response for (scope, key), None if unseen; a different request hash raises."""
+    rows = _LOOKUP.run(conn, {"scope": scope, "key": key})
+    if not rows:
         return None
-    if row.request_hash != rhash:
+    stored_hash, response, status_code = rows[0]
+    if stored_hash != rhash:
         raise IdempotencyMismatch(
             "IDEMPOTENCY_MISMATCH", f"Idempotency-Key {key!r} was used with a different request"
         )
-    return dict(row.response)
+    # the driver hands JSON back as text on SQLite and already decoded on PostgreSQL
+    body = json.loads(response) if isinstance(response, str | bytes) else response
+    return Stored(dict(body), int(status_code))
+
+
+def lookup(conn: Connection, scope: str, key: str, rhash: str) -> dict[str, Any] | None:
+    """The stored response body for (scope, key), None if unseen; a different body raises."""
+    found = find(conn, scope, key, rhash)
+    return None if found is None else found.response
 
 
 def store(
@@ -39,13 +64,15 @@ def store(
     at: Any,
     status_code: int = 200,
 ) -> None:
-    conn.execute(
-        insert(idempotency_keys).values(
-            scope=scope,
-            key=key,
-            request_hash=rhash,
-            response=response,
-            status_code=status_code,
-            created_at=at,
-        )
+    """Record the first response under (scope, key); a concurrent first record raises IntegrityError."""
+    _STORE.run(
+        conn,
+        {
+            "scope": scope,
+            "key": key,
+            "request_hash": rhash,
+            "response": response,
+            "status_code": status_code,
+            "created_at": at,
+        },
     )

@@ -235,7 +235,12 @@ def _refund_minor(ctx: Any, body: ReturnIn) -> int | None:
     if body.lines:
         return None
     if body.refund is not None:
-        return to_minor(body.refund, ctx.settings.currency)
+        try:
+            return to_minor(body.refund, ctx.settings.currency)
+        except AmountError as exc:
+            raise ApiError(
+                422, "VALIDATION_FAILED", str(exc), errors=[{"field": "refund", "message": str(exc)}]
+            ) from exc
     original = purchases_service.get_purchase(
         ctx, store_id=body.original_store_id or body.store_id, order_id=body.order_id
     )
