@@ -3,16 +3,19 @@
 SQLite runs in WAL mode with foreign keys on; writers use `BEGIN IMMEDIATE` so that two concurrent
 spends serialise on the write lock instead of both reading a stale balance (see `db.locking`).
 
-Writers of one process also queue on an in-process gate before `BEGIN IMMEDIATE`. Without it, threads
-that find the file locked fall into SQLite's busy handler, which polls with sleeps growing to 100 ms:
-under a burst of POS traffic most of a request's latency would be sleeping while the lock sits free.
-Other processes (uvicorn workers, the CLI) still meet the busy handler, as before.
+Writers also queue on a gate before `BEGIN IMMEDIATE`: a lock shared by the threads of one process,
+then an advisory file lock (`<database>.writer-lock`) shared by processes (uvicorn workers, the CLI).
+Without it, writers that find the database locked fall into SQLite's busy handler, which polls with
+sleeps growing to 100 ms: under a burst of POS traffic most of a request's latency would be sleeping
+while the lock sits free. Between processes the gate polls every half millisecond instead.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +29,17 @@ def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
+        lock_path = None
+        if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+            lock_path = str(Path(database).resolve()) + ".writer-lock"
         engine = create_engine(
             url,
             echo=echo,
             connect_args={
                 "timeout": _LOCK_TIMEOUT_S,
                 "check_same_thread": False,
-                "factory": _gated_connection_class(threading.Lock()),
+                "factory": _gated_connection_class(threading.Lock(), lock_path),
             },
             **kwargs,
         )
@@ -75,22 +80,44 @@ class _GatedConnection(sqlite3.Connection):
     """A pysqlite connection that holds its engine's write gate from BEGIN IMMEDIATE to the end.
 
     The gate is released after COMMIT or ROLLBACK has completed (or when the connection closes), so
-    the next writer never finds the file still locked by this one.
+    the next writer never finds the database still locked by this one.
     """
 
     gate: threading.Lock
+    lock_path: str | None
     holds_gate = False
+    _lock_fd: int | None = None
 
     def begin_write(self, mode: str) -> None:
         if not self.holds_gate:
+            deadline = time.monotonic() + _LOCK_TIMEOUT_S
             if not self.gate.acquire(timeout=_LOCK_TIMEOUT_S):
                 raise sqlite3.OperationalError("database is locked")
             self.holds_gate = True
+            try:
+                self._lock_file(deadline)
+            except BaseException:
+                self._release()
+                raise
         try:
             self.execute(f"BEGIN {mode}")
         except BaseException:
             self._release()
             raise
+
+    def _lock_file(self, deadline: float) -> None:
+        if self.lock_path is None or _flock is None:
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        while True:
+            try:
+                _flock(self._lock_fd, _LOCK_EX_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("database is locked") from None
+                time.sleep(0.0005)
 
     def commit(self) -> None:
         try:
@@ -109,16 +136,33 @@ class _GatedConnection(sqlite3.Connection):
             super().close()
         finally:
             self._release()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
 
     def _release(self) -> None:
         if self.holds_gate:
             self.holds_gate = False
-            self.gate.release()
+            try:
+                if self._lock_fd is not None and _flock is not None:
+                    _flock(self._lock_fd, _LOCK_UN)
+            finally:
+                self.gate.release()
 
 
-def _gated_connection_class(gate: threading.Lock) -> type[_GatedConnection]:
-    """A connection class bound to one engine's gate (one gate per engine, i.e. per database)."""
-    return type("GatedConnection", (_GatedConnection,), {"gate": gate})
+try:  # advisory file locks are POSIX; elsewhere only the in-process gate applies
+    import fcntl
+
+    _flock: Any = fcntl.flock
+    _LOCK_EX_NB = fcntl.LOCK_EX | fcntl.LOCK_NB
+    _LOCK_UN = fcntl.LOCK_UN
+except ImportError:  # pragma: no cover - Windows
+    _flock, _LOCK_EX_NB, _LOCK_UN = None, 0, 0
+
+
+def _gated_connection_class(gate: threading.Lock, lock_path: str | None) -> type[_GatedConnection]:
+    """A connection class bound to one engine's gates (one per engine, i.e. per database file)."""
+    return type("GatedConnection", (_GatedConnection,), {"gate": gate, "lock_path": lock_path})
 
 
 def is_sqlite(engine: Engine) -> bool:
