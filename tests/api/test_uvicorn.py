@@ -16,7 +16,7 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.api.api_world import World, build_world
+from tests.api.api_world import World, build_world, purchase_body
 
 
 def _free_port() -> int:
@@ -76,3 +76,29 @@ def test_over_tcp_login_post_and_concurrent_spends(served: tuple[str, World]) ->
     with httpx.Client(base_url=base) as http:
         bal = http.get(f"/api/v1/members/{member_id}/points", headers=world.as_("admin")).json()
     assert bal["available"] == 10
+
+
+def test_one_sale_posted_at_once_from_many_tills_with_one_key(served: tuple[str, World]) -> None:
+    """A till retrying on several connections at once: one effect, one stored response, same answer."""
+    base, world = served
+    body = purchase_body(world.store_a, world.member_a["id"], "race-sale-1")
+
+    def post(_i: int) -> tuple[int, dict[str, object]]:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            r = c.post(
+                "/api/v1/purchases", json=body, headers={**world.as_("pos"), "Idempotency-Key": "race-sale-1"}
+            )
+            return r.status_code, r.json()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(post, range(8)))
+    assert {code for code, _ in results} == {201}, results
+    assert len({payload["id"] for _, payload in results}) == 1
+    assert len({payload["points_earned"] for _, payload in results}) == 1
+    with httpx.Client(base_url=base) as http:
+        history = http.get(
+            f"/api/v1/members/{world.member_a['id']}/points/statement", headers=world.as_("admin")
+        ).json()
+    earned = [e for e in history["items"] if e["order_id"] == "race-sale-1"]
+    assert len(earned) == 1, history
+    assert earned[0]["points"] == results[0][1]["points_earned"]

@@ -63,8 +63,24 @@ def run_idempotent(
     redemptions and adjustments on the same key, registrations on the unique phone), so the second
     gets the first's effect, and only one response is stored.
     """
+    return run_idempotent_within(ctx, principal, key, route, payload, lambda _record: handler())
+
+
+def run_idempotent_within(
+    ctx: Context,
+    principal: Principal,
+    key: str | None,
+    route: str,
+    payload: BaseModel | dict[str, Any] | None,
+    handler: Callable[[idempotency.Record | None], tuple[int, BaseModel]],
+) -> JSONResponse:
+    """:func:`run_idempotent` for a handler that can record the key in its own transaction.
+
+    The handler gets an :class:`idempotency.Record` (None without a key) to pass to the core use case;
+    when it saved the record, nothing is written afterwards (one transaction per POS sale, not two).
+    """
     if key is None:
-        status, model = handler()
+        status, model = handler(None)
         return JSONResponse(model.model_dump(mode="json"), status_code=status)
     scope = principal.scope_key
     digest = request_hash(route, payload)
@@ -72,12 +88,14 @@ def run_idempotent(
         try:
             stored = idempotency.find(conn, scope, key, digest)
         except IdempotencyMismatch as exc:
-            raise ApiError(
-                422, "IDEMPOTENCY_MISMATCH", "This Idempotency-Key was used with a different request."
-            ) from exc
+            raise _mismatch() from exc
     if stored is not None:
         return JSONResponse(stored.response, status_code=stored.status_code, headers={REPLAY_HEADER: "true"})
-    status, model = handler()
+    record = idempotency.Record(scope, key, digest, render=_not_rendered)
+    status, model = handler(record)
+    if record.rendered is not None:
+        status, body = record.rendered
+        return JSONResponse(body, status_code=status)
     body = model.model_dump(mode="json")
     try:
         with ctx.engine.begin() as conn:
@@ -85,3 +103,11 @@ def run_idempotent(
     except IntegrityError:
         pass  # a concurrent first attempt stored its (equivalent) response first
     return JSONResponse(body, status_code=status)
+
+
+def _mismatch() -> ApiError:
+    return ApiError(422, "IDEMPOTENCY_MISMATCH", "This Idempotency-Key was used with a different request.")
+
+
+def _not_rendered(_result: Any) -> tuple[int, dict[str, Any]]:
+    raise RuntimeError("a handler passed the idempotency record on without setting how to render it")

@@ -8,7 +8,8 @@ prepared once (see `loyalty.db.prepared`): the look-up runs on every POS sale.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
@@ -76,3 +77,29 @@ def store(
             "created_at": at,
         },
     )
+
+
+@dataclass
+class Record:
+    """An Idempotency-Key to record inside the effect's own transaction, with how to render the result.
+
+    Recording with the effect means one transaction per request instead of two, and a crash can never
+    leave the effect without its key. ``rendered`` holds what was stored, for the caller to send.
+    """
+
+    scope: str
+    key: str
+    request_hash: str
+    render: Callable[[Any], tuple[int, dict[str, Any]]]
+    rendered: tuple[int, dict[str, Any]] | None = field(default=None)
+
+    def save(self, conn: Connection, result: Any, at: Any, *, if_absent: bool = False) -> None:
+        """Store the rendered result; with ``if_absent`` keep a record a concurrent request made first."""
+        self.rendered = self.render(result)
+        if if_absent:
+            found = find(conn, self.scope, self.key, self.request_hash)
+            if found is not None:
+                self.rendered = (found.status_code, found.response)
+                return
+        status, body = self.rendered
+        store(conn, self.scope, self.key, self.request_hash, body, at, status)

@@ -34,6 +34,7 @@ from loyalty.domain.earning import EarningRule, LineIn, cumulative_share
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
 from loyalty.domain.ledger import Lot, allocate_fefo
 from loyalty.domain.tiers import TierDef, tier_for_spend
+from loyalty.services import idempotency
 from loyalty.services.common import (
     LockedAccount,
     StoreInfo,
@@ -302,15 +303,31 @@ def _maybe_upgrade(
     return target.code
 
 
-def post_purchase(ctx: Context, data: PurchaseIn, *, actor: Actor | None = None) -> PurchaseResult:
-    """Post one POS sale: earn points, upgrade the tier at once if the window now qualifies."""
+def post_purchase(
+    ctx: Context,
+    data: PurchaseIn,
+    *,
+    actor: Actor | None = None,
+    record: idempotency.Record | None = None,
+) -> PurchaseResult:
+    """Post one POS sale: earn points, upgrade the tier at once if the window now qualifies.
+
+    With ``record`` the caller's Idempotency-Key and response are stored in the same transaction.
+    """
     try:
         with ctx.engine.begin() as conn:
-            return _post_one(conn, ctx, _Cache(conn, ctx), data)
+            result = _post_one(conn, ctx, _Cache(conn, ctx), data)
+            if record is not None:
+                record.save(conn, result, ctx.now())
+            return result
     except IntegrityError:
-        # A concurrent post of the same order won the UNIQUE race: replay its result (or mismatch).
+        # A concurrent post of the same order (or with the same key) won the UNIQUE race: replay its
+        # result (or mismatch), keeping the key it recorded.
         with ctx.engine.begin() as conn:
-            return _post_one(conn, ctx, _Cache(conn, ctx), data)
+            result = _post_one(conn, ctx, _Cache(conn, ctx), data)
+            if record is not None:
+                record.save(conn, result, ctx.now(), if_absent=True)
+            return result
 
 
 def post_purchases(ctx: Context, items: Sequence[PurchaseIn]) -> list[PurchaseResult]:

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from loyalty.api.deps import CtxDep, requires
 from loyalty.api.errors import ApiError
-from loyalty.api.idempotency import IdempotencyKey, run_idempotent
+from loyalty.api.idempotency import IdempotencyKey, run_idempotent, run_idempotent_within
 from loyalty.api.schemas import (
     AmountError,
     CurrencyCode,
@@ -24,6 +24,7 @@ from loyalty.api.schemas import (
 )
 from loyalty.api.security import Principal
 from loyalty.services import purchases as purchases_service
+from loyalty.services.idempotency import Record
 from loyalty.services.schemas import PurchaseIn as CorePurchaseIn
 from loyalty.services.schemas import PurchaseLineIn as CoreLineIn
 from loyalty.services.schemas import ReturnIn as CoreReturnIn
@@ -181,11 +182,21 @@ def post_purchase(
     """Post a purchase from a store's POS and earn points for the member."""
     caller.require_store(body.store_id)
 
-    def handler() -> tuple[int, BaseModel]:
-        result = purchases_service.post_purchase(ctx, purchase_input(body), actor=caller.to_actor())
-        return 201, purchase_view(result, body.currency)
+    views: list[PurchaseOut] = []  # rendered once, inside the transaction when a key is recorded
 
-    return run_idempotent(ctx, caller, idempotency_key, "POST /purchases", body, handler)
+    def render(result: Any) -> tuple[int, dict[str, Any]]:
+        views.append(purchase_view(result, body.currency))
+        return 201, views[-1].model_dump(mode="json")
+
+    def handler(record: Record | None) -> tuple[int, BaseModel]:
+        if record is not None:
+            record.render = render
+        result = purchases_service.post_purchase(
+            ctx, purchase_input(body), actor=caller.to_actor(), record=record
+        )
+        return 201, views[-1] if views else purchase_view(result, body.currency)
+
+    return run_idempotent_within(ctx, caller, idempotency_key, "POST /purchases", body, handler)
 
 
 @router.get("/purchases/{purchase_id}", response_model=PurchaseOut)
