@@ -32,7 +32,7 @@ from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from loyalty.imports.loaders import insert_members
 from loyalty.services import purchases
-from loyalty.services.purchases_bulk import OrderBatch, post_purchase_batch, request_hashes
+from loyalty.services.purchases_bulk import BulkSession, OrderBatch, post_purchase_batch, request_hashes
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
 from loyalty.services.seed import ensure_programme
 from tests.conftest import create_pg_database, drop_pg_database
@@ -141,9 +141,10 @@ def _batch(orders: list[Order], order_prefix: str) -> OrderBatch:
 
 def _post_both(bulk: Context, live: Context, batch: OrderBatch, cut: int | None = None) -> None:
     parts = [(0, len(batch))] if cut is None else [(0, cut), (cut, len(batch))]
+    session = BulkSession()  # what one import run carries from batch to batch
     for lo, hi in parts:
         with bulk.engine.begin() as conn:
-            assert post_purchase_batch(conn, bulk, _slice(batch, lo, hi)) == hi - lo
+            assert post_purchase_batch(conn, bulk, _slice(batch, lo, hi), session) == hi - lo
     purchases.post_purchases(live, batch.items())
 
 
@@ -252,7 +253,8 @@ def test_bulk_equals_live(pair: tuple[Context, Context]) -> None:
     for o in orders:
         o.at += timedelta(days=200)
     batch = _batch(orders, "B")
-    _post_both(bulk, live, batch, cut=70)
+    _post_both(bulk, live, _slice(batch, 0, 100), cut=40)
+    _post_both(bulk, live, _slice(batch, 100, len(batch)), cut=30)
     assert_same_ledger(bulk, live)
     with bulk.engine.connect() as conn:
         upgrades = conn.execute(text("SELECT count(*) FROM tier_history WHERE reason = 'upgrade'")).scalar_one()

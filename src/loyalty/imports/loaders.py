@@ -38,7 +38,7 @@ from loyalty.imports.runner import Step
 from loyalty.imports.validate import Checked, Reference
 from loyalty.services import audit
 from loyalty.services.common import credit_lot, lock_member_account, post_transfer, store_info
-from loyalty.services.purchases_bulk import OrderBatch, post_purchase_batch
+from loyalty.services.purchases_bulk import BulkSession, OrderBatch, post_purchase_batch
 from loyalty.services.schemas import ReturnIn
 
 # Core keeps phone and name NOT NULL; members known only by a card number (Online Retail customers,
@@ -189,13 +189,15 @@ def insert_members(
     return {str(v["card_no"]): i for v, i in zip(values, ids, strict=True)}
 
 
-def _post_purchases_in(conn: Connection, ctx: Any, batch: OrderBatch) -> int:
+def _post_purchases_in(
+    conn: Connection, ctx: Any, batch: OrderBatch, session: BulkSession | None = None
+) -> int:
     """Post `batch` inside the caller's transaction (the batch and its checkpoint commit together).
 
     `purchases_bulk.post_purchase_batch` runs the live earning and tier rules on the whole batch at once
     (and falls back to the live per-order routine for anything it does not model set-based).
     """
-    return post_purchase_batch(conn, ctx, batch)
+    return post_purchase_batch(conn, ctx, batch, session)
 
 
 @dataclass
@@ -225,6 +227,7 @@ class PurchasesLoader:
 
     card_ids: dict[str, int] = field(default_factory=dict)
     currency: str | None = None
+    session: BulkSession = field(default_factory=BulkSession)
 
     def prepare(self, ctx: Any, conn: Connection, mapping: ColumnMap, config: dict[str, Any]) -> None:
         ensure_store(ctx, conn, config)
@@ -233,7 +236,7 @@ class PurchasesLoader:
         steps = []
         if "new_members" in checked.extra:
             steps.append(Step("members", checked.extra["new_members"], counts_rows=False))
-        steps.append(Step("purchases", checked.good, group_column="order_key"))
+        steps.append(Step("purchases", checked.good, group_column="order_key", bulk_load=True))
         if "returns" in checked.extra:
             steps.append(
                 Step("returns", checked.extra["returns"], lines_column="lines", own_transactions=True)
@@ -254,7 +257,7 @@ class PurchasesLoader:
             return len(new_ids)
         if step == "purchases":
             assert conn is not None
-            return _post_purchases_in(conn, ctx, self._orders(conn, batch))
+            return _post_purchases_in(conn, ctx, self._orders(conn, batch), self.session)
         return _post_returns(ctx, batch, actor)
 
     def _member_ids(self, conn: Connection, keys: list[str]) -> None:

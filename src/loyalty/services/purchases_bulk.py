@@ -122,7 +122,7 @@ def _lines_per_order(batch: OrderBatch) -> IntArray:
 
 def _sql_ts(us: IntArray, pg: bool) -> list[str]:
     """UTC text as the `UTCDateTime` column stores it on SQLite ('YYYY-MM-DD HH:MM:SS.ffffff')."""
-    text = pc.strftime(pa.array(us, pa.timestamp("us")), format="%Y-%m-%d %H:%M:%S")
+    text = pc.cast(pa.array(us, pa.timestamp("us")), pa.string())  # always with 6 fraction digits
     if pg:
         text = pc.binary_join_element_wise(text, pa.scalar("+00"), "")
     out: list[str] = text.to_pylist()
@@ -159,9 +159,9 @@ def _json_strings(values: pa.Array) -> pa.Array:
 
 def _iso_z(us: IntArray) -> pa.Array:
     """Pydantic's JSON form of an aware UTC datetime: seconds, '.ffffff' only when non-zero, then 'Z'."""
-    whole = pc.strftime(pa.array(us - us % 1_000_000, pa.timestamp("us")).cast(pa.timestamp("s")), "%Y-%m-%dT%H:%M:%S")
-    frac = pc.strftime(pa.array(us, pa.timestamp("us")), "%Y-%m-%dT%H:%M:%S")
-    text = pc.if_else(pa.array(us % 1_000_000 == 0), whole, frac)
+    whole = pc.cast(pa.array(us - us % 1_000_000, pa.timestamp("us")).cast(pa.timestamp("s")), pa.string())
+    frac = pc.cast(pa.array(us, pa.timestamp("us")), pa.string())
+    text = pc.replace_substring(pc.if_else(pa.array(us % 1_000_000 == 0), whole, frac), " ", "T", max_replacements=1)
     return pc.binary_join_element_wise(text, pa.scalar("Z"), "")
 
 
@@ -342,6 +342,8 @@ def write_rows(conn: Connection, table: str, columns: Sequence[str], rows: Itera
     """
     cols = ", ".join(columns)
     cur = _cursor(conn)
+    import time as _t
+    _t0 = _t.perf_counter()
     try:
         if conn.dialect.name == "postgresql":
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
@@ -355,7 +357,11 @@ def write_rows(conn: Connection, table: str, columns: Sequence[str], rows: Itera
 
         raise DBAPIError.instance(f"bulk insert into {table}", None, exc, conn.dialect.loaded_dbapi.Error) from exc
     finally:
+        TIMES[table] = TIMES.get(table, 0.0) + _t.perf_counter() - _t0
         cur.close()
+
+
+TIMES: dict[str, float] = {}
 
 
 def _execute_many(conn: Connection, sql_qmark: str, rows: list[tuple[Any, ...]]) -> None:
@@ -367,6 +373,63 @@ def _execute_many(conn: Connection, sql_qmark: str, rows: list[tuple[Any, ...]])
         cur.executemany(sql, rows)
     finally:
         cur.close()
+
+
+# -- what one import run carries between its batches ----------------------------------------------
+
+
+class BulkSession:
+    """What a run of batches knows about the database between batches, while nobody else writes.
+
+    On SQLite, `PRAGMA data_version` on the same connection changes exactly when another connection
+    has committed; while it stays put, the members' rows this run read or wrote are still what the
+    database holds, so the next batch needs no read for them. It also keeps, per member, an upper
+    bound of the qualifying spend any window of the run can see (database spend since `floor` plus
+    everything this run posted): a member whose bound plus the batch's spend stays below the next
+    tier's threshold cannot be upgraded by the batch, so only the others need their window spend read.
+    Any doubt (another writer, another connection, PostgreSQL, a window reaching before `floor`)
+    drops what is known and reads from the database again.
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple[int, int] | None = None
+        self.members: dict[int, tuple[str, int, int, int, int]] = {}
+        self.upper: dict[int, int] | None = None
+        self.floor = 0
+        self.last_purchase_id = 0
+
+    def validate(self, conn: Connection) -> None:
+        if conn.dialect.name != "sqlite":
+            self.reset()
+            return
+        dbapi = conn.connection.dbapi_connection
+        version = int(_fetch(conn, "PRAGMA data_version")[0][0])
+        key = (id(dbapi), version)
+        # ... and the previous batch of this run must have committed (not rolled back).
+        top = int(_fetch(conn, "SELECT coalesce(max(id), 0) FROM purchases")[0][0])
+        if key != self.key or top != self.last_purchase_id:
+            self.reset()
+            self.key = key
+
+    def reset(self) -> None:
+        self.key = None
+        self.members = {}
+        self.upper = None
+
+    def bounds(self, conn: Connection, floor: int) -> dict[int, int] | None:
+        """Spend upper bounds per member valid for windows starting at or after `floor`."""
+        if self.key is None:
+            return None
+        if self.upper is None or floor < self.floor:
+            rows = _fetch(
+                conn,
+                "SELECT member_id, sum(total_minor - refunded_minor) FROM purchases "
+                "WHERE occurred_at > ? GROUP BY member_id",
+                (_one_ts_us(floor, False),),
+            )
+            self.upper = {int(m): int(v) for m, v in rows}
+            self.floor = floor
+        return self.upper
 
 
 # -- the routine -----------------------------------------------------------------------------------
@@ -395,14 +458,18 @@ def _post_live(conn: Connection, ctx: Context, batch: OrderBatch) -> int:
     return posted
 
 
-def post_purchase_batch(conn: Connection, ctx: Context, batch: OrderBatch) -> int:
+def post_purchase_batch(
+    conn: Connection, ctx: Context, batch: OrderBatch, session: BulkSession | None = None
+) -> int:
     """Post `batch` inside the caller's transaction; return how many orders were newly posted.
 
     Same effect as posting the orders one by one with the live routine (see the module docstring for
-    when it does exactly that instead).
+    when it does exactly that instead). Successive batches of one run pass the same `session`.
     """
     if len(batch) == 0:
         return 0
+    session = session or BulkSession()
+    session.validate(conn)
     amounts: IntArray = batch.quantity * batch.unit_price_minor - batch.discount_minor
     if not _valid(batch, amounts):
         return _post_live(conn, ctx, batch)
@@ -416,8 +483,14 @@ def post_purchase_batch(conn: Connection, ctx: Context, batch: OrderBatch) -> in
     except NotFound:  # unknown store: the live routine raises the proper error
         return _post_live(conn, ctx, batch)
     umem = np.unique(batch.member_id)
-    info = _members(conn, umem)
+    known = session.members
+    missing = [m for m in umem.tolist() if m not in known]
+    if missing or conn.dialect.name == "postgresql":
+        fetched = _members(conn, umem if conn.dialect.name == "postgresql" else np.array(missing, dtype=np.int64))
+        known.update(fetched)
+    info = {m: known[m] for m in umem.tolist() if m in known}
     if len(info) != len(umem) or any(v[0] != "active" for v in info.values()):
+        session.reset()
         return _post_live(conn, ctx, batch)
     g = np.searchsorted(umem, batch.member_id)
     # Per member, orders must come in time order (the import sorts them so); else post one by one.
@@ -427,10 +500,14 @@ def post_purchase_batch(conn: Connection, ctx: Context, batch: OrderBatch) -> in
         return _post_live(conn, ctx, batch)
     savepoint = conn.begin_nested()
     try:
-        posted = _post_set_based(conn, ctx, cache, batch, amounts, stores, umem, g, by_member, info)
+        posted = _post_set_based(conn, ctx, cache, session, batch, amounts, stores, umem, g, by_member, info)
     except IntegrityError:
         savepoint.rollback()  # an order already exists: replay or mismatch, exactly as live
+        session.reset()
         return _post_live(conn, ctx, batch)
+    except BaseException:
+        session.reset()
+        raise
     savepoint.commit()
     return posted
 
@@ -439,6 +516,7 @@ def _post_set_based(
     conn: Connection,
     ctx: Context,
     cache: Any,
+    session: BulkSession,
     batch: OrderBatch,
     amounts: IntArray,
     stores: dict[int, StoreInfo],
@@ -488,12 +566,20 @@ def _post_set_based(
     # -- qualifying spend at each order, in posting order -------------------------------------------
     totals = np.add.reduceat(amounts, starts)
     t = batch.occurred_us
-    climbing = m_tier[g] < top
+    batch_spend = np.bincount(g, weights=totals, minlength=len(umem)).astype(np.int64)
+    thresholds = np.array([td.threshold_minor for td in tier_defs] + [0], dtype=np.int64)
+    may_climb = m_tier < top
+    floor = int(t.min()) - int(window_us.max())
+    upper = session.bounds(conn, floor)
+    if upper is not None:
+        bound = np.array([upper.get(m, 0) for m in umem.tolist()], dtype=np.int64) + batch_spend
+        may_climb &= bound >= thresholds[np.minimum(m_tier + 1, top)]
+    climbing = may_climb[g]
     spend = np.zeros(n, dtype=np.int64)
     if climbing.any():
         e_mid, e_t, e_v = _existing_spend(
             conn,
-            umem[m_tier < top],
+            umem[may_climb],
             int(t.min()),
             int(t.max()),
             int(window_us.min()),
@@ -516,7 +602,8 @@ def _post_set_based(
         lo_rank = np.searchsorted(uniq_t, t - window_us, side="right")
         first = np.searchsorted(key, g * width + lo_rank, side="left")
         spend = cum[pos_orders] - np.where(first > 0, cum[np.maximum(first - 1, 0)], 0)
-    target = tier_index_for_spend(tier_defs, spend)
+    # Members who cannot climb keep their tier (their spend is never read, so never used).
+    target = np.where(climbing, tier_index_for_spend(tier_defs, spend), m_tier[g])
     before_s, after_s = upgrade_path(g[by_member], m_tier[g][by_member], target[by_member])
     before = np.empty(n, dtype=np.int64)
     after = np.empty(n, dtype=np.int64)
@@ -678,4 +765,16 @@ def _post_set_based(
             "UPDATE members SET tier_id = ?, tier_grace_until = NULL WHERE id = ?",
             list(zip(tier_ids[final[changed]].tolist(), umem[changed].tolist(), strict=True)),
         )
+    # -- what the next batch of this run may take as known --------------------------------------------
+    if session.key is not None:
+        session.last_purchase_id = int(pids[-1])
+        bal_end = m_bal + np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
+        debt_end = m_debt - np.bincount(g, weights=paid, minlength=len(umem)).astype(np.int64)
+        tier_end = np.full(len(umem), -1, dtype=np.int64)
+        np.maximum.at(tier_end, g, after)
+        for j, m in enumerate(umem.tolist()):
+            session.members[m] = ("active", int(tier_ids[tier_end[j]]), int(m_acc[j]), int(bal_end[j]), int(debt_end[j]))
+        if session.upper is not None:
+            for m, v in zip(umem.tolist(), batch_spend.tolist(), strict=True):
+                session.upper[m] = session.upper.get(m, 0) + v
     return n
