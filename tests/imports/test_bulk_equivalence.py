@@ -169,10 +169,12 @@ def _dump(ctx: Context) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     with ctx.engine.connect() as conn:
         for table, key in TABLES.items():
-            out[table] = [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY {key}"))]  # noqa: S608
+            out[table] = [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY {key}"))]
         out["members"] = [
             tuple(r)
-            for r in conn.execute(text("SELECT id, tier_id, tier_grace_until, status FROM members ORDER BY id"))
+            for r in conn.execute(
+                text("SELECT id, tier_id, tier_grace_until, status FROM members ORDER BY id")
+            )
         ]
     return out
 
@@ -257,9 +259,12 @@ def test_bulk_equals_live(pair: tuple[Context, Context]) -> None:
     _post_both(bulk, live, _slice(batch, 100, len(batch)), cut=30)
     assert_same_ledger(bulk, live)
     with bulk.engine.connect() as conn:
-        upgrades = conn.execute(text("SELECT count(*) FROM tier_history WHERE reason = 'upgrade'")).scalar_one()
+        upgrades = conn.execute(
+            text("SELECT count(*) FROM tier_history WHERE reason = 'upgrade'")
+        ).scalar_one()
         lots_paid = conn.execute(text("SELECT count(*) FROM point_lots WHERE debt_paid > 0")).scalar_one()
-    assert upgrades >= 3 and lots_paid >= 2  # the scenario really crossed thresholds and paid debts
+    assert upgrades >= 3  # the scenario really crossed thresholds...
+    assert lots_paid >= 2  # ... and paid debts
 
 
 def test_request_hash_is_the_live_hash() -> None:
@@ -319,7 +324,9 @@ _order = st.tuples(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=st.lists(_order, min_size=1, max_size=25), cut=st.integers(0, 25))
-def test_bulk_equals_live_property(tmp_path_factory: pytest.TempPathFactory, data: list[Any], cut: int) -> None:
+def test_bulk_equals_live_property(
+    tmp_path_factory: pytest.TempPathFactory, data: list[Any], cut: int
+) -> None:
     """Random batches (SQLite): thresholds, exclusions, debts and windows always agree with live."""
     base = tmp_path_factory.mktemp("prop")
     urls = [f"sqlite:///{base / 'bulk.db'}", f"sqlite:///{base / 'live.db'}"]
@@ -333,7 +340,9 @@ def test_bulk_equals_live_property(tmp_path_factory: pytest.TempPathFactory, dat
             merchant = conn.execute(text("SELECT min(id) FROM merchants")).scalar_one()
             for code, tz in STORES:
                 conn.execute(
-                    insert(stores).values(merchant_id=merchant, code=code, name=code, timezone=tz, created_at=NOW)
+                    insert(stores).values(
+                        merchant_id=merchant, code=code, name=code, timezone=tz, created_at=NOW
+                    )
                 )
         ctxs.append(ctx)
     bulk, live = ctxs

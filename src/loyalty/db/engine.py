@@ -13,7 +13,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-
 BULK_CACHE_KIB = 512 * 1024  # page cache of a bulk-load transaction on SQLite
 # Checkpoint the WAL every ~200 MB during a bulk load rather than every 4 MB: an index page that many
 # batches touch is then copied into the database once, not once per batch.

@@ -30,9 +30,9 @@ def line_points(amount_minor: Any, excluded: Any, points_per_unit: Any, multipli
     Every argument is an array (or a scalar that broadcasts): one entry per line.
     """
     amount = np.asarray(amount_minor, dtype=np.int64)
-    raw = (amount * np.asarray(points_per_unit, dtype=np.int64) * np.asarray(multiplier_pct, dtype=np.int64)) // (
-        100 * MINOR_PER_UNIT
-    )
+    raw = (
+        amount * np.asarray(points_per_unit, dtype=np.int64) * np.asarray(multiplier_pct, dtype=np.int64)
+    ) // (100 * MINOR_PER_UNIT)
     out: IntArray = np.where(np.asarray(excluded, dtype=bool) | (amount <= 0), 0, raw).astype(np.int64)
     return out
 

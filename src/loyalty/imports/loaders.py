@@ -286,7 +286,10 @@ class PurchasesLoader:
             need = sorted({c for c, m in zip(cards, ids, strict=True) if m is None and c is not None})
             self._member_ids(conn, need)
             member = pa.array(
-                [m if m is not None else self.card_ids.get(c) if c is not None else None for c, m in zip(cards, ids, strict=True)],
+                [
+                    m if m is not None else self.card_ids.get(c) if c is not None else None
+                    for c, m in zip(cards, ids, strict=True)
+                ],
                 pa.int64(),
             )
 
@@ -307,7 +310,9 @@ class PurchasesLoader:
             category=pc.if_else(order_level, pa.scalar(None, pa.string()), col("category")),
             quantity=_np(pc.if_else(order_level, pa.scalar(1, pa.int64()), col("quantity"))),
             unit_price_minor=_np(price),
-            discount_minor=_np(pc.if_else(order_level, pa.scalar(0, pa.int64()), pc.coalesce(col("discount_minor"), 0))),
+            discount_minor=_np(
+                pc.if_else(order_level, pa.scalar(0, pa.int64()), pc.coalesce(col("discount_minor"), 0))
+            ),
             currency=self.currency,
         )
 

@@ -42,8 +42,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
-from loyalty.domain.errors import NotFound
 from loyalty.domain.earning import US_PER_DAY, debt_paid, line_eligible, line_points, lot_times, rule_label
+from loyalty.domain.errors import NotFound
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
 from loyalty.services.common import StoreInfo
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
@@ -76,7 +76,11 @@ class OrderBatch:
         """The same orders as the live path's input (for the fallback and for tests)."""
         skus = self.sku.to_pylist()
         cats = self.category.to_pylist()
-        qty, price, disc = self.quantity.tolist(), self.unit_price_minor.tolist(), self.discount_minor.tolist()
+        qty, price, disc = (
+            self.quantity.tolist(),
+            self.unit_price_minor.tolist(),
+            self.discount_minor.tolist(),
+        )
         out = []
         for i, (sid, oid, us, mid) in enumerate(
             zip(
@@ -138,7 +142,7 @@ def _us_of(at: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-_PLAIN_JSON = r'^[ !#-\[\]-~]*$'  # printable ASCII without '"' and '\': its JSON is itself in quotes
+_PLAIN_JSON = r"^[ !#-\[\]-~]*$"  # printable ASCII without '"' and '\': its JSON is itself in quotes
 
 
 def _json_strings(values: pa.Array) -> pa.Array:
@@ -161,7 +165,9 @@ def _iso_z(us: IntArray) -> pa.Array:
     """Pydantic's JSON form of an aware UTC datetime: seconds, '.ffffff' only when non-zero, then 'Z'."""
     whole = pc.cast(pa.array(us - us % 1_000_000, pa.timestamp("us")).cast(pa.timestamp("s")), pa.string())
     frac = pc.cast(pa.array(us, pa.timestamp("us")), pa.string())
-    text = pc.replace_substring(pc.if_else(pa.array(us % 1_000_000 == 0), whole, frac), " ", "T", max_replacements=1)
+    text = pc.replace_substring(
+        pc.if_else(pa.array(us % 1_000_000 == 0), whole, frac), " ", "T", max_replacements=1
+    )
     return pc.binary_join_element_wise(text, pa.scalar("Z"), "")
 
 
@@ -343,6 +349,7 @@ def write_rows(conn: Connection, table: str, columns: Sequence[str], rows: Itera
     cols = ", ".join(columns)
     cur = _cursor(conn)
     import time as _t
+
     _t0 = _t.perf_counter()
     try:
         if conn.dialect.name == "postgresql":
@@ -355,7 +362,9 @@ def write_rows(conn: Connection, table: str, columns: Sequence[str], rows: Itera
     except conn.dialect.loaded_dbapi.Error as exc:
         from sqlalchemy.exc import DBAPIError
 
-        raise DBAPIError.instance(f"bulk insert into {table}", None, exc, conn.dialect.loaded_dbapi.Error) from exc
+        raise DBAPIError.instance(
+            f"bulk insert into {table}", None, exc, conn.dialect.loaded_dbapi.Error
+        ) from exc
     finally:
         TIMES[table] = TIMES.get(table, 0.0) + _t.perf_counter() - _t0
         cur.close()
@@ -486,7 +495,9 @@ def post_purchase_batch(
     known = session.members
     missing = [m for m in umem.tolist() if m not in known]
     if missing or conn.dialect.name == "postgresql":
-        fetched = _members(conn, umem if conn.dialect.name == "postgresql" else np.array(missing, dtype=np.int64))
+        fetched = _members(
+            conn, umem if conn.dialect.name == "postgresql" else np.array(missing, dtype=np.int64)
+        )
         known.update(fetched)
     info = {m: known[m] for m in umem.tolist() if m in known}
     if len(info) != len(umem) or any(v[0] != "active" for v in info.values()):
@@ -621,7 +632,9 @@ def _post_set_based(
     for k in np.unique(label_key).tolist():
         p = progs[k // len(tier_defs)]
         td = tier_defs[k % len(tier_defs)]
-        labels[k] = rule_label(p.points_per_unit, td.code, int(mult[k % len(tier_defs)]), p.excluded_categories)
+        labels[k] = rule_label(
+            p.points_per_unit, td.code, int(mult[k % len(tier_defs)]), p.excluded_categories
+        )
     rules = [labels[k] for k in label_key.tolist()]
     available, expires = lot_times(t, ret_days, exp_days)
 
@@ -773,7 +786,13 @@ def _post_set_based(
         tier_end = np.full(len(umem), -1, dtype=np.int64)
         np.maximum.at(tier_end, g, after)
         for j, m in enumerate(umem.tolist()):
-            session.members[m] = ("active", int(tier_ids[tier_end[j]]), int(m_acc[j]), int(bal_end[j]), int(debt_end[j]))
+            session.members[m] = (
+                "active",
+                int(tier_ids[tier_end[j]]),
+                int(m_acc[j]),
+                int(bal_end[j]),
+                int(debt_end[j]),
+            )
         if session.upper is not None:
             for m, v in zip(umem.tolist(), batch_spend.tolist(), strict=True):
                 session.upper[m] = session.upper.get(m, 0) + v
