@@ -6,7 +6,8 @@
 
 The data is the demo chain generator scaled up (members ≈ lines / 10), written as a CSV exactly like a
 POS export. The timed figure is `loyalty import purchases` end to end: read, map, validate in DuckDB,
-post (points and tiers through the live posting code), commit in checkpointed batches. The baseline
+post (set-based: `services.purchases_bulk`, the live earning and tier rules on whole batches),
+commit in checkpointed batches. The baseline
 is the naive approach — parse with the csv module and post each order on its own, row by row, with a
 member lookup per order — timed on a sub-sample and scaled linearly to N (stated in the output).
 """

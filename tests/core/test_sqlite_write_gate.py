@@ -100,3 +100,25 @@ def test_a_failed_transaction_releases_the_gate(tmp_path: Path) -> None:
     t.join()
     engine.dispose()
     assert _value(url) == 1
+
+
+def test_bulk_load_settings_end_with_the_connection_checkout(tmp_path: Path) -> None:
+    """A bulk load skips foreign-key look-ups; the next user of that pooled connection gets them back."""
+    url = f"sqlite:///{tmp_path / 'bulk.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("create table parent (id integer primary key)"))
+        conn.execute(text("create table child (parent_id integer not null references parent(id))"))
+    with engine.execution_options(sqlite_bulk_load=True).begin() as conn:
+        assert conn.execute(text("pragma foreign_keys")).scalar_one() == 0
+    with engine.begin() as conn:
+        assert conn.execute(text("pragma foreign_keys")).scalar_one() == 1
+        assert conn.execute(text("pragma cache_size")).scalar_one() == -2000
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("insert into child values (42)"))
+    except Exception as exc:  # the foreign key is enforced again
+        assert "FOREIGN KEY" in str(exc)
+    else:
+        raise AssertionError("a dangling foreign key was accepted after a bulk load")
+    engine.dispose()

@@ -13,7 +13,7 @@ app = typer.Typer(help="A living demo chain (what `make demo` runs).", invoke_wi
 
 @app.callback()
 def demo(
-    members: Annotated[int, typer.Option(help="number of members")] = 5000,
+    members: Annotated[int, typer.Option(help="number of members")] = 20_000,
     months: Annotated[int, typer.Option(help="months of purchase history")] = 18,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same chain)")] = 7,
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",

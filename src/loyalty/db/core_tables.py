@@ -310,6 +310,7 @@ point_lots = Table(
 )
 Index("ix_point_lots_account_expiry", point_lots.c.account_id, point_lots.c.expires_at)
 Index("ix_point_lots_expires_remaining", point_lots.c.expires_at, point_lots.c.remaining)
+Index("ix_point_lots_purchase", point_lots.c.purchase_id)  # a return reverses its order's lots
 
 lot_allocations = Table(
     "lot_allocations",

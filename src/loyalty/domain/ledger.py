@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from loyalty.domain.earning import debt_paid
+
 
 @dataclass(frozen=True)
 class Lot:
@@ -32,5 +34,5 @@ def allocate_fefo(lots: Sequence[Lot], amount: int) -> tuple[list[tuple[int, int
 
 def split_earning(points: int, debt: int) -> tuple[int, int]:
     """New points pay existing debt first: returns (paid_to_debt, left_in_lot)."""
-    paid = min(points, debt)
+    paid = int(debt_paid(points, debt))
     return paid, points - paid

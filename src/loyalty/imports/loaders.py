@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, insert, select
 
 from loyalty.db.core_tables import (
@@ -35,7 +38,8 @@ from loyalty.imports.runner import Step
 from loyalty.imports.validate import Checked, Reference
 from loyalty.services import audit
 from loyalty.services.common import credit_lot, lock_member_account, post_transfer, store_info
-from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn
+from loyalty.services.purchases_bulk import BulkSession, OrderBatch, post_purchase_batch
+from loyalty.services.schemas import ReturnIn
 
 # Core keeps phone and name NOT NULL; members known only by a card number (Online Retail customers,
 # old loyalty cards) get a placeholder that can never collide with a real E.164 number.
@@ -44,6 +48,15 @@ NO_PHONE_PREFIX = "nophone:"
 
 def _us(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value / 1_000_000, tz=UTC)
+
+
+def _np(values: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Int64 NumPy copy of an Arrow column (a null would be a validation bug: fail loudly)."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if arr.null_count:
+        raise ValueError("unexpected null in a validated purchase column")
+    out: npt.NDArray[np.int64] = arr.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)
+    return out
 
 
 def _to_arrow(rows: list[Any], schema: pa.Schema) -> pa.Table:
@@ -176,20 +189,15 @@ def insert_members(
     return {str(v["card_no"]): i for v, i in zip(values, ids, strict=True)}
 
 
-def _post_purchases_in(conn: Connection, ctx: Any, items: list[PurchaseIn]) -> int:
-    """Post `items` inside the caller's transaction with the core's own per-order posting code.
+def _post_purchases_in(
+    conn: Connection, ctx: Any, batch: OrderBatch, session: BulkSession | None = None
+) -> int:
+    """Post `batch` inside the caller's transaction (the batch and its checkpoint commit together).
 
-    `purchases.post_purchases` opens its own transaction; the import needs the batch and its checkpoint
-    in one, so it calls the same routine the batch entry uses, with the caller's connection.
+    `purchases_bulk.post_purchase_batch` runs the live earning and tier rules on the whole batch at once
+    (and falls back to the live per-order routine for anything it does not model set-based).
     """
-    from loyalty.services import purchases as core_purchases
-
-    cache = core_purchases._Cache(conn)
-    posted = 0
-    for item in items:
-        result = core_purchases._post_one(conn, ctx, cache, item)
-        posted += 0 if result.replayed else 1
-    return posted
+    return post_purchase_batch(conn, ctx, batch, session)
 
 
 @dataclass
@@ -219,6 +227,7 @@ class PurchasesLoader:
 
     card_ids: dict[str, int] = field(default_factory=dict)
     currency: str | None = None
+    session: BulkSession = field(default_factory=BulkSession)
 
     def prepare(self, ctx: Any, conn: Connection, mapping: ColumnMap, config: dict[str, Any]) -> None:
         ensure_store(ctx, conn, config)
@@ -227,7 +236,7 @@ class PurchasesLoader:
         steps = []
         if "new_members" in checked.extra:
             steps.append(Step("members", checked.extra["new_members"], counts_rows=False))
-        steps.append(Step("purchases", checked.good, group_column="order_key"))
+        steps.append(Step("purchases", checked.good, group_column="order_key", bulk_load=True))
         if "returns" in checked.extra:
             steps.append(
                 Step("returns", checked.extra["returns"], lines_column="lines", own_transactions=True)
@@ -248,7 +257,7 @@ class PurchasesLoader:
             return len(new_ids)
         if step == "purchases":
             assert conn is not None
-            return _post_purchases_in(conn, ctx, self._orders(conn, batch))
+            return _post_purchases_in(conn, ctx, self._orders(conn, batch), self.session)
         return _post_returns(ctx, batch, actor)
 
     def _member_ids(self, conn: Connection, keys: list[str]) -> None:
@@ -260,68 +269,50 @@ class PurchasesLoader:
             ):
                 self.card_ids[card] = int(mid)
 
-    def _orders(self, conn: Connection, batch: pa.Table) -> list[PurchaseIn]:
-        cols = {
-            name: batch.column(name).to_pylist()
-            for name in (
-                "store_id",
-                "order_id",
-                "occurred_us",
-                "member_id",
-                "card_no",
-                "sku",
-                "category",
-                "quantity",
-                "unit_price_minor",
-                "discount_minor",
-                "amount_minor",
+    def _orders(self, conn: Connection, batch: pa.Table) -> OrderBatch:
+        """The batch's lines as columnar orders (lines of one order are contiguous in the batch)."""
+        n = batch.num_rows
+        keys = batch.column("order_key").combine_chunks()
+        first = np.ones(n, dtype=bool)
+        if n > 1:
+            first[1:] = pc.not_equal(keys.slice(1), keys.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+        starts = np.nonzero(first)[0]
+        offsets = np.append(starts, n).astype(np.int64)
+        head = batch.take(pa.array(starts))
+        member = head.column("member_id").combine_chunks()
+        if member.null_count:
+            cards = head.column("card_no").to_pylist()
+            ids = member.to_pylist()
+            need = sorted({c for c, m in zip(cards, ids, strict=True) if m is None and c is not None})
+            self._member_ids(conn, need)
+            member = pa.array(
+                [
+                    m if m is not None else self.card_ids.get(c) if c is not None else None
+                    for c, m in zip(cards, ids, strict=True)
+                ],
+                pa.int64(),
             )
-        }
-        need = [
-            c for c, m in zip(cols["card_no"], cols["member_id"], strict=True) if m is None and c is not None
-        ]
-        if need:
-            self._member_ids(conn, sorted(set(need)))
-        items: list[PurchaseIn] = []
-        current: dict[str, Any] | None = None
-        for i in range(batch.num_rows):
-            key = (cols["store_id"][i], cols["order_id"][i])
-            if current is None or current["key"] != key:
-                if current is not None:
-                    items.append(self._item(current))
-                mid = cols["member_id"][i]
-                if mid is None and cols["card_no"][i] is not None:
-                    mid = self.card_ids.get(cols["card_no"][i])
-                current = {"key": key, "member_id": mid, "occurred_us": cols["occurred_us"][i], "lines": []}
-            sku = cols["sku"][i]
-            if sku is None:  # order-level file: one synthetic line carrying the whole amount
-                current["lines"].append(
-                    PurchaseLineIn(sku="ORDER", quantity=1, unit_price_minor=cols["amount_minor"][i])
-                )
-            else:
-                current["lines"].append(
-                    PurchaseLineIn(
-                        sku=sku,
-                        category=cols["category"][i],
-                        quantity=cols["quantity"][i],
-                        unit_price_minor=cols["unit_price_minor"][i]
-                        if cols["unit_price_minor"][i] is not None
-                        else cols["amount_minor"][i],
-                        discount_minor=cols["discount_minor"][i] or 0,
-                    )
-                )
-        if current is not None:
-            items.append(self._item(current))
-        return items
 
-    def _item(self, order: dict[str, Any]) -> PurchaseIn:
-        store_id, order_id = order["key"]
-        return PurchaseIn(
-            store_id=store_id,
-            order_id=order_id,
-            occurred_at=_us(order["occurred_us"]),
-            member_id=order["member_id"],
-            lines=order["lines"],
+        def col(name: str) -> pa.Array:
+            return batch.column(name).combine_chunks()
+
+        sku = col("sku")
+        order_level = pc.is_null(sku)  # order-level file: one synthetic line carrying the whole amount
+        amount = col("amount_minor")
+        price = pc.if_else(order_level, amount, pc.coalesce(col("unit_price_minor"), amount))
+        return OrderBatch(
+            store_id=_np(head.column("store_id")),
+            order_id=head.column("order_id").combine_chunks(),
+            occurred_us=_np(head.column("occurred_us")),
+            member_id=_np(member),
+            offsets=offsets,
+            sku=pc.if_else(order_level, pa.scalar("ORDER"), sku),
+            category=pc.if_else(order_level, pa.scalar(None, pa.string()), col("category")),
+            quantity=_np(pc.if_else(order_level, pa.scalar(1, pa.int64()), col("quantity"))),
+            unit_price_minor=_np(price),
+            discount_minor=_np(
+                pc.if_else(order_level, pa.scalar(0, pa.int64()), pc.coalesce(col("discount_minor"), 0))
+            ),
             currency=self.currency,
         )
 

@@ -44,7 +44,7 @@ class ImportOptions:
     encoding: str | None = None
     sheet: str | None = None
     reject_path: Path | None = None
-    batch_rows: int = 20_000
+    batch_rows: int = 100_000
     progress: bool | None = None  # None: only for large files on a terminal
     dry_run: bool = False
 
@@ -171,6 +171,7 @@ class Step:
     counts_rows: bool = True
     lines_column: str | None = None  # when one row stands for several source lines
     own_transactions: bool = False  # the loader's service calls commit themselves (e.g. post_return)
+    bulk_load: bool = False  # batches only write ids they read or create (see db.engine: sqlite_bulk_load)
 
     def source_rows(self, batch: pa.Table) -> int:
         if self.lines_column is None:
@@ -276,6 +277,7 @@ def import_file(
     total_rows = sum(step.table.num_rows for step in plan)
     progress = make_progress(console, total_rows, opts.progress)
     batch_no = done_before
+    bulk_engine = engine.execution_options(sqlite_bulk_load=True)
     with progress:
         task = progress.add_task(f"import {kind.value}", total=total_rows, rate="")
         t0 = time.perf_counter()
@@ -290,7 +292,7 @@ def import_file(
                         batch_no += 1
                         record_batch(conn, run_id, batch_no, batch, step.source_rows(batch), _now(ctx.now))
                 else:
-                    with engine.begin() as conn:
+                    with (bulk_engine if step.bulk_load else engine).begin() as conn:
                         created = loader.load(ctx, conn, step.name, batch, run_id, actor)
                         batch_no += 1
                         record_batch(conn, run_id, batch_no, batch, step.source_rows(batch), _now(ctx.now))

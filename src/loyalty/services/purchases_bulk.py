@@ -1,0 +1,799 @@
+# ruff: noqa: S608
+# SQL here is assembled from table/column names of our own schema and integers from NumPy arrays only;
+# every value that comes from a file travels as a bound parameter or through COPY.
+"""Set-based posting of a batch of purchases: the bulk import's way of running the live rules.
+
+`post_purchase_batch` posts a whole batch of orders (columnar: one array per field) with a handful of
+vectorised steps and multi-row writes, instead of a dozen statements per order:
+
+1. Line amounts, points and eligible spend come from `domain.earning` (`line_points`, `line_eligible`,
+   `lot_times`, `debt_paid`): the very functions the live `post_purchase` calls for one sale.
+2. Tier upgrades happen at once, as live: each member's qualifying spend in the rolling window is
+   computed at every order in posting order (existing purchases in the database plus this batch's earlier
+   orders: one sort, one cumulative sum, a `searchsorted` for each window start), mapped to tiers by
+   `domain.tiers.tier_index_for_spend`, and `upgrade_path` gives the tier each order earns with (a
+   member's later orders in the batch earn with the new multiplier) and where `tier_history` rows go.
+3. New points pay debt first (`debt_paid`, cumulated per member in posting order).
+4. Rows are written with explicit ids (so earning transfer, postings and lot link without a round trip)
+   by `executemany` on SQLite and `COPY` on PostgreSQL, inside the caller's transaction, so a batch and
+   its import checkpoint commit together.
+
+Fallback: the batch is posted by the exact per-order live routine (`purchases._post_one`) instead when
+it holds anything this routine does not model set-based — an invalid line, an unknown store or member,
+an inactive or merged member, a member whose orders are not in time order within the batch, or an order
+that already exists (replay or idempotency mismatch: detected by the unique constraint inside a
+savepoint). The live routine then raises or replays exactly as it would for a POS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.bootstrap import Context
+from loyalty.domain.earning import US_PER_DAY, debt_paid, line_eligible, line_points, lot_times, rule_label
+from loyalty.domain.errors import NotFound
+from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
+from loyalty.services.common import StoreInfo
+from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
+
+IntArray = npt.NDArray[np.int64]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ID_CHUNK = 20_000
+
+
+@dataclass
+class OrderBatch:
+    """Orders in posting order; their lines contiguous, order i owning lines offsets[i]:offsets[i+1]."""
+
+    store_id: IntArray
+    order_id: pa.Array  # string
+    occurred_us: IntArray  # epoch microseconds, UTC
+    member_id: IntArray
+    offsets: IntArray
+    sku: pa.Array  # string, per line
+    category: pa.Array  # string or null, per line
+    quantity: IntArray
+    unit_price_minor: IntArray
+    discount_minor: IntArray
+    currency: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.store_id)
+
+    def items(self) -> list[PurchaseIn]:
+        """The same orders as the live path's input (for the fallback and for tests)."""
+        skus = self.sku.to_pylist()
+        cats = self.category.to_pylist()
+        qty, price, disc = (
+            self.quantity.tolist(),
+            self.unit_price_minor.tolist(),
+            self.discount_minor.tolist(),
+        )
+        out = []
+        for i, (sid, oid, us, mid) in enumerate(
+            zip(
+                self.store_id.tolist(),
+                self.order_id.to_pylist(),
+                self.occurred_us.tolist(),
+                self.member_id.tolist(),
+                strict=True,
+            )
+        ):
+            lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+            out.append(
+                PurchaseIn(
+                    store_id=sid,
+                    order_id=oid,
+                    occurred_at=datetime.fromtimestamp(us / 1_000_000, tz=UTC).replace(
+                        microsecond=us % 1_000_000
+                    ),
+                    member_id=mid,
+                    lines=[
+                        PurchaseLineIn(
+                            sku=skus[j],
+                            category=cats[j],
+                            quantity=qty[j],
+                            unit_price_minor=price[j],
+                            discount_minor=disc[j],
+                        )
+                        for j in range(lo, hi)
+                    ],
+                    currency=self.currency,
+                )
+            )
+        return out
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _lines_per_order(batch: OrderBatch) -> IntArray:
+    counts: IntArray = np.diff(batch.offsets)
+    return counts
+
+
+def _sql_ts(us: IntArray, pg: bool) -> list[str]:
+    """UTC text as the `UTCDateTime` column stores it on SQLite ('YYYY-MM-DD HH:MM:SS.ffffff')."""
+    text = pc.cast(pa.array(us, pa.timestamp("us")), pa.string())  # always with 6 fraction digits
+    if pg:
+        text = pc.binary_join_element_wise(text, pa.scalar("+00"), "")
+    out: list[str] = text.to_pylist()
+    return out
+
+
+def _one_ts(at: datetime, pg: bool) -> str:
+    return _sql_ts(np.array([_us_of(at)], dtype=np.int64), pg)[0]
+
+
+def _us_of(at: datetime) -> int:
+    delta = at.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_PLAIN_JSON = r"^[ !#-\[\]-~]*$"  # printable ASCII without '"' and '\': its JSON is itself in quotes
+
+
+def _json_strings(values: pa.Array) -> pa.Array:
+    """`json.dumps(v)` of each string (null -> 'null'), vectorised for the plain-ASCII common case."""
+    values = values.cast(pa.string())
+    plain = pc.fill_null(pc.match_substring_regex(values, _PLAIN_JSON), False)
+    quoted = pc.binary_join_element_wise(pa.scalar('"'), values, pa.scalar('"'), "")
+    if pc.all(pc.or_(plain, pc.is_null(values))).as_py():
+        return pc.fill_null(quoted, "null")
+    other = pc.filter(values, pc.and_(pc.invert(plain), pc.is_valid(values)))
+    enc = pc.dictionary_encode(other)
+    encoded = pa.array([json.dumps(v) for v in enc.dictionary.to_pylist()], pa.string())
+    fixed = pc.take(encoded, enc.indices)
+    mask = pc.and_(pc.invert(plain), pc.is_valid(values))
+    out = pc.replace_with_mask(quoted, mask, fixed)
+    return pc.fill_null(out, "null")
+
+
+def _iso_z(us: IntArray) -> pa.Array:
+    """Pydantic's JSON form of an aware UTC datetime: seconds, '.ffffff' only when non-zero, then 'Z'."""
+    whole = pc.cast(pa.array(us - us % 1_000_000, pa.timestamp("us")).cast(pa.timestamp("s")), pa.string())
+    frac = pc.cast(pa.array(us, pa.timestamp("us")), pa.string())
+    text = pc.replace_substring(
+        pc.if_else(pa.array(us % 1_000_000 == 0), whole, frac), " ", "T", max_replacements=1
+    )
+    return pc.binary_join_element_wise(text, pa.scalar("Z"), "")
+
+
+def _ints(values: IntArray) -> pa.Array:
+    return pc.cast(pa.array(values, pa.int64()), pa.string())
+
+
+def request_hashes(batch: OrderBatch) -> list[str]:
+    """`common.request_hash(PurchaseIn.model_dump(mode="json"))` of every order, built column-wise.
+
+    The JSON text is assembled with Arrow string kernels (sorted keys, no spaces, `ensure_ascii` escapes
+    as `json.dumps` writes them), so a POS that later replays an imported order gets the same hash.
+    """
+    n = len(batch)
+    if n == 0:
+        return []
+    j = pc.binary_join_element_wise
+    line = j(
+        pa.scalar('{"category":'),
+        _json_strings(batch.category),
+        pa.scalar(',"discount_minor":'),
+        _ints(batch.discount_minor),
+        pa.scalar(',"quantity":'),
+        _ints(batch.quantity),
+        pa.scalar(',"sku":'),
+        _json_strings(batch.sku),
+        pa.scalar(',"unit_price_minor":'),
+        _ints(batch.unit_price_minor),
+        pa.scalar("}"),
+        "",
+    )
+    lines = pc.binary_join(pa.ListArray.from_arrays(pa.array(batch.offsets, pa.int32()), line), ",")
+    currency = "null" if batch.currency is None else json.dumps(batch.currency)
+    body = j(
+        pa.scalar('{"card_no":null,"currency":' + currency + ',"lines":['),
+        lines,
+        pa.scalar('],"member_id":'),
+        _ints(batch.member_id),
+        pa.scalar(',"occurred_at":"'),
+        _iso_z(batch.occurred_us),
+        pa.scalar('","order_id":'),
+        _json_strings(batch.order_id),
+        pa.scalar(',"phone":null,"store_id":'),
+        _ints(batch.store_id),
+        pa.scalar(',"total_minor":null}'),
+        "",
+    )
+    sha = hashlib.sha256
+    return [sha(b).hexdigest() for b in body.cast(pa.binary()).to_pylist()]
+
+
+# -- database access -------------------------------------------------------------------------------
+
+
+def _cursor(conn: Connection) -> Any:
+    return conn.connection.cursor()
+
+
+def _fetch(conn: Connection, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+    cur = _cursor(conn)
+    try:
+        cur.execute(sql, params)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def _id_list(ids: IntArray) -> Iterable[str]:
+    for i in range(0, len(ids), _ID_CHUNK):
+        yield ",".join(str(int(v)) for v in ids[i : i + _ID_CHUNK])
+
+
+def _members(conn: Connection, member_ids: IntArray) -> dict[int, tuple[str, int, int, int, int]]:
+    """member id -> (status, tier_id, account_id, balance, debt); accounts locked on PostgreSQL."""
+    pg = conn.dialect.name == "postgresql"
+    lock = " ORDER BY a.id FOR UPDATE OF a" if pg else ""
+    out: dict[int, tuple[str, int, int, int, int]] = {}
+    for chunk in _id_list(member_ids):
+        rows = _fetch(
+            conn,
+            "SELECT m.id, m.status, m.tier_id, a.id, a.balance, a.debt FROM members m "
+            f"JOIN accounts a ON a.member_id = m.id WHERE m.id IN ({chunk}){lock}",
+        )
+        for mid, status, tier_id, acc, bal, debt in rows:
+            out[int(mid)] = (str(status), int(tier_id), int(acc), int(bal), int(debt))
+    return out
+
+
+def _parse_ts(values: list[Any]) -> IntArray:
+    if not values:
+        return np.zeros(0, dtype=np.int64)
+    if isinstance(values[0], str):
+        out: IntArray = np.array(values, dtype="datetime64[us]").astype(np.int64)
+        return out
+    return np.array([_us_of(v) for v in values], dtype=np.int64)
+
+
+def _existing_spend(
+    conn: Connection, member_ids: IntArray, t_lo: int, t_hi: int, w_min: int, w_max: int
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Qualifying spend already in the database that any window of the batch can see.
+
+    Returns events (member_id, occurred_us, net spend). Purchases inside every window of the batch
+    ((t_hi − w_min, t_lo]) come summed per member as one event at t_lo; the rest one by one.
+    """
+    pg = conn.dialect.name == "postgresql"
+    mids: list[int] = []
+    ts: list[int] = []
+    vals: list[int] = []
+    edges: list[tuple[int, int]]
+    if t_hi - w_min < t_lo:
+        mid_lo, mid_hi = t_hi - w_min, t_lo
+        edges = [(t_lo - w_max, mid_lo), (mid_hi, t_hi)]
+    else:
+        mid_lo = mid_hi = 0
+        edges = [(t_lo - w_max, t_hi)]
+    ph = "%s" if pg else "?"
+    net = "total_minor - refunded_minor"
+    for chunk in _id_list(member_ids):
+        if mid_hi:
+            rows = _fetch(
+                conn,
+                f"SELECT member_id, sum({net}) FROM purchases WHERE member_id IN ({chunk}) "
+                f"AND occurred_at > {ph} AND occurred_at <= {ph} GROUP BY member_id",
+                (_one_ts_us(mid_lo, pg), _one_ts_us(mid_hi, pg)),
+            )
+            mids += [int(r[0]) for r in rows]
+            ts += [t_lo] * len(rows)
+            vals += [int(r[1]) for r in rows]
+        for lo, hi in edges:
+            if hi <= lo:
+                continue
+            rows = _fetch(
+                conn,
+                f"SELECT member_id, occurred_at, {net} FROM purchases WHERE member_id IN ({chunk}) "
+                f"AND occurred_at > {ph} AND occurred_at <= {ph}",
+                (_one_ts_us(lo, pg), _one_ts_us(hi, pg)),
+            )
+            mids += [int(r[0]) for r in rows]
+            ts += _parse_ts([r[1] for r in rows]).tolist()
+            vals += [int(r[2]) for r in rows]
+    return (
+        np.array(mids, dtype=np.int64),
+        np.array(ts, dtype=np.int64),
+        np.array(vals, dtype=np.int64),
+    )
+
+
+def _one_ts_us(us: int, pg: bool) -> Any:
+    if pg:
+        return datetime.fromtimestamp(us // 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)
+    return _sql_ts(np.array([us], dtype=np.int64), False)[0]
+
+
+def _next_ids(conn: Connection, table: str, n: int) -> IntArray:
+    """`n` fresh primary keys for `table`: from its sequence on PostgreSQL, after max(id) on SQLite.
+
+    SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE), so nobody else can take
+    the same ids before commit.
+    """
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if conn.dialect.name == "postgresql":
+        rows = _fetch(
+            conn,
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)",
+            (n,),
+        )
+        return np.array([r[0] for r in rows], dtype=np.int64)
+    top = _fetch(conn, f"SELECT coalesce(max(id), 0) FROM {table}")[0][0]
+    return np.arange(int(top) + 1, int(top) + 1 + n, dtype=np.int64)
+
+
+def write_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Insert many rows: `executemany` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
+
+    Values must already be what the driver stores (datetimes as UTC text, see `_sql_ts`).
+    """
+    cols = ", ".join(columns)
+    cur = _cursor(conn)
+    import time as _t
+
+    _t0 = _t.perf_counter()
+    try:
+        if conn.dialect.name == "postgresql":
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        from sqlalchemy.exc import DBAPIError
+
+        raise DBAPIError.instance(
+            f"bulk insert into {table}", None, exc, conn.dialect.loaded_dbapi.Error
+        ) from exc
+    finally:
+        TIMES[table] = TIMES.get(table, 0.0) + _t.perf_counter() - _t0
+        cur.close()
+
+
+TIMES: dict[str, float] = {}
+
+
+def _execute_many(conn: Connection, sql_qmark: str, rows: list[tuple[Any, ...]]) -> None:
+    if not rows:
+        return
+    sql = sql_qmark.replace("?", "%s") if conn.dialect.name == "postgresql" else sql_qmark
+    cur = _cursor(conn)
+    try:
+        cur.executemany(sql, rows)
+    finally:
+        cur.close()
+
+
+# -- what one import run carries between its batches ----------------------------------------------
+
+
+class BulkSession:
+    """What a run of batches knows about the database between batches, while nobody else writes.
+
+    On SQLite, `PRAGMA data_version` on the same connection changes exactly when another connection
+    has committed; while it stays put, the members' rows this run read or wrote are still what the
+    database holds, so the next batch needs no read for them. It also keeps, per member, an upper
+    bound of the qualifying spend any window of the run can see (database spend since `floor` plus
+    everything this run posted): a member whose bound plus the batch's spend stays below the next
+    tier's threshold cannot be upgraded by the batch, so only the others need their window spend read.
+    Any doubt (another writer, another connection, PostgreSQL, a window reaching before `floor`)
+    drops what is known and reads from the database again.
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple[int, int] | None = None
+        self.members: dict[int, tuple[str, int, int, int, int]] = {}
+        self.upper: dict[int, int] | None = None
+        self.floor = 0
+        self.last_purchase_id = 0
+
+    def validate(self, conn: Connection) -> None:
+        if conn.dialect.name != "sqlite":
+            self.reset()
+            return
+        dbapi = conn.connection.dbapi_connection
+        version = int(_fetch(conn, "PRAGMA data_version")[0][0])
+        key = (id(dbapi), version)
+        # ... and the previous batch of this run must have committed (not rolled back).
+        top = int(_fetch(conn, "SELECT coalesce(max(id), 0) FROM purchases")[0][0])
+        if key != self.key or top != self.last_purchase_id:
+            self.reset()
+            self.key = key
+
+    def reset(self) -> None:
+        self.key = None
+        self.members = {}
+        self.upper = None
+
+    def bounds(self, conn: Connection, floor: int) -> dict[int, int] | None:
+        """Spend upper bounds per member valid for windows starting at or after `floor`."""
+        if self.key is None:
+            return None
+        if self.upper is None or floor < self.floor:
+            rows = _fetch(
+                conn,
+                "SELECT member_id, sum(total_minor - refunded_minor) FROM purchases "
+                "WHERE occurred_at > ? GROUP BY member_id",
+                (_one_ts_us(floor, False),),
+            )
+            self.upper = {int(m): int(v) for m, v in rows}
+            self.floor = floor
+        return self.upper
+
+
+# -- the routine -----------------------------------------------------------------------------------
+
+
+def _valid(batch: OrderBatch, amounts: IntArray) -> bool:
+    counts = _lines_per_order(batch)
+    if len(batch) == 0 or (counts <= 0).any():
+        return False
+    if (batch.quantity <= 0).any() or (batch.unit_price_minor < 0).any() or (batch.discount_minor < 0).any():
+        return False
+    if (amounts < 0).any():
+        return False
+    if pc.any(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(batch.order_id)), 0)).as_py():
+        return False
+    return not (pc.any(pc.is_null(batch.order_id)).as_py() or pc.any(pc.is_null(batch.sku)).as_py())
+
+
+def _post_live(conn: Connection, ctx: Context, batch: OrderBatch) -> int:
+    from loyalty.services import purchases as live
+
+    cache = live._Cache(conn, ctx)
+    posted = 0
+    for item in batch.items():
+        posted += 0 if live._post_one(conn, ctx, cache, item).replayed else 1
+    return posted
+
+
+def post_purchase_batch(
+    conn: Connection, ctx: Context, batch: OrderBatch, session: BulkSession | None = None
+) -> int:
+    """Post `batch` inside the caller's transaction; return how many orders were newly posted.
+
+    Same effect as posting the orders one by one with the live routine (see the module docstring for
+    when it does exactly that instead). Successive batches of one run pass the same `session`.
+    """
+    if len(batch) == 0:
+        return 0
+    session = session or BulkSession()
+    session.validate(conn)
+    amounts: IntArray = batch.quantity * batch.unit_price_minor - batch.discount_minor
+    if not _valid(batch, amounts):
+        return _post_live(conn, ctx, batch)
+    from loyalty.services import purchases as live
+
+    cache = live._Cache(conn, ctx)
+    stores: dict[int, StoreInfo] = {}
+    try:
+        for sid in np.unique(batch.store_id).tolist():
+            stores[sid] = cache.store(sid)
+    except NotFound:  # unknown store: the live routine raises the proper error
+        return _post_live(conn, ctx, batch)
+    umem = np.unique(batch.member_id)
+    known = session.members
+    missing = [m for m in umem.tolist() if m not in known]
+    if missing or conn.dialect.name == "postgresql":
+        fetched = _members(
+            conn, umem if conn.dialect.name == "postgresql" else np.array(missing, dtype=np.int64)
+        )
+        known.update(fetched)
+    info = {m: known[m] for m in umem.tolist() if m in known}
+    if len(info) != len(umem) or any(v[0] != "active" for v in info.values()):
+        session.reset()
+        return _post_live(conn, ctx, batch)
+    g = np.searchsorted(umem, batch.member_id)
+    # Per member, orders must come in time order (the import sorts them so); else post one by one.
+    by_member = np.lexsort((np.arange(len(batch)), g))
+    gs, ts = g[by_member], batch.occurred_us[by_member]
+    if ((gs[1:] == gs[:-1]) & (ts[1:] < ts[:-1])).any():
+        return _post_live(conn, ctx, batch)
+    savepoint = conn.begin_nested()
+    try:
+        posted = _post_set_based(conn, ctx, cache, session, batch, amounts, stores, umem, g, by_member, info)
+    except IntegrityError:
+        savepoint.rollback()  # an order already exists: replay or mismatch, exactly as live
+        session.reset()
+        return _post_live(conn, ctx, batch)
+    except BaseException:
+        session.reset()
+        raise
+    savepoint.commit()
+    return posted
+
+
+def _post_set_based(
+    conn: Connection,
+    ctx: Context,
+    cache: Any,
+    session: BulkSession,
+    batch: OrderBatch,
+    amounts: IntArray,
+    stores: dict[int, StoreInfo],
+    umem: IntArray,
+    g: IntArray,
+    by_member: IntArray,
+    info: dict[int, tuple[str, int, int, int, int]],
+) -> int:
+    pg = conn.dialect.name == "postgresql"
+    n = len(batch)
+    counts = _lines_per_order(batch)
+    starts = batch.offsets[:-1]
+    now = ctx.now()
+    now_text = _one_ts(now, pg)
+
+    # -- per-store programme parameters, per order -------------------------------------------------
+    store_ids = sorted(stores)
+    s_idx = np.searchsorted(np.array(store_ids, dtype=np.int64), batch.store_id)
+    progs = [stores[s].programme for s in store_ids]
+    ppu = np.array([p.points_per_unit for p in progs], dtype=np.int64)[s_idx]
+    window_us = np.array([p.tier_window_days for p in progs], dtype=np.int64)[s_idx] * US_PER_DAY
+    ret_days = np.array([p.return_window_days for p in progs], dtype=np.int64)[s_idx]
+    exp_days = np.array([p.expiry_days for p in progs], dtype=np.int64)[s_idx]
+    liability = np.array([stores[s].liability_account_id for s in store_ids], dtype=np.int64)[s_idx]
+    merchant = np.array([stores[s].merchant_id for s in store_ids], dtype=np.int64)[s_idx]
+    line_store = np.repeat(s_idx, counts)
+    excluded = np.zeros(len(amounts), dtype=bool)
+    for k, prog in enumerate(progs):
+        if prog.excluded_categories:
+            hit = pc.fill_null(
+                pc.is_in(batch.category, value_set=pa.array(sorted(prog.excluded_categories), pa.string())),
+                False,
+            ).to_numpy(zero_copy_only=False)
+            excluded |= hit & (line_store == k)
+
+    # -- members' starting state ---------------------------------------------------------------------
+    tier_defs = cache.tier_defs
+    tier_ids = np.array([t.id for t in tier_defs], dtype=np.int64)
+    tier_pos = {int(t.id): i for i, t in enumerate(tier_defs)}
+    mult = np.array([cache.tiers[t.id].multiplier_pct for t in tier_defs], dtype=np.int64)
+    m_tier = np.array([tier_pos[info[int(m)][1]] for m in umem], dtype=np.int64)
+    m_acc = np.array([info[int(m)][2] for m in umem], dtype=np.int64)
+    m_bal = np.array([info[int(m)][3] for m in umem], dtype=np.int64)
+    m_debt = np.array([info[int(m)][4] for m in umem], dtype=np.int64)
+    top = len(tier_defs) - 1
+
+    # -- qualifying spend at each order, in posting order -------------------------------------------
+    totals = np.add.reduceat(amounts, starts)
+    t = batch.occurred_us
+    batch_spend = np.bincount(g, weights=totals, minlength=len(umem)).astype(np.int64)
+    thresholds = np.array([td.threshold_minor for td in tier_defs] + [0], dtype=np.int64)
+    may_climb = m_tier < top
+    floor = int(t.min()) - int(window_us.max())
+    upper = session.bounds(conn, floor)
+    if upper is not None:
+        bound = np.array([upper.get(m, 0) for m in umem.tolist()], dtype=np.int64) + batch_spend
+        may_climb &= bound >= thresholds[np.minimum(m_tier + 1, top)]
+    climbing = may_climb[g]
+    spend = np.zeros(n, dtype=np.int64)
+    if climbing.any():
+        e_mid, e_t, e_v = _existing_spend(
+            conn,
+            umem[may_climb],
+            int(t.min()),
+            int(t.max()),
+            int(window_us.min()),
+            int(window_us.max()),
+        )
+        e_g = np.searchsorted(umem, e_mid)
+        ev_g = np.concatenate([e_g, g])
+        ev_t = np.concatenate([e_t, t])
+        ev_v = np.concatenate([e_v, totals])
+        ev_kind = np.concatenate([np.zeros(len(e_g), np.int64), np.ones(n, np.int64)])
+        ev_seq = np.concatenate([np.zeros(len(e_g), np.int64), np.arange(n, dtype=np.int64)])
+        order = np.lexsort((ev_seq, ev_kind, ev_t, ev_g))
+        cum = np.cumsum(ev_v[order])
+        uniq_t = np.unique(ev_t)
+        width = len(uniq_t) + 1
+        key = ev_g[order] * width + np.searchsorted(uniq_t, ev_t[order])
+        pos = np.empty(len(order), dtype=np.int64)
+        pos[order] = np.arange(len(order))
+        pos_orders = pos[len(e_g) :]
+        lo_rank = np.searchsorted(uniq_t, t - window_us, side="right")
+        first = np.searchsorted(key, g * width + lo_rank, side="left")
+        spend = cum[pos_orders] - np.where(first > 0, cum[np.maximum(first - 1, 0)], 0)
+    # Members who cannot climb keep their tier (their spend is never read, so never used).
+    target = np.where(climbing, tier_index_for_spend(tier_defs, spend), m_tier[g])
+    before_s, after_s = upgrade_path(g[by_member], m_tier[g][by_member], target[by_member])
+    before = np.empty(n, dtype=np.int64)
+    after = np.empty(n, dtype=np.int64)
+    before[by_member] = before_s
+    after[by_member] = after_s
+
+    # -- earning -----------------------------------------------------------------------------------
+    line_mult = np.repeat(mult[before], counts)
+    pts_line = line_points(amounts, excluded, np.repeat(ppu, counts), line_mult)
+    elig_line = line_eligible(amounts, excluded)
+    points = np.add.reduceat(pts_line, starts)
+    eligible = np.add.reduceat(elig_line, starts)
+    label_key = s_idx * len(tier_defs) + before
+    labels: dict[int, str] = {}
+    for k in np.unique(label_key).tolist():
+        p = progs[k // len(tier_defs)]
+        td = tier_defs[k % len(tier_defs)]
+        labels[k] = rule_label(
+            p.points_per_unit, td.code, int(mult[k % len(tier_defs)]), p.excluded_categories
+        )
+    rules = [labels[k] for k in label_key.tolist()]
+    available, expires = lot_times(t, ret_days, exp_days)
+
+    # -- debt first: per member, in posting order ---------------------------------------------------
+    p_sorted = points[by_member]
+    g_sorted = g[by_member]
+    cum_p = np.cumsum(p_sorted)
+    seg_start = np.ones(n, dtype=bool)
+    seg_start[1:] = g_sorted[1:] != g_sorted[:-1]
+    base = np.maximum.accumulate(np.where(seg_start, cum_p - p_sorted, 0))
+    before_p = cum_p - p_sorted - base
+    paid_sorted = debt_paid(p_sorted, m_debt[g_sorted] - before_p)
+    paid = np.empty(n, dtype=np.int64)
+    paid[by_member] = paid_sorted
+
+    # -- ids and rows -------------------------------------------------------------------------------
+    pids = _next_ids(conn, "purchases", n)
+    earning = np.nonzero(points > 0)[0]
+    k = len(earning)
+    tids = _next_ids(conn, "transfers", k)
+    post_ids = _next_ids(conn, "postings", 2 * k)
+    lot_ids = _next_ids(conn, "point_lots", k)
+    hashes = request_hashes(batch)
+    occ_text = _sql_ts(t, pg)
+    oids = batch.order_id.to_pylist()
+    currency = [batch.currency or stores[s].programme.currency for s in store_ids]
+    cur_per_order = [currency[i] for i in s_idx.tolist()]
+    mids = batch.member_id.tolist()
+    sids = batch.store_id.tolist()
+    write_rows(
+        conn,
+        "purchases",
+        (
+            "id", "store_id", "member_id", "order_id", "occurred_at", "total_minor", "eligible_minor",
+            "refunded_minor", "currency", "points_earned", "points_reversed", "redeemed_points", "rule",
+            "request_hash", "created_at",
+        ),
+        zip(
+            pids.tolist(), sids, mids, oids, occ_text, totals.tolist(), eligible.tolist(),
+            [0] * n, cur_per_order, points.tolist(), [0] * n, [0] * n, rules, hashes, [now_text] * n,
+            strict=True,
+        ),
+    )  # fmt: skip
+    nl = len(amounts)
+    line_no = np.arange(nl, dtype=np.int64) - np.repeat(starts, counts) + 1
+    write_rows(
+        conn,
+        "purchase_lines",
+        (
+            "purchase_id", "line_no", "sku", "category", "quantity", "unit_price_minor", "discount_minor",
+            "amount_minor", "points", "returned_quantity",
+        ),
+        zip(
+            np.repeat(pids, counts).tolist(), line_no.tolist(), batch.sku.to_pylist(),
+            batch.category.to_pylist(), batch.quantity.tolist(), batch.unit_price_minor.tolist(),
+            batch.discount_minor.tolist(), amounts.tolist(), pts_line.tolist(), [0] * nl,
+            strict=True,
+        ),
+    )  # fmt: skip
+    if k:
+        acc = m_acc[g[earning]]
+        liab = liability[earning]
+        amt = points[earning]
+        e_oids = [oids[i] for i in earning.tolist()]
+        e_rules = [rules[i] for i in earning.tolist()]
+        write_rows(
+            conn,
+            "transfers",
+            (
+                "id", "kind", "debit_account_id", "credit_account_id", "amount", "member_id", "purchase_id",
+                "rule", "store_id", "order_id", "created_at",
+            ),
+            zip(
+                tids.tolist(), ["earn"] * k, liab.tolist(), acc.tolist(), amt.tolist(),
+                batch.member_id[earning].tolist(), pids[earning].tolist(), e_rules,
+                batch.store_id[earning].tolist(), e_oids, [now_text] * k,
+                strict=True,
+            ),
+        )  # fmt: skip
+        p_tid = np.repeat(tids, 2)
+        p_acc = np.column_stack([liab, acc]).ravel()
+        p_amt = np.column_stack([-amt, amt]).ravel()
+        write_rows(
+            conn,
+            "postings",
+            ("id", "transfer_id", "account_id", "amount", "created_at"),
+            zip(
+                post_ids.tolist(), p_tid.tolist(), p_acc.tolist(), p_amt.tolist(), [now_text] * (2 * k),
+                strict=True,
+            ),
+        )  # fmt: skip
+        e_paid = paid[earning]
+        write_rows(
+            conn,
+            "point_lots",
+            (
+                "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount",
+                "debt_paid", "remaining", "available_at", "expires_at", "created_at",
+            ),
+            zip(
+                lot_ids.tolist(), acc.tolist(), batch.member_id[earning].tolist(), merchant[earning].tolist(),
+                tids.tolist(), pids[earning].tolist(), amt.tolist(), e_paid.tolist(), (amt - e_paid).tolist(),
+                _sql_ts(available[earning], pg), _sql_ts(expires[earning], pg), [now_text] * k,
+                strict=True,
+            ),
+        )  # fmt: skip
+        # Accounts: balance and debt as the last credit of each member leaves them.
+        gained = np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
+        debt_paid_m = np.bincount(g, weights=paid, minlength=len(umem)).astype(np.int64)
+        moved = np.nonzero(gained > 0)[0]
+        _execute_many(
+            conn,
+            "UPDATE accounts SET balance = ?, debt = ? WHERE id = ?",
+            list(
+                zip(
+                    (m_bal[moved] + gained[moved]).tolist(),
+                    (m_debt[moved] - debt_paid_m[moved]).tolist(),
+                    m_acc[moved].tolist(),
+                    strict=True,
+                )
+            ),
+        )
+    # -- tier upgrades, in posting order --------------------------------------------------------------
+    up = np.nonzero(after > before)[0]
+    if len(up):
+        write_rows(
+            conn,
+            "tier_history",
+            ("member_id", "from_tier_id", "to_tier_id", "reason", "qualifying_minor", "at"),
+            zip(
+                batch.member_id[up].tolist(), tier_ids[before[up]].tolist(), tier_ids[after[up]].tolist(),
+                ["upgrade"] * len(up), spend[up].tolist(), [now_text] * len(up),
+                strict=True,
+            ),
+        )  # fmt: skip
+        final = np.full(len(umem), -1, dtype=np.int64)
+        np.maximum.at(final, g[up], after[up])  # tiers only rise within a batch: the last is the highest
+        changed = np.nonzero(final >= 0)[0]
+        _execute_many(
+            conn,
+            "UPDATE members SET tier_id = ?, tier_grace_until = NULL WHERE id = ?",
+            list(zip(tier_ids[final[changed]].tolist(), umem[changed].tolist(), strict=True)),
+        )
+    # -- what the next batch of this run may take as known --------------------------------------------
+    if session.key is not None:
+        session.last_purchase_id = int(pids[-1])
+        bal_end = m_bal + np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
+        debt_end = m_debt - np.bincount(g, weights=paid, minlength=len(umem)).astype(np.int64)
+        tier_end = np.full(len(umem), -1, dtype=np.int64)
+        np.maximum.at(tier_end, g, after)
+        for j, m in enumerate(umem.tolist()):
+            session.members[m] = (
+                "active",
+                int(tier_ids[tier_end[j]]),
+                int(m_acc[j]),
+                int(bal_end[j]),
+                int(debt_end[j]),
+            )
+        if session.upper is not None:
+            for m, v in zip(umem.tolist(), batch_spend.tolist(), strict=True):
+                session.upper[m] = session.upper.get(m, 0) + v
+    return n
