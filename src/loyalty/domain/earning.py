@@ -4,9 +4,11 @@ Rounding policy ROUND_DOWN_PER_LINE: each line earns floor(amount × N × multip
 unit)); the purchase earns the sum. Per-line rounding makes per-line reversal exact (a line returned in
 full takes back exactly what it earned) and never pays out a fraction the member did not earn.
 
-The rules are written once, on NumPy arrays (`line_points`, `line_eligible`, `lot_times`,
-`debt_paid`): the live path calls them with one purchase's lines, the bulk import with a whole batch's,
-so a point earned through either path is the same point.
+The rules are written once (`line_points`, `line_eligible`, `lot_times`, `debt_paid`) as arithmetic
+that means the same on Python integers and on NumPy arrays: the live path calls them with one line's
+integers (no array set-up per sale), the bulk import with a whole batch's arrays, so a point earned
+through either path is the same point. Conditions are multiplied in as 0/1 (`x * (cond)`), which is
+what both integers and arrays do with a boolean.
 """
 
 from __future__ import annotations
@@ -24,24 +26,18 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-def line_points(amount_minor: Any, excluded: Any, points_per_unit: Any, multiplier_pct: Any) -> IntArray:
+def line_points(amount_minor: Any, excluded: Any, points_per_unit: Any, multiplier_pct: Any) -> Any:
     """Points each line earns (ROUND_DOWN_PER_LINE); excluded categories and non-positive amounts earn 0.
 
-    Every argument is an array (or a scalar that broadcasts): one entry per line.
+    Integers for one line, or arrays (scalars broadcast) for many: the same formula either way.
     """
-    amount = np.asarray(amount_minor, dtype=np.int64)
-    raw = (
-        amount * np.asarray(points_per_unit, dtype=np.int64) * np.asarray(multiplier_pct, dtype=np.int64)
-    ) // (100 * MINOR_PER_UNIT)
-    out: IntArray = np.where(np.asarray(excluded, dtype=bool) | (amount <= 0), 0, raw).astype(np.int64)
-    return out
+    raw = (amount_minor * points_per_unit * multiplier_pct) // (100 * MINOR_PER_UNIT)
+    return raw * ((excluded == 0) & (amount_minor > 0))
 
 
-def line_eligible(amount_minor: Any, excluded: Any) -> IntArray:
+def line_eligible(amount_minor: Any, excluded: Any) -> Any:
     """Spend that counts towards earning: the line amount unless its category is excluded (never < 0)."""
-    amount = np.asarray(amount_minor, dtype=np.int64)
-    out: IntArray = np.where(np.asarray(excluded, dtype=bool), 0, np.maximum(amount, 0)).astype(np.int64)
-    return out
+    return amount_minor * ((excluded == 0) & (amount_minor > 0))
 
 
 def rule_label(points_per_unit: int, tier_code: str, multiplier_pct: int, excluded: frozenset[str]) -> str:
@@ -50,23 +46,24 @@ def rule_label(points_per_unit: int, tier_code: str, multiplier_pct: int, exclud
     return f"base:{points_per_unit}/unit;tier:{tier_code}x{multiplier_pct}%;excl:{excl}"
 
 
-def lot_times(occurred_us: Any, return_window_days: Any, expiry_days: Any) -> tuple[IntArray, IntArray]:
-    """(available_at, expires_at) of earned lots, in epoch microseconds (UTC).
+def lot_times(occurred_us: Any, return_window_days: Any, expiry_days: Any) -> tuple[Any, Any]:
+    """(available_at, expires_at) of earned lots, in epoch microseconds (UTC); integers or arrays.
 
     Points stay pending for the return window after the sale and expire `expiry_days` after it.
     """
-    t = np.asarray(occurred_us, dtype=np.int64)
-    available: IntArray = t + np.asarray(return_window_days, dtype=np.int64) * US_PER_DAY
-    expires: IntArray = t + np.asarray(expiry_days, dtype=np.int64) * US_PER_DAY
-    return available, expires
-
-
-def debt_paid(points: Any, debt_before: Any) -> IntArray:
-    """New points pay existing debt first: the part of each credit that goes to the debt."""
-    out: IntArray = np.minimum(
-        np.asarray(points, dtype=np.int64), np.maximum(np.asarray(debt_before, dtype=np.int64), 0)
+    return (
+        occurred_us + return_window_days * US_PER_DAY,
+        occurred_us + expiry_days * US_PER_DAY,
     )
-    return out
+
+
+def debt_paid(points: Any, debt_before: Any) -> Any:
+    """New points pay existing debt first: the part of each credit that goes to the debt (integers or arrays).
+
+    ``min(points, max(debt, 0))`` written as arithmetic so that it means the same on both.
+    """
+    owed = debt_before * (debt_before > 0)
+    return owed + (points - owed) * (points < owed)
 
 
 @dataclass(frozen=True)
@@ -87,23 +84,17 @@ class EarningRule:
         """Human-readable rule id stored on every earning entry."""
         return rule_label(self.points_per_unit, self.tier_code, self.multiplier_pct, self.excluded_categories)
 
-    def excluded(self, lines: list[LineIn]) -> BoolArray:
-        return np.array([ln.category is not None and ln.category in self.excluded_categories for ln in lines])
-
-    def points(self, lines: list[LineIn]) -> IntArray:
-        """Points of each line, by the same array rule the bulk import uses."""
-        amounts = np.array([ln.amount_minor for ln in lines], dtype=np.int64)
-        return line_points(amounts, self.excluded(lines), self.points_per_unit, self.multiplier_pct)
-
-    def eligibles(self, lines: list[LineIn]) -> IntArray:
-        amounts = np.array([ln.amount_minor for ln in lines], dtype=np.int64)
-        return line_eligible(amounts, self.excluded(lines))
+    def is_excluded(self, line: LineIn) -> bool:
+        return line.category is not None and line.category in self.excluded_categories
 
     def line_points(self, line: LineIn) -> int:
-        return int(self.points([line])[0])
+        """Points of one line, by the same rule the bulk import applies to arrays."""
+        return int(
+            line_points(line.amount_minor, self.is_excluded(line), self.points_per_unit, self.multiplier_pct)
+        )
 
     def eligible(self, line: LineIn) -> int:
-        return int(self.eligibles([line])[0])
+        return int(line_eligible(line.amount_minor, self.is_excluded(line)))
 
 
 def cumulative_share(total: int, part_before: int, part_after: int, whole: int) -> int:

@@ -27,22 +27,22 @@ class TierDef:
     threshold_minor: int
 
 
-def tier_index_for_spend(tiers: Sequence[TierDef], qualifying_minor: Any) -> IntArray:
+def tier_index_for_spend(tiers: Sequence[TierDef], qualifying_minor: Any) -> Any:
     """Index into `tiers` (ordered by rank) of the highest tier whose threshold the spend reaches.
 
-    The lowest tier is the answer when no threshold is reached (it normally has threshold 0).
+    The lowest tier is the answer when no threshold is reached (it normally has threshold 0). Works on
+    one integer (a live sale) or an array (a batch); the condition is multiplied in as 0/1.
     """
-    spend = np.asarray(qualifying_minor, dtype=np.int64)
-    best = np.zeros(spend.shape, dtype=np.int64)
+    best = qualifying_minor * 0
     for i, tier in enumerate(tiers):
-        best = np.where(spend >= tier.threshold_minor, i, best)
+        best = best + (i - best) * (qualifying_minor >= tier.threshold_minor)
     return best
 
 
 def tier_for_spend(tiers: Sequence[TierDef], qualifying_minor: int) -> TierDef:
     """Highest tier whose threshold the qualifying spend reaches (the lowest tier has threshold 0)."""
     ordered = sorted(tiers, key=lambda t: t.rank)
-    return ordered[int(tier_index_for_spend(ordered, np.array([qualifying_minor]))[0])]
+    return ordered[int(tier_index_for_spend(ordered, int(qualifying_minor)))]
 
 
 def upgrade_path(group: Any, start_index: Any, target_index: Any) -> tuple[IntArray, IntArray]:

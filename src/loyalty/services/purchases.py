@@ -190,8 +190,8 @@ def _post_one(conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn) -
     tier = cache.tiers[tier_id]
     rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
     line_in = [LineIn(a, ln.category) for a, ln in zip(amounts, data.lines, strict=True)]
-    line_points: list[int] = rule.points(line_in).tolist()
-    eligible = int(rule.eligibles(line_in).sum())
+    line_points = [rule.line_points(li) for li in line_in]
+    eligible = sum(rule.eligible(li) for li in line_in)
     points = sum(line_points)
     total = data.total_minor if data.total_minor is not None else sum(amounts)
     now = ctx.now()
@@ -249,8 +249,8 @@ def _post_one(conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn) -
         )
         # The same pending/expiry rule as the bulk import, as offsets from the sale.
         available_us, expires_us = lot_times(0, prog.return_window_days, prog.expiry_days)
-        available_at = data.occurred_at + timedelta(microseconds=int(available_us))
-        expires_at = data.occurred_at + timedelta(microseconds=int(expires_us))
+        available_at = data.occurred_at + timedelta(microseconds=available_us)
+        expires_at = data.occurred_at + timedelta(microseconds=expires_us)
         credit_lot(
             conn,
             account,
