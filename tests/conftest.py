@@ -46,6 +46,25 @@ def require_postgres() -> None:
     pytest.skip(f"NOTICE: {why} — PostgreSQL tests skipped")
 
 
+REDIS_URL = os.environ.get("LOYALTY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def require_redis() -> str:
+    """The test Redis URL; skip (newcomer) or fail (CI) when no Redis server answers there."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.ping()
+        client.close()
+    except (redis.RedisError, OSError) as exc:
+        why = f"Redis not reachable at {REDIS_URL}: {str(exc).splitlines()[0]}"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"CI=true but {why}", pytrace=False)
+        pytest.skip(f"NOTICE: {why} — Redis tests skipped")
+    return REDIS_URL
+
+
 def create_pg_database(prefix: str = "loyalty_test") -> str:
     """Create a fresh PostgreSQL database and return its URL."""
     require_postgres()

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     phone_region: str = "CN"
     secret_key: str = Field(default="change-me-in-production-please-32bytes!", min_length=16)
     sql_echo: bool = False
+    redis_url: str | None = Field(
+        default=None, description="Redis for rate limits shared by all API workers (redis://host:6379/0)"
+    )
 
     @field_validator("timezone")
     @classmethod

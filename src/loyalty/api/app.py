@@ -14,7 +14,7 @@ from fastapi.responses import RedirectResponse
 
 import loyalty
 from loyalty.api.errors import Problem, install_error_handlers
-from loyalty.api.ratelimit import RateLimiter
+from loyalty.api.ratelimit import limiter_for
 from loyalty.api.routers import health
 from loyalty.bootstrap import Context
 
@@ -63,7 +63,7 @@ def create_app(
         separate_input_output_schemas=False,
     )
     app.state.ctx = context
-    app.state.limiter = RateLimiter(rate_limits)
+    app.state.limiter = limiter_for(context.settings.redis_url, rate_limits)
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
     _include_resource_routers(app)

@@ -173,7 +173,11 @@ def rate_limited(surface: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency counting one attempt at `surface` for this client (429 past the limit)."""
 
     async def _dep(request: Request) -> None:
-        request.app.state.limiter.hit(surface, client_key(request))
+        limiter = request.app.state.limiter
+        if limiter.blocking_io:
+            await run_in_threadpool(limiter.hit, surface, client_key(request))
+        else:
+            limiter.hit(surface, client_key(request))
 
     _dep.__name__ = f"rate_limit_{surface}"
     return _dep
