@@ -57,6 +57,21 @@ def _migrated(url: str) -> None:
     engine.dispose()
 
 
+def _chain(url: str) -> Context:
+    """A migrated database with the seeded programme and the test's stores, on a frozen clock."""
+    _migrated(url)
+    ctx = Context.from_url(url)
+    ctx.clock = FrozenClock(NOW)
+    ensure_programme(ctx)
+    with ctx.engine.begin() as conn:
+        merchant = conn.execute(text("SELECT min(id) FROM merchants")).scalar_one()
+        for code, tz in STORES:
+            conn.execute(
+                insert(stores).values(merchant_id=merchant, code=code, name=code, timezone=tz, created_at=NOW)
+            )
+    return ctx
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Context, Context]]:
     """Two identical fresh databases: (bulk, live)."""
@@ -65,21 +80,7 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Conte
     else:
         urls = [create_pg_database(), create_pg_database()]
     try:
-        ctxs = []
-        for url in urls:
-            _migrated(url)
-            ctx = Context.from_url(url)
-            ctx.clock = FrozenClock(NOW)
-            ensure_programme(ctx)
-            with ctx.engine.begin() as conn:
-                merchant = conn.execute(text("SELECT min(id) FROM merchants")).scalar_one()
-                for code, tz in STORES:
-                    conn.execute(
-                        insert(stores).values(
-                            merchant_id=merchant, code=code, name=code, timezone=tz, created_at=NOW
-                        )
-                    )
-            ctxs.append(ctx)
+        ctxs = [_chain(url) for url in urls]
         yield ctxs[0], ctxs[1]
         for ctx in ctxs:
             ctx.engine.dispose()
@@ -330,21 +331,7 @@ def test_bulk_equals_live_property(
     """Random batches (SQLite): thresholds, exclusions, debts and windows always agree with live."""
     base = tmp_path_factory.mktemp("prop")
     urls = [f"sqlite:///{base / 'bulk.db'}", f"sqlite:///{base / 'live.db'}"]
-    ctxs = []
-    for url in urls:
-        _migrated(url)
-        ctx = Context.from_url(url)
-        ctx.clock = FrozenClock(NOW)
-        ensure_programme(ctx)
-        with ctx.engine.begin() as conn:
-            merchant = conn.execute(text("SELECT min(id) FROM merchants")).scalar_one()
-            for code, tz in STORES:
-                conn.execute(
-                    insert(stores).values(
-                        merchant_id=merchant, code=code, name=code, timezone=tz, created_at=NOW
-                    )
-                )
-        ctxs.append(ctx)
+    ctxs = [_chain(url) for url in urls]
     bulk, live = ctxs
     store_ids = _store_ids(bulk)
     members = _add_members(bulk, 4, "P", [0, 700, 0, 0])
