@@ -1,7 +1,7 @@
 """Index point lots by purchase: a return finds the lots of its order without scanning every lot.
 
-Revision ID: core_0002
-Revises: core_0001
+Revision ID: core_0004
+Revises: core_0003
 Create Date: 2026-11-23
 
 `core_0001` builds tables from the current Core definitions, so a fresh database already has the index;
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "core_0002"
-down_revision = "core_0001"
+revision = "core_0004"
+down_revision = "core_0003"
 branch_labels = None
 depends_on = None
 
