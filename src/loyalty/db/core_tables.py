@@ -247,7 +247,8 @@ transfers = Table(
     _id(),
     # earn | return | redeem | expire | adjust | merge
     Column("kind", String(20), nullable=False),
-    Column("debit_account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    # NULL only for an expiry run: one transfer whose debit legs are many member accounts (postings).
+    Column("debit_account_id", Id, ForeignKey("accounts.id"), nullable=True),
     Column("credit_account_id", Id, ForeignKey("accounts.id"), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("member_id", Id, ForeignKey("members.id"), nullable=True),
@@ -265,6 +266,7 @@ transfers = Table(
     _ts("created_at"),
     CheckConstraint("amount > 0", name="amount"),
     CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
+    CheckConstraint("debit_account_id IS NOT NULL OR kind = 'expire'", name="single_debit"),
 )
 Index("ix_transfers_member", transfers.c.member_id, transfers.c.id)
 # An expiry is posted at most once per lot; an earning at most once per purchase.
