@@ -88,3 +88,25 @@ def test_core_0002_keeps_rows_and_relaxes_only_expiry(engine: Engine) -> None:
             )
     names = {i["name"] for i in inspect(engine).get_indexes("transfers")}
     assert {"ix_transfers_member", "uq_transfers_expire_lot"} <= names
+
+
+def test_core_0003_partial_due_index_and_room_for_hot_updates(engine: Engine) -> None:
+    idx = {i["name"]: i for i in inspect(engine).get_indexes("point_lots")}
+    assert "ix_point_lots_expires_remaining" not in idx
+    assert idx["ix_point_lots_due"]["column_names"] == ["expires_at"]
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        opts = dict(
+            conn.execute(
+                text("SELECT relname, reloptions FROM pg_class WHERE relname IN ('accounts', 'members')")
+            ).all()
+        )
+        assert opts == {"accounts": ["fillfactor=50"], "members": ["fillfactor=50"]}
+        conn.execute(text("SET enable_seqscan = off"))  # an empty table: ask whether the index can serve
+        plan = "\n".join(
+            conn.execute(
+                text("EXPLAIN SELECT id FROM point_lots WHERE expires_at <= now() AND remaining > 0")
+            ).scalars()
+        )
+    assert "ix_point_lots_due" in plan

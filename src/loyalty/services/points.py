@@ -426,8 +426,10 @@ def _expire(ctx: Context, as_of: datetime, now: datetime) -> ExpiryResult:
     with eng.begin() as conn:
         if pg:
             conn.execute(text("SELECT pg_advisory_xact_lock(7001)"))
-            # Hash aggregates over 10^6 rows stay in memory; this transaction only.
+            # This transaction only: hash aggregates over 10^6 rows in memory, and no JIT (compiling
+            # these simple statements costs more than it saves).
             conn.execute(text("SET LOCAL work_mem = '64MB'"))
+            conn.execute(text("SET LOCAL jit = off"))
         _scratch(conn, pg)
         conn.execute(
             insert(_due).from_select(
