@@ -386,8 +386,13 @@ def expire_points(ctx: Context, as_of: datetime | None = None) -> ExpiryResult:
     for attempt in range(5):
         try:
             return _expire(ctx, as_of, now)
-        except Exception as exc:  # serialization failure on PostgreSQL: retry a few times
-            if ctx.engine.dialect.name == "sqlite" or attempt == 4 or "serializ" not in str(exc).lower():
+        except Exception as exc:  # serialization failure or deadlock on PostgreSQL: retry a few times
+            msg = str(exc).lower()
+            if (
+                ctx.engine.dialect.name == "sqlite"
+                or attempt == 4
+                or not ("serializ" in msg or "deadlock" in msg)
+            ):
                 raise
     raise AssertionError("unreachable")
 
@@ -485,15 +490,20 @@ def _expire(ctx: Context, as_of: datetime, now: datetime) -> ExpiryResult:
 
 
 def _expire_lots(conn: Connection, now: datetime) -> None:
-    """Empty the staged lots, allocate them to their run, post each member leg, move the balances."""
-    conn.execute(update(point_lots).values(remaining=0).where(point_lots.c.id == _due.c.lot_id))
+    """Move the balances, post each member leg, empty the staged lots and allocate them to their run.
+
+    Member accounts first, then lots: the order every spend takes its locks in, so a spend and a run
+    touching the same member queue up (or one retries) instead of deadlocking.
+    """
+    per_acc = (
+        select(_due.c.account_id.label("aid"), func.sum(_due.c.points).label("s"))
+        .group_by(_due.c.account_id)
+        .subquery()
+    )
     conn.execute(
-        insert(lot_allocations).from_select(
-            ["lot_id", "transfer_id", "amount"],
-            select(_due.c.lot_id, _run.c.transfer_id, _due.c.points)
-            .join(_run, _run.c.merchant_id == _due.c.merchant_id)
-            .order_by(_due.c.lot_id),
-        )
+        update(accounts)
+        .values(balance=accounts.c.balance - per_acc.c.s)
+        .where(accounts.c.id == per_acc.c.aid)
     )
     conn.execute(
         insert(postings).from_select(
@@ -509,15 +519,14 @@ def _expire_lots(conn: Connection, now: datetime) -> None:
             .order_by(_due.c.account_id, _run.c.transfer_id),
         )
     )
-    per_acc = (
-        select(_due.c.account_id.label("aid"), func.sum(_due.c.points).label("s"))
-        .group_by(_due.c.account_id)
-        .subquery()
-    )
+    conn.execute(update(point_lots).values(remaining=0).where(point_lots.c.id == _due.c.lot_id))
     conn.execute(
-        update(accounts)
-        .values(balance=accounts.c.balance - per_acc.c.s)
-        .where(accounts.c.id == per_acc.c.aid)
+        insert(lot_allocations).from_select(
+            ["lot_id", "transfer_id", "amount"],
+            select(_due.c.lot_id, _run.c.transfer_id, _due.c.points)
+            .join(_run, _run.c.merchant_id == _due.c.merchant_id)
+            .order_by(_due.c.lot_id),
+        )
     )
 
 
