@@ -1,5 +1,6 @@
-"""core_0002 on a database that already holds ledger rows: the transfers table changes shape (SQLite
-rebuilds it) without losing a row, foreign keys still hold, and only an expiry may lack a debit."""
+"""core_0002 and core_0003 on a database that already holds ledger rows: the transfers table changes
+shape (SQLite rebuilds it) without losing a row, foreign keys still hold, only an expiry may lack a
+debit; unspent lots get their partial index and PostgreSQL leaves room for HOT updates."""
 
 from __future__ import annotations
 
