@@ -247,7 +247,8 @@ transfers = Table(
     _id(),
     # earn | return | redeem | expire | adjust | merge
     Column("kind", String(20), nullable=False),
-    Column("debit_account_id", Id, ForeignKey("accounts.id"), nullable=False),
+    # NULL only for an expiry run: one transfer whose debit legs are many member accounts (postings).
+    Column("debit_account_id", Id, ForeignKey("accounts.id"), nullable=True),
     Column("credit_account_id", Id, ForeignKey("accounts.id"), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("member_id", Id, ForeignKey("members.id"), nullable=True),
@@ -265,6 +266,7 @@ transfers = Table(
     _ts("created_at"),
     CheckConstraint("amount > 0", name="amount"),
     CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
+    CheckConstraint("debit_account_id IS NOT NULL OR kind = 'expire'", name="single_debit"),
 )
 Index("ix_transfers_member", transfers.c.member_id, transfers.c.id)
 # An expiry is posted at most once per lot; an earning at most once per purchase.
@@ -309,8 +311,15 @@ point_lots = Table(
     CheckConstraint("remaining + debt_paid <= amount", name="remaining_le_amount"),
 )
 Index("ix_point_lots_account_expiry", point_lots.c.account_id, point_lots.c.expires_at)
-Index("ix_point_lots_expires_remaining", point_lots.c.expires_at, point_lots.c.remaining)
 Index("ix_point_lots_purchase", point_lots.c.purchase_id)  # a return reverses its order's lots
+# Lots the expiry job may still have to empty: only unspent ones, so the index stays the size of the
+# live lots rather than of all history, and emptying a lot adds no entry to it.
+Index(
+    "ix_point_lots_due",
+    point_lots.c.expires_at,
+    sqlite_where=point_lots.c.remaining > 0,
+    postgresql_where=point_lots.c.remaining > 0,
+)
 
 lot_allocations = Table(
     "lot_allocations",

@@ -10,7 +10,21 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, literal, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    MetaData,
+    Table,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import (
@@ -359,114 +373,161 @@ def adjust(
 def expire_points(ctx: Context, as_of: datetime | None = None) -> ExpiryResult:
     """Expire every lot with `expires_at <= as_of` and points left, in a handful of set-based statements.
 
-    One transfer per lot (member → merchant 'expired' account) with its two postings and a lot
-    allocation, then member balances and lots are updated with UPDATE … FROM. PostgreSQL runs it at
-    REPEATABLE READ, so a spend touching the same lot concurrently makes one side fail and retry
-    instead of both succeeding; SQLite's BEGIN IMMEDIATE serialises it with all writers.
+    An expiry run is one transfer per merchant (kind 'expire', credited to the merchant's 'expired'
+    account, no single debit account) with one posting per member account (minus that account's
+    expired points) and one on the 'expired' account (plus the total), so it sums to zero; every lot
+    it empties gets a lot allocation to that transfer, so each posting is explained lot by lot.
+    PostgreSQL runs it at REPEATABLE READ, so a spend touching the same lot concurrently makes one
+    side fail and retry instead of both succeeding; SQLite's BEGIN IMMEDIATE serialises it with all
+    writers.
     """
     as_of = as_of or ctx.now()
     now = ctx.now()
     for attempt in range(5):
         try:
             return _expire(ctx, as_of, now)
-        except Exception as exc:  # serialization failure on PostgreSQL: retry a few times
-            if ctx.engine.dialect.name == "sqlite" or attempt == 4 or "serializ" not in str(exc).lower():
+        except Exception as exc:  # serialization failure or deadlock on PostgreSQL: retry a few times
+            msg = str(exc).lower()
+            if (
+                ctx.engine.dialect.name == "sqlite"
+                or attempt == 4
+                or not ("serializ" in msg or "deadlock" in msg)
+            ):
                 raise
     raise AssertionError("unreachable")
 
 
+# Scratch tables of one run: the due lots, and each merchant's run transfer. Temporary, so they are
+# private to the job's connection and never written to the WAL on PostgreSQL.
+_due = Table(
+    "expiry_due",
+    MetaData(),
+    Column("lot_id", BigInteger),
+    Column("account_id", BigInteger),
+    Column("merchant_id", BigInteger),
+    Column("points", BigInteger),
+)
+_run = Table(
+    "expiry_run",
+    MetaData(),
+    Column("merchant_id", BigInteger),
+    Column("transfer_id", BigInteger),
+)
+
+
+def _scratch(conn: Connection, pg: bool) -> None:
+    on_commit = " ON COMMIT DROP" if pg else ""
+    for t in (_due, _run):
+        conn.execute(text(f"DROP TABLE IF EXISTS {t.name}"))
+        cols = ", ".join(f"{c.name} BIGINT" for c in t.c)
+        conn.execute(text(f"CREATE TEMPORARY TABLE {t.name} ({cols}){on_commit}"))
+
+
 def _expire(ctx: Context, as_of: datetime, now: datetime) -> ExpiryResult:
     eng = ctx.engine
-    if eng.dialect.name != "sqlite":
+    pg = eng.dialect.name == "postgresql"
+    if pg:
         eng = eng.execution_options(isolation_level="REPEATABLE READ")
     with eng.begin() as conn:
-        if conn.dialect.name == "postgresql":
+        if pg:
             conn.execute(text("SELECT pg_advisory_xact_lock(7001)"))
-        mark = int(conn.execute(select(func.coalesce(func.max(transfers.c.id), 0))).scalar_one())
-        expired_acc = accounts.alias("ea")
-        src = (
-            select(
-                literal("expire"),
-                point_lots.c.account_id,
-                expired_acc.c.id,
-                point_lots.c.remaining,
-                point_lots.c.member_id,
-                point_lots.c.id,
-                literal("expiry:lot"),
-                literal(now, type_=transfers.c.created_at.type),
-            )
-            .select_from(
-                point_lots.join(
-                    expired_acc,
-                    and_(
-                        expired_acc.c.merchant_id == point_lots.c.merchant_id, expired_acc.c.kind == "expired"
-                    ),
-                )
-            )
-            .where(point_lots.c.expires_at <= as_of, point_lots.c.remaining > 0)
-            .order_by(point_lots.c.id)
-        )
+            # This transaction only: hash aggregates over 10^6 rows in memory, and no JIT (compiling
+            # these simple statements costs more than it saves).
+            conn.execute(text("SET LOCAL work_mem = '64MB'"))
+            conn.execute(text("SET LOCAL jit = off"))
+        _scratch(conn, pg)
         conn.execute(
-            insert(transfers).from_select(
-                [
-                    "kind",
-                    "debit_account_id",
-                    "credit_account_id",
-                    "amount",
-                    "member_id",
-                    "lot_id",
-                    "rule",
-                    "created_at",
-                ],
-                src,
-            )
-        )
-        batch = and_(transfers.c.kind == "expire", transfers.c.id > mark)
-        n, total = conn.execute(
-            select(func.count(), func.coalesce(func.sum(transfers.c.amount), 0)).where(batch)
-        ).one()
-        if not n:
-            return ExpiryResult(lots_expired=0, points_expired=0)
-        conn.execute(
-            insert(postings).from_select(
-                ["transfer_id", "account_id", "amount", "created_at"],
+            insert(_due).from_select(
+                ["lot_id", "account_id", "merchant_id", "points"],
                 select(
-                    transfers.c.id, transfers.c.debit_account_id, -transfers.c.amount, transfers.c.created_at
+                    point_lots.c.id, point_lots.c.account_id, point_lots.c.merchant_id, point_lots.c.remaining
+                ).where(point_lots.c.expires_at <= as_of, point_lots.c.remaining > 0),
+            )
+        )
+        expired_acc = accounts.alias("ea")
+        per_merchant = conn.execute(
+            select(
+                _due.c.merchant_id,
+                expired_acc.c.id,
+                func.count(),
+                func.sum(_due.c.points),
+            )
+            .join(
+                expired_acc,
+                and_(expired_acc.c.merchant_id == _due.c.merchant_id, expired_acc.c.kind == "expired"),
+            )
+            .group_by(_due.c.merchant_id, expired_acc.c.id)
+            .order_by(_due.c.merchant_id)
+        ).all()
+        n = sum(int(r[2]) for r in per_merchant)
+        total = sum(int(r[3]) for r in per_merchant)
+        if n:
+            runs = []
+            for merchant_id, expired_id, lots, pts in per_merchant:
+                tid = conn.execute(
+                    insert(transfers)
+                    .values(
+                        kind="expire",
+                        debit_account_id=None,
+                        credit_account_id=expired_id,
+                        amount=int(pts),
+                        rule="expiry:run",
+                        reason=f"{int(lots)} lots expiring on or before {as_of.isoformat()}",
+                        created_at=now,
+                    )
+                    .returning(transfers.c.id)
+                ).scalar_one()
+                runs.append({"merchant_id": merchant_id, "transfer_id": tid})
+                # The merchant's leg: the whole run's points land on its 'expired' account.
+                conn.execute(
+                    insert(postings).values(
+                        transfer_id=tid, account_id=expired_id, amount=int(pts), created_at=now
+                    )
                 )
-                .where(batch)
-                .union_all(
-                    select(
-                        transfers.c.id,
-                        transfers.c.credit_account_id,
-                        transfers.c.amount,
-                        transfers.c.created_at,
-                    ).where(batch)
-                ),
+            conn.execute(insert(_run), runs)
+            _expire_lots(conn, now)
+    return ExpiryResult(lots_expired=n, points_expired=total)
+
+
+def _expire_lots(conn: Connection, now: datetime) -> None:
+    """Move the balances, post each member leg, empty the staged lots and allocate them to their run.
+
+    Member accounts first, then lots: the order every spend takes its locks in, so a spend and a run
+    touching the same member queue up (or one retries) instead of deadlocking.
+    """
+    per_acc = (
+        select(_due.c.account_id.label("aid"), func.sum(_due.c.points).label("s"))
+        .group_by(_due.c.account_id)
+        .subquery()
+    )
+    conn.execute(
+        update(accounts)
+        .values(balance=accounts.c.balance - per_acc.c.s)
+        .where(accounts.c.id == per_acc.c.aid)
+    )
+    conn.execute(
+        insert(postings).from_select(
+            ["transfer_id", "account_id", "amount", "created_at"],
+            select(
+                _run.c.transfer_id,
+                _due.c.account_id,
+                -func.sum(_due.c.points),
+                literal(now, type_=postings.c.created_at.type),
             )
+            .join(_run, _run.c.merchant_id == _due.c.merchant_id)
+            .group_by(_run.c.transfer_id, _due.c.account_id)
+            .order_by(_due.c.account_id, _run.c.transfer_id),
         )
-        conn.execute(
-            insert(lot_allocations).from_select(
-                ["lot_id", "transfer_id", "amount"],
-                select(transfers.c.lot_id, transfers.c.id, transfers.c.amount).where(batch),
-            )
+    )
+    conn.execute(update(point_lots).values(remaining=0).where(point_lots.c.id == _due.c.lot_id))
+    conn.execute(
+        insert(lot_allocations).from_select(
+            ["lot_id", "transfer_id", "amount"],
+            select(_due.c.lot_id, _run.c.transfer_id, _due.c.points)
+            .join(_run, _run.c.merchant_id == _due.c.merchant_id)
+            .order_by(_due.c.lot_id),
         )
-        per_acc = (
-            select(transfers.c.debit_account_id.label("aid"), func.sum(transfers.c.amount).label("s"))
-            .where(batch)
-            .group_by(transfers.c.debit_account_id)
-            .subquery()
-        )
-        conn.execute(
-            update(accounts)
-            .values(balance=accounts.c.balance - per_acc.c.s)
-            .where(accounts.c.id == per_acc.c.aid)
-        )
-        conn.execute(
-            update(point_lots)
-            .values(remaining=0)
-            .where(point_lots.c.id.in_(select(transfers.c.lot_id).where(batch)))
-        )
-    return ExpiryResult(lots_expired=int(n), points_expired=int(total))
+    )
 
 
 def verify_ledger(ctx: Context) -> dict[str, Any]:

@@ -1,0 +1,113 @@
+"""core_0002 and core_0003 on a database that already holds ledger rows: the transfers table changes
+shape (SQLite rebuilds it) without losing a row, foreign keys still hold, only an expiry may lack a
+debit; unspent lots get their partial index and PostgreSQL leaves room for HOT updates."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.db.migrate import downgrade, upgrade
+
+NOW = "2026-01-05 10:00:00"
+
+
+def _debit_nullable(engine: Engine) -> bool:
+    cols = {c["name"]: c for c in inspect(engine).get_columns("transfers")}
+    return bool(cols["debit_account_id"]["nullable"])
+
+
+def test_core_0002_keeps_rows_and_relaxes_only_expiry(engine: Engine) -> None:
+    downgrade(engine, "core_0001")  # back to two-legged transfers only (SQLite rebuilds the table)
+    assert not _debit_nullable(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO merchants (id, code, name, currency, created_at) VALUES (1, 'M', 'M', 'CNY', :t)"
+            ),
+            {"t": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, kind, merchant_id, balance, debt, created_at) VALUES "
+                "(1, 'liability', 1, 0, 0, :t), (2, 'expired', 1, 0, 0, :t)"
+            ),
+            {"t": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount, rule, "
+                "created_at) VALUES (7, 'adjust', 1, 2, 5, 'r', :t)"
+            ),
+            {"t": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO postings (transfer_id, account_id, amount, created_at) VALUES "
+                "(7, 1, -5, :t), (7, 2, 5, :t)"
+            ),
+            {"t": NOW},
+        )
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(
+                text(
+                    "INSERT INTO transfers (kind, debit_account_id, credit_account_id, amount, rule, "
+                    "created_at) VALUES ('expire', NULL, 2, 5, 'r', :t)"
+                ),
+                {"t": NOW},
+            )
+
+    upgrade(engine)
+
+    assert _debit_nullable(engine)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM postings WHERE transfer_id = 7")).scalar_one() == 2
+        assert conn.execute(text("SELECT amount FROM transfers WHERE id = 7")).scalar_one() == 5
+        conn.execute(
+            text(
+                "INSERT INTO transfers (kind, debit_account_id, credit_account_id, amount, rule, created_at) "
+                "VALUES ('expire', NULL, 2, 5, 'expiry:run', :t)"
+            ),
+            {"t": NOW},
+        )
+        with pytest.raises(IntegrityError), conn.begin_nested():  # only an expiry run has no debit
+            conn.execute(
+                text(
+                    "INSERT INTO transfers (kind, debit_account_id, credit_account_id, amount, rule, "
+                    "created_at) VALUES ('redeem', NULL, 2, 5, 'r', :t)"
+                ),
+                {"t": NOW},
+            )
+        with pytest.raises(IntegrityError), conn.begin_nested():  # foreign keys still enforced
+            conn.execute(
+                text(
+                    "INSERT INTO transfers (kind, debit_account_id, credit_account_id, amount, rule, "
+                    "created_at) VALUES ('adjust', 1, 999, 5, 'r', :t)"
+                ),
+                {"t": NOW},
+            )
+    names = {i["name"] for i in inspect(engine).get_indexes("transfers")}
+    assert {"ix_transfers_member", "uq_transfers_expire_lot"} <= names
+
+
+def test_core_0003_partial_due_index_and_room_for_hot_updates(engine: Engine) -> None:
+    idx = {i["name"]: i for i in inspect(engine).get_indexes("point_lots")}
+    assert "ix_point_lots_expires_remaining" not in idx
+    assert idx["ix_point_lots_due"]["column_names"] == ["expires_at"]
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as conn:
+        opts = dict(
+            conn.execute(
+                text("SELECT relname, reloptions FROM pg_class WHERE relname IN ('accounts', 'members')")
+            ).all()
+        )
+        assert opts == {"accounts": ["fillfactor=50"], "members": ["fillfactor=50"]}
+        conn.execute(text("SET enable_seqscan = off"))  # an empty table: ask whether the index can serve
+        plan = "\n".join(
+            conn.execute(
+                text("EXPLAIN SELECT id FROM point_lots WHERE expires_at <= now() AND remaining > 0")
+            ).scalars()
+        )
+    assert "ix_point_lots_due" in plan
