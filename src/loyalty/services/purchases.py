@@ -171,10 +171,22 @@ def _member_for_posting(conn: Connection, ctx: Context, data: PurchaseIn) -> tup
     return member_id, tier_id, LockedAccount(account_id, member_id, balance, debt)
 
 
-def _post_one(conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn) -> PurchaseResult:
+def _post_one(
+    conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn, *, look_up_order: bool = True
+) -> PurchaseResult:
+    """Post one sale in `conn`'s transaction, or replay it when its (store, order id) is already posted.
+
+    With ``look_up_order=False`` the replay check is left to the UNIQUE (store, order id) constraint: a
+    repeated order then raises IntegrityError and the caller retries with the look-up. A POS sends
+    each order once in all but a few retries, so the common case saves a statement.
+    """
     amounts = _validate(data)
     rhash = request_hash(data.model_dump(mode="json"))
-    existing = _PURCHASE_BY_ORDER.run(conn, {"store_id": data.store_id, "order_id": data.order_id})
+    existing = (
+        _PURCHASE_BY_ORDER.run(conn, {"store_id": data.store_id, "order_id": data.order_id})
+        if look_up_order
+        else None
+    )
     if existing:
         existing_id, existing_hash = existing[0]
         if existing_hash != rhash:
@@ -318,13 +330,13 @@ def post_purchase(
     """
     try:
         with ctx.engine.begin() as conn:
-            result = _post_one(conn, ctx, _Cache(conn, ctx), data)
+            result = _post_one(conn, ctx, _Cache(conn, ctx), data, look_up_order=False)
             if record is not None:
                 record.save(conn, result, ctx.now())
             return result
     except IntegrityError:
-        # A concurrent post of the same order (or with the same key) won the UNIQUE race: replay its
-        # result (or mismatch), keeping the key it recorded.
+        # The order was posted before (a till's retry), or a concurrent post of the same order (or
+        # with the same key) won the UNIQUE race: replay its result (or mismatch), keeping its key.
         with ctx.engine.begin() as conn:
             result = _post_one(conn, ctx, _Cache(conn, ctx), data)
             if record is not None:
