@@ -22,17 +22,38 @@ published figures (BG/NBD −9582.4 on CDNOW) and lifetimes report them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy import optimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1
+from threadpoolctl import threadpool_limits
 
 from loyalty.analytics.errors import ConvergenceError, InputError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def one_blas_thread(fn: _F) -> _F:
+    """Run `fn` with BLAS on one thread.
+
+    The likelihoods reduce with vector dot products over the distinct histories (a few hundred
+    thousand terms). Split across OpenBLAS threads they gain nothing, and on a busy machine the
+    spinning helper threads turned a 0.25 s BG/NBD fit into 1.3–2 s.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 FloatArray = npt.NDArray[np.float64]
 MIN_REPEAT_CUSTOMERS = 5
@@ -272,7 +293,7 @@ class _Base:
         if self._se is None:
             if self._se_from is None:
                 raise AttributeError("standard errors exist only for a fitted model")
-            self._se = dict(zip(self.param_names, map(float, self._se_from()), strict=True))
+            self._se = dict(zip(self.param_names, map(float, one_blas_thread(self._se_from)()), strict=True))
         return self._se
 
     def _check_fitted(self) -> FloatArray:
@@ -389,6 +410,7 @@ class BetaGeo(_Base):
 
     param_names = ("r", "alpha", "a", "b")
 
+    @one_blas_thread
     def fit(self, frequency: Any, recency: Any, T: Any) -> BetaGeo:
         """Maximum-likelihood fit; raises ConvergenceError with too few repeat customers."""
         s = sufficient(frequency, recency, T)
@@ -565,6 +587,7 @@ class ParetoNBD(_Base):
 
     param_names = ("r", "alpha", "s", "beta")
 
+    @one_blas_thread
     def fit(self, frequency: Any, recency: Any, T: Any) -> ParetoNBD:
         """Maximum-likelihood fit on distinct (x, t_x, T) triples."""
         s = sufficient(frequency, recency, T)
@@ -671,6 +694,7 @@ class GammaGamma(_Base):
 
     param_names = ("p", "q", "v")
 
+    @one_blas_thread
     def fit(self, frequency: Any, monetary_value: Any) -> GammaGamma:
         """Fit on customers with at least one repeat purchase and positive mean spend."""
         x = np.asarray(frequency, dtype=np.float64)
@@ -710,6 +734,7 @@ class GammaGamma(_Base):
 PurchaseModel = BetaGeo | ParetoNBD
 
 
+@one_blas_thread
 def clv(
     purchases: PurchaseModel,
     spend: GammaGamma,
