@@ -66,3 +66,22 @@ def test_root_sends_visitors_to_the_docs(db_url: str) -> None:
     resp = anyio.run(_get, app, "/")
     assert resp.status_code == 307
     assert resp.headers["location"] == "/docs"
+
+
+def test_thread_pool_sized_for_the_database(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite gets a few threads (one writer), PostgreSQL its connection pool's worth; env overrides."""
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    from loyalty.api.app import api_threads
+
+    monkeypatch.delenv("LOYALTY_API_THREADS", raising=False)
+    assert api_threads("sqlite") == 4
+    assert api_threads("postgresql") == 15
+    app = create_app(context_from_url(db_url))
+    with TestClient(app) as client:
+        assert client.portal is not None
+        tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+    assert tokens == api_threads(app.state.ctx.engine.dialect.name)
+    monkeypatch.setenv("LOYALTY_API_THREADS", "6")
+    assert api_threads("sqlite") == 6

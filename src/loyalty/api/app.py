@@ -7,8 +7,13 @@ apps in one process (the test suite does this) never share state, including rate
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
@@ -62,6 +67,7 @@ def create_app(
         responses=_PROBLEM_RESPONSES,
         separate_input_output_schemas=False,
     )
+    app.router.lifespan_context = _thread_pool_lifespan
     app.state.ctx = context
     app.state.limiter = limiter_for(context.settings.redis_url, rate_limits)
     install_error_handlers(app)
@@ -70,6 +76,32 @@ def create_app(
     app.add_api_route("/", _to_docs, include_in_schema=False)
     _document_problems(app)
     return app
+
+
+def api_threads(dialect: str) -> int:
+    """Worker threads for synchronous endpoints (database work): `LOYALTY_API_THREADS`, or by database.
+
+    SQLite has one writer at a time, so a few threads keep it busy; PostgreSQL runs transactions side
+    by side and waits on the network, so it gets as many as the connection pool holds (5 + 10).
+    """
+    configured = os.environ.get("LOYALTY_API_THREADS")
+    if configured:
+        return max(1, int(configured))
+    return 4 if dialect == "sqlite" else 15
+
+
+@asynccontextmanager
+async def _thread_pool_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Size the thread pool that runs synchronous endpoints (see `api_threads`).
+
+    AnyIO's default of 40 threads lets 40 requests contend for the GIL and SQLite's write lock at
+    once, and the lock is not handed over in arrival order; a request waiting for a thread instead
+    queues in arrival order on the event loop. On the POS benchmark this took SQLite from ~550 to
+    ~900 purchases/s and its p99 from ~170 ms to ~50 ms.
+    """
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = api_threads(app.state.ctx.engine.dialect.name)
+    yield
 
 
 def _to_docs() -> RedirectResponse:
