@@ -466,16 +466,21 @@ class Validator:
                      ELSE {self._member_lookup("k")} END AS member_id
             FROM (SELECT DISTINCT card_no, member_code, phone_e164 FROM p) k"""
         )
+        # Each order's first line and member key, grouped once (a window over every line sorts them all).
+        self._exec(
+            """CREATE TEMP TABLE ord AS SELECT store_code AS o_store, order_id AS o_order, min(_line) AS first_line,
+                arg_min(coalesce(card_no, member_code, phone_e164, ''), _line) AS first_key
+            FROM p GROUP BY store_code, order_id"""
+        )
         self._exec(
             f"""CREATE TEMP TABLE w AS SELECT p.*, {is_return} AS is_return, mk.member_id,
                 coalesce(p.card_no, p.member_code, p.phone_e164) AS member_key,
-                first_value(coalesce(p.card_no, p.member_code, p.phone_e164, '')) OVER o AS first_key,
-                first_value(_line) OVER o AS first_line,
-                row_number() OVER o AS seq_in_order
+                o.first_key, o.first_line,
+                CASE WHEN p._line = o.first_line THEN 1 ELSE 2 END AS seq_in_order  -- only "> 1" is read
             FROM p LEFT JOIN mk ON mk.card_no IS NOT DISTINCT FROM p.card_no
                 AND mk.member_code IS NOT DISTINCT FROM p.member_code
                 AND mk.phone_e164 IS NOT DISTINCT FROM p.phone_e164
-            WINDOW o AS (PARTITION BY store_code, order_id ORDER BY _line)"""
+            JOIN ord o ON o.o_store IS NOT DISTINCT FROM p.store_code AND o.o_order IS NOT DISTINCT FROM p.order_id"""
         )
         bad_price = "price_raw IS NOT NULL AND price_dec IS NULL"
         bad_amt = "amount_raw IS NOT NULL AND amount_dec IS NULL"
