@@ -125,7 +125,7 @@ def _command(kind: Kind, default_batch: int) -> None:
 
 for _kind, _batch in (
     (Kind.members, 100_000),
-    (Kind.purchases, 500_000),
+    (Kind.purchases, 2_000_000),
     (Kind.returns, 50_000),
     (Kind.balances, 50_000),
 ):

@@ -46,7 +46,7 @@ class ImportOptions:
     encoding: str | None = None
     sheet: str | None = None
     reject_path: Path | None = None
-    batch_rows: int = 500_000  # large: each commit rewrites the pages of the indexes it touched
+    batch_rows: int = 2_000_000  # large: each commit rewrites the pages of the indexes it touched
     progress: bool | None = None  # None: only for large files on a terminal
     dry_run: bool = False
 
