@@ -16,7 +16,9 @@ vectorised steps and multi-row writes, instead of a dozen statements per order:
 3. New points pay debt first (`debt_paid`, cumulated per member in posting order).
 4. Rows are written with explicit ids (so earning transfer, postings and lot link without a round trip)
    by `executemany` on SQLite and `COPY` on PostgreSQL, inside the caller's transaction, so a batch and
-   its import checkpoint commit together.
+   its import checkpoint commit together. On SQLite the earning transfers and their postings are not
+   bound from Python at all: `_derive_transfers` writes them with `INSERT … SELECT` from the purchase
+   rows just written (every value they hold is on the purchase or its accounts).
 
 Fallback: the batch is posted by the exact per-order live routine (`purchases._post_one`) instead when
 it holds anything this routine does not model set-based — an invalid line, an unknown store or member,
