@@ -3,6 +3,8 @@
     .venv/bin/python bench/import.py                 # 10,000,000 lines, SQLite, then PostgreSQL
     .venv/bin/python bench/import.py --lines 200000  # smaller run
     .venv/bin/python bench/import.py --small         # smoke size (20,000 lines)
+    .venv/bin/python bench/import.py --postgres-lines 1000000 --phases
+                                                     # PostgreSQL on the first 1M lines; log each phase
 
 The data is the demo chain generator scaled up (members ≈ lines / 10), written as a CSV exactly like a
 POS export. The timed figure is `loyalty import purchases` end to end: read, map, validate in DuckDB,
