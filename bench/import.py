@@ -3,6 +3,8 @@
     .venv/bin/python bench/import.py                 # 10,000,000 lines, SQLite, then PostgreSQL
     .venv/bin/python bench/import.py --lines 200000  # smaller run
     .venv/bin/python bench/import.py --small         # smoke size (20,000 lines)
+    .venv/bin/python bench/import.py --postgres-lines 1000000 --phases
+                                                     # PostgreSQL on the first 1M lines; log each phase
 
 The data is the demo chain generator scaled up (members ≈ lines / 10), written as a CSV exactly like a
 POS export. The timed figure is `loyalty import purchases` end to end: read, map, validate in DuckDB,
@@ -156,7 +158,14 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="smoke size: 20,000 lines")
     parser.add_argument("--baseline-lines", type=int, default=3_000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--postgres-lines", type=int, default=None, help="PostgreSQL on the first N lines")
+    parser.add_argument("--phases", action="store_true", help="log each import phase and batch")
     args = parser.parse_args()
+    if args.phases:
+        import logging
+
+        logging.basicConfig(format="%(asctime)s %(message)s", level=logging.WARNING)
+        logging.getLogger("loyalty.imports").setLevel(logging.INFO)
     lines = 20_000 if args.small else args.lines
     work = Path(tempfile.mkdtemp(prefix="loyalty-bench-"))
     try:
@@ -175,8 +184,17 @@ def main() -> None:
             except BaseException as exc:
                 print(f"PostgreSQL skipped: {exc}")
         for name, url, naive_url in backends:
-            ours = run_ours(url, members_csv, purchases_csv, stores)
-            naive = run_naive(naive_url, members_csv, purchases_csv, stores, min(args.baseline_lines, lines))
+            source = purchases_csv
+            if name == "postgresql" and args.postgres_lines and args.postgres_lines < lines:
+                source = work / "purchases-pg.csv"
+                with purchases_csv.open(encoding="utf-8") as src, source.open("w", encoding="utf-8") as dst:
+                    for i, text_line in enumerate(src):
+                        if i > args.postgres_lines:
+                            break
+                        dst.write(text_line)
+                print(f"postgresql: first {args.postgres_lines:,} lines of the file")
+            ours = run_ours(url, members_csv, source, stores)
+            naive = run_naive(naive_url, members_csv, source, stores, min(args.baseline_lines, lines))
             ours_rate = ours["lines"] / ours["purchases_s"]
             naive_rate = naive["lines"] / naive["seconds"]
             scaled = ours["lines"] / naive_rate

@@ -124,9 +124,9 @@ def _command(kind: Kind, default_batch: int) -> None:
 
 
 for _kind, _batch in (
-    (Kind.members, 20_000),
-    (Kind.purchases, 20_000),
-    (Kind.returns, 5_000),
-    (Kind.balances, 5_000),
+    (Kind.members, 100_000),
+    (Kind.purchases, 2_000_000),
+    (Kind.returns, 50_000),
+    (Kind.balances, 50_000),
 ):
     _command(_kind, _batch)

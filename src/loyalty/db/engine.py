@@ -23,10 +23,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-BULK_CACHE_KIB = 512 * 1024  # page cache of a bulk-load transaction on SQLite
+BULK_CACHE_KIB = 2048 * 1024  # page cache of a bulk-load transaction on SQLite
 # Checkpoint the WAL every ~200 MB during a bulk load rather than every 4 MB: an index page that many
 # batches touch is then copied into the database once, not once per batch.
-BULK_CHECKPOINT_PAGES = 50_000
+BULK_CHECKPOINT_PAGES = 250_000
 DEFAULT_CACHE_SIZE = -2000  # SQLite's default page cache (2 MB), restored after a bulk load
 
 

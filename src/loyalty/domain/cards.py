@@ -28,12 +28,15 @@ def luhn_valid(number: str) -> bool:
 
 def new_card_number() -> str:
     """Random 16-digit card number; randomness keeps numbers unguessable, UNIQUE catches collisions."""
-    body = CARD_PREFIX + "".join(
-        secrets.choice("0123456789") for _ in range(CARD_LENGTH - len(CARD_PREFIX) - 1)
-    )
+    digits = CARD_LENGTH - len(CARD_PREFIX) - 1
+    body = CARD_PREFIX + str(secrets.randbelow(10**digits)).zfill(digits)
     return body + str(luhn_check_digit(body))
 
 
 def new_member_code() -> str:
     """QR payload: 'LM' + 20 symbols of a 32-letter alphabet (100 bits), not derivable from the id."""
-    return "LM" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(20))
+    # One draw of 100 random bits, five bits per symbol (the alphabet has exactly 32 letters), instead
+    # of twenty `secrets.choice` calls: same uniform distribution, a bulk import of a million members
+    # no longer spends a minute here.
+    bits = secrets.randbits(100)
+    return "LM" + "".join(_CODE_ALPHABET[(bits >> (5 * i)) & 31] for i in range(20))

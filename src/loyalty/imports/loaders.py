@@ -2,10 +2,11 @@
 
 Validation needs to know what already exists (stores, members, orders, returns, granted balances);
 it is read once per import into Arrow tables. Loading uses the core's own code so that imported
-history earns points and moves tiers exactly as live traffic would: purchases go through the same
-per-order posting routine as `purchases.post_purchases` (inside the batch's transaction, so the batch and
-its checkpoint commit together), returns through `purchases.post_return`, and opening balances through
-the ledger's `post_transfer` with the lot's original earn date and expiry.
+history earns points and moves tiers exactly as live traffic would: purchases through the set-based
+`purchases_bulk.post_purchase_batch` (the live rules on whole batches), returns through
+`purchases.post_return_in` (the routine behind the live `post_return`) and opening balances through
+the ledger's `post_transfer` with the lot's original earn date and expiry; each batch inside one
+transaction together with its checkpoint.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from loyalty.imports.runner import Step
 from loyalty.imports.validate import Checked, Reference
 from loyalty.services import audit
 from loyalty.services.common import credit_lot, lock_member_account, post_transfer, store_info
-from loyalty.services.purchases_bulk import BulkSession, OrderBatch, post_purchase_batch
+from loyalty.services.purchases_bulk import BulkSession, OrderBatch, next_ids, post_purchase_batch
 from loyalty.services.schemas import ReturnIn
 
 # Core keeps phone and name NOT NULL; members known only by a card number (Online Retail customers,
@@ -153,8 +154,12 @@ def insert_members(
                 "updated_at": created,
             }
         )
-    result = conn.execute(insert(members).returning(members.c.id, sort_by_parameter_order=True), values)
-    ids = [int(i) for i in result.scalars().all()]
+    # Ids are taken up front (sequence on PostgreSQL, after max(id) under SQLite's write lock), so the
+    # three inserts are plain multi-row inserts with no RETURNING round trip per row.
+    ids = [int(i) for i in next_ids(conn, "members", len(values)).tolist()]
+    for i, v in zip(ids, values, strict=True):
+        v["id"] = i
+    conn.execute(insert(members), values)
     conn.execute(
         insert(accounts),
         [
@@ -238,9 +243,7 @@ class PurchasesLoader:
             steps.append(Step("members", checked.extra["new_members"], counts_rows=False))
         steps.append(Step("purchases", checked.good, group_column="order_key", bulk_load=True))
         if "returns" in checked.extra:
-            steps.append(
-                Step("returns", checked.extra["returns"], lines_column="lines", own_transactions=True)
-            )
+            steps.append(Step("returns", checked.extra["returns"], lines_column="lines"))
         return steps
 
     def load(
@@ -258,7 +261,8 @@ class PurchasesLoader:
         if step == "purchases":
             assert conn is not None
             return _post_purchases_in(conn, ctx, self._orders(conn, batch), self.session)
-        return _post_returns(ctx, batch, actor)
+        assert conn is not None
+        return _post_returns(ctx, conn, batch)
 
     def _member_ids(self, conn: Connection, keys: list[str]) -> None:
         missing = [k for k in keys if k not in self.card_ids]
@@ -326,12 +330,13 @@ class ReturnsLoader:
         return None
 
     def plan(self, checked: Checked, mapping: ColumnMap) -> list[Step]:
-        return [Step("returns", checked.good, own_transactions=True)]
+        return [Step("returns", checked.good)]
 
     def load(
         self, ctx: Any, conn: Connection | None, step: str, batch: pa.Table, run_id: int, actor: Any
     ) -> int:
-        return _post_returns(ctx, batch, actor)
+        assert conn is not None
+        return _post_returns(ctx, conn, batch)
 
     def after(self, ctx: Any, checked: Checked, summary: Summary) -> None:
         return None
@@ -347,6 +352,7 @@ def grant_opening_balance(
     expires_at: datetime | None,
     source_key: str,
     run_id: int | None,
+    stores_cache: dict[int, Any] | None = None,
 ) -> bool:
     """Credit an opening balance as one lot that keeps its original earn date and expiry.
 
@@ -366,7 +372,10 @@ def grant_opening_balance(
         select(members.c.registration_store_id).where(members.c.id == member_id)
     ).scalar()
     store_id = reg_store or conn.execute(select(stores.c.id).order_by(stores.c.id).limit(1)).scalar_one()
-    store = store_info(conn, int(store_id))
+    cache = stores_cache if stores_cache is not None else {}
+    if int(store_id) not in cache:
+        cache[int(store_id)] = store_info(conn, int(store_id))
+    store = cache[int(store_id)]
     now = ctx.now()
     tid = post_transfer(
         conn,
@@ -411,6 +420,7 @@ class BalancesLoader:
     ) -> int:
         assert conn is not None
         created = 0
+        stores_cache: dict[int, Any] = {}
         for r in batch.to_pylist():
             earned = _us(r["earned_us"])
             assert earned is not None
@@ -423,6 +433,7 @@ class BalancesLoader:
                 expires_at=_us(r["expires_us"]),
                 source_key=r["source_key"],
                 run_id=run_id,
+                stores_cache=stores_cache,
             )
         if created and actor is not None:
             audit.record(conn, actor, "points.import_opening", "import_run", run_id, None, {"lots": created})
@@ -467,14 +478,21 @@ def for_kind(kind: Kind) -> Loader:
     return loaders[kind]()
 
 
-def _post_returns(ctx: Any, batch: pa.Table, actor: Any) -> int:
-    """Post each checked return through the core (each its own transaction); count the new ones."""
+def _post_returns(ctx: Any, conn: Connection, batch: pa.Table) -> int:
+    """Post each checked return through the core's routine, all in the batch's transaction.
+
+    The batch and its checkpoint commit together (as for purchases); a re-run finds the returns of
+    committed batches already posted (replays, not counted).
+    """
     from loyalty.services import purchases as core_purchases
 
+    cache = core_purchases._Cache(conn, ctx)
     created = 0
     for r in batch.to_pylist():
-        result = core_purchases.post_return(
+        result = core_purchases.post_return_in(
+            conn,
             ctx,
+            cache,
             ReturnIn(
                 store_id=r["store_id"],
                 return_id=r["return_id"],
@@ -482,7 +500,6 @@ def _post_returns(ctx: Any, batch: pa.Table, actor: Any) -> int:
                 occurred_at=_us(r["occurred_us"]),
                 refund_minor=r["refund_minor"],
             ),
-            actor=actor,
         )
         created += 0 if result.replayed else 1
     return created

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from loyalty.imports.report import Summary, default_reject_path, write_rejects
 from loyalty.imports.validate import Checked, validate
 
 PROGRESS_MIN_ROWS = 20_000
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,7 +46,7 @@ class ImportOptions:
     encoding: str | None = None
     sheet: str | None = None
     reject_path: Path | None = None
-    batch_rows: int = 100_000
+    batch_rows: int = 2_000_000  # large: each commit rewrites the pages of the indexes it touched
     progress: bool | None = None  # None: only for large files on a terminal
     dry_run: bool = False
 
@@ -254,12 +256,15 @@ def import_file(
     opts = options or ImportOptions()
     console = console or Console(stderr=True)
     table, mapping, config = prepare(kind, src, opts)
+    log.info("%s: read %d rows in %.1f s", kind.value, table.num_rows, elapsed(started))
     engine: Engine = ctx.engine
     loader = loaders.for_kind(kind)
     with engine.begin() as conn:
         loader.prepare(ctx, conn, mapping, config)
         reference = loaders.load_reference(conn, kind, mapping, ctx)
+    log.info("%s: reference data read at %.1f s", kind.value, elapsed(started))
     checked = check(table, mapping, reference, now_us=int(_now(ctx.now).timestamp() * 1_000_000))
+    log.info("%s: validated at %.1f s (%d good)", kind.value, elapsed(started), checked.good.num_rows)
     summary = Summary(kind=kind.value, source=str(src), read=checked.read, duplicates=checked.duplicates)
     summary.rejected = checked.rejected
     summary.reasons = checked.reasons()
@@ -272,6 +277,7 @@ def import_file(
     with engine.begin() as conn:
         run_id, resumed, done_before = begin_run(conn, kind, str(src), fingerprint, _now(ctx.now))
     summary.run_id, summary.resumed = run_id, resumed
+    log.info("%s: fingerprinted at %.1f s", kind.value, elapsed(started))
 
     plan = loader.plan(checked, mapping)
     total_rows = sum(step.table.num_rows for step in plan)
@@ -302,6 +308,7 @@ def import_file(
                 done_rows += batch.num_rows
                 rate = done_rows / max(time.perf_counter() - t0, 1e-9)
                 progress.update(task, advance=batch.num_rows, rate=f"{rate:,.0f} rows/s")
+                log.info("%s: batch %d (%s) at %.1f s", kind.value, batch_no, step.name, elapsed(started))
     loader.after(ctx, checked, summary)
     summary.seconds = elapsed(started)
     with engine.begin() as conn:

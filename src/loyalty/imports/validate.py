@@ -14,6 +14,8 @@ Rejected rows keep their original line number and text so they can be fixed and 
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +68,8 @@ REASONS: dict[str, str] = {
     "bad_points": "points must be a positive whole number",
     "bad_expiry": "expiry is before the earn date",
 }
+
+log = logging.getLogger(__name__)
 
 PhoneNormaliser = Callable[[list[str], str], list[str | None]]
 
@@ -198,8 +202,13 @@ def _key_text(m: ColumnMap, name: str) -> str:
 
 
 def _money(expr: str) -> str:
+    """Decimal amount of a money text; currency signs, separators and spaces removed.
+
+    A plain number (the usual case) is cast directly: the regular expression, the expensive part on
+    ten million lines, only runs on texts that do not cast as they are.
+    """
     cleaned = f"regexp_replace({expr}, '[¥￥$£€,\\s]|RMB|CNY|元', '', 'g')"
-    return f"try_cast({cleaned} AS DECIMAL(18,4))"
+    return f"coalesce(try_cast({expr} AS DECIMAL(18,4)), try_cast({cleaned} AS DECIMAL(18,4)))"
 
 
 def _ts_local(expr: str, formats: tuple[str, ...]) -> str:
@@ -245,10 +254,16 @@ class Validator:
     # -- helpers -----------------------------------------------------------------------------------
     def _exec(self, sql: str) -> list[Any]:
         """Run a statement to completion (DuckDB refuses new work while a result is unfinished)."""
-        return self.con.execute(sql).fetchall()
+        started = time.perf_counter()
+        rows = self.con.execute(sql).fetchall()
+        log.debug("%.2f s: %s", time.perf_counter() - started, " ".join(sql.split())[:90])
+        return rows
 
     def _arrow(self, sql: str) -> pa.Table:
-        return self.con.sql(sql).to_arrow_table()
+        started = time.perf_counter()
+        out = self.con.sql(sql).to_arrow_table()
+        log.debug("%.2f s: %s", time.perf_counter() - started, " ".join(sql.split())[:90])
+        return out
 
     def _scalar(self, sql: str) -> int:
         rows = self._exec(sql)
@@ -413,8 +428,10 @@ class Validator:
         elif m.returns.negative_quantity:
             is_return = "coalesce(qty < 0, false)"
         amount_src = _money(_text(m, "amount"))
+        # n and p are views: their expressions are evaluated once, while w is materialised (a wide
+        # temporary table per step costs more than the expressions on ten million lines).
         self._exec(
-            f"""CREATE TEMP TABLE n AS SELECT _line,
+            f"""CREATE TEMP VIEW n AS SELECT _line,
                 {_key_text(m, "card_no")} AS card_no, {_text(m, "member_code")} AS member_code,
                 {_text(m, "phone")} AS phone_raw, {_text(m, "store")} AS store_code,
                 {_text(m, "order_id")} AS order_id, {_text(m, "occurred_at")} AS occurred_raw,
@@ -432,7 +449,7 @@ class Validator:
             "ELSE price_dec * (CASE WHEN qty_raw IS NULL THEN 1 ELSE qty_dec END) - coalesce(discount_dec, 0) END"
         )
         self._exec(
-            f"""CREATE TEMP TABLE p AS SELECT n.*, ph.e164 AS phone_e164, st.id AS store_id,
+            f"""CREATE TEMP VIEW p AS SELECT n.*, ph.e164 AS phone_e164, st.id AS store_id,
                 {_ts_utc_us("occurred_raw", self.formats, tz)} AS occurred_us,
                 {qty} AS qty, CASE WHEN qty_raw IS NOT NULL AND (qty_dec IS NULL OR qty_dec <> trunc(qty_dec)
                      OR qty_dec = 0) THEN true ELSE false END AS qty_bad,
@@ -442,15 +459,28 @@ class Validator:
                 CAST(round(coalesce(discount_dec, 0) * {self.scale}) AS BIGINT) AS discount_minor
             FROM n LEFT JOIN phones ph ON ph.raw = n.phone_raw LEFT JOIN ref_stores st ON st.code = n.store_code"""
         )
+        # Members are looked up once per distinct key (a member's lines share one), not once per line.
         self._exec(
-            f"""CREATE TEMP TABLE w AS SELECT p.*, {is_return} AS is_return,
+            f"""CREATE TEMP TABLE mk AS SELECT card_no, member_code, phone_e164,
                 CASE WHEN card_no IS NULL AND member_code IS NULL AND phone_e164 IS NULL THEN NULL
-                     ELSE {self._member_lookup("p")} END AS member_id,
-                coalesce(card_no, member_code, phone_e164) AS member_key,
-                first_value(coalesce(card_no, member_code, phone_e164, '')) OVER o AS first_key,
-                first_value(_line) OVER o AS first_line,
-                row_number() OVER o AS seq_in_order
-            FROM p WINDOW o AS (PARTITION BY store_code, order_id ORDER BY _line)"""
+                     ELSE {self._member_lookup("k")} END AS member_id
+            FROM (SELECT DISTINCT card_no, member_code, phone_e164 FROM p) k"""
+        )
+        # Each order's first line and member key, grouped once (a window over every line sorts them all).
+        self._exec(
+            """CREATE TEMP TABLE ord AS SELECT store_code AS o_store, order_id AS o_order, min(_line) AS first_line,
+                arg_min(coalesce(card_no, member_code, phone_e164, ''), _line) AS first_key
+            FROM p GROUP BY store_code, order_id"""
+        )
+        self._exec(
+            f"""CREATE TEMP TABLE w AS SELECT p.*, {is_return} AS is_return, mk.member_id,
+                coalesce(p.card_no, p.member_code, p.phone_e164) AS member_key,
+                o.first_key, o.first_line,
+                CASE WHEN p._line = o.first_line THEN 1 ELSE 2 END AS seq_in_order  -- only "> 1" is read
+            FROM p LEFT JOIN mk ON mk.card_no IS NOT DISTINCT FROM p.card_no
+                AND mk.member_code IS NOT DISTINCT FROM p.member_code
+                AND mk.phone_e164 IS NOT DISTINCT FROM p.phone_e164
+            JOIN ord o ON o.o_store IS NOT DISTINCT FROM p.store_code AND o.o_order IS NOT DISTINCT FROM p.order_id"""
         )
         bad_price = "price_raw IS NOT NULL AND price_dec IS NULL"
         bad_amt = "amount_raw IS NOT NULL AND amount_dec IS NULL"
@@ -481,8 +511,11 @@ class Validator:
         ]
         reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r, _ in checks) + " END"
         detail = "CASE " + " ".join(f"WHEN {c} THEN {d}" for c, _, d in checks) + " END"
+        # Without embedded returns c0 is read by three cheap queries (rejects, duplicates, good rows):
+        # evaluating the checks in each costs less than copying every column of every line once more.
+        c0_kind = "TABLE" if prefix or m.returns.negative_quantity else "VIEW"
         self._exec(
-            f"""CREATE TEMP TABLE c0 AS SELECT w.*, {reason} AS reason, {detail} AS detail,
+            f"""CREATE TEMP {c0_kind} c0 AS SELECT w.*, {reason} AS reason, {detail} AS detail,
                 EXISTS (SELECT 1 FROM ref_orders o WHERE o.store_id = w.store_id AND o.order_id = w.order_id) AS dup
             FROM w"""
         )
@@ -496,7 +529,7 @@ class Validator:
                    FROM ret_ok GROUP BY store_id, return_id, original_order_id ORDER BY first_line"""
             )
         else:
-            self._exec("CREATE TEMP TABLE c AS SELECT * FROM c0")
+            self._exec("CREATE TEMP VIEW c AS SELECT * FROM c0")
         if m.create_members:
             extra["new_members"] = self._arrow(
                 """SELECT card_no, member_code, phone_e164 AS phone, min(_line) AS first_line FROM c

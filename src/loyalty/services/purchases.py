@@ -408,140 +408,140 @@ def _apply_allocations(conn: Connection, allocs: Sequence[tuple[int, int]], tran
 
 def post_return(ctx: Context, data: ReturnIn, *, actor: Actor | None = None) -> ReturnResult:
     """Reverse the points of (part of) an earlier order; idempotent on (store_id, return_id)."""
-    rhash = request_hash(data.model_dump(mode="json"))
     with ctx.engine.begin() as conn:
-        existing = conn.execute(
-            select(returns).where(returns.c.store_id == data.store_id, returns.c.return_id == data.return_id)
-        ).first()
-        if existing is not None:
-            if existing.request_hash != rhash:
-                raise IdempotencyMismatch(
-                    "RETURN_ID_REUSED", f"return {data.return_id} reused with other content"
-                )
-            return ReturnResult(
-                return_row_id=existing.id,
-                purchase_id=existing.purchase_id,
-                refund_minor=existing.refund_minor,
-                points_reversed=existing.points_reversed,
-                debt_created=existing.debt_created,
-                replayed=True,
+        return post_return_in(conn, ctx, _Cache(conn, ctx), data)
+
+
+def post_return_in(conn: Connection, ctx: Context, cache: _Cache, data: ReturnIn) -> ReturnResult:
+    """`post_return` inside the caller's transaction (the import posts a batch of returns in one)."""
+    rhash = request_hash(data.model_dump(mode="json"))
+    existing = conn.execute(
+        select(returns).where(returns.c.store_id == data.store_id, returns.c.return_id == data.return_id)
+    ).first()
+    if existing is not None:
+        if existing.request_hash != rhash:
+            raise IdempotencyMismatch(
+                "RETURN_ID_REUSED", f"return {data.return_id} reused with other content"
             )
-        store = store_info(conn, data.store_id)
-        orig_store = data.original_store_id or data.store_id
-        p = conn.execute(
-            select(purchases).where(purchases.c.store_id == orig_store, purchases.c.order_id == data.order_id)
-        ).first()
-        if p is None:
-            raise NotFound(
-                "ORDER_NOT_FOUND",
-                f"order {data.order_id} was never posted at store {orig_store}",
-                {"order_id": data.order_id, "store_id": orig_store},
-            )
-        account = lock_member_account(conn, p.member_id)
-        p = conn.execute(select(purchases).where(purchases.c.id == p.id)).one()  # re-read under the lock
-        lines = {
-            r.line_no: r
-            for r in conn.execute(select(purchase_lines).where(purchase_lines.c.purchase_id == p.id))
-        }
-        reversed_pts = 0
-        if data.lines:
-            refund = 0
-            seen: set[int] = set()
-            for rl in data.lines:
-                line = lines.get(rl.line_no)
-                if line is None or rl.line_no in seen:
-                    raise InvalidInput.field(
-                        "lines", f"line {rl.line_no} is not on order {data.order_id}", "RETURN_LINE_UNKNOWN"
-                    )
-                seen.add(rl.line_no)
-                if rl.quantity <= 0:
-                    raise InvalidInput.field(
-                        "lines", "returned quantity must be positive", "QUANTITY_INVALID"
-                    )
-                after = line.returned_quantity + rl.quantity
-                if after > line.quantity:
-                    raise InvalidInput.field(
-                        "lines",
-                        f"line {rl.line_no}: returning {after} of {line.quantity}",
-                        "RETURN_EXCEEDS_SALE",
-                    )
-                reversed_pts += cumulative_share(line.points, line.returned_quantity, after, line.quantity)
-                refund += cumulative_share(line.amount_minor, line.returned_quantity, after, line.quantity)
-                conn.execute(
-                    update(purchase_lines)
-                    .where(purchase_lines.c.purchase_id == p.id, purchase_lines.c.line_no == rl.line_no)
-                    .values(returned_quantity=after)
-                )
-            refund = min(refund, p.total_minor - p.refunded_minor)
-        else:
-            if data.refund_minor is None or data.refund_minor <= 0:
+        return ReturnResult(
+            return_row_id=existing.id,
+            purchase_id=existing.purchase_id,
+            refund_minor=existing.refund_minor,
+            points_reversed=existing.points_reversed,
+            debt_created=existing.debt_created,
+            replayed=True,
+        )
+    store = cache.store(data.store_id)
+    orig_store = data.original_store_id or data.store_id
+    p = conn.execute(
+        select(purchases).where(purchases.c.store_id == orig_store, purchases.c.order_id == data.order_id)
+    ).first()
+    if p is None:
+        raise NotFound(
+            "ORDER_NOT_FOUND",
+            f"order {data.order_id} was never posted at store {orig_store}",
+            {"order_id": data.order_id, "store_id": orig_store},
+        )
+    account = lock_member_account(conn, p.member_id)
+    p = conn.execute(select(purchases).where(purchases.c.id == p.id)).one()  # re-read under the lock
+    lines = {
+        r.line_no: r for r in conn.execute(select(purchase_lines).where(purchase_lines.c.purchase_id == p.id))
+    }
+    reversed_pts = 0
+    if data.lines:
+        refund = 0
+        seen: set[int] = set()
+        for rl in data.lines:
+            line = lines.get(rl.line_no)
+            if line is None or rl.line_no in seen:
                 raise InvalidInput.field(
-                    "refund_minor", "give lines or a positive refund amount", "REFUND_INVALID"
+                    "lines", f"line {rl.line_no} is not on order {data.order_id}", "RETURN_LINE_UNKNOWN"
                 )
-            refund = data.refund_minor
-            if p.refunded_minor + refund > p.total_minor:
+            seen.add(rl.line_no)
+            if rl.quantity <= 0:
+                raise InvalidInput.field("lines", "returned quantity must be positive", "QUANTITY_INVALID")
+            after = line.returned_quantity + rl.quantity
+            if after > line.quantity:
                 raise InvalidInput.field(
-                    "refund_minor",
-                    f"refund {refund} exceeds what is left of the sale ({p.total_minor - p.refunded_minor})",
+                    "lines",
+                    f"line {rl.line_no}: returning {after} of {line.quantity}",
                     "RETURN_EXCEEDS_SALE",
                 )
-            reversed_pts = cumulative_share(
-                p.points_earned, p.refunded_minor, p.refunded_minor + refund, p.total_minor
+            reversed_pts += cumulative_share(line.points, line.returned_quantity, after, line.quantity)
+            refund += cumulative_share(line.amount_minor, line.returned_quantity, after, line.quantity)
+            conn.execute(
+                update(purchase_lines)
+                .where(purchase_lines.c.purchase_id == p.id, purchase_lines.c.line_no == rl.line_no)
+                .values(returned_quantity=after)
             )
-        reversed_pts = min(reversed_pts, p.points_earned - p.points_reversed)
-        now = ctx.now()
-        rid = conn.execute(
-            insert(returns)
-            .values(
-                purchase_id=p.id,
-                store_id=data.store_id,
-                return_id=data.return_id,
-                occurred_at=data.occurred_at,
-                refund_minor=refund,
-                points_reversed=reversed_pts,
-                debt_created=0,
-                lines=[rl.model_dump() for rl in data.lines] if data.lines else None,
-                request_hash=rhash,
-                created_at=now,
+        refund = min(refund, p.total_minor - p.refunded_minor)
+    else:
+        if data.refund_minor is None or data.refund_minor <= 0:
+            raise InvalidInput.field(
+                "refund_minor", "give lines or a positive refund amount", "REFUND_INVALID"
             )
-            .returning(returns.c.id)
-        ).scalar_one()
-        debt = 0
-        if reversed_pts > 0:
-            earn_tid = conn.execute(
-                select(point_lots.c.transfer_id, point_lots.c.id).where(point_lots.c.purchase_id == p.id)
-            ).all()
-            tid = post_transfer(
-                conn,
-                kind="return",
-                debit_account_id=account.id,
-                credit_account_id=store.liability_account_id,
-                amount=reversed_pts,
-                at=now,
-                rule="return:" + p.rule,
-                member_id=p.member_id,
-                purchase_id=p.id,
-                return_id=rid,
-                reverses_transfer_id=earn_tid[0].transfer_id if earn_tid else None,
-                store_id=data.store_id,
-                order_id=data.order_id,
+        refund = data.refund_minor
+        if p.refunded_minor + refund > p.total_minor:
+            raise InvalidInput.field(
+                "refund_minor",
+                f"refund {refund} exceeds what is left of the sale ({p.total_minor - p.refunded_minor})",
+                "RETURN_EXCEEDS_SALE",
             )
-            debt = reverse_points(
-                conn,
-                account=account,
-                amount=reversed_pts,
-                first_lot_ids=[r.id for r in earn_tid],
-                transfer_id=tid,
-            )
-            if debt:
-                conn.execute(update(returns).where(returns.c.id == rid).values(debt_created=debt))
-        conn.execute(
-            update(purchases)
-            .where(purchases.c.id == p.id)
-            .values(
-                refunded_minor=p.refunded_minor + refund, points_reversed=p.points_reversed + reversed_pts
-            )
+        reversed_pts = cumulative_share(
+            p.points_earned, p.refunded_minor, p.refunded_minor + refund, p.total_minor
         )
+    reversed_pts = min(reversed_pts, p.points_earned - p.points_reversed)
+    now = ctx.now()
+    rid = conn.execute(
+        insert(returns)
+        .values(
+            purchase_id=p.id,
+            store_id=data.store_id,
+            return_id=data.return_id,
+            occurred_at=data.occurred_at,
+            refund_minor=refund,
+            points_reversed=reversed_pts,
+            debt_created=0,
+            lines=[rl.model_dump() for rl in data.lines] if data.lines else None,
+            request_hash=rhash,
+            created_at=now,
+        )
+        .returning(returns.c.id)
+    ).scalar_one()
+    debt = 0
+    if reversed_pts > 0:
+        earn_tid = conn.execute(
+            select(point_lots.c.transfer_id, point_lots.c.id).where(point_lots.c.purchase_id == p.id)
+        ).all()
+        tid = post_transfer(
+            conn,
+            kind="return",
+            debit_account_id=account.id,
+            credit_account_id=store.liability_account_id,
+            amount=reversed_pts,
+            at=now,
+            rule="return:" + p.rule,
+            member_id=p.member_id,
+            purchase_id=p.id,
+            return_id=rid,
+            reverses_transfer_id=earn_tid[0].transfer_id if earn_tid else None,
+            store_id=data.store_id,
+            order_id=data.order_id,
+        )
+        debt = reverse_points(
+            conn,
+            account=account,
+            amount=reversed_pts,
+            first_lot_ids=[r.id for r in earn_tid],
+            transfer_id=tid,
+        )
+        if debt:
+            conn.execute(update(returns).where(returns.c.id == rid).values(debt_created=debt))
+    conn.execute(
+        update(purchases)
+        .where(purchases.c.id == p.id)
+        .values(refunded_minor=p.refunded_minor + refund, points_reversed=p.points_reversed + reversed_pts)
+    )
     return ReturnResult(
         return_row_id=rid,
         purchase_id=p.id,

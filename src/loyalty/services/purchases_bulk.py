@@ -16,7 +16,9 @@ vectorised steps and multi-row writes, instead of a dozen statements per order:
 3. New points pay debt first (`debt_paid`, cumulated per member in posting order).
 4. Rows are written with explicit ids (so earning transfer, postings and lot link without a round trip)
    by `executemany` on SQLite and `COPY` on PostgreSQL, inside the caller's transaction, so a batch and
-   its import checkpoint commit together.
+   its import checkpoint commit together. On SQLite the earning transfers and their postings are not
+   bound from Python at all: `_derive_transfers` writes them with `INSERT … SELECT` from the purchase
+   rows just written (every value they hold is on the purchase or its accounts).
 
 Fallback: the batch is posted by the exact per-order live routine (`purchases._post_one`) instead when
 it holds anything this routine does not model set-based — an invalid line, an unknown store or member,
@@ -322,7 +324,7 @@ def _one_ts_us(us: int, pg: bool) -> Any:
     return _sql_ts(np.array([us], dtype=np.int64), False)[0]
 
 
-def _next_ids(conn: Connection, table: str, n: int) -> IntArray:
+def next_ids(conn: Connection, table: str, n: int) -> IntArray:
     """`n` fresh primary keys for `table`: from its sequence on PostgreSQL, after max(id) on SQLite.
 
     SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE), so nobody else can take
@@ -380,6 +382,47 @@ def _execute_many(conn: Connection, sql_qmark: str, rows: list[tuple[Any, ...]])
     cur = _cursor(conn)
     try:
         cur.executemany(sql, rows)
+    finally:
+        cur.close()
+
+
+def _derive_transfers(
+    conn: Connection, pids: IntArray, tids: IntArray, post_ids: IntArray, stores: dict[int, StoreInfo]
+) -> None:
+    """SQLite: the earning transfers and their postings, derived in SQL from the purchases just written.
+
+    Every value comes from the purchase row (points, member, store, order, rule, time) or its accounts,
+    so nothing is bound from Python: on SQLite this is about twice as fast as inserting the same rows
+    with `executemany`. Ids are the contiguous ranges `next_ids` handed out, in purchase order: the
+    j-th earning purchase gets transfer tids[0] + j, whose postings are post_ids[0] + 2j (debit: the
+    store's liability, −amount) and post_ids[0] + 2j + 1 (credit: the member, +amount), as live.
+    """
+    t0, p0 = int(tids[0]), int(post_ids[0])
+    if int(tids[-1]) - t0 + 1 != len(tids) or int(post_ids[-1]) - p0 + 1 != len(post_ids):
+        raise RuntimeError("transfer and posting ids must be contiguous ranges on SQLite")
+    liability = " ".join(f"WHEN {int(sid)} THEN {int(st.liability_account_id)}" for sid, st in stores.items())
+    cur = _cursor(conn)
+    try:
+        cur.execute(
+            "INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount, member_id, "
+            "purchase_id, rule, store_id, order_id, created_at) "
+            f"SELECT {t0} - 1 + row_number() OVER (ORDER BY p.id), 'earn', CASE p.store_id {liability} END, "
+            "a.id, p.points_earned, p.member_id, p.id, p.rule, p.store_id, p.order_id, p.created_at "
+            "FROM purchases p JOIN accounts a ON a.member_id = p.member_id "
+            f"WHERE p.id BETWEEN {int(pids[0])} AND {int(pids[-1])} AND p.points_earned > 0 ORDER BY p.id"
+        )
+        if cur.rowcount != len(tids):
+            raise RuntimeError(f"derived {cur.rowcount} earning transfers, expected {len(tids)}")
+        cur.execute(
+            "INSERT INTO postings (id, transfer_id, account_id, amount, created_at) "
+            f"SELECT {p0} + 2 * (t.id - {t0}) + s.k, t.id, "
+            "CASE s.k WHEN 0 THEN t.debit_account_id ELSE t.credit_account_id END, "
+            "CASE s.k WHEN 0 THEN -t.amount ELSE t.amount END, t.created_at "
+            "FROM transfers t CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) s "
+            f"WHERE t.id BETWEEN {t0} AND {int(tids[-1])} ORDER BY t.id, s.k"
+        )
+        if cur.rowcount != len(post_ids):
+            raise RuntimeError(f"derived {cur.rowcount} postings, expected {len(post_ids)}")
     finally:
         cur.close()
 
@@ -651,12 +694,12 @@ def _post_set_based(
     paid[by_member] = paid_sorted
 
     # -- ids and rows -------------------------------------------------------------------------------
-    pids = _next_ids(conn, "purchases", n)
+    pids = next_ids(conn, "purchases", n)
     earning = np.nonzero(points > 0)[0]
     k = len(earning)
-    tids = _next_ids(conn, "transfers", k)
-    post_ids = _next_ids(conn, "postings", 2 * k)
-    lot_ids = _next_ids(conn, "point_lots", k)
+    tids = next_ids(conn, "transfers", k)
+    post_ids = next_ids(conn, "postings", 2 * k)
+    lot_ids = next_ids(conn, "point_lots", k)
     hashes = request_hashes(batch)
     occ_text = _sql_ts(t, pg)
     oids = batch.order_id.to_pylist()
@@ -698,34 +741,37 @@ def _post_set_based(
         acc = m_acc[g[earning]]
         liab = liability[earning]
         amt = points[earning]
-        e_oids = [oids[i] for i in earning.tolist()]
-        e_rules = [rules[i] for i in earning.tolist()]
-        write_rows(
-            conn,
-            "transfers",
-            (
-                "id", "kind", "debit_account_id", "credit_account_id", "amount", "member_id", "purchase_id",
-                "rule", "store_id", "order_id", "created_at",
-            ),
-            zip(
-                tids.tolist(), ["earn"] * k, liab.tolist(), acc.tolist(), amt.tolist(),
-                batch.member_id[earning].tolist(), pids[earning].tolist(), e_rules,
-                batch.store_id[earning].tolist(), e_oids, [now_text] * k,
-                strict=True,
-            ),
-        )  # fmt: skip
-        p_tid = np.repeat(tids, 2)
-        p_acc = np.column_stack([liab, acc]).ravel()
-        p_amt = np.column_stack([-amt, amt]).ravel()
-        write_rows(
-            conn,
-            "postings",
-            ("id", "transfer_id", "account_id", "amount", "created_at"),
-            zip(
-                post_ids.tolist(), p_tid.tolist(), p_acc.tolist(), p_amt.tolist(), [now_text] * (2 * k),
-                strict=True,
-            ),
-        )  # fmt: skip
+        if pg:
+            e_oids = [oids[i] for i in earning.tolist()]
+            e_rules = [rules[i] for i in earning.tolist()]
+            write_rows(
+                conn,
+                "transfers",
+                (
+                    "id", "kind", "debit_account_id", "credit_account_id", "amount", "member_id",
+                    "purchase_id", "rule", "store_id", "order_id", "created_at",
+                ),
+                zip(
+                    tids.tolist(), ["earn"] * k, liab.tolist(), acc.tolist(), amt.tolist(),
+                    batch.member_id[earning].tolist(), pids[earning].tolist(), e_rules,
+                    batch.store_id[earning].tolist(), e_oids, [now_text] * k,
+                    strict=True,
+                ),
+            )  # fmt: skip
+            p_tid = np.repeat(tids, 2)
+            p_acc = np.column_stack([liab, acc]).ravel()
+            p_amt = np.column_stack([-amt, amt]).ravel()
+            write_rows(
+                conn,
+                "postings",
+                ("id", "transfer_id", "account_id", "amount", "created_at"),
+                zip(
+                    post_ids.tolist(), p_tid.tolist(), p_acc.tolist(), p_amt.tolist(), [now_text] * (2 * k),
+                    strict=True,
+                ),
+            )  # fmt: skip
+        else:
+            _derive_transfers(conn, pids, tids, post_ids, stores)
         e_paid = paid[earning]
         write_rows(
             conn,
