@@ -7,12 +7,13 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 
-from loyalty.demo.chain import DEMO_PASSWORD, DEMO_USER
+from loyalty.demo.chain import DEMO_PASSWORD, DEMO_TIERS, DEMO_USER
 
 
 def _free_port() -> int:
@@ -66,6 +67,11 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
         member = httpx.get(f"{base}/members/1", headers=auth, timeout=10)
         assert member.status_code == 200, member.text
         assert member.json()["card_no"].startswith("88")  # a generated, imported member
+        ladder = httpx.get(f"{base}/tiers", headers=auth, timeout=10)
+        assert ladder.status_code == 200, ladder.text
+        # the café chain's own ladder, not the product default
+        got = [(t["code"], t["threshold"]["amount"]) for t in ladder.json()]
+        assert got == [(code, f"{Decimal(minor).scaleb(-2):.2f}") for code, _n, _r, minor, _m in DEMO_TIERS]
     finally:
         proc.terminate()
         try:

@@ -122,6 +122,17 @@ def _reset_sqlite(url: str) -> None:
         Path(parsed.database + suffix).unlink(missing_ok=True)
 
 
+# The demo chain is a café and bakery brand: its members spend a few hundred to a few thousand yuan a
+# year, so its ladder sits lower than the product's default (2,000 / 10,000 / 50,000 yuan), giving
+# the usual pyramid — most members 普通, about a fifth 银卡, a few percent 金卡, a handful 钻石.
+DEMO_TIERS = (
+    ("normal", "普通", 0, 0, 100),
+    ("silver", "银卡", 1, 100_000, 120),
+    ("gold", "金卡", 2, 300_000, 150),
+    ("diamond", "钻石", 3, 800_000, 200),
+)
+
+
 def build_demo(
     options: DemoOptions, console: Console | None = None, database_url: str | None = None
 ) -> DemoResult:
@@ -143,7 +154,7 @@ def build_demo(
     if populated:
         console.print("[dim]database already holds a chain; use --reset to rebuild it[/]")
         return DemoResult(url, False, time.perf_counter() - started, [], headlines(ctx))
-    ensure_programme(ctx)
+    ensure_programme(ctx, tier_ladder=DEMO_TIERS)
     spec = ChainSpec(members=options.members, months=options.months, seed=options.seed, end=ctx.now().date())
     with console.status("generating the chain…"):
         data = generate(spec)

@@ -43,8 +43,12 @@ def ensure_programme(
     tier_window_days: int = 365,
     downgrade_policy: str = "one_step",
     downgrade_grace_days: int = 0,
+    tier_ladder: tuple[tuple[str, str, int, int, int], ...] = DEFAULT_TIERS,
 ) -> ProgrammeIds:
-    """Create the default programme, merchant 'DEFAULT', store 'S001' and tiers if absent."""
+    """Create the default programme, merchant 'DEFAULT', store 'S001' and tiers if absent.
+
+    `tier_ladder` rows are (code, name, rank, qualifying spend threshold in minor units, multiplier %).
+    """
     now = ctx.now()
     ctx.invalidate()
     with ctx.engine.begin() as conn:
@@ -82,7 +86,7 @@ def ensure_programme(
                         "multiplier_pct": m,
                         "programme_id": pid,
                     }
-                    for c, n, r, t, m in DEFAULT_TIERS
+                    for c, n, r, t, m in tier_ladder
                 ],
             )
         mid = conn.execute(select(merchants.c.id).where(merchants.c.code == "DEFAULT")).scalar()
