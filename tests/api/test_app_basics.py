@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -85,3 +87,24 @@ def test_thread_pool_sized_for_the_database(db_url: str, monkeypatch: pytest.Mon
     assert tokens == api_threads(app.state.ctx.engine.dialect.name)
     monkeypatch.setenv("LOYALTY_API_THREADS", "6")
     assert api_threads("sqlite") == 6
+
+
+def test_busy_database_is_a_503_with_retry_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A till meeting a long write (an import in another process) gets 503 + Retry-After, not a 500."""
+    import loyalty.db.engine as engine_module
+    from loyalty.db.engine import make_engine
+    from tests.api.api_world import build_world, purchase_body
+
+    world = build_world(f"sqlite:///{tmp_path / 'busy.db'}")
+    other = make_engine(world.url)  # another writer: its own gate, the same lock file
+    monkeypatch.setattr(engine_module, "_LOCK_TIMEOUT_S", 0.3)
+    body = purchase_body(world.store_a, world.member_a["id"], "busy-1")
+    with other.connect() as conn, conn.begin():
+        resp = world.client.post("/api/v1/purchases", json=body, headers=world.as_("pos"))
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["code"] == "DATABASE_BUSY"
+    assert resp.headers["Retry-After"] == "1"
+    retried = world.client.post("/api/v1/purchases", json=body, headers=world.as_("pos"))
+    assert retried.status_code == 201, retried.text  # nothing half-applied: the retry posts it once
+    assert retried.json()["replayed"] is False
+    other.dispose()

@@ -9,6 +9,7 @@ Domain errors from the services are mapped here once, so routers never translate
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,24 @@ def _domain_error_class() -> type[Exception] | None:
     return cls
 
 
+def database_unavailable(exc: Exception) -> JSONResponse:
+    """503 with Retry-After when the database is busy (a long import holds SQLite's write lock) or down.
+
+    Nothing was written: the transaction never began or was rolled back, so the till can retry.
+    """
+    text = str(exc).lower()
+    busy = "locked" in text or "busy" in text
+    log.warning("database %s: %s", "busy" if busy else "unavailable", text.splitlines()[0] if text else exc)
+    return problem_response(
+        503,
+        "DATABASE_BUSY" if busy else "DATABASE_UNAVAILABLE",
+        "The database is busy with other work; retry shortly."
+        if busy
+        else "The database cannot be reached; retry shortly.",
+        headers={"Retry-After": "1" if busy else "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register problem+json handlers for API, validation, HTTP, domain and unexpected errors."""
 
@@ -220,6 +239,14 @@ def install_error_handlers(app: FastAPI) -> None:
         # A safety net: services validate references, but a constraint is the final word.
         log.info("integrity error mapped to 409: %s", str(exc.orig).splitlines()[0] if exc.orig else exc)
         return problem_response(409, "CONSTRAINT_VIOLATION", "The request conflicts with stored data.")
+
+    @app.exception_handler(OperationalError)
+    async def _operational(_request: Request, exc: Exception) -> JSONResponse:
+        return database_unavailable(exc)
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _sqlite_operational(_request: Request, exc: Exception) -> JSONResponse:
+        return database_unavailable(exc)
 
     @app.exception_handler(DataError)
     async def _data(_request: Request, exc: DataError) -> JSONResponse:
