@@ -9,7 +9,6 @@ Domain errors from the services are mapped here once, so routers never translate
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -242,10 +241,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _operational(_request: Request, exc: Exception) -> JSONResponse:
-        return database_unavailable(exc)
-
-    @app.exception_handler(sqlite3.OperationalError)
-    async def _sqlite_operational(_request: Request, exc: Exception) -> JSONResponse:
         return database_unavailable(exc)
 
     @app.exception_handler(DataError)

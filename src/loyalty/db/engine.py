@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 BULK_CACHE_KIB = 2048 * 1024  # page cache of a bulk-load transaction on SQLite
@@ -82,10 +83,14 @@ def _configure_sqlite(engine: Engine) -> None:
             dbapi.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
             dbapi.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
         # Straight to the driver: this runs once per transaction, i.e. once per POS sale.
-        if mode == "DEFERRED" or not isinstance(dbapi, _GatedConnection):
-            dbapi.execute(f"BEGIN {mode}")
-        else:
-            dbapi.begin_write(mode)
+        try:
+            if mode == "DEFERRED" or not isinstance(dbapi, _GatedConnection):
+                dbapi.execute(f"BEGIN {mode}")
+            else:
+                dbapi.begin_write(mode)
+        except sqlite3.Error as exc:
+            # Raised from an event, so SQLAlchemy would not wrap it: callers catch one family of errors.
+            raise DBAPIError.instance(f"BEGIN {mode}", None, exc, sqlite3.Error) from exc
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_connection: Any, record: Any) -> None:

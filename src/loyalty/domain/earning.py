@@ -16,14 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 MINOR_PER_UNIT = 100
 US_PER_DAY = 86_400 * 1_000_000
-
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 
 def line_points(amount_minor: Any, excluded: Any, points_per_unit: Any, multiplier_pct: Any) -> Any:
