@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from loyalty.bootstrap import Context
+from loyalty.db import deferred_indexes
 from loyalty.db.migrate import upgrade
 from loyalty.demo.generator import ChainSpec, generate, write_files
 from loyalty.imports.runner import ImportOptions, import_file
@@ -39,14 +40,18 @@ def year_chain(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     return write_files(data, tmp_path_factory.mktemp("year")), data.stores.to_pylist()
 
 
+@pytest.mark.parametrize("defer", [False, True], ids=["indexes-kept", "indexes-deferred"])
 def test_sigkill_mid_import_then_rerun_gives_identical_totals(  # type: ignore[no-untyped-def]
-    ctx: Context, year_chain, tmp_path: Path, totals_of
+    ctx: Context, year_chain, tmp_path: Path, totals_of, defer: bool
 ) -> None:
     files, stores = year_chain
     import_file(ctx, "members", files.members, ImportOptions())
     db_url = ctx.engine.url.render_as_string(hide_password=False)
 
-    proc = _cli(db_url, "import", "purchases", str(files.purchases), "--batch-size", "1", "--no-progress")
+    defer_flag = "--defer-indexes" if defer else "--keep-indexes"
+    proc = _cli(
+        db_url, "import", "purchases", str(files.purchases), "--batch-size", "1", "--no-progress", defer_flag
+    )
     deadline = time.monotonic() + 60
     while _batches(ctx) < 3 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -59,6 +64,8 @@ def test_sigkill_mid_import_then_rerun_gives_identical_totals(  # type: ignore[n
         partial = int(conn.execute(text("SELECT count(*) FROM purchases")).scalar_one())
     assert status == "running"
     assert partial > 0
+    with ctx.engine.connect() as conn:  # a killed deferring run leaves its indexes out (SQLite only)
+        assert bool(deferred_indexes.missing(conn)) == (defer and ctx.engine.dialect.name == "sqlite")
 
     rerun = _cli(db_url, "import", "purchases", str(files.purchases), "--batch-size", "15", "--json")
     out, err = rerun.communicate(timeout=120)
@@ -70,6 +77,8 @@ def test_sigkill_mid_import_then_rerun_gives_identical_totals(  # type: ignore[n
     assert [r.status for r in runs] == ["done"]  # the same run was resumed, not a second one started
     assert runs[0].batches_done > killed_at
     assert b'"resumed": true' in out
+    with ctx.engine.connect() as conn:
+        assert deferred_indexes.missing(conn) == []  # the re-run built them
 
     # Reference: the same files imported without interruption into a fresh database.
     ref = Context.from_url(f"sqlite:///{tmp_path / 'reference.db'}")

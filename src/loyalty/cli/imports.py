@@ -36,6 +36,14 @@ RejectOpt = Annotated[Path | None, typer.Option("--rejects", help="where to writ
 BatchOpt = Annotated[int, typer.Option(help="rows per committed batch")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the summary as JSON on stdout")]
 ProgressOpt = Annotated[bool | None, typer.Option("--progress/--no-progress", help="progress bar")]
+DeferOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--defer-indexes/--keep-indexes",
+        help="build the ledger's account indexes after a purchase import instead of row by row "
+        "(default: when the import is large and at least doubles the database, on SQLite)",
+    ),
+]
 DryOpt = Annotated[bool, typer.Option("--dry-run", help="validate and write rejects, load nothing")]
 
 
@@ -53,6 +61,7 @@ def _run(
     as_json: bool,
     progress: bool | None,
     dry_run: bool,
+    defer_indexes: bool | None = None,
 ) -> None:
     from loyalty.bootstrap import Context
     from loyalty.imports.runner import ImportOptions, import_file
@@ -70,6 +79,7 @@ def _run(
             batch_rows=batch_size,
             progress=progress,
             dry_run=dry_run,
+            defer_indexes=defer_indexes,
         )
         summary = import_file(Context.from_url(None), kind, file, options, console=console)
     except (ReadError, MappingError, ValueError) as exc:
@@ -97,6 +107,7 @@ def _command(kind: Kind, default_batch: int) -> None:
         as_json: JsonOpt = False,
         progress: ProgressOpt = None,
         dry_run: DryOpt = False,
+        defer_indexes: DeferOpt = None,
     ) -> None:
         _run(
             kind,
@@ -112,6 +123,7 @@ def _command(kind: Kind, default_batch: int) -> None:
             as_json,
             progress,
             dry_run,
+            defer_indexes,
         )
 
     command.__doc__ = {

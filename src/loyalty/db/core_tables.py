@@ -141,7 +141,9 @@ members = Table(
     "members",
     metadata,
     _id(),
-    Column("phone", String(20), nullable=False, unique=True),
+    # E.164 (at most 16 characters), or for a member imported without one a placeholder that can never
+    # be a number: "nophone:" and the card number (up to 20), see imports.loaders.NO_PHONE_PREFIX.
+    Column("phone", String(32), nullable=False, unique=True),
     Column("name", String(200), nullable=False),
     Column("email", String(254), nullable=True),
     Column("birthday", Date, nullable=True),
@@ -197,7 +199,9 @@ purchases = Table(
     Column("points_reversed", BigInteger, nullable=False),
     Column("redeemed_points", BigInteger, nullable=False),
     Column("rule", String(200), nullable=False),
-    Column("request_hash", String(64), nullable=False),
+    # Hash of the POS request body, to tell a replay from a reused order id; NULL for orders a bulk
+    # import posted (no body: a replay of one is compared by content, see purchases._same_as_imported).
+    Column("request_hash", String(64), nullable=True),
     _ts("created_at"),
     UniqueConstraint("store_id", "order_id", name="uq_purchases_store_order"),
     CheckConstraint("total_minor >= 0", name="total"),

@@ -27,8 +27,17 @@ def alembic_config(engine: Engine | None = None, url: str | None = None) -> Conf
 
 
 def upgrade(engine: Engine, target: str = "heads") -> None:
-    """Bring the database at `engine` up to `target` (all branch heads by default)."""
+    """Bring the database at `engine` up to `target` (all branch heads by default).
+
+    Also builds any index a killed bulk import had deferred (see `db.deferred_indexes`).
+    """
     command.upgrade(alembic_config(engine), target)
+    if engine.dialect.name == "sqlite" and target == "heads":
+        from loyalty.db import deferred_indexes
+
+        with engine.begin() as conn:
+            if deferred_indexes.missing(conn):
+                deferred_indexes.restore(conn)
 
 
 def downgrade(engine: Engine, target: str = "base") -> None:

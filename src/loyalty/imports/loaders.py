@@ -241,7 +241,9 @@ class PurchasesLoader:
         steps = []
         if "new_members" in checked.extra:
             steps.append(Step("members", checked.extra["new_members"], counts_rows=False))
-        steps.append(Step("purchases", checked.good, group_column="order_key", bulk_load=True))
+        steps.append(
+            Step("purchases", checked.good, group_column="order_key", bulk_load=True, defers_indexes=True)
+        )
         if "returns" in checked.extra:
             steps.append(Step("returns", checked.extra["returns"], lines_column="lines"))
         return steps

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from loyalty.db import deferred_indexes
 from loyalty.db.imports_tables import import_batches, import_runs
 from loyalty.imports.mapping import ColumnMap, Kind, load_mapping_file, resolve_mapping
 from loyalty.imports.readers import read_table
@@ -49,6 +50,10 @@ class ImportOptions:
     batch_rows: int = 2_000_000  # large: each commit rewrites the pages of the indexes it touched
     progress: bool | None = None  # None: only for large files on a terminal
     dry_run: bool = False
+    # Build the ledger's account-keyed indexes once after a large purchase import instead of keeping
+    # them up row by row (see db.deferred_indexes); None: when the import is large and at least
+    # doubles what the database holds, on SQLite.
+    defer_indexes: bool | None = None
 
 
 def file_fingerprint(path: Path, kind: Kind, mapping: ColumnMap) -> str:
@@ -174,6 +179,7 @@ class Step:
     lines_column: str | None = None  # when one row stands for several source lines
     own_transactions: bool = False  # the loader's service calls commit themselves (e.g. post_return)
     bulk_load: bool = False  # batches only write ids they read or create (see db.engine: sqlite_bulk_load)
+    defers_indexes: bool = False  # may build the ledger's account-keyed indexes after its batches
 
     def source_rows(self, batch: pa.Table) -> int:
         if self.lines_column is None:
@@ -234,6 +240,26 @@ __all__ = [
 ]
 
 
+def _defer_indexes(engine: Engine, step: Step, opts: ImportOptions) -> bool:
+    """Drop the deferrable indexes before `step` when that pays (see `db.deferred_indexes`)."""
+    if not step.defers_indexes or opts.defer_indexes is False:
+        return False
+    with engine.begin() as conn:
+        if conn.dialect.name != "sqlite":
+            return False
+        lines = step.source_rows(step.table)
+        if opts.defer_indexes is None and not deferred_indexes.worth_deferring(conn, lines):
+            return False
+        deferred_indexes.drop(conn)
+    return True
+
+
+def _restore_indexes(engine: Engine) -> None:
+    with engine.execution_options(sqlite_bulk_load=True).begin() as conn:  # big cache: sorts in memory
+        if conn.dialect.name == "sqlite" and deferred_indexes.missing(conn):
+            deferred_indexes.restore(conn)
+
+
 def _engine_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
@@ -289,6 +315,7 @@ def import_file(
         t0 = time.perf_counter()
         done_rows = 0
         for step in plan:
+            deferred = _defer_indexes(engine, step, opts)
             for batch in batches(step.table, opts.batch_rows, step.group_column):
                 if step.own_transactions:
                     # Each call is idempotent on its natural key, so a crash before the checkpoint
@@ -309,6 +336,11 @@ def import_file(
                 rate = done_rows / max(time.perf_counter() - t0, 1e-9)
                 progress.update(task, advance=batch.num_rows, rate=f"{rate:,.0f} rows/s")
                 log.info("%s: batch %d (%s) at %.1f s", kind.value, batch_no, step.name, elapsed(started))
+            if deferred:
+                progress.update(task, rate="building indexes")
+                _restore_indexes(engine)
+                log.info("%s: indexes built at %.1f s", kind.value, elapsed(started))
+    _restore_indexes(engine)  # also what an earlier, killed run left out
     loader.after(ctx, checked, summary)
     summary.seconds = elapsed(started)
     with engine.begin() as conn:

@@ -171,6 +171,52 @@ def _member_for_posting(conn: Connection, ctx: Context, data: PurchaseIn) -> tup
     return member_id, tier_id, LockedAccount(account_id, member_id, balance, debt)
 
 
+def _same_as_imported(conn: Connection, ctx: Context, purchase_id: int, data: PurchaseIn) -> bool:
+    """Whether `data` is the order a bulk import posted as `purchase_id` (which kept no request hash).
+
+    An imported order never came as a request body, so a POS replaying it is compared by content:
+    the same time and lines, the same member (by any key the request names, or one merged into the
+    order's member since), and the same total and currency where the request states them.
+    """
+    row = conn.execute(
+        select(
+            purchases.c.member_id, purchases.c.occurred_at, purchases.c.total_minor, purchases.c.currency
+        ).where(purchases.c.id == purchase_id)
+    ).one()
+    if data.occurred_at != row.occurred_at:
+        return False
+    if data.total_minor not in (None, row.total_minor) or data.currency not in (None, row.currency):
+        return False
+    stored = conn.execute(
+        select(
+            purchase_lines.c.sku,
+            purchase_lines.c.category,
+            purchase_lines.c.quantity,
+            purchase_lines.c.unit_price_minor,
+            purchase_lines.c.discount_minor,
+        )
+        .where(purchase_lines.c.purchase_id == purchase_id)
+        .order_by(purchase_lines.c.line_no)
+    ).all()
+    sent = [(ln.sku, ln.category, ln.quantity, ln.unit_price_minor, ln.discount_minor) for ln in data.lines]
+    if [tuple(r) for r in stored] != sent:
+        return False
+    try:
+        member_id = resolve_member_id(
+            conn,
+            member_id=data.member_id,
+            phone=data.phone,
+            card_no=data.card_no,
+            region=ctx.settings.phone_region,
+        )
+    except (NotFound, InvalidInput):
+        return False
+    if member_id == row.member_id:
+        return True
+    merged_into = conn.execute(select(members.c.merged_into_id).where(members.c.id == member_id)).scalar()
+    return bool(merged_into == row.member_id)
+
+
 def _post_one(
     conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn, *, look_up_order: bool = True
 ) -> PurchaseResult:
@@ -189,7 +235,12 @@ def _post_one(
     )
     if existing:
         existing_id, existing_hash = existing[0]
-        if existing_hash != rhash:
+        same = (
+            existing_hash == rhash
+            if existing_hash is not None
+            else _same_as_imported(conn, ctx, existing_id, data)
+        )
+        if not same:
             raise IdempotencyMismatch(
                 "ORDER_ID_REUSED",
                 f"order {data.order_id} at store {data.store_id} was already posted with different content",

@@ -29,8 +29,6 @@ savepoint). The live routine then raises or replays exactly as it would for a PO
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,83 +140,6 @@ def _one_ts(at: datetime, pg: bool) -> str:
 def _us_of(at: datetime) -> int:
     delta = at.astimezone(UTC) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-_PLAIN_JSON = r"^[ !#-\[\]-~]*$"  # printable ASCII without '"' and '\': its JSON is itself in quotes
-
-
-def _json_strings(values: pa.Array) -> pa.Array:
-    """`json.dumps(v)` of each string (null -> 'null'), vectorised for the plain-ASCII common case."""
-    values = values.cast(pa.string())
-    plain = pc.fill_null(pc.match_substring_regex(values, _PLAIN_JSON), False)
-    quoted = pc.binary_join_element_wise(pa.scalar('"'), values, pa.scalar('"'), "")
-    if pc.all(pc.or_(plain, pc.is_null(values))).as_py():
-        return pc.fill_null(quoted, "null")
-    other = pc.filter(values, pc.and_(pc.invert(plain), pc.is_valid(values)))
-    enc = pc.dictionary_encode(other)
-    encoded = pa.array([json.dumps(v) for v in enc.dictionary.to_pylist()], pa.string())
-    fixed = pc.take(encoded, enc.indices)
-    mask = pc.and_(pc.invert(plain), pc.is_valid(values))
-    out = pc.replace_with_mask(quoted, mask, fixed)
-    return pc.fill_null(out, "null")
-
-
-def _iso_z(us: IntArray) -> pa.Array:
-    """Pydantic's JSON form of an aware UTC datetime: seconds, '.ffffff' only when non-zero, then 'Z'."""
-    whole = pc.cast(pa.array(us - us % 1_000_000, pa.timestamp("us")).cast(pa.timestamp("s")), pa.string())
-    frac = pc.cast(pa.array(us, pa.timestamp("us")), pa.string())
-    text = pc.replace_substring(
-        pc.if_else(pa.array(us % 1_000_000 == 0), whole, frac), " ", "T", max_replacements=1
-    )
-    return pc.binary_join_element_wise(text, pa.scalar("Z"), "")
-
-
-def _ints(values: IntArray) -> pa.Array:
-    return pc.cast(pa.array(values, pa.int64()), pa.string())
-
-
-def request_hashes(batch: OrderBatch) -> list[str]:
-    """`common.request_hash(PurchaseIn.model_dump(mode="json"))` of every order, built column-wise.
-
-    The JSON text is assembled with Arrow string kernels (sorted keys, no spaces, `ensure_ascii` escapes
-    as `json.dumps` writes them), so a POS that later replays an imported order gets the same hash.
-    """
-    n = len(batch)
-    if n == 0:
-        return []
-    j = pc.binary_join_element_wise
-    line = j(
-        pa.scalar('{"category":'),
-        _json_strings(batch.category),
-        pa.scalar(',"discount_minor":'),
-        _ints(batch.discount_minor),
-        pa.scalar(',"quantity":'),
-        _ints(batch.quantity),
-        pa.scalar(',"sku":'),
-        _json_strings(batch.sku),
-        pa.scalar(',"unit_price_minor":'),
-        _ints(batch.unit_price_minor),
-        pa.scalar("}"),
-        "",
-    )
-    lines = pc.binary_join(pa.ListArray.from_arrays(pa.array(batch.offsets, pa.int32()), line), ",")
-    currency = "null" if batch.currency is None else json.dumps(batch.currency)
-    body = j(
-        pa.scalar('{"card_no":null,"currency":' + currency + ',"lines":['),
-        lines,
-        pa.scalar('],"member_id":'),
-        _ints(batch.member_id),
-        pa.scalar(',"occurred_at":"'),
-        _iso_z(batch.occurred_us),
-        pa.scalar('","order_id":'),
-        _json_strings(batch.order_id),
-        pa.scalar(',"phone":null,"store_id":'),
-        _ints(batch.store_id),
-        pa.scalar(',"total_minor":null}'),
-        "",
-    )
-    sha = hashlib.sha256
-    return [sha(b).hexdigest() for b in body.cast(pa.binary()).to_pylist()]
 
 
 # -- database access -------------------------------------------------------------------------------
@@ -350,9 +271,6 @@ def write_rows(conn: Connection, table: str, columns: Sequence[str], rows: Itera
     """
     cols = ", ".join(columns)
     cur = _cursor(conn)
-    import time as _t
-
-    _t0 = _t.perf_counter()
     try:
         if conn.dialect.name == "postgresql":
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
@@ -368,11 +286,7 @@ def write_rows(conn: Connection, table: str, columns: Sequence[str], rows: Itera
             f"bulk insert into {table}", None, exc, conn.dialect.loaded_dbapi.Error
         ) from exc
     finally:
-        TIMES[table] = TIMES.get(table, 0.0) + _t.perf_counter() - _t0
         cur.close()
-
-
-TIMES: dict[str, float] = {}
 
 
 def _execute_many(conn: Connection, sql_qmark: str, rows: list[tuple[Any, ...]]) -> None:
@@ -700,7 +614,6 @@ def _post_set_based(
     tids = next_ids(conn, "transfers", k)
     post_ids = next_ids(conn, "postings", 2 * k)
     lot_ids = next_ids(conn, "point_lots", k)
-    hashes = request_hashes(batch)
     occ_text = _sql_ts(t, pg)
     oids = batch.order_id.to_pylist()
     currency = [batch.currency or stores[s].programme.currency for s in store_ids]
@@ -717,7 +630,7 @@ def _post_set_based(
         ),
         zip(
             pids.tolist(), sids, mids, oids, occ_text, totals.tolist(), eligible.tolist(),
-            [0] * n, cur_per_order, points.tolist(), [0] * n, [0] * n, rules, hashes, [now_text] * n,
+            [0] * n, cur_per_order, points.tolist(), [0] * n, [0] * n, rules, [None] * n, [now_text] * n,
             strict=True,
         ),
     )  # fmt: skip

@@ -1,6 +1,9 @@
-"""core_0002 and core_0003 on a database that already holds ledger rows: the transfers table changes
-shape (SQLite rebuilds it) without losing a row, foreign keys still hold, only an expiry may lack a
-debit; unspent lots get their partial index and PostgreSQL leaves room for HOT updates."""
+"""Core migrations on a database that already holds ledger rows.
+
+core_0002: the transfers table changes shape (SQLite rebuilds it) without losing a row, foreign keys
+still hold, only an expiry may lack a debit. core_0003: unspent lots get their partial index and
+PostgreSQL leaves room for HOT updates. core_0005: imported orders need no request hash, and the phone
+placeholder of a member imported without one fits."""
 
 from __future__ import annotations
 
@@ -111,3 +114,21 @@ def test_core_0003_partial_due_index_and_room_for_hot_updates(engine: Engine) ->
             ).scalars()
         )
     assert "ix_point_lots_due" in plan
+
+
+def test_core_0005_imported_orders_need_no_hash_and_placeholders_fit(engine: Engine) -> None:
+    def hash_nullable() -> bool:
+        cols = {c["name"]: c for c in inspect(engine).get_columns("purchases")}
+        return bool(cols["request_hash"]["nullable"])
+
+    downgrade(engine, "core_0004")  # SQLite rebuilds purchases
+    assert not hash_nullable()
+    upgrade(engine)
+    assert hash_nullable()
+    indexes = {i["name"] for i in inspect(engine).get_indexes("purchases")}
+    assert "ix_purchases_member_occurred" in indexes  # the rebuilt table kept its index...
+    uniques = {u["name"] for u in inspect(engine).get_unique_constraints("purchases")}
+    assert "uq_purchases_store_order" in uniques | indexes  # ... and its (store, order id) key
+    phone = {c["name"]: c for c in inspect(engine).get_columns("members")}["phone"]
+    if engine.dialect.name == "postgresql":
+        assert phone["type"].length == 32

@@ -1,0 +1,80 @@
+"""Secondary indexes a large SQLite import builds once at the end instead of keeping up row by row.
+
+Three ledger indexes are keyed by account or member, so every purchase an import posts lands on a
+random page of each of them. Over millions of rows, keeping them up costs more than anything else
+the import does; SQLite spends about a third of a 10M-line import on them, because every batch dirties
+most of their pages and the commit writes them all again. Building an index once from sorted keys
+(`CREATE INDEX`) costs a fraction of that. Unique constraints and the indexes the import itself reads
+(purchases by member, lots by purchase, due lots) are never deferred.
+
+While they are missing, statements and balance look-ups still answer correctly, only slower; that is
+why the import defers them only when it is at least as large as what the database already holds (a
+chain moving its history in), and why any import, and `loyalty db upgrade`, puts back whatever a killed
+run left out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import Connection, Index
+
+from loyalty.db import core_tables
+
+log = logging.getLogger(__name__)
+
+DEFERRABLE: tuple[Index, ...] = tuple(
+    next(ix for ix in table.indexes if ix.name == name)
+    for table, name in (
+        (core_tables.transfers, "ix_transfers_member"),
+        (core_tables.postings, "ix_postings_account"),
+        (core_tables.point_lots, "ix_point_lots_account_expiry"),
+    )
+)
+# Below this many lines, keeping the indexes up costs less than building them again.
+DEFER_MIN_LINES = 1_000_000
+
+
+def worth_deferring(conn: Connection, lines: int, min_lines: int = DEFER_MIN_LINES) -> bool:
+    """Whether an import of `lines` purchase lines should defer the indexes.
+
+    Only on SQLite, only for a large import, and only when it at least doubles the purchase lines
+    already held (rebuilding sorts every row, old and new; upkeep only touches the new ones).
+    """
+    if conn.dialect.name != "sqlite" or lines < min_lines:
+        return False
+    existing = conn.exec_driver_sql("SELECT coalesce(max(rowid), 0) FROM purchase_lines").scalar_one()
+    return lines >= int(existing)
+
+
+def drop(conn: Connection) -> None:
+    """Drop the deferrable indexes (those already missing are skipped)."""
+    for index in DEFERRABLE:
+        index.drop(conn, checkfirst=True)
+
+
+def restore(conn: Connection) -> list[str]:
+    """Create whichever deferrable index is missing; returns the names built."""
+    built: list[str] = []
+    for index in DEFERRABLE:
+        if _exists(conn, index):
+            continue
+        started = time.perf_counter()
+        index.create(conn)
+        assert index.name is not None
+        built.append(index.name)
+        log.info("index %s built in %.1f s", index.name, time.perf_counter() - started)
+    return built
+
+
+def missing(conn: Connection) -> list[str]:
+    return [str(ix.name) for ix in DEFERRABLE if not _exists(conn, ix)]
+
+
+def _exists(conn: Connection, index: Index) -> bool:
+    from sqlalchemy import inspect
+
+    table = index.table
+    assert table is not None
+    return any(ix["name"] == index.name for ix in inspect(conn).get_indexes(table.name))
