@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loyalty.imports.mapping import Kind, resolve_mapping
 from loyalty.imports.validate import Checked, Reference, validate
@@ -260,3 +264,59 @@ def test_balance_rejections() -> None:
         6: "unparseable_date",
     }
     assert checked.good.column("points").to_pylist() == [100]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["SH01", "UR01"]),
+            st.integers(0, 6),  # order number
+            st.integers(0, 5),  # hour of the line
+            st.integers(1, 3),  # quantity
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.randoms(use_true_random=False),
+)
+@settings(max_examples=60, deadline=None)
+def test_good_lines_come_in_posting_order(lines: list[tuple[str, int, int, int]], rnd: Any) -> None:
+    """Orders by the time of their first line (UTC), then store and order id; an order's lines together,
+    in file order; every line carries its order's time, whatever order the file came in."""
+    rows = [[store, f"O{n}", f"2026-01-0{1 + h % 3} 0{h}:00:00", "C1", f"S{i}", str(q), "1.00"]
+            for i, (store, n, h, q) in enumerate(lines)]  # fmt: skip
+    rnd.shuffle(rows)
+    headers = ["门店", "订单号", "交易时间", "会员卡号", "商品编码", "数量", "单价"]
+    checked = _check(Kind.purchases, headers, rows, _ref([(7, "C1", None)]))
+    assert checked.rejected == 0
+    store_ids = {code: sid for code, sid, _ in STORES}
+    tz = {code: ZoneInfo(zone) for code, _, zone in STORES}
+    table = _table(headers, rows)
+    expected: list[tuple[int, int, str, int]] = []
+    first_us: dict[tuple[str, str], int] = {}
+    for line, store, order, at in zip(
+        table.column("_line").to_pylist(),
+        table.column("门店").to_pylist(),
+        table.column("订单号").to_pylist(),
+        table.column("交易时间").to_pylist(),
+        strict=True,
+    ):
+        us = int(datetime.fromisoformat(at).replace(tzinfo=tz[store]).timestamp() * 1_000_000)
+        key = (store, order)
+        first_us[key] = min(first_us.get(key, us), us)
+        expected.append((0, store_ids[store], order, line))
+    expected = sorted(
+        (first_us[(code, o)], sid, o, ln)
+        for _, sid, o, ln in expected
+        for code in [next(c for c, s in store_ids.items() if s == sid)]
+    )
+    got = list(
+        zip(
+            checked.good.column("occurred_us").to_pylist(),
+            checked.good.column("store_id").to_pylist(),
+            checked.good.column("order_id").to_pylist(),
+            checked.good.column("_line").to_pylist(),
+            strict=True,
+        )
+    )
+    assert got == expected

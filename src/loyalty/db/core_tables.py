@@ -272,7 +272,6 @@ transfers = Table(
     CheckConstraint("debit_account_id <> credit_account_id", name="distinct_accounts"),
     CheckConstraint("debit_account_id IS NOT NULL OR kind = 'expire'", name="single_debit"),
 )
-Index("ix_transfers_member", transfers.c.member_id, transfers.c.id)
 # An expiry is posted at most once per lot; an earning at most once per purchase.
 Index(
     "uq_transfers_expire_lot",

@@ -1,11 +1,10 @@
 """Secondary indexes a large SQLite import builds once at the end instead of keeping up row by row.
 
-Three ledger indexes are keyed by account or member, so every purchase an import posts lands on a
-random page of each of them. Over millions of rows, keeping them up costs more than anything else
-the import does; SQLite spends about a third of a 10M-line import on them, because every batch dirties
-most of their pages and the commit writes them all again. Building an index once from sorted keys
-(`CREATE INDEX`) costs a fraction of that. Unique constraints and the indexes the import itself reads
-(purchases by member, lots by purchase, due lots) are never deferred.
+Two ledger indexes are keyed by account, so every purchase an import posts lands on a random page of
+each of them. Over millions of rows, keeping them up costs more than almost anything else the import
+does, because every batch dirties most of their pages and the commit writes them all again. Building
+an index once from sorted keys (`CREATE INDEX`) costs a fraction of that. Unique constraints and the
+indexes the import itself reads (purchases by member, lots by purchase, due lots) are never deferred.
 
 While they are missing, statements and balance look-ups still answer correctly, only slower; that is
 why the import defers them only when it is at least as large as what the database already holds (a
@@ -27,7 +26,6 @@ log = logging.getLogger(__name__)
 DEFERRABLE: tuple[Index, ...] = tuple(
     next(ix for ix in table.indexes if ix.name == name)
     for table, name in (
-        (core_tables.transfers, "ix_transfers_member"),
         (core_tables.postings, "ix_postings_account"),
         (core_tables.point_lots, "ix_point_lots_account_expiry"),
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 import phonenumbers
 import pyarrow as pa
 
@@ -305,8 +306,11 @@ class Validator:
             f" (SELECT id FROM ref_members r WHERE r.phone = {alias}.phone_e164 LIMIT 1))"
         )
 
-    def _finish(self, checked_table: str, good_sql: str, extra: dict[str, pa.Table] | None = None) -> Checked:
-        """Split `checked_table` (has _line, reason, detail, dup) into good rows and rejects."""
+    def _finish(
+        self, checked_table: str, good_sql: str | pa.Table, extra: dict[str, pa.Table] | None = None
+    ) -> Checked:
+        """Split `checked_table` (has _line, reason, detail, dup) into good rows (a query, or the rows
+        themselves) and rejects."""
         cols = ", ".join(f"s.{_q(c)}" for c in self.table.column_names if c != LINE_COLUMN)
         rejects = self._arrow(
             f"""SELECT c._line, c.reason, c.detail{", " + cols if cols else ""}
@@ -314,7 +318,7 @@ class Validator:
                 WHERE c.reason IS NOT NULL ORDER BY c._line"""
         )
         dups = self._scalar(f"SELECT count(*) FROM {checked_table} WHERE reason IS NULL AND dup")
-        good = self._arrow(good_sql)
+        good = self._arrow(good_sql) if isinstance(good_sql, str) else good_sql
         return Checked(
             kind=self.m.kind,
             read=self.table.num_rows,
@@ -537,19 +541,38 @@ class Validator:
                      AND member_id IS NULL
                    GROUP BY card_no, member_code, phone_e164 ORDER BY first_line"""
             )
-        # Orders are loaded in time order (an order at the time of its first line) so that tier
-        # upgrades and point multipliers apply as they would have live; lines of an order stay together.
-        good = """SELECT _line, store_id, order_id,
-                          min(occurred_us) OVER (PARTITION BY store_id, order_id) AS occurred_us,
-                          member_id, member_key, card_no, member_code, phone_e164 AS phone, sku, category,
-                          description, qty AS quantity, unit_price_minor, discount_minor, amount_minor,
-                          CAST(store_id AS VARCHAR) || ':' || order_id AS order_key
-                   FROM c WHERE reason IS NULL AND NOT dup AND NOT is_return
-                   ORDER BY occurred_us, store_id, order_id, _line"""
+        good = self._in_posting_order(
+            "reason IS NULL AND NOT dup AND NOT is_return",
+            """_line, store_id, order_id, occurred_us, member_id, member_key, card_no, member_code,
+               phone_e164 AS phone, sku, category, description, qty AS quantity, unit_price_minor,
+               discount_minor, amount_minor, CAST(store_id AS VARCHAR) || ':' || order_id AS order_key""",
+        )
         checked = self._finish("c", good, extra)
         if "returns" in extra:
             checked.duplicates += self._scalar("SELECT count(*) FROM ret_dup")
         return checked
+
+    def _in_posting_order(self, where: str, columns: str) -> pa.Table:
+        """Good lines of `c` in posting order, each carrying its order's time (that of its first line).
+
+        Orders are loaded in time order so that tier upgrades and point multipliers apply as they
+        would have live; lines of an order stay together. Sorting ten million wide rows in DuckDB costs
+        several times more than sorting their line numbers and moving the rows once with Arrow's
+        `take`, which is skipped altogether when the file already is in posting order (as POS exports
+        usually are).
+        """
+        rows = self._arrow(f"SELECT {columns} FROM c WHERE {where}")
+        order = self._arrow(
+            f"""SELECT _line, min(occurred_us) OVER (PARTITION BY store_id, order_id) AS order_us
+                FROM c WHERE {where} ORDER BY order_us, store_id, order_id, _line"""
+        )
+        lines = rows.column("_line").to_numpy()
+        wanted = order.column("_line").to_numpy()
+        if not np.array_equal(lines, wanted):
+            by_line = np.argsort(lines, kind="stable")
+            rows = rows.take(by_line[np.searchsorted(lines, wanted, sorter=by_line)])
+        at = rows.column_names.index("occurred_us")
+        return rows.set_column(at, "occurred_us", order.column("order_us"))
 
     def _embedded_returns(self) -> None:
         """Turn return rows of a purchases file into returns against their original order.

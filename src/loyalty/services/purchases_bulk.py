@@ -264,20 +264,30 @@ def next_ids(conn: Connection, table: str, n: int) -> IntArray:
     return np.arange(int(top) + 1, int(top) + 1 + n, dtype=np.int64)
 
 
-def write_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def write_rows(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    constants: dict[str, int | str | None] | None = None,
+) -> None:
     """Insert many rows: `executemany` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
 
-    Values must already be what the driver stores (datetimes as UTC text, see `_sql_ts`).
+    Values must already be what the driver stores (datetimes as UTC text, see `_sql_ts`). `constants`
+    are columns with one value for every row: on SQLite they are written into the statement instead of
+    being bound again for each of millions of rows.
     """
-    cols = ", ".join(columns)
+    consts = constants or {}
+    cols = ", ".join([*columns, *consts])
     cur = _cursor(conn)
     try:
         if conn.dialect.name == "postgresql":
+            extra = tuple(consts.values())
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(row)
+                    copy.write_row((*row, *extra))
         else:
-            marks = ", ".join("?" for _ in columns)
+            marks = ", ".join(["?" for _ in columns] + [_literal(v) for v in consts.values()])
             cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
     except conn.dialect.loaded_dbapi.Error as exc:
         from sqlalchemy.exc import DBAPIError
@@ -287,6 +297,14 @@ def write_rows(conn: Connection, table: str, columns: Sequence[str], rows: Itera
         ) from exc
     finally:
         cur.close()
+
+
+def _literal(value: int | str | None) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(int(value))
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _execute_many(conn: Connection, sql_qmark: str, rows: list[tuple[Any, ...]]) -> None:
@@ -617,23 +635,26 @@ def _post_set_based(
     occ_text = _sql_ts(t, pg)
     oids = batch.order_id.to_pylist()
     currency = [batch.currency or stores[s].programme.currency for s in store_ids]
-    cur_per_order = [currency[i] for i in s_idx.tolist()]
     mids = batch.member_id.tolist()
     sids = batch.store_id.tolist()
-    write_rows(
-        conn,
-        "purchases",
-        (
-            "id", "store_id", "member_id", "order_id", "occurred_at", "total_minor", "eligible_minor",
-            "refunded_minor", "currency", "points_earned", "points_reversed", "redeemed_points", "rule",
-            "request_hash", "created_at",
-        ),
-        zip(
-            pids.tolist(), sids, mids, oids, occ_text, totals.tolist(), eligible.tolist(),
-            [0] * n, cur_per_order, points.tolist(), [0] * n, [0] * n, rules, [None] * n, [now_text] * n,
-            strict=True,
-        ),
-    )  # fmt: skip
+    # Imported orders keep no request hash: a POS replay is compared by content (purchases._post_one).
+    fixed: dict[str, int | str | None] = {
+        "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "request_hash": None,
+        "created_at": now_text,
+    }  # fmt: skip
+    varying: list[Any] = [
+        pids.tolist(), sids, mids, oids, occ_text, totals.tolist(), eligible.tolist(), points.tolist(), rules,
+    ]  # fmt: skip
+    names = [
+        "id", "store_id", "member_id", "order_id", "occurred_at", "total_minor", "eligible_minor",
+        "points_earned", "rule",
+    ]  # fmt: skip
+    if len(set(currency)) == 1:
+        fixed["currency"] = currency[0]
+    else:
+        names.append("currency")
+        varying.append([currency[i] for i in s_idx.tolist()])
+    write_rows(conn, "purchases", names, zip(*varying, strict=True), fixed)
     nl = len(amounts)
     line_no = np.arange(nl, dtype=np.int64) - np.repeat(starts, counts) + 1
     write_rows(
@@ -641,14 +662,15 @@ def _post_set_based(
         "purchase_lines",
         (
             "purchase_id", "line_no", "sku", "category", "quantity", "unit_price_minor", "discount_minor",
-            "amount_minor", "points", "returned_quantity",
+            "amount_minor", "points",
         ),
         zip(
             np.repeat(pids, counts).tolist(), line_no.tolist(), batch.sku.to_pylist(),
             batch.category.to_pylist(), batch.quantity.tolist(), batch.unit_price_minor.tolist(),
-            batch.discount_minor.tolist(), amounts.tolist(), pts_line.tolist(), [0] * nl,
+            batch.discount_minor.tolist(), amounts.tolist(), pts_line.tolist(),
             strict=True,
         ),
+        {"returned_quantity": 0},
     )  # fmt: skip
     if k:
         acc = m_acc[g[earning]]
@@ -661,15 +683,16 @@ def _post_set_based(
                 conn,
                 "transfers",
                 (
-                    "id", "kind", "debit_account_id", "credit_account_id", "amount", "member_id",
-                    "purchase_id", "rule", "store_id", "order_id", "created_at",
+                    "id", "debit_account_id", "credit_account_id", "amount", "member_id", "purchase_id",
+                    "rule", "store_id", "order_id",
                 ),
                 zip(
-                    tids.tolist(), ["earn"] * k, liab.tolist(), acc.tolist(), amt.tolist(),
+                    tids.tolist(), liab.tolist(), acc.tolist(), amt.tolist(),
                     batch.member_id[earning].tolist(), pids[earning].tolist(), e_rules,
-                    batch.store_id[earning].tolist(), e_oids, [now_text] * k,
+                    batch.store_id[earning].tolist(), e_oids,
                     strict=True,
                 ),
+                {"kind": "earn", "created_at": now_text},
             )  # fmt: skip
             p_tid = np.repeat(tids, 2)
             p_acc = np.column_stack([liab, acc]).ravel()
@@ -677,12 +700,10 @@ def _post_set_based(
             write_rows(
                 conn,
                 "postings",
-                ("id", "transfer_id", "account_id", "amount", "created_at"),
-                zip(
-                    post_ids.tolist(), p_tid.tolist(), p_acc.tolist(), p_amt.tolist(), [now_text] * (2 * k),
-                    strict=True,
-                ),
-            )  # fmt: skip
+                ("id", "transfer_id", "account_id", "amount"),
+                zip(post_ids.tolist(), p_tid.tolist(), p_acc.tolist(), p_amt.tolist(), strict=True),
+                {"created_at": now_text},
+            )
         else:
             _derive_transfers(conn, pids, tids, post_ids, stores)
         e_paid = paid[earning]
@@ -691,14 +712,15 @@ def _post_set_based(
             "point_lots",
             (
                 "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount",
-                "debt_paid", "remaining", "available_at", "expires_at", "created_at",
+                "debt_paid", "remaining", "available_at", "expires_at",
             ),
             zip(
                 lot_ids.tolist(), acc.tolist(), batch.member_id[earning].tolist(), merchant[earning].tolist(),
                 tids.tolist(), pids[earning].tolist(), amt.tolist(), e_paid.tolist(), (amt - e_paid).tolist(),
-                _sql_ts(available[earning], pg), _sql_ts(expires[earning], pg), [now_text] * k,
+                _sql_ts(available[earning], pg), _sql_ts(expires[earning], pg),
                 strict=True,
             ),
+            {"created_at": now_text},
         )  # fmt: skip
         # Accounts: balance and debt as the last credit of each member leaves them.
         gained = np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
@@ -722,12 +744,13 @@ def _post_set_based(
         write_rows(
             conn,
             "tier_history",
-            ("member_id", "from_tier_id", "to_tier_id", "reason", "qualifying_minor", "at"),
+            ("member_id", "from_tier_id", "to_tier_id", "qualifying_minor"),
             zip(
                 batch.member_id[up].tolist(), tier_ids[before[up]].tolist(), tier_ids[after[up]].tolist(),
-                ["upgrade"] * len(up), spend[up].tolist(), [now_text] * len(up),
+                spend[up].tolist(),
                 strict=True,
             ),
+            {"reason": "upgrade", "at": now_text},
         )  # fmt: skip
         final = np.full(len(umem), -1, dtype=np.int64)
         np.maximum.at(final, g[up], after[up])  # tiers only rise within a batch: the last is the highest

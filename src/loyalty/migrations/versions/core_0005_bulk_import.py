@@ -1,4 +1,4 @@
-"""Two columns the bulk import needs to fit: an imported order's request hash, a phone placeholder.
+"""What large imports showed: an imported order's request hash, a phone placeholder, an unread index.
 
 Revision ID: core_0005
 Revises: core_0004
@@ -9,6 +9,8 @@ Create Date: 2026-11-23
   an imported order is compared by content instead (`services.purchases._same_as_imported`).
 - `members.phone` widens from 20 to 32 characters: a member imported without a phone gets
   "nophone:" and their card number (up to 20 characters), which did not fit on PostgreSQL.
+- `ix_transfers_member` is dropped: no statement reads transfers by member (statements and exports go
+  through the member's account postings), yet every sale and every imported order paid to keep it.
 
 `core_0001` builds tables from the current definitions, so a fresh database already has both and this
 revision leaves it alone (SQLite does not enforce lengths, so only PostgreSQL's phone changes type).
@@ -36,9 +38,11 @@ def upgrade() -> None:
             batch.alter_column("request_hash", existing_type=sa.String(64), nullable=True)
     if op.get_bind().dialect.name == "postgresql":
         op.alter_column("members", "phone", type_=sa.String(32), existing_nullable=False)
+    op.drop_index("ix_transfers_member", table_name="transfers", if_exists=True)
 
 
 def downgrade() -> None:
+    op.create_index("ix_transfers_member", "transfers", ["member_id", "id"], if_not_exists=True)
     if op.get_bind().dialect.name == "postgresql":
         op.alter_column("members", "phone", type_=sa.String(20), existing_nullable=False)
     if _nullable("purchases", "request_hash"):
