@@ -244,7 +244,7 @@ class PurchasesLoader:
         if "new_members" in checked.extra:
             steps.append(Step("members", checked.extra["new_members"], counts_rows=False))
         steps.append(
-            Step("purchases", checked.good, group_column="order_key", bulk_load=True, defers_indexes=True)
+            Step("purchases", checked.good, group_column="first_line", bulk_load=True, defers_indexes=True)
         )
         if "returns" in checked.extra:
             steps.append(Step("returns", checked.extra["returns"], lines_column="lines"))
@@ -280,10 +280,9 @@ class PurchasesLoader:
     def _orders(self, conn: Connection, batch: pa.Table) -> OrderBatch:
         """The batch's lines as columnar orders (lines of one order are contiguous in the batch)."""
         n = batch.num_rows
-        keys = batch.column("order_key").combine_chunks()
+        keys = _np(batch.column("first_line"))  # the file line an order starts on: one per order
         first = np.ones(n, dtype=bool)
-        if n > 1:
-            first[1:] = pc.not_equal(keys.slice(1), keys.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+        first[1:] = keys[1:] != keys[:-1]
         starts = np.nonzero(first)[0]
         offsets = np.append(starts, n).astype(np.int64)
         head = batch.take(pa.array(starts))

