@@ -429,63 +429,68 @@ def _expire(ctx: Context, as_of: datetime, now: datetime) -> ExpiryResult:
     if pg:
         eng = eng.execution_options(isolation_level="REPEATABLE READ")
     with eng.begin() as conn:
-        if pg:
-            conn.execute(text("SELECT pg_advisory_xact_lock(7001)"))
-            # This transaction only: hash aggregates over 10^6 rows in memory, and no JIT (compiling
-            # these simple statements costs more than it saves).
-            conn.execute(text("SET LOCAL work_mem = '64MB'"))
-            conn.execute(text("SET LOCAL jit = off"))
-        _scratch(conn, pg)
-        conn.execute(
-            insert(_due).from_select(
-                ["lot_id", "account_id", "merchant_id", "points"],
-                select(
-                    point_lots.c.id, point_lots.c.account_id, point_lots.c.merchant_id, point_lots.c.remaining
-                ).where(point_lots.c.expires_at <= as_of, point_lots.c.remaining > 0),
-            )
-        )
-        expired_acc = accounts.alias("ea")
-        per_merchant = conn.execute(
+        return _expire_in(conn, as_of, now)
+
+
+def _expire_in(conn: Connection, as_of: datetime, now: datetime) -> ExpiryResult:
+    pg = conn.dialect.name == "postgresql"
+    if pg:
+        conn.execute(text("SELECT pg_advisory_xact_lock(7001)"))
+        # This transaction only: hash aggregates over 10^6 rows in memory, and no JIT (compiling
+        # these simple statements costs more than it saves).
+        conn.execute(text("SET LOCAL work_mem = '64MB'"))
+        conn.execute(text("SET LOCAL jit = off"))
+    _scratch(conn, pg)
+    conn.execute(
+        insert(_due).from_select(
+            ["lot_id", "account_id", "merchant_id", "points"],
             select(
-                _due.c.merchant_id,
-                expired_acc.c.id,
-                func.count(),
-                func.sum(_due.c.points),
-            )
-            .join(
-                expired_acc,
-                and_(expired_acc.c.merchant_id == _due.c.merchant_id, expired_acc.c.kind == "expired"),
-            )
-            .group_by(_due.c.merchant_id, expired_acc.c.id)
-            .order_by(_due.c.merchant_id)
-        ).all()
-        n = sum(int(r[2]) for r in per_merchant)
-        total = sum(int(r[3]) for r in per_merchant)
-        if n:
-            runs = []
-            for merchant_id, expired_id, lots, pts in per_merchant:
-                tid = conn.execute(
-                    insert(transfers)
-                    .values(
-                        kind="expire",
-                        debit_account_id=None,
-                        credit_account_id=expired_id,
-                        amount=int(pts),
-                        rule="expiry:run",
-                        reason=f"{int(lots)} lots expiring on or before {as_of.isoformat()}",
-                        created_at=now,
-                    )
-                    .returning(transfers.c.id)
-                ).scalar_one()
-                runs.append({"merchant_id": merchant_id, "transfer_id": tid})
-                # The merchant's leg: the whole run's points land on its 'expired' account.
-                conn.execute(
-                    insert(postings).values(
-                        transfer_id=tid, account_id=expired_id, amount=int(pts), created_at=now
-                    )
+                point_lots.c.id, point_lots.c.account_id, point_lots.c.merchant_id, point_lots.c.remaining
+            ).where(point_lots.c.expires_at <= as_of, point_lots.c.remaining > 0),
+        )
+    )
+    expired_acc = accounts.alias("ea")
+    per_merchant = conn.execute(
+        select(
+            _due.c.merchant_id,
+            expired_acc.c.id,
+            func.count(),
+            func.sum(_due.c.points),
+        )
+        .join(
+            expired_acc,
+            and_(expired_acc.c.merchant_id == _due.c.merchant_id, expired_acc.c.kind == "expired"),
+        )
+        .group_by(_due.c.merchant_id, expired_acc.c.id)
+        .order_by(_due.c.merchant_id)
+    ).all()
+    n = sum(int(r[2]) for r in per_merchant)
+    total = sum(int(r[3]) for r in per_merchant)
+    if n:
+        runs = []
+        for merchant_id, expired_id, lots, pts in per_merchant:
+            tid = conn.execute(
+                insert(transfers)
+                .values(
+                    kind="expire",
+                    debit_account_id=None,
+                    credit_account_id=expired_id,
+                    amount=int(pts),
+                    rule="expiry:run",
+                    reason=f"{int(lots)} lots expiring on or before {as_of.isoformat()}",
+                    created_at=now,
                 )
-            conn.execute(insert(_run), runs)
-            _expire_lots(conn, now)
+                .returning(transfers.c.id)
+            ).scalar_one()
+            runs.append({"merchant_id": merchant_id, "transfer_id": tid})
+            # The merchant's leg: the whole run's points land on its 'expired' account.
+            conn.execute(
+                insert(postings).values(
+                    transfer_id=tid, account_id=expired_id, amount=int(pts), created_at=now
+                )
+            )
+        conn.execute(insert(_run), runs)
+        _expire_lots(conn, now)
     return ExpiryResult(lots_expired=n, points_expired=total)
 
 
