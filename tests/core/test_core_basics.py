@@ -82,6 +82,27 @@ def test_purchase_earns_with_exclusions_and_is_idempotent(ctx: Context, programm
     assert points.verify_ledger(ctx)["ok"]
 
 
+def test_replay_after_the_member_left(ctx: Context, programme: seed.ProgrammeIds) -> None:
+    """A till retrying an order whose member was merged or deactivated since gets the first answer;
+    a new order for that member still gets the member error."""
+    sid = programme.store_id
+    a = members.register_member(ctx, MemberIn(phone="13800138011", name="A"))
+    b = members.register_member(ctx, MemberIn(phone="13800138012", name="B"))
+    c = members.register_member(ctx, MemberIn(phone="13800138013", name="C"))
+    sale_a, sale_c = _buy(ctx, sid, a.id, "left-1", 9_900), _buy(ctx, sid, c.id, "left-2", 5_000)
+    first_a, first_c = purchases.post_purchase(ctx, sale_a), purchases.post_purchase(ctx, sale_c)
+    members.merge_members(ctx, b.id, a.id)  # a into b
+    members.deactivate_member(ctx, c.id)
+    for sale, first in ((sale_a, first_a), (sale_c, first_c)):
+        again = purchases.post_purchase(ctx, sale)
+        assert again.replayed
+        assert again.purchase_id == first.purchase_id
+    for member, code in ((a.id, "MEMBER_INACTIVE"), (c.id, "MEMBER_INACTIVE")):
+        with pytest.raises(Conflict) as err:
+            purchases.post_purchase(ctx, _buy(ctx, sid, member, f"new-{member}", 1_000))
+        assert err.value.code == code
+
+
 def test_redeem_return_debt_and_expiry(
     ctx: Context, programme: seed.ProgrammeIds, clock: FrozenClock
 ) -> None:

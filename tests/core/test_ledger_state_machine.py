@@ -143,6 +143,7 @@ def _make_machine(engine: Engine) -> type[RuleBasedStateMachine]:
                 )
             r = purchases.post_return(ctx, ret)
             assert r.points_reversed >= 0
+            self.just_evaluated = False  # a return lowers the window; the tier waits for the next evaluation
             with engine.connect() as conn:
                 p = conn.execute(select(purchases_t).where(purchases_t.c.order_id == order)).one()
             if full:

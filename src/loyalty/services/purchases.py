@@ -249,7 +249,14 @@ def _post_one(
         return _result_from_row(conn, row, replayed=True)
     store = cache.store(data.store_id)
     prog = store.programme
-    member_id, tier_id, account = _member_for_posting(conn, ctx, data)
+    try:
+        member_id, tier_id, account = _member_for_posting(conn, ctx, data)
+    except (NotFound, Conflict):
+        if look_up_order:
+            raise
+        # A till's retry of an order whose member has since been merged or deactivated replays the
+        # order; only a new order gets the member error.
+        return _post_one(conn, ctx, cache, data, look_up_order=True)
     tier = cache.tiers[tier_id]
     rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
     line_in = [LineIn(a, ln.category) for a, ln in zip(amounts, data.lines, strict=True)]
