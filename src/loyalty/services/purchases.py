@@ -155,13 +155,7 @@ def _member_for_posting(conn: Connection, ctx: Context, data: PurchaseIn) -> tup
     if data.member_id is not None and data.phone is None and data.card_no is None:
         member_id = data.member_id  # the common POS case: no separate look-up round trip
     else:
-        member_id = resolve_member_id(
-            conn,
-            member_id=data.member_id,
-            phone=data.phone,
-            card_no=data.card_no,
-            region=ctx.settings.phone_region,
-        )
+        member_id = _named_member(conn, ctx, data)
     rows = _MEMBER_FOR_POSTING.run(conn, {"member_id": member_id})
     if not rows:
         raise NotFound("MEMBER_NOT_FOUND", "no member with member_id", {"member_id": str(member_id)})
@@ -169,6 +163,14 @@ def _member_for_posting(conn: Connection, ctx: Context, data: PurchaseIn) -> tup
     if status != "active":
         raise Conflict("MEMBER_INACTIVE", f"member {member_id} is {status}", {"member_id": member_id})
     return member_id, tier_id, LockedAccount(account_id, member_id, balance, debt)
+
+
+def _named_member(conn: Connection, ctx: Context, data: PurchaseIn) -> int:
+    """Id of the member a sale names (by id, phone or card number)."""
+    region = ctx.settings.phone_region
+    return resolve_member_id(
+        conn, member_id=data.member_id, phone=data.phone, card_no=data.card_no, region=region
+    )
 
 
 def _same_as_imported(conn: Connection, ctx: Context, purchase_id: int, data: PurchaseIn) -> bool:
@@ -202,13 +204,7 @@ def _same_as_imported(conn: Connection, ctx: Context, purchase_id: int, data: Pu
     if [tuple(r) for r in stored] != sent:
         return False
     try:
-        member_id = resolve_member_id(
-            conn,
-            member_id=data.member_id,
-            phone=data.phone,
-            card_no=data.card_no,
-            region=ctx.settings.phone_region,
-        )
+        member_id = _named_member(conn, ctx, data)
     except (NotFound, InvalidInput):
         return False
     if member_id == row.member_id:
