@@ -32,12 +32,10 @@ def upgrade(engine: Engine, target: str = "heads") -> None:
     Also builds any index a killed bulk import had deferred (see `db.deferred_indexes`).
     """
     command.upgrade(alembic_config(engine), target)
-    if engine.dialect.name == "sqlite" and target == "heads":
+    if target == "heads":
         from loyalty.db import deferred_indexes
 
-        with engine.begin() as conn:
-            if deferred_indexes.missing(conn):
-                deferred_indexes.restore(conn)
+        deferred_indexes.restore_on(engine)
 
 
 def downgrade(engine: Engine, target: str = "base") -> None:

@@ -254,14 +254,6 @@ def _defer_indexes(engine: Engine, step: Step, opts: ImportOptions) -> bool:
     return True
 
 
-def _restore_indexes(engine: Engine) -> None:
-    # SQLite's default page cache, not a bulk load's: with a small cache, CREATE INDEX sorts in runs
-    # merged by worker threads (on a 10M-line ledger 2 s per index instead of 6 s with 2 GB).
-    with engine.begin() as conn:
-        if conn.dialect.name == "sqlite" and deferred_indexes.missing(conn):
-            deferred_indexes.restore(conn)
-
-
 def _engine_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
@@ -340,9 +332,9 @@ def import_file(
                 log.info("%s: batch %d (%s) at %.1f s", kind.value, batch_no, step.name, elapsed(started))
             if deferred:
                 progress.update(task, rate="building indexes")
-                _restore_indexes(engine)
+                deferred_indexes.restore_on(engine)
                 log.info("%s: indexes built at %.1f s", kind.value, elapsed(started))
-    _restore_indexes(engine)  # also what an earlier, killed run left out
+    deferred_indexes.restore_on(engine)  # also what an earlier, killed run left out
     loader.after(ctx, checked, summary)
     summary.seconds = elapsed(started)
     with engine.begin() as conn:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -307,7 +308,7 @@ class Validator:
         )
 
     def _finish(
-        self, checked_table: str, good_sql: str | pa.Table, extra: dict[str, pa.Table] | None = None
+        self, checked_table: str, good: str | pa.Table, extra: dict[str, pa.Table] | None = None
     ) -> Checked:
         """Split `checked_table` (has _line, reason, detail, dup) into good rows (a query, or the rows
         themselves) and rejects."""
@@ -318,11 +319,11 @@ class Validator:
                 WHERE c.reason IS NOT NULL ORDER BY c._line"""
         )
         dups = self._scalar(f"SELECT count(*) FROM {checked_table} WHERE reason IS NULL AND dup")
-        good = self._arrow(good_sql) if isinstance(good_sql, str) else good_sql
+        good_rows = self._arrow(good) if isinstance(good, str) else good
         return Checked(
             kind=self.m.kind,
             read=self.table.num_rows,
-            good=good,
+            good=good_rows,
             rejects=rejects,
             duplicates=dups,
             extra=extra or {},
@@ -789,8 +790,6 @@ class Validator:
 def _take(table: pa.Table, indices: Any) -> pa.Table:
     """`table.take(indices)` a column per thread: Arrow's take is single-threaded, releases the GIL,
     and on ten million lines costs a few seconds per table (almost half as much per column at once)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     chosen = pa.array(indices)
     with ThreadPoolExecutor() as pool:
         columns = list(pool.map(lambda c: c.take(chosen), table.columns))
