@@ -7,10 +7,12 @@ import random
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context, FrozenClock
-from loyalty.db.core_tables import accounts, lot_allocations, members, point_lots, postings, transfers
+from loyalty.db.migrate import downgrade, upgrade
+from loyalty.db.core_tables import accounts, members, point_lots, postings, transfers
 from loyalty.db.core_tables import tiers as tiers_t
 from loyalty.domain.tiers import TierDef, downgrade_target, tier_for_spend
 from loyalty.services import members as member_service
@@ -74,11 +76,10 @@ def test_expiry_run_is_one_transfer_per_merchant_with_one_leg_per_account(
             [(acc[ms[0].id], -300), (acc[ms[1].id], -800), (expired[programme.merchant_id], 1100)]
         )
         assert legs[runs[1].id] == sorted([(acc[ms[0].id], -400), (expired[other.id], 400)])
-        # Each leg is explained lot by lot: allocations of the run add up to its legs.
+        # Each leg is explained lot by lot: the lots naming the run add up to its legs.
         alloc = conn.execute(
-            select(point_lots.c.account_id, func.sum(lot_allocations.c.amount), func.count())
-            .join(point_lots, point_lots.c.id == lot_allocations.c.lot_id)
-            .where(lot_allocations.c.transfer_id == runs[0].id)
+            select(point_lots.c.account_id, func.sum(point_lots.c.expired_points), func.count())
+            .where(point_lots.c.expired_transfer_id == runs[0].id)
             .group_by(point_lots.c.account_id)
             .order_by(point_lots.c.account_id)
         ).all()
@@ -93,6 +94,49 @@ def test_expiry_run_is_one_transfer_per_merchant_with_one_leg_per_account(
     assert points.verify_ledger(ctx)["ok"]
     assert points.expire_points(ctx, ctx.now() + timedelta(days=350)).lots_expired == 0
     assert _max_transfer(ctx) == runs[-1].id
+
+
+def test_a_lot_names_its_expiry_once_and_core_0006_moves_old_allocations_onto_lots(
+    ctx: Context, programme: seed.ProgrammeIds
+) -> None:
+    ms = [member_service.register_member(ctx, MemberIn(phone=f"1380013820{i}", name="L")) for i in range(2)]
+    for i, m in enumerate(ms):
+        purchases.post_purchase(ctx, _buy(ctx, programme.store_id, m.id, f"l{i}", 10_000 * (i + 1)))
+    points.expire_points(ctx, ctx.now() + timedelta(days=400))
+
+    def expired_lots() -> list[tuple[int, int | None, int | None]]:
+        with ctx.engine.connect() as conn:
+            q = select(point_lots.c.id, point_lots.c.expired_transfer_id, point_lots.c.expired_points)
+            return [tuple(r) for r in conn.execute(q.order_by(point_lots.c.id))]
+
+    after_run = expired_lots()
+    assert [p for _, _, p in after_run] == [100, 200] and all(t for _, t, _ in after_run)
+    # Both columns or neither, and only a positive amount.
+    for values in ({"expired_points": None}, {"expired_points": 0}, {"expired_transfer_id": None}):
+        with pytest.raises(IntegrityError), ctx.engine.begin() as conn:
+            conn.execute(update(point_lots).where(point_lots.c.id == after_run[0][0]).values(**values))
+    # Before core_0006 an expiry was an allocation row; down and up again, nothing is lost either way.
+    downgrade(ctx.engine, "core_0005")
+    with ctx.engine.connect() as conn:
+        allocs = conn.execute(text("SELECT lot_id, transfer_id, amount FROM lot_allocations ORDER BY lot_id"))
+        assert [tuple(r) for r in allocs] == after_run
+    upgrade(ctx.engine)
+    assert expired_lots() == after_run
+    with ctx.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM lot_allocations")).scalar_one() == 0
+    assert points.verify_ledger(ctx)["ok"]
+
+
+def test_verify_ledger_finds_an_expiry_its_lots_do_not_explain(
+    ctx: Context, programme: seed.ProgrammeIds
+) -> None:
+    m = member_service.register_member(ctx, MemberIn(phone="13800138210", name="V"))
+    purchases.post_purchase(ctx, _buy(ctx, programme.store_id, m.id, "v", 10_000))
+    points.expire_points(ctx, ctx.now() + timedelta(days=400))
+    with ctx.engine.begin() as conn:
+        conn.execute(update(point_lots).values(expired_points=point_lots.c.expired_points - 1))
+    problems = points.verify_ledger(ctx)["problems"]
+    assert any("its lots explain 99" in p for p in problems), problems
 
 
 def _max_transfer(ctx: Context) -> int:

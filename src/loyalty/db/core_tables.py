@@ -3,9 +3,9 @@
 The ledger is double-entry: a `transfers` row moves a positive amount from a debit account to a credit
 account and writes exactly two `postings` (−amount, +amount), so the sum over all postings is zero by
 construction. Member accounts cache `balance` (sum of their postings) and `debt` so a spend can be
-checked under one row lock; `point_lots` hold earned points with their expiry, and `lot_allocations`
-record which lot paid for which spend, expiry or reversal. CHECK constraints are the last line of defence
-behind the service-level checks.
+checked under one row lock; `point_lots` hold earned points with their expiry (and, once expired, the
+run that took them), and `lot_allocations` record which lot paid for which spend or reversal. CHECK
+constraints are the last line of defence behind the service-level checks.
 """
 
 from __future__ import annotations
@@ -310,8 +310,18 @@ point_lots = Table(
     _ts("available_at"),
     _ts("expires_at"),
     _ts("created_at"),
+    # The expiry run that emptied this lot and how many points it took (core_0006): a lot expires at
+    # most once, and each member leg of a run is explained by the lots that name it.
+    Column("expired_transfer_id", Id, ForeignKey("transfers.id"), nullable=True),
+    Column("expired_points", BigInteger, nullable=True),
     CheckConstraint("remaining >= 0", name="remaining_nonneg"),
     CheckConstraint("remaining + debt_paid <= amount", name="remaining_le_amount"),
+    CheckConstraint(
+        # Spelled out with IS NOT NULL: a CHECK whose expression is NULL passes.
+        "(expired_transfer_id IS NULL AND expired_points IS NULL) OR "
+        "(expired_transfer_id IS NOT NULL AND expired_points IS NOT NULL AND expired_points > 0)",
+        name="expiry",
+    ),
 )
 Index("ix_point_lots_account_expiry", point_lots.c.account_id, point_lots.c.expires_at)
 Index("ix_point_lots_purchase", point_lots.c.purchase_id)  # a return reverses its order's lots

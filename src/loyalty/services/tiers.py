@@ -257,6 +257,8 @@ def _evaluate(
             ),
         )
     )
+    if pg:
+        conn.execute(text("ANALYZE tier_moves"))  # a temporary table has no statistics until analysed
     up, down, grace_started = conn.execute(
         select(
             func.coalesce(
