@@ -312,3 +312,16 @@ def test_good_lines_come_in_posting_order(lines: list[tuple[str, int, int, int]]
         )
     )
     assert got == want
+
+
+def test_duckdb_never_draws_a_progress_bar_on_stdout() -> None:
+    """A long validation must not print DuckDB's progress bar into `loyalty import --json` output."""
+    from loyalty.analytics.features import connect
+    from loyalty.imports.validate import Validator
+
+    headers = PURCHASE_HEADERS
+    table = _table(headers, [["A1", "SH01", "2024-03-01 10:00:00", "M1", "S1", "1", "3"]])
+    validator = Validator(table, resolve_mapping("purchases", headers), _ref([(1, "M1", None)]))
+    setting = "SELECT current_setting('enable_progress_bar')"
+    assert validator.con.execute(setting).fetchall() == [(False,)]
+    assert connect().raw_sql(setting).fetchall() == [(False,)]

@@ -45,8 +45,10 @@ class Columns:
 
 
 def connect() -> ibis.BaseBackend:
-    """A fresh in-process DuckDB connection (the default engine)."""
-    return ibis.duckdb.connect()
+    """A fresh in-process DuckDB connection (the default engine), with no progress bar on stdout."""
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET enable_progress_bar = false")  # DuckDB draws it on stdout past two seconds
+    return con
 
 
 def _read_file(con: ibis.BaseBackend, path: Path) -> ir.Table:

@@ -244,7 +244,10 @@ class Validator:
         self.now_us = now_us
         self.formats = mapping.date_formats or DEFAULT_DATE_FORMATS
         self.scale = 10**ref.currency_exponent
+        # DuckDB draws a progress bar on stdout for any query over two seconds, which would land
+        # in the middle of `loyalty import --json` output.
         self.con = duckdb.connect()
+        self.con.execute("SET enable_progress_bar = false").fetchall()
         self.con.execute("SET TimeZone='UTC'").fetchall()
         self.con.register("src", table)
         self.con.register("ref_stores", ref.stores)
