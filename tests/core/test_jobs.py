@@ -11,9 +11,9 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context, FrozenClock
-from loyalty.db.migrate import downgrade, upgrade
 from loyalty.db.core_tables import accounts, members, point_lots, postings, transfers
 from loyalty.db.core_tables import tiers as tiers_t
+from loyalty.db.migrate import downgrade, upgrade
 from loyalty.domain.tiers import TierDef, downgrade_target, tier_for_spend
 from loyalty.services import members as member_service
 from loyalty.services import merchants, points, purchases, seed, tiers
@@ -110,7 +110,8 @@ def test_a_lot_names_its_expiry_once_and_core_0006_moves_old_allocations_onto_lo
             return [tuple(r) for r in conn.execute(q.order_by(point_lots.c.id))]
 
     after_run = expired_lots()
-    assert [p for _, _, p in after_run] == [100, 200] and all(t for _, t, _ in after_run)
+    assert [p for _, _, p in after_run] == [100, 200]
+    assert all(t for _, t, _ in after_run)
     # Both columns or neither, and only a positive amount.
     for values in ({"expired_points": None}, {"expired_points": 0}, {"expired_transfer_id": None}):
         with pytest.raises(IntegrityError), ctx.engine.begin() as conn:

@@ -593,9 +593,7 @@ def verify_ledger(ctx: Context) -> dict[str, Any]:
         explained = func.coalesce(func.sum(point_lots.c.expired_points), 0)
         unexplained = conn.execute(
             select(transfers.c.id, transfers.c.amount, explained)
-            .select_from(
-                transfers.outerjoin(point_lots, point_lots.c.expired_transfer_id == transfers.c.id)
-            )
+            .select_from(transfers.outerjoin(point_lots, point_lots.c.expired_transfer_id == transfers.c.id))
             .where(transfers.c.kind == "expire")
             .group_by(transfers.c.id, transfers.c.amount)
             .having(transfers.c.amount != explained)

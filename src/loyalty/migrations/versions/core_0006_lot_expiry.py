@@ -30,9 +30,6 @@ CHECK = (
     "(expired_transfer_id IS NULL AND expired_points IS NULL) OR "
     "(expired_transfer_id IS NOT NULL AND expired_points IS NOT NULL AND expired_points > 0)"
 )
-EXPIRY_ALLOCATIONS = (
-    "FROM lot_allocations la JOIN transfers t ON t.id = la.transfer_id AND t.kind = 'expire'"
-)
 
 
 def _has_columns() -> bool:
@@ -43,7 +40,9 @@ def upgrade() -> None:
     if _has_columns():
         return
     with op.batch_alter_table("point_lots") as batch:
-        batch.add_column(sa.Column("expired_transfer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite")))
+        batch.add_column(
+            sa.Column("expired_transfer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+        )
         batch.add_column(sa.Column("expired_points", sa.BigInteger()))
         batch.create_foreign_key(
             op.f("fk_point_lots_expired_transfer_id_transfers"), "transfers", ["expired_transfer_id"], ["id"]
@@ -51,10 +50,13 @@ def upgrade() -> None:
         batch.create_check_constraint(op.f("ck_point_lots_expiry"), CHECK)
     op.execute(
         "UPDATE point_lots SET expired_transfer_id = x.transfer_id, expired_points = x.amount "
-        f"FROM (SELECT la.lot_id, la.transfer_id, la.amount {EXPIRY_ALLOCATIONS}) AS x "
+        "FROM (SELECT la.lot_id, la.transfer_id, la.amount FROM lot_allocations la "
+        "JOIN transfers t ON t.id = la.transfer_id AND t.kind = 'expire') AS x "
         "WHERE point_lots.id = x.lot_id"
     )
-    op.execute(f"DELETE FROM lot_allocations WHERE id IN (SELECT la.id {EXPIRY_ALLOCATIONS})")
+    op.execute(
+        "DELETE FROM lot_allocations WHERE transfer_id IN (SELECT id FROM transfers WHERE kind = 'expire')"
+    )
 
 
 def downgrade() -> None:
