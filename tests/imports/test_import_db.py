@@ -63,3 +63,61 @@ def test_bad_rows_are_rejected_and_good_rows_still_load(ctx: Context, tmp_path: 
     rejects = Path(s.reject_file or "").read_text(encoding="utf-8-sig").splitlines()
     assert rejects[0].startswith("line,reason,detail")
     assert rejects[1].startswith("3,bad_phone,")
+
+
+def test_an_imported_member_is_stored_exactly_as_a_registered_one(ctx: Context) -> None:
+    """The bulk writer bypasses SQLAlchemy's column types, so it must store what they would."""
+    from datetime import date
+
+    from loyalty.imports.loaders import insert_members
+    from loyalty.services import members
+    from loyalty.services.schemas import MemberIn
+
+    store = int(ctx.engine.connect().execute(text("SELECT min(id) FROM stores")).scalar_one())
+    live = members.register_member(
+        ctx,
+        MemberIn(
+            phone="+8613800138400",
+            name="Li",
+            email="li@example.com",
+            birthday=date(1990, 2, 28),
+            gender="female",
+            registration_store_id=store,
+            tags=["imported"],
+            marketing_consent=True,
+        ),
+    )
+    with ctx.engine.begin() as conn:
+        ((_, imported),) = insert_members(
+            conn,
+            [
+                {
+                    "phone": "+8613800138401",
+                    "name": "Li",
+                    "email": "li@example.com",
+                    "birthday": date(1990, 2, 28),
+                    "gender": "female",
+                    "store_id": store,
+                    "consent": True,
+                    "created_at": ctx.now(),
+                }
+            ],
+            ctx.now(),
+            None,
+        ).items()
+    same = (
+        "name, email, birthday, gender, registration_store_id, tags, marketing_consent, status, tier_id, "
+        "created_at, updated_at, merged_into_id, tier_locked_until, tier_grace_until"
+    )
+    with ctx.engine.connect() as conn:
+
+        def raw(sql: str, mid: int) -> list[object]:
+            # Raw driver values (text() applies no column types): the stored form itself.
+            return list(conn.execute(text(sql), {"m": mid}).one())
+
+        for sql in (
+            f"SELECT {same} FROM members WHERE id = :m",
+            "SELECT kind, balance, debt, created_at FROM accounts WHERE member_id = :m",
+            "SELECT from_tier_id, to_tier_id, reason, at FROM tier_history WHERE member_id = :m",
+        ):
+            assert raw(sql, imported) == raw(sql, live.id), sql

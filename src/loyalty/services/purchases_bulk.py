@@ -137,6 +137,11 @@ def _one_ts(at: datetime, pg: bool) -> str:
     return _sql_ts(np.array([_us_of(at)], dtype=np.int64), pg)[0]
 
 
+def stored_times(times: Sequence[datetime], pg: bool) -> list[str]:
+    """Aware datetimes as `UTCDateTime` columns store them, for `write_rows`."""
+    return _sql_ts(np.array([_us_of(t) for t in times], dtype=np.int64), pg)
+
+
 def _us_of(at: datetime) -> int:
     delta = at.astimezone(UTC) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
