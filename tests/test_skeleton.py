@@ -36,3 +36,15 @@ def test_cli_db_upgrade(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "up to date" in result.output
+
+
+def test_the_command_starts_without_the_analytics_stack() -> None:
+    """Every `loyalty` command imports the CLI; Ibis, pandas and SciPy load only for analytics."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, loyalty.cli; print(sorted(m for m in ('ibis', 'pandas', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

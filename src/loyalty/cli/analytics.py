@@ -9,7 +9,9 @@ from typing import Annotated, Literal, cast
 import typer
 
 from loyalty.analytics.errors import AnalyticsError
-from loyalty.analytics.features import Columns
+
+# The analytics stack (Ibis, pandas, SciPy) is imported inside each command, so that every other
+# `loyalty` command starts without it.
 
 app = typer.Typer(help="Member analytics: RFM, lifetime value, churn.", no_args_is_help=True)
 
@@ -40,6 +42,7 @@ def rfm(
 ) -> None:
     """Score every customer: recency_days, frequency, monetary, r/f/m scores, rfm_code, segment."""
     from loyalty.analytics import rfm as rfm_mod
+    from loyalty.analytics.features import Columns
     from loyalty.analytics.pipeline import write_table
 
     if (
@@ -81,6 +84,7 @@ def clv(
     returns: ReturnsOpt = "reject",
 ) -> None:
     """Fit BG/NBD or Pareto/NBD plus Gamma-Gamma on the calibration period and score each customer."""
+    from loyalty.analytics.features import Columns
     from loyalty.analytics.pipeline import fit_clv, write_table
 
     if (
@@ -126,6 +130,7 @@ def report(
     """Write a self-contained HTML report: RFM grid, segments, holdout check, P(alive) and CLV."""
     import pandas as pd
 
+    from loyalty.analytics.features import Columns
     from loyalty.analytics.report import build_report
 
     try:
