@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import machine
+
 
 def rss_bytes() -> int:
     with open("/proc/self/statm") as fh:
@@ -122,6 +124,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.small:
         args.customers, args.transactions, args.pareto_sample = 20_000, 200_000, 2_000
+    print(machine.note(repeat=1 if args.small else 3), flush=True)
 
     from loyalty.analytics import BetaGeo, GammaGamma, ParetoNBD, clv, summary
     from loyalty.analytics.rfm import rfm_from_summary, score

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import machine
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -340,6 +342,7 @@ def main() -> None:
         return
     if args.small:
         args.duration, args.members_count = 2.0, 50
+    print(machine.note(repeat=1 if args.small else 3), flush=True)
     results = []
     for backend in args.backends.split(","):
         if backend == "sqlite":

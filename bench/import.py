@@ -34,6 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+import machine
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -201,6 +203,7 @@ def main() -> None:
         logging.basicConfig(format="%(asctime)s %(message)s", level=logging.WARNING)
         logging.getLogger("loyalty.imports").setLevel(logging.INFO)
     lines = 20_000 if args.small else args.lines
+    print(machine.note(repeat=1 if args.small else 3), flush=True)
     work = Path(tempfile.mkdtemp(prefix="loyalty-bench-"))
     try:
         t = time.perf_counter()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import TextClause, bindparam, create_engine, select, text
 
+import machine
 from loyalty.bootstrap import Context, FrozenClock
 from loyalty.config import Settings
 from loyalty.db.core_tables import UTCDateTime, tiers
@@ -167,6 +168,7 @@ def main() -> None:
     args = ap.parse_args()
     n_members = args.members or (20_000 if args.small else 1_000_000)
     n_purchases = args.purchases or (500 if args.small else 3000)
+    print(machine.note(repeat=1 if args.small else 3), flush=True)
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         print(f"members={n_members:,} purchases={n_purchases:,}", flush=True)
