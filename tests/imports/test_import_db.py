@@ -73,7 +73,8 @@ def test_an_imported_member_is_stored_exactly_as_a_registered_one(ctx: Context) 
     from loyalty.services import members
     from loyalty.services.schemas import MemberIn
 
-    store = int(ctx.engine.connect().execute(text("SELECT min(id) FROM stores")).scalar_one())
+    with ctx.engine.connect() as conn:
+        store = int(conn.execute(text("SELECT min(id) FROM stores")).scalar_one())
     live = members.register_member(
         ctx,
         MemberIn(
