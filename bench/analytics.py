@@ -230,6 +230,7 @@ def main() -> None:
         base_pipeline = t_lsum + t_lbg + t_lgg + t_lclv
         print(f"lifetimes same pipeline: {base_pipeline:.2f} s  ({base_pipeline / ours_pipeline:.1f}x)")
     print(f"peak RSS of the whole process: {max(r[2] for r in rows) / 2**30:.2f} GiB (ours' stages)")
+    print(machine.note(repeat=1 if args.small else 3, when="after"), flush=True)
 
 
 if __name__ == "__main__":

@@ -251,6 +251,7 @@ def main() -> None:
             f"{peak_rss_mib(resource.RUSAGE_CHILDREN):,.0f} MiB (this process, generator and baseline: "
             f"{peak_rss_mib():,.0f} MiB)"
         )
+        print(machine.note(repeat=1 if args.small else 3, when="after"), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

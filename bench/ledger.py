@@ -213,6 +213,7 @@ def main() -> None:
     )
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak memory (RSS): {peak_mib:,.0f} MiB")
+    print(machine.note(repeat=1 if args.small else 3, when="after"), flush=True)
 
 
 if __name__ == "__main__":

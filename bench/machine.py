@@ -1,7 +1,10 @@
-"""A fixed CPU workload timed beside every benchmark, so figures from different days can be compared.
+"""A fixed CPU workload timed before and after every benchmark, so runs can be compared.
 
-The benchmark machines are shared virtual machines whose speed varies from day to day (by a factor of
-three has been seen). Seconds and rows per second only compare between runs when this reference does.
+The benchmark machines are shared virtual machines whose speed varies from day to day, and within a
+run (a factor of three has been seen, between the start and the end of one import benchmark). Seconds
+and rows per second only compare between runs whose references agree before and after; a reference
+that moved during a run says its figures mix two speeds. It times the CPU only: database and disk work
+can slow down differently.
 """
 
 from __future__ import annotations
@@ -21,6 +24,6 @@ def reference_s(repeat: int = 3) -> float:
     return best
 
 
-def note(repeat: int = 3) -> str:
+def note(repeat: int = 3, when: str = "before") -> str:
     took = reference_s(repeat)
-    return f"machine reference: a 10M-addition Python loop took {took:.2f} s (compare runs by it)"
+    return f"machine reference {when}: a 10M-addition Python loop took {took:.2f} s"
