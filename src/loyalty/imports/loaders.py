@@ -337,7 +337,8 @@ class ReturnsLoader:
         return None
 
     def plan(self, checked: Checked, mapping: ColumnMap) -> list[Step]:
-        return [Step("returns", checked.good)]
+        # Bulk load: a batch writes only ids it read (orders, lots, accounts) or created (returns, transfers).
+        return [Step("returns", checked.good, bulk_load=True)]
 
     def load(
         self, ctx: Any, conn: Connection | None, step: str, batch: pa.Table, run_id: int, actor: Any

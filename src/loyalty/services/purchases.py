@@ -432,13 +432,17 @@ def reverse_points(
     """Take `amount` points back from a member: named lots first, then FEFO; return the debt created."""
     if amount <= 0:
         return 0
-    lots = conn.execute(
+    live = (
         select(point_lots.c.id, point_lots.c.remaining)
         .where(point_lots.c.account_id == account.id, point_lots.c.remaining > 0)
         .order_by(point_lots.c.expires_at, point_lots.c.id)
-    ).all()
-    first = [Lot(r.id, r.remaining) for r in lots if r.id in set(first_lot_ids)]
-    rest = [Lot(r.id, r.remaining) for r in lots if r.id not in set(first_lot_ids)]
+    )
+    named = set(first_lot_ids)
+    first = [Lot(r.id, r.remaining) for r in conn.execute(live.where(point_lots.c.id.in_(named)))]
+    rest: list[Lot] = []
+    if sum(lot.remaining for lot in first) < amount:
+        # Only when the order's own lots fall short: a loyal member holds hundreds of live lots.
+        rest = [Lot(r.id, r.remaining) for r in conn.execute(live) if r.id not in named]
     allocs, shortfall = allocate_fefo(first + rest, amount)
     _apply_allocations(conn, allocs, transfer_id)
     account.balance -= amount
