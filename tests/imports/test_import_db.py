@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import text
 
 from loyalty.bootstrap import Context
+from loyalty.imports.loaders import insert_members
 from loyalty.imports.runner import ImportOptions, import_file
-from loyalty.services import points
+from loyalty.services import members, points
+from loyalty.services.schemas import MemberIn
 
 
 def _import_chain(ctx: Context, files, tmp_path: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -67,12 +70,6 @@ def test_bad_rows_are_rejected_and_good_rows_still_load(ctx: Context, tmp_path: 
 
 def test_an_imported_member_is_stored_exactly_as_a_registered_one(ctx: Context) -> None:
     """The bulk writer bypasses SQLAlchemy's column types, so it must store what they would."""
-    from datetime import date
-
-    from loyalty.imports.loaders import insert_members
-    from loyalty.services import members
-    from loyalty.services.schemas import MemberIn
-
     with ctx.engine.connect() as conn:
         store = int(conn.execute(text("SELECT min(id) FROM stores")).scalar_one())
     live = members.register_member(

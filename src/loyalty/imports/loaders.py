@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,6 +43,7 @@ from loyalty.services.purchases_bulk import (
     OrderBatch,
     next_ids,
     post_purchase_batch,
+    stored_date,
     stored_times,
     write_rows,
 )
@@ -158,7 +159,7 @@ def insert_members(
         (
             (
                 i, r.get("phone") or f"{NO_PHONE_PREFIX}{card}", r.get("name") or card, r.get("email"),
-                _stored_date(r.get("birthday")), r.get("gender"), r.get("store_id"),
+                stored_date(r.get("birthday")), r.get("gender"), r.get("store_id"),
                 bool(r.get("consent")) if pg else int(bool(r.get("consent"))), card,
                 r.get("member_code") or new_member_code(), at, at,
             )
@@ -192,11 +193,6 @@ def insert_members(
             at=now,
         )
     return {str(card): i for card, i in zip(cards, ids, strict=True)}
-
-
-def _stored_date(value: date | None) -> str | None:
-    """A date as the `Date` column stores it on SQLite ('YYYY-MM-DD'); PostgreSQL parses the same."""
-    return value.isoformat() if value is not None else None
 
 
 def _post_purchases_in(

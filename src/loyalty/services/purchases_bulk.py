@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -140,6 +140,12 @@ def _one_ts(at: datetime, pg: bool) -> str:
 def stored_times(times: Sequence[datetime], pg: bool) -> list[str]:
     """Aware datetimes as `UTCDateTime` columns store them, for `write_rows`."""
     return _sql_ts(np.array([_us_of(t) for t in times], dtype=np.int64), pg)
+
+
+def stored_date(value: date | None) -> str | None:
+    """A date as the `Date` column stores it on SQLite ('YYYY-MM-DD'), for `write_rows`; PostgreSQL
+    parses the same text."""
+    return value.isoformat() if value is not None else None
 
 
 def _us_of(at: datetime) -> int:

@@ -11,7 +11,7 @@ single debit account (see docs/adr/0001-points-ledger.md). A CHECK keeps every o
 core_0001 creates tables from the current Core definitions, so a fresh database already has this
 shape; the revision only changes databases created before it. SQLite cannot drop NOT NULL or add a
 CHECK in place: the table is rebuilt (create, copy, drop, rename, re-create its indexes), with foreign
-keys off for the migration (see `migrations/env.py`, which checks them again afterwards).
+keys off for the migration (see `migrations/sqlite_rebuild.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import re
 
 import sqlalchemy as sa
 from alembic import op
+
+from loyalty.migrations.sqlite_rebuild import rebuild, table_sql
 
 revision = "core_0002"
 down_revision = "core_0001"
@@ -37,38 +39,19 @@ def _debit_nullable(bind: sa.Connection) -> bool:
     return bool(cols["debit_account_id"]["nullable"])
 
 
-def _rebuild_sqlite(bind: sa.Connection, create_sql: str) -> None:
-    indexes = [
-        r[0]
-        for r in bind.exec_driver_sql(
-            "SELECT sql FROM sqlite_master "
-            "WHERE type = 'index' AND tbl_name = 'transfers' AND sql IS NOT NULL"
-        )
-    ]
-    new_sql = re.sub(r'^CREATE TABLE "?transfers"?', "CREATE TABLE _transfers_new", create_sql, count=1)
-    bind.exec_driver_sql(new_sql)
-    bind.exec_driver_sql("INSERT INTO _transfers_new SELECT * FROM transfers")
-    bind.exec_driver_sql("DROP TABLE transfers")
-    bind.exec_driver_sql("ALTER TABLE _transfers_new RENAME TO transfers")
-    for sql in indexes:
-        bind.exec_driver_sql(sql)
-
-
 def upgrade() -> None:
     bind = op.get_bind()
     if _debit_nullable(bind):
         return
     if bind.dialect.name == "sqlite":
-        create_sql = bind.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'transfers'"
-        ).scalar_one()
+        create_sql = table_sql(bind, "transfers")
         if OLD_COLUMN not in create_sql:
             raise RuntimeError("unexpected transfers definition; cannot rebuild it")
         create_sql = create_sql.replace(OLD_COLUMN, NEW_COLUMN, 1)
         create_sql = (
             create_sql.rstrip().removesuffix(")") + f",\n\tCONSTRAINT {CHECK_NAME} CHECK ({CHECK_SQL})\n)"
         )
-        _rebuild_sqlite(bind, create_sql)
+        rebuild(bind, "transfers", create_sql)
         return
     op.alter_column("transfers", "debit_account_id", existing_type=sa.BigInteger(), nullable=True)
     op.create_check_constraint(op.f(CHECK_NAME), "transfers", CHECK_SQL)
@@ -77,12 +60,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
-        create_sql = bind.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'transfers'"
-        ).scalar_one()
+        create_sql = table_sql(bind, "transfers")
         create_sql = create_sql.replace(NEW_COLUMN, OLD_COLUMN, 1)
         create_sql = re.sub(rf",\s*CONSTRAINT {CHECK_NAME} CHECK \([^)]*\)", "", create_sql, count=1)
-        _rebuild_sqlite(bind, create_sql)
+        rebuild(bind, "transfers", create_sql)
         return
     op.drop_constraint(op.f(CHECK_NAME), "transfers", type_="check")
     op.alter_column("transfers", "debit_account_id", existing_type=sa.BigInteger(), nullable=False)
