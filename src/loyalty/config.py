@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis for rate limits shared by all API workers (redis://host:6379/0)"
     )
+    api_group_commit: bool = Field(
+        default=True,
+        description="SQLite: write the POS sales a server process receives at once in one transaction",
+    )
 
     @field_validator("timezone")
     @classmethod

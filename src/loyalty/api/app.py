@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse
 
 import loyalty
 from loyalty.api.errors import Problem, install_error_handlers
+from loyalty.api.group_commit import GroupCommit
 from loyalty.api.ratelimit import limiter_for
 from loyalty.api.routers import health
 from loyalty.bootstrap import Context
@@ -70,6 +71,11 @@ def create_app(
     app.router.lifespan_context = _thread_pool_lifespan
     app.state.ctx = context
     app.state.limiter = limiter_for(context.settings.redis_url, rate_limits)
+    app.state.group_commit = (
+        GroupCommit(context.engine)
+        if context.engine.dialect.name == "sqlite" and context.settings.api_group_commit
+        else None
+    )
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
     _include_resource_routers(app)

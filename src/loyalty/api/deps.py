@@ -138,6 +138,10 @@ AnyPrincipal = Annotated[Principal, Depends(current_principal)]
 
 async def staff_or_pos(principal: AnyPrincipal) -> Principal:
     """Staff and POS terminals; members are sent to /me."""
+    return _not_member(principal)
+
+
+def _not_member(principal: Principal) -> Principal:
     if principal.kind == "member":
         raise forbidden("Members may only use /api/v1/me.")
     return principal
@@ -153,10 +157,19 @@ Caller = Annotated[Principal, Depends(staff_or_pos)]
 MemberPrincipal = Annotated[Principal, Depends(member_only)]
 
 
-def requires(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency that yields the caller when their role holds `permission`, else 403."""
+def requires(permission: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that yields the caller (staff or POS) when their role holds `permission`, else 403.
 
-    async def _dep(principal: Caller) -> Principal:
+    It resolves the caller itself rather than through `Caller`: FastAPI solves each level of nested
+    dependencies per request, and this one guards every POS sale.
+    """
+
+    async def _dep(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        api_key: Annotated[str | None, Depends(_api_key)],
+    ) -> Principal:
+        principal = _not_member(await _resolve(request, bearer, api_key))
         principal.require(permission)
         return principal
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.api.errors import ApiError
@@ -80,29 +81,69 @@ def run_idempotent_within(
     when it saved the record, nothing is written afterwards (one transaction per POS sale, not two).
     """
     if key is None:
-        status, model = handler(None)
-        return JSONResponse(model.model_dump(mode="json"), status_code=status)
+        return _answer(None, *handler(None))
     scope = principal.scope_key
     digest = request_hash(route, payload)
     with read(ctx) as conn:
-        try:
-            stored = idempotency.find(conn, scope, key, digest)
-        except IdempotencyMismatch as exc:
-            raise _mismatch() from exc
-    if stored is not None:
-        return JSONResponse(stored.response, status_code=stored.status_code, headers={REPLAY_HEADER: "true"})
+        replay = _replay(conn, scope, key, digest)
+    if replay is not None:
+        return replay
     record = idempotency.Record(scope, key, digest, render=_not_rendered)
     status, model = handler(record)
-    if record.rendered is not None:
+    if record.rendered is None:
+        body = model.model_dump(mode="json")
+        try:
+            with ctx.engine.begin() as conn:
+                idempotency.store(conn, scope, key, digest, body, ctx.now(), status)
+        except IntegrityError:
+            pass  # a concurrent first attempt stored its (equivalent) response first
+        return JSONResponse(body, status_code=status)
+    return _answer(record, status, model)
+
+
+def run_idempotent_in(
+    conn: Connection,
+    principal: Principal,
+    key: str | None,
+    route: str,
+    payload: BaseModel | dict[str, Any] | None,
+    handler: Callable[[idempotency.Record | None], tuple[int, BaseModel]],
+) -> JSONResponse:
+    """:func:`run_idempotent_within` inside the caller's transaction `conn` (the API's group commit).
+
+    The look-up, the effect and its record share that transaction; the handler must save the record.
+    """
+    if key is None:
+        return _answer(None, *handler(None))
+    scope = principal.scope_key
+    digest = request_hash(route, payload)
+    replay = _replay(conn, scope, key, digest)
+    if replay is not None:
+        return replay
+    record = idempotency.Record(scope, key, digest, render=_not_rendered)
+    status, model = handler(record)
+    if record.rendered is None:
+        raise RuntimeError("a handler run inside a shared transaction must save its idempotency record")
+    return _answer(record, status, model)
+
+
+def _replay(conn: Connection, scope: str, key: str, digest: str) -> JSONResponse | None:
+    """The stored response for (scope, key) as sent the first time, None when the key is new."""
+    try:
+        stored = idempotency.find(conn, scope, key, digest)
+    except IdempotencyMismatch as exc:
+        raise _mismatch() from exc
+    if stored is None:
+        return None
+    return JSONResponse(stored.response, status_code=stored.status_code, headers={REPLAY_HEADER: "true"})
+
+
+def _answer(record: idempotency.Record | None, status: int, model: BaseModel) -> JSONResponse:
+    """The handler's response: what its record stored (rendered once, in the transaction), else the model."""
+    if record is not None and record.rendered is not None:
         status, body = record.rendered
         return JSONResponse(body, status_code=status)
-    body = model.model_dump(mode="json")
-    try:
-        with ctx.engine.begin() as conn:
-            idempotency.store(conn, scope, key, digest, body, ctx.now(), status)
-    except IntegrityError:
-        pass  # a concurrent first attempt stored its (equivalent) response first
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(model.model_dump(mode="json"), status_code=status)
 
 
 def _mismatch() -> ApiError:

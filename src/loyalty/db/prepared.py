@@ -13,7 +13,9 @@ family of errors whichever path ran the statement.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,3 +105,36 @@ class Prepared:
 
 def _wrapped(sql: str, params: Any, exc: Exception, dialect: Dialect) -> StatementError:
     return DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error)
+
+
+_savepoint_ids = itertools.count(1)
+
+
+@contextmanager
+def savepoint(conn: Connection) -> Iterator[None]:
+    """A savepoint inside `conn`'s transaction, set on the driver: released on success, rolled back to
+    (then released) when the block raises, so only the block's own writes are undone.
+
+    SQLAlchemy's `begin_nested` compiles its SAVEPOINT statement on every use; a group commit sets two
+    per POS sale, which cost a quarter of the writer's time that way.
+    """
+    name = f"sp_{next(_savepoint_ids)}"
+    cursor = conn.connection.cursor()
+
+    def execute(sql: str) -> None:
+        try:
+            cursor.execute(sql)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(sql, None, exc, conn.dialect) from exc
+
+    try:
+        execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            execute(f"ROLLBACK TO SAVEPOINT {name}")
+            execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        execute(f"RELEASE SAVEPOINT {name}")
+    finally:
+        cursor.close()

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.db.auth_tables import STAFF_ROLES, api_keys, member_tokens, staff_user_stores, staff_users
 from loyalty.db.core_tables import stores as stores_table
+from loyalty.services.common import read
 
 if TYPE_CHECKING:
     from loyalty.bootstrap import Context
@@ -198,7 +199,7 @@ def _require_stores(conn: Connection, store_ids: list[int]) -> None:
 
 
 def _exists(ctx: Context, condition: Any) -> bool:
-    with ctx.engine.connect() as conn:
+    with read(ctx) as conn:
         return conn.execute(select(1).where(condition).limit(1)).first() is not None
 
 
@@ -231,7 +232,7 @@ def _insert_staff(
 
 def get_staff(ctx: Context, user_id: int) -> StaffUser | None:
     """The staff user with `user_id`, or None."""
-    with ctx.engine.connect() as conn:
+    with read(ctx) as conn:
         row = conn.execute(select(staff_users).where(staff_users.c.id == user_id)).one_or_none()
         if row is None:
             return None
@@ -243,7 +244,7 @@ def get_staff(ctx: Context, user_id: int) -> StaffUser | None:
 
 def list_staff(ctx: Context) -> list[StaffUser]:
     """All staff users, by id."""
-    with ctx.engine.connect() as conn:
+    with read(ctx) as conn:
         rows = conn.execute(select(staff_users).order_by(staff_users.c.id)).all()
         links = conn.execute(select(staff_user_stores)).all()
     by_user: dict[int, list[int]] = {}
@@ -267,7 +268,7 @@ def set_staff_active(ctx: Context, user_id: int, active: bool, *, actor: Any = N
 
 def authenticate_staff(ctx: Context, username: str, password: str) -> StaffUser | None:
     """The active user whose password matches, else None (same work whether or not the user exists)."""
-    with ctx.engine.connect() as conn:
+    with read(ctx) as conn:
         row = conn.execute(select(staff_users).where(staff_users.c.username == username)).one_or_none()
     if row is None:
         verify_password(_DUMMY_HASH, password)
@@ -334,7 +335,7 @@ def verify_api_key(ctx: Context, presented: str) -> ApiKeyInfo | None:
     if split is None:
         return None
     public_id, secret = split
-    with ctx.engine.connect() as conn:
+    with read(ctx) as conn:
         row = conn.execute(select(api_keys).where(api_keys.c.key_id == public_id)).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
@@ -348,13 +349,13 @@ def list_api_keys(ctx: Context, store_id: int | None = None) -> list[ApiKeyInfo]
     query = select(api_keys).order_by(api_keys.c.id)
     if store_id is not None:
         query = query.where(api_keys.c.store_id == store_id)
-    with ctx.engine.connect() as conn:
+    with read(ctx) as conn:
         return [_key_from_row(r) for r in conn.execute(query)]
 
 
 def get_api_key(ctx: Context, key_pk: int) -> ApiKeyInfo | None:
     """A key's description by primary key."""
-    with ctx.engine.connect() as conn:
+    with read(ctx) as conn:
         row = conn.execute(select(api_keys).where(api_keys.c.id == key_pk)).one_or_none()
     return _key_from_row(row) if row is not None else None
 
@@ -414,7 +415,7 @@ def verify_member_token(ctx: Context, presented: str) -> int | None:
     if split is None:
         return None
     public_id, secret = split
-    with ctx.engine.connect() as conn:
+    with read(ctx) as conn:
         row = conn.execute(select(member_tokens).where(member_tokens.c.token_id == public_id)).one_or_none()
     if row is None or row.revoked_at is not None or _aware(row.expires_at) <= _now(ctx):
         return None
@@ -478,7 +479,7 @@ def audit_entries(
         query = query.where(audit_log.c.actor_id == actor_id)
     if before_id is not None:
         query = query.where(audit_log.c.id < before_id)
-    with ctx.engine.connect() as conn:
+    with read(ctx) as conn:
         rows = conn.execute(query).all()
     return [
         AuditEntry(
@@ -558,7 +559,7 @@ def search_members_page(
             stmt = stmt.where(members.c.id < int(cursor))
         except ValueError:
             return [], None
-    with ctx.engine.connect() as conn:
+    with read(ctx) as conn:
         ids = [int(i) for i in conn.execute(stmt).scalars()]
     page = ids[:limit]
     next_cursor = str(page[-1]) if len(ids) > limit else None

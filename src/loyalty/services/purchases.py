@@ -28,7 +28,7 @@ from loyalty.db.core_tables import (
     tier_history,
     tiers,
 )
-from loyalty.db.prepared import Prepared
+from loyalty.db.prepared import Prepared, savepoint
 from loyalty.domain.actors import Actor
 from loyalty.domain.earning import EarningRule, LineIn, cumulative_share, lot_times
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
@@ -384,18 +384,46 @@ def post_purchase(
     """
     try:
         with ctx.engine.begin() as conn:
-            result = _post_one(conn, ctx, _Cache(conn, ctx), data, look_up_order=False)
-            if record is not None:
-                record.save(conn, result, ctx.now())
-            return result
+            return _post_and_record(conn, ctx, _Cache(conn, ctx), data, record, first_try=True)
     except IntegrityError:
         # The order was posted before (a till's retry), or a concurrent post of the same order (or
         # with the same key) won the UNIQUE race: replay its result (or mismatch), keeping its key.
         with ctx.engine.begin() as conn:
-            result = _post_one(conn, ctx, _Cache(conn, ctx), data)
-            if record is not None:
-                record.save(conn, result, ctx.now(), if_absent=True)
-            return result
+            return _post_and_record(conn, ctx, _Cache(conn, ctx), data, record, first_try=False)
+
+
+def post_purchase_in(
+    conn: Connection, ctx: Context, data: PurchaseIn, *, record: idempotency.Record | None = None
+) -> PurchaseResult:
+    """:func:`post_purchase` inside the caller's transaction, for a caller that writes many sales in one.
+
+    The sale runs in a savepoint of its own, so a failure undoes only its own writes, and a repeated
+    order (the UNIQUE race) is retried in a fresh savepoint as a replay, as `post_purchase` retries in
+    a fresh transaction. Used by the API's group commit on SQLite (`loyalty.api.group_commit`).
+    """
+    cache = _Cache(conn, ctx)
+    try:
+        with savepoint(conn):
+            return _post_and_record(conn, ctx, cache, data, record, first_try=True)
+    except IntegrityError:
+        with savepoint(conn):
+            return _post_and_record(conn, ctx, cache, data, record, first_try=False)
+
+
+def _post_and_record(
+    conn: Connection,
+    ctx: Context,
+    cache: _Cache,
+    data: PurchaseIn,
+    record: idempotency.Record | None,
+    *,
+    first_try: bool,
+) -> PurchaseResult:
+    """The sale and its Idempotency-Key record; a first try leaves the replay check to the UNIQUE key."""
+    result = _post_one(conn, ctx, cache, data, look_up_order=not first_try)
+    if record is not None:
+        record.save(conn, result, ctx.now(), if_absent=not first_try)
+    return result
 
 
 def post_purchases(ctx: Context, items: Sequence[PurchaseIn]) -> list[PurchaseResult]:

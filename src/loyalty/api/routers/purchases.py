@@ -5,12 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from loyalty.api.deps import CtxDep, requires
 from loyalty.api.errors import ApiError
-from loyalty.api.idempotency import IdempotencyKey, run_idempotent, run_idempotent_within
+from loyalty.api.group_commit import GroupCommit
+from loyalty.api.idempotency import (
+    IdempotencyKey,
+    run_idempotent,
+    run_idempotent_in,
+    run_idempotent_within,
+)
 from loyalty.api.schemas import (
     AmountError,
     CurrencyCode,
@@ -176,27 +185,46 @@ def purchase_view(p: Any, currency: str) -> PurchaseOut:
 
 
 @router.post("/purchases", response_model=PurchaseOut, status_code=201)
-def post_purchase(
-    body: PurchaseIn, caller: Poster, ctx: CtxDep, idempotency_key: IdempotencyKey = None
+async def post_purchase(
+    body: PurchaseIn, caller: Poster, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Any:
     """Post a purchase from a store's POS and earn points for the member."""
     caller.require_store(body.store_id)
-
+    sale = purchase_input(body)
     views: list[PurchaseOut] = []  # rendered once, inside the transaction when a key is recorded
 
     def render(result: Any) -> tuple[int, dict[str, Any]]:
         views.append(purchase_view(result, body.currency))
         return 201, views[-1].model_dump(mode="json")
 
-    def handler(record: Record | None) -> tuple[int, BaseModel]:
+    def keyed(record: Record | None) -> Record | None:
         if record is not None:
             record.render = render
-        result = purchases_service.post_purchase(
-            ctx, purchase_input(body), actor=caller.to_actor(), record=record
-        )
+        return record
+
+    def answer(result: Any) -> tuple[int, BaseModel]:
         return 201, views[-1] if views else purchase_view(result, body.currency)
 
-    return run_idempotent_within(ctx, caller, idempotency_key, "POST /purchases", body, handler)
+    group_commit: GroupCommit | None = request.app.state.group_commit
+    if group_commit is None:  # a transaction of its own, side by side with others (PostgreSQL)
+
+        def handler(record: Record | None) -> tuple[int, BaseModel]:
+            return answer(purchases_service.post_purchase(ctx, sale, record=keyed(record)))
+
+        return await run_in_threadpool(
+            run_idempotent_within, ctx, caller, idempotency_key, _POST_PURCHASE, body, handler
+        )
+
+    def job(conn: Connection) -> JSONResponse:  # in the next shared SQLite transaction
+        def handler(record: Record | None) -> tuple[int, BaseModel]:
+            return answer(purchases_service.post_purchase_in(conn, ctx, sale, record=keyed(record)))
+
+        return run_idempotent_in(conn, caller, idempotency_key, _POST_PURCHASE, body, handler)
+
+    return await group_commit.run(job)
+
+
+_POST_PURCHASE = "POST /purchases"
 
 
 @router.get("/purchases/{purchase_id}", response_model=PurchaseOut)
