@@ -121,3 +121,30 @@ def test_bulk_load_settings_end_with_the_connection_checkout(tmp_path: Path) -> 
     with pytest.raises(IntegrityError, match="FOREIGN KEY"), engine.begin() as conn:
         conn.execute(text("insert into child values (42)"))  # the foreign key is enforced again
     engine.dispose()
+
+
+def test_checkpoints_run_in_the_background_not_inside_commits(tmp_path: Path) -> None:
+    """Commits only count rows; past the threshold a background thread copies the WAL back."""
+    from loyalty.db.engine import BACKSTOP_AUTOCHECKPOINT_PAGES, CHECKPOINT_AFTER_CHANGES
+
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("create table t (id integer primary key, v text)"))
+        # SQLite's own checkpoint inside COMMIT is only a backstop now
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_AUTOCHECKPOINT_PAGES
+    raw = engine.raw_connection()
+    checkpointer = raw.dbapi_connection.checkpointer
+    raw.close()
+    assert checkpointer.runs == 0
+    rows = [{"v": "x" * 200} for _ in range(CHECKPOINT_AFTER_CHANGES // 4 + 1)]
+    for _ in range(4):
+        with engine.begin() as conn:
+            conn.execute(text("insert into t (v) values (:v)"), rows)
+    deadline = time.monotonic() + 10
+    while checkpointer.runs == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert checkpointer.runs >= 1
+    with engine.connect() as conn:
+        assert conn.execute(text("select count(*) from t")).scalar_one() == 4 * len(rows)
+    engine.dispose()

@@ -7,6 +7,7 @@ apps in one process (the test suite does this) never share state, including rate
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -68,7 +69,7 @@ def create_app(
         responses=_PROBLEM_RESPONSES,
         separate_input_output_schemas=False,
     )
-    app.router.lifespan_context = _thread_pool_lifespan
+    app.router.lifespan_context = _serving_lifespan
     app.state.ctx = context
     app.state.limiter = limiter_for(context.settings.redis_url, rate_limits)
     app.state.group_commit = (
@@ -97,8 +98,9 @@ def api_threads(dialect: str) -> int:
 
 
 @asynccontextmanager
-async def _thread_pool_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Size the thread pool that runs synchronous endpoints (see `api_threads`).
+async def _serving_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Prepare the process for serving: size the thread pool that runs synchronous endpoints (see
+    `api_threads`) and keep the start-up heap out of the garbage collector's way (`_freeze_startup_heap`).
 
     AnyIO's default of 40 threads lets 40 requests contend for the GIL and SQLite's write lock at
     once, and the lock is not handed over in arrival order; a request waiting for a thread instead
@@ -107,7 +109,20 @@ async def _thread_pool_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     limiter = anyio.to_thread.current_default_thread_limiter()
     limiter.total_tokens = api_threads(app.state.ctx.engine.dialect.name)
+    _freeze_startup_heap()
     yield
+
+
+def _freeze_startup_heap() -> None:
+    """Move everything alive at start-up (the framework, models, compiled statements) out of the GC's way.
+
+    Python's full collections traverse every tracked object; after start-up that is about a million
+    objects that live as long as the process, and each pass over them stalled every request for tens of
+    milliseconds: it was the POS benchmark's p99 (~90 ms against a p95 of ~40 ms). `gc.freeze()` keeps
+    them out of all later collections; objects created while serving are collected as before.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _to_docs() -> RedirectResponse:
