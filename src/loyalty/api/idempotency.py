@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Header
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from loyalty.bootstrap import Context
 
 REPLAY_HEADER = "Idempotent-Replayed"
+
+Payload = BaseModel | dict[str, Any] | None
+#: a use case run under a key: gets the record to save with its effect (None without a key)
+KeyedHandler = Callable[[idempotency.Record | None], tuple[int, BaseModel]]
 
 IdempotencyKey = Annotated[
     str | None,
@@ -72,33 +77,29 @@ def run_idempotent_within(
     principal: Principal,
     key: str | None,
     route: str,
-    payload: BaseModel | dict[str, Any] | None,
-    handler: Callable[[idempotency.Record | None], tuple[int, BaseModel]],
+    payload: Payload,
+    handler: KeyedHandler,
 ) -> JSONResponse:
     """:func:`run_idempotent` for a handler that can record the key in its own transaction.
 
     The handler gets an :class:`idempotency.Record` (None without a key) to pass to the core use case;
     when it saved the record, nothing is written afterwards (one transaction per POS sale, not two).
     """
-    if key is None:
-        return _answer(None, *handler(None))
-    scope = principal.scope_key
-    digest = request_hash(route, payload)
-    with read(ctx) as conn:
-        replay = _replay(conn, scope, key, digest)
-    if replay is not None:
-        return replay
-    record = idempotency.Record(scope, key, digest, render=_not_rendered)
-    status, model = handler(record)
-    if record.rendered is None:
-        body = model.model_dump(mode="json")
+
+    def replay_from(scope: str, key: str, digest: str) -> JSONResponse | None:
+        with read(ctx) as conn:
+            return _replay(conn, scope, key, digest)
+
+    def store_unsaved(record: idempotency.Record, status: int, body: dict[str, Any]) -> None:
         try:
             with ctx.engine.begin() as conn:
-                idempotency.store(conn, scope, key, digest, body, ctx.now(), status)
+                idempotency.store(
+                    conn, record.scope, record.key, record.request_hash, body, ctx.now(), status
+                )
         except IntegrityError:
             pass  # a concurrent first attempt stored its (equivalent) response first
-        return JSONResponse(body, status_code=status)
-    return _answer(record, status, model)
+
+    return _keyed(principal, key, route, payload, handler, replay_from, store_unsaved)
 
 
 def run_idempotent_in(
@@ -106,24 +107,45 @@ def run_idempotent_in(
     principal: Principal,
     key: str | None,
     route: str,
-    payload: BaseModel | dict[str, Any] | None,
-    handler: Callable[[idempotency.Record | None], tuple[int, BaseModel]],
+    payload: Payload,
+    handler: KeyedHandler,
 ) -> JSONResponse:
     """:func:`run_idempotent_within` inside the caller's transaction `conn` (the API's group commit).
 
     The look-up, the effect and its record share that transaction; the handler must save the record.
     """
+    return _keyed(principal, key, route, payload, handler, partial(_replay, conn), store_unsaved=None)
+
+
+def _keyed(
+    principal: Principal,
+    key: str | None,
+    route: str,
+    payload: Payload,
+    handler: KeyedHandler,
+    replay_from: Callable[[str, str, str], JSONResponse | None],
+    store_unsaved: Callable[[idempotency.Record, int, dict[str, Any]], None] | None,
+) -> JSONResponse:
+    """Replay what (caller, key) was first answered, else run `handler` with a record to save.
+
+    `replay_from(scope, key, digest)` looks the key up; `store_unsaved` records the response when the
+    handler did not save the record itself (None: it must have).
+    """
     if key is None:
         return _answer(None, *handler(None))
     scope = principal.scope_key
     digest = request_hash(route, payload)
-    replay = _replay(conn, scope, key, digest)
+    replay = replay_from(scope, key, digest)
     if replay is not None:
         return replay
     record = idempotency.Record(scope, key, digest, render=_not_rendered)
     status, model = handler(record)
     if record.rendered is None:
-        raise RuntimeError("a handler run inside a shared transaction must save its idempotency record")
+        if store_unsaved is None:
+            raise RuntimeError("a handler run inside a shared transaction must save its idempotency record")
+        body = model.model_dump(mode="json")
+        store_unsaved(record, status, body)
+        return JSONResponse(body, status_code=status)
     return _answer(record, status, model)
 
 
