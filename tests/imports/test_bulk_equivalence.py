@@ -14,9 +14,10 @@ already in the database that enters and leaves the rolling window during the bat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +143,13 @@ def _batch(orders: list[Order], order_prefix: str) -> OrderBatch:
     )
 
 
-def _post_both(bulk: Context, live: Context, batch: OrderBatch, cut: int | None = None) -> None:
-    parts = [(0, len(batch))] if cut is None else [(0, cut), (cut, len(batch))]
+def _post_both(
+    bulk: Context, live: Context, batch: OrderBatch, cut: int | Sequence[int] | None = None
+) -> None:
+    """Post `batch` through the bulk routine (in one batch, or cut into several at `cut`) and live."""
+    cuts = [] if cut is None else [cut] if isinstance(cut, int) else sorted(set(cut))
+    edges = [0, *(c for c in cuts if 0 < c < len(batch)), len(batch)]
+    parts = list(pairwise(edges))
     session = BulkSession()  # what one import run carries from batch to batch
     for lo, hi in parts:
         with bulk.engine.begin() as conn:
@@ -261,7 +267,7 @@ def test_bulk_equals_live(pair: tuple[Context, Context]) -> None:
         o.at += timedelta(days=200)
     batch = _batch(orders, "B")
     _post_both(bulk, live, _slice(batch, 0, 100), cut=40)
-    _post_both(bulk, live, _slice(batch, 100, len(batch)), cut=30)
+    _post_both(bulk, live, _slice(batch, 100, len(batch)), cut=[15, 30, 45])
     assert_same_ledger(bulk, live)
     with bulk.engine.connect() as conn:
         upgrades = conn.execute(
@@ -364,11 +370,12 @@ _order = st.tuples(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(data=st.lists(_order, min_size=1, max_size=25), cut=st.integers(0, 25))
+@given(data=st.lists(_order, min_size=1, max_size=25), cuts=st.lists(st.integers(1, 24), max_size=4))
 def test_bulk_equals_live_property(
-    tmp_path_factory: pytest.TempPathFactory, data: list[Any], cut: int
+    tmp_path_factory: pytest.TempPathFactory, data: list[Any], cuts: list[int]
 ) -> None:
-    """Random batches (SQLite): thresholds, exclusions, debts and windows always agree with live."""
+    """Random batches (SQLite), posted in up to five batches of one session: thresholds, exclusions,
+    debts and windows (reaching over orders earlier batches posted) always agree with live."""
     base = tmp_path_factory.mktemp("prop")
     urls = [f"sqlite:///{base / 'bulk.db'}", f"sqlite:///{base / 'live.db'}"]
     ctxs = [_chain(url) for url in urls]
@@ -390,7 +397,7 @@ def test_bulk_equals_live_property(
         key=lambda o: o.at,
     )
     batch = _batch(orders, "P")
-    _post_both(bulk, live, batch, cut=min(cut, len(orders) - 1) or None)
+    _post_both(bulk, live, batch, cut=cuts)
     assert_same_ledger(bulk, live)
     for ctx in ctxs:
         ctx.engine.dispose()
