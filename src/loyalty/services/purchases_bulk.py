@@ -395,12 +395,18 @@ def _derive_transfers(
     if int(tids[-1]) - t0 + 1 != len(tids) or int(post_ids[-1]) - p0 + 1 != len(post_ids):
         raise RuntimeError("transfer and posting ids must be contiguous ranges on SQLite")
     liability = " ".join(f"WHEN {int(sid)} THEN {int(st.liability_account_id)}" for sid, st in stores.items())
+    # When every purchase earns (the usual batch), the j-th transfer belongs to the j-th purchase and
+    # its id follows from the purchase's; numbering only the earning ones takes a window function.
+    if len(tids) == len(pids) and int(pids[-1]) - int(pids[0]) + 1 == len(pids):
+        tid = f"{t0 - int(pids[0])} + p.id"
+    else:
+        tid = f"{t0} - 1 + row_number() OVER (ORDER BY p.id)"
     cur = _cursor(conn)
     try:
         cur.execute(
             "INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount, member_id, "
             "purchase_id, rule, store_id, order_id, created_at) "
-            f"SELECT {t0} - 1 + row_number() OVER (ORDER BY p.id), 'earn', CASE p.store_id {liability} END, "
+            f"SELECT {tid}, 'earn', CASE p.store_id {liability} END, "
             "a.id, p.points_earned, p.member_id, p.id, p.rule, p.store_id, p.order_id, p.created_at "
             "FROM purchases p JOIN accounts a ON a.member_id = p.member_id "
             f"WHERE p.id BETWEEN {int(pids[0])} AND {int(pids[-1])} AND p.points_earned > 0 ORDER BY p.id"
@@ -413,7 +419,7 @@ def _derive_transfers(
             "CASE s.k WHEN 0 THEN t.debit_account_id ELSE t.credit_account_id END, "
             "CASE s.k WHEN 0 THEN -t.amount ELSE t.amount END, t.created_at "
             "FROM transfers t CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) s "
-            f"WHERE t.id BETWEEN {t0} AND {int(tids[-1])} ORDER BY t.id, s.k"
+            f"WHERE t.id BETWEEN {t0} AND {int(tids[-1])}"  # ids are explicit: no ORDER BY (sort) needed
         )
         if cur.rowcount != len(post_ids):
             raise RuntimeError(f"derived {cur.rowcount} postings, expected {len(post_ids)}")
