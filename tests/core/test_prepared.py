@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, bindparam, func, insert, select
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import DateTime, Engine, bindparam, func, insert, select
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 
-from loyalty.db.core_tables import programmes
+from loyalty.db.core_tables import UTCDateTime, programmes
 from loyalty.db.prepared import Prepared
 
 _INSERT = Prepared(insert(programmes).returning(programmes.c.id))
@@ -54,3 +57,27 @@ def test_prepared_errors_are_sqlalchemy_errors(engine: Engine) -> None:
         pid = _INSERT.scalar(conn, _row("one", datetime(2026, 1, 1, tzinfo=UTC)))
         with pytest.raises(IntegrityError):
             _INSERT.run(conn, {**_row("dup", datetime(2026, 1, 1, tzinfo=UTC)), "id": pid})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    at=st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]
+        ),
+    )
+)
+def test_utc_datetime_binds_on_sqlite_what_sqlalchemy_would(at: datetime) -> None:
+    """`UTCDateTime`'s own SQLite bind processor writes exactly the text SQLAlchemy's SQLite DATETIME
+    writes for the same instant in UTC (what every stored row and every comparison relies on)."""
+    dialect = sqlite_dialect()
+    fast = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    generic = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert fast is not None
+    assert generic is not None
+    assert fast(at) == generic(at.astimezone(UTC).replace(tzinfo=None))
+    assert fast(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        fast(at.replace(tzinfo=None))

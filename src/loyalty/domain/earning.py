@@ -14,6 +14,7 @@ what both integers and arrays do with a boolean.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 MINOR_PER_UNIT = 100
@@ -34,8 +35,10 @@ def line_eligible(amount_minor: Any, excluded: Any) -> Any:
     return amount_minor * ((excluded == 0) & (amount_minor > 0))
 
 
+@lru_cache(maxsize=1024)
 def rule_label(points_per_unit: int, tier_code: str, multiplier_pct: int, excluded: frozenset[str]) -> str:
-    """Human-readable rule id stored on every earning entry."""
+    """Human-readable rule id stored on every earning entry (a handful of distinct ones: cached, as every
+    sale asks for its own)."""
     excl = ",".join(sorted(excluded)) or "-"
     return f"base:{points_per_unit}/unit;tier:{tier_code}x{multiplier_pct}%;excl:{excl}"
 
