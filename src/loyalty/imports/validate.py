@@ -480,16 +480,6 @@ class Validator:
                 arg_min(coalesce(card_no, member_code, phone_e164, ''), _line) AS first_key
             FROM p GROUP BY store_code, order_id"""
         )
-        self._exec(
-            f"""CREATE TEMP TABLE w AS SELECT p.*, {is_return} AS is_return, mk.member_id,
-                coalesce(p.card_no, p.member_code, p.phone_e164) AS member_key,
-                o.first_key, o.first_line,
-                CASE WHEN p._line = o.first_line THEN 1 ELSE 2 END AS seq_in_order  -- only "> 1" is read
-            FROM p LEFT JOIN mk ON mk.card_no IS NOT DISTINCT FROM p.card_no
-                AND mk.member_code IS NOT DISTINCT FROM p.member_code
-                AND mk.phone_e164 IS NOT DISTINCT FROM p.phone_e164
-            JOIN ord o ON o.o_store IS NOT DISTINCT FROM p.store_code AND o.o_order IS NOT DISTINCT FROM p.order_id"""
-        )
         bad_price = "price_raw IS NOT NULL AND price_dec IS NULL"
         bad_amt = "amount_raw IS NOT NULL AND amount_dec IS NULL"
         missing_amount = "amount_raw IS NULL AND price_raw IS NULL"
@@ -519,11 +509,28 @@ class Validator:
         ]
         reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r, _ in checks) + " END"
         detail = "CASE " + " ".join(f"WHEN {c} THEN {d}" for c, _, d in checks) + " END"
+        # w keeps each line's verdict and only what later steps read (good rows, embedded returns, new
+        # members): the raw texts the checks need are not copied (on ten million lines, materialising
+        # every column cost more than all the checks).
+        self._exec(
+            f"""CREATE TEMP TABLE w AS SELECT _line, card_no, member_code, phone_e164, store_id, order_id,
+                occurred_us, sku, category, qty, amount_minor, unit_price_minor, discount_minor, is_return,
+                member_id, member_key, first_line, {reason} AS reason, {detail} AS detail
+            FROM (SELECT p.*, {is_return} AS is_return, mk.member_id,
+                    coalesce(p.card_no, p.member_code, p.phone_e164) AS member_key,
+                    o.first_key, o.first_line,
+                    CASE WHEN p._line = o.first_line THEN 1 ELSE 2 END AS seq_in_order  -- only "> 1" is read
+                FROM p LEFT JOIN mk ON mk.card_no IS NOT DISTINCT FROM p.card_no
+                    AND mk.member_code IS NOT DISTINCT FROM p.member_code
+                    AND mk.phone_e164 IS NOT DISTINCT FROM p.phone_e164
+                JOIN ord o ON o.o_store IS NOT DISTINCT FROM p.store_code
+                    AND o.o_order IS NOT DISTINCT FROM p.order_id)"""
+        )
         # Without embedded returns c0 is read by three cheap queries (rejects, duplicates, good rows):
-        # evaluating the checks in each costs less than copying every column of every line once more.
+        # looking up the database's orders in each costs less than copying every line once more.
         c0_kind = "TABLE" if prefix or m.returns.negative_quantity else "VIEW"
         self._exec(
-            f"""CREATE TEMP {c0_kind} c0 AS SELECT w.*, {reason} AS reason, {detail} AS detail,
+            f"""CREATE TEMP {c0_kind} c0 AS SELECT w.*,
                 EXISTS (SELECT 1 FROM ref_orders o WHERE o.store_id = w.store_id AND o.order_id = w.order_id) AS dup
             FROM w"""
         )
