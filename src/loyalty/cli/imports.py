@@ -40,7 +40,7 @@ DeferOpt = Annotated[
     bool | None,
     typer.Option(
         "--defer-indexes/--keep-indexes",
-        help="build the ledger's account indexes after a purchase import instead of row by row "
+        help="build the ledger's account and member indexes after a purchase import instead of row by row "
         "(default: when the import is large and at least doubles the database, on SQLite)",
     ),
 ]
