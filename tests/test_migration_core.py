@@ -133,3 +133,30 @@ def test_core_0005_imported_orders_need_no_hash_and_placeholders_fit(engine: Eng
     if engine.dialect.name == "postgresql":
         assert phone["type"].length == 32
     assert "ix_transfers_member" not in {i["name"] for i in inspect(engine).get_indexes("transfers")}
+
+
+def test_core_0008_widens_purchases_by_member_for_the_window_sum(engine: Engine) -> None:
+    def columns() -> list[str]:
+        (index,) = [
+            i for i in inspect(engine).get_indexes("purchases") if i["name"] == "ix_purchases_member_occurred"
+        ]
+        return [str(c) for c in index["column_names"]]
+
+    wide = ["member_id", "occurred_at", "total_minor", "refunded_minor"]
+    assert columns() == wide  # a fresh database has it from the current definitions
+    downgrade(engine, "core_0007")
+    assert columns() == ["member_id", "occurred_at"]
+    upgrade(engine)
+    assert columns() == wide
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            plan = " ".join(
+                str(r[-1])
+                for r in conn.execute(
+                    text(
+                        "EXPLAIN QUERY PLAN SELECT sum(total_minor - refunded_minor) FROM purchases "
+                        "WHERE member_id = 1 AND occurred_at > '2026-01-01' AND occurred_at <= '2026-02-01'"
+                    )
+                )
+            )
+        assert "COVERING INDEX ix_purchases_member_occurred" in plan

@@ -231,7 +231,15 @@ purchases = Table(
     CheckConstraint("refunded_minor >= 0 AND refunded_minor <= total_minor", name="refunded"),
     CheckConstraint("points_reversed >= 0 AND points_reversed <= points_earned", name="reversed"),
 )
-Index("ix_purchases_member_occurred", purchases.c.member_id, purchases.c.occurred_at)
+# A member's purchases in time order, carrying what the tier window sums (total and refunds), so the
+# window spend every sale checks is read from the index alone (core_0008).
+Index(
+    "ix_purchases_member_occurred",
+    purchases.c.member_id,
+    purchases.c.occurred_at,
+    purchases.c.total_minor,
+    purchases.c.refunded_minor,
+)
 
 purchase_lines = Table(
     "purchase_lines",
