@@ -479,3 +479,36 @@ def test_imported_returns_equal_live_returns(pair: tuple[Context, Context]) -> N
 def _returns(ctx: Context) -> list[Any]:
     with ctx.engine.connect() as conn:
         return list(conn.execute(text("SELECT * FROM returns ORDER BY id")))
+
+
+def test_a_return_between_batches_of_one_session_is_seen(pair: tuple[Context, Context]) -> None:
+    """A return posted on the session's own connection between two batches (which SQLite's
+    data_version does not report) must not leave the next batch with the refunded spend or the old
+    balance: here it would otherwise reach 银卡 on 1,500 + 1,000 yuan instead of 500 + 1,000."""
+    bulk, live = pair
+    store_ids = _store_ids(bulk)
+    (member,) = _add_members(bulk, 1, "RB", [])
+    assert _add_members(live, 1, "RB", []) == [member]
+    first = _batch([Order(store_ids[0], member, NOW - timedelta(days=3), [("A", None, 1, 150_000, 0)])], "A")
+    second = _batch([Order(store_ids[0], member, NOW - timedelta(days=1), [("B", None, 1, 100_000, 0)])], "B")
+    refund = ReturnIn(
+        store_id=store_ids[0],
+        return_id="R1",
+        order_id="A0",
+        occurred_at=NOW - timedelta(days=2),
+        refund_minor=100_000,
+    )
+    session = BulkSession()
+    with bulk.engine.begin() as conn:
+        assert post_purchase_batch(conn, bulk, first, session) == 1
+    purchases.post_return(bulk, refund)
+    with bulk.engine.begin() as conn:
+        assert post_purchase_batch(conn, bulk, second, session) == 1
+    purchases.post_purchases(live, first.items())
+    purchases.post_return(live, refund)
+    purchases.post_purchases(live, second.items())
+    assert_same_ledger(bulk, live)
+    with bulk.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM tier_history WHERE reason = 'upgrade'")).scalar_one() == 0
+        )

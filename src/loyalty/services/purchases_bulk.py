@@ -447,7 +447,7 @@ class BulkSession:
     """
 
     def __init__(self) -> None:
-        self.key: tuple[int, int] | None = None
+        self.key: tuple[int, int, int] | None = None
         self.members: dict[int, tuple[str, int, int, int, int]] = {}
         self.upper: dict[int, int] | None = None
         self.floor = 0
@@ -461,7 +461,10 @@ class BulkSession:
             return
         dbapi = conn.connection.dbapi_connection
         version = int(_fetch(conn, "PRAGMA data_version")[0][0])
-        key = (id(dbapi), version)
+        # A return posted on this very connection between batches (data_version only sees other
+        # connections) would make the remembered spend stale: the newest return is part of the key.
+        returned = int(_fetch(conn, "SELECT coalesce(max(id), 0) FROM returns")[0][0])
+        key = (id(dbapi), version, returned)
         # ... and the previous batch of this run must have committed (not rolled back).
         top = int(_fetch(conn, "SELECT coalesce(max(id), 0) FROM purchases")[0][0])
         if key != self.key or top != self.last_purchase_id:
