@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
 from loyalty.bootstrap import Context, FrozenClock
+from loyalty.db.core_tables import purchases as purchases_t
 from loyalty.domain.cards import luhn_valid
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
 from loyalty.services import members, points, purchases, seed, tiers
+from loyalty.services.common import request_hash
 from loyalty.services.schemas import (
     MemberIn,
     MemberUpdate,
@@ -80,6 +83,27 @@ def test_purchase_earns_with_exclusions_and_is_idempotent(ctx: Context, programm
     assert bal.pending == r.points_earned
     assert bal.available == 0
     assert points.verify_ledger(ctx)["ok"]
+
+
+def test_sale_stored_with_the_older_request_hash_still_replays(
+    ctx: Context, programme: seed.ProgrammeIds
+) -> None:
+    """Sales posted before the hash became pydantic's JSON keep the sorted-key form: a till's retry of
+    one is still a replay, and other content under its order id is still refused."""
+    m = members.register_member(ctx, MemberIn(phone="13800138021", name="H"))
+    sale = _buy(ctx, programme.store_id, m.id, "old-hash", 12_000, 3_000)
+    first = purchases.post_purchase(ctx, sale)
+    with ctx.engine.begin() as conn:
+        conn.execute(
+            update(purchases_t)
+            .where(purchases_t.c.id == first.purchase_id)
+            .values(request_hash=request_hash(sale.model_dump(mode="json")))
+        )
+    again = purchases.post_purchase(ctx, sale)
+    assert again.replayed
+    assert again.purchase_id == first.purchase_id
+    with pytest.raises(IdempotencyMismatch):
+        purchases.post_purchase(ctx, sale.model_copy(update={"total_minor": 1}))
 
 
 def test_replay_after_the_member_left(ctx: Context, programme: seed.ProgrammeIds) -> None:

@@ -40,6 +40,7 @@ from loyalty.services.common import (
     StoreInfo,
     credit_lot,
     lock_member_account,
+    model_hash,
     post_transfer,
     qualifying_spend,
     read,
@@ -223,7 +224,7 @@ def _post_one(
     each order once in all but a few retries, so the common case saves a statement.
     """
     amounts = _validate(data)
-    rhash = request_hash(data.model_dump(mode="json"))
+    rhash = model_hash(data)
     existing = (
         _PURCHASE_BY_ORDER.run(conn, {"store_id": data.store_id, "order_id": data.order_id})
         if look_up_order
@@ -232,7 +233,8 @@ def _post_one(
     if existing:
         existing_id, existing_hash = existing[0]
         same = (
-            existing_hash == rhash
+            # Sales posted before 2026-11-30 hold the hash of the sorted-key dump (`request_hash`).
+            existing_hash == rhash or existing_hash == request_hash(data.model_dump(mode="json"))
             if existing_hash is not None
             else _same_as_imported(conn, ctx, existing_id, data)
         )
