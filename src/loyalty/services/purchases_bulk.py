@@ -221,8 +221,7 @@ def _existing_spend(
     pg = conn.dialect.name == "postgresql"
     known = session.key is not None
     mine = session.posted_spend(member_ids, t_lo - w_max, t_hi) if known else None
-    if known and session.before == 0:
-        assert mine is not None
+    if mine is not None and session.before == 0:  # the database held no purchase before the session
         return mine
     mids: list[int] = []
     ts: list[int] = []
@@ -336,7 +335,7 @@ def write_rows(
 
 
 def _insert_many(cur: Any, head: str, row: str, width: int, rows: Iterable[Sequence[Any]]) -> None:
-    """SQLite: insert `rows` with multi-row VALUES statements, `_ROWS_PER_INSERT(width)` rows each.
+    """SQLite: insert `rows` with multi-row VALUES statements of `_MAX_BOUND_PARAMETERS // width` rows.
 
     One statement step per row costs as much again as the row itself (statement reset, the driver's
     per-row loop); a hundred rows per step made the import's inserts about a third faster.
@@ -492,7 +491,7 @@ class BulkSession:
             return empty, empty, empty
         mid, t, v = self._posted[0]
         keep = (t > lo) & (t <= hi)
-        keep[keep] = np.isin(mid[keep], member_ids, assume_unique=False)
+        keep[keep] = np.isin(mid[keep], member_ids)
         return mid[keep], t[keep], v[keep]
 
     def bounds(self, conn: Connection, floor: int) -> dict[int, int] | None:
