@@ -254,6 +254,34 @@ def _defer_indexes(engine: Engine, step: Step, opts: ImportOptions) -> bool:
     return True
 
 
+def _load_batch(
+    ctx: Any,
+    conn: Connection,
+    loader: Any,
+    step: Step,
+    batch: pa.Table,
+    run_id: int,
+    batch_no: int,
+    actor: Any,
+) -> int:
+    """Load one batch and write its checkpoint (`batch_no`) in one transaction on `conn`; the rows created.
+
+    A step whose loader commits by itself (`own_transactions`) gets its checkpoint afterwards: each of
+    its calls is idempotent on its natural key, so a crash before the checkpoint only means the re-run
+    finds those rows already loaded (counted as duplicates).
+    """
+    rows = step.source_rows(batch)
+    if step.own_transactions:
+        created = int(loader.load(ctx, None, step.name, batch, run_id, actor))
+        with ctx.engine.begin() as own:
+            record_batch(own, run_id, batch_no, batch, rows, _now(ctx.now))
+        return created
+    with conn.begin():
+        created = int(loader.load(ctx, conn, step.name, batch, run_id, actor))
+        record_batch(conn, run_id, batch_no, batch, rows, _now(ctx.now))
+    return created
+
+
 def _engine_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
@@ -314,21 +342,8 @@ def import_file(
             # warm from one batch's transaction to the next instead of being read in again.
             with (bulk_engine if step.bulk_load else engine).connect() as step_conn:
                 for batch in batches(step.table, opts.batch_rows, step.group_column):
-                    if step.own_transactions:
-                        # Each call is idempotent on its natural key, so a crash before the checkpoint
-                        # only means the re-run finds those rows already loaded (counted as duplicates).
-                        created = loader.load(ctx, None, step.name, batch, run_id, actor)
-                        with engine.begin() as conn:
-                            batch_no += 1
-                            rows = step.source_rows(batch)
-                            record_batch(conn, run_id, batch_no, batch, rows, _now(ctx.now))
-                    else:
-                        with step_conn.begin():
-                            created = loader.load(ctx, step_conn, step.name, batch, run_id, actor)
-                            batch_no += 1
-                            record_batch(
-                                step_conn, run_id, batch_no, batch, step.source_rows(batch), _now(ctx.now)
-                            )
+                    batch_no += 1
+                    created = _load_batch(ctx, step_conn, loader, step, batch, run_id, batch_no, actor)
                     summary.created[step.name] = summary.created.get(step.name, 0) + created
                     if step.counts_rows:
                         summary.imported += step.source_rows(batch)
