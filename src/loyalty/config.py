@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, description="Redis for rate limits shared by all API workers (redis://host:6379/0)"
     )
+    job_range_size: int = Field(
+        default=100_000,
+        ge=1,
+        description="Expiry and tier jobs: ids per range, each range one transaction (services.id_ranges)",
+    )
+    job_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="PostgreSQL: ranges of a job run side by side on this many connections",
+    )
     api_group_commit: bool = Field(
         default=True,
         description="SQLite: write the POS sales a server process receives at once in one transaction",

@@ -90,8 +90,11 @@ def test_concurrent_spends_on_sqlite(tmp_path: object) -> None:
 
 
 @pytest.mark.postgres
-def test_expiry_run_racing_spends_keeps_the_ledger_whole(pg_url: str) -> None:
-    """Spends on lots that an expiry run is emptying: one side retries, nothing is spent or expired twice."""
+@pytest.mark.parametrize("range_size", [None, 2])
+def test_expiry_run_racing_spends_keeps_the_ledger_whole(pg_url: str, range_size: int | None) -> None:
+    """Spends on lots that an expiry run is emptying: one side retries, nothing is spent or expired twice.
+
+    Also with the run cut into ranges of two accounts, two ranges at a time."""
     engine = make_engine(pg_url, pool_size=12, max_overflow=4)
     clock = FrozenClock(T0)
     ctx = Context(engine=engine, settings=Settings(), clock=clock)
@@ -126,7 +129,7 @@ def test_expiry_run_racing_spends_keeps_the_ledger_whole(pg_url: str) -> None:
     def expire() -> None:
         barrier.wait()
         try:  # as of a year on: every lot is due, while the spends still see them spendable
-            points.expire_points(ctx, T0 + timedelta(days=400))
+            points.expire_points(ctx, T0 + timedelta(days=400), range_size=range_size, workers=2)
         except BaseException as exc:
             other.append(exc)
 

@@ -158,10 +158,13 @@ def test_expiry_after_spend_takes_only_what_is_left(
     assert points.verify_ledger(ctx)["ok"]
 
 
-@pytest.mark.parametrize(("policy", "grace"), [("one_step", 0), ("window", 0), ("one_step", 20)])
+@pytest.mark.parametrize(
+    ("policy", "grace", "range_size"), [("one_step", 0, None), ("window", 0, 7), ("one_step", 20, 3)]
+)
 def test_tier_evaluation_matches_the_domain_rules(
-    engine: object, ctx: Context, clock: FrozenClock, policy: str, grace: int
+    engine: object, ctx: Context, clock: FrozenClock, policy: str, grace: int, range_size: int | None
 ) -> None:
+    """Whole or cut into ranges of a few members (side by side on PostgreSQL), the same decisions."""
     ids = seed.ensure_programme(ctx, downgrade_policy=policy, downgrade_grace_days=grace, tier_window_days=90)
     rng = random.Random(f"{policy}{grace}")
     ms = [member_service.register_member(ctx, MemberIn(phone=f"1390013{i:04d}", name="T")) for i in range(40)]
@@ -203,7 +206,7 @@ def test_tier_evaluation_matches_the_domain_rules(
             grace_until = None
         expected[mid] = (tier.id, grace_until)
 
-    ev = tiers.evaluate_tiers(ctx, ctx.now())
+    ev = tiers.evaluate_tiers(ctx, ctx.now(), range_size=range_size, workers=2)
 
     assert (ev.upgraded, ev.downgraded, ev.grace_started) == (ups, downs, started)
     assert ev.evaluated == len(ms)

@@ -52,6 +52,7 @@ from loyalty.services.common import (
     set_account,
     store_info,
 )
+from loyalty.services.id_ranges import IdRange, id_ranges, run_ranges
 from loyalty.services.purchases import _apply_allocations
 from loyalty.services.schemas import (
     AdjustResult,
@@ -369,32 +370,50 @@ def adjust(
     return result
 
 
-def expire_points(ctx: Context, as_of: datetime | None = None) -> ExpiryResult:
+def expire_points(
+    ctx: Context,
+    as_of: datetime | None = None,
+    *,
+    range_size: int | None = None,
+    workers: int | None = None,
+) -> ExpiryResult:
     """Expire every lot with `expires_at <= as_of` and points left, in a handful of set-based statements.
 
-    An expiry run is one transfer per merchant (kind 'expire', credited to the merchant's 'expired'
-    account, no single debit account) with one posting per member account (minus that account's
-    expired points) and one on the 'expired' account (plus the total), so it sums to zero; every lot
-    it empties names that transfer and the points it took (`expired_transfer_id`, `expired_points`),
-    so each posting is explained lot by lot and a lot can expire only once.
-    PostgreSQL runs it at REPEATABLE READ, so a spend touching the same lot concurrently makes one
-    side fail and retry instead of both succeeding; SQLite's BEGIN IMMEDIATE serialises it with all
-    writers.
+    The member accounts are cut into id ranges of `range_size` (default: the `job_range_size`
+    setting), each expired in its own transaction, `workers` ranges at once on PostgreSQL (see
+    `services.id_ranges`). A range's run is one transfer per merchant (kind 'expire', credited to the
+    merchant's 'expired' account, no single debit account) with one posting per member account
+    (minus that account's expired points) and one on the 'expired' account (plus the total), so it
+    sums to zero; every lot it empties names that transfer and the points it took
+    (`expired_transfer_id`, `expired_points`), so each posting is explained lot by lot and a lot can
+    expire only once.
+    PostgreSQL runs each range at REPEATABLE READ, so a spend touching the same lot concurrently makes
+    one side fail and retry instead of both succeeding; SQLite's BEGIN IMMEDIATE serialises it with
+    all writers.
     """
     as_of = as_of or ctx.now()
     now = ctx.now()
-    for attempt in range(5):
-        try:
-            return _expire(ctx, as_of, now)
-        except Exception as exc:  # serialization failure or deadlock on PostgreSQL: retry a few times
-            msg = str(exc).lower()
-            if (
-                ctx.engine.dialect.name == "sqlite"
-                or attempt == 4
-                or not ("serializ" in msg or "deadlock" in msg)
-            ):
-                raise
-    raise AssertionError("unreachable")
+    with read(ctx) as conn:
+        ranges = id_ranges(conn, accounts.c.id, range_size or ctx.settings.job_range_size)
+
+    def expire_range(ids: IdRange) -> ExpiryResult:
+        for attempt in range(5):
+            try:
+                return _expire(ctx, ids, as_of, now)
+            except Exception as exc:  # serialization failure or deadlock on PostgreSQL: retry a few times
+                msg = str(exc).lower()
+                if (
+                    ctx.engine.dialect.name == "sqlite"
+                    or attempt == 4
+                    or not ("serializ" in msg or "deadlock" in msg)
+                ):
+                    raise
+        raise AssertionError("unreachable")
+
+    done = run_ranges(ctx.engine, ranges, expire_range, workers or ctx.settings.job_workers)
+    return ExpiryResult(
+        lots_expired=sum(d.lots_expired for d in done), points_expired=sum(d.points_expired for d in done)
+    )
 
 
 # Scratch tables of one run: the due lots, and each merchant's run transfer. Temporary, so they are
@@ -423,19 +442,24 @@ def _scratch(conn: Connection, pg: bool) -> None:
         conn.execute(text(f"CREATE TEMPORARY TABLE {t.name} ({cols}){on_commit}"))
 
 
-def _expire(ctx: Context, as_of: datetime, now: datetime) -> ExpiryResult:
+def _expire(ctx: Context, ids: IdRange, as_of: datetime, now: datetime) -> ExpiryResult:
     eng = ctx.engine
     pg = eng.dialect.name == "postgresql"
     if pg:
         eng = eng.execution_options(isolation_level="REPEATABLE READ")
     with eng.begin() as conn:
-        return _expire_in(conn, as_of, now)
+        return _expire_in(conn, ids, as_of, now)
 
 
-def _expire_in(conn: Connection, as_of: datetime, now: datetime) -> ExpiryResult:
+#: PostgreSQL advisory lock class of expiry ranges: two runs over the same range queue up
+_EXPIRY_LOCK = 7001
+
+
+def _expire_in(conn: Connection, ids: IdRange, as_of: datetime, now: datetime) -> ExpiryResult:
     pg = conn.dialect.name == "postgresql"
     if pg:
-        conn.execute(text("SELECT pg_advisory_xact_lock(7001)"))
+        lock = text("SELECT pg_advisory_xact_lock(:cls, :key)")
+        conn.execute(lock, {"cls": _EXPIRY_LOCK, "key": ids.number})
         # This transaction only: hash aggregates over 10^6 rows in memory, and no JIT (compiling
         # these simple statements costs more than it saves).
         conn.execute(text("SET LOCAL work_mem = '64MB'"))
@@ -446,7 +470,11 @@ def _expire_in(conn: Connection, as_of: datetime, now: datetime) -> ExpiryResult
             ["lot_id", "account_id", "merchant_id", "points"],
             select(
                 point_lots.c.id, point_lots.c.account_id, point_lots.c.merchant_id, point_lots.c.remaining
-            ).where(point_lots.c.expires_at <= as_of, point_lots.c.remaining > 0),
+            ).where(
+                ids.holds(point_lots.c.account_id),
+                point_lots.c.expires_at <= as_of,
+                point_lots.c.remaining > 0,
+            ),
         )
     )
     expired_acc = accounts.alias("ea")
@@ -494,11 +522,11 @@ def _expire_in(conn: Connection, as_of: datetime, now: datetime) -> ExpiryResult
             # Temporary tables have no statistics until analysed: without them the planner guessed a
             # few hundred due lots and looped over an index per account, twice as slow as a hash join.
             conn.execute(text(f"ANALYZE {_due.name}, {_run.name}"))
-        _expire_lots(conn, now)
+        _expire_lots(conn, ids, now)
     return ExpiryResult(lots_expired=n, points_expired=total)
 
 
-def _expire_lots(conn: Connection, now: datetime) -> None:
+def _expire_lots(conn: Connection, ids: IdRange, now: datetime) -> None:
     """Move the balances, post each member leg, and empty the staged lots, each naming its run.
 
     Member accounts first, then lots: the order every spend takes its locks in, so a spend and a run
@@ -512,7 +540,8 @@ def _expire_lots(conn: Connection, now: datetime) -> None:
     conn.execute(
         update(accounts)
         .values(balance=accounts.c.balance - per_acc.c.s)
-        .where(accounts.c.id == per_acc.c.aid)
+        # The range bound lets the planner read only this range's accounts, not all of them.
+        .where(accounts.c.id == per_acc.c.aid, ids.holds(accounts.c.id))
     )
     conn.execute(
         insert(postings).from_select(

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     ColumnElement,
     Connection,
+    Insert,
     Integer,
     MetaData,
+    Select,
     Table,
     and_,
     case,
+    cast,
     func,
     insert,
     literal,
@@ -38,6 +42,7 @@ from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.services import audit
 from loyalty.services.common import default_programme, member_row, qualifying_spend, read, tier_rows
+from loyalty.services.id_ranges import IdRange, id_ranges, run_ranges
 from loyalty.services.schemas import MemberTier, TierChange, TierEvaluation, TierOut
 
 
@@ -135,24 +140,45 @@ def lock_tier(
     return member_tier(ctx, member_id)
 
 
-def evaluate_tiers(ctx: Context, as_of: datetime | None = None) -> TierEvaluation:
+def evaluate_tiers(
+    ctx: Context,
+    as_of: datetime | None = None,
+    *,
+    range_size: int | None = None,
+    workers: int | None = None,
+) -> TierEvaluation:
     """Re-evaluate every active member against the window ending at `as_of`, in set-based SQL.
 
-    One INSERT … SELECT decides every member at once (window spend → supported tier → upgrade, grace
-    start, downgrade or grace cleared) and keeps only the members whose row changes; one UPDATE … FROM
-    applies them and one INSERT … SELECT writes their history. Members whose tier and grace clock stay
-    as they are are neither rewritten nor given a history row. No Python loop per member.
+    The members are cut into id ranges of `range_size` (default: the `job_range_size`
+    setting), each decided and written in its own transaction, `workers` ranges at once on
+    PostgreSQL (see `services.id_ranges`). Within a range one statement decides every member (window
+    spend → supported tier → upgrade, grace start, downgrade or grace cleared) and keeps only the
+    members whose row changes; those rows are rewritten and their moves written to the history.
+    Members whose tier and grace clock stay as they are are neither rewritten nor given a history
+    row. No Python loop per member.
     """
     as_of = as_of or ctx.now()
     now = ctx.now()
-    with ctx.engine.begin() as conn:
+    with read(ctx) as conn:
         prog = default_programme(conn)
-        return _evaluate(
-            conn, as_of, now, prog.tier_window_days, prog.downgrade_policy, prog.downgrade_grace_days
-        )
+        ranges = id_ranges(conn, members.c.id, range_size or ctx.settings.job_range_size)
+
+    def evaluate_range(ids: IdRange) -> TierEvaluation:
+        with ctx.engine.begin() as conn:
+            return _evaluate(
+                conn, ids, as_of, now, prog.tier_window_days, prog.downgrade_policy, prog.downgrade_grace_days
+            )
+
+    done = run_ranges(ctx.engine, ranges, evaluate_range, workers or ctx.settings.job_workers)
+    return TierEvaluation(
+        evaluated=sum(d.evaluated for d in done),
+        upgraded=sum(d.upgraded for d in done),
+        downgraded=sum(d.downgraded for d in done),
+        grace_started=sum(d.grace_started for d in done),
+    )
 
 
-# Scratch table of one evaluation: only the members whose row changes.
+# Scratch table of one range on SQLite: only the members whose row changes.
 _moves = Table(
     "tier_moves",
     MetaData(),
@@ -163,34 +189,50 @@ _moves = Table(
     Column("spend", BigInteger),
     Column("grace_until", purchases.c.occurred_at.type),
 )
+_MOVE_COLUMNS = ["member_id", "from_id", "to_id", "up", "spend", "grace_until"]
 
 
 def _evaluate(
-    conn: Connection, as_of: datetime, now: datetime, window: int, policy: str, grace_days: int
+    conn: Connection, ids: IdRange, as_of: datetime, now: datetime, window: int, policy: str, grace_days: int
 ) -> TierEvaluation:
-    dt = purchases.c.occurred_at.type
     pg = conn.dialect.name == "postgresql"
     if pg:
         # This transaction only: hash aggregates in memory, and no JIT (compiling the CASE ladders took
         # longer than running them over 10^6 rows).
         conn.execute(text("SET LOCAL work_mem = '64MB'"))
         conn.execute(text("SET LOCAL jit = off"))
-    conn.execute(text("DROP TABLE IF EXISTS tier_moves"))
-    conn.execute(
-        text(
-            "CREATE TEMPORARY TABLE tier_moves (member_id BIGINT, from_id BIGINT, to_id BIGINT, up INT, "
-            "spend BIGINT, grace_until TIMESTAMP{tz}){oc}".format(
-                tz=" WITH TIME ZONE" if pg else "", oc=" ON COMMIT DROP" if pg else ""
-            )
-        )
+    moves = _decide(conn, ids, as_of, window, policy, grace_days)
+    apply = _apply_pg if pg else _apply_sqlite
+    up, down, grace_started = apply(conn, ids, moves, now)
+    n = conn.execute(
+        select(func.count()).select_from(members).where(members.c.status == "active", ids.holds(members.c.id))
+    ).scalar_one()
+    return TierEvaluation(
+        evaluated=int(n), upgraded=int(up), downgraded=int(down), grace_started=int(grace_started)
     )
+
+
+def _decide(
+    conn: Connection, ids: IdRange, as_of: datetime, window: int, policy: str, grace_days: int
+) -> Select[Any]:
+    """The members of `ids` whose row changes, as `_MOVE_COLUMNS` plus what the row held when decided.
+
+    `prev_grace` and `prev_locked` let the PostgreSQL writer skip a member whom another transaction
+    changed after this decision was taken.
+    """
+    dt = purchases.c.occurred_at.type
     ladder = sorted(tier_rows(conn), key=lambda t: t.rank)
     spend_q = (
         select(
             purchases.c.member_id.label("mid"),
-            func.sum(purchases.c.total_minor - purchases.c.refunded_minor).label("s"),
+            # PostgreSQL sums bigints into numeric; every tier comparison below is cheaper on bigint.
+            cast(func.sum(purchases.c.total_minor - purchases.c.refunded_minor), BigInteger).label("s"),
         )
-        .where(purchases.c.occurred_at > as_of - timedelta(days=window), purchases.c.occurred_at <= as_of)
+        .where(
+            ids.holds(purchases.c.member_id),
+            purchases.c.occurred_at > as_of - timedelta(days=window),
+            purchases.c.occurred_at <= as_of,
+        )
         .group_by(purchases.c.member_id)
         .subquery()
     )
@@ -206,6 +248,7 @@ def _evaluate(
             members.c.id.label("mid"),
             members.c.tier_id.label("cur_id"),
             members.c.tier_grace_until.label("grace"),
+            members.c.tier_locked_until.label("locked_until"),
             cur_rank.label("cur"),
             sup_rank.label("sup"),
             spend.label("spend"),
@@ -214,8 +257,11 @@ def _evaluate(
             ),
         )
         .select_from(members.outerjoin(spend_q, spend_q.c.mid == members.c.id))
-        .where(members.c.status == "active")
-        .subquery()
+        .where(members.c.status == "active", ids.holds(members.c.id))
+        # Computed once per member: as a subquery, the planner pasted the rank ladders into every
+        # expression below that names them, several times over.
+        .cte("base")
+        .prefix_with("MATERIALIZED")
     )
     below = and_(base.c.sup < base.c.cur, base.c.locked.is_(False))
     grace_start = and_(below, base.c.grace.is_(None)) if grace_days > 0 else literal(False)
@@ -230,6 +276,7 @@ def _evaluate(
         base.c.cur_id,
         base.c.cur,
         base.c.grace,
+        base.c.locked_until,
         base.c.spend,
         new_rank.label("new_rank"),
         grace_start.label("grace_start"),
@@ -237,68 +284,113 @@ def _evaluate(
     ).subquery()
     moves = and_(decided.c.new_rank.is_not(None), decided.c.new_rank != decided.c.cur)
     started = literal(as_of + timedelta(days=grace_days), dt)
-    conn.execute(
-        insert(_moves).from_select(
-            ["member_id", "from_id", "to_id", "up", "spend", "grace_until"],
-            select(
-                decided.c.mid,
-                decided.c.cur_id,
-                case(*[(and_(moves, decided.c.new_rank == r), i) for r, i in id_of.items()], else_=None),
-                case((and_(moves, decided.c.new_rank > decided.c.cur), 1), else_=0),
-                decided.c.spend,
-                # A move or a supported tier clears the clock; a new shortfall starts it.
-                case((and_(decided.c.grace_start, ~moves), started), else_=None),
-            ).where(
-                or_(
-                    moves,
-                    decided.c.grace_start,
-                    and_(decided.c.supported, decided.c.grace.is_not(None)),
-                )
-            ),
+    return select(
+        decided.c.mid.label("member_id"),
+        decided.c.cur_id.label("from_id"),
+        case(*[(and_(moves, decided.c.new_rank == r), i) for r, i in id_of.items()], else_=None).label(
+            "to_id"
+        ),
+        case((and_(moves, decided.c.new_rank > decided.c.cur), 1), else_=0).label("up"),
+        decided.c.spend.label("spend"),
+        # A move or a supported tier clears the clock; a new shortfall starts it.
+        case((and_(decided.c.grace_start, ~moves), started), else_=None).label("grace_until"),
+        decided.c.grace.label("prev_grace"),
+        decided.c.locked_until.label("prev_locked"),
+    ).where(
+        or_(
+            moves,
+            decided.c.grace_start,
+            and_(decided.c.supported, decided.c.grace.is_not(None)),
         )
     )
-    if pg:
-        conn.execute(text("ANALYZE tier_moves"))  # a temporary table has no statistics until analysed
-    up, down, grace_started = conn.execute(
+
+
+def _counts(moves: Any) -> Select[tuple[int, int, int]]:
+    """(upgraded, downgraded, grace clocks started) among `moves` (a table or CTE of `_MOVE_COLUMNS`)."""
+
+    def count(cond: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    return select(
+        count(and_(moves.c.to_id.is_not(None), moves.c.up == 1)),
+        count(and_(moves.c.to_id.is_not(None), moves.c.up == 0)),
+        count(moves.c.grace_until.is_not(None)),
+    )
+
+
+def _history(moves: Any, now: datetime) -> Insert:
+    """The history rows of the members among `moves` whose tier changed."""
+    return insert(tier_history_t).from_select(
+        ["member_id", "from_tier_id", "to_tier_id", "reason", "qualifying_minor", "at"],
         select(
-            func.coalesce(
-                func.sum(case((and_(_moves.c.to_id.is_not(None), _moves.c.up == 1), 1), else_=0)), 0
-            ),
-            func.coalesce(
-                func.sum(case((and_(_moves.c.to_id.is_not(None), _moves.c.up == 0), 1), else_=0)), 0
-            ),
-            func.coalesce(func.sum(case((_moves.c.grace_until.is_not(None), 1), else_=0)), 0),
+            moves.c.member_id,
+            moves.c.from_id,
+            moves.c.to_id,
+            case((moves.c.up == 1, "evaluation_upgrade"), else_="evaluation_downgrade"),
+            moves.c.spend,
+            literal(now, purchases.c.occurred_at.type),
+        ).where(moves.c.to_id.is_not(None)),
+    )
+
+
+def _member_values(moves: Any, now: datetime) -> dict[str, Any]:
+    """A moved member's new tier and grace clock; `updated_at` moves only with the tier."""
+    at = literal(now, purchases.c.occurred_at.type)
+    return {
+        "tier_id": func.coalesce(moves.c.to_id, members.c.tier_id),
+        "tier_grace_until": moves.c.grace_until,
+        "updated_at": case((moves.c.to_id.is_not(None), at), else_=members.c.updated_at),
+    }
+
+
+def _apply_pg(conn: Connection, ids: IdRange, moves_q: Select[Any], now: datetime) -> tuple[int, int, int]:
+    """One statement: rewrite the members still as decided, then their history, from what was rewritten.
+
+    Under READ COMMITTED a member changed by another transaction after the decision (a sale's
+    upgrade, a manual lock) is re-read before the UPDATE writes it; the guard on tier, grace clock
+    and lock then skips them, and they get no history row, instead of being set back to a tier
+    decided on the old row. The next run decides them afresh.
+    """
+    moves = moves_q.cte("moves").prefix_with("MATERIALIZED")
+    written = (
+        update(members)
+        .values(**_member_values(moves, now))
+        .where(
+            members.c.id == moves.c.member_id,
+            ids.holds(members.c.id),  # lets the planner read only this range's members
+            members.c.tier_id == moves.c.from_id,
+            members.c.tier_grace_until.is_not_distinct_from(moves.c.prev_grace),
+            members.c.tier_locked_until.is_not_distinct_from(moves.c.prev_locked),
         )
-    ).one()
-    n = conn.execute(
-        select(func.count()).select_from(members).where(members.c.status == "active")
-    ).scalar_one()
+        .returning(*[moves.c[c] for c in _MOVE_COLUMNS])
+        .cte("written")
+    )
+    counts = _counts(written).add_cte(_history(written, now).cte("history"))
+    up, down, started = conn.execute(counts).one()
+    return up, down, started
+
+
+def _apply_sqlite(
+    conn: Connection, ids: IdRange, moves_q: Select[Any], now: datetime
+) -> tuple[int, int, int]:
+    """Through a scratch table: SQLite has no UPDATE inside WITH. Its writer lock keeps every other
+    writer out from the decision to the commit, so no member can change in between."""
+    conn.execute(text("DROP TABLE IF EXISTS tier_moves"))
     conn.execute(
-        insert(tier_history_t).from_select(
-            ["member_id", "from_tier_id", "to_tier_id", "reason", "qualifying_minor", "at"],
-            select(
-                _moves.c.member_id,
-                _moves.c.from_id,
-                _moves.c.to_id,
-                case((_moves.c.up == 1, "evaluation_upgrade"), else_="evaluation_downgrade"),
-                _moves.c.spend,
-                literal(now, dt),
-            )
-            .where(_moves.c.to_id.is_not(None))
-            .order_by(_moves.c.member_id),
+        text(
+            "CREATE TEMPORARY TABLE tier_moves (member_id BIGINT, from_id BIGINT, to_id BIGINT, up INT, "
+            "spend BIGINT, grace_until TIMESTAMP)"
         )
     )
+    conn.execute(
+        insert(_moves).from_select(_MOVE_COLUMNS, moves_q.with_only_columns(*moves_q.selected_columns[:6]))
+    )
+    up, down, started = conn.execute(_counts(_moves)).one()
+    conn.execute(_history(_moves, now).inline())
     conn.execute(
         update(members)
-        .values(
-            tier_id=func.coalesce(_moves.c.to_id, members.c.tier_id),
-            tier_grace_until=_moves.c.grace_until,
-            updated_at=case((_moves.c.to_id.is_not(None), literal(now, dt)), else_=members.c.updated_at),
-        )
-        .where(members.c.id == _moves.c.member_id)
+        .values(**_member_values(_moves, now))
+        .where(members.c.id == _moves.c.member_id, ids.holds(members.c.id))
     )
-    if not pg:
-        conn.execute(text("DROP TABLE IF EXISTS tier_moves"))
-    return TierEvaluation(
-        evaluated=int(n), upgraded=int(up), downgraded=int(down), grace_started=int(grace_started)
-    )
+    conn.execute(text("DROP TABLE IF EXISTS tier_moves"))
+    return up, down, started
