@@ -79,14 +79,14 @@ def test_thread_pool_sized_for_the_database(db_url: str, monkeypatch: pytest.Mon
 
     monkeypatch.delenv("LOYALTY_API_THREADS", raising=False)
     assert api_threads("sqlite") == 4
-    assert api_threads("postgresql") == 15
+    assert api_threads("postgresql") == 6
     app = create_app(context_from_url(db_url))
     with TestClient(app) as client:
         assert client.portal is not None
         tokens = client.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
     assert tokens == api_threads(app.state.ctx.engine.dialect.name)
-    monkeypatch.setenv("LOYALTY_API_THREADS", "6")
-    assert api_threads("sqlite") == 6
+    monkeypatch.setenv("LOYALTY_API_THREADS", "9")
+    assert api_threads("sqlite") == 9
 
 
 def test_busy_database_is_a_503_with_retry_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

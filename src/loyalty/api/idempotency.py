@@ -110,7 +110,8 @@ def run_idempotent_in(
     payload: Payload,
     handler: KeyedHandler,
 ) -> JSONResponse:
-    """:func:`run_idempotent_within` inside the caller's transaction `conn` (the API's group commit).
+    """:func:`run_idempotent_within` inside the caller's transaction `conn`: a POS sale's own on
+    PostgreSQL, the shared one of the API's group commit on SQLite.
 
     The look-up, the effect and its record share that transaction; the handler must save the record.
     """

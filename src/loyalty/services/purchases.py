@@ -9,9 +9,9 @@ soonest-expiring first, and turns any shortfall into debt — never a silently s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -50,6 +50,8 @@ from loyalty.services.common import (
 )
 from loyalty.services.members import resolve_member_id
 from loyalty.services.schemas import PurchaseIn, PurchaseResult, ReturnIn, ReturnResult
+
+T = TypeVar("T")
 
 
 def _validate(data: PurchaseIn) -> list[int]:
@@ -384,14 +386,40 @@ def post_purchase(
 
     With ``record`` the caller's Idempotency-Key and response are stored in the same transaction.
     """
+    return in_sale_transaction(
+        ctx, lambda conn, first_try: post_purchase_once(conn, ctx, data, record=record, first_try=first_try)
+    )
+
+
+def in_sale_transaction(ctx: Context, attempt: Callable[[Connection, bool], T]) -> T:
+    """`attempt(conn, first_try)` in a transaction of its own; after a UNIQUE violation, once more.
+
+    The order was posted before (a till's retry), or a concurrent post of the same order (or with the
+    same key) won the UNIQUE race: the second attempt, in a fresh transaction, replays its result (or
+    finds the mismatch), keeping its key.
+    """
     try:
         with ctx.engine.begin() as conn:
-            return _post_and_record(conn, ctx, _Cache(conn, ctx), data, record, first_try=True)
+            return attempt(conn, True)
     except IntegrityError:
-        # The order was posted before (a till's retry), or a concurrent post of the same order (or
-        # with the same key) won the UNIQUE race: replay its result (or mismatch), keeping its key.
         with ctx.engine.begin() as conn:
-            return _post_and_record(conn, ctx, _Cache(conn, ctx), data, record, first_try=False)
+            return attempt(conn, False)
+
+
+def post_purchase_once(
+    conn: Connection,
+    ctx: Context,
+    data: PurchaseIn,
+    *,
+    record: idempotency.Record | None = None,
+    first_try: bool,
+) -> PurchaseResult:
+    """One attempt of :func:`post_purchase` in the caller's transaction (see `in_sale_transaction`).
+
+    For a caller that does more in the sale's transaction, such as the API looking its
+    Idempotency-Key up there instead of in a transaction of its own.
+    """
+    return _post_and_record(conn, ctx, _Cache(conn, ctx), data, record, first_try=first_try)
 
 
 def post_purchase_in(

@@ -18,7 +18,6 @@ from loyalty.api.idempotency import (
     IdempotencyKey,
     run_idempotent,
     run_idempotent_in,
-    run_idempotent_within,
 )
 from loyalty.api.schemas import (
     AmountError,
@@ -208,12 +207,18 @@ async def post_purchase(
     group_commit: GroupCommit | None = request.app.state.group_commit
     if group_commit is None:  # a transaction of its own, side by side with others (PostgreSQL)
 
-        def handler(record: Record | None) -> tuple[int, BaseModel]:
-            return answer(purchases_service.post_purchase(ctx, sale, record=keyed(record)))
+        def attempt(conn: Connection, first_try: bool) -> JSONResponse:
+            # The key is looked up in the sale's own transaction: no second connection, BEGIN and
+            # ROLLBACK per sale for it.
+            def handler(record: Record | None) -> tuple[int, BaseModel]:
+                result = purchases_service.post_purchase_once(
+                    conn, ctx, sale, record=keyed(record), first_try=first_try
+                )
+                return answer(result)
 
-        return await run_in_threadpool(
-            run_idempotent_within, ctx, caller, idempotency_key, _POST_PURCHASE, body, handler
-        )
+            return run_idempotent_in(conn, caller, idempotency_key, _POST_PURCHASE, body, handler)
+
+        return await run_in_threadpool(purchases_service.in_sale_transaction, ctx, attempt)
 
     def job(conn: Connection) -> JSONResponse:  # in the next shared SQLite transaction
         def handler(record: Record | None) -> tuple[int, BaseModel]:
