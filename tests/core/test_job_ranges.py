@@ -19,19 +19,10 @@ from loyalty.db.engine import make_engine
 from loyalty.services import members as member_service
 from loyalty.services import points, purchases, seed, tiers
 from loyalty.services.id_ranges import IdRange, id_ranges, run_ranges
-from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, TierEvaluation
+from loyalty.services.schemas import MemberIn, TierEvaluation
+from tests.core.sales import food_sale
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
-
-
-def _buy(ctx: Context, store_id: int, member_id: int, order: str, amount: int) -> PurchaseIn:
-    return PurchaseIn(
-        store_id=store_id,
-        order_id=order,
-        occurred_at=ctx.now(),
-        member_id=member_id,
-        lines=[PurchaseLineIn(sku="s", category="food", quantity=1, unit_price_minor=amount)],
-    )
 
 
 def test_ranges_are_fixed_multiples_of_their_size_and_cover_every_id(engine: Engine) -> None:
@@ -86,7 +77,7 @@ def test_expiry_in_ranges_expires_each_due_lot_once(
     for i, m in enumerate(ms):
         for k in range(rng.randint(1, 2)):
             purchases.post_purchase(
-                ctx, _buy(ctx, ids.store_id, m.id, f"x{i}-{k}", rng.randint(1, 9) * 10_000)
+                ctx, food_sale(ctx, ids.store_id, m.id, f"x{i}-{k}", rng.randint(1, 9) * 10_000)
             )
         clock.advance(days=10)
     as_of = T0 + timedelta(days=365 + 80)  # the lots of the first 80 days are due, the later ones not yet
@@ -143,7 +134,7 @@ def test_tier_job_skips_a_member_whom_a_sale_moved_while_it_ran(pg_url: str) -> 
         ladder = conn.execute(select(tiers_t.c.id, tiers_t.c.threshold_minor).order_by(tiers_t.c.rank)).all()
     # Each member spends enough for the second tier, then is put back on the lowest by hand.
     for i, m in enumerate(ms):
-        purchases.post_purchase(ctx, _buy(ctx, ids.store_id, m.id, f"g{i}", ladder[1].threshold_minor))
+        purchases.post_purchase(ctx, food_sale(ctx, ids.store_id, m.id, f"g{i}", ladder[1].threshold_minor))
     with engine.begin() as conn:
         conn.execute(update(members).where(members.c.id.in_([m.id for m in ms])).values(tier_id=ladder[0].id))
     raced = ms[1].id
@@ -215,7 +206,7 @@ def test_jobs_run_takes_the_range_size_and_workers(tmp_path: object, monkeypatch
     ids = seed.ensure_programme(ctx)
     for i in range(3):
         m = member_service.register_member(ctx, MemberIn(phone=f"1390017{i:04d}", name="C"))
-        purchases.post_purchase(ctx, _buy(ctx, ids.store_id, m.id, f"c{i}", 50_000))
+        purchases.post_purchase(ctx, food_sale(ctx, ids.store_id, m.id, f"c{i}", 50_000))
     engine.dispose()
     monkeypatch.setenv("LOYALTY_DATABASE_URL", url)
     get_settings.cache_clear()

@@ -17,17 +17,8 @@ from loyalty.db.migrate import downgrade, upgrade
 from loyalty.domain.tiers import TierDef, downgrade_target, tier_for_spend
 from loyalty.services import members as member_service
 from loyalty.services import merchants, points, purchases, seed, tiers
-from loyalty.services.schemas import MemberIn, MerchantIn, PurchaseIn, PurchaseLineIn, StoreIn
-
-
-def _buy(ctx: Context, store_id: int, member_id: int, order: str, amount: int) -> PurchaseIn:
-    return PurchaseIn(
-        store_id=store_id,
-        order_id=order,
-        occurred_at=ctx.now(),
-        member_id=member_id,
-        lines=[PurchaseLineIn(sku="s", category="food", quantity=1, unit_price_minor=amount)],
-    )
+from loyalty.services.schemas import MemberIn, MerchantIn, StoreIn
+from tests.core.sales import food_sale
 
 
 def test_expiry_run_is_one_transfer_per_merchant_with_one_leg_per_account(
@@ -38,12 +29,12 @@ def test_expiry_run_is_one_transfer_per_merchant_with_one_leg_per_account(
     ms = [member_service.register_member(ctx, MemberIn(phone=f"1380013810{i}", name="E")) for i in range(3)]
     # Member 0 earns twice at merchant 1 (two lots, one leg) and once at merchant 2; member 1 at
     # merchant 1 only; member 2 earns later, so nothing of theirs is due.
-    purchases.post_purchase(ctx, _buy(ctx, programme.store_id, ms[0].id, "a", 10_000))
-    purchases.post_purchase(ctx, _buy(ctx, programme.store_id, ms[0].id, "b", 20_000))
-    purchases.post_purchase(ctx, _buy(ctx, store2.id, ms[0].id, "c", 40_000))
-    purchases.post_purchase(ctx, _buy(ctx, programme.store_id, ms[1].id, "d", 80_000))
+    purchases.post_purchase(ctx, food_sale(ctx, programme.store_id, ms[0].id, "a", 10_000))
+    purchases.post_purchase(ctx, food_sale(ctx, programme.store_id, ms[0].id, "b", 20_000))
+    purchases.post_purchase(ctx, food_sale(ctx, store2.id, ms[0].id, "c", 40_000))
+    purchases.post_purchase(ctx, food_sale(ctx, programme.store_id, ms[1].id, "d", 80_000))
     clock.advance(days=30)
-    purchases.post_purchase(ctx, _buy(ctx, programme.store_id, ms[2].id, "e", 50_000))
+    purchases.post_purchase(ctx, food_sale(ctx, programme.store_id, ms[2].id, "e", 50_000))
     before = {m.id: points.balance(ctx, m.id).balance for m in ms}
     assert before[ms[0].id] == 700
     assert before[ms[1].id] == 800
@@ -101,7 +92,7 @@ def test_a_lot_names_its_expiry_once_and_core_0006_moves_old_allocations_onto_lo
 ) -> None:
     ms = [member_service.register_member(ctx, MemberIn(phone=f"1380013820{i}", name="L")) for i in range(2)]
     for i, m in enumerate(ms):
-        purchases.post_purchase(ctx, _buy(ctx, programme.store_id, m.id, f"l{i}", 10_000 * (i + 1)))
+        purchases.post_purchase(ctx, food_sale(ctx, programme.store_id, m.id, f"l{i}", 10_000 * (i + 1)))
     points.expire_points(ctx, ctx.now() + timedelta(days=400))
 
     def expired_lots() -> list[tuple[int, int | None, int | None]]:
@@ -132,7 +123,7 @@ def test_verify_ledger_finds_an_expiry_its_lots_do_not_explain(
     ctx: Context, programme: seed.ProgrammeIds
 ) -> None:
     m = member_service.register_member(ctx, MemberIn(phone="13800138210", name="V"))
-    purchases.post_purchase(ctx, _buy(ctx, programme.store_id, m.id, "v", 10_000))
+    purchases.post_purchase(ctx, food_sale(ctx, programme.store_id, m.id, "v", 10_000))
     points.expire_points(ctx, ctx.now() + timedelta(days=400))
     with ctx.engine.begin() as conn:
         conn.execute(update(point_lots).values(expired_points=point_lots.c.expired_points - 1))
@@ -149,7 +140,7 @@ def test_expiry_after_spend_takes_only_what_is_left(
     ctx: Context, programme: seed.ProgrammeIds, clock: FrozenClock
 ) -> None:
     m = member_service.register_member(ctx, MemberIn(phone="13800138120", name="S"))
-    purchases.post_purchase(ctx, _buy(ctx, programme.store_id, m.id, "x", 100_000))
+    purchases.post_purchase(ctx, food_sale(ctx, programme.store_id, m.id, "x", 100_000))
     clock.advance(days=10)
     points.redeem(ctx, m.id, 250, store_id=programme.store_id)
     res = points.expire_points(ctx, ctx.now() + timedelta(days=400))
@@ -171,7 +162,7 @@ def test_tier_evaluation_matches_the_domain_rules(
     for i, m in enumerate(ms):
         for k in range(rng.randint(0, 2)):
             amount = rng.choice([50_000, 250_000, 1_200_000, 6_000_000])
-            purchases.post_purchase(ctx, _buy(ctx, ids.store_id, m.id, f"o{i}-{k}", amount))
+            purchases.post_purchase(ctx, food_sale(ctx, ids.store_id, m.id, f"o{i}-{k}", amount))
         clock.advance(days=rng.randint(0, 5))
     clock.advance(days=40)
     with ctx.engine.begin() as conn:
