@@ -458,8 +458,9 @@ _EXPIRY_LOCK = 7001
 def _expire_in(conn: Connection, ids: IdRange, as_of: datetime, now: datetime) -> ExpiryResult:
     pg = conn.dialect.name == "postgresql"
     if pg:
+        # The lock's key is an int4; two ranges folded onto one key only queue up needlessly.
         lock = text("SELECT pg_advisory_xact_lock(:cls, :key)")
-        conn.execute(lock, {"cls": _EXPIRY_LOCK, "key": ids.number})
+        conn.execute(lock, {"cls": _EXPIRY_LOCK, "key": ids.number % 2**31})
         # This transaction only: hash aggregates over 10^6 rows in memory, and no JIT (compiling
         # these simple statements costs more than it saves).
         conn.execute(text("SET LOCAL work_mem = '64MB'"))
