@@ -188,6 +188,7 @@ _moves = Table(
     Column("up", Integer),
     Column("spend", BigInteger),
     Column("grace_until", purchases.c.occurred_at.type),
+    prefixes=["TEMPORARY"],
 )
 _MOVE_COLUMNS = ["member_id", "from_id", "to_id", "up", "spend", "grace_until"]
 
@@ -375,22 +376,16 @@ def _apply_sqlite(
 ) -> tuple[int, int, int]:
     """Through a scratch table: SQLite has no UPDATE inside WITH. Its writer lock keeps every other
     writer out from the decision to the commit, so no member can change in between."""
-    conn.execute(text("DROP TABLE IF EXISTS tier_moves"))
-    conn.execute(
-        text(
-            "CREATE TEMPORARY TABLE tier_moves (member_id BIGINT, from_id BIGINT, to_id BIGINT, up INT, "
-            "spend BIGINT, grace_until TIMESTAMP)"
-        )
-    )
-    conn.execute(
-        insert(_moves).from_select(_MOVE_COLUMNS, moves_q.with_only_columns(*moves_q.selected_columns[:6]))
-    )
+    _moves.drop(conn, checkfirst=True)
+    _moves.create(conn)
+    decided = moves_q.with_only_columns(*moves_q.selected_columns[: len(_MOVE_COLUMNS)])
+    conn.execute(insert(_moves).from_select(_MOVE_COLUMNS, decided))
     up, down, started = conn.execute(_counts(_moves)).one()
-    conn.execute(_history(_moves, now).inline())
+    conn.execute(_history(_moves, now))
     conn.execute(
         update(members)
         .values(**_member_values(_moves, now))
         .where(members.c.id == _moves.c.member_id, ids.holds(members.c.id))
     )
-    conn.execute(text("DROP TABLE IF EXISTS tier_moves"))
+    _moves.drop(conn)
     return up, down, started
