@@ -142,10 +142,11 @@ def generate(ctx: Context, n: int, merchant_id: int, store_id: int) -> None:
         ).scalar_one()
         conn.execute(
             t(
-                "INSERT INTO point_lots (account_id, member_id, merchant_id, transfer_id, amount, debt_paid, remaining, "
-                f"available_at, expires_at, created_at) SELECT a.id, a.member_id, {merchant_id}, {tid}, 100, 0, 100, "
+                "INSERT INTO point_lots (account_id, member_id, merchant_id, transfer_id, purchase_id, amount, "
+                "debt_paid, remaining, available_at, expires_at, created_at) "
+                f"SELECT a.id, a.member_id, {merchant_id}, {tid}, p.id, 100, 0, 100, "
                 ":old, CASE WHEN a.member_id % 2 = 0 THEN :due ELSE :later END, :now "
-                f"FROM accounts a WHERE a.member_id > {base}"
+                f"FROM accounts a JOIN purchases p ON p.member_id = a.member_id WHERE a.member_id > {base}"
             ),
             p,
         )

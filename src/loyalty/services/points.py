@@ -561,7 +561,11 @@ def _expire_lots(conn: Connection, ids: IdRange, now: datetime) -> None:
     conn.execute(
         update(point_lots)
         .values(remaining=0, expired_transfer_id=_run.c.transfer_id, expired_points=_due.c.points)
-        .where(point_lots.c.id == _due.c.lot_id, _run.c.merchant_id == _due.c.merchant_id)
+        .where(
+            point_lots.c.id == _due.c.lot_id,
+            _run.c.merchant_id == _due.c.merchant_id,
+            ids.holds(point_lots.c.account_id),  # as for the accounts: only this range's lots
+        )
     )
 
 
