@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -72,15 +73,24 @@ class UTCDateTime(TypeDecorator[datetime]):
             return super().bind_processor(dialect)
 
         def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to a UTC column")
-            if value.tzinfo is not UTC:
-                value = value.astimezone(UTC)
-            return value.isoformat(" ", "microseconds")[:-6]  # without its '+00:00'
+            return None if value is None else _sqlite_text(value)
 
         return process
+
+
+@lru_cache(maxsize=256)
+def _sqlite_text(value: datetime) -> str:
+    """The stored text of an aware datetime, in UTC.
+
+    Cached: a sale binds the same few instants again and again (its time, now, its lot's dates), and a
+    look-up costs a fraction of the formatting. Equal instants in other zones share one entry, which
+    is right, since they store the same text.
+    """
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # without its '+00:00'
 
 
 # BIGINT primary keys autoincrement on PostgreSQL; on SQLite only INTEGER is the rowid alias.
