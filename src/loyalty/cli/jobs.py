@@ -25,9 +25,9 @@ def run_jobs(
 ) -> None:
     """Expire due points and re-evaluate every member's tier in set-based SQL.
 
-    Each job cuts the members into id ranges that commit one by one, so a till waits at most for one
-    range; on PostgreSQL several ranges run at once. A run stopped half-way is completed by running
-    it again.
+    Each job commits the members one id range at a time, so a till waits for one range at most.
+
+    On PostgreSQL several ranges run at once. A run stopped half-way completes when run again.
     """
     ctx = context()
     when = as_of or ctx.now()
