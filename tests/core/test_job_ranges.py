@@ -223,3 +223,13 @@ def test_jobs_run_takes_the_range_size_and_workers(tmp_path: object, monkeypatch
     out = json.loads(done.output)
     assert out["expire"] == {"lots_expired": 3, "points_expired": 1500}
     assert out["tiers"]["evaluated"] == 3
+
+
+def test_a_zero_range_size_or_worker_count_is_refused_not_taken_for_the_default(engine: Engine) -> None:
+    ctx = Context(engine=engine, settings=Settings(), clock=FrozenClock(T0))
+    seed.ensure_programme(ctx)
+    member_service.register_member(ctx, MemberIn(phone="13900180001", name="Z"))
+    with pytest.raises(ValueError, match="at least one id"):
+        points.expire_points(ctx, T0, range_size=0)
+    with pytest.raises(ValueError, match="at least one worker"):
+        tiers.evaluate_tiers(ctx, T0, workers=0)

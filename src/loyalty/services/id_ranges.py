@@ -28,6 +28,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from loyalty.bootstrap import Context
+from loyalty.services.common import read
+
 R = TypeVar("R")
 
 
@@ -63,3 +66,25 @@ def run_ranges(engine: Engine, ranges: list[IdRange], work: Callable[[IdRange], 
         return [work(r) for r in ranges]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="loyalty-job") as pool:
         return list(pool.map(work, ranges))
+
+
+def run_job(
+    ctx: Context,
+    column: ColumnElement[Any],
+    work: Callable[[IdRange], R],
+    *,
+    range_size: int | None,
+    workers: int | None,
+) -> list[R]:
+    """`work(range)` over the ranges of `column`'s ids: the shared frame of the set-based jobs.
+
+    Sizes come from the arguments, else from the `job_range_size` and `job_workers` settings; a zero
+    is refused, not taken for "the default".
+    """
+    size = ctx.settings.job_range_size if range_size is None else range_size
+    count = ctx.settings.job_workers if workers is None else workers
+    if count < 1:
+        raise ValueError("a job needs at least one worker")
+    with read(ctx) as conn:
+        ranges = id_ranges(conn, column, size)
+    return run_ranges(ctx.engine, ranges, work, count)

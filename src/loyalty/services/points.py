@@ -52,7 +52,7 @@ from loyalty.services.common import (
     set_account,
     store_info,
 )
-from loyalty.services.id_ranges import IdRange, id_ranges, run_ranges
+from loyalty.services.id_ranges import IdRange, run_job
 from loyalty.services.purchases import _apply_allocations
 from loyalty.services.schemas import (
     AdjustResult,
@@ -393,8 +393,6 @@ def expire_points(
     """
     as_of = as_of or ctx.now()
     now = ctx.now()
-    with read(ctx) as conn:
-        ranges = id_ranges(conn, accounts.c.id, range_size or ctx.settings.job_range_size)
 
     def expire_range(ids: IdRange) -> ExpiryResult:
         for attempt in range(5):
@@ -410,7 +408,7 @@ def expire_points(
                     raise
         raise AssertionError("unreachable")
 
-    done = run_ranges(ctx.engine, ranges, expire_range, workers or ctx.settings.job_workers)
+    done = run_job(ctx, accounts.c.id, expire_range, range_size=range_size, workers=workers)
     return ExpiryResult(
         lots_expired=sum(d.lots_expired for d in done), points_expired=sum(d.points_expired for d in done)
     )

@@ -42,7 +42,7 @@ from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.services import audit
 from loyalty.services.common import default_programme, member_row, qualifying_spend, read, tier_rows
-from loyalty.services.id_ranges import IdRange, id_ranges, run_ranges
+from loyalty.services.id_ranges import IdRange, run_job
 from loyalty.services.schemas import MemberTier, TierChange, TierEvaluation, TierOut
 
 
@@ -161,7 +161,6 @@ def evaluate_tiers(
     now = ctx.now()
     with read(ctx) as conn:
         prog = default_programme(conn)
-        ranges = id_ranges(conn, members.c.id, range_size or ctx.settings.job_range_size)
 
     def evaluate_range(ids: IdRange) -> TierEvaluation:
         with ctx.engine.begin() as conn:
@@ -169,7 +168,7 @@ def evaluate_tiers(
                 conn, ids, as_of, now, prog.tier_window_days, prog.downgrade_policy, prog.downgrade_grace_days
             )
 
-    done = run_ranges(ctx.engine, ranges, evaluate_range, workers or ctx.settings.job_workers)
+    done = run_job(ctx, members.c.id, evaluate_range, range_size=range_size, workers=workers)
     return TierEvaluation(
         evaluated=sum(d.evaluated for d in done),
         upgraded=sum(d.upgraded for d in done),
