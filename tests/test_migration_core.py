@@ -95,6 +95,7 @@ def test_core_0002_keeps_rows_and_relaxes_only_expiry(engine: Engine) -> None:
 
 
 def test_core_0003_partial_due_index_and_room_for_hot_updates(engine: Engine) -> None:
+    downgrade(engine, "core_0008")  # core_0009 drops the index again
     idx = {i["name"]: i for i in inspect(engine).get_indexes("point_lots")}
     assert "ix_point_lots_expires_remaining" not in idx
     assert idx["ix_point_lots_due"]["column_names"] == ["expires_at"]
@@ -160,3 +161,37 @@ def test_core_0008_widens_purchases_by_member_for_the_window_sum(engine: Engine)
                 )
             )
         assert "COVERING INDEX ix_purchases_member_occurred" in plan
+
+
+def test_core_0009_a_spent_lot_is_rewritten_in_place(engine: Engine) -> None:
+    """No index names `remaining` any more, and on PostgreSQL a spend's rewrite of a lot is a HOT update."""
+    assert "ix_point_lots_due" not in {i["name"] for i in inspect(engine).get_indexes("point_lots")}
+    downgrade(engine, "core_0008")
+    assert "ix_point_lots_due" in {i["name"] for i in inspect(engine).get_indexes("point_lots")}
+    upgrade(engine)
+    assert "ix_point_lots_due" not in {i["name"] for i in inspect(engine).get_indexes("point_lots")}
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        options = conn.execute(text("SELECT reloptions FROM pg_class WHERE relname = 'point_lots'")).scalar()
+        assert options == ["fillfactor=50"]
+        for sql in (
+            "INSERT INTO merchants (id, code, name, currency, created_at) VALUES (1, 'M', 'M', 'CNY', :t)",
+            "INSERT INTO tiers (id, code, name, rank, threshold_minor, multiplier_pct) "
+            "VALUES (1, 'base', 'Base', 0, 0, 100)",
+            "INSERT INTO members (id, phone, name, tags, marketing_consent, card_no, member_code, status, "
+            "tier_id, created_at, updated_at) "
+            "VALUES (1, '+8613800000000', 'm', '[]', false, '7700000000001', 'C1', 'active', 1, :t, :t)",
+            "INSERT INTO accounts (id, kind, member_id, merchant_id, balance, debt, created_at) "
+            "VALUES (1, 'liability', NULL, 1, -30, 0, :t), (2, 'member', 1, NULL, 30, 0, :t)",
+            "INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount, rule, created_at) "
+            "VALUES (1, 'earn', 1, 2, 30, 'r', :t)",
+            "INSERT INTO point_lots (account_id, member_id, merchant_id, transfer_id, amount, debt_paid, "
+            "remaining, available_at, expires_at, created_at) "
+            "SELECT 2, 1, 1, 1, 10, 0, 10, :t, :t, :t FROM generate_series(1, 3)",
+        ):
+            conn.execute(text(sql), {"t": NOW})
+        conn.execute(text("UPDATE point_lots SET remaining = remaining - 4"))  # spends draw on them
+        conn.execute(text("UPDATE point_lots SET remaining = 0"))  # and the rest expires
+        hot = conn.execute(text("SELECT pg_stat_get_xact_tuples_hot_updated('point_lots'::regclass)"))
+        assert hot.scalar_one() == 6
