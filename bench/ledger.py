@@ -1,9 +1,11 @@
 """Ledger benchmark: SQLite and PostgreSQL side by side, against the issue's targets.
 
 Measures (1) purchases posted per second in-process with 3-line baskets, one transaction each
-(`post_purchase`) and in batches of 100 (`post_purchases`), the median of three rounds after a warm-up; (2) the set-based expiry job and (3) the
-tier re-evaluation on N members (1,000,000 by default), with data generated set-based in SQL; and the
-process's peak memory. `--small` runs a quick version. Usage: python bench/ledger.py [--small]
+(`post_purchase`) and in batches of 100 (`post_purchases`), the median of three rounds after a
+warm-up; (2) the set-based expiry job and (3) the tier re-evaluation on N members (1,000,000 by
+default), with data generated set-based in SQL: first the worst case, where nearly every member moves
+up, then a month later the routine run, which takes down those whose spend has left the window; and
+the process's peak memory. `--small` runs a quick version. Usage: python bench/ledger.py [--small]
 """
 
 # ruff: noqa: E501  (long literal SQL for the set-based data generator)
@@ -89,8 +91,19 @@ def bench_purchases(ctx: Context, store: int, n: int) -> tuple[float, float]:
     return statistics.median(singles), statistics.median(batches)
 
 
+#: Each member's one purchase lies in one of twelve months before T0 (by member id), so a month on,
+#: one member in twelve has no spend left in the tier window.
+PURCHASE_MONTHS = 12
+
+
 def generate(ctx: Context, n: int, merchant_id: int, store_id: int) -> None:
-    """N members, each with an account, one purchase in the window and one lot (half already due)."""
+    """N members, each with an account, one purchase in the window and one lot (half already due).
+
+    Every member is still on the lowest tier although nearly all have spent enough for a higher one:
+    the tier evaluation's worst case, as after a cut in the thresholds. The purchases are spread over
+    the twelve months before T0, so an evaluation a month later has the routine work of taking down
+    the members whose spend has left the window.
+    """
     dt = UTCDateTime()
     now, old, due = T0, T0 - timedelta(days=30), T0 - timedelta(days=1)
     later = T0 + timedelta(days=100)
@@ -120,15 +133,16 @@ def generate(ctx: Context, n: int, merchant_id: int, store_id: int) -> None:
             ),
             p,
         )
-        conn.execute(
-            t(
-                "INSERT INTO purchases (store_id, member_id, order_id, occurred_at, total_minor, eligible_minor, "
-                "refunded_minor, currency, points_earned, points_reversed, redeemed_points, rule, request_hash, "
-                f"created_at) SELECT {store_id}, id, 'g' || id, :old, (id * 7919) % 3000000, 0, 0, 'CNY', 100, 0, 0, "
-                f"'bench', 'x', :now FROM members WHERE id > {base}"
-            ),
-            p,
-        )
+        for month in range(PURCHASE_MONTHS):
+            conn.execute(
+                t(
+                    "INSERT INTO purchases (store_id, member_id, order_id, occurred_at, total_minor, eligible_minor, "
+                    "refunded_minor, currency, points_earned, points_reversed, redeemed_points, rule, request_hash, "
+                    f"created_at) SELECT {store_id}, id, 'g' || id, :bought, (id * 7919) % 3000000, 0, 0, 'CNY', 100, "
+                    f"0, 0, 'bench', 'x', :now FROM members WHERE id > {base} AND id % {PURCHASE_MONTHS} = {month}"
+                ).bindparams(bindparam("bought", type_=dt)),
+                {**p, "bought": T0 - timedelta(days=30 * month + 15)},
+            )
         liab = conn.execute(
             t(f"SELECT id FROM accounts WHERE merchant_id = {merchant_id} AND kind = 'liability'")
         ).scalar_one()
@@ -180,13 +194,26 @@ def run_backend(name: str, url: str, n_members: int, n_purchases: int) -> dict[s
     t = time.perf_counter()
     ev = tier_service.evaluate_tiers(ctx, T0)
     tiers_s = time.perf_counter() - t
+    later = clock.advance(days=30)
+    t = time.perf_counter()
+    month = tier_service.evaluate_tiers(ctx, later)
+    month_s = time.perf_counter() - t
     engine.dispose()
     print(
         f"  [{name}] generated {n_members:,} members in {gen_s:.1f}s; expired {exp.lots_expired:,} lots; "
-        f"evaluated {ev.evaluated:,} (up {ev.upgraded:,}, down {ev.downgraded:,})",
+        f"evaluated {ev.evaluated:,} (up {ev.upgraded:,}, down {ev.downgraded:,}); a month on "
+        f"{month.evaluated:,} (up {month.upgraded:,}, down {month.downgraded:,})",
         flush=True,
     )
-    return {"single": single, "batch": batch, "expire": expire_s, "tiers": tiers_s}
+    return {
+        "single": single,
+        "batch": batch,
+        "expire": expire_s,
+        "tiers": tiers_s,
+        "moved": ev.upgraded + ev.downgraded,
+        "month": month_s,
+        "month_moved": month.upgraded + month.downgraded,
+    }
 
 
 def main() -> None:
@@ -226,6 +253,9 @@ def main() -> None:
         ("purchases/s, batches of 100, 1 txn each", "batch", "-", "{:,.0f}"),
         (f"expiry job, {n_members:,} members (s)", "expire", f"≤{TARGET_JOB_S:.0f}s", "{:.2f}"),
         (f"tier evaluation, {n_members:,} members (s)", "tiers", f"≤{TARGET_JOB_S:.0f}s", "{:.2f}"),
+        ("  members moved (worst case: nearly all)", "moved", "", "{:,.0f}"),
+        ("tier evaluation a month on (s)", "month", f"≤{TARGET_JOB_S:.0f}s", "{:.2f}"),
+        ("  members moved (routine: window left them)", "month_moved", "", "{:,.0f}"),
     ]
     for label, key, target, fmt in rows:
         print(f"{label:<44}" + "".join(f"{fmt.format(results[c][key]):>14}" for c in cols) + f"{target:>12}")
