@@ -222,42 +222,60 @@ def _decide(
     """
     dt = purchases.c.occurred_at.type
     ladder = sorted(tier_rows(conn), key=lambda t: t.rank)
-    spend_q = (
-        select(
-            purchases.c.member_id.label("mid"),
-            # PostgreSQL sums bigints into numeric; every tier comparison below is cheaper on bigint.
-            cast(func.sum(purchases.c.total_minor - purchases.c.refunded_minor), BigInteger).label("s"),
-        )
-        .where(
-            ids.holds(purchases.c.member_id),
-            purchases.c.occurred_at > as_of - timedelta(days=window),
-            purchases.c.occurred_at <= as_of,
-        )
-        .group_by(purchases.c.member_id)
-        .subquery()
+    # PostgreSQL sums bigints into numeric; every tier comparison below is cheaper on bigint.
+    net = cast(func.sum(purchases.c.total_minor - purchases.c.refunded_minor), BigInteger)
+    in_window = (
+        purchases.c.occurred_at > as_of - timedelta(days=window),
+        purchases.c.occurred_at <= as_of,
     )
-    spend = func.coalesce(spend_q.c.s, 0)
+    row = (members.c.id, members.c.tier_id, members.c.tier_grace_until, members.c.tier_locked_until)
+    in_range = (members.c.status == "active", ids.holds(members.c.id))
+    spent: Any
+    if conn.dialect.name == "postgresql":
+        # One pass over the range's purchases, grouped, merge-joined to the members in id order.
+        spend_q = (
+            select(purchases.c.member_id.label("mid"), net.label("s"))
+            .where(ids.holds(purchases.c.member_id), *in_window)
+            .group_by(purchases.c.member_id)
+            .subquery()
+        )
+        spent = (
+            select(*row, func.coalesce(spend_q.c.s, 0).label("spend"))
+            .select_from(members.outerjoin(spend_q, spend_q.c.mid == members.c.id))
+            .where(*in_range)
+            .subquery("spent")
+        )
+    else:
+        # SQLite materialised the grouped spend and built an index on it for every range; a look-up
+        # per member in the covering (member, time, total, refunds) index is quicker. Materialised,
+        # so that the look-up runs once per member rather than once per tier it is compared with.
+        per_member = select(net).where(purchases.c.member_id == members.c.id, *in_window).scalar_subquery()
+        spent = (
+            select(*row, func.coalesce(per_member, 0).label("spend"))
+            .where(*in_range)
+            .cte("spent")
+            .prefix_with("MATERIALIZED")
+        )
     # The tiers are a handful of rows read in this transaction: the decisions are CASE expressions.
     rank_of = {t.id: t.rank for t in ladder}
     id_of = {t.rank: t.id for t in ladder}
-    cur_rank = case(*[(members.c.tier_id == i, r) for i, r in rank_of.items()], else_=None)
+    cur_rank = case(*[(spent.c.tier_id == i, r) for i, r in rank_of.items()], else_=None)
     # Highest rank whose threshold the spend reaches, else the lowest (as `domain.tiers.tier_for_spend`).
-    sup_rank = case(*[(spend >= t.threshold_minor, t.rank) for t in reversed(ladder)], else_=ladder[0].rank)
+    sup_rank = case(
+        *[(spent.c.spend >= t.threshold_minor, t.rank) for t in reversed(ladder)], else_=ladder[0].rank
+    )
+    locked_until = spent.c.tier_locked_until
     base = (
         select(
-            members.c.id.label("mid"),
-            members.c.tier_id.label("cur_id"),
-            members.c.tier_grace_until.label("grace"),
-            members.c.tier_locked_until.label("locked_until"),
+            spent.c.id.label("mid"),
+            spent.c.tier_id.label("cur_id"),
+            spent.c.tier_grace_until.label("grace"),
+            locked_until.label("locked_until"),
             cur_rank.label("cur"),
             sup_rank.label("sup"),
-            spend.label("spend"),
-            and_(members.c.tier_locked_until.is_not(None), members.c.tier_locked_until > as_of).label(
-                "locked"
-            ),
+            spent.c.spend.label("spend"),
+            and_(locked_until.is_not(None), locked_until > as_of).label("locked"),
         )
-        .select_from(members.outerjoin(spend_q, spend_q.c.mid == members.c.id))
-        .where(members.c.status == "active", ids.holds(members.c.id))
         # Computed once per member: as a subquery, the planner pasted the rank ladders into every
         # expression below that names them, several times over.
         .cte("base")
