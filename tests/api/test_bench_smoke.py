@@ -36,3 +36,8 @@ def test_bench_small_runs_without_errors() -> None:
     assert results[0]["backend"] == "sqlite"
     assert results[0]["requests"] > 0
     assert results[0]["errors"] == {}
+    assert results[0]["workers"] == 1  # one process on SQLite unless asked
+    cpu = results[0]["cpu_ms_per_purchase"]
+    if sys.platform == "linux":  # read from /proc
+        assert cpu["server"] > 0 and cpu["load"] > 0
+    assert cpu["database"] == 0  # SQLite's work is the server's
