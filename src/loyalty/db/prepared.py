@@ -17,13 +17,16 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIModule
 
 Processor = Callable[[Any], Any]
 
@@ -80,7 +83,7 @@ class Prepared:
             cursor.execute(plan.sql, plan.bind(params))
             return list(cursor.fetchall()) if cursor.description else []
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(plan.sql, params, exc, conn.dialect) from exc
+            raise _wrapped(plan.sql, params, exc, conn) from exc
         finally:
             cursor.close()
 
@@ -93,7 +96,7 @@ class Prepared:
         try:
             cursor.executemany(plan.sql, [plan.bind(r) for r in rows])  # type: ignore[arg-type]
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(plan.sql, rows, exc, conn.dialect) from exc
+            raise _wrapped(plan.sql, rows, exc, conn) from exc
         finally:
             cursor.close()
 
@@ -103,8 +106,19 @@ class Prepared:
         return rows[0][0] if rows else None
 
 
-def _wrapped(sql: str, params: Any, exc: Exception, dialect: Dialect) -> StatementError:
-    return DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error)
+def _wrapped(sql: str, params: Any, exc: Exception, conn: Connection) -> StatementError:
+    """The driver's error as SQLAlchemy's, with its disconnect handling.
+
+    When the server went away, the connection is invalidated (SQLAlchemy discards it instead of
+    returning it to the pool) and the error says so (`connection_invalidated`), as for a statement
+    SQLAlchemy ran itself; callers that may retry look at that.
+    """
+    dialect = conn.dialect
+    driver_error = cast("DBAPIModule.Error", exc)  # what the `except` clauses above caught
+    lost = conn.invalidated or dialect.is_disconnect(driver_error, conn.connection.driver_connection, None)
+    if lost and not conn.invalidated:
+        conn.invalidate(exc)
+    return DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost)
 
 
 _savepoint_ids = itertools.count(1)
@@ -125,7 +139,7 @@ def savepoint(conn: Connection) -> Iterator[None]:
         try:
             cursor.execute(sql)
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(sql, None, exc, conn.dialect) from exc
+            raise _wrapped(sql, None, exc, conn) from exc
 
     try:
         execute(f"SAVEPOINT {name}")

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import (
@@ -392,18 +392,26 @@ def post_purchase(
 
 
 def in_sale_transaction(ctx: Context, attempt: Callable[[Connection, bool], T]) -> T:
-    """`attempt(conn, first_try)` in a transaction of its own; after a UNIQUE violation, once more.
+    """`attempt(conn, first_try)` in a transaction of its own; after a UNIQUE violation or a lost
+    connection, once more.
 
     The order was posted before (a till's retry), or a concurrent post of the same order (or with the
     same key) won the UNIQUE race: the second attempt, in a fresh transaction, replays its result (or
-    finds the mismatch), keeping its key.
+    finds the mismatch), keeping its key. The database server went away (a restart, a failover): the
+    pool's other connections are as dead as this one, so the pool is replaced, and the second attempt
+    looks the order up first, for the first may have committed before its answer was lost.
     """
     try:
         with ctx.engine.begin() as conn:
             return attempt(conn, True)
     except IntegrityError:
-        with ctx.engine.begin() as conn:
-            return attempt(conn, False)
+        pass
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        ctx.engine.dispose()
+    with ctx.engine.begin() as conn:
+        return attempt(conn, False)
 
 
 def post_purchase_once(
