@@ -84,6 +84,23 @@ def drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
+def end_pg_backends(url: str) -> int:
+    """What a server restart does to a database's clients: every backend serving it is ended."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            ended = conn.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :db AND pid <> pg_backend_pid()) AS t"
+                ),
+                {"db": url.rsplit("/", 1)[1]},
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    return int(ended)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if _pg_available():
         return f"PostgreSQL: {PG_ADMIN_URL}"

@@ -11,12 +11,14 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 import pytest
 import uvicorn
 
 from tests.api.api_world import World, build_world, purchase_body
+from tests.conftest import end_pg_backends
 
 
 def _free_port() -> int:
@@ -25,9 +27,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def served(db_url: str) -> Iterator[tuple[str, World]]:
-    world = build_world(db_url)
+@contextmanager
+def _serve(url: str) -> Iterator[tuple[str, World]]:
+    world = build_world(url)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -43,6 +45,12 @@ def served(db_url: str) -> Iterator[tuple[str, World]]:
         thread.join(10)
         world.client.close()
         world.ctx.engine.dispose()
+
+
+@pytest.fixture
+def served(db_url: str) -> Iterator[tuple[str, World]]:
+    with _serve(db_url) as served:
+        yield served
 
 
 def test_over_tcp_login_post_and_concurrent_spends(served: tuple[str, World]) -> None:
@@ -102,3 +110,35 @@ def test_one_sale_posted_at_once_from_many_tills_with_one_key(served: tuple[str,
     earned = [e for e in history["items"] if e["order_id"] == "race-sale-1"]
     assert len(earned) == 1, history
     assert earned[0]["points"] == results[0][1]["points_earned"]
+
+
+@pytest.mark.postgres
+def test_a_till_s_sale_goes_through_after_the_database_closed_the_server_s_connections(pg_url: str) -> None:
+    """A database restart between two sales: the second is answered 201, not 5xx, and posted once."""
+    with _serve(pg_url) as (base, world):
+        _two_sales_around_a_restart(base, world, pg_url)
+
+
+def _two_sales_around_a_restart(base: str, world: World, db_url: str) -> None:
+    pos = world.as_("pos")
+    with httpx.Client(base_url=base, timeout=30) as http:
+        first = http.post(
+            "/api/v1/purchases",
+            json=purchase_body(world.store_a, world.member_a["id"], "restart-1"),
+            headers={**pos, "Idempotency-Key": "restart-1"},
+        )
+        assert first.status_code == 201, first.text
+        assert end_pg_backends(db_url) >= 1
+        second = http.post(
+            "/api/v1/purchases",
+            json=purchase_body(world.store_a, world.member_a["id"], "restart-2"),
+            headers={**pos, "Idempotency-Key": "restart-2"},
+        )
+        assert second.status_code == 201, second.text
+        again = http.post(  # the till's retry of the second sale replays it
+            "/api/v1/purchases",
+            json=purchase_body(world.store_a, world.member_a["id"], "restart-2"),
+            headers={**pos, "Idempotency-Key": "restart-2"},
+        )
+    assert again.status_code == 201
+    assert again.json()["id"] == second.json()["id"]

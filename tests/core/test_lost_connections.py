@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from loyalty.bootstrap import Context, FrozenClock
@@ -16,6 +16,7 @@ from loyalty.db.core_tables import purchases as purchases_t
 from loyalty.db.engine import make_engine
 from loyalty.services import members, points, purchases, seed
 from loyalty.services.schemas import MemberIn
+from tests.conftest import end_pg_backends
 from tests.core.conftest import T0
 from tests.core.sales import food_sale
 
@@ -29,31 +30,13 @@ def pg_ctx(pg_url: str) -> Iterator[Context]:
     engine.dispose()
 
 
-def _close_server_side(url: str) -> int:
-    """What a server restart does to this database's clients: every backend serving it is ended."""
-    database = url.rsplit("/", 1)[1]
-    admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            ended = conn.execute(
-                text(
-                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :db AND pid <> pg_backend_pid()) AS t"
-                ),
-                {"db": database},
-            ).scalar_one()
-    finally:
-        admin.dispose()
-    return int(ended)
-
-
 def test_a_sale_on_a_connection_the_server_closed_is_posted_once_on_a_fresh_one(
     pg_ctx: Context, pg_url: str
 ) -> None:
     ids = seed.ensure_programme(pg_ctx)
     member = members.register_member(pg_ctx, MemberIn(phone="+8613800000001", name="A")).id
     purchases.post_purchase(pg_ctx, food_sale(pg_ctx, ids.store_id, member, "o-1", 10_000))
-    assert _close_server_side(pg_url) >= 1  # the pooled connection, just used: no ping will catch it
+    assert end_pg_backends(pg_url) >= 1  # the pooled connection, just used: no ping will catch it
 
     result = purchases.post_purchase(pg_ctx, food_sale(pg_ctx, ids.store_id, member, "o-2", 5_000))
 
@@ -70,7 +53,7 @@ def test_a_connection_idle_in_the_pool_is_pinged_and_replaced(
 ) -> None:
     with pg_ctx.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(purchases_t)).scalar_one() == 0
-    assert _close_server_side(pg_url) >= 1
+    assert end_pg_backends(pg_url) >= 1
     monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 0.0)  # it has now been idle long enough
 
     with pg_ctx.engine.connect() as conn:  # a plain read, which nothing retries
@@ -81,7 +64,7 @@ def test_without_the_idle_ping_that_read_would_fail(pg_ctx: Context, pg_url: str
     """The control: a read on the dead connection fails when the pool hands it out unchecked."""
     with pg_ctx.engine.connect() as conn:
         conn.execute(select(1))
-    assert _close_server_side(pg_url) >= 1
+    assert end_pg_backends(pg_url) >= 1
     with (
         pytest.raises(OperationalError, match=r"terminat|closed|connection"),
         pg_ctx.engine.connect() as conn,
