@@ -321,10 +321,12 @@ def server_workers(backend: str, requested: int | None) -> int:
     """Server processes for a backend, unless given: one on SQLite, one per core on PostgreSQL.
 
     SQLite takes one writer at a time, and one process groups its concurrent sales into shared
-    commits; a second process mostly queues for the write lock (2026-11-30: 1,123/s with p99 51 ms
-    against 1,043/s and 39 ms). On PostgreSQL each process is bound by its GIL while the database has
-    cores to spare: two workers gave 183–213/s against 125–134/s with one in alternating runs, with
-    1.7–1.8 of the 2 cores busy instead of 1.3 (2026-11-30, a slow phase of the machine).
+    commits. A second process adds throughput while the processes take turns at the write lock, but
+    on a fast day it took p99 past the target (1,123/s with p99 51 ms against 1,043/s and 39 ms; in a
+    slow phase 544–589/s against 441/s, p99 87–102 ms either way). On PostgreSQL each process is
+    bound by its GIL while the database has cores to spare: two workers gave 183–213/s against
+    125–134/s with one in alternating runs, with 1.7–1.8 of the 2 cores busy instead of 1.3
+    (2026-11-30, a slow phase of the machine).
     """
     if requested:
         return requested
