@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -212,39 +213,29 @@ def _rss_mb(pid: int) -> float:
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system, all threads) a live process has used, from /proc (0 elsewhere)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+def _cpu_s(match: Callable[[int, str, list[str]], bool]) -> float:
+    """CPU seconds (user + system, all threads) of the live processes that `match(pid, name, fields)`
+    selects, from /proc/<pid>/stat (`fields`: those after the name); 0 where there is no /proc."""
+    total = 0.0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if match(int(entry.name), name, fields):
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
 
 
 def _tree_cpu_s(pid: int) -> float:
     """CPU seconds of a process and its children (uvicorn's worker processes when workers > 1)."""
-    total = _cpu_s(pid)
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-            total += _cpu_s(int(entry.name))
-    return total
+    return _cpu_s(lambda p, _name, fields: p == pid or int(fields[1]) == pid)
 
 
 def _postgres_cpu_s() -> float:
     """CPU seconds of every PostgreSQL process on this machine (its backends, writers, WAL writer)."""
-    total = 0.0
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            if (entry / "comm").read_text().startswith("postgres"):
-                total += _cpu_s(int(entry.name))
-        except OSError:
-            continue
-    return total
+    return _cpu_s(lambda _p, name, _fields: name.startswith("postgres"))
 
 
 def _children_cpu_s() -> float:
@@ -298,15 +289,15 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> dict[str, An
         result = _load("purchase", base, key, store, members, args.duration, args.concurrency)
         cpu_after = (_tree_cpu_s(server.pid), _postgres_cpu_s(), _children_cpu_s())
         server_s, db_s, load_s = (b - a for a, b in zip(cpu_before, cpu_after, strict=True))
+        if name != "postgresql":
+            db_s = 0.0  # other databases' processes on this machine are not this run's
         per_sale = 1000 / max(1, result["requests"])
         result["cpu_ms_per_purchase"] = {
             "server": server_s * per_sale,
-            "database": db_s * per_sale if name == "postgresql" else 0.0,
+            "database": db_s * per_sale,
             "load": load_s * per_sale,
         }
-        result["cores_busy"] = (server_s + load_s + (db_s if name == "postgresql" else 0.0)) / result[
-            "seconds"
-        ]
+        result["cores_busy"] = (server_s + db_s + load_s) / result["seconds"]
         result["baseline_health_rps"] = health["throughput"]
         result["server_peak_rss_mb"] = _rss_mb(server.pid)
     finally:

@@ -116,29 +116,25 @@ def test_one_sale_posted_at_once_from_many_tills_with_one_key(served: tuple[str,
 def test_a_till_s_sale_goes_through_after_the_database_closed_the_server_s_connections(pg_url: str) -> None:
     """A database restart between two sales: the second is answered 201, not 5xx, and posted once."""
     with _serve(pg_url) as (base, world):
-        _two_sales_around_a_restart(base, world, pg_url)
-
-
-def _two_sales_around_a_restart(base: str, world: World, db_url: str) -> None:
-    pos = world.as_("pos")
-    with httpx.Client(base_url=base, timeout=30) as http:
-        first = http.post(
-            "/api/v1/purchases",
-            json=purchase_body(world.store_a, world.member_a["id"], "restart-1"),
-            headers={**pos, "Idempotency-Key": "restart-1"},
-        )
-        assert first.status_code == 201, first.text
-        assert end_pg_backends(db_url) >= 1
-        second = http.post(
-            "/api/v1/purchases",
-            json=purchase_body(world.store_a, world.member_a["id"], "restart-2"),
-            headers={**pos, "Idempotency-Key": "restart-2"},
-        )
-        assert second.status_code == 201, second.text
-        again = http.post(  # the till's retry of the second sale replays it
-            "/api/v1/purchases",
-            json=purchase_body(world.store_a, world.member_a["id"], "restart-2"),
-            headers={**pos, "Idempotency-Key": "restart-2"},
-        )
-    assert again.status_code == 201
-    assert again.json()["id"] == second.json()["id"]
+        pos = world.as_("pos")
+        with httpx.Client(base_url=base, timeout=30) as http:
+            first = http.post(
+                "/api/v1/purchases",
+                json=purchase_body(world.store_a, world.member_a["id"], "restart-1"),
+                headers={**pos, "Idempotency-Key": "restart-1"},
+            )
+            assert first.status_code == 201, first.text
+            assert end_pg_backends(pg_url) >= 1
+            second = http.post(
+                "/api/v1/purchases",
+                json=purchase_body(world.store_a, world.member_a["id"], "restart-2"),
+                headers={**pos, "Idempotency-Key": "restart-2"},
+            )
+            assert second.status_code == 201, second.text
+            again = http.post(  # the till's retry of the second sale replays it
+                "/api/v1/purchases",
+                json=purchase_body(world.store_a, world.member_a["id"], "restart-2"),
+                headers={**pos, "Idempotency-Key": "restart-2"},
+            )
+        assert again.status_code == 201
+        assert again.json()["id"] == second.json()["id"]

@@ -212,6 +212,42 @@ def _evaluate(
     )
 
 
+def _spent(conn: Connection, ids: IdRange, as_of: datetime, window: int) -> Any:
+    """The active members of `ids` with their tier state and their net spend in the window (`spend`)."""
+    # PostgreSQL sums bigints into numeric; every tier comparison below is cheaper on bigint.
+    net = cast(func.sum(purchases.c.total_minor - purchases.c.refunded_minor), BigInteger)
+    in_window = (
+        purchases.c.occurred_at > as_of - timedelta(days=window),
+        purchases.c.occurred_at <= as_of,
+    )
+    row = (members.c.id, members.c.tier_id, members.c.tier_grace_until, members.c.tier_locked_until)
+    in_range = (members.c.status == "active", ids.holds(members.c.id))
+    if conn.dialect.name == "postgresql":
+        # One pass over the range's purchases, grouped, merge-joined to the members in id order.
+        spend_q = (
+            select(purchases.c.member_id.label("mid"), net.label("s"))
+            .where(ids.holds(purchases.c.member_id), *in_window)
+            .group_by(purchases.c.member_id)
+            .subquery()
+        )
+        return (
+            select(*row, func.coalesce(spend_q.c.s, 0).label("spend"))
+            .select_from(members.outerjoin(spend_q, spend_q.c.mid == members.c.id))
+            .where(*in_range)
+            .subquery("spent")
+        )
+    # SQLite materialised the grouped spend and built an index on it for every range; a look-up
+    # per member in the covering (member, time, total, refunds) index is quicker. Materialised,
+    # so that the look-up runs once per member rather than once per tier it is compared with.
+    per_member = select(net).where(purchases.c.member_id == members.c.id, *in_window).scalar_subquery()
+    return (
+        select(*row, func.coalesce(per_member, 0).label("spend"))
+        .where(*in_range)
+        .cte("spent")
+        .prefix_with("MATERIALIZED")
+    )
+
+
 def _decide(
     conn: Connection, ids: IdRange, as_of: datetime, window: int, policy: str, grace_days: int
 ) -> Select[Any]:
@@ -222,40 +258,7 @@ def _decide(
     """
     dt = purchases.c.occurred_at.type
     ladder = sorted(tier_rows(conn), key=lambda t: t.rank)
-    # PostgreSQL sums bigints into numeric; every tier comparison below is cheaper on bigint.
-    net = cast(func.sum(purchases.c.total_minor - purchases.c.refunded_minor), BigInteger)
-    in_window = (
-        purchases.c.occurred_at > as_of - timedelta(days=window),
-        purchases.c.occurred_at <= as_of,
-    )
-    row = (members.c.id, members.c.tier_id, members.c.tier_grace_until, members.c.tier_locked_until)
-    in_range = (members.c.status == "active", ids.holds(members.c.id))
-    spent: Any
-    if conn.dialect.name == "postgresql":
-        # One pass over the range's purchases, grouped, merge-joined to the members in id order.
-        spend_q = (
-            select(purchases.c.member_id.label("mid"), net.label("s"))
-            .where(ids.holds(purchases.c.member_id), *in_window)
-            .group_by(purchases.c.member_id)
-            .subquery()
-        )
-        spent = (
-            select(*row, func.coalesce(spend_q.c.s, 0).label("spend"))
-            .select_from(members.outerjoin(spend_q, spend_q.c.mid == members.c.id))
-            .where(*in_range)
-            .subquery("spent")
-        )
-    else:
-        # SQLite materialised the grouped spend and built an index on it for every range; a look-up
-        # per member in the covering (member, time, total, refunds) index is quicker. Materialised,
-        # so that the look-up runs once per member rather than once per tier it is compared with.
-        per_member = select(net).where(purchases.c.member_id == members.c.id, *in_window).scalar_subquery()
-        spent = (
-            select(*row, func.coalesce(per_member, 0).label("spend"))
-            .where(*in_range)
-            .cte("spent")
-            .prefix_with("MATERIALIZED")
-        )
+    spent = _spent(conn, ids, as_of, window)
     # The tiers are a handful of rows read in this transaction: the decisions are CASE expressions.
     rank_of = {t.id: t.rank for t in ladder}
     id_of = {t.rank: t.id for t in ladder}
