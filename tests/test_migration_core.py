@@ -195,3 +195,47 @@ def test_core_0009_a_spent_lot_is_rewritten_in_place(engine: Engine) -> None:
         conn.execute(text("UPDATE point_lots SET remaining = 0"))  # and the rest expires
         hot = conn.execute(text("SELECT pg_stat_get_xact_tuples_hot_updated('point_lots'::regclass)"))
         assert hot.scalar_one() == 6
+
+
+_TIER_KEYS = {
+    "fk_members_tier_id_tiers",
+    "fk_tier_history_member_id_members",
+    "fk_tier_history_from_tier_id_tiers",
+    "fk_tier_history_to_tier_id_tiers",
+}
+
+
+def _tier_keys(engine: Engine) -> tuple[set[str], set[str]]:
+    """(the native tier keys of members and tier_history, the triggers that check them on PostgreSQL)."""
+    native = {
+        str(fk["name"])
+        for table in ("members", "tier_history")
+        for fk in inspect(engine).get_foreign_keys(table)
+    }
+    if engine.dialect.name != "postgresql":
+        return native & _TIER_KEYS, set()
+    with engine.connect() as conn:
+        triggers = conn.execute(
+            text(
+                "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal "
+                "AND (tgname LIKE 'tier\\_history%' OR tgname LIKE 'members\\_%')"
+            )
+        )
+        return native & _TIER_KEYS, set(triggers.scalars())
+
+
+def test_core_0010_tier_keys_move_between_native_and_per_statement(engine: Engine) -> None:
+    """PostgreSQL trades the four native keys for statement triggers and back; SQLite keeps them native."""
+    triggers = {
+        f"{table}_keys_on_{event}" for table in ("members", "tier_history") for event in ("insert", "update")
+    } | {
+        f"{guard}{whole}"
+        for guard in ("members_keeps_tiers", "tier_history_keeps_members", "tier_history_keeps_tiers")
+        for whole in ("", "_whole")
+    }
+    pg = engine.dialect.name == "postgresql"
+    assert _tier_keys(engine) == ((set(), triggers) if pg else (_TIER_KEYS, set()))
+    downgrade(engine, "core_0009")
+    assert _tier_keys(engine) == (_TIER_KEYS, set())
+    upgrade(engine)
+    assert _tier_keys(engine) == ((set(), triggers) if pg else (_TIER_KEYS, set()))

@@ -1,0 +1,243 @@
+"""The foreign keys of a member's tier and of the tier history hold on both databases, and under
+concurrency on PostgreSQL.
+
+SQLite checks them natively per row; PostgreSQL per statement (`db.statement_keys`, core_0010). Either
+way: a member or history row naming a missing member or tier is refused whole, and a member or tier
+that is named cannot be deleted, re-keyed or truncated away. On PostgreSQL a removal and a write that
+overlap never leave an orphan, whichever starts first and at either isolation level.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from loyalty.bootstrap import Context
+from loyalty.db.core_tables import members, tier_history, tiers
+from loyalty.db.engine import make_engine
+from loyalty.services import seed
+from loyalty.services.seed import ProgrammeIds
+
+from .conftest import T0
+
+MISSING = 987_654_321
+
+
+def _ladder(conn: Connection) -> list[int]:
+    return list(conn.execute(select(tiers.c.id).order_by(tiers.c.rank)).scalars())
+
+
+def _bare_member(conn: Connection, member_id: int, tier_id: int) -> int:
+    """A member row that nothing but tier history will refer to (no account, no purchase)."""
+    conn.execute(
+        insert(members).values(
+            id=member_id,
+            phone=f"+86139{member_id:08d}",
+            name="key",
+            tags=[],
+            marketing_consent=False,
+            card_no=f"88{member_id:014d}",
+            member_code=f"KEY{member_id}",
+            status="active",
+            tier_id=tier_id,
+            created_at=T0,
+            updated_at=T0,
+        )
+    )
+    return member_id
+
+
+def _row(member_id: int, from_id: int | None, to_id: int) -> dict[str, Any]:
+    return {"member_id": member_id, "from_tier_id": from_id, "to_tier_id": to_id, "reason": "test", "at": T0}
+
+
+def _history_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(tier_history)).scalar_one())
+
+
+def _refused(engine: Engine, statement: Any, constraint: str) -> None:
+    """`statement` fails as a foreign key violation (naming `constraint` on PostgreSQL) and leaves nothing."""
+    with pytest.raises(IntegrityError) as info, engine.begin() as conn:
+        conn.execute(statement)
+    if engine.dialect.name == "postgresql":
+        assert info.value.orig.diag.sqlstate == "23503"  # type: ignore[union-attr]
+        assert info.value.orig.diag.constraint_name == constraint  # type: ignore[union-attr]
+    else:
+        assert "FOREIGN KEY" in str(info.value)
+
+
+def test_history_must_name_an_existing_member_and_tiers(ctx: Context, programme: ProgrammeIds) -> None:
+    with ctx.engine.begin() as conn:
+        low, silver = _ladder(conn)[:2]
+        m = _bare_member(conn, 500_001, low)
+    good = _row(m, low, silver)
+    for bad, constraint in (
+        ({"member_id": MISSING}, "fk_tier_history_member_id_members"),
+        ({"from_tier_id": MISSING}, "fk_tier_history_from_tier_id_tiers"),
+        ({"to_tier_id": MISSING}, "fk_tier_history_to_tier_id_tiers"),
+    ):
+        # One statement of two rows, one of them bad: the whole statement is refused.
+        _refused(ctx.engine, insert(tier_history).values([good, {**good, **bad}]), constraint)
+    assert _history_count(ctx.engine) == 0
+    with ctx.engine.begin() as conn:  # a first tier (no "from") and a good row pass
+        conn.execute(insert(tier_history).values([_row(m, None, low), good]))
+    assert _history_count(ctx.engine) == 2
+    _refused(
+        ctx.engine,
+        update(tier_history).where(tier_history.c.member_id == m).values(member_id=MISSING),
+        "fk_tier_history_member_id_members",
+    )
+    with ctx.engine.connect() as conn:
+        assert set(conn.execute(select(tier_history.c.member_id)).scalars()) == {m}
+
+
+def test_a_member_must_hold_an_existing_tier(ctx: Context, programme: ProgrammeIds) -> None:
+    with ctx.engine.begin() as conn:
+        low = _ladder(conn)[0]
+        m = _bare_member(conn, 500_006, low)
+    with pytest.raises(IntegrityError), ctx.engine.begin() as conn:
+        _bare_member(conn, 500_007, MISSING)
+    _refused(
+        ctx.engine,
+        update(members).where(members.c.id == m).values(tier_id=MISSING),
+        "fk_members_tier_id_tiers",
+    )
+    _refused(ctx.engine, delete(tiers).where(tiers.c.id == low), "fk_members_tier_id_tiers")
+    with ctx.engine.connect() as conn:
+        assert conn.execute(select(members.c.id, members.c.tier_id)).all() == [(m, low)]
+    if ctx.engine.dialect.name == "postgresql":  # TRUNCATE fires no row trigger: refused as a whole
+        with pytest.raises(IntegrityError), ctx.engine.begin() as conn:
+            conn.execute(text("TRUNCATE tiers"))
+        with ctx.engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(tiers)).scalar_one() > 0
+
+
+def test_a_member_or_tier_named_in_history_cannot_be_removed(ctx: Context, programme: ProgrammeIds) -> None:
+    with ctx.engine.begin() as conn:
+        low, silver, gold = _ladder(conn)[:3]
+        m = _bare_member(conn, 500_002, low)
+        conn.execute(insert(tier_history).values([_row(m, silver, gold)]))
+    _refused(ctx.engine, delete(members).where(members.c.id == m), "fk_tier_history_member_id_members")
+    _refused(
+        ctx.engine,
+        update(members).where(members.c.id == m).values(id=MISSING),
+        "fk_tier_history_member_id_members",
+    )
+    # Neither tier is any member's: only the history holds them.
+    _refused(ctx.engine, delete(tiers).where(tiers.c.id == silver), "fk_tier_history_from_tier_id_tiers")
+    _refused(ctx.engine, delete(tiers).where(tiers.c.id == gold), "fk_tier_history_to_tier_id_tiers")
+    with ctx.engine.begin() as conn:  # other updates of the referenced rows are not checks
+        conn.execute(update(members).where(members.c.id == m).values(name="renamed"))
+        conn.execute(update(tiers).where(tiers.c.id == gold).values(name="Gold"))
+    with ctx.engine.begin() as conn:  # once the history is gone, they can go
+        conn.execute(delete(tier_history))
+        conn.execute(delete(members).where(members.c.id == m))
+        conn.execute(delete(tiers).where(tiers.c.id.in_([silver, gold])))
+    with ctx.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(members)).scalar_one() == 0
+
+
+# PostgreSQL only: the triggers' locking, against a second connection.
+
+
+def _in_thread(job: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            job()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def _blocked(thread: threading.Thread) -> bool:
+    thread.join(timeout=0.5)
+    return thread.is_alive()
+
+
+def _pg_member(url: str, member_id: int) -> tuple[Engine, int, int]:
+    engine = make_engine(url)
+    seed.ensure_programme(Context(engine=engine))
+    with engine.begin() as conn:
+        low, silver = _ladder(conn)[:2]
+        _bare_member(conn, member_id, low)
+    return engine, low, silver
+
+
+@pytest.mark.postgres
+def test_a_removal_waits_for_history_being_written(pg_url: str) -> None:
+    engine, low, silver = _pg_member(pg_url, 500_003)
+    try:
+        with engine.connect() as writer:
+            writer.execute(insert(tier_history).values([_row(500_003, low, silver)]))  # not yet committed
+
+            def remove() -> None:
+                with engine.begin() as conn:
+                    conn.execute(delete(members).where(members.c.id == 500_003))
+
+            thread, errors = _in_thread(remove)
+            assert _blocked(thread), "the removal must wait for the history being written"
+            writer.commit()
+            thread.join(timeout=30)
+        assert not thread.is_alive()
+        assert len(errors) == 1, errors
+        assert isinstance(errors[0], IntegrityError), errors
+        with engine.connect() as conn:
+            assert conn.execute(select(members.c.id).where(members.c.id == 500_003)).scalar_one() == 500_003
+        assert _history_count(engine) == 1
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_history_waits_for_a_removal_in_progress(pg_url: str) -> None:
+    engine, low, silver = _pg_member(pg_url, 500_004)
+    try:
+        with engine.connect() as remover:
+            remover.execute(delete(members).where(members.c.id == 500_004))  # not yet committed
+
+            def write() -> None:
+                with engine.begin() as conn:
+                    conn.execute(insert(tier_history).values([_row(500_004, low, silver)]))
+
+            thread, errors = _in_thread(write)
+            assert _blocked(thread), "the history write must wait for the removal in progress"
+            remover.commit()
+            thread.join(timeout=30)
+        assert not thread.is_alive()
+        assert len(errors) == 1, errors
+        assert isinstance(errors[0], IntegrityError), errors
+        assert _history_count(engine) == 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_repeatable_read_writer_does_not_miss_a_removal(pg_url: str) -> None:
+    """A removal that committed after the writer's snapshot fails the writer, not the key."""
+    engine, low, silver = _pg_member(pg_url, 500_005)
+    try:
+        with engine.connect().execution_options(isolation_level="REPEATABLE READ") as writer:
+            writer.execute(text("SELECT 1 FROM members WHERE id = 500005")).one()  # the snapshot is taken
+            with engine.begin() as conn:
+                conn.execute(delete(members).where(members.c.id == 500_005))
+            started = time.monotonic()
+            with pytest.raises(DBAPIError) as info:
+                writer.execute(insert(tier_history).values([_row(500_005, low, silver)]))
+            assert time.monotonic() - started < 10
+            writer.rollback()
+        assert info.value.orig.sqlstate in ("40001", "23503")  # type: ignore[union-attr]
+        assert _history_count(engine) == 0
+    finally:
+        engine.dispose()
