@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -147,25 +146,6 @@ def test_a_member_or_tier_named_in_history_cannot_be_removed(ctx: Context, progr
 # PostgreSQL only: the triggers' locking, against a second connection.
 
 
-def _in_thread(job: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            job()
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, errors
-
-
-def _blocked(thread: threading.Thread) -> bool:
-    thread.join(timeout=0.5)
-    return thread.is_alive()
-
-
 def _pg_member(url: str, member_id: int) -> tuple[Engine, int, int]:
     engine = make_engine(url)
     seed.ensure_programme(Context(engine=engine))
@@ -175,50 +155,46 @@ def _pg_member(url: str, member_id: int) -> tuple[Engine, int, int]:
     return engine, low, silver
 
 
+def _second_waits_and_fails(engine: Engine, first: Any, second: Any, why: str) -> None:
+    """`first` runs and stays uncommitted; `second`, on another connection, must wait for it and then
+    fail as a foreign key violation once `first` commits."""
+    errors: list[BaseException] = []
+
+    def run_second() -> None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(second)
+        except BaseException as exc:
+            errors.append(exc)
+
+    with engine.connect() as conn:
+        conn.execute(first)
+        thread = threading.Thread(target=run_second, daemon=True)
+        thread.start()
+        thread.join(timeout=0.5)
+        assert thread.is_alive(), why
+        conn.commit()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(errors) == 1, errors
+    assert isinstance(errors[0], IntegrityError), errors
+
+
 @pytest.mark.postgres
-def test_a_removal_waits_for_history_being_written(pg_url: str) -> None:
+@pytest.mark.parametrize("history_first", [True, False], ids=["removal-waits-for-history", "history-waits"])
+def test_a_removal_and_a_history_write_that_overlap(pg_url: str, history_first: bool) -> None:
+    """Whichever comes first, the other waits for it to commit and then fails: never an orphan."""
     engine, low, silver = _pg_member(pg_url, 500_003)
+    write = insert(tier_history).values([_row(500_003, low, silver)])
+    remove = delete(members).where(members.c.id == 500_003)
     try:
-        with engine.connect() as writer:
-            writer.execute(insert(tier_history).values([_row(500_003, low, silver)]))  # not yet committed
-
-            def remove() -> None:
-                with engine.begin() as conn:
-                    conn.execute(delete(members).where(members.c.id == 500_003))
-
-            thread, errors = _in_thread(remove)
-            assert _blocked(thread), "the removal must wait for the history being written"
-            writer.commit()
-            thread.join(timeout=30)
-        assert not thread.is_alive()
-        assert len(errors) == 1, errors
-        assert isinstance(errors[0], IntegrityError), errors
+        if history_first:
+            _second_waits_and_fails(engine, write, remove, "the removal must wait for the history")
+        else:
+            _second_waits_and_fails(engine, remove, write, "the history must wait for the removal")
         with engine.connect() as conn:
-            assert conn.execute(select(members.c.id).where(members.c.id == 500_003)).scalar_one() == 500_003
-        assert _history_count(engine) == 1
-    finally:
-        engine.dispose()
-
-
-@pytest.mark.postgres
-def test_history_waits_for_a_removal_in_progress(pg_url: str) -> None:
-    engine, low, silver = _pg_member(pg_url, 500_004)
-    try:
-        with engine.connect() as remover:
-            remover.execute(delete(members).where(members.c.id == 500_004))  # not yet committed
-
-            def write() -> None:
-                with engine.begin() as conn:
-                    conn.execute(insert(tier_history).values([_row(500_004, low, silver)]))
-
-            thread, errors = _in_thread(write)
-            assert _blocked(thread), "the history write must wait for the removal in progress"
-            remover.commit()
-            thread.join(timeout=30)
-        assert not thread.is_alive()
-        assert len(errors) == 1, errors
-        assert isinstance(errors[0], IntegrityError), errors
-        assert _history_count(engine) == 0
+            kept = conn.execute(select(func.count()).where(members.c.id == 500_003)).scalar_one()
+        assert (kept, _history_count(engine)) == ((1, 1) if history_first else (0, 0))
     finally:
         engine.dispose()
 
@@ -226,15 +202,15 @@ def test_history_waits_for_a_removal_in_progress(pg_url: str) -> None:
 @pytest.mark.postgres
 def test_a_repeatable_read_writer_does_not_miss_a_removal(pg_url: str) -> None:
     """A removal that committed after the writer's snapshot fails the writer, not the key."""
-    engine, low, silver = _pg_member(pg_url, 500_005)
+    engine, low, silver = _pg_member(pg_url, 500_004)
     try:
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as writer:
-            writer.execute(text("SELECT 1 FROM members WHERE id = 500005")).one()  # the snapshot is taken
+            writer.execute(text("SELECT 1 FROM members WHERE id = 500004")).one()  # the snapshot is taken
             with engine.begin() as conn:
-                conn.execute(delete(members).where(members.c.id == 500_005))
+                conn.execute(delete(members).where(members.c.id == 500_004))
             started = time.monotonic()
             with pytest.raises(DBAPIError) as info:
-                writer.execute(insert(tier_history).values([_row(500_005, low, silver)]))
+                writer.execute(insert(tier_history).values([_row(500_004, low, silver)]))
             assert time.monotonic() - started < 10
             writer.rollback()
         assert info.value.orig.sqlstate in ("40001", "23503")  # type: ignore[union-attr]
