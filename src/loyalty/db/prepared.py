@@ -38,6 +38,7 @@ _MISSING = object()
 class _Plan:
     sql: str
     positional: bool
+    returns_rows: bool  # a SELECT or RETURNING: its rows are fetched (in a pipeline, that waits for them)
     # (name, bind processor or None, the value the statement carries itself or _MISSING), in SQL order
     slots: tuple[tuple[str, Processor | None, Any], ...]
 
@@ -71,7 +72,10 @@ class Prepared:
                 proc = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
                 default = _MISSING if name in keys else carried.get(name)
                 slots.append((name, proc, default))
-            plan = _Plan(compiled.string, compiled.positional, tuple(slots))
+            returns_rows = not (compiled.isinsert or compiled.isupdate or compiled.isdelete) or bool(
+                compiled.effective_returning
+            )
+            plan = _Plan(compiled.string, compiled.positional, returns_rows, tuple(slots))
             self._plans[cache_key] = plan
         return plan
 
@@ -81,11 +85,26 @@ class Prepared:
         cursor = conn.connection.cursor()
         try:
             cursor.execute(plan.sql, plan.bind(params))
-            return list(cursor.fetchall()) if cursor.description else []
+            return list(cursor.fetchall()) if plan.returns_rows else []
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(plan.sql, params, exc, conn) from exc
         finally:
             cursor.close()
+
+    def send(self, conn: Connection, params: Mapping[str, Any]) -> Pending:
+        """Execute once, reading its rows only when asked (`Pending.rows`).
+
+        Inside `pipelined` on PostgreSQL the statement goes out without waiting, so several can travel
+        in one round trip, e.g. a lock and the read that must follow it. Elsewhere it runs at once.
+        """
+        plan = self._plan(conn.dialect, tuple(params))
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(plan.sql, plan.bind(params))
+        except conn.dialect.loaded_dbapi.Error as exc:
+            cursor.close()
+            raise _wrapped(plan.sql, params, exc, conn) from exc
+        return Pending(conn, cursor, plan, params)
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute for each row (all rows carry the same keys)."""
@@ -106,6 +125,28 @@ class Prepared:
         return rows[0][0] if rows else None
 
 
+class Pending:
+    """A statement sent by `Prepared.send`, whose rows (and errors) are read when asked."""
+
+    def __init__(self, conn: Connection, cursor: Any, plan: _Plan, params: Mapping[str, Any]) -> None:
+        self._conn, self._cursor, self._plan, self._params = conn, cursor, plan, params
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The rows it produced (RETURNING or SELECT), else an empty list; waits for them if need be."""
+        conn = self._conn
+        try:
+            return list(self._cursor.fetchall()) if self._plan.returns_rows else []
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(self._plan.sql, self._params, exc, conn) from exc
+        finally:
+            self._cursor.close()
+
+    def scalar(self) -> Any:
+        """The first column of the first row, or None."""
+        rows = self.rows()
+        return rows[0][0] if rows else None
+
+
 def _wrapped(sql: str, params: Any, exc: Exception, conn: Connection) -> StatementError:
     """The driver's error as SQLAlchemy's, with its disconnect handling.
 
@@ -119,6 +160,26 @@ def _wrapped(sql: str, params: Any, exc: Exception, conn: Connection) -> Stateme
     if lost and not conn.invalidated:
         conn.invalidate(exc)
     return DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost)
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, send the block's statements without waiting for each answer (libpq pipeline mode).
+
+    A statement whose rows are read (`Prepared.run` of a SELECT or RETURNING) still waits, for itself
+    and everything queued before it; the rest go out together and are answered at the block's end. An
+    error of a queued statement is raised there, or by the next statement that waits, and the block's
+    later statements are not run. Elsewhere (SQLite) a plain block.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    try:
+        with driver.pipeline():  # type: ignore[union-attr]
+            yield
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _wrapped("(pipeline)", None, exc, conn) from exc
 
 
 _savepoint_ids = itertools.count(1)

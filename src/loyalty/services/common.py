@@ -28,7 +28,7 @@ from loyalty.db.core_tables import (
     tiers,
     transfers,
 )
-from loyalty.db.prepared import Prepared
+from loyalty.db.prepared import Pending, Prepared
 from loyalty.domain.errors import NotFound
 from loyalty.domain.ledger import split_earning
 
@@ -279,7 +279,11 @@ def member_row(conn: Connection, member_id: int) -> Row[Any]:
 
 def qualifying_spend(conn: Connection, member_id: int, as_of: datetime, window_days: int) -> int:
     """Net spend (paid total minus refunds) in the window (as_of − window_days, as_of]."""
-    total = _QUALIFYING_SPEND.scalar(
+    return int(send_qualifying_spend(conn, member_id, as_of, window_days).scalar())
+
+
+def send_qualifying_spend(conn: Connection, member_id: int, as_of: datetime, window_days: int) -> Pending:
+    """`qualifying_spend` sent now and read later (`.scalar()`), e.g. in the round trip of a lock."""
+    return _QUALIFYING_SPEND.send(
         conn, {"member_id": member_id, "since": as_of - timedelta(days=window_days), "as_of": as_of}
     )
-    return int(total)

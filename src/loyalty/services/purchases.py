@@ -10,10 +10,12 @@ soonest-expiring first, and turns any shortfall into debt — never a silently s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, case, insert, select, update
+from sqlalchemy import Sequence as DbSequence
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from loyalty.bootstrap import Context
@@ -28,7 +30,7 @@ from loyalty.db.core_tables import (
     tier_history,
     tiers,
 )
-from loyalty.db.prepared import Prepared, savepoint
+from loyalty.db.prepared import Prepared, pipelined, savepoint
 from loyalty.domain.actors import Actor
 from loyalty.domain.earning import EarningRule, LineIn, cumulative_share, lot_times
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
@@ -45,6 +47,7 @@ from loyalty.services.common import (
     qualifying_spend,
     read,
     request_hash,
+    send_qualifying_spend,
     set_account,
     store_info,
 )
@@ -149,23 +152,68 @@ _MEMBER_FOR_POSTING = Prepared(
     .where(members.c.id == bindparam("member_id"))
     .with_for_update(of=accounts)
 )
+# PostgreSQL: the same, reserving the purchase's id (for an active member only, so that a refused sale
+# burns none), so that its writes can be sent without waiting for the id to come back (`_post_one`).
+_MEMBER_FOR_POSTING_RESERVING = Prepared(
+    _MEMBER_FOR_POSTING.statement.add_columns(  # type: ignore[attr-defined]
+        case((members.c.status == "active", DbSequence("purchases_id_seq").next_value()), else_=None)
+    )
+)
 _INSERT_PURCHASE = Prepared(insert(purchases).returning(purchases.c.id))
+_INSERT_PURCHASE_WITH_ID = Prepared(insert(purchases))
 _INSERT_LINES = Prepared(insert(purchase_lines))
+_UPGRADE_MEMBER = Prepared(
+    update(members)
+    .where(members.c.id == bindparam("upgraded_member"))
+    .values(tier_id=bindparam("to_tier"), tier_grace_until=None)
+)
+_INSERT_HISTORY = Prepared(insert(tier_history))
 
 
-def _member_for_posting(conn: Connection, ctx: Context, data: PurchaseIn) -> tuple[int, int, LockedAccount]:
-    """Resolve the member the sale names and lock their account; raise if unknown or inactive."""
+@dataclass(frozen=True)
+class _Posting:
+    """What the sale's first round trip learnt: the member, their locked account and window spend."""
+
+    member_id: int
+    tier_id: int
+    account: LockedAccount
+    spend_before: int | None  # net spend in the window before this sale; None: already at the top tier
+    purchase_id: int | None  # reserved on PostgreSQL
+
+
+def _member_for_posting(
+    conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn, window: int
+) -> _Posting:
+    """Resolve the member the sale names, lock their account and read their window spend.
+
+    On PostgreSQL the lock and the spend travel in one round trip (the spend is read after the lock is
+    granted: the server runs them in order), with the purchase's id reserved. Raises if the member is
+    unknown or inactive.
+    """
     if data.member_id is not None and data.phone is None and data.card_no is None:
         member_id = data.member_id  # the common POS case: no separate look-up round trip
     else:
         member_id = _named_member(conn, ctx, data)
-    rows = _MEMBER_FOR_POSTING.run(conn, {"member_id": member_id})
+    pg = conn.dialect.name == "postgresql"
+    with pipelined(conn):
+        locked = (_MEMBER_FOR_POSTING_RESERVING if pg else _MEMBER_FOR_POSTING).send(
+            conn, {"member_id": member_id}
+        )
+        spent = send_qualifying_spend(conn, member_id, data.occurred_at, window) if pg else None
+        rows = locked.rows()
+        spend = spent.scalar() if spent is not None else None
     if not rows:
         raise NotFound("MEMBER_NOT_FOUND", "no member with member_id", {"member_id": str(member_id)})
-    status, tier_id, account_id, balance, debt = rows[0]
+    status, tier_id, account_id, balance, debt, *reserved = rows[0]
     if status != "active":
         raise Conflict("MEMBER_INACTIVE", f"member {member_id} is {status}", {"member_id": member_id})
-    return member_id, tier_id, LockedAccount(account_id, member_id, balance, debt)
+    if cache.tiers[tier_id].rank >= cache.tier_defs[-1].rank:
+        spend = None  # nowhere higher to go
+    elif spend is None:
+        spend = qualifying_spend(conn, member_id, data.occurred_at, window)
+    purchase_id = reserved[0] if reserved else None
+    account = LockedAccount(account_id, member_id, balance, debt)
+    return _Posting(member_id, tier_id, account, None if spend is None else int(spend), purchase_id)
 
 
 def _named_member(conn: Connection, ctx: Context, data: PurchaseIn) -> int:
@@ -217,13 +265,21 @@ def _same_as_imported(conn: Connection, ctx: Context, purchase_id: int, data: Pu
 
 
 def _post_one(
-    conn: Connection, ctx: Context, cache: _Cache, data: PurchaseIn, *, look_up_order: bool = True
+    conn: Connection,
+    ctx: Context,
+    cache: _Cache,
+    data: PurchaseIn,
+    *,
+    look_up_order: bool = True,
+    record: idempotency.Record | None = None,
 ) -> PurchaseResult:
     """Post one sale in `conn`'s transaction, or replay it when its (store, order id) is already posted.
 
     With ``look_up_order=False`` the replay check is left to the UNIQUE (store, order id) constraint: a
     repeated order then raises IntegrityError and the caller retries with the look-up. A POS sends
-    each order once in all but a few retries, so the common case saves a statement.
+    each order once in all but a few retries, so the common case saves a statement. `record`, the
+    caller's Idempotency-Key, is stored with the result in the same transaction (on a retry, only if
+    a concurrent request has not stored it first).
     """
     amounts = _validate(data)
     rhash = model_hash(data)
@@ -246,28 +302,38 @@ def _post_one(
                 f"order {data.order_id} at store {data.store_id} was already posted with different content",
             )
         row = conn.execute(select(purchases).where(purchases.c.id == existing_id)).one()
-        return _result_from_row(conn, row, replayed=True)
+        replayed = _result_from_row(conn, row, replayed=True)
+        if record is not None:
+            record.save(conn, replayed, ctx.now(), if_absent=look_up_order)
+        return replayed
     store = cache.store(data.store_id)
     prog = store.programme
     try:
-        member_id, tier_id, account = _member_for_posting(conn, ctx, data)
+        posting = _member_for_posting(conn, ctx, cache, data, prog.tier_window_days)
     except (NotFound, Conflict):
         if look_up_order:
             raise
         # A till's retry of an order whose member has since been merged or deactivated replays the
         # order; only a new order gets the member error.
-        return _post_one(conn, ctx, cache, data, look_up_order=True)
-    tier = cache.tiers[tier_id]
+        return _post_one(conn, ctx, cache, data, look_up_order=True, record=record)
+    member_id, account = posting.member_id, posting.account
+    tier = cache.tiers[posting.tier_id]
     rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
     line_in = [LineIn(a, ln.category) for a, ln in zip(amounts, data.lines, strict=True)]
     line_points = [rule.line_points(li) for li in line_in]
     eligible = sum(rule.eligible(li) for li in line_in)
     points = sum(line_points)
     total = data.total_minor if data.total_minor is not None else sum(amounts)
+    # Upgrade at once when the window's spend with this sale reaches a higher tier (never downgrade here).
+    spend = None if posting.spend_before is None else posting.spend_before + total
+    target = None if spend is None else tier_for_spend(cache.tier_defs, spend)
+    upgrade = target if target is not None and target.rank > tier.rank else None
     now = ctx.now()
-    pid = _INSERT_PURCHASE.scalar(
-        conn,
-        {
+    # On PostgreSQL, with the purchase's id reserved, the writes (and the Idempotency-Key record) go out
+    # in two round trips, the first ending when the earning transfer's id comes back; an error in any of
+    # them is raised there or at the end of the block.
+    with pipelined(conn):
+        purchase = {
             "store_id": data.store_id,
             "member_id": member_id,
             "order_id": data.order_id,
@@ -282,97 +348,89 @@ def _post_one(
             "rule": rule.label,
             "request_hash": rhash,
             "created_at": now,
-        },
-    )
-    _INSERT_LINES.run_many(
-        conn,
-        [
-            {
-                "purchase_id": pid,
-                "line_no": i + 1,
-                "sku": ln.sku,
-                "category": ln.category,
-                "quantity": ln.quantity,
-                "unit_price_minor": ln.unit_price_minor,
-                "discount_minor": ln.discount_minor,
-                "amount_minor": a,
-                "points": p,
-                "returned_quantity": 0,
-            }
-            for i, (ln, a, p) in enumerate(zip(data.lines, amounts, line_points, strict=True))
-        ],
-    )
-    available_at = expires_at = None
-    if points > 0:
-        tid = post_transfer(
+        }
+        if posting.purchase_id is None:
+            pid = _INSERT_PURCHASE.scalar(conn, purchase)
+        else:
+            pid = posting.purchase_id
+            _INSERT_PURCHASE_WITH_ID.send(conn, {"id": pid, **purchase})
+        _INSERT_LINES.run_many(
             conn,
-            kind="earn",
-            debit_account_id=store.liability_account_id,
-            credit_account_id=account.id,
-            amount=points,
-            at=now,
-            rule=rule.label,
-            member_id=member_id,
+            [
+                {
+                    "purchase_id": pid,
+                    "line_no": i + 1,
+                    "sku": ln.sku,
+                    "category": ln.category,
+                    "quantity": ln.quantity,
+                    "unit_price_minor": ln.unit_price_minor,
+                    "discount_minor": ln.discount_minor,
+                    "amount_minor": a,
+                    "points": p,
+                    "returned_quantity": 0,
+                }
+                for i, (ln, a, p) in enumerate(zip(data.lines, amounts, line_points, strict=True))
+            ],
+        )
+        available_at = expires_at = None
+        if points > 0:
+            # The same pending/expiry rule as the bulk import, as offsets from the sale.
+            available_us, expires_us = lot_times(0, prog.return_window_days, prog.expiry_days)
+            available_at = data.occurred_at + timedelta(microseconds=available_us)
+            expires_at = data.occurred_at + timedelta(microseconds=expires_us)
+            tid = post_transfer(
+                conn,
+                kind="earn",
+                debit_account_id=store.liability_account_id,
+                credit_account_id=account.id,
+                amount=points,
+                at=now,
+                rule=rule.label,
+                member_id=member_id,
+                purchase_id=pid,
+                store_id=data.store_id,
+                order_id=data.order_id,
+            )
+            credit_lot(
+                conn,
+                account,
+                merchant_id=store.merchant_id,
+                transfer_id=tid,
+                points=points,
+                available_at=available_at,
+                expires_at=expires_at,
+                at=now,
+                purchase_id=pid,
+            )
+        if upgrade is not None:
+            _UPGRADE_MEMBER.run(conn, {"upgraded_member": member_id, "to_tier": upgrade.id})
+            _INSERT_HISTORY.run(
+                conn,
+                {
+                    "member_id": member_id,
+                    "from_tier_id": tier.id,
+                    "to_tier_id": upgrade.id,
+                    "reason": "upgrade",
+                    "qualifying_minor": spend,
+                    "at": now,
+                },
+            )
+        result = PurchaseResult(
             purchase_id=pid,
             store_id=data.store_id,
             order_id=data.order_id,
-        )
-        # The same pending/expiry rule as the bulk import, as offsets from the sale.
-        available_us, expires_us = lot_times(0, prog.return_window_days, prog.expiry_days)
-        available_at = data.occurred_at + timedelta(microseconds=available_us)
-        expires_at = data.occurred_at + timedelta(microseconds=expires_us)
-        credit_lot(
-            conn,
-            account,
-            merchant_id=store.merchant_id,
-            transfer_id=tid,
-            points=points,
+            member_id=member_id,
+            total_minor=total,
+            points_earned=points,
+            rule=rule.label,
             available_at=available_at,
             expires_at=expires_at,
-            at=now,
-            purchase_id=pid,
+            tier_code=upgrade.code if upgrade else tier.code,
+            upgraded_to=upgrade.code if upgrade else None,
         )
-    upgraded = _maybe_upgrade(conn, cache, member_id, tier.id, data.occurred_at, prog.tier_window_days, now)
-    return PurchaseResult(
-        purchase_id=pid,
-        store_id=data.store_id,
-        order_id=data.order_id,
-        member_id=member_id,
-        total_minor=total,
-        points_earned=points,
-        rule=rule.label,
-        available_at=available_at,
-        expires_at=expires_at,
-        tier_code=upgraded or tier.code,
-        upgraded_to=upgraded,
-    )
-
-
-def _maybe_upgrade(
-    conn: Connection, cache: _Cache, member_id: int, tier_id: int, as_of: datetime, window: int, now: datetime
-) -> str | None:
-    """Upgrade at once when the window's qualifying spend reaches a higher tier (never downgrade here)."""
-    current = cache.tiers[tier_id]
-    if current.rank >= cache.tier_defs[-1].rank:
-        return None
-    spend = qualifying_spend(conn, member_id, as_of, window)
-    target = tier_for_spend(cache.tier_defs, spend)
-    if target.rank <= current.rank:
-        return None
-    conn.execute(
-        update(members).where(members.c.id == member_id).values(tier_id=target.id, tier_grace_until=None)
-    )
-    conn.execute(
-        insert(tier_history).values(
-            member_id=member_id,
-            from_tier_id=current.id,
-            to_tier_id=target.id,
-            reason="upgrade",
-            qualifying_minor=spend,
-            at=now,
-        )
-    )
-    return target.code
+        if record is not None:
+            record.save(conn, result, ctx.now(), if_absent=look_up_order)
+    return result
 
 
 def post_purchase(
@@ -458,10 +516,7 @@ def _post_and_record(
     first_try: bool,
 ) -> PurchaseResult:
     """The sale and its Idempotency-Key record; a first try leaves the replay check to the UNIQUE key."""
-    result = _post_one(conn, ctx, cache, data, look_up_order=not first_try)
-    if record is not None:
-        record.save(conn, result, ctx.now(), if_absent=not first_try)
-    return result
+    return _post_one(conn, ctx, cache, data, look_up_order=not first_try, record=record)
 
 
 def post_purchases(ctx: Context, items: Sequence[PurchaseIn]) -> list[PurchaseResult]:
