@@ -10,8 +10,9 @@ product uses SQLAlchemy normally.
 On PostgreSQL each statement is also a round trip, about 0.2 ms of waiting on the bench machine: a sale
 that waited for each of its nine spent more time waiting than executing. `pipelined` lets a block send
 its statements without waiting (libpq's pipeline mode); only a statement whose rows are read waits,
-for itself and what was sent before it. A sale then takes four round trips (the lock with the window
-spend, the purchase with its lines and the earning transfer, the rest of the writes, the commit).
+for itself and what was sent before it, and the block's end waits once for the rest. A sale then
+waits five times instead of ten: for the lock with the window spend, at the end of that block (an
+empty answer), for the earning transfer's id, at the end of the writes, and for the commit.
 
 Driver errors are re-raised as SQLAlchemy's exceptions (`IntegrityError`, …) so callers catch one
 family of errors whichever path ran the statement.
