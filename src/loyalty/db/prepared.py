@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -169,18 +169,22 @@ def _wrapped(sql: str, params: Any, exc: Exception, conn: Connection) -> Stateme
     return DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost)
 
 
-@contextmanager
-def pipelined(conn: Connection) -> Iterator[None]:
+def pipelined(conn: Connection) -> AbstractContextManager[None]:
     """On PostgreSQL, send the block's statements without waiting for each answer (libpq pipeline mode).
 
     A statement whose rows are read (`Prepared.run` of a SELECT or RETURNING) still waits, for itself
     and everything queued before it; the rest go out together and are answered at the block's end. An
     error of a queued statement is raised there, or by the next statement that waits, and the block's
-    later statements are not run. Elsewhere (SQLite) a plain block.
+    later statements are not run. Elsewhere (SQLite) a plain block, at no cost to its hot path.
     """
-    if conn.dialect.name != "postgresql":
-        yield
-        return
+    return _pipeline(conn) if conn.dialect.name == "postgresql" else _NO_PIPELINE
+
+
+_NO_PIPELINE = nullcontext()
+
+
+@contextmanager
+def _pipeline(conn: Connection) -> Iterator[None]:
     driver = conn.connection.driver_connection
     try:
         with driver.pipeline():  # type: ignore[union-attr]

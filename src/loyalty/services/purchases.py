@@ -194,14 +194,15 @@ def _member_for_posting(
         member_id = data.member_id  # the common POS case: no separate look-up round trip
     else:
         member_id = _named_member(conn, ctx, data)
-    pg = conn.dialect.name == "postgresql"
-    with pipelined(conn):
-        locked = (_MEMBER_FOR_POSTING_RESERVING if pg else _MEMBER_FOR_POSTING).send(
-            conn, {"member_id": member_id}
-        )
-        spent = send_qualifying_spend(conn, member_id, data.occurred_at, window) if pg else None
-        rows = locked.rows()
-        spend = spent.scalar() if spent is not None else None
+    spend = None
+    if conn.dialect.name == "postgresql":
+        with pipelined(conn):
+            locked = _MEMBER_FOR_POSTING_RESERVING.send(conn, {"member_id": member_id})
+            spent = send_qualifying_spend(conn, member_id, data.occurred_at, window)
+            rows = locked.rows()  # first: an error of the lock is raised as itself
+            spend = spent.scalar()
+    else:  # SQLite has no round trips to save: the spend is read only if the member can go higher
+        rows = _MEMBER_FOR_POSTING.run(conn, {"member_id": member_id})
     if not rows:
         raise NotFound("MEMBER_NOT_FOUND", "no member with member_id", {"member_id": str(member_id)})
     status, tier_id, account_id, balance, debt, *reserved = rows[0]
