@@ -486,7 +486,7 @@ def post_purchase_once(
     For a caller that does more in the sale's transaction, such as the API looking its
     Idempotency-Key up there instead of in a transaction of its own.
     """
-    return _post_and_record(conn, ctx, _Cache(conn, ctx), data, record, first_try=first_try)
+    return _post_one(conn, ctx, _Cache(conn, ctx), data, look_up_order=not first_try, record=record)
 
 
 def post_purchase_in(
@@ -501,23 +501,10 @@ def post_purchase_in(
     cache = _Cache(conn, ctx)
     try:
         with savepoint(conn):
-            return _post_and_record(conn, ctx, cache, data, record, first_try=True)
+            return _post_one(conn, ctx, cache, data, look_up_order=False, record=record)
     except IntegrityError:
         with savepoint(conn):
-            return _post_and_record(conn, ctx, cache, data, record, first_try=False)
-
-
-def _post_and_record(
-    conn: Connection,
-    ctx: Context,
-    cache: _Cache,
-    data: PurchaseIn,
-    record: idempotency.Record | None,
-    *,
-    first_try: bool,
-) -> PurchaseResult:
-    """The sale and its Idempotency-Key record; a first try leaves the replay check to the UNIQUE key."""
-    return _post_one(conn, ctx, cache, data, look_up_order=not first_try, record=record)
+            return _post_one(conn, ctx, cache, data, look_up_order=True, record=record)
 
 
 def post_purchases(ctx: Context, items: Sequence[PurchaseIn]) -> list[PurchaseResult]:
