@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     )
     api_group_commit: bool = Field(
         default=True,
-        description="SQLite: write the POS sales a server process receives at once in one transaction",
+        description="API: write the POS sales a server process receives at once in one transaction",
     )
 
     @field_validator("timezone")

@@ -1,5 +1,5 @@
-"""Concurrent POS sales through the API: on SQLite they share transactions (group commit), each with its
-own outcome; on PostgreSQL each has its own transaction. Either way every answer matches the ledger."""
+"""Concurrent POS sales through the API share transactions, each with its own outcome: the group commit on
+SQLite, set-based batches on PostgreSQL (see also `test_sale_batches`). Every answer matches the ledger."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from loyalty.api.errors import Problem, install_error_handlers
 from loyalty.api.group_commit import GroupCommit
 from loyalty.api.ratelimit import limiter_for
 from loyalty.api.routers import health
+from loyalty.api.sale_batches import SaleBatcher
 from loyalty.bootstrap import Context
 
 API_PREFIX = "/api/v1"
@@ -72,10 +73,11 @@ def create_app(
     app.router.lifespan_context = _serving_lifespan
     app.state.ctx = context
     app.state.limiter = limiter_for(context.settings.redis_url, rate_limits)
-    app.state.group_commit = (
-        GroupCommit(context.engine)
-        if context.engine.dialect.name == "sqlite" and context.settings.api_group_commit
-        else None
+    batching = context.settings.api_group_commit
+    dialect = context.engine.dialect.name
+    app.state.group_commit = GroupCommit(context.engine) if batching and dialect == "sqlite" else None
+    app.state.sale_batcher = (
+        SaleBatcher(context.engine, context) if batching and dialect == "postgresql" else None
     )
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)

@@ -13,8 +13,9 @@ for the next one, which takes every sale waiting by then:
   answered 201 is as durable as with a transaction of its own, and if the commit fails every sale of
   the transaction gets the error (none is written, so a till's retry posts it once).
 
-PostgreSQL runs transactions side by side with row locks, so it keeps a transaction per sale: sales
-batched there would hold each other's members' locks and could deadlock with another process's batch.
+PostgreSQL batches its sales too, differently (`api.sale_batches`): there they are posted set-based,
+their members' accounts locked in id order in one statement, so that two processes' batches cannot
+deadlock, and up to two transactions of one process are written side by side.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
@@ -34,6 +35,7 @@ from loyalty.db.prepared import savepoint
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+J = TypeVar("J")  # what a request queues: a callable here, a sale for `SaleBatcher`
 
 #: the most sales one transaction takes; the rest wait for the next (bounds one answer's delay)
 MAX_BATCH = 64
@@ -41,29 +43,29 @@ MAX_BATCH = 64
 _Outcome = tuple[bool, Any]  # (succeeded, result or exception)
 
 
-class GroupCommit:
-    """Runs write jobs (`job(conn) -> result`) queued by concurrent requests in shared transactions.
+class Batching(Generic[J]):
+    """Jobs queued by concurrent requests, written `max_batch` at a time in shared transactions.
 
     One transaction is written at a time, in a worker thread, so the event loop keeps reading requests
-    (and queueing their jobs) meanwhile. A job must be self-contained: everything it reads or writes goes
-    through `conn`, and it must not commit.
+    (and queueing their jobs) meanwhile. `_run_jobs` says what a transaction does with its jobs.
     """
 
-    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH, writers: int = 1) -> None:
         self.engine = engine
         self.max_batch = max_batch
-        self._queue: list[tuple[Callable[[Connection], Any], asyncio.Future[Any]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self.writers = writers
+        self._queue: list[tuple[J, asyncio.Future[Any]]] = []
+        self._writers: set[asyncio.Task[None]] = set()
         #: transactions committed, for diagnostics and the tests
         self.transactions = 0
 
-    async def run(self, job: Callable[[Connection], T]) -> T:
+    async def run(self, job: J) -> Any:
         """Queue `job` for the next transaction; its result (or its exception) once that has committed."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((job, future))
-        if self._writer is None:
-            self._writer = loop.create_task(self._drain())
+        if len(self._writers) < self.writers:
+            self._writers.add(loop.create_task(self._drain()))
         return await future
 
     async def _drain(self) -> None:
@@ -92,7 +94,7 @@ class GroupCommit:
                     else:
                         future.set_exception(value)
         finally:
-            self._writer = None
+            self._writers.discard(asyncio.current_task())
             for _, future in self._queue:  # only when stopping: nothing left to write them
                 future.cancel()
             self._queue.clear()
@@ -102,16 +104,14 @@ class GroupCommit:
         """Jobs waiting for the next transaction."""
         return len(self._queue)
 
-    def _write(self, jobs: list[Callable[[Connection], Any]]) -> list[_Outcome]:
-        outcomes: list[_Outcome] = []
+    def _run_jobs(self, conn: Connection, jobs: list[J]) -> list[_Outcome]:
+        """Each job's outcome, (True, result) or (False, its exception), written in `conn`'s transaction."""
+        raise NotImplementedError
+
+    def _write(self, jobs: list[J]) -> list[_Outcome]:
         try:
             with self.engine.begin() as conn:
-                for job in jobs:
-                    try:
-                        with savepoint(conn):
-                            outcomes.append((True, job(conn)))
-                    except Exception as exc:  # this job's writes are undone; the others go on
-                        outcomes.append((False, exc))
+                outcomes = self._run_jobs(conn, jobs)
         except OperationalError:
             raise  # busy or unreachable: the usual 503 with Retry-After
         except Exception as exc:
@@ -124,4 +124,26 @@ class GroupCommit:
                 headers={"Retry-After": "1"},
             ) from exc
         self.transactions += 1
+        return outcomes
+
+
+class GroupCommit(Batching[Callable[[Connection], Any]]):
+    """Write jobs (`job(conn) -> result`) run one after another in a shared transaction.
+
+    A job must be self-contained: everything it reads or writes goes through `conn`, and it must not
+    commit. Each runs in a savepoint of its own.
+    """
+
+    async def run(self, job: Callable[[Connection], T]) -> T:
+        """Queue `job` for the next transaction; its result (or its exception) once that has committed."""
+        return await super().run(job)  # type: ignore[no-any-return]
+
+    def _run_jobs(self, conn: Connection, jobs: list[Callable[[Connection], Any]]) -> list[_Outcome]:
+        outcomes: list[_Outcome] = []
+        for job in jobs:
+            try:
+                with savepoint(conn):
+                    outcomes.append((True, job(conn)))
+            except Exception as exc:  # this job's writes are undone; the others go on
+                outcomes.append((False, exc))
         return outcomes

@@ -156,9 +156,19 @@ def _replay(conn: Connection, scope: str, key: str, digest: str) -> JSONResponse
         stored = idempotency.find(conn, scope, key, digest)
     except IdempotencyMismatch as exc:
         raise _mismatch() from exc
-    if stored is None:
+    return replayed_or_mismatch(stored)  # type: ignore[return-value]
+
+
+def replayed_or_mismatch(
+    found: idempotency.Stored | IdempotencyMismatch | None,
+) -> JSONResponse | ApiError | None:
+    """A key's look-up (`idempotency.find_many`) as answered: the first response replayed, the 422
+    for a key reused with another request, or None for a new key."""
+    if found is None:
         return None
-    return JSONResponse(stored.response, status_code=stored.status_code, headers={REPLAY_HEADER: "true"})
+    if isinstance(found, IdempotencyMismatch):
+        return _mismatch()
+    return JSONResponse(found.response, status_code=found.status_code, headers={REPLAY_HEADER: "true"})
 
 
 def _answer(record: idempotency.Record | None, status: int, model: BaseModel) -> JSONResponse:

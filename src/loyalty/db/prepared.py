@@ -94,7 +94,7 @@ class Prepared:
             cursor.execute(plan.sql, plan.bind(params))
             return list(cursor.fetchall()) if plan.returns_rows else []
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(plan.sql, params, exc, conn) from exc
+            raise driver_error(plan.sql, params, exc, conn) from exc
         finally:
             cursor.close()
 
@@ -110,7 +110,7 @@ class Prepared:
             cursor.execute(plan.sql, plan.bind(params))
         except conn.dialect.loaded_dbapi.Error as exc:
             cursor.close()
-            raise _wrapped(plan.sql, params, exc, conn) from exc
+            raise driver_error(plan.sql, params, exc, conn) from exc
         return Pending(conn, cursor, plan, params)
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -122,7 +122,7 @@ class Prepared:
         try:
             cursor.executemany(plan.sql, [plan.bind(r) for r in rows])  # type: ignore[arg-type]
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(plan.sql, rows, exc, conn) from exc
+            raise driver_error(plan.sql, rows, exc, conn) from exc
         finally:
             cursor.close()
 
@@ -144,7 +144,7 @@ class Pending:
         try:
             return list(self._cursor.fetchall()) if self._plan.returns_rows else []
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(self._plan.sql, self._params, exc, conn) from exc
+            raise driver_error(self._plan.sql, self._params, exc, conn) from exc
         finally:
             self._cursor.close()
 
@@ -154,7 +154,7 @@ class Pending:
         return rows[0][0] if rows else None
 
 
-def _wrapped(sql: str, params: Any, exc: Exception, conn: Connection) -> StatementError:
+def driver_error(sql: str, params: Any, exc: Exception, conn: Connection) -> StatementError:
     """The driver's error as SQLAlchemy's, with its disconnect handling.
 
     When the server went away, the connection is invalidated (SQLAlchemy discards it instead of
@@ -190,7 +190,7 @@ def _pipeline(conn: Connection) -> Iterator[None]:
         with driver.pipeline():  # type: ignore[union-attr]
             yield
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise _wrapped("(pipeline)", None, exc, conn) from exc
+        raise driver_error("(pipeline)", None, exc, conn) from exc
 
 
 _savepoint_ids = itertools.count(1)
@@ -211,7 +211,7 @@ def savepoint(conn: Connection) -> Iterator[None]:
         try:
             cursor.execute(sql)
         except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(sql, None, exc, conn) from exc
+            raise driver_error(sql, None, exc, conn) from exc
 
     try:
         execute(f"SAVEPOINT {name}")

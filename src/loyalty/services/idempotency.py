@@ -8,14 +8,14 @@ prepared once (see `loyalty.db.prepared`): the look-up runs on every POS sale.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
 
 from loyalty.db.core_tables import idempotency_keys
-from loyalty.db.prepared import Prepared
+from loyalty.db.prepared import Prepared, pipelined
 from loyalty.domain.errors import IdempotencyMismatch
 
 _KEYS = idempotency_keys.c
@@ -37,7 +37,29 @@ class Stored:
 
 def find(conn: Connection, scope: str, key: str, rhash: str) -> Stored | None:
     """The stored response for (scope, key), None if unseen; a different request hash raises."""
-    rows = _LOOKUP.run(conn, {"scope": scope, "key": key})
+    return _found(_LOOKUP.run(conn, {"scope": scope, "key": key}), key, rhash)
+
+
+def find_many(
+    conn: Connection, keys: Sequence[tuple[str, str, str]]
+) -> list[Stored | IdempotencyMismatch | None]:
+    """`find` for each (scope, key, request hash), in one round trip on PostgreSQL (pipelined).
+
+    Each answer is the stored response, None for an unseen key, or the mismatch (returned, not raised:
+    one request's reused key is that request's error only).
+    """
+    with pipelined(conn):
+        sent = [_LOOKUP.send(conn, {"scope": scope, "key": key}) for scope, key, _ in keys]
+        answers: list[Stored | IdempotencyMismatch | None] = []
+        for pending, (_, key, rhash) in zip(sent, keys, strict=True):
+            try:
+                answers.append(_found(pending.rows(), key, rhash))
+            except IdempotencyMismatch as exc:
+                answers.append(exc)
+    return answers
+
+
+def _found(rows: list[tuple[Any, ...]], key: str, rhash: str) -> Stored | None:
     if not rows:
         return None
     stored_hash, response, status_code = rows[0]
@@ -66,16 +88,26 @@ def store(
     status_code: int = 200,
 ) -> None:
     """Record the first response under (scope, key); a concurrent first record raises IntegrityError."""
-    _STORE.run(
+    store_many(conn, [(scope, key, rhash, response, status_code)], at)
+
+
+def store_many(
+    conn: Connection, records: Sequence[tuple[str, str, str, dict[str, Any], int]], at: Any
+) -> None:
+    """`store` each (scope, key, request hash, response, status code), in one statement's round trip."""
+    _STORE.run_many(
         conn,
-        {
-            "scope": scope,
-            "key": key,
-            "request_hash": rhash,
-            "response": response,
-            "status_code": status_code,
-            "created_at": at,
-        },
+        [
+            {
+                "scope": scope,
+                "key": key,
+                "request_hash": rhash,
+                "response": response,
+                "status_code": status_code,
+                "created_at": at,
+            }
+            for scope, key, rhash, response, status_code in records
+        ],
     )
 
 

@@ -43,6 +43,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
+from loyalty.db.prepared import driver_error
 from loyalty.domain.earning import US_PER_DAY, debt_paid, line_eligible, line_points, lot_times, rule_label
 from loyalty.domain.errors import NotFound
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
@@ -74,6 +75,25 @@ class OrderBatch:
 
     def __len__(self) -> int:
         return len(self.store_id)
+
+    @classmethod
+    def from_items(cls, items: Sequence[PurchaseIn], currency: str | None = None) -> OrderBatch:
+        """The columnar form of sales as the live path takes them (each naming its member by id)."""
+        flat = [ln for item in items for ln in item.lines]
+        counts = [len(item.lines) for item in items]
+        return cls(
+            store_id=np.array([item.store_id for item in items], dtype=np.int64),
+            order_id=pa.array([item.order_id for item in items], pa.string()),
+            occurred_us=np.array([_us_of(item.occurred_at) for item in items], dtype=np.int64),
+            member_id=np.array([item.member_id for item in items], dtype=np.int64),
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            sku=pa.array([ln.sku for ln in flat], pa.string()),
+            category=pa.array([ln.category for ln in flat], pa.string()),
+            quantity=np.array([ln.quantity for ln in flat], dtype=np.int64),
+            unit_price_minor=np.array([ln.unit_price_minor for ln in flat], dtype=np.int64),
+            discount_minor=np.array([ln.discount_minor for ln in flat], dtype=np.int64),
+            currency=currency,
+        )
 
     def items(self) -> list[PurchaseIn]:
         """The same orders as the live path's input (for the fallback and for tests)."""
@@ -168,6 +188,8 @@ def _fetch(conn: Connection, sql: str, params: Sequence[Any] | dict[str, Any] = 
     try:
         cur.execute(sql, params)
         return list(cur.fetchall())
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(sql, params, exc, conn) from exc
     finally:
         cur.close()
 
@@ -325,11 +347,7 @@ def write_rows(
             row = "(" + ", ".join(["?" for _ in columns] + [_literal(v) for v in consts.values()]) + ")"
             _insert_many(cur, f"INSERT INTO {table} ({cols}) VALUES ", row, len(columns), rows)
     except conn.dialect.loaded_dbapi.Error as exc:
-        from sqlalchemy.exc import DBAPIError
-
-        raise DBAPIError.instance(
-            f"bulk insert into {table}", None, exc, conn.dialect.loaded_dbapi.Error
-        ) from exc
+        raise driver_error(f"bulk insert into {table}", None, exc, conn) from exc
     finally:
         cur.close()
 
@@ -375,6 +393,8 @@ def _execute_many(conn: Connection, sql_qmark: str, rows: list[tuple[Any, ...]])
     cur = _cursor(conn)
     try:
         cur.executemany(sql, rows)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(sql, rows, exc, conn) from exc
     finally:
         cur.close()
 
@@ -546,11 +566,42 @@ def post_purchase_batch(
     """
     if len(batch) == 0:
         return 0
+    posted = post_set_based(conn, ctx, batch, session or BulkSession())
+    return _post_live(conn, ctx, batch) if posted is None else len(posted.purchase_ids)
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What a set-based posting wrote, per order in batch order (what the live routine would answer)."""
+
+    purchase_ids: IntArray
+    totals: IntArray
+    points: IntArray
+    rules: list[str]
+    available_us: IntArray  # the earned lot's times (meaningless where no points were earned)
+    expires_us: IntArray
+    tier_ids_before: IntArray  # the member's tier the order earned with
+    tier_ids_after: IntArray  # and the tier it left them in (higher where it upgraded them)
+
+
+def post_set_based(
+    conn: Connection,
+    ctx: Context,
+    batch: OrderBatch,
+    session: BulkSession | None = None,
+    request_hashes: Sequence[str] | None = None,
+) -> Posted | None:
+    """Post `batch` set-based inside the caller's transaction, or write nothing and return None.
+
+    None means the batch holds something only the live routine handles (see the module docstring):
+    an invalid line, an unknown store or member, an inactive member, a member's orders out of time
+    order, or an order already posted. `request_hashes` (one per order) are kept for POS replays.
+    """
     session = session or BulkSession()
     session.validate(conn)
     amounts: IntArray = batch.quantity * batch.unit_price_minor - batch.discount_minor
-    if not _valid(batch, amounts):
-        return _post_live(conn, ctx, batch)
+    if len(batch) == 0 or not _valid(batch, amounts):
+        return None
     from loyalty.services import purchases as live
 
     cache = live._Cache(conn, ctx)
@@ -559,7 +610,7 @@ def post_purchase_batch(
         for sid in np.unique(batch.store_id).tolist():
             stores[sid] = cache.store(sid)
     except NotFound:  # unknown store: the live routine raises the proper error
-        return _post_live(conn, ctx, batch)
+        return None
     umem = np.unique(batch.member_id)
     known = session.members
     missing = [m for m in umem.tolist() if m not in known]
@@ -571,20 +622,22 @@ def post_purchase_batch(
     info = {m: known[m] for m in umem.tolist() if m in known}
     if len(info) != len(umem) or any(v[0] != "active" for v in info.values()):
         session.reset()
-        return _post_live(conn, ctx, batch)
+        return None
     g = np.searchsorted(umem, batch.member_id)
     # Per member, orders must come in time order (the import sorts them so); else post one by one.
     by_member = np.lexsort((np.arange(len(batch)), g))
     gs, ts = g[by_member], batch.occurred_us[by_member]
     if ((gs[1:] == gs[:-1]) & (ts[1:] < ts[:-1])).any():
-        return _post_live(conn, ctx, batch)
+        return None
     savepoint = conn.begin_nested()
     try:
-        posted = _post_set_based(conn, ctx, cache, session, batch, amounts, stores, umem, g, by_member, info)
+        posted = _post_set_based(
+            conn, ctx, cache, session, batch, amounts, stores, umem, g, by_member, info, request_hashes
+        )
     except IntegrityError:
         savepoint.rollback()  # an order already exists: replay or mismatch, exactly as live
         session.reset()
-        return _post_live(conn, ctx, batch)
+        return None
     except BaseException:
         session.reset()
         raise
@@ -604,7 +657,8 @@ def _post_set_based(
     g: IntArray,
     by_member: IntArray,
     info: dict[int, tuple[str, int, int, int, int]],
-) -> int:
+    request_hashes: Sequence[str] | None = None,
+) -> Posted:
     pg = conn.dialect.name == "postgresql"
     n = len(batch)
     counts = _lines_per_order(batch)
@@ -737,8 +791,7 @@ def _post_set_based(
     sids = batch.store_id.tolist()
     # Imported orders keep no request hash: a POS replay is compared by content (purchases._post_one).
     fixed: dict[str, int | str | None] = {
-        "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "request_hash": None,
-        "created_at": now_text,
+        "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "created_at": now_text,
     }  # fmt: skip
     varying: list[Any] = [
         pids.tolist(), sids, mids, oids, occ_text, totals.tolist(), eligible.tolist(), points.tolist(), rules,
@@ -747,6 +800,11 @@ def _post_set_based(
         "id", "store_id", "member_id", "order_id", "occurred_at", "total_minor", "eligible_minor",
         "points_earned", "rule",
     ]  # fmt: skip
+    if request_hashes is None:
+        fixed["request_hash"] = None
+    else:
+        names.append("request_hash")
+        varying.append(list(request_hashes))
     if len(set(currency)) == 1:
         fixed["currency"] = currency[0]
     else:
@@ -877,4 +935,4 @@ def _post_set_based(
         if session.upper is not None:
             for m, v in zip(umem.tolist(), batch_spend.tolist(), strict=True):
                 session.upper[m] = session.upper.get(m, 0) + v
-    return n
+    return Posted(pids, totals, points, rules, available, expires, tier_ids[before], tier_ids[after])

@@ -16,9 +16,11 @@ from loyalty.api.errors import ApiError
 from loyalty.api.group_commit import GroupCommit
 from loyalty.api.idempotency import (
     IdempotencyKey,
+    request_hash,
     run_idempotent,
     run_idempotent_in,
 )
+from loyalty.api.sale_batches import ALONE, BatchedSale, SaleBatcher
 from loyalty.api.schemas import (
     AmountError,
     CurrencyCode,
@@ -33,6 +35,7 @@ from loyalty.api.schemas import (
 from loyalty.api.security import Principal
 from loyalty.services import purchases as purchases_service
 from loyalty.services.idempotency import Record
+from loyalty.services.sale_batches import batchable
 from loyalty.services.schemas import PurchaseIn as CorePurchaseIn
 from loyalty.services.schemas import PurchaseLineIn as CoreLineIn
 from loyalty.services.schemas import ReturnIn as CoreReturnIn
@@ -204,6 +207,14 @@ async def post_purchase(
     def answer(result: Any) -> tuple[int, BaseModel]:
         return 201, views[-1] if views else purchase_view(result, body.currency)
 
+    batcher: SaleBatcher | None = request.app.state.sale_batcher
+    if batcher is not None and batchable(sale):  # PostgreSQL: posted with the sales arriving meanwhile
+        scope = caller.scope_key
+        digest = "" if idempotency_key is None else request_hash(_POST_PURCHASE, body)
+        queued = BatchedSale(sale, lambda r: render(r)[1], scope, idempotency_key, digest)
+        batched = await batcher.run(queued)
+        if batched is not ALONE:
+            return batched
     group_commit: GroupCommit | None = request.app.state.group_commit
     if group_commit is None:  # a transaction of its own, side by side with others (PostgreSQL)
 

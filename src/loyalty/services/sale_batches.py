@@ -1,0 +1,78 @@
+"""POS sales that arrive together, posted together by the bulk import's set-based routine.
+
+Posted one by one, a sale on PostgreSQL costs the server about 1.7 ms of Python: a dozen statements,
+each a trip through the driver, and five waits for the database. The bulk import's routine
+(`purchases_bulk.post_set_based`) posts many orders with a handful of statements, under the very
+rules of the live routine (it is tested order for order against it), and locks the members' accounts
+in id order in one statement, so two batches never deadlock each other. For a batch of 16 sales it
+cost 0.5–0.7 ms a sale (2026-11-30).
+
+`post_sales` takes the common POS sale only (member named by id, no total of its own) and answers
+what the live routine would, sale for sale; anything else, or a batch the routine does not model
+(a replayed order, an inactive member, …), is left to the live routine, nothing written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection
+
+from loyalty.bootstrap import Context
+from loyalty.services.common import model_hash
+from loyalty.services.purchases_bulk import OrderBatch, post_set_based
+from loyalty.services.schemas import PurchaseIn, PurchaseResult
+
+
+def batchable(sale: PurchaseIn) -> bool:
+    """Whether a sale may go in a batch: it names its member by id and leaves the total to its lines."""
+    return (
+        sale.member_id is not None
+        and sale.phone is None
+        and sale.card_no is None
+        and sale.total_minor is None
+        and sale.occurred_at.tzinfo is not None
+    )
+
+
+def post_sales(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> list[PurchaseResult] | None:
+    """Post `sales` in `conn`'s transaction and answer each as the live routine would, or return None
+    having written nothing when they must be posted one by one (`purchases.post_purchase`)."""
+    if not sales or not all(batchable(s) for s in sales):
+        return None
+    if len({(s.store_id, s.order_id) for s in sales}) != len(sales) or len({s.currency for s in sales}) != 1:
+        return None
+    batch = OrderBatch.from_items(sales, currency=sales[0].currency)
+    posted = post_set_based(conn, ctx, batch, request_hashes=[model_hash(s) for s in sales])
+    if posted is None:
+        return None
+    from loyalty.services.purchases import _Cache
+
+    tiers = _Cache(conn, ctx).tiers
+    results = []
+    for i, sale in enumerate(sales):
+        points = int(posted.points[i])
+        before, after = tiers[int(posted.tier_ids_before[i])], tiers[int(posted.tier_ids_after[i])]
+        occurred = int(batch.occurred_us[i])
+        results.append(
+            PurchaseResult(
+                purchase_id=int(posted.purchase_ids[i]),
+                store_id=sale.store_id,
+                order_id=sale.order_id,
+                member_id=int(batch.member_id[i]),
+                total_minor=int(posted.totals[i]),
+                points_earned=points,
+                rule=posted.rules[i],
+                # as the live routine gives them: offsets from the sale's own time, in its zone
+                available_at=_after(sale, int(posted.available_us[i]) - occurred) if points > 0 else None,
+                expires_at=_after(sale, int(posted.expires_us[i]) - occurred) if points > 0 else None,
+                tier_code=after.code,
+                upgraded_to=after.code if after.id != before.id else None,
+            )
+        )
+    return results
+
+
+def _after(sale: PurchaseIn, microseconds: int) -> datetime:
+    return sale.occurred_at + timedelta(microseconds=microseconds)

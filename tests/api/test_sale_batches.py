@@ -1,0 +1,98 @@
+"""PostgreSQL: POS sales arriving together are posted together (`api.sale_batches`), each with the answer
+it would get alone: 201 with its purchase, its key's replay, its 422 or 404, and the ledger balances."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from loyalty.api.sale_batches import SaleBatcher
+from loyalty.services import points
+from tests.api.api_world import World, _create_pg, build_world, purchase_body, register
+
+V1 = "/api/v1"
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture(scope="module")
+def pg_world() -> Iterator[World]:
+    url, drop = _create_pg()
+    try:
+        w = build_world(url)
+        yield w
+        w.client.close()
+        w.ctx.engine.dispose()
+    finally:
+        drop()
+
+
+def _post_all(w: World, requests: list[tuple[dict[str, Any], dict[str, str]]]) -> list[httpx.Response]:
+    async def post() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=w.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://pos") as client:
+            return await asyncio.gather(
+                *(client.post(f"{V1}/purchases", json=body, headers=headers) for body, headers in requests)
+            )
+
+    return asyncio.run(post())
+
+
+def test_concurrent_sales_share_transactions_and_answer_as_alone(pg_world: World) -> None:
+    w = pg_world
+    batcher: SaleBatcher = w.app.state.sale_batcher
+    assert batcher is not None
+    people = [register(w, "admin", f"+8613710000{i:03d}", w.store_a) for i in range(4)]
+    pos = w.as_("pos")
+    keyed = [
+        (purchase_body(w.store_a, people[i % 4]["id"], f"sb-{i}"), {**pos, "Idempotency-Key": f"sb-{i}"})
+        for i in range(16)
+    ]
+    by_phone = {**purchase_body(w.store_a, None, "sb-phone"), "phone": people[0]["phone"]}
+    unknown = purchase_body(w.store_a, 987_654_321, "sb-unknown")
+    before = batcher.transactions
+
+    answers = _post_all(w, [*keyed, (by_phone, pos), (unknown, pos)])
+
+    for answer in answers[:17]:
+        assert answer.status_code == 201, answer.text
+    assert answers[17].status_code == 404, answers[17].text
+    assert batcher.transactions - before < 16  # sales shared transactions
+    for answer in answers[:16]:  # each answer is its purchase as stored (the tier: as it is now)
+        stored = w.client.get(f"{V1}/purchases/{answer.json()['id']}", headers=pos)
+        assert stored.status_code == 200
+        same = set(answer.json()) - {"tier_code", "upgraded_to"}
+        assert {k: stored.json()[k] for k in same} == {k: answer.json()[k] for k in same}
+    assert len({a.json()["id"] for a in answers[:17]}) == 17
+
+    again = _post_all(w, [keyed[3], keyed[5]])  # a till's retries: replayed, nothing posted twice
+    for retry, first in zip(again, (answers[3], answers[5]), strict=True):
+        assert retry.status_code == 201
+        assert retry.headers.get("Idempotent-Replayed") == "true"
+        assert retry.json() == first.json()
+    reused = purchase_body(w.store_a, people[1]["id"], "sb-other")  # a key reused with another body
+    refused = _post_all(w, [(reused, keyed[3][1])])[0]
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "IDEMPOTENCY_MISMATCH"
+    for person in people:
+        statement = w.client.get(f"{V1}/members/{person['id']}/points", headers=w.as_("admin"))
+        assert statement.status_code == 200, statement.text
+    assert points.verify_ledger(w.ctx)["ok"]
+
+
+def test_an_order_posted_before_is_replayed_when_it_comes_again_in_a_batch(pg_world: World) -> None:
+    w = pg_world
+    person = register(w, "admin", "+8613720000001", w.store_a)
+    pos = w.as_("pos")
+    first = _post_all(w, [(purchase_body(w.store_a, person["id"], "sb-again"), pos)])[0]
+    assert first.status_code == 201
+    # The same order (no key) with fresh sales: the batch leaves it to the live routine, which replays it.
+    fresh = [(purchase_body(w.store_a, person["id"], f"sb-fresh-{i}"), pos) for i in range(3)]
+    answers = _post_all(w, [*fresh, (purchase_body(w.store_a, person["id"], "sb-again"), pos)])
+    assert [a.status_code for a in answers] == [201] * 4
+    assert answers[3].json()["id"] == first.json()["id"]
+    assert len({a.json()["id"] for a in answers}) == 4
+    assert points.verify_ledger(w.ctx)["ok"]

@@ -1,0 +1,102 @@
+"""POS sales posted together (`services.sale_batches`, what the API does on PostgreSQL) answer and write
+exactly what posting them one by one does, and a batch the set-based routine does not take writes
+nothing, so its sales can be posted one by one.
+
+The two databases of `test_bulk_equivalence` get the same members (some in debt), the same history,
+then the same sales: in batches of up to 16 on one, one by one on the other. Each answer (purchase id,
+points, rule, lot times, tier, upgrade) and every ledger row must match, request hashes included (a
+till's replay of a batched sale is recognised as one).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+from sqlalchemy import func, select, text, update
+
+from loyalty.bootstrap import Context
+from loyalty.db.core_tables import members, purchases
+from loyalty.services import purchases as live_purchases
+from loyalty.services.sale_batches import batchable, post_sales
+from loyalty.services.schemas import PurchaseIn
+from tests.imports.test_bulk_equivalence import (
+    _add_members,
+    _batch,
+    _scenario,
+    _store_ids,
+    assert_same_ledger,
+    pair,
+)
+
+__all__ = ["pair"]  # the fixture: two identical fresh databases (SQLite, PostgreSQL)
+
+
+def _hashes(ctx: Context) -> list[tuple[int, str, str | None]]:
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(text("SELECT store_id, order_id, request_hash FROM purchases ORDER BY id"))
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def test_sales_posted_together_answer_and_write_as_posted_one_by_one(pair: tuple[Context, Context]) -> None:
+    batched, alone = pair
+    rng = np.random.default_rng(5)
+    store_ids = _store_ids(batched)
+    debts = [0, 800, 0, 0, 25, 0, 3_000_000]
+    ids = _add_members(batched, 10, "SB", debts)
+    assert ids == _add_members(alone, 10, "SB", debts)
+    history = _batch(_scenario(store_ids, ids, rng, 30), "SBH").items()
+    for ctx in pair:
+        live_purchases.post_purchases(ctx, history)
+    orders = _scenario(store_ids, ids, rng, 70)
+    for order in orders:
+        order.at += timedelta(days=420)  # after the history, some of it still in the window
+    sales = _batch(orders, "SB").items()
+    assert all(batchable(s) for s in sales)
+
+    answers = []
+    for lo in range(0, len(sales), 16):
+        with batched.engine.begin() as conn:
+            posted = post_sales(conn, batched, sales[lo : lo + 16])
+        assert posted is not None
+        answers += posted
+    expected = [live_purchases.post_purchase(alone, sale) for sale in sales]
+
+    assert answers == expected
+    assert any(a.upgraded_to for a in answers)  # the data crosses tier thresholds
+    assert any(a.points_earned == 0 for a in answers)  # and has sales that earn nothing
+    assert_same_ledger(batched, alone)
+    assert _hashes(batched) == _hashes(alone)
+    replay = live_purchases.post_purchase(batched, sales[3])  # a till's retry of a batched sale
+    assert replay.replayed and replay.purchase_id == answers[3].purchase_id
+
+
+def _count(ctx: Context) -> int:
+    with ctx.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(purchases)).scalar_one())
+
+
+def test_a_batch_the_routine_does_not_take_writes_nothing(pair: tuple[Context, Context]) -> None:
+    ctx, _ = pair
+    store = _store_ids(ctx)[0]
+    ids = _add_members(ctx, 3, "SN", [0, 0, 0])
+    rng = np.random.default_rng(1)
+    good = _batch(_scenario([store], ids, rng, 4), "SN").items()
+    with ctx.engine.begin() as conn:
+        assert post_sales(conn, ctx, good[:1]) is not None
+    posted = _count(ctx)
+
+    def refused(sales: list[PurchaseIn]) -> None:
+        with ctx.engine.begin() as conn:
+            assert post_sales(conn, ctx, sales) is None
+        assert _count(ctx) == posted
+
+    refused([good[1], good[0]])  # an order already posted (a replay): the live routine answers it
+    refused([good[1], good[1]])  # the same order twice
+    refused([good[1], good[2].model_copy(update={"member_id": None, "card_no": "SN000001"})])
+    refused([good[1], good[2].model_copy(update={"total_minor": 1})])  # a total of its own
+    refused([good[1], good[2].model_copy(update={"member_id": 987_654_321})])  # unknown member
+    refused([good[1], good[2].model_copy(update={"occurred_at": good[2].occurred_at.replace(tzinfo=None)})])
+    with ctx.engine.begin() as conn:
+        conn.execute(update(members).where(members.c.id == ids[2]).values(status="inactive"))
+    refused([good[1], good[2].model_copy(update={"member_id": ids[2]})])
