@@ -68,7 +68,8 @@ def test_sales_posted_together_answer_and_write_as_posted_one_by_one(pair: tuple
     assert_same_ledger(batched, alone)
     assert _hashes(batched) == _hashes(alone)
     replay = live_purchases.post_purchase(batched, sales[3])  # a till's retry of a batched sale
-    assert replay.replayed and replay.purchase_id == answers[3].purchase_id
+    assert replay.replayed
+    assert replay.purchase_id == answers[3].purchase_id
 
 
 def _count(ctx: Context) -> int:
