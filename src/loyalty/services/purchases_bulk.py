@@ -30,6 +30,7 @@ savepoint). The live routine then raises or replays exactly as it would for a PO
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from itertools import chain, islice
@@ -43,7 +44,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
-from loyalty.db.prepared import driver_error
+from loyalty.db.prepared import driver_error, pipelined
 from loyalty.domain.earning import US_PER_DAY, debt_paid, line_eligible, line_points, lot_times, rule_label
 from loyalty.domain.errors import NotFound
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
@@ -53,6 +54,8 @@ from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
 IntArray = npt.NDArray[np.int64]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ID_CHUNK = 20_000
+# Orders up to which PostgreSQL gets pipelined INSERTs rather than COPY (`write_rows`): the API's batches
+_FEW_ORDERS = 256
 # Bound parameters per statement: the lowest limit any SQLite has had (999 before 3.32).
 _MAX_BOUND_PARAMETERS = 999
 
@@ -321,14 +324,40 @@ def next_ids(conn: Connection, table: str, n: int) -> IntArray:
     return np.arange(int(top) + 1, int(top) + 1 + n, dtype=np.int64)
 
 
+def next_ids_for(conn: Connection, wanted: dict[str, int]) -> dict[str, IntArray]:
+    """`next_ids` for several tables; on PostgreSQL in one statement (one round trip, not one a table)."""
+    if conn.dialect.name != "postgresql":
+        return {table: next_ids(conn, table, n) for table, n in wanted.items()}
+    tables = [table for table, n in wanted.items() if n > 0]
+    out = {table: np.zeros(0, dtype=np.int64) for table in wanted}
+    if not tables:
+        return out
+    rows = _fetch(
+        conn,
+        " UNION ALL ".join(
+            f"SELECT {i}, nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)"
+            for i, table in enumerate(tables)
+        ),
+        [wanted[table] for table in tables],
+    )
+    for i, table in enumerate(tables):
+        out[table] = np.sort(np.array([r[1] for r in rows if r[0] == i], dtype=np.int64))
+    return out
+
+
 def write_rows(
     conn: Connection,
     table: str,
     columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
     constants: dict[str, int | str | None] | None = None,
+    *,
+    copy: bool = True,
 ) -> None:
     """Insert many rows: `executemany` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
+
+    COPY cannot run in a pipeline and waits for the server twice; for a few rows (`copy=False`)
+    PostgreSQL gets an `executemany` of INSERTs instead, which a pipeline sends without waiting.
 
     Values must already be what the driver stores (datetimes as UTC text, see `_sql_ts`). `constants`
     are columns with one value for every row: on SQLite they are written into the statement instead of
@@ -338,11 +367,17 @@ def write_rows(
     cols = ", ".join([*columns, *consts])
     cur = _cursor(conn)
     try:
-        if conn.dialect.name == "postgresql":
+        if conn.dialect.name == "postgresql" and copy:
             extra = tuple(consts.values())
-            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy_in:
                 for row in rows:
-                    copy.write_row((*row, *extra))
+                    copy_in.write_row((*row, *extra))
+        elif conn.dialect.name == "postgresql":
+            extra = tuple(consts.values())
+            marks = ", ".join(["%s"] * (len(columns) + len(extra)))
+            cur.executemany(
+                f"INSERT INTO {table} ({cols}) VALUES ({marks})", [(*row, *extra) for row in rows]
+            )
         else:
             row = "(" + ", ".join(["?" for _ in columns] + [_literal(v) for v in consts.values()]) + ")"
             _insert_many(cur, f"INSERT INTO {table} ({cols}) VALUES ", row, len(columns), rows)
@@ -778,144 +813,152 @@ def _post_set_based(
     paid[by_member] = paid_sorted
 
     # -- ids and rows -------------------------------------------------------------------------------
-    pids = next_ids(conn, "purchases", n)
     earning = np.nonzero(points > 0)[0]
     k = len(earning)
-    tids = next_ids(conn, "transfers", k)
-    post_ids = next_ids(conn, "postings", 2 * k)
-    lot_ids = next_ids(conn, "point_lots", k)
-    occ_text = _sql_ts(t, pg)
-    oids = batch.order_id.to_pylist()
-    currency = [batch.currency or stores[s].programme.currency for s in store_ids]
-    mids = batch.member_id.tolist()
-    sids = batch.store_id.tolist()
-    # Imported orders keep no request hash: a POS replay is compared by content (purchases._post_one).
-    fixed: dict[str, int | str | None] = {
-        "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "created_at": now_text,
-    }  # fmt: skip
-    varying: list[Any] = [
-        pids.tolist(), sids, mids, oids, occ_text, totals.tolist(), eligible.tolist(), points.tolist(), rules,
-    ]  # fmt: skip
-    names = [
-        "id", "store_id", "member_id", "order_id", "occurred_at", "total_minor", "eligible_minor",
-        "points_earned", "rule",
-    ]  # fmt: skip
-    if request_hashes is None:
-        fixed["request_hash"] = None
-    else:
-        names.append("request_hash")
-        varying.append(list(request_hashes))
-    if len(set(currency)) == 1:
-        fixed["currency"] = currency[0]
-    else:
-        names.append("currency")
-        varying.append([currency[i] for i in s_idx.tolist()])
-    write_rows(conn, "purchases", names, zip(*varying, strict=True), fixed)
-    nl = len(amounts)
-    line_no = np.arange(nl, dtype=np.int64) - np.repeat(starts, counts) + 1
-    write_rows(
-        conn,
-        "purchase_lines",
-        (
-            "purchase_id", "line_no", "sku", "category", "quantity", "unit_price_minor", "discount_minor",
-            "amount_minor", "points",
-        ),
-        zip(
-            np.repeat(pids, counts).tolist(), line_no.tolist(), batch.sku.to_pylist(),
-            batch.category.to_pylist(), batch.quantity.tolist(), batch.unit_price_minor.tolist(),
-            batch.discount_minor.tolist(), amounts.tolist(), pts_line.tolist(),
-            strict=True,
-        ),
-        {"returned_quantity": 0},
-    )  # fmt: skip
-    if k:
-        acc = m_acc[g[earning]]
-        liab = liability[earning]
-        amt = points[earning]
-        if pg:
-            e_oids = [oids[i] for i in earning.tolist()]
-            e_rules = [rules[i] for i in earning.tolist()]
-            write_rows(
-                conn,
-                "transfers",
-                (
-                    "id", "debit_account_id", "credit_account_id", "amount", "member_id", "purchase_id",
-                    "rule", "store_id", "order_id",
-                ),
-                zip(
-                    tids.tolist(), liab.tolist(), acc.tolist(), amt.tolist(),
-                    batch.member_id[earning].tolist(), pids[earning].tolist(), e_rules,
-                    batch.store_id[earning].tolist(), e_oids,
-                    strict=True,
-                ),
-                {"kind": "earn", "created_at": now_text},
-            )  # fmt: skip
-            p_tid = np.repeat(tids, 2)
-            p_acc = np.column_stack([liab, acc]).ravel()
-            p_amt = np.column_stack([-amt, amt]).ravel()
-            write_rows(
-                conn,
-                "postings",
-                ("id", "transfer_id", "account_id", "amount"),
-                zip(post_ids.tolist(), p_tid.tolist(), p_acc.tolist(), p_amt.tolist(), strict=True),
-                {"created_at": now_text},
-            )
+    ids = next_ids_for(conn, {"purchases": n, "transfers": k, "postings": 2 * k, "point_lots": k})
+    pids, tids, post_ids, lot_ids = ids["purchases"], ids["transfers"], ids["postings"], ids["point_lots"]
+    # A few POS sales (the API's batches) on PostgreSQL: every write below goes out in one round trip.
+    few = pg and n <= _FEW_ORDERS
+    with pipelined(conn) if few else nullcontext():
+        occ_text = _sql_ts(t, pg)
+        oids = batch.order_id.to_pylist()
+        currency = [batch.currency or stores[s].programme.currency for s in store_ids]
+        mids = batch.member_id.tolist()
+        sids = batch.store_id.tolist()
+        # Imported orders keep no request hash: a POS replay is compared by content (purchases._post_one).
+        fixed: dict[str, int | str | None] = {
+            "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "created_at": now_text,
+        }  # fmt: skip
+        varying: list[Any] = [
+            pids.tolist(), sids, mids, oids, occ_text, totals.tolist(), eligible.tolist(), points.tolist(),
+            rules,
+        ]  # fmt: skip
+        names = [
+            "id", "store_id", "member_id", "order_id", "occurred_at", "total_minor", "eligible_minor",
+            "points_earned", "rule",
+        ]  # fmt: skip
+        if request_hashes is None:
+            fixed["request_hash"] = None
         else:
-            _derive_transfers(conn, pids, tids, post_ids, stores)
-        e_paid = paid[earning]
+            names.append("request_hash")
+            varying.append(list(request_hashes))
+        if len(set(currency)) == 1:
+            fixed["currency"] = currency[0]
+        else:
+            names.append("currency")
+            varying.append([currency[i] for i in s_idx.tolist()])
+        write_rows(conn, "purchases", names, zip(*varying, strict=True), fixed, copy=not few)
+        nl = len(amounts)
+        line_no = np.arange(nl, dtype=np.int64) - np.repeat(starts, counts) + 1
         write_rows(
             conn,
-            "point_lots",
+            "purchase_lines",
             (
-                "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount",
-                "debt_paid", "remaining", "available_at", "expires_at",
+                "purchase_id", "line_no", "sku", "category", "quantity", "unit_price_minor", "discount_minor",
+                "amount_minor", "points",
             ),
             zip(
-                lot_ids.tolist(), acc.tolist(), batch.member_id[earning].tolist(), merchant[earning].tolist(),
-                tids.tolist(), pids[earning].tolist(), amt.tolist(), e_paid.tolist(), (amt - e_paid).tolist(),
-                _sql_ts(available[earning], pg), _sql_ts(expires[earning], pg),
+                np.repeat(pids, counts).tolist(), line_no.tolist(), batch.sku.to_pylist(),
+                batch.category.to_pylist(), batch.quantity.tolist(), batch.unit_price_minor.tolist(),
+                batch.discount_minor.tolist(), amounts.tolist(), pts_line.tolist(),
                 strict=True,
             ),
-            {"created_at": now_text},
+            {"returned_quantity": 0},
+            copy=not few,
         )  # fmt: skip
-        # Accounts: balance and debt as the last credit of each member leaves them.
-        gained = np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
-        debt_paid_m = np.bincount(g, weights=paid, minlength=len(umem)).astype(np.int64)
-        moved = np.nonzero(gained > 0)[0]
-        _execute_many(
-            conn,
-            "UPDATE accounts SET balance = ?, debt = ? WHERE id = ?",
-            list(
-                zip(
-                    (m_bal[moved] + gained[moved]).tolist(),
-                    (m_debt[moved] - debt_paid_m[moved]).tolist(),
-                    m_acc[moved].tolist(),
-                    strict=True,
+        if k:
+            acc = m_acc[g[earning]]
+            liab = liability[earning]
+            amt = points[earning]
+            if pg:
+                e_oids = [oids[i] for i in earning.tolist()]
+                e_rules = [rules[i] for i in earning.tolist()]
+                write_rows(
+                    conn,
+                    "transfers",
+                    (
+                        "id", "debit_account_id", "credit_account_id", "amount", "member_id", "purchase_id",
+                        "rule", "store_id", "order_id",
+                    ),
+                    zip(
+                        tids.tolist(), liab.tolist(), acc.tolist(), amt.tolist(),
+                        batch.member_id[earning].tolist(), pids[earning].tolist(), e_rules,
+                        batch.store_id[earning].tolist(), e_oids,
+                        strict=True,
+                    ),
+                    {"kind": "earn", "created_at": now_text},
+                    copy=not few,
+                )  # fmt: skip
+                p_tid = np.repeat(tids, 2)
+                p_acc = np.column_stack([liab, acc]).ravel()
+                p_amt = np.column_stack([-amt, amt]).ravel()
+                write_rows(
+                    conn,
+                    "postings",
+                    ("id", "transfer_id", "account_id", "amount"),
+                    zip(post_ids.tolist(), p_tid.tolist(), p_acc.tolist(), p_amt.tolist(), strict=True),
+                    {"created_at": now_text},
+                    copy=not few,
                 )
-            ),
-        )
-    # -- tier upgrades, in posting order --------------------------------------------------------------
-    up = np.nonzero(after > before)[0]
-    if len(up):
-        write_rows(
-            conn,
-            "tier_history",
-            ("member_id", "from_tier_id", "to_tier_id", "qualifying_minor"),
-            zip(
-                batch.member_id[up].tolist(), tier_ids[before[up]].tolist(), tier_ids[after[up]].tolist(),
-                spend[up].tolist(),
-                strict=True,
-            ),
-            {"reason": "upgrade", "at": now_text},
-        )  # fmt: skip
-        final = np.full(len(umem), -1, dtype=np.int64)
-        np.maximum.at(final, g[up], after[up])  # tiers only rise within a batch: the last is the highest
-        changed = np.nonzero(final >= 0)[0]
-        _execute_many(
-            conn,
-            "UPDATE members SET tier_id = ?, tier_grace_until = NULL WHERE id = ?",
-            list(zip(tier_ids[final[changed]].tolist(), umem[changed].tolist(), strict=True)),
-        )
+            else:
+                _derive_transfers(conn, pids, tids, post_ids, stores)
+            e_paid = paid[earning]
+            write_rows(
+                conn,
+                "point_lots",
+                (
+                    "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount",
+                    "debt_paid", "remaining", "available_at", "expires_at",
+                ),
+                zip(
+                    lot_ids.tolist(), acc.tolist(), batch.member_id[earning].tolist(),
+                    merchant[earning].tolist(), tids.tolist(), pids[earning].tolist(), amt.tolist(),
+                    e_paid.tolist(), (amt - e_paid).tolist(),
+                    _sql_ts(available[earning], pg), _sql_ts(expires[earning], pg),
+                    strict=True,
+                ),
+                {"created_at": now_text},
+                copy=not few,
+            )  # fmt: skip
+            # Accounts: balance and debt as the last credit of each member leaves them.
+            gained = np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
+            debt_paid_m = np.bincount(g, weights=paid, minlength=len(umem)).astype(np.int64)
+            moved = np.nonzero(gained > 0)[0]
+            _execute_many(
+                conn,
+                "UPDATE accounts SET balance = ?, debt = ? WHERE id = ?",
+                list(
+                    zip(
+                        (m_bal[moved] + gained[moved]).tolist(),
+                        (m_debt[moved] - debt_paid_m[moved]).tolist(),
+                        m_acc[moved].tolist(),
+                        strict=True,
+                    )
+                ),
+            )
+        # -- tier upgrades, in posting order --------------------------------------------------------------
+        up = np.nonzero(after > before)[0]
+        if len(up):
+            write_rows(
+                conn,
+                "tier_history",
+                ("member_id", "from_tier_id", "to_tier_id", "qualifying_minor"),
+                zip(
+                    batch.member_id[up].tolist(), tier_ids[before[up]].tolist(), tier_ids[after[up]].tolist(),
+                    spend[up].tolist(),
+                    strict=True,
+                ),
+                {"reason": "upgrade", "at": now_text},
+                copy=not few,
+            )  # fmt: skip
+            final = np.full(len(umem), -1, dtype=np.int64)
+            np.maximum.at(final, g[up], after[up])  # tiers only rise within a batch: the last is the highest
+            changed = np.nonzero(final >= 0)[0]
+            _execute_many(
+                conn,
+                "UPDATE members SET tier_id = ?, tier_grace_until = NULL WHERE id = ?",
+                list(zip(tier_ids[final[changed]].tolist(), umem[changed].tolist(), strict=True)),
+            )
     # -- what the next batch of this run may take as known --------------------------------------------
     if session.key is not None:
         session.last_purchase_id = int(pids[-1])
