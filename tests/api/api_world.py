@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +66,19 @@ def _create_pg() -> tuple[str, Any]:
         admin.dispose()
 
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, drop
+
+
+@contextmanager
+def pg_world() -> Iterator[World]:
+    """A seeded world in a fresh PostgreSQL database, dropped afterwards."""
+    url, drop = _create_pg()
+    try:
+        w = build_world(url)
+        yield w
+        w.client.close()
+        w.ctx.engine.dispose()
+    finally:
+        drop()
 
 
 def build_world(url: str, rate_limits: dict[str, tuple[int, float]] | None = None) -> World:

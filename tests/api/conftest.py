@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.api_world import World, _create_pg, build_world
+from tests.api.api_world import World, build_world, pg_world
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -20,11 +20,5 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         w.client.close()
         w.ctx.engine.dispose()
         return
-    url, drop = _create_pg()
-    try:
-        w = build_world(url)
+    with pg_world() as w:
         yield w
-        w.client.close()
-        w.ctx.engine.dispose()
-    finally:
-        drop()

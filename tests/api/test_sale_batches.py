@@ -12,22 +12,16 @@ import pytest
 
 from loyalty.api.sale_batches import SaleBatcher
 from loyalty.services import points
-from tests.api.api_world import World, _create_pg, build_world, purchase_body, register
+from tests.api.api_world import World, pg_world, purchase_body, register
 
 V1 = "/api/v1"
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(scope="module")
-def pg_world() -> Iterator[World]:
-    url, drop = _create_pg()
-    try:
-        w = build_world(url)
+@pytest.fixture(scope="module", name="pg_world")
+def _pg_world() -> Iterator[World]:
+    with pg_world() as w:
         yield w
-        w.client.close()
-        w.ctx.engine.dispose()
-    finally:
-        drop()
 
 
 def _post_all(w: World, requests: list[tuple[dict[str, Any], dict[str, str]]]) -> list[httpx.Response]:
