@@ -156,7 +156,7 @@ def _replay(conn: Connection, scope: str, key: str, digest: str) -> JSONResponse
         stored = idempotency.find(conn, scope, key, digest)
     except IdempotencyMismatch as exc:
         raise _mismatch() from exc
-    return replayed_or_mismatch(stored)  # type: ignore[return-value]
+    return None if stored is None else _replayed(stored)
 
 
 def replayed_or_mismatch(
@@ -168,7 +168,11 @@ def replayed_or_mismatch(
         return None
     if isinstance(found, IdempotencyMismatch):
         return _mismatch()
-    return JSONResponse(found.response, status_code=found.status_code, headers={REPLAY_HEADER: "true"})
+    return _replayed(found)
+
+
+def _replayed(stored: idempotency.Stored) -> JSONResponse:
+    return JSONResponse(stored.response, status_code=stored.status_code, headers={REPLAY_HEADER: "true"})
 
 
 def _answer(record: idempotency.Record | None, status: int, model: BaseModel) -> JSONResponse:

@@ -94,11 +94,11 @@ class SaleBatcher(Batching[BatchedSale]):
             if results is not None:
                 bodies = [jobs[i].render(r) for i, r in zip(todo, results, strict=True)]
                 records = [
-                    (jobs[i].scope, jobs[i].key, jobs[i].digest, body, 201)
-                    for i, body in zip(todo, bodies, strict=True)
-                    if jobs[i].key is not None
+                    (job.scope, job.key, job.digest, body, 201)
+                    for job, body in zip((jobs[i] for i in todo), bodies, strict=True)
+                    if job.key is not None
                 ]
-                idempotency.store_many(conn, records, self.ctx.now())  # type: ignore[arg-type]
+                idempotency.store_many(conn, records, self.ctx.now())
         except IntegrityError:  # a key a concurrent request recorded first: each sale goes alone
             savepoint.rollback()
             return outcomes

@@ -365,15 +365,14 @@ def write_rows(
     """
     consts = constants or {}
     cols = ", ".join([*columns, *consts])
+    extra = tuple(consts.values())
     cur = _cursor(conn)
     try:
         if conn.dialect.name == "postgresql" and copy:
-            extra = tuple(consts.values())
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy_in:
                 for row in rows:
                     copy_in.write_row((*row, *extra))
         elif conn.dialect.name == "postgresql":
-            extra = tuple(consts.values())
             marks = ", ".join(["%s"] * (len(columns) + len(extra)))
             cur.executemany(
                 f"INSERT INTO {table} ({cols}) VALUES ({marks})", [(*row, *extra) for row in rows]
@@ -615,8 +614,8 @@ class Posted:
     rules: list[str]
     available_us: IntArray  # the earned lot's times (meaningless where no points were earned)
     expires_us: IntArray
-    tier_ids_before: IntArray  # the member's tier the order earned with
-    tier_ids_after: IntArray  # and the tier it left them in (higher where it upgraded them)
+    tiers_before: list[str]  # code of the member's tier the order earned with
+    tiers_after: list[str]  # and of the tier it left them in (higher where it upgraded them)
 
 
 def post_set_based(
@@ -635,7 +634,7 @@ def post_set_based(
     session = session or BulkSession()
     session.validate(conn)
     amounts: IntArray = batch.quantity * batch.unit_price_minor - batch.discount_minor
-    if len(batch) == 0 or not _valid(batch, amounts):
+    if not _valid(batch, amounts):  # an empty batch included
         return None
     from loyalty.services import purchases as live
 
@@ -978,4 +977,8 @@ def _post_set_based(
         if session.upper is not None:
             for m, v in zip(umem.tolist(), batch_spend.tolist(), strict=True):
                 session.upper[m] = session.upper.get(m, 0) + v
-    return Posted(pids, totals, points, rules, available, expires, tier_ids[before], tier_ids[after])
+    codes = [td.code for td in tier_defs]
+    return Posted(
+        pids, totals, points, rules, available, expires,
+        [codes[i] for i in before.tolist()], [codes[i] for i in after.tolist()],
+    )  # fmt: skip

@@ -47,13 +47,10 @@ def post_sales(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> l
     posted = post_set_based(conn, ctx, batch, request_hashes=[model_hash(s) for s in sales])
     if posted is None:
         return None
-    from loyalty.services.purchases import _Cache
-
-    tiers = _Cache(conn, ctx).tiers
     results = []
     for i, sale in enumerate(sales):
         points = int(posted.points[i])
-        before, after = tiers[int(posted.tier_ids_before[i])], tiers[int(posted.tier_ids_after[i])]
+        before, after = posted.tiers_before[i], posted.tiers_after[i]
         occurred = int(batch.occurred_us[i])
         results.append(
             PurchaseResult(
@@ -67,8 +64,8 @@ def post_sales(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> l
                 # as the live routine gives them: offsets from the sale's own time, in its zone
                 available_at=_after(sale, int(posted.available_us[i]) - occurred) if points > 0 else None,
                 expires_at=_after(sale, int(posted.expires_us[i]) - occurred) if points > 0 else None,
-                tier_code=after.code,
-                upgraded_to=after.code if after.id != before.id else None,
+                tier_code=after,
+                upgraded_to=after if after != before else None,
             )
         )
     return results
