@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from itertools import chain, islice
 from typing import Any
 
@@ -357,7 +358,9 @@ def write_rows(
     """Insert many rows: `executemany` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
 
     COPY cannot run in a pipeline and waits for the server twice; for a few rows (`copy=False`)
-    PostgreSQL gets an `executemany` of INSERTs instead, which a pipeline sends without waiting.
+    PostgreSQL gets one `INSERT … SELECT FROM unnest(arrays)` instead: one statement whatever the row
+    count (an `executemany` costs the driver a message and a result per row), which a pipeline sends
+    without waiting, and whose text never changes, so the server plans it once per connection.
 
     Values must already be what the driver stores (datetimes as UTC text, see `_sql_ts`). `constants`
     are columns with one value for every row: on SQLite they are written into the statement instead of
@@ -366,17 +369,20 @@ def write_rows(
     consts = constants or {}
     cols = ", ".join([*columns, *consts])
     extra = tuple(consts.values())
+    pg = conn.dialect.name == "postgresql"
+    if pg and not copy:
+        data = [list(col) for col in zip(*rows, strict=True)] or [[] for _ in columns]
+        count = len(data[0]) if data else 0
+        if count:
+            data += [[value] * count for value in extra]
+            _execute_arrays(conn, _unnest_insert(table, (*columns, *consts)), data)
+        return
     cur = _cursor(conn)
     try:
-        if conn.dialect.name == "postgresql" and copy:
+        if pg:
             with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy_in:
                 for row in rows:
                     copy_in.write_row((*row, *extra))
-        elif conn.dialect.name == "postgresql":
-            marks = ", ".join(["%s"] * (len(columns) + len(extra)))
-            cur.executemany(
-                f"INSERT INTO {table} ({cols}) VALUES ({marks})", [(*row, *extra) for row in rows]
-            )
         else:
             row = "(" + ", ".join(["?" for _ in columns] + [_literal(v) for v in consts.values()]) + ")"
             _insert_many(cur, f"INSERT INTO {table} ({cols}) VALUES ", row, len(columns), rows)
@@ -384,6 +390,64 @@ def write_rows(
         raise driver_error(f"bulk insert into {table}", None, exc, conn) from exc
     finally:
         cur.close()
+
+
+@cache
+def _array_type(table: str, column: str) -> str:
+    """PostgreSQL's array type for one of our columns' values (text for every kind of string)."""
+    from sqlalchemy.dialects import postgresql
+
+    from loyalty.db.base import metadata
+
+    name = metadata.tables[table].c[column].type.compile(dialect=postgresql.dialect()).lower()
+    return "text[]" if name.startswith(("varchar", "text")) else f"{name}[]"
+
+
+def _unnest(table: str, columns: Sequence[str]) -> str:
+    return ", ".join(f"%s::{_array_type(table, c)}" for c in columns)
+
+
+@cache
+def _unnest_insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({_unnest(table, columns)})"
+
+
+@cache
+def _unnest_update(table: str, assigned: tuple[str, ...], key: str) -> str:
+    sets = ", ".join(f"{c} = v.{c}" for c in assigned)
+    names = ", ".join((*assigned, key))
+    return (
+        f"UPDATE {table} SET {sets} FROM unnest({_unnest(table, (*assigned, key))}) AS v({names}) "
+        f"WHERE {table}.{key} = v.{key}"
+    )
+
+
+def _execute_arrays(conn: Connection, sql: str, arrays: list[list[Any]]) -> None:
+    cur = _cursor(conn)
+    try:
+        cur.execute(sql, arrays)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(sql, None, exc, conn) from exc
+    finally:
+        cur.close()
+
+
+def update_rows(
+    conn: Connection, table: str, assigned: Sequence[str], key: str, rows: list[tuple[Any, ...]]
+) -> None:
+    """`UPDATE table SET assigned… WHERE key = …` for each row (the assigned values, then the key).
+
+    PostgreSQL: one statement joining `unnest` of the values (see `write_rows`); SQLite: `executemany`.
+    """
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        _execute_arrays(
+            conn, _unnest_update(table, tuple(assigned), key), [list(col) for col in zip(*rows, strict=True)]
+        )
+        return
+    sets = ", ".join(f"{c} = ?" for c in assigned)
+    _execute_many(conn, f"UPDATE {table} SET {sets} WHERE {key} = ?", rows)
 
 
 def _insert_many(cur: Any, head: str, row: str, width: int, rows: Iterable[Sequence[Any]]) -> None:
@@ -923,9 +987,11 @@ def _post_set_based(
             gained = np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
             debt_paid_m = np.bincount(g, weights=paid, minlength=len(umem)).astype(np.int64)
             moved = np.nonzero(gained > 0)[0]
-            _execute_many(
+            update_rows(
                 conn,
-                "UPDATE accounts SET balance = ?, debt = ? WHERE id = ?",
+                "accounts",
+                ("balance", "debt"),
+                "id",
                 list(
                     zip(
                         (m_bal[moved] + gained[moved]).tolist(),
@@ -953,10 +1019,19 @@ def _post_set_based(
             final = np.full(len(umem), -1, dtype=np.int64)
             np.maximum.at(final, g[up], after[up])  # tiers only rise within a batch: the last is the highest
             changed = np.nonzero(final >= 0)[0]
-            _execute_many(
+            update_rows(
                 conn,
-                "UPDATE members SET tier_id = ?, tier_grace_until = NULL WHERE id = ?",
-                list(zip(tier_ids[final[changed]].tolist(), umem[changed].tolist(), strict=True)),
+                "members",
+                ("tier_id", "tier_grace_until"),
+                "id",
+                list(
+                    zip(
+                        tier_ids[final[changed]].tolist(),
+                        [None] * len(changed),
+                        umem[changed].tolist(),
+                        strict=True,
+                    )
+                ),
             )
     # -- what the next batch of this run may take as known --------------------------------------------
     if session.key is not None:
