@@ -47,7 +47,7 @@ class Batching(Generic[J]):
     """Jobs queued by concurrent requests, written `max_batch` at a time in shared transactions.
 
     One transaction is written at a time, in a worker thread, so the event loop keeps reading requests
-    (and queueing their jobs) meanwhile. `_run_jobs` says what a transaction does with its jobs.
+    (and queueing their jobs) meanwhile. `_transaction` says what a transaction does with its jobs.
     """
 
     def __init__(self, engine: Engine, max_batch: int = MAX_BATCH, writers: int = 1) -> None:
@@ -104,14 +104,13 @@ class Batching(Generic[J]):
         """Jobs waiting for the next transaction."""
         return len(self._queue)
 
-    def _run_jobs(self, conn: Connection, jobs: list[J]) -> list[_Outcome]:
-        """Each job's outcome, (True, result) or (False, its exception), written in `conn`'s transaction."""
+    def _transaction(self, jobs: list[J]) -> list[_Outcome]:
+        """Write `jobs` in one transaction; each one's outcome, (True, result) or (False, its exception)."""
         raise NotImplementedError
 
     def _write(self, jobs: list[J]) -> list[_Outcome]:
         try:
-            with self.engine.begin() as conn:
-                outcomes = self._run_jobs(conn, jobs)
+            outcomes = self._transaction(jobs)
         except OperationalError:
             raise  # busy or unreachable: the usual 503 with Retry-After
         except Exception as exc:
@@ -138,12 +137,13 @@ class GroupCommit(Batching[Callable[[Connection], Any]]):
         """Queue `job` for the next transaction; its result (or its exception) once that has committed."""
         return await super().run(job)  # type: ignore[no-any-return]
 
-    def _run_jobs(self, conn: Connection, jobs: list[Callable[[Connection], Any]]) -> list[_Outcome]:
+    def _transaction(self, jobs: list[Callable[[Connection], Any]]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
-        for job in jobs:
-            try:
-                with savepoint(conn):
-                    outcomes.append((True, job(conn)))
-            except Exception as exc:  # this job's writes are undone; the others go on
-                outcomes.append((False, exc))
+        with self.engine.begin() as conn:
+            for job in jobs:
+                try:
+                    with savepoint(conn):
+                        outcomes.append((True, job(conn)))
+                except Exception as exc:  # this job's writes are undone; the others go on
+                    outcomes.append((False, exc))
         return outcomes

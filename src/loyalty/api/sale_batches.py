@@ -27,8 +27,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from loyalty.api.group_commit import MAX_BATCH, Batching, _Outcome
 from loyalty.api.idempotency import replayed_or_mismatch
 from loyalty.bootstrap import Context
+from loyalty.db.prepared import pipelined_transaction
 from loyalty.services import idempotency
-from loyalty.services.sale_batches import post_sales
+from loyalty.services.purchases import cache_settings
+from loyalty.services.sale_batches import post_sales, read_ahead
 from loyalty.services.schemas import PurchaseIn, PurchaseResult
 
 #: a batch's answer to a sale it leaves to the request to post alone
@@ -65,45 +67,59 @@ class SaleBatcher(Batching[BatchedSale]):
         self.engine.dispose()
         return super()._write(jobs)
 
-    def _run_jobs(self, conn: Connection, jobs: list[BatchedSale]) -> list[_Outcome]:
-        outcomes: list[_Outcome] = [(True, ALONE)] * len(jobs)
+    def _transaction(self, jobs: list[BatchedSale]) -> list[_Outcome]:
+        # One pipeline for the whole transaction: the reads go out together and are waited for once,
+        # the writes go out with the COMMIT and are waited for once: two round trips in all.
+        answered: list[_Outcome] = [(True, ALONE)] * len(jobs)
+        try:
+            with self.engine.connect() as conn:
+                cache_settings(conn, self.ctx, list({job.sale.store_id for job in jobs}))
+                if conn.in_transaction():  # the settings were read: a store's first batch
+                    conn.commit()
+                with pipelined_transaction(conn):
+                    outcomes = self._post(conn, jobs, answered)
+                return outcomes
+        except IntegrityError:
+            # An order posted or a key recorded meanwhile by another request (its replay, a reused
+            # key): nothing of the batch was written. Replays found by the look-up are answered; the
+            # rest go alone, and the per-sale path answers each one as it should.
+            return answered
+
+    def _post(self, conn: Connection, jobs: list[BatchedSale], answered: list[_Outcome]) -> list[_Outcome]:
+        ahead = read_ahead(conn, self.ctx, [job.sale for job in jobs])  # sent, not waited for
         keyed = [i for i, job in enumerate(jobs) if job.key is not None]
         asked = [(jobs[i].scope, jobs[i].key or "", jobs[i].digest) for i in keyed]
-        found = idempotency.find_many(conn, asked)
-        answered = {i: replayed_or_mismatch(stored) for i, stored in zip(keyed, found, strict=True)}
+        found = idempotency.find_many(conn, asked)  # waits, for the reads sent ahead too
         keys_seen: set[tuple[str, str]] = set()
         todo = []
-        for i, job in enumerate(jobs):
-            answer = answered.get(i)
+        for i, stored in zip(keyed, found, strict=True):
+            answer = replayed_or_mismatch(stored)
             if isinstance(answer, JSONResponse):
-                outcomes[i] = (True, answer)
+                answered[i] = (True, answer)
             elif answer is not None:
-                outcomes[i] = (False, answer)
-            elif job.key is not None and (job.scope, job.key) in keys_seen:
-                continue  # the same key twice in one batch: the second goes alone, after the first
-            else:
-                if job.key is not None:
-                    keys_seen.add((job.scope, job.key))
-                todo.append(i)
+                answered[i] = (False, answer)
+        for i, job in enumerate(jobs):
+            if answered[i][1] is not ALONE:
+                continue
+            if job.key is not None:
+                if (job.scope, job.key) in keys_seen:
+                    continue  # the same key twice in one batch: the second goes alone, after the first
+                keys_seen.add((job.scope, job.key))
+            todo.append(i)
+        outcomes = list(answered)
         if not todo:
             return outcomes
-        savepoint = conn.begin_nested()
-        try:
-            results = post_sales(conn, self.ctx, [jobs[i].sale for i in todo])
-            bodies = []
-            if results is not None:
-                bodies = [jobs[i].render(r) for i, r in zip(todo, results, strict=True)]
-                records = [
-                    (job.scope, job.key, job.digest, body, 201)
-                    for job, body in zip((jobs[i] for i in todo), bodies, strict=True)
-                    if job.key is not None
-                ]
-                idempotency.store_many(conn, records, self.ctx.now())
-        except IntegrityError:  # a key a concurrent request recorded first: each sale goes alone
-            savepoint.rollback()
+        sales = [jobs[i].sale for i in todo]
+        results = post_sales(conn, self.ctx, sales, ahead=ahead, savepoint=False)
+        if results is None:
             return outcomes
-        savepoint.commit()
-        if results is not None:
-            for i, body in zip(todo, bodies, strict=True):
-                outcomes[i] = (True, JSONResponse(body, status_code=201))
+        bodies = [jobs[i].render(r) for i, r in zip(todo, results, strict=True)]
+        records = [
+            (job.scope, job.key, job.digest, body, 201)
+            for job, body in zip((jobs[i] for i in todo), bodies, strict=True)
+            if job.key is not None
+        ]
+        idempotency.store_many(conn, records, self.ctx.now())
+        for i, body in zip(todo, bodies, strict=True):
+            outcomes[i] = (True, JSONResponse(body, status_code=201))
         return outcomes

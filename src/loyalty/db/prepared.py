@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -154,6 +154,30 @@ class Pending:
         return rows[0][0] if rows else None
 
 
+def send_sql(conn: Connection, sql: str, params: Any = ()) -> Callable[[], list[tuple[Any, ...]]]:
+    """Run SQL (the driver's paramstyle) on `conn`'s driver; return how to read its rows.
+
+    Inside `pipelined` it is only sent: the first read waits for it and everything sent before it, in
+    one round trip, so a block can send several independent reads and wait once.
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        cursor.close()
+        raise driver_error(sql, params, exc, conn) from exc
+
+    def rows() -> list[tuple[Any, ...]]:
+        try:
+            return list(cursor.fetchall())
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise driver_error(sql, params, exc, conn) from exc
+        finally:
+            cursor.close()
+
+    return rows
+
+
 def driver_error(sql: str, params: Any, exc: Exception, conn: Connection) -> StatementError:
     """The driver's error as SQLAlchemy's, with its disconnect handling.
 
@@ -176,8 +200,17 @@ def pipelined(conn: Connection) -> AbstractContextManager[None]:
     and everything queued before it; the rest go out together and are answered at the block's end. An
     error of a queued statement is raised there, or by the next statement that waits, and the block's
     later statements are not run. Elsewhere (SQLite) a plain block, at no cost to its hot path.
+
+    A block inside another joins it: its statements are answered with the enclosing block's (a
+    nested pipeline of the driver's would wait for them at its end). So a savepoint cannot guard
+    statements inside a pipeline: their errors arrive after it was released.
     """
-    return _pipeline(conn) if conn.dialect.name == "postgresql" else _NO_PIPELINE
+    if conn.dialect.name != "postgresql":
+        return _NO_PIPELINE
+    driver = conn.connection.driver_connection
+    if driver.pgconn.pipeline_status:  # type: ignore[union-attr]
+        return _NO_PIPELINE
+    return _pipeline(conn)
 
 
 _NO_PIPELINE = nullcontext()
@@ -187,10 +220,40 @@ _NO_PIPELINE = nullcontext()
 def _pipeline(conn: Connection) -> Iterator[None]:
     driver = conn.connection.driver_connection
     try:
-        with driver.pipeline():  # type: ignore[union-attr]
-            yield
+        with driver.pipeline() as pipe:  # type: ignore[union-attr]
+            try:
+                yield
+            except BaseException:
+                # Collect the answers of what the error left unrun ("pipeline aborted") here, so
+                # that leaving the pipeline raises the block's own error only, without a warning.
+                with suppress(conn.dialect.loaded_dbapi.Error):
+                    pipe.sync()
+                raise
     except conn.dialect.loaded_dbapi.Error as exc:
         raise driver_error("(pipeline)", None, exc, conn) from exc
+
+
+@contextmanager
+def pipelined_transaction(conn: Connection) -> Iterator[None]:
+    """A transaction on `conn` (not yet begun) that commits in the same pipeline as its statements.
+
+    On PostgreSQL what the block sends without reading goes out with the COMMIT and is waited for
+    once: a batch of writes then costs one round trip, commit included. An error of any of them is
+    raised by the commit, and nothing was written. Elsewhere a plain transaction.
+    """
+    try:
+        with pipelined(conn):
+            transaction = conn.begin()
+            yield
+            transaction.commit()
+    except BaseException:
+        # A COMMIT behind a failed statement of the pipeline is skipped by the server: the
+        # transaction stays open and aborted although SQLAlchemy deems it over. End it here, before
+        # the connection goes back to the pool.
+        if conn.dialect.name == "postgresql" and not conn.invalidated:
+            with suppress(conn.dialect.loaded_dbapi.Error):
+                conn.connection.driver_connection.rollback()  # type: ignore[union-attr]
+        raise
 
 
 _savepoint_ids = itertools.count(1)

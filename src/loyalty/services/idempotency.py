@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select
 
+from loyalty.db import unnest
 from loyalty.db.core_tables import idempotency_keys
-from loyalty.db.prepared import Prepared, pipelined
+from loyalty.db.prepared import Prepared
 from loyalty.domain.errors import IdempotencyMismatch
 
 _KEYS = idempotency_keys.c
@@ -43,20 +44,50 @@ def find(conn: Connection, scope: str, key: str, rhash: str) -> Stored | None:
 def find_many(
     conn: Connection, keys: Sequence[tuple[str, str, str]]
 ) -> list[Stored | IdempotencyMismatch | None]:
-    """`find` for each (scope, key, request hash), in one round trip on PostgreSQL (pipelined).
+    """`find` for each (scope, key, request hash); one statement on PostgreSQL.
 
     Each answer is the stored response, None for an unseen key, or the mismatch (returned, not raised:
     one request's reused key is that request's error only).
     """
-    with pipelined(conn):
-        sent = [_LOOKUP.send(conn, {"scope": scope, "key": key}) for scope, key, _ in keys]
-        answers: list[Stored | IdempotencyMismatch | None] = []
-        for pending, (_, key, rhash) in zip(sent, keys, strict=True):
+    return send_find_many(conn, keys)()
+
+
+def send_find_many(
+    conn: Connection, keys: Sequence[tuple[str, str, str]]
+) -> Callable[[], list[Stored | IdempotencyMismatch | None]]:
+    """`find_many`, read later: inside a pipeline the look-up travels with what is sent after it."""
+    if conn.dialect.name == "postgresql":
+        read = unnest.send(conn, _LOOKUP_MANY, [[scope for scope, _, _ in keys], [key for _, key, _ in keys]])
+
+        def rows() -> list[list[tuple[Any, ...]]]:
+            by_position: list[list[tuple[Any, ...]]] = [[] for _ in keys]
+            for position, *row in read():
+                by_position[position - 1] = [tuple(row)]
+            return by_position
+
+    else:
+        found = [_LOOKUP.run(conn, {"scope": scope, "key": key}) for scope, key, _ in keys]
+
+        def rows() -> list[list[tuple[Any, ...]]]:
+            return found
+
+    def answers() -> list[Stored | IdempotencyMismatch | None]:
+        out: list[Stored | IdempotencyMismatch | None] = []
+        for stored, (_, key, rhash) in zip(rows(), keys, strict=True):
             try:
-                answers.append(_found(pending.rows(), key, rhash))
+                out.append(_found(stored, key, rhash))
             except IdempotencyMismatch as exc:
-                answers.append(exc)
+                out.append(exc)
+        return out
+
     return answers
+
+
+_LOOKUP_MANY = (
+    "SELECT q.position, k.request_hash, k.response, k.status_code "
+    "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS q(scope, key, position) "
+    "JOIN idempotency_keys k ON k.scope = q.scope AND k.key = q.key"
+)
 
 
 def _found(rows: list[tuple[Any, ...]], key: str, rhash: str) -> Stored | None:
@@ -94,7 +125,25 @@ def store(
 def store_many(
     conn: Connection, records: Sequence[tuple[str, str, str, dict[str, Any], int]], at: Any
 ) -> None:
-    """`store` each (scope, key, request hash, response, status code), in one statement's round trip."""
+    """`store` each (scope, key, request hash, response, status code): one statement on PostgreSQL,
+    which a pipeline sends without waiting."""
+    if not records:
+        return
+    if conn.dialect.name == "postgresql":
+        scopes, keys, hashes, responses, statuses = zip(*records, strict=True)
+        unnest.insert(
+            conn,
+            "idempotency_keys",
+            {
+                "scope": scopes,
+                "key": keys,
+                "request_hash": hashes,
+                "response": [json.dumps(body) for body in responses],
+                "status_code": statuses,
+                "created_at": [at] * len(records),
+            },
+        )
+        return
     _STORE.run_many(
         conn,
         [

@@ -10,6 +10,7 @@ soonest-expiring first, and turns any shortfall into debt — never a silently s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -131,6 +132,19 @@ class _Cache:
         if store_id not in self.stores:
             self.stores[store_id] = store_info(self.conn, store_id)
         return self.stores[store_id]
+
+
+def cache_settings(conn: Connection, ctx: Context, store_ids: Sequence[int]) -> None:
+    """Load the tiers' and these stores' settings into `ctx.cache` where they are not yet (unknown
+    stores are left out: posting to one gets its proper error).
+
+    A posting that runs in a pipeline (`api.sale_batches`) calls this first: SQLAlchemy's own
+    statements cannot read their rows there.
+    """
+    cache = _Cache(conn, ctx)
+    for store_id in store_ids:
+        with suppress(NotFound):
+            cache.store(store_id)
 
 
 # The posting path's statements run on the driver (see `db.prepared`): compiled once, not per sale.

@@ -29,11 +29,10 @@ savepoint). The live routine then raises or replays exactly as it would for a PO
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import cache
 from itertools import chain, islice
 from typing import Any
 
@@ -45,7 +44,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
-from loyalty.db.prepared import driver_error, pipelined
+from loyalty.db import unnest
+from loyalty.db.prepared import driver_error, pipelined, send_sql
 from loyalty.domain.earning import US_PER_DAY, debt_paid, line_eligible, line_points, lot_times, rule_label
 from loyalty.domain.errors import NotFound
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
@@ -188,14 +188,7 @@ def _cursor(conn: Connection) -> Any:
 
 
 def _fetch(conn: Connection, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
-    cur = _cursor(conn)
-    try:
-        cur.execute(sql, params)
-        return list(cur.fetchall())
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise driver_error(sql, params, exc, conn) from exc
-    finally:
-        cur.close()
+    return send_sql(conn, sql, params)()
 
 
 def _id_list(ids: IntArray) -> Iterable[str]:
@@ -203,20 +196,34 @@ def _id_list(ids: IntArray) -> Iterable[str]:
         yield ",".join(str(int(v)) for v in ids[i : i + _ID_CHUNK])
 
 
-def _members(conn: Connection, member_ids: IntArray) -> dict[int, tuple[str, int, int, int, int]]:
+MemberState = tuple[str, int, int, int, int]  # (status, tier_id, account_id, balance, debt)
+
+
+def _members(conn: Connection, member_ids: IntArray) -> dict[int, MemberState]:
     """member id -> (status, tier_id, account_id, balance, debt); accounts locked on PostgreSQL."""
+    return _send_members(conn, member_ids)()
+
+
+def _send_members(conn: Connection, member_ids: IntArray) -> Callable[[], dict[int, MemberState]]:
     pg = conn.dialect.name == "postgresql"
     lock = " ORDER BY a.id FOR UPDATE OF a" if pg else ""
-    out: dict[int, tuple[str, int, int, int, int]] = {}
-    for chunk in _id_list(member_ids):
-        rows = _fetch(
+    sent = [
+        send_sql(
             conn,
             "SELECT m.id, m.status, m.tier_id, a.id, a.balance, a.debt FROM members m "
             f"JOIN accounts a ON a.member_id = m.id WHERE m.id IN ({chunk}){lock}",
         )
-        for mid, status, tier_id, acc, bal, debt in rows:
-            out[int(mid)] = (str(status), int(tier_id), int(acc), int(bal), int(debt))
-    return out
+        for chunk in _id_list(member_ids)
+    ]
+
+    def read() -> dict[int, MemberState]:
+        out: dict[int, MemberState] = {}
+        for rows in sent:
+            for mid, status, tier_id, acc, bal, debt in rows():
+                out[int(mid)] = (str(status), int(tier_id), int(acc), int(bal), int(debt))
+        return out
+
+    return read
 
 
 def _parse_ts(values: list[Any]) -> IntArray:
@@ -243,15 +250,25 @@ def _existing_spend(
     ((t_hi − w_min, t_lo]) come summed per member as one event at t_lo; the rest one by one. Orders an
     unbroken session posted itself come from its memory (`BulkSession.posted_spend`), so the
     database is only asked for what it held before: the read no longer grows with the import.
+    The events serve any sub-batch too: its windows see no less of the summed range.
     """
+    return _send_existing_spend(conn, member_ids, t_lo, t_hi, w_min, w_max, session)()
+
+
+def _send_existing_spend(
+    conn: Connection,
+    member_ids: IntArray,
+    t_lo: int,
+    t_hi: int,
+    w_min: int,
+    w_max: int,
+    session: BulkSession,
+) -> Callable[[], tuple[IntArray, IntArray, IntArray]]:
     pg = conn.dialect.name == "postgresql"
     known = session.key is not None
     mine = session.posted_spend(member_ids, t_lo - w_max, t_hi) if known else None
     if mine is not None and session.before == 0:  # the database held no purchase before the session
-        return mine
-    mids: list[int] = []
-    ts: list[int] = []
-    vals: list[int] = []
+        return lambda: mine
     edges: list[tuple[int, int]]
     if t_hi - w_min < t_lo:
         mid_lo, mid_hi = t_hi - w_min, t_lo
@@ -262,42 +279,58 @@ def _existing_spend(
     ph = "%s" if pg else "?"
     net = "total_minor - refunded_minor"
     held = f" AND id <= {int(session.before)}" if known else ""
+    summed: list[Callable[[], list[Any]]] = []
+    single: list[Callable[[], list[Any]]] = []
     for chunk in _id_list(member_ids):
         if mid_hi:
-            rows = _fetch(
-                conn,
-                f"SELECT member_id, sum({net}) FROM purchases WHERE member_id IN ({chunk}) "
-                f"AND occurred_at > {ph} AND occurred_at <= {ph}{held} GROUP BY member_id",
-                (_one_ts_us(mid_lo, pg), _one_ts_us(mid_hi, pg)),
+            summed.append(
+                send_sql(
+                    conn,
+                    f"SELECT member_id, sum({net}) FROM purchases WHERE member_id IN ({chunk}) "
+                    f"AND occurred_at > {ph} AND occurred_at <= {ph}{held} GROUP BY member_id",
+                    (_one_ts_us(mid_lo, pg), _one_ts_us(mid_hi, pg)),
+                )
             )
-            mids += [int(r[0]) for r in rows]
-            ts += [t_lo] * len(rows)
-            vals += [int(r[1]) for r in rows]
-        for lo, hi in edges:
-            if hi <= lo:
-                continue
-            rows = _fetch(
+        single += [
+            send_sql(
                 conn,
                 f"SELECT member_id, occurred_at, {net} FROM purchases WHERE member_id IN ({chunk}) "
                 f"AND occurred_at > {ph} AND occurred_at <= {ph}{held}",
                 (_one_ts_us(lo, pg), _one_ts_us(hi, pg)),
             )
+            for lo, hi in edges
+            if hi > lo
+        ]
+
+    def read() -> tuple[IntArray, IntArray, IntArray]:
+        mids: list[int] = []
+        ts: list[int] = []
+        vals: list[int] = []
+        for sums in summed:
+            rows = sums()
+            mids += [int(r[0]) for r in rows]
+            ts += [t_lo] * len(rows)
+            vals += [int(r[1]) for r in rows]
+        for each in single:
+            rows = each()
             mids += [int(r[0]) for r in rows]
             ts += _parse_ts([r[1] for r in rows]).tolist()
             vals += [int(r[2]) for r in rows]
-    found = (
-        np.array(mids, dtype=np.int64),
-        np.array(ts, dtype=np.int64),
-        np.array(vals, dtype=np.int64),
-    )
-    if mine is None:
-        return found
-    m_mid, m_t, m_v = mine
-    return (
-        np.concatenate([found[0], m_mid]),
-        np.concatenate([found[1], m_t]),
-        np.concatenate([found[2], m_v]),
-    )
+        found = (
+            np.array(mids, dtype=np.int64),
+            np.array(ts, dtype=np.int64),
+            np.array(vals, dtype=np.int64),
+        )
+        if mine is None:
+            return found
+        m_mid, m_t, m_v = mine
+        return (
+            np.concatenate([found[0], m_mid]),
+            np.concatenate([found[1], m_t]),
+            np.concatenate([found[2], m_v]),
+        )
+
+    return read
 
 
 def _one_ts_us(us: int, pg: bool) -> Any:
@@ -329,11 +362,16 @@ def next_ids_for(conn: Connection, wanted: dict[str, int]) -> dict[str, IntArray
     """`next_ids` for several tables; on PostgreSQL in one statement (one round trip, not one a table)."""
     if conn.dialect.name != "postgresql":
         return {table: next_ids(conn, table, n) for table, n in wanted.items()}
+    return _send_next_ids(conn, wanted)()
+
+
+def _send_next_ids(conn: Connection, wanted: dict[str, int]) -> Callable[[], dict[str, IntArray]]:
+    """PostgreSQL: `next_ids_for`, read later (see `_send`)."""
     tables = [table for table, n in wanted.items() if n > 0]
     out = {table: np.zeros(0, dtype=np.int64) for table in wanted}
     if not tables:
-        return out
-    rows = _fetch(
+        return lambda: out
+    sent = send_sql(
         conn,
         " UNION ALL ".join(
             f"SELECT {i}, nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)"
@@ -341,9 +379,14 @@ def next_ids_for(conn: Connection, wanted: dict[str, int]) -> dict[str, IntArray
         ),
         [wanted[table] for table in tables],
     )
-    for i, table in enumerate(tables):
-        out[table] = np.sort(np.array([r[1] for r in rows if r[0] == i], dtype=np.int64))
-    return out
+
+    def read() -> dict[str, IntArray]:
+        rows = sent()
+        for i, table in enumerate(tables):
+            out[table] = np.sort(np.array([r[1] for r in rows if r[0] == i], dtype=np.int64))
+        return out
+
+    return read
 
 
 def write_rows(
@@ -358,9 +401,8 @@ def write_rows(
     """Insert many rows: `executemany` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
 
     COPY cannot run in a pipeline and waits for the server twice; for a few rows (`copy=False`)
-    PostgreSQL gets one `INSERT … SELECT FROM unnest(arrays)` instead: one statement whatever the row
-    count (an `executemany` costs the driver a message and a result per row), which a pipeline sends
-    without waiting, and whose text never changes, so the server plans it once per connection.
+    PostgreSQL gets one `INSERT … SELECT FROM unnest(arrays)` instead (`db.unnest`), which a pipeline
+    sends without waiting.
 
     Values must already be what the driver stores (datetimes as UTC text, see `_sql_ts`). `constants`
     are columns with one value for every row: on SQLite they are written into the statement instead of
@@ -371,11 +413,10 @@ def write_rows(
     extra = tuple(consts.values())
     pg = conn.dialect.name == "postgresql"
     if pg and not copy:
-        data = [list(col) for col in zip(*rows, strict=True)] or [[] for _ in columns]
-        count = len(data[0]) if data else 0
-        if count:
-            data += [[value] * count for value in extra]
-            _execute_arrays(conn, _unnest_insert(table, (*columns, *consts)), data)
+        data = [list(col) for col in zip(*rows, strict=True)]
+        if data:
+            data += [[value] * len(data[0]) for value in extra]
+            unnest.insert(conn, table, dict(zip((*columns, *consts), data, strict=True)))
         return
     cur = _cursor(conn)
     try:
@@ -392,46 +433,6 @@ def write_rows(
         cur.close()
 
 
-@cache
-def _array_type(table: str, column: str) -> str:
-    """PostgreSQL's array type for one of our columns' values (text for every kind of string)."""
-    from sqlalchemy.dialects import postgresql
-
-    from loyalty.db.base import metadata
-
-    name = metadata.tables[table].c[column].type.compile(dialect=postgresql.dialect()).lower()
-    return "text[]" if name.startswith(("varchar", "text")) else f"{name}[]"
-
-
-def _unnest(table: str, columns: Sequence[str]) -> str:
-    return ", ".join(f"%s::{_array_type(table, c)}" for c in columns)
-
-
-@cache
-def _unnest_insert(table: str, columns: tuple[str, ...]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({_unnest(table, columns)})"
-
-
-@cache
-def _unnest_update(table: str, assigned: tuple[str, ...], key: str) -> str:
-    sets = ", ".join(f"{c} = v.{c}" for c in assigned)
-    names = ", ".join((*assigned, key))
-    return (
-        f"UPDATE {table} SET {sets} FROM unnest({_unnest(table, (*assigned, key))}) AS v({names}) "
-        f"WHERE {table}.{key} = v.{key}"
-    )
-
-
-def _execute_arrays(conn: Connection, sql: str, arrays: list[list[Any]]) -> None:
-    cur = _cursor(conn)
-    try:
-        cur.execute(sql, arrays)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise driver_error(sql, None, exc, conn) from exc
-    finally:
-        cur.close()
-
-
 def update_rows(
     conn: Connection, table: str, assigned: Sequence[str], key: str, rows: list[tuple[Any, ...]]
 ) -> None:
@@ -442,9 +443,8 @@ def update_rows(
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        _execute_arrays(
-            conn, _unnest_update(table, tuple(assigned), key), [list(col) for col in zip(*rows, strict=True)]
-        )
+        *values, keys = (list(col) for col in zip(*rows, strict=True))
+        unnest.update(conn, table, dict(zip(assigned, values, strict=True)), key, keys)
         return
     sets = ", ".join(f"{c} = ?" for c in assigned)
     _execute_many(conn, f"UPDATE {table} SET {sets} WHERE {key} = ?", rows)
@@ -565,7 +565,7 @@ class BulkSession:
 
     def __init__(self) -> None:
         self.key: tuple[int, int, int] | None = None
-        self.members: dict[int, tuple[str, int, int, int, int]] = {}
+        self.members: dict[int, MemberState] = {}
         self.upper: dict[int, int] | None = None
         self.floor = 0
         self.last_purchase_id = 0
@@ -682,19 +682,70 @@ class Posted:
     tiers_after: list[str]  # and of the tier it left them in (higher where it upgraded them)
 
 
+@dataclass(frozen=True)
+class ReadAhead:
+    """What posting `batch` set-based reads from PostgreSQL, sent before it is needed (`read_ahead`)."""
+
+    batch: OrderBatch
+    members: Callable[[], dict[int, MemberState]]  # locked, in account id order
+    spend: Callable[[], tuple[IntArray, IntArray, IntArray]]  # of every member of the batch
+    ids: Callable[[], dict[str, IntArray]]  # as if every order earned (unused ones are skipped)
+
+
+def read_ahead(conn: Connection, ctx: Context, batch: OrderBatch) -> ReadAhead | None:
+    """Send the reads of a set-based posting of `batch` (a few orders on PostgreSQL) without waiting.
+
+    Inside a pipeline they then travel with whatever the caller sends next, and `post_set_based(…,
+    ahead=…)` waits for their answers once instead of three times. Posting a batch is then a round
+    trip for the reads and one for the writes with the commit (see `api.sale_batches`). None where
+    there is nothing to gain (SQLite, a big batch) or the batch is not postable set-based.
+    """
+    if conn.dialect.name != "postgresql" or not 0 < len(batch) <= _FEW_ORDERS:
+        return None
+    from loyalty.services import purchases as live
+
+    cache = live._Cache(conn, ctx)
+    try:
+        windows = [
+            cache.store(s).programme.tier_window_days * US_PER_DAY for s in set(batch.store_id.tolist())
+        ]
+    except NotFound:
+        return None
+    umem = np.unique(batch.member_id)
+    t = batch.occurred_us
+    n = len(batch)
+    return ReadAhead(
+        batch,
+        _send_members(conn, umem),
+        _send_existing_spend(
+            conn, umem, int(t.min()), int(t.max()), min(windows), max(windows), BulkSession()
+        ),
+        _send_next_ids(conn, {"purchases": n, "transfers": n, "postings": 2 * n, "point_lots": n}),
+    )
+
+
 def post_set_based(
     conn: Connection,
     ctx: Context,
     batch: OrderBatch,
     session: BulkSession | None = None,
     request_hashes: Sequence[str] | None = None,
+    *,
+    ahead: ReadAhead | None = None,
+    savepoint: bool = True,
 ) -> Posted | None:
     """Post `batch` set-based inside the caller's transaction, or write nothing and return None.
 
     None means the batch holds something only the live routine handles (see the module docstring):
     an invalid line, an unknown store or member, an inactive member, a member's orders out of time
     order, or an order already posted. `request_hashes` (one per order) are kept for POS replays.
+
+    `ahead`: the batch's reads, sent before (`read_ahead`). Without a `savepoint` an order that
+    already exists is not detected here: its `IntegrityError` is raised, here or when the caller's
+    pipeline or transaction ends, and the caller rolls the whole transaction back.
     """
+    if ahead is not None and ahead.batch is not batch:
+        raise ValueError("the reads sent ahead are another batch's")
     session = session or BulkSession()
     session.validate(conn)
     amounts: IntArray = batch.quantity * batch.unit_price_minor - batch.discount_minor
@@ -712,7 +763,9 @@ def post_set_based(
     umem = np.unique(batch.member_id)
     known = session.members
     missing = [m for m in umem.tolist() if m not in known]
-    if missing or conn.dialect.name == "postgresql":
+    if ahead is not None:
+        known.update(ahead.members())
+    elif missing or conn.dialect.name == "postgresql":
         fetched = _members(
             conn, umem if conn.dialect.name == "postgresql" else np.array(missing, dtype=np.int64)
         )
@@ -727,19 +780,22 @@ def post_set_based(
     gs, ts = g[by_member], batch.occurred_us[by_member]
     if ((gs[1:] == gs[:-1]) & (ts[1:] < ts[:-1])).any():
         return None
-    savepoint = conn.begin_nested()
+    guard = conn.begin_nested() if savepoint else None
     try:
         posted = _post_set_based(
-            conn, ctx, cache, session, batch, amounts, stores, umem, g, by_member, info, request_hashes
+            conn, ctx, cache, session, batch, amounts, stores, umem, g, by_member, info, request_hashes, ahead
         )
     except IntegrityError:
-        savepoint.rollback()  # an order already exists: replay or mismatch, exactly as live
         session.reset()
+        if guard is None:
+            raise
+        guard.rollback()  # an order already exists: replay or mismatch, exactly as live
         return None
     except BaseException:
         session.reset()
         raise
-    savepoint.commit()
+    if guard is not None:
+        guard.commit()
     return posted
 
 
@@ -754,8 +810,9 @@ def _post_set_based(
     umem: IntArray,
     g: IntArray,
     by_member: IntArray,
-    info: dict[int, tuple[str, int, int, int, int]],
+    info: dict[int, MemberState],
     request_hashes: Sequence[str] | None = None,
+    ahead: ReadAhead | None = None,
 ) -> Posted:
     pg = conn.dialect.name == "postgresql"
     n = len(batch)
@@ -809,15 +866,20 @@ def _post_set_based(
     climbing = may_climb[g]
     spend = np.zeros(n, dtype=np.int64)
     if climbing.any():
-        e_mid, e_t, e_v = _existing_spend(
-            conn,
-            umem[may_climb],
-            int(t.min()),
-            int(t.max()),
-            int(window_us.min()),
-            int(window_us.max()),
-            session,
-        )
+        if ahead is not None:  # every member's spend was read: keep those who may climb
+            e_mid, e_t, e_v = ahead.spend()
+            keep = np.isin(e_mid, umem[may_climb])
+            e_mid, e_t, e_v = e_mid[keep], e_t[keep], e_v[keep]
+        else:
+            e_mid, e_t, e_v = _existing_spend(
+                conn,
+                umem[may_climb],
+                int(t.min()),
+                int(t.max()),
+                int(window_us.min()),
+                int(window_us.max()),
+                session,
+            )
         # Only the orders of members who may climb: each member's spend depends on their own only.
         mine = np.nonzero(climbing)[0]
         c_g, c_t = g[mine], t[mine]
@@ -878,8 +940,9 @@ def _post_set_based(
     # -- ids and rows -------------------------------------------------------------------------------
     earning = np.nonzero(points > 0)[0]
     k = len(earning)
-    ids = next_ids_for(conn, {"purchases": n, "transfers": k, "postings": 2 * k, "point_lots": k})
-    pids, tids, post_ids, lot_ids = ids["purchases"], ids["transfers"], ids["postings"], ids["point_lots"]
+    wanted = {"purchases": n, "transfers": k, "postings": 2 * k, "point_lots": k}
+    ids = ahead.ids() if ahead is not None else next_ids_for(conn, wanted)
+    pids, tids, post_ids, lot_ids = (ids[table][:count] for table, count in wanted.items())
     # A few POS sales (the API's batches) on PostgreSQL: every write below goes out in one round trip.
     few = pg and n <= _FEW_ORDERS
     with pipelined(conn) if few else nullcontext():

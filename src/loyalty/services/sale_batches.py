@@ -14,14 +14,17 @@ what the live routine would, sale for sale; anything else, or a batch the routin
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
 from loyalty.bootstrap import Context
 from loyalty.services.common import model_hash
-from loyalty.services.purchases_bulk import OrderBatch, post_set_based
+from loyalty.services.purchases_bulk import OrderBatch, ReadAhead, post_set_based
+from loyalty.services.purchases_bulk import read_ahead as bulk_read_ahead
 from loyalty.services.schemas import PurchaseIn, PurchaseResult
 
 
@@ -36,15 +39,47 @@ def batchable(sale: PurchaseIn) -> bool:
     )
 
 
-def post_sales(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> list[PurchaseResult] | None:
+@dataclass(frozen=True)
+class SalesAhead:
+    """The reads of posting `sales` together, sent ahead (`read_ahead`)."""
+
+    sales: tuple[PurchaseIn, ...]
+    reads: ReadAhead
+
+
+def read_ahead(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> SalesAhead | None:
+    """Send what posting `sales` together reads, without waiting (PostgreSQL; see
+    `purchases_bulk.read_ahead`); None where they cannot be posted together or nothing is gained."""
+    batch = _batch(sales)
+    reads = None if batch is None else bulk_read_ahead(conn, ctx, batch)
+    return None if reads is None else SalesAhead(tuple(sales), reads)
+
+
+def post_sales(
+    conn: Connection,
+    ctx: Context,
+    sales: Sequence[PurchaseIn],
+    *,
+    ahead: SalesAhead | None = None,
+    savepoint: bool = True,
+) -> list[PurchaseResult] | None:
     """Post `sales` in `conn`'s transaction and answer each as the live routine would, or return None
-    having written nothing when they must be posted one by one (`purchases.post_purchase`)."""
-    if not sales or not all(batchable(s) for s in sales):
+    having written nothing when they must be posted one by one (`purchases.post_purchase`).
+
+    `ahead`: reads sent before for these very sales. Without a `savepoint`, a sale whose order exists
+    already raises `IntegrityError` (maybe only when the caller's pipeline or transaction ends), and
+    the caller rolls back (see `purchases_bulk.post_set_based`).
+    """
+    if ahead is not None and len(ahead.sales) == len(sales) and all(map(operator.is_, ahead.sales, sales)):
+        reads: ReadAhead | None = ahead.reads
+        batch: OrderBatch | None = ahead.reads.batch
+    else:
+        reads, batch = None, _batch(sales)
+    if batch is None:
         return None
-    if len({(s.store_id, s.order_id) for s in sales}) != len(sales) or len({s.currency for s in sales}) != 1:
-        return None
-    batch = OrderBatch.from_items(sales, currency=sales[0].currency)
-    posted = post_set_based(conn, ctx, batch, request_hashes=[model_hash(s) for s in sales])
+    posted = post_set_based(
+        conn, ctx, batch, request_hashes=[model_hash(s) for s in sales], ahead=reads, savepoint=savepoint
+    )
     if posted is None:
         return None
     results = []
@@ -69,6 +104,15 @@ def post_sales(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> l
             )
         )
     return results
+
+
+def _batch(sales: Sequence[PurchaseIn]) -> OrderBatch | None:
+    """The sales' columnar batch, or None when they cannot be posted together."""
+    if not sales or not all(batchable(s) for s in sales):
+        return None
+    if len({(s.store_id, s.order_id) for s in sales}) != len(sales) or len({s.currency for s in sales}) != 1:
+        return None
+    return OrderBatch.from_items(sales, currency=sales[0].currency)
 
 
 def _after(sale: PurchaseIn, microseconds: int) -> datetime:

@@ -211,7 +211,14 @@ async def post_purchase(
     if batcher is not None and batchable(sale):  # PostgreSQL: posted with the sales arriving meanwhile
         scope = caller.scope_key
         digest = "" if idempotency_key is None else request_hash(_POST_PURCHASE, body)
-        queued = BatchedSale(sale, lambda r: render(r)[1], scope, idempotency_key, digest)
+        # Rendered apart from `views`: a batch that rolls back leaves the sale to the path below.
+        queued = BatchedSale(
+            sale,
+            lambda r: purchase_view(r, body.currency).model_dump(mode="json"),
+            scope,
+            idempotency_key,
+            digest,
+        )
         batched = await batcher.run(queued)
         if batched is not ALONE:
             return batched

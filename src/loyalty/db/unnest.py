@@ -1,0 +1,102 @@
+# ruff: noqa: S608
+# SQL here is assembled from table and column names of our own schema only; values travel as bound
+# array parameters.
+"""Many rows in one PostgreSQL statement: each column's values as one array, expanded by `unnest`.
+
+A POS batch writes a few dozen rows to seven tables. As an `executemany` the driver sends a message
+and reads a result per row, and COPY cannot run in a pipeline; `INSERT … SELECT FROM unnest(…)` is one
+statement a table whatever the row count, whose text never changes (so the server plans it once per
+connection), and which a pipeline sends without waiting.
+
+Each array travels as its text literal ('{1,2,NULL}'), cast in the statement to the column's array
+type: building that string costs a fraction of the driver's adaptation of a Python list (which
+inspects every element to choose a type), and the server parses it straight into the typed array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection
+
+from loyalty.db.prepared import driver_error, send_sql
+
+
+def array_literal(values: Sequence[Any]) -> str:
+    """PostgreSQL's text form of a one-dimensional array of ints, strings or None."""
+    parts = []
+    for value in values:
+        if value is None:
+            parts.append("NULL")
+        elif isinstance(value, int):
+            parts.append(str(int(value)))
+        else:
+            text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            parts.append(f'"{text}"')
+    return "{" + ",".join(parts) + "}"
+
+
+@cache
+def array_type(table: str, column: str) -> str:
+    """The array type of a column of ours on PostgreSQL (text for every kind of string)."""
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    from loyalty.db.base import metadata
+
+    dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+    name = metadata.tables[table].c[column].type.compile(dialect=dialect).lower()
+    return "text[]" if name.startswith(("varchar", "text")) else f"{name}[]"
+
+
+def _arrays(table: str, columns: Sequence[str]) -> str:
+    return ", ".join(f"%s::{array_type(table, c)}" for c in columns)
+
+
+@cache
+def insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    """`INSERT` of rows given as one array per column."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({_arrays(table, columns)})"
+
+
+@cache
+def update_sql(table: str, assigned: tuple[str, ...], key: str) -> str:
+    """`UPDATE` of rows given as one array per assigned column, then the key's array."""
+    sets = ", ".join(f"{c} = v.{c}" for c in assigned)
+    names = ", ".join((*assigned, key))
+    return (
+        f"UPDATE {table} SET {sets} FROM unnest({_arrays(table, (*assigned, key))}) AS v({names}) "
+        f"WHERE {table}.{key} = v.{key}"
+    )
+
+
+def execute(conn: Connection, sql: str, columns: Sequence[Sequence[Any]]) -> None:
+    """Run `sql` (from `insert_sql`/`update_sql`) with one array per column, on `conn`'s driver."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, [array_literal(values) for values in columns])
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(sql, None, exc, conn) from exc
+    finally:
+        cursor.close()
+
+
+def send(conn: Connection, sql: str, columns: Sequence[Sequence[Any]]) -> Callable[[], list[tuple[Any, ...]]]:
+    """Run a query taking one array per column; its rows are read later (`prepared.send_sql`)."""
+    return send_sql(conn, sql, [array_literal(values) for values in columns])
+
+
+def insert(conn: Connection, table: str, columns: dict[str, Sequence[Any]]) -> None:
+    """Insert rows given column by column (equal lengths); nothing when there are none."""
+    values = list(columns.values())
+    if values and len(values[0]):
+        execute(conn, insert_sql(table, tuple(columns)), values)
+
+
+def update(
+    conn: Connection, table: str, assigned: dict[str, Sequence[Any]], key: str, keys: Sequence[Any]
+) -> None:
+    """`UPDATE table SET column = value … WHERE key = …` for each position of the arrays."""
+    if len(keys):
+        execute(conn, update_sql(table, tuple(assigned), key), [*assigned.values(), keys])
