@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from loyalty.api.sale_batches import SaleBatcher
 from loyalty.services import points
@@ -90,3 +91,54 @@ def test_an_order_posted_before_is_replayed_when_it_comes_again_in_a_batch(pg_wo
     assert answers[3].json()["id"] == first.json()["id"]
     assert len({a.json()["id"] for a in answers}) == 4
     assert points.verify_ledger(w.ctx)["ok"]
+
+
+def test_sales_of_a_batch_rolled_back_get_the_answers_of_their_own_posting(pg_world: World) -> None:
+    """A batch that meets an order posted before rolls back, maybe after it rendered its answers: each
+    sale is then posted alone, and answers with what was stored, never with the batch's rendering.
+    (Whether the conflict is reported before or after the rendering depends on the timing of the
+    database's answers, so the scene is played three times.)"""
+    w = pg_world
+    batcher: SaleBatcher = w.app.state.sale_batcher
+    person = register(w, "admin", "+8613730000001", w.store_a)
+    pos = w.as_("pos")
+    writers, batcher.writers = batcher.writers, 1
+    try:
+        for scene in range(3):
+            _replay_among_fresh_sales(w, person["id"], pos, f"rb{scene}")
+    finally:
+        batcher.writers = writers
+    assert points.verify_ledger(w.ctx)["ok"]
+
+
+def _replay_among_fresh_sales(w: World, member_id: int, pos: dict[str, str], tag: str) -> None:
+    first = _post_all(w, [(purchase_body(w.store_a, member_id, f"{tag}-again"), pos)])[0]
+    assert first.status_code == 201
+    # One writer, held on the member's account lock until every sale has queued: the order posted
+    # before (third) shares a batch with a fresh sale, however the four arrive.
+    orders = [f"{tag}-fresh-0", f"{tag}-fresh-1", f"{tag}-again", f"{tag}-fresh-2"]
+
+    async def post() -> list[httpx.Response]:
+        with w.ctx.engine.connect() as holder:
+            holder.execute(text("SELECT id FROM accounts WHERE member_id = :m FOR UPDATE"), {"m": member_id})
+            transport = httpx.ASGITransport(app=w.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://pos") as client:
+                sent = [
+                    asyncio.create_task(
+                        client.post(
+                            f"{V1}/purchases", json=purchase_body(w.store_a, member_id, order), headers=pos
+                        )
+                    )
+                    for order in orders
+                ]
+                await asyncio.sleep(0.3)
+                holder.rollback()
+                return await asyncio.gather(*sent)
+
+    answers = asyncio.run(post())
+    assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+    assert answers[2].json()["id"] == first.json()["id"]
+    for answer, order in zip(answers, orders, strict=True):
+        stored = w.client.get(f"{V1}/purchases/{answer.json()['id']}", headers=pos)
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["order_id"] == order
