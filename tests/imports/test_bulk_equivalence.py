@@ -512,3 +512,16 @@ def test_a_return_between_batches_of_one_session_is_seen(pair: tuple[Context, Co
         assert (
             conn.execute(text("SELECT count(*) FROM tier_history WHERE reason = 'upgrade'")).scalar_one() == 0
         )
+
+
+@given(
+    st.lists(st.integers(min_value=-2_208_988_800_000_000, max_value=253_402_300_799_999_999), max_size=64),
+    st.booleans(),
+)
+def test_a_few_times_are_written_as_the_same_text_as_many(values: list[int], pg: bool) -> None:
+    """A handful of times (a POS batch) are formatted in Python, a column of many by Arrow: same text."""
+    from loyalty.services.purchases_bulk import _sql_ts
+
+    few = _sql_ts(np.array(values, dtype=np.int64), pg)
+    many = _sql_ts(np.array(values * 65, dtype=np.int64), pg)  # past the few: Arrow's path
+    assert few == many[: len(values)]

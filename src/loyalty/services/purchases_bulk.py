@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from itertools import chain, islice
 from typing import Any
 
@@ -54,6 +54,8 @@ from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
 
 IntArray = npt.NDArray[np.int64]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)  # UTC wall time, for text
+_FEW_TIMES = 64
 _ID_CHUNK = 20_000
 # Orders up to which PostgreSQL gets pipelined INSERTs rather than COPY (`write_rows`): the API's batches
 _FEW_ORDERS = 256
@@ -153,6 +155,12 @@ def _lines_per_order(batch: OrderBatch) -> IntArray:
 
 def _sql_ts(us: IntArray, pg: bool) -> list[str]:
     """UTC text as the `UTCDateTime` column stores it on SQLite ('YYYY-MM-DD HH:MM:SS.ffffff')."""
+    if len(us) <= _FEW_TIMES:  # an Arrow call costs tens of microseconds whatever the length
+        suffix = "+00" if pg else ""
+        return [
+            (_NAIVE_EPOCH + timedelta(microseconds=v)).isoformat(" ", "microseconds") + suffix
+            for v in us.tolist()
+        ]
     text = pc.cast(pa.array(us, pa.timestamp("us")), pa.string())  # always with 6 fraction digits
     if pg:
         text = pc.binary_join_element_wise(text, pa.scalar("+00"), "")
@@ -397,12 +405,13 @@ def write_rows(
     constants: dict[str, int | str | None] | None = None,
     *,
     copy: bool = True,
+    into: unnest.Writes | None = None,
 ) -> None:
     """Insert many rows: `executemany` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
 
     COPY cannot run in a pipeline and waits for the server twice; for a few rows (`copy=False`)
     PostgreSQL gets one `INSERT … SELECT FROM unnest(arrays)` instead (`db.unnest`), which a pipeline
-    sends without waiting.
+    sends without waiting, or which joins the other writes gathered `into` one statement.
 
     Values must already be what the driver stores (datetimes as UTC text, see `_sql_ts`). `constants`
     are columns with one value for every row: on SQLite they are written into the statement instead of
@@ -416,7 +425,10 @@ def write_rows(
         data = [list(col) for col in zip(*rows, strict=True)]
         if data:
             data += [[value] * len(data[0]) for value in extra]
-            unnest.insert(conn, table, dict(zip((*columns, *consts), data, strict=True)))
+            writes = into or unnest.Writes()
+            writes.insert(table, dict(zip((*columns, *consts), data, strict=True)))
+            if into is None:
+                writes.send(conn)
         return
     cur = _cursor(conn)
     try:
@@ -434,17 +446,26 @@ def write_rows(
 
 
 def update_rows(
-    conn: Connection, table: str, assigned: Sequence[str], key: str, rows: list[tuple[Any, ...]]
+    conn: Connection,
+    table: str,
+    assigned: Sequence[str],
+    key: str,
+    rows: list[tuple[Any, ...]],
+    into: unnest.Writes | None = None,
 ) -> None:
     """`UPDATE table SET assigned… WHERE key = …` for each row (the assigned values, then the key).
 
-    PostgreSQL: one statement joining `unnest` of the values (see `write_rows`); SQLite: `executemany`.
+    PostgreSQL: one statement joining `unnest` of the values, or part of those gathered `into` one
+    (see `write_rows`); SQLite: `executemany`.
     """
     if not rows:
         return
     if conn.dialect.name == "postgresql":
         *values, keys = (list(col) for col in zip(*rows, strict=True))
-        unnest.update(conn, table, dict(zip(assigned, values, strict=True)), key, keys)
+        writes = into or unnest.Writes()
+        writes.update(table, dict(zip(assigned, values, strict=True)), key, keys)
+        if into is None:
+            writes.send(conn)
         return
     sets = ", ".join(f"{c} = ?" for c in assigned)
     _execute_many(conn, f"UPDATE {table} SET {sets} WHERE {key} = ?", rows)
@@ -945,6 +966,7 @@ def _post_set_based(
     pids, tids, post_ids, lot_ids = (ids[table][:count] for table, count in wanted.items())
     # A few POS sales (the API's batches) on PostgreSQL: every write below goes out in one round trip.
     few = pg and n <= _FEW_ORDERS
+    writes = unnest.Writes() if few else None  # then sent as one statement
     with pipelined(conn) if few else nullcontext():
         occ_text = _sql_ts(t, pg)
         oids = batch.order_id.to_pylist()
@@ -973,7 +995,7 @@ def _post_set_based(
         else:
             names.append("currency")
             varying.append([currency[i] for i in s_idx.tolist()])
-        write_rows(conn, "purchases", names, zip(*varying, strict=True), fixed, copy=not few)
+        write_rows(conn, "purchases", names, zip(*varying, strict=True), fixed, copy=not few, into=writes)
         nl = len(amounts)
         line_no = np.arange(nl, dtype=np.int64) - np.repeat(starts, counts) + 1
         write_rows(
@@ -991,6 +1013,7 @@ def _post_set_based(
             ),
             {"returned_quantity": 0},
             copy=not few,
+            into=writes,
         )  # fmt: skip
         if k:
             acc = m_acc[g[earning]]
@@ -1014,6 +1037,7 @@ def _post_set_based(
                     ),
                     {"kind": "earn", "created_at": now_text},
                     copy=not few,
+                    into=writes,
                 )  # fmt: skip
                 p_tid = np.repeat(tids, 2)
                 p_acc = np.column_stack([liab, acc]).ravel()
@@ -1025,6 +1049,7 @@ def _post_set_based(
                     zip(post_ids.tolist(), p_tid.tolist(), p_acc.tolist(), p_amt.tolist(), strict=True),
                     {"created_at": now_text},
                     copy=not few,
+                    into=writes,
                 )
             else:
                 _derive_transfers(conn, pids, tids, post_ids, stores)
@@ -1045,6 +1070,7 @@ def _post_set_based(
                 ),
                 {"created_at": now_text},
                 copy=not few,
+                into=writes,
             )  # fmt: skip
             # Accounts: balance and debt as the last credit of each member leaves them.
             gained = np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
@@ -1063,6 +1089,7 @@ def _post_set_based(
                         strict=True,
                     )
                 ),
+                into=writes,
             )
         # -- tier upgrades, in posting order --------------------------------------------------------------
         up = np.nonzero(after > before)[0]
@@ -1078,6 +1105,7 @@ def _post_set_based(
                 ),
                 {"reason": "upgrade", "at": now_text},
                 copy=not few,
+                into=writes,
             )  # fmt: skip
             final = np.full(len(umem), -1, dtype=np.int64)
             np.maximum.at(final, g[up], after[up])  # tiers only rise within a batch: the last is the highest
@@ -1095,7 +1123,10 @@ def _post_set_based(
                         strict=True,
                     )
                 ),
+                into=writes,
             )
+        if writes is not None:
+            writes.send(conn)
     # -- what the next batch of this run may take as known --------------------------------------------
     if session.key is not None:
         session.last_purchase_id = int(pids[-1])
