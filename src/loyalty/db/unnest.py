@@ -25,17 +25,20 @@ from loyalty.db.prepared import driver_error, send_sql
 
 
 def array_literal(values: Sequence[Any]) -> str:
-    """PostgreSQL's text form of a one-dimensional array of ints, strings or None."""
-    parts = []
-    for value in values:
-        if value is None:
-            parts.append("NULL")
-        elif isinstance(value, int):
-            parts.append(str(int(value)))
-        else:
-            text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-            parts.append(f'"{text}"')
-    return "{" + ",".join(parts) + "}"
+    """PostgreSQL's text form of a one-dimensional array of ints, strings (or other values written as
+    their `str`) and None."""
+    return "{" + ",".join([_element(value) for value in values]) + "}"
+
+
+def _element(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if type(value) is int:
+        return str(value)
+    text = str(value)
+    if "\\" in text or '"' in text:
+        text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
 
 
 @cache

@@ -199,9 +199,18 @@ def _fetch(conn: Connection, sql: str, params: Sequence[Any] | dict[str, Any] = 
     return send_sql(conn, sql, params)()
 
 
-def _id_list(ids: IntArray) -> Iterable[str]:
+def _among(column: str, ids: IntArray, pg: bool) -> Iterator[tuple[str, list[str]]]:
+    """`column` is one of `ids`, in chunks: (the SQL condition, its parameters).
+
+    PostgreSQL binds the ids as one array, so the statement's text stays the same: the driver
+    converts it once, and the server plans it once per connection. SQLite lists them in the text.
+    """
     for i in range(0, len(ids), _ID_CHUNK):
-        yield ",".join(str(int(v)) for v in ids[i : i + _ID_CHUNK])
+        chunk = ids[i : i + _ID_CHUNK].tolist()
+        if pg:
+            yield f"{column} = ANY(%s::bigint[])", [unnest.array_literal(chunk)]
+        else:
+            yield f"{column} IN ({','.join(map(str, chunk))})", []
 
 
 MemberState = tuple[str, int, int, int, int]  # (status, tier_id, account_id, balance, debt)
@@ -219,9 +228,10 @@ def _send_members(conn: Connection, member_ids: IntArray) -> Callable[[], dict[i
         send_sql(
             conn,
             "SELECT m.id, m.status, m.tier_id, a.id, a.balance, a.debt FROM members m "
-            f"JOIN accounts a ON a.member_id = m.id WHERE m.id IN ({chunk}){lock}",
+            f"JOIN accounts a ON a.member_id = m.id WHERE {among}{lock}",
+            params,
         )
-        for chunk in _id_list(member_ids)
+        for among, params in _among("m.id", member_ids, pg)
     ]
 
     def read() -> dict[int, MemberState]:
@@ -289,22 +299,22 @@ def _send_existing_spend(
     held = f" AND id <= {int(session.before)}" if known else ""
     summed: list[Callable[[], list[Any]]] = []
     single: list[Callable[[], list[Any]]] = []
-    for chunk in _id_list(member_ids):
+    for among, params in _among("member_id", member_ids, pg):
         if mid_hi:
             summed.append(
                 send_sql(
                     conn,
-                    f"SELECT member_id, sum({net}) FROM purchases WHERE member_id IN ({chunk}) "
+                    f"SELECT member_id, sum({net}) FROM purchases WHERE {among} "
                     f"AND occurred_at > {ph} AND occurred_at <= {ph}{held} GROUP BY member_id",
-                    (_one_ts_us(mid_lo, pg), _one_ts_us(mid_hi, pg)),
+                    (*params, _one_ts_us(mid_lo, pg), _one_ts_us(mid_hi, pg)),
                 )
             )
         single += [
             send_sql(
                 conn,
-                f"SELECT member_id, occurred_at, {net} FROM purchases WHERE member_id IN ({chunk}) "
+                f"SELECT member_id, occurred_at, {net} FROM purchases WHERE {among} "
                 f"AND occurred_at > {ph} AND occurred_at <= {ph}{held}",
-                (_one_ts_us(lo, pg), _one_ts_us(hi, pg)),
+                (*params, _one_ts_us(lo, pg), _one_ts_us(hi, pg)),
             )
             for lo, hi in edges
             if hi > lo
