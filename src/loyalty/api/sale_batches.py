@@ -6,12 +6,16 @@ posted set-based (`services.sale_batches`), which cuts the server's Python per s
 thirds, and the members' accounts are locked in id order in one statement, so two server processes'
 batches never deadlock each other.
 
-Per transaction: the batch's Idempotency-Keys are looked up together (a replay is answered with the
-stored response, a reused key with another body gets its 422), the remaining sales are posted and their
-keys recorded, and all of it commits once; nobody is answered before that commit. A sale the set-based
-routine does not take (named by phone, a replayed order, an inactive member, a key repeated within the
+Per transaction, in one pipeline and two round trips: the reads (the batch's Idempotency-Keys, its
+members' accounts, locked, their spend in the tier windows, the rows' ids) go out together and are
+waited for once; then the writes (every table's rows in one statement, the keys in another) go out
+with the COMMIT and are waited for once. A replay is answered with the stored response, a reused key
+with another body gets its 422; nobody is answered before the commit. A sale the set-based routine
+does not take (named by phone, a replayed order, an inactive member, a key repeated within the
 batch, …) is answered `None`: the request then posts it alone, exactly as without batching, after
-the batch committed (a sale of its own must not wait on locks while holding the batch's).
+the batch committed (a sale of its own must not wait on locks while holding the batch's). There are
+no savepoints: an order or a key another request wrote meanwhile fails the commit, nothing of the
+batch is written, and each of its sales is posted alone, which answers it as it should.
 """
 
 from __future__ import annotations

@@ -44,42 +44,25 @@ def find(conn: Connection, scope: str, key: str, rhash: str) -> Stored | None:
 def find_many(
     conn: Connection, keys: Sequence[tuple[str, str, str]]
 ) -> list[Stored | IdempotencyMismatch | None]:
-    """`find` for each (scope, key, request hash); one statement on PostgreSQL.
+    """`find` for each (scope, key, request hash); one statement on PostgreSQL (inside a pipeline, it
+    waits once for itself and everything sent before it).
 
     Each answer is the stored response, None for an unseen key, or the mismatch (returned, not raised:
     one request's reused key is that request's error only).
     """
-    return send_find_many(conn, keys)()
-
-
-def send_find_many(
-    conn: Connection, keys: Sequence[tuple[str, str, str]]
-) -> Callable[[], list[Stored | IdempotencyMismatch | None]]:
-    """`find_many`, read later: inside a pipeline the look-up travels with what is sent after it."""
     if conn.dialect.name == "postgresql":
-        read = unnest.send(conn, _LOOKUP_MANY, [[scope for scope, _, _ in keys], [key for _, key, _ in keys]])
-
-        def rows() -> list[list[tuple[Any, ...]]]:
-            by_position: list[list[tuple[Any, ...]]] = [[] for _ in keys]
-            for position, *row in read():
-                by_position[position - 1] = [tuple(row)]
-            return by_position
-
+        found: list[list[tuple[Any, ...]]] = [[] for _ in keys]
+        columns = [[scope for scope, _, _ in keys], [key for _, key, _ in keys]]
+        for position, *row in unnest.send(conn, _LOOKUP_MANY, columns)():
+            found[position - 1] = [tuple(row)]
     else:
         found = [_LOOKUP.run(conn, {"scope": scope, "key": key}) for scope, key, _ in keys]
-
-        def rows() -> list[list[tuple[Any, ...]]]:
-            return found
-
-    def answers() -> list[Stored | IdempotencyMismatch | None]:
-        out: list[Stored | IdempotencyMismatch | None] = []
-        for stored, (_, key, rhash) in zip(rows(), keys, strict=True):
-            try:
-                out.append(_found(stored, key, rhash))
-            except IdempotencyMismatch as exc:
-                out.append(exc)
-        return out
-
+    answers: list[Stored | IdempotencyMismatch | None] = []
+    for stored, (_, key, rhash) in zip(found, keys, strict=True):
+        try:
+            answers.append(_found(stored, key, rhash))
+        except IdempotencyMismatch as exc:
+            answers.append(exc)
     return answers
 
 
