@@ -8,7 +8,13 @@ import pytest
 from lifetimes import BetaGeoFitter, GammaGammaFitter, ParetoNBDFitter
 
 from loyalty.analytics import BetaGeo, ConvergenceError, GammaGamma, ParetoNBD, clv, summary
-from loyalty.analytics.models import _bgnbd_value_grad, _gg_value_grad, _GGStats, sufficient
+from loyalty.analytics.models import (
+    _bgnbd_value_grad,
+    _gg_value_grad,
+    _GGStats,
+    pareto_loglik_terms,
+    sufficient,
+)
 from loyalty.analytics.pipeline import holdout_by_frequency
 
 
@@ -85,11 +91,28 @@ def test_agree_with_lifetimes_on_cdnow(cal: pd.DataFrame) -> None:
 
 @pytest.mark.slow
 def test_pareto_agrees_with_lifetimes(cal: pd.DataFrame) -> None:
+    """Our optimum is at least as good as lifetimes', and the parameters agree as far as they are identified.
+
+    lifetimes runs Nelder-Mead (tol 1e-4) from a start drawn from the unseeded global NumPy RNG, so
+    by default its answer depended on what ran before. From 800 seeded starts, 798 ended 5e-9 to
+    5.5e-6 below our log-likelihood, r and α within 2.5e-4 of ours and s and β within 7.7e-4
+    (relative); two stopped early (β = 11.43 and 50.4). Ours is deterministic and within 4e-6 of a
+    Newton-polished optimum. s and β lie on a flat ridge (the log-likelihood's smallest Hessian
+    eigenvalue in log-parameters is about 2.7), where 5e-6 of log-likelihood is ~2e-3 of β: so
+    three significant digits for s and β, four for r and α. The reference starts from the centre of
+    its own random draw, which makes the comparison reproducible.
+    """
     x, tx, T = _xtT(cal)
     ours = ParetoNBD().fit(x, tx, T)
-    ref = ParetoNBDFitter().fit(x, tx, T)
-    for k in ours.param_names:
-        assert _sig4(ours.params_[k], float(ref.params_[k])), (k, ours.params_[k], ref.params_[k])
+    ref = ParetoNBDFitter().fit(x, tx, T, initial_params=np.ones(4))
+    ref_theta = np.array([float(ref.params_[k]) for k in ours.param_names])
+    ref_ll = float(
+        np.sum(pareto_loglik_terms(ref_theta, *(np.asarray(v, dtype=np.float64) for v in (x, tx, T))))
+    )
+    assert ours.log_likelihood_ >= ref_ll - 1e-12 * abs(ref_ll), (ours.log_likelihood_, ref_ll)
+    for k, rel in (("r", 5e-4), ("alpha", 5e-4), ("s", 2e-3), ("beta", 2e-3)):
+        b = float(ref.params_[k])
+        assert abs(ours.params_[k] - b) <= rel * abs(b), (k, ours.params_[k], b)
     np.testing.assert_allclose(
         ours.predict_p_alive(x, tx, T), ref.conditional_probability_alive(x, tx, T), rtol=2e-3
     )

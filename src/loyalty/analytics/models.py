@@ -5,7 +5,7 @@ Why this shape:
 * Customers with the same (frequency, recency, T) contribute the same likelihood term, so we fit on the
   distinct triples weighted by their counts: cost grows with distinct histories, not customers.
 * Parameters are optimised on the log scale (they must stay positive) with L-BFGS-B; BG/NBD and
-  Gamma-Gamma use analytic gradients (digamma terms), Pareto/NBD a central-difference gradient of its
+  Gamma-Gamma use analytic gradients (digamma terms), Pareto/NBD a forward-difference gradient of its
   vectorised log-likelihood (the hypergeometric term's parameter derivatives have no cheap closed form).
 * Every term is computed in log space (``gammaln``, ``logaddexp``, log of the Gauss hypergeometric
   function), so long or busy histories do not overflow.
