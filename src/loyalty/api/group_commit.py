@@ -15,7 +15,7 @@ for the next one, which takes every sale waiting by then:
 
 PostgreSQL batches its sales too, differently (`api.sale_batches`): there they are posted set-based,
 their members' accounts locked in id order in one statement, so that two processes' batches cannot
-deadlock, and up to two transactions of one process are written side by side.
+deadlock (each process writes one transaction at a time, as here).
 """
 
 from __future__ import annotations
