@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         default=True,
         description="API: write the POS sales a server process receives at once in one transaction",
     )
+    api_telemetry: bool = Field(
+        default=False,
+        description="API: OpenTelemetry spans, metrics and logs per request (FastAPI's own, through the "
+        "globally configured providers); off, no request pays for looking the providers up",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -108,3 +108,30 @@ def test_busy_database_is_a_503_with_retry_after(tmp_path: Path, monkeypatch: py
     assert retried.status_code == 201, retried.text  # nothing half-applied: the retry posts it once
     assert retried.json()["replayed"] is False
     other.dispose()
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_request_telemetry_follows_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    """Off (the default), a request does not look the OpenTelemetry providers up at all."""
+    import anyio
+    from fastapi.telemetry import _asgi
+
+    from loyalty.bootstrap import Context
+    from loyalty.config import Settings
+
+    looked_up = []
+    real = _asgi.trace.get_tracer_provider
+
+    def counting() -> object:
+        looked_up.append(1)
+        return real()
+
+    monkeypatch.setattr(_asgi.trace, "get_tracer_provider", counting)
+    ctx = Context.from_url(f"sqlite:///{tmp_path / 't.db'}")
+    ctx.settings = Settings(api_telemetry=enabled)
+    app = create_app(ctx)
+    assert anyio.run(_get, app, "/api/v1/nowhere").status_code == 404
+    assert bool(looked_up) is enabled
+    ctx.engine.dispose()
