@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.db.core_tables import UTCDateTime, programmes
-from loyalty.db.prepared import Prepared
+from loyalty.db.prepared import Prepared, pipelined_transaction
 
 _INSERT = Prepared(insert(programmes).returning(programmes.c.id))
 _CREATED_AFTER = Prepared(
@@ -57,6 +57,26 @@ def test_prepared_errors_are_sqlalchemy_errors(engine: Engine) -> None:
         pid = _INSERT.scalar(conn, _row("one", datetime(2026, 1, 1, tzinfo=UTC)))
         with pytest.raises(IntegrityError):
             _INSERT.run(conn, {**_row("dup", datetime(2026, 1, 1, tzinfo=UTC)), "id": pid})
+
+
+def test_a_pipelined_transaction_that_fails_writes_nothing_and_leaves_its_connection_usable(
+    engine: Engine,
+) -> None:
+    """The statements and the COMMIT travel in one pipeline (PostgreSQL); a conflict among them fails
+    the commit, nothing is written, and the pooled connection is not left in an aborted transaction."""
+    with engine.begin() as conn:
+        pid = _INSERT.scalar(conn, _row("first", datetime(2026, 1, 1, tzinfo=UTC)))
+    ids = Prepared(select(programmes.c.id).order_by(programmes.c.id))
+    for _ in range(3):  # the pool hands the same connection back each time
+        with engine.connect() as conn, pytest.raises(IntegrityError), pipelined_transaction(conn):  # noqa: PT012
+            _INSERT.send(conn, _row("second", datetime(2026, 1, 2, tzinfo=UTC)))
+            _INSERT.send(conn, {**_row("dup", datetime(2026, 1, 3, tzinfo=UTC)), "id": pid})
+        with engine.connect() as conn:
+            assert [r[0] for r in ids.run(conn, {})] == [pid]
+    with engine.connect() as conn:
+        with pipelined_transaction(conn):
+            _INSERT.send(conn, _row("third", datetime(2026, 1, 4, tzinfo=UTC)))
+        assert len(ids.run(conn, {})) == 2
 
 
 @settings(max_examples=300, deadline=None)
