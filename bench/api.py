@@ -317,7 +317,10 @@ def server_workers(backend: str, requested: int | None) -> int:
     slow phase 544–589/s against 441/s, p99 87–102 ms either way). On PostgreSQL each process is
     bound by its GIL while the database has cores to spare: two workers gave 183–213/s against
     125–134/s with one in alternating runs, with 1.7–1.8 of the 2 cores busy instead of 1.3
-    (2026-11-30, a slow phase of the machine).
+    (2026-11-30, a slow phase of the machine); with sales batched, 1,236 and 1,324/s (p99 43 ms)
+    against 905 and 1,000/s (p99 50 and 46 ms) that afternoon. SQLite with two workers then gave
+    1,387–1,503/s (p99 34–42 ms) against 1,082–1,261/s (35–40 ms): it stays at one until two hold
+    p99 on a slow day too.
     """
     if requested:
         return requested
