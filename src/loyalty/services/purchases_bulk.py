@@ -253,26 +253,6 @@ def _parse_ts(values: list[Any]) -> IntArray:
     return np.array([_us_of(v) for v in values], dtype=np.int64)
 
 
-def _existing_spend(
-    conn: Connection,
-    member_ids: IntArray,
-    t_lo: int,
-    t_hi: int,
-    w_min: int,
-    w_max: int,
-    session: BulkSession,
-) -> tuple[IntArray, IntArray, IntArray]:
-    """Qualifying spend already in the database that any window of the batch can see.
-
-    Returns events (member_id, occurred_us, net spend). Purchases inside every window of the batch
-    ((t_hi − w_min, t_lo]) come summed per member as one event at t_lo; the rest one by one. Orders an
-    unbroken session posted itself come from its memory (`BulkSession.posted_spend`), so the
-    database is only asked for what it held before: the read no longer grows with the import.
-    The events serve any sub-batch too: its windows see no less of the summed range.
-    """
-    return _send_existing_spend(conn, member_ids, t_lo, t_hi, w_min, w_max, session)()
-
-
 def _send_existing_spend(
     conn: Connection,
     member_ids: IntArray,
@@ -282,6 +262,15 @@ def _send_existing_spend(
     w_max: int,
     session: BulkSession,
 ) -> Callable[[], tuple[IntArray, IntArray, IntArray]]:
+    """Qualifying spend already in the database that any window of the batch can see, read later
+    (see `db.prepared.send_sql`).
+
+    The events are (member_id, occurred_us, net spend). Purchases inside every window of the batch
+    ((t_hi − w_min, t_lo]) come summed per member as one event at t_lo; the rest one by one. Orders an
+    unbroken session posted itself come from its memory (`BulkSession.posted_spend`), so the
+    database is only asked for what it held before: the read no longer grows with the import.
+    The events serve any sub-batch too: its windows see no less of the summed range.
+    """
     pg = conn.dialect.name == "postgresql"
     known = session.key is not None
     mine = session.posted_spend(member_ids, t_lo - w_max, t_hi) if known else None
@@ -902,7 +891,7 @@ def _post_set_based(
             keep = np.isin(e_mid, umem[may_climb])
             e_mid, e_t, e_v = e_mid[keep], e_t[keep], e_v[keep]
         else:
-            e_mid, e_t, e_v = _existing_spend(
+            e_mid, e_t, e_v = _send_existing_spend(
                 conn,
                 umem[may_climb],
                 int(t.min()),
@@ -910,7 +899,7 @@ def _post_set_based(
                 int(window_us.min()),
                 int(window_us.max()),
                 session,
-            )
+            )()
         # Only the orders of members who may climb: each member's spend depends on their own only.
         mine = np.nonzero(climbing)[0]
         c_g, c_t = g[mine], t[mine]
