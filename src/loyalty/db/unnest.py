@@ -112,8 +112,8 @@ class Writes:
         if not self._parts:
             return
         *first, last = self._parts
-        sql = "".join(["WITH " if first else "", ", ".join(f"w{i} AS ({p})" for i, p in enumerate(first))])
-        sql += f" {last}" if first else last
+        head = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(first))
+        sql = f"WITH {head} {last}" if first else last
         cursor = conn.connection.cursor()
         try:
             cursor.execute(sql, self._arrays)
