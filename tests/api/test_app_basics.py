@@ -135,3 +135,27 @@ def test_request_telemetry_follows_the_setting(
     assert anyio.run(_get, app, "/api/v1/nowhere").status_code == 404
     assert bool(looked_up) is enabled
     ctx.engine.dispose()
+
+
+def test_serving_freezes_a_heap_that_holds_what_the_first_sale_would_import(tmp_path: Path) -> None:
+    """A fresh server process, once started, holds pandas (which PyArrow would import in the first POS
+    batch) among the objects frozen out of the garbage collector."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, sys, anyio\n"
+        "from loyalty.api.app import context_from_url, create_app\n"
+        "app = create_app(context_from_url(sys.argv[1]))\n"
+        "async def start():\n"
+        "    async with app.router.lifespan_context(app):\n"
+        "        print('pandas' in sys.modules, gc.get_freeze_count() > 0)\n"
+        "anyio.run(start)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, f"sqlite:///{tmp_path / 'f.db'}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["True", "True"], out.stderr

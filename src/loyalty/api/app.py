@@ -134,6 +134,10 @@ def _freeze_startup_heap() -> None:
     milliseconds: it was the POS benchmark's p99 (~90 ms against a p95 of ~40 ms). `gc.freeze()` keeps
     them out of all later collections; objects created while serving are collected as before.
     """
+    # PyArrow imports pandas at its first array conversion, i.e. in the first POS batch: a stall of
+    # ~0.2 s there, and some 30,000 long-lived objects left for every full collection to traverse.
+    import pandas  # noqa: F401
+
     gc.collect()
     gc.freeze()
 
