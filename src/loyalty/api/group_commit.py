@@ -50,12 +50,11 @@ class Batching(Generic[J]):
     (and queueing their jobs) meanwhile. `_transaction` says what a transaction does with its jobs.
     """
 
-    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH, writers: int = 1) -> None:
+    def __init__(self, engine: Engine, max_batch: int = MAX_BATCH) -> None:
         self.engine = engine
         self.max_batch = max_batch
-        self.writers = writers
         self._queue: list[tuple[J, asyncio.Future[Any]]] = []
-        self._writers: set[asyncio.Task[None]] = set()
+        self._writer: asyncio.Task[None] | None = None
         #: transactions committed, for diagnostics and the tests
         self.transactions = 0
 
@@ -64,8 +63,8 @@ class Batching(Generic[J]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((job, future))
-        if len(self._writers) < self.writers:
-            self._writers.add(loop.create_task(self._drain()))
+        if self._writer is None:
+            self._writer = loop.create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
@@ -94,7 +93,7 @@ class Batching(Generic[J]):
                     else:
                         future.set_exception(value)
         finally:
-            self._writers.discard(asyncio.current_task())
+            self._writer = None
             for _, future in self._queue:  # only when stopping: nothing left to write them
                 future.cancel()
             self._queue.clear()

@@ -55,11 +55,12 @@ class BatchedSale:
 class SaleBatcher(Batching[BatchedSale]):
     """Posts queued POS sales in shared transactions, set-based; see the module docstring."""
 
-    def __init__(self, engine: Engine, ctx: Context, max_batch: int = MAX_BATCH, writers: int = 1) -> None:
-        # One transaction at a time per process: a batch costs ~2 ms of CPU whatever its size, and with
-        # two writers batches were half as big. On the bench (two processes), one writer gave
-        # 990-1,275/s at p99 47-53 ms against 993-1,064/s at 56-72 ms with two (2026-11-30).
-        super().__init__(engine, max_batch, writers)
+    def __init__(self, engine: Engine, ctx: Context, max_batch: int = MAX_BATCH) -> None:
+        # One transaction at a time per process, as the group commit: a batch costs ~2 ms of CPU
+        # whatever its size, and with two side by side batches were half as big. On the bench (two
+        # processes), one gave 990-1,275/s at p99 47-53 ms against 993-1,064/s at 56-72 ms with two
+        # (2026-11-30).
+        super().__init__(engine, max_batch)
         self.ctx = ctx
 
     def _write(self, jobs: list[BatchedSale]) -> list[_Outcome]:

@@ -30,7 +30,6 @@ savepoint). The live routine then raises or replays exactly as it would for a PO
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain, islice
@@ -45,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
 from loyalty.db import unnest
-from loyalty.db.prepared import driver_error, pipelined, send_sql
+from loyalty.db.prepared import driver_error, send_sql
 from loyalty.domain.earning import US_PER_DAY, debt_paid, line_eligible, line_points, lot_times, rule_label
 from loyalty.domain.errors import NotFound
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
@@ -57,7 +56,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = _EPOCH.replace(tzinfo=None)  # UTC wall time, for text
 _FEW_TIMES = 64
 _ID_CHUNK = 20_000
-# Orders up to which PostgreSQL gets pipelined INSERTs rather than COPY (`write_rows`): the API's batches
+# Orders up to which PostgreSQL writes a batch in one statement rather than COPY: the API's batches
 _FEW_ORDERS = 256
 # Bound parameters per statement: the lowest limit any SQLite has had (999 before 3.32).
 _MAX_BOUND_PARAMETERS = 999
@@ -373,7 +372,7 @@ def next_ids_for(conn: Connection, wanted: dict[str, int]) -> dict[str, IntArray
 
 
 def _send_next_ids(conn: Connection, wanted: dict[str, int]) -> Callable[[], dict[str, IntArray]]:
-    """PostgreSQL: `next_ids_for`, read later (see `_send`)."""
+    """PostgreSQL: `next_ids_for`, read later (see `db.prepared.send_sql`)."""
     tables = [table for table, n in wanted.items() if n > 0]
     out = {table: np.zeros(0, dtype=np.int64) for table in wanted}
     if not tables:
@@ -403,14 +402,12 @@ def write_rows(
     rows: Iterable[Sequence[Any]],
     constants: dict[str, int | str | None] | None = None,
     *,
-    copy: bool = True,
     into: unnest.Writes | None = None,
 ) -> None:
     """Insert many rows: `executemany` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
 
-    COPY cannot run in a pipeline and waits for the server twice; for a few rows (`copy=False`)
-    PostgreSQL gets one `INSERT … SELECT FROM unnest(arrays)` instead (`db.unnest`), which a pipeline
-    sends without waiting, or which joins the other writes gathered `into` one statement.
+    COPY waits for the server twice per table; for a few rows PostgreSQL's rows are instead gathered
+    `into` one statement with the batch's other writes (`db.unnest.Writes`, sent by the caller).
 
     Values must already be what the driver stores (datetimes as UTC text, see `_sql_ts`). `constants`
     are columns with one value for every row: on SQLite they are written into the statement instead of
@@ -420,14 +417,11 @@ def write_rows(
     cols = ", ".join([*columns, *consts])
     extra = tuple(consts.values())
     pg = conn.dialect.name == "postgresql"
-    if pg and not copy:
+    if into is not None:
         data = [list(col) for col in zip(*rows, strict=True)]
         if data:
             data += [[value] * len(data[0]) for value in extra]
-            writes = into or unnest.Writes()
-            writes.insert(table, dict(zip((*columns, *consts), data, strict=True)))
-            if into is None:
-                writes.send(conn)
+            into.insert(table, dict(zip((*columns, *consts), data, strict=True)))
         return
     cur = _cursor(conn)
     try:
@@ -467,7 +461,14 @@ def update_rows(
             writes.send(conn)
         return
     sets = ", ".join(f"{c} = ?" for c in assigned)
-    _execute_many(conn, f"UPDATE {table} SET {sets} WHERE {key} = ?", rows)
+    sql = f"UPDATE {table} SET {sets} WHERE {key} = ?"
+    cur = _cursor(conn)
+    try:
+        cur.executemany(sql, rows)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(sql, rows, exc, conn) from exc
+    finally:
+        cur.close()
 
 
 def _insert_many(cur: Any, head: str, row: str, width: int, rows: Iterable[Sequence[Any]]) -> None:
@@ -502,19 +503,6 @@ def _literal(value: int | str | None) -> str:
     if isinstance(value, int):
         return str(int(value))
     return "'" + value.replace("'", "''") + "'"
-
-
-def _execute_many(conn: Connection, sql_qmark: str, rows: list[tuple[Any, ...]]) -> None:
-    if not rows:
-        return
-    sql = sql_qmark.replace("?", "%s") if conn.dialect.name == "postgresql" else sql_qmark
-    cur = _cursor(conn)
-    try:
-        cur.executemany(sql, rows)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise driver_error(sql, rows, exc, conn) from exc
-    finally:
-        cur.close()
 
 
 def _derive_transfers(
@@ -963,169 +951,162 @@ def _post_set_based(
     wanted = {"purchases": n, "transfers": k, "postings": 2 * k, "point_lots": k}
     ids = ahead.ids() if ahead is not None else next_ids_for(conn, wanted)
     pids, tids, post_ids, lot_ids = (ids[table][:count] for table, count in wanted.items())
-    # A few POS sales (the API's batches) on PostgreSQL: every write below goes out in one round trip.
-    few = pg and n <= _FEW_ORDERS
-    writes = unnest.Writes() if few else None  # then sent as one statement
-    with pipelined(conn) if few else nullcontext():
-        occ_text = _sql_ts(t, pg)
-        oids = batch.order_id.to_pylist()
-        currency = [batch.currency or stores[s].programme.currency for s in store_ids]
-        mids = batch.member_id.tolist()
-        sids = batch.store_id.tolist()
-        # Imported orders keep no request hash: a POS replay is compared by content (purchases._post_one).
-        fixed: dict[str, int | str | None] = {
-            "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "created_at": now_text,
-        }  # fmt: skip
-        varying: list[Any] = [
-            pids.tolist(), sids, mids, oids, occ_text, totals.tolist(), eligible.tolist(), points.tolist(),
-            rules,
-        ]  # fmt: skip
-        names = [
-            "id", "store_id", "member_id", "order_id", "occurred_at", "total_minor", "eligible_minor",
-            "points_earned", "rule",
-        ]  # fmt: skip
-        if request_hashes is None:
-            fixed["request_hash"] = None
+    # A few POS sales (the API's batches) on PostgreSQL: every write below goes in one statement.
+    writes = unnest.Writes() if pg and n <= _FEW_ORDERS else None
+    occ_text = _sql_ts(t, pg)
+    oids = batch.order_id.to_pylist()
+    currency = [batch.currency or stores[s].programme.currency for s in store_ids]
+    mids = batch.member_id.tolist()
+    sids = batch.store_id.tolist()
+    # Imported orders keep no request hash: a POS replay is compared by content (purchases._post_one).
+    fixed: dict[str, int | str | None] = {
+        "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "created_at": now_text,
+    }  # fmt: skip
+    varying: list[Any] = [
+        pids.tolist(), sids, mids, oids, occ_text, totals.tolist(), eligible.tolist(), points.tolist(),
+        rules,
+    ]  # fmt: skip
+    names = [
+        "id", "store_id", "member_id", "order_id", "occurred_at", "total_minor", "eligible_minor",
+        "points_earned", "rule",
+    ]  # fmt: skip
+    if request_hashes is None:
+        fixed["request_hash"] = None
+    else:
+        names.append("request_hash")
+        varying.append(list(request_hashes))
+    if len(set(currency)) == 1:
+        fixed["currency"] = currency[0]
+    else:
+        names.append("currency")
+        varying.append([currency[i] for i in s_idx.tolist()])
+    write_rows(conn, "purchases", names, zip(*varying, strict=True), fixed, into=writes)
+    nl = len(amounts)
+    line_no = np.arange(nl, dtype=np.int64) - np.repeat(starts, counts) + 1
+    write_rows(
+        conn,
+        "purchase_lines",
+        (
+            "purchase_id", "line_no", "sku", "category", "quantity", "unit_price_minor", "discount_minor",
+            "amount_minor", "points",
+        ),
+        zip(
+            np.repeat(pids, counts).tolist(), line_no.tolist(), batch.sku.to_pylist(),
+            batch.category.to_pylist(), batch.quantity.tolist(), batch.unit_price_minor.tolist(),
+            batch.discount_minor.tolist(), amounts.tolist(), pts_line.tolist(),
+            strict=True,
+        ),
+        {"returned_quantity": 0},
+        into=writes,
+    )  # fmt: skip
+    if k:
+        acc = m_acc[g[earning]]
+        liab = liability[earning]
+        amt = points[earning]
+        if pg:
+            e_oids = [oids[i] for i in earning.tolist()]
+            e_rules = [rules[i] for i in earning.tolist()]
+            write_rows(
+                conn,
+                "transfers",
+                (
+                    "id", "debit_account_id", "credit_account_id", "amount", "member_id", "purchase_id",
+                    "rule", "store_id", "order_id",
+                ),
+                zip(
+                    tids.tolist(), liab.tolist(), acc.tolist(), amt.tolist(),
+                    batch.member_id[earning].tolist(), pids[earning].tolist(), e_rules,
+                    batch.store_id[earning].tolist(), e_oids,
+                    strict=True,
+                ),
+                {"kind": "earn", "created_at": now_text},
+                into=writes,
+            )  # fmt: skip
+            p_tid = np.repeat(tids, 2)
+            p_acc = np.column_stack([liab, acc]).ravel()
+            p_amt = np.column_stack([-amt, amt]).ravel()
+            write_rows(
+                conn,
+                "postings",
+                ("id", "transfer_id", "account_id", "amount"),
+                zip(post_ids.tolist(), p_tid.tolist(), p_acc.tolist(), p_amt.tolist(), strict=True),
+                {"created_at": now_text},
+                into=writes,
+            )
         else:
-            names.append("request_hash")
-            varying.append(list(request_hashes))
-        if len(set(currency)) == 1:
-            fixed["currency"] = currency[0]
-        else:
-            names.append("currency")
-            varying.append([currency[i] for i in s_idx.tolist()])
-        write_rows(conn, "purchases", names, zip(*varying, strict=True), fixed, copy=not few, into=writes)
-        nl = len(amounts)
-        line_no = np.arange(nl, dtype=np.int64) - np.repeat(starts, counts) + 1
+            _derive_transfers(conn, pids, tids, post_ids, stores)
+        e_paid = paid[earning]
         write_rows(
             conn,
-            "purchase_lines",
+            "point_lots",
             (
-                "purchase_id", "line_no", "sku", "category", "quantity", "unit_price_minor", "discount_minor",
-                "amount_minor", "points",
+                "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount",
+                "debt_paid", "remaining", "available_at", "expires_at",
             ),
             zip(
-                np.repeat(pids, counts).tolist(), line_no.tolist(), batch.sku.to_pylist(),
-                batch.category.to_pylist(), batch.quantity.tolist(), batch.unit_price_minor.tolist(),
-                batch.discount_minor.tolist(), amounts.tolist(), pts_line.tolist(),
+                lot_ids.tolist(), acc.tolist(), batch.member_id[earning].tolist(),
+                merchant[earning].tolist(), tids.tolist(), pids[earning].tolist(), amt.tolist(),
+                e_paid.tolist(), (amt - e_paid).tolist(),
+                _sql_ts(available[earning], pg), _sql_ts(expires[earning], pg),
                 strict=True,
             ),
-            {"returned_quantity": 0},
-            copy=not few,
+            {"created_at": now_text},
             into=writes,
         )  # fmt: skip
-        if k:
-            acc = m_acc[g[earning]]
-            liab = liability[earning]
-            amt = points[earning]
-            if pg:
-                e_oids = [oids[i] for i in earning.tolist()]
-                e_rules = [rules[i] for i in earning.tolist()]
-                write_rows(
-                    conn,
-                    "transfers",
-                    (
-                        "id", "debit_account_id", "credit_account_id", "amount", "member_id", "purchase_id",
-                        "rule", "store_id", "order_id",
-                    ),
-                    zip(
-                        tids.tolist(), liab.tolist(), acc.tolist(), amt.tolist(),
-                        batch.member_id[earning].tolist(), pids[earning].tolist(), e_rules,
-                        batch.store_id[earning].tolist(), e_oids,
-                        strict=True,
-                    ),
-                    {"kind": "earn", "created_at": now_text},
-                    copy=not few,
-                    into=writes,
-                )  # fmt: skip
-                p_tid = np.repeat(tids, 2)
-                p_acc = np.column_stack([liab, acc]).ravel()
-                p_amt = np.column_stack([-amt, amt]).ravel()
-                write_rows(
-                    conn,
-                    "postings",
-                    ("id", "transfer_id", "account_id", "amount"),
-                    zip(post_ids.tolist(), p_tid.tolist(), p_acc.tolist(), p_amt.tolist(), strict=True),
-                    {"created_at": now_text},
-                    copy=not few,
-                    into=writes,
+        # Accounts: balance and debt as the last credit of each member leaves them.
+        gained = np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
+        debt_paid_m = np.bincount(g, weights=paid, minlength=len(umem)).astype(np.int64)
+        moved = np.nonzero(gained > 0)[0]
+        update_rows(
+            conn,
+            "accounts",
+            ("balance", "debt"),
+            "id",
+            list(
+                zip(
+                    (m_bal[moved] + gained[moved]).tolist(),
+                    (m_debt[moved] - debt_paid_m[moved]).tolist(),
+                    m_acc[moved].tolist(),
+                    strict=True,
                 )
-            else:
-                _derive_transfers(conn, pids, tids, post_ids, stores)
-            e_paid = paid[earning]
-            write_rows(
-                conn,
-                "point_lots",
-                (
-                    "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount",
-                    "debt_paid", "remaining", "available_at", "expires_at",
-                ),
+            ),
+            into=writes,
+        )
+    # -- tier upgrades, in posting order --------------------------------------------------------------
+    up = np.nonzero(after > before)[0]
+    if len(up):
+        write_rows(
+            conn,
+            "tier_history",
+            ("member_id", "from_tier_id", "to_tier_id", "qualifying_minor"),
+            zip(
+                batch.member_id[up].tolist(), tier_ids[before[up]].tolist(), tier_ids[after[up]].tolist(),
+                spend[up].tolist(),
+                strict=True,
+            ),
+            {"reason": "upgrade", "at": now_text},
+            into=writes,
+        )  # fmt: skip
+        final = np.full(len(umem), -1, dtype=np.int64)
+        np.maximum.at(final, g[up], after[up])  # tiers only rise within a batch: the last is the highest
+        changed = np.nonzero(final >= 0)[0]
+        update_rows(
+            conn,
+            "members",
+            ("tier_id", "tier_grace_until"),
+            "id",
+            list(
                 zip(
-                    lot_ids.tolist(), acc.tolist(), batch.member_id[earning].tolist(),
-                    merchant[earning].tolist(), tids.tolist(), pids[earning].tolist(), amt.tolist(),
-                    e_paid.tolist(), (amt - e_paid).tolist(),
-                    _sql_ts(available[earning], pg), _sql_ts(expires[earning], pg),
+                    tier_ids[final[changed]].tolist(),
+                    [None] * len(changed),
+                    umem[changed].tolist(),
                     strict=True,
-                ),
-                {"created_at": now_text},
-                copy=not few,
-                into=writes,
-            )  # fmt: skip
-            # Accounts: balance and debt as the last credit of each member leaves them.
-            gained = np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
-            debt_paid_m = np.bincount(g, weights=paid, minlength=len(umem)).astype(np.int64)
-            moved = np.nonzero(gained > 0)[0]
-            update_rows(
-                conn,
-                "accounts",
-                ("balance", "debt"),
-                "id",
-                list(
-                    zip(
-                        (m_bal[moved] + gained[moved]).tolist(),
-                        (m_debt[moved] - debt_paid_m[moved]).tolist(),
-                        m_acc[moved].tolist(),
-                        strict=True,
-                    )
-                ),
-                into=writes,
-            )
-        # -- tier upgrades, in posting order --------------------------------------------------------------
-        up = np.nonzero(after > before)[0]
-        if len(up):
-            write_rows(
-                conn,
-                "tier_history",
-                ("member_id", "from_tier_id", "to_tier_id", "qualifying_minor"),
-                zip(
-                    batch.member_id[up].tolist(), tier_ids[before[up]].tolist(), tier_ids[after[up]].tolist(),
-                    spend[up].tolist(),
-                    strict=True,
-                ),
-                {"reason": "upgrade", "at": now_text},
-                copy=not few,
-                into=writes,
-            )  # fmt: skip
-            final = np.full(len(umem), -1, dtype=np.int64)
-            np.maximum.at(final, g[up], after[up])  # tiers only rise within a batch: the last is the highest
-            changed = np.nonzero(final >= 0)[0]
-            update_rows(
-                conn,
-                "members",
-                ("tier_id", "tier_grace_until"),
-                "id",
-                list(
-                    zip(
-                        tier_ids[final[changed]].tolist(),
-                        [None] * len(changed),
-                        umem[changed].tolist(),
-                        strict=True,
-                    )
-                ),
-                into=writes,
-            )
-        if writes is not None:
-            writes.send(conn)
+                )
+            ),
+            into=writes,
+        )
+    if writes is not None:
+        writes.send(conn)
     # -- what the next batch of this run may take as known --------------------------------------------
     if session.key is not None:
         session.last_purchase_id = int(pids[-1])
