@@ -51,9 +51,7 @@ def marked_messages() -> Iterator[tuple[str, str, Path, int]]:
         found = _DOMAIN.search(source)
         if not found:
             continue
-        for lineno, message, _comments, _context in extract_from_file(
-            "python", str(path), keywords=KEYWORDS
-        ):
+        for lineno, message, _comments, _context in extract_from_file("python", str(path), keywords=KEYWORDS):
             if isinstance(message, tuple):
                 for part in message:
                     if part:

@@ -11,8 +11,13 @@ from decimal import Decimal
 
 from babel.dates import format_date as _format_date
 from babel.dates import format_datetime as _format_datetime
-from babel.numbers import format_compact_currency, format_currency, format_decimal, format_percent
-from babel.numbers import get_currency_precision
+from babel.numbers import (
+    format_compact_currency,
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_precision,
+)
 
 from loyalty.i18n import current_locale, normalise
 
@@ -28,15 +33,13 @@ def major(minor: int, currency: str) -> Decimal:
 
 
 def money(minor: int, currency: str, locale: str | None = None) -> str:
-    """"¥120.00" — the amount with its currency sign, grouped per locale."""
+    """ "¥120.00" — the amount with its currency sign, grouped per locale."""
     return format_currency(major(minor, currency), currency, locale=_babel(locale))
 
 
 def money_compact(minor: int, currency: str, locale: str | None = None) -> str:
-    """"¥1263万" / "CN¥12.6M": for chart axes and headline figures."""
-    return format_compact_currency(
-        major(minor, currency), currency, locale=_babel(locale), fraction_digits=1
-    )
+    """ "¥1263万" / "CN¥12.6M": for chart axes and headline figures."""
+    return format_compact_currency(major(minor, currency), currency, locale=_babel(locale), fraction_digits=1)
 
 
 def number(value: int | float | Decimal, locale: str | None = None, digits: int | None = None) -> str:
