@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_DB ?= var/demo.db
+# Empty: the demo builds into the database every `loyalty` command uses (LOYALTY_DATABASE_URL, else
+# var/loyalty.db). `make demo DEMO_DB=var/other.db` builds a separate SQLite file instead.
+DEMO_DB ?=
 DEMO_ARGS ?=
+# Where `make demo` serves the API: `make demo PORT=8001` when 8000 is taken.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 BENCH_ARGS ?=
 
 .PHONY: demo test lint bench install clean
@@ -17,10 +22,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Build an embedded SQLite database with a demo chain and serve it on http://127.0.0.1:8000
+## Build an embedded SQLite database with a demo chain and serve it on http://$(HOST):$(PORT) (default 127.0.0.1:8000)
 demo: $(STAMP)
 	mkdir -p var
-	LOYALTY_DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/loyalty demo $(DEMO_ARGS)
+	$(if $(DEMO_DB),LOYALTY_DATABASE_URL=sqlite:///$(DEMO_DB) )$(BIN)/loyalty demo --host $(HOST) --port $(PORT) $(DEMO_ARGS)
 
 ## Run the whole test suite (SQLite and PostgreSQL)
 test: $(STAMP)
@@ -38,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/api.py $(BENCH_ARGS)
 	$(BIN)/python bench/import.py $(BENCH_ARGS)
 	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
+	$(BIN)/python bench/cli.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+# Tests assert English texts, while the product's default language is zh-CN: the suite runs with
+# LOYALTY_LOCALE=en, set before any settings are read (and inherited by the CLI subprocesses that
+# tests start). A test that checks the Chinese output asks for it with the `locale` fixture.
+os.environ["LOYALTY_LOCALE"] = "en"
 
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
@@ -65,6 +76,74 @@ def require_redis() -> str:
     return REDIS_URL
 
 
+CHROMIUM = os.environ.get("LOYALTY_TEST_CHROMIUM", "/usr/bin/chromium")
+
+
+def require_chromium() -> str:
+    """The system's Chromium for browser tests; skip (newcomer) or fail (CI) when it is not installed.
+
+    Playwright drives the operating system's Chromium (`apt-get install chromium`; `.ci/run` installs
+    it): Playwright's own browser download needs a host this project cannot rely on.
+    """
+    if os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    why = f"Chromium not found at {CHROMIUM} (install it with `apt-get install chromium`)"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(f"CI=true but {why}", pytrace=False)
+    pytest.skip(f"NOTICE: {why} — browser tests skipped")
+
+
+@pytest.fixture(scope="session")
+def chromium_cdp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A headless Chromium launched once for the session; its DevTools address (`http://127.0.0.1:PORT`).
+
+    Tests reach it through the `browser` fixture. The browser runs as its own process, not under a
+    session-long Playwright: Playwright's sync API leaves its asyncio loop marked as running in the
+    main thread while it is open, and every later test calling `asyncio.run` would then fail.
+    """
+    executable = require_chromium()
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    args = [
+        executable,
+        "--headless",
+        "--no-sandbox",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--remote-debugging-address=127.0.0.1",
+        "--remote-debugging-port=0",
+        f"--user-data-dir={profile}",
+        "about:blank",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    active = profile / "DevToolsActivePort"  # Chromium writes its port here once it listens
+    deadline = time.monotonic() + 30
+    try:
+        while not (active.exists() and active.read_text().strip()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Chromium at {executable} did not start (exit status {proc.poll()})")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{active.read_text().split()[0]}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def browser(chromium_cdp: str) -> Iterator[Browser]:
+    """The session's Chromium, through Playwright for this test (give each page its own context)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        connected = playwright.chromium.connect_over_cdp(chromium_cdp)
+        yield connected
+        connected.close()  # disconnects; the browser stays up for the next test
+
+
 def create_pg_database(prefix: str = "loyalty_test") -> str:
     """Create a fresh PostgreSQL database and return its URL."""
     require_postgres()
@@ -107,6 +186,19 @@ def pytest_report_header(config: pytest.Config) -> str:
     return (
         f"NOTICE: PostgreSQL unavailable ({_PG_STATE.get('why')}): its tests will be skipped (fail under CI)"
     )
+
+
+@pytest.fixture
+def locale(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """`locale("zh-CN")` switches LOYALTY_LOCALE for the rest of the test (settings re-read, undone after)."""
+    from loyalty.config import get_settings
+
+    def switch(value: str) -> None:
+        monkeypatch.setenv("LOYALTY_LOCALE", value)
+        get_settings.cache_clear()
+
+    yield switch
+    get_settings.cache_clear()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

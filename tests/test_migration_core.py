@@ -7,6 +7,8 @@ placeholder of a member imported without one fits, and the unread transfers-by-m
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
@@ -239,3 +241,89 @@ def test_core_0010_tier_keys_move_between_native_and_per_statement(engine: Engin
     assert _tier_keys(engine) == (_TIER_KEYS, set())
     upgrade(engine)
     assert _tier_keys(engine) == ((set(), triggers) if pg else (_TIER_KEYS, set()))
+
+
+def _purchases_shape(engine: Engine) -> tuple[bool, set[str], set[str], str]:
+    """(member_id nullable, the columns core_0011 adds that exist, its CHECKs that exist, index text)."""
+    columns = {c["name"]: c for c in inspect(engine).get_columns("purchases")}
+    checks = {str(c["name"]) for c in inspect(engine).get_check_constraints("purchases")}
+    pg = engine.dialect.name == "postgresql"
+    index_sql = (
+        "SELECT indexdef FROM pg_indexes WHERE indexname = :n"
+        if pg
+        else "SELECT sql FROM sqlite_master WHERE name = :n"
+    )
+    with engine.connect() as conn:
+        index = str(conn.execute(text(index_sql), {"n": "ix_purchases_member_occurred"}).scalar_one())
+    return (
+        bool(columns["member_id"]["nullable"]),
+        {"channel", "claimed_at"} & set(columns),
+        {"ck_purchases_channel", "ck_purchases_anonymous"} & checks,
+        index,
+    )
+
+
+def _sale(conn: Any, order: str, member: str, *, points: int = 0, channel: str | None = None) -> None:
+    cols = "store_id, member_id, order_id, occurred_at, total_minor, eligible_minor, refunded_minor, " + (
+        "currency, points_earned, points_reversed, redeemed_points, rule, created_at"
+    )
+    values = f"1, {member}, '{order}', :t, 1000, 1000, 0, 'CNY', {points}, 0, 0, 'r', :t"
+    if channel is not None:
+        cols, values = cols + ", channel", values + f", '{channel}'"
+    conn.execute(text(f"INSERT INTO purchases ({cols}) VALUES ({values})"), {"t": NOW})
+
+
+def test_core_0011_anonymous_sales_and_channels_both_ways(engine: Engine) -> None:
+    """Anonymous sales (no member) and channels, checked by the database; the downgrade refuses to drop
+    anonymous sales, and otherwise both directions keep every sale."""
+    everything = (True, {"channel", "claimed_at"}, {"ck_purchases_channel", "ck_purchases_anonymous"})
+    assert _purchases_shape(engine)[:3] == everything
+    assert "WHERE" in _purchases_shape(engine)[3].upper()  # anonymous sales are not in the window index
+    with engine.begin() as conn:
+        for sql in (
+            "INSERT INTO merchants (id, code, name, currency, created_at) VALUES (1, 'M', 'M', 'CNY', :t)",
+            "INSERT INTO stores (id, merchant_id, code, name, timezone, created_at) "
+            "VALUES (1, 1, 'S1', 'S1', 'Asia/Shanghai', :t)",
+            "INSERT INTO tiers (id, code, name, rank, threshold_minor, multiplier_pct) "
+            "VALUES (1, 'base', 'Base', 0, 0, 100)",
+            "INSERT INTO members (id, phone, name, tags, marketing_consent, card_no, member_code, status, "
+            "tier_id, created_at, updated_at) "
+            "VALUES (1, '+8613800000000', 'm', '[]', false, '7700000000001', 'C1', 'active', 1, :t, :t)",
+        ):
+            conn.execute(text(sql), {"t": NOW})
+        _sale(conn, "member-sale", "1", points=10, channel="online")
+        _sale(conn, "anonymous", "NULL")
+        assert (
+            conn.execute(text("SELECT channel FROM purchases WHERE order_id = 'anonymous'")).scalar()
+            == "store"
+        )
+        for order, member, points, channel in (
+            ("bad-channel", "1", 0, "phone"),
+            ("anonymous-earning", "NULL", 5, None),
+        ):
+            with pytest.raises(IntegrityError), conn.begin_nested():
+                _sale(conn, order, member, points=points, channel=channel)
+
+    with pytest.raises(RuntimeError, match="1 anonymous sales"):
+        downgrade(engine, "core_0010")
+    assert _purchases_shape(engine)[:3] == everything  # nothing was changed
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM purchases WHERE member_id IS NULL"))
+    downgrade(engine, "core_0010")
+    nullable, added, checks, index = _purchases_shape(engine)
+    assert (nullable, added, checks) == (False, set(), set())
+    assert "WHERE" not in index.upper()
+    with engine.begin() as conn:
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            _sale(conn, "anonymous-again", "NULL")
+        assert conn.execute(text("SELECT count(*) FROM purchases")).scalar_one() == 1
+
+    upgrade(engine)
+    assert _purchases_shape(engine)[:3] == everything
+    assert "WHERE" in _purchases_shape(engine)[3].upper()
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT order_id, member_id, channel, points_earned FROM purchases")).all()
+        assert [tuple(r) for r in rows] == [("member-sale", 1, "store", 10)]  # the channel came back as store
+        _sale(conn, "anonymous-after", "NULL", channel="delivery")
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            _sale(conn, "bad-channel", "1", channel="phone")

@@ -23,7 +23,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LOYALTY_", toml_file="loyalty.toml", extra="ignore")
 
-    database_url: str = Field(default="sqlite:///var/loyalty.db", description="SQLAlchemy URL")
+    database_url: str = Field(
+        default="sqlite:///var/loyalty.db",
+        description="SQLAlchemy URL of the one database the demo and every command use (relative to the "
+        "working directory); `loyalty db upgrade` creates it",
+    )
     currency: str = Field(default="CNY", min_length=3, max_length=3)
     timezone: str = "Asia/Shanghai"
     locale: str = "zh-CN"
@@ -43,6 +47,12 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         description="PostgreSQL: ranges of a job run side by side on this many connections",
+    )
+    claim_window_days: int = Field(
+        default=30,
+        ge=0,
+        description="Days after an anonymous sale in which a member may claim it with the receipt "
+        "(services.purchase_claims)",
     )
     api_group_commit: bool = Field(
         default=True,

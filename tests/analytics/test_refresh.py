@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from loyalty.analytics.store import load_transactions, refresh
@@ -68,3 +69,28 @@ def test_refresh_writes_scores_and_history(engine: Engine) -> None:
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(member_scores)).scalar() == n
         assert conn.execute(select(func.count()).select_from(member_score_history)).scalar() == 2 * n
+
+
+def test_transactions_are_local_business_days_and_returns_net_on_their_purchase(engine: Engine) -> None:
+    _populate(engine)
+    tx = load_transactions(engine)
+    ret = tx[tx["amount"] < 0]
+    # the ¥5 refund came a day later; it is dated at the purchase it refunds (2025-01-01 10:00 UTC),
+    # in the store's zone (Asia/Shanghai: 18:00), so it nets against that day's spend
+    assert ret["date"].tolist() == [pd.Timestamp("2025-01-01 18:00")]
+    assert ret["amount"].tolist() == [-500.0]
+    first = tx[(tx["customer_id"] == ret["customer_id"].iloc[0]) & (tx["amount"] > 0)]["date"].min()
+    assert first == pd.Timestamp("2025-01-01 18:00")
+
+
+def test_refresh_the_morning_after_the_last_sale_scores_clv(engine: Engine) -> None:
+    """The nightly run: the last purchases were yesterday (business day); every member still gets
+    P(alive) and CLV, fitted on the whole history and scored as of today."""
+    _populate(engine)
+    last = load_transactions(engine)["date"].max()
+    morning = (last.normalize() + pd.Timedelta(days=1, hours=3)).tz_localize("Asia/Shanghai")
+    refresh(engine, now=morning.to_pydatetime())
+    with engine.connect() as conn:
+        rows = conn.execute(select(member_scores)).mappings().all()
+    assert rows
+    assert all(r["p_alive"] is not None and r["clv_minor"] is not None for r in rows)

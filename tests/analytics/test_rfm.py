@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 
 from loyalty.analytics import BetaGeo, summary
-from loyalty.analytics.rfm import BINARY_SEGMENTS, rfm, rfm_features, score, sleeping_members
+from loyalty.analytics.rfm import (
+    BINARY_SEGMENTS,
+    quintile_segment,
+    rfm,
+    rfm_features,
+    score,
+    sleeping_members,
+)
+from loyalty.analytics.segments import QUINTILE_SEGMENTS
 
 
 def _tx() -> pd.DataFrame:
@@ -42,7 +50,8 @@ def test_binary_scheme_mean_and_median() -> None:
     assert out["rfm_code"].to_dict() == {"a": "221", "b": "112", "c": "221", "d": "212"}
     assert out.loc["b", "segment_zh"] == "重要挽留客户"
     assert out.loc["d", "segment_en"] == "Develop"
-    assert out.loc["a", "action"]
+    assert out.loc["a", "action_en"] == "Frequent but small baskets: upsell, raise basket size"
+    assert out.loc["a", "action_zh"] == "常来但客单价低：推荐升级，提高客单价"
     med = score(f, scheme="binary", threshold="median").set_index("customer_id")
     assert med.loc["d", "rfm_code"] == "212"  # median spend 35 → d (50) large
     assert med.loc["a", "m_score"] == 1
@@ -53,6 +62,22 @@ def test_all_eight_binary_groups_named() -> None:
     assert BINARY_SEGMENTS["222"].zh == "重要价值客户"
     assert BINARY_SEGMENTS["111"].zh == "一般挽留客户"
     assert len({s.code for s in BINARY_SEGMENTS.values()}) == 8
+    assert all(s.zh and s.en and s.action_zh and s.action_en for s in BINARY_SEGMENTS.values())
+
+
+def test_quintile_groups_named_in_both_languages() -> None:
+    out = score(rfm_features(_tx(), as_of="2024-03-11"), scheme="quintile")
+    named = {seg: QUINTILE_SEGMENTS[seg] for seg in out["segment"]}
+    for row in out.itertuples():
+        s = named[row.segment]
+        assert (row.segment_zh, row.segment_en, row.action_zh, row.action_en) == (
+            s.zh,
+            s.en,
+            s.action_zh,
+            s.action_en,
+        )
+    # every segment the R×F map can produce has names and actions
+    assert {quintile_segment(r, f) for r in range(1, 6) for f in range(1, 6)} <= set(QUINTILE_SEGMENTS)
 
 
 def test_quintile_scores_balanced_and_ordered(cdnow: pd.DataFrame) -> None:

@@ -3,7 +3,7 @@
 The expectations below are written out by hand, independently of `loyalty.api.security.PERMISSIONS`,
 so a wrong entry in the permission table fails here. A route missing from the matrix fails too, so a new
 endpoint cannot ship without deciding who may call it. Allowed callers must get a 2xx (the requests are
-valid), refused ones 403 (401 when anonymous).
+valid), refused ones 403 (401 when anonymous); where an object is another member's, 404 (`hidden`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -49,6 +50,7 @@ class Case:
     path: str  # the route template, to check coverage
     allowed: frozenset[str]
     build: Callable[[World], dict[str, Any]]  # → kwargs for client.request (url, json, data, params)
+    hidden: frozenset[str] = frozenset()  # callers to whom the object does not exist: 404, not 403
 
 
 def _fresh_member(w: World, store: int | None = None) -> int:
@@ -87,6 +89,25 @@ def _staff_user(w: World) -> int:
     )
     assert resp.status_code == 201, resp.text
     return int(resp.json()["id"])
+
+
+def _anonymous_sale_a(w: World) -> dict[str, Any]:
+    """A fresh anonymous sale at store A, made just now (within the claim window)."""
+    body = purchase_body(w.store_a, None, f"anon-{_n()}")
+    body["occurred_at"] = datetime.now(UTC).isoformat()
+    resp = w.client.post("/api/v1/purchases", json=body, headers=w.as_("admin"))
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+def _claim_body(w: World) -> dict[str, Any]:
+    sale = _anonymous_sale_a(w)
+    return {"store_id": w.store_a, "order_id": sale["order_id"], "member_id": w.member_a["id"]}
+
+
+def _my_claim_body(w: World) -> dict[str, Any]:
+    sale = _anonymous_sale_a(w)
+    return {"store_id": w.store_a, "order_id": sale["order_id"], "total": sale["total"]["amount"]}
 
 
 def _return_body(w: World) -> dict[str, Any]:
@@ -187,7 +208,7 @@ CASES: list[Case] = [
         A({"admin", "store_manager"}),
         f(
             url="/api/v1/members/merge",
-            json=lambda w: {"source_id": _fresh_member(w), "target_id": _fresh_member(w)},
+            json=lambda w: {"duplicate_id": _fresh_member(w), "survivor_id": _fresh_member(w)},
         ),
     ),
     Case(
@@ -204,10 +225,32 @@ CASES: list[Case] = [
     ),
     Case(
         "GET",
+        "/api/v1/members/{member_id}/purchases",
+        A(READERS - {"marketer"}),  # store staff of other stores: 200 with their stores' receipts only
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/purchases"),
+    ),
+    Case(
+        "GET",
+        "/api/v1/me/purchases/{purchase_id}",
+        A({"member"}),
+        f(url=lambda w: f"/api/v1/me/purchases/{_shared_purchase(w)}"),  # member A's receipt
+        hidden=A({"member_b"}),
+    ),
+    Case(
+        "GET",
         "/api/v1/purchases/{purchase_id}",
         A({"admin", "store_manager", "cashier", "pos", "analyst", "auditor"}),
         f(url=lambda w: f"/api/v1/purchases/{_shared_purchase(w)}"),
     ),
+    # Without a store filter, other stores' staff and tills list their own stores' sales.
+    Case(
+        "GET",
+        "/api/v1/purchases",
+        A({"admin", "store_manager", "cashier", "pos", "analyst", "auditor", "cashier_b", "pos_b"}),
+        f(url="/api/v1/purchases"),
+    ),
+    Case("POST", "/api/v1/purchases/claims", A(FRONT_A), f(url="/api/v1/purchases/claims", json=_claim_body)),
+    Case("POST", "/api/v1/me/claims", A(MEMBERS), f(url="/api/v1/me/claims", json=_my_claim_body)),
     Case("POST", "/api/v1/returns", A(FRONT_A), f(url="/api/v1/returns", json=_return_body)),
     Case(
         "GET",
@@ -279,6 +322,7 @@ CASES: list[Case] = [
             "/card/qr.svg",
             "/points",
             "/points/statement",
+            "/purchases",
             "/tier",
             "/tier/history",
         )
@@ -311,6 +355,8 @@ def test_authorization_matrix(world: World, case: Case) -> None:
         resp = world.client.request(case.method, headers=world.as_(caller), **kwargs)
         if caller in case.allowed:
             ok = 200 <= resp.status_code < 300
+        elif caller in case.hidden:
+            ok = resp.status_code == 404
         elif caller == "anonymous":
             ok = resp.status_code == 401
         else:

@@ -170,7 +170,7 @@ def test_update_deactivate_and_merge(world: World) -> None:
     dst = register(world, "admin", _phone(), world.store_a)
     merged = world.client.post(
         f"{V1}/members/merge",
-        json={"source_id": src["id"], "target_id": dst["id"]},
+        json={"duplicate_id": src["id"], "survivor_id": dst["id"]},
         headers=world.as_("admin"),
     )
     assert merged.status_code == 200, merged.text

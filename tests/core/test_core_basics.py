@@ -115,7 +115,7 @@ def test_replay_after_the_member_left(ctx: Context, programme: seed.ProgrammeIds
     c = members.register_member(ctx, MemberIn(phone="13800138013", name="C"))
     sale_a, sale_c = _buy(ctx, sid, a.id, "left-1", 9_900), _buy(ctx, sid, c.id, "left-2", 5_000)
     first_a, first_c = purchases.post_purchase(ctx, sale_a), purchases.post_purchase(ctx, sale_c)
-    members.merge_members(ctx, b.id, a.id)  # a into b
+    members.merge_members(ctx, duplicate_id=a.id, survivor_id=b.id)
     members.deactivate_member(ctx, c.id)
     for sale, first in ((sale_a, first_a), (sale_c, first_c)):
         again = purchases.post_purchase(ctx, sale)
@@ -206,7 +206,7 @@ def test_merge_moves_points_and_history(
     b = members.register_member(ctx, MemberIn(phone="13800138005", name="B"))
     purchases.post_purchase(ctx, _buy(ctx, programme.store_id, a.id, "a1", 10_000))
     purchases.post_purchase(ctx, _buy(ctx, programme.store_id, b.id, "b1", 250_000))
-    out = members.merge_members(ctx, a.id, b.id)
+    out = members.merge_members(ctx, duplicate_id=b.id, survivor_id=a.id)
     assert out.tier_code == "silver"
     assert points.balance(ctx, a.id).balance == 2600
     assert points.balance(ctx, b.id).balance == 0

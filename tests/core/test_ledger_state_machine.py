@@ -196,7 +196,7 @@ def _make_machine(engine: Engine) -> type[RuleBasedStateMachine]:
             ):
                 return
             total = points.balance(ctx, a).balance + points.balance(ctx, b).balance
-            members.merge_members(ctx, a, b)
+            members.merge_members(ctx, duplicate_id=b, survivor_id=a)
             assert points.balance(ctx, a).balance == total
             assert points.balance(ctx, b).balance == 0
 

@@ -101,3 +101,44 @@ def test_a_batch_the_routine_does_not_take_writes_nothing(pair: tuple[Context, C
     with ctx.engine.begin() as conn:
         conn.execute(update(members).where(members.c.id == ids[2]).values(status="inactive"))
     refused([good[1], good[2].model_copy(update={"member_id": ids[2]})])
+
+
+def test_anonymous_sales_and_channels_posted_together_answer_as_alone(pair: tuple[Context, Context]) -> None:
+    """A POS batch mixing members' sales with anonymous ones, in every channel: the same answers (no
+    member, tier or points for an anonymous sale) and ledger as posting them one by one, and a till's
+    retry of a batched anonymous sale is a replay."""
+    batched, alone = pair
+    rng = np.random.default_rng(8)
+    store_ids = _store_ids(batched)
+    ids = _add_members(batched, 6, "SA", [0, 500, 0])
+    assert ids == _add_members(alone, 6, "SA", [0, 500, 0])
+    orders = _scenario(store_ids, ids, rng, 48, anonymous=0.35, channels=True)
+    sales = _batch(orders, "SA").items()
+    assert all(batchable(s) for s in sales)
+    assert any(s.anonymous for s in sales)
+    assert any(s.channel != "store" for s in sales)
+
+    answers = []
+    for lo in range(0, len(sales), 12):
+        with batched.engine.begin() as conn:
+            posted = post_sales(conn, batched, sales[lo : lo + 12])
+        assert posted is not None
+        answers += posted
+    expected = [live_purchases.post_purchase(alone, sale) for sale in sales]
+
+    assert answers == expected
+    anonymous = [a for a, s in zip(answers, sales, strict=True) if s.anonymous]
+    assert anonymous
+    assert all(
+        a.member_id is None and a.tier_code is None and a.points_earned == 0 and a.rule == "anonymous"
+        for a in anonymous
+    )
+    assert {a.channel for a in answers} == {"store", "online", "mini_program", "delivery"}
+    assert_same_ledger(batched, alone)
+    assert _hashes(batched) == _hashes(alone)
+    i = next(i for i, s in enumerate(sales) if s.anonymous and s.channel != "store")
+    replay = live_purchases.post_purchase(batched, sales[i])
+    assert replay.replayed
+    assert replay.purchase_id == answers[i].purchase_id
+    assert replay.channel == sales[i].channel
+    assert replay.member_id is None

@@ -32,10 +32,11 @@ from loyalty.bootstrap import Context, FrozenClock
 from loyalty.db.core_tables import accounts, stores
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
+from loyalty.domain.channels import CHANNELS
 from loyalty.domain.errors import IdempotencyMismatch
 from loyalty.imports.loaders import insert_members
 from loyalty.services import purchases
-from loyalty.services.purchases_bulk import BulkSession, OrderBatch, post_purchase_batch
+from loyalty.services.purchases_bulk import ANONYMOUS, BulkSession, OrderBatch, post_purchase_batch
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn
 from loyalty.services.seed import ensure_programme
 from tests.conftest import create_pg_database, drop_pg_database
@@ -118,14 +119,16 @@ def _add_members(ctx: Context, n: int, tag: str, debts: list[int]) -> list[int]:
 @dataclass
 class Order:
     store: int
-    member: int
+    member: int  # ANONYMOUS (0): an anonymous sale
     at: datetime
     lines: list[tuple[str, str | None, int, int, int]]  # sku, category, qty, unit price, discount
+    channel: str = "store"
 
 
 def _batch(orders: list[Order], order_prefix: str) -> OrderBatch:
     counts = [len(o.lines) for o in orders]
     flat = [ln for o in orders for ln in o.lines]
+    channels = [o.channel for o in orders]
     return OrderBatch(
         store_id=np.array([o.store for o in orders], dtype=np.int64),
         order_id=pa.array([f"{order_prefix}{i}" for i in range(len(orders))], pa.string()),
@@ -140,6 +143,7 @@ def _batch(orders: list[Order], order_prefix: str) -> OrderBatch:
         quantity=np.array([ln[2] for ln in flat], dtype=np.int64),
         unit_price_minor=np.array([ln[3] for ln in flat], dtype=np.int64),
         discount_minor=np.array([ln[4] for ln in flat], dtype=np.int64),
+        channel=None if set(channels) <= {"store"} else pa.array(channels, pa.string()),
     )
 
 
@@ -171,6 +175,7 @@ def _slice(b: OrderBatch, lo: int, hi: int) -> OrderBatch:
         unit_price_minor=b.unit_price_minor[a:z],
         discount_minor=b.discount_minor[a:z],
         currency=b.currency,
+        channel=None if b.channel is None else b.channel.slice(lo, hi - lo),
     )
 
 
@@ -209,8 +214,17 @@ def assert_same_ledger(bulk: Context, live: Context, *, same_ids: bool = True) -
             assert ra == rb, (table, ra, rb)
 
 
-def _scenario(store_ids: list[int], members: list[int], rng: np.random.Generator, n: int) -> list[Order]:
-    """Orders in time order, including midnight (local) sales, simultaneous sales and big baskets."""
+def _scenario(
+    store_ids: list[int],
+    members: list[int],
+    rng: np.random.Generator,
+    n: int,
+    *,
+    anonymous: float = 0.0,
+    channels: bool = False,
+) -> list[Order]:
+    """Orders in time order, including midnight (local) sales, simultaneous sales and big baskets; a
+    share of them `anonymous`, and with `channels` made in every channel (mostly in stores)."""
     start = NOW - timedelta(days=400)
     orders = []
     for _ in range(n):
@@ -233,14 +247,17 @@ def _scenario(store_ids: list[int], members: list[int], rng: np.random.Generator
             )
             for _ in range(int(rng.integers(1, 5)))
         ]
-        orders.append(
-            Order(
-                store_ids[int(rng.integers(0, len(store_ids)))],
-                members[int(rng.integers(0, len(members)))],
-                at,
-                lines,
-            )
+        order = Order(
+            store_ids[int(rng.integers(0, len(store_ids)))],
+            members[int(rng.integers(0, len(members)))],
+            at,
+            lines,
         )
+        if anonymous and rng.random() < anonymous:
+            order.member = ANONYMOUS
+        if channels:
+            order.channel = str(rng.choice(CHANNELS, p=[0.6, 0.15, 0.15, 0.1]))
+        orders.append(order)
     orders.sort(key=lambda o: o.at)
     # A few sales at the very same instant as the one before (order of posting decides).
     for i in range(1, len(orders), 17):
@@ -276,6 +293,58 @@ def test_bulk_equals_live(pair: tuple[Context, Context]) -> None:
         lots_paid = conn.execute(text("SELECT count(*) FROM point_lots WHERE debt_paid > 0")).scalar_one()
     assert upgrades >= 3  # the scenario really crossed thresholds...
     assert lots_paid >= 2  # ... and paid debts
+
+
+def test_bulk_equals_live_with_anonymous_sales_and_channels(pair: tuple[Context, Context]) -> None:
+    """A third of the sales anonymous, in every channel, among members' sales that cross thresholds and
+    pay debts: the bulk routine writes exactly what the live one does, anonymous sales included (no
+    member, no points, no transfer, no lot, no tier effect), in one batch and cut into several."""
+    bulk, live = pair
+    rng = np.random.default_rng(23)
+    store_ids = _store_ids(bulk)
+    debts = [0, 900, 0, 0, 1_500_000]
+    members = _add_members(bulk, 8, "AN", debts)
+    assert members == _add_members(live, 8, "AN", debts)
+    history = _batch(_scenario(store_ids, members, rng, 40, anonymous=0.35, channels=True), "AH")
+    purchases.post_purchases(bulk, history.items())
+    purchases.post_purchases(live, history.items())
+    orders = _scenario(store_ids, members, rng, 150, anonymous=0.35, channels=True)
+    for o in orders:
+        o.at += timedelta(days=200)
+    batch = _batch(orders, "AB")
+    _post_both(bulk, live, _slice(batch, 0, 70), cut=[11, 40])
+    _post_both(bulk, live, _slice(batch, 70, len(batch)))
+    # A batch of anonymous sales only.
+    only = _batch([o for o in _scenario(store_ids, members, rng, 12, anonymous=1.0, channels=True)], "AO")
+    _post_both(bulk, live, only)
+    assert_same_ledger(bulk, live)
+    with bulk.engine.connect() as conn:
+        anonymous = conn.execute(
+            text(
+                "SELECT count(*), sum(points_earned), count(DISTINCT channel), min(rule), max(rule) "
+                "FROM purchases WHERE member_id IS NULL"
+            )
+        ).one()
+        assert anonymous[0] >= 50
+        assert anonymous[1:] == (0, 4, "anonymous", "anonymous")
+        assert conn.execute(text("SELECT count(DISTINCT channel) FROM purchases")).scalar_one() == 4
+        assert (
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM transfers t JOIN purchases p ON p.id = t.purchase_id "
+                    "WHERE p.member_id IS NULL"
+                )
+            ).scalar_one()
+            == 0
+        )
+        upgrades = conn.execute(
+            text("SELECT count(*) FROM tier_history WHERE reason = 'upgrade'")
+        ).scalar_one()
+        assert upgrades >= 2  # members' sales still moved tiers
+        eligible = conn.execute(
+            text("SELECT count(*) FROM purchases WHERE member_id IS NULL AND eligible_minor < total_minor")
+        ).scalar_one()
+        assert eligible > 0  # anonymous sales keep their eligible spend by the programme's exclusions
 
 
 def test_pos_replay_of_an_imported_order(pair: tuple[Context, Context]) -> None:
@@ -339,18 +408,19 @@ def test_duplicate_order_replays_like_live(pair: tuple[Context, Context]) -> Non
     orders = [
         Order(store_ids[0], members[0], NOW - timedelta(days=1), [("A", "coffee", 1, 12_345, 0)]),
         Order(store_ids[1], members[1], NOW, [("B", None, 2, 5_000, 0)]),
+        Order(store_ids[2], ANONYMOUS, NOW, [("C", "coffee", 1, 700, 0)], "delivery"),  # live, anonymous
     ]
     batch = _batch(orders, "D")  # order ids D0, D1: D1 at store 0 exists... at another store: new
-    batch.order_id = pa.array(["D1", "D2"], pa.string())
+    batch.order_id = pa.array(["D1", "D2", "D3"], pa.string())
     with bulk.engine.begin() as conn:
-        assert post_purchase_batch(conn, bulk, batch) == 1  # the replayed order is not new
+        assert post_purchase_batch(conn, bulk, batch) == 2  # the replayed order is not new
     purchases.post_purchases(live, batch.items())
     assert_same_ledger(bulk, live, same_ids=bulk.engine.dialect.name == "sqlite")
 
 
 _order = st.tuples(
     st.integers(0, 2),  # store
-    st.integers(0, 3),  # member
+    st.integers(0, 4),  # member (4: none, an anonymous sale)
     st.integers(0, 500 * 24),  # hour offset
     st.lists(
         st.tuples(
@@ -362,6 +432,7 @@ _order = st.tuples(
         min_size=1,
         max_size=3,
     ),
+    st.sampled_from(CHANNELS),
 )
 
 
@@ -375,7 +446,8 @@ def test_bulk_equals_live_property(
     tmp_path_factory: pytest.TempPathFactory, data: list[Any], cuts: list[int]
 ) -> None:
     """Random batches (SQLite), posted in up to five batches of one session: thresholds, exclusions,
-    debts and windows (reaching over orders earlier batches posted) always agree with live."""
+    debts, windows (reaching over orders earlier batches posted), anonymous sales and channels always
+    agree with live."""
     base = tmp_path_factory.mktemp("prop")
     urls = [f"sqlite:///{base / 'bulk.db'}", f"sqlite:///{base / 'live.db'}"]
     ctxs = [_chain(url) for url in urls]
@@ -388,11 +460,12 @@ def test_bulk_equals_live_property(
         (
             Order(
                 store_ids[s],
-                members[m],
+                members[m] if m < len(members) else ANONYMOUS,
                 start + timedelta(hours=h),
                 [(f"S{i}", c, q, p, min(d, q * p)) for i, (c, q, p, d) in enumerate(lines)],
+                channel,
             )
-            for s, m, h, lines in data
+            for s, m, h, lines, channel in data
         ),
         key=lambda o: o.at,
     )

@@ -57,7 +57,7 @@ def test_sigkill_mid_import_then_rerun_gives_identical_totals(  # type: ignore[n
         time.sleep(0.02)
     assert proc.poll() is None, "import finished before it could be killed; make the file bigger"
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # reap it and close its pipes
     killed_at = _batches(ctx)
     with ctx.engine.connect() as conn:
         status = conn.execute(text("SELECT status FROM import_runs WHERE kind = 'purchases'")).scalar_one()

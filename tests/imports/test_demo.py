@@ -57,6 +57,13 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
         output = (tmp_path / "demo.log").read_text(errors="replace")
         assert healthy, output
         assert "points liability" in output
+        # what it prints is what works: the login line, and API docs that need no network
+        login = next(line for line in output.splitlines() if DEMO_PASSWORD in line)
+        assert DEMO_USER in login, login
+        docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=10)
+        assert docs.status_code == 200
+        assert "cdn." not in docs.text, docs.text[:500]
+        assert "https://" not in docs.text.split("<body")[0], docs.text[:500]
         token = httpx.post(
             f"{base}/auth/token", data={"username": DEMO_USER, "password": DEMO_PASSWORD}, timeout=10
         ).json()["access_token"]

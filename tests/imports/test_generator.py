@@ -93,3 +93,22 @@ def test_generated_files_validate_without_rejects(chain) -> None:  # type: ignor
     checked = validate(lines, resolve_mapping(Kind.purchases, chain.purchases.column_names), ref)
     assert checked.reasons() == {}
     assert checked.good.num_rows == chain.purchases.num_rows
+
+
+def test_a_third_of_tickets_are_anonymous_and_every_channel_is_used(chain) -> None:  # type: ignore[no-untyped-def]
+    """Walk-ins (no card in the file) make about 35 % of tickets, in store or by delivery; members buy
+    mostly in store, some through the mini-program, online and by delivery."""
+    orders = chain.purchases.group_by("订单号").aggregate(
+        [("会员卡号", "count"), ("渠道", "min"), ("渠道", "max")]
+    )
+    assert orders.column("渠道_min").equals(orders.column("渠道_max"))  # one channel per ticket
+    anonymous = pc.equal(orders.column("会员卡号_count"), 0)
+    assert 0.32 < pc.mean(anonymous.cast(pa.int8())).as_py() < 0.38
+    channels = orders.column("渠道_min")
+    walk_ins = set(channels.filter(anonymous).to_pylist())
+    members = channels.filter(pc.invert(anonymous)).value_counts().to_pylist()
+    share = {m["values"]: m["counts"] / sum(x["counts"] for x in members) for m in members}
+    assert walk_ins == {"门店", "外卖"}
+    assert set(share) == {"门店", "线上", "小程序", "外卖"}
+    assert share["门店"] > 0.6
+    assert share["小程序"] > share["线上"]

@@ -121,7 +121,7 @@ def test_purchase_rejections_each_reason() -> None:
         ["OLD", "SH01", "2024-03-01 10:00:00", "M1", "S1", "1", "3"],  # already imported -> duplicate
         ["A8", "UR01", "2024-03-01 10:00", "M2", "S1", "1", "3"],  # Urumqi time
         ["A9", "SH01", "2024-03-01 10:00:00", "M1", "S1", "-1", "3"],  # negative quantity
-        ["A10", "SH01", "2024-03-01 10:00:00", "", "S1", "1", "3"],  # anonymous sale: no_member
+        ["A10", "SH01", "2024-03-01 10:00:00", "", "S1", "1", "3"],  # anonymous sale: kept
     ]
     ref = _ref([(1, "M1", None), (2, "M2", None)])
     ref.orders = pa.table(
@@ -145,17 +145,17 @@ def test_purchase_rejections_each_reason() -> None:
         10: "duplicate_order",
         11: "missing_field",
         14: "negative_amount",
-        15: "no_member",
     }
     assert checked.duplicates == 1
     good = checked.good.to_pylist()
-    assert [(g["order_id"], g["amount_minor"], g["member_id"]) for g in good] == [
-        ("A1", 246900, 1),
-        ("A1", 300, 1),
-        ("A8", 300, 2),
+    assert [(g["order_id"], g["amount_minor"], g["member_id"], g["anonymous"]) for g in good] == [
+        ("A1", 246900, 1, False),
+        ("A1", 300, 1, False),
+        ("A10", 300, None, True),
+        ("A8", 300, 2, False),
     ]
     shanghai = good[0]["occurred_us"]
-    urumqi = good[2]["occurred_us"]
+    urumqi = good[3]["occurred_us"]
     assert shanghai == int(datetime(2024, 3, 1, 2, 0, tzinfo=UTC).timestamp() * 1_000_000)
     assert urumqi - shanghai == 2 * 3600 * 1_000_000  # Urumqi is UTC+6
     detail = checked.rejects.filter(pa.compute.equal(checked.rejects.column("_line"), 10)).column("detail")
@@ -165,6 +165,48 @@ def test_purchase_rejections_each_reason() -> None:
         checked.rejects.column("单价").to_pylist()[checked.rejects.column("_line").to_pylist().index(6)]
         == "abc"
     )
+
+
+def test_purchase_channels_in_chinese_and_english_and_anonymous_sales() -> None:
+    """A channel column in either language becomes the closed set (empty: store), a text naming no
+    channel is refused naming it, and an order's lines agree on the channel; a sale without a member
+    key is an anonymous sale, one whose key names nobody is still refused."""
+    headers = [*PURCHASE_HEADERS, "渠道"]
+    rows = [
+        ["C1", "SH01", "2024-03-01 10:00:00", "M1", "S1", "1", "3", "门店"],
+        ["C2", "SH01", "2024-03-01 10:00:00", "M1", "S1", "1", "3", "线上"],
+        ["C3", "SH01", "2024-03-01 10:00:00", "", "S1", "1", "3", "小程序"],
+        ["C4", "SH01", "2024-03-01 10:00:00", "", "S1", "1", "3", "外卖"],
+        ["C5", "SH01", "2024-03-01 10:00:00", "M1", "S1", "1", "3", "Mini-Program"],
+        ["C6", "SH01", "2024-03-01 10:00:00", "M1", "S1", "1", "3", " E-Commerce "],
+        ["C7", "SH01", "2024-03-01 10:00:00", "M1", "S1", "1", "3", ""],  # no channel: a store sale
+        ["C8", "SH01", "2024-03-01 10:00:00", "M1", "S1", "1", "3", "电话"],  # bad_channel
+        ["C9", "SH01", "2024-03-01 10:00:00", "", "S1", "1", "3", "delivery"],
+        ["C9", "SH01", "2024-03-01 10:00:00", "", "S2", "1", "3", "store"],  # another order's channel
+        ["C10", "SH01", "2024-03-01 10:00:00", "NOBODY", "S1", "1", "3", "store"],  # unknown_member
+    ]
+    checked = _check(Kind.purchases, headers, rows, _ref([(1, "M1", None)]))
+    assert _reject_map(checked) == {9: "bad_channel", 11: "duplicate_order", 12: "unknown_member"}
+    detail = checked.rejects.filter(pa.compute.equal(checked.rejects.column("_line"), 9)).column("detail")
+    assert detail[0].as_py() == "channel 电话"
+    got = {g["order_id"]: (g["channel"], g["member_id"], g["anonymous"]) for g in checked.good.to_pylist()}
+    assert got == {
+        "C1": ("store", 1, False),
+        "C2": ("online", 1, False),
+        "C3": ("mini_program", None, True),
+        "C4": ("delivery", None, True),
+        "C5": ("mini_program", 1, False),
+        "C6": ("online", 1, False),
+        "C7": ("store", 1, False),
+        "C9": ("delivery", None, True),
+    }
+    # A constant channel for a single-channel export; no channel column at all: store sales.
+    online = _check(
+        Kind.purchases, PURCHASE_HEADERS, rows[:1], _ref([(1, "M1", None)]), defaults={"channel": "线上"}
+    )
+    assert online.good.column("channel").to_pylist() == ["online"]
+    plain = _check(Kind.purchases, PURCHASE_HEADERS, rows[:1], _ref([(1, "M1", None)]))
+    assert plain.good.column("channel").to_pylist() == ["store"]
 
 
 def test_header_level_file_with_repeated_order_is_duplicate_order() -> None:

@@ -17,16 +17,20 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from loyalty.analytics import daybits
 from loyalty.analytics.errors import InputError
+
+# Ibis is imported where an expression is built: a plain file is read, checked and summarised without
+# it (`loyalty.analytics.files`), and its import costs that command more than the work itself.
+if TYPE_CHECKING:
+    import ibis
+    import ibis.expr.types as ir
 
 TimeUnit = Literal["day", "week"]
 ReturnsPolicy = Literal["reject", "net"]
@@ -46,6 +50,8 @@ class Columns:
 
 def connect() -> ibis.BaseBackend:
     """A fresh in-process DuckDB connection (the default engine), with no progress bar on stdout."""
+    import ibis
+
     con = ibis.duckdb.connect()
     con.raw_sql("SET enable_progress_bar = false")  # DuckDB draws it on stdout past two seconds
     return con
@@ -63,6 +69,9 @@ def _read_file(con: ibis.BaseBackend, path: Path) -> ir.Table:
 
 def to_table(source: Any, con: ibis.BaseBackend | None = None) -> ir.Table:
     """Accept a path (CSV/CSV.gz/Parquet), an Ibis table, or a pandas/Polars/Arrow frame."""
+    import ibis
+    import ibis.expr.types as ir
+
     if isinstance(source, ir.Table):
         return source
     if isinstance(source, str | Path):
@@ -82,6 +91,8 @@ def to_table(source: Any, con: ibis.BaseBackend | None = None) -> ir.Table:
 
 
 def _bad_rows(t: ir.Table, predicate: ir.BooleanValue) -> list[int]:
+    import ibis
+
     numbered = t.mutate(_row=ibis.row_number() + 1)
     bad = numbered.filter(predicate.name("_bad")).select("_row").order_by("_row").limit(_MAX_ROWS_IN_ERROR)
     return [int(v) for v in bad.execute()["_row"].tolist()]
@@ -114,6 +125,8 @@ def checked_transactions(
     or amount cannot be parsed, or rows with negative amounts. Negative amounts are returns: rejected
     by default, or kept with ``returns="net"`` so they net against the same day's purchases.
     """
+    import ibis
+
     cols = columns or Columns()
     t = to_table(source, con)
     missing = [c for c in (cols.customer, cols.date, cols.amount) if c not in t.columns]
@@ -198,6 +211,8 @@ def daily(tx: ir.Table) -> ir.Table:
     Returns (negative amounts, only present with ``returns="net"``) net against the same day's spend;
     the day's spend never goes below zero.
     """
+    import ibis
+
     # floor(epoch seconds / 86400) is the UTC calendar day, cheaper than truncating the timestamp first
     day = (tx.ts.epoch_seconds().cast("int64") // 86400).cast("int64")
     g = (
@@ -221,6 +236,8 @@ def summary_expr(
     With ``calibration_end`` the calibration period ends there and the holdout period runs to
     ``observation_end``; holdout columns count repeat purchase days and spend after the calibration end.
     """
+    import ibis
+
     d = daily(tx)
     obs_day = _day_literal(observation_end)
     cal_day = _day_literal(calibration_end) if calibration_end is not None else obs_day
@@ -301,9 +318,21 @@ def summary(
 
     Raises :class:`InputError` when ``calibration_end`` lies outside the data or after ``observation_end``.
     """
-    tx, has_returns = checked_transactions(source, columns, returns=returns, con=con)
-    bounds = tx.aggregate(lo=tx.ts.min(), hi=tx.ts.max()).execute()
-    lo, hi = pd.Timestamp(bounds["lo"].iloc[0]), pd.Timestamp(bounds["hi"].iloc[0])
+    tx: ir.Table | None = None
+    checked = None
+    if isinstance(source, str | Path) and con is None:
+        from loyalty.analytics.files import read_checked
+
+        checked = read_checked(Path(source), columns or Columns(), returns=returns)
+    if checked is not None:  # a plain file, read into memory without Ibis
+        arrow: pa.Table | None = checked.table
+        has_returns = checked.has_returns
+        lo, hi = _arrow_bounds(checked.table)
+    else:
+        arrow = None
+        tx, has_returns = checked_transactions(source, columns, returns=returns, con=con)
+        bounds = tx.aggregate(lo=tx.ts.min(), hi=tx.ts.max()).execute()
+        lo, hi = pd.Timestamp(bounds["lo"].iloc[0]), pd.Timestamp(bounds["hi"].iloc[0])
     if pd.isna(lo):
         raise InputError("the transaction log is empty")
     if observation_end is None:
@@ -319,18 +348,31 @@ def summary(
         if pd.Timestamp(observation_end) <= cal:
             raise InputError("observation end must be after the calibration end")
     df = None
-    if not has_returns and _backend_name(tx) == "duckdb":
+    if not has_returns and arrow is None and tx is not None and _backend_name(tx) == "duckdb":
+        arrow = tx.to_pyarrow()
+    if not has_returns and arrow is not None:
         df = summary_from_arrow(
-            tx.to_pyarrow(),
+            arrow,
             observation_end=observation_end,
             calibration_end=calibration_end,
             time_unit=time_unit,
         )
     if df is None:
+        if tx is None:
+            import ibis
+
+            tx = ibis.memtable(arrow)
         df = _summary_sql(tx, observation_end, calibration_end, time_unit)
     if df.empty:
         raise InputError("no purchases in the requested period")
     return df
+
+
+def _arrow_bounds(tx: pa.Table) -> tuple[pd.Timestamp, pd.Timestamp]:
+    import pyarrow.compute as pc
+
+    bounds = pc.min_max(tx.column("ts")).as_py()
+    return pd.Timestamp(bounds["min"]), pd.Timestamp(bounds["max"])
 
 
 def _summary_sql(

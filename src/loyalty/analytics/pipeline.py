@@ -1,4 +1,4 @@
-"""End-to-end CLV: summary → purchase model → Gamma-Gamma → per-customer scores, plus table I/O.
+"""End-to-end CLV: summary → purchase model → Gamma-Gamma → per-customer scores.
 
 Kept apart from the CLI so ``loyalty analytics refresh`` and Python users run exactly the same steps.
 """
@@ -6,16 +6,20 @@ Kept apart from the CLI so ``loyalty analytics refresh`` and Python users run ex
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
-import ibis
 import numpy as np
 import pandas as pd
 
 from loyalty.analytics.errors import InputError
 from loyalty.analytics.features import Columns, TimeUnit, summary
+from loyalty.analytics.files import read_table as read_table
+from loyalty.analytics.files import write_table as write_table
 from loyalty.analytics.models import BetaGeo, GammaGamma, ParetoNBD, clv
+
+if TYPE_CHECKING:
+    import ibis
 
 ModelName = Literal["bgnbd", "pareto"]
 PER_MONTH = {"week": 4.345, "day": 30.0}
@@ -32,34 +36,11 @@ CLV_COLUMNS = [
 ]
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read CSV (optionally .gz) or Parquet by extension, everything as text for CSV (validated later)."""
-    p = Path(path)
-    name = p.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(p)
-    if name.endswith((".csv", ".csv.gz")):
-        return pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
-    raise InputError(f"{p}: unsupported file type (use .csv, .csv.gz or .parquet)")
-
-
-def write_table(df: pd.DataFrame, path: str | Path) -> None:
-    """Write CSV (optionally .gz) or Parquet by extension."""
-    p = Path(path)
-    name = p.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        df.to_parquet(p, index=False)
-    elif name.endswith((".csv", ".csv.gz")):
-        df.to_csv(p, index=False)
-    else:
-        raise InputError(f"{p}: unsupported output type (use .csv, .csv.gz or .parquet)")
-
-
 def fit_clv(
     source: Any,
     columns: Columns | None = None,
     *,
-    calibration_end: dt.date | str,
+    calibration_end: dt.date | str | None,
     time_unit: TimeUnit = "week",
     model: ModelName = "bgnbd",
     horizon_months: int = 12,
@@ -70,39 +51,72 @@ def fit_clv(
     """Fit on the calibration period and score every customer seen in it.
 
     Returns ``(scores, params, summary)``: the CLI ``clv`` table, the PARAMS.json dict, and the full
-    summary (with holdout columns) for the calibration/holdout check.
+    summary (with holdout columns) for the calibration/holdout check. Without a calibration end the
+    models are fitted on all the data and customers are scored as of its last purchase day.
     """
     s = summary(
         source, columns, calibration_end=calibration_end, time_unit=time_unit, returns=returns, con=con
     )
+    fitted = fit_summary(s, time_unit=time_unit, model=model)
+    out = score_summary(s, fitted, horizon_months=horizon_months, discount_rate=discount_rate)
+    end = calibration_end if calibration_end is not None else s["last_purchase"].max()
+    params = fitted.params()
+    params["calibration_end"] = str(pd.Timestamp(end).date())
+    return out, params, s
+
+
+@dataclass(frozen=True)
+class FittedModels:
+    """A purchase model and the Gamma-Gamma spend model, fitted on one summary in one time unit."""
+
+    purchases: BetaGeo | ParetoNBD
+    spend: GammaGamma
+    model: ModelName
+    time_unit: TimeUnit
+
+    def params(self) -> dict[str, Any]:
+        """The PARAMS.json dict: purchase-model parameters, log-likelihood, standard errors, Gamma-Gamma."""
+        out: dict[str, Any] = {"model": self.model, **self.purchases.params_}
+        out["log_likelihood"] = self.purchases.log_likelihood_
+        out["n_customers"] = self.purchases.n_customers_
+        out["standard_errors"] = self.purchases.standard_errors_
+        out["gamma_gamma"] = {**self.spend.params_, "log_likelihood": self.spend.log_likelihood_}
+        out["gamma_gamma_standard_errors"] = self.spend.standard_errors_
+        out["gamma_gamma_n_customers"] = self.spend.n_customers_
+        out["time_unit"] = self.time_unit
+        return out
+
+
+def fit_summary(s: pd.DataFrame, *, time_unit: TimeUnit = "week", model: ModelName = "bgnbd") -> FittedModels:
+    """Fit the purchase model and Gamma-Gamma on a customer summary (``frequency, recency, T, monetary``)."""
     x, tx, tt, m = (s[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T", "monetary_value"))
     purchases: BetaGeo | ParetoNBD = BetaGeo() if model == "bgnbd" else ParetoNBD()
     purchases.fit(x, tx, tt)
-    spend = GammaGamma().fit(x, m)
-    horizon = horizon_months * PER_MONTH[time_unit]
+    return FittedModels(purchases, GammaGamma().fit(x, m), model, time_unit)
+
+
+def score_summary(
+    s: pd.DataFrame, fitted: FittedModels, *, horizon_months: int = 12, discount_rate: float = 0.01
+) -> pd.DataFrame:
+    """The ``clv`` table for every customer of a summary: P(alive), expected purchases, spend and CLV."""
+    x, tx, tt, m = (s[c].to_numpy(dtype=np.float64) for c in ("frequency", "recency", "T", "monetary_value"))
+    horizon = horizon_months * PER_MONTH[fitted.time_unit]
     out = s[["customer_id", "frequency", "recency", "T", "monetary_value"]].copy()
-    out["p_alive"] = purchases.predict_p_alive(x, tx, tt)
-    out["expected_purchases"] = purchases.predict_purchases(horizon, x, tx, tt)
-    out["expected_avg_value"] = spend.predict_spend(x, m)
+    out["p_alive"] = fitted.purchases.predict_p_alive(x, tx, tt)
+    out["expected_purchases"] = fitted.purchases.predict_purchases(horizon, x, tx, tt)
+    out["expected_avg_value"] = fitted.spend.predict_spend(x, m)
     out["clv"] = clv(
-        purchases,
-        spend,
+        fitted.purchases,
+        fitted.spend,
         x,
         tx,
         tt,
         m,
         months=horizon_months,
         discount_rate=discount_rate,
-        time_unit=time_unit,
+        time_unit=fitted.time_unit,
     )
-    params: dict[str, Any] = {"model": model, **purchases.params_}
-    params["log_likelihood"] = purchases.log_likelihood_
-    params["n_customers"] = purchases.n_customers_
-    params["standard_errors"] = purchases.standard_errors_
-    params["gamma_gamma"] = {**spend.params_, "log_likelihood": spend.log_likelihood_}
-    params["time_unit"] = time_unit
-    params["calibration_end"] = str(pd.Timestamp(calibration_end).date())
-    return out[CLV_COLUMNS], params, s
+    return out[CLV_COLUMNS]
 
 
 def holdout_by_frequency(

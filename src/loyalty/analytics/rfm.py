@@ -5,78 +5,30 @@
 * ``quintile``: 1–5 per dimension, 5 best (more recent, more frequent, larger spend). Ties share a score:
   a customer's score is set by the share of customers strictly worse, so equal values never split.
 * ``binary`` (the 8-group scheme common in Chinese retail): 2 if better than the threshold (mean, or
-  median when asked), else 1; the eight codes carry zh-CN and English names and a recommended action.
+  median when asked), else 1.
+
+Both schemes' groups carry zh-CN and English names and a recommended action (`analytics.segments`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import ibis
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from loyalty.analytics.errors import InputError
 from loyalty.analytics.features import Columns, summary
+from loyalty.analytics.segments import BINARY_SEGMENTS, QUINTILE_SEGMENTS
+
+if TYPE_CHECKING:
+    import ibis
 
 Scheme = Literal["quintile", "binary"]
 Threshold = Literal["mean", "median"]
 
-
-@dataclass(frozen=True)
-class Segment:
-    """One binary-scheme group: stable code, zh-CN and English names, and what to do about it."""
-
-    code: str
-    zh: str
-    en: str
-    action: str
-
-
-BINARY_SEGMENTS: dict[str, Segment] = {
-    "222": Segment(
-        "high_value",
-        "重要价值客户",
-        "High value",
-        "Keep delighted: VIP service, early access, no discounts needed",
-    ),
-    "212": Segment(
-        "develop", "重要发展客户", "Develop", "Raise visit frequency: cross-sell, loyalty challenges, bundles"
-    ),
-    "122": Segment(
-        "retain", "重要保持客户", "Retain", "Recently quiet but valuable: personal outreach, reminders"
-    ),
-    "112": Segment(
-        "win_back", "重要挽留客户", "Win back", "Slipping high spenders: win-back offer, ask what went wrong"
-    ),
-    "221": Segment(
-        "general_value",
-        "一般价值客户",
-        "General value",
-        "Frequent but small baskets: upsell, raise basket size",
-    ),
-    "211": Segment(
-        "general_develop",
-        "一般发展客户",
-        "General develop",
-        "New or occasional: onboarding, second-purchase coupon",
-    ),
-    "121": Segment(
-        "general_retain",
-        "一般保持客户",
-        "General retain",
-        "Regulars going quiet: low-cost reminders, points expiry notice",
-    ),
-    "111": Segment(
-        "general_win_back",
-        "一般挽留客户",
-        "General win back",
-        "Low value and lapsed: low-cost mass campaigns only",
-    ),
-}
 
 # Quintile scheme: the widely used R×F segment map (R, F scores → name), first match wins.
 _QUINTILE_RULES: tuple[tuple[str, str, str], ...] = (
@@ -92,6 +44,9 @@ _QUINTILE_RULES: tuple[tuple[str, str, str], ...] = (
     ("hibernating", "[1-2]", "[1-2]"),
 )
 
+
+# The names and actions every scored row carries (both schemes), from `loyalty.analytics.segments`.
+NAME_COLUMNS = {"segment_zh": "zh", "segment_en": "en", "action_zh": "action_zh", "action_en": "action_en"}
 
 _CODE_STRINGS = np.array([f"{i:03d}" for i in range(1000)], dtype=object)
 
@@ -168,7 +123,7 @@ def rfm_from_summary(summary: pd.DataFrame) -> pd.DataFrame:
 def score(
     features: pd.DataFrame, *, scheme: Scheme = "quintile", threshold: Threshold = "mean"
 ) -> pd.DataFrame:
-    """Add ``r_score, f_score, m_score, rfm_code, segment`` (and zh/en names and action for ``binary``)."""
+    """Add ``r_score, f_score, m_score, rfm_code, segment`` and the group's zh/en names and actions."""
     out = features.copy()
     rec = out["recency_days"].to_numpy(dtype=np.float64)
     fre = out["frequency"].to_numpy(dtype=np.float64)
@@ -188,14 +143,15 @@ def score(
     code_num = out["r_score"].to_numpy() * 100 + out["f_score"].to_numpy() * 10 + out["m_score"].to_numpy()
     out["rfm_code"] = _CODE_STRINGS[code_num]
     if scheme == "binary":
-        seg = out["rfm_code"].map(BINARY_SEGMENTS)
-        out["segment"] = seg.map(lambda s: s.code)
-        out["segment_zh"] = seg.map(lambda s: s.zh)
-        out["segment_en"] = seg.map(lambda s: s.en)
-        out["action"] = seg.map(lambda s: s.action)
+        key, catalogue = out["rfm_code"], BINARY_SEGMENTS
+        out["segment"] = key.map({code: s.code for code, s in catalogue.items()})
     else:
         cells = np.array([quintile_segment(r, f) for r in range(6) for f in range(6)], dtype=object)
         out["segment"] = cells[out["r_score"].to_numpy() * 6 + out["f_score"].to_numpy()]
+        key, catalogue = out["segment"], QUINTILE_SEGMENTS
+    # dict lookups run in pandas' hash map, not a Python call per customer
+    for column, field in NAME_COLUMNS.items():
+        out[column] = key.map({k: getattr(s, field) for k, s in catalogue.items()})
     return out
 
 

@@ -12,79 +12,159 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, MetaData, Table, delete, insert, select
+from sqlalchemy import Engine, MetaData, Table, case, delete, func, insert, select
 
 from loyalty.analytics.errors import InputError
-from loyalty.analytics.pipeline import fit_clv
 from loyalty.analytics.rfm import rfm_from_summary, score
 
 
 def load_transactions(engine: Engine) -> pd.DataFrame:
-    """Member purchases (positive, minor units) and their returns (negative refunds), one row each."""
+    """Member purchases (positive, minor units) and their returns (negative refunds), one row each.
+
+    Anonymous sales are left out: the member models need a member. A return is dated at the
+    purchase it refunds, so it nets against that purchase's day (a refund a week later lowers what
+    the member spent then, rather than making a return-only day the models would drop). Dates are
+    the store's local time (business days), without a zone.
+    """
     md = MetaData()
     try:
         purchases = Table("purchases", md, autoload_with=engine)
         returns = Table("returns", md, autoload_with=engine)
+        stores = Table("stores", md, autoload_with=engine)
     except Exception as exc:  # NoSuchTableError and driver errors alike mean "not a product database"
         raise InputError(f"the database has no purchases/returns tables: {exc}") from exc
-    buy = select(
-        purchases.c.member_id.label("customer_id"),
-        purchases.c.occurred_at.label("date"),
-        purchases.c.total_minor.label("amount"),
-    ).where(purchases.c.member_id.is_not(None))
+    columns = ["customer_id", "date", "amount", "timezone"]
+    buy = (
+        select(
+            purchases.c.member_id.label("customer_id"),
+            purchases.c.occurred_at.label("date"),
+            purchases.c.total_minor.label("amount"),
+            stores.c.timezone,
+        )
+        .select_from(purchases.join(stores, stores.c.id == purchases.c.store_id))
+        .where(purchases.c.member_id.is_not(None))
+    )
     ret = (
         select(
             purchases.c.member_id.label("customer_id"),
-            returns.c.occurred_at.label("date"),
+            purchases.c.occurred_at.label("date"),
             (-returns.c.refund_minor).label("amount"),
+            stores.c.timezone,
         )
-        .select_from(returns.join(purchases, returns.c.purchase_id == purchases.c.id))
+        .select_from(
+            returns.join(purchases, returns.c.purchase_id == purchases.c.id).join(
+                stores, stores.c.id == purchases.c.store_id
+            )
+        )
         .where(purchases.c.member_id.is_not(None))
     )
     with engine.connect() as conn:
-        frames = [
-            pd.DataFrame(conn.execute(q).all(), columns=["customer_id", "date", "amount"]) for q in (buy, ret)
-        ]
+        frames = [pd.DataFrame(conn.execute(q).all(), columns=columns) for q in (buy, ret)]
     df = pd.concat(frames, ignore_index=True)
-    df["date"] = pd.to_datetime(df["date"], utc=True).dt.tz_localize(None)
+    utc = pd.to_datetime(df["date"], utc=True)
+    local = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
+    for zone, rows in df.groupby("timezone").groups.items():  # a handful of zones, not a call per row
+        local[rows] = utc[rows].dt.tz_convert(str(zone)).dt.tz_localize(None).astype("datetime64[ns]")
+    df["date"] = local
     df["amount"] = df["amount"].astype("float64")
     df["customer_id"] = df["customer_id"].astype("int64")
+    return df[["customer_id", "date", "amount"]]
+
+
+def sales_by_channel(engine: Engine) -> pd.DataFrame:
+    """All sales, members' and anonymous, net of refunds: one row per (channel, is_member).
+
+    Columns ``channel`` (None where the database records no channel), ``is_member``, ``orders`` and
+    ``net_minor`` (integer minor units). The report's member sales share and channel table come from
+    here; the member models never see anonymous sales.
+    """
+    md = MetaData()
+    try:
+        purchases = Table("purchases", md, autoload_with=engine)
+    except Exception as exc:  # NoSuchTableError and driver errors alike mean "not a product database"
+        raise InputError(f"the database has no purchases table: {exc}") from exc
+    is_member = case((purchases.c.member_id.is_(None), 0), else_=1)
+    keys = [is_member.label("is_member")]
+    if "channel" in purchases.c:
+        keys.append(purchases.c.channel.label("channel"))
+    q = select(
+        *keys,
+        func.count().label("orders"),
+        func.coalesce(func.sum(purchases.c.total_minor - purchases.c.refunded_minor), 0).label("net_minor"),
+    ).group_by(*keys)
+    with engine.connect() as conn:
+        df = pd.DataFrame([r._asdict() for r in conn.execute(q)])
+    if df.empty:
+        return pd.DataFrame(columns=["channel", "is_member", "orders", "net_minor"])
+    if "channel" not in df:
+        df["channel"] = None
+    df = df[["channel", "is_member", "orders", "net_minor"]]
+    df["is_member"] = df["is_member"].astype(bool)
+    df["orders"] = df["orders"].astype("int64")
+    df["net_minor"] = df["net_minor"].astype("int64")
     return df
 
 
+def member_cards(engine: Engine, member_ids: list[int]) -> dict[int, str]:
+    """Card numbers of a few members (the report's at-risk list masks them before showing)."""
+    if not member_ids:
+        return {}
+    md = MetaData()
+    members = Table("members", md, autoload_with=engine)
+    q = select(members.c.id, members.c.card_no).where(members.c.id.in_([int(i) for i in member_ids]))
+    with engine.connect() as conn:
+        return {int(i): str(card) for i, card in conn.execute(q).all()}
+
+
+def business_day(moment: dt.datetime) -> pd.Timestamp:
+    """The programme's calendar day at `moment` (its LOYALTY_TIMEZONE), as the transactions' dates are."""
+    stamp = pd.Timestamp(moment)
+    if stamp.tzinfo is None:
+        return stamp.normalize()
+    from loyalty.config import get_settings
+
+    return stamp.tz_convert(get_settings().timezone).tz_localize(None).normalize()
+
+
 def compute_scores(tx: pd.DataFrame, *, as_of: dt.datetime, model: str = "bgnbd") -> pd.DataFrame:
-    """Binary RFM plus CLV for every member with a purchase; CLV columns are empty when no model fits."""
+    """Binary RFM plus CLV for every member with a purchase, as of `as_of`'s business day.
+
+    The purchase and spend models are fitted on all the history up to that day, and every member is
+    scored as of it (a member who last bought a month ago has had a month to come back). CLV columns
+    are empty when no model fits.
+    """
     from loyalty.analytics.errors import ConvergenceError
     from loyalty.analytics.features import summary
+    from loyalty.analytics.pipeline import fit_summary, score_summary
 
-    day = (
-        pd.Timestamp(as_of).tz_localize(None).normalize()
-        if pd.Timestamp(as_of).tzinfo
-        else pd.Timestamp(as_of)
-    )
+    day = business_day(as_of)
     s = summary(tx, observation_end=day, time_unit="day", returns="net")
     rfm = score(rfm_from_summary(s), scheme="binary").set_index("customer_id")
     out = rfm[["rfm_code", "segment", "recency_days", "frequency", "monetary"]].copy()
     out["p_alive"] = np.nan
     out["expected_purchases"] = np.nan
     out["clv"] = np.nan
+    weeks = s.assign(recency=s["recency"] / 7.0, T=s["T"] / 7.0)
     try:
-        first_day = pd.to_datetime(tx["date"]).min().normalize()
-        cal_end = day - pd.Timedelta(days=1) if day > first_day else day
-        scores, _, _ = fit_clv(tx, calibration_end=cal_end, time_unit="week", model=model, returns="net")  # type: ignore[arg-type]
-        sc = scores.set_index("customer_id")
-        out.loc[sc.index, "p_alive"] = sc["p_alive"]
-        out.loc[sc.index, "expected_purchases"] = sc["expected_purchases"]
-        out.loc[sc.index, "clv"] = sc["clv"]
+        fitted = fit_summary(weeks, time_unit="week", model=model)  # type: ignore[arg-type]
     except (ConvergenceError, InputError):
-        pass  # too little history for a purchase model: RFM scores are still written
+        return out.reset_index()  # too little history for a purchase model: RFM scores are still written
+    sc = score_summary(weeks, fitted).set_index("customer_id")
+    out.loc[sc.index, "p_alive"] = sc["p_alive"]
+    out.loc[sc.index, "expected_purchases"] = sc["expected_purchases"]
+    out.loc[sc.index, "clv"] = sc["clv"]
     return out.reset_index()
 
 
 def refresh(engine: Engine, *, now: dt.datetime, model: str = "bgnbd") -> int:
-    """Recompute every member's scores and store them; returns the number of members scored."""
+    """Recompute every member's scores and store them; returns the number of members scored.
+
+    Raises :class:`InputError` when the purchases mix currencies: money scores need one.
+    """
+    from loyalty.analytics.currency import database_currency
     from loyalty.db.analytics_tables import member_score_history, member_scores
 
+    database_currency(engine)
     tx = load_transactions(engine)
     if tx.empty:
         return 0

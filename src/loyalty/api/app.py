@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.telemetry import TelemetryConfig
 
 import loyalty
+from loyalty.api.docs import install_docs
 from loyalty.api.errors import Problem, install_error_handlers
 from loyalty.api.group_commit import GroupCommit
 from loyalty.api.ratelimit import limiter_for
@@ -66,7 +67,8 @@ def create_app(
         version=loyalty.__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # FastAPI's docs pages load their scripts from a CDN: ours are served from the package (api.docs).
+        docs_url=None,
         redoc_url=None,
         responses=_PROBLEM_RESPONSES,
         separate_input_output_schemas=False,
@@ -86,6 +88,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
     _include_resource_routers(app)
+    install_docs(app)
     app.add_api_route("/", _to_docs, include_in_schema=False)
     _document_problems(app)
     return app
@@ -181,7 +184,10 @@ def _document_problems(app: FastAPI) -> None:
 
 def _include_resource_routers(app: FastAPI) -> None:
     """Mount the resource routers; kept apart so the list of resources reads in one place."""
+    from loyalty.api import strict_query
     from loyalty.api.routers import ROUTERS
 
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    # Every API route answers a query parameter it does not declare with a 422 naming it.
+    strict_query.install(app, [(API_PREFIX, r) for r in (health.router, *ROUTERS)])

@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loyalty.api.errors import forbidden, unauthenticated
 from loyalty.api.security import Principal, principal_from_jwt
+from loyalty.domain.errors import InvalidInput
 from loyalty.services import auth as auth_service
 
 if TYPE_CHECKING:
@@ -198,3 +199,16 @@ def rate_limited(surface: str) -> Callable[[Request], Awaitable[None]]:
 
 def parse_cursor(cursor: str | None) -> Any:
     return cursor
+
+
+def in_query(exc: InvalidInput) -> InvalidInput:
+    """A service's filter error as the API reports it: VALIDATION_FAILED, fields as `query.<name>`.
+
+    The services name a filter as the API's parameter is named (`tier`, `segment`); FastAPI's own
+    query errors say `query.tier`, so one route's problems read alike whichever layer found them.
+    """
+    details = dict(exc.details or {})
+    details["errors"] = [
+        {**entry, "field": f"query.{entry['field']}"} for entry in details.get("errors") or []
+    ]
+    return InvalidInput("VALIDATION_FAILED", exc.template, details)

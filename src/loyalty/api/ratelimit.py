@@ -18,7 +18,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from loyalty.api.errors import ApiError
+from loyalty.api.errors import ApiError, Term
+from loyalty.i18n import marker
 
 #: surface → (allowed attempts, window in seconds)
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
@@ -31,13 +32,22 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
 log = logging.getLogger(__name__)
 
 
+N_ = marker("api")
+#: what each limited surface is called in the 429's detail
+SURFACE_NAMES = {"login": N_("login"), "member_lookup": N_("member lookup")}
+
+
 def too_many(surface: str, retry_after: int) -> ApiError:
     """The 429 problem, with the seconds until the oldest counted attempt leaves the window."""
     return ApiError(
         429,
         "RATE_LIMITED",
-        f"Too many {surface.replace('_', ' ')} attempts; retry in {retry_after} s.",
+        "Too many {surface} attempts; retry in {retry_after} s.",
         headers={"Retry-After": str(retry_after)},
+        values={
+            "surface": Term(SURFACE_NAMES.get(surface, surface.replace("_", " "))),
+            "retry_after": retry_after,
+        },
     )
 
 

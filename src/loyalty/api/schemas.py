@@ -13,6 +13,8 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Path
 from pydantic import BaseModel, Field
 
+from loyalty.domain.errors import InvalidInput
+
 #: ISO 4217 minor-unit exponents that differ from 2 (the default).
 _EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3}
 
@@ -49,8 +51,10 @@ def money(minor: int, currency: str) -> Money:
     return Money(amount=f"{value:.{exp}f}", currency=currency)
 
 
-class AmountError(ValueError):
+class AmountError(InvalidInput, ValueError):
     """An amount with more decimals than its currency has."""
+
+    default_code = "AMOUNT_INVALID"
 
 
 def to_minor(amount: str | Decimal, currency: str) -> int:
@@ -58,7 +62,11 @@ def to_minor(amount: str | Decimal, currency: str) -> int:
     exp = exponent(currency)
     value = Decimal(amount).scaleb(exp)
     if value != value.to_integral_value():
-        raise AmountError(f"{amount} has more than {exp} decimals for {currency}")
+        raise AmountError(
+            "AMOUNT_INVALID",
+            "{amount} has more than {decimals} decimals for {currency}",
+            {"amount": str(amount), "decimals": exp, "currency": currency},
+        )
     return int(value)
 
 

@@ -65,7 +65,12 @@ class Principal:
 
     def require(self, permission: str) -> None:
         if not self.can(permission):
-            raise forbidden(f"Role {self.role!r} may not {permission.replace(':', ' ')}.")
+            raise forbidden(
+                "Role {role!r} may not {action}.",
+                role=self.role,
+                action=permission.replace(":", " "),
+                permission=permission,
+            )
 
     def covers_store(self, store_id: int | None) -> bool:
         return self.store_ids is None or (store_id is not None and store_id in self.store_ids)

@@ -2,18 +2,48 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
+from typing import TYPE_CHECKING
 
-import uvicorn
-from fastapi import FastAPI
-
-from loyalty.api.app import context_from_url, create_app
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 _URL_ENV = "LOYALTY_SERVE_DATABASE_URL"
 
 
+class PortUnavailable(Exception):
+    """The server cannot listen on host:port: another process holds it, or the address is not usable."""
+
+    def __init__(self, host: str, port: int, reason: str, *, in_use: bool) -> None:
+        super().__init__(f"{host}:{port}: {reason}")
+        self.host, self.port, self.reason, self.in_use = host, port, reason, in_use
+
+
+def check_port(host: str, port: int) -> None:
+    """Raise `PortUnavailable` unless a server could listen on host:port right now.
+
+    Binds a socket the way uvicorn does (SO_REUSEADDR, so a port left in TIME_WAIT by a stopped server
+    counts as free) and closes it again. Commands call it before any slow work, so a busy port is
+    reported in one line up front instead of as uvicorn's bind error once everything else is done.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:  # socket.gaierror (unknown host name) is an OSError too
+        reason = exc.strerror or str(exc)
+        raise PortUnavailable(host, port, reason, in_use=exc.errno == errno.EADDRINUSE) from exc
+    except OverflowError as exc:  # a port outside 0-65535
+        raise PortUnavailable(host, port, str(exc), in_use=False) from exc
+
+
 def app_from_env() -> FastAPI:
     """App factory for worker processes: each builds its own engine from the URL in the environment."""
+    from loyalty.api.app import context_from_url, create_app
+
     return create_app(context_from_url(os.environ[_URL_ENV]))
 
 
@@ -31,7 +61,14 @@ def run(
     Synchronous endpoints run in uvicorn's thread pool so a slow database call never blocks the event
     loop. With `workers > 1` uvicorn forks processes that each build their own app and engine (the only
     way past the GIL); rate-limit windows and credential caches are then per process.
+
+    Raises `PortUnavailable` before building anything when host:port cannot be listened on.
     """
+    import uvicorn
+
+    from loyalty.api.app import context_from_url, create_app
+
+    check_port(host, port)
     common = {
         "host": host,
         "port": port,

@@ -15,8 +15,8 @@ from loyalty.api.schemas import Money, aware, money
 from loyalty.api.security import Principal, mask_email, mask_phone
 
 
-class MemberOut(BaseModel):
-    """A member as staff see it; phone and email are masked unless the caller needs them."""
+class MemberSelfOut(BaseModel):
+    """A member's profile; phone and email are masked unless the caller needs them."""
 
     id: int
     phone: str | None = Field(examples=["+86138****5678"])
@@ -37,6 +37,35 @@ class MemberOut(BaseModel):
     pii_masked: bool = Field(description="True when phone and email are masked for this caller.")
 
 
+class SegmentOut(BaseModel):
+    """An RFM group of the binary scheme: stable code, RFM code and its names."""
+
+    code: str = Field(examples=["high_value"])
+    rfm_code: str = Field(examples=["222"], description="Recency, frequency, monetary: 2 above, 1 below.")
+    name_zh: str | None = Field(examples=["重要价值客户"])
+    name_en: str | None = Field(examples=["High value"])
+
+
+class ScoresOut(BaseModel):
+    """A member's latest analytics scores (`loyalty analytics refresh`); staff only."""
+
+    segment: SegmentOut
+    recency_days: int
+    frequency: int = Field(description="Purchase days.")
+    monetary: Money = Field(description="Net spend.")
+    p_alive: float | None = Field(description="Probability the member is still active (0–1).")
+    expected_purchases: float | None = Field(description="Purchases expected over the model's horizon.")
+    clv: Money | None = Field(description="Customer lifetime value.")
+    model: str
+    scored_at: datetime
+
+
+class MemberOut(MemberSelfOut):
+    """A member as staff see it, with the analytics scores (null when never scored)."""
+
+    scores: ScoresOut | None
+
+
 def _get(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         return obj.get(name, default)
@@ -50,14 +79,41 @@ def sees_pii(principal: Principal, registration_store_id: int | None) -> bool:
     return principal.can("members:pii") and principal.covers_store(registration_store_id)
 
 
-def member_view(member: Any, principal: Principal) -> MemberOut:
+def member_view(member: Any, principal: Principal, currency: str) -> MemberOut:
     """Map a core member to `MemberOut`, masking contact data the caller does not need."""
+    scores = _get(member, "scores")
+    return MemberOut(
+        **_profile(member, principal),
+        scores=scores_view(scores, currency) if scores is not None else None,
+    )
+
+
+def self_view(member: Any, principal: Principal) -> MemberSelfOut:
+    """The member's own profile under /me: no analytics scores (see docs/api.md)."""
+    return MemberSelfOut(**_profile(member, principal))
+
+
+def scores_view(s: Any, currency: str) -> ScoresOut:
+    return ScoresOut(
+        segment=SegmentOut(code=s.segment, rfm_code=s.rfm_code, name_zh=s.segment_zh, name_en=s.segment_en),
+        recency_days=s.recency_days,
+        frequency=s.frequency,
+        monetary=money(s.monetary_minor, currency),
+        p_alive=s.p_alive,
+        expected_purchases=s.expected_purchases,
+        clv=money(s.clv_minor, currency) if s.clv_minor is not None else None,
+        model=s.model,
+        scored_at=aware(s.scored_at),
+    )
+
+
+def _profile(member: Any, principal: Principal) -> dict[str, Any]:
     store = _get(member, "registration_store_id")
     show = sees_pii(principal, store)
     phone = _get(member, "phone")
     email = _get(member, "email")
     updated = _get(member, "updated_at")
-    return MemberOut(
+    return dict(
         id=_get(member, "id"),
         phone=phone if show else mask_phone(phone),
         name=_get(member, "name"),
@@ -78,4 +134,4 @@ def member_view(member: Any, principal: Principal) -> MemberOut:
     )
 
 
-__all__ = ["MemberOut", "Money", "member_view", "money", "sees_pii"]
+__all__ = ["MemberOut", "MemberSelfOut", "Money", "member_view", "money", "sees_pii", "self_view"]

@@ -13,12 +13,18 @@ from loyalty.cli.jobs import app as jobs_app
 from loyalty.cli.ledger import app as ledger_app
 from loyalty.cli.members import app as members_app
 from loyalty.cli.points import app as points_app
+from loyalty.cli.programme import app as programme_app
+from loyalty.cli.purchases import app as purchases_app
 from loyalty.cli.serve import register as register_api_commands
+from loyalty.cli.stores import app as stores_app
 
 app = typer.Typer(help="loyalty — membership & loyalty platform", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(programme_app, name="programme")
+app.add_typer(stores_app, name="stores")
 app.add_typer(members_app, name="members")
 app.add_typer(points_app, name="points")
+app.add_typer(purchases_app, name="purchases")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(ledger_app, name="ledger")
 register_api_commands(app)
@@ -29,4 +35,13 @@ app.add_typer(analytics_app, name="analytics")
 
 
 def main() -> None:
-    app()
+    """The `loyalty` script: in English as Typer runs it, else with its help in LOYALTY_LOCALE."""
+    from loyalty.i18n import configured_locale
+
+    locale = configured_locale()
+    if locale == "en":
+        app()
+        return
+    from loyalty.cli._help import localized_command
+
+    localized_command(app, locale)()

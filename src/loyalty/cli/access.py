@@ -6,23 +6,36 @@ are usually created here too when a till is installed. Secrets are printed once 
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import typer
 
-from loyalty.config import get_settings
+from loyalty.i18n import translator
 
 if TYPE_CHECKING:
     from loyalty.bootstrap import Context
+
+_ = translator("cli")
 
 staff_app = typer.Typer(help="Staff users who log in to the API.", no_args_is_help=True)
 apikeys_app = typer.Typer(help="Per-store API keys for POS terminals.", no_args_is_help=True)
 
 
 def _ctx(database_url: str | None) -> Context:
-    from loyalty.api.app import context_from_url
+    from loyalty.cli._core import context
 
-    return context_from_url(database_url or get_settings().database_url)
+    return context(database_url)
+
+
+def _password(from_stdin: bool) -> str:
+    """The new user's password: one line of stdin, LOYALTY_STAFF_PASSWORD, or asked for twice."""
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise typer.BadParameter(_("no password on standard input"), param_hint="--password-stdin")
+        return line
+    return str(typer.prompt(_("Password"), hide_input=True, confirmation_prompt=True))
 
 
 @staff_app.command("create")
@@ -30,29 +43,44 @@ def staff_create(
     username: str = typer.Argument(..., help="Login name."),
     role: str = typer.Option(..., help="admin, marketer, store_manager, cashier, analyst or auditor."),
     store: list[int] = typer.Option([], "--store", help="Store id (repeat) for cashiers and store managers."),
-    password: str = typer.Option(
-        ..., prompt=True, hide_input=True, confirmation_prompt=True, envvar="LOYALTY_STAFF_PASSWORD"
+    password: str | None = typer.Option(
+        None,
+        envvar="LOYALTY_STAFF_PASSWORD",
+        help="Prefer --password-stdin or the prompt: a password on the command line lands in shell history.",
+    ),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of standard input (scripts)."
     ),
     display_name: str | None = typer.Option(None, help="Name shown in the audit log."),
     database_url: str | None = typer.Option(None, "--database-url"),
 ) -> None:
-    """Create a staff user (the first admin is created this way)."""
+    """Create a staff user (the first admin is created this way); asks for the password unless given."""
     from loyalty.services import auth
 
+    ctx = _ctx(database_url)  # a missing database is reported before anyone types a password
+    secret = password if password is not None and not password_stdin else _password(password_stdin)
     try:
         user = auth.create_staff(
-            _ctx(database_url),
+            ctx,
             username=username,
-            password=password,
+            password=secret,
             role=role,
             store_ids=store,
             display_name=display_name,
         )
     except (auth.AuthError, auth.DuplicateUsername, auth.UnknownStore) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(_("error: {message}", message=exc.localized()), err=True)
         raise typer.Exit(2) from exc
-    stores = ", ".join(map(str, user.store_ids)) or "all"
-    typer.echo(f"created staff user {user.username} (id {user.id}, role {user.role}, stores {stores})")
+    stores = ", ".join(map(str, user.store_ids)) or _("all")
+    typer.echo(
+        _(
+            "created staff user {username} (id {id}, role {role}, stores {stores})",
+            username=user.username,
+            id=user.id,
+            role=user.role,
+            stores=stores,
+        )
+    )
 
 
 @staff_app.command("list")
@@ -61,8 +89,8 @@ def staff_list(database_url: str | None = typer.Option(None, "--database-url")) 
     from loyalty.services import auth
 
     for user in auth.list_staff(_ctx(database_url)):
-        state = "active" if user.active else "disabled"
-        typer.echo(f"{user.id}\t{user.username}\t{user.role}\t{user.store_ids or 'all'}\t{state}")
+        state = _("active") if user.active else _("disabled")
+        typer.echo(f"{user.id}\t{user.username}\t{user.role}\t{user.store_ids or _('all')}\t{state}")
 
 
 @apikeys_app.command("create")
@@ -77,10 +105,15 @@ def apikeys_create(
     try:
         info, key = auth.create_api_key(_ctx(database_url), store_id=store, name=name)
     except auth.UnknownStore as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(_("error: {message}", message=exc.localized()), err=True)
         raise typer.Exit(2) from exc
     typer.echo(
-        f"key id {info.id} for store {info.store_id} ({info.name}); store it now, it is not shown again:"
+        _(
+            "key id {id} for store {store_id} ({name}); store it now, it is not shown again:",
+            id=info.id,
+            store_id=info.store_id,
+            name=info.name,
+        )
     )
     typer.echo(key)
 
@@ -95,6 +128,6 @@ def apikeys_revoke(
 
     info = auth.revoke_api_key(_ctx(database_url), key_id)
     if info is None:
-        typer.echo(f"error: no key {key_id}", err=True)
+        typer.echo(_("error: no key {key_id}", key_id=key_id), err=True)
         raise typer.Exit(2)
-    typer.echo(f"revoked key {info.id} of store {info.store_id}")
+    typer.echo(_("revoked key {id} of store {store_id}", id=info.id, store_id=info.store_id))

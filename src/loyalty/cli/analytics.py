@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 
 from loyalty.analytics.errors import AnalyticsError
+from loyalty.i18n import translator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The analytics stack (Ibis, pandas, SciPy) is imported inside each command, so that every other
 # `loyalty` command starts without it.
+
+_ = translator("cli")
 
 app = typer.Typer(help="Member analytics: RFM, lifetime value, churn.", no_args_is_help=True)
 
@@ -21,15 +27,52 @@ AmountOpt = Annotated[str, typer.Option("--amount", help="amount column")]
 ReturnsOpt = Annotated[str, typer.Option("--returns", help="negative amounts: reject (default) or net")]
 
 
+DatabaseUrlOpt = Annotated[
+    str | None, typer.Option("--database-url", help="product database (default: LOYALTY_DATABASE_URL)")
+]
+InputArg = Annotated[
+    Path | None,
+    typer.Argument(help="CSV (.csv/.csv.gz) or Parquet transaction file (default: the product database)"),
+]
+
+
 def _fail(exc: AnalyticsError) -> typer.Exit:
-    typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+    typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.message), err=True)
     return typer.Exit(code=2)
+
+
+def _from_database(database_url: str | None) -> tuple[pd.DataFrame, str]:
+    """Member purchases and returns (minor units) from the product database, and their currency."""
+    from loyalty.analytics.currency import database_currency
+    from loyalty.analytics.errors import InputError
+    from loyalty.analytics.store import load_transactions
+    from loyalty.cli._core import engine
+
+    eng = engine(database_url)
+    try:
+        tx = load_transactions(eng)
+        if tx.empty:
+            raise InputError("the database has no member purchases yet")
+        return tx, database_currency(eng)
+    finally:
+        eng.dispose()
+
+
+def _in_major(df: pd.DataFrame, columns: list[str], currency: str) -> pd.DataFrame:
+    """Minor-unit money columns as exact major-unit decimals, and a ``currency`` column after them."""
+    from loyalty.analytics.currency import to_major
+
+    out = df.copy()
+    for c in columns:
+        out[c] = to_major(out[c].to_numpy(), currency).to_pylist()
+    out["currency"] = currency
+    return out
 
 
 @app.command()
 def rfm(
-    input: Annotated[Path, typer.Argument(help="CSV (.csv/.csv.gz) or Parquet transaction file")],
     output: Annotated[Path, typer.Option("-o", "--output", help="CSV or Parquet output")],
+    input: InputArg = None,
     customer: CustomerOpt = "customer_id",
     date: DateOpt = "date",
     amount: AmountOpt = "amount",
@@ -39,23 +82,38 @@ def rfm(
     scheme: Annotated[str, typer.Option("--scheme", help="quintile or binary")] = "quintile",
     threshold: Annotated[str, typer.Option("--threshold", help="binary threshold: mean or median")] = "mean",
     returns: ReturnsOpt = "reject",
+    database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Score every customer: recency_days, frequency, monetary, r/f/m scores, rfm_code, segment."""
+    """Score every customer: recency_days, frequency, monetary, r/f/m scores, rfm_code, segment, and
+    the segment's zh/en names and actions.
+
+    Without INPUT the product database's member purchases are scored (returns netted); `monetary` is
+    then in the currency's major units and a `currency` column says which.
+    """
     from loyalty.analytics import rfm as rfm_mod
     from loyalty.analytics.features import Columns
-    from loyalty.analytics.pipeline import write_table
+    from loyalty.analytics.files import write_table
 
     if (
         scheme not in ("quintile", "binary")
         or threshold not in ("mean", "median")
         or returns not in ("reject", "net")
     ):
-        typer.echo("error: --scheme quintile|binary, --threshold mean|median, --returns reject|net", err=True)
+        typer.echo(
+            _("error: --scheme quintile|binary, --threshold mean|median, --returns reject|net"), err=True
+        )
         raise typer.Exit(code=2)
     try:
+        currency = None
+        source: object
+        if input is None:
+            source, currency = _from_database(database_url)
+            columns, returns = Columns(), "net"
+        else:
+            source, columns = input, Columns(customer, date, amount)
         df = rfm_mod.rfm(
-            input,
-            Columns(customer, date, amount),
+            source,
+            columns,
             as_of=as_of,
             scheme=cast("Literal['quintile', 'binary']", scheme),
             threshold=cast("Literal['mean', 'median']", threshold),
@@ -64,15 +122,36 @@ def rfm(
     except AnalyticsError as exc:
         raise _fail(exc) from exc
     cols = ["customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score", "m_score"]
-    write_table(df[[*cols, "rfm_code", "segment"]], output)
-    typer.echo(f"{len(df)} customers scored ({scheme}) → {output}")
+    table = df[[*cols, "rfm_code", "segment", *rfm_mod.NAME_COLUMNS]]
+    if currency is not None:
+        table = _in_major(table, ["monetary"], currency)
+    write_table(table, output)
+    if currency is None:
+        typer.echo(
+            _("{count} customers scored ({scheme}) → {output}", count=len(df), scheme=scheme, output=output)
+        )
+    else:
+        typer.echo(
+            _(
+                "{count} members scored ({scheme}, amounts in {currency}) → {output}",
+                count=len(df),
+                scheme=scheme,
+                currency=currency,
+                output=output,
+            )
+        )
 
 
 @app.command()
 def clv(
-    input: Annotated[Path, typer.Argument(help="CSV (.csv/.csv.gz) or Parquet transaction file")],
     output: Annotated[Path, typer.Option("-o", "--output", help="CSV or Parquet output")],
-    calibration_end: Annotated[str, typer.Option("--calibration-end", help="last day used for fitting")],
+    input: InputArg = None,
+    calibration_end: Annotated[
+        str | None,
+        typer.Option(
+            "--calibration-end", help="last day used for fitting (default: the last day of the data)"
+        ),
+    ] = None,
     customer: CustomerOpt = "customer_id",
     date: DateOpt = "date",
     amount: AmountOpt = "amount",
@@ -82,22 +161,36 @@ def clv(
     discount_rate: Annotated[float, typer.Option("--discount-rate", help="monthly discount rate")] = 0.01,
     params: Annotated[Path | None, typer.Option("--params", help="write fitted parameters here")] = None,
     returns: ReturnsOpt = "reject",
+    database_url: DatabaseUrlOpt = None,
 ) -> None:
-    """Fit BG/NBD or Pareto/NBD plus Gamma-Gamma on the calibration period and score each customer."""
+    """Fit BG/NBD or Pareto/NBD plus Gamma-Gamma on the calibration period and score each customer.
+
+    Without INPUT the product database's member purchases are scored (returns netted); the money
+    columns (monetary_value, expected_avg_value, clv) are then in the currency's major units and a
+    `currency` column says which.
+    """
     from loyalty.analytics.features import Columns
-    from loyalty.analytics.pipeline import fit_clv, write_table
+    from loyalty.analytics.files import write_table
+    from loyalty.analytics.pipeline import fit_clv
 
     if (
         time_unit not in ("day", "week")
         or model not in ("bgnbd", "pareto")
         or returns not in ("reject", "net")
     ):
-        typer.echo("error: --time-unit day|week, --model bgnbd|pareto, --returns reject|net", err=True)
+        typer.echo(_("error: --time-unit day|week, --model bgnbd|pareto, --returns reject|net"), err=True)
         raise typer.Exit(code=2)
     try:
-        out, fitted, _ = fit_clv(
-            input,
-            Columns(customer, date, amount),
+        currency = None
+        source: object
+        if input is None:
+            source, currency = _from_database(database_url)
+            columns, returns = Columns(), "net"
+        else:
+            source, columns = input, Columns(customer, date, amount)
+        out, fitted, _summary = fit_clv(
+            source,
+            columns,
             calibration_end=calibration_end,
             time_unit=cast("Literal['day', 'week']", time_unit),
             model=cast("Literal['bgnbd', 'pareto']", model),
@@ -107,10 +200,23 @@ def clv(
         )
     except AnalyticsError as exc:
         raise _fail(exc) from exc
+    if currency is not None:
+        out = _in_major(out, ["monetary_value", "expected_avg_value", "clv"], currency)
+        fitted["currency"] = currency
     write_table(out, output)
     if params is not None:
         params.write_text(json.dumps(fitted, indent=2) + "\n", encoding="utf-8")
-    typer.echo(f"{len(out)} customers scored ({model}, LL {fitted['log_likelihood']:.2f}) → {output}")
+    ll = "{:.2f}".format(fitted["log_likelihood"])
+    message = _(
+        "{count} customers scored ({model}, LL {ll}) → {output}",
+        count=len(out),
+        model=model,
+        ll=ll,
+        output=output,
+    )
+    if currency is not None:
+        message += " " + _("(amounts in {currency})", currency=currency)
+    typer.echo(message)
 
 
 @app.command()
@@ -125,37 +231,77 @@ def report(
     customer: CustomerOpt = "customer_id",
     date: DateOpt = "date",
     amount: AmountOpt = "amount",
-    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+    database_url: DatabaseUrlOpt = None,
+    locale: Annotated[
+        str | None, typer.Option("--locale", help="zh-CN or en (default: LOYALTY_LOCALE)")
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            "--currency",
+            help="currency of a file's amounts, in major units (default: LOYALTY_CURRENCY); "
+            "the database's own currency otherwise",
+        ),
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="bgnbd or pareto")] = "bgnbd",
+    horizon: Annotated[int, typer.Option("--horizon", help="CLV horizon in months")] = 12,
+    discount_rate: Annotated[float, typer.Option("--discount-rate", help="monthly discount rate")] = 0.01,
+    top: Annotated[int, typer.Option("--top", help="customers on the win-back list")] = 20,
 ) -> None:
-    """Write a self-contained HTML report: RFM grid, segments, holdout check, P(alive) and CLV."""
-    import pandas as pd
-
+    """Write a self-contained HTML report: key figures, sales by channel, RFM, segments, revenue at
+    risk and a win-back list, P(alive), CLV, cohorts, the holdout check and model parameters."""
     from loyalty.analytics.features import Columns
-    from loyalty.analytics.report import build_report
+    from loyalty.analytics.report import DatabaseFacts, ReportOptions, build_report
+    from loyalty.i18n import normalise
 
+    if model not in ("bgnbd", "pareto") or horizon < 1 or top < 0 or not 0 <= discount_rate < 1:
+        typer.echo(
+            _("error: --model bgnbd|pareto, --horizon ≥ 1, --top ≥ 0, 0 ≤ --discount-rate < 1"), err=True
+        )
+        raise typer.Exit(code=2)
+    if locale is not None and normalise(locale) is None:
+        typer.echo(_("error: --locale {locale}: use zh-CN or en", locale=locale), err=True)
+        raise typer.Exit(code=2)
+    settings = {
+        "calibration_end": calibration_end,
+        "model": cast("Literal['bgnbd', 'pareto']", model),
+        "horizon_months": horizon,
+        "discount_rate": discount_rate,
+        "top_n": top,
+        "locale": locale,
+    }
     try:
         if input is not None:
-            from loyalty.analytics.pipeline import read_table
-
-            source: object = read_table(input)
-            cols = Columns(customer, date, amount)
-        else:
-            from loyalty.analytics.store import load_transactions
+            from loyalty.analytics.files import read_table
             from loyalty.config import get_settings
-            from loyalty.db.engine import make_engine
 
-            engine = make_engine(database_url or get_settings().database_url)
-            source, cols = load_transactions(engine), Columns()
-        if calibration_end is None:
-            frame = source if isinstance(source, pd.DataFrame) else pd.DataFrame()
-            dates = pd.to_datetime(frame[cols.date])
-            lo, hi = pd.Timestamp(dates.min()), pd.Timestamp(dates.max())
-            calibration_end = str((lo + (hi - lo) * 0.75).date())
-        html = build_report(source, calibration_end=calibration_end, columns=cols, returns="net")
+            code = (currency or get_settings().currency).upper()
+            opts = ReportOptions(currency=code, source_label=input.name, **settings)  # type: ignore[arg-type]
+            html = build_report(read_table(input), Columns(customer, date, amount), options=opts)
+        else:
+            from loyalty.analytics.currency import database_currency
+            from loyalty.analytics.errors import InputError
+            from loyalty.analytics.store import load_transactions, member_cards, sales_by_channel
+            from loyalty.cli._core import engine
+
+            eng = engine(database_url)
+            try:
+                opts = ReportOptions(
+                    currency=database_currency(eng),
+                    amounts_in_minor=True,
+                    **settings,  # type: ignore[arg-type]
+                )
+                facts = DatabaseFacts(sales=sales_by_channel(eng), cards=lambda ids: member_cards(eng, ids))
+                tx = load_transactions(eng)
+                if tx.empty:
+                    raise InputError("the database has no member purchases yet")
+                html = build_report(tx, Columns(), options=opts, facts=facts)
+            finally:
+                eng.dispose()
     except AnalyticsError as exc:
         raise _fail(exc) from exc
     output.write_text(html, encoding="utf-8")
-    typer.echo(f"report → {output}")
+    typer.echo(_("report → {output}", output=output))
 
 
 @app.command()
@@ -167,12 +313,10 @@ def refresh(
     import datetime as dt
 
     from loyalty.analytics.store import refresh as do_refresh
-    from loyalty.config import get_settings
-    from loyalty.db.engine import make_engine
+    from loyalty.cli._core import engine
 
-    engine = make_engine(database_url or get_settings().database_url)
     try:
-        n = do_refresh(engine, now=dt.datetime.now(dt.UTC), model=model)
+        n = do_refresh(engine(database_url), now=dt.datetime.now(dt.UTC), model=model)
     except AnalyticsError as exc:
         raise _fail(exc) from exc
-    typer.echo(f"{n} members scored")
+    typer.echo(_("{count} members scored", count=n))

@@ -19,7 +19,7 @@ def demo(
     host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to serve on")] = 8000,
     serve: Annotated[
-        bool, typer.Option("--serve/--no-serve", help="serve the API and console afterwards")
+        bool, typer.Option("--serve/--no-serve", help="serve the REST API afterwards (docs at /docs)")
     ] = True,
     reset: Annotated[
         bool, typer.Option("--reset", help="rebuild even if the database already has a chain")
@@ -28,7 +28,16 @@ def demo(
         "var/demo-data"
     ),
 ) -> None:
-    """Build (or reuse) the demo chain in LOYALTY_DATABASE_URL, print headline numbers, then serve it."""
+    """Build (or reuse) the demo chain in the configured database, print headline numbers, serve the API.
+
+    The database is the one every `loyalty` command uses (LOYALTY_DATABASE_URL, default var/loyalty.db).
+    """
+    from loyalty.cli.serve import port_unavailable, require_port
+
+    again = "`make demo PORT={port}` or `loyalty demo --port {port}`"
+    if serve:  # before the build, which takes a while: a busy port is said at once, in one line
+        require_port(host, port, again=again)
+    from loyalty.api.server import PortUnavailable
     from loyalty.demo.chain import DemoOptions, build_demo, print_headlines, serve_demo
 
     console = Console()
@@ -38,4 +47,7 @@ def demo(
     result = build_demo(options, console=console)
     print_headlines(result, options, console)
     if serve:
-        serve_demo(result, options, console)
+        try:
+            serve_demo(result, options, console)
+        except PortUnavailable as exc:  # taken while the chain was being built
+            port_unavailable(exc, again)

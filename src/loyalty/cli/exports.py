@@ -8,18 +8,30 @@ from typing import Annotated
 
 import typer
 
+from loyalty.i18n import marker, translator
+
+_ = translator("cli")
+N_ = marker("cli")
+#: what each export is called in its report line
+EXPORTS = {
+    "members": N_("members"),
+    "segments": N_("segments"),
+    "statements": N_("statements"),
+    "purchases": N_("purchases"),
+}
+
 app = typer.Typer(
     help="Exports with PII masked unless the role may see it; each one is audited.", no_args_is_help=True
 )
 
 
 def _run(what: str, out: Path, fmt: str | None, role: str, actor: str, since: str | None) -> None:
-    from loyalty.bootstrap import Context
+    from loyalty.cli._core import context
     from loyalty.exports.service import ExportUnavailable, export
 
     try:
         result = export(
-            Context.from_url(None),
+            context(),
             what,
             out,
             fmt=fmt,
@@ -28,12 +40,14 @@ def _run(what: str, out: Path, fmt: str | None, role: str, actor: str, since: st
             since=datetime.fromisoformat(since) if since else None,
         )
     except ExportUnavailable as exc:
-        typer.echo(f"skipped {what}: {exc}")
+        typer.echo(_("skipped {what}: {reason}", what=_(EXPORTS[what]), reason=exc.localized()))
         return
-    masked = "masked" if result.masked else "unmasked"
-    typer.echo(
-        f"exported {result.rows:,} {what} rows to {result.path} (PII {masked}; recorded in the audit log)"
+    done = (
+        _("exported {rows} {what} rows to {path} (PII masked; recorded in the audit log)")
+        if result.masked
+        else _("exported {rows} {what} rows to {path} (PII unmasked; recorded in the audit log)")
     )
+    typer.echo(done.format(rows=f"{result.rows:,}", what=_(EXPORTS[what]), path=result.path))
 
 
 def _command(what: str) -> None:
@@ -52,5 +66,5 @@ def _command(what: str) -> None:
     app.command(what)(command)
 
 
-for _what in ("members", "segments", "statements", "purchases"):
+for _what in EXPORTS:
     _command(_what)

@@ -13,8 +13,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from loyalty.domain.errors import DomainError
+from loyalty.i18n import translator
 from loyalty.imports.mapping import Kind, MappingError, parse_flag_pairs
-from loyalty.imports.readers import ReadError
+
+_ = translator("cli")
 
 app = typer.Typer(
     help="Bulk import from POS exports (CSV any delimiter/encoding, .xlsx, Parquet).", no_args_is_help=True
@@ -63,7 +66,8 @@ def _run(
     dry_run: bool,
     defer_indexes: bool | None = None,
 ) -> None:
-    from loyalty.bootstrap import Context
+    from loyalty.cli._core import context
+    from loyalty.imports.readers import ReadError
     from loyalty.imports.runner import ImportOptions, import_file
 
     console = Console(stderr=True)
@@ -81,9 +85,10 @@ def _run(
             dry_run=dry_run,
             defer_indexes=defer_indexes,
         )
-        summary = import_file(Context.from_url(None), kind, file, options, console=console)
+        summary = import_file(context(), kind, file, options, console=console)
     except (ReadError, MappingError, ValueError) as exc:
-        console.print(f"[bold red]cannot import {file}:[/] {exc}")
+        why = exc.localized() if isinstance(exc, DomainError) else str(exc)
+        console.print(_("[bold red]cannot import {file}:[/] {reason}", file=file, reason=why))
         raise typer.Exit(2) from exc
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), ensure_ascii=False))

@@ -7,7 +7,9 @@ from datetime import datetime
 import typer
 
 from loyalty.cli._core import context, emit
-from loyalty.services import points, tiers
+from loyalty.i18n import translator
+
+_ = translator("cli")
 
 app = typer.Typer(help="Scheduled jobs.", no_args_is_help=True)
 
@@ -29,10 +31,12 @@ def run_jobs(
 
     On PostgreSQL several ranges run at once. A run stopped half-way completes when run again.
     """
+    from loyalty.services import points, tiers
+
     ctx = context()
     when = as_of or ctx.now()
     if when.tzinfo is None:
-        raise typer.BadParameter("--as-of needs a timezone, e.g. 2026-01-01T00:00:00+08:00")
+        raise typer.BadParameter(_("--as-of needs a timezone, e.g. 2026-01-01T00:00:00+08:00"))
     out: dict[str, object] = {}
     if job in ("all", "expire"):
         out["expire"] = points.expire_points(ctx, when, range_size=range_size, workers=workers).model_dump()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from loyalty.cli._core import context, emit
-from loyalty.services import points
 
 app = typer.Typer(help="Ledger checks.", no_args_is_help=True)
 
@@ -13,6 +12,8 @@ app = typer.Typer(help="Ledger checks.", no_args_is_help=True)
 @app.command("verify")
 def verify() -> None:
     """Zero-sum, cached balances = postings = unspent lots − debt, no negative lot, nothing earned twice."""
+    from loyalty.services import points
+
     report = points.verify_ledger(context())
     emit(report)
     if not report["ok"]:

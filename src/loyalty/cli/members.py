@@ -1,12 +1,16 @@
-"""`loyalty members …`: register, show, find, update, deactivate and merge members."""
+"""`loyalty members …`: register, show, search, list (with score filters), purchases, update,
+deactivate and merge members."""
 
 from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
 
 import typer
 
 from loyalty.cli._core import context, run
-from loyalty.services import members, seed
-from loyalty.services.schemas import MemberIn, MemberUpdate
+from loyalty.i18n import translator
+
+_ = translator("cli")
 
 app = typer.Typer(help="Members.", no_args_is_help=True)
 
@@ -16,8 +20,12 @@ def register(
     phone: str, name: str, email: str | None = None, store_id: int | None = None, consent: bool = False
 ) -> None:
     """Register a member (seeds the default programme on an empty database)."""
+    from loyalty.services import members, seed
+    from loyalty.services.schemas import MemberIn
+
     ctx = context()
-    seed.ensure_programme(ctx)
+    if seed.programme_state(ctx).programme_id is None:  # no store S001 beside a chain's own
+        seed.ensure_programme(ctx)
     run(
         lambda: members.register_member(
             ctx,
@@ -36,6 +44,8 @@ def show(
     code: str | None = None,
 ) -> None:
     """Look a member up by id, phone, card number or QR member code."""
+    from loyalty.services import members
+
     ctx = context()
     run(lambda: members.find_member(ctx, member_id=member_id, phone=phone, card_no=card, member_code=code))
 
@@ -43,6 +53,8 @@ def show(
 @app.command("search")
 def search(query: str = typer.Argument(""), limit: int = 20) -> None:
     """Members whose name, phone or card contains QUERY."""
+    from loyalty.services import members
+
     ctx = context()
     run(lambda: members.search_members(ctx, query or None, limit=limit))
 
@@ -52,6 +64,9 @@ def update(
     member_id: int, name: str | None = None, email: str | None = None, phone: str | None = None
 ) -> None:
     """Change a member's contact details."""
+    from loyalty.services import members
+    from loyalty.services.schemas import MemberUpdate
+
     ctx = context()
     run(lambda: members.update_member(ctx, member_id, MemberUpdate(name=name, email=email, phone=phone)))
 
@@ -59,12 +74,85 @@ def update(
 @app.command("deactivate")
 def deactivate(member_id: int, reason: str | None = None) -> None:
     """Deactivate a member (history and balance are kept)."""
+    from loyalty.services import members
+
     ctx = context()
     run(lambda: members.deactivate_member(ctx, member_id, reason=reason))
 
 
 @app.command("merge")
-def merge(survivor_id: int, merged_id: int, reason: str | None = None) -> None:
-    """Merge MERGED_ID into SURVIVOR_ID: points, purchases and tier history move; nothing is lost."""
+def merge(
+    duplicate: int = typer.Option(..., "--duplicate", help="The member that goes away (its status: merged)."),
+    survivor: int = typer.Option(..., "--survivor", help="The member that stays and receives everything."),
+    reason: str | None = None,
+) -> None:
+    """Merge the --duplicate member into the --survivor: points, purchases and tier history move to the
+    survivor; the duplicate stays as a merged record, so nothing is lost."""
+    from loyalty.services import members
+
     ctx = context()
-    run(lambda: members.merge_members(ctx, survivor_id, merged_id, reason=reason))
+    run(lambda: members.merge_members(ctx, duplicate_id=duplicate, survivor_id=survivor, reason=reason))
+
+
+@app.command("list")
+def list_members(
+    q: str | None = typer.Option(None, help="Name, phone or card fragment."),
+    tier: str | None = typer.Option(None, help="Tier code."),
+    status: str | None = typer.Option(None, help="active, inactive or merged."),
+    tag: str | None = None,
+    store: list[int] = typer.Option([], "--store", help="Registered at this store (repeatable)."),
+    segment: list[str] = typer.Option([], help="RFM group such as high_value (repeatable)."),
+    rfm_code: list[str] = typer.Option([], "--rfm-code", help="RFM code such as 222 (repeatable)."),
+    p_alive_min: float | None = typer.Option(None, "--p-alive-min"),
+    p_alive_max: float | None = typer.Option(None, "--p-alive-max"),
+    clv_min: str | None = typer.Option(None, "--clv-min", help="Lowest CLV, e.g. 500.00."),
+    clv_max: str | None = typer.Option(None, "--clv-max"),
+    cursor: str | None = typer.Option(None, help="next_cursor of the previous page."),
+    limit: int = 50,
+) -> None:
+    """Members matching every filter, newest first, with their scores; score filters (segment,
+    rfm code, P(alive), CLV) match members `loyalty analytics refresh` scored."""
+    from loyalty.services import member_search
+
+    filters = member_search.MemberFilter(
+        q=q,
+        tier=tier,
+        status=status,
+        tag=tag,
+        store_ids=store or None,
+        segment=segment,
+        rfm_code=rfm_code,
+        p_alive_min=p_alive_min,
+        p_alive_max=p_alive_max,
+        clv_min=_amount("--clv-min", clv_min),
+        clv_max=_amount("--clv-max", clv_max),
+    )
+    ctx = context()
+    run(lambda: member_search.search_members(ctx, filters, cursor=cursor, limit=limit))
+
+
+@app.command("purchases")
+def purchases(
+    member_id: int,
+    lines: bool = typer.Option(False, "--lines", help="Include each receipt's lines."),
+    cursor: str | None = typer.Option(None, help="next_cursor of the previous page."),
+    limit: int = 50,
+) -> None:
+    """A member's receipts, newest first, with store, business date, total, points and returns."""
+    from loyalty.services import purchase_history
+
+    ctx = context()
+    run(lambda: purchase_history.member_purchases(ctx, member_id, cursor=cursor, limit=limit, lines=lines))
+
+
+def _amount(option: str, text: str | None) -> Decimal | None:
+    """A money option as a Decimal (never a float); a malformed one exits with its name."""
+    if text is None:
+        return None
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite():
+        raise typer.BadParameter(_("{value} is not an amount such as 500.00", value=text), param_hint=option)
+    return amount

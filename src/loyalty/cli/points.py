@@ -5,14 +5,16 @@ from __future__ import annotations
 import typer
 
 from loyalty.cli._core import context, run
-from loyalty.services import points
 
 app = typer.Typer(help="Points ledger.", no_args_is_help=True)
 
 
 @app.command("balance")
 def balance(member_id: int) -> None:
-    """Balance, available, pending, debt and points expiring within 30/60/90 days."""
+    """Balance, available, pending, debt, points expiring within 30/60/90 days and the expiry
+    schedule (each business date, in the programme's time zone, with the points expiring then)."""
+    from loyalty.services import points
+
     ctx = context()
     run(lambda: points.balance(ctx, member_id))
 
@@ -20,6 +22,8 @@ def balance(member_id: int) -> None:
 @app.command("statement")
 def statement(member_id: int, limit: int = 1000) -> None:
     """Every movement on a member's account with the running balance."""
+    from loyalty.services import points
+
     ctx = context()
     run(lambda: points.statement(ctx, member_id, limit=limit))
 
@@ -34,6 +38,8 @@ def redeem(
     idempotency_key: str | None = None,
 ) -> None:
     """Spend AMOUNT points as cash at STORE_ID."""
+    from loyalty.services import points
+
     ctx = context()
     run(
         lambda: points.redeem(
@@ -48,7 +54,7 @@ def redeem(
     )
 
 
-@app.command("adjust")
+@app.command("adjust", context_settings={"ignore_unknown_options": True})
 def adjust(
     member_id: int,
     amount: int,
@@ -57,6 +63,8 @@ def adjust(
     idempotency_key: str | None = None,
 ) -> None:
     """Add (positive) or remove (negative) points by hand, with a reason and the operator's name."""
+    from loyalty.services import points
+
     ctx = context()
     run(
         lambda: points.adjust(

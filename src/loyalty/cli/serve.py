@@ -2,9 +2,52 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, NoReturn
+
 import typer
 
-from loyalty.config import get_settings
+from loyalty.i18n import translator
+
+if TYPE_CHECKING:
+    from loyalty.api.server import PortUnavailable
+
+_ = translator("cli")
+
+
+def require_port(host: str, port: int, *, again: str) -> None:
+    """Exit with one line (status 1) unless the API could listen on host:port; `again` is the command
+    to suggest with `{port}` standing for another port. Checked before any slow work."""
+    from loyalty.api.server import PortUnavailable, check_port
+
+    try:
+        check_port(host, port)
+    except PortUnavailable as exc:
+        port_unavailable(exc, again)
+
+
+def port_unavailable(exc: PortUnavailable, again: str) -> NoReturn:
+    """Say which port is unusable and how to choose another, then exit with status 1."""
+    from loyalty.cli._core import fail
+
+    other = again.format(port=exc.port + 1 if 0 < exc.port < 65535 else 8001)
+    if exc.in_use:
+        fail(
+            _(
+                "port {port} on {host} is already in use (another server?): choose another, e.g. {command}",
+                port=exc.port,
+                host=exc.host,
+                command=other,
+            )
+        )
+    fail(
+        _(
+            "cannot listen on {host}:{port} ({reason}): choose another address or port, e.g. {command}",
+            host=exc.host,
+            port=exc.port,
+            reason=exc.reason,
+            command=other,
+        )
+    )
 
 
 def serve(
@@ -17,11 +60,17 @@ def serve(
     workers: int = typer.Option(1, min=1, help="Worker processes (each with its own engine)."),
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) until interrupted."""
-    from loyalty.api.server import run
+    from loyalty.api.server import PortUnavailable, run
+    from loyalty.cli._core import checked_url
 
-    url = database_url or get_settings().database_url
-    typer.echo(f"serving loyalty API on http://{host}:{port}/docs")
-    run(url, host=host, port=port, access_log=access_log, workers=workers)
+    url = checked_url(database_url)
+    again = "`loyalty serve --port {port}`"
+    require_port(host, port, again=again)
+    typer.echo(_("serving loyalty API on {url}", url=f"http://{host}:{port}/docs"))
+    try:
+        run(url, host=host, port=port, access_log=access_log, workers=workers)
+    except PortUnavailable as exc:  # taken since the check above
+        port_unavailable(exc, again)
 
 
 def register(app: typer.Typer) -> None:

@@ -35,6 +35,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 from loyalty.db.base import metadata
+from loyalty.domain.channels import CHANNELS
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -92,6 +93,13 @@ def _sqlite_text(value: datetime) -> str:
         value = value.astimezone(UTC)
     return value.isoformat(" ", "microseconds")[:-6]  # without its '+00:00'
 
+
+#: the purchases' CHECK constraints that core_0011 added (a new channel needs a migration of its own)
+CHANNEL_CHECK = "channel IN (" + ", ".join(f"'{c}'" for c in CHANNELS) + ")"
+ANONYMOUS_CHECK = (
+    "member_id IS NOT NULL OR "
+    "(points_earned = 0 AND points_reversed = 0 AND redeemed_points = 0 AND claimed_at IS NULL)"
+)
 
 # BIGINT primary keys autoincrement on PostgreSQL; on SQLite only INTEGER is the rowid alias.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -221,7 +229,9 @@ purchases = Table(
     metadata,
     _id(),
     Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
-    Column("member_id", Id, ForeignKey("members.id"), nullable=False),
+    # NULL: an anonymous sale (no card shown). It earns nothing and moves no ledger account, but counts
+    # in the chain's sales; a member may claim it later with the receipt (`services.purchase_claims`).
+    Column("member_id", Id, ForeignKey("members.id"), nullable=True),
     Column("order_id", String(100), nullable=False),
     _ts("occurred_at"),
     Column("total_minor", BigInteger, nullable=False),
@@ -236,19 +246,30 @@ purchases = Table(
     # import posted (no body: a replay of one is compared by content, see purchases._same_as_imported).
     Column("request_hash", String(64), nullable=True),
     _ts("created_at"),
+    # Where the sale was made (`domain.channels`): store, online, mini_program or delivery (core_0011).
+    Column("channel", String(20), nullable=False, server_default="store"),
+    # When a member claimed this sale, made anonymously, with its receipt (NULL: never anonymous, or not
+    # claimed yet).
+    _ts("claimed_at", nullable=True),
     UniqueConstraint("store_id", "order_id", name="uq_purchases_store_order"),
     CheckConstraint("total_minor >= 0", name="total"),
     CheckConstraint("refunded_minor >= 0 AND refunded_minor <= total_minor", name="refunded"),
     CheckConstraint("points_reversed >= 0 AND points_reversed <= points_earned", name="reversed"),
+    CheckConstraint(CHANNEL_CHECK, name="channel"),
+    # An anonymous sale earns nothing, and only a sale with a member can have been claimed.
+    CheckConstraint(ANONYMOUS_CHECK, name="anonymous"),
 )
 # A member's purchases in time order, carrying what the tier window sums (total and refunds), so the
-# window spend every sale checks is read from the index alone (core_0008).
+# window spend every sale checks is read from the index alone (core_0008). Anonymous sales are left
+# out (core_0011): nothing reads them by member, and each would cost the index an entry.
 Index(
     "ix_purchases_member_occurred",
     purchases.c.member_id,
     purchases.c.occurred_at,
     purchases.c.total_minor,
     purchases.c.refunded_minor,
+    sqlite_where=purchases.c.member_id.is_not(None),
+    postgresql_where=purchases.c.member_id.is_not(None),
 )
 
 purchase_lines = Table(
@@ -288,6 +309,8 @@ returns = Table(
     UniqueConstraint("store_id", "return_id", name="uq_returns_store_return"),
     CheckConstraint("refund_minor >= 0", name="refund"),
 )
+# A receipt's returns, which a member's purchase history shows beside it (core_0012).
+Index("ix_returns_purchase", returns.c.purchase_id)
 
 transfers = Table(
     "transfers",

@@ -21,8 +21,27 @@ from sqlalchemy.engine import make_url
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, merchants, stores
 from loyalty.demo.generator import ChainSpec, generate, write_files
+from loyalty.i18n import marker, translator
 from loyalty.imports.report import Summary
 from loyalty.imports.runner import ImportOptions, import_file
+from loyalty.services.seed import DEMO_TIERS  # the café ladder, also `loyalty programme init`'s
+
+_ = translator("cli")
+N_ = marker("cli")
+#: the sales channels, as the headlines name them
+CHANNEL_NAMES = {
+    "store": N_("in store"),
+    "online": N_("online"),
+    "mini_program": N_("mini-program"),
+    "delivery": N_("delivery"),
+}
+#: each imported file's rows, as the demo's progress lines name them
+KIND_NAMES = {
+    "members": N_("members"),
+    "purchases": N_("purchases"),
+    "returns": N_("returns"),
+    "balances": N_("balances"),
+}
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-password-change-me"  # noqa: S105 - printed to the person running the demo
@@ -51,6 +70,8 @@ class Headlines:
     active_rate: float = 0.0
     purchases: int = 0
     returns: int = 0
+    anonymous: int = 0  # sales without a member
+    by_channel: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +132,13 @@ def headlines(ctx: Context) -> Headlines:
         h.active_rate = (int(active) / h.members) if h.members else 0.0
         h.purchases = int(conn.execute(text("SELECT count(*) FROM purchases")).scalar_one())
         h.returns = int(conn.execute(text("SELECT count(*) FROM returns")).scalar_one())
+        h.anonymous = int(
+            conn.execute(text("SELECT count(*) FROM purchases WHERE member_id IS NULL")).scalar_one()
+        )
+        rows = conn.execute(
+            text("SELECT channel, count(*) FROM purchases GROUP BY channel ORDER BY count(*) DESC")
+        ).all()
+        h.by_channel = {str(r[0]): int(r[1]) for r in rows}
     return h
 
 
@@ -120,17 +148,6 @@ def _reset_sqlite(url: str) -> None:
         raise ValueError("--reset only deletes SQLite demo files; point it at an empty PostgreSQL database")
     for suffix in ("", "-wal", "-shm"):
         Path(parsed.database + suffix).unlink(missing_ok=True)
-
-
-# The demo chain is a café and bakery brand: its members spend a few hundred to a few thousand yuan a
-# year, so its ladder sits lower than the product's default (2,000 / 10,000 / 50,000 yuan), giving
-# the usual pyramid — most members 普通, about a fifth 银卡, a few percent 金卡, a handful 钻石.
-DEMO_TIERS = (
-    ("normal", "普通", 0, 0, 100),
-    ("silver", "银卡", 1, 100_000, 120),
-    ("gold", "金卡", 2, 300_000, 150),
-    ("diamond", "钻石", 3, 800_000, 200),
-)
 
 
 def build_demo(
@@ -152,11 +169,11 @@ def build_demo(
     with ctx.engine.connect() as conn:
         populated = conn.execute(select(func.count()).select_from(members)).scalar_one() > 0
     if populated:
-        console.print("[dim]database already holds a chain; use --reset to rebuild it[/]")
+        console.print(_("[dim]database already holds a chain; use --reset to rebuild it[/]"))
         return DemoResult(url, False, time.perf_counter() - started, [], headlines(ctx))
     ensure_programme(ctx, tier_ladder=DEMO_TIERS)
     spec = ChainSpec(members=options.members, months=options.months, seed=options.seed, end=ctx.now().date())
-    with console.status("generating the chain…"):
+    with console.status(_("generating the chain…")):
         data = generate(spec)
         files = write_files(data, options.data_dir)
     ensure_stores(ctx, data.stores.to_pylist())
@@ -169,15 +186,20 @@ def build_demo(
     ):
         summary = import_file(ctx, kind, path, ImportOptions(progress=options.progress), console=console)
         summaries.append(summary)
-        console.print(
-            f"imported {summary.imported:,} of {summary.read:,} {kind} rows"
-            + (
-                f" ([red]{summary.rejected:,} rejected[/], see {summary.reject_file})"
-                if summary.rejected
-                else ""
-            )
+        done = _(
+            "imported {imported} of {read} {kind} rows",
+            imported=f"{summary.imported:,}",
+            read=f"{summary.read:,}",
+            kind=_(KIND_NAMES[kind]),
         )
-    with console.status("running the points expiry and tier jobs…"):
+        if summary.rejected:
+            done += _(
+                " ([red]{rejected} rejected[/], see {path})",
+                rejected=f"{summary.rejected:,}",
+                path=summary.reject_file,
+            )
+        console.print(done)
+    with console.status(_("running the points expiry and tier jobs…")):
         points.expire_points(ctx, ctx.now())
         tiers.evaluate_tiers(ctx, ctx.now())
     _ensure_demo_login(ctx)
@@ -195,25 +217,60 @@ def _ensure_demo_login(ctx: Context) -> None:
 
 def print_headlines(result: DemoResult, options: DemoOptions, console: Console) -> None:
     h = result.headlines
-    table = Table(title=f"demo chain ({'built' if result.built else 'reused'} in {result.seconds:.1f} s)")
-    table.add_column("headline")
-    table.add_column("value", justify="right")
-    table.add_row("members", f"{h.members:,}")
+    seconds = f"{result.seconds:.1f}"
+    title = (
+        _("demo chain (built in {seconds} s)", seconds=seconds)
+        if result.built
+        else _("demo chain (reused in {seconds} s)", seconds=seconds)
+    )
+    table = Table(title=title)
+    table.add_column(_("headline"))
+    table.add_column(_("value"), justify="right")
+    table.add_row(_("members"), f"{h.members:,}")
     for tier, count in h.by_tier.items():
         table.add_row(f"  {tier}", f"{count:,}")
-    table.add_row("purchases / returns", f"{h.purchases:,} / {h.returns:,}")
-    table.add_row("points liability (points held by members)", f"{h.points_liability:,}")
-    table.add_row("active rate (bought in the last 90 days)", f"{h.active_rate:.1%}")
+    table.add_row(_("purchases / returns"), f"{h.purchases:,} / {h.returns:,}")
+    if h.purchases:
+        table.add_row(_("  anonymous (no member card)"), f"{h.anonymous:,} ({h.anonymous / h.purchases:.0%})")
+        for channel, count in h.by_channel.items():
+            table.add_row(
+                f"  {_(CHANNEL_NAMES.get(channel, channel))}", f"{count:,} ({count / h.purchases:.0%})"
+            )
+    table.add_row(_("points liability (points held by members)"), f"{h.points_liability:,}")
+    table.add_row(_("active rate (bought in the last 90 days)"), f"{h.active_rate:.1%}")
     console.print(table)
     base = f"http://{options.host}:{options.port}"
-    console.print(f"API docs:  {base}/docs\nhealth:    {base}/api/v1/health")
-    console.print(f"log in as [bold]{DEMO_USER}[/] / [bold]{DEMO_PASSWORD}[/] (demo only)")
+    console.print(_("API docs:  {url}", url=f"{base}/docs"))
+    console.print(_("health:    {url}", url=f"{base}/api/v1/health"))
+    console.print(
+        _(
+            "log in as [bold]{user}[/] / [bold]{password}[/] (demo only)",
+            user=DEMO_USER,
+            password=DEMO_PASSWORD,
+        )
+    )
+    for line in database_lines(result.database_url):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)  # copied as typed
+
+
+def database_lines(url: str) -> list[str]:
+    """Which database the demo used; when it is not the default, how to point other commands at it."""
+    from loyalty.config import Settings
+    from loyalty.db.schema_version import location, sqlite_path
+
+    lines = [_("database:  {location}", location=location(url))]
+    if url != Settings.model_fields["database_url"].default:
+        path = sqlite_path(url)
+        shown = f"sqlite:///{path.resolve()}" if path is not None else url
+        lines.append(_("other loyalty commands use it once you run:"))
+        lines.append(f"  export LOYALTY_DATABASE_URL={shown}")
+    return lines
 
 
 def serve_demo(result: DemoResult, options: DemoOptions, console: Console) -> None:
     from loyalty.api.server import run
 
-    console.print(f"serving on http://{options.host}:{options.port} (Ctrl-C to stop)")
+    console.print(_("serving on {url} (Ctrl-C to stop)", url=f"http://{options.host}:{options.port}"))
     run(result.database_url, host=options.host, port=options.port)
 
 

@@ -9,7 +9,10 @@ Behaviour modelled: store cities with their time zones; registration growth; bir
 consent; loyal / regular / occasional / churning members; day weights for weekdays, the Spring Festival
 run-up and holiday lull, 618, Double 11 and Double 12, a monthly member day (the 8th); birthday treats;
 basket sizes with category affinities (coffee with bakery, tea with desserts, …); returns within two
-weeks; and opening point balances for members migrated from an older system.
+weeks; and opening point balances for members migrated from an older system. About a third of the
+tickets are anonymous (walk-in customers who show no card: smaller baskets, no card number in the file,
+imported as anonymous sales), and every ticket has its channel: members buy mostly in store, some
+through the mini-program, online or by delivery; walk-ins in store or by delivery.
 """
 
 from __future__ import annotations
@@ -106,12 +109,18 @@ SPRING_FESTIVAL = (
     date(2030, 2, 3),
 )
 
+# Channels as the POS export names them (`domain.channels`: store, online, mini_program, delivery), and
+# how members' and walk-ins' tickets spread over them.
+CHANNEL_NAMES = ("门店", "线上", "小程序", "外卖")
+MEMBER_CHANNEL_SHARE = np.array([0.74, 0.05, 0.16, 0.05])
+ANONYMOUS_CHANNEL_SHARE = np.array([0.86, 0.0, 0.0, 0.14])
+
 SEGMENTS = ("loyal", "regular", "occasional", "churning")
 SEGMENT_SHARE = np.array([0.15, 0.35, 0.35, 0.15])
 # Purchases per active month, before day weights.
 SEGMENT_RATE = np.array([3.0, 1.0, 0.35, 1.6])
 
-PURCHASE_HEADERS = ("订单号", "门店", "交易时间", "会员卡号", "商品编码", "品类", "数量", "单价")
+PURCHASE_HEADERS = ("订单号", "门店", "交易时间", "会员卡号", "商品编码", "品类", "数量", "单价", "渠道")
 MEMBER_HEADERS = ("会员卡号", "手机号", "姓名", "性别", "生日", "注册时间", "营销同意", "注册门店")
 RETURN_HEADERS = ("退货单号", "原订单号", "门店", "交易时间", "退款金额")
 BALANCE_HEADERS = ("会员卡号", "积分", "获得时间", "过期时间")
@@ -128,6 +137,7 @@ class ChainSpec:
     intensity: float = 1.0
     return_rate: float = 0.025
     opening_balance_share: float = 0.5
+    anonymous_share: float = 0.35  # of all tickets: walk-ins who show no member card
 
 
 @dataclass
@@ -333,6 +343,13 @@ def generate(spec: ChainSpec | None = None) -> ChainData:
         extra_day.append(bd[ok])
     owner = np.concatenate([owner, *extra_owner])
     day_idx = np.concatenate([day_idx, *extra_day])
+    # Walk-ins who show no card (owner -1): anonymous tickets, by the same calendar, on top of the
+    # members' so that they make `anonymous_share` of all tickets.
+    share = min(max(spec.anonymous_share, 0.0), 0.95)
+    n_anon = round(len(owner) * share / (1 - share))
+    anon_day = np.clip(np.searchsorted(cum, rng.random(n_anon) * cum[-1], side="right") - 1, 0, n_days - 1)
+    owner = np.concatenate([owner, np.full(n_anon, -1)])
+    day_idx = np.concatenate([day_idx, anon_day])
     n_orders = len(owner)
 
     hour_p = np.array([0, 0, 0, 0, 0, 0, 0, 2, 6, 6, 5, 6, 9, 8, 5, 5, 6, 7, 9, 8, 6, 4, 2, 0], dtype=float)
@@ -344,14 +361,24 @@ def generate(spec: ChainSpec | None = None) -> ChainData:
     )
     order_sort = np.lexsort((owner, local_seconds))
     owner, local_seconds, day_idx = owner[order_sort], local_seconds[order_sort], day_idx[order_sort]
+    walk_in = owner < 0
+    member_of = np.maximum(owner, 0)  # a walk-in's is meaningless: every use below masks it
     store_idx = np.where(
-        rng.random(n_orders) < 0.85, home[owner], rng.choice(len(STORES), n_orders, p=store_share)
+        (rng.random(n_orders) < 0.85) & ~walk_in,
+        home[member_of],
+        rng.choice(len(STORES), n_orders, p=store_share),
     )
     order_no = np.arange(1, n_orders + 1)
     order_ids = pc.binary_join_element_wise(_pick(store_codes, store_idx), _pad(order_no, 9), "")
+    channel = np.where(
+        walk_in,
+        rng.choice(len(CHANNEL_NAMES), n_orders, p=ANONYMOUS_CHANNEL_SHARE),
+        rng.choice(len(CHANNEL_NAMES), n_orders, p=MEMBER_CHANNEL_SHARE),
+    )
 
-    loyal_bonus = np.where(segment[owner] == 0, 0.4, 0.0)
-    n_lines = 1 + rng.poisson(1.2 + loyal_bonus)
+    # Walk-ins buy a little less: a coffee, maybe a pastry.
+    basket = np.where(walk_in, 0.6, 1.2 + np.where(segment[member_of] == 0, 0.4, 0.0))
+    n_lines = 1 + rng.poisson(basket)
     line_order = np.repeat(np.arange(n_orders), n_lines)
     line_pos = np.arange(len(line_order)) - np.repeat(np.cumsum(n_lines) - n_lines, n_lines)
     first_cat = rng.choice(len(CATEGORIES), n_orders, p=cat_pop)
@@ -376,11 +403,12 @@ def generate(spec: ChainSpec | None = None) -> ChainData:
                     order_ids.take(pa.array(line_order)),
                     _pick(store_codes, store_idx[line_order]),
                     _local_text(local_seconds[line_order]),
-                    card.take(pa.array(owner[line_order])),
+                    card.take(pa.array(owner[line_order], mask=walk_in[line_order])),  # none: anonymous
                     _pick(sku_arr, product),
                     _pick(cat_names, line_cat),
                     _strs(qty),
                     _money(unit_price),
+                    _pick(np.array(CHANNEL_NAMES), channel[line_order]),
                 ],
                 strict=True,
             )
@@ -392,7 +420,8 @@ def generate(spec: ChainSpec | None = None) -> ChainData:
         line_order, weights=(unit_price * qty).astype(float), minlength=n_orders
     ).astype(np.int64)
     first_line_amount = (unit_price * qty)[np.cumsum(n_lines) - n_lines]
-    returned = np.nonzero(rng.random(n_orders) < spec.return_rate)[0]
+    # Walk-ins bring a purchase back less often than members (a quarter as often).
+    returned = np.nonzero(rng.random(n_orders) < np.where(walk_in, spec.return_rate / 4, spec.return_rate))[0]
     ret_seconds = (
         local_seconds[returned]
         + rng.integers(1, 14, len(returned)) * 86400

@@ -6,7 +6,8 @@ translated or reworded without breaking them.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Self
 
 from loyalty.i18n import translate
 
@@ -21,6 +22,20 @@ def fill(template: str, values: dict[str, Any] | None) -> str:
         return template.format(**values)
     except (KeyError, IndexError, ValueError):
         return template
+
+
+def field_error(field: str, message: str, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One entry of `details["errors"]`: `message` is an English template filled from `values`.
+
+    The entry keeps the filled English text as `message` (what a program reading `details` sees) and,
+    when the template has fields, the template and its values, so that an entry point can show it
+    translated (`DomainError.localized_errors`).
+    """
+    entry: dict[str, Any] = {"field": field, "message": fill(message, dict(values or {}))}
+    if entry["message"] != message:
+        entry["template"] = message
+        entry["values"] = dict(values or {})
+    return entry
 
 
 class DomainError(Exception):
@@ -44,6 +59,30 @@ class DomainError(Exception):
         """The message in `locale` (default: the current one; untranslated templates stay English)."""
         return fill(translate(ERRORS_DOMAIN, self.template, locale), self.details)
 
+    def localized_errors(self, locale: str | None = None) -> list[dict[str, str]] | None:
+        """`details["errors"]` as `{"field", "message"}` entries, each message in `locale`."""
+        errors = self.details.get("errors") if isinstance(self.details, dict) else None
+        if not isinstance(errors, list):
+            return None
+        out = []
+        for entry in errors:
+            if not isinstance(entry, Mapping):
+                continue
+            template = str(entry.get("template") or entry.get("message") or "")
+            values = entry.get("values")
+            text = fill(
+                translate(ERRORS_DOMAIN, template, locale), values if isinstance(values, dict) else None
+            )
+            out.append({"field": str(entry.get("field", "")), "message": text})
+        return out
+
+    def localized_details(self, locale: str | None = None) -> dict[str, Any] | None:
+        """`details` as shown to a person: field errors translated, their templates left out."""
+        if not isinstance(self.details, dict):
+            return self.details
+        errors = self.localized_errors(locale)
+        return self.details if errors is None else {**self.details, "errors": errors}
+
 
 class NotFound(DomainError):
     """The referenced entity (member, store, order, …) does not exist: code ends in `_NOT_FOUND`."""
@@ -58,13 +97,16 @@ class Conflict(DomainError):
 
 
 class InvalidInput(DomainError):
-    """Malformed input; `details={"errors": [{"field": ..., "message": ...}]}`."""
+    """Malformed input; `details={"errors": [{"field": ..., "message": ...}]}` (see `field_error`)."""
 
     default_code = "INVALID_INPUT"
 
     @classmethod
-    def field(cls, field: str, message: str, code: str = "INVALID_INPUT") -> InvalidInput:
-        return cls(code, message, {"errors": [{"field": field, "message": message}]})
+    def field(
+        cls, field: str, message: str, code: str = "INVALID_INPUT", values: Mapping[str, Any] | None = None
+    ) -> Self:
+        """One bad field; `message` is an English template filled from `values` (also kept in details)."""
+        return cls(code, message, {**(values or {}), "errors": [field_error(field, message, values)]})
 
 
 class IdempotencyMismatch(DomainError):
@@ -73,4 +115,12 @@ class IdempotencyMismatch(DomainError):
     default_code = "IDEMPOTENCY_MISMATCH"
 
 
-__all__ = ["Conflict", "DomainError", "IdempotencyMismatch", "InvalidInput", "NotFound"]
+__all__ = [
+    "Conflict",
+    "DomainError",
+    "IdempotencyMismatch",
+    "InvalidInput",
+    "NotFound",
+    "field_error",
+    "fill",
+]

@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Connection, MetaData, Select, Table, inspect, select
+import pyarrow.compute as pc
+from sqlalchemy import Connection, MetaData, Select, Table, case, inspect, select
 
+from loyalty.domain.errors import Conflict
 from loyalty.exports.masking import mask_table, may_see_pii
 from loyalty.exports.writers import format_for, write_table
 
 EXPORTS = ("members", "segments", "statements", "purchases")
-# Analytics may store segments under one of these names; the export uses the first that exists.
-SEGMENT_TABLES = ("member_segments", "segment_members", "rfm_scores", "segments")
 
 
-class ExportUnavailable(RuntimeError):
+class ExportUnavailable(Conflict, RuntimeError):
     """The data for this export does not exist in this database (e.g. analytics never ran)."""
 
 
@@ -78,7 +78,7 @@ def purchases_query(conn: Connection, since: datetime | None = None) -> Select[A
     t = _tables(conn, "purchases", "members", "stores")
     p, m, s = t["purchases"], t["members"], t["stores"]
     cols = [p.c.id, s.c.code.label("store"), p.c.order_id, p.c.occurred_at, m.c.card_no, m.c.phone, m.c.name]
-    cols += _cols(p, "total_minor", "currency", "points_earned")
+    cols += _cols(p, "total_minor", "currency", "points_earned", "channel")  # anonymous sales: no card
     q = select(*cols).select_from(p.join(s, s.c.id == p.c.store_id).outerjoin(m, m.c.id == p.c.member_id))
     if since is not None:
         q = q.where(p.c.occurred_at >= since)
@@ -86,18 +86,73 @@ def purchases_query(conn: Connection, since: datetime | None = None) -> Select[A
 
 
 def segments_query(conn: Connection) -> Select[Any]:
+    """Each member's latest scores from `loyalty analytics refresh` (`member_scores`), with the
+    segment's zh-CN and English names and recommended action, money still in minor units."""
+    from loyalty.analytics.segments import BINARY_SEGMENTS
+
     present = set(inspect(conn).get_table_names())
-    name = next((n for n in SEGMENT_TABLES if n in present), None)
-    if name is None:
-        raise ExportUnavailable("no segment table found; run `loyalty analytics …` first")
-    seg = _tables(conn, name)[name]
-    if "member_id" in seg.c and "members" in present:
-        m = _tables(conn, "members")["members"]
-        cols = [c for c in seg.c if c.name != "member_id"]
-        return select(m.c.card_no, m.c.phone, m.c.name, *cols).select_from(
-            seg.join(m, m.c.id == seg.c.member_id)
+    if "member_scores" not in present:
+        raise ExportUnavailable(
+            "EXPORT_UNAVAILABLE", "no member scores yet: run `loyalty analytics refresh` first"
         )
-    return select(*seg.c)
+    t = _tables(conn, "member_scores", "members")
+    s, m = t["member_scores"], t["members"]
+    if conn.execute(select(s.c.member_id).limit(1)).first() is None:
+        raise ExportUnavailable(
+            "EXPORT_UNAVAILABLE", "no member scores yet: run `loyalty analytics refresh` first"
+        )
+
+    def named(field: str) -> Any:
+        # one CASE over the eight codes, in the query: no Python loop per member
+        return case({code: getattr(seg, field) for code, seg in BINARY_SEGMENTS.items()}, value=s.c.rfm_code)
+
+    return (
+        select(
+            m.c.id.label("member_id"),
+            m.c.card_no,
+            m.c.phone,
+            m.c.name,
+            s.c.rfm_code,
+            s.c.segment,
+            named("zh").label("segment_zh"),
+            named("en").label("segment_en"),
+            named("action_zh").label("action_zh"),
+            named("action_en").label("action_en"),
+            s.c.recency_days,
+            s.c.frequency,
+            s.c.monetary_minor,
+            s.c.p_alive,
+            s.c.expected_purchases,
+            s.c.clv_minor,
+            s.c.model,
+            s.c.computed_at.label("scored_at"),
+        )
+        .select_from(s.join(m, m.c.id == s.c.member_id))
+        .order_by(m.c.id)
+    )
+
+
+def segments_table(conn: Connection) -> pa.Table:
+    """The segments export: :func:`segments_query` with spend and CLV as exact decimals in the
+    database's currency (``monetary``, ``clv``, then a ``currency`` column), as analysts read them."""
+    from loyalty.analytics.currency import database_currency, to_major
+    from loyalty.analytics.errors import AnalyticsError
+
+    table = _fetch(conn, segments_query(conn))
+    try:
+        currency = database_currency(conn)
+    except AnalyticsError as exc:
+        raise ExportUnavailable(
+            "EXPORT_UNAVAILABLE",
+            "member scores cannot be shown in one currency: {reason}",
+            {"reason": exc.message},
+        ) from exc
+    for minor, major in (("monetary_minor", "monetary"), ("clv_minor", "clv")):
+        i = table.column_names.index(minor)
+        values = pc.cast(table.column(minor), pa.float64()).to_numpy(zero_copy_only=False)  # null: NaN
+        table = table.set_column(i, major, to_major(values, currency))
+    i = table.column_names.index("clv") + 1
+    return table.add_column(i, "currency", pa.array([currency] * table.num_rows, pa.string()))
 
 
 def statements_query(conn: Connection, since: datetime | None = None) -> Select[Any]:
@@ -144,14 +199,14 @@ def export(
     path = Path(out)
     with ctx.engine.begin() as conn:
         if what == "members":
-            query = members_query(conn)
+            raw = _fetch(conn, members_query(conn))
         elif what == "purchases":
-            query = purchases_query(conn, since)
+            raw = _fetch(conn, purchases_query(conn, since))
         elif what == "statements":
-            query = statements_query(conn, since)
+            raw = _fetch(conn, statements_query(conn, since))
         else:
-            query = segments_query(conn)
-        table = mask_table(_fetch(conn, query), role)
+            raw = segments_table(conn)
+        table = mask_table(raw, role)
         written = write_table(table, path, fmt)
         actor = Actor(kind="staff", id=actor_id, role=role)
         audit.record(

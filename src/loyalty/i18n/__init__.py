@@ -68,13 +68,34 @@ def from_accept_language(header: str | None) -> str | None:
 
 
 def configured_locale() -> str:
-    """`LOYALTY_LOCALE` (environment, then settings), normalised; zh-CN when unset or unsupported."""
+    """`LOYALTY_LOCALE` (environment, then `loyalty.toml`), normalised; zh-CN when unset or unsupported."""
     raw = os.environ.get("LOYALTY_LOCALE")
     if raw is None:
-        from loyalty.config import get_settings
-
-        raw = get_settings().locale
+        raw = _toml_locale()
     return normalise(raw) or DEFAULT_LOCALE
+
+
+def _toml_locale(path: Path = Path("loyalty.toml")) -> str | None:
+    """`locale` in ./loyalty.toml, where the settings read it, without importing them: every CLI
+    message (and `--help`) asks for the locale, and pydantic-settings would add ~0.1 s to each.
+    The file is parsed again only when it changes (one stat per call)."""
+    try:
+        changed = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _parsed_locale(os.path.abspath(path), changed)
+
+
+@cache
+def _parsed_locale(path: str, _changed: int) -> str | None:
+    import tomllib
+
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    value = data.get("locale")
+    return value if isinstance(value, str) else None
 
 
 def current_locale() -> str:
@@ -105,17 +126,19 @@ class Translate(Protocol):
     def __call__(self, message: str, /, **values: Any) -> str: ...
 
 
-def translate(domain: str, message: str, locale: str | None = None, **values: Any) -> str:
+def translate(domain: str, message: str, /, locale: str | None = None, **values: Any) -> str:
     """`message` in `locale` (default: the current one), with `{name}` fields filled from `values`."""
     text = _catalog(domain, normalise(locale) or current_locale()).gettext(message)
     return text.format(**values) if values else text
 
 
 def translator(domain: str) -> Translate:
-    """The `_` of a module: translate into the current locale, then fill `{name}` fields."""
+    """The `_` of a module: translate into the current locale, then fill `{name}` fields (any names,
+    `message` and `locale` included)."""
 
     def _(message: str, /, **values: Any) -> str:
-        return translate(domain, message, **values)
+        text = _catalog(domain, current_locale()).gettext(message)
+        return text.format(**values) if values else text
 
     return _
 

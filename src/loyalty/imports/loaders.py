@@ -32,6 +32,7 @@ from loyalty.db.core_tables import (
 from loyalty.db.imports_tables import imported_balances
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.cards import new_card_number, new_member_code
+from loyalty.domain.channels import DEFAULT_CHANNEL
 from loyalty.imports.mapping import ColumnMap, Kind
 from loyalty.imports.report import Summary
 from loyalty.imports.runner import Step
@@ -39,6 +40,7 @@ from loyalty.imports.validate import Checked, Reference
 from loyalty.services import audit
 from loyalty.services.common import credit_lot, lock_member_account, post_transfer, store_info
 from loyalty.services.purchases_bulk import (
+    ANONYMOUS,
     BulkSession,
     OrderBatch,
     next_ids,
@@ -278,7 +280,8 @@ class PurchasesLoader:
                 self.card_ids[card] = int(mid)
 
     def _orders(self, conn: Connection, batch: pa.Table) -> OrderBatch:
-        """The batch's lines as columnar orders (lines of one order are contiguous in the batch)."""
+        """The batch's lines as columnar orders (lines of one order are contiguous in the batch); an
+        anonymous sale (no member key in the file) gets the member id `ANONYMOUS`."""
         n = batch.num_rows
         keys = _np(batch.column("first_line"))  # the file line an order starts on: one per order
         first = np.ones(n, dtype=bool)
@@ -299,6 +302,13 @@ class PurchasesLoader:
                 ],
                 pa.int64(),
             )
+        if "anonymous" in head.column_names:
+            member = pc.if_else(
+                head.column("anonymous").combine_chunks(), pa.scalar(ANONYMOUS, pa.int64()), member
+            )
+        channel = head.column("channel").combine_chunks() if "channel" in head.column_names else None
+        if channel is not None and not pc.any(pc.not_equal(channel, DEFAULT_CHANNEL)).as_py():
+            channel = None  # every order a store sale: the column's default
 
         def col(name: str) -> pa.Array:
             return batch.column(name).combine_chunks()
@@ -321,6 +331,7 @@ class PurchasesLoader:
                 pc.if_else(order_level, pa.scalar(0, pa.int64()), pc.coalesce(col("discount_minor"), 0))
             ),
             currency=self.currency,
+            channel=channel,
         )
 
     def after(self, ctx: Any, checked: Checked, summary: Summary) -> None:
@@ -458,7 +469,7 @@ def ensure_store(ctx: Any, conn: Connection, config: dict[str, Any]) -> None:
 
     merchant_id = conn.execute(select(merchants.c.id).order_by(merchants.c.id).limit(1)).scalar()
     if merchant_id is None:
-        raise ValueError("no merchant configured; run the programme seed first")
+        raise ValueError("no programme yet: run `loyalty programme init` first")
     conn.execute(
         insert(stores).values(
             merchant_id=merchant_id,

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from loyalty.domain.errors import InvalidInput
+
 
 class Kind(StrEnum):
     """The four things a chain migrates."""
@@ -198,6 +200,17 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "discount": ("discount", "discount amount", "折扣", "优惠", "优惠金额", "折扣金额"),
     "description": ("description", "product name", "item name", "商品名称", "品名", "描述"),
     "currency": ("currency", "币种", "货币"),
+    "channel": (
+        "channel",
+        "sales channel",
+        "order channel",
+        "order source",
+        "渠道",
+        "销售渠道",
+        "订单渠道",
+        "下单渠道",
+        "订单来源",
+    ),
     "return_id": (
         "return_id",
         "return no",
@@ -284,6 +297,7 @@ FIELDS: dict[Kind, tuple[str, ...]] = {
         "discount",
         "description",
         "currency",
+        "channel",
     ),
     Kind.returns: (
         "card_no",
@@ -307,8 +321,10 @@ REQUIRED: dict[Kind, tuple[str, ...]] = {
 }
 
 
-class MappingError(ValueError):
+class MappingError(InvalidInput, ValueError):
     """The file cannot be imported as asked (a required column is missing or a mapping is invalid)."""
+
+    default_code = "MAPPING_INVALID"
 
 
 def _norm(header: str) -> str:
@@ -355,7 +371,11 @@ def load_mapping_file(path: str | Path) -> dict[str, Any]:
     raw = p.read_text(encoding="utf-8")
     data: Any = tomllib.loads(raw) if p.suffix.lower() == ".toml" else yaml.safe_load(raw)
     if not isinstance(data, dict):
-        raise MappingError(f"{p.name}: a mapping file must be a table/object at the top level")
+        raise MappingError(
+            "MAPPING_INVALID",
+            "{file}: a mapping file must be a table/object at the top level",
+            {"file": p.name},
+        )
     return data
 
 
@@ -365,7 +385,7 @@ def parse_flag_pairs(pairs: Iterable[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise MappingError(f"expected FIELD=VALUE, got {pair!r}")
+            raise MappingError("MAPPING_INVALID", "expected FIELD=VALUE, got {pair!r}", {"pair": pair})
         out[key.strip()] = value.strip()
     return out
 
@@ -393,7 +413,9 @@ def resolve_mapping(
     for fld, col in explicit.items():
         if fld not in allowed:
             raise MappingError(
-                f"unknown field {fld!r} for {kind.value}; expected one of {', '.join(allowed)}"
+                "MAPPING_INVALID",
+                "unknown field {field!r} for {kind}; expected one of {allowed}",
+                {"field": fld, "kind": kind.value, "allowed": ", ".join(allowed)},
             )
         if col in headers:
             columns[fld] = col
@@ -401,7 +423,9 @@ def resolve_mapping(
             columns[fld] = by_norm[_norm(str(col))]
         else:
             raise MappingError(
-                f"column {col!r} (for {fld}) is not in the file; columns are {', '.join(headers)}"
+                "COLUMN_MISSING",
+                "column {column!r} (for {field}) is not in the file; columns are {columns}",
+                {"column": col, "field": fld, "columns": ", ".join(headers)},
             )
 
     used = set(columns.values())
@@ -418,7 +442,9 @@ def resolve_mapping(
     consts = {str(k): str(v) for k, v in {**dict(cfg.get("defaults") or {}), **dict(defaults or {})}.items()}
     for fld in consts:
         if fld not in allowed:
-            raise MappingError(f"unknown default {fld!r} for {kind.value}")
+            raise MappingError(
+                "MAPPING_INVALID", "unknown default {field!r} for {kind}", {"field": fld, "kind": kind.value}
+            )
 
     ret_cfg = dict(cfg.get("returns") or {})
     fmt = cfg.get("date_format") or cfg.get("date_formats") or ()
@@ -436,7 +462,7 @@ def resolve_mapping(
         ),
     )
     if mapping.amount_unit not in {"major", "minor"}:
-        raise MappingError("amount_unit must be 'major' or 'minor'")
+        raise MappingError("MAPPING_INVALID", "amount_unit must be 'major' or 'minor'")
     missing = [f for f in REQUIRED[kind] if not mapping.has(f)]
     if kind is Kind.purchases and not (mapping.has("amount") or mapping.has("unit_price")):
         missing.append("amount (or unit_price)")
@@ -446,8 +472,10 @@ def resolve_mapping(
         missing.append("card_no|phone|member_code")
     if missing:
         raise MappingError(
-            f"cannot import {kind.value}: no column for {', '.join(missing)} "
-            f"(columns are {', '.join(headers)}; map them with --map FIELD=COLUMN or a mapping file)"
+            "COLUMN_MISSING",
+            "cannot import {kind}: no column for {missing} "
+            "(columns are {columns}; map them with --map FIELD=COLUMN or a mapping file)",
+            {"kind": kind.value, "missing": ", ".join(missing), "columns": ", ".join(headers)},
         )
     return mapping
 

@@ -23,6 +23,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from charset_normalizer import from_bytes
 
+from loyalty.domain.errors import InvalidInput
+
 LINE_COLUMN = "_line"
 _SAMPLE_BYTES = 256 * 1024
 _DELIMITERS = ",;\t|"
@@ -30,8 +32,10 @@ _DELIMITERS = ",;\t|"
 _GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "hz"}
 
 
-class ReadError(ValueError):
+class ReadError(InvalidInput, ValueError):
     """The file cannot be read at all (unknown format, no header, undecodable)."""
+
+    default_code = "FILE_UNREADABLE"
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ def detect_encoding(sample: bytes) -> str:
         return "gb18030"
     best = from_bytes(sample).best()
     if best is None:
-        raise ReadError("cannot detect the text encoding of this file")
+        raise ReadError("FILE_ENCODING_UNKNOWN", "cannot detect the text encoding of this file")
     if best.encoding.lower().replace("-", "").replace("_", "") in _GB_FAMILY:
         return "gb18030"
     return best.encoding
@@ -125,13 +129,13 @@ def read_csv(path: Path, *, delimiter: str | None = None, encoding: str | None =
     with _open_binary(path) as fh:
         sample = fh.read(_SAMPLE_BYTES)
     if not sample.strip():
-        raise ReadError(f"{path.name} is empty")
+        raise ReadError("FILE_EMPTY", "{file} is empty", {"file": path.name})
     enc = encoding or detect_encoding(sample)
     text = sample.decode(enc, errors="ignore")
     delim = delimiter or detect_delimiter(text)
     first = next(csv.reader(io.StringIO(text), delimiter=delim), None)
     if not first:
-        raise ReadError(f"{path.name} has no header line")
+        raise ReadError("FILE_NO_HEADER", "{file} has no header line", {"file": path.name})
     headers = _unique_headers(first)
     read_opts = pacsv.ReadOptions(
         encoding="utf8" if enc in {"utf-8", "utf-8-sig"} else enc,
@@ -151,7 +155,9 @@ def read_csv(path: Path, *, delimiter: str | None = None, encoding: str | None =
             source, read_options=read_opts, parse_options=parse_opts, convert_options=convert_opts
         )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise ReadError(f"cannot parse {path.name}: {exc}") from exc
+        raise ReadError(
+            "FILE_UNREADABLE", "cannot parse {file}: {reason}", {"file": path.name, "reason": str(exc)}
+        ) from exc
     finally:
         if not isinstance(source, str):
             source.close()
@@ -203,7 +209,7 @@ def read_xlsx(path: Path, *, sheet: str | None = None) -> ReadResult:
     finally:
         wb.close()
     if headers is None:
-        raise ReadError(f"{path.name} has no header row")
+        raise ReadError("FILE_NO_HEADER", "{file} has no header row", {"file": path.name})
     arrays = [pa.array(col, type=pa.string()) for col in columns]
     table = pa.table([*arrays, pa.array(lines, type=pa.int64())], names=[*headers, LINE_COLUMN])
     return ReadResult(table, "xlsx")
@@ -233,7 +239,7 @@ def read_table(
     """Read any supported file by its extension (`.csv/.txt/.tsv[.gz]`, `.xlsx`, `.parquet`)."""
     p = Path(path)
     if not p.exists():
-        raise ReadError(f"{p} does not exist")
+        raise ReadError("FILE_NOT_FOUND", "{file} does not exist", {"file": str(p)})
     suffix = _base_suffix(p)
     if suffix in {".xlsx", ".xlsm"}:
         return read_xlsx(p, sheet=sheet)

@@ -15,7 +15,19 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from loyalty.i18n import marker, translator
 from loyalty.imports.validate import REASONS
+
+# The summary is what `loyalty import` prints: the CLI's catalog, in LOYALTY_LOCALE.
+_ = translator("cli")
+N_ = marker("cli")
+#: what an import step creates, as the summary names it
+CREATED = {
+    "members": N_("members created"),
+    "purchases": N_("purchases created"),
+    "returns": N_("returns created"),
+    "balances": N_("balances created"),
+}
 
 
 def default_reject_path(source: str | Path) -> Path:
@@ -80,20 +92,27 @@ class Summary:
         }
 
     def render(self, console: Console) -> None:
-        table = Table(title=f"import {self.kind}: {Path(self.source).name}", show_header=False)
+        title = _("import {kind}: {file}", kind=self.kind, file=Path(self.source).name)
+        table = Table(title=title, show_header=False)
         table.add_column("what")
         table.add_column("rows", justify="right")
-        table.add_row("read", f"{self.read:,}")
-        table.add_row("imported", f"{self.imported:,}")
-        table.add_row("duplicates (already loaded)", f"{self.duplicates:,}")
-        table.add_row("rejected", f"[bold red]{self.rejected:,}[/]" if self.rejected else "0")
+        table.add_row(_("read"), f"{self.read:,}")
+        table.add_row(_("imported"), f"{self.imported:,}")
+        table.add_row(_("duplicates (already loaded)"), f"{self.duplicates:,}")
+        table.add_row(_("rejected"), f"[bold red]{self.rejected:,}[/]" if self.rejected else "0")
         for reason, count in self.reasons.items():
-            table.add_row(f"  {reason} — {REASONS.get(reason, '')}", f"{count:,}")
+            explained = _(REASONS[reason]) if reason in REASONS else ""
+            table.add_row(f"  {reason} — {explained}", f"{count:,}")
         for what, count in self.created.items():
-            table.add_row(f"{what} created", f"{count:,}")
+            table.add_row(_(CREATED[what]) if what in CREATED else what, f"{count:,}")
         if self.resumed:
-            table.add_row("resumed interrupted run", f"#{self.run_id}")
-        table.add_row("seconds", f"{self.seconds:.1f}")
+            table.add_row(_("resumed interrupted run"), f"#{self.run_id}")
+        table.add_row(_("seconds"), f"{self.seconds:.1f}")
         console.print(table)
         if self.reject_file:
-            console.print(f"rejected rows written to [bold]{self.reject_file}[/] (line, reason, detail, row)")
+            console.print(
+                _(
+                    "rejected rows written to [bold]{path}[/] (line, reason, detail, row)",
+                    path=self.reject_file,
+                )
+            )

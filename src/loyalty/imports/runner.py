@@ -27,7 +27,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from loyalty.db import deferred_indexes
 from loyalty.db.imports_tables import import_batches, import_runs
-from loyalty.imports.mapping import ColumnMap, Kind, load_mapping_file, resolve_mapping
+from loyalty.imports.mapping import ColumnMap, Kind, MappingError, load_mapping_file, resolve_mapping
 from loyalty.imports.readers import read_table
 from loyalty.imports.report import Summary, default_reject_path, write_rejects
 from loyalty.imports.validate import Checked, validate
@@ -205,7 +205,11 @@ def prepare(kind: Kind, path: Path, options: ImportOptions) -> tuple[pa.Table, C
     """Read the file and resolve its mapping (no database needed)."""
     config: dict[str, Any] = load_mapping_file(options.mapping_file) if options.mapping_file else {}
     if config.get("kind") and config["kind"] != kind.value:
-        raise ValueError(f"mapping file is for {config['kind']}, not {kind.value}")
+        raise MappingError(
+            "MAPPING_INVALID",
+            "mapping file is for {mapping_kind}, not {kind}",
+            {"mapping_kind": config["kind"], "kind": kind.value},
+        )
     result = read_table(path, delimiter=options.delimiter, encoding=options.encoding, sheet=options.sheet)
     mapping = resolve_mapping(
         kind, result.columns, config=config, flags=options.columns, defaults=options.defaults

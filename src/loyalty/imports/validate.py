@@ -26,8 +26,12 @@ import numpy as np
 import phonenumbers
 import pyarrow as pa
 
+from loyalty.domain.channels import DEFAULT_CHANNEL, SYNONYMS
+from loyalty.i18n import marker
 from loyalty.imports.mapping import ColumnMap, Kind
 from loyalty.imports.readers import LINE_COLUMN
+
+N_ = marker("cli")  # reasons are explained to people in the import summary (the CLI's catalog)
 
 DEFAULT_DATE_FORMATS: tuple[str, ...] = (
     "%Y-%m-%d %H:%M:%S",
@@ -51,24 +55,24 @@ DEFAULT_DATE_FORMATS: tuple[str, ...] = (
 
 # Reason codes written to the reject file; stable so people can filter on them.
 REASONS: dict[str, str] = {
-    "missing_field": "a required value is empty",
-    "bad_phone": "not a valid mobile/phone number",
-    "bad_email": "not a valid e-mail address",
-    "unparseable_date": "date/time cannot be parsed",
-    "bad_amount": "amount is not a number",
-    "negative_amount": "amount or quantity is negative",
-    "bad_quantity": "quantity is not a positive whole number",
-    "unknown_store": "store code does not exist",
-    "unknown_member": "no member with this card/phone/code",
-    "no_member": "sale without a member card or phone (anonymous sales earn nothing and are not kept)",
-    "duplicate_order": "order id already used in this file for another transaction",
-    "duplicate_member": "member appears twice in this file",
-    "phone_in_use": "phone already belongs to another member",
-    "unknown_order": "original order not found",
-    "refund_exceeds": "refund is larger than what is left to refund on the order",
-    "duplicate_return": "return id already used in this file",
-    "bad_points": "points must be a positive whole number",
-    "bad_expiry": "expiry is before the earn date",
+    "missing_field": N_("a required value is empty"),
+    "bad_phone": N_("not a valid mobile/phone number"),
+    "bad_email": N_("not a valid e-mail address"),
+    "unparseable_date": N_("date/time cannot be parsed"),
+    "bad_amount": N_("amount is not a number"),
+    "negative_amount": N_("amount or quantity is negative"),
+    "bad_quantity": N_("quantity is not a positive whole number"),
+    "unknown_store": N_("store code does not exist"),
+    "unknown_member": N_("no member with this card/phone/code"),
+    "bad_channel": N_("channel is not store, online, mini_program or delivery (nor a name for one)"),
+    "duplicate_order": N_("order id already used in this file for another transaction"),
+    "duplicate_member": N_("member appears twice in this file"),
+    "phone_in_use": N_("phone already belongs to another member"),
+    "unknown_order": N_("original order not found"),
+    "refund_exceeds": N_("refund is larger than what is left to refund on the order"),
+    "duplicate_return": N_("return id already used in this file"),
+    "bad_points": N_("points must be a positive whole number"),
+    "bad_expiry": N_("expiry is before the earn date"),
 }
 
 log = logging.getLogger(__name__)
@@ -211,6 +215,13 @@ def _money(expr: str) -> str:
     """
     cleaned = f"regexp_replace({expr}, '[¥￥$£€,\\s]|RMB|CNY|元', '', 'g')"
     return f"coalesce(try_cast({expr} AS DECIMAL(18,4)), try_cast({cleaned} AS DECIMAL(18,4)))"
+
+
+def _channel_of(raw: str) -> str:
+    """SQL for the channel (`domain.channels`) the text `raw` names, NULL when it names none."""
+    norm = f"regexp_replace(lower(trim({raw})), '[\\s_\\-.]+', '', 'g')"
+    names = " ".join(f"WHEN {_lit(name)} THEN {_lit(channel)}" for name, channel in SYNONYMS.items())
+    return f"CASE {norm} {names} END"
 
 
 def _ts_local(expr: str, formats: tuple[str, ...]) -> str:
@@ -447,10 +458,21 @@ class Validator:
                 {_text(m, "sku")} AS sku, {_text(m, "category")} AS category,
                 {_text(m, "quantity")} AS qty_raw, try_cast({_text(m, "quantity")} AS DECIMAL(18,3)) AS qty_dec,
                 {_text(m, "unit_price")} AS price_raw, {_money(_text(m, "unit_price"))} AS price_dec,
-                {_money(_text(m, "discount"))} AS discount_dec, {_text(m, "description")} AS description
+                {_money(_text(m, "discount"))} AS discount_dec, {_text(m, "description")} AS description,
+                {_text(m, "channel")} AS channel_raw
             FROM src"""
         )
         self._phone_table("phone_raw", "n")
+        # The channel: an empty one is a store sale; each distinct text is looked up once (a file has
+        # a handful), not once per line. Without a channel column every sale is a store sale.
+        channel, channels_join = _lit(DEFAULT_CHANNEL), ""
+        if m.has("channel"):
+            self._exec(
+                f"""CREATE TEMP TABLE channels AS SELECT raw, {_channel_of("raw")} AS channel
+                FROM (SELECT DISTINCT channel_raw AS raw FROM n WHERE channel_raw IS NOT NULL)"""
+            )
+            channel = f"CASE WHEN n.channel_raw IS NULL THEN {_lit(DEFAULT_CHANNEL)} ELSE ch.channel END"
+            channels_join = "LEFT JOIN channels ch ON ch.raw = n.channel_raw"
         qty = "CASE WHEN qty_raw IS NULL THEN 1 ELSE CAST(qty_dec AS BIGINT) END"
         line_amount = (
             "CASE WHEN amount_raw IS NOT NULL THEN amount_dec "
@@ -464,8 +486,10 @@ class Validator:
                 {line_amount} AS amount_dec2,
                 CAST(round(({line_amount}) * {self.scale}) AS BIGINT) AS amount_minor,
                 CAST(round(price_dec * {self.scale}) AS BIGINT) AS unit_price_minor,
-                CAST(round(coalesce(discount_dec, 0) * {self.scale}) AS BIGINT) AS discount_minor
-            FROM n LEFT JOIN phones ph ON ph.raw = n.phone_raw LEFT JOIN ref_stores st ON st.code = n.store_code"""
+                CAST(round(coalesce(discount_dec, 0) * {self.scale}) AS BIGINT) AS discount_minor,
+                {channel} AS channel
+            FROM n LEFT JOIN phones ph ON ph.raw = n.phone_raw LEFT JOIN ref_stores st ON st.code = n.store_code
+                {channels_join}"""
         )
         # Members are looked up once per distinct key (a member's lines share one), not once per line.
         self._exec(
@@ -475,9 +499,11 @@ class Validator:
             FROM (SELECT DISTINCT card_no, member_code, phone_e164 FROM p) k"""
         )
         # Each order's first line and member key, grouped once (a window over every line sorts them all).
+        # An order's channel is its first line's (a line in another channel belongs to another order).
         self._exec(
             """CREATE TEMP TABLE ord AS SELECT store_code AS o_store, order_id AS o_order, min(_line) AS first_line,
-                arg_min(coalesce(card_no, member_code, phone_e164, ''), _line) AS first_key
+                arg_min(coalesce(card_no, member_code, phone_e164, ''), _line) AS first_key,
+                arg_min(coalesce(channel, ''), _line) AS first_channel
             FROM p GROUP BY store_code, order_id"""
         )
         bad_price = "price_raw IS NOT NULL AND price_dec IS NULL"
@@ -487,7 +513,11 @@ class Validator:
         unknown_member = "member_key IS NOT NULL AND member_id IS NULL"
         if m.create_members:
             unknown_member = "false"
-        dup_in_file = "seq_in_order > 1" if not line_level else "coalesce(member_key, '') <> first_key"
+        dup_in_file = (
+            "seq_in_order > 1"
+            if not line_level
+            else "(coalesce(member_key, '') <> first_key OR coalesce(channel, '') <> first_channel)"
+        )
         checks = [
             ("order_id IS NULL", "'missing_field'", "'order_id is empty'"),
             ("occurred_raw IS NULL", "'missing_field'", "'occurred_at is empty'"),
@@ -499,7 +529,9 @@ class Validator:
             (f"{bad_amt} OR {bad_price}", "'bad_amount'", "'amount ' || coalesce(amount_raw, price_raw)"),
             ("qty_bad", "'bad_quantity'", "'quantity ' || qty_raw"),
             (negative, "'negative_amount'", "'amount ' || CAST(amount_dec2 AS VARCHAR)"),
-            ("member_key IS NULL", "'no_member'", "'no card_no, phone or member_code'"),
+            ("channel IS NULL", "'bad_channel'", "'channel ' || channel_raw"),
+            # A sale without a member key is an anonymous sale (kept, earns nothing); a key that names
+            # no member is refused.
             (unknown_member, "'unknown_member'", "'member ' || member_key"),
             (
                 f"NOT is_return AND {dup_in_file}",
@@ -515,10 +547,10 @@ class Validator:
         self._exec(
             f"""CREATE TEMP TABLE w AS SELECT _line, card_no, member_code, phone_e164, store_id, order_id,
                 occurred_us, sku, category, qty, amount_minor, unit_price_minor, discount_minor, is_return,
-                member_id, member_key, first_line, {reason} AS reason, {detail} AS detail
+                member_id, member_key, channel, first_line, {reason} AS reason, {detail} AS detail
             FROM (SELECT p.*, {is_return} AS is_return, mk.member_id,
                     coalesce(p.card_no, p.member_code, p.phone_e164) AS member_key,
-                    o.first_key, o.first_line,
+                    o.first_key, o.first_channel, o.first_line,
                     CASE WHEN p._line = o.first_line THEN 1 ELSE 2 END AS seq_in_order  -- only "> 1" is read
                 FROM p LEFT JOIN mk ON mk.card_no IS NOT DISTINCT FROM p.card_no
                     AND mk.member_code IS NOT DISTINCT FROM p.member_code
@@ -556,7 +588,8 @@ class Validator:
         good = self._in_posting_order(
             "reason IS NULL AND NOT dup AND NOT is_return",
             """_line, first_line, store_id, order_id, occurred_us, member_id, card_no, sku, category,
-               qty AS quantity, unit_price_minor, discount_minor, amount_minor""",
+               qty AS quantity, unit_price_minor, discount_minor, amount_minor, channel,
+               member_key IS NULL AS anonymous""",
         )
         checked = self._finish("c", good, extra)
         if "returns" in extra:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.db.auth_tables import STAFF_ROLES, api_keys, member_tokens, staff_user_stores, staff_users
 from loyalty.db.core_tables import stores as stores_table
+from loyalty.domain.errors import Conflict, InvalidInput
 from loyalty.services.common import read
 
 if TYPE_CHECKING:
@@ -38,16 +39,23 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-class AuthError(ValueError):
+# Domain errors (translated where shown) that stay ValueErrors for callers that catch those.
+class AuthError(InvalidInput, ValueError):
     """Invalid input to an auth use case (unknown role, weak password, store scoping mismatch)."""
 
+    default_code = "VALIDATION_FAILED"
 
-class DuplicateUsername(ValueError):
+
+class DuplicateUsername(Conflict, ValueError):
     """The username is taken."""
 
+    default_code = "DUPLICATE_USERNAME"
 
-class UnknownStore(ValueError):
-    """A referenced store does not exist."""
+
+class UnknownStore(InvalidInput, ValueError):
+    """A referenced store does not exist (an input error of the request that names it)."""
+
+    default_code = "STORE_NOT_FOUND"
 
 
 def _audit(
@@ -168,13 +176,28 @@ def create_staff(
     """Create a staff user; store-scoped roles (cashier, store manager) must name at least one store."""
     stores = sorted(set(store_ids))
     if role not in STAFF_ROLES:
-        raise AuthError(f"unknown role {role!r}; expected one of {', '.join(STAFF_ROLES)}")
+        raise AuthError.field(
+            "role",
+            "unknown role {role!r}; expected one of {roles}",
+            "VALIDATION_FAILED",
+            {"role": role, "roles": ", ".join(STAFF_ROLES)},
+        )
     if role in STORE_SCOPED_ROLES and not stores:
-        raise AuthError(f"role {role!r} acts for specific stores; give at least one store")
+        raise AuthError.field(
+            "store_ids",
+            "role {role!r} acts for specific stores; give at least one store",
+            "VALIDATION_FAILED",
+            {"role": role},
+        )
     if role not in STORE_SCOPED_ROLES and stores:
-        raise AuthError(f"role {role!r} is chain-wide; it takes no stores")
+        raise AuthError.field(
+            "store_ids",
+            "role {role!r} is chain-wide; it takes no stores",
+            "VALIDATION_FAILED",
+            {"role": role},
+        )
     if len(password) < 8:
-        raise AuthError("password must have at least 8 characters")
+        raise AuthError.field("password", "password must have at least 8 characters", "VALIDATION_FAILED")
     try:
         with ctx.engine.begin() as conn:
             _require_stores(conn, stores)
@@ -183,8 +206,10 @@ def create_staff(
             _audit(conn, actor, "staff.create", "staff_user", user.id, None, after)
     except IntegrityError as exc:
         if _exists(ctx, staff_users.c.username == username):
-            raise DuplicateUsername(f"username {username!r} is taken") from exc
-        raise UnknownStore("one of the stores does not exist") from exc
+            raise DuplicateUsername(
+                "DUPLICATE_USERNAME", "username {username!r} is taken", {"username": username}
+            ) from exc
+        raise UnknownStore.field("store_ids", "one of the stores does not exist", "STORE_NOT_FOUND") from exc
     return user
 
 
@@ -195,7 +220,12 @@ def _require_stores(conn: Connection, store_ids: list[int]) -> None:
     found = set(conn.execute(select(stores_table.c.id).where(stores_table.c.id.in_(store_ids))).scalars())
     missing = [s for s in store_ids if s not in found]
     if missing:
-        raise UnknownStore(f"no such store: {', '.join(map(str, missing))}")
+        raise UnknownStore.field(
+            "store_ids",
+            "no such store: {stores}",
+            "STORE_NOT_FOUND",
+            {"stores": ", ".join(map(str, missing))},
+        )
 
 
 def _exists(ctx: Context, condition: Any) -> bool:
@@ -307,7 +337,9 @@ def create_api_key(ctx: Context, *, store_id: int, name: str, actor: Any = None)
             info = _insert_key(conn, ctx, public_id, secret, store_id, name)
             _audit(conn, actor, "api_key.create", "api_key", info.id, None, info.model_dump(mode="json"))
     except IntegrityError as exc:
-        raise UnknownStore(f"store {store_id} does not exist") from exc
+        raise UnknownStore.field(
+            "store_id", "store {store_id} does not exist", "STORE_NOT_FOUND", {"store_id": store_id}
+        ) from exc
     return info, presented
 
 
@@ -495,76 +527,3 @@ def audit_entries(
         )
         for r in rows
     ]
-
-
-# --- staff-scoped member search ------------------------------------------------------------------
-
-
-def search_members_page(
-    ctx: Context,
-    *,
-    q: str | None = None,
-    phone: str | None = None,
-    card_no: str | None = None,
-    name: str | None = None,
-    tag: str | None = None,
-    tier: str | None = None,
-    status: str | None = None,
-    store_ids: list[int] | None = None,
-    cursor: str | None = None,
-    limit: int = 50,
-) -> tuple[list[Any], str | None]:
-    """Members matching every given filter, newest first, keyset-paginated by id.
-
-    The core's `search_members` pages by offset and has no tag, tier or store filters; the API needs
-    stable cursors (offsets skip or repeat rows while members register) and store scoping for store
-    staff, so the query lives here and the rows are rendered by the core's `get_member`.
-    `store_ids` limits to members registered at those stores (None = all).
-    """
-    from sqlalchemy import String, cast, or_
-
-    from loyalty.db.core_tables import members, tiers
-    from loyalty.services import members as members_service
-
-    stmt = select(members.c.id).order_by(members.c.id.desc()).limit(limit + 1)
-    if q:
-        like = "%" + _escape_like(q) + "%"
-        stmt = stmt.where(
-            or_(
-                members.c.name.like(like, escape="\\"),
-                members.c.phone.like(like, escape="\\"),
-                members.c.card_no.like(like, escape="\\"),
-            )
-        )
-    if phone:
-        try:
-            normalised = members_service.normalise_phone(phone, ctx.settings.phone_region)
-        except Exception:  # an unparseable phone matches nobody rather than failing the search
-            normalised = phone
-        stmt = stmt.where(members.c.phone == normalised)
-    if card_no:
-        stmt = stmt.where(members.c.card_no == card_no)
-    if name:
-        stmt = stmt.where(members.c.name.like("%" + _escape_like(name) + "%", escape="\\"))
-    if tag:
-        stmt = stmt.where(cast(members.c.tags, String).like('%"' + _escape_like(tag) + '"%', escape="\\"))
-    if tier:
-        stmt = stmt.where(members.c.tier_id.in_(select(tiers.c.id).where(tiers.c.code == tier)))
-    if status:
-        stmt = stmt.where(members.c.status == status)
-    if store_ids is not None:
-        stmt = stmt.where(members.c.registration_store_id.in_(store_ids))
-    if cursor:
-        try:
-            stmt = stmt.where(members.c.id < int(cursor))
-        except ValueError:
-            return [], None
-    with read(ctx) as conn:
-        ids = [int(i) for i in conn.execute(stmt).scalars()]
-    page = ids[:limit]
-    next_cursor = str(page[-1]) if len(ids) > limit else None
-    return [members_service.get_member(ctx, i) for i in page], next_cursor
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -32,6 +32,9 @@ from loyalty.db.prepared import Pending, Prepared
 from loyalty.domain.errors import NotFound
 from loyalty.domain.ledger import split_earning
 
+#: the rule an anonymous sale records: none earned it anything (a claim writes the one it then earns by)
+ANONYMOUS_RULE = "anonymous"
+
 
 @dataclass(frozen=True)
 class Programme:
@@ -100,7 +103,7 @@ def programme_from_row(row: Row[Any]) -> Programme:
 def default_programme(conn: Connection) -> Programme:
     row = conn.execute(select(programmes).order_by(programmes.c.id).limit(1)).first()
     if row is None:
-        raise NotFound("PROGRAMME_NOT_FOUND", "no programme configured; run seed.ensure_programme")
+        raise NotFound("PROGRAMME_NOT_FOUND", "no programme configured; run `loyalty programme init`")
     return programme_from_row(row)
 
 
@@ -111,7 +114,7 @@ def store_info(conn: Connection, store_id: int) -> StoreInfo:
         .where(stores.c.id == store_id)
     ).first()
     if row is None:
-        raise NotFound("STORE_NOT_FOUND", f"store {store_id} does not exist", {"store_id": store_id})
+        raise NotFound("STORE_NOT_FOUND", "store {store_id} does not exist", {"store_id": store_id})
     if row.programme_id is None:
         prog = default_programme(conn)
     else:
@@ -172,7 +175,7 @@ def lock_member_account(conn: Connection, member_id: int) -> LockedAccount:
     """
     rows = _ACCOUNT_OF_MEMBER_LOCKED.run(conn, {"member_id": member_id})
     if not rows:
-        raise NotFound("MEMBER_NOT_FOUND", f"member {member_id} has no account", {"member_id": member_id})
+        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} has no account", {"member_id": member_id})
     account_id, balance, debt = rows[0]
     return LockedAccount(id=account_id, member_id=member_id, balance=balance, debt=debt)
 
@@ -273,7 +276,7 @@ def tier_rows(conn: Connection) -> list[Row[Any]]:
 def member_row(conn: Connection, member_id: int) -> Row[Any]:
     row = conn.execute(select(members).where(members.c.id == member_id)).first()
     if row is None:
-        raise NotFound("MEMBER_NOT_FOUND", f"member {member_id} does not exist", {"member_id": member_id})
+        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": member_id})
     return row
 
 

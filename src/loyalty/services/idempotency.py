@@ -79,7 +79,9 @@ def _found(rows: list[tuple[Any, ...]], key: str, rhash: str) -> Stored | None:
     stored_hash, response, status_code = rows[0]
     if stored_hash != rhash:
         raise IdempotencyMismatch(
-            "IDEMPOTENCY_MISMATCH", f"Idempotency-Key {key!r} was used with a different request"
+            "IDEMPOTENCY_MISMATCH",
+            "Idempotency-Key {idempotency_key!r} was used with a different request",
+            {"idempotency_key": key},
         )
     # the driver hands JSON back as text on SQLite and already decoded on PostgreSQL
     body = json.loads(response) if isinstance(response, str | bytes) else response

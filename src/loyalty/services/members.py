@@ -6,13 +6,17 @@ Phones are stored in E.164 after `phonenumbers` normalisation (default region fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from loyalty.analytics.segments import BINARY_SEGMENTS
 from loyalty.bootstrap import Context
+from loyalty.db.analytics_tables import member_scores
 from loyalty.db.core_tables import (
     accounts,
     members,
@@ -26,6 +30,7 @@ from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.cards import luhn_valid, new_card_number, new_member_code
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.tiers import TierDef, tier_for_spend
+from loyalty.i18n import marker
 from loyalty.services import audit
 from loyalty.services.common import (
     default_programme,
@@ -35,7 +40,16 @@ from loyalty.services.common import (
     read,
     set_account,
 )
-from loyalty.services.schemas import MemberIn, MemberOut, MemberUpdate
+from loyalty.services.schemas import MemberIn, MemberOut, MemberScores, MemberUpdate
+
+N_ = marker("errors")
+# Which reference found no member; the phone, card or code itself stays out of the message (PII).
+_NO_MEMBER_WITH = {
+    "member_id": N_("member {member_id} does not exist"),
+    "phone": N_("no member with this phone number"),
+    "card_no": N_("no member with this card number"),
+    "member_code": N_("no member with this member code"),
+}
 
 _MEMBER_COLS = [
     c for c in members.c if c.name not in ("tier_locked_until", "tier_lock_reason", "tier_grace_until")
@@ -47,29 +61,92 @@ def normalise_phone(raw: str, region: str = "CN") -> str:
     try:
         parsed = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
-        raise InvalidInput.field("phone", f"cannot parse phone number {raw!r}", "PHONE_INVALID") from exc
+        raise InvalidInput.field(
+            "phone", "cannot parse phone number {phone!r}", "PHONE_INVALID", {"phone": raw}
+        ) from exc
     if not phonenumbers.is_valid_number(parsed):
-        raise InvalidInput.field("phone", f"{raw!r} is not a valid phone number", "PHONE_INVALID")
+        raise InvalidInput.field(
+            "phone", "{phone!r} is not a valid phone number", "PHONE_INVALID", {"phone": raw}
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _out(conn: Connection, member_id: int) -> MemberOut:
-    row = conn.execute(
-        select(*_MEMBER_COLS, tiers.c.code.label("tier_code"))
-        .join(tiers, tiers.c.id == members.c.tier_id)
-        .where(members.c.id == member_id)
-    ).first()
-    if row is None:
-        raise NotFound("MEMBER_NOT_FOUND", f"member {member_id} does not exist", {"member_id": member_id})
+# The scores a member resource shows, read with it by one outer join on `member_scores`' primary key.
+_SCORE_COLS = [
+    member_scores.c[name].label(f"score_{name}")
+    for name in (
+        "rfm_code",
+        "segment",
+        "recency_days",
+        "frequency",
+        "monetary_minor",
+        "p_alive",
+        "expected_purchases",
+        "clv_minor",
+        "model",
+        "computed_at",
+    )
+]
+
+
+def member_query() -> Select[Any]:
+    """Members with their tier code and latest analytics scores (None columns when never scored)."""
+    return select(*_MEMBER_COLS, tiers.c.code.label("tier_code"), *_SCORE_COLS).select_from(
+        members.join(tiers, tiers.c.id == members.c.tier_id).outerjoin(
+            member_scores, member_scores.c.member_id == members.c.id
+        )
+    )
+
+
+def member_from_row(row: Any) -> MemberOut:
+    """A `member_query` row as the service's member."""
     data = row._asdict()
+    scored = {k.removeprefix("score_"): data.pop(k) for k in [k for k in data if k.startswith("score_")]}
     data["tags"] = list(data["tags"] or [])
+    data["scores"] = _scores(scored)
     return MemberOut.model_validate(data)
+
+
+def _scores(row: dict[str, Any]) -> MemberScores | None:
+    if row["rfm_code"] is None:
+        return None
+    group = BINARY_SEGMENTS.get(row["rfm_code"])
+    scored_at = row.pop("computed_at")
+    if scored_at.tzinfo is None:  # SQLite hands back the UTC instant the refresh wrote, without a zone
+        scored_at = scored_at.replace(tzinfo=UTC)
+    return MemberScores(
+        **row,
+        segment_zh=group.zh if group else None,
+        segment_en=group.en if group else None,
+        scored_at=scored_at,
+    )
+
+
+def _out(conn: Connection, member_id: int) -> MemberOut:
+    row = conn.execute(member_query().where(members.c.id == member_id)).first()
+    if row is None:
+        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": member_id})
+    return member_from_row(row)
+
+
+def members_by_ids(conn: Connection, member_ids: Sequence[int]) -> list[MemberOut]:
+    """The members with these ids, in the order given (ids that name no member are left out)."""
+    if not member_ids:
+        return []
+    rows = conn.execute(member_query().where(members.c.id.in_(list(member_ids)))).all()
+    found = {int(r.id): member_from_row(r) for r in rows}
+    return [found[i] for i in member_ids if i in found]
+
+
+def _audited(member: MemberOut) -> dict[str, Any]:
+    """A member as the audit log records it: the registry's fields, not the analytics scores."""
+    return member.model_dump(exclude={"scores"})
 
 
 def _lowest_tier_id(conn: Connection) -> int:
     tid = conn.execute(select(tiers.c.id).order_by(tiers.c.rank).limit(1)).scalar()
     if tid is None:
-        raise NotFound("TIER_NOT_FOUND", "no tiers configured; run seed.ensure_programme")
+        raise NotFound("TIER_NOT_FOUND", "no tiers configured; run `loyalty programme init`")
     return int(tid)
 
 
@@ -83,13 +160,17 @@ def register_member(ctx: Context, data: MemberIn, *, actor: Actor | None = None)
         with ctx.engine.begin() as conn:
             if conn.execute(select(members.c.id).where(members.c.phone == phone)).first():
                 raise Conflict(
-                    "DUPLICATE_PHONE", f"a member with phone {phone} already exists", {"phone": phone}
+                    "DUPLICATE_PHONE", "a member with phone {phone} already exists", {"phone": phone}
                 )
             if data.registration_store_id is not None and (
                 conn.execute(select(stores.c.id).where(stores.c.id == data.registration_store_id)).first()
                 is None
             ):
-                raise NotFound("STORE_NOT_FOUND", f"store {data.registration_store_id} does not exist")
+                raise NotFound(
+                    "STORE_NOT_FOUND",
+                    "store {store_id} does not exist",
+                    {"store_id": data.registration_store_id},
+                )
             values = data.model_dump()
             values.update(
                 phone=phone,
@@ -111,10 +192,10 @@ def register_member(ctx: Context, data: MemberIn, *, actor: Actor | None = None)
             )
             out = _out(conn, mid)
             if actor is not None:
-                audit.record(conn, actor, "member.register", "member", mid, None, out.model_dump(), at=now)
+                audit.record(conn, actor, "member.register", "member", mid, None, _audited(out), at=now)
     except IntegrityError as exc:  # a concurrent registration with the same phone won the race
         raise Conflict(
-            "DUPLICATE_PHONE", f"a member with phone {phone} already exists", {"phone": phone}
+            "DUPLICATE_PHONE", "a member with phone {phone} already exists", {"phone": phone}
         ) from exc
     return out
 
@@ -164,7 +245,7 @@ def resolve_member_id(
     if mid is None:
         raise NotFound(
             "MEMBER_NOT_FOUND",
-            f"no member with {given[0]}",
+            _NO_MEMBER_WITH[given[0]],
             {given[0]: str(member_id or phone or card_no or member_code)},
         )
     return int(mid)
@@ -223,7 +304,11 @@ def update_member(
                 and values["phone"] != before.phone
                 and conn.execute(select(members.c.id).where(members.c.phone == values["phone"])).first()
             ):
-                raise Conflict("DUPLICATE_PHONE", f"a member with phone {values['phone']} already exists")
+                raise Conflict(
+                    "DUPLICATE_PHONE",
+                    "a member with phone {phone} already exists",
+                    {"phone": values["phone"]},
+                )
             if values:
                 conn.execute(
                     update(members).where(members.c.id == member_id).values(**values, updated_at=now)
@@ -235,8 +320,8 @@ def update_member(
                 "member.update",
                 "member",
                 member_id,
-                before.model_dump(),
-                after.model_dump(),
+                _audited(before),
+                _audited(after),
                 at=now,
             )
     except IntegrityError as exc:
@@ -252,7 +337,11 @@ def deactivate_member(
     with ctx.engine.begin() as conn:
         before = _out(conn, member_id)
         if before.status == "merged":
-            raise Conflict("MEMBER_MERGED", f"member {member_id} was merged into {before.merged_into_id}")
+            raise Conflict(
+                "MEMBER_MERGED",
+                "member {member_id} was merged into {merged_into_id}",
+                {"member_id": member_id, "merged_into_id": before.merged_into_id},
+            )
         conn.execute(
             update(members).where(members.c.id == member_id).values(status="inactive", updated_at=now)
         )
@@ -263,70 +352,82 @@ def deactivate_member(
             "member.deactivate",
             "member",
             member_id,
-            before.model_dump(),
-            {**after.model_dump(), "reason": reason},
+            _audited(before),
+            {**_audited(after), "reason": reason},
             at=now,
         )
     return after
 
 
 def merge_members(
-    ctx: Context, survivor_id: int, merged_id: int, *, actor: Actor | None = None, reason: str | None = None
+    ctx: Context,
+    *,
+    duplicate_id: int,
+    survivor_id: int,
+    actor: Actor | None = None,
+    reason: str | None = None,
 ) -> MemberOut:
-    """Move everything of `merged_id` to `survivor_id`: points (lots, debt) via a 'merge' transfer,
-    purchases (so the tier window counts them), tier history; the survivor keeps the higher tier.
+    """Merge the duplicate member `duplicate_id` into `survivor_id`: points (lots, debt) move via a
+    'merge' transfer, purchases (so the tier window counts them) and tier history follow; the survivor
+    keeps the higher tier.
 
-    The merged member stays as a row with status 'merged' and `merged_into_id`, so old cards and
-    references still resolve and nothing is lost.
+    Keyword-only, in every entry point's vocabulary (API `duplicate_id`/`survivor_id`, CLI
+    `--duplicate`/`--survivor`): two bare ids in the wrong order would merge the wrong way round.
+    The duplicate stays as a row with status 'merged' and `merged_into_id` naming the survivor, so old
+    cards and references still resolve and nothing is lost.
     """
-    if survivor_id == merged_id:
-        raise InvalidInput.field("merged_id", "cannot merge a member into itself", "MERGE_SAME_MEMBER")
+    if survivor_id == duplicate_id:
+        raise InvalidInput.field("duplicate_id", "cannot merge a member into itself", "MERGE_SAME_MEMBER")
     now = ctx.now()
     with ctx.engine.begin() as conn:
         s_before = _out(conn, survivor_id)
-        m_before = _out(conn, merged_id)
-        for m in (s_before, m_before):
+        d_before = _out(conn, duplicate_id)
+        for m in (s_before, d_before):
             if m.status == "merged":
-                raise Conflict("MEMBER_MERGED", f"member {m.id} was already merged into {m.merged_into_id}")
-        accs = lock_member_accounts(conn, [survivor_id, merged_id])
-        s_acc, m_acc = accs[survivor_id], accs[merged_id]
-        if m_acc.balance != 0:
-            debit, credit = (m_acc.id, s_acc.id) if m_acc.balance > 0 else (s_acc.id, m_acc.id)
+                raise Conflict(
+                    "MEMBER_MERGED",
+                    "member {member_id} was already merged into {merged_into_id}",
+                    {"member_id": m.id, "merged_into_id": m.merged_into_id},
+                )
+        accs = lock_member_accounts(conn, [survivor_id, duplicate_id])
+        s_acc, d_acc = accs[survivor_id], accs[duplicate_id]
+        if d_acc.balance != 0:
+            debit, credit = (d_acc.id, s_acc.id) if d_acc.balance > 0 else (s_acc.id, d_acc.id)
             post_transfer(
                 conn,
                 kind="merge",
                 debit_account_id=debit,
                 credit_account_id=credit,
-                amount=abs(m_acc.balance),
+                amount=abs(d_acc.balance),
                 at=now,
                 rule="merge",
                 member_id=survivor_id,
-                reason=f"merge of member {merged_id}",
+                reason=f"merge of member {duplicate_id}",
                 operator=actor.id if actor else None,
             )
-        s_acc.balance += m_acc.balance
-        s_acc.debt += m_acc.debt
-        m_acc.balance = 0
-        m_acc.debt = 0
-        set_account(conn, m_acc)
+        s_acc.balance += d_acc.balance
+        s_acc.debt += d_acc.debt
+        d_acc.balance = 0
+        d_acc.debt = 0
+        set_account(conn, d_acc)
         set_account(conn, s_acc)
         conn.execute(
             update(point_lots)
-            .where(point_lots.c.member_id == merged_id)
+            .where(point_lots.c.member_id == duplicate_id)
             .values(member_id=survivor_id, account_id=s_acc.id)
         )
         conn.execute(
-            update(purchases).where(purchases.c.member_id == merged_id).values(member_id=survivor_id)
+            update(purchases).where(purchases.c.member_id == duplicate_id).values(member_id=survivor_id)
         )
         conn.execute(
-            update(tier_history).where(tier_history.c.member_id == merged_id).values(member_id=survivor_id)
+            update(tier_history).where(tier_history.c.member_id == duplicate_id).values(member_id=survivor_id)
         )
         # The survivor keeps the higher of the two tiers, or more if the combined window qualifies.
         defs = [TierDef(r.id, r.code, r.rank, r.threshold_minor) for r in conn.execute(select(tiers))]
         ranks = {d.id: d.rank for d in defs}
         window = qualifying_spend(conn, survivor_id, now, default_programme(conn).tier_window_days)
         best = max(
-            [s_before.tier_id, m_before.tier_id, tier_for_spend(defs, window).id], key=lambda t: ranks[t]
+            [s_before.tier_id, d_before.tier_id, tier_for_spend(defs, window).id], key=lambda t: ranks[t]
         )
         if ranks[best] > ranks[s_before.tier_id]:
             conn.execute(update(members).where(members.c.id == survivor_id).values(tier_id=best))
@@ -342,7 +443,7 @@ def merge_members(
             )
         conn.execute(
             update(members)
-            .where(members.c.id == merged_id)
+            .where(members.c.id == duplicate_id)
             .values(status="merged", merged_into_id=survivor_id, updated_at=now)
         )
         conn.execute(update(members).where(members.c.id == survivor_id).values(updated_at=now))
@@ -353,8 +454,8 @@ def merge_members(
             "member.merge",
             "member",
             survivor_id,
-            {"survivor": s_before.model_dump(), "merged": m_before.model_dump(), "reason": reason},
-            after.model_dump(),
+            {"survivor": _audited(s_before), "duplicate": _audited(d_before), "reason": reason},
+            _audited(after),
             at=now,
         )
     return after

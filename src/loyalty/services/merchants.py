@@ -3,6 +3,7 @@ outstanding points can be reported per merchant (the basis for coalition program
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select
@@ -19,7 +20,11 @@ MERCHANT_ACCOUNT_KINDS = ("liability", "redeemed", "expired")
 
 def _create_merchant(conn: Connection, data: MerchantIn, now: object, programme_id: int | None) -> int:
     if conn.execute(select(merchants.c.id).where(merchants.c.code == data.code)).first():
-        raise Conflict("DUPLICATE_MERCHANT", f"merchant code {data.code!r} already exists")
+        raise Conflict(
+            "DUPLICATE_MERCHANT",
+            "merchant code {merchant_code!r} already exists",
+            {"merchant_code": data.code},
+        )
     mid = conn.execute(
         insert(merchants)
         .values(
@@ -59,20 +64,77 @@ def create_store(ctx: Context, data: StoreIn) -> StoreOut:
         ZoneInfo(data.timezone)
     except (KeyError, ValueError) as exc:
         raise InvalidInput.field(
-            "timezone", f"unknown timezone {data.timezone!r}", "TIMEZONE_INVALID"
+            "timezone", "unknown timezone {timezone!r}", "TIMEZONE_INVALID", {"timezone": data.timezone}
         ) from exc
     try:
         ctx.invalidate()
         with ctx.engine.begin() as conn:
             if conn.execute(select(merchants.c.id).where(merchants.c.id == data.merchant_id)).first() is None:
-                raise NotFound("MERCHANT_NOT_FOUND", f"merchant {data.merchant_id} does not exist")
+                raise NotFound(
+                    "MERCHANT_NOT_FOUND",
+                    "merchant {merchant_id} does not exist",
+                    {"merchant_id": data.merchant_id},
+                )
             sid = conn.execute(
                 insert(stores).values(**data.model_dump(), created_at=ctx.now()).returning(stores.c.id)
             ).scalar_one()
             row = conn.execute(select(stores).where(stores.c.id == sid)).one()
     except IntegrityError as exc:
-        raise Conflict("DUPLICATE_STORE", f"store code {data.code!r} already exists") from exc
+        raise Conflict(
+            "DUPLICATE_STORE", "store code {store_code!r} already exists", {"store_code": data.code}
+        ) from exc
     return StoreOut.model_validate(row._asdict())
+
+
+# What the API accepts as a store code (`api.routers.stores.Code`): POS exports name stores by it.
+STORE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def add_store(
+    ctx: Context,
+    *,
+    code: str,
+    name: str,
+    city: str | None = None,
+    timezone: str | None = None,
+    merchant_code: str | None = None,
+) -> StoreOut:
+    """Open a store for the chain's merchant (the first one, or `merchant_code`), checking each field.
+
+    What `loyalty stores add` runs. The time zone defaults to the configured one (LOYALTY_TIMEZONE).
+    """
+    if not STORE_CODE.match(code):
+        raise InvalidInput.field(
+            "code",
+            "store code {code!r} must be 1 to 32 letters, digits, _ or -",
+            "STORE_CODE_INVALID",
+            {"code": code},
+        )
+    if not 1 <= len(name.strip()) <= 100:
+        raise InvalidInput.field("name", "a store's name must be 1 to 100 characters", "STORE_NAME_INVALID")
+    if city is not None and len(city) > 64:
+        raise InvalidInput.field("city", "a city must be at most 64 characters", "STORE_CITY_INVALID")
+    stmt = select(merchants.c.id).order_by(merchants.c.id).limit(1)
+    if merchant_code is not None:
+        stmt = select(merchants.c.id).where(merchants.c.code == merchant_code)
+    with read(ctx) as conn:
+        merchant_id = conn.execute(stmt).scalar()
+    if merchant_id is None and merchant_code is not None:
+        raise NotFound(
+            "MERCHANT_NOT_FOUND", "merchant {merchant_code} does not exist", {"merchant_code": merchant_code}
+        )
+    if merchant_id is None:
+        raise NotFound("MERCHANT_NOT_FOUND", "no merchant to open the store for: create the programme first")
+    return create_store(
+        ctx,
+        StoreIn(
+            merchant_id=int(merchant_id),
+            code=code,
+            name=name.strip(),
+            city=city.strip() if city else None,
+            timezone=timezone or ctx.settings.timezone,
+        ),
+    )
 
 
 def list_stores(ctx: Context, merchant_id: int | None = None) -> list[StoreOut]:
@@ -88,5 +150,5 @@ def get_store(ctx: Context, store_id: int) -> StoreOut:
     with read(ctx) as conn:
         row = conn.execute(select(stores).where(stores.c.id == store_id)).first()
     if row is None:
-        raise NotFound("STORE_NOT_FOUND", f"store {store_id} does not exist", {"store_id": store_id})
+        raise NotFound("STORE_NOT_FOUND", "store {store_id} does not exist", {"store_id": store_id})
     return StoreOut.model_validate(row._asdict())

@@ -7,7 +7,7 @@ recording each lot used in `lot_allocations`.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -58,6 +58,7 @@ from loyalty.services.schemas import (
     AdjustResult,
     Balance,
     ExpiringBucket,
+    ExpiryDate,
     ExpiryResult,
     RedeemResult,
     StatementEntry,
@@ -93,27 +94,43 @@ def _account_id(conn: Connection, member_id: int) -> tuple[int, int, int]:
         select(accounts.c.id, accounts.c.balance, accounts.c.debt).where(accounts.c.member_id == member_id)
     ).first()
     if row is None:
-        raise NotFound("MEMBER_NOT_FOUND", f"member {member_id} does not exist", {"member_id": member_id})
+        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": member_id})
     return int(row.id), int(row.balance), int(row.debt)
 
 
 def balance(ctx: Context, member_id: int, *, as_of: datetime | None = None) -> Balance:
-    """Balance (ledger), available, pending and debt, with points expiring within 30/60/90 days."""
+    """Balance (ledger), available, pending and debt, with points expiring within 30/60/90 days and
+    the expiry schedule: each business date (programme time zone) with the points expiring on it.
+
+    Both come from one read of the unspent lots grouped by expiry instant; spendable and pending lots
+    alike, since a pending lot expires on its date too.
+    """
     now = as_of or ctx.now()
+    zone = ctx.settings.tz
     with read(ctx) as conn:
         aid, bal, debt = _account_id(conn, member_id)
         spendable, pending = _lot_sums(conn, aid, now)
-        buckets = []
-        for days in BUCKET_DAYS:
-            pts = conn.execute(
-                select(func.coalesce(func.sum(point_lots.c.remaining), 0)).where(
+        due = [
+            (expires_at, int(points))
+            for expires_at, points in conn.execute(
+                select(point_lots.c.expires_at, func.sum(point_lots.c.remaining))
+                .where(
                     point_lots.c.account_id == aid,
                     point_lots.c.remaining > 0,
                     point_lots.c.expires_at > now,
-                    point_lots.c.expires_at <= now + timedelta(days=days),
                 )
-            ).scalar_one()
-            buckets.append(ExpiringBucket(within_days=days, points=int(pts)))
+                .group_by(point_lots.c.expires_at)
+                .order_by(point_lots.c.expires_at)
+            )
+        ]
+    buckets = [
+        ExpiringBucket(within_days=days, points=sum(p for at, p in due if at <= now + timedelta(days=days)))
+        for days in BUCKET_DAYS
+    ]
+    by_date: dict[date, int] = {}
+    for expires_at, points in due:
+        day = expires_at.astimezone(zone).date()
+        by_date[day] = by_date.get(day, 0) + points
     return Balance(
         member_id=member_id,
         balance=bal,
@@ -121,6 +138,8 @@ def balance(ctx: Context, member_id: int, *, as_of: datetime | None = None) -> B
         pending=pending,
         debt=debt,
         expiring_soon=buckets,
+        timezone=str(zone.key),
+        expiry_schedule=[ExpiryDate(date=d, points=p) for d, p in sorted(by_date.items())],
     )
 
 
@@ -220,24 +239,35 @@ def redeem(
         prog = store.programme
         m = member_row(conn, member_id)
         if m.status != "active":
-            raise Conflict("MEMBER_INACTIVE", f"member {member_id} is {m.status}")
+            raise Conflict(
+                "MEMBER_INACTIVE",
+                "member {member_id} is not active ({member_status})",
+                {"member_id": member_id, "member_status": m.status},
+            )
         acc = lock_member_account(conn, member_id)
         value_minor = points * MINOR_PER_UNIT // prog.points_per_currency_unit
         if order_total_minor is not None and value_minor * 100 > order_total_minor * prog.redeem_cap_pct:
             raise Conflict(
                 "REDEEM_CAP_EXCEEDED",
-                f"points may pay at most {prog.redeem_cap_pct}% of the order",
-                {"max_value_minor": order_total_minor * prog.redeem_cap_pct // 100},
+                "points may pay at most {redeem_cap_pct}% of the order",
+                {
+                    "max_value_minor": order_total_minor * prog.redeem_cap_pct // 100,
+                    "redeem_cap_pct": prog.redeem_cap_pct,
+                },
             )
         available = _available(conn, acc, now)
         if available < points:
             raise Conflict(
                 "POINTS_INSUFFICIENT",
-                f"{points} points requested, {available} available",
+                "{requested} points requested, {available} available",
                 {"available": available, "requested": points},
             )
         if available < prog.min_redeem_balance:
-            raise Conflict("BELOW_MIN_BALANCE", f"redeeming needs at least {prog.min_redeem_balance} points")
+            raise Conflict(
+                "BELOW_MIN_BALANCE",
+                "redeeming needs at least {min_redeem_balance} points",
+                {"min_redeem_balance": prog.min_redeem_balance, "available": available},
+            )
         tid = post_transfer(
             conn,
             kind="redeem",
@@ -291,7 +321,11 @@ def adjust(
                 return AdjustResult.model_validate({**prior, "replayed": True})
         m = member_row(conn, member_id)
         if m.status == "merged":
-            raise Conflict("MEMBER_MERGED", f"member {member_id} was merged into {m.merged_into_id}")
+            raise Conflict(
+                "MEMBER_MERGED",
+                "member {member_id} was merged into {merged_into_id}",
+                {"member_id": member_id, "merged_into_id": m.merged_into_id},
+            )
         if store_id is not None:
             store = store_info(conn, store_id)
             liability, merchant_id = store.liability_account_id, store.merchant_id
@@ -337,7 +371,7 @@ def adjust(
             if available < need:
                 raise Conflict(
                     "POINTS_INSUFFICIENT",
-                    f"cannot remove {need} points, {available} available",
+                    "cannot remove {requested} points, {available} available",
                     {"available": available, "requested": need},
                 )
             tid = post_transfer(

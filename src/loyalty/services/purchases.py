@@ -5,6 +5,10 @@ body is an `IdempotencyMismatch`. Earned points become a lot (pending for the re
 after `expiry_days`) after paying any debt first; the earning transfer records the rule that produced
 it. A return reverses per line or in proportion, consuming the original lot first, then other lots
 soonest-expiring first, and turns any shortfall into debt — never a silently skipped reversal.
+
+A sale that names no member is an anonymous sale: only its purchase and lines are written (no account
+lock, no ledger, no tier), at about half a member sale's cost; a member may claim it later with the
+receipt (`purchase_claims`). Every sale records its channel (`domain.channels`).
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, bindparam, case, insert, select, update
 from sqlalchemy import Sequence as DbSequence
@@ -33,12 +37,14 @@ from loyalty.db.core_tables import (
 )
 from loyalty.db.prepared import Prepared, pipelined, savepoint
 from loyalty.domain.actors import Actor
-from loyalty.domain.earning import EarningRule, LineIn, cumulative_share, lot_times
+from loyalty.domain.channels import CHANNELS
+from loyalty.domain.earning import EarningRule, LineIn, cumulative_share, line_eligible, lot_times
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
 from loyalty.domain.ledger import Lot, allocate_fefo
 from loyalty.domain.tiers import TierDef, tier_for_spend
 from loyalty.services import idempotency
 from loyalty.services.common import (
+    ANONYMOUS_RULE,
     LockedAccount,
     StoreInfo,
     credit_lot,
@@ -53,7 +59,14 @@ from loyalty.services.common import (
     store_info,
 )
 from loyalty.services.members import resolve_member_id
-from loyalty.services.schemas import PurchaseIn, PurchaseResult, ReturnIn, ReturnResult
+from loyalty.services.schemas import (
+    PurchaseIn,
+    PurchaseListing,
+    PurchaseResult,
+    PurchaseSummary,
+    ReturnIn,
+    ReturnResult,
+)
 
 T = TypeVar("T")
 
@@ -87,17 +100,19 @@ def _validate(data: PurchaseIn) -> list[int]:
 
 
 def _result_from_row(conn: Connection, row: Any, replayed: bool) -> PurchaseResult:
-    lot = conn.execute(
-        select(point_lots.c.available_at, point_lots.c.expires_at)
-        .where(point_lots.c.purchase_id == row.id)
-        .order_by(point_lots.c.id)
-        .limit(1)
-    ).first()
-    tier_code = conn.execute(
-        select(tiers.c.code)
-        .join(members, members.c.tier_id == tiers.c.id)
-        .where(members.c.id == row.member_id)
-    ).scalar_one()
+    lot = tier_code = None
+    if row.member_id is not None:  # an anonymous sale has no lot and no member's tier
+        lot = conn.execute(
+            select(point_lots.c.available_at, point_lots.c.expires_at)
+            .where(point_lots.c.purchase_id == row.id)
+            .order_by(point_lots.c.id)
+            .limit(1)
+        ).first()
+        tier_code = conn.execute(
+            select(tiers.c.code)
+            .join(members, members.c.tier_id == tiers.c.id)
+            .where(members.c.id == row.member_id)
+        ).scalar_one()
     return PurchaseResult(
         purchase_id=row.id,
         store_id=row.store_id,
@@ -110,6 +125,8 @@ def _result_from_row(conn: Connection, row: Any, replayed: bool) -> PurchaseResu
         expires_at=lot.expires_at if lot else None,
         tier_code=tier_code,
         replayed=replayed,
+        channel=row.channel,
+        claimed_at=row.claimed_at,
     )
 
 
@@ -218,10 +235,14 @@ def _member_for_posting(
     else:  # SQLite has no round trips to save: the spend is read only if the member can go higher
         rows = _MEMBER_FOR_POSTING.run(conn, {"member_id": member_id})
     if not rows:
-        raise NotFound("MEMBER_NOT_FOUND", "no member with member_id", {"member_id": str(member_id)})
+        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": str(member_id)})
     status, tier_id, account_id, balance, debt, *reserved = rows[0]
     if status != "active":
-        raise Conflict("MEMBER_INACTIVE", f"member {member_id} is {status}", {"member_id": member_id})
+        raise Conflict(
+            "MEMBER_INACTIVE",
+            "member {member_id} is not active ({member_status})",
+            {"member_id": member_id, "member_status": status},
+        )
     if cache.tiers[tier_id].rank >= cache.tier_defs[-1].rank:
         spend = None  # nowhere higher to go
     elif spend is None:
@@ -243,15 +264,21 @@ def _same_as_imported(conn: Connection, ctx: Context, purchase_id: int, data: Pu
     """Whether `data` is the order a bulk import posted as `purchase_id` (which kept no request hash).
 
     An imported order never came as a request body, so a POS replaying it is compared by content:
-    the same time and lines, the same member (by any key the request names, or one merged into the
-    order's member since), and the same total and currency where the request states them.
+    the same time, channel and lines, the same member (by any key the request names, or one merged
+    into the order's member since; none for an anonymous sale, which a member may have claimed since),
+    and the same total and currency where the request states them.
     """
     row = conn.execute(
         select(
-            purchases.c.member_id, purchases.c.occurred_at, purchases.c.total_minor, purchases.c.currency
+            purchases.c.member_id,
+            purchases.c.occurred_at,
+            purchases.c.total_minor,
+            purchases.c.currency,
+            purchases.c.channel,
+            purchases.c.claimed_at,
         ).where(purchases.c.id == purchase_id)
     ).one()
-    if data.occurred_at != row.occurred_at:
+    if data.occurred_at != row.occurred_at or data.channel != row.channel:
         return False
     if data.total_minor not in (None, row.total_minor) or data.currency not in (None, row.currency):
         return False
@@ -269,6 +296,8 @@ def _same_as_imported(conn: Connection, ctx: Context, purchase_id: int, data: Pu
     sent = [(ln.sku, ln.category, ln.quantity, ln.unit_price_minor, ln.discount_minor) for ln in data.lines]
     if [tuple(r) for r in stored] != sent:
         return False
+    if data.anonymous or row.member_id is None:
+        return data.anonymous and (row.member_id is None or row.claimed_at is not None)
     try:
         member_id = _named_member(conn, ctx, data)
     except (NotFound, InvalidInput):
@@ -314,7 +343,8 @@ def _post_one(
         if not same:
             raise IdempotencyMismatch(
                 "ORDER_ID_REUSED",
-                f"order {data.order_id} at store {data.store_id} was already posted with different content",
+                "order {order_id} at store {store_id} was already posted with different content",
+                {"order_id": data.order_id, "store_id": data.store_id},
             )
         row = conn.execute(select(purchases).where(purchases.c.id == existing_id)).one()
         replayed = _result_from_row(conn, row, replayed=True)
@@ -323,6 +353,8 @@ def _post_one(
         return replayed
     store = cache.store(data.store_id)
     prog = store.programme
+    if data.anonymous:
+        return _post_anonymous(conn, ctx, store, data, amounts, rhash, record, if_absent=look_up_order)
     try:
         posting = _member_for_posting(conn, ctx, cache, data, prog.tier_window_days)
     except (NotFound, Conflict):
@@ -363,6 +395,7 @@ def _post_one(
             "rule": rule.label,
             "request_hash": rhash,
             "created_at": now,
+            "channel": data.channel,
         }
         if posting.purchase_id is None:
             pid = _INSERT_PURCHASE.scalar(conn, purchase)
@@ -442,9 +475,92 @@ def _post_one(
             expires_at=expires_at,
             tier_code=upgrade.code if upgrade else tier.code,
             upgraded_to=upgrade.code if upgrade else None,
+            channel=data.channel,
         )
         if record is not None:
             record.save(conn, result, ctx.now(), if_absent=look_up_order)
+    return result
+
+
+def _post_anonymous(
+    conn: Connection,
+    ctx: Context,
+    store: StoreInfo,
+    data: PurchaseIn,
+    amounts: list[int],
+    rhash: str,
+    record: idempotency.Record | None,
+    *,
+    if_absent: bool,
+) -> PurchaseResult:
+    """An anonymous sale: its purchase and lines only. No member, no account lock, no window spend, no
+    ledger transfer and no tier effect; its lines earn 0 points until a member claims it.
+
+    Its eligible spend is kept by the programme's exclusions, as for any sale. On PostgreSQL it waits
+    twice (for the purchase's id, then for the lines and the key) before the commit.
+    """
+    prog = store.programme
+    excluded = prog.excluded_categories
+    eligible = sum(
+        line_eligible(a, ln.category is not None and ln.category in excluded)
+        for a, ln in zip(amounts, data.lines, strict=True)
+    )
+    total = data.total_minor if data.total_minor is not None else sum(amounts)
+    now = ctx.now()
+    with pipelined(conn):
+        pid = _INSERT_PURCHASE.scalar(
+            conn,
+            {
+                "store_id": data.store_id,
+                "member_id": None,
+                "order_id": data.order_id,
+                "occurred_at": data.occurred_at,
+                "total_minor": total,
+                "eligible_minor": eligible,
+                "refunded_minor": 0,
+                "currency": data.currency or prog.currency,
+                "points_earned": 0,
+                "points_reversed": 0,
+                "redeemed_points": 0,
+                "rule": ANONYMOUS_RULE,
+                "request_hash": rhash,
+                "created_at": now,
+                "channel": data.channel,
+            },
+        )
+        _INSERT_LINES.run_many(
+            conn,
+            [
+                {
+                    "purchase_id": pid,
+                    "line_no": i + 1,
+                    "sku": ln.sku,
+                    "category": ln.category,
+                    "quantity": ln.quantity,
+                    "unit_price_minor": ln.unit_price_minor,
+                    "discount_minor": ln.discount_minor,
+                    "amount_minor": a,
+                    "points": 0,
+                    "returned_quantity": 0,
+                }
+                for i, (ln, a) in enumerate(zip(data.lines, amounts, strict=True))
+            ],
+        )
+        result = PurchaseResult(
+            purchase_id=pid,
+            store_id=data.store_id,
+            order_id=data.order_id,
+            member_id=None,
+            total_minor=total,
+            points_earned=0,
+            rule=ANONYMOUS_RULE,
+            available_at=None,
+            expires_at=None,
+            tier_code=None,
+            channel=data.channel,
+        )
+        if record is not None:
+            record.save(conn, result, ctx.now(), if_absent=if_absent)
     return result
 
 
@@ -549,6 +665,80 @@ def get_purchase(
         return _result_from_row(conn, row, replayed=False)
 
 
+#: the most sales one page of `list_purchases` holds
+MAX_PAGE = 200
+
+
+def list_purchases(
+    ctx: Context,
+    *,
+    store_ids: Sequence[int] | None = None,
+    member_id: int | None = None,
+    channel: str | None = None,
+    anonymous: bool | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> PurchaseListing:
+    """The chain's sales, newest posted first, anonymous ones included: at `store_ids` (None: every
+    store), of one member, in one channel, only anonymous (`anonymous=True`) or only members' (False),
+    made in [since, until). Keyset-paginated on the id, so any page costs the same.
+
+    For the back office and reports; a member's own history is `purchase_history.member_purchases`.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput.field(
+            "limit", "limit must be between 1 and {max}", "FILTER_INVALID", {"max": MAX_PAGE}
+        )
+    if channel is not None and channel not in CHANNELS:
+        raise InvalidInput.field(
+            "channel",
+            "unknown channel {channel}; expected one of {channels}",
+            "FILTER_INVALID",
+            {"channel": channel, "channels": ", ".join(CHANNELS)},
+        )
+    stmt = select(
+        purchases.c.id,
+        purchases.c.store_id,
+        purchases.c.order_id,
+        purchases.c.member_id,
+        purchases.c.channel,
+        purchases.c.occurred_at,
+        purchases.c.currency,
+        purchases.c.total_minor,
+        purchases.c.refunded_minor,
+        purchases.c.points_earned,
+        purchases.c.points_reversed,
+        purchases.c.claimed_at,
+    )
+    if cursor:
+        if not cursor.isdigit() or len(cursor) > 19:
+            raise InvalidInput.field(
+                "cursor", "pass back a next_cursor this listing returned", "FILTER_INVALID"
+            )
+        stmt = stmt.where(purchases.c.id < int(cursor))
+    if store_ids is not None:
+        stmt = stmt.where(purchases.c.store_id.in_(list(store_ids)))
+    if member_id is not None:
+        stmt = stmt.where(purchases.c.member_id == member_id)
+    if channel is not None:
+        stmt = stmt.where(purchases.c.channel == channel)
+    if anonymous is not None:
+        stmt = stmt.where(
+            purchases.c.member_id.is_(None) if anonymous else purchases.c.member_id.is_not(None)
+        )
+    if since is not None:
+        stmt = stmt.where(purchases.c.occurred_at >= since)
+    if until is not None:
+        stmt = stmt.where(purchases.c.occurred_at < until)
+    with read(ctx) as conn:
+        rows = conn.execute(stmt.order_by(purchases.c.id.desc()).limit(limit + 1)).all()
+    items = [PurchaseSummary.model_validate(r._asdict()) for r in rows[:limit]]
+    more = len(rows) > limit and items
+    return PurchaseListing(items=items, next_cursor=str(items[-1].id) if more else None)
+
+
 def reverse_points(
     conn: Connection, *, account: Any, amount: int, first_lot_ids: Sequence[int], transfer_id: int
 ) -> int:
@@ -587,6 +777,80 @@ def _apply_allocations(conn: Connection, allocs: Sequence[tuple[int, int]], tran
         )
 
 
+class _LineSold(NamedTuple):
+    line_no: int
+    quantity: int
+    returned_quantity: int
+    points: int
+    amount_minor: int
+
+
+class _LotOfSale(NamedTuple):
+    transfer_id: int
+    id: int
+
+
+class _Sold(NamedTuple):
+    """What a return reads of its sale."""
+
+    id: int
+    member_id: int | None
+    total_minor: int
+    refunded_minor: int
+    points_earned: int
+    points_reversed: int
+    rule: str
+    currency: str
+
+
+# A return's statements, compiled once: an import posts thousands of returns, each a dozen statements,
+# and through SQLAlchemy's execution each cost several times what the database spent on it.
+_RETURN_BY_ID = Prepared(
+    select(
+        returns.c.id,
+        returns.c.purchase_id,
+        returns.c.refund_minor,
+        returns.c.points_reversed,
+        returns.c.debt_created,
+        returns.c.request_hash,
+    ).where(returns.c.store_id == bindparam("store_id"), returns.c.return_id == bindparam("return_id"))
+)
+_SOLD = select(*(purchases.c[name] for name in _Sold._fields))
+_SOLD_BY_ORDER = Prepared(
+    _SOLD.where(purchases.c.store_id == bindparam("store_id"), purchases.c.order_id == bindparam("order_id"))
+)
+_SOLD_BY_ID = Prepared(_SOLD.where(purchases.c.id == bindparam("sale_id")))
+_SOLD_BY_ID_LOCKED = Prepared(_SOLD.where(purchases.c.id == bindparam("sale_id")).with_for_update())
+_LINES_SOLD = Prepared(
+    select(
+        purchase_lines.c.line_no,
+        purchase_lines.c.quantity,
+        purchase_lines.c.returned_quantity,
+        purchase_lines.c.points,
+        purchase_lines.c.amount_minor,
+    ).where(purchase_lines.c.purchase_id == bindparam("sale_id"))
+)
+_SET_RETURNED = Prepared(
+    update(purchase_lines)
+    .where(
+        purchase_lines.c.purchase_id == bindparam("sale_id"), purchase_lines.c.line_no == bindparam("line")
+    )
+    .values(returned_quantity=bindparam("after"))
+)
+_INSERT_RETURN = Prepared(insert(returns).returning(returns.c.id))
+_LOTS_OF_SALE = Prepared(
+    select(point_lots.c.transfer_id, point_lots.c.id).where(point_lots.c.purchase_id == bindparam("sale_id"))
+)
+_SET_RETURN_DEBT = Prepared(
+    update(returns).where(returns.c.id == bindparam("return_row")).values(debt_created=bindparam("debt"))
+)
+_SET_REFUNDED = Prepared(
+    update(purchases)
+    .where(purchases.c.id == bindparam("sale_id"))
+    .values(refunded_minor=bindparam("refunded"), points_reversed=bindparam("reversed"))
+)
+
+
 def post_return(ctx: Context, data: ReturnIn, *, actor: Actor | None = None) -> ReturnResult:
     """Reverse the points of (part of) an earlier order; idempotent on (store_id, return_id)."""
     with ctx.engine.begin() as conn:
@@ -596,38 +860,43 @@ def post_return(ctx: Context, data: ReturnIn, *, actor: Actor | None = None) -> 
 def post_return_in(conn: Connection, ctx: Context, cache: _Cache, data: ReturnIn) -> ReturnResult:
     """`post_return` inside the caller's transaction (the import posts a batch of returns in one)."""
     rhash = request_hash(data.model_dump(mode="json"))
-    existing = conn.execute(
-        select(returns).where(returns.c.store_id == data.store_id, returns.c.return_id == data.return_id)
-    ).first()
-    if existing is not None:
-        if existing.request_hash != rhash:
+    found = _RETURN_BY_ID.run(conn, {"store_id": data.store_id, "return_id": data.return_id})
+    if found:
+        existing_id, purchase_id, refund_minor, points_reversed, debt_created, existing_hash = found[0]
+        if existing_hash != rhash:
             raise IdempotencyMismatch(
-                "RETURN_ID_REUSED", f"return {data.return_id} reused with other content"
+                "RETURN_ID_REUSED",
+                "return {return_id} was already posted with different content",
+                {"return_id": data.return_id, "store_id": data.store_id},
             )
         return ReturnResult(
-            return_row_id=existing.id,
-            purchase_id=existing.purchase_id,
-            refund_minor=existing.refund_minor,
-            points_reversed=existing.points_reversed,
-            debt_created=existing.debt_created,
+            return_row_id=existing_id,
+            purchase_id=purchase_id,
+            refund_minor=refund_minor,
+            points_reversed=points_reversed,
+            debt_created=debt_created,
             replayed=True,
         )
     store = cache.store(data.store_id)
     orig_store = data.original_store_id or data.store_id
-    p = conn.execute(
-        select(purchases).where(purchases.c.store_id == orig_store, purchases.c.order_id == data.order_id)
-    ).first()
-    if p is None:
+    sold = _SOLD_BY_ORDER.run(conn, {"store_id": orig_store, "order_id": data.order_id})
+    if not sold:
         raise NotFound(
             "ORDER_NOT_FOUND",
-            f"order {data.order_id} was never posted at store {orig_store}",
+            "order {order_id} was never posted at store {store_id}",
             {"order_id": data.order_id, "store_id": orig_store},
         )
-    account = lock_member_account(conn, p.member_id)
-    p = conn.execute(select(purchases).where(purchases.c.id == p.id)).one()  # re-read under the lock
-    lines = {
-        r.line_no: r for r in conn.execute(select(purchase_lines).where(purchase_lines.c.purchase_id == p.id))
-    }
+    p = _Sold(*sold[0])
+    account = None
+    if p.member_id is None and conn.dialect.name == "postgresql":
+        # An anonymous sale has no account to lock: its own row is locked instead, as a claim does first,
+        # so a return and a claim of one sale never interleave (after a claim, it is a member's sale).
+        # SQLite's transaction already holds the write lock.
+        p = _Sold(*_SOLD_BY_ID_LOCKED.run(conn, {"sale_id": p.id})[0])
+    if p.member_id is not None:
+        account = lock_member_account(conn, p.member_id)
+        p = _Sold(*_SOLD_BY_ID.run(conn, {"sale_id": p.id})[0])  # re-read under the lock
+    lines = {r[0]: _LineSold(*r) for r in _LINES_SOLD.run(conn, {"sale_id": p.id})}
     reversed_pts = 0
     if data.lines:
         refund = 0
@@ -636,7 +905,10 @@ def post_return_in(conn: Connection, ctx: Context, cache: _Cache, data: ReturnIn
             line = lines.get(rl.line_no)
             if line is None or rl.line_no in seen:
                 raise InvalidInput.field(
-                    "lines", f"line {rl.line_no} is not on order {data.order_id}", "RETURN_LINE_UNKNOWN"
+                    "lines",
+                    "line {line_no} is not on order {order_id}",
+                    "RETURN_LINE_UNKNOWN",
+                    {"line_no": rl.line_no, "order_id": data.order_id},
                 )
             seen.add(rl.line_no)
             if rl.quantity <= 0:
@@ -645,16 +917,13 @@ def post_return_in(conn: Connection, ctx: Context, cache: _Cache, data: ReturnIn
             if after > line.quantity:
                 raise InvalidInput.field(
                     "lines",
-                    f"line {rl.line_no}: returning {after} of {line.quantity}",
+                    "line {line_no}: returning {returned} of {quantity}",
                     "RETURN_EXCEEDS_SALE",
+                    {"line_no": rl.line_no, "returned": after, "quantity": line.quantity},
                 )
             reversed_pts += cumulative_share(line.points, line.returned_quantity, after, line.quantity)
             refund += cumulative_share(line.amount_minor, line.returned_quantity, after, line.quantity)
-            conn.execute(
-                update(purchase_lines)
-                .where(purchase_lines.c.purchase_id == p.id, purchase_lines.c.line_no == rl.line_no)
-                .values(returned_quantity=after)
-            )
+            _SET_RETURNED.run(conn, {"sale_id": p.id, "line": rl.line_no, "after": after})
         refund = min(refund, p.total_minor - p.refunded_minor)
     else:
         if data.refund_minor is None or data.refund_minor <= 0:
@@ -663,37 +932,45 @@ def post_return_in(conn: Connection, ctx: Context, cache: _Cache, data: ReturnIn
             )
         refund = data.refund_minor
         if p.refunded_minor + refund > p.total_minor:
+            from loyalty.i18n.formats import major
+
+            left = p.total_minor - p.refunded_minor
             raise InvalidInput.field(
                 "refund_minor",
-                f"refund {refund} exceeds what is left of the sale ({p.total_minor - p.refunded_minor})",
+                "refund {refund} {currency} exceeds what is left of the sale ({left} {currency})",
                 "RETURN_EXCEEDS_SALE",
+                {
+                    "refund": str(major(refund, p.currency)),
+                    "left": str(major(left, p.currency)),
+                    "currency": p.currency,
+                    "refund_minor": refund,
+                    "left_minor": left,
+                },
             )
         reversed_pts = cumulative_share(
             p.points_earned, p.refunded_minor, p.refunded_minor + refund, p.total_minor
         )
     reversed_pts = min(reversed_pts, p.points_earned - p.points_reversed)
     now = ctx.now()
-    rid = conn.execute(
-        insert(returns)
-        .values(
-            purchase_id=p.id,
-            store_id=data.store_id,
-            return_id=data.return_id,
-            occurred_at=data.occurred_at,
-            refund_minor=refund,
-            points_reversed=reversed_pts,
-            debt_created=0,
-            lines=[rl.model_dump() for rl in data.lines] if data.lines else None,
-            request_hash=rhash,
-            created_at=now,
-        )
-        .returning(returns.c.id)
-    ).scalar_one()
+    rid = _INSERT_RETURN.scalar(
+        conn,
+        {
+            "purchase_id": p.id,
+            "store_id": data.store_id,
+            "return_id": data.return_id,
+            "occurred_at": data.occurred_at,
+            "refund_minor": refund,
+            "points_reversed": reversed_pts,
+            "debt_created": 0,
+            "lines": [rl.model_dump() for rl in data.lines] if data.lines else None,
+            "request_hash": rhash,
+            "created_at": now,
+        },
+    )
     debt = 0
-    if reversed_pts > 0:
-        earn_tid = conn.execute(
-            select(point_lots.c.transfer_id, point_lots.c.id).where(point_lots.c.purchase_id == p.id)
-        ).all()
+    if reversed_pts > 0:  # only a member's sale earned anything (an anonymous one's lines hold 0 points)
+        assert account is not None
+        earn_tid = [_LotOfSale(*r) for r in _LOTS_OF_SALE.run(conn, {"sale_id": p.id})]
         tid = post_transfer(
             conn,
             kind="return",
@@ -717,11 +994,14 @@ def post_return_in(conn: Connection, ctx: Context, cache: _Cache, data: ReturnIn
             transfer_id=tid,
         )
         if debt:
-            conn.execute(update(returns).where(returns.c.id == rid).values(debt_created=debt))
-    conn.execute(
-        update(purchases)
-        .where(purchases.c.id == p.id)
-        .values(refunded_minor=p.refunded_minor + refund, points_reversed=p.points_reversed + reversed_pts)
+            _SET_RETURN_DEBT.run(conn, {"return_row": rid, "debt": debt})
+    _SET_REFUNDED.run(
+        conn,
+        {
+            "sale_id": p.id,
+            "refunded": p.refunded_minor + refund,
+            "reversed": p.points_reversed + reversed_pts,
+        },
     )
     return ReturnResult(
         return_row_id=rid,

@@ -20,6 +20,11 @@ vectorised steps and multi-row writes, instead of a dozen statements per order:
    bound from Python at all: `_derive_transfers` writes them with `INSERT … SELECT` from the purchase
    rows just written (every value they hold is on the purchase or its accounts).
 
+Anonymous orders (member id `ANONYMOUS`) are written with their lines only, as live: every step that
+depends on a member runs over the members' orders (`by_member`), so they earn nothing, lock no account
+and count in nobody's window. Each order's channel is written where any is not `store` (the column's
+default).
+
 Fallback: the batch is posted by the exact per-order live routine (`purchases._post_one`) instead when
 it holds anything this routine does not model set-based — an invalid line, an unknown store or member,
 an inactive or merged member, a member whose orders are not in time order within the batch, or an order
@@ -45,10 +50,11 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.bootstrap import Context
 from loyalty.db import unnest
 from loyalty.db.prepared import driver_error, send_sql
+from loyalty.domain.channels import DEFAULT_CHANNEL, is_default_channel
 from loyalty.domain.earning import US_PER_DAY, debt_paid, line_eligible, line_points, lot_times, rule_label
 from loyalty.domain.errors import NotFound
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
-from loyalty.services.common import StoreInfo
+from loyalty.services.common import ANONYMOUS_RULE, StoreInfo
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
 
 IntArray = npt.NDArray[np.int64]
@@ -62,9 +68,17 @@ _FEW_ORDERS = 256
 _MAX_BOUND_PARAMETERS = 999
 
 
+#: `OrderBatch.member_id` of an anonymous sale (ids start at 1)
+ANONYMOUS = 0
+
+
 @dataclass
 class OrderBatch:
-    """Orders in posting order; their lines contiguous, order i owning lines offsets[i]:offsets[i+1]."""
+    """Orders in posting order; their lines contiguous, order i owning lines offsets[i]:offsets[i+1].
+
+    An anonymous sale's member id is `ANONYMOUS` (0): it is written with its lines and nothing else.
+    `channel` holds each order's channel (`domain.channels`); None means every order is a store sale.
+    """
 
     store_id: IntArray
     order_id: pa.Array  # string
@@ -77,20 +91,27 @@ class OrderBatch:
     unit_price_minor: IntArray
     discount_minor: IntArray
     currency: str | None = None
+    channel: pa.Array | None = None  # string, per order
 
     def __len__(self) -> int:
         return len(self.store_id)
 
     @classmethod
     def from_items(cls, items: Sequence[PurchaseIn], currency: str | None = None) -> OrderBatch:
-        """The columnar form of sales as the live path takes them (each naming its member by id)."""
+        """The columnar form of sales as the live path takes them (each naming its member by id, or
+        none: an anonymous sale)."""
+        if any(item.member_id is None and not item.anonymous for item in items):
+            raise ValueError("a batch names its members by id")
         flat = [ln for item in items for ln in item.lines]
         counts = [len(item.lines) for item in items]
+        channels = [item.channel for item in items]
         return cls(
             store_id=np.array([item.store_id for item in items], dtype=np.int64),
             order_id=pa.array([item.order_id for item in items], pa.string()),
             occurred_us=np.array([_us_of(item.occurred_at) for item in items], dtype=np.int64),
-            member_id=np.array([item.member_id for item in items], dtype=np.int64),
+            member_id=np.array(
+                [ANONYMOUS if item.member_id is None else item.member_id for item in items], dtype=np.int64
+            ),
             offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
             sku=pa.array([ln.sku for ln in flat], pa.string()),
             category=pa.array([ln.category for ln in flat], pa.string()),
@@ -98,7 +119,15 @@ class OrderBatch:
             unit_price_minor=np.array([ln.unit_price_minor for ln in flat], dtype=np.int64),
             discount_minor=np.array([ln.discount_minor for ln in flat], dtype=np.int64),
             currency=currency,
+            channel=None if all(map(is_default_channel, channels)) else pa.array(channels, pa.string()),
         )
+
+    def channels(self) -> list[str]:
+        """Each order's channel."""
+        if self.channel is None:
+            return [DEFAULT_CHANNEL] * len(self)
+        out: list[str] = self.channel.to_pylist()
+        return out
 
     def items(self) -> list[PurchaseIn]:
         """The same orders as the live path's input (for the fallback and for tests)."""
@@ -110,12 +139,13 @@ class OrderBatch:
             self.discount_minor.tolist(),
         )
         out = []
-        for i, (sid, oid, us, mid) in enumerate(
+        for i, (sid, oid, us, mid, channel) in enumerate(
             zip(
                 self.store_id.tolist(),
                 self.order_id.to_pylist(),
                 self.occurred_us.tolist(),
                 self.member_id.tolist(),
+                self.channels(),
                 strict=True,
             )
         ):
@@ -127,7 +157,8 @@ class OrderBatch:
                     occurred_at=datetime.fromtimestamp(us / 1_000_000, tz=UTC).replace(
                         microsecond=us % 1_000_000
                     ),
-                    member_id=mid,
+                    member_id=None if mid == ANONYMOUS else mid,
+                    channel=channel,
                     lines=[
                         PurchaseLineIn(
                             sku=skus[j],
@@ -628,7 +659,7 @@ class BulkSession:
             rows = _fetch(
                 conn,
                 "SELECT member_id, sum(total_minor - refunded_minor) FROM purchases "
-                "WHERE occurred_at > ? GROUP BY member_id",
+                "WHERE occurred_at > ? AND member_id IS NOT NULL GROUP BY member_id",
                 (_one_ts_us(floor, False),),
             )
             self.upper = {int(m): int(v) for m, v in rows}
@@ -637,6 +668,14 @@ class BulkSession:
 
 
 # -- the routine -----------------------------------------------------------------------------------
+
+
+def _members_of(batch: OrderBatch) -> tuple[npt.NDArray[np.bool_] | None, IntArray]:
+    """(which orders are anonymous, None when none is; the batch's members, sorted and unique)."""
+    anonymous = batch.member_id == ANONYMOUS
+    if not anonymous.any():
+        return None, np.unique(batch.member_id)
+    return anonymous, np.unique(batch.member_id[~anonymous])
 
 
 def _valid(batch: OrderBatch, amounts: IntArray) -> bool:
@@ -719,7 +758,7 @@ def read_ahead(conn: Connection, ctx: Context, batch: OrderBatch) -> ReadAhead |
         ]
     except NotFound:
         return None
-    umem = np.unique(batch.member_id)
+    umem = _members_of(batch)[1]
     t = batch.occurred_us
     n = len(batch)
     return ReadAhead(
@@ -768,7 +807,7 @@ def post_set_based(
             stores[sid] = cache.store(sid)
     except NotFound:  # unknown store: the live routine raises the proper error
         return None
-    umem = np.unique(batch.member_id)
+    anonymous, umem = _members_of(batch)
     known = session.members
     missing = [m for m in umem.tolist() if m not in known]
     if ahead is not None:
@@ -782,16 +821,34 @@ def post_set_based(
     if len(info) != len(umem) or any(v[0] != "active" for v in info.values()):
         session.reset()
         return None
-    g = np.searchsorted(umem, batch.member_id)
+    g = np.searchsorted(umem, batch.member_id)  # an anonymous order's is meaningless: never read
+    # The members' orders by member, then in posting order (the anonymous ones are nobody's).
+    if anonymous is None:
+        by_member = np.lexsort((np.arange(len(batch)), g))
+    else:
+        theirs = np.nonzero(~anonymous)[0]
+        by_member = theirs[np.lexsort((theirs, g[theirs]))]
     # Per member, orders must come in time order (the import sorts them so); else post one by one.
-    by_member = np.lexsort((np.arange(len(batch)), g))
     gs, ts = g[by_member], batch.occurred_us[by_member]
     if ((gs[1:] == gs[:-1]) & (ts[1:] < ts[:-1])).any():
         return None
     guard = conn.begin_nested() if savepoint else None
     try:
         posted = _post_set_based(
-            conn, ctx, cache, session, batch, amounts, stores, umem, g, by_member, info, request_hashes, ahead
+            conn,
+            ctx,
+            cache,
+            session,
+            batch,
+            amounts,
+            stores,
+            umem,
+            g,
+            by_member,
+            info,
+            request_hashes,
+            ahead,
+            anonymous,
         )
     except IntegrityError:
         session.reset()
@@ -821,7 +878,10 @@ def _post_set_based(
     info: dict[int, MemberState],
     request_hashes: Sequence[str] | None = None,
     ahead: ReadAhead | None = None,
+    anonymous: npt.NDArray[np.bool_] | None = None,
 ) -> Posted:
+    """The routine of `post_set_based`. Whatever depends on a member is computed over their orders
+    (`by_member`); `anonymous` orders (None: there are none) only get their rows and lines written."""
     pg = conn.dialect.name == "postgresql"
     n = len(batch)
     counts = _lines_per_order(batch)
@@ -863,7 +923,8 @@ def _post_set_based(
     # -- qualifying spend at each order, in posting order -------------------------------------------
     totals = np.add.reduceat(amounts, starts)
     t = batch.occurred_us
-    batch_spend = np.bincount(g, weights=totals, minlength=len(umem)).astype(np.int64)
+    g_m = g[by_member]  # each member order's member, in `by_member` order
+    batch_spend = np.bincount(g_m, weights=totals[by_member], minlength=len(umem)).astype(np.int64)
     thresholds = np.array([td.threshold_minor for td in tier_defs] + [0], dtype=np.int64)
     may_climb = m_tier < top
     floor = int(t.min()) - int(window_us.max())
@@ -871,7 +932,8 @@ def _post_set_based(
     if upper is not None:
         bound = np.array([upper.get(m, 0) for m in umem.tolist()], dtype=np.int64) + batch_spend
         may_climb &= bound >= thresholds[np.minimum(m_tier + 1, top)]
-    climbing = may_climb[g]
+    climbing = np.zeros(n, dtype=bool)
+    climbing[by_member] = may_climb[g_m]
     spend = np.zeros(n, dtype=np.int64)
     if climbing.any():
         if ahead is not None:  # every member's spend was read: keep those who may climb
@@ -909,16 +971,19 @@ def _post_set_based(
         first = np.searchsorted(key, c_g * width + lo_rank, side="left")
         spend[mine] = cum[pos_orders] - np.where(first > 0, cum[np.maximum(first - 1, 0)], 0)
     # Members who cannot climb keep their tier (their spend is never read, so never used).
-    target = np.where(climbing, tier_index_for_spend(tier_defs, spend), m_tier[g])
-    before_s, after_s = upgrade_path(g[by_member], m_tier[g][by_member], target[by_member])
-    before = np.empty(n, dtype=np.int64)
-    after = np.empty(n, dtype=np.int64)
+    target = np.where(climbing[by_member], tier_index_for_spend(tier_defs, spend)[by_member], m_tier[g_m])
+    before_s, after_s = upgrade_path(g_m, m_tier[g_m], target)
+    # An anonymous order has no tier: index 0 here, never read (it earns nothing, moves nobody).
+    before = np.zeros(n, dtype=np.int64)
+    after = np.zeros(n, dtype=np.int64)
     before[by_member] = before_s
     after[by_member] = after_s
 
     # -- earning -----------------------------------------------------------------------------------
     line_mult = np.repeat(mult[before], counts)
     pts_line = line_points(amounts, excluded, np.repeat(ppu, counts), line_mult)
+    if anonymous is not None:
+        pts_line = pts_line * np.repeat(~anonymous, counts)
     elig_line = line_eligible(amounts, excluded)
     points = np.add.reduceat(pts_line, starts)
     eligible = np.add.reduceat(elig_line, starts)
@@ -931,18 +996,21 @@ def _post_set_based(
             p.points_per_unit, td.code, int(mult[k % len(tier_defs)]), p.excluded_categories
         )
     rules = [labels[k] for k in label_key.tolist()]
+    if anonymous is not None:
+        for i in np.nonzero(anonymous)[0].tolist():
+            rules[i] = ANONYMOUS_RULE
     available, expires = lot_times(t, ret_days, exp_days)
 
     # -- debt first: per member, in posting order ---------------------------------------------------
     p_sorted = points[by_member]
-    g_sorted = g[by_member]
+    g_sorted = g_m
     cum_p = np.cumsum(p_sorted)
-    seg_start = np.ones(n, dtype=bool)
+    seg_start = np.ones(len(by_member), dtype=bool)
     seg_start[1:] = g_sorted[1:] != g_sorted[:-1]
     base = np.maximum.accumulate(np.where(seg_start, cum_p - p_sorted, 0))
     before_p = cum_p - p_sorted - base
     paid_sorted = debt_paid(p_sorted, m_debt[g_sorted] - before_p)
-    paid = np.empty(n, dtype=np.int64)
+    paid = np.zeros(n, dtype=np.int64)
     paid[by_member] = paid_sorted
 
     # -- ids and rows -------------------------------------------------------------------------------
@@ -956,7 +1024,9 @@ def _post_set_based(
     occ_text = _sql_ts(t, pg)
     oids = batch.order_id.to_pylist()
     currency = [batch.currency or stores[s].programme.currency for s in store_ids]
-    mids = batch.member_id.tolist()
+    mids: list[int | None] = batch.member_id.tolist()
+    if anonymous is not None:
+        mids = [None if m == ANONYMOUS else m for m in mids]
     sids = batch.store_id.tolist()
     # Imported orders keep no request hash: a POS replay is compared by content (purchases._post_one).
     fixed: dict[str, int | str | None] = {
@@ -980,6 +1050,9 @@ def _post_set_based(
     else:
         names.append("currency")
         varying.append([currency[i] for i in s_idx.tolist()])
+    if batch.channel is not None:  # else every order is a store sale: the column's default
+        names.append("channel")
+        varying.append(batch.channel.to_pylist())
     write_rows(conn, "purchases", names, zip(*varying, strict=True), fixed, into=writes)
     nl = len(amounts)
     line_no = np.arange(nl, dtype=np.int64) - np.repeat(starts, counts) + 1
@@ -1054,8 +1127,8 @@ def _post_set_based(
             into=writes,
         )  # fmt: skip
         # Accounts: balance and debt as the last credit of each member leaves them.
-        gained = np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
-        debt_paid_m = np.bincount(g, weights=paid, minlength=len(umem)).astype(np.int64)
+        gained = np.bincount(g_m, weights=p_sorted, minlength=len(umem)).astype(np.int64)
+        debt_paid_m = np.bincount(g_m, weights=paid_sorted, minlength=len(umem)).astype(np.int64)
         moved = np.nonzero(gained > 0)[0]
         update_rows(
             conn,
@@ -1110,11 +1183,11 @@ def _post_set_based(
     # -- what the next batch of this run may take as known --------------------------------------------
     if session.key is not None:
         session.last_purchase_id = int(pids[-1])
-        session.record(batch.member_id, t, totals)
-        bal_end = m_bal + np.bincount(g, weights=points, minlength=len(umem)).astype(np.int64)
-        debt_end = m_debt - np.bincount(g, weights=paid, minlength=len(umem)).astype(np.int64)
+        session.record(batch.member_id[by_member], t[by_member], totals[by_member])
+        bal_end = m_bal + np.bincount(g_m, weights=p_sorted, minlength=len(umem)).astype(np.int64)
+        debt_end = m_debt - np.bincount(g_m, weights=paid_sorted, minlength=len(umem)).astype(np.int64)
         tier_end = np.full(len(umem), -1, dtype=np.int64)
-        np.maximum.at(tier_end, g, after)
+        np.maximum.at(tier_end, g_m, after_s)
         for j, m in enumerate(umem.tolist()):
             session.members[m] = (
                 "active",

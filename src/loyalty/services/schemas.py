@@ -11,6 +11,8 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from loyalty.domain.channels import DEFAULT_CHANNEL, Channel, is_default_channel
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -72,6 +74,27 @@ class MemberUpdate(_Model):
     marketing_consent: bool | None = None
 
 
+class MemberScores(_Model):
+    """A member's latest analytics scores, as `loyalty analytics refresh` wrote them (`member_scores`).
+
+    The RFM group is the binary scheme's (code such as ``high_value``, RFM code such as ``"222"``);
+    P(alive), expected purchases and CLV are empty when no purchase model could be fitted.
+    """
+
+    rfm_code: str
+    segment: str
+    segment_zh: str | None
+    segment_en: str | None
+    recency_days: int
+    frequency: int
+    monetary_minor: int
+    p_alive: float | None
+    expected_purchases: float | None
+    clv_minor: int | None
+    model: str
+    scored_at: datetime
+
+
 class MemberOut(_Model):
     id: int
     phone: str
@@ -90,6 +113,8 @@ class MemberOut(_Model):
     tier_code: str
     created_at: datetime
     updated_at: datetime
+    #: None when the member was never scored (or the caller did not ask for scores)
+    scores: MemberScores | None = None
 
 
 class PurchaseLineIn(_Model):
@@ -101,7 +126,8 @@ class PurchaseLineIn(_Model):
 
 
 class PurchaseIn(_Model):
-    """A POS sale. Identify the member by exactly one of member_id, phone, card_no."""
+    """A POS sale. Identify the member by exactly one of member_id, phone, card_no, or by none of them
+    for an anonymous sale (kept, earns nothing; a member may claim it later with the receipt)."""
 
     store_id: int
     order_id: str
@@ -112,21 +138,55 @@ class PurchaseIn(_Model):
     card_no: str | None = None
     total_minor: int | None = None
     currency: str | None = None
+    # Left out of the dump (and so of the request hash) when it is the default: a store sale hashes as
+    # it did before sales had a channel, so a till's retry across that upgrade is still a replay.
+    channel: Channel = Field(default=DEFAULT_CHANNEL, exclude_if=is_default_channel)
+
+    @property
+    def anonymous(self) -> bool:
+        """No member named: the sale is kept without one."""
+        return self.member_id is None and self.phone is None and self.card_no is None
 
 
 class PurchaseResult(_Model):
     purchase_id: int
     store_id: int
     order_id: str
-    member_id: int
+    member_id: int | None  # None: an anonymous sale
     total_minor: int
     points_earned: int
     rule: str
     available_at: datetime | None
     expires_at: datetime | None
-    tier_code: str
+    tier_code: str | None  # the member's tier; None for an anonymous sale
     upgraded_to: str | None = None
     replayed: bool = False
+    channel: Channel = DEFAULT_CHANNEL
+    claimed_at: datetime | None = None  # when a member claimed it, made anonymously, with its receipt
+
+
+class PurchaseSummary(_Model):
+    """A sale as the chain's purchase listing shows it (anonymous sales included: `member_id` None)."""
+
+    id: int
+    store_id: int
+    order_id: str
+    member_id: int | None
+    channel: Channel
+    occurred_at: datetime
+    currency: str
+    total_minor: int
+    refunded_minor: int
+    points_earned: int
+    points_reversed: int
+    claimed_at: datetime | None
+
+
+class PurchaseListing(_Model):
+    """A page of `PurchaseSummary`, newest posted first; pass `next_cursor` back for the next one."""
+
+    items: list[PurchaseSummary]
+    next_cursor: str | None
 
 
 class ReturnLineIn(_Model):
@@ -160,6 +220,13 @@ class ExpiringBucket(_Model):
     points: int
 
 
+class ExpiryDate(_Model):
+    """Points of unspent lots (spendable or pending) that expire on one business date."""
+
+    date: date
+    points: int
+
+
 class Balance(_Model):
     member_id: int
     balance: int
@@ -167,6 +234,9 @@ class Balance(_Model):
     pending: int
     debt: int
     expiring_soon: list[ExpiringBucket]
+    #: the programme's time zone, in which `expiry_schedule` dates are business dates
+    timezone: str
+    expiry_schedule: list[ExpiryDate]
 
 
 class StatementEntry(_Model):

@@ -105,7 +105,7 @@ def lock_tier(
         m = member_row(conn, member_id)
         tid = conn.execute(select(tiers.c.id).where(tiers.c.code == tier_code)).scalar()
         if tid is None:
-            raise NotFound("TIER_NOT_FOUND", f"no tier {tier_code!r}")
+            raise NotFound("TIER_NOT_FOUND", "no tier {tier_code!r}", {"tier_code": tier_code})
         conn.execute(
             update(members)
             .where(members.c.id == member_id)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loyalty.api.routers import audit, auth, me, members, points, purchases, stores, tiers
+from loyalty.api.routers import (
+    audit,
+    auth,
+    me,
+    members,
+    points,
+    purchase_history,
+    purchases,
+    stores,
+    tiers,
+)
 
 # Starlette matches routes in order: the POS calls (purchases, points) come first because they are
 # by far the most frequent; paths of different routers never overlap, so order changes nothing else.
@@ -13,6 +23,7 @@ ROUTERS: list[APIRouter] = [
     points.router,
     auth.router,
     members.router,
+    purchase_history.router,
     tiers.router,
     stores.router,
     me.router,

@@ -135,31 +135,18 @@ def list_staff(_caller: StaffAdmin, ctx: CtxDep) -> list[StaffOut]:
 @router.post("/staff", response_model=StaffOut, status_code=201, tags=["staff"])
 def create_staff(body: StaffIn, caller: StaffAdmin, ctx: CtxDep) -> StaffOut:
     """Create a staff user with a role (and stores for cashiers and store managers)."""
-    if body.role not in STAFF_ROLES:
-        raise ApiError(
-            422,
-            "VALIDATION_FAILED",
-            "Unknown role.",
-            errors=[{"field": "role", "message": f"expected one of {', '.join(STAFF_ROLES)}"}],
-        )
-    try:
-        user = auth_service.create_staff(
-            ctx,
-            username=body.username,
-            password=body.password,
-            role=body.role,
-            store_ids=body.store_ids,
-            display_name=body.display_name,
-            actor=caller.to_actor(),
-        )
-    except auth_service.AuthError as exc:
-        raise ApiError(422, "VALIDATION_FAILED", str(exc)) from exc
-    except auth_service.DuplicateUsername as exc:
-        raise ApiError(409, "DUPLICATE_USERNAME", str(exc)) from exc
-    except auth_service.UnknownStore as exc:
-        raise ApiError(
-            422, "STORE_NOT_FOUND", str(exc), errors=[{"field": "store_ids", "message": str(exc)}]
-        ) from exc
+    # An unknown role, a scoping mismatch or a weak password (422 VALIDATION_FAILED), a taken username
+    # (409 DUPLICATE_USERNAME) and unknown stores (422 STORE_NOT_FOUND) are domain errors, rendered
+    # with their field errors like every other.
+    user = auth_service.create_staff(
+        ctx,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        store_ids=body.store_ids,
+        display_name=body.display_name,
+        actor=caller.to_actor(),
+    )
     return StaffOut.model_validate(user.model_dump())
 
 

@@ -15,10 +15,12 @@ from loyalty.api.deps import CtxDep, MemberPrincipal
 from loyalty.api.qr import card_payload, qr_png, qr_svg
 from loyalty.api.routers.members import load_member
 from loyalty.api.routers.points import BalanceOut, StatementEntry, balance_view, statement_page
+from loyalty.api.routers.purchase_history import Cursor, Limit, Lines, ReceiptOut, receipt_view, receipts_page
 from loyalty.api.routers.tiers import MemberTierOut, TierChangeOut, member_tier_view, tier_history_view
-from loyalty.api.schemas import DbId, Page
-from loyalty.api.views import MemberOut, member_view
+from loyalty.api.schemas import DbId, Page, PathId
+from loyalty.api.views import MemberSelfOut, self_view
 from loyalty.services import points as points_service
+from loyalty.services import purchase_history
 
 router = APIRouter(prefix="/me", tags=["me"])
 
@@ -41,10 +43,10 @@ def _member_id(me: MemberPrincipal) -> int:
     return me.member_id
 
 
-@router.get("", response_model=MemberOut)
-def my_profile(me: MemberPrincipal, ctx: CtxDep) -> MemberOut:
-    """My own profile."""
-    return member_view(load_member(ctx, _member_id(me)), me)
+@router.get("", response_model=MemberSelfOut)
+def my_profile(me: MemberPrincipal, ctx: CtxDep) -> MemberSelfOut:
+    """My own profile (without the analytics scores staff see)."""
+    return self_view(load_member(ctx, _member_id(me)), me)
 
 
 @router.get("/card", response_model=CardOut)
@@ -83,7 +85,7 @@ def my_card_svg(me: MemberPrincipal, ctx: CtxDep, scale: Annotated[int, Query(ge
 
 @router.get("/points", response_model=BalanceOut)
 def my_points(me: MemberPrincipal, ctx: CtxDep) -> BalanceOut:
-    """My points: spendable, pending, and what expires soon."""
+    """My points: spendable, pending, and on which dates points expire."""
     member_id = _member_id(me)
     return balance_view(points_service.balance(ctx, member_id))
 
@@ -97,6 +99,24 @@ def my_statement(
 ) -> Page[StatementEntry]:
     """My points movements, newest first."""
     return statement_page(ctx, _member_id(me), cursor, limit)
+
+
+@router.get("/purchases", response_model=Page[ReceiptOut])
+def my_purchases(
+    me: MemberPrincipal,
+    ctx: CtxDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    lines: Lines = False,
+) -> Page[ReceiptOut]:
+    """My receipts at every store, newest first, with returns (and lines on request)."""
+    return receipts_page(ctx, _member_id(me), store_ids=None, cursor=cursor, limit=limit, lines=lines)
+
+
+@router.get("/purchases/{purchase_id}", response_model=ReceiptOut)
+def my_purchase(purchase_id: PathId, me: MemberPrincipal, ctx: CtxDep) -> ReceiptOut:
+    """One of my receipts with its lines and returns (404 for anyone else's)."""
+    return receipt_view(purchase_history.member_purchase(ctx, _member_id(me), purchase_id))
 
 
 @router.get("/tier", response_model=MemberTierOut)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from loyalty.api.deps import CtxDep, rate_limited, requires
+from loyalty.api.deps import CtxDep, in_query, rate_limited, requires
 from loyalty.api.errors import ApiError
 from loyalty.api.idempotency import IdempotencyKey, run_idempotent
-from loyalty.api.schemas import DbId, Page, PathId
+from loyalty.api.schemas import DbId, DecimalString, Page, PathId
 from loyalty.api.security import Principal
 from loyalty.api.views import MemberOut, member_view
+from loyalty.domain.errors import InvalidInput, field_error
 from loyalty.services import auth as auth_service
+from loyalty.services import member_search
 from loyalty.services import members as members_service
 from loyalty.services.schemas import MemberIn
 from loyalty.services.schemas import MemberUpdate as CoreMemberUpdate
@@ -30,6 +33,17 @@ Phone = Annotated[
     str, Field(min_length=5, max_length=20, pattern=r"^\+?[0-9 ()-]{5,20}$", examples=["+8613812345678"])
 ]
 Tag = Annotated[str, Field(min_length=1, max_length=40)]
+Segment = Literal[
+    "high_value",
+    "develop",
+    "retain",
+    "win_back",
+    "general_value",
+    "general_develop",
+    "general_retain",
+    "general_win_back",
+]
+RfmCode = Literal["222", "212", "122", "112", "221", "211", "121", "111"]
 
 
 class MemberCreate(BaseModel):
@@ -61,13 +75,37 @@ class MemberUpdate(BaseModel):
     marketing_consent: bool | None = None
 
 
+#: the merge body's names before they became `duplicate_id`/`survivor_id`; refused, never mapped
+_MERGE_RENAMED = {"source_id": "duplicate_id", "target_id": "survivor_id"}
+
+
 class MergeIn(BaseModel):
-    """Merge a duplicate (`source_id`) into the member that survives (`target_id`)."""
+    """Merge the duplicate member (`duplicate_id`) into the member that stays (`survivor_id`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    source_id: DbId
-    target_id: DbId
+    duplicate_id: DbId = Field(description="The member that goes away (status becomes merged).")
+    survivor_id: DbId = Field(description="The member that stays and receives points and history.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        """`source_id`/`target_id` (the earlier names) get a 422 naming the new field: mapping
+        them silently would hide which way round an old client meant the merge."""
+        old = sorted(k for k in _MERGE_RENAMED if isinstance(data, dict) and k in data)
+        if old:
+            raise InvalidInput(
+                "VALIDATION_FAILED",
+                "{field} was renamed {new}",
+                {
+                    "field": old[0],
+                    "new": _MERGE_RENAMED[old[0]],
+                    "errors": [
+                        field_error(k, "renamed: send {new} instead", {"new": _MERGE_RENAMED[k]}) for k in old
+                    ],
+                },
+            )
+        return data
 
 
 class MemberTokenOut(BaseModel):
@@ -100,7 +138,7 @@ def register_member(
     def handler() -> tuple[int, BaseModel]:
         data = body.model_dump() | {"registration_store_id": store_id}
         member = members_service.register_member(ctx, _member_in(data), actor=caller.to_actor())
-        return 201, member_view(member, caller)
+        return 201, member_view(member, caller, ctx.settings.currency)
 
     return run_idempotent(ctx, caller, idempotency_key, "POST /members", body, handler)
 
@@ -127,7 +165,7 @@ def lookup_member(
             errors=[{"field": "query", "message": "exactly one of phone, card_no, member_code"}],
         )
     member = members_service.find_member(ctx, phone=phone, card_no=card_no, member_code=member_code)
-    return member_view(member, caller)
+    return member_view(member, caller, ctx.settings.currency)
 
 
 @router.get("/members", response_model=Page[MemberOut])
@@ -141,13 +179,23 @@ def search_members(
     tag: Annotated[str | None, Query(max_length=40)] = None,
     tier: Annotated[str | None, Query(max_length=40, description="Tier code.")] = None,
     status: Annotated[Literal["active", "inactive", "merged"] | None, Query()] = None,
+    segment: Annotated[
+        list[Segment] | None, Query(description="RFM group (repeat for any of several).")
+    ] = None,
+    rfm_code: Annotated[
+        list[RfmCode] | None, Query(description="RFM code such as 222 (repeat for any of several).")
+    ] = None,
+    p_alive_min: Annotated[float | None, Query(ge=0, le=1, description="Lowest P(alive).")] = None,
+    p_alive_max: Annotated[float | None, Query(ge=0, le=1, description="Highest P(alive).")] = None,
+    clv_min: Annotated[DecimalString | None, Query(description="Lowest CLV, e.g. 500.00.")] = None,
+    clv_max: Annotated[DecimalString | None, Query(description="Highest CLV.")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[MemberOut]:
-    """Search members with cursor pagination; store staff see their stores' members only."""
-    store_ids = sorted(caller.store_ids) if caller.store_ids is not None else None
-    page = auth_service.search_members_page(
-        ctx,
+    """Search and filter members, newest first with cursor pagination; store staff see their stores'
+    members only. Score filters (segment, rfm_code, p_alive_*, clv_*) match scored members only."""
+    currency = ctx.settings.currency
+    filters = member_search.MemberFilter(
         q=q,
         phone=phone,
         card_no=card_no,
@@ -155,18 +203,27 @@ def search_members(
         tag=tag,
         tier=tier,
         status=status,
-        store_ids=store_ids,
-        cursor=cursor,
-        limit=limit,
+        store_ids=sorted(caller.store_ids) if caller.store_ids is not None else None,
+        segment=list(segment or []),
+        rfm_code=list(rfm_code or []),
+        p_alive_min=p_alive_min,
+        p_alive_max=p_alive_max,
+        clv_min=Decimal(clv_min) if clv_min is not None else None,
+        clv_max=Decimal(clv_max) if clv_max is not None else None,
     )
-    items, next_cursor = page
-    return Page[MemberOut](items=[member_view(m, caller) for m in items], next_cursor=next_cursor)
+    try:
+        page = member_search.search_members(ctx, filters, cursor=cursor, limit=limit)
+    except InvalidInput as exc:
+        raise in_query(exc) from exc
+    return Page[MemberOut](
+        items=[member_view(m, caller, currency) for m in page.items], next_cursor=page.next_cursor
+    )
 
 
 @router.get("/members/{member_id}", response_model=MemberOut)
 def get_member(member_id: PathId, caller: Reader, ctx: CtxDep) -> MemberOut:
-    """One member's profile (contact data masked outside the caller's stores)."""
-    return member_view(load_member(ctx, member_id), caller)
+    """One member's profile (contact data masked outside the caller's stores) and analytics scores."""
+    return member_view(load_member(ctx, member_id), caller, ctx.settings.currency)
 
 
 @router.patch("/members/{member_id}", response_model=MemberOut)
@@ -175,7 +232,7 @@ def update_member(member_id: PathId, body: MemberUpdate, caller: Writer, ctx: Ct
     require_member_store(caller, load_member(ctx, member_id))
     changes = body.model_dump(exclude_unset=True)
     member = members_service.update_member(ctx, member_id, _member_update(changes), actor=caller.to_actor())
-    return member_view(member, caller)
+    return member_view(member, caller, ctx.settings.currency)
 
 
 @router.post("/members/{member_id}/deactivate", response_model=MemberOut)
@@ -184,24 +241,26 @@ def deactivate_member(member_id: PathId, caller: Manager, ctx: CtxDep) -> Member
     require_member_store(caller, load_member(ctx, member_id))
     member = members_service.deactivate_member(ctx, member_id, actor=caller.to_actor())
     auth_service.revoke_member_tokens(ctx, member_id)
-    return member_view(member, caller)
+    return member_view(member, caller, ctx.settings.currency)
 
 
 @router.post("/members/merge", response_model=MemberOut)
 def merge_members(body: MergeIn, caller: Manager, ctx: CtxDep) -> MemberOut:
-    """Merge a duplicate member into another; points, purchases and history move to the survivor."""
-    if body.source_id == body.target_id:
+    """Merge a duplicate member into the survivor; points, purchases and history move to the survivor."""
+    if body.duplicate_id == body.survivor_id:
         raise ApiError(
             422,
             "VALIDATION_FAILED",
             "A member cannot be merged into itself.",
-            errors=[{"field": "target_id", "message": "must differ from source_id"}],
+            errors=[{"field": "survivor_id", "message": "must differ from duplicate_id"}],
         )
-    require_member_store(caller, load_member(ctx, body.source_id))
-    require_member_store(caller, load_member(ctx, body.target_id))
-    member = members_service.merge_members(ctx, body.target_id, body.source_id, actor=caller.to_actor())
-    auth_service.revoke_member_tokens(ctx, body.source_id)
-    return member_view(member, caller)
+    require_member_store(caller, load_member(ctx, body.duplicate_id))
+    require_member_store(caller, load_member(ctx, body.survivor_id))
+    member = members_service.merge_members(
+        ctx, duplicate_id=body.duplicate_id, survivor_id=body.survivor_id, actor=caller.to_actor()
+    )
+    auth_service.revoke_member_tokens(ctx, body.duplicate_id)
+    return member_view(member, caller, ctx.settings.currency)
 
 
 @router.post("/members/{member_id}/tokens", response_model=MemberTokenOut, status_code=201)

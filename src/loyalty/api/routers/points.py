@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -29,8 +30,15 @@ class ExpiringBucket(BaseModel):
     points: int
 
 
+class ExpiryDateOut(BaseModel):
+    """Points that expire on one business date unless spent first."""
+
+    date: Annotated[dt.date, Field(description="A business date in `timezone`.")]
+    points: int
+
+
 class BalanceOut(BaseModel):
-    """What a member can spend now, what is still pending, any debt, and what expires soon."""
+    """What a member can spend now, what is still pending, any debt, and when points expire."""
 
     member_id: DbId
     balance: int
@@ -38,6 +46,10 @@ class BalanceOut(BaseModel):
     pending: int
     debt: int
     expiring_soon: list[ExpiringBucket]
+    timezone: str = Field(examples=["Asia/Shanghai"], description="The programme's time zone.")
+    expiry_schedule: list[ExpiryDateOut] = Field(
+        description="Each date on which unspent points (spendable or pending) expire, soonest first."
+    )
 
 
 class StatementEntry(BaseModel):
@@ -96,6 +108,8 @@ def balance_view(b: Any) -> BalanceOut:
         pending=b.pending,
         debt=b.debt,
         expiring_soon=[ExpiringBucket(within_days=x.within_days, points=x.points) for x in b.expiring_soon],
+        timezone=b.timezone,
+        expiry_schedule=[ExpiryDateOut(date=x.date, points=x.points) for x in b.expiry_schedule],
     )
 
 
@@ -135,7 +149,7 @@ def statement_page(ctx: Any, member_id: int, cursor: str | None, limit: int) -> 
 
 @router.get("/members/{member_id}/points", response_model=BalanceOut)
 def get_balance(member_id: PathId, caller: Reader, ctx: CtxDep) -> BalanceOut:
-    """A member's spendable, pending and owed points, and which points expire soon."""
+    """A member's spendable, pending and owed points, and on which dates points expire."""
     load_member(ctx, member_id)
     return balance_view(points_service.balance(ctx, member_id))
 

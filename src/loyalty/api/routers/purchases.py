@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from loyalty.api.deps import CtxDep, requires
-from loyalty.api.errors import ApiError
+from loyalty.api.deps import CtxDep, MemberPrincipal, requires
+from loyalty.api.errors import ApiError, InvalidValue
 from loyalty.api.group_commit import GroupCommit
 from loyalty.api.idempotency import (
     IdempotencyKey,
@@ -26,6 +26,7 @@ from loyalty.api.schemas import (
     CurrencyCode,
     DbId,
     Money,
+    Page,
     PathId,
     PositiveDecimalString,
     aware,
@@ -33,8 +34,13 @@ from loyalty.api.schemas import (
     to_minor,
 )
 from loyalty.api.security import Principal
+from loyalty.domain.channels import DEFAULT_CHANNEL, Channel, is_default_channel
+from loyalty.domain.errors import InvalidInput
+from loyalty.services import purchase_claims
 from loyalty.services import purchases as purchases_service
 from loyalty.services.idempotency import Record
+from loyalty.services.purchase_claims import ClaimIn as CoreClaimIn
+from loyalty.services.purchase_claims import ClaimResult
 from loyalty.services.sale_batches import batchable
 from loyalty.services.schemas import PurchaseIn as CorePurchaseIn
 from loyalty.services.schemas import PurchaseLineIn as CoreLineIn
@@ -68,12 +74,23 @@ class PurchaseIn(BaseModel):
 
     store_id: DbId
     order_id: Code
-    member_id: DbId | None = Field(default=None, description="Identify the member by exactly one of these.")
+    member_id: DbId | None = Field(
+        default=None,
+        description="Identify the member by exactly one of these; by none for an anonymous sale (kept, "
+        "earns nothing; the member can claim it later with the receipt).",
+    )
     phone: str | None = Field(default=None, max_length=20)
     card_no: str | None = Field(default=None, max_length=32)
     occurred_at: AwareDatetime
     currency: CurrencyCode = "CNY"
     lines: list[LineIn] = Field(min_length=1, max_length=500)
+    # Left out of the request's hash when it is the default: a store sale's Idempotency-Key matches
+    # what it did before sales had a channel.
+    channel: Channel = Field(
+        default=DEFAULT_CHANNEL,
+        exclude_if=is_default_channel,
+        description="Where the sale was made: store (the default), online, mini_program or delivery.",
+    )
 
     @model_validator(mode="after")
     def _amounts_fit_currency(self) -> PurchaseIn:
@@ -82,11 +99,11 @@ class PurchaseIn(BaseModel):
                 try:
                     to_minor(getattr(line, name), self.currency)
                 except AmountError as exc:
-                    raise ValueError(f"lines.{i}.{name}: {exc}") from exc
+                    raise InvalidValue.field(f"lines.{i}.{name}", exc.template, values=exc.details) from exc
             if to_minor(line.discount, self.currency) > line.quantity * to_minor(
                 line.unit_price, self.currency
             ):
-                raise ValueError(f"lines.{i}.discount: exceeds the line amount")
+                raise InvalidValue.field(f"lines.{i}.discount", "exceeds the line amount")
         return self
 
 
@@ -95,16 +112,20 @@ class PurchaseOut(BaseModel):
 
     id: int
     store_id: int
-    member_id: int
+    member_id: int | None = Field(description="None for an anonymous sale (not claimed by a member).")
     order_id: str
     total: Money
     points_earned: int
-    rule: str = Field(description="The earning rule that applied, for the receipt.")
+    rule: str = Field(description="The earning rule that applied, for the receipt ('anonymous': none).")
     points_available_at: datetime | None
     points_expire_at: datetime | None
-    tier_code: str
+    tier_code: str | None = Field(description="The member's tier; None for an anonymous sale.")
     upgraded_to: str | None
     replayed: bool = Field(description="True when this order was already posted (same store and order id).")
+    channel: Channel
+    claimed_at: datetime | None = Field(
+        default=None, description="When a member claimed this sale, made anonymously, with its receipt."
+    )
 
 
 class ReturnLineIn(BaseModel):
@@ -156,6 +177,7 @@ def purchase_input(body: PurchaseIn | dict[str, Any]) -> CorePurchaseIn:
         card_no=data.card_no,
         occurred_at=data.occurred_at,
         currency=data.currency,
+        channel=data.channel,
         lines=[
             CoreLineIn(
                 sku=line.sku,
@@ -183,6 +205,8 @@ def purchase_view(p: Any, currency: str) -> PurchaseOut:
         tier_code=p.tier_code,
         upgraded_to=p.upgraded_to,
         replayed=p.replayed,
+        channel=p.channel,
+        claimed_at=aware(p.claimed_at) if p.claimed_at else None,
     )
 
 
@@ -190,7 +214,7 @@ def purchase_view(p: Any, currency: str) -> PurchaseOut:
 async def post_purchase(
     body: PurchaseIn, caller: Poster, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Any:
-    """Post a purchase from a store's POS and earn points for the member."""
+    """Post a purchase from a store's POS and earn points for the member (none named: an anonymous sale)."""
     caller.require_store(body.store_id)
     sale = purchase_input(body)
     views: list[PurchaseOut] = []  # rendered once, inside the transaction when a key is recorded
@@ -250,6 +274,73 @@ async def post_purchase(
 _POST_PURCHASE = "POST /purchases"
 
 
+class PurchaseSummaryOut(BaseModel):
+    """A sale in the chain's listing; `member_id` is None for an anonymous sale."""
+
+    id: int
+    store_id: int
+    order_id: str
+    member_id: int | None
+    channel: Channel
+    occurred_at: datetime
+    total: Money
+    refunded: Money
+    points_earned: int
+    points_reversed: int
+    claimed_at: datetime | None
+
+
+@router.get("/purchases", response_model=Page[PurchaseSummaryOut])
+def list_purchases(
+    caller: Reader,
+    ctx: CtxDep,
+    store_id: Annotated[DbId | None, Query(description="Only this store's sales.")] = None,
+    member_id: Annotated[DbId | None, Query(description="Only this member's sales.")] = None,
+    channel: Annotated[Channel | None, Query(description="Only sales made in this channel.")] = None,
+    anonymous: Annotated[
+        bool | None, Query(description="true: only anonymous sales; false: only members' sales.")
+    ] = None,
+    since: Annotated[AwareDatetime | None, Query(description="Made at or after this time.")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Made before this time.")] = None,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=purchases_service.MAX_PAGE)] = 50,
+) -> Page[PurchaseSummaryOut]:
+    """The chain's sales, newest posted first, anonymous ones included; store staff see their stores'."""
+    if store_id is not None:
+        caller.require_store(store_id)
+    stores = [store_id] if store_id is not None else caller.store_ids
+    page = purchases_service.list_purchases(
+        ctx,
+        store_ids=None if stores is None else sorted(stores),
+        member_id=member_id,
+        channel=channel,
+        anonymous=anonymous,
+        since=since,
+        until=until,
+        cursor=cursor,
+        limit=limit,
+    )
+    return Page[PurchaseSummaryOut](
+        items=[
+            PurchaseSummaryOut(
+                id=p.id,
+                store_id=p.store_id,
+                order_id=p.order_id,
+                member_id=p.member_id,
+                channel=p.channel,
+                occurred_at=aware(p.occurred_at),
+                total=money(p.total_minor, p.currency),
+                refunded=money(p.refunded_minor, p.currency),
+                points_earned=p.points_earned,
+                points_reversed=p.points_reversed,
+                claimed_at=aware(p.claimed_at) if p.claimed_at else None,
+            )
+            for p in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
 @router.get("/purchases/{purchase_id}", response_model=PurchaseOut)
 def get_purchase(purchase_id: PathId, caller: Reader, ctx: CtxDep) -> PurchaseOut:
     """One purchase with its lines; store staff see only their stores' purchases."""
@@ -300,10 +391,124 @@ def _refund_minor(ctx: Any, body: ReturnIn) -> int | None:
         try:
             return to_minor(body.refund, ctx.settings.currency)
         except AmountError as exc:
-            raise ApiError(
-                422, "VALIDATION_FAILED", str(exc), errors=[{"field": "refund", "message": str(exc)}]
-            ) from exc
+            raise InvalidInput.field("refund", exc.template, "VALIDATION_FAILED", exc.details) from exc
     original = purchases_service.get_purchase(
         ctx, store_id=body.original_store_id or body.store_id, order_id=body.order_id
     )
     return int(original.total_minor)
+
+
+class ClaimIn(BaseModel):
+    """A receipt of an anonymous sale and the member who claims it (exactly one of the member keys)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store_id: DbId = Field(description="The store on the receipt.")
+    order_id: Code = Field(description="The order id on the receipt.")
+    member_id: DbId | None = None
+    phone: str | None = Field(default=None, max_length=20)
+    card_no: str | None = Field(default=None, max_length=32)
+    member_code: str | None = Field(default=None, max_length=64)
+    total: PositiveDecimalString | None = Field(
+        default=None, description="The receipt's total; when given, it must be the sale's."
+    )
+
+
+class MyClaimIn(BaseModel):
+    """A receipt of my anonymous sale: the store, order id and total printed on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store_id: DbId
+    order_id: Code
+    total: PositiveDecimalString
+
+
+class ClaimOut(BaseModel):
+    """A claimed sale: what it earned, what was credited (less returns already made), the tier."""
+
+    purchase_id: int
+    store_id: int
+    order_id: str
+    member_id: int
+    occurred_at: datetime
+    channel: Channel
+    total: Money
+    points_earned: int = Field(description="What the sale earns by the member's earning rule.")
+    points_credited: int = Field(description="What was credited: the earning less returns already made.")
+    rule: str
+    points_available_at: datetime | None
+    points_expire_at: datetime | None
+    tier_code: str
+    upgraded_to: str | None
+    claimed_at: datetime
+
+
+def _claim_view(r: ClaimResult) -> ClaimOut:
+    return ClaimOut(
+        purchase_id=r.purchase_id,
+        store_id=r.store_id,
+        order_id=r.order_id,
+        member_id=r.member_id,
+        occurred_at=aware(r.occurred_at),
+        channel=r.channel,
+        total=money(r.total_minor, r.currency),
+        points_earned=r.points_earned,
+        points_credited=r.points_credited,
+        rule=r.rule,
+        points_available_at=aware(r.available_at) if r.available_at else None,
+        points_expire_at=aware(r.expires_at) if r.expires_at else None,
+        tier_code=r.tier_code,
+        upgraded_to=r.upgraded_to,
+        claimed_at=aware(r.claimed_at),
+    )
+
+
+def _receipt_total(ctx: Any, total: str | None) -> int | None:
+    if total is None:
+        return None
+    try:
+        return to_minor(total, ctx.settings.currency)
+    except AmountError as exc:
+        raise InvalidInput.field("total", exc.template, "VALIDATION_FAILED", exc.details) from exc
+
+
+@router.post("/purchases/claims", response_model=ClaimOut)
+def claim_purchase(body: ClaimIn, caller: Poster, ctx: CtxDep, idempotency_key: IdempotencyKey = None) -> Any:
+    """Attach a member to an anonymous sale of the caller's store with its receipt, within the claim
+    window, and credit the points it earns (once: a second claim is 409 PURCHASE_ALREADY_CLAIMED)."""
+    caller.require_store(body.store_id)
+
+    def handler() -> tuple[int, BaseModel]:
+        claim = CoreClaimIn(
+            store_id=body.store_id,
+            order_id=body.order_id,
+            member_id=body.member_id,
+            phone=body.phone,
+            card_no=body.card_no,
+            member_code=body.member_code,
+            total_minor=_receipt_total(ctx, body.total),
+        )
+        return 200, _claim_view(purchase_claims.claim_purchase(ctx, claim, actor=caller.to_actor()))
+
+    return run_idempotent(ctx, caller, idempotency_key, "POST /purchases/claims", body, handler)
+
+
+@router.post("/me/claims", response_model=ClaimOut, tags=["me"])
+def claim_my_purchase(
+    body: MyClaimIn, me: MemberPrincipal, ctx: CtxDep, idempotency_key: IdempotencyKey = None
+) -> Any:
+    """Claim my anonymous sale with its receipt (store, order id, total) within the claim window: it
+    becomes mine and earns its points. A receipt that matches no sale gets 404 RECEIPT_NOT_FOUND."""
+
+    def handler() -> tuple[int, BaseModel]:
+        claim = CoreClaimIn(
+            store_id=body.store_id,
+            order_id=body.order_id,
+            member_id=me.member_id,
+            total_minor=_receipt_total(ctx, body.total),
+        )
+        result = purchase_claims.claim_purchase(ctx, claim, actor=me.to_actor(), receipt_check=True)
+        return 200, _claim_view(result)
+
+    return run_idempotent(ctx, me, idempotency_key, "POST /me/claims", body, handler)

@@ -1,0 +1,221 @@
+"""`loyalty programme …`: the programme a chain runs — its currency and tier ladder.
+
+`init` is the step between `loyalty db upgrade` and the first `loyalty stores add` / `loyalty import`:
+without a programme nothing can earn points. Earning rules, coupons and rewards will join this group.
+Services are imported inside the commands, so that `loyalty --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from loyalty.i18n import translator
+
+if TYPE_CHECKING:
+    from loyalty.services.seed import ProgrammeState, TierSpec
+
+_ = translator("cli")
+
+app = typer.Typer(help="The loyalty programme: its currency and tier ladder.", no_args_is_help=True)
+
+TIER_FORMAT = "NAME:SPEND:MULTIPLIER[:CODE]"
+# Which option of `init` a service error about a field is about.
+OPTION_OF_FIELD = {"tiers": "--tier", "currency": "--currency", "name": "--name", "timezone": "--timezone"}
+
+
+def parse_tier(text: str, position: int, currency: str) -> TierSpec:
+    """`银卡:1000:120` → silver, qualifying spend 1,000 (major units of `currency`), ×1.20 points."""
+    from babel.numbers import get_currency_precision
+
+    from loyalty.services.seed import TierSpec, tier_code_for
+
+    def bad(message: str) -> typer.BadParameter:
+        return typer.BadParameter(f"{text!r}: {message}", param_hint="'--tier'")
+
+    parts = [part.strip() for part in text.replace("：", ":").split(":")]
+    if len(parts) not in (3, 4) or not parts[0]:
+        raise bad(_("expected {format}, e.g. 银卡:1000:120", format=TIER_FORMAT))
+    name, spend_text, multiplier_text = parts[:3]
+    try:
+        spend = Decimal(spend_text.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise bad(_("qualifying spend {spend!r} is not an amount", spend=spend_text)) from None
+    if not spend.is_finite() or spend < 0:
+        raise bad(_("qualifying spend {spend!r} must be 0 or more", spend=spend_text))
+    minor = spend.scaleb(get_currency_precision(currency))
+    if minor != minor.to_integral_value():
+        raise bad(
+            _(
+                "qualifying spend {spend!r} has more decimals than {currency} has",
+                spend=spend_text,
+                currency=currency,
+            )
+        )
+    multiplier = multiplier_text.removesuffix("%").strip()
+    if not multiplier.isdigit():
+        raise bad(
+            _(
+                "multiplier {multiplier!r} must be a whole percentage, e.g. 120 for ×1.2",
+                multiplier=multiplier_text,
+            )
+        )
+    code = parts[3] if len(parts) == 4 and parts[3] else tier_code_for(name, position)
+    return TierSpec(code=code, name=name, threshold_minor=int(minor), multiplier_pct=int(multiplier))
+
+
+def describe(state: ProgrammeState) -> list[str]:
+    """The programme in a few lines: chain, currency, and each tier's spend and multiplier."""
+    from loyalty.i18n.formats import money
+
+    currency = state.currency or "CNY"
+    lines = [
+        _(
+            "programme {name} of {chain}, in {currency}; {stores} stores, {members} members",
+            name=state.name or "-",
+            chain=state.merchant_name or "-",
+            currency=currency,
+            stores=state.stores,
+            members=state.members,
+        )
+    ]
+    for tier in state.tiers:
+        lines.append(
+            "  "
+            + _(
+                "{name} ({code}): qualifying spend {spend}, points ×{multiplier}",
+                name=tier.name,
+                code=tier.code,
+                spend=money(tier.threshold_minor, currency),
+                multiplier=str((Decimal(tier.multiplier_pct) / 100).quantize(Decimal("0.01"))),
+            )
+        )
+    return lines
+
+
+def next_steps(state: ProgrammeState) -> list[str]:
+    """What a newcomer runs next on a database in `state` (as printed by `db upgrade` and `init`)."""
+    steps: list[tuple[str, str]] = []
+    if state.programme_id is None:
+        steps.append(("loyalty programme init", _("the programme: currency and tier ladder (see --help)")))
+    if state.members == 0:
+        steps += [
+            (
+                "loyalty stores add SH01 上海静安店 --city 上海",
+                _("each store, under the code its POS exports use"),
+            ),
+            ("loyalty import members FILE", _("members, then purchases, returns and opening balances")),
+            ("loyalty import purchases FILE", _("CSV, .xlsx or Parquet; see docs/import-guide.md")),
+        ]
+    steps.append(("loyalty serve", _("the REST API, documented at http://127.0.0.1:8000/docs")))
+    width = max(_columns(command) for command, _why in steps)
+    return [_("next:")] + [
+        f"  {command}{' ' * (width - _columns(command))}  # {why}" for command, why in steps
+    ]
+
+
+def _columns(text: str) -> int:
+    """Terminal columns `text` takes: Chinese characters are two wide."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _settings_option(option: str, given: str, configured: str, variable: str) -> None:
+    if given != configured:
+        raise typer.BadParameter(
+            _(
+                "{given} is not the configured {configured} ({variable}); the API and imports read that "
+                "setting, so set it first: export {variable}={given}",
+                given=given,
+                configured=configured,
+                variable=variable,
+            ),
+            param_hint=f"'{option}'",
+        )
+
+
+@app.command("init")
+def init(
+    name: Annotated[
+        str | None, typer.Option("--name", help="The chain's name (the merchant its stores belong to).")
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(help="ISO 4217 currency; must be the configured LOYALTY_CURRENCY (default CNY)."),
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option(
+            help="The chain's time zone, the default of its stores; must be the configured LOYALTY_TIMEZONE."
+        ),
+    ] = None,
+    tier: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tier",
+            metavar=TIER_FORMAT,
+            help="A tier, lowest first (repeat): qualifying spend a year in major units, points multiplier "
+            "in percent, e.g. --tier 普通:0:100 --tier 银卡:1000:120. Default: the demo's ladder, "
+            "普通 0 / 银卡 1,000 / 金卡 3,000 / 钻石 8,000.",
+        ),
+    ] = None,
+) -> None:
+    """Create the programme, its tier ladder and the chain's merchant; says what exists when run again."""
+    from zoneinfo import ZoneInfo
+
+    from loyalty.cli._core import bad_parameter, context, fail
+    from loyalty.domain.errors import Conflict, InvalidInput
+    from loyalty.services import seed
+
+    ctx = context()
+    settings = ctx.settings
+    if currency is not None:
+        try:
+            currency = seed.validate_currency(currency)
+        except InvalidInput as exc:
+            raise typer.BadParameter(exc.localized(), param_hint="'--currency'") from exc
+        _settings_option("--currency", currency, settings.currency.upper(), "LOYALTY_CURRENCY")
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (KeyError, ValueError):
+            raise typer.BadParameter(
+                _("unknown time zone {zone!r} (IANA, e.g. Asia/Shanghai)", zone=timezone),
+                param_hint="'--timezone'",
+            ) from None
+        _settings_option("--timezone", timezone, settings.timezone, "LOYALTY_TIMEZONE")
+    wanted = currency or settings.currency
+    specs = [parse_tier(text, position, wanted) for position, text in enumerate(tier)] if tier else None
+    try:
+        result = seed.init_programme(ctx, chain_name=name, currency=currency, tier_specs=specs)
+    except InvalidInput as exc:
+        raise bad_parameter(exc, OPTION_OF_FIELD) from exc
+    except Conflict as exc:
+        fail(
+            _(
+                "{problem}; `loyalty programme init` never changes an existing programme",
+                problem=exc.localized(),
+            )
+        )
+    if result.created:
+        parts = {"programme": _("programme"), "tiers": _("tiers"), "merchant": _("merchant")}
+        typer.echo(_("created: {parts}", parts=", ".join(parts[p] for p in result.created)))
+    else:
+        typer.echo(_("the programme exists; nothing changed"))
+    for line in describe(result.state) + next_steps(result.state):
+        typer.echo(line)
+
+
+@app.command("show")
+def show() -> None:
+    """The programme: chain, currency, tier ladder, and how many stores and members it has."""
+    from loyalty.cli._core import context, fail
+    from loyalty.services import seed
+
+    state = seed.programme_state(context())
+    if state.programme_id is None:
+        fail(_("no programme yet: run `loyalty programme init`"))
+    for line in describe(state):
+        typer.echo(line)
