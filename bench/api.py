@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,8 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
     stop_at = time.perf_counter() + args.duration
     url = urlsplit(args.url)
     run_id = secrets.token_hex(4)
-    occurred = "2026-03-01T10:00:00+08:00"
+    # A day ago: the API takes live sales dated at most LOYALTY_BACKDATE_DAYS back (default 30).
+    occurred = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")
 
     async def worker(n: int) -> None:
         conn = _Connection(url.hostname or "127.0.0.1", url.port or 80, {"X-API-Key": args.key})
@@ -353,6 +355,7 @@ def profile_one(url: str, n: int = 300) -> dict[str, float]:
     store, key, members = _seed(url, 50)
     ctx = Context.from_url(url)
     app = create_app(ctx)
+    occurred = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")  # within the window
 
     async def via_asgi() -> float:
         transport = httpx.ASGITransport(app=app)
@@ -361,9 +364,7 @@ def profile_one(url: str, n: int = 300) -> dict[str, float]:
         ) as c:
             t0 = time.perf_counter()
             for i in range(n):
-                body = purchase_body(
-                    store, members[i % len(members)], f"asgi-{i}", "2026-03-01T10:00:00+08:00"
-                )
+                body = purchase_body(store, members[i % len(members)], f"asgi-{i}", occurred)
                 r = await c.post("/api/v1/purchases", json=body, headers={"Idempotency-Key": f"asgi-{i}"})
                 assert r.status_code == 201, r.text
             return (time.perf_counter() - t0) / n * 1000
@@ -372,14 +373,14 @@ def profile_one(url: str, n: int = 300) -> dict[str, float]:
 
     t0 = time.perf_counter()
     for i in range(n):
-        body = purchase_body(store, members[i % len(members)], f"svc-{i}", "2026-03-01T10:00:00+08:00")
+        body = purchase_body(store, members[i % len(members)], f"svc-{i}", occurred)
         purchase_input(body)
     parse_ms = (time.perf_counter() - t0) / n * 1000
     from loyalty.services import purchases
 
     t0 = time.perf_counter()
     for i in range(n):
-        body = purchase_body(store, members[i % len(members)], f"svc-{i}", "2026-03-01T10:00:00+08:00")
+        body = purchase_body(store, members[i % len(members)], f"svc-{i}", occurred)
         purchases.post_purchase(ctx, purchase_input(body))  # the core alone, no HTTP
     service_ms = (time.perf_counter() - t0) / n * 1000
     asgi_ms = asyncio.run(via_asgi())

@@ -6,16 +6,50 @@ setting environment variables and clearing the cache.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+
+class InvalidProxy(ValueError):
+    """A trusted-proxy entry that is neither an IP address, a network nor `*` alone."""
+
+    def __init__(self, entry: str) -> None:
+        super().__init__(f"{entry!r} is not an IP address or network (or `*` alone)")
+        self.entry = entry
+
+
+def parse_proxies(value: object) -> tuple[str, ...]:
+    """`10.0.0.1, 10.1.0.0/16` (the environment's form) or a list (TOML); each entry an IP address or
+    network, written normalised, or `*` alone. A typo raises `InvalidProxy`: a name that is no address
+    would otherwise be compared as text and never match, leaving the proxy silently untrusted."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        raise InvalidProxy(str(value))
+    entries = [str(item).strip() for item in value if str(item).strip()]
+    if entries == ["*"]:
+        return ("*",)
+    out = []
+    for entry in entries:
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError as exc:
+            raise InvalidProxy(entry) from exc
+        out.append(str(network.network_address) if network.num_addresses == 1 else str(network))
+    return tuple(out)
 
 
 class Settings(BaseSettings):
@@ -54,6 +88,20 @@ class Settings(BaseSettings):
         description="Days after an anonymous sale in which a member may claim it with the receipt "
         "(services.purchase_claims)",
     )
+    clock_skew_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="How far ahead of the server's clock a sale's or return's time may be (a till's clock "
+        "runs fast); later is refused, by the API and by imports",
+    )
+    backdate_days: int = Field(
+        default=30,
+        ge=0,
+        le=36_500,
+        description="API: how many days back a sale or return may be dated (a till that was offline); "
+        "older history comes in by import, which has no such limit",
+    )
     api_group_commit: bool = Field(
         default=True,
         description="API: write the POS sales a server process receives at once in one transaction",
@@ -63,6 +111,23 @@ class Settings(BaseSettings):
         description="API: OpenTelemetry spans, metrics and logs per request (FastAPI's own, through the "
         "globally configured providers); off, no request pays for looking the providers up",
     )
+    api_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="API: the largest request body accepted, in bytes; a larger one is answered 413 before "
+        "it is read (imports are files read by the CLI, not bodies)",
+    )
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="Addresses or networks (comma-separated) of the reverse proxies in front of the API "
+        "whose X-Forwarded-For and X-Forwarded-Proto are believed; none by default, so the address a "
+        "rate limit counts is the connecting peer's. `*` trusts every peer",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> tuple[str, ...]:
+        return parse_proxies(value)
 
     @field_validator("timezone")
     @classmethod

@@ -210,3 +210,15 @@ def test_clv_reads_the_product_database_in_major_units(shop_url: str, tmp_path: 
     for column in ("monetary_value", "expected_avg_value", "clv"):
         assert df[column].str.fullmatch(r"-?\d+\.\d{2}").all(), column  # yuan and fen, no float tail
     assert json.loads(params.read_text())["currency"] == "CNY"
+
+
+@pytest.mark.parametrize("command", ["rfm", "clv", "report"])
+def test_a_database_without_member_purchases_is_an_input_error(
+    command: str, db_url: str, tmp_path: Path
+) -> None:
+    """rfm, clv and report read the database through one loader: each says why there is nothing to score."""
+    out = tmp_path / "out.csv"
+    res = runner.invoke(app, ["analytics", command, "-o", str(out), "--database-url", db_url])
+    assert res.exit_code == 2, res.output
+    assert "the database has no member purchases yet" in res.output
+    assert not out.exists()

@@ -97,7 +97,7 @@ def build_world(url: str, rate_limits: dict[str, tuple[int, float]] | None = Non
     store_b_obj = merchants.create_store(
         ctx, StoreIn(merchant_id=merchant_id, code="B01", name="Store B", city="Hangzhou")
     )
-    app = create_app(ctx, rate_limits=rate_limits or {"login": (1000, 60.0), "member_lookup": (1000, 60.0)})
+    app = create_app(ctx, rate_limits=rate_limits or {"login": (1000, 60.0), "lookup": (1000, 60.0)})
     client = TestClient(app, raise_server_exceptions=False)
     world = World(
         url=url,

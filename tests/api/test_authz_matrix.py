@@ -1,9 +1,13 @@
 """Every endpoint × every caller: who is allowed, who is refused (incl. cross-store, cross-member).
 
 The expectations below are written out by hand, independently of `loyalty.api.security.PERMISSIONS`,
-so a wrong entry in the permission table fails here. A route missing from the matrix fails too, so a new
-endpoint cannot ship without deciding who may call it. Allowed callers must get a 2xx (the requests are
-valid), refused ones 403 (401 when anonymous); where an object is another member's, 404 (`hidden`).
+so a wrong entry in the permission table fails here. A route the app serves but the matrix does not
+list fails too (the routes are read from the app, not from its published schema, so an unpublished
+route counts), so a new endpoint cannot ship without deciding who may call it. Allowed callers must get
+a 2xx (the requests are valid), refused ones 403 (401 when anonymous); where an object is another
+member's, 404 (`hidden`). The other store's cashier, till and manager (`cashier_b`, `pos_b`,
+`manager_b`) try every object of store A: the manager holds every store-scoped permission, so a missing
+store check on a manager-only route shows here.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.api.api_world import PASSWORD, World, purchase_body, register
+from tests.api.routes import app_routes
 
 CALLERS = (
     "admin",
@@ -28,11 +33,13 @@ CALLERS = (
     "pos",
     "member",
     "cashier_b",
+    "manager_b",
     "pos_b",
     "member_b",
     "anonymous",
 )
-STAFF = {"admin", "marketer", "store_manager", "cashier", "analyst", "auditor", "cashier_b"}
+OTHER_STORE_STAFF = {"cashier_b", "manager_b"}
+STAFF = {"admin", "marketer", "store_manager", "cashier", "analyst", "auditor", *OTHER_STORE_STAFF}
 POS = {"pos", "pos_b"}
 READERS = STAFF | POS
 FRONT_A = {"admin", "store_manager", "cashier", "pos"}  # may write for store A
@@ -246,7 +253,7 @@ CASES: list[Case] = [
     Case(
         "GET",
         "/api/v1/purchases",
-        A({"admin", "store_manager", "cashier", "pos", "analyst", "auditor", "cashier_b", "pos_b"}),
+        A({"admin", "store_manager", "cashier", "pos", "analyst", "auditor", "pos_b", *OTHER_STORE_STAFF}),
         f(url="/api/v1/purchases"),
     ),
     Case("POST", "/api/v1/purchases/claims", A(FRONT_A), f(url="/api/v1/purchases/claims", json=_claim_body)),
@@ -327,19 +334,50 @@ CASES: list[Case] = [
             "/tier/history",
         )
     ],
+    # Outside the API: the schema and its offline docs are public; `/` redirects to /docs.
+    *[
+        Case("GET", p, A(CALLERS), f(url=p))
+        for p in ("/", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+    ],
 ]
 
 
 def test_matrix_covers_every_route(world: World) -> None:
-    paths = world.app.openapi()["paths"]
-    routes = {(method.upper(), path) for path, ops in paths.items() for method in ops}
+    routes = app_routes(world.app)
     covered = {(c.method, c.path) for c in CASES}
     assert routes - covered == set(), "routes without an authorization expectation"
     assert covered - routes == set(), "matrix entries for routes that do not exist"
 
 
+@pytest.fixture
+def mx_world(world: World) -> World:
+    """The module's world with a store manager of store B (`manager_b`), created once per world."""
+    if "manager_b" not in world.headers:
+        from loyalty.api.security import issue_access_token
+        from loyalty.services import auth
+
+        user = auth.create_staff(
+            world.ctx,
+            username="manager_b",
+            password=PASSWORD,
+            role="store_manager",
+            store_ids=[world.store_b],
+        )
+        token, _ = issue_access_token(
+            world.ctx.settings.secret_key,
+            user_id=user.id,
+            username=user.username,
+            role="store_manager",
+            store_ids=[world.store_b],
+            now=world.ctx.now(),
+        )
+        world.headers["manager_b"] = {"Authorization": f"Bearer {token}"}
+    return world
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.path}")
-def test_authorization_matrix(world: World, case: Case) -> None:
+def test_authorization_matrix(mx_world: World, case: Case) -> None:
+    world = mx_world
     # Give member A plenty of points so every allowed redemption succeeds.
     if "funded" not in world.__dict__:
         world.__dict__["funded"] = True

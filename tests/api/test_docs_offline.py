@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,12 +16,13 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from loyalty.api.app import context_from_url, create_app
+from loyalty.bootstrap import Context
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
+from tests.api.live_server import serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
@@ -32,29 +30,23 @@ if TYPE_CHECKING:
 LOCAL_HOSTS = {"127.0.0.1"}
 
 
-@pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real API server on a free port of 127.0.0.1, for this module's tests."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('docs') / 'loyalty.db'}"
+def _context(directory: Path) -> Context:
+    """The API's context on a migrated SQLite database in `directory`."""
+    url = f"sqlite:///{directory / 'loyalty.db'}"
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    ctx = context_from_url(url)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
+    return context_from_url(url)
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real API server on a free port of 127.0.0.1, for this module's tests."""
+    ctx = _context(tmp_path_factory.mktemp("docs"))
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serve(create_app(ctx)) as base:
+            yield base
     finally:
-        server.should_exit = True
-        thread.join(10)
         ctx.engine.dispose()
 
 
@@ -126,11 +118,7 @@ def test_asyncio_still_runs_after_the_browser_tests() -> None:
 
 def test_docs_pages_reference_only_their_own_assets(tmp_path: Path) -> None:
     """Without a browser: the pages name no other host, and every asset they name is served."""
-    url = f"sqlite:///{tmp_path / 'loyalty.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    ctx = context_from_url(url)
+    ctx = _context(tmp_path)
     try:
         with TestClient(create_app(ctx)) as client:
             for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):

@@ -183,9 +183,7 @@ def test_update_deactivate_and_merge(world: World) -> None:
 def test_lookup_is_rate_limited_with_retry_after(tmp_path: Any) -> None:
     from tests.api.api_world import build_world
 
-    w = build_world(
-        f"sqlite:///{tmp_path / 'rl.db'}", rate_limits={"member_lookup": (3, 60.0), "login": (2, 60.0)}
-    )
+    w = build_world(f"sqlite:///{tmp_path / 'rl.db'}", rate_limits={"lookup": (3, 60.0), "login": (2, 60.0)})
     for _ in range(3):
         assert (
             w.client.get(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import httpx
+
 from loyalty.api.errors import problem_type
 from tests.api.api_world import World, register
 
@@ -21,13 +23,13 @@ def _status(w: World, member_id: int) -> dict[str, Any]:
     return dict(w.client.get(f"{V1}/members/{member_id}", headers=w.as_("admin")).json())
 
 
+def _merge(w: World, body: dict[str, int], role: str = "admin") -> httpx.Response:
+    return w.client.post(f"{V1}/members/merge", json=body, headers=w.as_(role))
+
+
 def test_the_duplicate_is_merged_into_the_survivor(world: World) -> None:
     duplicate, survivor = _pair(world)
-    resp = world.client.post(
-        f"{V1}/members/merge",
-        json={"duplicate_id": duplicate, "survivor_id": survivor},
-        headers=world.as_("store_manager"),
-    )
+    resp = _merge(world, {"duplicate_id": duplicate, "survivor_id": survivor}, "store_manager")
     assert resp.status_code == 200, resp.text
     assert resp.json()["id"] == survivor
     gone = _status(world, duplicate)
@@ -47,7 +49,7 @@ def test_the_old_names_get_a_422_naming_the_new_ones_and_merge_nothing(world: Wo
         ({"source_id": duplicate, "target_id": survivor}, ["source_id", "target_id"], "duplicate_id"),
         ({"duplicate_id": duplicate, "target_id": survivor}, ["target_id"], "survivor_id"),
     ):
-        resp = world.client.post(f"{V1}/members/merge", json=body, headers=world.as_("admin"))
+        resp = _merge(world, body)
         assert resp.status_code == 422, resp.text
         problem = resp.json()
         assert problem["type"] == problem_type("VALIDATION_FAILED")
@@ -60,10 +62,6 @@ def test_the_old_names_get_a_422_naming_the_new_ones_and_merge_nothing(world: Wo
 
 def test_a_member_cannot_be_merged_into_itself(world: World) -> None:
     duplicate, _ = _pair(world)
-    resp = world.client.post(
-        f"{V1}/members/merge",
-        json={"duplicate_id": duplicate, "survivor_id": duplicate},
-        headers=world.as_("admin"),
-    )
+    resp = _merge(world, {"duplicate_id": duplicate, "survivor_id": duplicate})
     assert resp.status_code == 422, resp.text
     assert [e["field"] for e in resp.json()["errors"]] == ["survivor_id"]

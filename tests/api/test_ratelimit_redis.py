@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,7 +46,7 @@ def test_workers_share_one_window(redis_url: str, prefix: str) -> None:
     assert info.value.code == "RATE_LIMITED"
     assert 1 <= int(info.value.headers["Retry-After"]) <= 30
     worker_b.hit("login", "10.0.0.2")  # another client has its own window
-    worker_a.hit("member_lookup", "10.0.0.1")  # and another surface too
+    worker_a.hit("lookup", "10.0.0.1")  # and another surface too
 
 
 def test_the_window_slides(redis_url: str, prefix: str) -> None:
@@ -88,3 +89,32 @@ def test_app_uses_redis_when_configured(redis_url: str, prefix: str, tmp_path: P
     assert refused.status_code == 429, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
     assert int(refused.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("backend", ["redis", "in process"])
+def test_check_refuses_a_full_window_without_counting(redis_url: str, prefix: str, backend: str) -> None:
+    """`check` (before a write that may tell whether a phone exists) refuses once the window is full
+    and counts nothing itself; on Redis it asks no network, so a worker learns of a window another
+    filled at its own next count."""
+    limits = {"lookup": (2, 30.0)}
+    if backend == "redis":
+        worker_a: Any = RedisRateLimiter(redis_url, limits, prefix=prefix)
+        worker_b: Any = RedisRateLimiter(redis_url, limits, prefix=prefix)
+    else:
+        worker_a = worker_b = RateLimiter(limits)
+    for _ in range(5):
+        worker_a.check("lookup", "till-1")  # checking alone never fills it
+    worker_a.hit("lookup", "till-1")
+    worker_a.check("lookup", "till-1")
+    worker_a.hit("lookup", "till-1")  # the window is now full
+    with pytest.raises(ApiError) as info:
+        worker_a.check("lookup", "till-1")
+    assert info.value.status == 429
+    assert 1 <= int(info.value.headers["Retry-After"]) <= 30
+    worker_a.check("lookup", "till-2")  # another caller's window is empty
+    if backend == "redis":
+        worker_b.check("lookup", "till-1")  # not seen yet by this worker…
+        with pytest.raises(ApiError):
+            worker_b.hit("lookup", "till-1")
+    with pytest.raises(ApiError):  # …and refused from then on
+        worker_b.check("lookup", "till-1")

@@ -6,43 +6,25 @@ moment must never overdraw them; the losers get 409, not 5xx.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import httpx
 import pytest
-import uvicorn
 
 from tests.api.api_world import World, build_world, purchase_body
+from tests.api.live_server import serve
 from tests.conftest import end_pg_backends
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
 def _serve(url: str) -> Iterator[tuple[str, World]]:
     world = build_world(url)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}", world
+        with serve(world.app, start_within=10) as base:
+            yield base, world
     finally:
-        server.should_exit = True
-        thread.join(10)
         world.client.close()
         world.ctx.engine.dispose()
 

@@ -19,8 +19,9 @@ from loyalty.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from loyalty.services import members, points, tiers
 from loyalty.services import purchases as sales
 from loyalty.services.purchase_claims import ClaimIn, claim_purchase
-from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, ReturnLineIn
+from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnLineIn
 from loyalty.services.seed import ProgrammeIds
+from tests.core.sales import sale_return
 
 CASHIER = Actor(kind="staff", id="7", role="cashier")
 LINES = [
@@ -95,20 +96,10 @@ def test_a_return_of_an_anonymous_sale_refunds_without_points(ctx: Context, prog
     store = programme.store_id
     sales.post_purchase(ctx, _sale(ctx, store, "R-1"))
     part = sales.post_return(
-        ctx,
-        ReturnIn(
-            store_id=store,
-            return_id="RR-1",
-            order_id="R-1",
-            occurred_at=ctx.now(),
-            lines=[ReturnLineIn(line_no=3, quantity=1)],
-        ),
+        ctx, sale_return(ctx, store, "R-1", "RR-1", lines=[ReturnLineIn(line_no=3, quantity=1)])
     )
     assert (part.refund_minor, part.points_reversed, part.debt_created) == (1_990, 0, 0)
-    rest = sales.post_return(
-        ctx,
-        ReturnIn(store_id=store, return_id="RR-2", order_id="R-1", occurred_at=ctx.now(), refund_minor=1_000),
-    )
+    rest = sales.post_return(ctx, sale_return(ctx, store, "R-1", "RR-2", refund_minor=1_000))
     assert (rest.refund_minor, rest.points_reversed) == (1_000, 0)
     assert _count(ctx, transfers) == 0
     with ctx.engine.connect() as conn:
@@ -236,9 +227,7 @@ def test_returns_before_a_claim_reduce_what_it_credits_and_later_ones_take_back_
     live = sales.post_purchase(ctx, _sale(ctx, store, "P-LIVE", twin))
 
     def back(order: str, return_id: str, **kw: Any) -> Any:
-        return sales.post_return(
-            ctx, ReturnIn(store_id=store, return_id=return_id, order_id=order, occurred_at=ctx.now(), **kw)
-        )
+        return sales.post_return(ctx, sale_return(ctx, store, order, return_id, **kw))
 
     for order in ("P-1", "P-LIVE"):  # the same returns against both
         back(order, f"{order}-a", lines=[ReturnLineIn(line_no=1, quantity=1)])

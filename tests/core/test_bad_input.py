@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -10,8 +11,16 @@ from sqlalchemy import func, select
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import CORE_TABLES, accounts
 from loyalty.domain.errors import DomainError
-from loyalty.services import members, points, purchases, seed
-from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, ReturnLineIn
+from loyalty.services import members, merchants, points, purchases, seed
+from loyalty.services.schemas import (
+    MemberIn,
+    MemberUpdate,
+    MerchantIn,
+    PurchaseIn,
+    PurchaseLineIn,
+    ReturnIn,
+    ReturnLineIn,
+)
 
 
 def _snapshot(ctx: Context) -> dict[str, object]:
@@ -130,6 +139,34 @@ CASES: dict[str, tuple[str, Callable[[Context, dict[str, int]], object]]] = {
     "zero adjustment": (
         "POINTS_INVALID",
         lambda c, w: points.adjust(c, w["member"], 0, reason="r", operator="o"),
+    ),
+    "birthday tomorrow": (
+        "BIRTHDAY_OUT_OF_RANGE",
+        lambda c, w: members.register_member(
+            c,
+            MemberIn(phone="13800138031", name="x", birthday=date(2026, 1, 6)),  # the clock: 2026-01-05
+        ),
+    ),
+    "birthday in year 1": (
+        "BIRTHDAY_OUT_OF_RANGE",
+        lambda c, w: members.update_member(c, w["member"], MemberUpdate(birthday=date(1, 1, 1))),
+    ),
+    "sale too large to store": (
+        "PURCHASE_INVALID",
+        lambda c, w: purchases.post_purchase(
+            c,
+            PurchaseIn(
+                store_id=w["store"],
+                order_id="x5",
+                occurred_at=c.now(),
+                member_id=w["member"],
+                lines=[PurchaseLineIn(sku="a", quantity=10_000, unit_price_minor=10**14)],
+            ),
+        ),
+    ),
+    "merchant in another currency": (
+        "CURRENCY_MISMATCH",
+        lambda c, w: merchants.create_merchant(c, MerchantIn(code="USD1", name="x", currency="USD")),
     ),
 }
 

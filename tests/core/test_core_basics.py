@@ -18,9 +18,9 @@ from loyalty.services.schemas import (
     MemberUpdate,
     PurchaseIn,
     PurchaseLineIn,
-    ReturnIn,
     ReturnLineIn,
 )
+from tests.core.sales import sale_return
 
 
 def _buy(
@@ -142,14 +142,7 @@ def test_redeem_return_debt_and_expiry(
     assert r.balance_after == 200
     assert points.redeem(ctx, m.id, 600, store_id=sid, idempotency_key="k").replayed
     ret = purchases.post_return(
-        ctx,
-        ReturnIn(
-            store_id=sid,
-            return_id="r1",
-            order_id="o1",
-            occurred_at=ctx.now(),
-            lines=[ReturnLineIn(line_no=1, quantity=1)],
-        ),
+        ctx, sale_return(ctx, sid, "o1", "r1", lines=[ReturnLineIn(line_no=1, quantity=1)])
     )
     assert ret.points_reversed == 500
     assert ret.debt_created == 300
@@ -161,21 +154,11 @@ def test_redeem_return_debt_and_expiry(
     assert (bal.balance, bal.debt) == (100, 0)
     with pytest.raises(InvalidInput) as too_much:
         purchases.post_return(
-            ctx,
-            ReturnIn(
-                store_id=sid,
-                return_id="r2",
-                order_id="o1",
-                occurred_at=ctx.now(),
-                lines=[ReturnLineIn(line_no=1, quantity=1)],
-            ),
+            ctx, sale_return(ctx, sid, "o1", "r2", lines=[ReturnLineIn(line_no=1, quantity=1)])
         )
     assert too_much.value.code == "RETURN_EXCEEDS_SALE"
     with pytest.raises(NotFound) as unknown:
-        purchases.post_return(
-            ctx,
-            ReturnIn(store_id=sid, return_id="r3", order_id="nope", occurred_at=ctx.now(), refund_minor=1),
-        )
+        purchases.post_return(ctx, sale_return(ctx, sid, "nope", "r3", refund_minor=1))
     assert unknown.value.code == "ORDER_NOT_FOUND"
     res = points.expire_points(ctx, ctx.now() + timedelta(days=400))
     assert res.points_expired == 100

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.db.core_tables import UTCDateTime, programmes
 from loyalty.db.prepared import Prepared, pipelined_transaction
+from loyalty.services.seed import DEFAULT_RULES
 
 _INSERT = Prepared(insert(programmes).returning(programmes.c.id))
 _CREATED_AFTER = Prepared(
@@ -25,16 +26,8 @@ def _row(name: str, at: datetime) -> dict[str, object]:
         "code": name,
         "name": name,
         "currency": "CNY",
-        "points_per_unit": 1,
+        **DEFAULT_RULES,
         "excluded_categories": [],
-        "points_per_currency_unit": 100,
-        "redeem_cap_pct": 50,
-        "min_redeem_balance": 0,
-        "return_window_days": 7,
-        "expiry_days": 365,
-        "tier_window_days": 365,
-        "downgrade_policy": "one_step",
-        "downgrade_grace_days": 0,
         "created_at": at,
     }
 

@@ -19,7 +19,7 @@ from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, purchases
 from loyalty.services import purchases as live_purchases
 from loyalty.services.sale_batches import batchable, post_sales
-from loyalty.services.schemas import PurchaseIn
+from loyalty.services.schemas import PurchaseIn, PurchaseResult
 from tests.imports.test_bulk_equivalence import (
     _add_members,
     _batch,
@@ -38,6 +38,34 @@ def _hashes(ctx: Context) -> list[tuple[int, str, str | None]]:
         return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
+def _batched_and_alone(
+    pair: tuple[Context, Context], sales: list[PurchaseIn], size: int
+) -> list[PurchaseResult]:
+    """`sales` posted `size` at a time on the first database (each batch taken) and one by one on the
+    second: the same answers, ledger and request hashes. The batched answers."""
+    batched, alone = pair
+    answers: list[PurchaseResult] = []
+    for lo in range(0, len(sales), size):
+        with batched.engine.begin() as conn:
+            posted = post_sales(conn, batched, sales[lo : lo + size])
+        assert posted is not None
+        answers += posted
+    expected = [live_purchases.post_purchase(alone, sale) for sale in sales]
+
+    assert answers == expected
+    assert_same_ledger(batched, alone)
+    assert _hashes(batched) == _hashes(alone)
+    return answers
+
+
+def _replayed(ctx: Context, sale: PurchaseIn, answer: PurchaseResult) -> PurchaseResult:
+    """A till's retry of a batched sale: recognised, and answered with the same purchase."""
+    replay = live_purchases.post_purchase(ctx, sale)
+    assert replay.replayed
+    assert replay.purchase_id == answer.purchase_id
+    return replay
+
+
 def test_sales_posted_together_answer_and_write_as_posted_one_by_one(pair: tuple[Context, Context]) -> None:
     batched, alone = pair
     rng = np.random.default_rng(5)
@@ -54,22 +82,10 @@ def test_sales_posted_together_answer_and_write_as_posted_one_by_one(pair: tuple
     sales = _batch(orders, "SB").items()
     assert all(batchable(s) for s in sales)
 
-    answers = []
-    for lo in range(0, len(sales), 16):
-        with batched.engine.begin() as conn:
-            posted = post_sales(conn, batched, sales[lo : lo + 16])
-        assert posted is not None
-        answers += posted
-    expected = [live_purchases.post_purchase(alone, sale) for sale in sales]
-
-    assert answers == expected
+    answers = _batched_and_alone(pair, sales, 16)
     assert any(a.upgraded_to for a in answers)  # the data crosses tier thresholds
     assert any(a.points_earned == 0 for a in answers)  # and has sales that earn nothing
-    assert_same_ledger(batched, alone)
-    assert _hashes(batched) == _hashes(alone)
-    replay = live_purchases.post_purchase(batched, sales[3])  # a till's retry of a batched sale
-    assert replay.replayed
-    assert replay.purchase_id == answers[3].purchase_id
+    _replayed(batched, sales[3], answers[3])
 
 
 def _count(ctx: Context) -> int:
@@ -118,15 +134,7 @@ def test_anonymous_sales_and_channels_posted_together_answer_as_alone(pair: tupl
     assert any(s.anonymous for s in sales)
     assert any(s.channel != "store" for s in sales)
 
-    answers = []
-    for lo in range(0, len(sales), 12):
-        with batched.engine.begin() as conn:
-            posted = post_sales(conn, batched, sales[lo : lo + 12])
-        assert posted is not None
-        answers += posted
-    expected = [live_purchases.post_purchase(alone, sale) for sale in sales]
-
-    assert answers == expected
+    answers = _batched_and_alone(pair, sales, 12)
     anonymous = [a for a, s in zip(answers, sales, strict=True) if s.anonymous]
     assert anonymous
     assert all(
@@ -134,11 +142,7 @@ def test_anonymous_sales_and_channels_posted_together_answer_as_alone(pair: tupl
         for a in anonymous
     )
     assert {a.channel for a in answers} == {"store", "online", "mini_program", "delivery"}
-    assert_same_ledger(batched, alone)
-    assert _hashes(batched) == _hashes(alone)
     i = next(i for i, s in enumerate(sales) if s.anonymous and s.channel != "store")
-    replay = live_purchases.post_purchase(batched, sales[i])
-    assert replay.replayed
-    assert replay.purchase_id == answers[i].purchase_id
+    replay = _replayed(batched, sales[i], answers[i])
     assert replay.channel == sales[i].channel
     assert replay.member_id is None

@@ -18,6 +18,7 @@ from loyalty.exports.service import export
 from loyalty.imports.loaders import insert_members
 from loyalty.imports.runner import ImportOptions, import_file
 from loyalty.services import points
+from tests.imports.test_bulk_equivalence import anonymous_sale_transfers
 
 
 def test_anonymous_sales_and_channels_are_imported(ctx: Context, tmp_path: Path) -> None:
@@ -52,13 +53,7 @@ def test_anonymous_sales_and_channels_are_imported(ctx: Context, tmp_path: Path)
             ("S4", None, "store", 3000, 0, "anonymous"),
         ]
         assert rows[0].points_earned > 0
-        no_ledger = conn.execute(
-            text(
-                "SELECT count(*) FROM transfers t JOIN purchases p ON p.id = t.purchase_id "
-                "WHERE p.member_id IS NULL"
-            )
-        ).scalar_one()
-        assert no_ledger == 0
+        assert anonymous_sale_transfers(conn) == 0
         lines = conn.execute(
             text(
                 "SELECT count(*), sum(l.points) FROM purchase_lines l "

@@ -26,14 +26,14 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from loyalty.bootstrap import Context, FrozenClock
 from loyalty.db.core_tables import accounts, stores
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from loyalty.domain.channels import CHANNELS
-from loyalty.domain.errors import IdempotencyMismatch
+from loyalty.domain.errors import IdempotencyMismatch, InvalidInput
 from loyalty.imports.loaders import insert_members
 from loyalty.services import purchases
 from loyalty.services.purchases_bulk import ANONYMOUS, BulkSession, OrderBatch, post_purchase_batch
@@ -214,6 +214,18 @@ def assert_same_ledger(bulk: Context, live: Context, *, same_ids: bool = True) -
             assert ra == rb, (table, ra, rb)
 
 
+def anonymous_sale_transfers(conn: Connection) -> int:
+    """Ledger transfers tied to anonymous sales (none: an anonymous sale moves no points)."""
+    return int(
+        conn.execute(
+            text(
+                "SELECT count(*) FROM transfers t JOIN purchases p ON p.id = t.purchase_id "
+                "WHERE p.member_id IS NULL"
+            )
+        ).scalar_one()
+    )
+
+
 def _scenario(
     store_ids: list[int],
     members: list[int],
@@ -328,15 +340,7 @@ def test_bulk_equals_live_with_anonymous_sales_and_channels(pair: tuple[Context,
         assert anonymous[0] >= 50
         assert anonymous[1:] == (0, 4, "anonymous", "anonymous")
         assert conn.execute(text("SELECT count(DISTINCT channel) FROM purchases")).scalar_one() == 4
-        assert (
-            conn.execute(
-                text(
-                    "SELECT count(*) FROM transfers t JOIN purchases p ON p.id = t.purchase_id "
-                    "WHERE p.member_id IS NULL"
-                )
-            ).scalar_one()
-            == 0
-        )
+        assert anonymous_sale_transfers(conn) == 0
         upgrades = conn.execute(
             text("SELECT count(*) FROM tier_history WHERE reason = 'upgrade'")
         ).scalar_one()
@@ -382,10 +386,13 @@ def test_pos_replay_of_an_imported_order(pair: tuple[Context, Context]) -> None:
         item.model_copy(update={"occurred_at": at + timedelta(microseconds=1)}),
         item.model_copy(update={"member_id": members[1]}),
         item.model_copy(update={"total_minor": 3_391}),
-        item.model_copy(update={"currency": "USD"}),
     ):
         with pytest.raises(IdempotencyMismatch):
             purchases.post_purchase(bulk, other)
+    # another currency is refused before any look-up: never posted, never taken for a resend
+    with pytest.raises(InvalidInput) as foreign:
+        purchases.post_purchase(bulk, item.model_copy(update={"currency": "USD"}))
+    assert foreign.value.code == "CURRENCY_MISMATCH"
     with bulk.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM purchases")).scalar_one() == 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loyalty.demo.chain import DEMO_PASSWORD, DEMO_TIERS, DEMO_USER
+from loyalty.demo.chain import DEMO_CASHIER, DEMO_PASSWORD, DEMO_TIERS, DEMO_USER
 
 
 def _free_port() -> int:
@@ -79,6 +80,19 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
         # the café chain's own ladder, not the product default
         got = [(t["code"], t["threshold"]["amount"]) for t in ladder.json()]
         assert got == [(code, f"{Decimal(minor).scaleb(-2):.2f}") for code, _n, _r, minor, _m in DEMO_TIERS]
+        # the console's address is printed, and the demo's cashier of the first store logs in there
+        assert f"http://127.0.0.1:{port}/console" in output
+        assert DEMO_CASHIER in output
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+            form = browser.get("/console/login").text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+            assert csrf, form[:500]
+            login = browser.post(
+                "/console/login",
+                data={"username": DEMO_CASHIER, "password": DEMO_PASSWORD, "csrf_token": csrf.group(1)},
+            )
+            assert login.status_code == 303, login.text[:500]
+            assert "cashier · Cashier" in browser.get("/console").text
     finally:
         proc.terminate()
         try:

@@ -66,6 +66,31 @@ def _svg(fig: Any, name: str) -> str:
     return svg.replace("<svg ", f'<svg role="img" class="chart" id="chart-{name}" ', 1)
 
 
+def _mark_label(
+    ax: Any,
+    text: str,
+    xy: tuple[float, float],
+    *,
+    offset: tuple[float, float],
+    ha: str,
+    va: str,
+    color: str,
+    xycoords: Any = "data",
+) -> None:
+    """A short label beside a mark (`offset` points from `xy`), in the mark's colour."""
+    ax.annotate(
+        text,
+        xy=xy,
+        xycoords=xycoords,
+        xytext=offset,
+        textcoords="offset points",
+        ha=ha,
+        va=va,
+        fontsize=9,
+        color=color,
+    )
+
+
 def histogram(
     values: npt.ArrayLike,
     *,
@@ -87,16 +112,8 @@ def histogram(
             patch.set_facecolor(color)
         if last_bin_label and len(patches):
             patches[-1].set_facecolor(ORANGE)
-            ax.annotate(
-                last_bin_label,
-                xy=(float(edges[-1]), float(counts[-1])),
-                xytext=(0, 4),
-                textcoords="offset points",
-                ha="right",
-                va="bottom",
-                fontsize=9,
-                color=ORANGE,
-            )
+            top = (float(edges[-1]), float(counts[-1]))
+            _mark_label(ax, last_bin_label, top, offset=(0, 4), ha="right", va="bottom", color=ORANGE)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -147,16 +164,15 @@ def lines(
             ax.plot(np.asarray(x), np.asarray(values, dtype=np.float64), style, color=color, label=legend)
         if marker_x is not None:
             ax.axvline(marker_x, color=GREY, lw=0.8)
-            if marker_label:
-                ax.annotate(
+            if marker_label:  # at the top of the line, whatever the data's range
+                _mark_label(
+                    ax,
                     marker_label,
-                    xy=(marker_x, 1.0),
+                    (marker_x, 1.0),
                     xycoords=("data", "axes fraction"),
-                    xytext=(4, -4),
-                    textcoords="offset points",
+                    offset=(4, -4),
                     ha="left",
                     va="top",
-                    fontsize=9,
                     color=GREY,
                 )
         ax.set_xlabel(xlabel)

@@ -23,6 +23,7 @@ import loyalty
 from loyalty.api.docs import install_docs
 from loyalty.api.errors import Problem, install_error_handlers
 from loyalty.api.group_commit import GroupCommit
+from loyalty.api.openapi_links import add_links
 from loyalty.api.ratelimit import limiter_for
 from loyalty.api.routers import health
 from loyalty.api.sale_batches import SaleBatcher
@@ -88,7 +89,9 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
     _include_resource_routers(app)
+    _guard_the_edge(app, context.settings.api_max_body_bytes)
     install_docs(app)
+    _install_web(app)
     app.add_api_route("/", _to_docs, include_in_schema=False)
     _document_problems(app)
     return app
@@ -145,6 +148,14 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def _install_web(app: FastAPI) -> None:
+    """The staff console at /console and its static files at /static (loyalty.web), served by the
+    same process as clients of the same services."""
+    from loyalty import web
+
+    web.install(app)
+
+
 def _to_docs() -> RedirectResponse:
     """The server's root sends a visitor to the interactive API docs rather than a bare 404."""
     return RedirectResponse("/docs")
@@ -176,10 +187,20 @@ def _document_problems(app: FastAPI) -> None:
         components = schema.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
+        add_links(schema)  # which answer gives the ids the next call takes (api.openapi_links)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _guard_the_edge(app: FastAPI, max_body_bytes: int) -> None:
+    """What every request passes before routing, outermost first: the body size limit (413 before an
+    oversized body is read), then the control-character check of its query and body (422)."""
+    from loyalty.api import body_limit, text_guard
+
+    text_guard.install(app)
+    body_limit.install(app, max_body_bytes)  # added last: the outermost
 
 
 def _include_resource_routers(app: FastAPI) -> None:

@@ -15,7 +15,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -179,7 +179,8 @@ def requires(permission: str) -> Callable[..., Awaitable[Principal]]:
 
 
 def client_key(request: Request) -> str:
-    """The address rate limits are counted against."""
+    """The address the login limit is counted against: the peer's, or behind a proxy configured in
+    `LOYALTY_TRUSTED_PROXIES` the client it forwards for (the server resolves it: `server.proxy_options`)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -195,10 +196,6 @@ def rate_limited(surface: str) -> Callable[[Request], Awaitable[None]]:
 
     _dep.__name__ = f"rate_limit_{surface}"
     return _dep
-
-
-def parse_cursor(cursor: str | None) -> Any:
-    return cursor
 
 
 def in_query(exc: InvalidInput) -> InvalidInput:

@@ -142,7 +142,7 @@ def _api_text(template: str, values: Mapping[str, Any] | None, locale: str) -> s
     if not values:
         return fill(text, None)
     filled = {k: translate(API_DOMAIN, v, locale) if isinstance(v, Term) else v for k, v in values.items()}
-    return fill(text, filled)
+    return fill(text, filled, locale)
 
 
 def title_of(code: str) -> str:
@@ -268,6 +268,12 @@ VALIDATION_MESSAGES: dict[str, str] = {
     "url_parsing": N_("Input should be a valid URL, {error}"),
 }
 _VALUE_ERROR_PREFIX = "Value error, "
+JSON_INVALID = N_("Invalid JSON at character {position}: {error}")
+#: why a body FastAPI could not read at all was refused, by the exception under its 400
+UNREADABLE_BODY: dict[type[Exception], str] = {
+    RecursionError: N_("The JSON is nested too deeply to read."),
+    UnicodeDecodeError: N_("The body is not UTF-8 text."),
+}
 
 
 def validation_errors(raw: Sequence[Mapping[str, Any]], locale: str) -> list[dict[str, str]]:
@@ -282,6 +288,13 @@ def validation_errors(raw: Sequence[Mapping[str, Any]], locale: str) -> list[dic
         kind = str(e.get("type", ""))
         ctx = e.get("ctx") or {}
         message = str(e.get("msg"))
+        if kind == "json_invalid":  # FastAPI's location is ("body", character offset): the field is the body
+            loc = tuple(e.get("loc", ()))
+            values = {"position": loc[1] if len(loc) > 1 else 0, "error": ctx.get("error", message)}
+            out.append(
+                {"field": "body", "message": fill(translate(API_DOMAIN, JSON_INVALID, locale), values)}
+            )
+            continue
         if kind == "value_error":
             error = ctx.get("error")
             if isinstance(error, DomainError):
@@ -337,6 +350,8 @@ def domain_error_response(exc: DomainError, locale: str | None = None) -> JSONRe
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
+    if callable(getattr(value, "as_json", None)):  # money in a message: `loyalty.i18n.formats.Amount`
+        return value.as_json()
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -370,6 +385,20 @@ def _plain(status: int, code: str, detail: str, request: Request) -> JSONRespons
     return problem_response(status, code, translate(API_DOMAIN, detail, locale), locale=locale)
 
 
+def unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """The message for a body FastAPI gave up reading (its bare 400), or None for any other HTTP error.
+
+    JSON nested deeper than the parser recurses, or bytes that are not UTF-8, are a bad body like any
+    other: a 422 naming `body`, not a 400 that names nothing.
+    """
+    if exc.status_code != 400:
+        return None
+    for kind, message in UNREADABLE_BODY.items():
+        if isinstance(exc.__cause__, kind):
+            return message
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register problem+json handlers for API, validation, HTTP, domain and unexpected errors."""
 
@@ -393,6 +422,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, f"HTTP_{exc.status_code}")
         locale = request_locale(request)
+        unreadable = unreadable_body(exc)
+        if unreadable is not None:
+            return problem_response(
+                422,
+                "VALIDATION_FAILED",
+                translate(API_DOMAIN, N_("The request has invalid fields."), locale),
+                title="Validation failed",
+                errors=[{"field": "body", "message": translate(API_DOMAIN, unreadable, locale)}],
+                locale=locale,
+            )
         detail = translate(API_DOMAIN, str(exc.detail), locale)
         return problem_response(exc.status_code, code, detail, headers=exc.headers, locale=locale)
 

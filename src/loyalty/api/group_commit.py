@@ -11,7 +11,9 @@ for the next one, which takes every sale waiting by then:
   undoes only its own writes and gets its own error, while the others commit;
 * one commit for all of them, and no caller is answered before that commit has succeeded: a sale
   answered 201 is as durable as with a transaction of its own, and if the commit fails every sale of
-  the transaction gets the error (none is written, so a till's retry posts it once).
+  the transaction gets the error (none is written, so a till's retry posts it once);
+* the sales' audit rows are gathered and written in one statement before that commit
+  (`services.audit.deferred`); a sale whose savepoint is undone takes its row back.
 
 PostgreSQL batches its sales too, differently (`api.sale_batches`): there they are posted set-based,
 their members' accounts locked in id order in one statement, so that two processes' batches cannot
@@ -31,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loyalty.api.errors import ApiError
 from loyalty.db.prepared import savepoint
+from loyalty.services import audit
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +141,12 @@ class GroupCommit(Batching[Callable[[Connection], Any]]):
 
     def _transaction(self, jobs: list[Callable[[Connection], Any]]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
-        with self.engine.begin() as conn:
+        # The jobs' audit rows are gathered and written in one statement before the commit.
+        with self.engine.begin() as conn, audit.deferred(conn):
             for job in jobs:
                 try:
-                    with savepoint(conn):
+                    with savepoint(conn), audit.undone_with(conn):
                         outcomes.append((True, job(conn)))
-                except Exception as exc:  # this job's writes are undone; the others go on
+                except Exception as exc:  # this job's writes (and audit rows) are undone; the others go on
                     outcomes.append((False, exc))
         return outcomes

@@ -4,32 +4,39 @@ A till that times out retries with the same key and must get the first answer, n
 A reused key with another body (or on another endpoint) is rejected with 422. Only successful
 responses are stored, so a till can retry a failed request after fixing the cause.
 Keys are scoped per caller (`staff:7`, `api_key:3`), so tills cannot collide with each other.
+
+A request that arrives while another with its key is still running waits for that one's answer (up
+to `WAIT` seconds) and replays it; if it is not there by then, it is answered 409
+IDEMPOTENCY_KEY_IN_PROGRESS with `Retry-After`. It never runs the effect a second time, nor gets an
+error the first one's effect caused (a duplicate phone, a sale claimed already).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
-from functools import partial
+from contextlib import suppress
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from loyalty.api.errors import ApiError
 from loyalty.api.security import Principal
 from loyalty.domain.errors import IdempotencyMismatch
 from loyalty.services import idempotency
-from loyalty.services.common import read
 
 if TYPE_CHECKING:
     from loyalty.bootstrap import Context
 
 REPLAY_HEADER = "Idempotent-Replayed"
+#: how long a request waits for a concurrent one with its key to answer, in seconds
+WAIT = 2.0
+_POLL = 0.02
 
 Payload = BaseModel | dict[str, Any] | None
 #: a use case run under a key: gets the record to save with its effect (None without a key)
@@ -63,11 +70,12 @@ def run_idempotent(
 ) -> JSONResponse:
     """Run `handler` once per (caller, key); replay its stored response afterwards.
 
-    One indexed read before and one insert after the work. Two *concurrent* first attempts with one
-    key may both reach the handler; that is safe because every handler behind this is itself
-    idempotent in its own transaction (purchases on store + order id, returns on store + return id,
-    redemptions and adjustments on the same key, registrations on the unique phone), so the second
-    gets the first's effect, and only one response is stored.
+    The key is reserved before the work (one short transaction) and completed with the response
+    after it; a concurrent request with the key waits for that response (see the module docstring).
+    Should a reservation outlive its request (the process died between the effect's commit and the
+    response's), a retry after `idempotency.LEASE` runs the handler again, which is itself idempotent
+    in its own transaction (purchases on store + order id, returns on store + return id, redemptions
+    and adjustments on the same key).
     """
     return run_idempotent_within(ctx, principal, key, route, payload, lambda _record: handler())
 
@@ -82,24 +90,67 @@ def run_idempotent_within(
 ) -> JSONResponse:
     """:func:`run_idempotent` for a handler that can record the key in its own transaction.
 
-    The handler gets an :class:`idempotency.Record` (None without a key) to pass to the core use case;
-    when it saved the record, nothing is written afterwards (one transaction per POS sale, not two).
+    The handler gets an :class:`idempotency.Record` (None without a key), reserved already, to pass
+    to the core use case; when it saved the record, nothing is written afterwards.
     """
+    if key is None:
+        return _answer(None, *handler(None))
+    scope = principal.scope_key
+    digest = request_hash(route, payload)
+    replay = _reserve_or_replay(ctx, scope, key, digest)
+    if replay is not None:
+        return replay
+    record = idempotency.Record(scope, key, digest, render=_not_rendered, reserved=True)
+    try:
+        status, model = handler(record)
+    except BaseException:
+        _release(ctx, scope, key)
+        raise
+    if record.rendered is None:
+        body = model.model_dump(mode="json")
+        with ctx.engine.begin() as conn:
+            idempotency.complete(conn, scope, key, body, status)
+        return JSONResponse(body, status_code=status)
+    return _answer(record, status, model)
 
-    def replay_from(scope: str, key: str, digest: str) -> JSONResponse | None:
-        with read(ctx) as conn:
-            return _replay(conn, scope, key, digest)
 
-    def store_unsaved(record: idempotency.Record, status: int, body: dict[str, Any]) -> None:
+def _reserve_or_replay(ctx: Context, scope: str, key: str, digest: str) -> JSONResponse | None:
+    """Reserve (scope, key) for this request (None), or the answer of the request that has it: its
+    stored response replayed, once it is there (waiting up to `WAIT` seconds), else the 409."""
+    deadline = time.monotonic() + WAIT
+    while True:
         try:
             with ctx.engine.begin() as conn:
-                idempotency.store(
-                    conn, record.scope, record.key, record.request_hash, body, ctx.now(), status
-                )
-        except IntegrityError:
-            pass  # a concurrent first attempt stored its (equivalent) response first
+                found = idempotency.reserve(conn, scope, key, digest, ctx.now())
+                if found is not None and idempotency.stale(found, ctx.now()):
+                    # Its request died before answering: this one runs the work (idempotent) anew.
+                    found = None if idempotency.take_over(conn, scope, key, found, ctx.now()) else found
+        except IdempotencyMismatch as exc:
+            raise _mismatch() from exc
+        if found is None:
+            return None
+        if not found.in_progress:
+            return _replayed(found)
+        if time.monotonic() >= deadline:
+            raise in_progress()
+        time.sleep(_POLL)
 
-    return _keyed(principal, key, route, payload, handler, replay_from, store_unsaved)
+
+def _release(ctx: Context, scope: str, key: str) -> None:
+    """Free a reserved key whose request failed, so a retry runs it; should this fail too, the
+    reservation lapses after `idempotency.LEASE`."""
+    with suppress(Exception), ctx.engine.begin() as conn:
+        idempotency.release(conn, scope, key)
+
+
+def in_progress() -> ApiError:
+    """409 for a request whose Idempotency-Key another request, still running, holds."""
+    return ApiError(
+        409,
+        "IDEMPOTENCY_KEY_IN_PROGRESS",
+        "A request with this Idempotency-Key is still in progress; retry in a moment to get its answer.",
+        headers={"Retry-After": "1"},
+    )
 
 
 def run_idempotent_in(
@@ -114,39 +165,20 @@ def run_idempotent_in(
     PostgreSQL, the shared one of the API's group commit on SQLite.
 
     The look-up, the effect and its record share that transaction; the handler must save the record.
-    """
-    return _keyed(principal, key, route, payload, handler, partial(_replay, conn), store_unsaved=None)
-
-
-def _keyed(
-    principal: Principal,
-    key: str | None,
-    route: str,
-    payload: Payload,
-    handler: KeyedHandler,
-    replay_from: Callable[[str, str, str], JSONResponse | None],
-    store_unsaved: Callable[[idempotency.Record, int, dict[str, Any]], None] | None,
-) -> JSONResponse:
-    """Replay what (caller, key) was first answered, else run `handler` with a record to save.
-
-    `replay_from(scope, key, digest)` looks the key up; `store_unsaved` records the response when the
-    handler did not save the record itself (None: it must have).
+    A concurrent request with the key waits on the effect's own UNIQUE key (the order id) and, in a
+    fresh transaction, finds the key recorded (`purchases.in_sale_transaction`).
     """
     if key is None:
         return _answer(None, *handler(None))
     scope = principal.scope_key
     digest = request_hash(route, payload)
-    replay = replay_from(scope, key, digest)
+    replay = _replay(conn, scope, key, digest)
     if replay is not None:
         return replay
     record = idempotency.Record(scope, key, digest, render=_not_rendered)
     status, model = handler(record)
     if record.rendered is None:
-        if store_unsaved is None:
-            raise RuntimeError("a handler run inside a shared transaction must save its idempotency record")
-        body = model.model_dump(mode="json")
-        store_unsaved(record, status, body)
-        return JSONResponse(body, status_code=status)
+        raise RuntimeError("a handler run inside a shared transaction must save its idempotency record")
     return _answer(record, status, model)
 
 
@@ -156,6 +188,8 @@ def _replay(conn: Connection, scope: str, key: str, digest: str) -> JSONResponse
         stored = idempotency.find(conn, scope, key, digest)
     except IdempotencyMismatch as exc:
         raise _mismatch() from exc
+    if stored is not None and stored.in_progress:  # reserved by a request on another route's path
+        raise in_progress()
     return None if stored is None else _replayed(stored)
 
 
@@ -168,6 +202,8 @@ def replayed_or_mismatch(
         return None
     if isinstance(found, IdempotencyMismatch):
         return _mismatch()
+    if found.in_progress:
+        return in_progress()
     return _replayed(found)
 
 

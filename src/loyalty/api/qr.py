@@ -10,11 +10,11 @@ import io
 
 import segno
 
-CARD_URI_PREFIX = "loyalty:member:"
+from loyalty.domain.cards import QR_PREFIX
 
 
 def card_payload(member_code: str) -> str:
-    return CARD_URI_PREFIX + member_code
+    return QR_PREFIX + member_code
 
 
 def qr_png(payload: str, scale: int = 6) -> bytes:

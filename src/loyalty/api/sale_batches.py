@@ -8,14 +8,15 @@ batches never deadlock each other.
 
 Per transaction, in one pipeline and two round trips: the reads (the batch's Idempotency-Keys, its
 members' accounts, locked, their spend in the tier windows, the rows' ids) go out together and are
-waited for once; then the writes (every table's rows in one statement, the keys in another) go out
-with the COMMIT and are waited for once. A replay is answered with the stored response, a reused key
-with another body gets its 422; nobody is answered before the commit. A sale the set-based routine
-does not take (named by phone, a replayed order, an inactive member, a key repeated within the
-batch, …) is answered `None`: the request then posts it alone, exactly as without batching, after
-the batch committed (a sale of its own must not wait on locks while holding the batch's). There are
-no savepoints: an order or a key another request wrote meanwhile fails the commit, nothing of the
-batch is written, and each of its sales is posted alone, which answers it as it should.
+waited for once; then the writes (every table's rows in one statement, the sales' audit rows
+included, the keys in another) go out with the COMMIT and are waited for once. A replay is answered
+with the stored response, a reused key with another body gets its 422; nobody is answered before
+the commit. A sale the set-based routine does not take (named by phone, a replayed order, an inactive
+member, a key repeated within the batch, …) is answered `None`: the request then posts it alone,
+exactly as without batching, after the batch committed (a sale of its own must not wait on locks
+while holding the batch's). There are no savepoints: an order or a key another request wrote
+meanwhile fails the commit, nothing of the batch is written, and each of its sales is posted alone,
+which answers it as it should.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from loyalty.api.group_commit import MAX_BATCH, Batching, _Outcome
 from loyalty.api.idempotency import replayed_or_mismatch
 from loyalty.bootstrap import Context
 from loyalty.db.prepared import pipelined_transaction
+from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.services import idempotency
 from loyalty.services.purchases import cache_settings
 from loyalty.services.sale_batches import post_sales, read_ahead
@@ -50,6 +52,7 @@ class BatchedSale:
     scope: str
     key: str | None = None
     digest: str = ""
+    actor: Actor = SYSTEM  # who posts it, for its audit row
 
 
 class SaleBatcher(Batching[BatchedSale]):
@@ -118,7 +121,8 @@ class SaleBatcher(Batching[BatchedSale]):
         if not todo:
             return outcomes
         sales = [jobs[i].sale for i in todo]
-        results = post_sales(conn, self.ctx, sales, ahead=ahead, savepoint=False)
+        actors = [jobs[i].actor for i in todo]
+        results = post_sales(conn, self.ctx, sales, ahead=ahead, savepoint=False, actors=actors)
         if results is None:
             return outcomes
         bodies = [jobs[i].render(r) for i, r in zip(todo, results, strict=True)]

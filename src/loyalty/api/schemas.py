@@ -70,6 +70,32 @@ def to_minor(amount: str | Decimal, currency: str) -> int:
     return int(value)
 
 
+def minor_of(amount: str, currency: str, field: str) -> int:
+    """`to_minor` of a body's amount: more decimals than the currency has is VALIDATION_FAILED naming
+    `field` (`refund`, `order_total`), never a problem without a field."""
+    try:
+        return to_minor(amount, currency)
+    except AmountError as exc:
+        raise InvalidInput.field(field, exc.template, "VALIDATION_FAILED", exc.details) from exc
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+#: an optional `currency` beside a body's amounts: the programme's (the default) or refused; left out
+#: of the body's dump when omitted, so an Idempotency-Key's hash is what it was before the field
+OptionalCurrency = Annotated[
+    str | None,
+    Field(
+        pattern=r"^[A-Z]{3}$",
+        examples=["CNY"],
+        exclude_if=_is_none,
+        description="The currency of the amounts: the programme's (the default); any other is refused.",
+    ),
+]
+
+
 def aware(value: datetime) -> datetime:
     """The instant in UTC: naive values (SQLite reads) are UTC already; aware ones are converted."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import uvicorn
     from fastapi import FastAPI
 
 _URL_ENV = "LOYALTY_SERVE_DATABASE_URL"
@@ -47,6 +49,28 @@ def app_from_env() -> FastAPI:
     return create_app(context_from_url(os.environ[_URL_ENV]))
 
 
+def proxy_options(trusted_proxies: Sequence[str]) -> dict[str, Any]:
+    """uvicorn's forwarded-header options: believe X-Forwarded-For/-Proto only from `trusted_proxies`.
+
+    uvicorn on its own believes them from 127.0.0.1 and ::1 (or `FORWARDED_ALLOW_IPS`), so behind no
+    proxy at all a client on the server's host, or anything relaying through it, could name any
+    address it liked and count its login attempts against that. With no proxy configured the headers
+    are ignored and the peer's address is the client's; with some, the client is the rightmost address
+    in X-Forwarded-For that is not one of them (each proxy appends the address it saw).
+    """
+    return {"proxy_headers": bool(trusted_proxies), "forwarded_allow_ips": list(trusted_proxies)}
+
+
+def uvicorn_config(
+    app: Any, host: str, port: int, *, trusted_proxies: Sequence[str] = (), **options: Any
+) -> uvicorn.Config:
+    """The uvicorn configuration `loyalty serve` runs `app` under (the tests serve through it too)."""
+    import uvicorn
+
+    settings = {"server_header": False, **options, **proxy_options(trusted_proxies)}
+    return uvicorn.Config(app, host=host, port=port, **settings)
+
+
 def run(
     database_url: str,
     host: str = "127.0.0.1",
@@ -55,29 +79,35 @@ def run(
     workers: int = 1,
     log_level: str = "info",
     access_log: bool = True,
+    trusted_proxies: Sequence[str] | None = None,
 ) -> None:
     """Serve the API for `database_url` on host:port until interrupted.
 
     Synchronous endpoints run in uvicorn's thread pool so a slow database call never blocks the event
     loop. With `workers > 1` uvicorn forks processes that each build their own app and engine (the only
     way past the GIL); rate-limit windows and credential caches are then per process.
+    `trusted_proxies` (default: `LOYALTY_TRUSTED_PROXIES`) are the reverse proxies whose forwarded
+    headers are believed (`proxy_options`).
 
     Raises `PortUnavailable` before building anything when host:port cannot be listened on.
     """
     import uvicorn
 
     from loyalty.api.app import context_from_url, create_app
+    from loyalty.config import get_settings
 
     check_port(host, port)
+    proxies = get_settings().trusted_proxies if trusted_proxies is None else tuple(trusted_proxies)
     common = {
         "host": host,
         "port": port,
         "log_level": log_level,
         "access_log": access_log,
         "server_header": False,
+        **proxy_options(proxies),
     }
     if workers > 1:
         os.environ[_URL_ENV] = database_url
-        uvicorn.run("loyalty.api.server:app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+        uvicorn.run("loyalty.api.server:app_from_env", factory=True, workers=workers, **common)
         return
-    uvicorn.run(create_app(context_from_url(database_url)), **common)  # type: ignore[arg-type]
+    uvicorn.run(create_app(context_from_url(database_url)), **common)

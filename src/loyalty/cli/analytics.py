@@ -13,6 +13,9 @@ from loyalty.i18n import translator
 
 if TYPE_CHECKING:
     import pandas as pd
+    from sqlalchemy import Engine
+
+    from loyalty.analytics.features import Columns
 
 # The analytics stack (Ibis, pandas, SciPy) is imported inside each command, so that every other
 # `loyalty` command starts without it.
@@ -41,19 +44,34 @@ def _fail(exc: AnalyticsError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _from_database(database_url: str | None) -> tuple[pd.DataFrame, str]:
-    """Member purchases and returns (minor units) from the product database, and their currency."""
-    from loyalty.analytics.currency import database_currency
+def _member_purchases(eng: Engine) -> pd.DataFrame:
+    """Member purchases and returns (minor units) from the product database; none is an input error."""
     from loyalty.analytics.errors import InputError
     from loyalty.analytics.store import load_transactions
+
+    tx = load_transactions(eng)
+    if tx.empty:
+        raise InputError("the database has no member purchases yet")
+    return tx
+
+
+def _source(
+    input: Path | None, database_url: str | None, columns: tuple[str, str, str], returns: str
+) -> tuple[object, Columns, str, str | None]:
+    """What `rfm` and `clv` score: (source, columns, returns, currency). The file with its `columns`
+    (customer, date, amount) and `returns` as asked, or else the database's member purchases (standard
+    columns, returns netted) and their currency.
+    """
+    from loyalty.analytics.features import Columns
+
+    if input is not None:  # a file: nothing of the database is imported
+        return input, Columns(*columns), returns, None
+    from loyalty.analytics.currency import database_currency
     from loyalty.cli._core import engine
 
     eng = engine(database_url)
     try:
-        tx = load_transactions(eng)
-        if tx.empty:
-            raise InputError("the database has no member purchases yet")
-        return tx, database_currency(eng)
+        return _member_purchases(eng), Columns(), "net", database_currency(eng)
     finally:
         eng.dispose()
 
@@ -91,7 +109,6 @@ def rfm(
     then in the currency's major units and a `currency` column says which.
     """
     from loyalty.analytics import rfm as rfm_mod
-    from loyalty.analytics.features import Columns
     from loyalty.analytics.files import write_table
 
     if (
@@ -104,13 +121,7 @@ def rfm(
         )
         raise typer.Exit(code=2)
     try:
-        currency = None
-        source: object
-        if input is None:
-            source, currency = _from_database(database_url)
-            columns, returns = Columns(), "net"
-        else:
-            source, columns = input, Columns(customer, date, amount)
+        source, columns, returns, currency = _source(input, database_url, (customer, date, amount), returns)
         df = rfm_mod.rfm(
             source,
             columns,
@@ -169,7 +180,6 @@ def clv(
     columns (monetary_value, expected_avg_value, clv) are then in the currency's major units and a
     `currency` column says which.
     """
-    from loyalty.analytics.features import Columns
     from loyalty.analytics.files import write_table
     from loyalty.analytics.pipeline import fit_clv
 
@@ -181,13 +191,7 @@ def clv(
         typer.echo(_("error: --time-unit day|week, --model bgnbd|pareto, --returns reject|net"), err=True)
         raise typer.Exit(code=2)
     try:
-        currency = None
-        source: object
-        if input is None:
-            source, currency = _from_database(database_url)
-            columns, returns = Columns(), "net"
-        else:
-            source, columns = input, Columns(customer, date, amount)
+        source, columns, returns, currency = _source(input, database_url, (customer, date, amount), returns)
         out, fitted, _summary = fit_clv(
             source,
             columns,
@@ -280,8 +284,7 @@ def report(
             html = build_report(read_table(input), Columns(customer, date, amount), options=opts)
         else:
             from loyalty.analytics.currency import database_currency
-            from loyalty.analytics.errors import InputError
-            from loyalty.analytics.store import load_transactions, member_cards, sales_by_channel
+            from loyalty.analytics.store import member_cards, sales_by_channel
             from loyalty.cli._core import engine
 
             eng = engine(database_url)
@@ -292,10 +295,7 @@ def report(
                     **settings,  # type: ignore[arg-type]
                 )
                 facts = DatabaseFacts(sales=sales_by_channel(eng), cards=lambda ids: member_cards(eng, ids))
-                tx = load_transactions(eng)
-                if tx.empty:
-                    raise InputError("the database has no member purchases yet")
-                html = build_report(tx, Columns(), options=opts, facts=facts)
+                html = build_report(_member_purchases(eng), Columns(), options=opts, facts=facts)
             finally:
                 eng.dispose()
     except AnalyticsError as exc:

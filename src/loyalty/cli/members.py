@@ -3,11 +3,12 @@ deactivate and merge members."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import typer
 
 from loyalty.cli._core import context, run
+from loyalty.domain.money import parse_amount
 from loyalty.i18n import translator
 
 _ = translator("cli")
@@ -149,10 +150,7 @@ def _amount(option: str, text: str | None) -> Decimal | None:
     """A money option as a Decimal (never a float); a malformed one exits with its name."""
     if text is None:
         return None
-    try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite():
+    amount = parse_amount(text)
+    if amount is None:
         raise typer.BadParameter(_("{value} is not an amount such as 500.00", value=text), param_hint=option)
     return amount

@@ -29,8 +29,7 @@ OPTION_OF_FIELD = {"tiers": "--tier", "currency": "--currency", "name": "--name"
 
 def parse_tier(text: str, position: int, currency: str) -> TierSpec:
     """`银卡:1000:120` → silver, qualifying spend 1,000 (major units of `currency`), ×1.20 points."""
-    from babel.numbers import get_currency_precision
-
+    from loyalty.domain.money import minor_units
     from loyalty.services.seed import TierSpec, tier_code_for
 
     def bad(message: str) -> typer.BadParameter:
@@ -46,8 +45,8 @@ def parse_tier(text: str, position: int, currency: str) -> TierSpec:
         raise bad(_("qualifying spend {spend!r} is not an amount", spend=spend_text)) from None
     if not spend.is_finite() or spend < 0:
         raise bad(_("qualifying spend {spend!r} must be 0 or more", spend=spend_text))
-    minor = spend.scaleb(get_currency_precision(currency))
-    if minor != minor.to_integral_value():
+    minor = minor_units(spend, currency)
+    if minor is None:
         raise bad(
             _(
                 "qualifying spend {spend!r} has more decimals than {currency} has",
@@ -64,7 +63,7 @@ def parse_tier(text: str, position: int, currency: str) -> TierSpec:
             )
         )
     code = parts[3] if len(parts) == 4 and parts[3] else tier_code_for(name, position)
-    return TierSpec(code=code, name=name, threshold_minor=int(minor), multiplier_pct=int(multiplier))
+    return TierSpec(code=code, name=name, threshold_minor=minor, multiplier_pct=int(multiplier))
 
 
 def describe(state: ProgrammeState) -> list[str]:

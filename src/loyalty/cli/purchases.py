@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import typer
 
 from loyalty.cli._core import context, run
+from loyalty.domain.money import minor_units, parse_amount
 from loyalty.i18n import translator
 
 _ = translator("cli")
@@ -99,17 +99,11 @@ def _minor(text: str | None, currency: str) -> int | None:
     """A receipt total in minor units (no float on the way); a malformed one exits naming --total."""
     if text is None:
         return None
-    from babel.numbers import get_currency_precision
-
-    try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        amount = None
-    exponent = get_currency_precision(currency)
-    minor = None if amount is None or not amount.is_finite() else amount.scaleb(exponent)
-    if minor is None or minor != minor.to_integral_value() or minor < 0:
+    amount = parse_amount(text)
+    minor = None if amount is None else minor_units(amount, currency)
+    if minor is None or minor < 0:
         raise typer.BadParameter(
             _("{value} is not an amount such as 59.90 {currency}", value=text, currency=currency),
             param_hint="--total",
         )
-    return int(minor)
+    return minor

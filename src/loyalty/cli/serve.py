@@ -58,19 +58,41 @@ def serve(
     ),
     access_log: bool = typer.Option(True, help="Log one line per request."),
     workers: int = typer.Option(1, min=1, help="Worker processes (each with its own engine)."),
+    trusted_proxies: str | None = typer.Option(
+        None,
+        "--trusted-proxies",
+        help="Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is "
+        "believed; defaults to LOYALTY_TRUSTED_PROXIES (none).",
+    ),
 ) -> None:
     """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) until interrupted."""
     from loyalty.api.server import PortUnavailable, run
     from loyalty.cli._core import checked_url
 
+    proxies = None if trusted_proxies is None else _proxies(trusted_proxies)
     url = checked_url(database_url)
     again = "`loyalty serve --port {port}`"
     require_port(host, port, again=again)
     typer.echo(_("serving loyalty API on {url}", url=f"http://{host}:{port}/docs"))
     try:
-        run(url, host=host, port=port, access_log=access_log, workers=workers)
+        run(url, host=host, port=port, access_log=access_log, workers=workers, trusted_proxies=proxies)
     except PortUnavailable as exc:  # taken since the check above
         port_unavailable(exc, again)
+
+
+def _proxies(text: str) -> tuple[str, ...]:
+    """`--trusted-proxies` read as the setting is (`loyalty.config.parse_proxies`); a bad entry exits."""
+    from loyalty.config import InvalidProxy, parse_proxies
+
+    try:
+        return parse_proxies(text)
+    except InvalidProxy as exc:
+        message = _(
+            "{entry} is not an IP address or network: give addresses such as 10.0.0.2 or networks "
+            "such as 10.0.0.0/24, separated by commas",
+            entry=exc.entry,
+        )
+        raise typer.BadParameter(message, param_hint="--trusted-proxies") from exc
 
 
 def register(app: typer.Typer) -> None:

@@ -251,6 +251,11 @@ purchases = Table(
     # When a member claimed this sale, made anonymously, with its receipt (NULL: never anonymous, or not
     # claimed yet).
     _ts("claimed_at", nullable=True),
+    # The member's tier as the sale (or its claim) left it, and the tier it upgraded them to, if any: a
+    # re-read answers what the posting answered, whatever the tier is now (core_0013). Codes, not keys:
+    # a snapshot of the answer, and no foreign-key check per sale.
+    Column("tier_code", String(40), nullable=True),
+    Column("upgraded_to", String(40), nullable=True),
     UniqueConstraint("store_id", "order_id", name="uq_purchases_store_order"),
     CheckConstraint("total_minor >= 0", name="total"),
     CheckConstraint("refunded_minor >= 0 AND refunded_minor <= total_minor", name="refunded"),

@@ -45,6 +45,8 @@ KIND_NAMES = {
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-password-change-me"  # noqa: S105 - printed to the person running the demo
+#: a till's login for the demo's first store (the console's cashier journey), same password
+DEMO_CASHIER = "cashier"
 
 
 @dataclass
@@ -211,8 +213,17 @@ def _ensure_demo_login(ctx: Context) -> None:
         from loyalty.services import auth
     except ImportError:  # API not installed in this build
         return
-    if not any(u.username == DEMO_USER for u in auth.list_staff(ctx)):
+    existing = {u.username for u in auth.list_staff(ctx)}
+    if DEMO_USER not in existing:
         auth.create_staff(ctx, username=DEMO_USER, password=DEMO_PASSWORD, role="admin", store_ids=[])
+    if DEMO_CASHIER not in existing:
+        from loyalty.services import merchants
+
+        first = min((s.id for s in merchants.list_stores(ctx)), default=None)
+        if first is not None:
+            auth.create_staff(
+                ctx, username=DEMO_CASHIER, password=DEMO_PASSWORD, role="cashier", store_ids=[first]
+            )
 
 
 def print_headlines(result: DemoResult, options: DemoOptions, console: Console) -> None:
@@ -240,12 +251,20 @@ def print_headlines(result: DemoResult, options: DemoOptions, console: Console) 
     table.add_row(_("active rate (bought in the last 90 days)"), f"{h.active_rate:.1%}")
     console.print(table)
     base = f"http://{options.host}:{options.port}"
+    console.print(_("console:   {url}", url=f"{base}/console"))
     console.print(_("API docs:  {url}", url=f"{base}/docs"))
     console.print(_("health:    {url}", url=f"{base}/api/v1/health"))
     console.print(
         _(
             "log in as [bold]{user}[/] / [bold]{password}[/] (demo only)",
             user=DEMO_USER,
+            password=DEMO_PASSWORD,
+        )
+    )
+    console.print(
+        _(
+            "a cashier of the first store: [bold]{user}[/] / [bold]{password}[/]",
+            user=DEMO_CASHIER,
             password=DEMO_PASSWORD,
         )
     )

@@ -1,12 +1,29 @@
-"""Card numbers with a Luhn check digit (catches every single-digit typo at the till) and QR codes."""
+"""Card numbers with a Luhn check digit (catches every single-digit typo at the till) and QR codes.
+
+What people and scanners send is what the card and the QR show: `8856 6354 5964 2410` (or with
+dashes, or typed in full-width digits) for a card number, `loyalty:member:LM…` for a member code.
+`card_number` and `member_code` turn either into the stored form, here once for every entry point
+(API lookups and sales, claims, the CLI; the import applies the same rule in SQL from `CARD_SEPARATORS`
+and `QR_PREFIX`).
+"""
 
 from __future__ import annotations
 
+import re
 import secrets
+import unicodedata
+
+from loyalty.domain.errors import InvalidInput
 
 CARD_PREFIX = "88"
 CARD_LENGTH = 16
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed safely
+
+#: what a printed card number may have between its groups of digits (a regular expression)
+CARD_SEPARATORS = r"[\s-]"
+#: what a member's QR code holds before the member code
+QR_PREFIX = "loyalty:member:"
+_SEPARATORS = re.compile(CARD_SEPARATORS)
 
 
 def luhn_check_digit(digits: str) -> int:
@@ -40,3 +57,32 @@ def new_member_code() -> str:
     # no longer spends a minute here.
     bits = secrets.randbits(100)
     return "LM" + "".join(_CODE_ALPHABET[(bits >> (5 * i)) & 31] for i in range(20))
+
+
+def is_qr_payload(raw: str) -> bool:
+    """Whether `raw` is what a member's QR code holds (`loyalty:member:<member code>`)."""
+    return unicodedata.normalize("NFKC", raw).strip()[: len(QR_PREFIX)].lower() == QR_PREFIX
+
+
+def member_code(raw: str) -> str:
+    """The member code in `raw`: as typed, or scanned from the QR code (its prefix dropped)."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if text[: len(QR_PREFIX)].lower() == QR_PREFIX:
+        text = text[len(QR_PREFIX) :].strip()
+    return text
+
+
+def card_number(raw: str) -> str:
+    """The card number in `raw` as stored: digits typed as printed lose their separators.
+
+    Text that is not digits and separators (an old system's number kept by an import, `VIP-0042`) stays
+    as typed. One of our own numbers (16 digits from 88) must pass the Luhn check: a mistyped digit is
+    CARD_NO_INVALID at once rather than a search for a member who does not exist.
+    """
+    text = unicodedata.normalize("NFKC", raw).strip()
+    digits = _SEPARATORS.sub("", text)
+    if not (digits.isascii() and digits.isdigit()):
+        return text
+    if len(digits) == CARD_LENGTH and digits.startswith(CARD_PREFIX) and not luhn_valid(digits):
+        raise InvalidInput.field("card_no", "card number check digit is wrong", "CARD_NO_INVALID")
+    return digits

@@ -7,19 +7,31 @@ translated or reworded without breaking them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any, Protocol, Self, runtime_checkable
 
 from loyalty.i18n import translate
 
 ERRORS_DOMAIN = "errors"
 
 
-def fill(template: str, values: dict[str, Any] | None) -> str:
-    """`template` with its `{name}` fields taken from `values`; as it is when it has none or they miss."""
+@runtime_checkable
+class Shown(Protocol):
+    """A value whose text depends on the reader's language (money: "¥500.00" / "CN¥500.00"), shown
+    in the language of the message it fills (`loyalty.i18n.formats.Amount`)."""
+
+    def localized(self, locale: str | None) -> str: ...
+
+
+def fill(template: str, values: dict[str, Any] | None, locale: str | None = None) -> str:
+    """`template` with its `{name}` fields taken from `values`; as it is when it has none or they miss.
+
+    `Shown` values are written in `locale` (None: the current one).
+    """
     if not values or "{" not in template:
         return template
+    shown = {k: v.localized(locale) if isinstance(v, Shown) else v for k, v in values.items()}
     try:
-        return template.format(**values)
+        return template.format(**shown)
     except (KeyError, IndexError, ValueError):
         return template
 
@@ -31,7 +43,7 @@ def field_error(field: str, message: str, values: Mapping[str, Any] | None = Non
     when the template has fields, the template and its values, so that an entry point can show it
     translated (`DomainError.localized_errors`).
     """
-    entry: dict[str, Any] = {"field": field, "message": fill(message, dict(values or {}))}
+    entry: dict[str, Any] = {"field": field, "message": fill(message, dict(values or {}), "en")}
     if entry["message"] != message:
         entry["template"] = message
         entry["values"] = dict(values or {})
@@ -52,12 +64,12 @@ class DomainError(Exception):
         self.code = code or self.default_code
         self.template = message or self.code
         self.details = details
-        self.message = fill(self.template, details)
+        self.message = fill(self.template, details, "en")
         super().__init__(f"{self.code}: {self.message}")
 
     def localized(self, locale: str | None = None) -> str:
         """The message in `locale` (default: the current one; untranslated templates stay English)."""
-        return fill(translate(ERRORS_DOMAIN, self.template, locale), self.details)
+        return fill(translate(ERRORS_DOMAIN, self.template, locale), self.details, locale)
 
     def localized_errors(self, locale: str | None = None) -> list[dict[str, str]] | None:
         """`details["errors"]` as `{"field", "message"}` entries, each message in `locale`."""
@@ -71,7 +83,9 @@ class DomainError(Exception):
             template = str(entry.get("template") or entry.get("message") or "")
             values = entry.get("values")
             text = fill(
-                translate(ERRORS_DOMAIN, template, locale), values if isinstance(values, dict) else None
+                translate(ERRORS_DOMAIN, template, locale),
+                values if isinstance(values, dict) else None,
+                locale,
             )
             out.append({"field": str(entry.get("field", "")), "message": text})
         return out
@@ -80,8 +94,9 @@ class DomainError(Exception):
         """`details` as shown to a person: field errors translated, their templates left out."""
         if not isinstance(self.details, dict):
             return self.details
+        shown = {k: v.localized(locale) if isinstance(v, Shown) else v for k, v in self.details.items()}
         errors = self.localized_errors(locale)
-        return self.details if errors is None else {**self.details, "errors": errors}
+        return shown if errors is None else {**shown, "errors": errors}
 
 
 class NotFound(DomainError):
@@ -121,6 +136,7 @@ __all__ = [
     "IdempotencyMismatch",
     "InvalidInput",
     "NotFound",
+    "Shown",
     "field_error",
     "fill",
 ]

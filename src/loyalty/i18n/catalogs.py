@@ -66,6 +66,24 @@ def marked_messages() -> Iterator[tuple[str, str, Path, int]]:
                         yield found.group(1), part, path, lineno
             elif message:
                 yield found.group(1), message, path, lineno
+    yield from template_messages()
+
+
+#: the web pages' templates, whose `{{ _("…") }}` belong to the `web` catalog
+TEMPLATE_ROOT = SOURCE_ROOT / "web" / "templates"
+TEMPLATE_DOMAIN = "web"
+
+
+def template_messages(root: Path = TEMPLATE_ROOT) -> Iterator[tuple[str, str, Path, int]]:
+    """(domain, message, file, line) for every `_("…")` in a Jinja2 template (Jinja's own extractor)."""
+    options = {"trim_blocks": "true", "lstrip_blocks": "true"}
+    for path in sorted(root.rglob("*.html")):
+        found = extract_from_file("jinja2.ext:babel_extract", str(path), keywords=KEYWORDS, options=options)
+        for lineno, message, _comments, _context in found:
+            parts = message if isinstance(message, tuple) else (message,)
+            for part in parts:
+                if part:
+                    yield TEMPLATE_DOMAIN, part, path, lineno
 
 
 # Messages that are translated where they are shown rather than where they are written: the English

@@ -6,6 +6,7 @@ Money arrives as integer minor units and is shown with its currency: 1_262_005_2
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -35,6 +36,25 @@ def major(minor: int, currency: str) -> Decimal:
 def money(minor: int, currency: str, locale: str | None = None) -> str:
     """ "¥120.00" — the amount with its currency sign, grouped per locale."""
     return format_currency(major(minor, currency), currency, locale=_babel(locale))
+
+
+@dataclass(frozen=True)
+class Amount:
+    """Money inside an error message (`DomainError` details): written with its currency in the
+    language the message is shown in ("¥500.00", "CN¥500.00"), and as a decimal string with its
+    currency where the details are data (`as_json`, the API's problem members)."""
+
+    minor: int
+    currency: str
+
+    def localized(self, locale: str | None) -> str:
+        return money(self.minor, self.currency, locale)
+
+    def as_json(self) -> dict[str, str]:
+        return {"amount": str(major(self.minor, self.currency)), "currency": self.currency}
+
+    def __str__(self) -> str:
+        return money(self.minor, self.currency, "en")
 
 
 def money_compact(minor: int, currency: str, locale: str | None = None) -> str:

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Select, insert, select
 
 from loyalty.db.core_tables import (
     members,
+    programmes,
     purchases,
     returns,
     stores,
@@ -85,6 +86,7 @@ def _to_arrow(conn: Connection, stmt: Select[Any], schema: pa.Schema) -> pa.Tabl
 def load_reference(conn: Connection, kind: Kind, mapping: ColumnMap, ctx: Any) -> Reference:
     """Read what validation must know about the database into Arrow tables (one query each)."""
     ref = Reference.empty(default_timezone=ctx.settings.timezone)
+    ref.currency = conn.execute(select(programmes.c.currency).order_by(programmes.c.id).limit(1)).scalar()
     ref.stores = _to_arrow(
         conn,
         select(stores.c.code, stores.c.id, stores.c.timezone),
@@ -266,9 +268,12 @@ class PurchasesLoader:
             return len(new_ids)
         if step == "purchases":
             assert conn is not None
-            return _post_purchases_in(conn, ctx, self._orders(conn, batch), self.session)
+            posted = _post_purchases_in(conn, ctx, self._orders(conn, batch), self.session)
+            return _audited(conn, ctx, actor, "purchase.import", run_id, batch.num_rows, posted)
         assert conn is not None
-        return _post_returns(ctx, conn, batch)
+        return _audited(
+            conn, ctx, actor, "return.import", run_id, batch.num_rows, _post_returns(ctx, conn, batch)
+        )
 
     def _member_ids(self, conn: Connection, keys: list[str]) -> None:
         missing = [k for k in keys if k not in self.card_ids]
@@ -351,10 +356,24 @@ class ReturnsLoader:
         self, ctx: Any, conn: Connection | None, step: str, batch: pa.Table, run_id: int, actor: Any
     ) -> int:
         assert conn is not None
-        return _post_returns(ctx, conn, batch)
+        return _audited(
+            conn, ctx, actor, "return.import", run_id, batch.num_rows, _post_returns(ctx, conn, batch)
+        )
 
     def after(self, ctx: Any, checked: Checked, summary: Summary) -> None:
         return None
+
+
+def _audited(
+    conn: Connection, ctx: Any, actor: Any, action: str, run_id: int, rows: int, created: int
+) -> int:
+    """Audit a batch of an import as one row (its counts) in the batch's transaction, not one per line:
+    the run itself (`import_runs`) says which file and rows; return `created`. A batch that posted
+    nothing new (a re-run's) wrote nothing to audit."""
+    if created:
+        after = {"rows": rows, "created": created}
+        audit.record(conn, actor or SYSTEM, action, "import_run", run_id, None, after, at=ctx.now())
+    return created
 
 
 def grant_opening_balance(

@@ -315,7 +315,13 @@ def import_file(
         loader.prepare(ctx, conn, mapping, config)
         reference = loaders.load_reference(conn, kind, mapping, ctx)
     log.info("%s: reference data read at %.1f s", kind.value, elapsed(started))
-    checked = check(table, mapping, reference, now_us=int(_now(ctx.now).timestamp() * 1_000_000))
+    checked = check(
+        table,
+        mapping,
+        reference,
+        now_us=int(_now(ctx.now).timestamp() * 1_000_000),
+        skew_us=ctx.settings.clock_skew_seconds * 1_000_000,
+    )
     log.info("%s: validated at %.1f s (%d good)", kind.value, elapsed(started), checked.good.num_rows)
     summary = Summary(kind=kind.value, source=str(src), read=checked.read, duplicates=checked.duplicates)
     summary.rejected = checked.rejected

@@ -15,6 +15,7 @@ Rejected rows keep their original line number and text so they can be fixed and 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ import numpy as np
 import phonenumbers
 import pyarrow as pa
 
+from loyalty.domain.cards import CARD_SEPARATORS, QR_PREFIX
 from loyalty.domain.channels import DEFAULT_CHANNEL, SYNONYMS
 from loyalty.i18n import marker
 from loyalty.imports.mapping import ColumnMap, Kind
@@ -65,6 +67,8 @@ REASONS: dict[str, str] = {
     "unknown_store": N_("store code does not exist"),
     "unknown_member": N_("no member with this card/phone/code"),
     "bad_channel": N_("channel is not store, online, mini_program or delivery (nor a name for one)"),
+    "future_date": N_("date/time is in the future"),
+    "bad_currency": N_("not the programme's currency"),
     "duplicate_order": N_("order id already used in this file for another transaction"),
     "duplicate_member": N_("member appears twice in this file"),
     "phone_in_use": N_("phone already belongs to another member"),
@@ -107,6 +111,8 @@ class Reference:
     balances: pa.Table  # member_id:int64, source_key:str
     default_timezone: str = "Asia/Shanghai"
     currency_exponent: int = 2
+    #: the programme's currency: a line in another (a currency column, a sign in an amount) is refused
+    currency: str | None = None
 
     @staticmethod
     def empty(
@@ -200,11 +206,23 @@ def _text(m: ColumnMap, name: str) -> str:
 
 
 def _key_text(m: ColumnMap, name: str) -> str:
-    """Identifiers exported from spreadsheets often gain a `.0` (17850.0): strip it for card numbers."""
+    """A member key as the core stores it (`domain.cards`): a card number typed as printed loses the
+    separators between its digits, a member code scanned from the QR code its prefix. Identifiers
+    exported from spreadsheets often gain a `.0` (17850.0): stripped for card numbers."""
     expr = _text(m, name)
-    if name == "card_no" and m.card_no_strip_decimal:
-        return f"regexp_replace({expr}, '^(\\d+)\\.0+$', '\\1')"
-    return expr
+    if name == "member_code":
+        n = len(QR_PREFIX)
+        return f"CASE WHEN lower(left({expr}, {n})) = {_lit(QR_PREFIX)} THEN trim(substr({expr}, {n + 1})) ELSE {expr} END"
+    if name != "card_no":
+        return expr
+    if m.card_no_strip_decimal:
+        expr = f"regexp_replace({expr}, '^(\\d+)\\.0+$', '\\1')"
+    # The regular expressions run only on texts with a space or a dash (the usual number has neither).
+    bare = f"regexp_replace({expr}, {_lit(CARD_SEPARATORS)}, '', 'g')"
+    return (
+        f"CASE WHEN strpos({expr}, ' ') = 0 AND strpos({expr}, '-') = 0 THEN {expr} "
+        f"WHEN regexp_full_match({bare}, '[0-9]+') THEN {bare} ELSE {expr} END"
+    )
 
 
 def _money(expr: str) -> str:
@@ -215,6 +233,33 @@ def _money(expr: str) -> str:
     """
     cleaned = f"regexp_replace({expr}, '[¥￥$£€,\\s]|RMB|CNY|元', '', 'g')"
     return f"coalesce(try_cast({expr} AS DECIMAL(18,4)), try_cast({cleaned} AS DECIMAL(18,4)))"
+
+
+# The currency signs and codes `_money` strips from an amount, and the currencies each may stand for.
+_SIGNS: dict[str, tuple[str, ...]] = {
+    "$": ("USD", "HKD", "SGD", "AUD", "CAD", "NZD", "TWD", "MXN"),
+    "£": ("GBP",),
+    "€": ("EUR",),
+    "¥": ("CNY", "JPY"),
+    "￥": ("CNY", "JPY"),
+    "RMB": ("CNY",),
+    "CNY": ("CNY",),
+    "元": ("CNY",),
+}
+
+
+def _foreign_money(expr: str, currency: str | None) -> str:
+    """SQL: whether the money text `expr` carries the sign or code of a currency other than `currency`
+    (`$12.50` on a CNY programme), which `_money` would otherwise strip and read as `currency`.
+
+    Plain numbers (the usual case) cast as they are and skip the regular expression.
+    """
+    foreign = [sign for sign, users in _SIGNS.items() if currency is not None and currency not in users]
+    if not foreign:
+        return "false"
+    pattern = "|".join(re.escape(sign) for sign in foreign)
+    signed = f"coalesce(regexp_matches({expr}, {_lit(pattern)}), false)"
+    return f"(try_cast({expr} AS DECIMAL(18,4)) IS NULL AND {signed})"
 
 
 def _channel_of(raw: str) -> str:
@@ -247,12 +292,15 @@ class Validator:
         *,
         phone_normaliser: PhoneNormaliser = normalise_phones,
         now_us: int | None = None,
+        skew_us: int = 300_000_000,
     ) -> None:
         self.table = table
         self.m = mapping
         self.ref = ref
         self.phone_normaliser = phone_normaliser
         self.now_us = now_us
+        # Sales and returns dated later than this are refused (history is old, never in the future).
+        self.latest = f"({now_us if now_us is not None else 'epoch_us(now())'} + {skew_us})"
         self.formats = mapping.date_formats or DEFAULT_DATE_FORMATS
         self.scale = 10**ref.currency_exponent
         # DuckDB draws a progress bar on stdout for any query over two seconds, which would land
@@ -361,7 +409,7 @@ class Validator:
         consent = _text(m, "consent")
         self._exec(
             f"""CREATE TEMP TABLE n AS SELECT _line,
-                {_key_text(m, "card_no")} AS card_no, {_text(m, "member_code")} AS member_code,
+                {_key_text(m, "card_no")} AS card_no, {_key_text(m, "member_code")} AS member_code,
                 {_text(m, "phone")} AS phone_raw, {_text(m, "name")} AS name, lower({_text(m, "email")}) AS email,
                 {_text(m, "birthday")} AS birthday_raw, {_text(m, "gender")} AS gender_raw,
                 {_text(m, "registered_at")} AS registered_raw, {consent} AS consent_raw,
@@ -451,7 +499,7 @@ class Validator:
         # temporary table per step costs more than the expressions on ten million lines).
         self._exec(
             f"""CREATE TEMP VIEW n AS SELECT _line,
-                {_key_text(m, "card_no")} AS card_no, {_text(m, "member_code")} AS member_code,
+                {_key_text(m, "card_no")} AS card_no, {_key_text(m, "member_code")} AS member_code,
                 {_text(m, "phone")} AS phone_raw, {_text(m, "store")} AS store_code,
                 {_text(m, "order_id")} AS order_id, {_text(m, "occurred_at")} AS occurred_raw,
                 {_text(m, "amount")} AS amount_raw, {amount_src} AS amount_dec,
@@ -459,7 +507,8 @@ class Validator:
                 {_text(m, "quantity")} AS qty_raw, try_cast({_text(m, "quantity")} AS DECIMAL(18,3)) AS qty_dec,
                 {_text(m, "unit_price")} AS price_raw, {_money(_text(m, "unit_price"))} AS price_dec,
                 {_money(_text(m, "discount"))} AS discount_dec, {_text(m, "description")} AS description,
-                {_text(m, "channel")} AS channel_raw
+                {_text(m, "channel")} AS channel_raw, {_text(m, "discount")} AS discount_raw,
+                {_text(m, "currency")} AS currency_raw
             FROM src"""
         )
         self._phone_table("phone_raw", "n")
@@ -511,6 +560,11 @@ class Validator:
         missing_amount = "amount_raw IS NULL AND price_raw IS NULL"
         negative = "(amount_dec2 < 0 OR price_dec < 0 OR (qty < 0 AND NOT is_return))"
         unknown_member = "member_key IS NOT NULL AND member_id IS NULL"
+        cur = self.ref.currency
+        other_currency = " OR ".join(
+            [f"(currency_raw IS NOT NULL AND upper(currency_raw) <> {_lit(cur)})" if cur else "false"]
+            + [_foreign_money(raw, cur) for raw in ("amount_raw", "price_raw", "discount_raw")]
+        )
         if m.create_members:
             unknown_member = "false"
         dup_in_file = (
@@ -524,8 +578,15 @@ class Validator:
             ("store_code IS NULL", "'missing_field'", "'store is empty'"),
             ("store_id IS NULL", "'unknown_store'", "'store ' || store_code"),
             ("occurred_us IS NULL", "'unparseable_date'", "'occurred_at ' || occurred_raw"),
+            (f"occurred_us > {self.latest}", "'future_date'", "'occurred_at ' || occurred_raw"),
             ("phone_raw IS NOT NULL AND phone_e164 IS NULL", "'bad_phone'", "'phone ' || phone_raw"),
             (missing_amount, "'missing_field'", "'amount and unit_price are empty'"),
+            (
+                other_currency,
+                "'bad_currency'",
+                f"coalesce('currency ' || currency_raw, 'amount ' || coalesce(amount_raw, price_raw, discount_raw))"
+                f" || ', the programme uses ' || {_lit(cur or '')}",
+            ),
             (f"{bad_amt} OR {bad_price}", "'bad_amount'", "'amount ' || coalesce(amount_raw, price_raw)"),
             ("qty_bad", "'bad_quantity'", "'quantity ' || qty_raw"),
             (negative, "'negative_amount'", "'amount ' || CAST(amount_dec2 AS VARCHAR)"),
@@ -736,7 +797,13 @@ class Validator:
             ("store_code IS NULL", "'missing_field'", "'store is empty'"),
             ("store_id IS NULL", "'unknown_store'", "'store ' || store_code"),
             ("occurred_us IS NULL", "'unparseable_date'", "'occurred_at ' || coalesce(occurred_raw, '')"),
+            (f"occurred_us > {self.latest}", "'future_date'", "'occurred_at ' || occurred_raw"),
             ("refund_raw IS NULL", "'missing_field'", "'refund is empty'"),
+            (
+                _foreign_money("refund_raw", self.ref.currency),
+                "'bad_currency'",
+                f"'refund ' || refund_raw || ', the programme uses ' || {_lit(self.ref.currency or '')}",
+            ),
             ("refund_dec IS NULL", "'bad_amount'", "'refund ' || refund_raw"),
             ("refund_dec < 0", "'negative_amount'", "'refund ' || refund_raw"),
             ("purchase_id IS NULL", "'unknown_order'", "'order ' || original_order_id"),
@@ -762,7 +829,7 @@ class Validator:
         tz = _lit(m.timezone or self.ref.default_timezone)
         self._exec(
             f"""CREATE TEMP TABLE n AS SELECT _line,
-                {_key_text(m, "card_no")} AS card_no, {_text(m, "member_code")} AS member_code,
+                {_key_text(m, "card_no")} AS card_no, {_key_text(m, "member_code")} AS member_code,
                 {_text(m, "phone")} AS phone_raw, {_text(m, "points")} AS points_raw,
                 try_cast({_text(m, "points")} AS DECIMAL(18,3)) AS points_dec,
                 {_text(m, "earned_at")} AS earned_raw, {_text(m, "expires_at")} AS expires_raw

@@ -67,12 +67,12 @@ def _audit(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
 ) -> None:
-    """Record a staff write in the core audit log (no-op for system calls without an actor)."""
-    if actor is None:
-        return
+    """Record a write in the core audit log, in its transaction (the system's when no actor is given:
+    the CLI's)."""
+    from loyalty.domain.actors import SYSTEM
     from loyalty.services import audit
 
-    audit.record(conn, actor, action, entity, str(entity_id), before, after)
+    audit.record(conn, actor or SYSTEM, action, entity, str(entity_id), before, after)
 
 
 class StaffUser(BaseModel):
@@ -456,14 +456,19 @@ def verify_member_token(ctx: Context, presented: str) -> int | None:
     return int(row.member_id)
 
 
-def revoke_member_tokens(ctx: Context, member_id: int) -> int:
-    """Revoke every live token of a member (lost phone, deactivation); returns how many."""
+def revoke_member_tokens(ctx: Context, member_id: int, *, actor: Any = None) -> int:
+    """Revoke every live token of a member (lost phone, deactivation); returns how many (audited
+    with `actor` when any was live)."""
     with ctx.engine.begin() as conn:
         result = conn.execute(
             update(member_tokens)
             .where(member_tokens.c.member_id == member_id, member_tokens.c.revoked_at.is_(None))
             .values(revoked_at=_now(ctx))
         )
+        if result.rowcount:
+            _audit(
+                conn, actor, "member_token.revoke", "member", member_id, None, {"revoked": result.rowcount}
+            )
     return int(result.rowcount)
 
 

@@ -21,7 +21,10 @@ from loyalty.analytics.segments import BINARY_SEGMENTS
 from loyalty.bootstrap import Context
 from loyalty.db.analytics_tables import member_scores
 from loyalty.db.core_tables import members, tiers
+from loyalty.domain import cards, cursors
 from loyalty.domain.errors import InvalidInput, field_error
+from loyalty.domain.money import minor_units
+from loyalty.domain.text import control_error
 from loyalty.services.common import read
 from loyalty.services.members import members_by_ids, normalise_phone
 from loyalty.services.schemas import MemberOut
@@ -30,6 +33,8 @@ from loyalty.services.schemas import MemberOut
 SEGMENT_CODES: dict[str, str] = {s.code: rfm for rfm, s in BINARY_SEGMENTS.items()}
 STATUSES = ("active", "inactive", "merged")
 MAX_LIMIT = 200
+#: the filters that are free text (checked by `loyalty.domain.text` before any query)
+TEXT_FILTERS = ("q", "phone", "card_no", "name", "tag", "tier")
 
 
 class MemberFilter(BaseModel):
@@ -85,12 +90,13 @@ def search_members(
             stmt = stmt.join(member_scores, member_scores.c.member_id == members.c.id)
             for condition in _score_conditions(filters, ctx.settings.currency):
                 stmt = stmt.where(condition)
-        if cursor:
-            stmt = stmt.where(members.c.id < int(cursor))
+        before = cursors.before_id(cursor)
+        if before is not None:
+            stmt = stmt.where(members.c.id < before)
         ids = [int(i) for i in conn.execute(stmt).scalars()]
         page = ids[:limit]
         items = members_by_ids(conn, page)
-    return MemberPage(items=items, next_cursor=str(page[-1]) if len(ids) > limit else None)
+    return MemberPage(items=items, next_cursor=cursors.id_cursor(page[-1]) if len(ids) > limit else None)
 
 
 def _check(
@@ -98,6 +104,10 @@ def _check(
 ) -> None:
     """Every bad filter at once, each naming its field."""
     errors: list[dict[str, Any]] = []
+    for name in TEXT_FILTERS:  # a NUL would end SQLite's LIKE pattern early and match everyone
+        value = getattr(filters, name)
+        if value is not None and (error := control_error(name, value)) is not None:
+            errors.append(error)
     for value in filters.segment:
         if value not in SEGMENT_CODES:
             errors.append(
@@ -138,7 +148,7 @@ def _check(
             errors.append(field_error(name, "P(alive) is a probability between 0 and 1"))
     for name in ("clv_min", "clv_max"):
         amount = getattr(filters, name)
-        if amount is not None and _minor(amount, currency) is None:
+        if amount is not None and minor_units(amount, currency) is None:
             errors.append(
                 field_error(
                     name,
@@ -154,8 +164,10 @@ def _check(
         lo, hi = getattr(filters, low), getattr(filters, high)
         if lo is not None and hi is not None and hi < lo:
             errors.append(field_error(high, "{high} must not be below {low}", {"high": high, "low": low}))
-    if cursor is not None and not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 18):
-        errors.append(field_error("cursor", "pass back a next_cursor this listing returned"))
+    try:
+        cursors.before_id(cursor)
+    except InvalidInput as exc:
+        errors.extend((exc.details or {})["errors"])
     if not 1 <= limit <= MAX_LIMIT:
         errors.append(field_error("limit", "limit must be between 1 and {max}", {"max": MAX_LIMIT}))
     if errors:
@@ -183,8 +195,15 @@ def _conditions(ctx: Context, f: MemberFilter) -> list[Any]:
         except InvalidInput:  # an unparseable phone matches nobody rather than failing the search
             phone = f.phone
         out.append(members.c.phone == phone)
-    if f.card_no:
-        out.append(members.c.card_no == f.card_no)
+    if f.card_no:  # as the card or the member's QR code shows it (`domain.cards`)
+        if cards.is_qr_payload(f.card_no):
+            out.append(members.c.member_code == cards.member_code(f.card_no))
+        else:
+            try:
+                card = cards.card_number(f.card_no)
+            except InvalidInput:  # a mistyped card of ours matches nobody rather than failing the search
+                card = f.card_no
+            out.append(members.c.card_no == card)
     if f.name:
         out.append(members.c.name.like(_like(f.name), escape="\\"))
     if f.tag:
@@ -200,12 +219,6 @@ def _conditions(ctx: Context, f: MemberFilter) -> list[Any]:
     return out
 
 
-def _minor(amount: Decimal, currency: str) -> int | None:
-    """`amount` in the currency's minor units; None when it has more decimals than the currency."""
-    value = amount.scaleb(get_currency_precision(currency))
-    return int(value) if value == value.to_integral_value() else None
-
-
 def _score_conditions(f: MemberFilter, currency: str) -> list[Any]:
     s = member_scores.c
     out: list[Any] = []
@@ -218,7 +231,7 @@ def _score_conditions(f: MemberFilter, currency: str) -> list[Any]:
     if f.p_alive_max is not None:
         out.append(s.p_alive <= f.p_alive_max)
     if f.clv_min is not None:
-        out.append(s.clv_minor >= _minor(f.clv_min, currency))
+        out.append(s.clv_minor >= minor_units(f.clv_min, currency))
     if f.clv_max is not None:
-        out.append(s.clv_minor <= _minor(f.clv_max, currency))
+        out.append(s.clv_minor <= minor_units(f.clv_max, currency))
     return out

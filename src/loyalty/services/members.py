@@ -26,9 +26,11 @@ from loyalty.db.core_tables import (
     tier_history,
     tiers,
 )
+from loyalty.domain import cards
 from loyalty.domain.actors import SYSTEM, Actor
-from loyalty.domain.cards import luhn_valid, new_card_number, new_member_code
-from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.domain.birthdays import check_birthday
+from loyalty.domain.cards import is_qr_payload, new_card_number, new_member_code
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound, field_error
 from loyalty.domain.tiers import TierDef, tier_for_spend
 from loyalty.i18n import marker
 from loyalty.services import audit
@@ -54,6 +56,15 @@ _NO_MEMBER_WITH = {
 _MEMBER_COLS = [
     c for c in members.c if c.name not in ("tier_locked_until", "tier_lock_reason", "tier_grace_until")
 ]
+
+
+def duplicate_phone(phone: str) -> Conflict:
+    """DUPLICATE_PHONE naming the field `phone`: one answer whether a registration or a change of
+    phone (or a concurrent one that won the race) finds the number taken."""
+    entry = field_error("phone", "a member with phone {phone} already exists", {"phone": phone})
+    return Conflict(
+        "DUPLICATE_PHONE", "a member with phone {phone} already exists", {"phone": phone, "errors": [entry]}
+    )
 
 
 def normalise_phone(raw: str, region: str = "CN") -> str:
@@ -156,12 +167,11 @@ def register_member(ctx: Context, data: MemberIn, *, actor: Actor | None = None)
     if not data.name.strip():
         raise InvalidInput.field("name", "name must not be empty", "NAME_REQUIRED")
     now = ctx.now()
+    check_birthday(data.birthday, now.astimezone(ctx.settings.tz).date())
     try:
         with ctx.engine.begin() as conn:
             if conn.execute(select(members.c.id).where(members.c.phone == phone)).first():
-                raise Conflict(
-                    "DUPLICATE_PHONE", "a member with phone {phone} already exists", {"phone": phone}
-                )
+                raise duplicate_phone(phone)
             if data.registration_store_id is not None and (
                 conn.execute(select(stores.c.id).where(stores.c.id == data.registration_store_id)).first()
                 is None
@@ -191,12 +201,9 @@ def register_member(ctx: Context, data: MemberIn, *, actor: Actor | None = None)
                 )
             )
             out = _out(conn, mid)
-            if actor is not None:
-                audit.record(conn, actor, "member.register", "member", mid, None, _audited(out), at=now)
+            audit.record(conn, actor or SYSTEM, "member.register", "member", mid, None, _audited(out), at=now)
     except IntegrityError as exc:  # a concurrent registration with the same phone won the race
-        raise Conflict(
-            "DUPLICATE_PHONE", "a member with phone {phone} already exists", {"phone": phone}
-        ) from exc
+        raise duplicate_phone(phone) from exc
     return out
 
 
@@ -235,12 +242,13 @@ def resolve_member_id(
         cond = members.c.id == member_id
     elif phone is not None:
         cond = members.c.phone == normalise_phone(phone, region)
+    elif card_no is not None and is_qr_payload(card_no):  # the member's QR scanned into the card field
+        cond = members.c.member_code == cards.member_code(card_no)
     elif card_no is not None:
-        if not luhn_valid(card_no):
-            raise InvalidInput.field("card_no", "card number check digit is wrong", "CARD_NO_INVALID")
-        cond = members.c.card_no == card_no
+        cond = members.c.card_no == cards.card_number(card_no)
     else:
-        cond = members.c.member_code == member_code
+        assert member_code is not None
+        cond = members.c.member_code == cards.member_code(member_code)
     mid = conn.execute(select(members.c.id).where(cond)).scalar()
     if mid is None:
         raise NotFound(
@@ -296,6 +304,7 @@ def update_member(
     if "phone" in values:
         values["phone"] = normalise_phone(values["phone"], ctx.settings.phone_region)
     now = ctx.now()
+    check_birthday(values.get("birthday"), now.astimezone(ctx.settings.tz).date())
     try:
         with ctx.engine.begin() as conn:
             before = _out(conn, member_id)
@@ -304,11 +313,7 @@ def update_member(
                 and values["phone"] != before.phone
                 and conn.execute(select(members.c.id).where(members.c.phone == values["phone"])).first()
             ):
-                raise Conflict(
-                    "DUPLICATE_PHONE",
-                    "a member with phone {phone} already exists",
-                    {"phone": values["phone"]},
-                )
+                raise duplicate_phone(values["phone"])
             if values:
                 conn.execute(
                     update(members).where(members.c.id == member_id).values(**values, updated_at=now)
@@ -324,8 +329,10 @@ def update_member(
                 _audited(after),
                 at=now,
             )
-    except IntegrityError as exc:
-        raise Conflict("DUPLICATE_PHONE", "a member with that phone already exists") from exc
+    except IntegrityError as exc:  # a concurrent change or registration took the phone first
+        if "phone" not in values:
+            raise
+        raise duplicate_phone(values["phone"]) from exc
     return after
 
 

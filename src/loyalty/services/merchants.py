@@ -11,8 +11,11 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import accounts, merchants, programmes, stores
+from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.services import audit
 from loyalty.services.common import read
+from loyalty.services.intake import currency_mismatch
 from loyalty.services.schemas import MerchantIn, MerchantOut, StoreIn, StoreOut
 
 MERCHANT_ACCOUNT_KINDS = ("liability", "redeemed", "expired")
@@ -42,14 +45,26 @@ def _create_merchant(conn: Connection, data: MerchantIn, now: object, programme_
     return int(mid)
 
 
-def create_merchant(ctx: Context, data: MerchantIn) -> MerchantOut:
-    """Create a merchant in the default programme, with its ledger accounts."""
+def create_merchant(ctx: Context, data: MerchantIn, *, actor: Actor | None = None) -> MerchantOut:
+    """Create a merchant in the default programme, with its ledger accounts (audited).
+
+    Its currency is the programme's (CURRENCY_MISMATCH otherwise): its stores' sales are refused in
+    any other, so a merchant in USD on a CNY programme could never post a sale in its own currency.
+    """
     ctx.invalidate()
     with ctx.engine.begin() as conn:
         prog = conn.execute(select(programmes.c.id).order_by(programmes.c.id).limit(1)).scalar()
+        expected = conn.execute(select(programmes.c.currency).where(programmes.c.id == prog)).scalar()
+        if expected is not None and data.currency.upper() != expected:
+            raise currency_mismatch("currency", data.currency, expected)
         mid = _create_merchant(conn, data, ctx.now(), prog)
-        row = conn.execute(select(merchants).where(merchants.c.id == mid)).one()
-    return MerchantOut.model_validate(row._asdict())
+        out = MerchantOut.model_validate(
+            conn.execute(select(merchants).where(merchants.c.id == mid)).one()._asdict()
+        )
+        audit.record(
+            conn, actor or SYSTEM, "merchant.create", "merchant", mid, None, out.model_dump(), at=ctx.now()
+        )
+    return out
 
 
 def list_merchants(ctx: Context) -> list[MerchantOut]:
@@ -58,8 +73,9 @@ def list_merchants(ctx: Context) -> list[MerchantOut]:
     return [MerchantOut.model_validate(r._asdict()) for r in rows]
 
 
-def create_store(ctx: Context, data: StoreIn) -> StoreOut:
-    """Create a store; its timezone decides business dates (e.g. which day a purchase counts for)."""
+def create_store(ctx: Context, data: StoreIn, *, actor: Actor | None = None) -> StoreOut:
+    """Create a store; its timezone decides business dates (e.g. which day a purchase counts for).
+    Audited in the same transaction."""
     try:
         ZoneInfo(data.timezone)
     except (KeyError, ValueError) as exc:
@@ -78,12 +94,17 @@ def create_store(ctx: Context, data: StoreIn) -> StoreOut:
             sid = conn.execute(
                 insert(stores).values(**data.model_dump(), created_at=ctx.now()).returning(stores.c.id)
             ).scalar_one()
-            row = conn.execute(select(stores).where(stores.c.id == sid)).one()
+            out = StoreOut.model_validate(
+                conn.execute(select(stores).where(stores.c.id == sid)).one()._asdict()
+            )
+            audit.record(
+                conn, actor or SYSTEM, "store.create", "store", sid, None, out.model_dump(), at=ctx.now()
+            )
     except IntegrityError as exc:
         raise Conflict(
             "DUPLICATE_STORE", "store code {store_code!r} already exists", {"store_code": data.code}
         ) from exc
-    return StoreOut.model_validate(row._asdict())
+    return out
 
 
 # What the API accepts as a store code (`api.routers.stores.Code`): POS exports name stores by it.

@@ -33,6 +33,7 @@ from loyalty.db.core_tables import (
     point_lots,
     postings,
     purchases,
+    returns,
     transfers,
 )
 from loyalty.domain.actors import SYSTEM, Actor
@@ -144,7 +145,13 @@ def balance(ctx: Context, member_id: int, *, as_of: datetime | None = None) -> B
 
 
 def statement(ctx: Context, member_id: int, *, limit: int = 1000) -> list[StatementEntry]:
-    """Every movement on the member's account, oldest first, with the running balance."""
+    """Every movement on the member's account, oldest first, with the running balance.
+
+    The balance is spendable points less debt, so a credit that pays off debt moves it from below
+    zero: each entry says how much of it went to the debt (`debt_repaid`: the credited lot's
+    `debt_paid`) and how much of a return's take-back could not be taken from unspent points and
+    became debt (`debt_created`), so −80 followed by +120 reads "80 of these 120 repaid the debt".
+    """
     with read(ctx) as conn:
         aid, _, _ = _account_id(conn, member_id)
         rows = conn.execute(
@@ -157,12 +164,23 @@ def statement(ctx: Context, member_id: int, *, limit: int = 1000) -> list[Statem
                 transfers.c.reason,
                 transfers.c.order_id,
                 transfers.c.store_id,
+                func.coalesce(returns.c.debt_created, 0).label("debt_created"),
             )
             .join(postings, postings.c.transfer_id == transfers.c.id)
+            .outerjoin(returns, returns.c.id == transfers.c.return_id)
             .where(postings.c.account_id == aid)
             .order_by(transfers.c.id)
             .limit(limit)
         ).all()
+        # Few credits pay debt: read those of the account's lots (by its index), not one per entry.
+        repaid = {
+            int(tid): int(paid)
+            for tid, paid in conn.execute(
+                select(point_lots.c.transfer_id, func.sum(point_lots.c.debt_paid))
+                .where(point_lots.c.account_id == aid, point_lots.c.debt_paid > 0)
+                .group_by(point_lots.c.transfer_id)
+            )
+        }
     out: list[StatementEntry] = []
     running = 0
     for r in rows:
@@ -174,6 +192,8 @@ def statement(ctx: Context, member_id: int, *, limit: int = 1000) -> list[Statem
                 kind=r.kind,
                 amount=r.amount,
                 balance_after=running,
+                debt_repaid=repaid.get(r.id, 0) if r.amount > 0 else 0,
+                debt_created=int(r.debt_created) if r.amount < 0 else 0,
                 rule=r.rule,
                 reason=r.reason,
                 order_id=r.order_id,
@@ -217,6 +237,9 @@ def redeem(
 
     Raises POINTS_INSUFFICIENT (Conflict) when the available balance is short — never a negative
     balance — and REDEEM_CAP_EXCEEDED / BELOW_MIN_BALANCE when the programme's limits forbid it.
+    Audited as `actor`'s (the system's when None) in the same transaction. With `idempotency_key`
+    the key is looked up again once the account is locked, so concurrent uses of one key queue on
+    the lock and all but the first replay it.
     """
     if points <= 0:
         raise InvalidInput.field("points", "points must be positive", "POINTS_INVALID")
@@ -245,13 +268,20 @@ def redeem(
                 {"member_id": member_id, "member_status": m.status},
             )
         acc = lock_member_account(conn, member_id)
+        if idempotency_key:
+            # A concurrent first use of the key (holding the lock until it committed) is seen now.
+            prior = idempotency.lookup(conn, scope, idempotency_key, rhash)
+            if prior is not None:
+                return RedeemResult.model_validate({**prior, "replayed": True})
         value_minor = points * MINOR_PER_UNIT // prog.points_per_currency_unit
         if order_total_minor is not None and value_minor * 100 > order_total_minor * prog.redeem_cap_pct:
+            from loyalty.i18n.formats import Amount  # Babel only when the message needs it
+
             raise Conflict(
                 "REDEEM_CAP_EXCEEDED",
-                "points may pay at most {redeem_cap_pct}% of the order",
+                "points may pay at most {redeem_cap_pct}% of the order ({max_value})",
                 {
-                    "max_value_minor": order_total_minor * prog.redeem_cap_pct // 100,
+                    "max_value": Amount(order_total_minor * prog.redeem_cap_pct // 100, prog.currency),
                     "redeem_cap_pct": prog.redeem_cap_pct,
                 },
             )
@@ -289,6 +319,22 @@ def redeem(
             points=points,
             value_minor=value_minor,
             balance_after=acc.balance,
+        )
+        audit.record(
+            conn,
+            actor or SYSTEM,
+            "points.redeem",
+            "member",
+            member_id,
+            None,
+            {
+                "points": points,
+                "value_minor": value_minor,
+                "store_id": store_id,
+                "order_id": order_id,
+                "transfer_id": tid,
+            },
+            at=now,
         )
         if idempotency_key:
             idempotency.store(conn, scope, idempotency_key, rhash, result.model_dump(mode="json"), now)
@@ -340,6 +386,10 @@ def adjust(
             ).one()
             liability, merchant_id = int(row.id), int(row.merchant_id)
         acc = lock_member_account(conn, member_id)
+        if idempotency_key:  # as for a redemption: a concurrent first use of the key is seen now
+            prior = idempotency.lookup(conn, scope, idempotency_key, rhash)
+            if prior is not None:
+                return AdjustResult.model_validate({**prior, "replayed": True})
         rule = "adjust:manual"
         if points > 0:
             tid = post_transfer(

@@ -39,15 +39,13 @@ from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, purchase_lines, purchases, returns, tier_history
 from loyalty.domain.actors import Actor
 from loyalty.domain.channels import Channel
-from loyalty.domain.earning import EarningRule, LineIn, cumulative_share, lot_times
+from loyalty.domain.earning import EarningRule, LineIn, cumulative_share
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.tiers import tier_for_spend
-from loyalty.i18n.formats import major
+from loyalty.i18n.formats import Amount
 from loyalty.services import audit
 from loyalty.services.common import (
-    credit_lot,
     lock_member_account,
-    post_transfer,
     qualifying_spend,
     store_info,
 )
@@ -153,12 +151,11 @@ def _locked_sale(conn: Connection, claim: ClaimIn, receipt_check: bool) -> Any:
         assert claim.total_minor is not None
         raise InvalidInput.field(
             "total",
-            "the receipt's total {given} {currency} is not the sale's ({total} {currency})",
+            "the receipt's total {given} is not the sale's ({total})",
             "PURCHASE_CLAIM_TOTAL_MISMATCH",
             {
-                "given": str(major(claim.total_minor, sale.currency)),
-                "total": str(major(sale.total_minor, sale.currency)),
-                "currency": sale.currency,
+                "given": Amount(claim.total_minor, sale.currency),
+                "total": Amount(sale.total_minor, sale.currency),
                 "order_id": claim.order_id,
                 "store_id": claim.store_id,
             },
@@ -169,7 +166,7 @@ def _locked_sale(conn: Connection, claim: ClaimIn, receipt_check: bool) -> Any:
 def _claim(
     conn: Connection, ctx: Context, sale: Any, member_id: int, actor: Actor, now: datetime
 ) -> ClaimResult:
-    from loyalty.services.purchases import _Cache
+    from loyalty.services.purchases import _Cache, earn_sale_points
 
     cache = _Cache(conn, ctx)
     account = lock_member_account(conn, member_id)
@@ -211,38 +208,20 @@ def _claim(
             claimed_at=now,
         )
     )
-    available_at = expires_at = None
-    if credited > 0:
-        # The same pending/expiry rule as a sale posted live, as offsets from the sale's own time.
-        available_us, expires_us = lot_times(0, prog.return_window_days, prog.expiry_days)
-        available_at = sale.occurred_at + timedelta(microseconds=available_us)
-        expires_at = sale.occurred_at + timedelta(microseconds=expires_us)
-        tid = post_transfer(
-            conn,
-            kind="earn",
-            debit_account_id=store.liability_account_id,
-            credit_account_id=account.id,
-            amount=credited,
-            at=now,
-            rule=rule.label,
-            member_id=member_id,
-            purchase_id=sale.id,
-            store_id=sale.store_id,
-            order_id=sale.order_id,
-            reason="claimed with the receipt",
-            operator=actor.id,
-        )
-        credit_lot(
-            conn,
-            account,
-            merchant_id=store.merchant_id,
-            transfer_id=tid,
-            points=credited,
-            available_at=available_at,
-            expires_at=expires_at,
-            at=now,
-            purchase_id=sale.id,
-        )
+    # The same pending/expiry rule as a sale posted live, from the sale's own time.
+    available_at, expires_at = earn_sale_points(
+        conn,
+        store,
+        account,
+        points=credited,
+        sold_at=sale.occurred_at,
+        at=now,
+        rule=rule.label,
+        purchase_id=sale.id,
+        order_id=sale.order_id,
+        reason="claimed with the receipt",
+        operator=actor.id,
+    )
     # The sale now counts in the member's window; upgrade at once where a window holding it qualifies.
     window = prog.tier_window_days
     spend = max(
@@ -267,6 +246,14 @@ def _claim(
                 at=now,
             )
         )
+    # What a re-read of the sale answers from now on: the tier the claim left the member in.
+    conn.execute(
+        update(purchases)
+        .where(purchases.c.id == sale.id)
+        .values(
+            tier_code=upgrade.code if upgrade else tier.code, upgraded_to=upgrade.code if upgrade else None
+        )
+    )
     result = ClaimResult(
         purchase_id=sale.id,
         store_id=sale.store_id,

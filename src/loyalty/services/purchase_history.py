@@ -10,20 +10,21 @@ the page's returns and lines by purchase id.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from loyalty.bootstrap import Context
-from loyalty.db.core_tables import members, purchase_lines, purchases, returns, stores
+from loyalty.db.core_tables import members, purchase_lines, purchases, returns, stores, tiers
+from loyalty.domain import cursors
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.services.common import read
+from loyalty.services.purchases import SALE_COLUMNS
 
 MAX_LIMIT = 200
 
@@ -74,6 +75,9 @@ class PurchaseRecord(_Model):
     points_earned: int
     points_reversed: int
     claimed_at: datetime | None
+    #: the member's tier as the sale (or its claim) left it, and the tier it upgraded them to
+    tier_code: str
+    upgraded_to: str | None
     returns: list[ReturnRecord]
     lines: list[LineRecord] | None
 
@@ -137,22 +141,20 @@ def member_purchase(ctx: Context, member_id: int, purchase_id: int) -> PurchaseR
 
 
 def _receipts() -> Any:
+    # A sale posted before core_0013 that kept no tier is shown with the member's tier now.
+    tier_now = (
+        select(tiers.c.code)
+        .join(members, members.c.tier_id == tiers.c.id)
+        .where(members.c.id == purchases.c.member_id)
+        .scalar_subquery()
+    )
     return select(
-        purchases.c.id,
-        purchases.c.member_id,
-        purchases.c.store_id,
+        *SALE_COLUMNS,
         stores.c.code.label("store_code"),
         stores.c.name.label("store_name"),
         stores.c.timezone.label("store_timezone"),
-        purchases.c.order_id,
-        purchases.c.channel,
-        purchases.c.occurred_at,
-        purchases.c.currency,
-        purchases.c.total_minor,
-        purchases.c.refunded_minor,
-        purchases.c.points_earned,
-        purchases.c.points_reversed,
-        purchases.c.claimed_at,
+        func.coalesce(purchases.c.tier_code, tier_now).label("tier_code"),
+        purchases.c.upgraded_to,
     ).join(stores, stores.c.id == purchases.c.store_id)
 
 
@@ -210,27 +212,9 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _cursor(last: PurchaseRecord) -> str:
-    """Where the next page starts: after this receipt's (time of sale, id), as `<µs since epoch>_<id>`."""
-    micros = (last.occurred_at - _EPOCH) // _MICROSECOND
-    return f"{micros}_{last.id}"
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = datetime.resolution
-
-
-_CURSOR = re.compile(r"^(-?[0-9]{1,19})_([0-9]{1,18})$")
+    """Where the next page starts: after this receipt's (time of sale, id)."""
+    return cursors.time_id_cursor(last.occurred_at, last.id)
 
 
 def _parse_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    if not cursor:
-        return None
-    found = _CURSOR.match(cursor)
-    try:
-        if found is None:
-            raise ValueError(cursor)
-        return _EPOCH + int(found[1]) * _MICROSECOND, int(found[2])
-    except (ValueError, OverflowError):
-        raise InvalidInput.field(
-            "cursor", "pass back a next_cursor this listing returned", "FILTER_INVALID"
-        ) from None
+    return cursors.after_time_id(cursor)

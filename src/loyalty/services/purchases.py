@@ -36,13 +36,15 @@ from loyalty.db.core_tables import (
     tiers,
 )
 from loyalty.db.prepared import Prepared, pipelined, savepoint
-from loyalty.domain.actors import Actor
+from loyalty.domain import cursors
+from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.channels import CHANNELS
 from loyalty.domain.earning import EarningRule, LineIn, cumulative_share, line_eligible, lot_times
-from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
+from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, field_error
 from loyalty.domain.ledger import Lot, allocate_fefo
+from loyalty.domain.sale_limits import MAX_SALE_MINOR
 from loyalty.domain.tiers import TierDef, tier_for_spend
-from loyalty.services import idempotency
+from loyalty.services import audit, idempotency
 from loyalty.services.common import (
     ANONYMOUS_RULE,
     LockedAccount,
@@ -58,6 +60,7 @@ from loyalty.services.common import (
     set_account,
     store_info,
 )
+from loyalty.services.intake import currency_mismatch
 from loyalty.services.members import resolve_member_id
 from loyalty.services.schemas import (
     PurchaseIn,
@@ -80,19 +83,22 @@ def _validate(data: PurchaseIn) -> list[int]:
         errors.append({"field": "occurred_at", "message": "time must carry a timezone"})
     if not data.lines:
         errors.append({"field": "lines", "message": "a purchase needs at least one line"})
+    # Fields as the API and the docs name them (`lines.0.discount`), not as the columns are (`*_minor`).
     for i, line in enumerate(data.lines):
         if line.quantity <= 0:
-            errors.append({"field": f"lines[{i}].quantity", "message": "quantity must be positive"})
+            errors.append({"field": f"lines.{i}.quantity", "message": "quantity must be positive"})
         if line.unit_price_minor < 0:
-            errors.append({"field": f"lines[{i}].unit_price_minor", "message": "price must not be negative"})
+            errors.append({"field": f"lines.{i}.unit_price", "message": "price must not be negative"})
         if line.discount_minor < 0:
-            errors.append({"field": f"lines[{i}].discount_minor", "message": "discount must not be negative"})
+            errors.append({"field": f"lines.{i}.discount", "message": "discount must not be negative"})
         amount = line.quantity * line.unit_price_minor - line.discount_minor
         if amount < 0:
-            errors.append({"field": f"lines[{i}].discount_minor", "message": "discount exceeds line amount"})
+            errors.append({"field": f"lines.{i}.discount", "message": "discount exceeds line amount"})
         amounts.append(amount)
     if data.total_minor is not None and data.total_minor < 0:
-        errors.append({"field": "total_minor", "message": "total must not be negative"})
+        errors.append({"field": "total", "message": "total must not be negative"})
+    if sum(amounts) > MAX_SALE_MINOR:  # `domain.sale_limits`: it would not fit the ledger's columns
+        errors.append({"field": "lines", "message": "the lines add up to more than a sale may be"})
     if errors:
         code = "QUANTITY_INVALID" if any("quantity" in e["field"] for e in errors) else "PURCHASE_INVALID"
         raise InvalidInput(code, errors[0]["message"], {"errors": errors})
@@ -100,7 +106,11 @@ def _validate(data: PurchaseIn) -> list[int]:
 
 
 def _result_from_row(conn: Connection, row: Any, replayed: bool) -> PurchaseResult:
-    lot = tier_code = None
+    """The posting's answer re-read: the tier is the one the sale (or its claim) left the member in,
+    kept with it; only a sale posted before core_0013 with no tier history to fill it in from is
+    read with the member's tier now."""
+    lot = None
+    tier_code = row.tier_code
     if row.member_id is not None:  # an anonymous sale has no lot and no member's tier
         lot = conn.execute(
             select(point_lots.c.available_at, point_lots.c.expires_at)
@@ -108,11 +118,12 @@ def _result_from_row(conn: Connection, row: Any, replayed: bool) -> PurchaseResu
             .order_by(point_lots.c.id)
             .limit(1)
         ).first()
-        tier_code = conn.execute(
-            select(tiers.c.code)
-            .join(members, members.c.tier_id == tiers.c.id)
-            .where(members.c.id == row.member_id)
-        ).scalar_one()
+        if tier_code is None:
+            tier_code = conn.execute(
+                select(tiers.c.code)
+                .join(members, members.c.tier_id == tiers.c.id)
+                .where(members.c.id == row.member_id)
+            ).scalar_one()
     return PurchaseResult(
         purchase_id=row.id,
         store_id=row.store_id,
@@ -124,6 +135,7 @@ def _result_from_row(conn: Connection, row: Any, replayed: bool) -> PurchaseResu
         available_at=lot.available_at if lot else None,
         expires_at=lot.expires_at if lot else None,
         tier_code=tier_code,
+        upgraded_to=row.upgraded_to,
         replayed=replayed,
         channel=row.channel,
         claimed_at=row.claimed_at,
@@ -316,6 +328,7 @@ def _post_one(
     *,
     look_up_order: bool = True,
     record: idempotency.Record | None = None,
+    actor: Actor | None = None,
 ) -> PurchaseResult:
     """Post one sale in `conn`'s transaction, or replay it when its (store, order id) is already posted.
 
@@ -323,7 +336,9 @@ def _post_one(
     repeated order then raises IntegrityError and the caller retries with the look-up. A POS sends
     each order once in all but a few retries, so the common case saves a statement. `record`, the
     caller's Idempotency-Key, is stored with the result in the same transaction (on a retry, only if
-    a concurrent request has not stored it first).
+    a concurrent request has not stored it first). A new sale is audited as `actor`'s in the same
+    transaction (None: the caller audits the batch it belongs to, as an import does); a replay wrote
+    nothing and is not.
     """
     amounts = _validate(data)
     rhash = model_hash(data)
@@ -353,8 +368,12 @@ def _post_one(
         return replayed
     store = cache.store(data.store_id)
     prog = store.programme
+    if data.currency is not None and data.currency != prog.currency:  # never earn on another currency
+        raise currency_mismatch("currency", data.currency, prog.currency)
     if data.anonymous:
-        return _post_anonymous(conn, ctx, store, data, amounts, rhash, record, if_absent=look_up_order)
+        return _post_anonymous(
+            conn, ctx, store, data, amounts, rhash, record, if_absent=look_up_order, actor=actor
+        )
     try:
         posting = _member_for_posting(conn, ctx, cache, data, prog.tier_window_days)
     except (NotFound, Conflict):
@@ -362,7 +381,7 @@ def _post_one(
             raise
         # A till's retry of an order whose member has since been merged or deactivated replays the
         # order; only a new order gets the member error.
-        return _post_one(conn, ctx, cache, data, look_up_order=True, record=record)
+        return _post_one(conn, ctx, cache, data, look_up_order=True, record=record, actor=actor)
     member_id, account = posting.member_id, posting.account
     tier = cache.tiers[posting.tier_id]
     rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
@@ -380,76 +399,28 @@ def _post_one(
     # in two round trips, the first ending when the earning transfer's id comes back; an error in any of
     # them is raised there or at the end of the block.
     with pipelined(conn):
-        purchase = {
-            "store_id": data.store_id,
-            "member_id": member_id,
-            "order_id": data.order_id,
-            "occurred_at": data.occurred_at,
-            "total_minor": total,
-            "eligible_minor": eligible,
-            "refunded_minor": 0,
-            "currency": data.currency or prog.currency,
-            "points_earned": points,
-            "points_reversed": 0,
-            "redeemed_points": 0,
-            "rule": rule.label,
-            "request_hash": rhash,
-            "created_at": now,
-            "channel": data.channel,
-        }
+        tier_code = upgrade.code if upgrade else tier.code
+        upgraded_to = upgrade.code if upgrade else None
+        purchase = _purchase_row(
+            data, prog.currency, member_id, total, eligible, points, rule.label, rhash, now
+        ) | {"tier_code": tier_code, "upgraded_to": upgraded_to}
         if posting.purchase_id is None:
             pid = _INSERT_PURCHASE.scalar(conn, purchase)
         else:
             pid = posting.purchase_id
             _INSERT_PURCHASE_WITH_ID.send(conn, {"id": pid, **purchase})
-        _INSERT_LINES.run_many(
+        _INSERT_LINES.run_many(conn, _line_rows(pid, data, amounts, line_points))
+        available_at, expires_at = earn_sale_points(
             conn,
-            [
-                {
-                    "purchase_id": pid,
-                    "line_no": i + 1,
-                    "sku": ln.sku,
-                    "category": ln.category,
-                    "quantity": ln.quantity,
-                    "unit_price_minor": ln.unit_price_minor,
-                    "discount_minor": ln.discount_minor,
-                    "amount_minor": a,
-                    "points": p,
-                    "returned_quantity": 0,
-                }
-                for i, (ln, a, p) in enumerate(zip(data.lines, amounts, line_points, strict=True))
-            ],
+            store,
+            account,
+            points=points,
+            sold_at=data.occurred_at,
+            at=now,
+            rule=rule.label,
+            purchase_id=pid,
+            order_id=data.order_id,
         )
-        available_at = expires_at = None
-        if points > 0:
-            # The same pending/expiry rule as the bulk import, as offsets from the sale.
-            available_us, expires_us = lot_times(0, prog.return_window_days, prog.expiry_days)
-            available_at = data.occurred_at + timedelta(microseconds=available_us)
-            expires_at = data.occurred_at + timedelta(microseconds=expires_us)
-            tid = post_transfer(
-                conn,
-                kind="earn",
-                debit_account_id=store.liability_account_id,
-                credit_account_id=account.id,
-                amount=points,
-                at=now,
-                rule=rule.label,
-                member_id=member_id,
-                purchase_id=pid,
-                store_id=data.store_id,
-                order_id=data.order_id,
-            )
-            credit_lot(
-                conn,
-                account,
-                merchant_id=store.merchant_id,
-                transfer_id=tid,
-                points=points,
-                available_at=available_at,
-                expires_at=expires_at,
-                at=now,
-                purchase_id=pid,
-            )
         if upgrade is not None:
             _UPGRADE_MEMBER.run(conn, {"upgraded_member": member_id, "to_tier": upgrade.id})
             _INSERT_HISTORY.run(
@@ -473,13 +444,122 @@ def _post_one(
             rule=rule.label,
             available_at=available_at,
             expires_at=expires_at,
-            tier_code=upgrade.code if upgrade else tier.code,
-            upgraded_to=upgrade.code if upgrade else None,
+            tier_code=tier_code,
+            upgraded_to=upgraded_to,
             channel=data.channel,
         )
+        if actor is not None:
+            audit.record(conn, actor, *audit.sale(result), at=now)
         if record is not None:
             record.save(conn, result, ctx.now(), if_absent=look_up_order)
     return result
+
+
+def _purchase_row(
+    data: PurchaseIn,
+    currency: str,
+    member_id: int | None,
+    total: int,
+    eligible: int,
+    points: int,
+    rule: str,
+    rhash: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The purchase row of a sale posted live (a member's or an anonymous one), less the member's
+    tier (`tier_code`, `upgraded_to`), which the caller adds."""
+    return {
+        "store_id": data.store_id,
+        "member_id": member_id,
+        "order_id": data.order_id,
+        "occurred_at": data.occurred_at,
+        "total_minor": total,
+        "eligible_minor": eligible,
+        "refunded_minor": 0,
+        "currency": data.currency or currency,
+        "points_earned": points,
+        "points_reversed": 0,
+        "redeemed_points": 0,
+        "rule": rule,
+        "request_hash": rhash,
+        "created_at": now,
+        "channel": data.channel,
+    }
+
+
+def _line_rows(
+    pid: int, data: PurchaseIn, amounts: Sequence[int], points: Sequence[int]
+) -> list[dict[str, Any]]:
+    """The sale's lines as rows of purchase `pid`, numbered from 1, with what each earned."""
+    return [
+        {
+            "purchase_id": pid,
+            "line_no": i + 1,
+            "sku": ln.sku,
+            "category": ln.category,
+            "quantity": ln.quantity,
+            "unit_price_minor": ln.unit_price_minor,
+            "discount_minor": ln.discount_minor,
+            "amount_minor": a,
+            "points": p,
+            "returned_quantity": 0,
+        }
+        for i, (ln, a, p) in enumerate(zip(data.lines, amounts, points, strict=True))
+    ]
+
+
+def earn_sale_points(
+    conn: Connection,
+    store: StoreInfo,
+    account: LockedAccount,
+    *,
+    points: int,
+    sold_at: datetime,
+    at: datetime,
+    rule: str,
+    purchase_id: int,
+    order_id: str,
+    **extra: Any,
+) -> tuple[datetime | None, datetime | None]:
+    """Credit what a sale at `store` earned (nothing when `points` is 0): the earning transfer and one
+    lot that pays debt first; return the lot's (available_at, expires_at).
+
+    The lot's pending period and expiry run from the sale's own time by the programme's rule (the
+    bulk import's too), so a sale posted live and one claimed later earn alike. `extra` goes on the
+    transfer (a claim's reason and operator).
+    """
+    if points <= 0:
+        return None, None
+    prog = store.programme
+    available_us, expires_us = lot_times(0, prog.return_window_days, prog.expiry_days)
+    available_at = sold_at + timedelta(microseconds=available_us)
+    expires_at = sold_at + timedelta(microseconds=expires_us)
+    tid = post_transfer(
+        conn,
+        kind="earn",
+        debit_account_id=store.liability_account_id,
+        credit_account_id=account.id,
+        amount=points,
+        at=at,
+        rule=rule,
+        member_id=account.member_id,
+        purchase_id=purchase_id,
+        store_id=store.id,
+        order_id=order_id,
+        **extra,
+    )
+    credit_lot(
+        conn,
+        account,
+        merchant_id=store.merchant_id,
+        transfer_id=tid,
+        points=points,
+        available_at=available_at,
+        expires_at=expires_at,
+        at=at,
+        purchase_id=purchase_id,
+    )
+    return available_at, expires_at
 
 
 def _post_anonymous(
@@ -492,9 +572,11 @@ def _post_anonymous(
     record: idempotency.Record | None,
     *,
     if_absent: bool,
+    actor: Actor | None,
 ) -> PurchaseResult:
-    """An anonymous sale: its purchase and lines only. No member, no account lock, no window spend, no
-    ledger transfer and no tier effect; its lines earn 0 points until a member claims it.
+    """An anonymous sale: its purchase and lines only (and its audit row). No member, no account lock,
+    no window spend, no ledger transfer and no tier effect; its lines earn 0 points until a member
+    claims it.
 
     Its eligible spend is kept by the programme's exclusions, as for any sale. On PostgreSQL it waits
     twice (for the purchase's id, then for the lines and the key) before the commit.
@@ -508,44 +590,10 @@ def _post_anonymous(
     total = data.total_minor if data.total_minor is not None else sum(amounts)
     now = ctx.now()
     with pipelined(conn):
-        pid = _INSERT_PURCHASE.scalar(
-            conn,
-            {
-                "store_id": data.store_id,
-                "member_id": None,
-                "order_id": data.order_id,
-                "occurred_at": data.occurred_at,
-                "total_minor": total,
-                "eligible_minor": eligible,
-                "refunded_minor": 0,
-                "currency": data.currency or prog.currency,
-                "points_earned": 0,
-                "points_reversed": 0,
-                "redeemed_points": 0,
-                "rule": ANONYMOUS_RULE,
-                "request_hash": rhash,
-                "created_at": now,
-                "channel": data.channel,
-            },
-        )
-        _INSERT_LINES.run_many(
-            conn,
-            [
-                {
-                    "purchase_id": pid,
-                    "line_no": i + 1,
-                    "sku": ln.sku,
-                    "category": ln.category,
-                    "quantity": ln.quantity,
-                    "unit_price_minor": ln.unit_price_minor,
-                    "discount_minor": ln.discount_minor,
-                    "amount_minor": a,
-                    "points": 0,
-                    "returned_quantity": 0,
-                }
-                for i, (ln, a) in enumerate(zip(data.lines, amounts, strict=True))
-            ],
-        )
+        row = _purchase_row(data, prog.currency, None, total, eligible, 0, ANONYMOUS_RULE, rhash, now)
+        row |= {"tier_code": None, "upgraded_to": None}
+        pid = _INSERT_PURCHASE.scalar(conn, row)
+        _INSERT_LINES.run_many(conn, _line_rows(pid, data, amounts, [0] * len(amounts)))
         result = PurchaseResult(
             purchase_id=pid,
             store_id=data.store_id,
@@ -559,6 +607,8 @@ def _post_anonymous(
             tier_code=None,
             channel=data.channel,
         )
+        if actor is not None:
+            audit.record(conn, actor, *audit.sale(result), at=now)
         if record is not None:
             record.save(conn, result, ctx.now(), if_absent=if_absent)
     return result
@@ -573,10 +623,15 @@ def post_purchase(
 ) -> PurchaseResult:
     """Post one POS sale: earn points, upgrade the tier at once if the window now qualifies.
 
-    With ``record`` the caller's Idempotency-Key and response are stored in the same transaction.
+    With ``record`` the caller's Idempotency-Key and response are stored in the same transaction, as
+    the audit row (`actor`'s; the system's when None).
     """
+    who = actor or SYSTEM
     return in_sale_transaction(
-        ctx, lambda conn, first_try: post_purchase_once(conn, ctx, data, record=record, first_try=first_try)
+        ctx,
+        lambda conn, first_try: post_purchase_once(
+            conn, ctx, data, record=record, first_try=first_try, actor=who
+        ),
     )
 
 
@@ -584,11 +639,12 @@ def in_sale_transaction(ctx: Context, attempt: Callable[[Connection, bool], T]) 
     """`attempt(conn, first_try)` in a transaction of its own; after a UNIQUE violation or a lost
     connection, once more.
 
-    The order was posted before (a till's retry), or a concurrent post of the same order (or with the
-    same key) won the UNIQUE race: the second attempt, in a fresh transaction, replays its result (or
-    finds the mismatch), keeping its key. The database server went away (a restart, a failover): the
-    pool's other connections are as dead as this one, so the pool is replaced, and the second attempt
-    looks the order up first, for the first may have committed before its answer was lost.
+    The order (or return) was posted before (a till's retry), or a concurrent post of the same one
+    (or with the same key) won the UNIQUE race: the second attempt, in a fresh transaction, replays
+    its result (or finds the mismatch), keeping its key. The database server went away (a restart, a
+    failover): the pool's other connections are as dead as this one, so the pool is replaced, and the
+    second attempt looks the order up first, for the first may have committed before its answer was
+    lost.
     """
     try:
         with ctx.engine.begin() as conn:
@@ -610,41 +666,53 @@ def post_purchase_once(
     *,
     record: idempotency.Record | None = None,
     first_try: bool,
+    actor: Actor = SYSTEM,
 ) -> PurchaseResult:
     """One attempt of :func:`post_purchase` in the caller's transaction (see `in_sale_transaction`).
 
     For a caller that does more in the sale's transaction, such as the API looking its
     Idempotency-Key up there instead of in a transaction of its own.
     """
-    return _post_one(conn, ctx, _Cache(conn, ctx), data, look_up_order=not first_try, record=record)
+    cache = _Cache(conn, ctx)
+    return _post_one(conn, ctx, cache, data, look_up_order=not first_try, record=record, actor=actor)
 
 
 def post_purchase_in(
-    conn: Connection, ctx: Context, data: PurchaseIn, *, record: idempotency.Record | None = None
+    conn: Connection,
+    ctx: Context,
+    data: PurchaseIn,
+    *,
+    record: idempotency.Record | None = None,
+    actor: Actor = SYSTEM,
 ) -> PurchaseResult:
     """:func:`post_purchase` inside the caller's transaction, for a caller that writes many sales in one.
 
     The sale runs in a savepoint of its own, so a failure undoes only its own writes, and a repeated
     order (the UNIQUE race) is retried in a fresh savepoint as a replay, as `post_purchase` retries in
-    a fresh transaction. Used by the API's group commit on SQLite (`loyalty.api.group_commit`).
+    a fresh transaction. Used by the API's group commit on SQLite (`loyalty.api.group_commit`), where
+    the audit rows of the transaction's sales are written together (`audit.deferred`).
     """
     cache = _Cache(conn, ctx)
     try:
-        with savepoint(conn):
-            return _post_one(conn, ctx, cache, data, look_up_order=False, record=record)
+        with savepoint(conn), audit.undone_with(conn):
+            return _post_one(conn, ctx, cache, data, look_up_order=False, record=record, actor=actor)
     except IntegrityError:
-        with savepoint(conn):
-            return _post_one(conn, ctx, cache, data, look_up_order=True, record=record)
+        with savepoint(conn), audit.undone_with(conn):
+            return _post_one(conn, ctx, cache, data, look_up_order=True, record=record, actor=actor)
 
 
-def post_purchases(ctx: Context, items: Sequence[PurchaseIn]) -> list[PurchaseResult]:
-    """Post many purchases in ONE transaction with the same earning code (bulk import, replays).
+def post_purchases(
+    ctx: Context, items: Sequence[PurchaseIn], *, actor: Actor = SYSTEM
+) -> list[PurchaseResult]:
+    """Post many purchases in ONE transaction with the same earning code (bulk import, replays), each
+    audited as `actor`'s.
 
-    All or nothing: a bad item raises and none of the batch is written, so a re-run converges.
+    All or nothing: a bad item raises and none of the batch is written, so a re-run converges. The
+    audit rows are written together at the end (`audit.deferred`).
     """
-    with ctx.engine.begin() as conn:
+    with ctx.engine.begin() as conn, audit.deferred(conn):
         cache = _Cache(conn, ctx)
-        return [_post_one(conn, ctx, cache, item) for item in items]
+        return [_post_one(conn, ctx, cache, item, actor=actor) for item in items]
 
 
 def get_purchase(
@@ -664,6 +732,22 @@ def get_purchase(
             )
         return _result_from_row(conn, row, replayed=False)
 
+
+#: a sale as listings show it: the chain's (`list_purchases`) and a member's (`purchase_history`)
+SALE_COLUMNS = (
+    purchases.c.id,
+    purchases.c.store_id,
+    purchases.c.order_id,
+    purchases.c.member_id,
+    purchases.c.channel,
+    purchases.c.occurred_at,
+    purchases.c.currency,
+    purchases.c.total_minor,
+    purchases.c.refunded_minor,
+    purchases.c.points_earned,
+    purchases.c.points_reversed,
+    purchases.c.claimed_at,
+)
 
 #: the most sales one page of `list_purchases` holds
 MAX_PAGE = 200
@@ -698,26 +782,10 @@ def list_purchases(
             "FILTER_INVALID",
             {"channel": channel, "channels": ", ".join(CHANNELS)},
         )
-    stmt = select(
-        purchases.c.id,
-        purchases.c.store_id,
-        purchases.c.order_id,
-        purchases.c.member_id,
-        purchases.c.channel,
-        purchases.c.occurred_at,
-        purchases.c.currency,
-        purchases.c.total_minor,
-        purchases.c.refunded_minor,
-        purchases.c.points_earned,
-        purchases.c.points_reversed,
-        purchases.c.claimed_at,
-    )
-    if cursor:
-        if not cursor.isdigit() or len(cursor) > 19:
-            raise InvalidInput.field(
-                "cursor", "pass back a next_cursor this listing returned", "FILTER_INVALID"
-            )
-        stmt = stmt.where(purchases.c.id < int(cursor))
+    stmt = select(*SALE_COLUMNS)
+    before = cursors.before_id(cursor)
+    if before is not None:
+        stmt = stmt.where(purchases.c.id < before)
     if store_ids is not None:
         stmt = stmt.where(purchases.c.store_id.in_(list(store_ids)))
     if member_id is not None:
@@ -736,7 +804,7 @@ def list_purchases(
         rows = conn.execute(stmt.order_by(purchases.c.id.desc()).limit(limit + 1)).all()
     items = [PurchaseSummary.model_validate(r._asdict()) for r in rows[:limit]]
     more = len(rows) > limit and items
-    return PurchaseListing(items=items, next_cursor=str(items[-1].id) if more else None)
+    return PurchaseListing(items=items, next_cursor=cursors.id_cursor(items[-1].id) if more else None)
 
 
 def reverse_points(
@@ -852,13 +920,36 @@ _SET_REFUNDED = Prepared(
 
 
 def post_return(ctx: Context, data: ReturnIn, *, actor: Actor | None = None) -> ReturnResult:
-    """Reverse the points of (part of) an earlier order; idempotent on (store_id, return_id)."""
-    with ctx.engine.begin() as conn:
-        return post_return_in(conn, ctx, _Cache(conn, ctx), data)
+    """Reverse the points of (part of) an earlier order; idempotent on (store_id, return_id).
+
+    Audited as `actor`'s (the system's when None) in the same transaction. A concurrent post of the
+    same return (a till's retry racing its first try) loses the UNIQUE race and, in a fresh
+    transaction, replays the winner's result (`in_sale_transaction`).
+    """
+    who = actor or SYSTEM
+    return in_sale_transaction(
+        ctx, lambda conn, _first_try: post_return_in(conn, ctx, _Cache(conn, ctx), data, actor=who)
+    )
 
 
-def post_return_in(conn: Connection, ctx: Context, cache: _Cache, data: ReturnIn) -> ReturnResult:
-    """`post_return` inside the caller's transaction (the import posts a batch of returns in one)."""
+def post_return_in(
+    conn: Connection, ctx: Context, cache: _Cache, data: ReturnIn, *, actor: Actor | None = None
+) -> ReturnResult:
+    """`post_return` inside the caller's transaction (the import posts a batch of returns in one).
+
+    A new return is audited as `actor`'s; None: the caller audits the batch it belongs to (an import).
+    """
+    if data.lines is not None and data.refund_minor is not None:  # which one was meant is unknowable
+        raise InvalidInput(
+            "REFUND_INVALID",
+            "give lines or a refund, not both",
+            {
+                "errors": [
+                    field_error("lines", "give lines or a refund, not both"),
+                    field_error("refund", "give lines or a refund, not both"),
+                ]
+            },
+        )
     rhash = request_hash(data.model_dump(mode="json"))
     found = _RETURN_BY_ID.run(conn, {"store_id": data.store_id, "return_id": data.return_id})
     if found:
@@ -927,25 +1018,17 @@ def post_return_in(conn: Connection, ctx: Context, cache: _Cache, data: ReturnIn
         refund = min(refund, p.total_minor - p.refunded_minor)
     else:
         if data.refund_minor is None or data.refund_minor <= 0:
-            raise InvalidInput.field(
-                "refund_minor", "give lines or a positive refund amount", "REFUND_INVALID"
-            )
+            raise InvalidInput.field("refund", "give lines or a positive refund amount", "REFUND_INVALID")
         refund = data.refund_minor
         if p.refunded_minor + refund > p.total_minor:
-            from loyalty.i18n.formats import major
+            from loyalty.i18n.formats import Amount
 
             left = p.total_minor - p.refunded_minor
             raise InvalidInput.field(
-                "refund_minor",
-                "refund {refund} {currency} exceeds what is left of the sale ({left} {currency})",
+                "refund",
+                "refund {refund} exceeds what is left of the sale ({left})",
                 "RETURN_EXCEEDS_SALE",
-                {
-                    "refund": str(major(refund, p.currency)),
-                    "left": str(major(left, p.currency)),
-                    "currency": p.currency,
-                    "refund_minor": refund,
-                    "left_minor": left,
-                },
+                {"refund": Amount(refund, p.currency), "left": Amount(left, p.currency)},
             )
         reversed_pts = cumulative_share(
             p.points_earned, p.refunded_minor, p.refunded_minor + refund, p.total_minor
@@ -1003,10 +1086,18 @@ def post_return_in(conn: Connection, ctx: Context, cache: _Cache, data: ReturnIn
             "reversed": p.points_reversed + reversed_pts,
         },
     )
-    return ReturnResult(
+    result = ReturnResult(
         return_row_id=rid,
         purchase_id=p.id,
         refund_minor=refund,
         points_reversed=reversed_pts,
         debt_created=debt,
     )
+    if actor is not None:
+        audited = {
+            "store_id": data.store_id,
+            "return_id": data.return_id,
+            **result.model_dump(exclude={"replayed"}),
+        }
+        audit.record(conn, actor, "purchase.return", "purchase", p.id, None, audited, at=now)
+    return result

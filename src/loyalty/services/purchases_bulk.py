@@ -50,10 +50,12 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.bootstrap import Context
 from loyalty.db import unnest
 from loyalty.db.prepared import driver_error, send_sql
+from loyalty.domain.actors import Actor
 from loyalty.domain.channels import DEFAULT_CHANNEL, is_default_channel
 from loyalty.domain.earning import US_PER_DAY, debt_paid, line_eligible, line_points, lot_times, rule_label
 from loyalty.domain.errors import NotFound
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
+from loyalty.services import audit
 from loyalty.services.common import ANONYMOUS_RULE, StoreInfo
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
 
@@ -780,12 +782,16 @@ def post_set_based(
     *,
     ahead: ReadAhead | None = None,
     savepoint: bool = True,
+    actors: Sequence[Actor] | None = None,
 ) -> Posted | None:
     """Post `batch` set-based inside the caller's transaction, or write nothing and return None.
 
     None means the batch holds something only the live routine handles (see the module docstring):
-    an invalid line, an unknown store or member, an inactive member, a member's orders out of time
-    order, or an order already posted. `request_hashes` (one per order) are kept for POS replays.
+    an invalid line, an unknown store or member, an inactive member, a currency that is not the
+    programme's, a member's orders out of time order, or an order already posted. `request_hashes`
+    (one per order) are kept for POS replays. `actors` (one per order: POS sales) get an audit row per
+    order, written with the batch's other rows; without them the caller audits the batch (an import
+    records one row per batch).
 
     `ahead`: the batch's reads, sent before (`read_ahead`). Without a `savepoint` an order that
     already exists is not detected here: its `IntegrityError` is raised, here or when the caller's
@@ -807,6 +813,8 @@ def post_set_based(
             stores[sid] = cache.store(sid)
     except NotFound:  # unknown store: the live routine raises the proper error
         return None
+    if batch.currency is not None and any(i.programme.currency != batch.currency for i in stores.values()):
+        return None  # not the programme's currency: the live routine refuses it (CURRENCY_MISMATCH)
     anonymous, umem = _members_of(batch)
     known = session.members
     missing = [m for m in umem.tolist() if m not in known]
@@ -849,6 +857,7 @@ def post_set_based(
             request_hashes,
             ahead,
             anonymous,
+            actors,
         )
     except IntegrityError:
         session.reset()
@@ -879,6 +888,7 @@ def _post_set_based(
     request_hashes: Sequence[str] | None = None,
     ahead: ReadAhead | None = None,
     anonymous: npt.NDArray[np.bool_] | None = None,
+    actors: Sequence[Actor] | None = None,
 ) -> Posted:
     """The routine of `post_set_based`. Whatever depends on a member is computed over their orders
     (`by_member`); `anonymous` orders (None: there are none) only get their rows and lines written."""
@@ -1053,6 +1063,18 @@ def _post_set_based(
     if batch.channel is not None:  # else every order is a store sale: the column's default
         names.append("channel")
         varying.append(batch.channel.to_pylist())
+    # The tier each order left its member in, and the one it upgraded them to, as live.
+    codes = [td.code for td in tier_defs]
+    tier_after: list[str | None] = [codes[i] for i in after.tolist()]
+    upgraded: list[str | None] = [
+        code if b != a else None
+        for code, b, a in zip(tier_after, before.tolist(), after.tolist(), strict=True)
+    ]
+    if anonymous is not None:
+        for i in np.nonzero(anonymous)[0].tolist():
+            tier_after[i] = upgraded[i] = None
+    names += ["tier_code", "upgraded_to"]
+    varying += [tier_after, upgraded]
     write_rows(conn, "purchases", names, zip(*varying, strict=True), fixed, into=writes)
     nl = len(amounts)
     line_no = np.arange(nl, dtype=np.int64) - np.repeat(starts, counts) + 1
@@ -1178,6 +1200,26 @@ def _post_set_based(
             ),
             into=writes,
         )
+    if actors is not None:  # one audit row per order, with the batch's other rows
+        audited = [
+            audit.row(
+                actor,
+                audit.SALE_ACTION,
+                "purchase",
+                pid,
+                None,
+                audit.sale_after(sid, oid, mid, total, pts, channel),
+                at=now,
+            )
+            for actor, pid, sid, oid, mid, total, pts, channel in zip(
+                actors, pids.tolist(), sids, oids, mids, totals.tolist(), points.tolist(), batch.channels(),
+                strict=True,
+            )
+        ]  # fmt: skip
+        if writes is not None:
+            writes.insert("audit_log", audit.columns(audited))
+        else:
+            audit.record_many(conn, audited)
     if writes is not None:
         writes.send(conn)
     # -- what the next batch of this run may take as known --------------------------------------------
@@ -1199,7 +1241,6 @@ def _post_set_based(
         if session.upper is not None:
             for m, v in zip(umem.tolist(), batch_spend.tolist(), strict=True):
                 session.upper[m] = session.upper.get(m, 0) + v
-    codes = [td.code for td in tier_defs]
     return Posted(
         pids, totals, points, rules, available, expires,
         [codes[i] for i in before.tolist()], [codes[i] for i in after.tolist()],

@@ -26,6 +26,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from loyalty.bootstrap import Context
+from loyalty.domain.actors import SYSTEM, Actor
+from loyalty.domain.sale_limits import within_limit
 from loyalty.services.common import model_hash
 from loyalty.services.purchases_bulk import OrderBatch, ReadAhead, post_set_based
 from loyalty.services.purchases_bulk import read_ahead as bulk_read_ahead
@@ -34,12 +36,15 @@ from loyalty.services.schemas import PurchaseIn, PurchaseResult
 
 def batchable(sale: PurchaseIn) -> bool:
     """Whether a sale may go in a batch: it names its member by id (or none: an anonymous sale, which
-    the routine writes without touching any account) and leaves the total to its lines."""
+    the routine writes without touching any account), leaves the total to its lines, and its lines
+    add up to a sale the ledger takes (the routine's 64-bit sums would wrap around past it; the sale
+    alone is refused with the field named)."""
     return (
         sale.phone is None
         and sale.card_no is None
         and sale.total_minor is None
         and sale.occurred_at.tzinfo is not None
+        and within_limit(sale.lines)
     )
 
 
@@ -66,13 +71,15 @@ def post_sales(
     *,
     ahead: SalesAhead | None = None,
     savepoint: bool = True,
+    actors: Sequence[Actor] | None = None,
 ) -> list[PurchaseResult] | None:
     """Post `sales` in `conn`'s transaction and answer each as the live routine would, or return None
     having written nothing when they must be posted one by one (`purchases.post_purchase`).
 
     `ahead`: reads sent before for these very sales. Without a `savepoint`, a sale whose order exists
     already raises `IntegrityError` (maybe only when the caller's pipeline or transaction ends), and
-    the caller rolls back (see `purchases_bulk.post_set_based`).
+    the caller rolls back (see `purchases_bulk.post_set_based`). `actors`, one per sale, are who
+    posted them: each sale's audit row is written with the batch (the system's when not given).
     """
     if ahead is not None and len(ahead.sales) == len(sales) and all(map(operator.is_, ahead.sales, sales)):
         reads: ReadAhead | None = ahead.reads
@@ -82,7 +89,13 @@ def post_sales(
     if batch is None:
         return None
     posted = post_set_based(
-        conn, ctx, batch, request_hashes=[model_hash(s) for s in sales], ahead=reads, savepoint=savepoint
+        conn,
+        ctx,
+        batch,
+        request_hashes=[model_hash(s) for s in sales],
+        ahead=reads,
+        savepoint=savepoint,
+        actors=actors if actors is not None else [SYSTEM] * len(sales),
     )
     if posted is None:
         return None

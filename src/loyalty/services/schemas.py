@@ -245,6 +245,8 @@ class StatementEntry(_Model):
     kind: str
     amount: int
     balance_after: int
+    debt_repaid: int = 0  # of a credit: points that paid off debt (never spendable)
+    debt_created: int = 0  # of a return: points taken back that were spent already, now owed
     rule: str
     reason: str | None
     order_id: str | None

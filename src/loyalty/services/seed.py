@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict, Unpack
 
 from sqlalchemy import Connection, func, insert, select
 
@@ -189,10 +190,25 @@ def validate_currency(currency: str) -> str:
     return code
 
 
-# The earning and redemption rules a programme starts with (`ensure_programme`'s defaults).
-DEFAULT_RULES: dict[str, object] = {
+class Rules(TypedDict, total=False):
+    """A programme's earning and redemption rules (the `programmes` columns of the same names)."""
+
+    points_per_unit: int
+    excluded_categories: Sequence[str]
+    points_per_currency_unit: int
+    redeem_cap_pct: int
+    min_redeem_balance: int
+    return_window_days: int
+    expiry_days: int
+    tier_window_days: int
+    downgrade_policy: str
+    downgrade_grace_days: int
+
+
+# The rules a programme starts with: `init_programme` uses them, `ensure_programme` takes any in their place.
+DEFAULT_RULES: Rules = {
     "points_per_unit": 1,
-    "excluded_categories": ["tobacco", "gift_card"],
+    "excluded_categories": ("tobacco", "gift_card"),
     "points_per_currency_unit": 100,
     "redeem_cap_pct": 50,
     "min_redeem_balance": 0,
@@ -208,7 +224,7 @@ def _ensure_core(
     conn: Connection,
     now: datetime,
     *,
-    rules: dict[str, object],
+    rules: Rules,
     tier_specs: Sequence[TierSpec],
     currency: str,
     merchant_name: str,
@@ -219,7 +235,13 @@ def _ensure_core(
     if pid is None:
         pid = conn.execute(
             insert(programmes)
-            .values(code=PROGRAMME_CODE, name=PROGRAMME_NAME, currency=currency, created_at=now, **rules)
+            .values(
+                code=PROGRAMME_CODE,
+                name=PROGRAMME_NAME,
+                currency=currency,
+                created_at=now,
+                **{**rules, "excluded_categories": list(rules["excluded_categories"])},
+            )
             .returning(programmes.c.id)
         ).scalar_one()
         created.append("programme")
@@ -251,41 +273,24 @@ def _ensure_core(
 def ensure_programme(
     ctx: Context,
     *,
-    points_per_unit: int = 1,
-    excluded_categories: tuple[str, ...] = ("tobacco", "gift_card"),
-    points_per_currency_unit: int = 100,
-    redeem_cap_pct: int = 50,
-    min_redeem_balance: int = 0,
-    return_window_days: int = 7,
-    expiry_days: int = 365,
-    tier_window_days: int = 365,
-    downgrade_policy: str = "one_step",
-    downgrade_grace_days: int = 0,
     tier_ladder: tuple[tuple[str, str, int, int, int], ...] = DEFAULT_TIERS,
+    **rules: Unpack[Rules],
 ) -> ProgrammeIds:
     """Create the default programme, merchant 'DEFAULT', store 'S001' and tiers if absent.
 
-    `tier_ladder` rows are (code, name, rank, qualifying spend threshold in minor units, multiplier %).
+    `tier_ladder` rows are (code, name, rank, qualifying spend threshold in minor units, multiplier %);
+    a rule given (`expiry_days=60`, …) replaces its `DEFAULT_RULES` value.
     """
+    unknown = rules.keys() - DEFAULT_RULES.keys()
+    if unknown:
+        raise TypeError(f"ensure_programme() got unknown rules: {', '.join(sorted(unknown))}")
     now = ctx.now()
     ctx.invalidate()
-    rules: dict[str, object] = {
-        "points_per_unit": points_per_unit,
-        "excluded_categories": list(excluded_categories),
-        "points_per_currency_unit": points_per_currency_unit,
-        "redeem_cap_pct": redeem_cap_pct,
-        "min_redeem_balance": min_redeem_balance,
-        "return_window_days": return_window_days,
-        "expiry_days": expiry_days,
-        "tier_window_days": tier_window_days,
-        "downgrade_policy": downgrade_policy,
-        "downgrade_grace_days": downgrade_grace_days,
-    }
     with ctx.engine.begin() as conn:
         pid, mid, _created = _ensure_core(
             conn,
             now,
-            rules=rules,
+            rules={**DEFAULT_RULES, **rules},
             tier_specs=ladder(tier_ladder),
             currency=ctx.settings.currency,
             merchant_name=MERCHANT_NAME,

@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from loyalty.api.deps import CtxDep, requires
-from loyalty.api.errors import ApiError
+from loyalty.api.deps import CtxDep, in_query, requires
 from loyalty.api.schemas import Page
 from loyalty.api.security import Principal
+from loyalty.domain import cursors
+from loyalty.domain.errors import InvalidInput
 from loyalty.services import auth as auth_service
 
 router = APIRouter(tags=["audit"])
@@ -40,14 +41,14 @@ def list_audit(
     entity: Annotated[str | None, Query(max_length=40)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     actor_id: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AuditOut]:
     """Audited writes, newest first, filterable by entity and actor, with cursor pagination."""
     try:
-        before_id = int(cursor) if cursor else None
-    except ValueError as exc:  # pattern already guards; keep the error shape if it ever changes
-        raise ApiError(422, "VALIDATION_FAILED", "Invalid cursor.") from exc
+        before_id = cursors.before_id(cursor)
+    except InvalidInput as exc:
+        raise in_query(exc) from exc
     rows = auth_service.audit_entries(
         ctx, entity=entity, entity_id=entity_id, actor_id=actor_id, before_id=before_id, limit=limit
     )
@@ -59,5 +60,5 @@ def list_audit(
         )
         for r in rows
     ]
-    next_cursor = str(rows[-1].id) if len(rows) == limit else None
+    next_cursor = cursors.id_cursor(rows[-1].id) if len(rows) == limit else None
     return Page[AuditOut](items=items, next_cursor=next_cursor)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Form, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.api.deps import AnyPrincipal, CtxDep, rate_limited, requires
 from loyalty.api.errors import ApiError, not_found
@@ -17,6 +17,34 @@ from loyalty.db.auth_tables import STAFF_ROLES
 from loyalty.services import auth as auth_service
 
 router = APIRouter(tags=["auth"])
+
+
+class LoginForm(OAuth2PasswordRequestForm):
+    """The OAuth2 password flow's form with every field bounded: a 100,000-character username is a
+    422 naming the field, not an argon2 check against nobody (the bounds are those of `StaffIn`)."""
+
+    def __init__(
+        self,
+        *,
+        grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+        username: Annotated[str, Form(min_length=1, max_length=64)],
+        password: Annotated[
+            str, Form(min_length=1, max_length=256, json_schema_extra={"format": "password"})
+        ],
+        scope: Annotated[str, Form(max_length=1000)] = "",
+        client_id: Annotated[str | None, Form(max_length=256)] = None,
+        client_secret: Annotated[
+            str | None, Form(max_length=256, json_schema_extra={"format": "password"})
+        ] = None,
+    ) -> None:
+        super().__init__(
+            grant_type=grant_type,
+            username=username,
+            password=password,
+            scope=scope,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
 
 
 class TokenOut(BaseModel):
@@ -40,15 +68,19 @@ class WhoAmI(BaseModel):
 class StaffIn(BaseModel):
     """A new staff user; cashiers and store managers name their stores."""
 
+    model_config = ConfigDict(extra="forbid")
+
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     password: str = Field(min_length=8, max_length=256)
     role: str = Field(json_schema_extra={"enum": list(STAFF_ROLES)})
-    store_ids: list[int] = Field(default_factory=list, max_length=1000)
+    store_ids: list[DbId] = Field(default_factory=list, max_length=1000)
     display_name: str | None = Field(default=None, max_length=100)
 
 
 class StaffPatch(BaseModel):
     """Enable or disable a staff user."""
+
+    model_config = ConfigDict(extra="forbid")
 
     active: bool
 
@@ -67,6 +99,8 @@ class StaffOut(BaseModel):
 
 class ApiKeyIn(BaseModel):
     """A label for a new POS key (e.g. the till's name)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
 
@@ -89,7 +123,7 @@ class ApiKeyOut(BaseModel):
     dependencies=[Depends(rate_limited("login"))],
     responses={401: {"description": "Wrong username or password"}, 429: {"description": "Too many attempts"}},
 )
-def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], ctx: CtxDep) -> TokenOut:
+def login(form: Annotated[LoginForm, Depends()], ctx: CtxDep) -> TokenOut:
     """Exchange a staff username and password for a short-lived bearer token (OAuth2 password flow)."""
     user = auth_service.authenticate_staff(ctx, form.username, form.password)
     if user is None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from loyalty.api.deps import CtxDep, in_query, rate_limited, requires
+from loyalty.api.deps import CtxDep, in_query, requires
 from loyalty.api.errors import ApiError
 from loyalty.api.idempotency import IdempotencyKey, run_idempotent
+from loyalty.api.ratelimit import Lookups
 from loyalty.api.schemas import DbId, DecimalString, Page, PathId
 from loyalty.api.security import Principal
 from loyalty.api.views import MemberOut, member_view
@@ -127,9 +129,10 @@ def require_member_store(principal: Principal, member: Any) -> None:
 
 @router.post("/members", response_model=MemberOut, status_code=201)
 def register_member(
-    body: MemberCreate, caller: Writer, ctx: CtxDep, idempotency_key: IdempotencyKey = None
+    body: MemberCreate, caller: Writer, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Any:
-    """Register a member at a store (a cashier registers at their own store)."""
+    """Register a member at a store (a cashier registers at their own store); a phone that is taken
+    answers 409 and counts against the caller's lookup limit."""
     store_id = body.registration_store_id
     if store_id is None and caller.store_ids is not None and len(caller.store_ids) == 1:
         store_id = next(iter(caller.store_ids))
@@ -140,22 +143,22 @@ def register_member(
         member = members_service.register_member(ctx, _member_in(data), actor=caller.to_actor())
         return 201, member_view(member, caller, ctx.settings.currency)
 
-    return run_idempotent(ctx, caller, idempotency_key, "POST /members", body, handler)
+    with Lookups.of(request, caller).guard():
+        return run_idempotent(ctx, caller, idempotency_key, "POST /members", body, handler)
 
 
-@router.get(
-    "/members/lookup",
-    response_model=MemberOut,
-    dependencies=[Depends(rate_limited("member_lookup"))],
-)
+@router.get("/members/lookup", response_model=MemberOut)
 def lookup_member(
     caller: Reader,
     ctx: CtxDep,
+    request: Request,
     phone: Annotated[str | None, Query(max_length=20)] = None,
     card_no: Annotated[str | None, Query(max_length=40)] = None,
     member_code: Annotated[str | None, Query(max_length=40)] = None,
 ) -> MemberOut:
-    """Find one member by exact phone, card number or member code (the POS's first step; rate-limited)."""
+    """Find one member by exact phone, card number or member code (the POS's first step); each call
+    counts against the caller's lookup limit."""
+    Lookups.of(request, caller).count()
     given = {k: v for k, v in {"phone": phone, "card_no": card_no, "member_code": member_code}.items() if v}
     if len(given) != 1:
         raise ApiError(
@@ -172,6 +175,7 @@ def lookup_member(
 def search_members(
     caller: Reader,
     ctx: CtxDep,
+    request: Request,
     q: Annotated[str | None, Query(max_length=100, description="Name, phone or card fragment.")] = None,
     phone: Annotated[str | None, Query(max_length=20)] = None,
     card_no: Annotated[str | None, Query(max_length=40)] = None,
@@ -193,7 +197,11 @@ def search_members(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[MemberOut]:
     """Search and filter members, newest first with cursor pagination; store staff see their stores'
-    members only. Score filters (segment, rfm_code, p_alive_*, clv_*) match scored members only."""
+    members only. Score filters (segment, rfm_code, p_alive_*, clv_*) match scored members only.
+    Filtering by phone, card number or text (`q`) tells whether they exist: such a call counts against
+    the caller's lookup limit, as `/members/lookup` does."""
+    if phone or card_no or q:
+        Lookups.of(request, caller).count()
     currency = ctx.settings.currency
     filters = member_search.MemberFilter(
         q=q,
@@ -227,11 +235,17 @@ def get_member(member_id: PathId, caller: Reader, ctx: CtxDep) -> MemberOut:
 
 
 @router.patch("/members/{member_id}", response_model=MemberOut)
-def update_member(member_id: PathId, body: MemberUpdate, caller: Writer, ctx: CtxDep) -> MemberOut:
-    """Change a member's profile; store staff only for members registered at their stores."""
+def update_member(
+    member_id: PathId, body: MemberUpdate, caller: Writer, ctx: CtxDep, request: Request
+) -> MemberOut:
+    """Change a member's profile; store staff only for members registered at their stores. A new phone
+    that another member has answers 409 and counts against the caller's lookup limit."""
     require_member_store(caller, load_member(ctx, member_id))
     changes = body.model_dump(exclude_unset=True)
-    member = members_service.update_member(ctx, member_id, _member_update(changes), actor=caller.to_actor())
+    with Lookups.of(request, caller).guard() if body.phone is not None else nullcontext():
+        member = members_service.update_member(
+            ctx, member_id, _member_update(changes), actor=caller.to_actor()
+        )
     return member_view(member, caller, ctx.settings.currency)
 
 
@@ -240,7 +254,7 @@ def deactivate_member(member_id: PathId, caller: Manager, ctx: CtxDep) -> Member
     """Deactivate a member (no more earning or redeeming); their self-service tokens are revoked."""
     require_member_store(caller, load_member(ctx, member_id))
     member = members_service.deactivate_member(ctx, member_id, actor=caller.to_actor())
-    auth_service.revoke_member_tokens(ctx, member_id)
+    auth_service.revoke_member_tokens(ctx, member_id, actor=caller.to_actor())
     return member_view(member, caller, ctx.settings.currency)
 
 
@@ -259,7 +273,7 @@ def merge_members(body: MergeIn, caller: Manager, ctx: CtxDep) -> MemberOut:
     member = members_service.merge_members(
         ctx, duplicate_id=body.duplicate_id, survivor_id=body.survivor_id, actor=caller.to_actor()
     )
-    auth_service.revoke_member_tokens(ctx, body.duplicate_id)
+    auth_service.revoke_member_tokens(ctx, body.duplicate_id, actor=caller.to_actor())
     return member_view(member, caller, ctx.settings.currency)
 
 

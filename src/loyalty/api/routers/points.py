@@ -9,11 +9,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from loyalty.api.deps import CtxDep, requires
+from loyalty.api.deps import CtxDep, in_query, requires
 from loyalty.api.idempotency import IdempotencyKey, run_idempotent
 from loyalty.api.routers.members import load_member, require_member_store
-from loyalty.api.schemas import DbId, Money, Page, PathId, PositiveDecimalString, aware, money, to_minor
+from loyalty.api.schemas import (
+    DbId,
+    Money,
+    OptionalCurrency,
+    Page,
+    PathId,
+    PositiveDecimalString,
+    aware,
+    minor_of,
+    money,
+)
 from loyalty.api.security import Principal
+from loyalty.domain import cursors
+from loyalty.domain.errors import InvalidInput
+from loyalty.services import intake
 from loyalty.services import points as points_service
 
 router = APIRouter(tags=["points"])
@@ -59,7 +72,14 @@ class StatementEntry(BaseModel):
     at: datetime
     kind: str
     points: int
-    balance_after: int
+    balance_after: int = Field(description="Points after this movement: spendable and pending, less debt.")
+    debt_repaid: int = Field(
+        description="Of a credit: the part of `points` that paid off debt before any became spendable "
+        "(a balance of -80 and a credit of 120 with 80 of it repaying the debt leave 40)."
+    )
+    debt_created: int = Field(
+        description="Of a return: the points taken back that were already spent, now owed as debt."
+    )
     rule: str
     reason: str | None
     order_id: str | None
@@ -78,6 +98,7 @@ class RedeemIn(BaseModel):
     order_total: PositiveDecimalString | None = Field(
         default=None, description="Order total, to enforce the programme's cap on paying with points."
     )
+    currency: OptionalCurrency = None
 
 
 class AdjustIn(BaseModel):
@@ -119,13 +140,16 @@ STATEMENT_WINDOW = 10_000
 
 def statement_page(ctx: Any, member_id: int, cursor: str | None, limit: int) -> Page[StatementEntry]:
     """Newest first, keyset-paginated by transfer id over the core's statement."""
+    try:
+        before = cursors.before_id(cursor)
+    except InvalidInput as exc:
+        raise in_query(exc) from exc
     entries = sorted(
         points_service.statement(ctx, member_id, limit=STATEMENT_WINDOW),
         key=lambda e: e.transfer_id,
         reverse=True,
     )
-    if cursor:
-        before = int(cursor) if cursor.isdigit() else 0
+    if before is not None:
         entries = [e for e in entries if e.transfer_id < before]
     page = entries[:limit]
     return Page[StatementEntry](
@@ -136,6 +160,8 @@ def statement_page(ctx: Any, member_id: int, cursor: str | None, limit: int) -> 
                 kind=e.kind,
                 points=e.amount,
                 balance_after=e.balance_after,
+                debt_repaid=e.debt_repaid,
+                debt_created=e.debt_created,
                 rule=e.rule,
                 reason=e.reason,
                 order_id=e.order_id,
@@ -143,7 +169,7 @@ def statement_page(ctx: Any, member_id: int, cursor: str | None, limit: int) -> 
             )
             for e in page
         ],
-        next_cursor=str(page[-1].transfer_id) if len(entries) > limit else None,
+        next_cursor=cursors.id_cursor(page[-1].transfer_id) if len(entries) > limit else None,
     )
 
 
@@ -156,7 +182,7 @@ def get_balance(member_id: PathId, caller: Reader, ctx: CtxDep) -> BalanceOut:
 
 @router.get("/members/{member_id}/points/statement", response_model=Page[StatementEntry])
 def get_statement(
-    member_id: int,
+    member_id: PathId,
     caller: Reader,
     ctx: CtxDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
@@ -172,10 +198,10 @@ def redeem(body: RedeemIn, caller: Redeemer, ctx: CtxDep, idempotency_key: Idemp
     """Spend a member's points at the caller's store; 409 when the balance is short or a spend races."""
     caller.require_store(body.store_id)
     load_member(ctx, body.member_id)
+    currency = intake.check_currency(ctx, body.store_id, body.currency)
+    total = minor_of(body.order_total, currency, "order_total") if body.order_total is not None else None
 
     def handler() -> tuple[int, BaseModel]:
-        currency = ctx.settings.currency
-        total = to_minor(body.order_total, currency) if body.order_total is not None else None
         r = points_service.redeem(
             ctx,
             body.member_id,

@@ -77,6 +77,8 @@ class ReceiptOut(BaseModel):
     points_earned: int
     points_reversed: int
     claimed_at: datetime | None = Field(description="When the member claimed this anonymous sale.")
+    tier_code: str = Field(description="The member's tier as the sale (or its claim) left it.")
+    upgraded_to: str | None = Field(description="The tier the sale upgraded the member to, if it did.")
     returns: list[ReceiptReturnOut]
     lines: list[ReceiptLineOut] | None = Field(description="Present when asked for (`lines=true`).")
 
@@ -95,6 +97,8 @@ def receipt_view(r: Any) -> ReceiptOut:
         points_earned=r.points_earned,
         points_reversed=r.points_reversed,
         claimed_at=aware(r.claimed_at) if r.claimed_at is not None else None,
+        tier_code=r.tier_code,
+        upgraded_to=r.upgraded_to,
         returns=[
             ReceiptReturnOut(
                 id=x.id,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -11,8 +12,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
-from loyalty.api.deps import CtxDep, MemberPrincipal, requires
-from loyalty.api.errors import ApiError, InvalidValue
+from loyalty.api.deps import CtxDep, MemberPrincipal, in_query, requires
+from loyalty.api.errors import InvalidValue
 from loyalty.api.group_commit import GroupCommit
 from loyalty.api.idempotency import (
     IdempotencyKey,
@@ -20,23 +21,28 @@ from loyalty.api.idempotency import (
     run_idempotent,
     run_idempotent_in,
 )
+from loyalty.api.ratelimit import Lookups
 from loyalty.api.sale_batches import ALONE, BatchedSale, SaleBatcher
 from loyalty.api.schemas import (
+    MAX_ID,
     AmountError,
     CurrencyCode,
     DbId,
     Money,
+    OptionalCurrency,
     Page,
     PathId,
     PositiveDecimalString,
     aware,
+    minor_of,
     money,
     to_minor,
 )
 from loyalty.api.security import Principal
+from loyalty.config import get_settings
 from loyalty.domain.channels import DEFAULT_CHANNEL, Channel, is_default_channel
-from loyalty.domain.errors import InvalidInput
-from loyalty.services import purchase_claims
+from loyalty.domain.errors import InvalidInput, NotFound, field_error
+from loyalty.services import intake, purchase_claims
 from loyalty.services import purchases as purchases_service
 from loyalty.services.idempotency import Record
 from loyalty.services.purchase_claims import ClaimIn as CoreClaimIn
@@ -46,6 +52,9 @@ from loyalty.services.schemas import PurchaseIn as CorePurchaseIn
 from loyalty.services.schemas import PurchaseLineIn as CoreLineIn
 from loyalty.services.schemas import ReturnIn as CoreReturnIn
 from loyalty.services.schemas import ReturnLineIn as CoreReturnLineIn
+
+if TYPE_CHECKING:
+    from loyalty.bootstrap import Context
 
 router = APIRouter(tags=["purchases"])
 
@@ -80,9 +89,20 @@ class PurchaseIn(BaseModel):
         "earns nothing; the member can claim it later with the receipt).",
     )
     phone: str | None = Field(default=None, max_length=20)
-    card_no: str | None = Field(default=None, max_length=32)
-    occurred_at: AwareDatetime
-    currency: CurrencyCode = "CNY"
+    card_no: str | None = Field(
+        default=None,
+        max_length=64,
+        description="As printed (`8856 6354 5964 2410`, dashes too) or the member's QR code "
+        "(`loyalty:member:…`).",
+    )
+    occurred_at: AwareDatetime = Field(
+        description="When the sale was made: at most LOYALTY_CLOCK_SKEW_SECONDS (300) ahead of the server's "
+        "clock and LOYALTY_BACKDATE_DAYS (30) behind it; older sales come in by import."
+    )
+    currency: CurrencyCode = Field(
+        default_factory=lambda: get_settings().currency,
+        description="The programme's currency (the default); any other is refused (CURRENCY_MISMATCH).",
+    )
     lines: list[LineIn] = Field(min_length=1, max_length=500)
     # Left out of the request's hash when it is the default: a store sale's Idempotency-Key matches
     # what it did before sales had a channel.
@@ -100,10 +120,19 @@ class PurchaseIn(BaseModel):
                     to_minor(getattr(line, name), self.currency)
                 except AmountError as exc:
                     raise InvalidValue.field(f"lines.{i}.{name}", exc.template, values=exc.details) from exc
-            if to_minor(line.discount, self.currency) > line.quantity * to_minor(
-                line.unit_price, self.currency
-            ):
-                raise InvalidValue.field(f"lines.{i}.discount", "exceeds the line amount")
+            discount = to_minor(line.discount, self.currency)
+            amount = line.quantity * to_minor(line.unit_price, self.currency)
+            if discount > amount:
+                from loyalty.i18n.formats import Amount  # Babel only when the message needs it
+
+                raise InvalidValue.field(
+                    f"lines.{i}.discount",
+                    "the discount {discount} exceeds the line's amount {amount}",
+                    values={
+                        "discount": Amount(discount, self.currency),
+                        "amount": Amount(amount, self.currency),
+                    },
+                )
         return self
 
 
@@ -133,7 +162,7 @@ class ReturnLineIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    line_no: int = Field(ge=1)
+    line_no: int = Field(ge=1, le=MAX_ID, description="The line's number on the receipt, from 1.")
     quantity: int = Field(ge=1, le=10_000)
 
 
@@ -146,11 +175,31 @@ class ReturnIn(BaseModel):
     order_id: Code
     original_store_id: DbId | None = Field(default=None, description="Where it was bought, if elsewhere.")
     return_id: Code
-    occurred_at: AwareDatetime
+    occurred_at: AwareDatetime = Field(description="Bounded as a sale's `occurred_at` is.")
     lines: list[ReturnLineIn] | None = Field(default=None, max_length=500)
     refund: PositiveDecimalString | None = Field(
-        default=None, description="A refund amount instead of lines; omit both to return the whole order."
+        default=None,
+        description="A refund amount instead of lines (both together are refused); omit both to "
+        "return the whole order.",
     )
+    currency: OptionalCurrency = None
+
+    @model_validator(mode="after")
+    def _lines_or_refund(self) -> ReturnIn:
+        if self.lines is not None and not self.lines:
+            raise InvalidValue.field("lines", "lines must not be empty; omit them to return everything")
+        if self.lines is not None and self.refund is not None:
+            raise InvalidValue(
+                "VALIDATION_FAILED",
+                "give lines or a refund, not both",
+                {
+                    "errors": [
+                        field_error("lines", "give lines or a refund, not both"),
+                        field_error("refund", "give lines or a refund, not both"),
+                    ]
+                },
+            )
+        return self
 
 
 class ReturnOut(BaseModel):
@@ -215,8 +264,24 @@ async def post_purchase(
     body: PurchaseIn, caller: Poster, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Any:
     """Post a purchase from a store's POS and earn points for the member (none named: an anonymous sale)."""
+    if body.phone is None and body.card_no is None:
+        return await _post_purchase(body, caller, ctx, request, idempotency_key)
+    # A phone or card that names nobody is a lookup's answer: the caller's lookup limit applies.
+    async with Lookups.of(request, caller).guard_async():
+        return await _post_purchase(body, caller, ctx, request, idempotency_key)
+
+
+async def _post_purchase(
+    body: PurchaseIn, caller: Principal, ctx: Context, request: Request, idempotency_key: str | None
+) -> Any:
     caller.require_store(body.store_id)
+    earliest, latest = intake.accepted_times(ctx)
+    if not earliest <= body.occurred_at <= latest:  # says why (a read or two), or lets a retry replay
+        await run_in_threadpool(
+            intake.check_live_time, ctx, body.store_id, body.occurred_at, order_id=body.order_id
+        )
     sale = purchase_input(body)
+    actor = caller.to_actor()  # the sale's audit row is written with it, in its transaction
     views: list[PurchaseOut] = []  # rendered once, inside the transaction when a key is recorded
 
     def render(result: Any) -> tuple[int, dict[str, Any]]:
@@ -242,6 +307,7 @@ async def post_purchase(
             scope,
             idempotency_key,
             digest,
+            actor,
         )
         batched = await batcher.run(queued)
         if batched is not ALONE:
@@ -254,7 +320,7 @@ async def post_purchase(
             # ROLLBACK per sale for it.
             def handler(record: Record | None) -> tuple[int, BaseModel]:
                 result = purchases_service.post_purchase_once(
-                    conn, ctx, sale, record=keyed(record), first_try=first_try
+                    conn, ctx, sale, record=keyed(record), first_try=first_try, actor=actor
                 )
                 return answer(result)
 
@@ -264,7 +330,8 @@ async def post_purchase(
 
     def job(conn: Connection) -> JSONResponse:  # in the next shared SQLite transaction
         def handler(record: Record | None) -> tuple[int, BaseModel]:
-            return answer(purchases_service.post_purchase_in(conn, ctx, sale, record=keyed(record)))
+            posted = purchases_service.post_purchase_in(conn, ctx, sale, record=keyed(record), actor=actor)
+            return answer(posted)
 
         return run_idempotent_in(conn, caller, idempotency_key, _POST_PURCHASE, body, handler)
 
@@ -309,17 +376,20 @@ def list_purchases(
     if store_id is not None:
         caller.require_store(store_id)
     stores = [store_id] if store_id is not None else caller.store_ids
-    page = purchases_service.list_purchases(
-        ctx,
-        store_ids=None if stores is None else sorted(stores),
-        member_id=member_id,
-        channel=channel,
-        anonymous=anonymous,
-        since=since,
-        until=until,
-        cursor=cursor,
-        limit=limit,
-    )
+    try:
+        page = purchases_service.list_purchases(
+            ctx,
+            store_ids=None if stores is None else sorted(stores),
+            member_id=member_id,
+            channel=channel,
+            anonymous=anonymous,
+            since=since,
+            until=until,
+            cursor=cursor,
+            limit=limit,
+        )
+    except InvalidInput as exc:
+        raise in_query(exc) from exc
     return Page[PurchaseSummaryOut](
         items=[
             PurchaseSummaryOut(
@@ -353,6 +423,8 @@ def get_purchase(purchase_id: PathId, caller: Reader, ctx: CtxDep) -> PurchaseOu
 def post_return(body: ReturnIn, caller: Poster, ctx: CtxDep, idempotency_key: IdempotencyKey = None) -> Any:
     """Post a return against an order; the points it earned are reversed (at most once)."""
     caller.require_store(body.store_id)
+    currency = intake.check_currency(ctx, body.original_store_id or body.store_id, body.currency)
+    intake.check_live_time(ctx, body.store_id, body.occurred_at, return_id=body.return_id)
 
     def handler() -> tuple[int, BaseModel]:
         data = CoreReturnIn(
@@ -364,7 +436,7 @@ def post_return(body: ReturnIn, caller: Poster, ctx: CtxDep, idempotency_key: Id
             lines=[CoreReturnLineIn(line_no=x.line_no, quantity=x.quantity) for x in body.lines]
             if body.lines
             else None,
-            refund_minor=_refund_minor(ctx, body),
+            refund_minor=_refund_minor(ctx, body, currency),
         )
         result = purchases_service.post_return(ctx, data, actor=caller.to_actor())
         return 201, ReturnOut(
@@ -372,26 +444,21 @@ def post_return(body: ReturnIn, caller: Poster, ctx: CtxDep, idempotency_key: Id
             purchase_id=result.purchase_id,
             store_id=body.store_id,
             return_id=body.return_id,
-            refund=money(result.refund_minor, ctx.settings.currency),
+            refund=money(result.refund_minor, currency),
             points_reversed=result.points_reversed,
             debt_created=result.debt_created,
             replayed=result.replayed,
         )
 
-    if body.lines is not None and not body.lines:
-        raise ApiError(422, "VALIDATION_FAILED", "lines must not be empty; omit it to return everything.")
     return run_idempotent(ctx, caller, idempotency_key, "POST /returns", body, handler)
 
 
-def _refund_minor(ctx: Any, body: ReturnIn) -> int | None:
+def _refund_minor(ctx: Any, body: ReturnIn, currency: str) -> int | None:
     """The refund to pass the core: the given amount, or the whole order when neither lines nor amount."""
     if body.lines:
         return None
     if body.refund is not None:
-        try:
-            return to_minor(body.refund, ctx.settings.currency)
-        except AmountError as exc:
-            raise InvalidInput.field("refund", exc.template, "VALIDATION_FAILED", exc.details) from exc
+        return minor_of(body.refund, currency, "refund")
     original = purchases_service.get_purchase(
         ctx, store_id=body.original_store_id or body.store_id, order_id=body.order_id
     )
@@ -407,11 +474,12 @@ class ClaimIn(BaseModel):
     order_id: Code = Field(description="The order id on the receipt.")
     member_id: DbId | None = None
     phone: str | None = Field(default=None, max_length=20)
-    card_no: str | None = Field(default=None, max_length=32)
+    card_no: str | None = Field(default=None, max_length=64)
     member_code: str | None = Field(default=None, max_length=64)
     total: PositiveDecimalString | None = Field(
         default=None, description="The receipt's total; when given, it must be the sale's."
     )
+    currency: OptionalCurrency = None
 
 
 class MyClaimIn(BaseModel):
@@ -422,6 +490,7 @@ class MyClaimIn(BaseModel):
     store_id: DbId
     order_id: Code
     total: PositiveDecimalString
+    currency: OptionalCurrency = None
 
 
 class ClaimOut(BaseModel):
@@ -464,17 +533,20 @@ def _claim_view(r: ClaimResult) -> ClaimOut:
     )
 
 
-def _receipt_total(ctx: Any, total: str | None) -> int | None:
+def _receipt_total(ctx: Any, store_id: int, total: str | None, currency: str | None) -> int | None:
+    """The receipt's total in minor units, in the programme's currency (another is refused)."""
+    if currency is not None:
+        with suppress(NotFound):  # no such store: the claim answers as for a receipt matching no sale
+            currency = intake.check_currency(ctx, store_id, currency)
     if total is None:
         return None
-    try:
-        return to_minor(total, ctx.settings.currency)
-    except AmountError as exc:
-        raise InvalidInput.field("total", exc.template, "VALIDATION_FAILED", exc.details) from exc
+    return minor_of(total, currency or ctx.settings.currency, "total")
 
 
 @router.post("/purchases/claims", response_model=ClaimOut)
-def claim_purchase(body: ClaimIn, caller: Poster, ctx: CtxDep, idempotency_key: IdempotencyKey = None) -> Any:
+def claim_purchase(
+    body: ClaimIn, caller: Poster, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None
+) -> Any:
     """Attach a member to an anonymous sale of the caller's store with its receipt, within the claim
     window, and credit the points it earns (once: a second claim is 409 PURCHASE_ALREADY_CLAIMED)."""
     caller.require_store(body.store_id)
@@ -487,16 +559,21 @@ def claim_purchase(body: ClaimIn, caller: Poster, ctx: CtxDep, idempotency_key: 
             phone=body.phone,
             card_no=body.card_no,
             member_code=body.member_code,
-            total_minor=_receipt_total(ctx, body.total),
+            total_minor=_receipt_total(ctx, body.store_id, body.total, body.currency),
         )
         return 200, _claim_view(purchase_claims.claim_purchase(ctx, claim, actor=caller.to_actor()))
 
-    return run_idempotent(ctx, caller, idempotency_key, "POST /purchases/claims", body, handler)
+    with Lookups.of(request, caller).guard():  # a phone, card or code naming nobody is a lookup's answer
+        return run_idempotent(ctx, caller, idempotency_key, "POST /purchases/claims", body, handler)
 
 
 @router.post("/me/claims", response_model=ClaimOut, tags=["me"])
 def claim_my_purchase(
-    body: MyClaimIn, me: MemberPrincipal, ctx: CtxDep, idempotency_key: IdempotencyKey = None
+    body: MyClaimIn,
+    me: MemberPrincipal,
+    ctx: CtxDep,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Claim my anonymous sale with its receipt (store, order id, total) within the claim window: it
     becomes mine and earns its points. A receipt that matches no sale gets 404 RECEIPT_NOT_FOUND."""
@@ -506,9 +583,10 @@ def claim_my_purchase(
             store_id=body.store_id,
             order_id=body.order_id,
             member_id=me.member_id,
-            total_minor=_receipt_total(ctx, body.total),
+            total_minor=_receipt_total(ctx, body.store_id, body.total, body.currency),
         )
         result = purchase_claims.claim_purchase(ctx, claim, actor=me.to_actor(), receipt_check=True)
         return 200, _claim_view(result)
 
-    return run_idempotent(ctx, me, idempotency_key, "POST /me/claims", body, handler)
+    with Lookups.of(request, me).guard():  # a receipt matching no sale counts as a lookup's answer
+        return run_idempotent(ctx, me, idempotency_key, "POST /me/claims", body, handler)

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from loyalty.api.deps import CtxDep, requires
 from loyalty.api.schemas import CurrencyCode, DbId, aware
 from loyalty.api.security import Principal
-from loyalty.services import audit
 from loyalty.services import merchants as merchants_service
 from loyalty.services.schemas import MerchantIn as CoreMerchantIn
 from loyalty.services.schemas import StoreIn as CoreStoreIn
@@ -94,11 +93,9 @@ def list_merchants(caller: Reader, ctx: CtxDep) -> list[MerchantOut]:
 def create_merchant(body: MerchantIn, caller: Writer, ctx: CtxDep) -> MerchantOut:
     """Add a partner merchant."""
     created = merchants_service.create_merchant(
-        ctx, CoreMerchantIn(code=body.code, name=body.name, currency=body.currency)
+        ctx, CoreMerchantIn(code=body.code, name=body.name, currency=body.currency), actor=caller.to_actor()
     )
-    out = merchant_view(created)
-    record_audit(ctx, caller, "merchant.create", "merchant", out.id, out.model_dump(mode="json"))
-    return out
+    return merchant_view(created)
 
 
 @router.get("/stores", response_model=list[StoreOut])
@@ -110,13 +107,5 @@ def list_stores(caller: Reader, ctx: CtxDep) -> list[StoreOut]:
 @router.post("/stores", response_model=StoreOut, status_code=201)
 def create_store(body: StoreIn, caller: Writer, ctx: CtxDep) -> StoreOut:
     """Open a store for a merchant."""
-    created = merchants_service.create_store(ctx, CoreStoreIn(**body.model_dump()))
-    out = store_view(created)
-    record_audit(ctx, caller, "store.create", "store", out.id, out.model_dump(mode="json"))
-    return out
-
-
-def record_audit(ctx: Any, caller: Principal, action: str, entity: str, entity_id: int, after: Any) -> None:
-    """Audit a write the core does not audit itself (its own transaction, right after the write)."""
-    with ctx.engine.begin() as conn:
-        audit.record(conn, caller.to_actor(), action, entity, entity_id, None, after, at=ctx.now())
+    created = merchants_service.create_store(ctx, CoreStoreIn(**body.model_dump()), actor=caller.to_actor())
+    return store_view(created)

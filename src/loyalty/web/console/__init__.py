@@ -1,0 +1,17 @@
+"""The staff console (`/console`): log in with a staff account, find and register members, post sales,
+points and returns at the till, and see a member's whole story (the 360° page).
+
+Every route is kept out of the published API schema (`include_in_schema=False`); its authorisation
+is tested by tests/web/test_console_matrix.py, which enumerates the console's routes.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from loyalty.web.console import admin, auth, members, sales
+from loyalty.web.pages import PREFIX, ConsoleRoute
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+for _part in (auth, members, sales, admin):
+    router.include_router(_part.router, prefix=PREFIX)

@@ -1,0 +1,275 @@
+"""Every write lands in the audit log, whoever makes it (a POS key, staff, a member), in the write's own
+transaction: a refused write leaves no row (issue #22, item 1). On SQLite and PostgreSQL.
+
+Sales are also posted concurrently, so that the audit rows of a shared transaction are covered: the
+group commit's (SQLite), written together before its commit, and the set-based batches' (PostgreSQL),
+written in the batch's one statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from loyalty.services import auth
+from tests.api.api_world import World, purchase_body, register
+from tests.api.routes import write_routes
+
+V1 = "/api/v1"
+_n = itertools.count(1)
+
+
+def _phone() -> str:
+    return f"+86137{next(_n):08d}"
+
+
+def _last(w: World) -> int:
+    with w.ctx.engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one())
+
+
+def _rows_since(w: World, last: int) -> list[dict[str, Any]]:
+    with w.ctx.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT actor_kind, actor_id, action, entity, entity_id FROM audit_log "
+                "WHERE id > :last ORDER BY id"
+            ),
+            {"last": last},
+        )
+        return [dict(r._mapping) for r in rows]
+
+
+def _actor(w: World, who: str) -> tuple[str, str]:
+    """(actor_kind, actor_id) the audit log records for a caller of the world."""
+    if who == "pos":
+        key = next(k for k in auth.list_api_keys(w.ctx, w.store_a) if k.name == "till-a")
+        return "api_key", str(key.id)
+    if who == "member":
+        return "member", str(w.member_a["id"])
+    return "staff", str(w.staff_ids[who])
+
+
+def _audited(
+    w: World, who: str, method: str, path: str, body: Any, *, action: str, entity: str, status: int = 201
+) -> dict[str, Any]:
+    """Make the write; exactly one new audit row of `action` names the caller and the entity."""
+    last = _last(w)
+    resp = w.client.request(method, f"{V1}{path}", json=body, headers=w.as_(who))
+    assert resp.status_code == status, resp.text
+    rows = [r for r in _rows_since(w, last) if r["action"] == action]
+    assert len(rows) == 1, (action, _rows_since(w, last))
+    kind, actor_id = _actor(w, who)
+    assert (rows[0]["actor_kind"], rows[0]["actor_id"], rows[0]["entity"]) == (kind, actor_id, entity)
+    return resp.json() if resp.content else {}
+
+
+def _refused(w: World, who: str, method: str, path: str, body: Any, status: int) -> None:
+    """The write is refused, and no audit row was left behind."""
+    last = _last(w)
+    resp = w.client.request(method, f"{V1}{path}", json=body, headers=w.as_(who))
+    assert resp.status_code == status, resp.text
+    assert _rows_since(w, last) == []
+
+
+def _sale(w: World, member_id: int | None, price: str = "199.00") -> dict[str, Any]:
+    body = purchase_body(w.store_a, member_id, f"audit-{next(_n)}", price=price)
+    body["occurred_at"] = datetime.now(UTC).isoformat()
+    return body
+
+
+@pytest.mark.parametrize("who", ["pos", "cashier"])
+def test_sales_returns_and_redemptions_are_audited(world: World, who: str) -> None:
+    mid = int(register(world, "admin", _phone(), world.store_a)["id"])
+    sale = _sale(world, mid)
+    posted = _audited(world, who, "POST", "/purchases", sale, action="purchase.post", entity="purchase")
+    with world.ctx.engine.connect() as conn:
+        (entity_id,) = conn.execute(
+            text("SELECT entity_id FROM audit_log WHERE action = 'purchase.post' ORDER BY id DESC LIMIT 1")
+        ).one()
+    assert entity_id == str(posted["id"])
+    anonymous = _sale(world, None)
+    _audited(world, who, "POST", "/purchases", anonymous, action="purchase.post", entity="purchase")
+    # a replay writes nothing, so it audits nothing
+    last = _last(world)
+    again = world.client.post(f"{V1}/purchases", json=sale, headers=world.as_(who))
+    assert again.status_code == 201, again.text
+    assert again.json()["replayed"]
+    assert _rows_since(world, last) == []
+    _refused(world, who, "POST", "/purchases", _sale(world, 987_654_321), 404)  # unknown member
+
+    ret = {
+        "store_id": world.store_a,
+        "order_id": sale["order_id"],
+        "return_id": f"audit-r-{next(_n)}",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "lines": [{"line_no": 1, "quantity": 1}],
+    }
+    _audited(world, who, "POST", "/returns", ret, action="purchase.return", entity="purchase")
+    too_many = {**ret, "return_id": f"audit-r-{next(_n)}", "lines": [{"line_no": 1, "quantity": 5}]}
+    _refused(world, who, "POST", "/returns", too_many, 422)
+
+    grant = {"member_id": mid, "points": 500, "reason": "goodwill for the audit test"}
+    _audited(world, "store_manager", "POST", "/points/adjust", grant, action="points.adjust", entity="member")
+    _refused(world, "store_manager", "POST", "/points/adjust", {**grant, "points": -(10**6)}, 409)
+    redeem = {"member_id": mid, "store_id": world.store_a, "points": 100}
+    _audited(world, who, "POST", "/points/redeem", redeem, action="points.redeem", entity="member")
+    _refused(world, who, "POST", "/points/redeem", {**redeem, "points": 10**6}, 409)
+
+
+@pytest.mark.parametrize("who", ["pos", "cashier", "member"])
+def test_claims_are_audited(world: World, who: str) -> None:
+    anonymous = _sale(world, None)
+    resp = world.client.post(f"{V1}/purchases", json=anonymous, headers=world.as_("pos"))
+    assert resp.status_code == 201, resp.text
+    total = resp.json()["total"]["amount"]
+    receipt = {"store_id": world.store_a, "order_id": anonymous["order_id"]}
+    if who == "member":
+        wrong = {**receipt, "total": "1.00"}
+        _refused(world, who, "POST", "/me/claims", wrong, 404)
+        mine = {**receipt, "total": total}
+        _audited(
+            world, who, "POST", "/me/claims", mine, action="purchase.claim", entity="purchase", status=200
+        )
+        _refused(world, who, "POST", "/me/claims", mine, 409)  # claimed already
+        return
+    mid = int(register(world, "admin", _phone(), world.store_a)["id"])
+    claim = {**receipt, "member_id": mid}
+    _audited(
+        world, who, "POST", "/purchases/claims", claim, action="purchase.claim", entity="purchase", status=200
+    )
+    _refused(world, who, "POST", "/purchases/claims", claim, 409)
+
+
+@pytest.mark.parametrize("who", ["pos", "cashier"])
+def test_member_writes_are_audited(world: World, who: str) -> None:
+    phone = _phone()
+    body = {"phone": phone, "name": "Audited", "registration_store_id": world.store_a}
+    member = _audited(world, who, "POST", "/members", body, action="member.register", entity="member")
+    _refused(world, who, "POST", "/members", body, 409)  # the phone is taken
+    path = f"/members/{member['id']}"
+    _audited(
+        world, who, "PATCH", path, {"name": "Renamed"}, action="member.update", entity="member", status=200
+    )
+    _refused(world, who, "PATCH", path, {"phone": world.member_a["phone"]}, 409)
+    tokens = f"{path}/tokens"
+    _audited(world, who, "POST", tokens, None, action="member_token.issue", entity="member")
+    _audited(
+        world, "store_manager", "POST", f"{path}/deactivate", None, action="member.deactivate",
+        entity="member", status=200,
+    )  # fmt: skip
+    _refused(world, who, "POST", tokens, None, 409)  # inactive
+
+
+def test_merges_are_audited(world: World) -> None:
+    dup = int(register(world, "admin", _phone(), world.store_a)["id"])
+    survivor = int(register(world, "admin", _phone(), world.store_a)["id"])
+    _refused(world, "admin", "POST", "/members/merge", {"duplicate_id": dup, "survivor_id": dup}, 422)
+    body = {"duplicate_id": dup, "survivor_id": survivor}
+    _audited(
+        world, "admin", "POST", "/members/merge", body, action="member.merge", entity="member", status=200
+    )
+    _refused(world, "admin", "POST", "/members/merge", body, 409)  # merged already
+
+
+def test_chain_and_access_writes_are_audited(world: World) -> None:
+    code = f"AUD{next(_n)}"
+    merchant = _audited(
+        world, "admin", "POST", "/merchants", {"code": code, "name": "Audit Co"}, action="merchant.create",
+        entity="merchant",
+    )  # fmt: skip
+    _refused(world, "admin", "POST", "/merchants", {"code": code, "name": "Again"}, 409)
+    store = {"merchant_id": merchant["id"], "code": code, "name": "Audit Store"}
+    _audited(world, "admin", "POST", "/stores", store, action="store.create", entity="store")
+    _refused(world, "admin", "POST", "/stores", store, 409)
+    staff = {"username": f"audit{next(_n)}", "password": "long-enough-1", "role": "cashier", "store_ids": []}
+    staff["store_ids"] = [world.store_a]
+    user = _audited(world, "admin", "POST", "/staff", staff, action="staff.create", entity="staff_user")
+    _refused(
+        world,
+        "admin",
+        "POST",
+        "/staff",
+        {**staff, "username": f"audit{next(_n)}", "store_ids": [987654]},
+        422,
+    )
+    _audited(
+        world, "admin", "PATCH", f"/staff/{user['id']}", {"active": False}, action="staff.update",
+        entity="staff_user", status=200,
+    )  # fmt: skip
+    _refused(world, "admin", "PATCH", "/staff/987654", {"active": False}, 404)
+    keys = f"/stores/{world.store_a}/api-keys"
+    key = _audited(
+        world, "store_manager", "POST", keys, {"name": "till-z"}, action="api_key.create", entity="api_key"
+    )
+    _refused(world, "store_manager", "POST", f"/stores/{world.store_b}/api-keys", {"name": "x"}, 403)
+    _audited(
+        world, "admin", "DELETE", f"/api-keys/{key['id']}", None, action="api_key.revoke", entity="api_key",
+        status=204,
+    )  # fmt: skip
+    _refused(world, "admin", "DELETE", "/api-keys/987654", None, 404)
+
+
+#: write routes and the test above that audits them; a new write route must be added here
+COVERED = {
+    ("POST", "/api/v1/purchases"): test_sales_returns_and_redemptions_are_audited,
+    ("POST", "/api/v1/returns"): test_sales_returns_and_redemptions_are_audited,
+    ("POST", "/api/v1/points/redeem"): test_sales_returns_and_redemptions_are_audited,
+    ("POST", "/api/v1/points/adjust"): test_sales_returns_and_redemptions_are_audited,
+    ("POST", "/api/v1/purchases/claims"): test_claims_are_audited,
+    ("POST", "/api/v1/me/claims"): test_claims_are_audited,
+    ("POST", "/api/v1/members"): test_member_writes_are_audited,
+    ("PATCH", "/api/v1/members/{member_id}"): test_member_writes_are_audited,
+    ("POST", "/api/v1/members/{member_id}/deactivate"): test_member_writes_are_audited,
+    ("POST", "/api/v1/members/{member_id}/tokens"): test_member_writes_are_audited,
+    ("POST", "/api/v1/members/merge"): test_merges_are_audited,
+    ("POST", "/api/v1/merchants"): test_chain_and_access_writes_are_audited,
+    ("POST", "/api/v1/stores"): test_chain_and_access_writes_are_audited,
+    ("POST", "/api/v1/staff"): test_chain_and_access_writes_are_audited,
+    ("PATCH", "/api/v1/staff/{user_id}"): test_chain_and_access_writes_are_audited,
+    ("POST", "/api/v1/stores/{store_id}/api-keys"): test_chain_and_access_writes_are_audited,
+    ("DELETE", "/api/v1/api-keys/{key_pk}"): test_chain_and_access_writes_are_audited,
+}
+#: writes that store nothing: a login answers a signed token and keeps no session
+NOT_STORED = {("POST", "/api/v1/auth/token")}
+
+
+def test_every_write_route_is_covered(world: World) -> None:
+    """Every write of the REST API has its audit test here (the web console's forms call the same
+    services with the signed-in staff as actor)."""
+    api = {route for route in write_routes(world.app) if route[1].startswith(V1)}
+    missing = sorted(api - set(COVERED) - NOT_STORED)
+    assert not missing, f"write routes with no audit test: {missing}"
+
+
+async def _post_all(w: World, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+    transport = httpx.ASGITransport(app=w.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://pos") as client:
+        return await asyncio.gather(
+            *(client.post(f"{V1}/purchases", json=body, headers=w.as_("pos")) for body in bodies)
+        )
+
+
+def test_sales_sharing_a_transaction_each_get_their_row(world: World) -> None:
+    """Concurrent sales share transactions (group commit, set-based batches): each posted sale has its
+    audit row, the refused one (an unknown member, in the same transaction) none."""
+    members = [int(register(world, "admin", _phone(), world.store_a)["id"]) for _ in range(3)]
+    good = [_sale(world, members[i % 3]) for i in range(12)] + [_sale(world, None)]
+    refused = _sale(world, 987_654_321)
+    last = _last(world)
+    answers = asyncio.run(_post_all(world, [*good[:6], refused, *good[6:]]))
+    statuses = [a.status_code for a in answers]
+    assert statuses == [201] * 6 + [404] + [201] * 7, statuses
+    rows = _rows_since(world, last)
+    kind, key_id = _actor(world, "pos")
+    posted = sorted(str(a.json()["id"]) for a in answers if a.status_code == 201)
+    assert sorted(r["entity_id"] for r in rows) == posted
+    assert {(r["actor_kind"], r["actor_id"], r["action"], r["entity"]) for r in rows} == {
+        (kind, key_id, "purchase.post", "purchase")
+    }
