@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,6 +80,21 @@ def pg_world() -> Iterator[World]:
         w.ctx.engine.dispose()
     finally:
         drop()
+
+
+@contextmanager
+def world_on(backend: str, directory: Path) -> Iterator[World]:
+    """A seeded world on `backend` ("sqlite": a file in `directory`; "postgresql": a fresh database)."""
+    if backend == "sqlite":
+        w = build_world(f"sqlite:///{directory / 'loyalty.db'}")
+        try:
+            yield w
+        finally:
+            w.client.close()
+            w.ctx.engine.dispose()
+        return
+    with pg_world() as w:
+        yield w
 
 
 def build_world(url: str, rate_limits: dict[str, tuple[int, float]] | None = None) -> World:
