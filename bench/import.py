@@ -151,8 +151,11 @@ def run_naive(
         order: list[list[str]] = []
 
         def flush(rows: list[list[str]]) -> None:
-            with ctx.engine.connect() as conn:
-                mid = conn.execute(select(members.c.id).where(members.c.card_no == rows[0][3])).scalar_one()
+            mid = None  # a walk-in's sale names no card: kept as an anonymous sale
+            if rows[0][3]:
+                with ctx.engine.connect() as conn:
+                    card = members.c.card_no == rows[0][3]
+                    mid = conn.execute(select(members.c.id).where(card)).scalar_one()
             post_purchase(
                 ctx,
                 PurchaseIn(
