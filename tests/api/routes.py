@@ -28,12 +28,14 @@ def _flattened(routes: Sequence[Any]) -> Iterator[Any]:
 #: the staff console's pages (HTML forms, session cookies): their own role × route matrix, which lists
 #: every one of them, is tests/web/test_console.py
 CONSOLE_PREFIX = "/console"
+PORTAL_PREFIX = "/m"
 
 
-def app_routes(app: FastAPI, *, console: bool = False) -> set[tuple[str, str]]:
+def app_routes(app: FastAPI, *, console: bool = False, portal: bool = False) -> set[tuple[str, str]]:
     """Every (METHOD, path template) the app serves; HEAD only where it is the route's sole method.
 
-    The console's routes only with `console=True` (the API's matrix and attacks are about the API).
+    The console's routes only with `console=True`, the member portal's only with `portal=True` (the
+    API's matrix and attacks are about the API).
     """
     found: set[tuple[str, str]] = set()
     for route in _flattened(app.routes):
@@ -41,6 +43,9 @@ def app_routes(app: FastAPI, *, console: bool = False) -> set[tuple[str, str]]:
         path = getattr(route, "path", None)
         if not methods or path is None:
             continue  # a mount (static files)
+        in_portal = path == PORTAL_PREFIX or path.startswith(PORTAL_PREFIX + "/")
+        if in_portal is not portal:
+            continue
         if (path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")) is not console:
             continue
         if methods != {"HEAD"}:

@@ -1,5 +1,5 @@
 """`loyalty members …`: register, show, search, list (with score filters), purchases, update,
-deactivate and merge members."""
+deactivate and merge members, and read the local outbox of sign-in codes."""
 
 from __future__ import annotations
 
@@ -144,6 +144,26 @@ def purchases(
 
     ctx = context()
     run(lambda: purchase_history.member_purchases(ctx, member_id, cursor=cursor, limit=limit, lines=lines))
+
+
+@app.command("outbox")
+def outbox(
+    phone: str | None = typer.Option(None, help="Only the messages sent to this phone."),
+    limit: int = 20,
+) -> None:
+    """The latest messages of the local outbox (member sign-in codes where no SMS gateway is set up)."""
+    from loyalty.services import member_otp, members
+
+    ctx = context()
+
+    def messages() -> list[dict[str, str]]:
+        to = members.normalise_phone(phone, ctx.settings.phone_region) if phone else None
+        return [
+            {"to": m.recipient, "at": m.created_at.isoformat(), "body": m.body}
+            for m in member_otp.list_outbox(ctx, to, limit=limit)
+        ]
+
+    run(messages)
 
 
 def _amount(option: str, text: str | None) -> Decimal | None:

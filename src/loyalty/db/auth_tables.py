@@ -66,3 +66,31 @@ member_tokens = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
+
+#: one-time sign-in codes of the member portal: only an HMAC of the code is kept (a 6-digit code
+#: hashed plainly would fall to a million guesses); a row is written for every request, member or
+#: not, so that neither the answer nor the per-phone limit tells whether a phone is a member's
+member_otps = Table(
+    "member_otps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("phone", String(32), nullable=False, index=True),
+    Column("member_id", Id, ForeignKey("members.id", ondelete="CASCADE"), nullable=True),
+    Column("code_hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+#: messages the default sender "delivered": the local outbox read by the demo, the tests and
+#: `loyalty members outbox` where no SMS gateway is configured
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("channel", String(10), nullable=False),
+    Column("recipient", String(254), nullable=False, index=True),
+    Column("body", String(500), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

@@ -60,6 +60,10 @@ class Page:
     principal: Principal | None = None
     user: auth_service.StaffUser | None = None
     flash: tuple[str, str] | None = None
+    #: whose cookies the page reads and writes: the console's, or the member portal's
+    cookies: session.CookieSpec = session.CONSOLE
+    #: the signed-in member of a portal page
+    member_id: int | None = None
     _after: list[Callable[[Response], None]] = field(default_factory=list)
 
     # --- authorisation (the API's permissions and store scopes) ---------------------------------
@@ -93,7 +97,9 @@ class Page:
         """303 to `url` (a path of this site), with a message shown once there."""
         response = RedirectResponse(url, status_code=303)
         if flash is not None:
-            session.write_flash(response, self.request, self.ctx.settings.secret_key, kind, flash)
+            session.write_flash(
+                response, self.request, self.ctx.settings.secret_key, kind, flash, self.cookies
+            )
         return response
 
     def after(self, action: Callable[[Response], None]) -> None:
@@ -155,10 +161,10 @@ def _ctx(request: Request) -> Context:
 
 
 def _flash(page: Page) -> None:
-    found = session.read_flash(page.request, page.ctx.settings.secret_key)
+    found = session.read_flash(page.request, page.ctx.settings.secret_key, page.cookies)
     if found is not None:
         page.flash = found
-        page.after(lambda response: session.end_flash(response, page.request))
+        page.after(lambda response: session.end_flash(response, page.request, page.cookies))
 
 
 async def visitor_page(request: Request) -> Page:
@@ -210,7 +216,8 @@ def principal_of(user: auth_service.StaffUser) -> Principal:
     )
 
 
-async def _checked_form(page: Page) -> FormData:
+async def checked_form(page: Page) -> FormData:
+    """The posted form once the page's CSRF token (field or header) is checked."""
     form = await page.request.form()
     given = form.get(csrf.FIELD) or page.request.headers.get(csrf.HEADER)
     csrf.check(page.csrf, given if isinstance(given, str) else None)
@@ -219,12 +226,12 @@ async def _checked_form(page: Page) -> FormData:
 
 async def staff_form(page: Annotated[Page, Depends(staff_page)]) -> FormData:
     """The posted form of a logged-in user, once its CSRF token is checked."""
-    return await _checked_form(page)
+    return await checked_form(page)
 
 
 async def visitor_form(page: Annotated[Page, Depends(visitor_page)]) -> FormData:
     """The posted login form, once the pre-session CSRF token is checked."""
-    return await _checked_form(page)
+    return await checked_form(page)
 
 
 StaffPage = Annotated[Page, Depends(staff_page)]
@@ -240,8 +247,13 @@ class ConsoleRoute(APIRoute):
     """A console route: login, permission, CSRF and lookup failures become pages (not problem+json),
     and every response gets the page's cookies and the security headers."""
 
+    #: where a request without a session is sent, and the template of an error page
+    login_path = LOGIN_PATH
+    error_template = "console/error.html"
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
+        template = self.error_template
 
         async def handler(request: Request) -> Response:
             # The page's language for everything the request does, the worker thread of a sync
@@ -253,27 +265,28 @@ class ConsoleRoute(APIRoute):
             try:
                 response = await original(request)
             except LoginRequired:
-                response = RedirectResponse(LOGIN_PATH, status_code=303)
+                response = RedirectResponse(self.login_path, status_code=303)
             except Denied:
-                response = _error(request, 403, _("Your role does not allow this page."))
+                response = _error(request, 403, _("Your role does not allow this page."), template)
             except csrf.CsrfRefused:
                 response = _error(
                     request,
                     403,
                     _("This form has expired or did not come from this console. Please try again."),
+                    template,
                 )
             except (NotFound, RequestValidationError):
-                response = _error(request, 404, _("Not found."))
+                response = _error(request, 404, _("Not found."), template)
             except DomainError as exc:
-                response = _error(request, 422, exc.localized(request_locale(request)))
+                response = _error(request, 422, exc.localized(request_locale(request)), template)
             page: Page | None = getattr(request.state, "page", None)
             return page.finish(response) if page is not None else secure(response)
 
         return handler
 
 
-def _error(request: Request, status: int, message: str) -> Response:
+def _error(request: Request, status: int, message: str, template: str = "console/error.html") -> Response:
     page: Page | None = getattr(request.state, "page", None)
     if page is None:
         page = Page(request, _ctx(request), request_locale(request), csrf.new_token())
-    return page.html("console/error.html", {"status": status, "message": message}, status=status)
+    return page.html(template, {"status": status, "message": message}, status=status)

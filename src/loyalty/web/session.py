@@ -41,6 +41,47 @@ _FLASH_AUDIENCE = "loyalty-console-flash"
 
 
 @dataclass(frozen=True)
+class CookieSpec:
+    """The cookies of one front end: the console's, or the member portal's (other names, path and
+    audiences, so that a staff cookie is no member session and the other way round)."""
+
+    session_cookie: str
+    login_cookie: str
+    flash_cookie: str
+    path: str
+    session_audience: str
+    login_audience: str
+    flash_audience: str
+    idle: timedelta
+    absolute: timedelta
+
+
+CONSOLE = CookieSpec(
+    SESSION_COOKIE,
+    LOGIN_COOKIE,
+    FLASH_COOKIE,
+    COOKIE_PATH,
+    _SESSION_AUDIENCE,
+    _LOGIN_AUDIENCE,
+    _FLASH_AUDIENCE,
+    IDLE,
+    ABSOLUTE,
+)
+#: the member portal (`/m`): a member signs in with a one-time code, so a day's absolute limit
+PORTAL = CookieSpec(
+    "loyalty_member",
+    "loyalty_member_login",
+    "loyalty_member_flash",
+    "/m",
+    "loyalty-member",
+    "loyalty-member-login",
+    "loyalty-member-flash",
+    timedelta(hours=2),
+    timedelta(hours=24),
+)
+
+
+@dataclass(frozen=True)
 class StaffSession:
     """A logged-in staff user's session as its cookie states it."""
 
@@ -50,9 +91,9 @@ class StaffSession:
     seen_at: datetime
     session_id: str
 
-    def claims(self) -> dict[str, Any]:
+    def claims(self, spec: CookieSpec = CONSOLE) -> dict[str, Any]:
         return {
-            "aud": _SESSION_AUDIENCE,
+            "aud": spec.session_audience,
             "sub": str(self.user_id),
             "csrf": self.csrf,
             "iat": int(self.issued_at.timestamp()),
@@ -60,8 +101,8 @@ class StaffSession:
             "sid": self.session_id,
         }
 
-    def expired(self, now: datetime) -> bool:
-        return now - self.seen_at > IDLE or now - self.issued_at > ABSOLUTE
+    def expired(self, now: datetime, spec: CookieSpec = CONSOLE) -> bool:
+        return now - self.seen_at > spec.idle or now - self.issued_at > spec.absolute
 
     def stale(self, now: datetime) -> bool:
         """Worth re-signing so that the idle clock restarts."""
@@ -83,9 +124,11 @@ def _decode(secret: str, token: str | None, audience: str) -> dict[str, Any] | N
     return claims
 
 
-def read_session(request: Request, secret: str, now: datetime) -> StaffSession | None:
+def read_session(
+    request: Request, secret: str, now: datetime, spec: CookieSpec = CONSOLE
+) -> StaffSession | None:
     """The request's live session, or None (no cookie, a forged or expired one)."""
-    claims = _decode(secret, request.cookies.get(SESSION_COOKIE), _SESSION_AUDIENCE)
+    claims = _decode(secret, request.cookies.get(spec.session_cookie), spec.session_audience)
     if claims is None:
         return None
     try:
@@ -98,85 +141,91 @@ def read_session(request: Request, secret: str, now: datetime) -> StaffSession |
         )
     except (KeyError, TypeError, ValueError):
         return None
-    return None if session.expired(now) else session
+    return None if session.expired(now, spec) else session
 
 
 def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def write_session(response: Response, request: Request, secret: str, session: StaffSession) -> None:
-    token = jwt.encode(session.claims(), secret, algorithm=_ALGORITHM)
+def write_session(
+    response: Response, request: Request, secret: str, session: StaffSession, spec: CookieSpec = CONSOLE
+) -> None:
+    token = jwt.encode(session.claims(spec), secret, algorithm=_ALGORITHM)
     response.set_cookie(
-        SESSION_COOKIE,
+        spec.session_cookie,
         token,
-        max_age=int(ABSOLUTE.total_seconds()),
-        path=COOKIE_PATH,
+        max_age=int(spec.absolute.total_seconds()),
+        path=spec.path,
         httponly=True,
         samesite="lax",
         secure=_secure(request),
     )
 
 
-def end_session(response: Response, request: Request) -> None:
+def end_session(response: Response, request: Request, spec: CookieSpec = CONSOLE) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=_secure(request)
+        spec.session_cookie, path=spec.path, httponly=True, samesite="lax", secure=_secure(request)
     )
 
 
-def login_token(request: Request, secret: str) -> str | None:
+def login_token(request: Request, secret: str, spec: CookieSpec = CONSOLE) -> str | None:
     """The login form's CSRF token held by this visitor's pre-session cookie, if valid."""
-    claims = _decode(secret, request.cookies.get(LOGIN_COOKIE), _LOGIN_AUDIENCE)
+    claims = _decode(secret, request.cookies.get(spec.login_cookie), spec.login_audience)
     return str(claims["csrf"]) if claims and "csrf" in claims else None
 
 
-def write_login_token(response: Response, request: Request, secret: str, token: str, now: datetime) -> None:
-    claims = {"aud": _LOGIN_AUDIENCE, "csrf": token, "exp": int((now + LOGIN_FORM_AGE).timestamp())}
+def write_login_token(
+    response: Response, request: Request, secret: str, token: str, now: datetime, spec: CookieSpec = CONSOLE
+) -> None:
+    claims = {"aud": spec.login_audience, "csrf": token, "exp": int((now + LOGIN_FORM_AGE).timestamp())}
     response.set_cookie(
-        LOGIN_COOKIE,
+        spec.login_cookie,
         jwt.encode(claims, secret, algorithm=_ALGORITHM),
         max_age=int(LOGIN_FORM_AGE.total_seconds()),
-        path=COOKIE_PATH,
+        path=spec.path,
         httponly=True,
         samesite="strict",
         secure=_secure(request),
     )
 
 
-def end_login_token(response: Response, request: Request) -> None:
+def end_login_token(response: Response, request: Request, spec: CookieSpec = CONSOLE) -> None:
     response.delete_cookie(
-        LOGIN_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request)
+        spec.login_cookie, path=spec.path, httponly=True, samesite="strict", secure=_secure(request)
     )
 
 
 # --- one-shot messages after a redirect ------------------------------------------------------------
 
 
-def write_flash(response: Response, request: Request, secret: str, kind: str, text: str) -> None:
+def write_flash(
+    response: Response, request: Request, secret: str, kind: str, text: str, spec: CookieSpec = CONSOLE
+) -> None:
     """A message for the page the response redirects to ("Sale posted: +120 points"), shown once.
 
     Signed so that nobody can make the console show a text of their choosing.
     """
-    token = jwt.encode({"aud": _FLASH_AUDIENCE, "kind": kind, "text": text}, secret, algorithm=_ALGORITHM)
+    token = jwt.encode({"aud": spec.flash_audience, "kind": kind, "text": text}, secret, algorithm=_ALGORITHM)
     response.set_cookie(
-        FLASH_COOKIE,
+        spec.flash_cookie,
         token,
         max_age=60,
-        path=COOKIE_PATH,
+        path=spec.path,
         httponly=True,
         samesite="lax",
         secure=_secure(request),
     )
 
 
-def read_flash(request: Request, secret: str) -> tuple[str, str] | None:
-    claims = _decode(secret, request.cookies.get(FLASH_COOKIE), _FLASH_AUDIENCE)
+def read_flash(request: Request, secret: str, spec: CookieSpec = CONSOLE) -> tuple[str, str] | None:
+    claims = _decode(secret, request.cookies.get(spec.flash_cookie), spec.flash_audience)
     if claims is None:
         return None
     return str(claims.get("kind", "info")), str(claims.get("text", ""))
 
 
-def end_flash(response: Response, request: Request) -> None:
+def end_flash(response: Response, request: Request, spec: CookieSpec = CONSOLE) -> None:
     response.delete_cookie(
-        FLASH_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=_secure(request)
+        spec.flash_cookie, path=spec.path, httponly=True, samesite="lax", secure=_secure(request)
     )

@@ -1,0 +1,113 @@
+"""A member's journey through the portal in real headless Chromium on a phone-sized screen, on
+SQLite and PostgreSQL: sign in with the code from the local outbox, read points and tier, see them
+change after a sale at the till, open the history, switch to English. Nothing may be loaded from
+another host, the CSP must refuse nothing, text must keep a readable contrast, and each page is
+saved as a screenshot under var/test-artifacts/portal/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from loyalty.services import members as members_service
+from loyalty.services import merchants
+from loyalty.services import purchases as purchases_service
+from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn
+from tests.api.api_world import World
+from tests.api.live_server import serve
+from tests.web.test_console_browser import CJK, CONTRAST, Till
+from tests.web.test_portal import _code
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "portal"
+
+
+@pytest.fixture(scope="module")
+def portal_url(world: World) -> Iterator[str]:
+    with serve(world.app) as base:
+        yield base
+
+
+def _shot(page: Page, backend: str, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{backend}-{name}.png"), full_page=True)
+
+
+def _points(page: Page) -> int:
+    """Available plus pending points (a sale's points may wait out the programme's pending days)."""
+    return sum(
+        int(re.sub(r"\D", "", page.locator(f"#points-{kind}").inner_text()) or "0")
+        for kind in ("available", "pending")
+    )
+
+
+def test_a_member_signs_in_and_sees_points_and_tier_change(
+    browser: Browser, world: World, portal_url: str
+) -> None:
+    backend = world.ctx.engine.dialect.name
+    member = members_service.register_member(
+        world.ctx, MemberIn(phone="+8613911112222", name="Lin", registration_store_id=world.store_a)
+    )
+    phone = Till(browser, "zh-CN")
+    phone.context.set_default_timeout(10_000)
+    page = phone.page
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.goto(f"{portal_url}/m")
+        assert page.url.endswith("/m/login")
+        _shot(page, backend, "login-zh")
+        page.keyboard.type(member.phone)  # the phone field has the focus
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#code")
+        _shot(page, backend, "code-zh")
+        page.locator("#code").fill(_code(world, member.phone))
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#points-available")
+        assert "/m/login" not in page.url
+        before = _points(page)
+        tier_before = page.locator("#tier-name").inner_text()
+        assert tier_before
+        _shot(page, backend, "card-zh")
+
+        purchases_service.post_purchase(
+            world.ctx,
+            PurchaseIn(
+                store_id=world.store_a,
+                order_id=f"PB-{member.id}",
+                occurred_at=world.ctx.now(),
+                member_id=member.id,
+                currency="CNY",
+                lines=[PurchaseLineIn(sku="SKU-1", quantity=1, unit_price_minor=50_000)],
+            ),
+        )
+        page.reload()
+        page.wait_for_selector("#points-available")
+        assert _points(page) > before
+        assert page.locator("#tier-progress").inner_text()
+        assert page.evaluate(CONTRAST) == []
+
+        page.goto(f"{portal_url}/m/history")
+        _shot(page, backend, "history-zh")
+        assert f"PB-{member.id}" in page.content()
+
+        page.get_by_role("button", name="English").click()
+        page.wait_for_load_state()
+        page.wait_for_selector("text=Points history")
+        body = page.locator("main").inner_text() + page.locator("header").inner_text()
+        for data in [s.name for s in merchants.list_stores(world.ctx)] + ["中文"]:  # data, and the switch
+            body = body.replace(data, "")
+        leftover = [line for line in body.splitlines() if CJK.search(line)]
+        assert leftover == [], leftover
+        _shot(page, backend, "history-en")
+        page.goto(f"{portal_url}/m")
+        _shot(page, backend, "card-en")
+        assert phone.outside == []
+        assert phone.refused == []
+    finally:
+        phone.close()
