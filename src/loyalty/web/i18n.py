@@ -4,6 +4,7 @@ browser's Accept-Language, else the configured default (zh-CN)."""
 from __future__ import annotations
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from loyalty.i18n import LOCALES, configured_locale, from_accept_language, normalise
 
@@ -26,3 +27,19 @@ def request_locale(request: Request) -> str:
 def html_lang(locale: str) -> str:
     """The `lang` attribute of a page in `locale` (screen readers pick their voice by it)."""
     return "zh-Hans" if locale == "zh-CN" else "en"
+
+
+def remember_language(request: Request, response: Response, lang: str) -> Response:
+    """Keep the visitor's choice of `lang` (when it is one we speak) in the language cookie of `response`."""
+    chosen = normalise(lang)
+    if chosen in LOCALES:
+        response.set_cookie(
+            LANG_COOKIE,
+            chosen,
+            max_age=LANG_COOKIE_AGE,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+    return response

@@ -13,10 +13,10 @@ from starlette.responses import Response
 
 from loyalty.api.deps import client_key
 from loyalty.api.errors import ApiError
-from loyalty.i18n import LOCALES, normalise, translator
+from loyalty.i18n import translator
 from loyalty.services import auth as auth_service
 from loyalty.web import csrf, session
-from loyalty.web.i18n import LANG_COOKIE, LANG_COOKIE_AGE
+from loyalty.web.i18n import remember_language
 from loyalty.web.pages import (
     HOME_PATH,
     LOGIN_PATH,
@@ -103,16 +103,4 @@ async def switch_language(page: VisitorPage) -> Response:
 
 
 def _switch(page: Page, lang: str, next_path: str) -> Response:
-    chosen = normalise(lang)
-    response = page.redirect(safe_next(next_path))
-    if chosen in LOCALES:
-        response.set_cookie(
-            LANG_COOKIE,
-            chosen,
-            max_age=LANG_COOKIE_AGE,
-            path="/",
-            httponly=True,
-            samesite="lax",
-            secure=page.request.url.scheme == "https",
-        )
-    return response
+    return remember_language(page.request, page.redirect(safe_next(next_path)), lang)

@@ -16,11 +16,11 @@ from loyalty.api.deps import client_key
 from loyalty.api.errors import ApiError
 from loyalty.api.security import mask_phone
 from loyalty.domain.errors import DomainError
-from loyalty.i18n import LOCALES, normalise, translator
+from loyalty.i18n import translator
 from loyalty.services import member_otp
 from loyalty.services.members import normalise_phone
 from loyalty.web import csrf, session
-from loyalty.web.i18n import LANG_COOKIE, LANG_COOKIE_AGE
+from loyalty.web.i18n import remember_language
 from loyalty.web.pages import Page
 from loyalty.web.portal.access import (
     HOME_PATH,
@@ -157,16 +157,5 @@ async def switch_language(page: VisitorPage) -> Response:
     expected = live.csrf if live is not None else session.login_token(page.request, secret, session.PORTAL)
     given = form.get(csrf.FIELD)
     csrf.check(expected, given if isinstance(given, str) else None)
-    chosen = normalise(str(form.get("lang") or ""))
-    response = page.redirect(_safe_next(str(form.get("next") or "")))
-    if chosen in LOCALES:
-        response.set_cookie(
-            LANG_COOKIE,
-            chosen,
-            max_age=LANG_COOKIE_AGE,
-            path="/",
-            httponly=True,
-            samesite="lax",
-            secure=page.request.url.scheme == "https",
-        )
-    return response
+    target = page.redirect(_safe_next(str(form.get("next") or "")))
+    return remember_language(page.request, target, str(form.get("lang") or ""))
