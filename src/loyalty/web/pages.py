@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
@@ -167,16 +168,32 @@ def _flash(page: Page) -> None:
         page.after(lambda response: session.end_flash(response, page.request, page.cookies))
 
 
-async def visitor_page(request: Request) -> Page:
-    """A page for anyone (the login page): the CSRF token of the visitor's pre-session cookie."""
+def visitor(request: Request, cookies: session.CookieSpec = session.CONSOLE) -> Page:
+    """A sign-in page of the side `cookies` names: the CSRF token of the visitor's pre-session cookie
+    (made when missing)."""
     ctx = _ctx(request)
     secret = ctx.settings.secret_key
-    token = session.login_token(request, secret)
-    page = Page(request, ctx, request_locale(request), token or csrf.new_token())
+    token = session.login_token(request, secret, cookies)
+    page = Page(request, ctx, request_locale(request), token or csrf.new_token(), cookies=cookies)
     if token is None:
         fresh = page.csrf
-        page.after(lambda r: session.write_login_token(r, request, secret, fresh, ctx.now()))
+        page.after(lambda r: session.write_login_token(r, request, secret, fresh, ctx.now(), cookies))
     request.state.page = page
+    return page
+
+
+def keep_alive(page: Page, live: session.StaffSession, now: datetime) -> None:
+    """Renew a session that has gone stale (sliding idle time) and pick up its flash message."""
+    if live.stale(now):
+        renewed = session.StaffSession(live.user_id, live.csrf, live.issued_at, now, live.session_id)
+        secret = page.ctx.settings.secret_key
+        page.after(lambda r: session.write_session(r, page.request, secret, renewed, page.cookies))
+    _flash(page)
+
+
+async def visitor_page(request: Request) -> Page:
+    """A page for anyone (the login page): the CSRF token of the visitor's pre-session cookie."""
+    page = visitor(request)
     _flash(page)
     return page
 
@@ -197,10 +214,7 @@ async def staff_page(request: Request) -> Page:
         raise LoginRequired
     page.user = user
     page.principal = principal_of(user)
-    if live.stale(now):
-        renewed = session.StaffSession(live.user_id, live.csrf, live.issued_at, now, live.session_id)
-        page.after(lambda r: session.write_session(r, request, secret, renewed))
-    _flash(page)
+    keep_alive(page, live, now)
     return page
 
 

@@ -18,7 +18,7 @@ from loyalty.domain.errors import NotFound
 from loyalty.services import members as members_service
 from loyalty.web import csrf, session
 from loyalty.web.i18n import request_locale
-from loyalty.web.pages import ConsoleRoute, LoginRequired, Page, checked_form
+from loyalty.web.pages import ConsoleRoute, LoginRequired, Page, checked_form, keep_alive, visitor
 
 PREFIX = "/m"
 LOGIN_PATH = f"{PREFIX}/login"
@@ -34,15 +34,7 @@ class PortalRoute(ConsoleRoute):
 
 async def visitor_page(request: Request) -> Page:
     """A sign-in page: the CSRF token of the visitor's pre-session cookie (made if missing)."""
-    ctx = request.app.state.ctx
-    secret = ctx.settings.secret_key
-    token = session.login_token(request, secret, session.PORTAL)
-    page = Page(request, ctx, request_locale(request), token or csrf.new_token(), cookies=session.PORTAL)
-    if token is None:
-        fresh = page.csrf
-        page.after(lambda r: session.write_login_token(r, request, secret, fresh, ctx.now(), session.PORTAL))
-    request.state.page = page
-    return page
+    return visitor(request, session.PORTAL)
 
 
 async def member_page(request: Request) -> Page:
@@ -69,13 +61,7 @@ async def member_page(request: Request) -> Page:
         page.after(lambda r: session.end_session(r, request, session.PORTAL))
         raise LoginRequired
     page.member_id = member.id
-    if live.stale(now):
-        renewed = session.StaffSession(live.user_id, live.csrf, live.issued_at, now, live.session_id)
-        page.after(lambda r: session.write_session(r, request, secret, renewed, session.PORTAL))
-    found = session.read_flash(request, secret, session.PORTAL)
-    if found is not None:
-        page.flash = found
-        page.after(lambda r: session.end_flash(r, request, session.PORTAL))
+    keep_alive(page, live, now)
     return page
 
 
