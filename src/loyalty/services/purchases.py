@@ -448,11 +448,26 @@ def _post_one(
             upgraded_to=upgraded_to,
             channel=data.channel,
         )
-        if actor is not None:
-            audit.record(conn, actor, *audit.sale(result), at=now)
-        if record is not None:
-            record.save(conn, result, ctx.now(), if_absent=look_up_order)
+        _answered(conn, ctx, result, actor, record, now, if_absent=look_up_order)
     return result
+
+
+def _answered(
+    conn: Connection,
+    ctx: Context,
+    result: PurchaseResult,
+    actor: Actor | None,
+    record: idempotency.Record | None,
+    now: datetime,
+    *,
+    if_absent: bool,
+) -> None:
+    """What every posted sale leaves beside its rows, in its transaction: the audit entry and the
+    Idempotency-Key's stored answer."""
+    if actor is not None:
+        audit.record(conn, actor, *audit.sale(result), at=now)
+    if record is not None:
+        record.save(conn, result, ctx.now(), if_absent=if_absent)
 
 
 def _purchase_row(
@@ -607,10 +622,7 @@ def _post_anonymous(
             tier_code=None,
             channel=data.channel,
         )
-        if actor is not None:
-            audit.record(conn, actor, *audit.sale(result), at=now)
-        if record is not None:
-            record.save(conn, result, ctx.now(), if_absent=if_absent)
+        _answered(conn, ctx, result, actor, record, now, if_absent=if_absent)
     return result
 
 
