@@ -39,11 +39,14 @@ lint: $(STAMP)
 
 ## Full-size benchmarks, each printing our figures beside a baseline and the issue's target (BENCH_ARGS=--small for a quick pass)
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]' || echo "pyfim did not build here: bench/mining.py runs without that baseline"
 	$(BIN)/python bench/ledger.py $(BENCH_ARGS)
 	$(BIN)/python bench/api.py $(BENCH_ARGS)
 	$(BIN)/python bench/import.py $(BENCH_ARGS)
 	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
+	$(BIN)/python bench/mining.py $(BENCH_ARGS)
 	$(BIN)/python bench/cli.py $(BENCH_ARGS)
+	$(BIN)/python bench/pages.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -9,7 +9,7 @@
 The data is the demo chain generator scaled up (members ≈ lines / 10), written as a CSV exactly like a
 POS export. The timed figure is `loyalty import purchases` end to end, run as a command in its own
 process as a chain would run it (start-up included): read, map, validate in DuckDB, post (set-based:
-`services.purchases_bulk`, the live earning and tier rules on whole batches), commit in checkpointed
+`services.posting.set_based`, the live earning and tier rules on whole batches), commit in checkpointed
 batches, build the indexes a large import defers. The baseline
 is the naive approach — parse with the csv module and post each order on its own, row by row, with a
 member lookup per order — timed on a sub-sample and scaled linearly to N (stated in the output).

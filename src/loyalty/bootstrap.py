@@ -27,8 +27,8 @@ class Context:
     engine: Engine
     settings: Settings = field(default_factory=get_settings)
     clock: Callable[[], datetime] = _utcnow
-    # Per-process lookups that rarely change (stores, their accounts and programme; tiers), kept off the
-    # purchase hot path; services that change them call `invalidate()`.
+    # Per-process lookups that rarely change, kept off the purchase hot path: the catalogue of stores,
+    # programmes and tiers (`services.catalogue`); services that change them call `invalidate()`.
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod

@@ -94,3 +94,18 @@ def test_refresh_the_morning_after_the_last_sale_scores_clv(engine: Engine) -> N
         rows = conn.execute(select(member_scores)).mappings().all()
     assert rows
     assert all(r["p_alive"] is not None and r["clv_minor"] is not None for r in rows)
+
+
+def test_refresh_keeps_no_score_about_an_erased_member(engine: Engine) -> None:
+    """An erasure (services.privacy) keeps the member's purchases in the books; the next refresh
+    still fits on them but writes no score about the person."""
+    from loyalty.services import privacy
+
+    ctx, member_ids = _populate(engine)
+    erased = member_ids[3]
+    privacy.erase_member(ctx, erased, confirm=members.get_member(ctx, erased).card_no)
+    n = refresh(engine, now=datetime(2025, 7, 1, tzinfo=UTC))
+    assert n == len(member_ids) - 1
+    with engine.connect() as conn:
+        scored = set(conn.execute(select(member_scores.c.member_id)).scalars())
+    assert scored == set(member_ids) - {erased}

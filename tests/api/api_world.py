@@ -69,6 +69,13 @@ def _create_pg() -> tuple[str, Any]:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, drop
 
 
+def wait_for_jobs(timeout: float = 120) -> None:
+    """Let the jobs the world's app started in background threads end before its database goes."""
+    from loyalty.services import jobs
+
+    assert jobs.wait_all(timeout), "a background job did not end"
+
+
 @contextmanager
 def pg_world() -> Iterator[World]:
     """A seeded world in a fresh PostgreSQL database, dropped afterwards."""
@@ -76,6 +83,7 @@ def pg_world() -> Iterator[World]:
     try:
         w = build_world(url)
         yield w
+        wait_for_jobs()
         w.client.close()
         w.ctx.engine.dispose()
     finally:
@@ -90,6 +98,7 @@ def world_on(backend: str, directory: Path) -> Iterator[World]:
         try:
             yield w
         finally:
+            wait_for_jobs()
             w.client.close()
             w.ctx.engine.dispose()
         return

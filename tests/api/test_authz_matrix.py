@@ -44,6 +44,7 @@ POS = {"pos", "pos_b"}
 READERS = STAFF | POS
 FRONT_A = {"admin", "store_manager", "cashier", "pos"}  # may write for store A
 MEMBERS = {"member", "member_b"}
+ANALYSTS = frozenset({"admin", "analyst", "marketer"})  # analytics:read
 _counter = itertools.count(1)
 
 
@@ -62,6 +63,12 @@ class Case:
 
 def _fresh_member(w: World, store: int | None = None) -> int:
     return int(register(w, "admin", f"+86137{_n():08d}", store or w.store_a)["id"])
+
+
+def _erasure(w: World) -> dict[str, Any]:
+    """An erasure of a fresh member of store A, confirmed with its card number."""
+    member = register(w, "admin", f"+86137{_n():08d}", w.store_a)
+    return {"url": f"/api/v1/members/{member['id']}/erase", "json": {"confirm": member["card_no"]}}
 
 
 def _purchase_a(w: World) -> dict[str, Any]:
@@ -98,6 +105,27 @@ def _staff_user(w: World) -> int:
     return int(resp.json()["id"])
 
 
+def _merchant(w: World) -> int:
+    resp = w.client.post(
+        "/api/v1/merchants", json={"code": f"MX{_n()}", "name": "Partner"}, headers=w.as_("admin")
+    )
+    assert resp.status_code == 201, resp.text
+    return int(resp.json()["id"])
+
+
+def _store(w: World) -> int:
+    body = {"merchant_id": w.merchant_id, "code": f"MXS{_n()}", "name": "Matrix store"}
+    resp = w.client.post("/api/v1/stores", json=body, headers=w.as_("admin"))
+    assert resp.status_code == 201, resp.text
+    return int(resp.json()["id"])
+
+
+def _top_tier(w: World) -> int:
+    """The highest tier of the seeded ladder (diamond), whatever tiers the matrix added above it."""
+    resp = w.client.get("/api/v1/tiers", headers=w.as_("admin"))
+    return int(next(t["id"] for t in resp.json() if t["code"] == "diamond"))
+
+
 def _anonymous_sale_a(w: World) -> dict[str, Any]:
     """A fresh anonymous sale at store A, made just now (within the claim window)."""
     body = purchase_body(w.store_a, None, f"anon-{_n()}")
@@ -125,6 +153,26 @@ def _return_body(w: World) -> dict[str, Any]:
         "return_id": f"r-{_n()}",
         "occurred_at": "2026-03-02T10:00:00+08:00",
     }
+
+
+def _jobs_idle(body: dict[str, Any]) -> dict[str, Any]:
+    """`body`, once every job the app runs in the background has ended."""
+    from loyalty.services import jobs
+
+    assert jobs.wait_all(120)
+    return body
+
+
+def _finished_job(w: World) -> int:
+    """A finished job's id (a tier evaluation run once for the module)."""
+    from loyalty.domain.actors import SYSTEM
+    from loyalty.services import jobs
+
+    cache = w.__dict__.setdefault("_mx", {})
+    if "job" not in cache:
+        _jobs_idle({})
+        cache["job"] = jobs.run_now(w.ctx, "tier_evaluation", SYSTEM)[0].id
+    return int(cache["job"])
 
 
 def f(**kw: Any) -> Callable[[World], dict[str, Any]]:
@@ -218,6 +266,13 @@ CASES: list[Case] = [
             json=lambda w: {"duplicate_id": _fresh_member(w), "survivor_id": _fresh_member(w)},
         ),
     ),
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}/data-export",
+        A({"admin"}),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/data-export"),
+    ),
+    Case("POST", "/api/v1/members/{member_id}/erase", A({"admin"}), lambda w: _erasure(w)),
     Case(
         "POST",
         "/api/v1/members/{member_id}/tokens",
@@ -320,6 +375,83 @@ CASES: list[Case] = [
         ),
     ),
     Case("GET", "/api/v1/audit", A({"admin", "auditor"}), f(url="/api/v1/audit")),
+    Case(
+        "PATCH",
+        "/api/v1/merchants/{merchant_id}",
+        A({"admin"}),
+        f(url=lambda w: f"/api/v1/merchants/{_merchant(w)}", json={"name": "Partner renamed"}),
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/stores/{store_id}",
+        A({"admin"}),
+        f(url=lambda w: f"/api/v1/stores/{_store(w)}", json={"name": "Renamed", "city": None}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/staff/{user_id}/password",
+        A({"admin"}),
+        f(url=lambda w: f"/api/v1/staff/{_staff_user(w)}/password", json={}),
+    ),
+    Case("GET", "/api/v1/programme", A(READERS), f(url="/api/v1/programme")),
+    Case(
+        "PATCH",
+        "/api/v1/programme",
+        A({"admin", "marketer"}),
+        f(url="/api/v1/programme", json=lambda w: {"name": f"Programme {_n()}"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/tiers",
+        A({"admin", "marketer"}),
+        f(
+            url="/api/v1/tiers",
+            json=lambda w: {
+                "name": f"Tier {_n()}",
+                "threshold": f"{900_000 + _n()}.00",
+                "multiplier_pct": 250,
+            },
+        ),
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/tiers/{tier_id}",
+        A({"admin", "marketer"}),
+        f(url=lambda w: f"/api/v1/tiers/{_top_tier(w)}", json={"multiplier_pct": 200}),
+    ),
+    # KPIs: chain-wide roles read every store and the chain; a store manager their own store only
+    Case(
+        "GET",
+        "/api/v1/kpis/stores/{store_id}",
+        A({"admin", "analyst", "marketer", "store_manager"}),
+        f(url=lambda w: f"/api/v1/kpis/stores/{w.store_a}"),
+    ),
+    Case("GET", "/api/v1/kpis", A({"admin", "analyst", "marketer"}), f(url="/api/v1/kpis")),
+    # A job runs in the server's background: each request waits for the previous one's to end, so
+    # that every allowed caller starts one (a second run of a kind under way answers 409).
+    Case(
+        "POST",
+        "/api/v1/jobs",
+        A({"admin", "analyst"}),  # analytics:refresh; expiry and tiers need jobs:run (admin only)
+        f(url="/api/v1/jobs", json=lambda w: _jobs_idle({"kind": "analytics_refresh"})),
+    ),
+    Case("GET", "/api/v1/jobs", A({"admin", "analyst", "auditor"}), f(url="/api/v1/jobs")),
+    Case(
+        "GET",
+        "/api/v1/jobs/{job_id}",
+        A({"admin", "analyst", "auditor"}),
+        f(url=lambda w: f"/api/v1/jobs/{_finished_job(w)}"),
+    ),
+    *[
+        Case("GET", f"/api/v1/analytics/{p}", ANALYSTS, f(url=f"/api/v1/analytics/{p}"))
+        for p in ("segments", "distributions", "model-check")
+    ],
+    Case(
+        "GET",
+        "/api/v1/analytics/basket-rules",
+        ANALYSTS,
+        f(url="/api/v1/analytics/basket-rules", params={"min_support": 0.5, "min_confidence": 0.5}),
+    ),
     *[
         Case("GET", f"/api/v1/me{p}", A(MEMBERS), f(url=f"/api/v1/me{p}"))
         for p in (

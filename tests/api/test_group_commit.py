@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
-from loyalty.api.errors import ApiError
-from loyalty.api.group_commit import GroupCommit
 from loyalty.db.core_tables import purchases
 from loyalty.services import points
+from loyalty.services.posting.group_commit import GroupCommit
+from loyalty.services.posting.shared_transactions import NotWritten
 from tests.api.api_world import World, purchase_body, register
 
 V1 = "/api/v1"
@@ -39,7 +39,8 @@ def test_concurrent_sales_each_get_their_own_outcome(world: World) -> None:
     reused_order = (purchase_body(world.store_a, members[0]["id"], f"gc{run}-0", price="5.00"), pos)
     keyed = {**pos, "Idempotency-Key": f"gc{run}-key"}
     same_key = [(purchase_body(world.store_a, members[1]["id"], f"gc{run}-keyed"), keyed)] * 2
-    group_commit: GroupCommit | None = world.app.state.group_commit
+    posting = world.app.state.posting
+    group_commit = posting if isinstance(posting, GroupCommit) else None
     before = group_commit.transactions if group_commit else 0
 
     answers = asyncio.run(_post_all(world, [*good, unknown_member, *same_key]))
@@ -77,7 +78,7 @@ def test_a_failed_commit_fails_every_sale_of_its_transaction_and_writes_none(tmp
 
     w = build_world(f"sqlite:///{tmp_path / 'gc.db'}")
     try:
-        group_commit: GroupCommit = w.app.state.group_commit
+        group_commit: GroupCommit = w.app.state.posting
         member = register(w, "admin", "+8613700000001", w.store_a)
 
         def poison(conn: Any) -> None:  # a write whose foreign key only fails at COMMIT
@@ -110,7 +111,7 @@ def test_a_failed_commit_fails_every_sale_of_its_transaction_and_writes_none(tmp
                 return await asyncio.gather(*tasks, return_exceptions=True)
 
         outcomes = asyncio.run(scenario())
-        assert isinstance(outcomes[0], ApiError)
+        assert isinstance(outcomes[0], NotWritten)
         for sale in outcomes[1:]:
             assert sale.status_code == 503, sale.text
             assert sale.json()["code"] == "NOT_WRITTEN"
@@ -135,5 +136,5 @@ def test_group_commit_follows_the_setting_and_the_database(tmp_path: Any, enable
     ctx = Context.from_url(f"sqlite:///{tmp_path / 's.db'}")
     ctx.settings = Settings(api_group_commit=enabled)
     app = create_app(ctx)
-    assert (app.state.group_commit is not None) is enabled
+    assert isinstance(app.state.posting, GroupCommit) is enabled
     ctx.engine.dispose()

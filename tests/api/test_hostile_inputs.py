@@ -113,6 +113,10 @@ VARIANTS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("POST", "/api/v1/staff"): [
         {"role": "cashier", "store_ids": lambda w: [w.store_a], "display_name": "Till 1"},
     ],
+    ("PATCH", "/api/v1/staff/{user_id}"): [
+        {"role": "cashier", "store_ids": lambda w: [w.store_a], "display_name": "Till 1", "active": True},
+    ],
+    ("PATCH", "/api/v1/programme"): [{"excluded_categories": ["tobacco", "gift_card"]}],
     ("POST", "/api/v1/merchants"): [{"currency": "CNY"}],
     ("POST", "/api/v1/stores"): [{"city": "Nanjing", "timezone": "Asia/Shanghai"}],
     ("POST", "/api/v1/auth/token"): [

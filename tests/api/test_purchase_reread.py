@@ -2,7 +2,7 @@
 the tier it upgraded them to, whatever the member's tier is now (issue #22, item 16).
 
 On SQLite the API posts through the group commit (the live routine); on PostgreSQL through the
-set-based batches (`api.sale_batches`), so both writers are covered.
+set-based batches (`services.posting.set_based_batches`), so both writers are covered.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""PostgreSQL: POS sales arriving together are posted together (`api.sale_batches`), each with the answer
-it would get alone: 201 with its purchase, its key's replay, its 422 or 404, and the ledger balances."""
+"""PostgreSQL: POS sales arriving together are posted together (`services.posting.set_based_batches`),
+each with the answer it would get alone: 201 with its purchase, its key's replay, its 422 or 404, and
+the ledger balances."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from loyalty.api.sale_batches import SaleBatcher
 from loyalty.services import points
+from loyalty.services.posting.set_based_batches import SetBasedBatches
 from tests.api.api_world import World, pg_world, purchase_body, register
 
 V1 = "/api/v1"
@@ -38,7 +39,7 @@ def _post_all(w: World, requests: list[tuple[dict[str, Any], dict[str, str]]]) -
 
 def test_concurrent_sales_share_transactions_and_answer_as_alone(pg_world: World) -> None:
     w = pg_world
-    batcher: SaleBatcher = w.app.state.sale_batcher
+    batcher: SetBasedBatches = w.app.state.posting
     assert batcher is not None
     people = [register(w, "admin", f"+8613710000{i:03d}", w.store_a) for i in range(4)]
     pos = w.as_("pos")

@@ -178,6 +178,27 @@ def test_merges_are_audited(world: World) -> None:
     _refused(world, "admin", "POST", "/members/merge", body, 409)  # merged already
 
 
+def test_erasures_are_audited(world: World) -> None:
+    member = register(world, "admin", _phone(), world.store_a, name="Erased Soon")
+    path = f"/members/{member['id']}/erase"
+    _refused(world, "admin", "POST", path, {"confirm": "0000"}, 422)  # not the card number
+    _refused(world, "store_manager", "POST", path, {"confirm": member["card_no"]}, 403)
+    body = {"confirm": member["card_no"]}
+    _audited(world, "admin", "POST", path, body, action="member.erase", entity="member", status=200)
+    _refused(world, "admin", "POST", path, body, 409)  # erased already
+
+
+def test_job_starts_are_audited(world: World) -> None:
+    from loyalty.services import jobs
+
+    assert jobs.wait_all(60)
+    body = {"kind": "tier_evaluation"}
+    _refused(world, "analyst", "POST", "/jobs", body, 403)  # jobs:run is the admin's
+    _refused(world, "admin", "POST", "/jobs", {"kind": "nightly"}, 422)
+    started = _audited(world, "admin", "POST", "/jobs", body, action="job.start", entity="job", status=202)
+    assert jobs.wait(started["id"], 60)  # the run itself writes no audit row of a caller
+
+
 def test_chain_and_access_writes_are_audited(world: World) -> None:
     code = f"AUD{next(_n)}"
     merchant = _audited(
@@ -216,6 +237,50 @@ def test_chain_and_access_writes_are_audited(world: World) -> None:
     _refused(world, "admin", "DELETE", "/api-keys/987654", None, 404)
 
 
+def test_store_staff_and_programme_changes_are_audited(world: World) -> None:
+    code = f"AUC{next(_n)}"
+    merchant = _audited(
+        world, "admin", "POST", "/merchants", {"code": code, "name": "Audit Two"}, action="merchant.create",
+        entity="merchant",
+    )  # fmt: skip
+    path = f"/merchants/{merchant['id']}"
+    _audited(
+        world, "admin", "PATCH", path, {"name": "Audit 2"}, action="merchant.update", entity="merchant",
+        status=200,
+    )  # fmt: skip
+    _refused(world, "admin", "PATCH", "/merchants/987654", {"name": "Nobody"}, 404)
+    store = {"merchant_id": merchant["id"], "code": code, "name": "Audit Store 2"}
+    created = _audited(world, "admin", "POST", "/stores", store, action="store.create", entity="store")
+    path = f"/stores/{created['id']}"
+    _audited(
+        world, "admin", "PATCH", path, {"timezone": "Asia/Tokyo"}, action="store.update", entity="store",
+        status=200,
+    )  # fmt: skip
+    _refused(world, "admin", "PATCH", path, {"code": "S001"}, 409)  # store A's code
+    _refused(world, "admin", "PATCH", path, {"timezone": "Mars/Olympus"}, 422)
+    staff = {"username": f"audit{next(_n)}", "password": "long-enough-1", "role": "analyst"}
+    user = _audited(world, "admin", "POST", "/staff", staff, action="staff.create", entity="staff_user")
+    _audited(
+        world, "admin", "POST", f"/staff/{user['id']}/password", {}, action="staff.password_reset",
+        entity="staff_user", status=200,
+    )  # fmt: skip
+    _refused(world, "admin", "POST", "/staff/987654/password", {}, 404)
+    _refused(world, "admin", "PATCH", f"/staff/{user['id']}", {"role": "cashier"}, 422)  # no store
+    _audited(
+        world, "admin", "PATCH", "/programme", {"name": f"Audited programme {next(_n)}"},
+        action="programme.update", entity="programme", status=200,
+    )  # fmt: skip
+    _refused(world, "admin", "PATCH", "/programme", {"name": "Bad", "redeem_cap_pct": 101}, 422)
+    tier = {"name": f"Audit tier {next(_n)}", "threshold": f"{700_000 + next(_n)}.00", "multiplier_pct": 300}
+    added = _audited(world, "marketer", "POST", "/tiers", tier, action="tier.create", entity="tier")
+    _refused(world, "marketer", "POST", "/tiers", {**tier, "name": "Same spend"}, 422)
+    _audited(
+        world, "marketer", "PATCH", f"/tiers/{added['id']}", {"multiplier_pct": 310}, action="tier.update",
+        entity="tier", status=200,
+    )  # fmt: skip
+    _refused(world, "marketer", "PATCH", f"/tiers/{added['id']}", {"threshold": "0.00"}, 422)
+
+
 #: write routes and the test above that audits them; a new write route must be added here
 COVERED = {
     ("POST", "/api/v1/purchases"): test_sales_returns_and_redemptions_are_audited,
@@ -229,12 +294,20 @@ COVERED = {
     ("POST", "/api/v1/members/{member_id}/deactivate"): test_member_writes_are_audited,
     ("POST", "/api/v1/members/{member_id}/tokens"): test_member_writes_are_audited,
     ("POST", "/api/v1/members/merge"): test_merges_are_audited,
+    ("POST", "/api/v1/members/{member_id}/erase"): test_erasures_are_audited,
+    ("POST", "/api/v1/jobs"): test_job_starts_are_audited,
     ("POST", "/api/v1/merchants"): test_chain_and_access_writes_are_audited,
     ("POST", "/api/v1/stores"): test_chain_and_access_writes_are_audited,
     ("POST", "/api/v1/staff"): test_chain_and_access_writes_are_audited,
     ("PATCH", "/api/v1/staff/{user_id}"): test_chain_and_access_writes_are_audited,
     ("POST", "/api/v1/stores/{store_id}/api-keys"): test_chain_and_access_writes_are_audited,
     ("DELETE", "/api/v1/api-keys/{key_pk}"): test_chain_and_access_writes_are_audited,
+    ("PATCH", "/api/v1/merchants/{merchant_id}"): test_store_staff_and_programme_changes_are_audited,
+    ("PATCH", "/api/v1/stores/{store_id}"): test_store_staff_and_programme_changes_are_audited,
+    ("POST", "/api/v1/staff/{user_id}/password"): test_store_staff_and_programme_changes_are_audited,
+    ("PATCH", "/api/v1/programme"): test_store_staff_and_programme_changes_are_audited,
+    ("POST", "/api/v1/tiers"): test_store_staff_and_programme_changes_are_audited,
+    ("PATCH", "/api/v1/tiers/{tier_id}"): test_store_staff_and_programme_changes_are_audited,
 }
 #: writes that store nothing: a login answers a signed token and keeps no session
 NOT_STORED = {("POST", "/api/v1/auth/token")}

@@ -347,7 +347,8 @@ def test_a_till_replaying_an_imported_anonymous_sale_is_answered_by_content(
 ) -> None:
     """An imported sale keeps no request hash: the same anonymous receipt replays (also once claimed),
     the receipt naming a member or another channel is another sale under a reused order id."""
-    from loyalty.services.purchases_bulk import OrderBatch, post_purchase_batch
+    from loyalty.services.posting.order_batch import OrderBatch
+    from loyalty.services.posting.set_based import post_purchase_batch
 
     store = programme.store_id
     member = _member(ctx, "13800138013")

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, text
 
-from loyalty.api.group_commit import GroupCommit
 from loyalty.bootstrap import Context
 from loyalty.domain.actors import Actor
 from loyalty.services import idempotency, purchases
 from loyalty.services.members import register_member
-from loyalty.services.sale_batches import post_sales
+from loyalty.services.posting.group_commit import GroupCommit
+from loyalty.services.posting.pos_batch import post_sales
 from loyalty.services.schemas import MemberIn
 from loyalty.services.seed import ProgrammeIds
 from tests.core.sales import food_sale, sale_return
@@ -81,7 +81,7 @@ def test_group_commit_writes_the_rows_of_the_sales_that_stand(ctx: Context, prog
 
         return run
 
-    outcomes = GroupCommit(ctx.engine)._transaction([job("G-1"), job("G-2", _failing_record()), job("G-3")])
+    outcomes = GroupCommit(ctx)._transaction([job("G-1"), job("G-2", _failing_record()), job("G-3")])
     assert [ok for ok, _ in outcomes] == [True, False, True]
     assert _orders(ctx) == {"G-1", "G-3"}
     ids = sorted(str(result.purchase_id) for ok, result in outcomes if ok)

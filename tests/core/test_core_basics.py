@@ -12,7 +12,7 @@ from loyalty.db.core_tables import purchases as purchases_t
 from loyalty.domain.cards import luhn_valid
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
 from loyalty.services import members, points, purchases, seed, tiers
-from loyalty.services.common import request_hash
+from loyalty.services.request_hashes import request_hash
 from loyalty.services.schemas import (
     MemberIn,
     MemberUpdate,

@@ -11,7 +11,7 @@ from loyalty.bootstrap import Context
 from loyalty.db.core_tables import purchases as purchases_t
 from loyalty.domain.errors import InvalidInput
 from loyalty.services import members, purchases, seed
-from loyalty.services.sale_batches import post_sales
+from loyalty.services.posting.pos_batch import post_sales
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnLineIn
 from tests.core.sales import sale_return
 

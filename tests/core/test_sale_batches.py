@@ -1,4 +1,4 @@
-"""POS sales posted together (`services.sale_batches`, what the API does on PostgreSQL) answer and write
+"""POS sales posted together (`services.posting.pos_batch`, what the API does on PostgreSQL) answer and write
 exactly what posting them one by one does, and a batch the set-based routine does not take writes
 nothing, so its sales can be posted one by one.
 
@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text, update
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, purchases
 from loyalty.services import purchases as live_purchases
-from loyalty.services.sale_batches import batchable, post_sales
+from loyalty.services.posting.pos_batch import batchable, post_sales
 from loyalty.services.schemas import PurchaseIn, PurchaseResult
 from tests.imports.test_bulk_equivalence import (
     _add_members,

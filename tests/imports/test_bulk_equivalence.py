@@ -1,7 +1,7 @@
 """The set-based bulk posting and the live per-order posting leave identical ledgers.
 
 Two fresh databases get the same members, the same history and then the same purchases: one through
-`purchases_bulk.post_purchase_batch` (what `loyalty import purchases` runs), the other through the live
+`posting.set_based.post_purchase_batch` (what `loyalty import purchases` runs), the other through the live
 `purchases.post_purchases` (one `_post_one` per order, as a POS would). Every row of the ledger must then
 be identical: purchases and lines (points, rule; the request hash only live orders have), transfers,
 postings, lots (amount, debt paid, remaining, pending-until, expiry), account balances and debts,
@@ -36,7 +36,9 @@ from loyalty.domain.channels import CHANNELS
 from loyalty.domain.errors import IdempotencyMismatch, InvalidInput
 from loyalty.imports.loaders import insert_members
 from loyalty.services import purchases
-from loyalty.services.purchases_bulk import ANONYMOUS, BulkSession, OrderBatch, post_purchase_batch
+from loyalty.services.posting.import_session import BulkSession
+from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch
+from loyalty.services.posting.set_based import post_purchase_batch
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn
 from loyalty.services.seed import ensure_programme
 from tests.conftest import create_pg_database, drop_pg_database
@@ -600,8 +602,8 @@ def test_a_return_between_batches_of_one_session_is_seen(pair: tuple[Context, Co
 )
 def test_a_few_times_are_written_as_the_same_text_as_many(values: list[int], pg: bool) -> None:
     """A handful of times (a POS batch) are formatted in Python, a column of many by Arrow: same text."""
-    from loyalty.services.purchases_bulk import _sql_ts
+    from loyalty.db.stored_time import stored_texts
 
-    few = _sql_ts(np.array(values, dtype=np.int64), pg)
-    many = _sql_ts(np.array(values * 65, dtype=np.int64), pg)  # past the few: Arrow's path
+    few = stored_texts(np.array(values, dtype=np.int64), pg)
+    many = stored_texts(np.array(values * 65, dtype=np.int64), pg)  # past the few: Arrow's path
     assert few == many[: len(values)]

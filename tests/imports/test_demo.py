@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -13,8 +14,35 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select, text
 
-from loyalty.demo.chain import DEMO_CASHIER, DEMO_PASSWORD, DEMO_TIERS, DEMO_USER
+from loyalty.db.analytics_tables import member_scores
+from loyalty.db.engine import make_engine
+from loyalty.demo.chain import DEMO_CASHIER, DEMO_LOGINS, DEMO_PASSWORD, DEMO_TIERS, DEMO_USER
+
+#: how the console's header names each role (English: the suite runs with LOYALTY_LOCALE=en)
+ROLE_TITLES = {
+    "admin": "Administrator",
+    "marketer": "Marketer",
+    "store_manager": "Store manager",
+    "cashier": "Cashier",
+    "analyst": "Analyst",
+    "auditor": "Auditor",
+}
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def _console_login(browser: httpx.Client, username: str) -> None:
+    csrf = _csrf(browser.get("/console/login").text)
+    login = browser.post(
+        "/console/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": csrf}
+    )
+    assert login.status_code == 303, login.text[:500]
 
 
 def _free_port() -> int:
@@ -60,7 +88,7 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
         assert "points liability" in output
         # what it prints is what works: the login line, and API docs that need no network
         login = next(line for line in output.splitlines() if DEMO_PASSWORD in line)
-        assert DEMO_USER in login, login
+        assert f" {DEMO_USER} " in login, login  # the admin comes first
         docs = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=10)
         assert docs.status_code == 200
         assert "cdn." not in docs.text, docs.text[:500]
@@ -80,19 +108,58 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
         # the café chain's own ladder, not the product default
         got = [(t["code"], t["threshold"]["amount"]) for t in ladder.json()]
         assert got == [(code, f"{Decimal(minor).scaleb(-2):.2f}") for code, _n, _r, minor, _m in DEMO_TIERS]
-        # the console's address is printed, and the demo's cashier of the first store logs in there
+        # the console's and the portal's addresses are printed, and a login for each role works there
         assert f"http://127.0.0.1:{port}/console" in output
-        assert DEMO_CASHIER in output
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
-            form = browser.get("/console/login").text
-            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
-            assert csrf, form[:500]
-            login = browser.post(
-                "/console/login",
-                data={"username": DEMO_CASHIER, "password": DEMO_PASSWORD, "csrf_token": csrf.group(1)},
-            )
-            assert login.status_code == 303, login.text[:500]
-            assert "cashier · Cashier" in browser.get("/console").text
+        assert f"http://127.0.0.1:{port}/m" in output
+        first_store = "SH01"  # the chain's first shop (S001, the programme's default store, stays empty)
+        for login in DEMO_LOGINS:
+            row = next((line for line in output.splitlines() if f"│ {login.username} " in line), "")
+            assert DEMO_PASSWORD in row, (login, output)
+            assert (first_store if login.first_store else "all") in row, row
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+                _console_login(browser, login.username)
+                home = browser.get("/console")
+                assert home.status_code == 200, (login, home.text[:300])
+                assert f"{login.username} · {ROLE_TITLES[login.role]}" in home.text, login
+        assert DEMO_CASHIER in {login.username for login in DEMO_LOGINS}
+        # the jobs and the analytics ran: members are scored, so the analytics pages have figures
+        engine = make_engine(env["LOYALTY_DATABASE_URL"])
+        try:
+            with engine.connect() as conn:
+                assert conn.execute(select(func.count()).select_from(member_scores)).scalar_one() > 0
+                ran = conn.execute(text("SELECT kind, status, actor_name FROM jobs ORDER BY id")).all()
+            # recorded as jobs, so the console's jobs page lists them
+            assert [tuple(r) for r in ran] == [
+                ("points_expiry", "done", "demo"),
+                ("tier_evaluation", "done", "demo"),
+                ("analytics_refresh", "done", "demo"),
+            ]
+        finally:
+            engine.dispose()
+        # a member signs in to the portal with the printed phone and the code the outbox command shows
+        phone = re.search(r"sign in with the phone (\S+)", output)
+        assert phone, output
+        outbox_cmd = next(line.strip() for line in output.splitlines() if "members outbox --phone" in line)
+        assert outbox_cmd == f"loyalty members outbox --phone {phone.group(1)}"
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as mobile:
+            csrf = _csrf(mobile.get("/m/login").text)
+            asked = mobile.post("/m/login", data={"phone": phone.group(1), "csrf_token": csrf})
+            assert asked.status_code == 200, asked.text[:300]
+            shown = subprocess.run(
+                [sys.executable, "-m", "loyalty.cli", *outbox_cmd.split()[1:]],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+            code = re.search(r"\b(\d{6})\b", json.loads(shown)[0]["body"])  # the newest message
+            assert code, shown
+            verify = {"phone": phone.group(1), "code": code.group(1), "csrf_token": _csrf(asked.text)}
+            assert mobile.post("/m/login/verify", data=verify).status_code == 303
+            card = mobile.get("/m")
+            assert card.status_code == 200
+            assert 'id="points-available"' in card.text
     finally:
         proc.terminate()
         try:

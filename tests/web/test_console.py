@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from loyalty.api.app import create_app
-from loyalty.services import auth, points, purchase_history
+from loyalty.domain.actors import SYSTEM
+from loyalty.services import auth, jobs, points, purchase_history, tiers
 from loyalty.services import purchases as purchases_service
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
 from tests.api.api_world import PASSWORD, World
@@ -233,7 +234,45 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/console/members/{member_id}/sales"): FRONT,
     ("POST", "/console/members/{member_id}/redeem"): FRONT,
     ("POST", "/console/members/{member_id}/returns"): FRONT,
+    ("POST", "/console/members/{member_id}/merge/find"): frozenset({"admin", "store_manager"}),
+    ("POST", "/console/members/{member_id}/merge"): frozenset({"admin", "store_manager"}),
+    ("POST", "/console/members/{member_id}/data-export"): frozenset({"admin"}),
+    ("POST", "/console/members/{member_id}/erase"): frozenset({"admin"}),
+    ("GET", "/console/admin"): frozenset({"admin", "marketer", "store_manager", "analyst", "auditor"}),
+    ("GET", "/console/admin/stores"): frozenset({"admin"}),
+    ("GET", "/console/admin/stores/new"): frozenset({"admin"}),
+    ("POST", "/console/admin/stores"): frozenset({"admin"}),
+    ("GET", "/console/admin/stores/{store_id}"): frozenset({"admin"}),
+    ("POST", "/console/admin/stores/{store_id}"): frozenset({"admin"}),
+    ("GET", "/console/admin/merchants/new"): frozenset({"admin"}),
+    ("POST", "/console/admin/merchants"): frozenset({"admin"}),
+    ("GET", "/console/admin/merchants/{merchant_id}"): frozenset({"admin"}),
+    ("POST", "/console/admin/merchants/{merchant_id}"): frozenset({"admin"}),
     ("GET", "/console/admin/staff"): frozenset({"admin"}),
+    ("GET", "/console/admin/staff/new"): frozenset({"admin"}),
+    ("POST", "/console/admin/staff"): frozenset({"admin"}),
+    ("GET", "/console/admin/staff/{user_id}"): frozenset({"admin"}),
+    ("POST", "/console/admin/staff/{user_id}"): frozenset({"admin"}),
+    ("POST", "/console/admin/staff/{user_id}/active"): frozenset({"admin"}),
+    ("POST", "/console/admin/staff/{user_id}/password"): frozenset({"admin"}),
+    ("GET", "/console/admin/keys"): frozenset({"admin", "store_manager"}),
+    ("GET", "/console/admin/stores/{store_id}/keys"): frozenset({"admin", "store_manager"}),
+    ("POST", "/console/admin/stores/{store_id}/keys"): frozenset({"admin", "store_manager"}),
+    ("POST", "/console/admin/keys/{key_id}/revoke"): frozenset({"admin", "store_manager"}),
+    ("GET", "/console/admin/programme"): frozenset({"admin", "marketer"}),
+    ("POST", "/console/admin/programme"): frozenset({"admin", "marketer"}),
+    ("POST", "/console/admin/tiers"): frozenset({"admin", "marketer"}),
+    ("GET", "/console/admin/tiers/{tier_id}"): frozenset({"admin", "marketer"}),
+    ("POST", "/console/admin/tiers/{tier_id}"): frozenset({"admin", "marketer"}),
+    ("GET", "/console/admin/audit"): frozenset({"admin", "auditor"}),
+    ("GET", "/console/analytics"): frozenset({"admin", "marketer", "analyst"}),
+    ("POST", "/console/analytics/refresh"): frozenset({"admin", "analyst"}),
+    ("POST", "/console/analytics/download"): frozenset({"admin", "marketer", "analyst"}),
+    ("GET", "/console/analytics/basket"): frozenset({"admin", "marketer", "analyst"}),
+    ("GET", "/console/admin/jobs"): frozenset({"admin", "analyst", "auditor"}),
+    ("GET", "/console/admin/jobs/{job_id}/progress"): frozenset({"admin", "analyst", "auditor"}),
+    ("POST", "/console/admin/jobs"): frozenset({"admin"}),  # a tier evaluation: jobs:run
+    ("GET", "/console/dashboard"): frozenset({"admin", "marketer", "store_manager", "analyst"}),
     ("POST", "/console/logout"): ALL,  # last: it ends the session
 }
 
@@ -243,8 +282,31 @@ def test_the_matrix_covers_every_console_route(world: World) -> None:
     assert routes == set(MATRIX)
 
 
+def _path(world: World, template: str) -> str:
+    """`template` with its {parameters} filled: member A, store A, and for the admin pages objects
+    made for this test (a staff account, a POS key) where an allowed request may change them."""
+    ids = world.__dict__.setdefault("_console_ids", {})
+    if not ids:
+        target = auth.create_staff(world.ctx, username="matrix_target", password=PASSWORD, role="analyst")
+        key, _secret = auth.create_api_key(world.ctx, store_id=world.store_a, name="matrix-till")
+        ids.update(
+            member_id=world.member_a["id"],
+            store_id=world.store_a,
+            merchant_id=world.merchant_id,
+            user_id=target.id,
+            key_id=key.id,
+            tier_id=tiers.list_tiers(world.ctx)[-1].id,
+            job_id=jobs.run_now(world.ctx, jobs.TIER_EVALUATION, SYSTEM)[0].id,
+        )
+    return re.sub(r"\{(\w+)\}", lambda m: str(ids.get(m[1], m[0])), template)
+
+
 def _body(world: World, path: str) -> dict[str, str]:
     n = _unique()
+    if path.endswith("/active"):
+        return {"active": "1"}  # enable an enabled account: nothing changes
+    if path.endswith("/password"):
+        return {"password": "short"}  # refused beside the field: nothing changes
     if path == "/console/members":
         return {"phone": f"+86137{n:08d}", "name": f"Matrix {n}"}
     if path.endswith("/sales"):
@@ -255,8 +317,16 @@ def _body(world: World, path: str) -> dict[str, str]:
         return {"order_id": f"NOPE-{n}", "return_id": f"R-{n}"}
     if path == "/console/find":
         return {"q": "+8613800000001"}
+    if path.endswith("/merge/find"):
+        return {"q": ""}  # refused beside the field: nothing is merged
+    if path.endswith("/erase"):
+        return {"confirm": "not-the-card-number"}  # refused beside the field: nothing is erased
     if path == "/console/language":
         return {"lang": "en", "next": "/console"}
+    if path == "/console/analytics/download":
+        return {"table": "segments", "format": "csv"}
+    if path == "/console/admin/jobs":
+        return {"kind": "tier_evaluation"}
     return {}
 
 
@@ -267,7 +337,7 @@ def test_each_role_reaches_exactly_its_console_routes(world: World, role: str) -
     for (method, template), allowed in MATRIX.items():
         if allowed is None:
             continue
-        path = template.replace("{member_id}", str(world.member_a["id"]))
+        path = _path(world, template)
         response = console.get(path) if method == "GET" else console.post(path, _body(world, path))
         where = response.headers.get("location", "")
         if template == "/console/logout":
@@ -287,7 +357,7 @@ def test_without_a_session_every_page_sends_to_the_login(world: World) -> None:
     for (method, template), allowed in MATRIX.items():
         if allowed is None:
             continue
-        path = template.replace("{member_id}", str(world.member_a["id"]))
+        path = _path(world, template)
         response = (
             console.get(path)
             if method == "GET"

@@ -8,6 +8,7 @@ in one transaction, so segments never see a half-written refresh.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,18 @@ def load_transactions(engine: Engine) -> pd.DataFrame:
     df["amount"] = df["amount"].astype("float64")
     df["customer_id"] = df["customer_id"].astype("int64")
     return df[["customer_id", "date", "amount"]]
+
+
+def erased_member_ids(engine: Engine) -> list[int]:
+    """Members whose personal data was erased (services.privacy): nothing is scored about them."""
+    members = Table("members", MetaData(), autoload_with=engine)
+    if "erased_at" not in members.c:  # a database from before erasure existed
+        return []
+    with engine.connect() as conn:
+        return [
+            int(i)
+            for i in conn.execute(select(members.c.id).where(members.c.erased_at.is_not(None))).scalars()
+        ]
 
 
 def sales_by_channel(engine: Engine) -> pd.DataFrame:
@@ -156,19 +169,51 @@ def compute_scores(tx: pd.DataFrame, *, as_of: dt.datetime, model: str = "bgnbd"
     return out.reset_index()
 
 
-def refresh(engine: Engine, *, now: dt.datetime, model: str = "bgnbd") -> int:
+#: the stages of a refresh, in order, as its `progress` callback names them
+REFRESH_STAGES = ("load", "score", "check", "write")
+
+#: told `(stages done, stages in all, the stage starting)`; after the last, the stage is "done"
+StageProgress = Callable[[int, int, str], None]
+
+
+def refresh(
+    engine: Engine,
+    *,
+    now: dt.datetime,
+    model: str = "bgnbd",
+    progress: StageProgress | None = None,
+) -> int:
     """Recompute every member's scores and store them; returns the number of members scored.
+
+    Four stages (`REFRESH_STAGES`): read the purchases, score (RFM and the model fitted on the whole
+    history), check the model on a holdout period (`analytics.fit_check`), write. Everything is
+    written at the end in one transaction: the scores, their history and the refresh's row in
+    `analytics_refreshes` (with the check), so a refresh that fails writes nothing. `progress`, when
+    given, hears of each stage as it starts; it changes nothing of what is computed.
 
     Raises :class:`InputError` when the purchases mix currencies: money scores need one.
     """
     from loyalty.analytics.currency import database_currency
-    from loyalty.db.analytics_tables import member_score_history, member_scores
+    from loyalty.analytics.fit_check import check_fit
+    from loyalty.db.analytics_tables import analytics_refreshes, member_score_history, member_scores
 
-    database_currency(engine)
+    def stage(number: int) -> None:
+        if progress is not None:
+            total = len(REFRESH_STAGES)
+            progress(number, total, REFRESH_STAGES[number] if number < total else "done")
+
+    stage(0)
+    currency = database_currency(engine)
     tx = load_transactions(engine)
     if tx.empty:
+        stage(len(REFRESH_STAGES))
         return 0
+    stage(1)
     sc = compute_scores(tx, as_of=now, model=model)
+    # An erased member's purchases stay in the books (and in the fit), but no score is kept about them.
+    sc = sc[~sc["customer_id"].isin(erased_member_ids(engine))]
+    stage(2)
+    check = check_fit(tx, model=model)  # type: ignore[arg-type]
 
     def _opt(v: Any) -> Any:
         return None if pd.isna(v) else float(v)
@@ -190,8 +235,27 @@ def refresh(engine: Engine, *, now: dt.datetime, model: str = "bgnbd") -> int:
         for r in sc.to_dict("records")
     ]
     keep = ("member_id", "computed_at", "rfm_code", "segment", "p_alive", "expected_purchases", "clv_minor")
+    stage(3)
     with engine.begin() as conn:
         conn.execute(delete(member_scores))
         conn.execute(insert(member_scores), rows)
         conn.execute(insert(member_score_history), [{k: row[k] for k in keep} for row in rows])
+        conn.execute(
+            insert(analytics_refreshes),
+            {
+                "computed_at": now,
+                "model": model,
+                "members": len(rows),
+                "currency": currency,
+                "calibration_end": dt.date.fromisoformat(check.calibration_end)
+                if check.calibration_end
+                else None,
+                "holdout_weeks": check.holdout_weeks,
+                "holdout": check.holdout,
+                "tracking": check.tracking,
+                "params": check.params,
+                "problem": check.problem,
+            },
+        )
+    stage(len(REFRESH_STAGES))
     return len(rows)

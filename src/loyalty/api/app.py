@@ -22,12 +22,11 @@ from fastapi.telemetry import TelemetryConfig
 import loyalty
 from loyalty.api.docs import install_docs
 from loyalty.api.errors import Problem, install_error_handlers
-from loyalty.api.group_commit import GroupCommit
 from loyalty.api.openapi_links import add_links
 from loyalty.api.ratelimit import limiter_for
 from loyalty.api.routers import health
-from loyalty.api.sale_batches import SaleBatcher
 from loyalty.bootstrap import Context
+from loyalty.services.posting.strategy import strategy_for
 
 API_PREFIX = "/api/v1"
 
@@ -80,12 +79,8 @@ def create_app(
     app.router.lifespan_context = _serving_lifespan
     app.state.ctx = context
     app.state.limiter = limiter_for(context.settings.redis_url, rate_limits)
-    batching = context.settings.api_group_commit
-    dialect = context.engine.dialect.name
-    app.state.group_commit = GroupCommit(context.engine) if batching and dialect == "sqlite" else None
-    app.state.sale_batcher = (
-        SaleBatcher(context.engine, context) if batching and dialect == "postgresql" else None
-    )
+    # How POS sales reach the database, chosen once for the life of the app (`services.posting.strategy`).
+    app.state.posting = strategy_for(context)
     install_error_handlers(app)
     app.include_router(health.router, prefix=API_PREFIX)
     _include_resource_routers(app)
@@ -105,10 +100,8 @@ def api_threads(dialect: str) -> int:
 
     SQLite has one writer at a time, so a few threads keep it busy. PostgreSQL runs transactions side
     by side, but each thread holds its transaction open while it waits for the GIL between
-    statements: with 15 threads (the whole pool) the server's backends were mostly idle in
-    transaction, waiting for this process. On the POS benchmark 6 threads against 15 gave
-    purchases/health ratios 0.36–0.38 against 0.33–0.36 and a p99 of 164–208 ms against 237–282 ms
-    (three alternating runs each).
+    statements: with the whole pool's worth of threads the server's backends were mostly idle in
+    transaction, waiting for this process (ADR 0006 has the measurements).
     """
     configured = os.environ.get("LOYALTY_API_THREADS")
     if configured:
@@ -123,8 +116,7 @@ async def _serving_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     AnyIO's default of 40 threads lets 40 requests contend for the GIL and SQLite's write lock at
     once, and the lock is not handed over in arrival order; a request waiting for a thread instead
-    queues in arrival order on the event loop. On the POS benchmark this took SQLite from ~550 to
-    ~900 purchases/s and its p99 from ~170 ms to ~50 ms.
+    queues in arrival order on the event loop (ADR 0006).
     """
     limiter = anyio.to_thread.current_default_thread_limiter()
     limiter.total_tokens = api_threads(app.state.ctx.engine.dialect.name)
@@ -137,11 +129,11 @@ def _freeze_startup_heap() -> None:
 
     Python's full collections traverse every tracked object; after start-up that is about a million
     objects that live as long as the process, and each pass over them stalled every request for tens of
-    milliseconds: it was the POS benchmark's p99 (~90 ms against a p95 of ~40 ms). `gc.freeze()` keeps
-    them out of all later collections; objects created while serving are collected as before.
+    milliseconds, the POS benchmark's p99 (ADR 0006). `gc.freeze()` keeps them out of all later
+    collections; objects created while serving are collected as before.
     """
-    # PyArrow imports pandas at its first array conversion, i.e. in the first POS batch: a stall of
-    # ~0.2 s there, and some 30,000 long-lived objects left for every full collection to traverse.
+    # PyArrow imports pandas at its first array conversion, i.e. in the first POS batch: a stall
+    # there, and tens of thousands of long-lived objects left for every full collection to traverse.
     import pandas  # noqa: F401
 
     gc.collect()

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty.domain.errors import DomainError, InvalidInput, fill
 from loyalty.i18n import configured_locale, current_locale, from_accept_language, marker, translate
+from loyalty.services.posting.shared_transactions import NotWritten
 
 log = logging.getLogger(__name__)
 N_ = marker("api")
@@ -438,6 +439,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return domain_error_response(exc, request_locale(request))
+
+    @app.exception_handler(NotWritten)
+    async def _not_written(request: Request, exc: NotWritten) -> JSONResponse:
+        # Not the sale's own fault: the transaction it shared could not commit, and nothing was written.
+        error = ApiError(
+            503,
+            "NOT_WRITTEN",
+            "The sale was not written (the transaction it shared could not commit); retry it.",
+            headers={"Retry-After": "1"},
+        )
+        return api_error_response(error, request_locale(request))
 
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:

@@ -16,19 +16,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Connection
 
 from loyalty.api.errors import ApiError
 from loyalty.api.security import Principal
 from loyalty.domain.errors import IdempotencyMismatch
 from loyalty.services import idempotency
+from loyalty.services.posting.sale_request import SaleAnswer
 
 if TYPE_CHECKING:
     from loyalty.bootstrap import Context
@@ -153,58 +153,17 @@ def in_progress() -> ApiError:
     )
 
 
-def run_idempotent_in(
-    conn: Connection,
-    principal: Principal,
-    key: str | None,
-    route: str,
-    payload: Payload,
-    handler: KeyedHandler,
-) -> JSONResponse:
-    """:func:`run_idempotent_within` inside the caller's transaction `conn`: a POS sale's own on
-    PostgreSQL, the shared one of the API's group commit on SQLite.
-
-    The look-up, the effect and its record share that transaction; the handler must save the record.
-    A concurrent request with the key waits on the effect's own UNIQUE key (the order id) and, in a
-    fresh transaction, finds the key recorded (`purchases.in_sale_transaction`).
-    """
-    if key is None:
-        return _answer(None, *handler(None))
-    scope = principal.scope_key
-    digest = request_hash(route, payload)
-    replay = _replay(conn, scope, key, digest)
-    if replay is not None:
-        return replay
-    record = idempotency.Record(scope, key, digest, render=_not_rendered)
-    status, model = handler(record)
-    if record.rendered is None:
-        raise RuntimeError("a handler run inside a shared transaction must save its idempotency record")
-    return _answer(record, status, model)
-
-
-def _replay(conn: Connection, scope: str, key: str, digest: str) -> JSONResponse | None:
-    """The stored response for (scope, key) as sent the first time, None when the key is new."""
+async def answered(posting: Awaitable[SaleAnswer]) -> JSONResponse:
+    """A posting strategy's answer to a sale as the response: the 201 body, or the key's stored
+    answer replayed; a key reused with another request is the 422, one still held the 409."""
     try:
-        stored = idempotency.find(conn, scope, key, digest)
-    except IdempotencyMismatch as exc:
+        answer = await posting
+    except idempotency.KeyReused as exc:
         raise _mismatch() from exc
-    if stored is not None and stored.in_progress:  # reserved by a request on another route's path
-        raise in_progress()
-    return None if stored is None else _replayed(stored)
-
-
-def replayed_or_mismatch(
-    found: idempotency.Stored | IdempotencyMismatch | None,
-) -> JSONResponse | ApiError | None:
-    """A key's look-up (`idempotency.find_many`) as answered: the first response replayed, the 422
-    for a key reused with another request, or None for a new key."""
-    if found is None:
-        return None
-    if isinstance(found, IdempotencyMismatch):
-        return _mismatch()
-    if found.in_progress:
-        return in_progress()
-    return _replayed(found)
+    except idempotency.KeyInProgress as exc:
+        raise in_progress() from exc
+    headers = {REPLAY_HEADER: "true"} if answer.replayed else None
+    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
 def _replayed(stored: idempotency.Stored) -> JSONResponse:

@@ -44,6 +44,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "staff:manage": frozenset({"admin"}),
     "apikeys:manage": frozenset({"admin", "store_manager"}),
     "audit:read": frozenset({"admin", "auditor"}),
+    # a store's figures over time (store managers: their own stores)
+    "kpis:read": frozenset({"admin", "store_manager", "analyst", "marketer"}),
+    # the member analytics: RFM groups, CLV, P(alive), the model's fit
+    "analytics:read": frozenset({"admin", "analyst", "marketer"}),
+    "analytics:refresh": frozenset({"admin", "analyst"}),
+    # the nightly jobs (points expiry, tiers) started by hand and followed
+    "jobs:run": frozenset({"admin"}),
+    "jobs:read": frozenset({"admin", "analyst", "auditor"}),
+    # programme settings and the tier ladder (and, with the programme engine, its rules and coupons)
+    "programme:write": frozenset({"admin", "marketer"}),
+    # a member's data handed over (export) or their personal data erased
+    "members:privacy": frozenset({"admin"}),
 }
 
 PrincipalKind = Literal["staff", "api_key", "member"]

@@ -34,6 +34,9 @@ class MemberSelfOut(BaseModel):
     tier_id: int | None
     created_at: datetime
     updated_at: datetime | None
+    erased_at: datetime | None = Field(
+        default=None, description="When the member's personal data was erased; null for everyone else."
+    )
     pii_masked: bool = Field(description="True when phone and email are masked for this caller.")
 
 
@@ -110,13 +113,15 @@ def scores_view(s: Any, currency: str) -> ScoresOut:
 def _profile(member: Any, principal: Principal) -> dict[str, Any]:
     store = _get(member, "registration_store_id")
     show = sees_pii(principal, store)
-    phone = _get(member, "phone")
+    erased_at = _get(member, "erased_at")
+    # an erased record's placeholder phone and emptied name are no data: shown as absent
+    phone = None if erased_at is not None else _get(member, "phone")
     email = _get(member, "email")
     updated = _get(member, "updated_at")
     return dict(
         id=_get(member, "id"),
         phone=phone if show else mask_phone(phone),
-        name=_get(member, "name"),
+        name=None if erased_at is not None else _get(member, "name"),
         email=email if show else mask_email(email),
         birthday=_get(member, "birthday"),
         gender=_get(member, "gender"),
@@ -130,6 +135,7 @@ def _profile(member: Any, principal: Principal) -> dict[str, Any]:
         tier_id=_get(member, "tier_id"),
         created_at=aware(_get(member, "created_at")),
         updated_at=aware(updated) if updated is not None else None,
+        erased_at=aware(erased_at) if erased_at is not None else None,
         pii_masked=not show,
     )
 

@@ -10,6 +10,7 @@ from loyalty.cli.demo import app as demo_app
 from loyalty.cli.exports import app as export_app
 from loyalty.cli.imports import app as import_app
 from loyalty.cli.jobs import app as jobs_app
+from loyalty.cli.kpis import app as kpis_app
 from loyalty.cli.ledger import app as ledger_app
 from loyalty.cli.members import app as members_app
 from loyalty.cli.points import app as points_app
@@ -32,6 +33,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 app.add_typer(demo_app, name="demo")
 app.add_typer(analytics_app, name="analytics")
+app.add_typer(kpis_app, name="kpis")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`loyalty staff …` and `loyalty apikeys …`: bootstrap who may use the API.
+"""`loyalty staff …` and `loyalty apikeys …`: bootstrap and manage who may use the API.
 
 The first admin must come from the command line (the API needs an admin to create staff); POS keys
 are usually created here too when a till is installed. Secrets are printed once and never again.
@@ -7,7 +7,7 @@ are usually created here too when a till is installed. Secrets are printed once 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -91,6 +91,74 @@ def staff_list(database_url: str | None = typer.Option(None, "--database-url")) 
     for user in auth.list_staff(_ctx(database_url)):
         state = _("active") if user.active else _("disabled")
         typer.echo(f"{user.id}\t{user.username}\t{user.role}\t{user.store_ids or _('all')}\t{state}")
+
+
+def _staff_named(ctx: Context, username: str) -> Any:
+    from loyalty.services import auth
+
+    for user in auth.list_staff(ctx):
+        if user.username == username:
+            return user
+    typer.echo(_("error: no staff user {username}", username=username), err=True)
+    raise typer.Exit(2)
+
+
+@staff_app.command("update")
+def staff_update(
+    username: str = typer.Argument(..., help="Login name."),
+    role: str | None = typer.Option(None, help="A new role (a chain-wide role drops the user's stores)."),
+    store: list[int] = typer.Option([], "--store", help="Store id (repeat): the user's stores from now on."),
+    display_name: str | None = typer.Option(None, help="Name shown in the audit log; empty clears it."),
+    active: bool | None = typer.Option(None, "--enable/--disable", help="Whether the user may log in."),
+    database_url: str | None = typer.Option(None, "--database-url"),
+) -> None:
+    """Change a staff user's role, stores or display name, or enable or disable them (audited)."""
+    from loyalty.services import auth
+
+    ctx = _ctx(database_url)
+    user = _staff_named(ctx, username)
+    given: dict[str, Any] = {"role": role, "display_name": display_name, "active": active}
+    given = {k: v for k, v in given.items() if v is not None}
+    if store:
+        given["store_ids"] = store
+    if not given:
+        typer.echo(_("error: nothing to change"), err=True)
+        raise typer.Exit(2)
+    try:
+        changed = auth.update_staff(ctx, user.id, auth.StaffChanges(**given))
+    except (auth.AuthError, auth.UnknownStore, auth.LastAdmin) as exc:
+        typer.echo(_("error: {message}", message=exc.localized()), err=True)
+        raise typer.Exit(2) from exc
+    state = _("active") if changed.active else _("disabled")
+    stores = ", ".join(map(str, changed.store_ids)) or _("all")
+    typer.echo(f"{changed.id}\t{changed.username}\t{changed.role}\t{stores}\t{state}")
+
+
+@staff_app.command("reset-password")
+def staff_reset_password(
+    username: str = typer.Argument(..., help="Login name."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the new password from standard input instead of generating one."
+    ),
+    database_url: str | None = typer.Option(None, "--database-url"),
+) -> None:
+    """Set a staff user's password: a generated one, printed once, or one read from standard input."""
+    from loyalty.services import auth
+
+    ctx = _ctx(database_url)
+    user = _staff_named(ctx, username)
+    try:
+        generated = auth.reset_password(ctx, user.id, _password(True) if password_stdin else None)
+    except auth.AuthError as exc:
+        typer.echo(_("error: {message}", message=exc.localized()), err=True)
+        raise typer.Exit(2) from exc
+    if generated is None:
+        typer.echo(_("password of {username} changed", username=user.username))
+        return
+    typer.echo(
+        _("new password of {username}; give it to them now, it is not shown again:", username=user.username)
+    )
+    typer.echo(generated)
 
 
 @apikeys_app.command("create")

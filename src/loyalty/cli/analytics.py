@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast
 import typer
 
 from loyalty.analytics.errors import AnalyticsError
+from loyalty.cli.basket import basket
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from loyalty.analytics.features import Columns
+    from loyalty.bootstrap import Context
 
 # The analytics stack (Ibis, pandas, SciPy) is imported inside each command, so that every other
 # `loyalty` command starts without it.
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 _ = translator("cli")
 
 app = typer.Typer(help="Member analytics: RFM, lifetime value, churn.", no_args_is_help=True)
+app.command("basket")(basket)  # association rules: `loyalty.cli.basket`
 
 CustomerOpt = Annotated[str, typer.Option("--customer", help="customer id column")]
 DateOpt = Annotated[str, typer.Option("--date", help="purchase date column")]
@@ -309,14 +312,116 @@ def refresh(
     database_url: Annotated[str | None, typer.Option("--database-url")] = None,
     model: Annotated[str, typer.Option("--model", help="bgnbd or pareto")] = "bgnbd",
 ) -> None:
-    """Recompute every member's RFM code, segment, P(alive), expected purchases and CLV; keep history."""
-    import datetime as dt
+    """Recompute every member's RFM code, segment, P(alive), expected purchases and CLV; keep history.
 
-    from loyalty.analytics.store import refresh as do_refresh
+    Recorded as an analytics-refresh job (`loyalty jobs list`), as one started from the console is,
+    and refused while one is running.
+    """
+    from loyalty.bootstrap import Context
     from loyalty.cli._core import engine
+    from loyalty.domain.actors import Actor
+    from loyalty.domain.errors import DomainError
+    from loyalty.services import jobs
 
+    eng = engine(database_url)
+    cli = Actor(kind="system", id="cli", role="system")
     try:
-        n = do_refresh(engine(database_url), now=dt.datetime.now(dt.UTC), model=model)
+        _job, result = jobs.run_now(
+            Context(engine=eng), jobs.ANALYTICS_REFRESH, cli, actor_name="cli", params={"model": model}
+        )
     except AnalyticsError as exc:
         raise _fail(exc) from exc
-    typer.echo(_("{count} members scored", count=n))
+    except DomainError as exc:
+        typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.localized()), err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        eng.dispose()
+    typer.echo(_("{count} members scored", count=result["members_scored"]))
+
+
+FIGURES_TABLES = ("segments", "clv", "p_alive", "holdout", "tracking", "members")
+
+
+@app.command()
+def figures(
+    table: Annotated[
+        str | None,
+        typer.Option(
+            "--table",
+            help="write one table to --output: segments, clv, p_alive, holdout, tracking or members",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="CSV or xlsx file for --table (audited as an export)"),
+    ] = None,
+    role: Annotated[str, typer.Option(help="role of the person exporting (admin sees PII)")] = "analyst",
+    actor: Annotated[str, typer.Option(help="who is exporting (for the audit log)")] = "cli",
+) -> None:
+    """The stored figures of the last refresh, as the console's analytics page shows them: the eight
+    RFM groups, the CLV and P(alive) distributions and the model's calibration/holdout check, as
+    JSON; or one of those tables written to a CSV or xlsx file."""
+    from loyalty.cli._core import context, emit
+
+    if (table is None) != (output is None) or (table is not None and table not in FIGURES_TABLES):
+        typer.echo(
+            _(
+                "error: give --table and --output together; tables: {tables}",
+                tables=", ".join(FIGURES_TABLES),
+            ),
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    ctx = context()
+    if table is not None and output is not None:
+        _write_figures(ctx, table, output, role, actor)
+        return
+    from loyalty.services.member_analytics import downloads, overview
+
+    o = overview(ctx)
+    emit(
+        {
+            "scored_at": o.scored_at.isoformat() if o.scored_at else None,
+            "model": o.model,
+            "members": o.members,
+            "currency": o.currency,
+            "segments": downloads.segments_table(o).to_pylist(),
+            "clv": downloads.clv_table(o).to_pylist(),
+            "members_without_clv": o.without_clv,
+            "p_alive": downloads.p_alive_table(o).to_pylist(),
+            "members_without_p_alive": o.without_p_alive,
+            "calibration_end": o.refresh.calibration_end.isoformat()
+            if o.refresh and o.refresh.calibration_end
+            else None,
+            "holdout": downloads.holdout_table(o).to_pylist(),
+            "tracking": downloads.tracking_table(o).to_pylist(),
+            "problem": o.refresh.problem if o.refresh else None,
+        }
+    )
+
+
+def _write_figures(ctx: Context, table: str, output: Path, role: str, actor: str) -> None:
+    from loyalty.domain.actors import Actor
+    from loyalty.domain.errors import DomainError
+    from loyalty.exports.writers import format_for
+    from loyalty.services.member_analytics import downloads
+
+    fmt = format_for(output)
+    if fmt not in downloads.FORMATS:
+        typer.echo(_("error: --output must end in .csv or .xlsx"), err=True)
+        raise typer.Exit(code=2)
+    try:
+        done = downloads.download(ctx, table, fmt, actor=Actor(kind="staff", id=actor, role=role))
+    except DomainError as exc:
+        typer.echo(_("skipped {what}: {reason}", what=table, reason=exc.localized()), err=True)
+        raise typer.Exit(code=1) from exc
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(done.content)
+    typer.echo(
+        _(
+            "{rows} rows of {table} → {output} (recorded in the audit log)",
+            rows=done.rows,
+            table=table,
+            output=output,
+        )
+    )

@@ -1,9 +1,12 @@
 """`loyalty members …`: register, show, search, list (with score filters), purchases, update,
-deactivate and merge members, and read the local outbox of sign-in codes."""
+deactivate and merge members, export a member's data and erase it, and read the local outbox of
+sign-in codes."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import typer
 
@@ -93,6 +96,57 @@ def merge(
 
     ctx = context()
     run(lambda: members.merge_members(ctx, duplicate_id=duplicate, survivor_id=survivor, reason=reason))
+
+
+@app.command("export-data")
+def export_data(
+    member_id: int,
+    output: Path = typer.Option(..., "-o", "--output", help="The JSON file to write the package to."),
+) -> None:
+    """Write the member's data package (profile, consents, points statement, purchases, claims, tier
+    history, scores, merged records) as JSON to --output, unmasked; audited. Prints what it wrote."""
+    from loyalty.services import privacy
+
+    ctx = context()
+
+    def write() -> dict[str, object]:
+        package = privacy.export_member_data(ctx, member_id)
+        output.write_text(
+            json.dumps(package.model_dump(mode="json"), ensure_ascii=False, indent=2) + "\n",
+            encoding="utf-8",
+        )
+        return {"member_id": member_id, "file": str(output), "format": package.format, **package.counts()}
+
+    run(write)
+
+
+@app.command("erase")
+def erase(
+    member_id: int,
+    yes: bool = typer.Option(False, "--yes", help="Confirm without typing the member's card number."),
+) -> None:
+    """Erase the member's personal data for good (and that of the duplicates merged into them): the
+    purchases and the points ledger stay, on an anonymised record. Irreversible: asks for the member's
+    card number unless --yes. Prints what was removed."""
+    from loyalty.services import members, privacy
+
+    ctx = context()
+
+    def go() -> object:
+        card = members.get_member(ctx, member_id).card_no
+        confirm = (
+            card
+            if yes
+            else typer.prompt(
+                _(
+                    "Type the card number of member {member_id} to erase their personal data",
+                    member_id=member_id,
+                )
+            )
+        )
+        return privacy.erase_member(ctx, member_id, confirm=confirm)
+
+    run(go)
 
 
 @app.command("list")

@@ -1,7 +1,8 @@
-"""`loyalty programme …`: the programme a chain runs — its currency and tier ladder.
+"""`loyalty programme …`: the programme a chain runs — its currency, rules and tier ladder.
 
 `init` is the step between `loyalty db upgrade` and the first `loyalty stores add` / `loyalty import`:
-without a programme nothing can earn points. Earning rules, coupons and rewards will join this group.
+without a programme nothing can earn points. `set`, `tier-add` and `tier-set` change it afterwards
+(`services.programme_settings`). Coupons and rewards will join this group.
 Services are imported inside the commands, so that `loyalty --help` stays quick.
 """
 
@@ -16,6 +17,7 @@ import typer
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
+    from loyalty.bootstrap import Context
     from loyalty.services.seed import ProgrammeState, TierSpec
 
 _ = translator("cli")
@@ -217,4 +219,176 @@ def show() -> None:
     if state.programme_id is None:
         fail(_("no programme yet: run `loyalty programme init`"))
     for line in describe(state):
+        typer.echo(line)
+
+
+# Which option of `set`, `tier-add` and `tier-set` a service error about a field is about.
+SET_OPTION_OF_FIELD = {
+    "name": "--name",
+    "excluded_categories": "--exclude-category",
+    "threshold": "--spend",
+    "multiplier_pct": "--multiplier",
+    "code": "--code",
+    **{
+        rule: "--" + rule.replace("_", "-")
+        for rule in (
+            "points_per_unit",
+            "points_per_currency_unit",
+            "redeem_cap_pct",
+            "min_redeem_balance",
+            "return_window_days",
+            "expiry_days",
+            "tier_window_days",
+            "downgrade_policy",
+            "downgrade_grace_days",
+        )
+    },
+}
+
+
+@app.command("set")
+def set_rules(
+    name: Annotated[str | None, typer.Option(help="The programme's name.")] = None,
+    points_per_unit: Annotated[
+        int | None, typer.Option(help="Points per whole currency unit of eligible spend (before tiers).")
+    ] = None,
+    exclude_category: Annotated[
+        list[str] | None,
+        typer.Option(help="A line category that earns no points (repeat; replaces the list)."),
+    ] = None,
+    no_excluded_categories: Annotated[
+        bool, typer.Option("--no-excluded-categories", help="Let every category earn points.")
+    ] = False,
+    points_per_currency_unit: Annotated[
+        int | None, typer.Option(help="Points that pay for one currency unit.")
+    ] = None,
+    redeem_cap_pct: Annotated[int | None, typer.Option(help="Share of an order (%) points may pay.")] = None,
+    min_redeem_balance: Annotated[int | None, typer.Option(help="Points needed to redeem at all.")] = None,
+    return_window_days: Annotated[int | None, typer.Option(help="Days earned points stay pending.")] = None,
+    expiry_days: Annotated[int | None, typer.Option(help="Days after the sale points expire.")] = None,
+    tier_window_days: Annotated[
+        int | None, typer.Option(help="Days of spend that qualify for a tier.")
+    ] = None,
+    downgrade_policy: Annotated[str | None, typer.Option(help="one_step or window.")] = None,
+    downgrade_grace_days: Annotated[
+        int | None, typer.Option(help="Days below a tier before the downgrade.")
+    ] = None,
+) -> None:
+    """Change the programme's name or rules (audited). Earning and expiry rules apply to points earned
+    from now on; tier rules from the next tier evaluation."""
+    from loyalty.cli._core import bad_parameter, context, fail
+    from loyalty.domain.errors import InvalidInput, NotFound
+    from loyalty.services import programme_settings as service
+
+    given = {
+        "name": name,
+        "points_per_unit": points_per_unit,
+        "points_per_currency_unit": points_per_currency_unit,
+        "redeem_cap_pct": redeem_cap_pct,
+        "min_redeem_balance": min_redeem_balance,
+        "return_window_days": return_window_days,
+        "expiry_days": expiry_days,
+        "tier_window_days": tier_window_days,
+        "downgrade_policy": downgrade_policy,
+        "downgrade_grace_days": downgrade_grace_days,
+    }
+    changes: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    if exclude_category or no_excluded_categories:
+        changes["excluded_categories"] = list(exclude_category or [])
+    if not changes:
+        fail(_("nothing to change: give at least one option (see --help)"))
+    ctx = context()
+    try:
+        service.update_programme(ctx, service.ProgrammeChanges.model_validate(changes))
+    except InvalidInput as exc:
+        raise bad_parameter(exc, SET_OPTION_OF_FIELD) from exc
+    except NotFound:
+        fail(_("no programme yet: run `loyalty programme init`"))
+    _show_rules(ctx)
+
+
+def _show_rules(ctx: Context) -> None:
+    from loyalty.services import programme_settings as service
+
+    rules = service.programme_settings(ctx)
+    for key, value in rules.model_dump().items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        typer.echo(f"{key}: {shown}")
+
+
+def _amount(text: str, currency: str) -> int:
+    from loyalty.domain.money import minor_units
+
+    try:
+        spend = Decimal(text.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise typer.BadParameter(
+            _("qualifying spend {spend!r} is not an amount", spend=text), param_hint="'--spend'"
+        ) from None
+    minor = minor_units(spend, currency) if spend.is_finite() and spend >= 0 else None
+    if minor is None:
+        raise typer.BadParameter(
+            _("qualifying spend {spend!r} must be 0 or more", spend=text), param_hint="'--spend'"
+        )
+    return minor
+
+
+@app.command("tier-add")
+def tier_add(
+    name: Annotated[str, typer.Argument(help="The tier's name, e.g. 白金.")],
+    spend: Annotated[str, typer.Option(help="Qualifying spend in the tier window, in major units.")],
+    multiplier: Annotated[int, typer.Option(help="Points multiplier in percent, e.g. 180 for ×1.8.")],
+    code: Annotated[str | None, typer.Option(help="Its code (default: made from the name).")] = None,
+) -> None:
+    """Add a tier where its spend puts it on the ladder (audited). Members reach it at their next
+    sale or tier evaluation."""
+    from loyalty.cli._core import bad_parameter, context, fail
+    from loyalty.domain.errors import InvalidInput, NotFound
+    from loyalty.services import programme_settings as service
+    from loyalty.services import seed
+
+    ctx = context()
+    threshold = _amount(spend, ctx.settings.currency)
+    try:
+        service.add_tier(
+            ctx, service.NewTier(name=name, threshold_minor=threshold, multiplier_pct=multiplier, code=code)
+        )
+    except InvalidInput as exc:
+        raise bad_parameter(exc, SET_OPTION_OF_FIELD) from exc
+    except NotFound:
+        fail(_("no programme yet: run `loyalty programme init`"))
+    for line in describe(seed.programme_state(ctx)):
+        typer.echo(line)
+
+
+@app.command("tier-set")
+def tier_set(
+    tier: Annotated[str, typer.Argument(help="The tier's code, e.g. gold.")],
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    spend: Annotated[str | None, typer.Option(help="A new qualifying spend, in major units.")] = None,
+    multiplier: Annotated[int | None, typer.Option(help="A new multiplier in percent.")] = None,
+) -> None:
+    """Rename a tier or change its spend or multiplier (audited; tiers keep their order). Members'
+    tiers follow at their next evaluation."""
+    from loyalty.cli._core import bad_parameter, context, fail
+    from loyalty.domain.errors import InvalidInput
+    from loyalty.services import programme_settings as service
+    from loyalty.services import seed
+    from loyalty.services import tiers as tiers_service
+
+    ctx = context()
+    found = next((t for t in tiers_service.list_tiers(ctx) if t.code == tier), None)
+    if found is None:
+        fail(_("no tier with the code {code}", code=tier))
+    changes: dict[str, object] = {"name": name, "multiplier_pct": multiplier}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if spend is not None:
+        changes["threshold_minor"] = _amount(spend, ctx.settings.currency)
+    if not changes:
+        fail(_("nothing to change: give --name, --spend or --multiplier"))
+    try:
+        service.update_tier(ctx, found.id, service.TierChanges.model_validate(changes))
+    except InvalidInput as exc:
+        raise bad_parameter(exc, SET_OPTION_OF_FIELD) from exc
+    for line in describe(seed.programme_state(ctx)):
         typer.echo(line)

@@ -1,4 +1,4 @@
-"""`loyalty stores …`: add and list the chain's stores.
+"""`loyalty stores …`: add, list and change the chain's stores (and rename its merchants).
 
 Imports find a store by the code its POS exports use, so stores are added before their files are
 imported. Services are imported inside the commands, so that `loyalty --help` stays quick.
@@ -7,11 +7,14 @@ imported. Services are imported inside the commands, so that `loyalty --help` st
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from loyalty.i18n import translator
+
+if TYPE_CHECKING:
+    from loyalty.bootstrap import Context
 
 _ = translator("cli")
 
@@ -87,3 +90,84 @@ def list_stores(
     for s in stores:
         table.add_row(str(s.id), s.code, s.name, s.city or "", s.timezone)
     Console().print(table)
+
+
+@app.command("update")
+def update(
+    store: Annotated[str, typer.Argument(help="The store's code (or numeric id).")],
+    code: Annotated[str | None, typer.Option(help="A new code (POS exports must then use it).")] = None,
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    city: Annotated[str | None, typer.Option(help="A new city; an empty string clears it.")] = None,
+    timezone: Annotated[
+        str | None, typer.Option(help="A new IANA time zone: business dates of later sales count in it.")
+    ] = None,
+    merchant: Annotated[str | None, typer.Option(help="The code of the merchant it now belongs to.")] = None,
+) -> None:
+    """Change a store's code, name, city, time zone or merchant (audited; sales already posted keep
+    their dates and merchant)."""
+    from loyalty.cli._core import bad_parameter, context, fail
+    from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+    from loyalty.services import merchants as service
+
+    ctx = context()
+    found = _store_named(ctx, store)
+    given: dict[str, object] = {
+        k: v for k, v in {"code": code, "name": name, "timezone": timezone}.items() if v is not None
+    }
+    if city is not None:
+        given["city"] = city or None
+    if merchant is not None:
+        match = [m for m in service.list_merchants(ctx) if m.code == merchant]
+        if not match:
+            fail(_("no merchant with the code {code}", code=merchant))
+        given["merchant_id"] = match[0].id
+    if not given:
+        fail(_("nothing to change: give --code, --name, --city, --timezone or --merchant"))
+    try:
+        changed = service.update_store(ctx, found.id, service.StoreChanges.model_validate(given))
+    except InvalidInput as exc:
+        raise bad_parameter(exc, {**OPTION_OF_FIELD, "code": "--code", "name": "--name"}) from exc
+    except (NotFound, Conflict) as exc:
+        fail(exc.localized())
+    typer.echo(
+        _(
+            "store {id}: {code} {name} ({city}, {timezone})",
+            id=changed.id,
+            code=changed.code,
+            name=changed.name,
+            city=changed.city or "-",
+            timezone=changed.timezone,
+        )
+    )
+
+
+def _store_named(ctx: Context, store: str) -> Any:
+    """The store whose code (or id) is `store`; exit 1 when there is none."""
+    from loyalty.cli._core import fail
+    from loyalty.services.merchants import list_stores as stores_of
+
+    for s in stores_of(ctx):
+        if s.code == store or (store.isdigit() and s.id == int(store)):
+            return s
+    fail(_("no store {store}", store=store))
+
+
+@app.command("rename-merchant")
+def rename_merchant(
+    merchant: Annotated[str, typer.Argument(help="The merchant's code, e.g. DEFAULT.")],
+    name: Annotated[str, typer.Argument(help="Its new name (the chain's name, for the default merchant).")],
+) -> None:
+    """Rename a merchant (audited). Its code and currency stay."""
+    from loyalty.cli._core import bad_parameter, context, fail
+    from loyalty.domain.errors import InvalidInput
+    from loyalty.services import merchants as service
+
+    ctx = context()
+    match = [m for m in service.list_merchants(ctx) if m.code == merchant]
+    if not match:
+        fail(_("no merchant with the code {code}", code=merchant))
+    try:
+        changed = service.update_merchant(ctx, match[0].id, service.MerchantChanges(name=name))
+    except InvalidInput as exc:
+        raise bad_parameter(exc, {"name": "NAME"}) from exc
+    typer.echo(_("merchant {code}: {name}", code=changed.code, name=changed.name))

@@ -202,6 +202,9 @@ members = Table(
     Column("tier_grace_until", UTCDateTime(), nullable=True),
     _ts("created_at"),
     _ts("updated_at"),
+    # When the member's personal data was erased (`services.privacy`): the row stays, anonymised, for
+    # the ledger and purchases that name it (core_0016).
+    _ts("erased_at", nullable=True),
     CheckConstraint("status IN ('active', 'inactive', 'merged')", name="status"),
 )
 
@@ -275,6 +278,17 @@ Index(
     purchases.c.refunded_minor,
     sqlite_where=purchases.c.member_id.is_not(None),
     postgresql_where=purchases.c.member_id.is_not(None),
+)
+# A store's sales in time order, carrying what the KPIs add up (member or not, total, points), so a
+# store's (or the chain's, store by store) days are read from the index alone (core_0017,
+# `services.kpis`). Keyed by store then time, a sale lands at the end of its store's part.
+Index(
+    "ix_purchases_store_occurred",
+    purchases.c.store_id,
+    purchases.c.occurred_at,
+    purchases.c.member_id,
+    purchases.c.total_minor,
+    purchases.c.points_earned,
 )
 
 purchase_lines = Table(

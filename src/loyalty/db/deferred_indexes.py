@@ -6,7 +6,7 @@ else the import does, because every batch dirties most of their pages and the co
 again. Building an index once from sorted keys (`CREATE INDEX`) costs a fraction of that. Unique
 constraints and the indexes the import itself reads (lots by purchase, due lots) are never deferred.
 Purchases by member is deferrable because the import does not read back what it posted: its
-`purchases_bulk.BulkSession` keeps those orders' spend in memory, and reads only the purchases the
+`posting.import_session.BulkSession` keeps those orders' spend in memory, and reads only the purchases the
 database held before it began, by id range.
 
 While they are missing, statements and balance look-ups still answer correctly, only slower; that is

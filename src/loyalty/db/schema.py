@@ -13,6 +13,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "loyalty.db.auth_tables",
     "loyalty.db.imports_tables",
     "loyalty.db.analytics_tables",
+    "loyalty.db.jobs_tables",
 )
 
 

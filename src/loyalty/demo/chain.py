@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, merchants, stores
 from loyalty.demo.generator import ChainSpec, generate, write_files
+from loyalty.domain.actors import Actor
 from loyalty.i18n import marker, translator
 from loyalty.imports.report import Summary
 from loyalty.imports.runner import ImportOptions, import_file
@@ -49,10 +50,45 @@ DEMO_PASSWORD = "demo-password-change-me"  # noqa: S105 - printed to the person 
 DEMO_CASHIER = "cashier"
 
 
+#: who the demo's jobs are recorded as (the console's jobs page lists them)
+DEMO_ACTOR = Actor(kind="system", id="demo", role="system")
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """A staff account the demo creates and prints, so that each role's pages can be tried at once."""
+
+    username: str
+    role: str
+    #: scoped to the chain's first store (a till and its manager), else the whole chain
+    first_store: bool = False
+
+
+#: one login per role, all with DEMO_PASSWORD; the admin is `demo` (the name `admin` is left for the
+#: README's first steps, which create it)
+DEMO_LOGINS = (
+    DemoLogin(DEMO_USER, "admin"),
+    DemoLogin("marketer", "marketer"),
+    DemoLogin("manager", "store_manager", first_store=True),
+    DemoLogin(DEMO_CASHIER, "cashier", first_store=True),
+    DemoLogin("analyst", "analyst"),
+    DemoLogin("auditor", "auditor"),
+)
+#: the roles as the demo's logins table names them
+ROLE_NAMES = {
+    "admin": N_("administrator"),
+    "marketer": N_("marketer"),
+    "store_manager": N_("store manager"),
+    "cashier": N_("cashier"),
+    "analyst": N_("analyst"),
+    "auditor": N_("auditor"),
+}
+
+
 @dataclass
 class DemoOptions:
     # The issue's full size: 20,000 members x 18 months (~230k orders, ~545k lines). Purchases are
-    # posted set-based (`services.purchases_bulk`, same rules as live); returns and opening balances go
+    # posted set-based (`services.posting.set_based`, same rules as live); returns and opening balances go
     # through the core's own routines, a batch per transaction. The build takes ~25 s on two cores.
     members: int = 20_000
     months: int = 18
@@ -77,12 +113,24 @@ class Headlines:
 
 
 @dataclass
+class DemoMember:
+    """The member the demo offers for the portal: phone to sign in with, card and tier to recognise."""
+
+    phone: str
+    name: str
+    card_no: str | None
+
+
+@dataclass
 class DemoResult:
     database_url: str
     built: bool
     seconds: float
     summaries: list[Summary]
     headlines: Headlines
+    #: the first store's code (where the scoped logins work); None in an empty chain
+    first_store: str | None = None
+    member: DemoMember | None = None
 
 
 def ensure_stores(ctx: Context, rows: list[dict[str, str]]) -> dict[str, int]:
@@ -158,7 +206,7 @@ def build_demo(
     """Build the chain into `database_url` (settings by default) unless it already holds one."""
     from loyalty.config import get_settings
     from loyalty.db.migrate import upgrade
-    from loyalty.services import points, tiers
+    from loyalty.services import jobs
     from loyalty.services.seed import ensure_programme
 
     console = console or Console()
@@ -172,7 +220,10 @@ def build_demo(
         populated = conn.execute(select(func.count()).select_from(members)).scalar_one() > 0
     if populated:
         console.print(_("[dim]database already holds a chain; use --reset to rebuild it[/]"))
-        return DemoResult(url, False, time.perf_counter() - started, [], headlines(ctx))
+        _ensure_demo_login(ctx)  # a chain built by an earlier demo may lack some roles' logins
+        if not _scored(ctx):
+            _refresh_analytics(ctx, console)
+        return _result(ctx, url, False, time.perf_counter() - started, [])
     ensure_programme(ctx, tier_ladder=DEMO_TIERS)
     spec = ChainSpec(members=options.members, months=options.months, seed=options.seed, end=ctx.now().date())
     with console.status(_("generating the chain…")):
@@ -202,28 +253,101 @@ def build_demo(
             )
         console.print(done)
     with console.status(_("running the points expiry and tier jobs…")):
-        points.expire_points(ctx, ctx.now())
-        tiers.evaluate_tiers(ctx, ctx.now())
+        for kind in (jobs.POINTS_EXPIRY, jobs.TIER_EVALUATION):
+            jobs.run_now(ctx, kind, DEMO_ACTOR, actor_name=DEMO_ACTOR.id)
+    _refresh_analytics(ctx, console)
     _ensure_demo_login(ctx)
-    return DemoResult(url, True, time.perf_counter() - started, summaries, headlines(ctx))
+    return _result(ctx, url, True, time.perf_counter() - started, summaries)
+
+
+def _result(ctx: Context, url: str, built: bool, seconds: float, summaries: list[Summary]) -> DemoResult:
+    first = _first_store(ctx)
+    return DemoResult(
+        url,
+        built,
+        seconds,
+        summaries,
+        headlines(ctx),
+        first_store=first[1] if first else None,
+        member=demo_member(ctx, first[0] if first else None),
+    )
+
+
+def _scored(ctx: Context) -> bool:
+    from loyalty.db.analytics_tables import member_scores
+
+    with ctx.engine.connect() as conn:
+        return conn.execute(select(member_scores.c.member_id).limit(1)).first() is not None
+
+
+def _refresh_analytics(ctx: Context, console: Console) -> None:
+    """Score every member (RFM group, P(alive), CLV), so the console's analytics and member pages
+    show figures on the first visit instead of asking for a refresh."""
+    from loyalty.analytics.errors import AnalyticsError
+    from loyalty.services import jobs
+
+    with console.status(_("scoring the members (RFM, P(alive), CLV)…")):
+        try:
+            _job, result = jobs.run_now(ctx, jobs.ANALYTICS_REFRESH, DEMO_ACTOR, actor_name=DEMO_ACTOR.id)
+        except AnalyticsError as exc:  # e.g. purchases in two currencies (recorded on the job too)
+            console.print(_("[yellow]analytics not refreshed: {reason}[/]", reason=exc.message))
+            return
+    console.print(_("{count} members scored", count=f"{int(result.get('members_scored', 0)):,}"))
+
+
+def _first_store(ctx: Context) -> tuple[int, str] | None:
+    """The chain's first store with members (id, code): the store of the demo's till and manager
+    logins. Not merely the lowest id: that is the programme's default store (S001), which the
+    generated chain leaves empty, and a manager of it would see an empty dashboard."""
+    with ctx.engine.connect() as conn:
+        has_members = select(members.c.id).where(members.c.registration_store_id == stores.c.id).exists()
+        first = select(stores.c.id, stores.c.code).order_by(stores.c.id).limit(1)
+        row = conn.execute(first.where(has_members)).first() or conn.execute(first).first()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def demo_member(ctx: Context, store_id: int | None) -> DemoMember | None:
+    """A member to try the portal with: active, of the first store, with points, on a tier that has
+    one above it (so the card shows progress); the lowest such id, so every run names the same one."""
+    from loyalty.db.core_tables import accounts, tiers
+
+    top = select(func.max(tiers.c.rank)).scalar_subquery()
+    base = (
+        select(members.c.phone, members.c.name, members.c.card_no)
+        .where(members.c.status == "active")
+        .order_by(members.c.id)
+        .limit(1)
+    )
+    wanted = (
+        base.join_from(members, accounts, accounts.c.member_id == members.c.id)
+        .join(tiers, tiers.c.id == members.c.tier_id)
+        .where(accounts.c.balance > 0, tiers.c.rank < top)
+    )
+    if store_id is not None:
+        wanted = wanted.where(members.c.registration_store_id == store_id)
+    with ctx.engine.connect() as conn:
+        row = conn.execute(wanted).first() or conn.execute(base).first()
+    return DemoMember(str(row[0]), str(row[1]), row[2]) if row else None
 
 
 def _ensure_demo_login(ctx: Context) -> None:
+    """Create each of DEMO_LOGINS that does not exist yet (a rerun or a reused chain adds no twin)."""
     try:
         from loyalty.services import auth
     except ImportError:  # API not installed in this build
         return
     existing = {u.username for u in auth.list_staff(ctx)}
-    if DEMO_USER not in existing:
-        auth.create_staff(ctx, username=DEMO_USER, password=DEMO_PASSWORD, role="admin", store_ids=[])
-    if DEMO_CASHIER not in existing:
-        from loyalty.services import merchants
-
-        first = min((s.id for s in merchants.list_stores(ctx)), default=None)
-        if first is not None:
-            auth.create_staff(
-                ctx, username=DEMO_CASHIER, password=DEMO_PASSWORD, role="cashier", store_ids=[first]
-            )
+    first = _first_store(ctx)
+    for login in DEMO_LOGINS:
+        if login.username in existing or (login.first_store and first is None):
+            continue
+        auth.create_staff(
+            ctx,
+            username=login.username,
+            password=DEMO_PASSWORD,
+            role=login.role,
+            store_ids=[first[0]] if login.first_store and first else [],
+        )
 
 
 def print_headlines(result: DemoResult, options: DemoOptions, console: Console) -> None:
@@ -252,24 +376,45 @@ def print_headlines(result: DemoResult, options: DemoOptions, console: Console) 
     console.print(table)
     base = f"http://{options.host}:{options.port}"
     console.print(_("console:   {url}", url=f"{base}/console"))
+    console.print(_("portal:    {url}", url=f"{base}/m"))
     console.print(_("API docs:  {url}", url=f"{base}/docs"))
     console.print(_("health:    {url}", url=f"{base}/api/v1/health"))
-    console.print(
-        _(
-            "log in as [bold]{user}[/] / [bold]{password}[/] (demo only)",
-            user=DEMO_USER,
-            password=DEMO_PASSWORD,
-        )
-    )
-    console.print(
-        _(
-            "a cashier of the first store: [bold]{user}[/] / [bold]{password}[/]",
-            user=DEMO_CASHIER,
-            password=DEMO_PASSWORD,
-        )
-    )
+    console.print(logins_table(result))
+    for line in portal_lines(result):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)  # copied as typed
     for line in database_lines(result.database_url):
         console.print(line, highlight=False, markup=False, soft_wrap=True)  # copied as typed
+
+
+def logins_table(result: DemoResult) -> Table:
+    """One console login per role, all with the demo's password; which store the scoped ones serve."""
+    table = Table(title=_("console logins (demo only)"))
+    table.add_column(_("role"))
+    table.add_column(_("user"), style="bold")
+    table.add_column(_("password"))
+    table.add_column(_("stores"))
+    chain = _("all")
+    for login in DEMO_LOGINS:
+        stores_shown = (result.first_store or "-") if login.first_store else chain
+        table.add_row(_(ROLE_NAMES[login.role]), login.username, DEMO_PASSWORD, stores_shown)
+    return table
+
+
+def portal_lines(result: DemoResult) -> list[str]:
+    """How a member signs in to the portal: a demo member's phone, and where the code is read."""
+    member = result.member
+    if member is None:
+        return []
+    return [
+        _(
+            "member portal: sign in with the phone {phone} ({name}, card {card})",
+            phone=member.phone,
+            name=member.name,
+            card=member.card_no or "-",
+        ),
+        _("  the one-time code is not sent by SMS in the demo; read it with:"),
+        f"  loyalty members outbox --phone {member.phone}",
+    ]
 
 
 def database_lines(url: str) -> list[str]:
@@ -293,4 +438,15 @@ def serve_demo(result: DemoResult, options: DemoOptions, console: Console) -> No
     run(result.database_url, host=options.host, port=options.port)
 
 
-__all__ = ["Any", "DemoOptions", "DemoResult", "build_demo", "ensure_stores", "headlines"]
+__all__ = [
+    "DEMO_LOGINS",
+    "Any",
+    "DemoLogin",
+    "DemoMember",
+    "DemoOptions",
+    "DemoResult",
+    "build_demo",
+    "demo_member",
+    "ensure_stores",
+    "headlines",
+]

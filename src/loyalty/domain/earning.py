@@ -18,7 +18,14 @@ from functools import lru_cache
 from typing import Any
 
 MINOR_PER_UNIT = 100
+#: the rule an anonymous sale records: none earned it anything (a claim writes the one it then earns by)
+ANONYMOUS_RULE = "anonymous"
 US_PER_DAY = 86_400 * 1_000_000
+
+
+def line_amount(quantity: Any, unit_price_minor: Any, discount_minor: Any) -> Any:
+    """What a line costs: quantity × unit price, less its discount (integers or arrays)."""
+    return quantity * unit_price_minor - discount_minor
 
 
 def line_points(amount_minor: Any, excluded: Any, points_per_unit: Any, multiplier_pct: Any) -> Any:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from loyalty.domain.earning import line_amount
+
 MAX_SALE_MINOR = 10**15
 
 
@@ -29,7 +31,7 @@ class Line(Protocol):
 
 def lines_total(lines: Iterable[Line]) -> int:
     """The lines' amounts added up: quantity × unit price, less the discount, per line."""
-    return sum(line.quantity * line.unit_price_minor - line.discount_minor for line in lines)
+    return sum(line_amount(line.quantity, line.unit_price_minor, line.discount_minor) for line in lines)
 
 
 def within_limit(lines: Iterable[Line]) -> bool:

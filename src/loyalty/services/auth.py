@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from loyalty.db.auth_tables import STAFF_ROLES, api_keys, member_tokens, staff_user_stores, staff_users
+from loyalty.db.auth_tables import STAFF_ROLES as STAFF_ROLES  # re-exported: entry points list the roles
+from loyalty.db.auth_tables import api_keys, member_tokens, staff_user_stores, staff_users
 from loyalty.db.core_tables import stores as stores_table
-from loyalty.domain.errors import Conflict, InvalidInput
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound, field_error
 from loyalty.services.common import read
 
 if TYPE_CHECKING:
@@ -175,27 +176,7 @@ def create_staff(
 ) -> StaffUser:
     """Create a staff user; store-scoped roles (cashier, store manager) must name at least one store."""
     stores = sorted(set(store_ids))
-    if role not in STAFF_ROLES:
-        raise AuthError.field(
-            "role",
-            "unknown role {role!r}; expected one of {roles}",
-            "VALIDATION_FAILED",
-            {"role": role, "roles": ", ".join(STAFF_ROLES)},
-        )
-    if role in STORE_SCOPED_ROLES and not stores:
-        raise AuthError.field(
-            "store_ids",
-            "role {role!r} acts for specific stores; give at least one store",
-            "VALIDATION_FAILED",
-            {"role": role},
-        )
-    if role not in STORE_SCOPED_ROLES and stores:
-        raise AuthError.field(
-            "store_ids",
-            "role {role!r} is chain-wide; it takes no stores",
-            "VALIDATION_FAILED",
-            {"role": role},
-        )
+    _check_role(role, stores)
     if len(password) < 8:
         raise AuthError.field("password", "password must have at least 8 characters", "VALIDATION_FAILED")
     try:
@@ -296,6 +277,171 @@ def set_staff_active(ctx: Context, user_id: int, active: bool, *, actor: Any = N
     return get_staff(ctx, user_id)
 
 
+class StaffChanges(BaseModel):
+    """What `update_staff` changes: only the fields given (`display_name=None` given clears it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: str | None = None
+    store_ids: list[int] | None = None
+    display_name: str | None = None
+    active: bool | None = None
+
+
+class LastAdmin(Conflict):
+    """The change would leave the chain without an active administrator (nobody could manage staff)."""
+
+    default_code = "LAST_ADMIN"
+
+
+def update_staff(ctx: Context, user_id: int, changes: StaffChanges, *, actor: Any = None) -> StaffUser:
+    """Change a staff user's role, stores, display name or whether they may log in: checked as
+    `create_staff` checks them, written all or nothing, audited with the values before and after.
+
+    A chain-wide role takes no stores, so changing to one drops the user's stores; a store role keeps
+    the stores it had unless others are given. The last active administrator cannot be demoted or
+    disabled. The console reads the role at every request, so a change applies at the user's next
+    click; an API token already issued keeps its role until it expires (at most 15 minutes).
+    """
+    given = changes.model_fields_set
+    display = (changes.display_name or "").strip() or None
+    if display is not None and len(display) > 100:
+        raise AuthError.field(
+            "display_name", "a display name must be at most 100 characters", "VALIDATION_FAILED"
+        )
+    for key in ("role", "active"):
+        if key in given and getattr(changes, key) is None:
+            raise AuthError.field(key, "{field} cannot be empty", "VALIDATION_FAILED", {"field": key})
+    with ctx.engine.begin() as conn:
+        before = _staff_for_update(conn, user_id)
+        role = changes.role if "role" in given and changes.role is not None else before.role
+        if "store_ids" in given:
+            stores = sorted(set(changes.store_ids or ()))
+        else:
+            stores = list(before.store_ids) if role in STORE_SCOPED_ROLES else []
+        _check_role(role, stores)
+        active = changes.active if "active" in given and changes.active is not None else before.active
+        after = {
+            "role": role,
+            "store_ids": stores,
+            "display_name": display if "display_name" in given else before.display_name,
+            "active": active,
+        }
+        diff = {k: v for k, v in after.items() if getattr(before, k) != v}
+        if not diff:
+            return before
+        _require_stores(conn, stores)
+        if before.role == "admin" and before.active and (role != "admin" or not active):
+            _keep_an_admin(conn, user_id, "role" if role != "admin" else "active")
+        values = {k: v for k, v in diff.items() if k != "store_ids"}
+        if values:
+            conn.execute(update(staff_users).where(staff_users.c.id == user_id).values(**values))
+        if "store_ids" in diff:
+            conn.execute(delete(staff_user_stores).where(staff_user_stores.c.user_id == user_id))
+            if stores:
+                conn.execute(insert(staff_user_stores), [{"user_id": user_id, "store_id": s} for s in stores])
+        _audit(
+            conn, actor, "staff.update", "staff_user", user_id, {k: getattr(before, k) for k in diff}, diff
+        )
+    user = get_staff(ctx, user_id)
+    assert user is not None
+    return user
+
+
+def _staff_for_update(conn: Connection, user_id: int) -> StaffUser:
+    row = conn.execute(select(staff_users).where(staff_users.c.id == user_id).with_for_update()).one_or_none()
+    if row is None:
+        raise staff_not_found(user_id)
+    stores = conn.execute(
+        select(staff_user_stores.c.store_id).where(staff_user_stores.c.user_id == user_id)
+    ).scalars()
+    return _staff_from_row(row, stores)
+
+
+def staff_not_found(user_id: int) -> NotFound:
+    """The error for a staff user id that names nobody."""
+    return NotFound("STAFF_USER_NOT_FOUND", "staff user {user_id} does not exist", {"user_id": user_id})
+
+
+def _check_role(role: str, stores: list[int]) -> None:
+    """The role exists, and names stores exactly when it acts for stores."""
+    if role not in STAFF_ROLES:
+        raise AuthError.field(
+            "role",
+            "unknown role {role!r}; expected one of {roles}",
+            "VALIDATION_FAILED",
+            {"role": role, "roles": ", ".join(STAFF_ROLES)},
+        )
+    if role in STORE_SCOPED_ROLES and not stores:
+        raise AuthError.field(
+            "store_ids",
+            "role {role!r} acts for specific stores; give at least one store",
+            "VALIDATION_FAILED",
+            {"role": role},
+        )
+    if role not in STORE_SCOPED_ROLES and stores:
+        raise AuthError.field(
+            "store_ids",
+            "role {role!r} is chain-wide; it takes no stores",
+            "VALIDATION_FAILED",
+            {"role": role},
+        )
+
+
+def _keep_an_admin(conn: Connection, user_id: int, field: str) -> None:
+    """Refuse to demote or disable `user_id` when no other active administrator is left. The other
+    administrators' rows are locked (PostgreSQL), so two admins cannot demote each other at once."""
+    others = conn.execute(
+        select(staff_users.c.id)
+        .where(staff_users.c.role == "admin", staff_users.c.active.is_(True), staff_users.c.id != user_id)
+        .with_for_update()
+    ).all()
+    if not others:
+        raise LastAdmin(
+            "LAST_ADMIN",
+            "this is the last active administrator; make another administrator first",
+            {
+                "errors": [
+                    field_error(
+                        field, "this is the last active administrator; make another administrator first"
+                    )
+                ]
+            },
+        )
+
+
+#: length of a generated password (`reset_password`): 16 characters of `token_urlsafe`, 96 bits
+_GENERATED_PASSWORD_BYTES = 12
+
+
+def generated_password() -> str:
+    """A fresh random password, for an account whose administrator typed none (shown to them once)."""
+    return secrets.token_urlsafe(_GENERATED_PASSWORD_BYTES)
+
+
+def reset_password(
+    ctx: Context, user_id: int, password: str | None = None, *, actor: Any = None
+) -> str | None:
+    """Set a staff user's password (audited, never the password itself): `password`, or when None a
+    generated one, returned as its only copy (None when one was given).
+
+    Sessions already open stay open (the console checks only that the user is active); disable the
+    user first to shut someone out at once.
+    """
+    generated = password is None
+    secret = generated_password() if password is None else password
+    if len(secret) < 8:
+        raise AuthError.field("password", "password must have at least 8 characters", "VALIDATION_FAILED")
+    if len(secret) > 256:
+        raise AuthError.field("password", "password must have at most 256 characters", "VALIDATION_FAILED")
+    hashed = hash_password(secret)
+    with ctx.engine.begin() as conn:
+        _staff_for_update(conn, user_id)
+        conn.execute(update(staff_users).where(staff_users.c.id == user_id).values(password_hash=hashed))
+        _audit(conn, actor, "staff.password_reset", "staff_user", user_id, None, {"generated": generated})
+    return secret if generated else None
+
+
 def authenticate_staff(ctx: Context, username: str, password: str) -> StaffUser | None:
     """The active user whose password matches, else None (same work whether or not the user exists)."""
     with read(ctx) as conn:
@@ -383,6 +529,11 @@ def list_api_keys(ctx: Context, store_id: int | None = None) -> list[ApiKeyInfo]
         query = query.where(api_keys.c.store_id == store_id)
     with read(ctx) as conn:
         return [_key_from_row(r) for r in conn.execute(query)]
+
+
+def api_key_not_found(key_pk: int) -> NotFound:
+    """The error for a key id that names no key."""
+    return NotFound("API_KEY_NOT_FOUND", "API key {key_id} does not exist", {"key_id": key_pk})
 
 
 def get_api_key(ctx: Context, key_pk: int) -> ApiKeyInfo | None:
@@ -501,13 +652,26 @@ def audit_entries(
     entity: str | None = None,
     entity_id: str | None = None,
     actor_id: str | None = None,
+    actor_kind: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[AuditEntry]:
-    """Audit rows newest first, keyset-paginated by id (`before_id` = last id of the previous page)."""
+    """Audit rows newest first, keyset-paginated by id (`before_id` = last id of the previous page),
+    filtered by entity, actor (kind and id), action and time (`since` ≤ at < `until`)."""
     from loyalty.db.core_tables import audit_log
 
     query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if actor_kind is not None:
+        query = query.where(audit_log.c.actor_kind == actor_kind)
+    if action is not None:
+        query = query.where(audit_log.c.action == action)
+    if since is not None:
+        query = query.where(audit_log.c.at >= since)
+    if until is not None:
+        query = query.where(audit_log.c.at < until)
     if entity is not None:
         query = query.where(audit_log.c.entity == entity)
     if entity_id is not None:

@@ -21,7 +21,7 @@ a member already at their tier), so running it again completes the work.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,6 +32,11 @@ from loyalty.bootstrap import Context
 from loyalty.services.common import read
 
 R = TypeVar("R")
+
+#: told `(ranges done, ranges in all)` once before the first range and after each one commits; a job
+#: runner shows it as the job's progress (`services.jobs`). It is called in the thread that runs the
+#: job, never in a worker of the pool, so it may write to the database on its own connection.
+RangeProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -56,16 +61,36 @@ def id_ranges(conn: Connection, column: ColumnElement[Any], size: int) -> list[I
     return [IdRange(k, k * size, (k + 1) * size - 1) for k in range(int(lo) // size, int(hi) // size + 1)]
 
 
-def run_ranges(engine: Engine, ranges: list[IdRange], work: Callable[[IdRange], R], workers: int) -> list[R]:
+def run_ranges(
+    engine: Engine,
+    ranges: list[IdRange],
+    work: Callable[[IdRange], R],
+    workers: int,
+    progress: RangeProgress | None = None,
+) -> list[R]:
     """`work(range)` for every range, in order of the ranges; up to `workers` at once on PostgreSQL.
 
     Each call must open and commit its own transaction. The first error is raised once the ranges
     already under way have finished; the ranges that committed stay committed (see the module note).
+    `progress`, when given, hears of each range as it commits (in the order they finish).
     """
-    if workers <= 1 or len(ranges) <= 1 or engine.dialect.name != "postgresql":
-        return [work(r) for r in ranges]
+    total = len(ranges)
+    if progress is not None:
+        progress(0, total)
+    if workers <= 1 or total <= 1 or engine.dialect.name != "postgresql":
+        out = []
+        for number, r in enumerate(ranges, start=1):
+            out.append(work(r))
+            if progress is not None:
+                progress(number, total)
+        return out
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="loyalty-job") as pool:
-        return list(pool.map(work, ranges))
+        futures = [pool.submit(work, r) for r in ranges]
+        if progress is not None:
+            for finished, future in enumerate(as_completed(futures), start=1):
+                if future.exception() is None:
+                    progress(finished, total)
+        return [f.result() for f in futures]
 
 
 def run_job(
@@ -75,11 +100,13 @@ def run_job(
     *,
     range_size: int | None,
     workers: int | None,
+    progress: RangeProgress | None = None,
 ) -> list[R]:
     """`work(range)` over the ranges of `column`'s ids: the shared frame of the set-based jobs.
 
     Sizes come from the arguments, else from the `job_range_size` and `job_workers` settings; a zero
-    is refused, not taken for "the default".
+    is refused, not taken for "the default". `progress` hears of each committed range (see
+    `RangeProgress`); it changes nothing of what the job does.
     """
     size = ctx.settings.job_range_size if range_size is None else range_size
     count = ctx.settings.job_workers if workers is None else workers
@@ -87,4 +114,4 @@ def run_job(
         raise ValueError("a job needs at least one worker")
     with read(ctx) as conn:
         ranges = id_ranges(conn, column, size)
-    return run_ranges(ctx.engine, ranges, work, count)
+    return run_ranges(ctx.engine, ranges, work, count, progress)

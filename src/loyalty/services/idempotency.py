@@ -49,6 +49,17 @@ _TAKE_OVER = (
 
 #: `status_code` of a reserved key whose request has not answered yet (HTTP's "Processing")
 IN_PROGRESS = 102
+
+
+class KeyReused(IdempotencyMismatch):
+    """An Idempotency-Key used again with another request (or on another endpoint)."""
+
+
+class KeyInProgress(Exception):
+    """An Idempotency-Key another request, still running, holds (`Stored.in_progress`): the caller is
+    told to retry shortly, when the first request's answer will be there to replay."""
+
+
 #: how long a reservation holds before another request with its key may take it over
 LEASE = timedelta(seconds=30)
 
@@ -109,7 +120,7 @@ def _found(rows: list[tuple[Any, ...]], key: str, rhash: str) -> Stored | None:
         return None
     stored_hash, response, status_code, created_at = rows[0]
     if stored_hash != rhash:
-        raise IdempotencyMismatch(
+        raise KeyReused(
             "IDEMPOTENCY_MISMATCH",
             "Idempotency-Key {idempotency_key!r} was used with a different request",
             {"idempotency_key": key},

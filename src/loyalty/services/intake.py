@@ -18,23 +18,15 @@ from sqlalchemy import select
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import purchases, returns, stores
 from loyalty.domain.errors import InvalidInput, NotFound
-from loyalty.services.common import StoreInfo, read, store_info
+from loyalty.services.catalogue import store_of
+from loyalty.services.common import read
 
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def _store(ctx: Context, store_id: int) -> StoreInfo:
-    """The store's settings, from the per-process cache the posting path shares (`purchases._Cache`)."""
-    cached: dict[int, StoreInfo] = ctx.cache.setdefault("stores", {})
-    if store_id not in cached:
-        with read(ctx) as conn:
-            cached[store_id] = store_info(conn, store_id)
-    return cached[store_id]
-
-
 def programme_currency(ctx: Context, store_id: int) -> str:
     """The currency of the programme `store_id` belongs to (STORE_NOT_FOUND when there is no such store)."""
-    return _store(ctx, store_id).programme.currency
+    return store_of(ctx, store_id).programme.currency
 
 
 def currency_mismatch(field: str, currency: str, expected: str) -> InvalidInput:

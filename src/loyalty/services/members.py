@@ -26,6 +26,7 @@ from loyalty.db.core_tables import (
     tier_history,
     tiers,
 )
+from loyalty.db.ledger_writer import post_transfer
 from loyalty.domain import cards
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.birthdays import check_birthday
@@ -34,15 +35,11 @@ from loyalty.domain.errors import Conflict, InvalidInput, NotFound, field_error
 from loyalty.domain.tiers import TierDef, tier_for_spend
 from loyalty.i18n import marker
 from loyalty.services import audit
-from loyalty.services.common import (
-    default_programme,
-    lock_member_accounts,
-    post_transfer,
-    qualifying_spend,
-    read,
-    set_account,
-)
+from loyalty.services.accounts import lock_member_accounts, set_account
+from loyalty.services.catalogue import default_programme
+from loyalty.services.common import read
 from loyalty.services.schemas import MemberIn, MemberOut, MemberScores, MemberUpdate
+from loyalty.services.tier_window import qualifying_spend
 
 N_ = marker("errors")
 # Which reference found no member; the phone, card or code itself stays out of the message (PII).
@@ -296,10 +293,20 @@ def search_members(
         return [_out(conn, int(mid)) for mid in conn.execute(stmt).scalars()]
 
 
+def erased(member_id: int, field: str = "member_id") -> Conflict:
+    """MEMBER_ERASED: the member's personal data was erased (`services.privacy`); nothing may put
+    some back on the anonymised record, merge it or erase it again."""
+    entry = field_error(field, "member {member_id} was erased", {"member_id": member_id})
+    return Conflict(
+        "MEMBER_ERASED", "member {member_id} was erased", {"member_id": member_id, "errors": [entry]}
+    )
+
+
 def update_member(
     ctx: Context, member_id: int, changes: MemberUpdate, *, actor: Actor | None = None
 ) -> MemberOut:
-    """Change contact and profile fields; the phone is re-normalised and must stay unique."""
+    """Change contact and profile fields; the phone is re-normalised and must stay unique. An erased
+    member's record is not filled in again (MEMBER_ERASED)."""
     values: dict[str, Any] = changes.model_dump(exclude_none=True)
     if "phone" in values:
         values["phone"] = normalise_phone(values["phone"], ctx.settings.phone_region)
@@ -308,6 +315,8 @@ def update_member(
     try:
         with ctx.engine.begin() as conn:
             before = _out(conn, member_id)
+            if before.erased_at is not None:
+                raise erased(member_id)
             if (
                 "phone" in values
                 and values["phone"] != before.phone
@@ -366,6 +375,48 @@ def deactivate_member(
     return after
 
 
+def check_merge(ctx: Context, *, duplicate_id: int, survivor_id: int) -> tuple[MemberOut, MemberOut]:
+    """(survivor, duplicate) when `merge_members` with these would go ahead; else its refusal,
+    without writing anything. For a screen that shows both members before the merge is confirmed
+    (the merge itself checks again: either may change in between)."""
+    _refuse_same(duplicate_id, survivor_id)
+    with read(ctx) as conn:
+        survivor, duplicate = _out(conn, survivor_id), _out(conn, duplicate_id)
+    _refuse_merge(survivor, duplicate)
+    return survivor, duplicate
+
+
+def _refuse_same(duplicate_id: int, survivor_id: int) -> None:
+    if survivor_id == duplicate_id:
+        raise InvalidInput.field("duplicate_id", "cannot merge a member into itself", "MERGE_SAME_MEMBER")
+
+
+def _refuse_merge(survivor: MemberOut, duplicate: MemberOut) -> None:
+    """A merge's refusals, each naming the field of the member at fault (see `merge_members`)."""
+    for m, field in ((survivor, "survivor_id"), (duplicate, "duplicate_id")):
+        if m.status == "merged":
+            entry = field_error(
+                field,
+                "member {member_id} was already merged into {merged_into_id}",
+                {"member_id": m.id, "merged_into_id": m.merged_into_id},
+            )
+            raise Conflict(
+                "MEMBER_MERGED",
+                "member {member_id} was already merged into {merged_into_id}",
+                {"member_id": m.id, "merged_into_id": m.merged_into_id, "errors": [entry]},
+            )
+        if m.erased_at is not None:
+            raise erased(m.id, field)
+    if survivor.status != "active":
+        values = {"member_id": survivor.id, "member_status": survivor.status}
+        entry = field_error("survivor_id", "member {member_id} is not active ({member_status})", values)
+        raise Conflict(
+            "MEMBER_INACTIVE",
+            "member {member_id} is not active ({member_status})",
+            {**values, "errors": [entry]},
+        )
+
+
 def merge_members(
     ctx: Context,
     *,
@@ -382,20 +433,17 @@ def merge_members(
     `--duplicate`/`--survivor`): two bare ids in the wrong order would merge the wrong way round.
     The duplicate stays as a row with status 'merged' and `merged_into_id` naming the survivor, so old
     cards and references still resolve and nothing is lost.
+
+    Refused, naming the field of the member at fault: a member merged already (MEMBER_MERGED), an
+    erased one (MEMBER_ERASED), and a survivor that is not active (MEMBER_INACTIVE: it would receive
+    points and purchases it cannot use); a deactivated duplicate may be merged away.
     """
-    if survivor_id == duplicate_id:
-        raise InvalidInput.field("duplicate_id", "cannot merge a member into itself", "MERGE_SAME_MEMBER")
+    _refuse_same(duplicate_id, survivor_id)
     now = ctx.now()
     with ctx.engine.begin() as conn:
         s_before = _out(conn, survivor_id)
         d_before = _out(conn, duplicate_id)
-        for m in (s_before, d_before):
-            if m.status == "merged":
-                raise Conflict(
-                    "MEMBER_MERGED",
-                    "member {member_id} was already merged into {merged_into_id}",
-                    {"member_id": m.id, "merged_into_id": m.merged_into_id},
-                )
+        _refuse_merge(s_before, d_before)
         accs = lock_member_accounts(conn, [survivor_id, duplicate_id])
         s_acc, d_acc = accs[survivor_id], accs[duplicate_id]
         if d_acc.balance != 0:

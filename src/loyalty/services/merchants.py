@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import accounts, merchants, programmes, stores
 from loyalty.domain.actors import SYSTEM, Actor
-from loyalty.domain.errors import Conflict, InvalidInput, NotFound
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound, field_error
 from loyalty.services import audit
 from loyalty.services.common import read
 from loyalty.services.intake import currency_mismatch
@@ -76,12 +77,7 @@ def list_merchants(ctx: Context) -> list[MerchantOut]:
 def create_store(ctx: Context, data: StoreIn, *, actor: Actor | None = None) -> StoreOut:
     """Create a store; its timezone decides business dates (e.g. which day a purchase counts for).
     Audited in the same transaction."""
-    try:
-        ZoneInfo(data.timezone)
-    except (KeyError, ValueError) as exc:
-        raise InvalidInput.field(
-            "timezone", "unknown timezone {timezone!r}", "TIMEZONE_INVALID", {"timezone": data.timezone}
-        ) from exc
+    _check_zone(data.timezone)
     try:
         ctx.invalidate()
         with ctx.engine.begin() as conn:
@@ -111,6 +107,35 @@ def create_store(ctx: Context, data: StoreIn, *, actor: Actor | None = None) -> 
 STORE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
+def check_store_fields(
+    *, code: str | None = None, name: str | None = None, city: str | None = None, timezone: str | None = None
+) -> None:
+    """Refuse a store field (those given) that the API would refuse, naming it: what `add_store`, the
+    console and `update_store` check before they write."""
+    if code is not None and not STORE_CODE.match(code):
+        raise InvalidInput.field(
+            "code",
+            "store code {code!r} must be 1 to 32 letters, digits, _ or -",
+            "STORE_CODE_INVALID",
+            {"code": code},
+        )
+    if name is not None and not 1 <= len(name.strip()) <= 100:
+        raise InvalidInput.field("name", "a store's name must be 1 to 100 characters", "STORE_NAME_INVALID")
+    if city is not None and len(city) > 64:
+        raise InvalidInput.field("city", "a city must be at most 64 characters", "STORE_CITY_INVALID")
+    if timezone is not None:
+        _check_zone(timezone)
+
+
+def _check_zone(timezone: str) -> None:
+    try:
+        ZoneInfo(timezone)
+    except (KeyError, ValueError) as exc:
+        raise InvalidInput.field(
+            "timezone", "unknown timezone {timezone!r}", "TIMEZONE_INVALID", {"timezone": timezone}
+        ) from exc
+
+
 def add_store(
     ctx: Context,
     *,
@@ -124,17 +149,7 @@ def add_store(
 
     What `loyalty stores add` runs. The time zone defaults to the configured one (LOYALTY_TIMEZONE).
     """
-    if not STORE_CODE.match(code):
-        raise InvalidInput.field(
-            "code",
-            "store code {code!r} must be 1 to 32 letters, digits, _ or -",
-            "STORE_CODE_INVALID",
-            {"code": code},
-        )
-    if not 1 <= len(name.strip()) <= 100:
-        raise InvalidInput.field("name", "a store's name must be 1 to 100 characters", "STORE_NAME_INVALID")
-    if city is not None and len(city) > 64:
-        raise InvalidInput.field("city", "a city must be at most 64 characters", "STORE_CITY_INVALID")
+    check_store_fields(code=code, name=name, city=city)
     stmt = select(merchants.c.id).order_by(merchants.c.id).limit(1)
     if merchant_code is not None:
         stmt = select(merchants.c.id).where(merchants.c.code == merchant_code)
@@ -173,3 +188,142 @@ def get_store(ctx: Context, store_id: int) -> StoreOut:
     if row is None:
         raise NotFound("STORE_NOT_FOUND", "store {store_id} does not exist", {"store_id": store_id})
     return StoreOut.model_validate(row._asdict())
+
+
+def get_merchant(ctx: Context, merchant_id: int) -> MerchantOut:
+    with read(ctx) as conn:
+        row = conn.execute(select(merchants).where(merchants.c.id == merchant_id)).first()
+    if row is None:
+        raise NotFound(
+            "MERCHANT_NOT_FOUND", "merchant {merchant_id} does not exist", {"merchant_id": merchant_id}
+        )
+    return MerchantOut.model_validate(row._asdict())
+
+
+class StoreChanges(BaseModel):
+    """What `update_store` changes: only the fields given (`city=None` given clears the city)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str | None = None
+    name: str | None = None
+    city: str | None = None
+    timezone: str | None = None
+    merchant_id: int | None = None
+
+
+def update_store(
+    ctx: Context, store_id: int, changes: StoreChanges, *, actor: Actor | None = None
+) -> StoreOut:
+    """Change a store's code, name, city, time zone or merchant, all or nothing, audited with the
+    values before and after.
+
+    What changes and what does not: sales already posted keep their business dates and their
+    merchant's ledger accounts; from the next sale on the store's dates are counted in its new time
+    zone and its points are owed by its new merchant. POS exports and imports find the store by its
+    new code only. Nothing is written (and nothing audited) when no value differs.
+    """
+    given = changes.model_dump(include=changes.model_fields_set)
+    for key in ("code", "name", "timezone"):  # required: an empty one is refused by its check below
+        if key in given:
+            given[key] = (given[key] or "").strip()
+    if "city" in given:
+        given["city"] = (given["city"] or "").strip() or None
+    check_store_fields(
+        code=given.get("code"), name=given.get("name"), city=given.get("city"), timezone=given.get("timezone")
+    )
+    ctx.invalidate()
+    try:
+        with ctx.engine.begin() as conn:
+            row = conn.execute(select(stores).where(stores.c.id == store_id)).first()
+            if row is None:
+                raise NotFound("STORE_NOT_FOUND", "store {store_id} does not exist", {"store_id": store_id})
+            current = row._asdict()
+            diff = {k: v for k, v in given.items() if current[k] != v}
+            if "merchant_id" in diff and (
+                diff["merchant_id"] is None
+                or conn.execute(select(merchants.c.id).where(merchants.c.id == diff["merchant_id"])).first()
+                is None
+            ):
+                raise InvalidInput.field(
+                    "merchant_id",
+                    "merchant {merchant_id} does not exist",
+                    "MERCHANT_NOT_FOUND",
+                    {"merchant_id": diff["merchant_id"]},
+                )
+            if (
+                "code" in diff
+                and conn.execute(
+                    select(stores.c.id).where(stores.c.code == diff["code"], stores.c.id != store_id)
+                ).first()
+                is not None
+            ):
+                raise _duplicate_store(diff["code"])
+            if diff:
+                conn.execute(update(stores).where(stores.c.id == store_id).values(**diff))
+                before = {k: current[k] for k in diff}
+                audit.record(
+                    conn, actor or SYSTEM, "store.update", "store", store_id, before, diff, at=ctx.now()
+                )
+            out = StoreOut.model_validate(
+                conn.execute(select(stores).where(stores.c.id == store_id)).one()._asdict()
+            )
+    except IntegrityError as exc:  # a code taken by a concurrent writer between the check and the update
+        raise _duplicate_store(str(given.get("code"))) from exc
+    finally:
+        ctx.invalidate()
+    return out
+
+
+def _duplicate_store(code: str) -> Conflict:
+    return Conflict(
+        "DUPLICATE_STORE",
+        "store code {store_code!r} already exists",
+        {
+            "store_code": code,
+            "errors": [field_error("code", "store code {store_code!r} already exists", {"store_code": code})],
+        },
+    )
+
+
+class MerchantChanges(BaseModel):
+    """What `update_merchant` changes. A merchant's code and currency stay: the programme finds its
+    chain's merchant by code, and the currency is the programme's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+
+
+def update_merchant(
+    ctx: Context, merchant_id: int, changes: MerchantChanges, *, actor: Actor | None = None
+) -> MerchantOut:
+    """Rename a merchant (the chain's name, for its default merchant), audited with the old name."""
+    name = (changes.name or "").strip()
+    if "name" in changes.model_fields_set and not 1 <= len(name) <= 100:
+        raise InvalidInput.field(
+            "name", "a merchant's name must be 1 to 100 characters", "MERCHANT_NAME_INVALID"
+        )
+    ctx.invalidate()
+    with ctx.engine.begin() as conn:
+        row = conn.execute(select(merchants).where(merchants.c.id == merchant_id)).first()
+        if row is None:
+            raise NotFound(
+                "MERCHANT_NOT_FOUND", "merchant {merchant_id} does not exist", {"merchant_id": merchant_id}
+            )
+        if "name" in changes.model_fields_set and name != row.name:
+            conn.execute(update(merchants).where(merchants.c.id == merchant_id).values(name=name))
+            audit.record(
+                conn,
+                actor or SYSTEM,
+                "merchant.update",
+                "merchant",
+                merchant_id,
+                {"name": row.name},
+                {"name": name},
+                at=ctx.now(),
+            )
+        out = MerchantOut.model_validate(
+            conn.execute(select(merchants).where(merchants.c.id == merchant_id)).one()._asdict()
+        )
+    return out

@@ -16,11 +16,9 @@ from sqlalchemy import (
     Connection,
     MetaData,
     Table,
-    and_,
     case,
     func,
     insert,
-    literal,
     select,
     text,
     update,
@@ -36,25 +34,24 @@ from loyalty.db.core_tables import (
     returns,
     transfers,
 )
+from loyalty.db.ledger_writer import CollectedTransfer, post_transfer
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.earning import MINOR_PER_UNIT
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.ledger import Lot, allocate_fefo
 from loyalty.services import audit, idempotency
-from loyalty.services.common import (
+from loyalty.services.accounts import (
+    Credit,
     LockedAccount,
-    credit_lot,
-    default_programme,
+    apply_allocations,
+    credit_points,
     lock_member_account,
-    member_row,
-    post_transfer,
-    read,
-    request_hash,
     set_account,
-    store_info,
 )
-from loyalty.services.id_ranges import IdRange, run_job
-from loyalty.services.purchases import _apply_allocations
+from loyalty.services.catalogue import default_programme, store_info
+from loyalty.services.common import member_row, read
+from loyalty.services.id_ranges import IdRange, RangeProgress, run_job
+from loyalty.services.request_hashes import request_hash
 from loyalty.services.schemas import (
     AdjustResult,
     Balance,
@@ -217,7 +214,7 @@ def _spend(conn: Connection, acc: LockedAccount, points: int, now: datetime, tra
     allocs, short = allocate_fefo([Lot(r.id, r.remaining) for r in lots], points)
     if short:  # cannot happen after the availability check under the lock; the CHECKs are the backstop
         raise Conflict("POINTS_INSUFFICIENT", "not enough available points")
-    _apply_allocations(conn, allocs, transfer_id)
+    apply_allocations(conn, allocs, transfer_id)
     acc.balance -= points
     set_account(conn, acc)
 
@@ -392,29 +389,9 @@ def adjust(
                 return AdjustResult.model_validate({**prior, "replayed": True})
         rule = "adjust:manual"
         if points > 0:
-            tid = post_transfer(
-                conn,
-                kind="adjust",
-                debit_account_id=liability,
-                credit_account_id=acc.id,
-                amount=points,
-                at=now,
-                rule=rule,
-                member_id=member_id,
-                reason=reason,
-                operator=operator,
-                store_id=store_id,
-            )
-            credit_lot(
-                conn,
-                acc,
-                merchant_id=merchant_id,
-                transfer_id=tid,
-                points=points,
-                available_at=now,
-                expires_at=now + timedelta(days=prog.expiry_days),
-                at=now,
-            )
+            expires = now + timedelta(days=prog.expiry_days)
+            credit = Credit("adjust", rule, points, liability, merchant_id, now, expires)
+            tid = credit_points(conn, acc, credit, now, reason=reason, operator=operator, store_id=store_id)
         else:
             need = -points
             available = _available(conn, acc, now)
@@ -460,6 +437,7 @@ def expire_points(
     *,
     range_size: int | None = None,
     workers: int | None = None,
+    progress: RangeProgress | None = None,
 ) -> ExpiryResult:
     """Expire every lot with `expires_at <= as_of` and points left, in a handful of set-based statements.
 
@@ -473,7 +451,7 @@ def expire_points(
     expire only once.
     PostgreSQL runs each range at REPEATABLE READ, so a spend touching the same lot concurrently makes
     one side fail and retry instead of both succeeding; SQLite's BEGIN IMMEDIATE serialises it with
-    all writers.
+    all writers. `progress` hears of each range as it commits (a job's progress bar: `services.jobs`).
     """
     as_of = as_of or ctx.now()
     now = ctx.now()
@@ -492,14 +470,16 @@ def expire_points(
                     raise
         raise AssertionError("unreachable")
 
-    done = run_job(ctx, accounts.c.id, expire_range, range_size=range_size, workers=workers)
+    done = run_job(
+        ctx, accounts.c.id, expire_range, range_size=range_size, workers=workers, progress=progress
+    )
     return ExpiryResult(
         lots_expired=sum(d.lots_expired for d in done), points_expired=sum(d.points_expired for d in done)
     )
 
 
-# Scratch tables of one run: the due lots, and each merchant's run transfer. Temporary, so they are
-# private to the job's connection and never written to the WAL on PostgreSQL.
+# The due lots of one run, staged in a temporary table: private to the job's connection and never
+# written to the WAL on PostgreSQL.
 _due = Table(
     "expiry_due",
     MetaData(),
@@ -508,20 +488,13 @@ _due = Table(
     Column("merchant_id", BigInteger),
     Column("points", BigInteger),
 )
-_run = Table(
-    "expiry_run",
-    MetaData(),
-    Column("merchant_id", BigInteger),
-    Column("transfer_id", BigInteger),
-)
 
 
 def _scratch(conn: Connection, pg: bool) -> None:
     on_commit = " ON COMMIT DROP" if pg else ""
-    for t in (_due, _run):
-        conn.execute(text(f"DROP TABLE IF EXISTS {t.name}"))
-        cols = ", ".join(f"{c.name} BIGINT" for c in t.c)
-        conn.execute(text(f"CREATE TEMPORARY TABLE {t.name} ({cols}){on_commit}"))
+    conn.execute(text(f"DROP TABLE IF EXISTS {_due.name}"))
+    cols = ", ".join(f"{c.name} BIGINT" for c in _due.c)
+    conn.execute(text(f"CREATE TEMPORARY TABLE {_due.name} ({cols}){on_commit}"))
 
 
 def _expire(ctx: Context, ids: IdRange, as_of: datetime, now: datetime) -> ExpiryResult:
@@ -560,56 +533,37 @@ def _expire_in(conn: Connection, ids: IdRange, as_of: datetime, now: datetime) -
             ),
         )
     )
-    expired_acc = accounts.alias("ea")
-    per_merchant = conn.execute(
-        select(
-            _due.c.merchant_id,
-            expired_acc.c.id,
-            func.count(),
-            func.sum(_due.c.points),
+    expired_accounts = {
+        int(merchant): int(account)
+        for merchant, account in conn.execute(
+            select(accounts.c.merchant_id, accounts.c.id).where(accounts.c.kind == "expired")
         )
-        .join(
-            expired_acc,
-            and_(expired_acc.c.merchant_id == _due.c.merchant_id, expired_acc.c.kind == "expired"),
-        )
-        .group_by(_due.c.merchant_id, expired_acc.c.id)
-        .order_by(_due.c.merchant_id)
-    ).all()
-    n = sum(int(r[2]) for r in per_merchant)
-    total = sum(int(r[3]) for r in per_merchant)
-    if n:
-        runs = []
-        for merchant_id, expired_id, lots, pts in per_merchant:
-            tid = conn.execute(
-                insert(transfers)
-                .values(
-                    kind="expire",
-                    debit_account_id=None,
-                    credit_account_id=expired_id,
-                    amount=int(pts),
-                    rule="expiry:run",
-                    reason=f"{int(lots)} lots expiring on or before {as_of.isoformat()}",
-                    created_at=now,
-                )
-                .returning(transfers.c.id)
-            ).scalar_one()
-            runs.append({"merchant_id": merchant_id, "transfer_id": tid})
-            # The merchant's leg: the whole run's points land on its 'expired' account.
-            conn.execute(
-                insert(postings).values(
-                    transfer_id=tid, account_id=expired_id, amount=int(pts), created_at=now
-                )
-            )
-        conn.execute(insert(_run), runs)
+    }
+    # One run transfer per merchant: its legs are the due lots, debited per member account.
+    legs = select(
+        _due.c.merchant_id.label("group_key"), _due.c.account_id, _due.c.points.label("amount")
+    ).subquery()
+    run = CollectedTransfer.open(
+        conn,
+        kind="expire",
+        rule="expiry:run",
+        at=now,
+        legs=legs,
+        credit_accounts=expired_accounts,
+        describe=lambda lots: f"{lots} lots expiring on or before {as_of.isoformat()}",
+    )
+    if run.groups:
         if pg:
             # Temporary tables have no statistics until analysed: without them the planner guessed a
             # few hundred due lots and looped over an index per account, twice as slow as a hash join.
-            conn.execute(text(f"ANALYZE {_due.name}, {_run.name}"))
-        _expire_lots(conn, ids, now)
-    return ExpiryResult(lots_expired=n, points_expired=total)
+            conn.execute(text(f"ANALYZE {_due.name}"))
+        _expire_lots(conn, ids, run)
+    return ExpiryResult(
+        lots_expired=sum(g.legs for g in run.groups), points_expired=sum(g.amount for g in run.groups)
+    )
 
 
-def _expire_lots(conn: Connection, ids: IdRange, now: datetime) -> None:
+def _expire_lots(conn: Connection, ids: IdRange, run: CollectedTransfer) -> None:
     """Move the balances, post each member leg, and empty the staged lots, each naming its run.
 
     Member accounts first, then lots: the order every spend takes its locks in, so a spend and a run
@@ -626,26 +580,14 @@ def _expire_lots(conn: Connection, ids: IdRange, now: datetime) -> None:
         # The range bound lets the planner read only this range's accounts, not all of them.
         .where(accounts.c.id == per_acc.c.aid, ids.holds(accounts.c.id))
     )
-    conn.execute(
-        insert(postings).from_select(
-            ["transfer_id", "account_id", "amount", "created_at"],
-            select(
-                _run.c.transfer_id,
-                _due.c.account_id,
-                -func.sum(_due.c.points),
-                literal(now, type_=postings.c.created_at.type),
-            )
-            .join(_run, _run.c.merchant_id == _due.c.merchant_id)
-            .group_by(_run.c.transfer_id, _due.c.account_id)
-            .order_by(_due.c.account_id, _run.c.transfer_id),
-        )
-    )
+    run.close(conn)
+    runs = CollectedTransfer.runs
     conn.execute(
         update(point_lots)
-        .values(remaining=0, expired_transfer_id=_run.c.transfer_id, expired_points=_due.c.points)
+        .values(remaining=0, expired_transfer_id=runs.c.transfer_id, expired_points=_due.c.points)
         .where(
             point_lots.c.id == _due.c.lot_id,
-            _run.c.merchant_id == _due.c.merchant_id,
+            runs.c.group_key == _due.c.merchant_id,
             ids.holds(point_lots.c.account_id),  # as for the accounts: only this range's lots
         )
     )

@@ -44,12 +44,11 @@ from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.tiers import tier_for_spend
 from loyalty.i18n.formats import Amount
 from loyalty.services import audit
-from loyalty.services.common import (
-    lock_member_account,
-    qualifying_spend,
-    store_info,
-)
+from loyalty.services.accounts import lock_member_account
+from loyalty.services.catalogue import catalogue_of
 from loyalty.services.members import resolve_member_id
+from loyalty.services.posting.one_sale import earn_sale_points
+from loyalty.services.tier_window import qualifying_spend
 
 
 class _Model(BaseModel):
@@ -166,9 +165,7 @@ def _locked_sale(conn: Connection, claim: ClaimIn, receipt_check: bool) -> Any:
 def _claim(
     conn: Connection, ctx: Context, sale: Any, member_id: int, actor: Actor, now: datetime
 ) -> ClaimResult:
-    from loyalty.services.purchases import _Cache, earn_sale_points
-
-    cache = _Cache(conn, ctx)
+    catalogue = catalogue_of(ctx)
     account = lock_member_account(conn, member_id)
     member = conn.execute(select(members.c.status, members.c.tier_id).where(members.c.id == member_id)).one()
     if member.status != "active":
@@ -177,9 +174,10 @@ def _claim(
             "member {member_id} is not active ({member_status})",
             {"member_id": member_id, "member_status": member.status},
         )
-    store = store_info(conn, sale.store_id)
+    store = catalogue.store(conn, sale.store_id)
     prog = store.programme
-    tier = cache.tiers[member.tier_id]
+    ladder = catalogue.tiers(conn)
+    tier = ladder.by_id[member.tier_id]
     rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
     lines = conn.execute(
         select(purchase_lines)
@@ -228,7 +226,7 @@ def _claim(
         qualifying_spend(conn, member_id, sale.occurred_at, window),
         qualifying_spend(conn, member_id, now, window),
     )
-    target = tier_for_spend(cache.tier_defs, spend)
+    target = tier_for_spend(ladder.defs, spend)
     upgrade = target if target.rank > tier.rank else None
     if upgrade is not None:
         conn.execute(

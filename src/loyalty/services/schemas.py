@@ -113,6 +113,8 @@ class MemberOut(_Model):
     tier_code: str
     created_at: datetime
     updated_at: datetime
+    #: when their personal data was erased (`services.privacy`); None for everyone else
+    erased_at: datetime | None = None
     #: None when the member was never scored (or the caller did not ask for scores)
     scores: MemberScores | None = None
 

@@ -41,9 +41,11 @@ from loyalty.db.core_tables import tier_history as tier_history_t
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.services import audit
-from loyalty.services.common import default_programme, member_row, qualifying_spend, read, tier_rows
-from loyalty.services.id_ranges import IdRange, run_job
+from loyalty.services.catalogue import default_programme
+from loyalty.services.common import member_row, read, tier_rows
+from loyalty.services.id_ranges import IdRange, RangeProgress, run_job
 from loyalty.services.schemas import MemberTier, TierChange, TierEvaluation, TierOut
+from loyalty.services.tier_window import qualifying_spend
 
 
 def _tier_out(row: object) -> TierOut:
@@ -146,6 +148,7 @@ def evaluate_tiers(
     *,
     range_size: int | None = None,
     workers: int | None = None,
+    progress: RangeProgress | None = None,
 ) -> TierEvaluation:
     """Re-evaluate every active member against the window ending at `as_of`, in set-based SQL.
 
@@ -155,7 +158,7 @@ def evaluate_tiers(
     spend → supported tier → upgrade, grace start, downgrade or grace cleared) and keeps only the
     members whose row changes; those rows are rewritten and their moves written to the history.
     Members whose tier and grace clock stay as they are are neither rewritten nor given a history
-    row. No Python loop per member.
+    row. No Python loop per member. `progress` hears of each range as it commits (`services.jobs`).
     """
     as_of = as_of or ctx.now()
     now = ctx.now()
@@ -168,7 +171,9 @@ def evaluate_tiers(
                 conn, ids, as_of, now, prog.tier_window_days, prog.downgrade_policy, prog.downgrade_grace_days
             )
 
-    done = run_job(ctx, members.c.id, evaluate_range, range_size=range_size, workers=workers)
+    done = run_job(
+        ctx, members.c.id, evaluate_range, range_size=range_size, workers=workers, progress=progress
+    )
     return TierEvaluation(
         evaluated=sum(d.evaluated for d in done),
         upgraded=sum(d.upgraded for d in done),

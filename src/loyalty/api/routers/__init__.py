@@ -5,11 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from loyalty.api.routers import (
+    analytics,
     audit,
     auth,
+    basket,
+    jobs,
+    kpis,
     me,
     members,
     points,
+    privacy,
+    programme,
     purchase_history,
     purchases,
     stores,
@@ -25,7 +31,13 @@ ROUTERS: list[APIRouter] = [
     members.router,
     purchase_history.router,
     tiers.router,
+    programme.router,
     stores.router,
     me.router,
     audit.router,
+    jobs.router,
+    analytics.router,
+    basket.router,
+    privacy.router,
+    kpis.router,
 ]

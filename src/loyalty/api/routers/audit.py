@@ -41,16 +41,35 @@ def list_audit(
     entity: Annotated[str | None, Query(max_length=40)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
     actor_id: Annotated[str | None, Query(max_length=64)] = None,
+    actor_kind: Annotated[str | None, Query(pattern="^(staff|api_key|member|system)$")] = None,
+    action: Annotated[str | None, Query(max_length=60)] = None,
+    since: Annotated[
+        datetime | None, Query(description="Entries at or after this time (with its zone).")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="Entries before this time (with its zone).")] = None,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[AuditOut]:
-    """Audited writes, newest first, filterable by entity and actor, with cursor pagination."""
+    """Audited writes, newest first, filterable by entity, actor, action and time, with cursor
+    pagination."""
     try:
         before_id = cursors.before_id(cursor)
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidInput.field(name, "time must carry a timezone")
     except InvalidInput as exc:
         raise in_query(exc) from exc
     rows = auth_service.audit_entries(
-        ctx, entity=entity, entity_id=entity_id, actor_id=actor_id, before_id=before_id, limit=limit
+        ctx,
+        entity=entity,
+        entity_id=entity_id,
+        actor_id=actor_id,
+        actor_kind=actor_kind,
+        action=action,
+        since=since,
+        until=until,
+        before_id=before_id,
+        limit=limit,
     )
     items = [
         AuditOut(

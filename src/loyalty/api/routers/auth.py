@@ -13,8 +13,8 @@ from loyalty.api.deps import AnyPrincipal, CtxDep, rate_limited, requires
 from loyalty.api.errors import ApiError, not_found
 from loyalty.api.schemas import DbId, PathId
 from loyalty.api.security import Principal, issue_access_token
-from loyalty.db.auth_tables import STAFF_ROLES
 from loyalty.services import auth as auth_service
+from loyalty.services.auth import STAFF_ROLES
 
 router = APIRouter(tags=["auth"])
 
@@ -78,11 +78,30 @@ class StaffIn(BaseModel):
 
 
 class StaffPatch(BaseModel):
-    """Enable or disable a staff user."""
+    """The fields to change; those left out stay. A chain-wide role drops the user's stores; a store
+    role (cashier, store manager) keeps them unless `store_ids` is given. The last active admin
+    cannot be demoted or disabled (409 LAST_ADMIN)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    active: bool
+    role: str | None = Field(default=None, json_schema_extra={"enum": list(STAFF_ROLES)})
+    store_ids: list[DbId] | None = Field(default=None, max_length=1000)
+    display_name: str | None = Field(default=None, max_length=100)
+    active: bool | None = None
+
+
+class PasswordIn(BaseModel):
+    """A new password for a staff user; leave it out to have one generated (returned once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+
+
+class PasswordOut(BaseModel):
+    """The generated password (its only copy), or null when the caller chose it."""
+
+    password: str | None
 
 
 class StaffOut(BaseModel):
@@ -186,11 +205,19 @@ def create_staff(body: StaffIn, caller: StaffAdmin, ctx: CtxDep) -> StaffOut:
 
 @router.patch("/staff/{user_id}", response_model=StaffOut, tags=["staff"])
 def patch_staff(user_id: PathId, body: StaffPatch, caller: StaffAdmin, ctx: CtxDep) -> StaffOut:
-    """Enable or disable a staff user; a disabled user can no longer log in."""
-    user = auth_service.set_staff_active(ctx, user_id, body.active, actor=caller.to_actor())
-    if user is None:
-        raise not_found("Staff user")
+    """Change a staff user's role, stores or display name, or enable or disable them (a disabled
+    user can no longer log in); audited, all or nothing."""
+    changes = auth_service.StaffChanges(**body.model_dump(include=body.model_fields_set))
+    user = auth_service.update_staff(ctx, user_id, changes, actor=caller.to_actor())
     return StaffOut.model_validate(user.model_dump())
+
+
+@router.post("/staff/{user_id}/password", response_model=PasswordOut, tags=["staff"])
+def reset_staff_password(user_id: PathId, body: PasswordIn, caller: StaffAdmin, ctx: CtxDep) -> PasswordOut:
+    """Set a staff user's password, or generate one (shown in this response only); audited without
+    the password. Sessions already open stay open: disable the user to shut them out at once."""
+    generated = auth_service.reset_password(ctx, user_id, body.password, actor=caller.to_actor())
+    return PasswordOut(password=generated)
 
 
 @router.get("/stores/{store_id}/api-keys", response_model=list[ApiKeyOut], tags=["stores"])

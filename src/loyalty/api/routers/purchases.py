@@ -7,22 +7,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
 from loyalty.api.deps import CtxDep, MemberPrincipal, in_query, requires
 from loyalty.api.errors import InvalidValue
-from loyalty.api.group_commit import GroupCommit
-from loyalty.api.idempotency import (
-    IdempotencyKey,
-    request_hash,
-    run_idempotent,
-    run_idempotent_in,
-)
+from loyalty.api.idempotency import IdempotencyKey, answered, request_hash, run_idempotent
 from loyalty.api.ratelimit import Lookups
-from loyalty.api.sale_batches import ALONE, BatchedSale, SaleBatcher
 from loyalty.api.schemas import (
     MAX_ID,
     AmountError,
@@ -44,10 +35,10 @@ from loyalty.domain.channels import DEFAULT_CHANNEL, Channel, is_default_channel
 from loyalty.domain.errors import InvalidInput, NotFound, field_error
 from loyalty.services import intake, purchase_claims
 from loyalty.services import purchases as purchases_service
-from loyalty.services.idempotency import Record
+from loyalty.services.posting.sale_request import SaleKey, SaleRequest
+from loyalty.services.posting.strategy import PostingStrategy
 from loyalty.services.purchase_claims import ClaimIn as CoreClaimIn
 from loyalty.services.purchase_claims import ClaimResult
-from loyalty.services.sale_batches import batchable
 from loyalty.services.schemas import PurchaseIn as CorePurchaseIn
 from loyalty.services.schemas import PurchaseLineIn as CoreLineIn
 from loyalty.services.schemas import ReturnIn as CoreReturnIn
@@ -280,62 +271,17 @@ async def _post_purchase(
         await run_in_threadpool(
             intake.check_live_time, ctx, body.store_id, body.occurred_at, order_id=body.order_id
         )
-    sale = purchase_input(body)
-    actor = caller.to_actor()  # the sale's audit row is written with it, in its transaction
-    views: list[PurchaseOut] = []  # rendered once, inside the transaction when a key is recorded
-
-    def render(result: Any) -> tuple[int, dict[str, Any]]:
-        views.append(purchase_view(result, body.currency))
-        return 201, views[-1].model_dump(mode="json")
-
-    def keyed(record: Record | None) -> Record | None:
-        if record is not None:
-            record.render = render
-        return record
-
-    def answer(result: Any) -> tuple[int, BaseModel]:
-        return 201, views[-1] if views else purchase_view(result, body.currency)
-
-    batcher: SaleBatcher | None = request.app.state.sale_batcher
-    if batcher is not None and batchable(sale):  # PostgreSQL: posted with the sales arriving meanwhile
-        scope = caller.scope_key
-        digest = "" if idempotency_key is None else request_hash(_POST_PURCHASE, body)
-        # Rendered apart from `views`: a batch that rolls back leaves the sale to the path below.
-        queued = BatchedSale(
-            sale,
-            lambda r: purchase_view(r, body.currency).model_dump(mode="json"),
-            scope,
-            idempotency_key,
-            digest,
-            actor,
-        )
-        batched = await batcher.run(queued)
-        if batched is not ALONE:
-            return batched
-    group_commit: GroupCommit | None = request.app.state.group_commit
-    if group_commit is None:  # a transaction of its own, side by side with others (PostgreSQL)
-
-        def attempt(conn: Connection, first_try: bool) -> JSONResponse:
-            # The key is looked up in the sale's own transaction: no second connection, BEGIN and
-            # ROLLBACK per sale for it.
-            def handler(record: Record | None) -> tuple[int, BaseModel]:
-                result = purchases_service.post_purchase_once(
-                    conn, ctx, sale, record=keyed(record), first_try=first_try, actor=actor
-                )
-                return answer(result)
-
-            return run_idempotent_in(conn, caller, idempotency_key, _POST_PURCHASE, body, handler)
-
-        return await run_in_threadpool(purchases_service.in_sale_transaction, ctx, attempt)
-
-    def job(conn: Connection) -> JSONResponse:  # in the next shared SQLite transaction
-        def handler(record: Record | None) -> tuple[int, BaseModel]:
-            posted = purchases_service.post_purchase_in(conn, ctx, sale, record=keyed(record), actor=actor)
-            return answer(posted)
-
-        return run_idempotent_in(conn, caller, idempotency_key, _POST_PURCHASE, body, handler)
-
-    return await group_commit.run(job)
+    key = None
+    if idempotency_key is not None:
+        key = SaleKey(caller.scope_key, idempotency_key, request_hash(_POST_PURCHASE, body))
+    sale = SaleRequest(
+        purchase_input(body),
+        caller.to_actor(),  # the sale's audit row is written with it, in its transaction
+        lambda result: purchase_view(result, body.currency).model_dump(mode="json"),
+        key,
+    )
+    posting: PostingStrategy = request.app.state.posting  # chosen when the app was built
+    return await answered(posting.post(sale))
 
 
 _POST_PURCHASE = "POST /purchases"

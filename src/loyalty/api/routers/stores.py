@@ -1,4 +1,4 @@
-"""Merchants and stores: list for everyone on staff, create for admins."""
+"""Merchants and stores: list for everyone on staff, create and change for admins."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.api.deps import CtxDep, requires
-from loyalty.api.schemas import CurrencyCode, DbId, aware
+from loyalty.api.schemas import CurrencyCode, DbId, PathId, aware
 from loyalty.api.security import Principal
 from loyalty.services import merchants as merchants_service
+from loyalty.services.merchants import MerchantChanges, StoreChanges
 from loyalty.services.schemas import MerchantIn as CoreMerchantIn
 from loyalty.services.schemas import StoreIn as CoreStoreIn
 
@@ -53,6 +54,30 @@ class StoreIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     city: str | None = Field(default=None, max_length=64)
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
+
+
+class MerchantPatch(BaseModel):
+    """A merchant's new name (its code and currency stay)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+
+
+class StorePatch(BaseModel):
+    """The store's fields to change; those left out stay (`city: null` clears the city).
+
+    From the next sale on, its business dates count in the new time zone and its points are owed
+    by the new merchant; sales already posted keep theirs. POS exports find it by its new code.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    merchant_id: DbId | None = None
+    code: Code | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    city: str | None = Field(default=None, max_length=64)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class StoreOut(BaseModel):
@@ -109,3 +134,20 @@ def create_store(body: StoreIn, caller: Writer, ctx: CtxDep) -> StoreOut:
     """Open a store for a merchant."""
     created = merchants_service.create_store(ctx, CoreStoreIn(**body.model_dump()), actor=caller.to_actor())
     return store_view(created)
+
+
+@router.patch("/merchants/{merchant_id}", response_model=MerchantOut)
+def patch_merchant(merchant_id: PathId, body: MerchantPatch, caller: Writer, ctx: CtxDep) -> MerchantOut:
+    """Rename a merchant (audited)."""
+    changed = merchants_service.update_merchant(
+        ctx, merchant_id, MerchantChanges(name=body.name), actor=caller.to_actor()
+    )
+    return merchant_view(changed)
+
+
+@router.patch("/stores/{store_id}", response_model=StoreOut)
+def patch_store(store_id: PathId, body: StorePatch, caller: Writer, ctx: CtxDep) -> StoreOut:
+    """Change a store's code, name, city, time zone or merchant (audited; all or nothing)."""
+    changes = StoreChanges(**body.model_dump(include=body.model_fields_set))
+    changed = merchants_service.update_store(ctx, store_id, changes, actor=caller.to_actor())
+    return store_view(changed)

@@ -9,9 +9,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loyalty.web.console import admin, auth, members, sales
+from loyalty.web.console import (
+    admin,
+    analytics,
+    auth,
+    basket,
+    dashboard,
+    jobs,
+    members,
+    merge,
+    privacy,
+    sales,
+)
 from loyalty.web.pages import PREFIX, ConsoleRoute
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-for _part in (auth, members, sales, admin):
+for _part in (auth, members, sales, merge, privacy, admin, analytics, basket, jobs, dashboard):
     router.include_router(_part.router, prefix=PREFIX)

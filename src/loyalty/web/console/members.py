@@ -69,9 +69,15 @@ def _find(page: Page, query: str) -> Response:
     except ApiError as exc:
         return _found(page, query, limited(exc), None, 429)
     try:
-        member = _exact(page, query)
+        member = exact_member(page, query)
     except InvalidInput as exc:
         return _found(page, query, exc.localized(page.locale), None, 422)
+    if member is not None and member.status == "merged" and member.merged_into_id is not None:
+        # an old card of a duplicate: the till goes on with the member it was merged into
+        return page.redirect(
+            member_path(member.merged_into_id),
+            flash=_("That card was merged into this member's; carry on here."),
+        )
     if member is not None:
         return page.redirect(member_path(member.id))
     scope = page.staff.store_ids
@@ -88,8 +94,9 @@ def _find(page: Page, query: str) -> Response:
     return _found(page, query, message, results, 200 if results else 404, offer_register=offer)
 
 
-def _exact(page: Page, query: str) -> Any:
-    """The one member `query` names exactly (code, card, phone), or None."""
+def exact_member(page: Page, query: str) -> Any:
+    """The one member `query` names exactly (code, card, phone), or None; InvalidInput for a code
+    or card number that cannot be one. The caller counts the look-up against the user's limit."""
     ctx = page.ctx
     attempts: list[dict[str, Any]] = []
     if cards.is_qr_payload(query) or _MEMBER_CODE.match(query):
@@ -215,5 +222,10 @@ def render_member(
         "lines": range(forms.SALE_LINES),
         "movement_names": views.MOVEMENT_NAMES,
         "tier_reasons": views.TIER_REASONS,
+        "may_merge": (
+            page.can("members:manage")
+            and not view.closed
+            and page.staff.covers_store(view.member.registration_store_id)
+        ),
     }
     return page.html("console/member.html", values, status=status)

@@ -93,6 +93,17 @@ class MemberView:
     tier_history: list[TierChange] = field(default_factory=list)
     receipts: list[Any] | None = None
     statement: list[Movement] | None = None
+    #: the member this one was merged into (a merged record's page points there)
+    survivor: MemberOut | None = None
+
+    @property
+    def erased(self) -> bool:
+        return self.member.erased_at is not None
+
+    @property
+    def closed(self) -> bool:
+        """Merged away or erased: nothing more happens on this record (no sales, no merge)."""
+        return self.erased or self.member.status == "merged"
 
     @property
     def tier_name(self) -> str:
@@ -123,7 +134,9 @@ def my_stores(page: Page) -> list[StoreOut]:
 
 
 def masked(page: Page, member: MemberOut) -> tuple[str | None, str | None, bool]:
-    """(phone, email, masked?) as the user may see them."""
+    """(phone, email, masked?) as the user may see them (none left once erased)."""
+    if member.erased_at is not None:
+        return None, None, False
     show = sees_pii(page.staff, member.registration_store_id)
     if show:
         return member.phone, member.email, False
@@ -146,6 +159,8 @@ def member_view(page: Page, member_id: int, *, full: bool) -> MemberView:
         registered_at=stores.get(member.registration_store_id or -1),
         tiers={t.code: t for t in tiers_service.list_tiers(ctx)},
     )
+    if member.status == "merged" and member.merged_into_id is not None:
+        view.survivor = members_service.get_member(ctx, member.merged_into_id)
     if page.can("points:read"):
         view.balance = points_service.balance(ctx, member_id)
         horizon = ctx.now().astimezone(ZoneInfo(view.balance.timezone)).date()

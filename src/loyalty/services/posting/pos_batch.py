@@ -1,14 +1,11 @@
-"""POS sales that arrive together, posted together by the bulk import's set-based routine.
+"""POS sales that arrive together, posted together by the set-based routine.
 
-Posted one by one, a sale on PostgreSQL costs the server about 1.7 ms of Python: a dozen statements,
-each a trip through the driver, and five waits for the database. The bulk import's routine
-(`purchases_bulk.post_set_based`) posts many orders with a handful of statements, under the very
-rules of the live routine (it is tested order for order against it), and locks the members' accounts
-in id order in one statement, so two batches never deadlock each other. On PostgreSQL its reads can
-be sent ahead (`read_ahead`) and its writes go in one statement, so a batch waits for the database
-twice, commit included (`api.sale_batches`). In-process, with its Idempotency-Keys: 2.0 ms of CPU for
-a batch of one, 0.41 ms a sale for 8, 0.25 ms for 16 (2026-11-30 afternoon; 4.8, 0.79 and 0.68 ms
-that morning).
+Posted one by one, a sale costs the server a dozen statements, each a trip through the driver and
+on PostgreSQL a wait for the database. The set-based routine (`posting.set_based.post_set_based`, the
+import's) posts many orders with a handful of statements under the same rules, and locks the members'
+accounts in id order in one statement, so two batches never deadlock each other. On PostgreSQL its
+reads can be sent ahead (`read_ahead`) and its writes go in one statement, so a batch waits for the
+database twice, commit included (`set_based_batches`).
 
 `post_sales` takes the common POS sale only (member named by id, or none for an anonymous sale; no
 total of its own) and answers what the live routine would, sale for sale; anything else, or a batch
@@ -28,9 +25,11 @@ from sqlalchemy import Connection
 from loyalty.bootstrap import Context
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.sale_limits import within_limit
-from loyalty.services.common import model_hash
-from loyalty.services.purchases_bulk import OrderBatch, ReadAhead, post_set_based
-from loyalty.services.purchases_bulk import read_ahead as bulk_read_ahead
+from loyalty.services.posting.order_batch import OrderBatch
+from loyalty.services.posting.read_ahead import ReadAhead
+from loyalty.services.posting.read_ahead import read_ahead as send_batch_reads
+from loyalty.services.posting.set_based import post_set_based
+from loyalty.services.request_hashes import model_hash
 from loyalty.services.schemas import PurchaseIn, PurchaseResult
 
 
@@ -58,9 +57,9 @@ class SalesAhead:
 
 def read_ahead(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> SalesAhead | None:
     """Send what posting `sales` together reads, without waiting (PostgreSQL; see
-    `purchases_bulk.read_ahead`); None where they cannot be posted together or nothing is gained."""
+    `posting.read_ahead`); None where they cannot be posted together or nothing is gained."""
     batch = _batch(sales)
-    reads = None if batch is None else bulk_read_ahead(conn, ctx, batch)
+    reads = None if batch is None else send_batch_reads(conn, ctx, batch)
     return None if reads is None else SalesAhead(tuple(sales), reads)
 
 
@@ -78,7 +77,7 @@ def post_sales(
 
     `ahead`: reads sent before for these very sales. Without a `savepoint`, a sale whose order exists
     already raises `IntegrityError` (maybe only when the caller's pipeline or transaction ends), and
-    the caller rolls back (see `purchases_bulk.post_set_based`). `actors`, one per sale, are who
+    the caller rolls back (see `posting.set_based.post_set_based`). `actors`, one per sale, are who
     posted them: each sale's audit row is written with the batch (the system's when not given).
     """
     if ahead is not None and len(ahead.sales) == len(sales) and all(map(operator.is_, ahead.sales, sales)):

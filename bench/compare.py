@@ -1,0 +1,149 @@
+"""Run a benchmark on this tree and on an earlier commit side by side, alternating, in one run.
+
+    .venv/bin/python bench/compare.py --baseline-ref HEAD ledger.py --small
+    .venv/bin/python bench/compare.py --baseline-ref HEAD --rounds 3 api.py --small
+    .venv/bin/python bench/compare.py --baseline-ref main import.py --lines 1000000
+
+The earlier commit is checked out into a temporary `git worktree` (removed afterwards); each round
+runs the benchmark script of the baseline's tree with its own `src` first on the import path, then
+this tree's, so both see the same phase of a shared machine (whose speed drifts within minutes, see
+`machine.py`). The figures each benchmark prints are parsed and shown per round, with the ratio of
+the medians (this tree ÷ baseline; for a time, below 1 is faster, for a rate above 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: figure name -> (value, True when higher is better)
+Figures = dict[str, tuple[float, bool]]
+
+
+def _import_figures(out: str) -> Figures:
+    found: Figures = {}
+    for backend, seconds in re.findall(
+        r"^(sqlite|postgresql)\s+import purchases:\s+[\d,]+ lines in\s+([\d.]+) s", out, re.M
+    ):
+        found[f"{backend} import (s)"] = (float(seconds), False)
+    return found
+
+
+_LEDGER_ROWS = {
+    "purchases/s, 3-line basket, 1 txn each": ("purchases/s, 1 txn", True),
+    "purchases/s, batches of 100, 1 txn each": ("purchases/s, batches of 100", True),
+    "expiry job": ("expiry (s)", False),
+    "tier evaluation,": ("tiers (s)", False),
+    "tier evaluation a month on": ("tiers a month on (s)", False),
+}
+
+
+def _ledger_figures(out: str) -> Figures:
+    found: Figures = {}
+    for line in out.splitlines():
+        for head, (name, higher) in _LEDGER_ROWS.items():
+            if line.startswith(head):
+                numbers = re.findall(r"\d[\d,]*\.?\d*", line[len(head) :])
+                if head == "expiry job" or head == "tier evaluation,":
+                    numbers = numbers[1:]  # the member count in the label
+                if len(numbers) >= 2:
+                    found[f"SQLite {name}"] = (float(numbers[0].replace(",", "")), higher)
+                    found[f"PostgreSQL {name}"] = (float(numbers[1].replace(",", "")), higher)
+    return found
+
+
+def _api_figures(out: str) -> Figures:
+    found: Figures = {}
+    last = [line for line in out.splitlines() if line.startswith("[{")]
+    if not last:
+        return found
+    for run in json.loads(last[-1]):
+        found[f"{run['backend']} req/s"] = (float(run["throughput"]), True)
+        found[f"{run['backend']} p99 ms"] = (float(run["p99_ms"]), False)
+        cpu = run.get("cpu_ms_per_purchase", {}).get("server")
+        if cpu is not None:
+            found[f"{run['backend']} server CPU ms/purchase"] = (float(cpu), False)
+    return found
+
+
+PARSERS: dict[str, Callable[[str], Figures]] = {
+    "import.py": _import_figures,
+    "ledger.py": _ledger_figures,
+    "api.py": _api_figures,
+}
+
+
+def _run(tree: Path, script: str, args: list[str]) -> str:
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    done = subprocess.run(
+        [sys.executable, str(tree / "bench" / script), *args],
+        env=env,
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"{script} failed in {tree} (exit {done.returncode})")
+    return done.stdout + done.stderr  # api.py writes its figures as JSON on stderr
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--baseline-ref", default="HEAD", help="the commit to compare with (default HEAD)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
+    parser.add_argument("script", choices=sorted(PARSERS))
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own arguments")
+    opts = parser.parse_args()
+    parse = PARSERS[opts.script]
+    with tempfile.TemporaryDirectory(prefix="loyalty-baseline-") as tmp:
+        base = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), opts.baseline_ref],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            sides: dict[str, list[Figures]] = {"baseline": [], "this tree": []}
+            for round_no in range(1, opts.rounds + 1):
+                for side, tree in (("baseline", base), ("this tree", ROOT)):
+                    figures = parse(_run(tree, opts.script, opts.args))
+                    sides[side].append(figures)
+                    shown = ", ".join(f"{k} {v:,.2f}" for k, (v, _) in figures.items())
+                    print(f"round {round_no} {side}: {shown}", flush=True)
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
+                check=False,
+                capture_output=True,
+            )
+    _summary(sides, opts.baseline_ref)
+
+
+def _summary(sides: dict[str, list[Figures]], ref: str) -> None:
+    names = [name for name in sides["baseline"][0] if all(name in f for f in sides["this tree"])]
+    print(f"\nmedian of {len(sides['baseline'])} rounds; baseline = {ref}")
+    print(f"{'figure':<44}{'baseline':>12}{'this tree':>12}{'ratio':>8}  better")
+    for name in names:
+        base = statistics.median(f[name][0] for f in sides["baseline"])
+        mine = statistics.median(f[name][0] for f in sides["this tree"])
+        higher = sides["baseline"][0][name][1]
+        ratio = mine / base if base else float("nan")
+        print(f"{name:<44}{base:>12,.2f}{mine:>12,.2f}{ratio:>8.3f}  {'higher' if higher else 'lower'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+# ruff: noqa: S608
+# SQL here is assembled from table/column names of our own schema and integer ids only.
+"""The one writer of the ledger's `transfers` and `postings` (ADR 0001, invariant 1).
+
+Every movement of points is written here, in one of three forms:
+
+* **one transfer** (`post_transfer`): a sale's earning, a return, a redemption, an adjustment, a
+  merge, an opening balance; compiled statements run on the driver, for the POS hot path;
+* **many transfers as columns** (`TransferColumns`, `write_transfers`): a batch of sales' earnings
+  with ids handed out up front, by COPY or one `unnest` statement on PostgreSQL and by multi-row
+  `VALUES` on SQLite, whose postings SQLite derives in SQL from the transfers just written;
+* **a collected transfer** (`CollectedTransfer`): one transfer per group (an expiry run per
+  merchant) crediting one account with the sum of many debit legs, one per debited account.
+
+A transfer's legs are made here and nowhere else: −amount on the debit account and +amount on the
+credit account from one positive amount, or for a collected transfer a credit equal to the sum of
+the very legs it debits, read in the same transaction. So each transfer's postings sum to zero by
+construction; `balanced` refuses an amount that would make a leg meaningless (zero or negative)
+before anything is written. The member's cached balance is the caller's (`services`), which moves it
+under the account's lock together with the lots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    FromClause,
+    MetaData,
+    Table,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
+
+from loyalty.db import rows, unnest
+from loyalty.db.core_tables import postings, transfers
+from loyalty.db.prepared import Prepared
+
+IntArray = npt.NDArray[np.int64]
+
+
+class UnbalancedTransfer(ValueError):
+    """A transfer whose legs would not sum to zero with both legs meaningful (a programming error)."""
+
+
+def balanced(amount: Any) -> None:
+    """Refuse amounts that are not positive: −amount and +amount then sum to zero with a real movement.
+
+    Takes one amount (the hot path: a plain comparison) or an array of them (the column form)."""
+    if not (amount > 0 if isinstance(amount, int) else bool(np.all(np.asarray(amount) > 0))):
+        raise UnbalancedTransfer("a transfer moves a positive amount")
+
+
+# -- one transfer ------------------------------------------------------------------------------------
+
+_INSERT_TRANSFER = Prepared(insert(transfers).returning(transfers.c.id))
+_INSERT_POSTINGS = Prepared(insert(postings))
+
+
+def post_transfer(
+    conn: Connection,
+    *,
+    kind: str,
+    debit_account_id: int,
+    credit_account_id: int,
+    amount: int,
+    at: datetime,
+    rule: str,
+    member_id: int | None = None,
+    **extra: Any,
+) -> int:
+    """Insert one transfer and its two postings (−amount on debit, +amount on credit); return its id.
+
+    `extra` are the transfer's other columns (purchase_id, store_id, order_id, return_id,
+    reverses_transfer_id, reason, operator, value_minor).
+    """
+    balanced(amount)
+    transfer_id = _INSERT_TRANSFER.scalar(
+        conn,
+        {
+            "kind": kind,
+            "debit_account_id": debit_account_id,
+            "credit_account_id": credit_account_id,
+            "amount": amount,
+            "member_id": member_id,
+            "rule": rule,
+            "created_at": at,
+            **extra,
+        },
+    )
+    _INSERT_POSTINGS.run_many(
+        conn,
+        [
+            {"transfer_id": transfer_id, "account_id": debit_account_id, "amount": -amount, "created_at": at},
+            {"transfer_id": transfer_id, "account_id": credit_account_id, "amount": amount, "created_at": at},
+        ],
+    )
+    return int(transfer_id)
+
+
+# -- many transfers, as columns ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransferColumns:
+    """Transfers of one kind, one array (or list) per column, with ids handed out up front
+    (`db.rows.next_ids`): each transfer's two postings take `posting_ids[2i]` (debit) and
+    `posting_ids[2i + 1]` (credit), contiguous ranges on SQLite."""
+
+    kind: str
+    created_at: str  # as the column stores it (`db.stored_time`)
+    ids: IntArray
+    posting_ids: IntArray
+    debit_account_id: IntArray
+    credit_account_id: IntArray
+    amount: IntArray
+    member_id: IntArray
+    purchase_id: IntArray
+    store_id: IntArray
+    order_id: Sequence[str]
+    rule: Sequence[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def write_transfers(conn: Connection, columns: TransferColumns, *, into: unnest.Writes | None = None) -> None:
+    """Write the transfers and their postings inside the caller's transaction.
+
+    PostgreSQL: both tables by COPY, or gathered `into` the caller's one statement (a POS batch).
+    SQLite: the transfers by multi-row `VALUES`, then their postings with one `INSERT … SELECT` from
+    the transfers just written (nothing bound per posting).
+    """
+    if not len(columns):
+        return
+    balanced(columns.amount)
+    rows.write_rows(
+        conn,
+        "transfers",
+        (
+            "id", "debit_account_id", "credit_account_id", "amount", "member_id", "purchase_id", "rule",
+            "store_id", "order_id",
+        ),
+        zip(
+            columns.ids.tolist(), columns.debit_account_id.tolist(), columns.credit_account_id.tolist(),
+            columns.amount.tolist(), columns.member_id.tolist(), columns.purchase_id.tolist(), columns.rule,
+            columns.store_id.tolist(), columns.order_id,
+            strict=True,
+        ),
+        {"kind": columns.kind, "created_at": columns.created_at},
+        into=into,
+    )  # fmt: skip
+    if rows.is_postgres(conn):
+        amount = columns.amount
+        rows.write_rows(
+            conn,
+            "postings",
+            ("id", "transfer_id", "account_id", "amount"),
+            zip(
+                columns.posting_ids.tolist(),
+                np.repeat(columns.ids, 2).tolist(),
+                np.column_stack([columns.debit_account_id, columns.credit_account_id]).ravel().tolist(),
+                np.column_stack([-amount, amount]).ravel().tolist(),
+                strict=True,
+            ),
+            {"created_at": columns.created_at},
+            into=into,
+        )
+        return
+    _derive_postings(conn, columns)
+
+
+def _derive_postings(conn: Connection, columns: TransferColumns) -> None:
+    """SQLite: the postings of transfers just written, in SQL: posting `p0 + 2j` debits the j-th
+    transfer's debit account (−amount), `p0 + 2j + 1` credits its credit account (+amount)."""
+    t0, p0 = int(columns.ids[0]), int(columns.posting_ids[0])
+    t1 = int(columns.ids[-1])
+    if t1 - t0 + 1 != len(columns) or int(columns.posting_ids[-1]) - p0 + 1 != 2 * len(columns):
+        raise RuntimeError("transfer and posting ids must be contiguous ranges on SQLite")
+    derived = rows.execute(
+        conn,
+        "INSERT INTO postings (id, transfer_id, account_id, amount, created_at) "
+        f"SELECT {p0} + 2 * (t.id - {t0}) + s.k, t.id, "
+        "CASE s.k WHEN 0 THEN t.debit_account_id ELSE t.credit_account_id END, "
+        "CASE s.k WHEN 0 THEN -t.amount ELSE t.amount END, t.created_at "
+        "FROM transfers t CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) s "
+        f"WHERE t.id BETWEEN {t0} AND {t1}",  # ids are explicit: no ORDER BY (sort) needed
+    )
+    if derived != 2 * len(columns):
+        raise RuntimeError(f"derived {derived} postings, expected {2 * len(columns)}")
+
+
+# -- one transfer per group, collected from many debit legs --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Collected:
+    """One group's transfer of a `CollectedTransfer`: its id, how many legs it collected, their total."""
+
+    group: int
+    transfer_id: int
+    legs: int
+    amount: int
+
+
+class CollectedTransfer:
+    """One transfer per group crediting the group's account with the sum of its legs, each leg debiting
+    one account; the debit postings are the legs summed per account (an expiry run: per merchant, the
+    due lots of each member account).
+
+    `open` writes the transfers and their credit postings and keeps each group's transfer id in a
+    temporary table (`runs`, columns `group_key` and `transfer_id`, for the caller's own statements,
+    such as marking the lots a run empties); `close` writes the debit postings. Between the two the
+    caller moves the cached balances of the debited accounts: every sale locks the member's account
+    before anything else, so the run does too. Both read the same `legs` in one transaction, so each
+    transfer's postings sum to zero.
+    """
+
+    runs = Table(
+        "ledger_collected_runs",
+        MetaData(),
+        Column("group_key", BigInteger),
+        Column("transfer_id", BigInteger),
+    )
+
+    def __init__(self, legs: FromClause, at: datetime, groups: list[Collected]) -> None:
+        self._legs, self._at, self.groups = legs, at, groups
+
+    @classmethod
+    def open(
+        cls,
+        conn: Connection,
+        *,
+        kind: str,
+        rule: str,
+        at: datetime,
+        legs: FromClause,
+        credit_accounts: dict[int, int],
+        describe: Callable[[int], str],
+    ) -> CollectedTransfer:
+        """Write one transfer per group of `legs` (columns `group_key`, `account_id`, `amount`) that has
+        an account in `credit_accounts` (group -> account credited); `describe(legs)` is its reason."""
+        totals = conn.execute(
+            select(legs.c.group_key, func.count(), func.sum(legs.c.amount))
+            .group_by(legs.c.group_key)
+            .order_by(legs.c.group_key)
+        ).all()
+        groups = []
+        for group, count, total in totals:
+            if int(group) not in credit_accounts:
+                continue
+            amount = int(total)
+            balanced(amount)
+            credit = credit_accounts[int(group)]
+            transfer_id = conn.execute(
+                insert(transfers)
+                .values(
+                    kind=kind,
+                    debit_account_id=None,
+                    credit_account_id=credit,
+                    amount=amount,
+                    rule=rule,
+                    reason=describe(int(count)),
+                    created_at=at,
+                )
+                .returning(transfers.c.id)
+            ).scalar_one()
+            conn.execute(
+                insert(postings).values(
+                    transfer_id=transfer_id, account_id=credit, amount=amount, created_at=at
+                )
+            )
+            groups.append(Collected(int(group), int(transfer_id), int(count), amount))
+        pg = rows.is_postgres(conn)
+        conn.execute(text(f"DROP TABLE IF EXISTS {cls.runs.name}"))
+        on_commit = " ON COMMIT DROP" if pg else ""
+        conn.execute(
+            text(f"CREATE TEMPORARY TABLE {cls.runs.name} (group_key BIGINT, transfer_id BIGINT){on_commit}")
+        )
+        if groups:
+            conn.execute(
+                insert(cls.runs), [{"group_key": g.group, "transfer_id": g.transfer_id} for g in groups]
+            )
+            if pg:  # a temporary table has no statistics until analysed (see ADR 0001)
+                conn.execute(text(f"ANALYZE {cls.runs.name}"))
+        return cls(legs, at, groups)
+
+    def close(self, conn: Connection) -> None:
+        """Write the debit postings: per group's transfer and debited account, minus the sum of its legs."""
+        if not self.groups:
+            return
+        legs, runs = self._legs, self.runs
+        conn.execute(
+            insert(postings).from_select(
+                ["transfer_id", "account_id", "amount", "created_at"],
+                select(
+                    runs.c.transfer_id,
+                    legs.c.account_id,
+                    -func.sum(legs.c.amount),
+                    literal(self._at, type_=postings.c.created_at.type),
+                )
+                .join(runs, runs.c.group_key == legs.c.group_key)
+                .group_by(runs.c.transfer_id, legs.c.account_id)
+                .order_by(legs.c.account_id, runs.c.transfer_id),
+            )
+        )

@@ -1,0 +1,232 @@
+# ruff: noqa: S608
+# SQL here is assembled from table/column names of our own schema and integers only; every value that
+# comes from outside travels as a bound parameter or through COPY.
+"""Many rows written or read straight through the driver: the raw-SQL layer of the set-based paths.
+
+The bulk import and the POS batches write thousands of rows a statement. SQLAlchemy's per-row
+parameter processing would cost more than the database's work, so values arrive already in the form
+the columns store (instants as text, `db.stored_time`) and go to the DBAPI cursor of the caller's
+connection, inside its transaction: `COPY … FROM STDIN` on PostgreSQL (or one `unnest` statement for
+a few rows, `db.unnest.Writes`), multi-row `VALUES` on SQLite. Ids are handed out up front
+(`next_ids`), so rows of several tables can name each other without a round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain, islice
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection
+
+from loyalty.db import unnest
+from loyalty.db.prepared import driver_error, send_sql
+
+IntArray = npt.NDArray[np.int64]
+
+# Ids per `IN`/`ANY` condition of a read.
+_ID_CHUNK = 20_000
+# Bound parameters per statement: the lowest limit any SQLite has had (999 before 3.32).
+_MAX_BOUND_PARAMETERS = 999
+
+
+def is_postgres(conn: Connection) -> bool:
+    """Whether `conn` talks to PostgreSQL (else SQLite): the one place the raw layer tells them apart."""
+    return conn.dialect.name == "postgresql"
+
+
+def cursor(conn: Connection) -> Any:
+    """A DBAPI cursor on `conn`'s connection, inside its transaction."""
+    return conn.connection.cursor()
+
+
+def fetch(conn: Connection, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+    """Rows of one statement in the driver's paramstyle."""
+    return send_sql(conn, sql, params)()
+
+
+def placeholder(conn: Connection) -> str:
+    """The driver's positional parameter marker."""
+    return "%s" if is_postgres(conn) else "?"
+
+
+def among(column: str, ids: IntArray, pg: bool) -> Iterator[tuple[str, list[str]]]:
+    """`column` is one of `ids`, in chunks: (the SQL condition, its parameters).
+
+    PostgreSQL binds the ids as one array, so the statement's text stays the same: the driver
+    converts it once, and the server plans it once per connection. SQLite lists them in the text.
+    """
+    for i in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[i : i + _ID_CHUNK].tolist()
+        if pg:
+            yield f"{column} = ANY(%s::bigint[])", [unnest.array_literal(chunk)]
+        else:
+            yield f"{column} IN ({','.join(map(str, chunk))})", []
+
+
+def next_ids(conn: Connection, table: str, n: int) -> IntArray:
+    """`n` fresh primary keys for `table`: from its sequence on PostgreSQL, after max(id) on SQLite.
+
+    SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE), so nobody else can take
+    the same ids before commit; they are one contiguous range.
+    """
+    return next_ids_for(conn, {table: n})[table]
+
+
+def next_ids_for(conn: Connection, wanted: dict[str, int]) -> dict[str, IntArray]:
+    """`next_ids` for several tables; on PostgreSQL in one statement (one round trip, not one a table)."""
+    if is_postgres(conn):
+        return send_next_ids(conn, wanted)()
+    out = {}
+    for table, n in wanted.items():
+        top = 0 if n == 0 else int(fetch(conn, f"SELECT coalesce(max(id), 0) FROM {table}")[0][0])
+        out[table] = np.arange(top + 1, top + 1 + n, dtype=np.int64)
+    return out
+
+
+def send_next_ids(conn: Connection, wanted: dict[str, int]) -> Callable[[], dict[str, IntArray]]:
+    """PostgreSQL: `next_ids_for`, read later (see `db.prepared.send_sql`)."""
+    tables = [table for table, n in wanted.items() if n > 0]
+    out = {table: np.zeros(0, dtype=np.int64) for table in wanted}
+    if not tables:
+        return lambda: out
+    sent = send_sql(
+        conn,
+        " UNION ALL ".join(
+            f"SELECT {i}, nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)"
+            for i, table in enumerate(tables)
+        ),
+        [wanted[table] for table in tables],
+    )
+
+    def read() -> dict[str, IntArray]:
+        rows = sent()
+        for i, table in enumerate(tables):
+            out[table] = np.sort(np.array([r[1] for r in rows if r[0] == i], dtype=np.int64))
+        return out
+
+    return read
+
+
+def write_rows(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    constants: dict[str, int | str | None] | None = None,
+    *,
+    into: unnest.Writes | None = None,
+) -> None:
+    """Insert many rows: multi-row `VALUES` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
+
+    COPY waits for the server twice per table; for a few rows PostgreSQL's rows are instead gathered
+    `into` one statement with the batch's other writes (`db.unnest.Writes`, sent by the caller).
+
+    Values must already be what the driver stores (instants as UTC text, `db.stored_time`). `constants`
+    are columns with one value for every row: on SQLite they are written into the statement instead of
+    being bound again for each of millions of rows.
+    """
+    consts = constants or {}
+    names = (*columns, *consts)
+    extra = tuple(consts.values())
+    if into is not None:
+        data = [list(col) for col in zip(*rows, strict=True)]
+        if data:
+            data += [[value] * len(data[0]) for value in extra]
+            into.insert(table, dict(zip(names, data, strict=True)))
+        return
+    cols = ", ".join(names)
+    cur = cursor(conn)
+    try:
+        if is_postgres(conn):
+            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy_in:
+                for row in rows:
+                    copy_in.write_row((*row, *extra))
+        else:
+            row = "(" + ", ".join(["?" for _ in columns] + [_literal(v) for v in extra]) + ")"
+            _insert_many(cur, f"INSERT INTO {table} ({cols}) VALUES ", row, len(columns), rows)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(f"bulk insert into {table}", None, exc, conn) from exc
+    finally:
+        cur.close()
+
+
+def update_rows(
+    conn: Connection,
+    table: str,
+    assigned: Sequence[str],
+    key: str,
+    rows: list[tuple[Any, ...]],
+    into: unnest.Writes | None = None,
+) -> None:
+    """`UPDATE table SET assigned… WHERE key = …` for each row (the assigned values, then the key).
+
+    PostgreSQL: one statement joining `unnest` of the values, or part of those gathered `into` one
+    (see `write_rows`); SQLite: `executemany`.
+    """
+    if not rows:
+        return
+    if is_postgres(conn):
+        *values, keys = (list(col) for col in zip(*rows, strict=True))
+        writes = into or unnest.Writes()
+        writes.update(table, dict(zip(assigned, values, strict=True)), key, keys)
+        if into is None:
+            writes.send(conn)
+        return
+    sets = ", ".join(f"{c} = ?" for c in assigned)
+    sql = f"UPDATE {table} SET {sets} WHERE {key} = ?"
+    cur = cursor(conn)
+    try:
+        cur.executemany(sql, rows)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(sql, rows, exc, conn) from exc
+    finally:
+        cur.close()
+
+
+def execute(conn: Connection, sql: str) -> int:
+    """Run one parameterless statement on the driver; the rows it changed."""
+    cur = cursor(conn)
+    try:
+        cur.execute(sql)
+        return int(cur.rowcount)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(sql, None, exc, conn) from exc
+    finally:
+        cur.close()
+
+
+def _insert_many(cur: Any, head: str, row: str, width: int, rows: Iterable[Sequence[Any]]) -> None:
+    """SQLite: insert `rows` with multi-row VALUES statements of `_MAX_BOUND_PARAMETERS // width` rows.
+
+    One statement step per row costs as much again as the row itself (statement reset, the driver's
+    per-row loop); a hundred rows per step made the import's inserts about a third faster.
+    """
+    if width < 1:
+        raise ValueError("at least one bound column is needed")
+    per = max(1, _MAX_BOUND_PARAMETERS // width)
+    source = iter(rows)
+    rest: list[Any] = []
+
+    def chunks() -> Iterator[list[Any]]:
+        nonlocal rest
+        while True:
+            flat = list(chain.from_iterable(islice(source, per)))
+            if len(flat) < per * width:
+                rest = flat
+                return
+            yield flat
+
+    cur.executemany(head + ", ".join([row] * per), chunks())
+    if rest:
+        cur.execute(head + ", ".join([row] * (len(rest) // width)), rest)
+
+
+def _literal(value: int | str | None) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(int(value))
+    return "'" + value.replace("'", "''") + "'"

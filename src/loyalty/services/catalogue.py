@@ -1,0 +1,211 @@
+"""The catalogue: stores (with their merchant's accounts), the programme they run and the tier ladder,
+as every posting reads them, kept per process and invalidated explicitly.
+
+A sale needs its store's programme rules, the accounts it credits and debits, and the member's tier;
+these change a few times a year, so they are read once and kept (`catalogue_of(ctx)`), not re-read
+per sale. Every service that changes a store, a merchant, the programme or a tier clears this
+process's catalogue in the same call (`Context.invalidate`: merchants, seed, programme settings); the
+next posting reads them afresh. Another process (a second server worker, a CLI run) keeps its own
+catalogue, which it reads again when it is started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Row, select
+
+from loyalty.bootstrap import Context
+from loyalty.db.core_tables import accounts, merchants, programmes, stores, tiers
+from loyalty.domain.errors import NotFound
+from loyalty.domain.tiers import TierDef
+
+
+@dataclass(frozen=True)
+class Programme:
+    """The rules of a programme: earning, redemption, the return window, expiry and the tier window."""
+
+    id: int
+    points_per_unit: int
+    excluded_categories: frozenset[str]
+    points_per_currency_unit: int
+    redeem_cap_pct: int
+    min_redeem_balance: int
+    return_window_days: int
+    expiry_days: int
+    tier_window_days: int
+    downgrade_policy: str
+    downgrade_grace_days: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """A store, the programme it runs and the ledger accounts of its merchant."""
+
+    id: int
+    merchant_id: int
+    programme: Programme
+    liability_account_id: int
+    redeemed_account_id: int
+    expired_account_id: int
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A rung of the tier ladder: what it takes (spend in the window) and what it gives (multiplier)."""
+
+    id: int
+    code: str
+    rank: int
+    threshold_minor: int
+    multiplier_pct: int
+
+
+@dataclass(frozen=True)
+class TierLadder:
+    """The tiers by id and in rank order (`defs`, as `domain.tiers` takes them)."""
+
+    by_id: dict[int, Tier]
+    ranked: tuple[Tier, ...]
+    defs: tuple[TierDef, ...]
+
+    @classmethod
+    def of(cls, rows: Iterable[Row[Any]]) -> TierLadder:
+        ranked = tuple(
+            Tier(r.id, r.code, r.rank, r.threshold_minor, r.multiplier_pct)
+            for r in sorted(rows, key=lambda r: r.rank)
+        )
+        return cls(
+            {t.id: t for t in ranked},
+            ranked,
+            tuple(TierDef(t.id, t.code, t.rank, t.threshold_minor) for t in ranked),
+        )
+
+    def is_top(self, tier_id: int) -> bool:
+        """Whether a member at `tier_id` has nowhere higher to go."""
+        return self.by_id[tier_id].rank >= self.ranked[-1].rank
+
+
+def programme_from_row(row: Row[Any]) -> Programme:
+    return Programme(
+        id=row.id,
+        points_per_unit=row.points_per_unit,
+        excluded_categories=frozenset(row.excluded_categories or ()),
+        points_per_currency_unit=row.points_per_currency_unit,
+        redeem_cap_pct=row.redeem_cap_pct,
+        min_redeem_balance=row.min_redeem_balance,
+        return_window_days=row.return_window_days,
+        expiry_days=row.expiry_days,
+        tier_window_days=row.tier_window_days,
+        downgrade_policy=row.downgrade_policy,
+        downgrade_grace_days=row.downgrade_grace_days,
+        currency=row.currency,
+    )
+
+
+def default_programme(conn: Connection) -> Programme:
+    """The programme (the first one): what a merchant without one of its own runs."""
+    row = conn.execute(select(programmes).order_by(programmes.c.id).limit(1)).first()
+    if row is None:
+        raise NotFound("PROGRAMME_NOT_FOUND", "no programme configured; run `loyalty programme init`")
+    return programme_from_row(row)
+
+
+def store_info(conn: Connection, store_id: int) -> StoreInfo:
+    """Read a store, its programme and its merchant's accounts now (STORE_NOT_FOUND when none)."""
+    row = conn.execute(
+        select(stores.c.id, stores.c.merchant_id, merchants.c.programme_id)
+        .join(merchants, merchants.c.id == stores.c.merchant_id)
+        .where(stores.c.id == store_id)
+    ).first()
+    if row is None:
+        raise NotFound("STORE_NOT_FOUND", "store {store_id} does not exist", {"store_id": store_id})
+    if row.programme_id is None:
+        prog = default_programme(conn)
+    else:
+        prow = conn.execute(select(programmes).where(programmes.c.id == row.programme_id)).one()
+        prog = programme_from_row(prow)
+    accs = {
+        r.kind: r.id
+        for r in conn.execute(
+            select(accounts.c.id, accounts.c.kind).where(accounts.c.merchant_id == row.merchant_id)
+        )
+    }
+    return StoreInfo(
+        id=row.id,
+        merchant_id=row.merchant_id,
+        programme=prog,
+        liability_account_id=accs["liability"],
+        redeemed_account_id=accs["redeemed"],
+        expired_account_id=accs["expired"],
+    )
+
+
+def tier_ladder(conn: Connection) -> TierLadder:
+    """Read the tier ladder now."""
+    return TierLadder.of(conn.execute(select(tiers)).all())
+
+
+class Catalogue:
+    """Stores and the tier ladder as read once by this process, until `invalidate`d.
+
+    Reads go through the caller's connection (inside its transaction); an unknown store is not
+    kept, so posting to it gets STORE_NOT_FOUND each time.
+    """
+
+    def __init__(self) -> None:
+        self._stores: dict[int, StoreInfo] = {}
+        self._tiers: TierLadder | None = None
+
+    def store(self, conn: Connection, store_id: int) -> StoreInfo:
+        """The store (STORE_NOT_FOUND when there is none)."""
+        found = self._stores.get(store_id)
+        if found is None:
+            found = self._stores[store_id] = store_info(conn, store_id)
+        return found
+
+    def stores(self, conn: Connection, store_ids: Iterable[int]) -> dict[int, StoreInfo]:
+        """The stores among `store_ids` that exist (unknown ones are left out)."""
+        out = {}
+        for store_id in store_ids:
+            try:
+                out[store_id] = self.store(conn, store_id)
+            except NotFound:
+                continue
+        return out
+
+    def known(self, store_id: int) -> StoreInfo | None:
+        """The store if it is read already (no statement)."""
+        return self._stores.get(store_id)
+
+    def tiers(self, conn: Connection) -> TierLadder:
+        """The tier ladder."""
+        if self._tiers is None:
+            self._tiers = tier_ladder(conn)
+        return self._tiers
+
+    def invalidate(self) -> None:
+        """Forget everything read: a store, the programme or a tier changed."""
+        self._stores = {}
+        self._tiers = None
+
+
+def catalogue_of(ctx: Context) -> Catalogue:
+    """This process's catalogue, kept in `ctx` (`Context.invalidate` starts a new one)."""
+    found = ctx.cache.get("catalogue")
+    if found is None:
+        found = ctx.cache.setdefault("catalogue", Catalogue())
+    return found  # type: ignore[no-any-return]
+
+
+def store_of(ctx: Context, store_id: int) -> StoreInfo:
+    """The store from the catalogue, read on a connection of its own when not yet known."""
+    catalogue = catalogue_of(ctx)
+    found = catalogue.known(store_id)
+    if found is not None:
+        return found
+    with ctx.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
+        return catalogue.store(conn, store_id)

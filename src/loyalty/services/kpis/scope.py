@@ -1,0 +1,88 @@
+"""Whose figures a report shows (one store, or the chain) and over which stretch of UTC time per zone.
+
+A chain's stores may keep different time zones: each zone's stores are queried over the UTC instants
+of the report's business days in that zone, and their daily figures added up by business day.
+Members belong to the store they registered at; the chain's scope also holds members registered at no
+store, whose days are the programme's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_
+from sqlalchemy.sql.elements import ColumnElement
+
+from loyalty.db.core_tables import members
+from loyalty.services.kpis.local_days import local_day
+from loyalty.services.kpis.periods import Calendar, day_start
+from loyalty.services.kpis.schemas import StoreRef
+
+
+@dataclass(frozen=True)
+class Zone:
+    """The scope's stores keeping one time zone, and the UTC instants [lo, hi) of the report there."""
+
+    name: str
+    store_ids: tuple[int, ...]
+    #: members registered at no store count here (the programme's zone, chain-wide reports only)
+    unassigned: bool
+    lo: datetime
+    hi: datetime
+
+
+@dataclass(frozen=True)
+class Scope:
+    store: StoreRef | None
+    calendar: Calendar
+    #: the zone the report's own instants (its end, the sleeping list's silence) are taken in
+    zone: str
+    zones: tuple[Zone, ...]
+    dialect: str
+
+    @property
+    def end_at(self) -> datetime:
+        """The instant the report's last business day ends, in its own zone."""
+        return day_start(self.calendar.last + timedelta(days=1), self.zone)
+
+    def day(self, column: Any, zone: Zone) -> ColumnElement[Any]:
+        """The business day of `column` (an instant in [zone.lo, zone.hi)) in `zone`."""
+        return local_day(column, zone.name, self.calendar.first, self.calendar.last, self.dialect)
+
+    def members_of(self, zone: Zone) -> ColumnElement[bool]:
+        """The members of `zone`'s stores (and those of no store where the zone holds them)."""
+        held = members.c.registration_store_id.in_(zone.store_ids)
+        return or_(held, members.c.registration_store_id.is_(None)) if zone.unassigned else held
+
+    def all_members(self) -> ColumnElement[bool]:
+        """The scope's members, whatever their zone."""
+        ids = [i for z in self.zones for i in z.store_ids]
+        held = members.c.registration_store_id.in_(ids)
+        return or_(held, members.c.registration_store_id.is_(None)) if self.store is None else held
+
+
+def make_scope(
+    stores: Sequence[StoreRef], store: StoreRef | None, calendar: Calendar, zone: str, dialect: str
+) -> Scope:
+    """The scope of one store's report (`store`), or of the chain's (`store` None: every store of
+    `stores`, and members of no store in `zone`, the programme's)."""
+    chosen = [store] if store is not None else list(stores)
+    by_zone: dict[str, list[int]] = {}
+    for s in chosen:
+        by_zone.setdefault(s.timezone, []).append(s.id)
+    if store is None:
+        by_zone.setdefault(zone, [])
+    zones = tuple(
+        Zone(
+            name=name,
+            store_ids=tuple(ids),
+            unassigned=store is None and name == zone,
+            lo=day_start(calendar.first, name),
+            hi=day_start(calendar.last + timedelta(days=1), name),
+        )
+        for name, ids in sorted(by_zone.items())
+    )
+    return Scope(store=store, calendar=calendar, zone=zone, zones=zones, dialect=dialect)

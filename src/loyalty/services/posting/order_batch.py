@@ -1,0 +1,160 @@
+"""A batch of orders in columns: what the set-based posting routine takes.
+
+One array per field, the orders in posting order and their lines contiguous (order i owns lines
+`offsets[i]:offsets[i + 1]`): an import's batch of a hundred thousand orders, or the few POS sales a
+server received at once (`from_items`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from loyalty.db.stored_time import epoch_us, instant
+from loyalty.domain.channels import DEFAULT_CHANNEL, is_default_channel
+from loyalty.domain.earning import line_amount
+from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: `OrderBatch.member_id` of an anonymous sale (ids start at 1)
+ANONYMOUS = 0
+
+
+@dataclass
+class OrderBatch:
+    """Orders in posting order; their lines contiguous, order i owning lines offsets[i]:offsets[i+1].
+
+    An anonymous sale's member id is `ANONYMOUS` (0): it is written with its lines and nothing else.
+    `channel` holds each order's channel (`domain.channels`); None means every order is a store sale.
+    """
+
+    store_id: IntArray
+    order_id: pa.Array  # string
+    occurred_us: IntArray  # epoch microseconds, UTC
+    member_id: IntArray
+    offsets: IntArray
+    sku: pa.Array  # string, per line
+    category: pa.Array  # string or null, per line
+    quantity: IntArray
+    unit_price_minor: IntArray
+    discount_minor: IntArray
+    currency: str | None = None
+    channel: pa.Array | None = None  # string, per order
+
+    def __len__(self) -> int:
+        return len(self.store_id)
+
+    @classmethod
+    def from_items(cls, items: Sequence[PurchaseIn], currency: str | None = None) -> OrderBatch:
+        """The columnar form of sales as the live path takes them (each naming its member by id, or
+        none: an anonymous sale)."""
+        if any(item.member_id is None and not item.anonymous for item in items):
+            raise ValueError("a batch names its members by id")
+        flat = [ln for item in items for ln in item.lines]
+        counts = [len(item.lines) for item in items]
+        channels = [item.channel for item in items]
+        return cls(
+            store_id=np.array([item.store_id for item in items], dtype=np.int64),
+            order_id=pa.array([item.order_id for item in items], pa.string()),
+            occurred_us=np.array([epoch_us(item.occurred_at) for item in items], dtype=np.int64),
+            member_id=np.array(
+                [ANONYMOUS if item.member_id is None else item.member_id for item in items], dtype=np.int64
+            ),
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            sku=pa.array([ln.sku for ln in flat], pa.string()),
+            category=pa.array([ln.category for ln in flat], pa.string()),
+            quantity=np.array([ln.quantity for ln in flat], dtype=np.int64),
+            unit_price_minor=np.array([ln.unit_price_minor for ln in flat], dtype=np.int64),
+            discount_minor=np.array([ln.discount_minor for ln in flat], dtype=np.int64),
+            currency=currency,
+            channel=None if all(map(is_default_channel, channels)) else pa.array(channels, pa.string()),
+        )
+
+    def channels(self) -> list[str]:
+        """Each order's channel."""
+        if self.channel is None:
+            return [DEFAULT_CHANNEL] * len(self)
+        out: list[str] = self.channel.to_pylist()
+        return out
+
+    def lines_per_order(self) -> IntArray:
+        counts: IntArray = np.diff(self.offsets)
+        return counts
+
+    def line_amounts(self) -> IntArray:
+        """Each line's amount (`domain.earning.line_amount`)."""
+        amounts: IntArray = line_amount(self.quantity, self.unit_price_minor, self.discount_minor)
+        return amounts
+
+    def anonymous(self) -> BoolArray | None:
+        """Which orders are anonymous; None when none is."""
+        anonymous: BoolArray = self.member_id == ANONYMOUS
+        return anonymous if anonymous.any() else None
+
+    def members(self) -> IntArray:
+        """The members the batch names, sorted and unique (the anonymous sales name none)."""
+        named: IntArray = np.unique(self.member_id[self.member_id != ANONYMOUS])
+        return named
+
+    def well_formed(self, amounts: IntArray) -> bool:
+        """Whether every order has lines, an order id and every line a sku, a positive quantity and
+        no negative price, discount or amount (what the live routine refuses, naming the field)."""
+        if len(self) == 0 or (self.lines_per_order() <= 0).any():
+            return False
+        if (self.quantity <= 0).any() or (self.unit_price_minor < 0).any() or (self.discount_minor < 0).any():
+            return False
+        if (amounts < 0).any():
+            return False
+        if pc.any(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(self.order_id)), 0)).as_py():
+            return False
+        return not (pc.any(pc.is_null(self.order_id)).as_py() or pc.any(pc.is_null(self.sku)).as_py())
+
+    def items(self) -> list[PurchaseIn]:
+        """The same orders as the live path's input (for the fallback and for tests)."""
+        skus = self.sku.to_pylist()
+        categories = self.category.to_pylist()
+        quantities, prices, discounts = (
+            self.quantity.tolist(),
+            self.unit_price_minor.tolist(),
+            self.discount_minor.tolist(),
+        )
+        out = []
+        for i, (store_id, order_id, occurred_us, member_id, channel) in enumerate(
+            zip(
+                self.store_id.tolist(),
+                self.order_id.to_pylist(),
+                self.occurred_us.tolist(),
+                self.member_id.tolist(),
+                self.channels(),
+                strict=True,
+            )
+        ):
+            lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+            out.append(
+                PurchaseIn(
+                    store_id=store_id,
+                    order_id=order_id,
+                    occurred_at=instant(occurred_us),
+                    member_id=None if member_id == ANONYMOUS else member_id,
+                    channel=channel,
+                    lines=[
+                        PurchaseLineIn(
+                            sku=skus[j],
+                            category=categories[j],
+                            quantity=quantities[j],
+                            unit_price_minor=prices[j],
+                            discount_minor=discounts[j],
+                        )
+                        for j in range(lo, hi)
+                    ],
+                    currency=self.currency,
+                )
+            )
+        return out

@@ -1,0 +1,668 @@
+"""Set-based posting of a batch of orders: the live rules run on whole columns at once.
+
+`post_purchase_batch` (an import's batch) and `post_set_based` (also the POS batches of
+`pos_batch`) post many orders with a handful of vectorised steps and multi-row writes, instead of a
+dozen statements per order:
+
+1. Line amounts, points and eligible spend come from `domain.earning` (`line_amount`, `line_points`,
+   `line_eligible`, `lot_times`, `debt_paid`): the very functions the live routine calls for one sale.
+2. Tier upgrades happen at once, as live: each member's qualifying spend in the rolling window is
+   computed at every order in posting order (`window_spend`), mapped to tiers by
+   `domain.tiers.tier_index_for_spend`, and `upgrade_path` gives the tier each order earns with (a
+   member's later orders in the batch earn with the new multiplier) and where `tier_history` rows go.
+3. New points pay debt first (`debt_paid`, cumulated per member in posting order).
+4. Rows are written with ids handed out up front (so the earning transfer, its postings and the lot
+   link without a round trip) by `db.rows` and `db.ledger_writer`, inside the caller's transaction,
+   so a batch and its import checkpoint commit together.
+
+Anonymous orders (member id `ANONYMOUS`) are written with their lines only, as live: every step that
+depends on a member runs over the members' orders (`OrderMembers.by_member`), so they earn nothing,
+lock no account and count in nobody's window. Each order's channel is written where any is not
+`store` (the column's default).
+
+Fallback: the batch is posted by the per-order live routine (`one_sale.post_sale`)
+instead when it holds anything this routine does not model set-based: an invalid line, an unknown
+store or member, an inactive or merged member, a member whose orders are not in time order within the
+batch, or an order that already exists (replay or idempotency mismatch: detected by the unique
+constraint inside a savepoint). The live routine then raises or replays exactly as it would for a POS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.bootstrap import Context
+from loyalty.db import unnest
+from loyalty.db.ledger_writer import TransferColumns, write_transfers
+from loyalty.db.rows import is_postgres, next_ids_for, update_rows, write_rows
+from loyalty.db.stored_time import stored_text, stored_texts
+from loyalty.domain.actors import Actor
+from loyalty.domain.earning import (
+    ANONYMOUS_RULE,
+    US_PER_DAY,
+    debt_paid,
+    line_eligible,
+    line_points,
+    lot_times,
+    rule_label,
+)
+from loyalty.domain.errors import NotFound
+from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
+from loyalty.services import audit
+from loyalty.services.catalogue import Programme, StoreInfo, TierLadder, catalogue_of
+from loyalty.services.posting.import_session import BulkSession
+from loyalty.services.posting.member_state import MemberState, read_members
+from loyalty.services.posting.one_sale import post_sale
+from loyalty.services.posting.order_batch import ANONYMOUS, BoolArray, IntArray, OrderBatch
+from loyalty.services.posting.read_ahead import FEW_ORDERS, ReadAhead
+from loyalty.services.posting.window_spend import send_held_spend, spend_at_orders
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What a set-based posting wrote, per order in batch order (what the live routine would answer)."""
+
+    purchase_ids: IntArray
+    totals: IntArray
+    points: IntArray
+    rules: list[str]
+    available_us: IntArray  # the earned lot's times (meaningless where no points were earned)
+    expires_us: IntArray
+    tiers_before: list[str]  # code of the member's tier the order earned with
+    tiers_after: list[str]  # and of the tier it left them in (higher where it upgraded them)
+
+
+def post_purchase_batch(
+    conn: Connection, ctx: Context, batch: OrderBatch, session: BulkSession | None = None
+) -> int:
+    """Post `batch` inside the caller's transaction; return how many orders were newly posted.
+
+    Same effect as posting the orders one by one with the live routine (see the module docstring for
+    when it does exactly that instead). Successive batches of one run pass the same `session`.
+    """
+    if len(batch) == 0:
+        return 0
+    posted = post_set_based(conn, ctx, batch, session or BulkSession())
+    if posted is not None:
+        return len(posted.purchase_ids)
+    # One by one, by the live routine, which the caller audits with the batch.
+    catalogue = catalogue_of(ctx)
+    return sum(not post_sale(conn, ctx, catalogue, item).replayed for item in batch.items())
+
+
+@dataclass(frozen=True)
+class OrderMembers:
+    """Who a batch's orders belong to."""
+
+    members: IntArray  # the batch's members, sorted and unique
+    of_order: IntArray  # each order's member, as an index into `members` (never read for an anonymous one)
+    by_member: IntArray  # the members' orders grouped by member, each member's in posting order
+    anonymous: BoolArray | None  # which orders are anonymous; None when none is
+    states: list[MemberState]  # each member's, as `members`
+
+    @property
+    def of_member_order(self) -> IntArray:
+        """The member of each order of `by_member`, as an index into `members`."""
+        indexes: IntArray = self.of_order[self.by_member]
+        return indexes
+
+    def per_member(self, values: IntArray) -> IntArray:
+        """Sum of `values` (one per order of `by_member`) per member."""
+        summed: IntArray = np.bincount(
+            self.of_member_order, weights=values, minlength=len(self.members)
+        ).astype(np.int64)
+        return summed
+
+
+def post_set_based(
+    conn: Connection,
+    ctx: Context,
+    batch: OrderBatch,
+    session: BulkSession | None = None,
+    request_hashes: Sequence[str] | None = None,
+    *,
+    ahead: ReadAhead | None = None,
+    savepoint: bool = True,
+    actors: Sequence[Actor] | None = None,
+) -> Posted | None:
+    """Post `batch` set-based inside the caller's transaction, or write nothing and return None.
+
+    None means the batch holds something only the live routine handles (see the module docstring):
+    an invalid line, an unknown store or member, an inactive member, a currency that is not the
+    programme's, a member's orders out of time order, or an order already posted. `request_hashes`
+    (one per order) are kept for POS replays. `actors` (one per order: POS sales) get an audit row per
+    order, written with the batch's other rows; without them the caller audits the batch (an import
+    records one row per batch).
+
+    `ahead`: the batch's reads, sent before (`read_ahead`). Without a `savepoint` an order that
+    already exists is not detected here: its `IntegrityError` is raised, here or when the caller's
+    pipeline or transaction ends, and the caller rolls the whole transaction back.
+    """
+    if ahead is not None and ahead.batch is not batch:
+        raise ValueError("the reads sent ahead are another batch's")
+    session = session or BulkSession()
+    session.validate(conn)
+    amounts = batch.line_amounts()
+    if not batch.well_formed(amounts):  # an empty batch included
+        return None
+    catalogue = catalogue_of(ctx)
+    stores: dict[int, StoreInfo] = {}
+    try:
+        for store_id in np.unique(batch.store_id).tolist():
+            stores[store_id] = catalogue.store(conn, store_id)
+    except NotFound:  # unknown store: the live routine raises the proper error
+        return None
+    if batch.currency is not None and any(s.programme.currency != batch.currency for s in stores.values()):
+        return None  # not the programme's currency: the live routine refuses it (CURRENCY_MISMATCH)
+    who = _order_members(conn, batch, session, ahead)
+    if who is None:
+        session.reset()
+        return None
+    # Per member, orders must come in time order (the import sorts them so); else post one by one.
+    member, time = who.of_member_order, batch.occurred_us[who.by_member]
+    if ((member[1:] == member[:-1]) & (time[1:] < time[:-1])).any():
+        return None
+    guard = conn.begin_nested() if savepoint else None
+    try:
+        posting = _SetBasedPosting(
+            conn, ctx, batch, amounts, stores, catalogue.tiers(conn), who, session, ahead
+        )
+        posted = posting.post(request_hashes, actors)
+    except IntegrityError:
+        session.reset()
+        if guard is None:
+            raise
+        guard.rollback()  # an order already exists: replay or mismatch, exactly as live
+        return None
+    except BaseException:
+        session.reset()
+        raise
+    if guard is not None:
+        guard.commit()
+    return posted
+
+
+def _order_members(
+    conn: Connection, batch: OrderBatch, session: BulkSession, ahead: ReadAhead | None
+) -> OrderMembers | None:
+    """Who the orders belong to, their members read (or known to the session); None when a member is
+    unknown or not active."""
+    anonymous = batch.anonymous()
+    members = batch.members()
+    known = session.members
+    if ahead is not None:
+        known.update(ahead.members())
+    elif is_postgres(conn):  # the accounts are locked, so read every time
+        known.update(read_members(conn, members))
+    else:
+        missing = [m for m in members.tolist() if m not in known]
+        if missing:
+            known.update(read_members(conn, np.array(missing, dtype=np.int64)))
+    states = [known.get(m) for m in members.tolist()]
+    if any(state is None or state.status != "active" for state in states):
+        return None
+    of_order = np.searchsorted(members, batch.member_id)
+    if anonymous is None:
+        by_member = np.lexsort((np.arange(len(batch)), of_order))
+    else:
+        theirs = np.nonzero(~anonymous)[0]
+        by_member = theirs[np.lexsort((theirs, of_order[theirs]))]
+    return OrderMembers(members, of_order, by_member, anonymous, [s for s in states if s is not None])
+
+
+@dataclass(frozen=True)
+class ProgrammePerOrder:
+    """The programme's parameters of each order's store, per order (and the exclusions per line)."""
+
+    stores: list[StoreInfo]  # by store id
+    store_of_order: IntArray  # index into `stores`
+    points_per_unit: IntArray
+    window_us: IntArray
+    return_window_days: IntArray
+    expiry_days: IntArray
+    liability_account: IntArray
+    merchant: IntArray
+    excluded: BoolArray  # per line: its category is excluded by its store's programme
+
+    @classmethod
+    def of(cls, batch: OrderBatch, stores: dict[int, StoreInfo]) -> ProgrammePerOrder:
+        ordered = [stores[s] for s in sorted(stores)]
+        store_of_order = np.searchsorted(np.array(sorted(stores), dtype=np.int64), batch.store_id)
+        programmes = [s.programme for s in ordered]
+
+        def per_order(values: list[int]) -> IntArray:
+            out: IntArray = np.array(values, dtype=np.int64)[store_of_order]
+            return out
+
+        return cls(
+            ordered,
+            store_of_order,
+            per_order([p.points_per_unit for p in programmes]),
+            per_order([p.tier_window_days for p in programmes]) * US_PER_DAY,
+            per_order([p.return_window_days for p in programmes]),
+            per_order([p.expiry_days for p in programmes]),
+            per_order([s.liability_account_id for s in ordered]),
+            per_order([s.merchant_id for s in ordered]),
+            _excluded_lines(batch, programmes, np.repeat(store_of_order, batch.lines_per_order())),
+        )
+
+    @property
+    def programmes(self) -> list[Programme]:
+        return [s.programme for s in self.stores]
+
+
+def _excluded_lines(batch: OrderBatch, programmes: list[Programme], programme_of_line: IntArray) -> BoolArray:
+    """Lines whose category their store's programme excludes from earning."""
+    excluded = np.zeros(len(batch.quantity), dtype=bool)
+    for index, programme in enumerate(programmes):
+        if programme.excluded_categories:
+            categories = pa.array(sorted(programme.excluded_categories), pa.string())
+            hit = pc.fill_null(pc.is_in(batch.category, value_set=categories), False)
+            excluded |= hit.to_numpy(zero_copy_only=False) & (programme_of_line == index)
+    return excluded
+
+
+@dataclass(frozen=True)
+class TierPath:
+    """The tier (an index into the ladder) each order earns with and leaves its member in."""
+
+    before: IntArray  # per order (0 for an anonymous one: never read)
+    after: IntArray
+    after_by_member: IntArray  # `after` of the orders of `OrderMembers.by_member`
+    spend: IntArray  # window spend at each order (0 where it was not needed)
+
+
+class _SetBasedPosting:
+    """One batch's posting: the steps of the module docstring, over the batch's columns."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        ctx: Context,
+        batch: OrderBatch,
+        amounts: IntArray,
+        stores: dict[int, StoreInfo],
+        ladder: TierLadder,
+        who: OrderMembers,
+        session: BulkSession,
+        ahead: ReadAhead | None,
+    ) -> None:
+        self.conn, self.batch, self.amounts, self.ladder = conn, batch, amounts, ladder
+        self.who, self.session, self.ahead = who, session, ahead
+        self.pg = is_postgres(conn)
+        self.now: datetime = ctx.now()
+        self.now_text = stored_text(self.now, self.pg)
+        self.rules = ProgrammePerOrder.of(batch, stores)
+        self.line_counts = batch.lines_per_order()
+        self.first_lines = batch.offsets[:-1]
+        self.totals = np.add.reduceat(amounts, self.first_lines)
+        tier_index = {t.id: i for i, t in enumerate(ladder.ranked)}
+        self.start_tier = np.array([tier_index[s.tier_id] for s in who.states], dtype=np.int64)
+        self.account = np.array([s.account_id for s in who.states], dtype=np.int64)
+        self.balance = np.array([s.balance for s in who.states], dtype=np.int64)
+        self.debt = np.array([s.debt for s in who.states], dtype=np.int64)
+
+    def post(self, request_hashes: Sequence[str] | None, actors: Sequence[Actor] | None) -> Posted:
+        who, batch = self.who, self.batch
+        tiers = self._tier_path()
+        line_pts, points, eligible, rules = self._earnings(tiers.before)
+        available, expires = lot_times(
+            batch.occurred_us, self.rules.return_window_days, self.rules.expiry_days
+        )
+        points_by_member = points[who.by_member]
+        paid_by_member = self._debt_paid(points_by_member)
+        paid = np.zeros(len(batch), dtype=np.int64)
+        paid[who.by_member] = paid_by_member
+        earning = np.nonzero(points > 0)[0]
+        wanted = {"purchases": len(batch), "transfers": len(earning), "postings": 2 * len(earning)}
+        wanted["point_lots"] = len(earning)
+        ids = self.ahead.ids() if self.ahead is not None else next_ids_for(self.conn, wanted)
+        purchase_ids, transfer_ids, posting_ids, lot_ids = (ids[table][:n] for table, n in wanted.items())
+        # A few POS sales (the API's batches) on PostgreSQL: every write goes in one statement.
+        writes = unnest.Writes() if self.pg and len(batch) <= FEW_ORDERS else None
+        codes = [t.code for t in self.ladder.ranked]
+        self._write_purchases(
+            purchase_ids, eligible, points, rules, line_pts, tiers, codes, request_hashes, writes
+        )
+        if len(earning):
+            self._write_earnings(
+                earning, purchase_ids, transfer_ids, posting_ids, lot_ids, points, paid, rules,
+                available, expires, writes,
+            )  # fmt: skip
+            self._write_accounts(points_by_member, paid_by_member, writes)
+        self._write_upgrades(tiers, writes)
+        if actors is not None:
+            self._write_audit(actors, purchase_ids, points, writes)
+        if writes is not None:
+            writes.send(self.conn)
+        if self.session.key is not None:
+            self._remember(purchase_ids, points_by_member, paid_by_member, tiers)
+        return Posted(
+            purchase_ids, self.totals, points, rules, available, expires,
+            [codes[i] for i in tiers.before.tolist()], [codes[i] for i in tiers.after.tolist()],
+        )  # fmt: skip
+
+    # -- tiers: the window spend at each order decides upgrades, in posting order --------------------
+
+    def _tier_path(self) -> TierPath:
+        who, batch, defs = self.who, self.batch, self.ladder.defs
+        n, top = len(batch), len(defs) - 1
+        member = who.of_member_order
+        window_us = self.rules.window_us
+        may_climb = self.start_tier < top
+        upper = self.session.bounds(self.conn, int(batch.occurred_us.min()) - int(window_us.max()))
+        if upper is not None:
+            thresholds = np.array([d.threshold_minor for d in defs] + [0], dtype=np.int64)
+            spend_bound = np.array([upper.get(m, 0) for m in who.members.tolist()], dtype=np.int64)
+            spend_bound += who.per_member(self.totals[who.by_member])
+            may_climb &= spend_bound >= thresholds[np.minimum(self.start_tier + 1, top)]
+        climbing = np.zeros(n, dtype=bool)
+        climbing[who.by_member] = may_climb[member]
+        spend = np.zeros(n, dtype=np.int64)
+        if climbing.any():
+            held = self._held_spend(who.members[may_climb])
+            orders = np.nonzero(climbing)[0]
+            spend[orders] = spend_at_orders(
+                held, who.members, orders, who.of_order, batch.occurred_us, self.totals, window_us
+            )
+        # Members who cannot climb keep their tier (their spend is never read, so never used).
+        start = self.start_tier[member]
+        target = np.where(climbing[who.by_member], tier_index_for_spend(defs, spend)[who.by_member], start)
+        before_by_member, after_by_member = upgrade_path(member, start, target)
+        # An anonymous order has no tier: index 0 here, never read (it earns nothing, moves nobody).
+        before = np.zeros(n, dtype=np.int64)
+        after = np.zeros(n, dtype=np.int64)
+        before[who.by_member] = before_by_member
+        after[who.by_member] = after_by_member
+        return TierPath(before, after, after_by_member, spend)
+
+    def _held_spend(self, climbers: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+        """The spend the database holds of the members who may climb, in the batch's windows."""
+        if self.ahead is not None:  # every member's spend was read: keep those who may climb
+            held_member, held_time, held_amount = self.ahead.spend()
+            keep = np.isin(held_member, climbers)
+            return held_member[keep], held_time[keep], held_amount[keep]
+        times, window_us = self.batch.occurred_us, self.rules.window_us
+        first, last = int(times.min()), int(times.max())
+        shortest, longest = int(window_us.min()), int(window_us.max())
+        return send_held_spend(self.conn, climbers, first, last, shortest, longest, self.session)()
+
+    # -- earning and debt --------------------------------------------------------------------------
+
+    def _earnings(self, tier_before: IntArray) -> tuple[IntArray, IntArray, IntArray, list[str]]:
+        """(points per line, points per order, eligible spend per order, each order's rule label)."""
+        multiplier = np.array([t.multiplier_pct for t in self.ladder.ranked], dtype=np.int64)
+        counts, amounts, excluded = self.line_counts, self.amounts, self.rules.excluded
+        line_pts = line_points(
+            amounts,
+            excluded,
+            np.repeat(self.rules.points_per_unit, counts),
+            np.repeat(multiplier[tier_before], counts),
+        )
+        anonymous = self.who.anonymous
+        if anonymous is not None:
+            line_pts = line_pts * np.repeat(~anonymous, counts)
+        points = np.add.reduceat(line_pts, self.first_lines)
+        eligible = np.add.reduceat(line_eligible(amounts, excluded), self.first_lines)
+        rungs = len(self.ladder.ranked)
+        label_key = self.rules.store_of_order * rungs + tier_before
+        labels: dict[int, str] = {}
+        for key in np.unique(label_key).tolist():
+            programme, tier = self.rules.programmes[key // rungs], self.ladder.ranked[key % rungs]
+            labels[key] = rule_label(
+                programme.points_per_unit, tier.code, tier.multiplier_pct, programme.excluded_categories
+            )
+        rules = [labels[key] for key in label_key.tolist()]
+        if anonymous is not None:
+            for i in np.nonzero(anonymous)[0].tolist():
+                rules[i] = ANONYMOUS_RULE
+        return line_pts, points, eligible, rules
+
+    def _debt_paid(self, points_by_member: IntArray) -> IntArray:
+        """What each order's points pay of its member's debt (per order of `by_member`): the debt
+        left by the member's earlier orders of the batch first."""
+        member = self.who.of_member_order
+        running = np.cumsum(points_by_member)
+        first = np.ones(len(member), dtype=bool)
+        first[1:] = member[1:] != member[:-1]
+        member_start = np.maximum.accumulate(np.where(first, running - points_by_member, 0))
+        earlier = running - points_by_member - member_start
+        paid: IntArray = debt_paid(points_by_member, self.debt[member] - earlier)
+        return paid
+
+    # -- rows --------------------------------------------------------------------------------------
+
+    def _write_purchases(
+        self,
+        purchase_ids: IntArray,
+        eligible: IntArray,
+        points: IntArray,
+        rules: list[str],
+        line_pts: IntArray,
+        tiers: TierPath,
+        codes: list[str],
+        request_hashes: Sequence[str] | None,
+        writes: unnest.Writes | None,
+    ) -> None:
+        batch, anonymous = self.batch, self.who.anonymous
+        members: list[int | None] = batch.member_id.tolist()
+        if anonymous is not None:
+            members = [None if m == ANONYMOUS else m for m in members]
+        # Imported orders keep no request hash: a POS replay is compared by content (`purchases`).
+        fixed: dict[str, int | str | None] = {
+            "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "created_at": self.now_text,
+        }  # fmt: skip
+        columns: dict[str, list[Any]] = {
+            "id": purchase_ids.tolist(),
+            "store_id": batch.store_id.tolist(),
+            "member_id": members,
+            "order_id": batch.order_id.to_pylist(),
+            "occurred_at": stored_texts(batch.occurred_us, self.pg),
+            "total_minor": self.totals.tolist(),
+            "eligible_minor": eligible.tolist(),
+            "points_earned": points.tolist(),
+            "rule": rules,
+        }
+        if request_hashes is None:
+            fixed["request_hash"] = None
+        else:
+            columns["request_hash"] = list(request_hashes)
+        currency = [batch.currency or s.programme.currency for s in self.rules.stores]
+        if len(set(currency)) == 1:
+            fixed["currency"] = currency[0]
+        else:
+            columns["currency"] = [currency[i] for i in self.rules.store_of_order.tolist()]
+        if batch.channel is not None:  # else every order is a store sale: the column's default
+            columns["channel"] = batch.channel.to_pylist()
+        # The tier each order left its member in, and the one it upgraded them to, as live.
+        tier_after: list[str | None] = [codes[i] for i in tiers.after.tolist()]
+        upgraded: list[str | None] = [
+            code if b != a else None
+            for code, b, a in zip(tier_after, tiers.before.tolist(), tiers.after.tolist(), strict=True)
+        ]
+        if anonymous is not None:
+            for i in np.nonzero(anonymous)[0].tolist():
+                tier_after[i] = upgraded[i] = None
+        columns["tier_code"], columns["upgraded_to"] = tier_after, upgraded
+        write_rows(
+            self.conn, "purchases", list(columns), zip(*columns.values(), strict=True), fixed, into=writes
+        )
+        line_no = (
+            np.arange(len(self.amounts), dtype=np.int64) - np.repeat(self.first_lines, self.line_counts) + 1
+        )
+        write_rows(
+            self.conn,
+            "purchase_lines",
+            (
+                "purchase_id", "line_no", "sku", "category", "quantity", "unit_price_minor", "discount_minor",
+                "amount_minor", "points",
+            ),
+            zip(
+                np.repeat(purchase_ids, self.line_counts).tolist(), line_no.tolist(), batch.sku.to_pylist(),
+                batch.category.to_pylist(), batch.quantity.tolist(), batch.unit_price_minor.tolist(),
+                batch.discount_minor.tolist(), self.amounts.tolist(), line_pts.tolist(),
+                strict=True,
+            ),
+            {"returned_quantity": 0},
+            into=writes,
+        )  # fmt: skip
+
+    def _write_earnings(
+        self,
+        earning: IntArray,
+        purchase_ids: IntArray,
+        transfer_ids: IntArray,
+        posting_ids: IntArray,
+        lot_ids: IntArray,
+        points: IntArray,
+        paid: IntArray,
+        rules: list[str],
+        available: IntArray,
+        expires: IntArray,
+        writes: unnest.Writes | None,
+    ) -> None:
+        """The earning transfers (with their postings) and the lots they credit."""
+        batch = self.batch
+        account = self.account[self.who.of_order[earning]]
+        amount = points[earning]
+        earners = earning.tolist()
+        order_ids = batch.order_id.to_pylist()
+        write_transfers(
+            self.conn,
+            TransferColumns(
+                kind="earn",
+                created_at=self.now_text,
+                ids=transfer_ids,
+                posting_ids=posting_ids,
+                debit_account_id=self.rules.liability_account[earning],
+                credit_account_id=account,
+                amount=amount,
+                member_id=batch.member_id[earning],
+                purchase_id=purchase_ids[earning],
+                store_id=batch.store_id[earning],
+                order_id=[order_ids[i] for i in earners],
+                rule=[rules[i] for i in earners],
+            ),
+            into=writes,
+        )
+        to_debt = paid[earning]
+        write_rows(
+            self.conn,
+            "point_lots",
+            (
+                "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount",
+                "debt_paid", "remaining", "available_at", "expires_at",
+            ),
+            zip(
+                lot_ids.tolist(), account.tolist(), batch.member_id[earning].tolist(),
+                self.rules.merchant[earning].tolist(), transfer_ids.tolist(), purchase_ids[earning].tolist(),
+                amount.tolist(), to_debt.tolist(), (amount - to_debt).tolist(),
+                stored_texts(available[earning], self.pg), stored_texts(expires[earning], self.pg),
+                strict=True,
+            ),
+            {"created_at": self.now_text},
+            into=writes,
+        )  # fmt: skip
+
+    def _write_accounts(
+        self, points_by_member: IntArray, paid_by_member: IntArray, writes: unnest.Writes | None
+    ) -> None:
+        """Balance and debt as the last credit of each member leaves them."""
+        gained = self.who.per_member(points_by_member)
+        repaid = self.who.per_member(paid_by_member)
+        moved = np.nonzero(gained > 0)[0]
+        rows = zip(
+            (self.balance[moved] + gained[moved]).tolist(),
+            (self.debt[moved] - repaid[moved]).tolist(),
+            self.account[moved].tolist(),
+            strict=True,
+        )
+        update_rows(self.conn, "accounts", ("balance", "debt"), "id", list(rows), into=writes)
+
+    def _write_upgrades(self, tiers: TierPath, writes: unnest.Writes | None) -> None:
+        """Tier upgrades, in posting order: their history, and each member's new tier."""
+        up = np.nonzero(tiers.after > tiers.before)[0]
+        if not len(up):
+            return
+        tier_ids = np.array([t.id for t in self.ladder.ranked], dtype=np.int64)
+        write_rows(
+            self.conn,
+            "tier_history",
+            ("member_id", "from_tier_id", "to_tier_id", "qualifying_minor"),
+            zip(
+                self.batch.member_id[up].tolist(), tier_ids[tiers.before[up]].tolist(),
+                tier_ids[tiers.after[up]].tolist(), tiers.spend[up].tolist(),
+                strict=True,
+            ),
+            {"reason": "upgrade", "at": self.now_text},
+            into=writes,
+        )  # fmt: skip
+        final = np.full(len(self.who.members), -1, dtype=np.int64)
+        # Tiers only rise within a batch: the last is the highest.
+        np.maximum.at(final, self.who.of_order[up], tiers.after[up])
+        changed = np.nonzero(final >= 0)[0]
+        rows = zip(
+            tier_ids[final[changed]].tolist(),
+            [None] * len(changed),
+            self.who.members[changed].tolist(),
+            strict=True,
+        )
+        update_rows(self.conn, "members", ("tier_id", "tier_grace_until"), "id", list(rows), into=writes)
+
+    def _write_audit(
+        self, actors: Sequence[Actor], purchase_ids: IntArray, points: IntArray, writes: unnest.Writes | None
+    ) -> None:
+        """One audit row per order, with the batch's other rows."""
+        batch = self.batch
+        members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
+        audited = [
+            audit.row(
+                actor, audit.SALE_ACTION, "purchase", purchase_id, None,
+                audit.sale_after(store_id, order_id, member_id, total, earned, channel),
+                at=self.now,
+            )
+            for actor, purchase_id, store_id, order_id, member_id, total, earned, channel in zip(
+                actors, purchase_ids.tolist(), batch.store_id.tolist(), batch.order_id.to_pylist(), members,
+                self.totals.tolist(), points.tolist(), batch.channels(),
+                strict=True,
+            )
+        ]  # fmt: skip
+        if writes is not None:
+            writes.insert("audit_log", audit.columns(audited))
+        else:
+            audit.record_many(self.conn, audited)
+
+    # -- what the next batch of this run may take as known -------------------------------------------
+
+    def _remember(
+        self, purchase_ids: IntArray, points_by_member: IntArray, paid_by_member: IntArray, tiers: TierPath
+    ) -> None:
+        who, session = self.who, self.session
+        session.last_purchase_id = int(purchase_ids[-1])
+        session.record(
+            self.batch.member_id[who.by_member],
+            self.batch.occurred_us[who.by_member],
+            self.totals[who.by_member],
+        )
+        balance_end = self.balance + who.per_member(points_by_member)
+        debt_end = self.debt - who.per_member(paid_by_member)
+        tier_end = np.full(len(who.members), -1, dtype=np.int64)
+        np.maximum.at(tier_end, who.of_member_order, tiers.after_by_member)
+        tier_ids = [t.id for t in self.ladder.ranked]
+        for j, (member, state) in enumerate(zip(who.members.tolist(), who.states, strict=True)):
+            session.members[member] = state._replace(
+                tier_id=tier_ids[int(tier_end[j])], balance=int(balance_end[j]), debt=int(debt_end[j])
+            )
+        if session.upper is not None:
+            spent = who.per_member(self.totals[who.by_member])
+            for member, value in zip(who.members.tolist(), spent.tolist(), strict=True):
+                session.upper[member] = session.upper.get(member, 0) + value

@@ -1,0 +1,151 @@
+# ruff: noqa: S608
+# SQL here is assembled from our own column names and integer ids only; times are bound parameters.
+"""Each member's qualifying spend in the rolling tier window at each of their orders in a batch.
+
+A member's tier moves up at the sale whose window spend reaches a higher tier, and their later
+orders earn with the new multiplier, so the spend is wanted at every order, in posting order: the
+spend the database already holds that a window of the batch can see (`send_held_spend`, one event
+per purchase or summed per member), plus the member's earlier orders of the batch; one sort, one
+cumulative sum and a `searchsorted` for each window's start give it for all orders at once
+(`spend_at_orders`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection
+
+from loyalty.db.prepared import send_sql
+from loyalty.db.rows import among, is_postgres, placeholder
+from loyalty.db.stored_time import bound_instant, read_instants
+from loyalty.services.posting.import_session import BulkSession, SpendEvents
+
+IntArray = npt.NDArray[np.int64]
+
+
+def send_held_spend(
+    conn: Connection,
+    member_ids: IntArray,
+    first_us: int,
+    last_us: int,
+    shortest_window_us: int,
+    longest_window_us: int,
+    session: BulkSession,
+) -> Callable[[], SpendEvents]:
+    """Qualifying spend already held for `member_ids` that any window of orders made between
+    `first_us` and `last_us` can see, read later (see `db.prepared.send_sql`).
+
+    Purchases inside every such window ((last − shortest window, first]) come summed per member as
+    one event at `first_us`; the rest one by one. Orders an unbroken session posted itself come from
+    its memory (`BulkSession.posted_spend`), so the database is only asked for what it held before:
+    the read no longer grows with the import. The events serve any sub-batch too: its windows see no
+    less of the summed range.
+    """
+    pg = is_postgres(conn)
+    known = session.key is not None
+    remembered = session.posted_spend(member_ids, first_us - longest_window_us, last_us) if known else None
+    if remembered is not None and session.before == 0:  # the database held nothing before the session
+        return lambda: remembered
+    edges: list[tuple[int, int]]
+    if last_us - shortest_window_us < first_us:
+        common_lo, common_hi = last_us - shortest_window_us, first_us
+        edges = [(first_us - longest_window_us, common_lo), (common_hi, last_us)]
+    else:
+        common_lo = common_hi = 0
+        edges = [(first_us - longest_window_us, last_us)]
+    mark = placeholder(conn)
+    net = "total_minor - refunded_minor"
+    held = f" AND id <= {int(session.before)}" if known else ""
+    summed: list[Callable[[], list[Any]]] = []
+    single: list[Callable[[], list[Any]]] = []
+    for condition, params in among("member_id", member_ids, pg):
+        if common_hi:
+            summed.append(
+                send_sql(
+                    conn,
+                    f"SELECT member_id, sum({net}) FROM purchases WHERE {condition} "
+                    f"AND occurred_at > {mark} AND occurred_at <= {mark}{held} GROUP BY member_id",
+                    (*params, bound_instant(common_lo, pg), bound_instant(common_hi, pg)),
+                )
+            )
+        single += [
+            send_sql(
+                conn,
+                f"SELECT member_id, occurred_at, {net} FROM purchases WHERE {condition} "
+                f"AND occurred_at > {mark} AND occurred_at <= {mark}{held}",
+                (*params, bound_instant(lo, pg), bound_instant(hi, pg)),
+            )
+            for lo, hi in edges
+            if hi > lo
+        ]
+
+    def read() -> SpendEvents:
+        members: list[int] = []
+        times: list[int] = []
+        amounts: list[int] = []
+        for sums in summed:
+            rows = sums()
+            members += [int(r[0]) for r in rows]
+            times += [first_us] * len(rows)
+            amounts += [int(r[1]) for r in rows]
+        for each in single:
+            rows = each()
+            members += [int(r[0]) for r in rows]
+            times += read_instants([r[1] for r in rows]).tolist()
+            amounts += [int(r[2]) for r in rows]
+        found = (
+            np.array(members, dtype=np.int64),
+            np.array(times, dtype=np.int64),
+            np.array(amounts, dtype=np.int64),
+        )
+        if remembered is None:
+            return found
+        return (
+            np.concatenate([found[0], remembered[0]]),
+            np.concatenate([found[1], remembered[1]]),
+            np.concatenate([found[2], remembered[2]]),
+        )
+
+    return read
+
+
+def spend_at_orders(
+    held: SpendEvents,
+    members: IntArray,
+    orders: IntArray,
+    member_of_order: IntArray,
+    occurred_us: IntArray,
+    totals: IntArray,
+    window_us: IntArray,
+) -> IntArray:
+    """Window spend right after each of `orders` (indexes into the batch's order arrays): what the
+    database held (`held` events) and the member's orders of the batch up to this one, in the window
+    (occurred − window, occurred] of this order. Each member's spend depends on their own only.
+    """
+    held_member, held_time, held_amount = held
+    order_member, order_time = member_of_order[orders], occurred_us[orders]
+    held_index = np.searchsorted(members, held_member)
+    event_member = np.concatenate([held_index, order_member])
+    event_time = np.concatenate([held_time, order_time])
+    event_amount = np.concatenate([held_amount, totals[orders]])
+    # At one instant, held spend before the batch's orders, and those in posting order.
+    is_order = np.concatenate([np.zeros(len(held_index), np.int64), np.ones(len(orders), np.int64)])
+    sequence = np.concatenate([np.zeros(len(held_index), np.int64), orders])
+    ranked = np.lexsort((sequence, is_order, event_time, event_member))
+    running = np.cumsum(event_amount[ranked])
+    instants = np.unique(event_time)
+    width = len(instants) + 1
+    key = event_member[ranked] * width + np.searchsorted(instants, event_time[ranked])
+    position = np.empty(len(ranked), dtype=np.int64)
+    position[ranked] = np.arange(len(ranked))
+    order_position = position[len(held_index) :]
+    window_start = np.searchsorted(instants, order_time - window_us[orders], side="right")
+    first_in_window = np.searchsorted(key, order_member * width + window_start, side="left")
+    spend: IntArray = running[order_position] - np.where(
+        first_in_window > 0, running[np.maximum(first_in_window - 1, 0)], 0
+    )
+    return spend
