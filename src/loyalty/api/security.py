@@ -56,6 +56,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "programme:write": frozenset({"admin", "marketer"}),
     # a member's data handed over (export) or their personal data erased
     "members:privacy": frozenset({"admin"}),
+    # the programme's rules, coupons and rewards read (the marketer's pages; the till quotes with
+    # purchases:write)
+    "programme:read": frozenset({"admin", "marketer", "analyst", "auditor"}),
+    # mining results: clusters, recommendations, churn (analytics:read); anomaly flags and their review
+    "anomalies:read": frozenset({"admin", "auditor", "analyst", "store_manager"}),
+    "anomalies:review": frozenset({"admin", "auditor"}),
+    # store targets per month: set and broken down by the chain (reading them is kpis:read)
+    "targets:write": frozenset({"admin"}),
 }
 
 PrincipalKind = Literal["staff", "api_key", "member"]

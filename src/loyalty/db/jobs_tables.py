@@ -15,7 +15,16 @@ from sqlalchemy import JSON, CheckConstraint, Column, Index, Integer, String, Ta
 from loyalty.db.base import metadata
 from loyalty.db.core_tables import Id, UTCDateTime
 
-JOB_KINDS = ("points_expiry", "tier_evaluation", "analytics_refresh")
+JOB_KINDS = (
+    "points_expiry",
+    "tier_evaluation",
+    "analytics_refresh",
+    "basket_rules",
+    "member_clusters",
+    "recommendations",
+    "churn_model",
+    "anomaly_scan",
+)
 JOB_STATUSES = ("queued", "running", "done", "failed")
 
 jobs = Table(
@@ -45,7 +54,7 @@ jobs = Table(
     Column("started_at", UTCDateTime(), nullable=True),
     Column("finished_at", UTCDateTime(), nullable=True),
     Column("heartbeat_at", UTCDateTime(), nullable=True),
-    CheckConstraint("kind IN ('points_expiry', 'tier_evaluation', 'analytics_refresh')", name="kind"),
+    CheckConstraint("kind IN ({})".format(", ".join(f"'{k}'" for k in JOB_KINDS)), name="kind"),
     CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
     CheckConstraint(
         "(active_kind IS NULL) = (status IN ('done', 'failed'))",

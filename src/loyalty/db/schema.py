@@ -14,6 +14,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "loyalty.db.imports_tables",
     "loyalty.db.analytics_tables",
     "loyalty.db.jobs_tables",
+    "loyalty.db.programme_tables",
 )
 
 

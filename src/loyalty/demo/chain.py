@@ -20,7 +20,8 @@ from sqlalchemy.engine import make_url
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, merchants, stores
-from loyalty.demo.generator import ChainSpec, generate, write_files
+from loyalty.demo.generator import ChainSpec, generate, history_start, write_files
+from loyalty.demo.programme import define_demo_programme
 from loyalty.domain.actors import Actor
 from loyalty.i18n import marker, translator
 from loyalty.imports.report import Summary
@@ -230,6 +231,7 @@ def build_demo(
         data = generate(spec)
         files = write_files(data, options.data_dir)
     ensure_stores(ctx, data.stores.to_pylist())
+    define_demo_programme(ctx, history_start(spec))
     summaries = []
     for kind, path in (
         ("members", files.members),

@@ -229,13 +229,20 @@ def _money(minor: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(yuan, fen, ".")
 
 
+def history_start(spec: ChainSpec) -> date:
+    """The first day of the purchase history: the first of the month `spec.months` before its end."""
+    end = np.datetime64(spec.end, "D")
+    first: date = (end.astype("datetime64[M]") - spec.months).astype("datetime64[D]").astype(date)
+    return first
+
+
 def generate(spec: ChainSpec | None = None) -> ChainData:
     """Draw the whole chain for `spec`."""
     spec = spec or ChainSpec()
     rng = np.random.default_rng(spec.seed)
     n = spec.members
     end = np.datetime64(spec.end, "D")
-    start = (end.astype("datetime64[M]") - spec.months).astype("datetime64[D]")
+    start = np.datetime64(history_start(spec), "D")
     days = np.arange(start, end)
     n_days = len(days)
     weights = day_weights(days)

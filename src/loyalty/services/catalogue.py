@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, select
 
@@ -21,6 +21,9 @@ from loyalty.bootstrap import Context
 from loyalty.db.core_tables import accounts, merchants, programmes, stores, tiers
 from loyalty.domain.errors import NotFound
 from loyalty.domain.tiers import TierDef
+
+if TYPE_CHECKING:
+    from loyalty.services.earning_rules.book import RuleBook
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class StoreInfo:
     liability_account_id: int
     redeemed_account_id: int
     expired_account_id: int
+    timezone: str = "UTC"  # the store's zone: its business days, member days and birthdays
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ def default_programme(conn: Connection) -> Programme:
 def store_info(conn: Connection, store_id: int) -> StoreInfo:
     """Read a store, its programme and its merchant's accounts now (STORE_NOT_FOUND when none)."""
     row = conn.execute(
-        select(stores.c.id, stores.c.merchant_id, merchants.c.programme_id)
+        select(stores.c.id, stores.c.merchant_id, stores.c.timezone, merchants.c.programme_id)
         .join(merchants, merchants.c.id == stores.c.merchant_id)
         .where(stores.c.id == store_id)
     ).first()
@@ -141,6 +145,7 @@ def store_info(conn: Connection, store_id: int) -> StoreInfo:
         liability_account_id=accs["liability"],
         redeemed_account_id=accs["redeemed"],
         expired_account_id=accs["expired"],
+        timezone=row.timezone,
     )
 
 
@@ -159,6 +164,7 @@ class Catalogue:
     def __init__(self) -> None:
         self._stores: dict[int, StoreInfo] = {}
         self._tiers: TierLadder | None = None
+        self._rules: RuleBook | None = None
 
     def store(self, conn: Connection, store_id: int) -> StoreInfo:
         """The store (STORE_NOT_FOUND when there is none)."""
@@ -187,10 +193,19 @@ class Catalogue:
             self._tiers = tier_ladder(conn)
         return self._tiers
 
+    def rule_book(self, conn: Connection) -> RuleBook:
+        """The programmes' earning rules, every version (`services.earning_rules.book`)."""
+        if self._rules is None:
+            from loyalty.services.earning_rules.book import read_book
+
+            self._rules = read_book(conn)
+        return self._rules
+
     def invalidate(self) -> None:
-        """Forget everything read: a store, the programme or a tier changed."""
+        """Forget everything read: a store, the programme, a tier or a rule changed."""
         self._stores = {}
         self._tiers = None
+        self._rules = None
 
 
 def catalogue_of(ctx: Context) -> Catalogue:

@@ -32,11 +32,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, insert, select, update
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, purchase_lines, purchases, returns, tier_history
+from loyalty.db.programme_tables import purchase_line_rules
+from loyalty.db.stored_time import epoch_us
 from loyalty.domain.actors import Actor
 from loyalty.domain.channels import Channel
 from loyalty.domain.earning import EarningRule, LineIn, cumulative_share
@@ -46,6 +49,7 @@ from loyalty.i18n.formats import Amount
 from loyalty.services import audit
 from loyalty.services.accounts import lock_member_account
 from loyalty.services.catalogue import catalogue_of
+from loyalty.services.earning_rules.frames import earn_one_sale, rule_rows
 from loyalty.services.members import resolve_member_id
 from loyalty.services.posting.one_sale import earn_sale_points
 from loyalty.services.tier_window import qualifying_spend
@@ -167,7 +171,9 @@ def _claim(
 ) -> ClaimResult:
     catalogue = catalogue_of(ctx)
     account = lock_member_account(conn, member_id)
-    member = conn.execute(select(members.c.status, members.c.tier_id).where(members.c.id == member_id)).one()
+    member = conn.execute(
+        select(members.c.status, members.c.tier_id, members.c.birthday).where(members.c.id == member_id)
+    ).one()
     if member.status != "active":
         raise Conflict(
             "MEMBER_INACTIVE",
@@ -185,6 +191,33 @@ def _claim(
         .order_by(purchase_lines.c.line_no)
     ).all()
     points = {ln.line_no: rule.line_points(LineIn(ln.amount_minor, ln.category)) for ln in lines}
+    rules = catalogue.rule_book(conn).for_programmes({prog.id})
+    by_rules = None
+    if rules:  # the rules in force at the sale's time, as if the card had been shown
+        by_rules = earn_one_sale(
+            rules,
+            programme_id=prog.id,
+            store_id=store.id,
+            zone=store.timezone,
+            occurred_us=epoch_us(sale.occurred_at),
+            channel=sale.channel,
+            tier_code=tier.code,
+            points_per_unit=prog.points_per_unit,
+            multiplier_pct=tier.multiplier_pct,
+            birthday=member.birthday,
+            amounts=[ln.amount_minor for ln in lines],
+            categories=[ln.category for ln in lines],
+            skus=[ln.sku for ln in lines],
+            excluded=[rule.is_excluded(LineIn(ln.amount_minor, ln.category)) for ln in lines],
+        )
+        points = dict(zip((ln.line_no for ln in lines), by_rules.line_points.tolist(), strict=True))
+        entries = rule_rows(
+            by_rules,
+            np.full(len(lines), sale.id, dtype=np.int64),
+            np.array([ln.line_no for ln in lines], dtype=np.int64),
+        )
+        if entries:
+            conn.execute(insert(purchase_line_rules), entries)
     earned = sum(points.values())
     withheld = _taken_back_by_returns(conn, sale, lines, points, earned)
     credited = earned - withheld

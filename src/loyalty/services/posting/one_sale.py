@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, bindparam, case, insert, select, update
 from sqlalchemy import Sequence as DbSequence
 
@@ -30,14 +31,18 @@ from loyalty.db.core_tables import (
     tiers,
 )
 from loyalty.db.prepared import Prepared, pipelined
+from loyalty.db.programme_tables import purchase_line_rules
+from loyalty.db.stored_time import epoch_us
 from loyalty.domain.actors import Actor
 from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_amount, line_eligible, lot_times
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
+from loyalty.domain.programme.engine import Earned, Rule
 from loyalty.domain.sale_limits import MAX_SALE_MINOR
 from loyalty.domain.tiers import tier_for_spend
 from loyalty.services import audit, idempotency
 from loyalty.services.accounts import Credit, LockedAccount, credit_points
 from loyalty.services.catalogue import Catalogue, StoreInfo
+from loyalty.services.earning_rules.frames import earn_one_sale, needs_birthdays, rule_rows, stored_date
 from loyalty.services.intake import currency_mismatch
 from loyalty.services.members import resolve_member_id
 from loyalty.services.request_hashes import model_hash, request_hash
@@ -127,6 +132,7 @@ _MEMBER_FOR_POSTING = Prepared(
         accounts.c.id.label("account_id"),
         accounts.c.balance,
         accounts.c.debt,
+        members.c.birthday,
     )
     .join(accounts, accounts.c.member_id == members.c.id)
     .where(members.c.id == bindparam("member_id"))
@@ -142,6 +148,7 @@ _MEMBER_FOR_POSTING_RESERVING = Prepared(
 _INSERT_PURCHASE = Prepared(insert(purchases).returning(purchases.c.id))
 _INSERT_PURCHASE_WITH_ID = Prepared(insert(purchases))
 _INSERT_LINES = Prepared(insert(purchase_lines))
+_INSERT_LINE_RULES = Prepared(insert(purchase_line_rules))
 _UPGRADE_MEMBER = Prepared(
     update(members)
     .where(members.c.id == bindparam("upgraded_member"))
@@ -159,6 +166,7 @@ class _Posting:
     account: LockedAccount
     spend_before: int | None  # net spend in the window before this sale; None: already at the top tier
     purchase_id: int | None  # reserved on PostgreSQL
+    birthday: Any = None  # as the driver reads it (the earning rules may ask)
 
 
 def _member_for_posting(
@@ -185,7 +193,7 @@ def _member_for_posting(
         rows = _MEMBER_FOR_POSTING.run(conn, {"member_id": member_id})
     if not rows:
         raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": str(member_id)})
-    status, tier_id, account_id, balance, debt, *reserved = rows[0]
+    status, tier_id, account_id, balance, debt, birthday, *reserved = rows[0]
     if status != "active":
         raise Conflict(
             "MEMBER_INACTIVE",
@@ -198,7 +206,7 @@ def _member_for_posting(
         spend = qualifying_spend(conn, member_id, data.occurred_at, window)
     purchase_id = reserved[0] if reserved else None
     account = LockedAccount(account_id, member_id, balance, debt)
-    return _Posting(member_id, tier_id, account, None if spend is None else int(spend), purchase_id)
+    return _Posting(member_id, tier_id, account, None if spend is None else int(spend), purchase_id, birthday)
 
 
 def _named_member(conn: Connection, ctx: Context, data: PurchaseIn) -> int:
@@ -324,7 +332,9 @@ def post_sale(
     tier = ladder.by_id[posting.tier_id]
     rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
     line_in = [LineIn(a, ln.category) for a, ln in zip(amounts, data.lines, strict=True)]
-    line_points = [rule.line_points(li) for li in line_in]
+    rules = catalogue.rule_book(conn).for_programmes({prog.id})
+    earned = _earned_by_rules(rules, store, data, amounts, tier.code, tier.multiplier_pct, posting.birthday)
+    line_points = [rule.line_points(li) for li in line_in] if earned is None else earned.line_points.tolist()
     eligible = sum(rule.eligible(li) for li in line_in)
     points = sum(line_points)
     total = data.total_minor if data.total_minor is not None else sum(amounts)
@@ -348,6 +358,11 @@ def post_sale(
             pid = posting.purchase_id
             _INSERT_PURCHASE_WITH_ID.send(conn, {"id": pid, **purchase})
         _INSERT_LINES.run_many(conn, _line_rows(pid, data, amounts, line_points))
+        if earned is not None and len(earned.entry_line):
+            n = len(amounts)
+            _INSERT_LINE_RULES.run_many(
+                conn, rule_rows(earned, np.full(n, pid, dtype=np.int64), np.arange(1, n + 1, dtype=np.int64))
+            )
         available_at, expires_at = earn_sale_points(
             conn,
             store,
@@ -376,6 +391,38 @@ def post_sale(
         result = _sale_result(data, pid, total, member_id, points, rule.label, lot, tier_code, upgraded_to)
         _answered(conn, ctx, result, actor, record, now, if_absent=look_up_order)
     return result
+
+
+def _earned_by_rules(
+    rules: Sequence[Rule],
+    store: StoreInfo,
+    data: PurchaseIn,
+    amounts: Sequence[int],
+    tier_code: str,
+    multiplier_pct: int,
+    birthday: Any,
+) -> Earned | None:
+    """The sale's points by the programme's earning rules (None: the programme has none in force
+    at any time, so the base rule alone earns, as `EarningRule`)."""
+    if not rules:
+        return None
+    prog = store.programme
+    return earn_one_sale(
+        rules,
+        programme_id=prog.id,
+        store_id=store.id,
+        zone=store.timezone,
+        occurred_us=epoch_us(data.occurred_at),
+        channel=data.channel,
+        tier_code=tier_code,
+        points_per_unit=prog.points_per_unit,
+        multiplier_pct=multiplier_pct,
+        birthday=stored_date(birthday) if needs_birthdays(rules) else None,
+        amounts=amounts,
+        categories=[ln.category for ln in data.lines],
+        skus=[ln.sku for ln in data.lines],
+        excluded=[ln.category is not None and ln.category in prog.excluded_categories for ln in data.lines],
+    )
 
 
 def _sale_result(

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -56,9 +56,17 @@ from loyalty.domain.earning import (
     rule_label,
 )
 from loyalty.domain.errors import NotFound
+from loyalty.domain.programme.engine import Earned
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
 from loyalty.services import audit
 from loyalty.services.catalogue import Programme, StoreInfo, TierLadder, catalogue_of
+from loyalty.services.earning_rules.frames import (
+    SaleColumns,
+    earn_lines,
+    needs_birthdays,
+    rule_rows,
+    stored_date,
+)
 from loyalty.services.posting.import_session import BulkSession
 from loyalty.services.posting.member_state import MemberState, read_members
 from loyalty.services.posting.one_sale import post_sale
@@ -302,6 +310,8 @@ class _SetBasedPosting:
         self.now: datetime = ctx.now()
         self.now_text = stored_text(self.now, self.pg)
         self.rules = ProgrammePerOrder.of(batch, stores)
+        self.rule_book = catalogue_of(ctx).rule_book(conn)
+        self.earned: Earned | None = None
         self.line_counts = batch.lines_per_order()
         self.first_lines = batch.offsets[:-1]
         self.totals = np.add.reduceat(amounts, self.first_lines)
@@ -411,6 +421,9 @@ class _SetBasedPosting:
         anonymous = self.who.anonymous
         if anonymous is not None:
             line_pts = line_pts * np.repeat(~anonymous, counts)
+        self.earned = self._earned_by_rules(tier_before, excluded)
+        if self.earned is not None:
+            line_pts = self.earned.line_points
         points = np.add.reduceat(line_pts, self.first_lines)
         eligible = np.add.reduceat(line_eligible(amounts, excluded), self.first_lines)
         rungs = len(self.ladder.ranked)
@@ -426,6 +439,39 @@ class _SetBasedPosting:
             for i in np.nonzero(anonymous)[0].tolist():
                 rules[i] = ANONYMOUS_RULE
         return line_pts, points, eligible, rules
+
+    def _earned_by_rules(self, tier_before: IntArray, excluded: BoolArray) -> Earned | None:
+        """The lines' points by the programmes' earning rules (None: no rule, the base rule alone)."""
+        programmes = self.rules.programmes
+        rules = self.rule_book.for_programmes({p.id for p in programmes})
+        if not rules:
+            return None
+        batch, who, n = self.batch, self.who, len(self.batch)
+        of_order = self.rules.store_of_order
+        member = np.ones(n, dtype=bool) if who.anonymous is None else ~who.anonymous
+        birthdays: list[date | None] = [None] * n
+        if needs_birthdays(rules):
+            known = [stored_date(state.stored_birthday) for state in who.states]
+            birthdays = [known[m] if is_member else None for m, is_member in zip(
+                who.of_order.tolist(), member.tolist(), strict=True
+            )]  # fmt: skip
+        ladder = self.ladder.ranked
+        sales = SaleColumns(
+            programme_id=np.array([p.id for p in programmes], dtype=np.int64)[of_order],
+            store_id=batch.store_id,
+            occurred_us=batch.occurred_us,
+            zone=[self.rules.stores[i].timezone for i in of_order.tolist()],
+            channel=[None] * n if batch.channel is None else batch.channel.to_pylist(),
+            tier_code=[ladder[i].code for i in tier_before.tolist()],
+            points_per_unit=self.rules.points_per_unit,
+            multiplier_pct=np.array([t.multiplier_pct for t in ladder], dtype=np.int64)[tier_before],
+            member=member,
+            birthday=birthdays,
+        )
+        line_sale = np.repeat(np.arange(n, dtype=np.int64), self.line_counts)
+        return earn_lines(
+            rules, sales, line_sale, self.amounts, batch.category.to_pylist(), batch.sku.to_pylist(), excluded
+        )
 
     def _debt_paid(self, points_by_member: IntArray) -> IntArray:
         """What each order's points pay of its member's debt (per order of `by_member`): the debt
@@ -515,6 +561,18 @@ class _SetBasedPosting:
             {"returned_quantity": 0},
             into=writes,
         )  # fmt: skip
+        entries = None if self.earned is None else rule_rows(
+            self.earned, np.repeat(purchase_ids, self.line_counts), line_no
+        )  # fmt: skip
+        if entries:
+            write_rows(
+                self.conn,
+                "purchase_line_rules",
+                ("purchase_id", "line_no", "rule_id", "points"),
+                [tuple(e.values()) for e in entries],
+                {},
+                into=writes,
+            )
 
     def _write_earnings(
         self,

@@ -1,0 +1,69 @@
+"""The demo chain's earning rules: a believable café programme, in force from the start of its history.
+
+Member day on the 8th (double points), double points in the birthday month, 1.5× on bakery, extra
+points on gift boxes, and a bonus for a basket of ¥200 or more — so the imported history, the statement
+and the quote all show rules at work. The rules are defined as a marketer would (`earning_rules.book`),
+dated to the first day of the generated history so that every sale in it is earned by them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from loyalty.bootstrap import Context, FrozenClock
+
+DEMO_RULES: list[dict[str, Any]] = [
+    {
+        "code": "member-day",
+        "name": "会员日双倍积分（每月 8 日）",
+        "kind": "multiplier",
+        "multiplier_pct": 200,
+        "priority": 20,
+        "when": {"member_day": {"days_of_month": [8]}},
+    },
+    {
+        "code": "birthday-month",
+        "name": "生日月双倍积分",
+        "kind": "multiplier",
+        "multiplier_pct": 200,
+        "priority": 30,
+        "when": {"birthday": "month"},
+    },
+    {
+        "code": "bakery",
+        "name": "烘焙 1.5 倍积分",
+        "kind": "multiplier",
+        "multiplier_pct": 150,
+        "priority": 40,
+        "when": {"categories": ["烘焙"]},
+    },
+    {
+        "code": "gift-boxes",
+        "name": "礼盒每元加赠 2 积分",
+        "kind": "bonus_per_unit",
+        "points_per_unit": 2,
+        "priority": 40,
+        "when": {"categories": ["礼盒"]},
+    },
+    {
+        "code": "big-basket",
+        "name": "满 200 元赠 100 积分",
+        "kind": "fixed_bonus",
+        "points": 100,
+        "priority": 50,
+        "when": {"min_spend": "200"},
+    },
+]
+
+
+def define_demo_programme(ctx: Context, since: date) -> None:
+    """Define `DEMO_RULES` in force from `since` (the clock set there, so nothing is backdated)."""
+    from loyalty.services.earning_rules.book import define_rules
+
+    clock = ctx.clock
+    try:
+        ctx.clock = FrozenClock(datetime(since.year, since.month, since.day, tzinfo=UTC))
+        define_rules(ctx, DEMO_RULES)
+    finally:
+        ctx.clock = clock

@@ -1,0 +1,345 @@
+"""Earning rules as data: what a marketer configures, checked when it is defined, never at sale time.
+
+A rule is one of four kinds, applied to the lines its conditions select:
+
+- ``multiplier``: the lines earn ``multiplier_pct`` % of their base points (200 = double points); the
+  rule's entry is the extra part, so "base 30 + member day 30" explains a doubled line;
+- ``bonus_per_unit``: ``points_per_unit`` extra points per currency unit of the lines' spend;
+- ``fixed_bonus``: ``points`` once per sale, shared over the selected lines in proportion to their
+  amounts (largest remainder), so that a returned line takes back its own share;
+- ``exclude``: the selected lines earn nothing, neither base points nor any rule's.
+
+Conditions (``when``) select sales (stores, channels, tiers, member day, birthday, hours, minimum spend)
+and lines (categories, SKUs); every condition left out selects everything. Rules run in ascending
+``priority`` (ties: by code); a rule with ``stop`` keeps the lines it selected from every later rule.
+
+The form here is the one a programme's YAML, the API and the CLI take (`parse_rule`); errors name the
+field (``rules[2].when.hours``) and say why, in the `InvalidInput` form every entry point shows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from loyalty.domain.errors import InvalidInput, field_error
+
+RuleKind = Literal["multiplier", "bonus_per_unit", "fixed_bonus", "exclude"]
+RULE_KINDS: tuple[RuleKind, ...] = ("multiplier", "bonus_per_unit", "fixed_bonus", "exclude")
+BirthdayWindow = Literal["day", "week", "month"]
+BIRTHDAY_WINDOWS: tuple[BirthdayWindow, ...] = ("day", "week", "month")
+
+#: limits of common sense: a rule beyond them is a typing mistake, refused when it is defined
+MAX_MULTIPLIER_PCT = 1_000  # 10× the base points
+MAX_POINTS_PER_UNIT = 1_000
+MAX_FIXED_POINTS = 1_000_000
+MAX_PRIORITY = 10_000
+MAX_LIST = 1_000
+_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class MemberDay:
+    """Days of the programme's member day (会员日), in the store's time zone; any of them matches.
+
+    ``days_of_month``: 1–31, or -1 for the month's last day (a 31 matches only months that have one);
+    ``weekdays``: ISO weekdays 1 (Monday) – 7, every week; ``nth_weekdays``: (weekday, n) with n 1–5,
+    or -1 for the month's last such weekday ("the last Friday" is (5, -1)).
+    """
+
+    days_of_month: tuple[int, ...] = ()
+    weekdays: tuple[int, ...] = ()
+    nth_weekdays: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What a rule applies to; an empty field selects everything (see the module docstring)."""
+
+    stores: frozenset[str] = frozenset()  # store codes
+    channels: frozenset[str] = frozenset()
+    tiers: frozenset[str] = frozenset()  # tier codes
+    categories: frozenset[str] = frozenset()
+    skus: frozenset[str] = frozenset()
+    member_day: MemberDay | None = None
+    birthday: BirthdayWindow | None = None
+    #: local minutes of the day [start, end); end < start wraps past midnight
+    hours: tuple[int, int] | None = None
+    #: the sale's spend on the selected lines must reach this (minor units)
+    min_spend_minor: int = 0
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One earning rule as defined (the versioned row adds its id, version and dates)."""
+
+    code: str
+    name: str
+    kind: RuleKind
+    priority: int = 100
+    stop: bool = False
+    multiplier_pct: int = 100
+    points_per_unit: int = 0
+    points: int = 0
+    when: Conditions = field(default_factory=Conditions)
+
+    def as_dict(self, minor_per_unit: int = 100) -> dict[str, Any]:
+        """The rule in the form `parse_rule` reads (YAML, API, CLI): only what was set."""
+        out: dict[str, Any] = {"code": self.code, "name": self.name, "kind": self.kind}
+        if self.priority != 100:
+            out["priority"] = self.priority
+        if self.stop:
+            out["stop"] = True
+        if self.kind == "multiplier":
+            out["multiplier_pct"] = self.multiplier_pct
+        elif self.kind == "bonus_per_unit":
+            out["points_per_unit"] = self.points_per_unit
+        elif self.kind == "fixed_bonus":
+            out["points"] = self.points
+        when = _conditions_dict(self.when, minor_per_unit)
+        if when:
+            out["when"] = when
+        return out
+
+
+def _conditions_dict(c: Conditions, minor_per_unit: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in ("stores", "channels", "tiers", "categories", "skus"):
+        values = getattr(c, name)
+        if values:
+            out[name] = sorted(values)
+    if c.member_day is not None:
+        day: dict[str, Any] = {}
+        if c.member_day.days_of_month:
+            day["days_of_month"] = ["last" if d == -1 else d for d in c.member_day.days_of_month]
+        if c.member_day.weekdays:
+            day["weekdays"] = [WEEKDAY_NAMES[d - 1] for d in c.member_day.weekdays]
+        if c.member_day.nth_weekdays:
+            day["nth_weekdays"] = [
+                {"weekday": WEEKDAY_NAMES[w - 1], "n": "last" if n == -1 else n}
+                for w, n in c.member_day.nth_weekdays
+            ]
+        out["member_day"] = day
+    if c.birthday is not None:
+        out["birthday"] = c.birthday
+    if c.hours is not None:
+        (a, b) = c.hours
+        out["hours"] = f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}"
+    if c.min_spend_minor:
+        out["min_spend"] = str(Decimal(c.min_spend_minor) / minor_per_unit)
+    return out
+
+
+class _Errors:
+    """Collects every bad field of a definition, so one answer names them all."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.entries: list[dict[str, Any]] = []
+
+    def add(self, name: str, message: str, values: Mapping[str, Any] | None = None) -> None:
+        self.entries.append(field_error(f"{self.prefix}{name}", message, values))
+
+    def raise_any(self) -> None:
+        if self.entries:
+            first = self.entries[0]
+            raise InvalidInput(
+                "RULE_INVALID",
+                "the rule cannot work: {field}: {reason}",
+                {"field": first["field"], "reason": first["message"], "errors": self.entries},
+            )
+
+
+def _int(raw: Any, name: str, errors: _Errors, low: int, high: int) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        errors.add(name, "must be a whole number")
+        return low
+    if not low <= raw <= high:
+        errors.add(name, "must be between {low} and {high}", {"low": low, "high": high})
+    return raw
+
+
+def _strings(raw: Any, name: str, errors: _Errors) -> frozenset[str]:
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list) or not all(isinstance(v, str) and v.strip() for v in raw):
+        errors.add(name, "must be a list of names")
+        return frozenset()
+    if len(raw) > MAX_LIST:
+        errors.add(name, "lists at most {n} values", {"n": MAX_LIST})
+    if any(len(v) > 100 for v in raw):
+        errors.add(name, "names are at most 100 characters")
+    return frozenset(v.strip() for v in raw)
+
+
+def _weekday(raw: Any) -> int | None:
+    if isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= 7:
+        return raw
+    if isinstance(raw, str) and raw.lower()[:3] in WEEKDAY_NAMES:
+        return WEEKDAY_NAMES.index(raw.lower()[:3]) + 1
+    return None
+
+
+def _member_day(raw: Any, errors: _Errors) -> MemberDay | None:
+    name = "when.member_day"
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not set(raw) <= {"days_of_month", "weekdays", "nth_weekdays"}:
+        errors.add(name, "takes days_of_month, weekdays and/or nth_weekdays")
+        return None
+    days: list[int] = []
+    for d in raw.get("days_of_month") or []:
+        if d == "last":
+            days.append(-1)
+        elif isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 31:
+            days.append(d)
+        else:
+            errors.add(f"{name}.days_of_month", "days are 1 to 31 or 'last' (got {value})", {"value": d})
+    weekdays: list[int] = []
+    for w in raw.get("weekdays") or []:
+        found = _weekday(w)
+        if found is None:
+            errors.add(f"{name}.weekdays", "weekdays are mon … sun or 1 to 7 (got {value})", {"value": w})
+        else:
+            weekdays.append(found)
+    nth: list[tuple[int, int]] = []
+    for item in raw.get("nth_weekdays") or []:
+        w = _weekday(item.get("weekday")) if isinstance(item, dict) else None
+        n = item.get("n") if isinstance(item, dict) else None
+        n = -1 if n == "last" else n
+        if w is None or not isinstance(n, int) or isinstance(n, bool) or n not in (-1, 1, 2, 3, 4, 5):
+            errors.add(f"{name}.nth_weekdays", "each needs a weekday and n = 1 to 5 or 'last'")
+        else:
+            nth.append((w, n))
+    if not (days or weekdays or nth):
+        errors.add(name, "names no day")
+    return MemberDay(tuple(sorted(set(days))), tuple(sorted(set(weekdays))), tuple(sorted(set(nth))))
+
+
+def _hours(raw: Any, errors: _Errors) -> tuple[int, int] | None:
+    if raw is None:
+        return None
+    found = _HOURS.match(raw) if isinstance(raw, str) else None
+    if found is None:
+        errors.add("when.hours", "must read HH:MM-HH:MM (got {value})", {"value": raw})
+        return None
+    h1, m1, h2, m2 = (int(g) for g in found.groups())
+    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2 != 0):
+        errors.add("when.hours", "must read HH:MM-HH:MM (got {value})", {"value": raw})
+        return None
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if start == end:
+        errors.add("when.hours", "starts and ends at the same time: it would select no sale")
+    return start, end
+
+
+def _money(raw: Any, name: str, errors: _Errors, minor_per_unit: int) -> int:
+    if raw is None:
+        return 0
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        errors.add(name, "must be an amount such as 100 or 99.50 (got {value})", {"value": raw})
+        return 0
+    minor = value * minor_per_unit
+    if minor != minor.to_integral_value() or minor < 0 or minor > 10**12:
+        errors.add(name, "must be a positive amount with at most two decimals (got {value})", {"value": raw})
+        return 0
+    return int(minor)
+
+
+_FIELDS = {"code", "name", "kind", "priority", "stop", "multiplier_pct", "points_per_unit", "points", "when"}
+_WHEN = {
+    "stores",
+    "channels",
+    "tiers",
+    "categories",
+    "skus",
+    "member_day",
+    "birthday",
+    "hours",
+    "min_spend",
+}
+
+
+def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpec:
+    """A rule from its dict form (YAML, JSON); `InvalidInput` naming every bad field otherwise.
+
+    `prefix` goes before each field's name (``rules[3].``) when the rule is one of a programme's.
+    """
+    errors = _Errors(prefix)
+    if not isinstance(raw, dict):
+        errors.add("", "a rule is a mapping of fields")
+        errors.raise_any()
+    unknown = sorted(set(raw) - _FIELDS)
+    for name in unknown:
+        errors.add(name, "is not a field of a rule")
+    code = raw.get("code")
+    if not isinstance(code, str) or not _CODE.match(code):
+        errors.add("code", "must be 1 to 40 lowercase letters, digits, - or _ (got {value})", {"value": code})
+    name = raw.get("name", code)
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        errors.add("name", "must be a text of 1 to 200 characters")
+    kind = raw.get("kind")
+    if kind not in RULE_KINDS:
+        errors.add(
+            "kind", "must be one of {kinds} (got {value})", {"kinds": ", ".join(RULE_KINDS), "value": kind}
+        )
+    priority = _int(raw.get("priority", 100), "priority", errors, 0, MAX_PRIORITY)
+    stop = raw.get("stop", False)
+    if not isinstance(stop, bool):
+        errors.add("stop", "must be true or false")
+    multiplier, per_unit, points = 100, 0, 0
+    if kind == "multiplier":
+        multiplier = _int(raw.get("multiplier_pct"), "multiplier_pct", errors, 101, MAX_MULTIPLIER_PCT)
+    elif kind == "bonus_per_unit":
+        per_unit = _int(raw.get("points_per_unit"), "points_per_unit", errors, 1, MAX_POINTS_PER_UNIT)
+    elif kind == "fixed_bonus":
+        points = _int(raw.get("points"), "points", errors, 1, MAX_FIXED_POINTS)
+    for other, applies in (
+        ("multiplier_pct", kind == "multiplier"),
+        ("points_per_unit", kind == "bonus_per_unit"),
+        ("points", kind == "fixed_bonus"),
+    ):
+        if other in raw and not applies:
+            errors.add(other, "does not apply to a rule of kind {kind}", {"kind": kind})
+    when_raw = raw.get("when") or {}
+    if not isinstance(when_raw, dict):
+        errors.add("when", "must be a mapping of conditions")
+        when_raw = {}
+    for name_ in sorted(set(when_raw) - _WHEN):
+        errors.add(f"when.{name_}", "is not a condition")
+    birthday = when_raw.get("birthday")
+    if birthday is not None and birthday not in BIRTHDAY_WINDOWS:
+        errors.add("when.birthday", "must be day, week or month (got {value})", {"value": birthday})
+        birthday = None
+    when = Conditions(
+        stores=_strings(when_raw.get("stores"), "when.stores", errors),
+        channels=_strings(when_raw.get("channels"), "when.channels", errors),
+        tiers=_strings(when_raw.get("tiers"), "when.tiers", errors),
+        categories=_strings(when_raw.get("categories"), "when.categories", errors),
+        skus=_strings(when_raw.get("skus"), "when.skus", errors),
+        member_day=_member_day(when_raw.get("member_day"), errors),
+        birthday=birthday,
+        hours=_hours(when_raw.get("hours"), errors),
+        min_spend_minor=_money(when_raw.get("min_spend"), "when.min_spend", errors, minor_per_unit),
+    )
+    if kind == "exclude" and not (when.categories or when.skus):
+        errors.add("when", "an exclude rule names the categories or SKUs it excludes")
+    errors.raise_any()
+    return RuleSpec(
+        code=str(code),
+        name=str(name).strip(),
+        kind=kind,
+        priority=priority,
+        stop=bool(stop),
+        multiplier_pct=multiplier,
+        points_per_unit=per_unit,
+        points=points,
+        when=when,
+    )

@@ -1,0 +1,1 @@
+"""Earning rules as versioned data (`book`) and the engine's columns built from a posting (`frames`)."""

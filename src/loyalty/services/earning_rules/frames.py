@@ -1,0 +1,190 @@
+"""The engine's columns (`domain.programme.engine.Sales`, `Lines`) built from what a posting holds.
+
+A sale at the till, the till's grouped sales and an import's batch all come here with the same fields
+per sale (store, time, channel, the member's tier and birthday) and per line (amount, category, SKU),
+so the engine sees one shape whatever the path. Local dates come from each store's zone: the offset of
+each distinct (zone, UTC hour) is looked up once (zones change offset on whole UTC hours).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+from loyalty.db.stored_time import instant
+from loyalty.domain.programme.engine import Earned, Lines, LocalDays, Rule, Sales, Vocabulary, earn
+from loyalty.domain.programme.rules import RuleSpec
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+_US_PER_HOUR = 3_600_000_000
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=65_536)
+def _offset_us(zone: str, hour: int) -> int:
+    offset = instant(hour * _US_PER_HOUR).astimezone(_zone(zone)).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds()) * 1_000_000
+
+
+def utc_offsets(occurred_us: IntArray, zones: Sequence[str]) -> IntArray:
+    """Each sale's UTC offset in its store's zone, microseconds."""
+    hours = occurred_us // _US_PER_HOUR
+    return np.fromiter(
+        (_offset_us(z, h) for z, h in zip(zones, hours.tolist(), strict=True)),
+        dtype=np.int64,
+        count=len(zones),
+    )
+
+
+@dataclass(frozen=True)
+class SaleColumns:
+    """Per sale, what a posting knows (lists or arrays of equal length)."""
+
+    programme_id: IntArray
+    store_id: IntArray
+    occurred_us: IntArray
+    zone: Sequence[str]
+    channel: Sequence[str | None]
+    tier_code: Sequence[str]
+    points_per_unit: IntArray
+    multiplier_pct: IntArray
+    member: BoolArray
+    birthday: Sequence[date | None]
+
+
+def needs_birthdays(rules: Sequence[Rule]) -> bool:
+    """Whether any rule asks for the member's birthday (otherwise it is not decoded)."""
+    return any(r.spec.when.birthday is not None for r in rules)
+
+
+def sales_frame(c: SaleColumns) -> Sales:
+    months = np.fromiter(
+        (0 if b is None else b.month for b in c.birthday), dtype=np.int64, count=len(c.birthday)
+    )
+    days = np.fromiter((0 if b is None else b.day for b in c.birthday), dtype=np.int64, count=len(c.birthday))
+    return Sales(
+        programme_id=c.programme_id,
+        store_id=c.store_id,
+        occurred_us=c.occurred_us,
+        local=LocalDays.of(c.occurred_us, utc_offsets(c.occurred_us, c.zone)),
+        channel=Vocabulary.of([ch or "store" for ch in c.channel]),
+        tier=Vocabulary.of(list(c.tier_code)),
+        points_per_unit=c.points_per_unit,
+        multiplier_pct=c.multiplier_pct,
+        member=c.member,
+        birthday_month=months,
+        birthday_day=days,
+    )
+
+
+def earn_lines(
+    rules: Sequence[Rule],
+    sales: SaleColumns,
+    line_sale: IntArray,
+    amount_minor: IntArray,
+    category: Sequence[str | None],
+    sku: Sequence[str | None],
+    excluded: BoolArray,
+) -> Earned:
+    """`engine.earn` over the columns of a posting."""
+    lines = Lines(
+        sale=line_sale,
+        amount_minor=amount_minor,
+        category=Vocabulary.of(category),
+        sku=Vocabulary.of(sku),
+        excluded=excluded,
+    )
+    return earn(rules, sales_frame(sales), lines)
+
+
+def rule_rows(earned: Earned, purchase_ids: IntArray, line_nos: IntArray) -> list[dict[str, int]]:
+    """`purchase_line_rules` rows of `earned` (`purchase_ids`, `line_nos`: per line of the batch)."""
+    if not len(earned.entry_line):
+        return []
+    rule_ids = np.array([r.id for r in earned.rules], dtype=np.int64)[earned.entry_rule]
+    return [
+        {"purchase_id": p, "line_no": n, "rule_id": r, "points": pts}
+        for p, n, r, pts in zip(
+            purchase_ids[earned.entry_line].tolist(),
+            line_nos[earned.entry_line].tolist(),
+            rule_ids.tolist(),
+            earned.entry_points.tolist(),
+            strict=True,
+        )
+    ]
+
+
+def draft_rules(specs: Sequence[RuleSpec], programme_id: int, store_ids: dict[str, int]) -> tuple[Rule, ...]:
+    """Rules not yet stored (a simulation or a quote of a draft), in force at any time."""
+    return tuple(
+        Rule(
+            id=-(i + 1),
+            version=0,
+            programme_id=programme_id,
+            spec=spec,
+            store_ids=frozenset(store_ids[c] for c in spec.when.stores if c in store_ids),
+            effective_from_us=np.iinfo(np.int64).min,
+        )
+        for i, spec in enumerate(specs)
+    )
+
+
+def earn_one_sale(
+    rules: Sequence[Rule],
+    *,
+    programme_id: int,
+    store_id: int,
+    zone: str,
+    occurred_us: int,
+    channel: str | None,
+    tier_code: str,
+    points_per_unit: int,
+    multiplier_pct: int,
+    birthday: date | None,
+    amounts: Sequence[int],
+    categories: Sequence[str | None],
+    skus: Sequence[str | None],
+    excluded: Sequence[bool],
+) -> Earned:
+    """One member's sale as a batch of one (the live path and the quote)."""
+    sales = SaleColumns(
+        programme_id=np.array([programme_id], dtype=np.int64),
+        store_id=np.array([store_id], dtype=np.int64),
+        occurred_us=np.array([occurred_us], dtype=np.int64),
+        zone=(zone,),
+        channel=(channel,),
+        tier_code=(tier_code,),
+        points_per_unit=np.array([points_per_unit], dtype=np.int64),
+        multiplier_pct=np.array([multiplier_pct], dtype=np.int64),
+        member=np.ones(1, dtype=bool),
+        birthday=(birthday,),
+    )
+    return earn_lines(
+        rules,
+        sales,
+        np.zeros(len(amounts), dtype=np.int64),
+        np.array(amounts, dtype=np.int64),
+        categories,
+        skus,
+        np.array(excluded, dtype=bool),
+    )
+
+
+def stored_date(value: object) -> date | None:
+    """A DATE column as the driver hands it back (SQLite: text) as a date."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    return value if isinstance(value, date) else None

@@ -1,0 +1,466 @@
+"""The earning engine on hand-computed cases: each rule kind, the order, rounding, member day and
+birthday in the store's zone across month ends and New Year, and batch invariance (Hypothesis): a sale
+earns the same alone and inside any batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loyalty.domain.errors import InvalidInput
+from loyalty.domain.programme.engine import Earned, Rule
+from loyalty.domain.programme.rules import parse_rule
+from loyalty.services.earning_rules.frames import SaleColumns, earn_lines, utc_offsets
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def us(at: datetime) -> int:
+    return (at - EPOCH).days * 86_400_000_000 + (at - EPOCH).seconds * 1_000_000 + (at - EPOCH).microseconds
+
+
+def rule(raw: dict[str, Any], rid: int = 1, stores: frozenset[int] = frozenset(), start: int = 0) -> Rule:
+    return Rule(rid, 1, 1, parse_rule(raw), stores, start)
+
+
+@dataclass
+class Sale:
+    at: datetime
+    lines: list[tuple[int, str | None, str]]  # amount, category, sku
+    zone: str = "Asia/Shanghai"
+    store: int = 1
+    channel: str = "store"
+    tier: str = "basic"
+    multiplier: int = 100
+    per_unit: int = 1
+    member: bool = True
+    birthday: date | None = None
+    excluded: list[bool] = field(default_factory=list)
+
+
+def run(rules: list[Rule], sales: list[Sale]) -> Earned:
+    n = len(sales)
+    columns = SaleColumns(
+        programme_id=np.ones(n, dtype=np.int64),
+        store_id=np.array([s.store for s in sales], dtype=np.int64),
+        occurred_us=np.array([us(s.at) for s in sales], dtype=np.int64),
+        zone=[s.zone for s in sales],
+        channel=[s.channel for s in sales],
+        tier_code=[s.tier for s in sales],
+        points_per_unit=np.array([s.per_unit for s in sales], dtype=np.int64),
+        multiplier_pct=np.array([s.multiplier for s in sales], dtype=np.int64),
+        member=np.array([s.member for s in sales], dtype=bool),
+        birthday=[s.birthday for s in sales],
+    )
+    flat = [(i, ln) for i, s in enumerate(sales) for ln in s.lines]
+    excluded = [x for s in sales for x in (s.excluded or [False] * len(s.lines))]
+    return earn_lines(
+        rules,
+        columns,
+        np.array([i for i, _ in flat], dtype=np.int64),
+        np.array([ln[0] for _, ln in flat], dtype=np.int64),
+        [ln[1] for _, ln in flat],
+        [ln[2] for _, ln in flat],
+        np.array(excluded, dtype=bool),
+    )
+
+
+def entries(earned: Earned) -> list[tuple[int, str, int]]:
+    return sorted(
+        (int(line), earned.rules[int(r)].spec.code, int(p))
+        for line, r, p in zip(earned.entry_line, earned.entry_rule, earned.entry_points, strict=True)
+    )
+
+
+# 2026-12-08 10:00 in Shanghai (02:00 UTC); the 8th is the member day below.
+MEMBER_DAY = datetime(2026, 12, 8, 2, tzinfo=UTC)
+OTHER_DAY = datetime(2026, 12, 9, 2, tzinfo=UTC)
+
+
+def test_base_points_alone_are_the_programme_rule() -> None:
+    earned = run([], [Sale(MEMBER_DAY, [(12_345, "coffee", "A"), (99, None, "B")], multiplier=150)])
+    # floor(12345 × 1 × 150 / 10000) = 185; floor(99 × 150 / 10000) = 1
+    assert earned.base.tolist() == [185, 1]
+    assert entries(earned) == []
+
+
+CASES: list[tuple[str, dict[str, Any], Sale, list[int], list[tuple[int, str, int]]]] = [
+    (
+        "member day doubles every line (extra = base, tier included)",
+        {
+            "code": "md",
+            "kind": "multiplier",
+            "multiplier_pct": 200,
+            "when": {"member_day": {"days_of_month": [8]}},
+        },
+        Sale(MEMBER_DAY, [(10_050, "coffee", "A"), (333, "tea", "B")], multiplier=120),
+        [120, 3],
+        [(0, "md", 120), (1, "md", 3)],
+    ),
+    (
+        "not on another day",
+        {
+            "code": "md",
+            "kind": "multiplier",
+            "multiplier_pct": 200,
+            "when": {"member_day": {"days_of_month": [8]}},
+        },
+        Sale(OTHER_DAY, [(10_050, "coffee", "A")]),
+        [100],
+        [],
+    ),
+    (
+        "a category multiplier touches its category only; 150% of 99 base points adds floor(49.5)",
+        {"code": "tea", "kind": "multiplier", "multiplier_pct": 150, "when": {"categories": ["tea"]}},
+        Sale(OTHER_DAY, [(9_999, "tea", "A"), (9_999, "coffee", "B")]),
+        [99, 99],
+        [(0, "tea", 49)],
+    ),
+    (
+        "bonus per unit: 3 per ¥1 of a SKU's spend, floored",
+        {"code": "sku", "kind": "bonus_per_unit", "points_per_unit": 3, "when": {"skus": ["B"]}},
+        Sale(OTHER_DAY, [(1_000, "tea", "A"), (1_299, "tea", "B")]),
+        [10, 12],
+        [(1, "sku", 38)],
+    ),
+    (
+        "a fixed bonus is shared by amount, largest remainder, and sums exactly",
+        {"code": "fix", "kind": "fixed_bonus", "points": 100},
+        Sale(OTHER_DAY, [(100, "a", "A"), (100, "b", "B"), (100, "c", "C")]),
+        [1, 1, 1],
+        [(0, "fix", 34), (1, "fix", 33), (2, "fix", 33)],
+    ),
+    (
+        "minimum spend counts the selected lines only (¥60 of tea < ¥80)",
+        {
+            "code": "min",
+            "kind": "fixed_bonus",
+            "points": 50,
+            "when": {"categories": ["tea"], "min_spend": "80"},
+        },
+        Sale(OTHER_DAY, [(6_000, "tea", "A"), (5_000, "coffee", "B")]),
+        [60, 50],
+        [],
+    ),
+    (
+        "minimum spend reached exactly",
+        {"code": "min", "kind": "fixed_bonus", "points": 50, "when": {"min_spend": "110"}},
+        Sale(OTHER_DAY, [(6_000, "tea", "A"), (5_000, "coffee", "B")]),
+        [60, 50],
+        [(0, "min", 27), (1, "min", 23)],
+    ),
+    (
+        "hours in the store's zone: 10:00 in Shanghai is inside 09:00-11:00",
+        {"code": "am", "kind": "bonus_per_unit", "points_per_unit": 1, "when": {"hours": "09:00-11:00"}},
+        Sale(MEMBER_DAY, [(1_000, None, "A")]),
+        [10],
+        [(0, "am", 10)],
+    ),
+    (
+        "hours wrap past midnight: 22:00-02:00 does not hold 10:00",
+        {"code": "night", "kind": "bonus_per_unit", "points_per_unit": 1, "when": {"hours": "22:00-02:00"}},
+        Sale(MEMBER_DAY, [(1_000, None, "A")]),
+        [10],
+        [],
+    ),
+    (
+        "channels and tiers select sales",
+        {
+            "code": "gold",
+            "kind": "bonus_per_unit",
+            "points_per_unit": 1,
+            "when": {"tiers": ["gold"], "channels": ["online"]},
+        },
+        Sale(OTHER_DAY, [(1_000, None, "A")], tier="gold", channel="online"),
+        [10],
+        [(0, "gold", 10)],
+    ),
+    (
+        "an anonymous sale earns nothing at all",
+        {"code": "fix", "kind": "fixed_bonus", "points": 100},
+        Sale(OTHER_DAY, [(1_000, None, "A")], member=False),
+        [0],
+        [],
+    ),
+    (
+        "the programme's excluded lines earn no rule's points either",
+        {"code": "fix", "kind": "fixed_bonus", "points": 100},
+        Sale(OTHER_DAY, [(1_000, "tobacco", "A"), (1_000, "tea", "B")], excluded=[True, False]),
+        [0, 10],
+        [(1, "fix", 100)],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "sale", "base", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_rule_kinds(name: str, raw: dict[str, Any], sale: Sale, base: list[int], expected: list[Any]) -> None:
+    earned = run([rule(raw)], [sale])
+    assert earned.base.tolist() == base
+    assert entries(earned) == expected
+    assert int(earned.line_points.sum()) == sum(base) + sum(p for _, _, p in expected)
+
+
+def test_exclude_rules_run_first_and_stop_keeps_lines_from_later_rules() -> None:
+    rules = [
+        rule({"code": "z-double", "kind": "multiplier", "multiplier_pct": 200, "priority": 50}, 1),
+        rule({"code": "a-tea", "kind": "bonus_per_unit", "points_per_unit": 5, "priority": 10, "stop": True,
+              "when": {"categories": ["tea"]}}, 2),
+        rule({"code": "no-gift", "kind": "exclude", "priority": 99, "when": {"categories": ["gift"]}}, 3),
+    ]  # fmt: skip
+    earned = run(
+        rules, [Sale(OTHER_DAY, [(1_000, "tea", "A"), (1_000, "coffee", "B"), (1_000, "gift", "C")])]
+    )
+    assert earned.base.tolist() == [10, 10, 0]  # the gift card earns nothing, though excluded "last"
+    assert entries(earned) == [(0, "a-tea", 50), (1, "z-double", 10)]  # tea stopped before the double
+    assert [r.spec.code for r in earned.rules] == ["a-tea", "z-double", "no-gift"]
+
+
+def test_versions_earn_by_the_time_of_the_sale() -> None:
+    change = us(datetime(2026, 12, 8, tzinfo=UTC))
+    old = Rule(
+        1,
+        1,
+        1,
+        parse_rule({"code": "r", "kind": "bonus_per_unit", "points_per_unit": 1}),
+        frozenset(),
+        0,
+        change,
+    )
+    new = Rule(
+        2,
+        2,
+        1,
+        parse_rule({"code": "r", "kind": "bonus_per_unit", "points_per_unit": 4}),
+        frozenset(),
+        change,
+    )
+    before = Sale(datetime(2026, 12, 7, 23, 59, 59, 999_999, tzinfo=UTC), [(1_000, None, "A")])
+    after = Sale(datetime(2026, 12, 8, tzinfo=UTC), [(1_000, None, "A")])
+    earned = run([old, new], [before, after])
+    assert entries(earned) == [(0, "r", 10), (1, "r", 40)]
+    assert {earned.rules[int(i)].id for i in earned.entry_rule} == {1, 2}
+
+
+def test_store_scope_and_other_programmes() -> None:
+    scoped = rule({"code": "sh", "kind": "bonus_per_unit", "points_per_unit": 1}, stores=frozenset({2}))
+    other = Rule(
+        9, 1, 2, parse_rule({"code": "p2", "kind": "bonus_per_unit", "points_per_unit": 1}), frozenset(), 0
+    )
+    earned = run(
+        [scoped, other],
+        [Sale(OTHER_DAY, [(1_000, None, "A")], store=1), Sale(OTHER_DAY, [(1_000, None, "A")], store=2)],
+    )
+    assert entries(earned) == [(1, "sh", 10)]
+
+
+@pytest.mark.parametrize(
+    ("utc", "zone", "member_day", "hit"),
+    [
+        # 2026-11-30 17:00 UTC is 1 December 01:00 in Shanghai: not the last day of November there
+        (datetime(2026, 11, 30, 17, tzinfo=UTC), "Asia/Shanghai", {"days_of_month": ["last"]}, False),
+        (datetime(2026, 11, 30, 15, tzinfo=UTC), "Asia/Shanghai", {"days_of_month": ["last"]}, True),
+        # 1 March 03:00 UTC is still 28 February in New York: the last day of a non-leap February
+        (datetime(2027, 3, 1, 3, tzinfo=UTC), "America/New_York", {"days_of_month": ["last"]}, True),
+        (datetime(2028, 2, 28, 12, tzinfo=UTC), "America/New_York", {"days_of_month": ["last"]}, False),
+        # a 31 never matches a 30-day month
+        (datetime(2026, 11, 30, 12, tzinfo=UTC), "UTC", {"days_of_month": [31]}, False),
+        # the last Friday of December 2026 is the 25th; the 18th is not
+        (
+            datetime(2026, 12, 25, 12, tzinfo=UTC),
+            "UTC",
+            {"nth_weekdays": [{"weekday": "fri", "n": "last"}]},
+            True,
+        ),
+        (
+            datetime(2026, 12, 18, 12, tzinfo=UTC),
+            "UTC",
+            {"nth_weekdays": [{"weekday": "fri", "n": "last"}]},
+            False,
+        ),
+        (datetime(2026, 12, 8, 12, tzinfo=UTC), "UTC", {"nth_weekdays": [{"weekday": "tue", "n": 2}]}, True),
+        (datetime(2026, 12, 9, 12, tzinfo=UTC), "UTC", {"weekdays": ["wed"]}, True),
+    ],
+)
+def test_member_day_in_the_stores_zone(
+    utc: datetime, zone: str, member_day: dict[str, Any], hit: bool
+) -> None:
+    raw = {"code": "md", "kind": "fixed_bonus", "points": 7, "when": {"member_day": member_day}}
+    earned = run([rule(raw)], [Sale(utc, [(1_000, None, "A")], zone=zone)])
+    assert (len(earned.entry_line) == 1) is hit
+
+
+@pytest.mark.parametrize(
+    ("utc", "zone", "born", "window", "hit"),
+    [
+        (datetime(2026, 12, 8, 2, tzinfo=UTC), "Asia/Shanghai", date(1990, 12, 8), "day", True),
+        # 7 December 20:00 in New York is 8 December 01:00 UTC: not yet the birthday there
+        (datetime(2026, 12, 8, 1, tzinfo=UTC), "America/New_York", date(1990, 12, 8), "day", False),
+        # 29 February is the 28th in a common year
+        (datetime(2027, 2, 28, 12, tzinfo=UTC), "UTC", date(2000, 2, 29), "day", True),
+        (datetime(2028, 2, 28, 12, tzinfo=UTC), "UTC", date(2000, 2, 29), "day", False),
+        # the birthday week spans New Year: born 31 December, a Thursday in 2026 → week 28 Dec - 3 Jan
+        (datetime(2027, 1, 2, 12, tzinfo=UTC), "UTC", date(1990, 12, 31), "week", True),
+        (datetime(2027, 1, 4, 12, tzinfo=UTC), "UTC", date(1990, 12, 31), "week", False),
+        (datetime(2026, 12, 27, 12, tzinfo=UTC), "UTC", date(1990, 12, 31), "week", False),
+        (datetime(2026, 11, 30, 17, tzinfo=UTC), "Asia/Shanghai", date(1990, 12, 20), "month", True),
+        (datetime(2026, 11, 30, 15, tzinfo=UTC), "Asia/Shanghai", date(1990, 12, 20), "month", False),
+        (datetime(2026, 12, 8, 2, tzinfo=UTC), "Asia/Shanghai", None, "month", False),
+    ],
+)
+def test_birthday_windows(utc: datetime, zone: str, born: date | None, window: str, hit: bool) -> None:
+    raw = {"code": "bd", "kind": "fixed_bonus", "points": 500, "when": {"birthday": window}}
+    earned = run([rule(raw)], [Sale(utc, [(1_000, None, "A")], zone=zone, birthday=born)])
+    assert (len(earned.entry_line) == 1) is hit
+
+
+def test_offsets_follow_daylight_saving() -> None:
+    at = np.array([us(datetime(2026, 3, 8, 6, 59, tzinfo=UTC)), us(datetime(2026, 3, 8, 7, tzinfo=UTC))])
+    assert (utc_offsets(at, ["America/New_York"] * 2) // 3_600_000_000).tolist() == [-5, -4]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"code": "Bad Code", "kind": "multiplier", "multiplier_pct": 200}, "code"),
+        ({"code": "x", "kind": "multiplier", "multiplier_pct": 90}, "multiplier_pct"),
+        ({"code": "x", "kind": "multiplier", "multiplier_pct": 200, "points": 5}, "points"),
+        ({"code": "x", "kind": "fixed_bonus", "points": -5}, "points"),
+        ({"code": "x", "kind": "bonus", "points": 5}, "kind"),
+        ({"code": "x", "kind": "exclude"}, "when"),
+        ({"code": "x", "kind": "fixed_bonus", "points": 5, "when": {"hours": "25:00-26:00"}}, "when.hours"),
+        (
+            {"code": "x", "kind": "fixed_bonus", "points": 5, "when": {"min_spend": "10.001"}},
+            "when.min_spend",
+        ),
+        (
+            {
+                "code": "x",
+                "kind": "fixed_bonus",
+                "points": 5,
+                "when": {"member_day": {"days_of_month": [32]}},
+            },
+            "when.member_day.days_of_month",
+        ),
+        ({"code": "x", "kind": "fixed_bonus", "points": 5, "when": {"birthday": "year"}}, "when.birthday"),
+        ({"code": "x", "kind": "fixed_bonus", "points": 5, "when": {"colour": "red"}}, "when.colour"),
+    ],
+)
+def test_a_rule_that_cannot_work_is_refused_naming_the_field(raw: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_rule(raw, "rules[2].")
+    assert f"rules[2].{field}" in [e["field"] for e in refused.value.details["errors"]]
+
+
+def test_the_dict_form_round_trips() -> None:
+    raw = {
+        "code": "md",
+        "name": "会员日",
+        "kind": "multiplier",
+        "multiplier_pct": 200,
+        "priority": 5,
+        "stop": True,
+        "when": {
+            "stores": ["SH01"],
+            "channels": ["store"],
+            "tiers": ["gold"],
+            "categories": ["生鲜"],
+            "skus": ["A1"],
+            "member_day": {
+                "days_of_month": [8, "last"],
+                "weekdays": ["sat"],
+                "nth_weekdays": [{"weekday": "fri", "n": "last"}],
+            },
+            "birthday": "week",
+            "hours": "09:30-21:00",
+            "min_spend": "99.5",
+        },
+    }
+    spec = parse_rule(raw)
+    assert parse_rule(spec.as_dict()) == spec
+    assert spec.as_dict()["when"]["min_spend"] == "99.5"
+
+
+SALE = st.builds(
+    Sale,
+    at=st.datetimes(datetime(2025, 1, 1), datetime(2028, 12, 31), timezones=st.just(UTC)),
+    lines=st.lists(
+        st.tuples(
+            st.integers(-500, 200_000), st.sampled_from(["tea", "coffee", None]), st.sampled_from(["A", "B"])
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    zone=st.sampled_from(["Asia/Shanghai", "America/New_York", "UTC"]),
+    store=st.integers(1, 2),
+    channel=st.sampled_from(["store", "online"]),
+    tier=st.sampled_from(["basic", "gold"]),
+    multiplier=st.sampled_from([100, 125, 200]),
+    member=st.booleans(),
+    birthday=st.none() | st.dates(date(1950, 1, 1), date(2010, 12, 31)),
+)
+PROGRAMME = [
+    rule(
+        {
+            "code": "md",
+            "kind": "multiplier",
+            "multiplier_pct": 200,
+            "when": {"member_day": {"days_of_month": [8, "last"]}},
+        },
+        1,
+    ),
+    rule(
+        {
+            "code": "tea",
+            "kind": "bonus_per_unit",
+            "points_per_unit": 3,
+            "stop": True,
+            "priority": 10,
+            "when": {"categories": ["tea"], "hours": "20:00-08:00"},
+        },
+        2,
+    ),
+    rule(
+        {"code": "bd", "kind": "fixed_bonus", "points": 777, "when": {"birthday": "week", "min_spend": "50"}},
+        3,
+    ),
+    rule(
+        {
+            "code": "gold",
+            "kind": "multiplier",
+            "multiplier_pct": 150,
+            "when": {"tiers": ["gold"], "channels": ["online"]},
+        },
+        4,
+    ),
+    rule(
+        {"code": "sh", "kind": "fixed_bonus", "points": 99, "when": {"skus": ["B"]}}, 5, stores=frozenset({2})
+    ),
+    rule(
+        {
+            "code": "no-coffee",
+            "kind": "exclude",
+            "when": {"categories": ["coffee"], "member_day": {"weekdays": ["sun"]}},
+        },
+        6,
+    ),
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(SALE, min_size=1, max_size=8))
+def test_a_sale_earns_the_same_alone_and_in_any_batch(sales: list[Sale]) -> None:
+    together = run(PROGRAMME, sales)
+    alone = [run(PROGRAMME, [s]) for s in sales]
+    assert together.line_points.tolist() == [p for e in alone for p in e.line_points.tolist()]
+    offsets = np.cumsum([0] + [len(s.lines) for s in sales])
+    merged = sorted(
+        (int(offsets[i] + line), code, pts) for i, e in enumerate(alone) for line, code, pts in entries(e)
+    )
+    assert entries(together) == merged
+    assert (together.line_points >= 0).all()
