@@ -25,6 +25,8 @@ def test_bench_small_runs_without_errors() -> None:
             "1",
             "--concurrency",
             "4",
+            "--programme",
+            "realistic",  # the 24 earning rules: the engine on the POS path, end to end
         ],
         capture_output=True,
         text=True,
@@ -34,6 +36,7 @@ def test_bench_small_runs_without_errors() -> None:
     assert "purchases/s" in out.stdout
     results = json.loads(out.stderr.strip().splitlines()[-1])
     assert results[0]["backend"] == "sqlite"
+    assert results[0]["programme"] == "realistic"
     assert results[0]["requests"] > 0
     assert results[0]["errors"] == {}
     assert results[0]["workers"] == 1  # one process on SQLite unless asked

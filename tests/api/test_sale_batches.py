@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -138,3 +139,38 @@ def _replay_among_fresh_sales(w: World, member_id: int, pos: dict[str, str], tag
         stored = w.client.get(f"{V1}/purchases/{answer.json()['id']}", headers=pos)
         assert stored.status_code == 200, stored.text
         assert stored.json()["order_id"] == order
+
+
+def test_sales_batched_after_a_rule_change_earn_by_the_rule(pg_world: World) -> None:
+    """A change of the earning rules drops the catalogue; the next batch reads the rules before its
+    pipeline (where it could not) and each sale earns by them, with its per-line entry."""
+    from loyalty.bootstrap import FrozenClock
+    from loyalty.services.earning_rules.book import define_rules
+
+    w = pg_world
+    clock = w.ctx.clock  # in force from before the sales' date (a definition is never backdated)
+    w.ctx.clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
+    try:
+        define_rules(w.ctx, [{"code": "batch-bonus", "kind": "fixed_bonus", "points": 77}])
+    finally:
+        w.ctx.clock = clock
+    people = [register(w, "admin", f"+8613790000{i:03d}", w.store_a) for i in range(3)]
+    pos = w.as_("pos")
+    answers = _post_all(
+        w,
+        [
+            (purchase_body(w.store_a, people[i % 3]["id"], f"rb-{i}"), {**pos, "Idempotency-Key": f"rb-{i}"})
+            for i in range(12)
+        ],
+    )
+    assert [a.status_code for a in answers] == [201] * 12, answers[0].text
+    ids = [a.json()["id"] for a in answers]
+    with w.ctx.engine.connect() as conn:
+        entries = conn.execute(
+            text(
+                "SELECT e.purchase_id, sum(e.points) FROM purchase_line_rules e "
+                "JOIN earning_rules r ON r.id = e.rule_id WHERE r.code = 'batch-bonus' GROUP BY 1"
+            )
+        ).all()
+    assert sorted(entries) == sorted((i, 77) for i in ids)
+    assert points.verify_ledger(w.ctx)["ok"]

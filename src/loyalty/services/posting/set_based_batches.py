@@ -74,6 +74,7 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
                 catalogue = catalogue_of(self.ctx)
                 catalogue.stores(conn, {job.sale.store_id for job in jobs})
                 catalogue.tiers(conn)
+                catalogue.rule_book(conn)
                 if conn.in_transaction():  # the catalogue was read: a store's first batch
                     conn.commit()
                 with pipelined_transaction(conn):
