@@ -66,17 +66,48 @@ def peak_rss_mib(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
-def _fresh(url: str, stores: pa.Table) -> object:
+def _fresh(url: str, stores: pa.Table, programme: str = "base") -> object:
+    """A migrated database with the stores and the programme: the base rule alone, or with the demo
+    café's earning rules (`loyalty.demo.programme`) in force over the whole history."""
     from loyalty.bootstrap import Context
     from loyalty.db.migrate import upgrade
     from loyalty.demo.chain import ensure_stores
+    from loyalty.demo.programme import define_demo_programme
     from loyalty.services.seed import ensure_programme
 
     ctx = Context.from_url(url)
     upgrade(ctx.engine)
     ensure_programme(ctx)
     ensure_stores(ctx, stores.to_pylist())
+    if programme == "rules":
+        define_demo_programme(ctx, date(2000, 1, 1), extra=import_rules())
     return ctx
+
+
+def import_rules() -> list[dict[str, object]]:
+    """18 rules beside the demo café's 5 (23 in all): a bonus per category, hours, weekends, a ladder of
+    minimum-spend bonuses and an exclusion — a chain's programme, over the generator's categories."""
+    from loyalty.demo.generator import CATEGORIES
+
+    rules: list[dict[str, object]] = [
+        {"code": f"cat-{i}", "kind": "bonus_per_unit", "points_per_unit": 1 + i % 3, "priority": 60,
+         "when": {"categories": [c[0]], "hours": "07:00-22:00"}}
+        for i, c in enumerate(CATEGORIES)
+    ]  # fmt: skip
+    rules += [
+        {"code": "weekend", "kind": "multiplier", "multiplier_pct": 120, "priority": 70,
+         "when": {"member_day": {"weekdays": ["sat", "sun"]}}},
+        {"code": "ladder-50", "kind": "fixed_bonus", "points": 10, "priority": 80,
+         "when": {"min_spend": "50"}},
+        {"code": "ladder-100", "kind": "fixed_bonus", "points": 30, "priority": 81,
+         "when": {"min_spend": "100"}},
+        {"code": "ladder-300", "kind": "fixed_bonus", "points": 80, "priority": 82,
+         "when": {"min_spend": "300"}},
+        {"code": "no-stationery", "kind": "exclude", "when": {"categories": ["文具"]}},
+        {"code": "online", "kind": "multiplier", "multiplier_pct": 110, "priority": 90,
+         "when": {"channels": ["online", "mini_program"]}},
+    ]  # fmt: skip
+    return rules
 
 
 _CLI_WITH_PHASES = (
@@ -104,10 +135,15 @@ def _cli_import(url: str, kind: str, path: Path, phases: bool) -> dict[str, obje
 
 
 def run_ours(
-    url: str, members_csv: Path, purchases_csv: Path, stores: pa.Table, phases: bool = False
+    url: str,
+    members_csv: Path,
+    purchases_csv: Path,
+    stores: pa.Table,
+    phases: bool = False,
+    programme: str = "base",
 ) -> dict[str, float]:
     """The command a chain runs, end to end in a fresh process (start-up included)."""
-    ctx = _fresh(url, stores)
+    ctx = _fresh(url, stores, programme)
     ctx.engine.dispose()  # type: ignore[attr-defined]
     t0 = time.perf_counter()
     m = _cli_import(url, "members", members_csv, phases)
@@ -189,6 +225,16 @@ def run_naive(
     return {"lines": lines, "seconds": time.perf_counter() - t0}
 
 
+def _another(backend: str, work: Path, programme: str) -> str:
+    """A second fresh database of `backend` for another programme's run."""
+    if backend == "sqlite":
+        return f"sqlite:///{work / f'bench-{programme}.db'}"
+    from conftest import create_pg_database  # type: ignore[import-not-found]
+
+    url: str = create_pg_database("loyalty_bench")
+    return url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -199,6 +245,12 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--postgres-lines", type=int, default=None, help="PostgreSQL on the first N lines")
     parser.add_argument("--phases", action="store_true", help="log each import phase and batch")
+    parser.add_argument(
+        "--programme",
+        choices=["base", "rules", "both"],
+        default="both",
+        help="the base rule alone, the demo café's earning rules, or both in the same run",
+    )
     args = parser.parse_args()
     if args.phases:
         import logging
@@ -234,7 +286,21 @@ def main() -> None:
                             break
                         dst.write(text_line)
                 print(f"postgresql: first {args.postgres_lines:,} lines of the file")
-            ours = run_ours(url, members_csv, source, stores, args.phases)
+            programmes = ["base", "rules"] if args.programme == "both" else [args.programme]
+            runs = {}
+            for programme in programmes:
+                target = url if programme == programmes[0] else _another(name, work, programme)
+                runs[programme] = run_ours(target, members_csv, source, stores, args.phases, programme)
+                if target != url and name == "postgresql":
+                    drop_pg_database(target)
+            ours = runs[programmes[0]]
+            if len(runs) == 2:
+                print(
+                    f"{name:<10} with {len(import_rules()) + 5} earning rules: "
+                    f"{runs['rules']['purchases_s']:.1f} s "
+                    f"vs {runs['base']['purchases_s']:.1f} s for the base rule alone "
+                    f"({runs['rules']['purchases_s'] / runs['base']['purchases_s']:.2f}×; target <= 1.5×)"
+                )
             naive = run_naive(naive_url, members_csv, source, stores, min(args.baseline_lines, lines))
             ours_rate = ours["lines"] / ours["purchases_s"]
             naive_rate = naive["lines"] / naive["seconds"]

@@ -27,3 +27,4 @@ def test_bench_runs_tiny() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "naive row-by-row" in out.stdout
     assert "sqlite" in out.stdout
+    assert "with 23 earning rules" in out.stdout  # the same import with a programme's rules, beside

@@ -57,13 +57,14 @@ DEMO_RULES: list[dict[str, Any]] = [
 ]
 
 
-def define_demo_programme(ctx: Context, since: date) -> None:
-    """Define `DEMO_RULES` in force from `since` (the clock set there, so nothing is backdated)."""
+def define_demo_programme(ctx: Context, since: date, extra: list[dict[str, Any]] | None = None) -> None:
+    """Define `DEMO_RULES` (and `extra` rules) in force from `since` (the clock set there, so nothing is
+    backdated)."""
     from loyalty.services.earning_rules.book import define_rules
 
     clock = ctx.clock
     try:
         ctx.clock = FrozenClock(datetime(since.year, since.month, since.day, tzinfo=UTC))
-        define_rules(ctx, DEMO_RULES)
+        define_rules(ctx, [*DEMO_RULES, *(extra or [])])
     finally:
         ctx.clock = clock

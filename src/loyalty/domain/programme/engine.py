@@ -67,6 +67,11 @@ class Vocabulary:
         )
         return cls(tuple(index), codes)
 
+    @classmethod
+    def encoded(cls, labels: Sequence[str], codes: IntArray) -> Vocabulary:
+        """From an encoding made elsewhere (a dictionary-encoded Arrow column): -1 for none."""
+        return cls(tuple(labels), codes)
+
     def among(self, names: frozenset[str]) -> BoolArray:
         """Whether each row's label is one of `names` (a row without one: False)."""
         lookup = np.zeros(len(self.labels) + 1, dtype=bool)  # the last: a row without a label

@@ -16,8 +16,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from loyalty.db.stored_time import instant
+from loyalty.domain.channels import DEFAULT_CHANNEL
 from loyalty.domain.programme.engine import Earned, Lines, LocalDays, Rule, Sales, Vocabulary, earn
 from loyalty.domain.programme.rules import RuleSpec
 
@@ -37,26 +40,51 @@ def _offset_us(zone: str, hour: int) -> int:
     return 0 if offset is None else int(offset.total_seconds()) * 1_000_000
 
 
-def utc_offsets(occurred_us: IntArray, zones: Sequence[str]) -> IntArray:
-    """Each sale's UTC offset in its store's zone, microseconds."""
-    hours = occurred_us // _US_PER_HOUR
-    return np.fromiter(
-        (_offset_us(z, h) for z, h in zip(zones, hours.tolist(), strict=True)),
+Column = Sequence[str | None] | pa.Array | Vocabulary
+
+
+def utc_offsets(occurred_us: IntArray, zones: Column) -> IntArray:
+    """Each sale's UTC offset in its store's zone, microseconds (one look-up per zone and hour)."""
+    zone = vocabulary(zones)
+    hours = occurred_us // _US_PER_HOUR  # < 2**31 until the year 246,953
+    keys, where = np.unique(zone.codes * (1 << 32) + hours, return_inverse=True)
+    offsets = np.fromiter(
+        (_offset_us(zone.labels[key >> 32], key & 0xFFFFFFFF) for key in keys.tolist()),
         dtype=np.int64,
-        count=len(zones),
+        count=len(keys),
     )
+    found: IntArray = offsets[where.reshape(-1)]
+    return found
+
+
+def vocabulary(values: Column, default: str | None = None) -> Vocabulary:
+    """A column's labels and codes (a missing value: `default`, or none). Arrow columns (an import's
+    batch) are dictionary-encoded in C; a `Vocabulary` is taken as it is."""
+    if isinstance(values, Vocabulary):
+        return values
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        if default is not None:
+            values = pc.fill_null(values, default)
+        encoded = pc.dictionary_encode(values)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        return Vocabulary.encoded(encoded.dictionary.to_pylist(), codes)
+    if default is not None:
+        values = [default if v is None else v for v in values]
+    return Vocabulary.of(values)
 
 
 @dataclass(frozen=True)
 class SaleColumns:
-    """Per sale, what a posting knows (lists or arrays of equal length)."""
+    """Per sale, what a posting knows (lists, Arrow columns or encoded columns of equal length)."""
 
     programme_id: IntArray
     store_id: IntArray
     occurred_us: IntArray
-    zone: Sequence[str]
-    channel: Sequence[str | None]
-    tier_code: Sequence[str]
+    zone: Column
+    channel: Column  # none: a store sale
+    tier_code: Column
     points_per_unit: IntArray
     multiplier_pct: IntArray
     member: BoolArray
@@ -78,8 +106,8 @@ def sales_frame(c: SaleColumns) -> Sales:
         store_id=c.store_id,
         occurred_us=c.occurred_us,
         local=LocalDays.of(c.occurred_us, utc_offsets(c.occurred_us, c.zone)),
-        channel=Vocabulary.of([ch or "store" for ch in c.channel]),
-        tier=Vocabulary.of(list(c.tier_code)),
+        channel=vocabulary(c.channel, DEFAULT_CHANNEL),
+        tier=vocabulary(c.tier_code),
         points_per_unit=c.points_per_unit,
         multiplier_pct=c.multiplier_pct,
         member=c.member,
@@ -93,35 +121,43 @@ def earn_lines(
     sales: SaleColumns,
     line_sale: IntArray,
     amount_minor: IntArray,
-    category: Sequence[str | None],
-    sku: Sequence[str | None],
+    category: Sequence[str | None] | pa.Array,
+    sku: Sequence[str | None] | pa.Array,
     excluded: BoolArray,
 ) -> Earned:
     """`engine.earn` over the columns of a posting."""
     lines = Lines(
         sale=line_sale,
         amount_minor=amount_minor,
-        category=Vocabulary.of(category),
-        sku=Vocabulary.of(sku),
+        category=vocabulary(category),
+        sku=vocabulary(sku),
         excluded=excluded,
     )
     return earn(rules, sales_frame(sales), lines)
 
 
-def rule_rows(earned: Earned, purchase_ids: IntArray, line_nos: IntArray) -> list[dict[str, int]]:
-    """`purchase_line_rules` rows of `earned` (`purchase_ids`, `line_nos`: per line of the batch)."""
+def rule_columns(
+    earned: Earned, purchase_ids: IntArray, line_nos: IntArray
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """`purchase_line_rules` columns of `earned` (purchase id, line no, rule id, points), given each
+    line's purchase id and number."""
     if not len(earned.entry_line):
-        return []
+        return [], [], [], []
     rule_ids = np.array([r.id for r in earned.rules], dtype=np.int64)[earned.entry_rule]
+    return (
+        purchase_ids[earned.entry_line].tolist(),
+        line_nos[earned.entry_line].tolist(),
+        rule_ids.tolist(),
+        earned.entry_points.tolist(),
+    )
+
+
+def rule_rows(earned: Earned, purchase_ids: IntArray, line_nos: IntArray) -> list[dict[str, int]]:
+    """`rule_columns` as rows (a sale's few)."""
+    names = ("purchase_id", "line_no", "rule_id", "points")
     return [
-        {"purchase_id": p, "line_no": n, "rule_id": r, "points": pts}
-        for p, n, r, pts in zip(
-            purchase_ids[earned.entry_line].tolist(),
-            line_nos[earned.entry_line].tolist(),
-            rule_ids.tolist(),
-            earned.entry_points.tolist(),
-            strict=True,
-        )
+        dict(zip(names, row, strict=True))
+        for row in zip(*rule_columns(earned, purchase_ids, line_nos), strict=True)
     ]
 
 

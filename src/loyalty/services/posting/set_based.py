@@ -46,6 +46,7 @@ from loyalty.db.ledger_writer import TransferColumns, write_transfers
 from loyalty.db.rows import is_postgres, next_ids_for, update_rows, write_rows
 from loyalty.db.stored_time import stored_text, stored_texts
 from loyalty.domain.actors import Actor
+from loyalty.domain.channels import DEFAULT_CHANNEL
 from loyalty.domain.earning import (
     ANONYMOUS_RULE,
     US_PER_DAY,
@@ -56,7 +57,7 @@ from loyalty.domain.earning import (
     rule_label,
 )
 from loyalty.domain.errors import NotFound
-from loyalty.domain.programme.engine import Earned
+from loyalty.domain.programme.engine import Earned, Vocabulary
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
 from loyalty.services import audit
 from loyalty.services.catalogue import Programme, StoreInfo, TierLadder, catalogue_of
@@ -64,7 +65,7 @@ from loyalty.services.earning_rules.frames import (
     SaleColumns,
     earn_lines,
     needs_birthdays,
-    rule_rows,
+    rule_columns,
     stored_date,
 )
 from loyalty.services.posting.import_session import BulkSession
@@ -460,18 +461,18 @@ class _SetBasedPosting:
             programme_id=np.array([p.id for p in programmes], dtype=np.int64)[of_order],
             store_id=batch.store_id,
             occurred_us=batch.occurred_us,
-            zone=[self.rules.stores[i].timezone for i in of_order.tolist()],
-            channel=[None] * n if batch.channel is None else batch.channel.to_pylist(),
-            tier_code=[ladder[i].code for i in tier_before.tolist()],
+            zone=Vocabulary.encoded([s.timezone for s in self.rules.stores], of_order),
+            channel=Vocabulary.encoded([DEFAULT_CHANNEL], np.zeros(n, dtype=np.int64))
+            if batch.channel is None
+            else batch.channel,
+            tier_code=Vocabulary.encoded([t.code for t in ladder], tier_before),
             points_per_unit=self.rules.points_per_unit,
             multiplier_pct=np.array([t.multiplier_pct for t in ladder], dtype=np.int64)[tier_before],
             member=member,
             birthday=birthdays,
         )
         line_sale = np.repeat(np.arange(n, dtype=np.int64), self.line_counts)
-        return earn_lines(
-            rules, sales, line_sale, self.amounts, batch.category.to_pylist(), batch.sku.to_pylist(), excluded
-        )
+        return earn_lines(rules, sales, line_sale, self.amounts, batch.category, batch.sku, excluded)
 
     def _debt_paid(self, points_by_member: IntArray) -> IntArray:
         """What each order's points pay of its member's debt (per order of `by_member`): the debt
@@ -561,16 +562,15 @@ class _SetBasedPosting:
             {"returned_quantity": 0},
             into=writes,
         )  # fmt: skip
-        entries = None if self.earned is None else rule_rows(
-            self.earned, np.repeat(purchase_ids, self.line_counts), line_no
-        )  # fmt: skip
-        if entries:
+        if self.earned is not None and len(self.earned.entry_line):
             write_rows(
                 self.conn,
                 "purchase_line_rules",
                 ("purchase_id", "line_no", "rule_id", "points"),
-                [tuple(e.values()) for e in entries],
-                {},
+                zip(
+                    *rule_columns(self.earned, np.repeat(purchase_ids, self.line_counts), line_no),
+                    strict=True,
+                ),
                 into=writes,
             )
 
