@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import TypeAlias
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -40,7 +41,7 @@ def _offset_us(zone: str, hour: int) -> int:
     return 0 if offset is None else int(offset.total_seconds()) * 1_000_000
 
 
-Column = Sequence[str | None] | pa.Array | Vocabulary
+Column: TypeAlias = Sequence[str | None] | pa.Array | Vocabulary
 
 
 def utc_offsets(occurred_us: IntArray, zones: Column) -> IntArray:
