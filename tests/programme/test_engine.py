@@ -464,3 +464,142 @@ def test_a_sale_earns_the_same_alone_and_in_any_batch(sales: list[Sale]) -> None
     )
     assert entries(together) == merged
     assert (together.line_points >= 0).all()
+
+
+# --- limits ------------------------------------------------------------------------------------------
+
+from loyalty.domain.programme.engine import Lines, Sales  # noqa: E402
+from loyalty.domain.programme.limits import clamp, limited_keys, period_key  # noqa: E402
+from loyalty.services.earning_rules.frames import sales_frame, vocabulary  # noqa: E402
+
+
+def frames(sales: list[Sale], members: list[int]) -> tuple[Sales, Lines]:
+    n = len(sales)
+    columns = SaleColumns(
+        programme_id=np.ones(n, dtype=np.int64),
+        store_id=np.array([s.store for s in sales], dtype=np.int64),
+        occurred_us=np.array([us(s.at) for s in sales], dtype=np.int64),
+        zone=[s.zone for s in sales],
+        channel=[s.channel for s in sales],
+        tier_code=[s.tier for s in sales],
+        points_per_unit=np.ones(n, dtype=np.int64),
+        multiplier_pct=np.full(n, 100, dtype=np.int64),
+        member=np.ones(n, dtype=bool),
+        birthday=[None] * n,
+        member_id=np.array(members, dtype=np.int64),
+    )
+    flat = [(i, ln) for i, s in enumerate(sales) for ln in s.lines]
+    lines = Lines(
+        sale=np.array([i for i, _ in flat], dtype=np.int64),
+        amount_minor=np.array([ln[0] for _, ln in flat], dtype=np.int64),
+        category=vocabulary([ln[1] for _, ln in flat]),
+        sku=vocabulary([ln[2] for _, ln in flat]),
+        excluded=np.zeros(len(flat), dtype=bool),
+    )
+    return sales_frame(columns), lines
+
+
+@pytest.mark.parametrize(
+    ("period", "utc", "zone", "key"),
+    [
+        ("day", datetime(2026, 12, 7, 17, tzinfo=UTC), "Asia/Shanghai", "2026-12-08"),
+        ("week", datetime(2027, 1, 2, 12, tzinfo=UTC), "UTC", "2026-W53"),
+        ("week", datetime(2026, 12, 31, 20, tzinfo=UTC), "Asia/Shanghai", "2026-W53"),
+        ("month", datetime(2026, 11, 30, 17, tzinfo=UTC), "Asia/Shanghai", "2026-12"),
+        ("year", datetime(2026, 12, 31, 17, tzinfo=UTC), "Asia/Shanghai", "2027"),
+        ("ever", datetime(2026, 12, 31, 17, tzinfo=UTC), "UTC", "-"),
+    ],
+)
+def test_periods_are_the_stores_calendar(period: str, utc: datetime, zone: str, key: str) -> None:
+    sales, _ = frames([Sale(utc, [(100, None, "A")], zone=zone)], [1])
+    assert period_key(period, int(sales.local.days[0])) == key
+
+
+def test_a_member_cap_cuts_in_posting_order_and_counts_what_was_given_before() -> None:
+    capped = rule({"code": "cap", "kind": "bonus_per_unit", "points_per_unit": 10,
+                   "limits": {"per_member": {"points": 250, "per": "month"}}})  # fmt: skip
+    day = datetime(2026, 12, 9, 2, tzinfo=UTC)
+    sales, lines = frames(
+        [
+            Sale(day, [(1_000, None, "A"), (1_000, None, "B")]),  # 100 + 100
+            Sale(day, [(1_000, None, "A")]),  # member 2: own cap
+            Sale(day, [(1_000, None, "A"), (1_000, None, "B")]),  # member 1 again: 50 left, then 0
+            Sale(datetime(2027, 1, 9, 2, tzinfo=UTC), [(1_000, None, "A")]),  # a new month
+        ],
+        [1, 2, 1, 1],
+    )
+    earned = run_frames([capped], sales, lines)
+    assert len(limited_keys(earned, sales, lines)) == 3
+    clamped, added = clamp(earned, sales, lines, {("cap", 1, "member", 1, "2026-12"): 0})
+    assert entries(clamped) == [
+        (0, "cap", 100),
+        (1, "cap", 100),
+        (2, "cap", 100),
+        (3, "cap", 50),
+        (5, "cap", 100),
+    ]
+    assert added == {
+        ("cap", 1, "member", 1, "2026-12"): 250,
+        ("cap", 1, "member", 2, "2026-12"): 100,
+        ("cap", 1, "member", 1, "2027-01"): 100,
+    }
+    # What earlier sales gave counts: with 240 given already, member 1 gets 10 in December.
+    clamped, added = clamp(earned, sales, lines, {("cap", 1, "member", 1, "2026-12"): 240})
+    assert [p for line, _, p in entries(clamped) if line in (0, 1, 3, 4)] == [10]
+    assert added[("cap", 1, "member", 1, "2026-12")] == 10
+
+
+def test_budgets_chain_wide_and_per_store() -> None:
+    chain = rule({"code": "chain", "kind": "fixed_bonus", "points": 100,
+                  "limits": {"budget": {"points": 250}}}, 1)  # fmt: skip
+    store = rule({"code": "store", "kind": "fixed_bonus", "points": 60,
+                  "limits": {"budget": {"points": 100, "per": "day", "per_store": True}}}, 2)  # fmt: skip
+    day = datetime(2026, 12, 9, 2, tzinfo=UTC)
+    sales, lines = frames([Sale(day, [(100, None, "A")], store=s) for s in (1, 2, 1, 2)], [1, 2, 3, 4])
+    clamped, added = clamp(run_frames([chain, store], sales, lines), sales, lines, {})
+    assert entries(clamped) == [
+        (0, "chain", 100), (0, "store", 60), (1, "chain", 100), (1, "store", 60),
+        (2, "chain", 50), (2, "store", 40), (3, "store", 40),
+    ]  # fmt: skip
+    assert added[("chain", 1, "chain", 0, "-")] == 250
+    assert added[("store", 1, "store", 1, "2026-12-09")] == 100
+
+
+def run_frames(rules: list[Rule], sales: Sales, lines: Lines) -> Earned:
+    from loyalty.domain.programme.engine import earn
+
+    return earn(rules, sales, lines)
+
+
+BONUS = {"code": "x", "kind": "fixed_bonus", "points": 5}
+
+
+@pytest.mark.parametrize(
+    ("raw", "wrong"),
+    [
+        (
+            {"code": "x", "kind": "exclude", "when": {"skus": ["A"]}, "limits": {"budget": {"points": 5}}},
+            "limits",
+        ),
+        ({**BONUS, "limits": {"budget": {"points": 0}}}, "limits.budget.points"),
+        ({**BONUS, "limits": {"per_member": {"points": 5, "per": "hour"}}}, "limits.per_member.per"),
+        (
+            {**BONUS, "limits": {"per_member": {"points": 5, "per_store": True}}},
+            "limits.per_member.per_store",
+        ),
+    ],
+)
+def test_limits_are_refused_where_they_cannot_work(raw: dict[str, Any], wrong: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_rule(raw)
+    assert wrong in [e["field"] for e in refused.value.details["errors"]]
+
+
+def test_limits_round_trip() -> None:
+    limits = {
+        "per_member": {"points": 5, "per": "year"},
+        "budget": {"points": 9, "per": "ever", "per_store": True},
+    }
+    spec = parse_rule({**BONUS, "limits": limits})
+    assert spec.as_dict()["limits"] == limits
+    assert parse_rule(spec.as_dict()) == spec

@@ -43,6 +43,11 @@ PROGRAMME = [
     {"code": "shanghai-store", "kind": "multiplier", "multiplier_pct": 150,
      "when": {"stores": ["EQ-SH"], "channels": ["store"]}},
     {"code": "big-basket", "kind": "fixed_bonus", "points": 50, "when": {"min_spend": "300"}},
+    {"code": "capped", "kind": "bonus_per_unit", "points_per_unit": 3, "priority": 60,
+     "limits": {"per_member": {"points": 400, "per": "month"}, "budget": {"points": 9000, "per": "week",
+                "per_store": True}}},
+    {"code": "budgeted", "kind": "fixed_bonus", "points": 40, "priority": 61,
+     "limits": {"budget": {"points": 2000}}},
     {"code": "no-gift-cards", "kind": "exclude", "when": {"categories": ["gift_card"]}},
 ]  # fmt: skip
 CHANGED = [{"code": "big-basket", "kind": "fixed_bonus", "points": 80, "when": {"min_spend": "250"}}]
@@ -119,3 +124,21 @@ def test_rules_earn_the_same_live_and_set_based(pair: tuple[Context, Context]) -
     assert {("big-basket", 1), ("big-basket", 2)} <= used
     assert all(total >= extra for total, extra in lines)
     assert gift == []
+    with bulk.engine.connect() as conn:  # the limits bound (else they were not tested)
+        usage = conn.execute(text("SELECT rule_code, subject_kind, points FROM rule_usage")).all()
+        given = dict(
+            conn.execute(
+                text(
+                    "SELECT r.code, sum(e.points) FROM purchase_line_rules e "
+                    "JOIN earning_rules r ON r.id = e.rule_id GROUP BY r.code"
+                )
+            ).all()
+        )
+    assert ("capped", "member", 400) in usage
+    assert ("budgeted", "chain", 2000) in usage
+    assert given["budgeted"] == 2000
+    assert given["capped"] == sum(p for code, kind, p in usage if code == "capped" and kind == "member")
+    for ctx in pair:
+        with ctx.engine.connect() as conn:
+            dumps.append(conn.execute(text("SELECT * FROM rule_usage ORDER BY 1, 2, 3, 4, 5")).all())
+    assert dumps[-1] == dumps[-2]

@@ -4,7 +4,8 @@
 [effective_from, effective_to); a change writes a new version and closes the previous one at the new
 one's start, so a sale is always earned by the rules in force at its time and no change rewrites
 history. `purchase_line_rules` records, per purchase line, the points each rule added to the line's
-base points (the base is the line's points less these), for the statement's "why".
+base points (the base is the line's points less these), for the statement's "why". `rule_usage`
+counts what a limited rule has given per member, store or chain and period.
 """
 
 from __future__ import annotations
@@ -59,4 +60,21 @@ purchase_line_rules = Table(
     sqlite_with_rowid=False,
 )
 
-PROGRAMME_TABLES = (earning_rules, purchase_line_rules)
+#: what each limited rule has given under each key in each period (`domain.programme.limits`)
+rule_usage = Table(
+    "rule_usage",
+    metadata,
+    Column("programme_id", Id, ForeignKey("programmes.id"), primary_key=True),
+    Column("rule_code", String(40), primary_key=True),
+    #: member (per member), store or chain (budgets)
+    Column("subject_kind", String(10), primary_key=True),
+    Column("subject_id", BigInteger, primary_key=True),
+    #: the period in the store's calendar: 2026-12-08, 2026-W49, 2026-12, 2026 or - (ever)
+    Column("period", String(10), primary_key=True),
+    Column("points", BigInteger, nullable=False),
+    CheckConstraint("points >= 0", name="points"),
+    CheckConstraint("subject_kind IN ('member', 'store', 'chain')", name="subject_kind"),
+    sqlite_with_rowid=False,
+)
+
+PROGRAMME_TABLES = (earning_rules, purchase_line_rules, rule_usage)

@@ -209,6 +209,8 @@ def _claim(
             categories=[ln.category for ln in lines],
             skus=[ln.sku for ln in lines],
             excluded=[rule.is_excluded(LineIn(ln.amount_minor, ln.category)) for ln in lines],
+            member_id=member_id,
+            limits=conn,
         )
         points = dict(zip((ln.line_no for ln in lines), by_rules.line_points.tolist(), strict=True))
         entries = rule_rows(

@@ -127,6 +127,7 @@ class Sales:
     member: BoolArray  # False: an anonymous sale, which earns nothing
     birthday_month: IntArray  # 0: not known
     birthday_day: IntArray
+    member_id: IntArray  # 0 for an anonymous sale (a limit per member counts by it)
 
     def __len__(self) -> int:
         return len(self.store_id)

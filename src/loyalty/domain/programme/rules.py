@@ -74,6 +74,26 @@ class Conditions:
     min_spend_minor: int = 0
 
 
+Period = Literal["day", "week", "month", "year", "ever"]
+PERIODS: tuple[Period, ...] = ("day", "week", "month", "year", "ever")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a rule may give at most: per member per period, and in all (per store or chain-wide) per
+    period, the periods in the store's calendar (ISO weeks). 0: no limit. A limit counts the points
+    given; a return taking points back does not give the room back (buy-and-return cannot farm it)."""
+
+    member_points: int = 0
+    member_period: Period = "month"
+    budget_points: int = 0
+    budget_period: Period = "ever"
+    budget_per_store: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.member_points or self.budget_points)
+
+
 @dataclass(frozen=True)
 class RuleSpec:
     """One earning rule as defined (the versioned row adds its id, version and dates)."""
@@ -87,6 +107,7 @@ class RuleSpec:
     points_per_unit: int = 0
     points: int = 0
     when: Conditions = field(default_factory=Conditions)
+    limits: Limits = field(default_factory=Limits)
 
     def as_dict(self, minor_per_unit: int = 100) -> dict[str, Any]:
         """The rule in the form `parse_rule` reads (YAML, API, CLI): only what was set."""
@@ -104,7 +125,21 @@ class RuleSpec:
         when = _conditions_dict(self.when, minor_per_unit)
         if when:
             out["when"] = when
+        if self.limits:
+            out["limits"] = _limits_dict(self.limits)
         return out
+
+
+def _limits_dict(limits: Limits) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if limits.member_points:
+        out["per_member"] = {"points": limits.member_points, "per": limits.member_period}
+    if limits.budget_points:
+        budget: dict[str, Any] = {"points": limits.budget_points, "per": limits.budget_period}
+        if limits.budget_per_store:
+            budget["per_store"] = True
+        out["budget"] = budget
+    return out
 
 
 def _conditions_dict(c: Conditions, minor_per_unit: int) -> dict[str, Any]:
@@ -253,7 +288,18 @@ def _money(raw: Any, name: str, errors: _Errors, minor_per_unit: int) -> int:
     return int(minor)
 
 
-_FIELDS = {"code", "name", "kind", "priority", "stop", "multiplier_pct", "points_per_unit", "points", "when"}
+_FIELDS = {
+    "code",
+    "name",
+    "kind",
+    "priority",
+    "stop",
+    "multiplier_pct",
+    "points_per_unit",
+    "points",
+    "when",
+    "limits",
+}
 _WHEN = {
     "stores",
     "channels",
@@ -329,6 +375,7 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
         hours=_hours(when_raw.get("hours"), errors),
         min_spend_minor=_money(when_raw.get("min_spend"), "when.min_spend", errors, minor_per_unit),
     )
+    limits = _limits(raw.get("limits"), errors, kind)
     if kind == "exclude" and not (when.categories or when.skus):
         errors.add("when", "an exclude rule names the categories or SKUs it excludes")
     errors.raise_any()
@@ -342,4 +389,42 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
         points_per_unit=per_unit,
         points=points,
         when=when,
+        limits=limits,
     )
+
+
+def _limit(raw: Any, name: str, errors: _Errors, default_period: Period) -> tuple[int, Period, bool]:
+    if raw is None:
+        return 0, default_period, False
+    if not isinstance(raw, dict) or not set(raw) <= {"points", "per", "per_store"}:
+        errors.add(name, "takes points, per and (for a budget) per_store")
+        return 0, default_period, False
+    points = _int(raw.get("points"), f"{name}.points", errors, 1, 10**12)
+    period = raw.get("per", default_period)
+    if period not in PERIODS:
+        errors.add(
+            f"{name}.per",
+            "must be one of {periods} (got {value})",
+            {"periods": ", ".join(PERIODS), "value": period},
+        )
+        period = default_period
+    per_store = raw.get("per_store", False)
+    if not isinstance(per_store, bool):
+        errors.add(f"{name}.per_store", "must be true or false")
+        per_store = False
+    return points, period, per_store
+
+
+def _limits(raw: Any, errors: _Errors, kind: Any) -> Limits:
+    if raw is None:
+        return Limits()
+    if not isinstance(raw, dict) or not set(raw) <= {"per_member", "budget"}:
+        errors.add("limits", "takes per_member and/or budget")
+        return Limits()
+    if kind == "exclude":
+        errors.add("limits", "an exclude rule gives no points to limit")
+    member_points, member_period, stray = _limit(raw.get("per_member"), "limits.per_member", errors, "month")
+    if stray:
+        errors.add("limits.per_member.per_store", "applies to a budget only")
+    budget_points, budget_period, per_store = _limit(raw.get("budget"), "limits.budget", errors, "ever")
+    return Limits(member_points, member_period, budget_points, budget_period, per_store)

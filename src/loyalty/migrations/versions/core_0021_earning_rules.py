@@ -4,8 +4,9 @@ Revision ID: core_0021
 Revises: core_0018
 Create Date: 2026-12-05
 
-Two new tables (`loyalty.db.programme_tables`): `earning_rules` (every version of every rule with the
-period it is in force) and `purchase_line_rules` (per purchase line, the points each rule added).
+Three new tables (`loyalty.db.programme_tables`): `earning_rules` (every version of every rule with
+the period it is in force), `purchase_line_rules` (per purchase line, the points each rule added) and
+`rule_usage` (what a limited rule has given per member, store or chain and period).
 Existing purchases keep their points; they have no rule entries (their base rule is `purchases.rule`).
 """
 
@@ -21,15 +22,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from loyalty.db.programme_tables import earning_rules, purchase_line_rules
+    from loyalty.db.programme_tables import PROGRAMME_TABLES
 
     bind = op.get_bind()
-    earning_rules.create(bind, checkfirst=True)
-    purchase_line_rules.create(bind, checkfirst=True)
+    for table in PROGRAMME_TABLES:
+        table.create(bind, checkfirst=True)
 
 
 def downgrade() -> None:
     present = set(sa.inspect(op.get_bind()).get_table_names())
-    for name in ("purchase_line_rules", "earning_rules"):
+    for name in ("rule_usage", "purchase_line_rules", "earning_rules"):
         if name in present:
             op.drop_table(name)

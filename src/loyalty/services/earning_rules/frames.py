@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlalchemy import Connection
 
 from loyalty.db.stored_time import instant
 from loyalty.domain.channels import DEFAULT_CHANNEL
@@ -90,6 +91,7 @@ class SaleColumns:
     multiplier_pct: IntArray
     member: BoolArray
     birthday: Sequence[date | None]
+    member_id: IntArray | None = None  # needed by rules with a limit per member
 
 
 def needs_birthdays(rules: Sequence[Rule]) -> bool:
@@ -114,6 +116,7 @@ def sales_frame(c: SaleColumns) -> Sales:
         member=c.member,
         birthday_month=months,
         birthday_day=days,
+        member_id=np.zeros(len(c.store_id), dtype=np.int64) if c.member_id is None else c.member_id,
     )
 
 
@@ -125,8 +128,13 @@ def earn_lines(
     category: Sequence[str | None] | pa.Array,
     sku: Sequence[str | None] | pa.Array,
     excluded: BoolArray,
+    *,
+    limits: Connection | None = None,
+    write: bool = True,
 ) -> Earned:
-    """`engine.earn` over the columns of a posting."""
+    """`engine.earn` over the columns of a posting; with `limits` (the posting's connection), the
+    limited rules' entries cut to the room their limits leave (`earning_rules.limits`), that room
+    taken in the transaction unless `write` is false (a quote)."""
     lines = Lines(
         sale=line_sale,
         amount_minor=amount_minor,
@@ -134,7 +142,13 @@ def earn_lines(
         sku=vocabulary(sku),
         excluded=excluded,
     )
-    return earn(rules, sales_frame(sales), lines)
+    frame = sales_frame(sales)
+    earned = earn(rules, frame, lines)
+    if limits is not None and any(r.spec.limits for r in earned.rules):
+        from loyalty.services.earning_rules.limits import within_limits
+
+        earned = within_limits(limits, earned, frame, lines, write=write)
+    return earned
 
 
 def rule_columns(
@@ -193,8 +207,12 @@ def earn_one_sale(
     categories: Sequence[str | None],
     skus: Sequence[str | None],
     excluded: Sequence[bool],
+    member_id: int = 0,
+    limits: Connection | None = None,
+    write: bool = True,
 ) -> Earned:
-    """One member's sale as a batch of one (the live path and the quote)."""
+    """One member's sale as a batch of one (the live path and the quote); `limits` and `write` as
+    `earn_lines`."""
     sales = SaleColumns(
         programme_id=np.array([programme_id], dtype=np.int64),
         store_id=np.array([store_id], dtype=np.int64),
@@ -206,6 +224,7 @@ def earn_one_sale(
         multiplier_pct=np.array([multiplier_pct], dtype=np.int64),
         member=np.ones(1, dtype=bool),
         birthday=(birthday,),
+        member_id=np.array([member_id], dtype=np.int64),
     )
     return earn_lines(
         rules,
@@ -215,6 +234,8 @@ def earn_one_sale(
         categories,
         skus,
         np.array(excluded, dtype=bool),
+        limits=limits,
+        write=write,
     )
 
 

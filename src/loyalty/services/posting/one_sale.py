@@ -41,7 +41,7 @@ from loyalty.domain.sale_limits import MAX_SALE_MINOR
 from loyalty.domain.tiers import tier_for_spend
 from loyalty.services import audit, idempotency
 from loyalty.services.accounts import Credit, LockedAccount, credit_points
-from loyalty.services.catalogue import Catalogue, StoreInfo
+from loyalty.services.catalogue import Catalogue, StoreInfo, Tier
 from loyalty.services.earning_rules.frames import earn_one_sale, needs_birthdays, rule_rows, stored_date
 from loyalty.services.intake import currency_mismatch
 from loyalty.services.members import resolve_member_id
@@ -333,7 +333,7 @@ def post_sale(
     rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
     line_in = [LineIn(a, ln.category) for a, ln in zip(amounts, data.lines, strict=True)]
     rules = catalogue.rule_book(conn).for_programmes({prog.id})
-    earned = _earned_by_rules(rules, store, data, amounts, tier.code, tier.multiplier_pct, posting.birthday)
+    earned = _earned_by_rules(conn, rules, store, data, amounts, tier, posting)
     line_points = [rule.line_points(li) for li in line_in] if earned is None else earned.line_points.tolist()
     eligible = sum(rule.eligible(li) for li in line_in)
     points = sum(line_points)
@@ -394,16 +394,16 @@ def post_sale(
 
 
 def _earned_by_rules(
+    conn: Connection,
     rules: Sequence[Rule],
     store: StoreInfo,
     data: PurchaseIn,
     amounts: Sequence[int],
-    tier_code: str,
-    multiplier_pct: int,
-    birthday: Any,
+    tier: Tier,
+    posting: _Posting,
 ) -> Earned | None:
-    """The sale's points by the programme's earning rules (None: the programme has none in force
-    at any time, so the base rule alone earns, as `EarningRule`)."""
+    """The sale's points by the programme's earning rules, their limits taken in this transaction
+    (None: the programme has no rule at any time, so the base rule alone earns, as `EarningRule`)."""
     if not rules:
         return None
     prog = store.programme
@@ -414,14 +414,16 @@ def _earned_by_rules(
         zone=store.timezone,
         occurred_us=epoch_us(data.occurred_at),
         channel=data.channel,
-        tier_code=tier_code,
+        tier_code=tier.code,
         points_per_unit=prog.points_per_unit,
-        multiplier_pct=multiplier_pct,
-        birthday=stored_date(birthday) if needs_birthdays(rules) else None,
+        multiplier_pct=tier.multiplier_pct,
+        birthday=stored_date(posting.birthday) if needs_birthdays(rules) else None,
         amounts=amounts,
         categories=[ln.category for ln in data.lines],
         skus=[ln.sku for ln in data.lines],
         excluded=[ln.category is not None and ln.category in prog.excluded_categories for ln in data.lines],
+        member_id=posting.member_id,
+        limits=conn,
     )
 
 

@@ -470,9 +470,12 @@ class _SetBasedPosting:
             multiplier_pct=np.array([t.multiplier_pct for t in ladder], dtype=np.int64)[tier_before],
             member=member,
             birthday=birthdays,
+            member_id=batch.member_id,
         )
         line_sale = np.repeat(np.arange(n, dtype=np.int64), self.line_counts)
-        return earn_lines(rules, sales, line_sale, self.amounts, batch.category, batch.sku, excluded)
+        return earn_lines(
+            rules, sales, line_sale, self.amounts, batch.category, batch.sku, excluded, limits=self.conn
+        )
 
     def _debt_paid(self, points_by_member: IntArray) -> IntArray:
         """What each order's points pay of its member's debt (per order of `by_member`): the debt
