@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from loyalty.domain.earning import MINOR_PER_UNIT, US_PER_DAY, line_points
-from loyalty.domain.programme.rules import Conditions, MemberDay, RuleSpec
+from loyalty.domain.programme.rules import RuleSpec
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -167,62 +168,64 @@ class Earned:
 
 
 def earn(rules: Sequence[Rule], sales: Sales, lines: Lines) -> Earned:
-    """The points each line earns under `rules` (see the module docstring for the order and rounding)."""
-    sale = lines.sale
-    amount = lines.amount_minor
+    """The points each line earns under `rules` (see the module docstring for the order and rounding).
+
+    The rules are evaluated together, as a matrix of rules × sales (which sales each rule selects)
+    and of rules × lines, so that a sale alone costs about as many array operations as a batch.
+    """
+    sale, amount = lines.sale, lines.amount_minor
     per_unit = sales.points_per_unit[sale]
     multiplier = sales.multiplier_pct[sale]
-    batch = _Batch.of(sales)
-    ordered = sorted((r for r in rules if batch.may_apply(r)), key=lambda r: r.order)
     excluded = lines.excluded | (amount <= 0) | ~sales.member[sale]
-    for rule in ordered:
-        if rule.spec.kind == "exclude":
-            on_sale = _sales_selected(rule, sales, batch)
-            if on_sale.any():
-                excluded = excluded | (on_sale[sale] & _lines_selected(rule.spec.when, lines))
-    base = np.asarray(line_points(amount, excluded, per_unit, multiplier), dtype=np.int64)
-    entry_line: list[IntArray] = []
-    entry_rule: list[IntArray] = []
-    entry_points: list[IntArray] = []
-    open_lines = ~excluded  # lines no exclusion and no earlier stopping rule has taken
-    for index, rule in enumerate(ordered):
-        spec = rule.spec
-        if spec.kind == "exclude":
-            continue
-        on_sale = _sales_selected(rule, sales, batch)
-        if not on_sale.any():
-            continue
-        chosen = on_sale[sale] & open_lines
-        if spec.when.categories or spec.when.skus:
-            chosen &= _lines_selected(spec.when, lines)
-        if spec.when.min_spend_minor:
-            spend = np.bincount(sale[chosen], weights=amount[chosen], minlength=len(sales))
-            chosen &= (spend >= spec.when.min_spend_minor)[sale]
-        at = np.flatnonzero(chosen)
-        if not len(at):
-            continue
-        if spec.kind == "multiplier":
-            pts = (amount[at] * per_unit[at] * multiplier[at] * (spec.multiplier_pct - 100)) // (
-                100 * 100 * MINOR_PER_UNIT
-            )
-        elif spec.kind == "bonus_per_unit":
-            pts = (amount[at] * spec.points_per_unit) // MINOR_PER_UNIT
-        else:
-            pts = _shared(spec.points, sale[at], amount[at], len(sales))
-        if spec.stop:
-            open_lines &= ~chosen
-        keep = pts > 0
-        entry_line.append(at[keep])
-        entry_rule.append(np.full(int(keep.sum()), index, dtype=np.int64))
-        entry_points.append(pts[keep].astype(np.int64))
+    batch = _Batch.of(sales)
+    table = _RuleTable.of(tuple(r for r in rules if batch.may_apply(r)))
     empty = np.zeros(0, dtype=np.int64)
+    if not table.rules:
+        base = np.asarray(line_points(amount, excluded, per_unit, multiplier), dtype=np.int64)
+        return Earned(base, empty, empty, empty, ())
+    chosen = table.sales_selected(sales, batch)[:, sale] & table.lines_selected(lines)
+    if table.exclude.any():
+        excluded = excluded | chosen[table.exclude].any(axis=0)
+        chosen[table.exclude] = False
+    base = np.asarray(line_points(amount, excluded, per_unit, multiplier), dtype=np.int64)
+    chosen &= ~excluded
+    n_sales = len(sales)
+    for r in table.in_turn:  # a minimum spend, then a stop, in the rules' order
+        if table.min_spend[r]:
+            spend = np.bincount(sale, weights=amount * chosen[r], minlength=n_sales)
+            chosen[r] &= (spend >= table.min_spend[r])[sale]
+        if table.stop[r]:
+            chosen[r + 1 :] &= ~chosen[r]
+    rows, at = np.nonzero(chosen)  # by rule, then line: each rule's lines in posting order
+    pts = np.zeros(len(at), dtype=np.int64)
+    kind = table.kind[rows]
+    extra = kind == _MULTIPLIER
+    if extra.any():
+        a, r = at[extra], rows[extra]
+        pts[extra] = (amount[a] * per_unit[a] * multiplier[a] * (table.multiplier_pct[r] - 100)) // (
+            100 * 100 * MINOR_PER_UNIT
+        )
+    per_spend = kind == _BONUS_PER_UNIT
+    if per_spend.any():
+        pts[per_spend] = (amount[at[per_spend]] * table.points_per_unit[rows[per_spend]]) // MINOR_PER_UNIT
+    fixed = kind == _FIXED_BONUS
+    if fixed.any():
+        a, r = at[fixed], rows[fixed]
+        pts[fixed] = _shared(table.points[r], r * n_sales + sale[a], amount[a])
+    keep = pts > 0
     return Earned(
-        base=base,
-        entry_line=np.concatenate(entry_line) if entry_line else empty,
-        entry_rule=np.concatenate(entry_rule) if entry_rule else empty,
-        entry_points=np.concatenate(entry_points) if entry_points else empty,
-        rules=tuple(ordered),
+        base=base, entry_line=at[keep], entry_rule=rows[keep], entry_points=pts[keep], rules=table.rules
     )
+
+
+_MULTIPLIER, _BONUS_PER_UNIT, _FIXED_BONUS, _EXCLUDE = 0, 1, 2, 3
+_KIND_CODE = {
+    "multiplier": _MULTIPLIER,
+    "bonus_per_unit": _BONUS_PER_UNIT,
+    "fixed_bonus": _FIXED_BONUS,
+    "exclude": _EXCLUDE,
+}
+_BIRTHDAY_CODE = {None: 0, "day": 1, "week": 2, "month": 3}
 
 
 @dataclass(frozen=True)
@@ -246,101 +249,162 @@ class _Batch:
         in_force = rule.effective_from_us <= self.last_us and self.first_us < end
         return in_force and rule.programme_id in self.programmes
 
-    def covers(self, rule: Rule) -> bool:
-        """Whether `rule` is in force over the whole batch, for its one programme."""
-        end = _NO_END if rule.effective_to_us is None else rule.effective_to_us
-        return len(self.programmes) == 1 and rule.effective_from_us <= self.first_us and self.last_us < end
+
+class _RuleTable:
+    """The rules' conditions and effects as arrays, one row per rule in the order they run.
+
+    Made once per set of rules (the rule book changes rarely; `of` keeps the last few).
+    """
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        rules = tuple(sorted(rules, key=lambda r: r.order))
+        self.rules = rules
+        self._tables: dict[tuple[str, tuple[str, ...]], BoolArray] = {}
+        n = len(rules)
+        specs = [r.spec for r in rules]
+        self.kind = np.array([_KIND_CODE[s.kind] for s in specs], dtype=np.int64)
+        self.exclude = self.kind == _EXCLUDE
+        self.stop = np.array([s.stop for s in specs], dtype=bool)
+        self.min_spend = np.array([s.when.min_spend_minor for s in specs], dtype=np.int64)
+        self.in_turn = [i for i in range(n) if self.stop[i] or self.min_spend[i]]
+        self.multiplier_pct = np.array([s.multiplier_pct for s in specs], dtype=np.int64)
+        self.points_per_unit = np.array([s.points_per_unit for s in specs], dtype=np.int64)
+        self.points = np.array([s.points for s in specs], dtype=np.int64)
+        self.programme = np.array([r.programme_id for r in rules], dtype=np.int64)
+        self.start = np.array([r.effective_from_us for r in rules], dtype=np.int64)
+        self.end = np.array(
+            [_NO_END if r.effective_to_us is None else r.effective_to_us for r in rules], dtype=np.int64
+        )
+        hours = [s.when.hours for s in specs]
+        self.has_hours = np.array([h is not None for h in hours], dtype=bool)
+        self.hours_from = np.array([h[0] if h else 0 for h in hours], dtype=np.int64)[:, None]
+        self.hours_to = np.array([h[1] if h else 0 for h in hours], dtype=np.int64)[:, None]
+        self.wraps = self.hours_from > self.hours_to
+        days = [s.when.member_day for s in specs]
+        self.has_day = np.array([d is not None for d in days], dtype=bool)
+        self.day_of_month = np.zeros((n, 32), dtype=bool)
+        self.last_day = np.zeros(n, dtype=bool)
+        self.weekday = np.zeros((n, 8), dtype=bool)
+        self.nth = np.zeros((n, 8, 6), dtype=bool)  # weekday × n (1–5); [.., 0]: the last one
+        for i, d in enumerate(days):
+            if d is None:
+                continue
+            self.day_of_month[i, [x for x in d.days_of_month if x > 0]] = True
+            self.last_day[i] = -1 in d.days_of_month
+            self.weekday[i, list(d.weekdays)] = True
+            for w, k in d.nth_weekdays:
+                self.nth[i, w, 0 if k == -1 else k] = True
+        self.birthday = np.array([_BIRTHDAY_CODE[s.when.birthday] for s in specs], dtype=np.int64)
+        self.checks = {
+            name: any(getattr(s.when, name) for s in specs)
+            for name in ("channels", "tiers", "categories", "skus")
+        }
+        self.any_stores = any(r.store_ids for r in rules)
+
+    _made: ClassVar[dict[tuple[int, ...], _RuleTable]] = {}
+
+    @classmethod
+    def of(cls, rules: tuple[Rule, ...]) -> _RuleTable:
+        """The table of `rules`, made once for the same rule objects (a table holds its rules, so
+        their ids stay theirs while it is kept)."""
+        key = tuple(map(id, rules))
+        found = cls._made.get(key)
+        if found is None:
+            if len(cls._made) >= 16:
+                cls._made.clear()
+            found = cls._made[key] = cls(rules)
+        return found
+
+    def _among(self, vocabulary: Vocabulary, name: str) -> BoolArray:
+        """rules × rows: each row's label is in the rule's list (or the rule has none)."""
+        key = (name, vocabulary.labels)
+        table = self._tables.get(key)
+        if table is None:
+            table = np.ones((len(self.rules), len(vocabulary.labels) + 1), dtype=bool)
+            for i, rule in enumerate(self.rules):
+                names = getattr(rule.spec.when, name)
+                if names:
+                    table[i, :-1] = [label in names for label in vocabulary.labels]
+                    table[i, -1] = False
+            if len(self._tables) >= 64:
+                self._tables.clear()
+            self._tables[key] = table
+        found: BoolArray = table[:, vocabulary.codes]
+        return found
+
+    def sales_selected(self, sales: Sales, batch: _Batch) -> BoolArray:
+        """rules × sales: members' sales of the rule's programme, in force at their time, meeting its
+        conditions."""
+        t, local = sales.occurred_us, sales.local
+        ok = (self.start[:, None] <= t) & (t < self.end[:, None]) & sales.member
+        if len(batch.programmes) > 1:
+            ok &= self.programme[:, None] == sales.programme_id
+        if self.any_stores:
+            stores, where = (
+                (sales.store_id, np.zeros(1, dtype=np.int64))
+                if len(t) == 1
+                else np.unique(sales.store_id, return_inverse=True)
+            )
+            table = np.array(
+                [[not r.store_ids or s in r.store_ids for s in stores.tolist()] for r in self.rules],
+                dtype=bool,
+            )
+            ok &= table[:, where.reshape(-1)]
+        if self.checks["channels"]:
+            ok &= self._among(sales.channel, "channels")
+        if self.checks["tiers"]:
+            ok &= self._among(sales.tier, "tiers")
+        if self.has_hours.any():
+            minute = local.minute
+            after, before = minute >= self.hours_from, minute < self.hours_to
+            inside = np.where(self.wraps, after | before, after & before)
+            ok &= ~self.has_hours[:, None] | inside
+        if self.has_day.any():
+            hit = self.day_of_month[:, local.day] | self.weekday[:, local.weekday]
+            hit |= self.last_day[:, None] & (local.day == local.days_in_month)
+            hit |= self.nth[:, local.weekday, (local.day - 1) // 7 + 1]
+            hit |= self.nth[:, local.weekday, 0] & (local.day > local.days_in_month - 7)
+            ok &= ~self.has_day[:, None] | hit
+        if self.birthday.any():
+            month, day = sales.birthday_month, sales.birthday_day
+            if not month.any():  # no birthday known in the batch: birthday rules select nothing
+                ok &= (self.birthday == 0)[:, None]
+            else:
+                used = set(self.birthday.tolist())
+                windows = np.ones((4, len(t)), dtype=bool)
+                for code, window in ((1, "day"), (2, "week"), (3, "month")):
+                    if code in used:
+                        windows[code] = birthday(window, local, month, day)
+                ok &= windows[self.birthday]
+        return ok
+
+    def lines_selected(self, lines: Lines) -> BoolArray:
+        """rules × lines: the line's category and SKU are among the rule's (or it names none)."""
+        chosen = np.ones((len(self.rules), len(lines)), dtype=bool)
+        if self.checks["categories"]:
+            chosen &= self._among(lines.category, "categories")
+        if self.checks["skus"]:
+            chosen &= self._among(lines.sku, "skus")
+        return chosen
 
 
-def _shared(points: int, sale: IntArray, amount: IntArray, n_sales: int) -> IntArray:
-    """`points` for each sale, shared over its lines (`sale` ascending) by amount, largest remainder."""
-    total = np.bincount(sale, weights=amount, minlength=n_sales).astype(np.int64)[sale]
+def _shared(points: IntArray, group: IntArray, amount: IntArray) -> IntArray:
+    """Each group's `points` (one per line, the group's) shared over its lines (`group` ascending) by
+    amount, largest remainder (ties: the earlier line)."""
+    first = np.ones(len(group), dtype=bool)
+    first[1:] = group[1:] != group[:-1]
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(group)))
+    total = np.repeat(np.add.reduceat(amount, starts), counts)
     share = points * amount
     floor = share // total
     remainder = share % total
-    left = points - np.bincount(sale, weights=floor, minlength=n_sales).astype(np.int64)
-    order = np.lexsort((np.arange(len(sale)), -remainder, sale))  # by sale, largest remainder first
-    first = np.searchsorted(sale[order], sale[order])  # where each line's sale starts in `order`
-    rank = np.empty(len(sale), dtype=np.int64)
-    rank[order] = np.arange(len(sale)) - first
-    return floor + (rank < left[sale])
-
-
-def _sales_selected(rule: Rule, sales: Sales, batch: _Batch) -> BoolArray:
-    """The sales `rule` applies to: members' sales of its programme, in force at the sale's time, and
-    its conditions (each test is made only where some sale of the batch could fail it)."""
-    when = rule.spec.when
-    ok = sales.member
-    if not batch.covers(rule):
-        t = sales.occurred_us
-        end = _NO_END if rule.effective_to_us is None else rule.effective_to_us
-        ok = ok & (sales.programme_id == rule.programme_id) & (t >= rule.effective_from_us) & (t < end)
-    if rule.store_ids:
-        ok = ok & _among_ids(sales.store_id, rule.store_ids)
-    if when.channels:
-        ok = ok & sales.channel.among(when.channels)
-    if when.tiers:
-        ok = ok & sales.tier.among(when.tiers)
-    local = sales.local
-    if when.hours is not None:
-        start, stop = when.hours
-        minute = local.minute
-        ok = ok & (
-            (minute >= start) & (minute < stop) if start < stop else (minute >= start) | (minute < stop)
-        )
-    if when.member_day is not None:
-        ok = ok & member_day(when.member_day, local)
-    if when.birthday is not None:
-        ok = ok & birthday(when.birthday, local, sales.birthday_month, sales.birthday_day)
-    selected: BoolArray = ok
-    return selected
-
-
-def _among_ids(values: IntArray, ids: frozenset[int]) -> BoolArray:
-    wanted = np.array(sorted(ids), dtype=np.int64)
-    at = np.minimum(np.searchsorted(wanted, values), len(wanted) - 1)
-    found: BoolArray = wanted[at] == values
-    return found
-
-
-def _lines_selected(when: Conditions, lines: Lines) -> BoolArray:
-    chosen = np.ones(len(lines), dtype=bool)
-    if when.categories:
-        chosen &= lines.category.among(when.categories)
-    if when.skus:
-        chosen &= lines.sku.among(when.skus)
-    return chosen
-
-
-def member_day(day: MemberDay, local: LocalDays) -> BoolArray:
-    """Whether each local date is one of the member day's days."""
-    hit: BoolArray = _DAYS_OF_MONTH[day.days_of_month][local.day] | _WEEKDAYS[day.weekdays][local.weekday]
-    if -1 in day.days_of_month:
-        hit = hit | (local.day == local.days_in_month)
-    for weekday, n in day.nth_weekdays:
-        same = local.weekday == weekday
-        hit = hit | (
-            same & (local.day > local.days_in_month - 7 if n == -1 else (local.day - 1) // 7 + 1 == n)
-        )
-    return hit
-
-
-class _Lookup(dict[tuple[int, ...], BoolArray]):
-    """Boolean tables indexed by a day number (1–31, 1–7), one per set of days, made once."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def __missing__(self, days: tuple[int, ...]) -> BoolArray:
-        table = np.zeros(self.size, dtype=bool)
-        table[[d for d in days if 0 < d < self.size]] = True
-        self[days] = table
-        return table
-
-
-_DAYS_OF_MONTH = _Lookup(32)
-_WEEKDAYS = _Lookup(8)
+    left = np.repeat(points[starts] - np.add.reduceat(floor, starts), counts)
+    order = np.lexsort((np.arange(len(group)), -remainder, group))  # by group, largest remainder first
+    rank = np.empty(len(group), dtype=np.int64)
+    rank[order] = np.arange(len(group)) - np.repeat(starts, counts)
+    shared: IntArray = floor + (rank < left)
+    return shared
 
 
 def birthday(window: str, local: LocalDays, month: IntArray, day: IntArray) -> BoolArray:
@@ -366,18 +430,41 @@ def birthday(window: str, local: LocalDays, month: IntArray, day: IntArray) -> B
     return known & hit
 
 
-def _month_start(year: IntArray, month: IntArray) -> npt.NDArray[np.datetime64]:
-    return ((year - 1970) * 12 + np.maximum(month, 1) - 1).astype("datetime64[M]")
+# Calendar tables for 1900–2199 (a birthday's date in a sale's year, by lookup rather than date
+# arithmetic): the first day of each year (days since 1970-01-01), whether it is a leap year, and the
+# days before each month and in each month, for common and leap years.
+_FIRST_YEAR = 1900
+_YEARS = np.arange(_FIRST_YEAR, 2200)
+_YEAR_START = (_YEARS - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+_LEAP = ((_YEARS % 4 == 0) & (_YEARS % 100 != 0)) | (_YEARS % 400 == 0)
+_MONTH_DAYS = np.array(
+    [
+        [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31],
+        [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31],
+    ],
+    dtype=np.int64,
+)
+_DAYS_BEFORE = np.concatenate(
+    [np.zeros((2, 1), dtype=np.int64), np.cumsum(_MONTH_DAYS, axis=1)[:, :-1]], axis=1
+)
+
+
+def _year_index(year: IntArray) -> IntArray:
+    found: IntArray = np.clip(year - _FIRST_YEAR, 0, len(_YEARS) - 1)
+    return found
 
 
 def _clamped_day(year: IntArray, month: IntArray, day: IntArray) -> IntArray:
-    start = _month_start(year, month)
-    length = ((start + 1).astype("datetime64[D]") - start.astype("datetime64[D]")).astype(np.int64)
-    clamped: IntArray = np.minimum(day, length)
+    """`day` of `month`, or the month's last day when it has fewer (29 February in a common year)."""
+    leap = _LEAP[_year_index(year)].astype(np.int64)
+    clamped: IntArray = np.minimum(day, _MONTH_DAYS[leap, np.maximum(month, 1)])
     return clamped
 
 
 def _birthday_in(year: IntArray, month: IntArray, day: IntArray) -> IntArray:
     """The birthday's date in `year`, as days since 1970-01-01."""
-    start = _month_start(year, month).astype("datetime64[D]").astype(np.int64)
-    return start + _clamped_day(year, month, day) - 1
+    index = _year_index(year)
+    leap = _LEAP[index].astype(np.int64)
+    m = np.maximum(month, 1)
+    found: IntArray = _YEAR_START[index] + _DAYS_BEFORE[leap, m] + np.minimum(day, _MONTH_DAYS[leap, m]) - 1
+    return found
