@@ -44,7 +44,9 @@ earning_rules = Table(
     Column("created_by", String(100), nullable=False),
     UniqueConstraint("programme_id", "code", "version", name="uq_earning_rules_version"),
     CheckConstraint("version > 0", name="version"),
-    CheckConstraint("kind IN ('multiplier', 'bonus_per_unit', 'fixed_bonus', 'exclude')", name="kind"),
+    CheckConstraint(
+        "kind IN ('multiplier', 'bonus_per_unit', 'fixed_bonus', 'exclude', 'event_bonus')", name="kind"
+    ),
     CheckConstraint("effective_to IS NULL OR effective_to >= effective_from", name="period"),
 )
 Index("ix_earning_rules_programme_code", earning_rules.c.programme_id, earning_rules.c.code)

@@ -38,6 +38,7 @@ from loyalty.services import audit
 from loyalty.services.accounts import lock_member_accounts, set_account
 from loyalty.services.catalogue import default_programme
 from loyalty.services.common import read
+from loyalty.services.earning_rules.events import award, profile_complete
 from loyalty.services.schemas import MemberIn, MemberOut, MemberScores, MemberUpdate
 from loyalty.services.tier_window import qualifying_spend
 
@@ -197,6 +198,9 @@ def register_member(ctx: Context, data: MemberIn, *, actor: Actor | None = None)
                     member_id=mid, from_tier_id=None, to_tier_id=values["tier_id"], reason="register", at=now
                 )
             )
+            award(conn, ctx, mid, "registration", data.registration_store_id, now)
+            if profile_complete(data):
+                award(conn, ctx, mid, "profile_completed", data.registration_store_id, now)
             out = _out(conn, mid)
             audit.record(conn, actor or SYSTEM, "member.register", "member", mid, None, _audited(out), at=now)
     except IntegrityError as exc:  # a concurrent registration with the same phone won the race
@@ -328,6 +332,8 @@ def update_member(
                     update(members).where(members.c.id == member_id).values(**values, updated_at=now)
                 )
             after = _out(conn, member_id)
+            if not profile_complete(before) and profile_complete(after):
+                award(conn, ctx, member_id, "profile_completed", after.registration_store_id, now)
             audit.record(
                 conn,
                 actor or SYSTEM,

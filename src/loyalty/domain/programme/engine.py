@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loyalty.domain.earning import MINOR_PER_UNIT, US_PER_DAY, line_points
-from loyalty.domain.programme.rules import RuleSpec
+from loyalty.domain.programme.rules import SALE_KINDS, RuleSpec
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -178,7 +178,7 @@ def earn(rules: Sequence[Rule], sales: Sales, lines: Lines) -> Earned:
     multiplier = sales.multiplier_pct[sale]
     excluded = lines.excluded | (amount <= 0) | ~sales.member[sale]
     batch = _Batch.of(sales)
-    table = _RuleTable.of(tuple(r for r in rules if batch.may_apply(r)))
+    table = _RuleTable.of(tuple(r for r in rules if r.spec.kind in SALE_KINDS and batch.may_apply(r)))
     empty = np.zeros(0, dtype=np.int64)
     if not table.rules:
         base = np.asarray(line_points(amount, excluded, per_unit, multiplier), dtype=np.int64)

@@ -7,7 +7,9 @@ A rule is one of four kinds, applied to the lines its conditions select:
 - ``bonus_per_unit``: ``points_per_unit`` extra points per currency unit of the lines' spend;
 - ``fixed_bonus``: ``points`` once per sale, shared over the selected lines in proportion to their
   amounts (largest remainder), so that a returned line takes back its own share;
-- ``exclude``: the selected lines earn nothing, neither base points nor any rule's.
+- ``exclude``: the selected lines earn nothing, neither base points nor any rule's;
+- ``event_bonus``: ``points`` once per member when an event happens (``on``: registration, or the
+  profile completed), at the registration store (``when.stores``) — no sale involved.
 
 Conditions (``when``) select sales (stores, channels, tiers, member day, birthday, hours, minimum spend)
 and lines (categories, SKUs); every condition left out selects everything. Rules run in ascending
@@ -27,8 +29,12 @@ from typing import Any, Literal
 
 from loyalty.domain.errors import InvalidInput, field_error
 
-RuleKind = Literal["multiplier", "bonus_per_unit", "fixed_bonus", "exclude"]
-RULE_KINDS: tuple[RuleKind, ...] = ("multiplier", "bonus_per_unit", "fixed_bonus", "exclude")
+RuleKind = Literal["multiplier", "bonus_per_unit", "fixed_bonus", "exclude", "event_bonus"]
+RULE_KINDS: tuple[RuleKind, ...] = ("multiplier", "bonus_per_unit", "fixed_bonus", "exclude", "event_bonus")
+#: what a sale's rules apply to (an event bonus is given when its event happens, not on a sale)
+SALE_KINDS = frozenset({"multiplier", "bonus_per_unit", "fixed_bonus", "exclude"})
+MemberEvent = Literal["registration", "profile_completed"]
+MEMBER_EVENTS: tuple[MemberEvent, ...] = ("registration", "profile_completed")
 BirthdayWindow = Literal["day", "week", "month"]
 BIRTHDAY_WINDOWS: tuple[BirthdayWindow, ...] = ("day", "week", "month")
 
@@ -106,6 +112,7 @@ class RuleSpec:
     multiplier_pct: int = 100
     points_per_unit: int = 0
     points: int = 0
+    on: MemberEvent | None = None  # an event bonus's event
     when: Conditions = field(default_factory=Conditions)
     limits: Limits = field(default_factory=Limits)
 
@@ -120,8 +127,10 @@ class RuleSpec:
             out["multiplier_pct"] = self.multiplier_pct
         elif self.kind == "bonus_per_unit":
             out["points_per_unit"] = self.points_per_unit
-        elif self.kind == "fixed_bonus":
+        elif self.kind in ("fixed_bonus", "event_bonus"):
             out["points"] = self.points
+        if self.on is not None:
+            out["on"] = self.on
         when = _conditions_dict(self.when, minor_per_unit)
         if when:
             out["when"] = when
@@ -299,6 +308,7 @@ _FIELDS = {
     "points",
     "when",
     "limits",
+    "on",
 }
 _WHEN = {
     "stores",
@@ -345,12 +355,19 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
         multiplier = _int(raw.get("multiplier_pct"), "multiplier_pct", errors, 101, MAX_MULTIPLIER_PCT)
     elif kind == "bonus_per_unit":
         per_unit = _int(raw.get("points_per_unit"), "points_per_unit", errors, 1, MAX_POINTS_PER_UNIT)
-    elif kind == "fixed_bonus":
+    elif kind in ("fixed_bonus", "event_bonus"):
         points = _int(raw.get("points"), "points", errors, 1, MAX_FIXED_POINTS)
+    on = raw.get("on")
+    if kind == "event_bonus" and on not in MEMBER_EVENTS:
+        errors.add(
+            "on", "must be one of {events} (got {value})", {"events": ", ".join(MEMBER_EVENTS), "value": on}
+        )
+    elif kind != "event_bonus" and on is not None:
+        errors.add("on", "applies to an event bonus only")
     for other, applies in (
         ("multiplier_pct", kind == "multiplier"),
         ("points_per_unit", kind == "bonus_per_unit"),
-        ("points", kind == "fixed_bonus"),
+        ("points", kind in ("fixed_bonus", "event_bonus")),
     ):
         if other in raw and not applies:
             errors.add(other, "does not apply to a rule of kind {kind}", {"kind": kind})
@@ -376,6 +393,11 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
         min_spend_minor=_money(when_raw.get("min_spend"), "when.min_spend", errors, minor_per_unit),
     )
     limits = _limits(raw.get("limits"), errors, kind)
+    if kind == "event_bonus":
+        for name_ in sorted(set(when_raw) - {"stores"}):
+            errors.add(f"when.{name_}", "does not apply to an event bonus (it has no sale)")
+        if limits.member_points:
+            errors.add("limits.per_member", "an event bonus is given once per member already")
     if kind == "exclude" and not (when.categories or when.skus):
         errors.add("when", "an exclude rule names the categories or SKUs it excludes")
     errors.raise_any()
@@ -388,6 +410,7 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
         multiplier_pct=multiplier,
         points_per_unit=per_unit,
         points=points,
+        on=on if kind == "event_bonus" else None,
         when=when,
         limits=limits,
     )

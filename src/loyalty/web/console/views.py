@@ -43,6 +43,7 @@ MOVEMENT_NAMES = {
     "redeem": N_("Redeemed"),
     "expire": N_("Expired"),
     "adjust": N_("Adjusted"),
+    "bonus": N_("Bonus"),
     "return": N_("Returned"),
     "merge": N_("Merged"),
 }
