@@ -186,14 +186,15 @@ def update_rows(
         cur.close()
 
 
-def execute(conn: Connection, sql: str) -> int:
-    """Run one parameterless statement on the driver; the rows it changed."""
+def execute(conn: Connection, sql: str, params: Sequence[Any] | None = None) -> int:
+    """Run one statement without rows on the driver (inside a pipeline: sent, its error raised
+    later); the rows it changed."""
     cur = cursor(conn)
     try:
-        cur.execute(sql)
+        cur.execute(sql) if params is None else cur.execute(sql, params)
         return int(cur.rowcount)
     except conn.dialect.loaded_dbapi.Error as exc:
-        raise driver_error(sql, None, exc, conn) from exc
+        raise driver_error(sql, params, exc, conn) from exc
     finally:
         cur.close()
 

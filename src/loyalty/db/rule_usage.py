@@ -16,25 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import Connection
 
-from loyalty.db.prepared import driver_error, send_sql
-from loyalty.db.rows import is_postgres
+from loyalty.db.prepared import send_sql
+from loyalty.db.rows import execute, is_postgres
 from loyalty.db.unnest import array_literal
 
 #: (programme id, rule code, subject kind, subject id, period)
 Key = tuple[int, str, str, int, str]
 _COLUMNS = "programme_id, rule_code, subject_kind, subject_id, period"
 _CHUNK = 400
-
-
-def _run(conn: Connection, sql: str, params: Sequence[object]) -> None:
-    """A statement without rows on the driver (inside a pipeline: sent, its error raised later)."""
-    cur = conn.connection.cursor()
-    try:
-        cur.execute(sql, params)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise driver_error(sql, params, exc, conn) from exc
-    finally:
-        cur.close()
 
 
 def _pg_arrays(keys: Sequence[Key]) -> list[str]:
@@ -53,7 +42,7 @@ def send_usage(conn: Connection, keys: Sequence[Key], *, lock: bool = True) -> C
         for i in range(0, len(ordered), _CHUNK):
             chunk = ordered[i : i + _CHUNK]
             arrays = _pg_arrays(chunk)
-            _run(
+            execute(
                 conn,
                 f"INSERT INTO rule_usage ({_COLUMNS}, points) SELECT *, 0 FROM {_PG_UNNEST} "
                 "ON CONFLICT DO NOTHING",
@@ -98,7 +87,7 @@ def add_usage(conn: Connection, added: Mapping[Key, int]) -> None:
     for i in range(0, len(items), _CHUNK):
         chunk = items[i : i + _CHUNK]
         values = ",".join(f"({mark}, {mark}, {mark}, {mark}, {mark}, {mark})" for _ in chunk)
-        _run(
+        execute(
             conn,
             f"INSERT INTO rule_usage ({_COLUMNS}, points) VALUES {values} "
             f"ON CONFLICT ({_COLUMNS}) DO UPDATE SET points = rule_usage.points + excluded.points",

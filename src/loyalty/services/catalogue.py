@@ -149,6 +149,31 @@ def store_info(conn: Connection, store_id: int) -> StoreInfo:
     )
 
 
+@dataclass(frozen=True)
+class CreditSource:
+    """Where points credited outside a sale come from: a programme and its merchant's liability."""
+
+    programme: Programme
+    liability_account_id: int
+    merchant_id: int
+    timezone: str
+
+
+def credit_source(conn: Connection, store_id: int | None, default_zone: str) -> CreditSource:
+    """The store's programme, merchant and zone; without a store, the first programme and the first
+    merchant's liability, in `default_zone` (a head-office adjustment, a registration with no store)."""
+    if store_id is not None:
+        store = store_info(conn, store_id)
+        return CreditSource(store.programme, store.liability_account_id, store.merchant_id, store.timezone)
+    row = conn.execute(
+        select(accounts.c.id, accounts.c.merchant_id)
+        .where(accounts.c.kind == "liability")
+        .order_by(accounts.c.id)
+        .limit(1)
+    ).one()
+    return CreditSource(default_programme(conn), int(row.id), int(row.merchant_id), default_zone)
+
+
 def tier_ladder(conn: Connection) -> TierLadder:
     """Read the tier ladder now."""
     return TierLadder.of(conn.execute(select(tiers)).all())

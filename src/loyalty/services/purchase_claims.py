@@ -39,7 +39,6 @@ from sqlalchemy import Connection, insert, select, update
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, purchase_lines, purchases, returns, tier_history
 from loyalty.db.programme_tables import purchase_line_rules
-from loyalty.db.stored_time import epoch_us
 from loyalty.domain.actors import Actor
 from loyalty.domain.channels import Channel
 from loyalty.domain.earning import EarningRule, LineIn, cumulative_share
@@ -49,7 +48,7 @@ from loyalty.i18n.formats import Amount
 from loyalty.services import audit
 from loyalty.services.accounts import lock_member_account
 from loyalty.services.catalogue import catalogue_of
-from loyalty.services.earning_rules.frames import earn_one_sale, rule_rows
+from loyalty.services.earning_rules.frames import earn_at_store, rule_rows
 from loyalty.services.members import resolve_member_id
 from loyalty.services.posting.one_sale import earn_sale_points
 from loyalty.services.tier_window import qualifying_spend
@@ -194,21 +193,14 @@ def _claim(
     rules = catalogue.rule_book(conn).for_programmes({prog.id})
     by_rules = None
     if rules:  # the rules in force at the sale's time, as if the card had been shown
-        by_rules = earn_one_sale(
+        by_rules = earn_at_store(
             rules,
-            programme_id=prog.id,
-            store_id=store.id,
-            zone=store.timezone,
-            occurred_us=epoch_us(sale.occurred_at),
-            channel=sale.channel,
-            tier_code=tier.code,
-            points_per_unit=prog.points_per_unit,
-            multiplier_pct=tier.multiplier_pct,
+            store,
+            tier,
+            sale.occurred_at,
+            sale.channel,
+            lines,
             birthday=member.birthday,
-            amounts=[ln.amount_minor for ln in lines],
-            categories=[ln.category for ln in lines],
-            skus=[ln.sku for ln in lines],
-            excluded=[rule.is_excluded(LineIn(ln.amount_minor, ln.category)) for ln in lines],
             member_id=member_id,
             limits=conn,
         )

@@ -15,16 +15,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from loyalty.bootstrap import Context
-from loyalty.db.core_tables import accounts
 from loyalty.db.rule_usage import add_usage, send_usage
 from loyalty.db.stored_time import epoch_us
 from loyalty.domain.programme.limits import period_key
 from loyalty.domain.programme.rules import MemberEvent
 from loyalty.services.accounts import Credit, credit_points, lock_member_account
-from loyalty.services.catalogue import catalogue_of, default_programme, store_info
+from loyalty.services.catalogue import catalogue_of, credit_source
 from loyalty.services.earning_rules.frames import utc_offsets
 
 #: a profile is complete when all of these are filled in
@@ -42,19 +41,9 @@ def award(
 ) -> int:
     """Give `member_id` the bonuses of `event` in force at `at`, in `conn`'s transaction; the points given."""
     catalogue = catalogue_of(ctx)
-    if store_id is not None:
-        store = store_info(conn, store_id)
-        programme, zone = store.programme, store.timezone
-        liability, merchant = store.liability_account_id, store.merchant_id
-    else:
-        programme, zone = default_programme(conn), ctx.settings.timezone
-        row = conn.execute(
-            select(accounts.c.id, accounts.c.merchant_id)
-            .where(accounts.c.kind == "liability")
-            .order_by(accounts.c.id)
-            .limit(1)
-        ).one()
-        liability, merchant = int(row.id), int(row.merchant_id)
+    source = credit_source(conn, store_id, ctx.settings.timezone)
+    programme, zone = source.programme, source.timezone
+    liability, merchant = source.liability_account_id, source.merchant_id
     t = epoch_us(at)
     rules = [
         r

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -21,10 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection
 
-from loyalty.db.stored_time import instant
+from loyalty.db.stored_time import epoch_us, instant
 from loyalty.domain.channels import DEFAULT_CHANNEL
 from loyalty.domain.programme.engine import Earned, Lines, LocalDays, Rule, Sales, Vocabulary, earn
 from loyalty.domain.programme.rules import RuleSpec
+
+if TYPE_CHECKING:
+    from loyalty.services.catalogue import StoreInfo, Tier
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -236,6 +239,43 @@ def earn_one_sale(
         categories,
         skus,
         np.array(excluded, dtype=bool),
+        limits=limits,
+        write=write,
+    )
+
+
+def earn_at_store(
+    rules: Sequence[Rule],
+    store: StoreInfo,
+    tier: Tier,
+    occurred_at: datetime,
+    channel: str | None,
+    lines: Sequence[Any],
+    *,
+    birthday: object,
+    member_id: int,
+    limits: Connection | None,
+    write: bool = True,
+) -> Earned:
+    """One member's sale at `store` (its programme, zone and exclusions) earning with `tier`: `lines`
+    hold each line's amount_minor, category and sku (a posted line or a cart's)."""
+    programme = store.programme
+    return earn_one_sale(
+        rules,
+        programme_id=programme.id,
+        store_id=store.id,
+        zone=store.timezone,
+        occurred_us=epoch_us(occurred_at),
+        channel=channel,
+        tier_code=tier.code,
+        points_per_unit=programme.points_per_unit,
+        multiplier_pct=tier.multiplier_pct,
+        birthday=stored_date(birthday) if needs_birthdays(rules) else None,
+        amounts=[ln.amount_minor for ln in lines],
+        categories=[ln.category for ln in lines],
+        skus=[ln.sku for ln in lines],
+        excluded=[ln.category is not None and ln.category in programme.excluded_categories for ln in lines],
+        member_id=member_id,
         limits=limits,
         write=write,
     )

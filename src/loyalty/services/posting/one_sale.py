@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, case, insert, select, update
@@ -32,7 +32,6 @@ from loyalty.db.core_tables import (
 )
 from loyalty.db.prepared import Prepared, pipelined
 from loyalty.db.programme_tables import purchase_line_rules
-from loyalty.db.stored_time import epoch_us
 from loyalty.domain.actors import Actor
 from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_amount, line_eligible, lot_times
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
@@ -42,7 +41,7 @@ from loyalty.domain.tiers import tier_for_spend
 from loyalty.services import audit, idempotency
 from loyalty.services.accounts import Credit, LockedAccount, credit_points
 from loyalty.services.catalogue import Catalogue, StoreInfo, Tier
-from loyalty.services.earning_rules.frames import earn_one_sale, needs_birthdays, rule_rows, stored_date
+from loyalty.services.earning_rules.frames import earn_at_store, rule_rows
 from loyalty.services.intake import currency_mismatch
 from loyalty.services.members import resolve_member_id
 from loyalty.services.request_hashes import model_hash, request_hash
@@ -406,25 +405,24 @@ def _earned_by_rules(
     (None: the programme has no rule at any time, so the base rule alone earns, as `EarningRule`)."""
     if not rules:
         return None
-    prog = store.programme
-    return earn_one_sale(
+    lines = [_PricedLine(a, ln.category, ln.sku) for a, ln in zip(amounts, data.lines, strict=True)]
+    return earn_at_store(
         rules,
-        programme_id=prog.id,
-        store_id=store.id,
-        zone=store.timezone,
-        occurred_us=epoch_us(data.occurred_at),
-        channel=data.channel,
-        tier_code=tier.code,
-        points_per_unit=prog.points_per_unit,
-        multiplier_pct=tier.multiplier_pct,
-        birthday=stored_date(posting.birthday) if needs_birthdays(rules) else None,
-        amounts=amounts,
-        categories=[ln.category for ln in data.lines],
-        skus=[ln.sku for ln in data.lines],
-        excluded=[ln.category is not None and ln.category in prog.excluded_categories for ln in data.lines],
+        store,
+        tier,
+        data.occurred_at,
+        data.channel,
+        lines,
+        birthday=posting.birthday,
         member_id=posting.member_id,
         limits=conn,
     )
+
+
+class _PricedLine(NamedTuple):
+    amount_minor: int
+    category: str | None
+    sku: str
 
 
 def _sale_result(
