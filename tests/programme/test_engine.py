@@ -603,3 +603,40 @@ def test_limits_round_trip() -> None:
     spec = parse_rule({**BONUS, "limits": limits})
     assert spec.as_dict()["limits"] == limits
     assert parse_rule(spec.as_dict()) == spec
+
+
+def test_purchase_numbers_select_the_nth_or_every_nth_purchase() -> None:
+    from dataclasses import replace
+
+    from loyalty.domain.programme.engine import earn
+
+    first = rule(
+        {"code": "first", "kind": "fixed_bonus", "points": 10, "when": {"purchase_number": {"n": 1}}}, 1
+    )
+    third = rule(
+        {
+            "code": "third",
+            "kind": "fixed_bonus",
+            "points": 5,
+            "when": {"purchase_number": {"every": 3, "per": "month"}},
+        },
+        2,
+    )
+    day = datetime(2026, 12, 9, 2, tzinfo=UTC)
+    sales, lines = frames([Sale(day, [(100, None, "A")]) for _ in range(4)], [1, 1, 1, 1])
+    numbered = replace(
+        sales,
+        purchase_numbers={"ever": np.array([1, 2, 5, 6]), "month": np.array([1, 3, 6, 7])},
+    )
+    assert entries(earn([first, third], numbered, lines)) == [
+        (0, "first", 10),
+        (1, "third", 5),
+        (2, "third", 5),
+    ]
+    spec = parse_rule(
+        {"code": "x", "kind": "fixed_bonus", "points": 1, "when": {"purchase_number": {"every": 2}}}
+    )
+    assert parse_rule(spec.as_dict()) == spec
+    for bad in ({"n": 1, "every": 2}, {"n": 0}, {"every": 1}, {"n": 2, "per": "hour"}, {}):
+        with pytest.raises(InvalidInput):
+            parse_rule({"code": "x", "kind": "fixed_bonus", "points": 1, "when": {"purchase_number": bad}})

@@ -48,6 +48,11 @@ PROGRAMME = [
                 "per_store": True}}},
     {"code": "budgeted", "kind": "fixed_bonus", "points": 40, "priority": 61,
      "limits": {"budget": {"points": 2000}}},
+    {"code": "first-purchase", "kind": "fixed_bonus", "points": 88, "when": {"purchase_number": {"n": 1}}},
+    {"code": "every-third", "kind": "fixed_bonus", "points": 33,
+     "when": {"purchase_number": {"every": 3, "per": "month"}}},
+    {"code": "second-this-week", "kind": "bonus_per_unit", "points_per_unit": 1,
+     "when": {"purchase_number": {"n": 2, "per": "week"}}},
     {"code": "no-gift-cards", "kind": "exclude", "when": {"categories": ["gift_card"]}},
 ]  # fmt: skip
 CHANGED = [{"code": "big-basket", "kind": "fixed_bonus", "points": 80, "when": {"min_spend": "250"}}]

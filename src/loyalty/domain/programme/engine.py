@@ -17,8 +17,8 @@ Order: exclude rules first (their lines earn nothing at all), then the others in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -129,6 +129,9 @@ class Sales:
     birthday_month: IntArray  # 0: not known
     birthday_day: IntArray
     member_id: IntArray  # 0 for an anonymous sale (a limit per member counts by it)
+    #: per period a rule counts purchases in, each sale's number among its member's purchases
+    #: there (1: the first), by time (`periods_counted` says which the rules need)
+    purchase_numbers: Mapping[str, IntArray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.store_id)
@@ -300,6 +303,7 @@ class _RuleTable:
             for name in ("channels", "tiers", "categories", "skus")
         }
         self.any_stores = any(r.store_ids for r in rules)
+        self.numbered = [(i, s.when.purchase_number) for i, s in enumerate(specs) if s.when.purchase_number]
 
     _made: ClassVar[dict[tuple[int, ...], _RuleTable]] = {}
 
@@ -365,6 +369,9 @@ class _RuleTable:
             hit |= self.nth[:, local.weekday, (local.day - 1) // 7 + 1]
             hit |= self.nth[:, local.weekday, 0] & (local.day > local.days_in_month - 7)
             ok &= ~self.has_day[:, None] | hit
+        for i, number in self.numbered:
+            counted = sales.purchase_numbers[number.per]
+            ok[i] &= counted == number.n if number.n else counted % number.every == 0
         if self.birthday.any():
             month, day = sales.birthday_month, sales.birthday_day
             if not month.any():  # no birthday known in the batch: birthday rules select nothing
@@ -386,6 +393,11 @@ class _RuleTable:
         if self.checks["skus"]:
             chosen &= self._among(lines.sku, "skus")
         return chosen
+
+
+def periods_counted(rules: Sequence[Rule]) -> set[str]:
+    """The periods in which some rule counts a member's purchases (`Sales.purchase_numbers`)."""
+    return {r.spec.when.purchase_number.per for r in rules if r.spec.when.purchase_number is not None}
 
 
 def _shared(points: IntArray, group: IntArray, amount: IntArray) -> IntArray:

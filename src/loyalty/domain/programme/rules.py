@@ -63,6 +63,20 @@ class MemberDay:
     nth_weekdays: tuple[tuple[int, int], ...] = ()
 
 
+Period = Literal["day", "week", "month", "year", "ever"]
+PERIODS: tuple[Period, ...] = ("day", "week", "month", "year", "ever")
+
+
+@dataclass(frozen=True)
+class PurchaseNumber:
+    """Which of the member's purchases in a period (the store's calendar) a sale must be: the `n`th
+    (1: the first), or every `every`th. Purchases count by time, each of the member's sales once."""
+
+    per: Period = "ever"
+    n: int = 0
+    every: int = 0
+
+
 @dataclass(frozen=True)
 class Conditions:
     """What a rule applies to; an empty field selects everything (see the module docstring)."""
@@ -78,10 +92,7 @@ class Conditions:
     hours: tuple[int, int] | None = None
     #: the sale's spend on the selected lines must reach this (minor units)
     min_spend_minor: int = 0
-
-
-Period = Literal["day", "week", "month", "year", "ever"]
-PERIODS: tuple[Period, ...] = ("day", "week", "month", "year", "ever")
+    purchase_number: PurchaseNumber | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,10 @@ def _conditions_dict(c: Conditions, minor_per_unit: int) -> dict[str, Any]:
         out["hours"] = f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}"
     if c.min_spend_minor:
         out["min_spend"] = str(Decimal(c.min_spend_minor) / minor_per_unit)
+    if c.purchase_number is not None:
+        number = c.purchase_number
+        out["purchase_number"] = {"n": number.n} if number.n else {"every": number.every}
+        out["purchase_number"]["per"] = number.per
     return out
 
 
@@ -282,6 +297,26 @@ def _hours(raw: Any, errors: _Errors) -> tuple[int, int] | None:
     return start, end
 
 
+def _purchase_number(raw: Any, errors: _Errors) -> PurchaseNumber | None:
+    name = "when.purchase_number"
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not set(raw) <= {"n", "every", "per"} or ("n" in raw) == ("every" in raw):
+        errors.add(name, "takes n (the nth purchase) or every (every nth purchase), and per")
+        return None
+    per = raw.get("per", "ever")
+    if per not in PERIODS:
+        errors.add(
+            f"{name}.per",
+            "must be one of {periods} (got {value})",
+            {"periods": ", ".join(PERIODS), "value": per},
+        )
+        per = "ever"
+    if "n" in raw:
+        return PurchaseNumber(per, n=_int(raw["n"], f"{name}.n", errors, 1, 1000))
+    return PurchaseNumber(per, every=_int(raw["every"], f"{name}.every", errors, 2, 1000))
+
+
 def _money(raw: Any, name: str, errors: _Errors, minor_per_unit: int) -> int:
     if raw is None:
         return 0
@@ -320,6 +355,7 @@ _WHEN = {
     "birthday",
     "hours",
     "min_spend",
+    "purchase_number",
 }
 
 
@@ -391,6 +427,7 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
         birthday=birthday,
         hours=_hours(when_raw.get("hours"), errors),
         min_spend_minor=_money(when_raw.get("min_spend"), "when.min_spend", errors, minor_per_unit),
+        purchase_number=_purchase_number(when_raw.get("purchase_number"), errors),
     )
     limits = _limits(raw.get("limits"), errors, kind)
     if kind == "event_bonus":

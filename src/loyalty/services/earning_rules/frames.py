@@ -9,7 +9,7 @@ each distinct (zone, UTC hour) is looked up once (zones change offset on whole U
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -23,11 +23,21 @@ from sqlalchemy import Connection
 
 from loyalty.db.stored_time import epoch_us, instant
 from loyalty.domain.channels import DEFAULT_CHANNEL
-from loyalty.domain.programme.engine import Earned, Lines, LocalDays, Rule, Sales, Vocabulary, earn
+from loyalty.domain.programme.engine import (
+    Earned,
+    Lines,
+    LocalDays,
+    Rule,
+    Sales,
+    Vocabulary,
+    earn,
+    periods_counted,
+)
 from loyalty.domain.programme.rules import RuleSpec
 
 if TYPE_CHECKING:
     from loyalty.services.catalogue import StoreInfo, Tier
+    from loyalty.services.posting.import_session import BulkSession
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -136,10 +146,13 @@ def earn_lines(
     *,
     limits: Connection | None = None,
     write: bool = True,
+    session: BulkSession | None = None,
 ) -> Earned:
     """`engine.earn` over the columns of a posting; with `limits` (the posting's connection), the
     limited rules' entries cut to the room their limits leave (`earning_rules.limits`), that room
-    taken in the transaction unless `write` is false (a quote)."""
+    taken in the transaction unless `write` is false (a quote), and the sales' purchase numbers
+    counted where a rule asks for them (`earning_rules.purchase_numbers`; an import passes its
+    `session`)."""
     lines = Lines(
         sale=line_sale,
         amount_minor=amount_minor,
@@ -148,12 +161,28 @@ def earn_lines(
         excluded=excluded,
     )
     frame = sales_frame(sales)
+    periods = periods_counted(rules)
+    if periods:
+        frame = replace(frame, purchase_numbers=_numbers(limits, periods, frame, sales, session))
     earned = earn(rules, frame, lines)
     if limits is not None and any(r.spec.limits for r in earned.rules):
         from loyalty.services.earning_rules.limits import within_limits
 
         earned = within_limits(limits, earned, frame, lines, write=write)
     return earned
+
+
+def _numbers(
+    conn: Connection | None, periods: set[str], frame: Sales, sales: SaleColumns, session: BulkSession | None
+) -> dict[str, IntArray]:
+    """Each sale's purchase number per period (none known without a connection: no rule matches)."""
+    if conn is None:
+        return {p: np.zeros(len(frame), dtype=np.int64) for p in periods}
+    from loyalty.services.earning_rules.purchase_numbers import purchase_numbers
+
+    return purchase_numbers(
+        conn, periods, frame.member_id, frame.member, frame.occurred_us, frame.local, sales.zone, session
+    )
 
 
 def rule_columns(

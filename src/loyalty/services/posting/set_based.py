@@ -474,7 +474,15 @@ class _SetBasedPosting:
         )
         line_sale = np.repeat(np.arange(n, dtype=np.int64), self.line_counts)
         return earn_lines(
-            rules, sales, line_sale, self.amounts, batch.category, batch.sku, excluded, limits=self.conn
+            rules,
+            sales,
+            line_sale,
+            self.amounts,
+            batch.category,
+            batch.sku,
+            excluded,
+            limits=self.conn,
+            session=self.session,
         )
 
     def _debt_paid(self, points_by_member: IntArray) -> IntArray:

@@ -1,0 +1,56 @@
+"""Purchase numbers on both backends, posted live one sale at a time: the first purchase ever, the
+first of each ISO week in the store's zone (Sunday 23:30 and Monday 00:30 in Shanghai are different
+weeks), counted by time among the member's sales."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from loyalty.bootstrap import Context, FrozenClock
+from loyalty.services import members, merchants, purchases, seed
+from loyalty.services.earning_rules.book import define_rules
+from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn
+from tests.core.conftest import clock, ctx
+
+__all__ = ["clock", "ctx"]
+
+SUNDAY_LATE = datetime(2026, 1, 4, 15, 30, tzinfo=UTC)  # Sunday 23:30 in Shanghai
+
+
+def _sale(store: int, member: int, order: str, at: datetime) -> PurchaseIn:
+    lines = [PurchaseLineIn(sku="A", quantity=1, unit_price_minor=1_000)]
+    return PurchaseIn(store_id=store, member_id=member, order_id=order, occurred_at=at, lines=lines)
+
+
+def test_first_ever_and_first_of_the_week(ctx: Context) -> None:
+    seed.ensure_programme(ctx)
+    store = merchants.list_stores(ctx)[0].id  # Asia/Shanghai
+    now = ctx.clock
+    ctx.clock = FrozenClock(SUNDAY_LATE - timedelta(days=30))
+    define_rules(
+        ctx,
+        [
+            {"code": "first", "kind": "fixed_bonus", "points": 100, "when": {"purchase_number": {"n": 1}}},
+            {
+                "code": "week",
+                "kind": "fixed_bonus",
+                "points": 7,
+                "when": {"purchase_number": {"n": 1, "per": "week"}},
+            },
+        ],
+    )
+    ctx.clock = now
+    m = members.register_member(ctx, MemberIn(phone="+8613800000301", name="F")).id
+    times = [SUNDAY_LATE, SUNDAY_LATE + timedelta(minutes=10), SUNDAY_LATE + timedelta(hours=1)]
+    for i, at in enumerate(times):
+        purchases.post_purchase(ctx, _sale(store, m, f"pn-{i}", at))
+    with ctx.engine.connect() as conn:
+        given = conn.execute(
+            text(
+                "SELECT p.order_id, r.code, e.points FROM purchase_line_rules e JOIN purchases p "
+                "ON p.id = e.purchase_id JOIN earning_rules r ON r.id = e.rule_id ORDER BY 1, 2"
+            )
+        ).all()
+    assert given == [("pn-0", "first", 100), ("pn-0", "week", 7), ("pn-2", "week", 7)]
