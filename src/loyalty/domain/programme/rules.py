@@ -22,12 +22,11 @@ field (``rules[2].when.hours``) and say why, in the `InvalidInput` form every en
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
-from loyalty.domain.errors import InvalidInput, field_error
+from loyalty.domain.programme.fields import FieldErrors, money, names, whole_number
 
 RuleKind = Literal["multiplier", "bonus_per_unit", "fixed_bonus", "exclude", "event_bonus"]
 RULE_KINDS: tuple[RuleKind, ...] = ("multiplier", "bonus_per_unit", "fixed_bonus", "exclude", "event_bonus")
@@ -43,7 +42,6 @@ MAX_MULTIPLIER_PCT = 1_000  # 10× the base points
 MAX_POINTS_PER_UNIT = 1_000
 MAX_FIXED_POINTS = 1_000_000
 MAX_PRIORITY = 10_000
-MAX_LIST = 1_000
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -194,48 +192,6 @@ def _conditions_dict(c: Conditions, minor_per_unit: int) -> dict[str, Any]:
     return out
 
 
-class _Errors:
-    """Collects every bad field of a definition, so one answer names them all."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.entries: list[dict[str, Any]] = []
-
-    def add(self, name: str, message: str, values: Mapping[str, Any] | None = None) -> None:
-        self.entries.append(field_error(f"{self.prefix}{name}", message, values))
-
-    def raise_any(self) -> None:
-        if self.entries:
-            first = self.entries[0]
-            raise InvalidInput(
-                "RULE_INVALID",
-                "the rule cannot work: {field}: {reason}",
-                {"field": first["field"], "reason": first["message"], "errors": self.entries},
-            )
-
-
-def _int(raw: Any, name: str, errors: _Errors, low: int, high: int) -> int:
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        errors.add(name, "must be a whole number")
-        return low
-    if not low <= raw <= high:
-        errors.add(name, "must be between {low} and {high}", {"low": low, "high": high})
-    return raw
-
-
-def _strings(raw: Any, name: str, errors: _Errors) -> frozenset[str]:
-    if raw is None:
-        return frozenset()
-    if not isinstance(raw, list) or not all(isinstance(v, str) and v.strip() for v in raw):
-        errors.add(name, "must be a list of names")
-        return frozenset()
-    if len(raw) > MAX_LIST:
-        errors.add(name, "lists at most {n} values", {"n": MAX_LIST})
-    if any(len(v) > 100 for v in raw):
-        errors.add(name, "names are at most 100 characters")
-    return frozenset(v.strip() for v in raw)
-
-
 def _weekday(raw: Any) -> int | None:
     if isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= 7:
         return raw
@@ -244,7 +200,7 @@ def _weekday(raw: Any) -> int | None:
     return None
 
 
-def _member_day(raw: Any, errors: _Errors) -> MemberDay | None:
+def _member_day(raw: Any, errors: FieldErrors) -> MemberDay | None:
     name = "when.member_day"
     if raw is None:
         return None
@@ -280,7 +236,7 @@ def _member_day(raw: Any, errors: _Errors) -> MemberDay | None:
     return MemberDay(tuple(sorted(set(days))), tuple(sorted(set(weekdays))), tuple(sorted(set(nth))))
 
 
-def _hours(raw: Any, errors: _Errors) -> tuple[int, int] | None:
+def _hours(raw: Any, errors: FieldErrors) -> tuple[int, int] | None:
     if raw is None:
         return None
     found = _HOURS.match(raw) if isinstance(raw, str) else None
@@ -297,7 +253,7 @@ def _hours(raw: Any, errors: _Errors) -> tuple[int, int] | None:
     return start, end
 
 
-def _purchase_number(raw: Any, errors: _Errors) -> PurchaseNumber | None:
+def _purchase_number(raw: Any, errors: FieldErrors) -> PurchaseNumber | None:
     name = "when.purchase_number"
     if raw is None:
         return None
@@ -313,23 +269,8 @@ def _purchase_number(raw: Any, errors: _Errors) -> PurchaseNumber | None:
         )
         per = "ever"
     if "n" in raw:
-        return PurchaseNumber(per, n=_int(raw["n"], f"{name}.n", errors, 1, 1000))
-    return PurchaseNumber(per, every=_int(raw["every"], f"{name}.every", errors, 2, 1000))
-
-
-def _money(raw: Any, name: str, errors: _Errors, minor_per_unit: int) -> int:
-    if raw is None:
-        return 0
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        errors.add(name, "must be an amount such as 100 or 99.50 (got {value})", {"value": raw})
-        return 0
-    minor = value * minor_per_unit
-    if minor != minor.to_integral_value() or minor < 0 or minor > 10**12:
-        errors.add(name, "must be a positive amount with at most two decimals (got {value})", {"value": raw})
-        return 0
-    return int(minor)
+        return PurchaseNumber(per, n=whole_number(raw["n"], f"{name}.n", errors, 1, 1000))
+    return PurchaseNumber(per, every=whole_number(raw["every"], f"{name}.every", errors, 2, 1000))
 
 
 _FIELDS = {
@@ -364,7 +305,7 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
 
     `prefix` goes before each field's name (``rules[3].``) when the rule is one of a programme's.
     """
-    errors = _Errors(prefix)
+    errors = FieldErrors(prefix)
     if not isinstance(raw, dict):
         errors.add("", "a rule is a mapping of fields")
         errors.raise_any()
@@ -382,17 +323,19 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
         errors.add(
             "kind", "must be one of {kinds} (got {value})", {"kinds": ", ".join(RULE_KINDS), "value": kind}
         )
-    priority = _int(raw.get("priority", 100), "priority", errors, 0, MAX_PRIORITY)
+    priority = whole_number(raw.get("priority", 100), "priority", errors, 0, MAX_PRIORITY)
     stop = raw.get("stop", False)
     if not isinstance(stop, bool):
         errors.add("stop", "must be true or false")
     multiplier, per_unit, points = 100, 0, 0
     if kind == "multiplier":
-        multiplier = _int(raw.get("multiplier_pct"), "multiplier_pct", errors, 101, MAX_MULTIPLIER_PCT)
+        multiplier = whole_number(
+            raw.get("multiplier_pct"), "multiplier_pct", errors, 101, MAX_MULTIPLIER_PCT
+        )
     elif kind == "bonus_per_unit":
-        per_unit = _int(raw.get("points_per_unit"), "points_per_unit", errors, 1, MAX_POINTS_PER_UNIT)
+        per_unit = whole_number(raw.get("points_per_unit"), "points_per_unit", errors, 1, MAX_POINTS_PER_UNIT)
     elif kind in ("fixed_bonus", "event_bonus"):
-        points = _int(raw.get("points"), "points", errors, 1, MAX_FIXED_POINTS)
+        points = whole_number(raw.get("points"), "points", errors, 1, MAX_FIXED_POINTS)
     on = raw.get("on")
     if kind == "event_bonus" and on not in MEMBER_EVENTS:
         errors.add(
@@ -418,15 +361,15 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
         errors.add("when.birthday", "must be day, week or month (got {value})", {"value": birthday})
         birthday = None
     when = Conditions(
-        stores=_strings(when_raw.get("stores"), "when.stores", errors),
-        channels=_strings(when_raw.get("channels"), "when.channels", errors),
-        tiers=_strings(when_raw.get("tiers"), "when.tiers", errors),
-        categories=_strings(when_raw.get("categories"), "when.categories", errors),
-        skus=_strings(when_raw.get("skus"), "when.skus", errors),
+        stores=names(when_raw.get("stores"), "when.stores", errors),
+        channels=names(when_raw.get("channels"), "when.channels", errors),
+        tiers=names(when_raw.get("tiers"), "when.tiers", errors),
+        categories=names(when_raw.get("categories"), "when.categories", errors),
+        skus=names(when_raw.get("skus"), "when.skus", errors),
         member_day=_member_day(when_raw.get("member_day"), errors),
         birthday=birthday,
         hours=_hours(when_raw.get("hours"), errors),
-        min_spend_minor=_money(when_raw.get("min_spend"), "when.min_spend", errors, minor_per_unit),
+        min_spend_minor=money(when_raw.get("min_spend"), "when.min_spend", errors, minor_per_unit),
         purchase_number=_purchase_number(when_raw.get("purchase_number"), errors),
     )
     limits = _limits(raw.get("limits"), errors, kind)
@@ -453,13 +396,13 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
     )
 
 
-def _limit(raw: Any, name: str, errors: _Errors, default_period: Period) -> tuple[int, Period, bool]:
+def _limit(raw: Any, name: str, errors: FieldErrors, default_period: Period) -> tuple[int, Period, bool]:
     if raw is None:
         return 0, default_period, False
     if not isinstance(raw, dict) or not set(raw) <= {"points", "per", "per_store"}:
         errors.add(name, "takes points, per and (for a budget) per_store")
         return 0, default_period, False
-    points = _int(raw.get("points"), f"{name}.points", errors, 1, 10**12)
+    points = whole_number(raw.get("points"), f"{name}.points", errors, 1, 10**12)
     period = raw.get("per", default_period)
     if period not in PERIODS:
         errors.add(
@@ -475,7 +418,7 @@ def _limit(raw: Any, name: str, errors: _Errors, default_period: Period) -> tupl
     return points, period, per_store
 
 
-def _limits(raw: Any, errors: _Errors, kind: Any) -> Limits:
+def _limits(raw: Any, errors: FieldErrors, kind: Any) -> Limits:
     if raw is None:
         return Limits()
     if not isinstance(raw, dict) or not set(raw) <= {"per_member", "budget"}:
