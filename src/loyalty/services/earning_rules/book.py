@@ -26,7 +26,7 @@ from loyalty.db.stored_time import epoch_us
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import InvalidInput, NotFound, field_error
 from loyalty.domain.programme.engine import Rule
-from loyalty.domain.programme.rules import RuleSpec, parse_rule
+from loyalty.domain.programme.rules import Conditions, RuleSpec, parse_rule
 from loyalty.services import audit
 
 
@@ -122,16 +122,16 @@ def list_rules(
     return [v for v in versions if v.in_force(when)]
 
 
-def check_references(conn: Connection, spec: RuleSpec, prefix: str = "") -> None:
-    """Refuse a rule naming a store or a tier the chain does not have (naming the field)."""
+def check_references(conn: Connection, when: Conditions, prefix: str = "") -> None:
+    """Refuse a rule or an offer naming a store or a tier the chain does not have (naming the field)."""
     errors = []
-    if spec.when.stores:
-        known = set(conn.execute(select(stores.c.code).where(stores.c.code.in_(spec.when.stores))).scalars())
-        for code in sorted(spec.when.stores - known):
+    if when.stores:
+        known = set(conn.execute(select(stores.c.code).where(stores.c.code.in_(when.stores))).scalars())
+        for code in sorted(when.stores - known):
             errors.append(("when.stores", "no store has the code {value}", code))
-    if spec.when.tiers:
-        known = set(conn.execute(select(tiers.c.code).where(tiers.c.code.in_(spec.when.tiers))).scalars())
-        for code in sorted(spec.when.tiers - known):
+    if when.tiers:
+        known = set(conn.execute(select(tiers.c.code).where(tiers.c.code.in_(when.tiers))).scalars())
+        for code in sorted(when.tiers - known):
             errors.append(("when.tiers", "no tier has the code {value}", code))
     if errors:
         entries = [field_error(f"{prefix}{f}", m, {"value": v}) for f, m, v in errors]
@@ -197,7 +197,7 @@ def define_rules(
         with ctx.engine.begin() as conn:
             pid = programme_id_of(conn, programme)
             for prefix, spec in specs:
-                check_references(conn, spec, prefix)
+                check_references(conn, spec.when, prefix)
                 written.extend(_write_version(conn, ctx, pid, spec, start, actor or SYSTEM))
     finally:
         ctx.invalidate()

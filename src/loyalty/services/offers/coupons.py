@@ -1,0 +1,276 @@
+"""Coupons: codes issued for an offer, held in wallets or shared, used once (or up to their limit) and
+given back when the sale they discounted is fully returned.
+
+A code is 16 symbols of a 32-letter alphabet without 0/O and 1/I (80 bits from `secrets`), printed in
+groups of four (`7KQM-2XPD-…`); what a person types is read back without separators and in upper
+case. Every code that cannot be used — unknown, used up, expired, not yet active, voided, another
+member's, for an offer not valid at this store or time, or over a limit — gets the same answer,
+COUPON_NOT_USABLE, so the answer tells nothing about which codes exist.
+
+Using a code (`use_coupon`) runs in the caller's transaction (the checkout's) and moves its counters
+by conditional updates — the coupon's `uses < max_uses`, the offer's `uses < max_uses` and its
+budget — so 50 checkouts racing for a code limited to 10 uses give exactly 10 uses; the uses per
+member are counted under the member's account lock, which every checkout of that member holds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from loyalty.bootstrap import Context
+from loyalty.db.offer_tables import coupon_uses, coupons, offers
+from loyalty.domain.actors import SYSTEM, Actor
+from loyalty.domain.errors import Conflict, InvalidInput
+from loyalty.domain.programme.offers import OfferSpec, parse_offer
+from loyalty.services import audit
+from loyalty.services.offers.book import offer_by_code
+
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 16  # 16 × 5 bits = 80 bits
+MAX_ISSUE = 100_000
+
+
+def new_code() -> str:
+    """A fresh code: 80 random bits as 16 symbols of `ALPHABET`."""
+    bits = secrets.randbits(5 * CODE_LENGTH)
+    return "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(CODE_LENGTH))
+
+
+def printed(code: str) -> str:
+    """A code as printed and shown: groups of four."""
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def typed(text: str) -> str:
+    """What a person typed or scanned, as stored: upper case, without spaces or dashes."""
+    return "".join(ch for ch in text.upper() if ch not in " -\t")
+
+
+def not_usable() -> Conflict:
+    return Conflict("COUPON_NOT_USABLE", "this coupon cannot be used")
+
+
+@dataclass(frozen=True)
+class Issued:
+    offer_code: str
+    codes: list[str]  # as printed
+    usable_from: datetime
+    expires_at: datetime | None
+
+
+def issue_coupons(
+    ctx: Context,
+    offer_code: str,
+    *,
+    member_ids: list[int] | None = None,
+    count: int | None = None,
+    max_uses: int = 1,
+    actor: Actor | None = None,
+) -> Issued:
+    """Issue one code per member of `member_ids` (their wallets), or `count` shared codes usable
+    `max_uses` times each by anyone."""
+    if (member_ids is None) == (count is None):
+        raise InvalidInput.field(
+            "members", "issue to members or a count of shared codes", "COUPON_ISSUE_INVALID"
+        )
+    n = len(member_ids) if member_ids is not None else int(count or 0)
+    if not 1 <= n <= MAX_ISSUE:
+        raise InvalidInput.field(
+            "count", "issue between 1 and {most} codes at a time", "COUPON_ISSUE_INVALID", {"most": MAX_ISSUE}
+        )
+    if max_uses < 1:
+        raise InvalidInput.field("max_uses", "a code is usable at least once", "COUPON_ISSUE_INVALID")
+    now = ctx.now()
+    with ctx.engine.begin() as conn:
+        offer = offer_by_code(conn, offer_code)
+        if offer.valid_to is not None and offer.valid_to <= now:
+            raise Conflict("OFFER_ENDED", "offer {code} has ended", {"code": offer_code})
+        usable_from = max(now, offer.valid_from) + timedelta(days=offer.limits.activation_days)
+        expires = (
+            None if offer.limits.validity_days is None else now + timedelta(days=offer.limits.validity_days)
+        )
+        if offer.valid_to is not None:
+            expires = offer.valid_to if expires is None else min(expires, offer.valid_to)
+        codes = list({new_code() for _ in range(n)})
+        while len(codes) < n:  # 80 bits: a repeat is astronomically rare, but never issued twice
+            codes = list(set(codes) | {new_code()})
+        owners = member_ids if member_ids is not None else [None] * n
+        conn.execute(
+            insert(coupons),
+            [
+                {
+                    "offer_id": offer.id,
+                    "code": code,
+                    "member_id": owner,
+                    "max_uses": 1 if owner is not None else max_uses,
+                    "uses": 0,
+                    "issued_at": now,
+                    "usable_from": usable_from,
+                    "expires_at": expires,
+                }
+                for code, owner in zip(codes, owners, strict=True)
+            ],
+        )
+        audit.record(
+            conn,
+            actor or SYSTEM,
+            "coupon.issue",
+            "offer",
+            offer_code,
+            None,
+            {"count": n, "members": member_ids is not None, "max_uses": max_uses},
+            at=now,
+        )
+    return Issued(offer_code, [printed(c) for c in codes], usable_from, expires)
+
+
+@dataclass(frozen=True)
+class WalletCoupon:
+    code: str  # as printed
+    offer_code: str
+    offer_name: str
+    spec: OfferSpec
+    usable_from: datetime
+    expires_at: datetime | None
+
+
+def wallet(ctx: Context, member_id: int, *, at: datetime | None = None) -> list[WalletCoupon]:
+    """The member's coupons usable now or later (not used up, voided or expired), soonest expiry first."""
+    when = at or ctx.now()
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                coupons.c.code,
+                coupons.c.usable_from,
+                coupons.c.expires_at,
+                offers.c.code.label("offer"),
+                offers.c.name,
+                offers.c.definition,
+            )
+            .join(offers, offers.c.id == coupons.c.offer_id)
+            .where(
+                coupons.c.member_id == member_id,
+                coupons.c.uses < coupons.c.max_uses,
+                coupons.c.voided_at.is_(None),
+                or_(coupons.c.expires_at.is_(None), coupons.c.expires_at > when),
+            )
+            .order_by(coupons.c.expires_at, coupons.c.id)
+        ).all()
+    return [
+        WalletCoupon(printed(r.code), r.offer, r.name, parse_offer(r.definition), r.usable_from, r.expires_at)
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Usable:
+    """A code found usable by a member at a time: its coupon and offer."""
+
+    coupon_id: int
+    offer_id: int
+    spec: OfferSpec
+
+
+def find_usable(conn: Connection, code: str, member_id: int | None, at: datetime) -> Usable:
+    """The coupon `code` names if `member_id` may use it at `at` (its counters still checked on use);
+    COUPON_NOT_USABLE otherwise, whatever the reason."""
+    row = conn.execute(
+        select(
+            coupons, offers.c.definition, offers.c.valid_from, offers.c.valid_to, offers.c.per_member_limit
+        )
+        .join(offers, offers.c.id == coupons.c.offer_id)
+        .where(coupons.c.code == typed(code))
+    ).first()
+    if (
+        row is None
+        or row.voided_at is not None
+        or row.uses >= row.max_uses
+        or at < row.usable_from
+        or at < row.valid_from
+        or (row.expires_at is not None and at >= row.expires_at)
+        or (row.valid_to is not None and at >= row.valid_to)
+        or (row.member_id is not None and row.member_id != member_id)
+    ):
+        raise not_usable()
+    if row.per_member_limit is not None and member_id is not None:
+        used = conn.execute(
+            select(func.count())
+            .select_from(coupon_uses)
+            .where(
+                coupon_uses.c.offer_id == row.offer_id,
+                coupon_uses.c.member_id == member_id,
+                coupon_uses.c.released_at.is_(None),
+            )
+        ).scalar_one()
+        if used >= row.per_member_limit:
+            raise not_usable()
+    return Usable(row.id, row.offer_id, parse_offer(row.definition))
+
+
+def use_coupon(
+    conn: Connection,
+    usable: Usable,
+    member_id: int | None,
+    discount_minor: int,
+    at: datetime,
+    purchase_id: int | None = None,
+) -> int:
+    """Record a use of `usable` giving `discount_minor`, in the caller's transaction; the use's id.
+
+    COUPON_NOT_USABLE when a racing checkout took the last use of the code, the offer's last use or
+    its budget first (nothing is written then: the caller's transaction rolls back)."""
+    took = conn.execute(
+        update(coupons)
+        .where(coupons.c.id == usable.coupon_id, coupons.c.uses < coupons.c.max_uses)
+        .values(uses=coupons.c.uses + 1)
+    ).rowcount
+    if took != 1:
+        raise not_usable()
+    room = conn.execute(
+        update(offers)
+        .where(
+            offers.c.id == usable.offer_id,
+            or_(offers.c.max_uses.is_(None), offers.c.uses < offers.c.max_uses),
+            or_(
+                offers.c.budget_minor.is_(None),
+                offers.c.discounted_minor + discount_minor <= offers.c.budget_minor,
+            ),
+        )
+        .values(uses=offers.c.uses + 1, discounted_minor=offers.c.discounted_minor + discount_minor)
+    ).rowcount
+    if room != 1:
+        raise not_usable()
+    values = {
+        "coupon_id": usable.coupon_id,
+        "offer_id": usable.offer_id,
+        "member_id": member_id,
+        "purchase_id": purchase_id,
+        "discount_minor": discount_minor,
+        "used_at": at,
+    }
+    return int(conn.execute(insert(coupon_uses).values(**values).returning(coupon_uses.c.id)).scalar_one())
+
+
+def release_coupons(conn: Connection, purchase_id: int, at: datetime) -> int:
+    """Give back the coupons a fully returned sale used (their counters and the offers' move back);
+    how many were given back."""
+    used = conn.execute(
+        select(
+            coupon_uses.c.id, coupon_uses.c.coupon_id, coupon_uses.c.offer_id, coupon_uses.c.discount_minor
+        )
+        .where(and_(coupon_uses.c.purchase_id == purchase_id, coupon_uses.c.released_at.is_(None)))
+        .order_by(coupon_uses.c.id)
+    ).all()
+    for use in used:
+        conn.execute(update(coupon_uses).where(coupon_uses.c.id == use.id).values(released_at=at))
+        conn.execute(update(coupons).where(coupons.c.id == use.coupon_id).values(uses=coupons.c.uses - 1))
+        conn.execute(
+            update(offers)
+            .where(offers.c.id == use.offer_id)
+            .values(uses=offers.c.uses - 1, discounted_minor=offers.c.discounted_minor - use.discount_minor)
+        )
+    return len(used)
