@@ -15,6 +15,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "loyalty.db.analytics_tables",
     "loyalty.db.jobs_tables",
     "loyalty.db.programme_tables",
+    "loyalty.db.offer_tables",
 )
 
 
