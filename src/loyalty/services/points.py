@@ -48,7 +48,7 @@ from loyalty.services.accounts import (
     lock_member_account,
     set_account,
 )
-from loyalty.services.catalogue import default_programme, store_info
+from loyalty.services.catalogue import credit_source, store_info
 from loyalty.services.common import member_row, read
 from loyalty.services.id_ranges import IdRange, RangeProgress, run_job
 from loyalty.services.request_hashes import request_hash
@@ -369,19 +369,8 @@ def adjust(
                 "member {member_id} was merged into {merged_into_id}",
                 {"member_id": member_id, "merged_into_id": m.merged_into_id},
             )
-        if store_id is not None:
-            store = store_info(conn, store_id)
-            liability, merchant_id = store.liability_account_id, store.merchant_id
-            prog = store.programme
-        else:
-            prog = default_programme(conn)
-            row = conn.execute(
-                select(accounts.c.id, accounts.c.merchant_id)
-                .where(accounts.c.kind == "liability")
-                .order_by(accounts.c.id)
-                .limit(1)
-            ).one()
-            liability, merchant_id = int(row.id), int(row.merchant_id)
+        source = credit_source(conn, store_id, ctx.settings.timezone)
+        liability, merchant_id, prog = source.liability_account_id, source.merchant_id, source.programme
         acc = lock_member_account(conn, member_id)
         if idempotency_key:  # as for a redemption: a concurrent first use of the key is seen now
             prior = idempotency.lookup(conn, scope, idempotency_key, rhash)
