@@ -17,7 +17,7 @@ Order: exclude rules first (their lines earn nothing at all), then the others in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -263,6 +263,7 @@ class _RuleTable:
         rules = tuple(sorted(rules, key=lambda r: r.order))
         self.rules = rules
         self._tables: dict[tuple[str, tuple[str, ...]], BoolArray] = {}
+        self._single: dict[tuple[str, object], BoolArray] = {}
         n = len(rules)
         specs = [r.spec for r in rules]
         self.kind = np.array([_KIND_CODE[s.kind] for s in specs], dtype=np.int64)
@@ -338,52 +339,82 @@ class _RuleTable:
 
     def sales_selected(self, sales: Sales, batch: _Batch) -> BoolArray:
         """rules × sales: members' sales of the rule's programme, in force at their time, meeting its
-        conditions."""
-        t, local = sales.occurred_us, sales.local
+        conditions.
+
+        Each condition is a factor computed over the sales; a sale alone (the till's) takes each
+        factor from a small memo keyed by what it depends on (its store, channel, tier, minute, day,
+        birthday), so a sale costs a handful of operations on one column per condition.
+        """
+        t = sales.occurred_us
         ok = (self.start[:, None] <= t) & (t < self.end[:, None]) & sales.member
         if len(batch.programmes) > 1:
             ok &= self.programme[:, None] == sales.programme_id
-        if self.any_stores:
-            stores, where = (
-                (sales.store_id, np.zeros(1, dtype=np.int64))
-                if len(t) == 1
-                else np.unique(sales.store_id, return_inverse=True)
-            )
-            table = np.array(
-                [[not r.store_ids or s in r.store_ids for s in stores.tolist()] for r in self.rules],
-                dtype=bool,
-            )
-            ok &= table[:, where.reshape(-1)]
-        if self.checks["channels"]:
-            ok &= self._among(sales.channel, "channels")
-        if self.checks["tiers"]:
-            ok &= self._among(sales.tier, "tiers")
-        if self.has_hours.any():
-            minute = local.minute
-            after, before = minute >= self.hours_from, minute < self.hours_to
-            inside = np.where(self.wraps, after | before, after & before)
-            ok &= ~self.has_hours[:, None] | inside
-        if self.has_day.any():
-            hit = self.day_of_month[:, local.day] | self.weekday[:, local.weekday]
-            hit |= self.last_day[:, None] & (local.day == local.days_in_month)
-            hit |= self.nth[:, local.weekday, (local.day - 1) // 7 + 1]
-            hit |= self.nth[:, local.weekday, 0] & (local.day > local.days_in_month - 7)
-            ok &= ~self.has_day[:, None] | hit
+        single = len(t) == 1
+        local = sales.local
+        for name, wanted, key, factor in (
+            ("stores", self.any_stores, lambda: int(sales.store_id[0]), self._stores),
+            ("channels", self.checks["channels"], lambda: _label(sales.channel), self._channels),
+            ("tiers", self.checks["tiers"], lambda: _label(sales.tier), self._tiers),
+            ("hours", bool(self.has_hours.any()), lambda: int(local.minute[0]), self._hours),
+            ("day", bool(self.has_day.any()), lambda: int(local.days[0]), self._member_day),
+            ("birthday", bool(self.birthday.any()), lambda: _birthday_key(sales), self._birthday),
+        ):
+            if wanted:
+                ok &= self._memo(name, key(), lambda f=factor: f(sales)) if single else factor(sales)  # type: ignore[misc]
         for i, number in self.numbered:
             counted = sales.purchase_numbers[number.per]
             ok[i] &= counted == number.n if number.n else counted % number.every == 0
-        if self.birthday.any():
-            month, day = sales.birthday_month, sales.birthday_day
-            if not month.any():  # no birthday known in the batch: birthday rules select nothing
-                ok &= (self.birthday == 0)[:, None]
-            else:
-                used = set(self.birthday.tolist())
-                windows = np.ones((4, len(t)), dtype=bool)
-                for code, window in ((1, "day"), (2, "week"), (3, "month")):
-                    if code in used:
-                        windows[code] = birthday(window, local, month, day)
-                ok &= windows[self.birthday]
         return ok
+
+    def _memo(self, name: str, key: object, make: Callable[[], BoolArray]) -> BoolArray:
+        found = self._single.get((name, key))
+        if found is None:
+            if len(self._single) >= 16_384:
+                self._single.clear()
+            found = self._single[(name, key)] = make()
+        return found
+
+    def _stores(self, sales: Sales) -> BoolArray:
+        stores, where = np.unique(sales.store_id, return_inverse=True)
+        table = np.array(
+            [[not r.store_ids or s in r.store_ids for s in stores.tolist()] for r in self.rules], dtype=bool
+        )
+        found: BoolArray = table[:, where.reshape(-1)]
+        return found
+
+    def _channels(self, sales: Sales) -> BoolArray:
+        return self._among(sales.channel, "channels")
+
+    def _tiers(self, sales: Sales) -> BoolArray:
+        return self._among(sales.tier, "tiers")
+
+    def _hours(self, sales: Sales) -> BoolArray:
+        minute = sales.local.minute
+        after, before = minute >= self.hours_from, minute < self.hours_to
+        inside = np.where(self.wraps, after | before, after & before)
+        found: BoolArray = ~self.has_hours[:, None] | inside
+        return found
+
+    def _member_day(self, sales: Sales) -> BoolArray:
+        local = sales.local
+        hit = self.day_of_month[:, local.day] | self.weekday[:, local.weekday]
+        hit |= self.last_day[:, None] & (local.day == local.days_in_month)
+        hit |= self.nth[:, local.weekday, (local.day - 1) // 7 + 1]
+        hit |= self.nth[:, local.weekday, 0] & (local.day > local.days_in_month - 7)
+        found: BoolArray = ~self.has_day[:, None] | hit
+        return found
+
+    def _birthday(self, sales: Sales) -> BoolArray:
+        month, day = sales.birthday_month, sales.birthday_day
+        if not month.any():  # no birthday known: birthday rules select nothing
+            return np.broadcast_to((self.birthday == 0)[:, None], (len(self.rules), len(month)))
+        used = set(self.birthday.tolist())
+        windows = np.ones((4, len(month)), dtype=bool)
+        for code, window in ((1, "day"), (2, "week"), (3, "month")):
+            if code in used:
+                windows[code] = birthday(window, sales.local, month, day)
+        found: BoolArray = windows[self.birthday]
+        return found
 
     def lines_selected(self, lines: Lines) -> BoolArray:
         """rules × lines: the line's category and SKU are among the rule's (or it names none)."""
@@ -393,6 +424,15 @@ class _RuleTable:
         if self.checks["skus"]:
             chosen &= self._among(lines.sku, "skus")
         return chosen
+
+
+def _label(vocabulary: Vocabulary) -> str | None:
+    code = int(vocabulary.codes[0])
+    return None if code < 0 else vocabulary.labels[code]
+
+
+def _birthday_key(sales: Sales) -> tuple[int, int, int]:
+    return (int(sales.local.days[0]), int(sales.birthday_month[0]), int(sales.birthday_day[0]))
 
 
 def periods_counted(rules: Sequence[Rule]) -> set[str]:
