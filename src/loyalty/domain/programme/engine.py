@@ -214,7 +214,7 @@ def earn(rules: Sequence[Rule], sales: Sales, lines: Lines) -> Earned:
     fixed = kind == _FIXED_BONUS
     if fixed.any():
         a, r = at[fixed], rows[fixed]
-        pts[fixed] = _shared(table.points[r], r * n_sales + sale[a], amount[a])
+        pts[fixed] = shared(table.points[r], r * n_sales + sale[a], amount[a])
     keep = pts > 0
     return Earned(
         base=base, entry_line=at[keep], entry_rule=rows[keep], entry_points=pts[keep], rules=table.rules
@@ -440,7 +440,7 @@ def periods_counted(rules: Sequence[Rule]) -> set[str]:
     return {r.spec.when.purchase_number.per for r in rules if r.spec.when.purchase_number is not None}
 
 
-def _shared(points: IntArray, group: IntArray, amount: IntArray) -> IntArray:
+def shared(points: IntArray, group: IntArray, amount: IntArray) -> IntArray:
     """Each group's `points` (one per line, the group's) shared over its lines (`group` ascending) by
     amount, largest remainder (ties: the earlier line)."""
     first = np.ones(len(group), dtype=bool)

@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from loyalty.domain.programme.engine import shared
 from loyalty.domain.programme.fields import FieldErrors, money, names, whole_number
 from loyalty.domain.programme.rules import Conditions
 
@@ -243,7 +244,10 @@ def offer_discount(offer: OfferSpec, sale: OfferSale, lines: Sequence[OfferLine]
         return share
     if offer.max_discount_minor:
         total = min(total, offer.max_discount_minor)
-    out[chosen] = _largest_remainder(total, amount[chosen])
+    weights = amount[chosen]
+    out[chosen] = shared(
+        np.full(len(weights), total, dtype=np.int64), np.zeros(len(weights), dtype=np.int64), weights
+    )
     return out
 
 
@@ -257,19 +261,6 @@ def _free_items(offer: OfferSpec, lines: Sequence[OfferLine], chosen: BoolArray)
     )
     free = len(units) // (offer.buy + offer.get) * offer.get
     return int(sum(units[:free]))
-
-
-def _largest_remainder(total: int, weights: IntArray) -> IntArray:
-    """`total` shared by `weights`, floors plus one to the largest remainders (ties: the earlier)."""
-    whole = int(weights.sum())
-    share = total * weights
-    floor = share // whole
-    remainder = share % whole
-    left = total - int(floor.sum())
-    order = np.lexsort((np.arange(len(weights)), -remainder))
-    floor[order[:left]] += 1
-    out: IntArray = floor
-    return out
 
 
 def apply_offers(offers: Sequence[OfferSpec], sale: OfferSale, lines: Sequence[OfferLine]) -> Applied:
