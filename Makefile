@@ -27,9 +27,9 @@ demo: $(STAMP)
 	mkdir -p var
 	$(if $(DEMO_DB),LOYALTY_DATABASE_URL=sqlite:///$(DEMO_DB) )$(BIN)/loyalty demo --host $(HOST) --port $(PORT) $(DEMO_ARGS)
 
-## Run the whole test suite (SQLite and PostgreSQL)
+## Run the whole test suite (SQLite and PostgreSQL), a file per worker on up to 4 cores
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -45,6 +45,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/import.py $(BENCH_ARGS)
 	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
 	$(BIN)/python bench/mining.py $(BENCH_ARGS)
+	$(BIN)/python bench/anomalies.py $(BENCH_ARGS)
+	$(BIN)/python bench/clusters.py $(BENCH_ARGS)
+	$(BIN)/python bench/churn.py $(BENCH_ARGS)
+	$(BIN)/python bench/recommendations.py $(BENCH_ARGS)
 	$(BIN)/python bench/cli.py $(BENCH_ARGS)
 	$(BIN)/python bench/pages.py $(BENCH_ARGS)
 

@@ -130,6 +130,8 @@ class Chain:
     searches: dict[str, str]  # kind → a query the till types
     job_id: int | None
     tier_ids: list[int]
+    #: an anomaly flag about a member of the store (its manager may open it), or any
+    flag_id: int | None = None
 
 
 def read_chain(ctx: Any, sample: int, seed: int) -> Chain:
@@ -157,6 +159,15 @@ def read_chain(ctx: Any, sample: int, seed: int) -> Chain:
         has_jobs = inspect(conn).has_table("jobs")  # a chain built before jobs were recorded has none
         job = conn.execute(text("SELECT max(id) FROM jobs")).scalar() if has_jobs else None
         tier_ids = [int(r[0]) for r in conn.execute(text("SELECT id FROM tiers ORDER BY rank"))]
+        flag = None
+        if inspect(conn).has_table("anomaly_flags"):  # a chain built before anomaly detection has none
+            flag = conn.execute(
+                text(
+                    "SELECT f.id FROM anomaly_flags f LEFT JOIN members m ON m.id = f.member_id "
+                    "ORDER BY CASE WHEN m.registration_store_id = :s THEN 0 ELSE 1 END, f.id LIMIT 1"
+                ),
+                {"s": store_id},
+            ).scalar()
     if not rows:
         raise SystemExit(f"the chain has no active member at store {store_id}")
     chosen = random.Random(seed).sample(rows, min(sample, len(rows)))
@@ -170,6 +181,7 @@ def read_chain(ctx: Any, sample: int, seed: int) -> Chain:
         searches={"phone": first[1], "card number": first[2], "member code": first[3], "name": first[4]},
         job_id=int(job) if job is not None else None,
         tier_ids=tier_ids,
+        flag_id=int(flag) if flag is not None else None,
     )
 
 
@@ -184,6 +196,7 @@ def param_values(chain: Chain) -> dict[str, Callable[[int], str | None]]:
         "user_id": lambda i: str(cashier) if cashier else None,
         "job_id": lambda i: str(chain.job_id) if chain.job_id else None,
         "tier_id": lambda i: str(chain.tier_ids[i % len(chain.tier_ids)]) if chain.tier_ids else None,
+        "flag_id": lambda i: str(chain.flag_id) if chain.flag_id else None,
     }
 
 

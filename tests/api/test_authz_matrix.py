@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.anomalies.helpers import flag_for, fresh_flag, suspended_member
 from tests.api.api_world import PASSWORD, World, purchase_body, register
 from tests.api.routes import app_routes
 
@@ -45,6 +46,9 @@ READERS = STAFF | POS
 FRONT_A = {"admin", "store_manager", "cashier", "pos"}  # may write for store A
 MEMBERS = {"member", "member_b"}
 ANALYSTS = frozenset({"admin", "analyst", "marketer"})  # analytics:read
+# anomalies:read (store managers: their stores' members' flags; manager_b sees store B's) and :review
+ANOMALY_READERS = frozenset({"admin", "auditor", "analyst", "store_manager", "manager_b"})
+ANOMALY_REVIEWERS = frozenset({"admin", "auditor"})
 _counter = itertools.count(1)
 
 
@@ -173,6 +177,31 @@ def _finished_job(w: World) -> int:
         _jobs_idle({})
         cache["job"] = jobs.run_now(w.ctx, "tier_evaluation", SYSTEM)[0].id
     return int(cache["job"])
+
+
+def _anomaly_flag(w: World) -> int:
+    """An open flag about member A (made once for the module)."""
+    cache = w.__dict__.setdefault("_mx", {})
+    if "flag" not in cache:
+        cache["flag"] = flag_for(w.ctx, w.member_a["id"], w.store_a)
+    return int(cache["flag"])
+
+
+PROGRAMME_READERS = frozenset({"admin", "marketer", "analyst", "auditor"})  # programme:read
+
+
+def _harmless_rule() -> dict[str, Any]:
+    """A new earning rule that gives nothing in this world (no sale has its SKU)."""
+    return {"code": f"mx-{_n()}", "kind": "fixed_bonus", "points": 1, "when": {"skus": ["MX-NEVER-SOLD"]}}
+
+
+def _defined_rule(w: World) -> str:
+    """The code of a harmless rule defined just now, to retire."""
+    from loyalty.services.earning_rules.book import define_rules
+
+    rule = _harmless_rule()
+    define_rules(w.ctx, [rule])
+    return str(rule["code"])
 
 
 def f(**kw: Any) -> Callable[[World], dict[str, Any]]:
@@ -419,6 +448,60 @@ CASES: list[Case] = [
         A({"admin", "marketer"}),
         f(url=lambda w: f"/api/v1/tiers/{_top_tier(w)}", json={"multiplier_pct": 200}),
     ),
+    # earning rules: read by programme:read, changed by programme:write (marketers and admins)
+    Case(
+        "GET",
+        "/api/v1/programme/rules",
+        A(PROGRAMME_READERS),
+        f(url="/api/v1/programme/rules", params={"history": "true"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/programme/rules",
+        A({"admin", "marketer"}),
+        f(url="/api/v1/programme/rules", json=lambda w: {"rules": [_harmless_rule()]}),
+    ),
+    Case(
+        "DELETE",
+        "/api/v1/programme/rules/{code}",
+        A({"admin", "marketer"}),
+        f(url=lambda w: f"/api/v1/programme/rules/{_defined_rule(w)}"),
+    ),
+    Case("GET", "/api/v1/programme/rules.yaml", A(PROGRAMME_READERS), f(url="/api/v1/programme/rules.yaml")),
+    Case(
+        "PUT",
+        "/api/v1/programme/rules.yaml",
+        A({"admin", "marketer"}),
+        f(url="/api/v1/programme/rules.yaml", params={"dry_run": "true"}, content="rules: []\n"),
+    ),
+    # the till's quote: a sale's callers, for their own store
+    Case(
+        "POST",
+        "/api/v1/checkout/quote",
+        A(FRONT_A),
+        f(
+            url="/api/v1/checkout/quote",
+            json=lambda w: {
+                "store_id": w.store_a,
+                "member_id": w.member_a["id"],
+                "lines": [{"sku": "SKU-1", "category": "apparel", "quantity": 1, "unit_price": "19.90"}],
+            },
+        ),
+    ),
+    # why a sale earned its points: whoever may read the receipt
+    Case(
+        "GET",
+        "/api/v1/purchases/{purchase_id}/earning",
+        A({"admin", "store_manager", "cashier", "pos", "analyst", "auditor"}),
+        f(url=lambda w: f"/api/v1/purchases/{_shared_purchase(w)}/earning"),
+    ),
+    Case(
+        "GET",
+        "/api/v1/me/purchases/{purchase_id}/earning",
+        A({"member"}),
+        f(url=lambda w: f"/api/v1/me/purchases/{_shared_purchase(w)}/earning"),  # member A's receipt
+        hidden=A({"member_b"}),
+    ),
     # KPIs: chain-wide roles read every store and the chain; a store manager their own store only
     Case(
         "GET",
@@ -452,6 +535,79 @@ CASES: list[Case] = [
         ANALYSTS,
         f(url="/api/v1/analytics/basket-rules", params={"min_support": 0.5, "min_confidence": 0.5}),
     ),
+    # stored basket rules: a mining result read back (analytics:read); the chain's set, or none yet
+    Case("GET", "/api/v1/analytics/basket-rule-sets", ANALYSTS, f(url="/api/v1/analytics/basket-rule-sets")),
+    Case(
+        "GET",
+        "/api/v1/analytics/basket-rules/stored",
+        ANALYSTS,
+        f(url="/api/v1/analytics/basket-rules/stored", params={"level": "category", "limit": 5}),
+    ),
+    # anomalies: the queue and the rules are read with anomalies:read, reviewed with anomalies:review;
+    # a flag about a member of store A does not exist for store B's manager
+    Case("GET", "/api/v1/anomalies/flags", ANOMALY_READERS, f(url="/api/v1/anomalies/flags")),
+    Case(
+        "GET",
+        "/api/v1/anomalies/flags/{flag_id}",
+        ANOMALY_READERS - {"manager_b"},
+        f(url=lambda w: f"/api/v1/anomalies/flags/{_anomaly_flag(w)}"),
+        hidden=A({"manager_b"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/anomalies/flags/{flag_id}/review",
+        ANOMALY_REVIEWERS,
+        f(
+            url=lambda w: f"/api/v1/anomalies/flags/{fresh_flag(w.ctx, w.store_a)[0]}/review",
+            json={"decision": "reject"},
+        ),
+    ),
+    Case("GET", "/api/v1/anomalies/rules", ANOMALY_READERS, f(url="/api/v1/anomalies/rules")),
+    Case(
+        "PUT",
+        "/api/v1/anomalies/rules",
+        ANOMALY_REVIEWERS,
+        f(url="/api/v1/anomalies/rules", json={"rules": {"velocity": {"params": {"per_hour": 6}}}}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/anomalies/scans",
+        ANOMALY_REVIEWERS,
+        f(url="/api/v1/anomalies/scans", json=lambda w: _jobs_idle({})),
+    ),
+    Case("GET", "/api/v1/anomalies/suspensions", ANOMALY_READERS, f(url="/api/v1/anomalies/suspensions")),
+    Case(
+        "POST",
+        "/api/v1/anomalies/suspensions/{member_id}/lift",
+        ANOMALY_REVIEWERS,
+        f(url=lambda w: f"/api/v1/anomalies/suspensions/{suspended_member(w.ctx, w.store_a)}/lift", json={}),
+    ),
+    # member clusters: a mining result (analytics:read), the chain's and one member's
+    Case("GET", "/api/v1/analytics/clusters", ANALYSTS, f(url="/api/v1/analytics/clusters")),
+    # churn: the run and its members at risk, and one member's risk, are mining results (analytics:read)
+    Case("GET", "/api/v1/analytics/churn", ANALYSTS, f(url="/api/v1/analytics/churn", params={"limit": 3})),
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}/churn",
+        ANALYSTS,
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/churn"),
+    ),
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}/cluster",
+        ANALYSTS,
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/cluster"),
+    ),
+    # recommendations: a member's list is read as the member is (members:read: every staff role and
+    # till, other stores' too, as GET /members/{id}; members themselves have no members:read); the
+    # recommender's figures are a mining result (analytics:read)
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}/recommendations",
+        A(READERS),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/recommendations", params={"limit": 3}),
+    ),
+    Case("GET", "/api/v1/analytics/recommendations", ANALYSTS, f(url="/api/v1/analytics/recommendations")),
     *[
         Case("GET", f"/api/v1/me{p}", A(MEMBERS), f(url=f"/api/v1/me{p}"))
         for p in (

@@ -281,6 +281,61 @@ def test_store_staff_and_programme_changes_are_audited(world: World) -> None:
     _refused(world, "marketer", "PATCH", f"/tiers/{added['id']}", {"threshold": "0.00"}, 422)
 
 
+def test_earning_rule_changes_are_audited(world: World) -> None:
+    code = f"audit-{next(_n)}"
+    rule = {"code": code, "kind": "fixed_bonus", "points": 5, "when": {"skus": ["AUDIT-NEVER-SOLD"]}}
+    _audited(
+        world, "marketer", "POST", "/programme/rules", {"rules": [rule]}, action="earning_rule.define",
+        entity="earning_rule",
+    )  # fmt: skip
+    _refused(world, "marketer", "POST", "/programme/rules", {"rules": [{**rule, "points": 0}]}, 422)
+    # the YAML document (JSON is YAML too); a dry run writes nothing
+    changed = {"rules": [{**rule, "points": 6}]}
+    _refused(world, "marketer", "PUT", "/programme/rules.yaml?dry_run=true", changed, 200)
+    _audited(
+        world, "marketer", "PUT", "/programme/rules.yaml", changed, action="earning_rule.define",
+        entity="earning_rule", status=200,
+    )  # fmt: skip
+    _refused(world, "marketer", "PUT", "/programme/rules.yaml", {"rules": [{**rule, "kind": "coupon"}]}, 422)
+    _audited(
+        world, "marketer", "DELETE", f"/programme/rules/{code}", None, action="earning_rule.retire",
+        entity="earning_rule", status=200,
+    )  # fmt: skip
+    _refused(world, "marketer", "DELETE", f"/programme/rules/{code}", None, 404)  # retired already
+
+
+def test_anomaly_reviews_rules_scans_and_lifts_are_audited(world: World) -> None:
+    from loyalty.services import jobs
+    from tests.anomalies.helpers import fresh_flag
+
+    flag_id, member_id = fresh_flag(world.ctx, world.store_a)
+    review = {"decision": "approve", "suspend": True, "note": "audit"}
+    _refused(world, "analyst", "POST", f"/anomalies/flags/{flag_id}/review", review, 403)
+    _audited(
+        world, "auditor", "POST", f"/anomalies/flags/{flag_id}/review", review, action="anomalies.review",
+        entity="anomaly_flag", status=200,
+    )  # fmt: skip
+    _refused(world, "auditor", "POST", f"/anomalies/flags/{flag_id}/review", review, 409)  # reviewed
+    _audited(
+        world, "admin", "POST", f"/anomalies/suspensions/{member_id}/lift", {"note": "cleared"},
+        action="anomalies.lift", entity="member", status=204,
+    )  # fmt: skip
+    _refused(world, "admin", "POST", f"/anomalies/suspensions/{member_id}/lift", {}, 404)  # lifted
+    rules = {"rules": {"velocity": {"params": {"per_hour": 9}}}}
+    _audited(
+        world, "admin", "PUT", "/anomalies/rules", rules, action="anomalies.rule", entity="anomaly_rule",
+        status=200,
+    )  # fmt: skip
+    _refused(
+        world, "admin", "PUT", "/anomalies/rules", {"rules": {"velocity": {"params": {"per_hour": 1}}}}, 422
+    )
+    assert jobs.wait_all(60)
+    scan = {"start": "2026-03-01", "end": "2026-03-02"}
+    _refused(world, "admin", "POST", "/anomalies/scans", {"start": "2026-03-02", "end": "2026-03-01"}, 422)
+    _audited(world, "admin", "POST", "/anomalies/scans", scan, action="job.start", entity="job", status=202)
+    assert jobs.wait_all(60)
+
+
 #: write routes and the test above that audits them; a new write route must be added here
 COVERED = {
     ("POST", "/api/v1/purchases"): test_sales_returns_and_redemptions_are_audited,
@@ -308,9 +363,22 @@ COVERED = {
     ("PATCH", "/api/v1/programme"): test_store_staff_and_programme_changes_are_audited,
     ("POST", "/api/v1/tiers"): test_store_staff_and_programme_changes_are_audited,
     ("PATCH", "/api/v1/tiers/{tier_id}"): test_store_staff_and_programme_changes_are_audited,
+    ("POST", "/api/v1/programme/rules"): test_earning_rule_changes_are_audited,
+    ("PUT", "/api/v1/programme/rules.yaml"): test_earning_rule_changes_are_audited,
+    ("DELETE", "/api/v1/programme/rules/{code}"): test_earning_rule_changes_are_audited,
+    (
+        "POST",
+        "/api/v1/anomalies/flags/{flag_id}/review",
+    ): test_anomaly_reviews_rules_scans_and_lifts_are_audited,
+    (
+        "POST",
+        "/api/v1/anomalies/suspensions/{member_id}/lift",
+    ): test_anomaly_reviews_rules_scans_and_lifts_are_audited,
+    ("PUT", "/api/v1/anomalies/rules"): test_anomaly_reviews_rules_scans_and_lifts_are_audited,
+    ("POST", "/api/v1/anomalies/scans"): test_anomaly_reviews_rules_scans_and_lifts_are_audited,
 }
-#: writes that store nothing: a login answers a signed token and keeps no session
-NOT_STORED = {("POST", "/api/v1/auth/token")}
+#: writes that store nothing: a login answers a signed token and keeps no session; a quote reads only
+NOT_STORED = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/checkout/quote")}
 
 
 def test_every_write_route_is_covered(world: World) -> None:

@@ -128,11 +128,19 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
             with engine.connect() as conn:
                 assert conn.execute(select(func.count()).select_from(member_scores)).scalar_one() > 0
                 ran = conn.execute(text("SELECT kind, status, actor_name FROM jobs ORDER BY id")).all()
+                open_flags = text("SELECT count(*) FROM anomaly_flags WHERE status = 'open'")
+                flags = conn.execute(open_flags).scalar_one()
+            assert flags > 0  # `loyalty.demo.fraud` planted some, and the scan found them
             # recorded as jobs, so the console's jobs page lists them
             assert [tuple(r) for r in ran] == [
                 ("points_expiry", "done", "demo"),
                 ("tier_evaluation", "done", "demo"),
                 ("analytics_refresh", "done", "demo"),
+                ("member_clusters", "done", "demo"),  # the clusters page and member pages have clusters
+                ("recommendations", "done", "demo"),  # the member pages show recommendations
+                ("churn_model", "done", "demo"),  # the churn page and member pages show churn risk
+                ("basket_rules", "done", "demo"),  # the basket page shows stored rules
+                ("anomaly_scan", "done", "demo"),  # fraud planted and scanned: the review queue has flags
             ]
         finally:
             engine.dispose()

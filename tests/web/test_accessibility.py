@@ -116,6 +116,20 @@ def _seed(world: World) -> None:
     # run as a job, as the console's refresh button does: the jobs pages list it and show its progress
     with suppress(AnalyticsError):  # too little history for a model: the pages say so, also checked
         jobs.run_now(world.ctx, jobs.ANALYTICS_REFRESH, SYSTEM)
+    from loyalty.domain.errors import DomainError
+
+    # the members' clusters, so the clusters page shows its cards and chart and the member page its cluster
+    with suppress(AnalyticsError, DomainError):
+        jobs.run_now(world.ctx, jobs.MEMBER_CLUSTERS, SYSTEM)
+    # the recommender, so its page shows its settings and the member page the member's recommendations
+    with suppress(AnalyticsError, DomainError):
+        jobs.run_now(world.ctx, jobs.RECOMMENDATIONS, SYSTEM)
+    # the churn model, so its page shows the AUCs, the ROC chart and the members at risk, and the
+    # member page the member's risk (45 days: the seeded year is enough for a check two horizons back)
+    with suppress(AnalyticsError, DomainError):
+        jobs.run_now(world.ctx, jobs.CHURN_MODEL, SYSTEM, params={"horizon_days": 45})
+    # the basket rules (the seeded sales span some 260 days), so the basket page shows its stored table
+    jobs.run_now(world.ctx, jobs.BASKET_RULES, SYSTEM, params={"days": 400})
 
 
 def _first_job(world: World) -> str:
@@ -132,6 +146,18 @@ def _second_tier(world: World) -> str:
     return str(sorted(tiers.list_tiers(world.ctx), key=lambda t: t.rank)[1].id)  # one with a threshold
 
 
+def _a_flag(world: World) -> str:
+    """An open anomaly flag about member A (and a member whose redemptions are suspended, so the queue
+    shows its table of suspensions too), made once."""
+    from tests.anomalies.helpers import flag_for, suspended_member
+
+    cache = world.__dict__.setdefault("_a11y", {})
+    if "flag" not in cache:
+        suspended_member(world.ctx, world.store_a)
+        cache["flag"] = flag_for(world.ctx, world.member_a["id"], world.store_a)
+    return str(cache["flag"])
+
+
 #: a path parameter's value from the world; a route with a parameter not named here fails the test
 PARAMS: dict[str, Callable[[World], str]] = {
     "member_id": lambda w: str(w.member_a["id"]),
@@ -141,6 +167,7 @@ PARAMS: dict[str, Callable[[World], str]] = {
     "user_id": lambda w: str(w.staff_ids["cashier"]),
     "job_id": _first_job,
     "tier_id": _second_tier,
+    "flag_id": _a_flag,
 }
 
 
@@ -351,3 +378,28 @@ def test_the_checker_sees_a_violation(a11y_world: World, base_url: str, browser:
         context.close()
     rules = {line.split(": ", 1)[1].split(" ", 1)[0] for line in audit.found}
     assert {"label", "color-contrast"} <= rules, audit.report()
+
+
+def test_the_basket_pages_other_states_pass_axe(a11y_world: World, base_url: str, browser: Browser) -> None:
+    """The basket page's states that the routes' enumeration does not reach: rules mined now for a
+    custom scope, a refused custom question (errors beside its inputs), stored rules filtered to
+    nothing, and the stored categories."""
+    audit = Audit()
+    context = _context(browser, locale="en")
+    page = context.new_page()
+    try:
+        _staff_login(page, base_url, "analyst1")
+        for query, status in (
+            ("?min_support=0.1&min_confidence=0.1", 200),
+            ("?min_support=0&from=x", 422),
+            ("?contains=nothing-like-this", 200),
+            ("?level=category&sort=confidence", 200),
+        ):
+            response = page.goto(f"{base_url}/console/analytics/basket{query}")
+            assert response is not None
+            assert response.status == status, query
+            audit.page("analyst1", page, f"console/analytics/basket{query}")
+        assert page.locator("#stored-rules").count() == 1  # the seeding's job stored rules to show
+    finally:
+        context.close()
+    assert audit.found == [], audit.report()

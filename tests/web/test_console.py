@@ -18,6 +18,7 @@ from loyalty.domain.actors import SYSTEM
 from loyalty.services import auth, jobs, points, purchase_history, tiers
 from loyalty.services import purchases as purchases_service
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
+from tests.anomalies.helpers import flag_for
 from tests.api.api_world import PASSWORD, World
 from tests.api.routes import app_routes
 from tests.web.console_client import Console, as_, token_of
@@ -269,10 +270,31 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/console/analytics/refresh"): frozenset({"admin", "analyst"}),
     ("POST", "/console/analytics/download"): frozenset({"admin", "marketer", "analyst"}),
     ("GET", "/console/analytics/basket"): frozenset({"admin", "marketer", "analyst"}),
+    ("POST", "/console/analytics/basket/refresh"): frozenset({"admin", "analyst"}),
+    ("GET", "/console/analytics/clusters"): frozenset({"admin", "marketer", "analyst"}),
+    ("POST", "/console/analytics/clusters/refresh"): frozenset({"admin", "analyst"}),
+    ("GET", "/console/analytics/churn"): frozenset({"admin", "marketer", "analyst"}),
+    ("POST", "/console/analytics/churn/refresh"): frozenset({"admin", "analyst"}),
+    ("GET", "/console/analytics/recommendations"): frozenset({"admin", "marketer", "analyst"}),
+    ("POST", "/console/analytics/recommendations/refresh"): frozenset({"admin", "analyst"}),
     ("GET", "/console/admin/jobs"): frozenset({"admin", "analyst", "auditor"}),
     ("GET", "/console/admin/jobs/{job_id}/progress"): frozenset({"admin", "analyst", "auditor"}),
     ("POST", "/console/admin/jobs"): frozenset({"admin"}),  # a tier evaluation: jobs:run
+    # anomalies: read by anomalies:read (a store manager: their stores' members), reviewed by anomalies:review
+    ("GET", "/console/anomalies"): frozenset({"admin", "auditor", "analyst", "store_manager"}),
+    ("GET", "/console/anomalies/rules"): frozenset({"admin", "auditor", "analyst", "store_manager"}),
+    ("POST", "/console/anomalies/rules"): frozenset({"admin", "auditor"}),
+    ("POST", "/console/anomalies/scan"): frozenset({"admin", "auditor"}),
+    ("GET", "/console/anomalies/{flag_id}"): frozenset({"admin", "auditor", "analyst", "store_manager"}),
+    ("POST", "/console/anomalies/{flag_id}/review"): frozenset({"admin", "auditor"}),
+    ("POST", "/console/anomalies/suspensions/{member_id}/lift"): frozenset({"admin", "auditor"}),
     ("GET", "/console/dashboard"): frozenset({"admin", "marketer", "store_manager", "analyst"}),
+    # earning rules: read by programme:read, changed by programme:write; the till's quote: purchases:write
+    ("GET", "/console/programme/rules"): frozenset({"admin", "marketer", "analyst", "auditor"}),
+    ("GET", "/console/programme/rules.yaml"): frozenset({"admin", "marketer", "analyst", "auditor"}),
+    ("POST", "/console/programme/rules"): frozenset({"admin", "marketer"}),
+    ("POST", "/console/programme/rules/{code}/retire"): frozenset({"admin", "marketer"}),
+    ("POST", "/console/members/{member_id}/sales/quote"): FRONT,
     ("POST", "/console/logout"): ALL,  # last: it ends the session
 }
 
@@ -297,6 +319,7 @@ def _path(world: World, template: str) -> str:
             key_id=key.id,
             tier_id=tiers.list_tiers(world.ctx)[-1].id,
             job_id=jobs.run_now(world.ctx, jobs.TIER_EVALUATION, SYSTEM)[0].id,
+            flag_id=flag_for(world.ctx, world.member_a["id"], world.store_a),
         )
     return re.sub(r"\{(\w+)\}", lambda m: str(ids.get(m[1], m[0])), template)
 
@@ -325,8 +348,24 @@ def _body(world: World, path: str) -> dict[str, str]:
         return {"lang": "en", "next": "/console"}
     if path == "/console/analytics/download":
         return {"table": "segments", "format": "csv"}
+    if path == "/console/analytics/clusters/refresh":
+        return {"k": "99"}  # refused beside the form: no job is started
+    if path == "/console/analytics/churn/refresh":
+        return {"horizon": "7"}  # not a horizon the form offers: refused in the flash, no job started
+    if path == "/console/anomalies/scan":
+        return {"from": "not-a-day"}  # refused in the flash: no scan is started
+    if path == "/console/anomalies/rules":
+        return {}  # no rule on the form: nothing changes
+    if path.startswith("/console/anomalies/") and path.endswith("/review"):
+        return {}  # no decision: refused beside the form, the flag stays open
     if path == "/console/admin/jobs":
         return {"kind": "tier_evaluation"}
+    if path == "/console/programme/rules":
+        return {"yaml": "", "action": "check"}  # refused beside the box: nothing is defined
+    if path.endswith("/retire"):
+        return {}  # not confirmed: refused beside the form, nothing is retired
+    if path.endswith("/sales/quote"):
+        return {"sku_0": "SKU-1", "price_0": "10.00"}  # a quote writes nothing
     return {}
 
 

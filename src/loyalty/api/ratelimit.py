@@ -49,6 +49,7 @@ EXISTENCE_ANSWERS = frozenset(
         "RECEIPT_NOT_FOUND",
         "ORDER_NOT_FOUND",
         "PURCHASE_CLAIM_TOTAL_MISMATCH",
+        "COUPON_NOT_USABLE",
     }
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from loyalty.cli.analytics import app as analytics_app
+from loyalty.cli.anomalies import app as anomalies_app
 from loyalty.cli.db import app as db_app
 from loyalty.cli.demo import app as demo_app
 from loyalty.cli.exports import app as export_app
@@ -34,6 +35,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(demo_app, name="demo")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(kpis_app, name="kpis")
+app.add_typer(anomalies_app, name="anomalies")
 
 
 def main() -> None:

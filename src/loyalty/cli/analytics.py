@@ -10,6 +10,11 @@ import typer
 
 from loyalty.analytics.errors import AnalyticsError
 from loyalty.cli.basket import basket
+from loyalty.cli.basket_rules import app as basket_rules_app
+from loyalty.cli.churn import app as churn_app
+from loyalty.cli.clusters import app as clusters_app
+from loyalty.cli.recommendations import app as recommendations_app
+from loyalty.cli.recommendations import recommend
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
@@ -26,6 +31,11 @@ _ = translator("cli")
 
 app = typer.Typer(help="Member analytics: RFM, lifetime value, churn.", no_args_is_help=True)
 app.command("basket")(basket)  # association rules: `loyalty.cli.basket`
+app.add_typer(basket_rules_app, name="basket-rules")  # stored rules: `loyalty.cli.basket_rules`
+app.add_typer(clusters_app, name="clusters")  # member clusters: `loyalty.cli.clusters`
+app.add_typer(churn_app, name="churn")  # churn model and next purchase date: `loyalty.cli.churn`
+app.add_typer(recommendations_app, name="recommendations")  # `loyalty.cli.recommendations`
+app.command("recommend")(recommend)  # one member's recommendations: `loyalty.cli.recommendations`
 
 CustomerOpt = Annotated[str, typer.Option("--customer", help="customer id column")]
 DateOpt = Annotated[str, typer.Option("--date", help="purchase date column")]

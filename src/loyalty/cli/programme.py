@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import unicodedata
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from loyalty.bootstrap import Context
+    from loyalty.domain.errors import DomainError
+    from loyalty.services.earning_rules.book import RuleVersion
     from loyalty.services.seed import ProgrammeState, TierSpec
 
 _ = translator("cli")
@@ -392,3 +396,210 @@ def tier_set(
         raise bad_parameter(exc, SET_OPTION_OF_FIELD) from exc
     for line in describe(seed.programme_state(ctx)):
         typer.echo(line)
+
+
+# --- earning rules ------------------------------------------------------------------------------
+
+rules_app = typer.Typer(
+    help="Earning rules: list, define, retire, export and import as YAML, presets.", no_args_is_help=True
+)
+app.add_typer(rules_app, name="rules")
+
+EffectiveFrom = Annotated[
+    str | None,
+    typer.Option(
+        help="When the rules start, e.g. 2026-12-08T00:00 (the chain's time zone unless one is given); "
+        "now by default, never in the past."
+    ),
+]
+
+
+def _effective_from(text: str | None, zone: str) -> datetime | None:
+    """--effective-from as an aware datetime (a time without a zone: the chain's)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            _("{value!r} is not a time such as 2026-12-08T00:00", value=text), param_hint="'--effective-from'"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=ZoneInfo(zone))
+
+
+def _rules_failed(exc: DomainError) -> NoReturn:
+    """A refused definition: the problem, then each bad field on its own line; exit status 1."""
+    typer.echo(exc.localized(), err=True)
+    for entry in exc.localized_errors() or []:
+        typer.echo(f"  {entry['field']}: {entry['message']}", err=True)
+    raise typer.Exit(1)
+
+
+def _read_file(path: str) -> str:
+    from pathlib import Path
+
+    from loyalty.cli._core import fail
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(_("cannot read {path}: {reason}", path=path, reason=exc.strerror or str(exc)))
+    except UnicodeDecodeError as exc:
+        fail(_("cannot read {path}: {reason}", path=path, reason=str(exc)))
+
+
+def _version_line(v: RuleVersion) -> str:
+    until = v.effective_to.isoformat() if v.effective_to is not None else "…"
+    return (
+        f"{v.spec.code:<24} v{v.version:<3} {v.spec.kind:<15} {v.spec.priority:>5}  "
+        f"{v.effective_from.isoformat()} → {until}  {v.spec.name}"
+    )
+
+
+@rules_app.command("list")
+def rules_list(
+    history: Annotated[bool, typer.Option(help="Every version, past and scheduled.")] = False,
+) -> None:
+    """The earning rules in force, in the order they apply: code, version, kind, priority, period, name."""
+    from loyalty.cli._core import context
+    from loyalty.domain.errors import DomainError
+    from loyalty.services.earning_rules import book
+
+    try:
+        versions = book.list_rules(context(), history=history)
+    except DomainError as exc:
+        _rules_failed(exc)
+    if not versions:
+        typer.echo(_("no earning rule in force: the base rate alone earns points"))
+    for v in versions:
+        typer.echo(_version_line(v))
+
+
+@rules_app.command("define")
+def rules_define(
+    file: Annotated[str, typer.Argument(help="A YAML file with one rule, a list of rules or a programme.")],
+    effective_from: EffectiveFrom = None,
+) -> None:
+    """Define or change the rules of FILE (audited; all or nothing). Rules in force that FILE leaves out
+    are kept: `import --retire-missing` replaces a whole programme."""
+    from loyalty.cli._core import context
+    from loyalty.domain.errors import DomainError
+    from loyalty.services.earning_rules import book, yaml_io
+
+    ctx = context()
+    try:
+        checked = yaml_io.validate(ctx, yaml_io.load(_read_file(file)))
+        written = book.define_rules(
+            ctx,
+            checked.raw,
+            programme=checked.programme,
+            effective_from=_effective_from(effective_from, ctx.settings.timezone),
+        )
+    except DomainError as exc:
+        _rules_failed(exc)
+    if not written:
+        typer.echo(_("nothing changed: every rule is as in force"))
+    for v in written:
+        typer.echo(_version_line(v))
+
+
+@rules_app.command("retire")
+def rules_retire(code: Annotated[str, typer.Argument(help="The rule's code, e.g. member-day.")]) -> None:
+    """End rule CODE now (audited): sales from now on earn without it, earlier ones keep their points."""
+    from loyalty.cli._core import context
+    from loyalty.domain.errors import DomainError
+    from loyalty.services.earning_rules import book
+
+    try:
+        retired = book.retire_rule(context(), code)
+    except DomainError as exc:
+        _rules_failed(exc)
+    typer.echo(_version_line(retired))
+
+
+@rules_app.command("export")
+def rules_export(
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write to this file (default: print).")
+    ] = None,
+) -> None:
+    """The rules in force as a YAML programme (header: programme, currency, exported_at) to keep in git."""
+    from pathlib import Path
+
+    from loyalty.cli._core import context
+    from loyalty.services.earning_rules import yaml_io
+
+    text = yaml_io.export_yaml(context())
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    Path(output).write_text(text, encoding="utf-8")
+    typer.echo(_("written to {path}", path=output), err=True)
+
+
+@rules_app.command("import")
+def rules_import(
+    file: Annotated[str, typer.Argument(help="The YAML programme, as `export` writes it.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and say what would change.")] = False,
+    effective_from: EffectiveFrom = None,
+    retire_missing: Annotated[
+        bool, typer.Option("--retire-missing", help="Retire the rules in force that FILE leaves out.")
+    ] = False,
+) -> None:
+    """Import a programme's rules from YAML: every rule checked first (errors name rules[i].field), then
+    the new and changed ones defined, all or nothing (audited)."""
+    from loyalty.cli._core import context
+    from loyalty.domain.errors import DomainError
+    from loyalty.services.earning_rules import yaml_io
+
+    ctx = context()
+    try:
+        result = yaml_io.import_rules(
+            ctx,
+            _read_file(file),
+            effective_from=_effective_from(effective_from, ctx.settings.timezone),
+            retire_missing=retire_missing,
+            dry_run=dry_run,
+        )
+    except DomainError as exc:
+        _rules_failed(exc)
+    actions = {
+        "new": _("new"),
+        "changed": _("changed"),
+        "unchanged": _("unchanged"),
+        "retired": _("retired"),
+        "kept": _("kept (not in the file; --retire-missing retires it)"),
+    }
+    for change in result.changes:
+        version = f"v{change.version}" if change.version is not None else ""
+        typer.echo(f"{change.code:<24} {version:<5} {actions[change.action]}")
+    if result.dry_run:
+        typer.echo(_("dry run: {file} is valid; nothing was written", file=file))
+
+
+@rules_app.command("presets")
+def rules_presets(
+    name: Annotated[
+        str | None, typer.Argument(help="A preset to print as YAML, to start a file from.")
+    ] = None,
+) -> None:
+    """The presets (points programme, member day, birthday, minimum-spend bonus); with NAME, its rules as
+    YAML to edit and import."""
+    from loyalty.cli._core import fail
+    from loyalty.domain.errors import NotFound
+    from loyalty.i18n import configured_locale
+    from loyalty.services.earning_rules import presets, yaml_io
+
+    if name is None:
+        for p in presets.PRESETS:
+            typer.echo(f"{p.code:<20} {presets.title(p, configured_locale())}")
+            typer.echo(f"{'':<20} {presets.description(p, configured_locale())}")
+        return
+    try:
+        rules = presets.preset_rules(name, configured_locale())
+    except NotFound:
+        fail(_("no preset {name}: see `loyalty programme rules presets`", name=name))
+    typer.echo(yaml_io.dump({"rules": rules}), nl=False)

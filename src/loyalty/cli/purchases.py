@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -107,3 +107,55 @@ def _minor(text: str | None, currency: str) -> int | None:
             param_hint="--total",
         )
     return minor
+
+
+@app.command("explain")
+def explain(
+    purchase_id: Annotated[int, typer.Argument(help="The purchase's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
+) -> None:
+    """Why a sale earned its points: each line's base points and what each earning rule added."""
+    from dataclasses import asdict
+
+    from loyalty.domain.errors import DomainError
+    from loyalty.i18n.formats import money
+    from loyalty.services.earning_rules.quote import explain as explain_sale
+
+    ctx = context()
+    if as_json:
+        run(lambda: asdict(explain_sale(ctx, purchase_id)))
+        return
+    try:
+        x = explain_sale(ctx, purchase_id)
+    except DomainError as exc:
+        failed: DomainError = exc
+        run(lambda: _raise(failed))  # the error printed as every command prints it
+        return
+    typer.echo(
+        _(
+            "purchase {id} (order {order}): {points} points earned, {reversed} taken back by returns",
+            id=x.purchase_id,
+            order=x.order_id,
+            points=x.points_earned,
+            reversed=x.points_reversed,
+        )
+    )
+    typer.echo("  " + _("base rule: {rule}", rule=x.base_rule))
+    for ln in x.lines:
+        parts = [_("base {points}", points=ln.base_points)]
+        parts += [f"{e.code} v{e.version} +{e.points} ({e.name})" for e in ln.entries]
+        typer.echo(
+            "  "
+            + _(
+                "line {n} {sku} {amount}: {points} points = {parts}",
+                n=ln.line_no,
+                sku=ln.sku,
+                amount=money(ln.amount_minor, x.currency),
+                points=ln.points,
+                parts=" + ".join(parts),
+            )
+        )
+
+
+def _raise(exc: BaseException) -> NoReturn:
+    raise exc

@@ -22,7 +22,13 @@ app = typer.Typer(
     help="Stores: their codes (as POS exports write them) and time zones.", no_args_is_help=True
 )
 
-OPTION_OF_FIELD = {"code": "CODE", "name": "NAME", "city": "--city", "timezone": "--timezone"}
+OPTION_OF_FIELD = {
+    "code": "CODE",
+    "name": "NAME",
+    "city": "--city",
+    "timezone": "--timezone",
+    "region": "--region",
+}
 
 
 @app.command("add")
@@ -37,6 +43,9 @@ def add(
     merchant: Annotated[
         str | None, typer.Option(help="Merchant code, when the programme has several (default: the first).")
     ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="The region the KPIs and targets group it in, e.g. East China.")
+    ] = None,
 ) -> None:
     """Add a store to the chain (after `loyalty programme init`)."""
     from loyalty.cli._core import bad_parameter, context, fail
@@ -45,7 +54,9 @@ def add(
 
     ctx = context()
     try:
-        store = add_store(ctx, code=code, name=name, city=city, timezone=timezone, merchant_code=merchant)
+        store = add_store(
+            ctx, code=code, name=name, city=city, timezone=timezone, merchant_code=merchant, region=region
+        )
     except InvalidInput as exc:
         raise bad_parameter(exc, OPTION_OF_FIELD) from exc
     except NotFound as exc:
@@ -70,7 +81,7 @@ def add(
 def list_stores(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stores as JSON.")] = False,
 ) -> None:
-    """The chain's stores: id, code, name, city and time zone."""
+    """The chain's stores: id, code, name, city, region and time zone."""
     from rich.console import Console
     from rich.table import Table
 
@@ -85,10 +96,10 @@ def list_stores(
         typer.echo(_("no stores yet: add one with `loyalty stores add CODE NAME`"))
         return
     table = Table(box=None)
-    for column in (_("id"), _("code"), _("name"), _("city"), _("time zone")):
+    for column in (_("id"), _("code"), _("name"), _("city"), _("region"), _("time zone")):
         table.add_column(column)
     for s in stores:
-        table.add_row(str(s.id), s.code, s.name, s.city or "", s.timezone)
+        table.add_row(str(s.id), s.code, s.name, s.city or "", s.region or "", s.timezone)
     Console().print(table)
 
 
@@ -102,9 +113,10 @@ def update(
         str | None, typer.Option(help="A new IANA time zone: business dates of later sales count in it.")
     ] = None,
     merchant: Annotated[str | None, typer.Option(help="The code of the merchant it now belongs to.")] = None,
+    region: Annotated[str | None, typer.Option(help="A new region; an empty string clears it.")] = None,
 ) -> None:
-    """Change a store's code, name, city, time zone or merchant (audited; sales already posted keep
-    their dates and merchant)."""
+    """Change a store's code, name, city, time zone, region or merchant (audited; sales already posted
+    keep their dates and merchant)."""
     from loyalty.cli._core import bad_parameter, context, fail
     from loyalty.domain.errors import Conflict, InvalidInput, NotFound
     from loyalty.services import merchants as service
@@ -116,13 +128,15 @@ def update(
     }
     if city is not None:
         given["city"] = city or None
+    if region is not None:
+        given["region"] = region or None
     if merchant is not None:
         match = [m for m in service.list_merchants(ctx) if m.code == merchant]
         if not match:
             fail(_("no merchant with the code {code}", code=merchant))
         given["merchant_id"] = match[0].id
     if not given:
-        fail(_("nothing to change: give --code, --name, --city, --timezone or --merchant"))
+        fail(_("nothing to change: give --code, --name, --city, --timezone, --region or --merchant"))
     try:
         changed = service.update_store(ctx, found.id, service.StoreChanges.model_validate(given))
     except InvalidInput as exc:

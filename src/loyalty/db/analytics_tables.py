@@ -41,6 +41,8 @@ member_scores = Table(
     Column("clv_minor", BigInteger, nullable=True),
     Column("model", String(16), nullable=False),
     Column("computed_at", DateTime(timezone=True), nullable=False),
+    # the dashboards' sleeping members start from the high-value RFM groups (analytics_0003)
+    Index("ix_member_scores_rfm_code", "rfm_code"),
 )
 
 member_score_history = Table(

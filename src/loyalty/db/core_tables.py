@@ -161,6 +161,8 @@ stores = Table(
     Column("city", String(100), nullable=True),
     Column("timezone", String(64), nullable=False),
     _ts("created_at"),
+    # The region a chain groups its stores by for KPIs and targets (华东, "North"), core_0024.
+    Column("region", String(64), nullable=True),
 )
 
 tiers = Table(

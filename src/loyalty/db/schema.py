@@ -16,6 +16,12 @@ TABLE_MODULES: tuple[str, ...] = (
     "loyalty.db.jobs_tables",
     "loyalty.db.programme_tables",
     "loyalty.db.offer_tables",
+    "loyalty.db.cluster_tables",
+    "loyalty.db.anomaly_tables",
+    "loyalty.db.recommendation_tables",
+    "loyalty.db.churn_tables",
+    "loyalty.db.basket_rule_tables",
+    "loyalty.db.target_tables",
 )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, merchants, stores
+from loyalty.demo.fraud import plant_for_demo
 from loyalty.demo.generator import ChainSpec, generate, history_start, write_files
 from loyalty.demo.programme import define_demo_programme
 from loyalty.domain.actors import Actor
@@ -224,6 +225,8 @@ def build_demo(
         _ensure_demo_login(ctx)  # a chain built by an earlier demo may lack some roles' logins
         if not _scored(ctx):
             _refresh_analytics(ctx, console)
+        elif not _rules_stored(ctx):  # a chain built before the basket rules were stored
+            _mine_basket_rules(ctx, console)
         return _result(ctx, url, False, time.perf_counter() - started, [])
     ensure_programme(ctx, tier_ladder=DEMO_TIERS)
     spec = ChainSpec(members=options.members, months=options.months, seed=options.seed, end=ctx.now().date())
@@ -258,6 +261,7 @@ def build_demo(
         for kind in (jobs.POINTS_EXPIRY, jobs.TIER_EVALUATION):
             jobs.run_now(ctx, kind, DEMO_ACTOR, actor_name=DEMO_ACTOR.id)
     _refresh_analytics(ctx, console)
+    plant_for_demo(ctx, console)  # the anomaly review queue: `loyalty.demo.fraud`
     _ensure_demo_login(ctx)
     return _result(ctx, url, True, time.perf_counter() - started, summaries)
 
@@ -295,6 +299,117 @@ def _refresh_analytics(ctx: Context, console: Console) -> None:
             console.print(_("[yellow]analytics not refreshed: {reason}[/]", reason=exc.message))
             return
     console.print(_("{count} members scored", count=f"{int(result.get('members_scored', 0)):,}"))
+    _cluster_members(ctx, console)
+    _recommend(ctx, console)
+    _predict_churn(ctx, console)
+    _mine_basket_rules(ctx, console)
+
+
+def _rules_stored(ctx: Context) -> bool:
+    from loyalty.db.basket_rule_tables import basket_rule_sets
+
+    with ctx.engine.connect() as conn:
+        return conn.execute(select(basket_rule_sets.c.id).limit(1)).first() is not None
+
+
+def _mine_basket_rules(ctx: Context, console: Console) -> None:
+    """Mine the basket rules of the chain and each store (the basket-rules job), so the console's
+    basket page shows rules on the first visit."""
+    from loyalty.domain.errors import DomainError
+    from loyalty.services import jobs
+
+    with console.status(_("mining the basket rules…")):
+        try:
+            _job, result = jobs.run_now(ctx, jobs.BASKET_RULES, DEMO_ACTOR, actor_name=DEMO_ACTOR.id)
+        except DomainError as exc:  # recorded on the job too
+            console.print(_("[yellow]basket rules not mined: {reason}[/]", reason=exc.message))
+            return
+    console.print(
+        _(
+            "{rules} basket rules stored for the chain and {stores} stores",
+            rules=f"{int(result.get('rules_stored', 0)):,}",
+            stores=int(result.get("stores", 0)),
+        )
+    )
+
+
+def _cluster_members(ctx: Context, console: Console) -> None:
+    """Group the members by behaviour (the member-clusters job), so the console's clusters page and
+    the member pages show clusters on the first visit."""
+    from loyalty.analytics.errors import AnalyticsError
+    from loyalty.domain.errors import DomainError
+    from loyalty.services import jobs
+
+    with console.status(_("clustering the members…")):
+        try:
+            _job, result = jobs.run_now(ctx, jobs.MEMBER_CLUSTERS, DEMO_ACTOR, actor_name=DEMO_ACTOR.id)
+        except (AnalyticsError, DomainError) as exc:  # too few members to cluster (recorded on the job too)
+            console.print(_("[yellow]members not clustered: {reason}[/]", reason=exc.message))
+            return
+    console.print(
+        _(
+            "{count} members in {k} clusters",
+            count=f"{int(result.get('members_clustered', 0)):,}",
+            k=result.get("k", 0),
+        )
+    )
+
+
+def _recommend(ctx: Context, console: Console) -> None:
+    """Train the recommender (the recommendations job), so that the member pages show each member's
+    recommendations and the recommender's page its figures on the first visit."""
+    from loyalty.analytics.errors import AnalyticsError
+    from loyalty.domain.errors import DomainError
+    from loyalty.services import jobs
+
+    with console.status(_("training the recommender…")):
+        try:
+            _job, result = jobs.run_now(ctx, jobs.RECOMMENDATIONS, DEMO_ACTOR, actor_name=DEMO_ACTOR.id)
+        except (AnalyticsError, DomainError) as exc:  # nothing sold (recorded on the job too)
+            console.print(_("[yellow]no recommendations made: {reason}[/]", reason=exc.message))
+            return
+    members_given = int(result.get("members", 0))
+    console.print(_("recommendations for {count} members", count=f"{members_given:,}"))
+
+
+def _churn_horizon(ctx: Context) -> int:
+    """The churn model's 90 days, or a third of the history when it is shorter than three of them (a
+    chain of a few months): the check needs two horizons of history before the last one."""
+    from loyalty.db.core_tables import purchases
+
+    with ctx.engine.connect() as conn:
+        first = conn.execute(select(func.min(purchases.c.occurred_at))).scalar_one()
+    if first is None:
+        return 90
+    first = first if first.tzinfo is not None else first.replace(tzinfo=ctx.now().tzinfo)
+    return int(min(90, max(7, (ctx.now() - first).days // 3)))
+
+
+def _predict_churn(ctx: Context, console: Console) -> None:
+    """Train the churn model and score the members (the churn-model job), so that the console's churn
+    page shows its AUCs and call-back list, and the member pages each member's risk, on the first visit."""
+    from loyalty.analytics.errors import AnalyticsError
+    from loyalty.domain.errors import DomainError
+    from loyalty.services import jobs
+
+    params = {"horizon_days": _churn_horizon(ctx)}
+    with console.status(_("training the churn model…")):
+        try:
+            _job, result = jobs.run_now(
+                ctx, jobs.CHURN_MODEL, DEMO_ACTOR, actor_name=DEMO_ACTOR.id, params=params
+            )
+        except (AnalyticsError, DomainError) as exc:  # too little history (recorded on the job too)
+            console.print(_("[yellow]churn model not trained: {reason}[/]", reason=exc.message))
+            return
+    auc_model, auc_alive = result.get("auc_model"), result.get("auc_p_alive")
+    console.print(
+        _(
+            "churn risk for {count} members (AUC {model}; P(alive) {alive})",
+            count=f"{int(result.get('members_scored', 0)):,}",
+            model="–" if auc_model is None else f"{auc_model:.3f}",
+            alive="–" if auc_alive is None else f"{auc_alive:.3f}",
+        )
+    )
 
 
 def _first_store(ctx: Context) -> tuple[int, str] | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
+from babel import Locale
 from babel.dates import format_date as _format_date
 from babel.dates import format_datetime as _format_datetime
 from babel.numbers import (
@@ -23,8 +25,15 @@ from babel.numbers import (
 from loyalty.i18n import current_locale, normalise
 
 
-def _babel(locale: str | None) -> str:
-    return (normalise(locale) or current_locale()).replace("-", "_")
+def _babel(locale: str | None) -> Locale:
+    return _parsed((normalise(locale) or current_locale()).replace("-", "_"))
+
+
+@lru_cache(maxsize=16)
+def _parsed(name: str) -> Locale:
+    """The locale's CLDR data, parsed once: Babel parses a locale given by name on every call, which
+    a page of a few hundred figures paid for again and again."""
+    return Locale.parse(name)
 
 
 def major(minor: int, currency: str) -> Decimal:

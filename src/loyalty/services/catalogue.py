@@ -55,6 +55,7 @@ class StoreInfo:
     redeemed_account_id: int
     expired_account_id: int
     timezone: str = "UTC"  # the store's zone: its business days, member days and birthdays
+    code: str = ""  # what offers' and rules' conditions name it by
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def default_programme(conn: Connection) -> Programme:
 def store_info(conn: Connection, store_id: int) -> StoreInfo:
     """Read a store, its programme and its merchant's accounts now (STORE_NOT_FOUND when none)."""
     row = conn.execute(
-        select(stores.c.id, stores.c.merchant_id, stores.c.timezone, merchants.c.programme_id)
+        select(stores.c.id, stores.c.code, stores.c.merchant_id, stores.c.timezone, merchants.c.programme_id)
         .join(merchants, merchants.c.id == stores.c.merchant_id)
         .where(stores.c.id == store_id)
     ).first()
@@ -146,6 +147,7 @@ def store_info(conn: Connection, store_id: int) -> StoreInfo:
         redeemed_account_id=accs["redeemed"],
         expired_account_id=accs["expired"],
         timezone=row.timezone,
+        code=row.code,
     )
 
 

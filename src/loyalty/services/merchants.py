@@ -108,7 +108,12 @@ STORE_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
 
 def check_store_fields(
-    *, code: str | None = None, name: str | None = None, city: str | None = None, timezone: str | None = None
+    *,
+    code: str | None = None,
+    name: str | None = None,
+    city: str | None = None,
+    timezone: str | None = None,
+    region: str | None = None,
 ) -> None:
     """Refuse a store field (those given) that the API would refuse, naming it: what `add_store`, the
     console and `update_store` check before they write."""
@@ -123,6 +128,8 @@ def check_store_fields(
         raise InvalidInput.field("name", "a store's name must be 1 to 100 characters", "STORE_NAME_INVALID")
     if city is not None and len(city) > 64:
         raise InvalidInput.field("city", "a city must be at most 64 characters", "STORE_CITY_INVALID")
+    if region is not None and len(region) > 64:
+        raise InvalidInput.field("region", "a region must be at most 64 characters", "STORE_REGION_INVALID")
     if timezone is not None:
         _check_zone(timezone)
 
@@ -144,12 +151,13 @@ def add_store(
     city: str | None = None,
     timezone: str | None = None,
     merchant_code: str | None = None,
+    region: str | None = None,
 ) -> StoreOut:
     """Open a store for the chain's merchant (the first one, or `merchant_code`), checking each field.
 
     What `loyalty stores add` runs. The time zone defaults to the configured one (LOYALTY_TIMEZONE).
     """
-    check_store_fields(code=code, name=name, city=city)
+    check_store_fields(code=code, name=name, city=city, region=region)
     stmt = select(merchants.c.id).order_by(merchants.c.id).limit(1)
     if merchant_code is not None:
         stmt = select(merchants.c.id).where(merchants.c.code == merchant_code)
@@ -169,6 +177,7 @@ def add_store(
             name=name.strip(),
             city=city.strip() if city else None,
             timezone=timezone or ctx.settings.timezone,
+            region=region.strip() if region and region.strip() else None,
         ),
     )
 
@@ -210,13 +219,15 @@ class StoreChanges(BaseModel):
     city: str | None = None
     timezone: str | None = None
     merchant_id: int | None = None
+    #: the store's region (`region=None` given clears it)
+    region: str | None = None
 
 
 def update_store(
     ctx: Context, store_id: int, changes: StoreChanges, *, actor: Actor | None = None
 ) -> StoreOut:
-    """Change a store's code, name, city, time zone or merchant, all or nothing, audited with the
-    values before and after.
+    """Change a store's code, name, city, time zone, region or merchant, all or nothing, audited with
+    the values before and after.
 
     What changes and what does not: sales already posted keep their business dates and their
     merchant's ledger accounts; from the next sale on the store's dates are counted in its new time
@@ -227,10 +238,15 @@ def update_store(
     for key in ("code", "name", "timezone"):  # required: an empty one is refused by its check below
         if key in given:
             given[key] = (given[key] or "").strip()
-    if "city" in given:
-        given["city"] = (given["city"] or "").strip() or None
+    for key in ("city", "region"):  # optional: empty clears
+        if key in given:
+            given[key] = (given[key] or "").strip() or None
     check_store_fields(
-        code=given.get("code"), name=given.get("name"), city=given.get("city"), timezone=given.get("timezone")
+        code=given.get("code"),
+        name=given.get("name"),
+        city=given.get("city"),
+        timezone=given.get("timezone"),
+        region=given.get("region"),
     )
     ctx.invalidate()
     try:

@@ -36,9 +36,9 @@ from loyalty.db.core_tables import (
 )
 from loyalty.db.ledger_writer import CollectedTransfer, post_transfer
 from loyalty.domain.actors import SYSTEM, Actor
-from loyalty.domain.earning import MINOR_PER_UNIT
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.ledger import Lot, allocate_fefo
+from loyalty.domain.redemption import redeem_value_minor, within_cap
 from loyalty.services import audit, idempotency
 from loyalty.services.accounts import (
     Credit,
@@ -48,6 +48,7 @@ from loyalty.services.accounts import (
     lock_member_account,
     set_account,
 )
+from loyalty.services.anomalies.suspensions import refuse_if_suspended
 from loyalty.services.catalogue import credit_source, store_info
 from loyalty.services.common import member_row, read
 from loyalty.services.id_ranges import IdRange, RangeProgress, run_job
@@ -233,7 +234,8 @@ def redeem(
     """Spend points as cash at checkout.
 
     Raises POINTS_INSUFFICIENT (Conflict) when the available balance is short — never a negative
-    balance — and REDEEM_CAP_EXCEEDED / BELOW_MIN_BALANCE when the programme's limits forbid it.
+    balance — REDEEM_CAP_EXCEEDED / BELOW_MIN_BALANCE when the programme's limits forbid it, and
+    REDEMPTION_SUSPENDED when a fraud review suspended the member's redemptions (`services.anomalies`).
     Audited as `actor`'s (the system's when None) in the same transaction. With `idempotency_key`
     the key is looked up again once the account is locked, so concurrent uses of one key queue on
     the lock and all but the first replay it.
@@ -270,8 +272,11 @@ def redeem(
             prior = idempotency.lookup(conn, scope, idempotency_key, rhash)
             if prior is not None:
                 return RedeemResult.model_validate({**prior, "replayed": True})
-        value_minor = points * MINOR_PER_UNIT // prog.points_per_currency_unit
-        if order_total_minor is not None and value_minor * 100 > order_total_minor * prog.redeem_cap_pct:
+        refuse_if_suspended(conn, member_id)  # a fraud review's suspension (a replay above still replays)
+        value_minor = redeem_value_minor(points, prog.points_per_currency_unit)
+        if order_total_minor is not None and not within_cap(
+            value_minor, order_total_minor, prog.redeem_cap_pct
+        ):
             from loyalty.i18n.formats import Amount  # Babel only when the message needs it
 
             raise Conflict(

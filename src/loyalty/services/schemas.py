@@ -39,6 +39,7 @@ class StoreIn(_Model):
     name: str
     city: str | None = None
     timezone: str = "Asia/Shanghai"
+    region: str | None = None
 
 
 class StoreOut(_Model):
@@ -49,6 +50,8 @@ class StoreOut(_Model):
     city: str | None
     timezone: str
     created_at: datetime
+    #: the region the KPIs and targets group the store in (None: none)
+    region: str | None = None
 
 
 class MemberIn(_Model):
@@ -143,11 +146,23 @@ class PurchaseIn(_Model):
     # Left out of the dump (and so of the request hash) when it is the default: a store sale hashes as
     # it did before sales had a channel, so a till's retry across that upgrade is still a replay.
     channel: Channel = Field(default=DEFAULT_CHANNEL, exclude_if=is_default_channel)
+    # The coupons the customer hands over (`services.offers.checkout`); left out of the dump when there
+    # are none, so a sale without coupons hashes as it did before sales could bring them.
+    coupon_codes: list[str] = Field(default_factory=list, exclude_if=lambda codes: not codes)
 
     @property
     def anonymous(self) -> bool:
         """No member named: the sale is kept without one."""
         return self.member_id is None and self.phone is None and self.card_no is None
+
+
+class UsedCoupon(_Model):
+    """A coupon a sale used: its code as printed, its offer and the discount it gave."""
+
+    code: str
+    offer_code: str
+    offer_name: str
+    discount_minor: int
 
 
 class PurchaseResult(_Model):
@@ -165,6 +180,7 @@ class PurchaseResult(_Model):
     replayed: bool = False
     channel: Channel = DEFAULT_CHANNEL
     claimed_at: datetime | None = None  # when a member claimed it, made anonymously, with its receipt
+    coupons: list[UsedCoupon] = Field(default_factory=list)  # the coupons it used, and what each took off
 
 
 class PurchaseSummary(_Model):

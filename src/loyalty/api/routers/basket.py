@@ -1,16 +1,20 @@
-"""Market-basket rules of the chain's (or one store's) purchases, mined on request.
+"""Market-basket rules of the chain's (or one store's) purchases: stored, or mined on request.
+
+`GET /analytics/basket-rules/stored` reads the rules the basket-rules job stored (`POST /jobs
+{"kind": "basket_rules"}`: the chain and each store over the last 90 days) without mining, and
+`GET /analytics/basket-rule-sets` lists those sets with their period and thresholds.
 
 `GET /analytics/basket-rules` reads the product database and mines it within bounds: a scope of more
 purchase lines than one request may read, or a support whose frequent itemsets would pass the
 request limit, is refused with 422 before the work (`BASKET_SCOPE_TOO_LARGE` with the line count,
-`BASKET_TOO_MANY_ITEMSETS` with the estimated number of itemsets). Nothing is stored: the answer
-depends on the question's store, period and thresholds (see `loyalty.services.basket_rules`).
+`BASKET_TOO_MANY_ITEMSETS` with the estimated number of itemsets). Nothing of it is stored: the
+answer depends on the question's store, period and thresholds (see `loyalty.services.basket_rules`).
 """
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
+from datetime import date, datetime
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
@@ -23,6 +27,7 @@ from loyalty.services import basket_rules as service
 router = APIRouter(tags=["analytics"])
 
 Reader = Annotated[Principal, Depends(requires("analytics:read"))]
+Level = Literal["sku", "category"]
 
 
 class RuleOut(BaseModel):
@@ -143,4 +148,131 @@ def basket_rules(
             )
             for r in result.rules
         ],
+    )
+
+
+# --- stored rules: what the basket-rules job mined, read without mining -----------------------------
+
+
+class RuleSetOut(BaseModel):
+    """A stored set: its scope and level, the business days and thresholds it was mined at, and what
+    it found. The rules keep the best `rules_stored` of `rules_found` by lift."""
+
+    store_id: int | None = Field(description="Null: the whole chain's purchases.")
+    store_code: str | None
+    level: Literal["sku", "category"]
+    start: date = Field(description="First business day mined.")
+    end: date
+    min_support: float = Field(description="The support it was mined at (raised where the store is small).")
+    min_count: int = Field(description="Baskets an itemset had to be in.")
+    min_confidence: float
+    min_length: int
+    max_length: int
+    baskets: int
+    lines: int
+    items: int
+    frequent_items: int
+    itemsets: int
+    rules_found: int
+    rules_stored: int
+    computed_at: datetime
+
+
+class StoredRulesOut(BaseModel):
+    """One page of a stored set's rules (`rule_set` null: this scope has not been mined yet)."""
+
+    rule_set: RuleSetOut | None
+    total: int = Field(description="Stored rules passing the filters (the list holds `limit` from `offset`).")
+    offset: int
+    rules: list[RuleOut]
+
+
+class RuleSetsOut(BaseModel):
+    """Every stored set the caller may read: the chain's first, then each store's."""
+
+    sets: list[RuleSetOut]
+
+
+def _set_out(s: service.RuleSet) -> RuleSetOut:
+    return RuleSetOut(
+        store_id=s.store.id if s.store else None,
+        store_code=s.store.code if s.store else None,
+        level=cast(Level, s.level),  # the table's CHECK keeps it to sku or category
+        start=s.period_start,
+        end=s.period_end,
+        min_support=s.min_support,
+        min_count=s.min_count,
+        min_confidence=s.min_confidence,
+        min_length=s.min_length,
+        max_length=s.max_length,
+        baskets=s.baskets,
+        lines=s.lines,
+        items=s.items,
+        frequent_items=s.frequent_items,
+        itemsets=s.itemsets,
+        rules_found=s.rules_found,
+        rules_stored=s.rules_stored,
+        computed_at=s.computed_at,
+    )
+
+
+def _rule_out(r: service.RuleRow) -> RuleOut:
+    return RuleOut(
+        antecedent=list(r.antecedent),
+        consequent=list(r.consequent),
+        baskets=r.count,
+        support=r.support,
+        confidence=r.confidence,
+        lift=r.lift,
+        leverage=r.leverage,
+        conviction=r.conviction,
+    )
+
+
+@router.get("/analytics/basket-rule-sets", response_model=RuleSetsOut)
+def basket_rule_sets(
+    caller: Reader,
+    ctx: CtxDep,
+    level: Annotated[Literal["sku", "category"] | None, Query(description="Only this level's sets.")] = None,
+) -> RuleSetsOut:
+    """The stored basket-rule sets: when each was mined, over which days, at which thresholds, and how
+    many rules it holds (the basket-rules job makes them)."""
+    found = service.rule_sets(ctx, store_ids=caller.store_ids, level=level)
+    return RuleSetsOut(sets=[_set_out(s) for s in found])
+
+
+@router.get("/analytics/basket-rules/stored", response_model=StoredRulesOut)
+def stored_basket_rules(
+    caller: Reader,
+    ctx: CtxDep,
+    store: Annotated[int | None, Query(ge=1, description="One store's set (default: the chain's).")] = None,
+    level: Annotated[
+        Literal["sku", "category"], Query(description="What an item is: a line's SKU or category.")
+    ] = "sku",
+    contains: Annotated[
+        str | None, Query(max_length=100, description="Only rules with an item whose label holds this text.")
+    ] = None,
+    min_lift: Annotated[float | None, Query(ge=0)] = None,
+    sort: Annotated[Literal["lift", "confidence", "support", "leverage", "conviction"], Query()] = "lift",
+    limit: Annotated[int, Query(ge=1, le=service.MAX_LIMIT)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> StoredRulesOut:
+    """The stored rules of the chain or one store, filtered and sorted, without mining: what the
+    basket-rules job found over its recent period (see `GET /analytics/basket-rule-sets`)."""
+    caller.require_store(store)  # the chain's (store None) only for chain-wide callers
+    found = service.stored_rules(
+        ctx,
+        store_id=store,
+        level=level,
+        contains=contains or None,
+        min_lift=min_lift,
+        sort=sort,
+        offset=offset,
+        limit=limit,
+    )
+    return StoredRulesOut(
+        rule_set=_set_out(found.rule_set) if found.rule_set else None,
+        total=found.total,
+        offset=found.offset,
+        rules=[_rule_out(r) for r in found.rules],
     )

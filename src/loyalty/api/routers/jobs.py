@@ -24,7 +24,16 @@ from loyalty.services import jobs as jobs_service
 router = APIRouter(tags=["jobs"])
 
 Reader = Annotated[Principal, Depends(requires("jobs:read"))]
-Kind = Literal["points_expiry", "tier_evaluation", "analytics_refresh"]
+Kind = Literal[
+    "points_expiry",
+    "tier_evaluation",
+    "analytics_refresh",
+    "member_clusters",
+    "anomaly_scan",
+    "recommendations",
+    "basket_rules",
+    "churn_model",
+]
 
 
 class JobIn(BaseModel):
@@ -34,7 +43,9 @@ class JobIn(BaseModel):
 
     kind: Kind = Field(
         description="points_expiry and tier_evaluation need jobs:run; "
-        "analytics_refresh needs analytics:refresh."
+        "analytics_refresh, member_clusters, recommendations and basket_rules need analytics:refresh; "
+        "churn_model analytics:refresh too; "
+        "anomaly_scan (the last 30 days; POST /anomalies/scans for another period) anomalies:review."
     )
 
 
@@ -43,7 +54,11 @@ class JobProgress(BaseModel):
 
     done: int
     total: int | None
-    step: str | None = Field(description="ranges; or the refresh's stage: load, score, check, write; done")
+    step: str | None = Field(
+        description="ranges; or the refresh's stage: load, score, check, write; or the clusters': load, "
+        "cluster, write; or the recommendations': load, evaluate, train, write; or the basket rules': "
+        "load, mine, save; or the churn model's: load, validate, fit, write; done"
+    )
     fraction: float | None
 
 

@@ -35,6 +35,7 @@ from loyalty.domain.channels import DEFAULT_CHANNEL, Channel, is_default_channel
 from loyalty.domain.errors import InvalidInput, NotFound, field_error
 from loyalty.services import intake, purchase_claims
 from loyalty.services import purchases as purchases_service
+from loyalty.services.offers.checkout import MAX_CODES
 from loyalty.services.posting.sale_request import SaleKey, SaleRequest
 from loyalty.services.posting.strategy import PostingStrategy
 from loyalty.services.purchase_claims import ClaimIn as CoreClaimIn
@@ -53,6 +54,8 @@ Poster = Annotated[Principal, Depends(requires("purchases:write"))]
 Reader = Annotated[Principal, Depends(requires("purchases:read"))]
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+#: a coupon code as a person types or a scanner reads it (spaces and dashes are dropped)
+CouponCode = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9 -]+$")]
 
 
 class LineIn(BaseModel):
@@ -102,6 +105,15 @@ class PurchaseIn(BaseModel):
         exclude_if=is_default_channel,
         description="Where the sale was made: store (the default), online, mini_program or delivery.",
     )
+    # Left out of the request's hash when empty, as the channel is.
+    coupon_codes: list[CouponCode] = Field(
+        default_factory=list,
+        max_length=MAX_CODES,
+        exclude_if=lambda codes: not codes,
+        description="The coupons the customer hands over, as printed or typed (`7KQ2-M9XD-…`). Each must be "
+        "usable by this member now, or the sale is refused with COUPON_NOT_USABLE (one answer for any "
+        "reason); the best-for-member combination is applied and `coupons` says what each took off.",
+    )
 
     @model_validator(mode="after")
     def _amounts_fit_currency(self) -> PurchaseIn:
@@ -146,6 +158,18 @@ class PurchaseOut(BaseModel):
     claimed_at: datetime | None = Field(
         default=None, description="When a member claimed this sale, made anonymously, with its receipt."
     )
+    coupons: list[CouponUseOut] = Field(
+        default_factory=list, description="The coupons the sale used and what each took off its lines."
+    )
+
+
+class CouponUseOut(BaseModel):
+    """A coupon a sale used."""
+
+    code: str
+    offer_code: str
+    offer_name: str
+    discount: Money
 
 
 class ReturnLineIn(BaseModel):
@@ -218,6 +242,7 @@ def purchase_input(body: PurchaseIn | dict[str, Any]) -> CorePurchaseIn:
         occurred_at=data.occurred_at,
         currency=data.currency,
         channel=data.channel,
+        coupon_codes=list(data.coupon_codes),
         lines=[
             CoreLineIn(
                 sku=line.sku,
@@ -247,6 +272,15 @@ def purchase_view(p: Any, currency: str) -> PurchaseOut:
         replayed=p.replayed,
         channel=p.channel,
         claimed_at=aware(p.claimed_at) if p.claimed_at else None,
+        coupons=[
+            CouponUseOut(
+                code=c.code,
+                offer_code=c.offer_code,
+                offer_name=c.offer_name,
+                discount=money(c.discount_minor, currency),
+            )
+            for c in p.coupons
+        ],
     )
 
 
@@ -255,9 +289,10 @@ async def post_purchase(
     body: PurchaseIn, caller: Poster, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Any:
     """Post a purchase from a store's POS and earn points for the member (none named: an anonymous sale)."""
-    if body.phone is None and body.card_no is None:
+    if body.phone is None and body.card_no is None and not body.coupon_codes:
         return await _post_purchase(body, caller, ctx, request, idempotency_key)
-    # A phone or card that names nobody is a lookup's answer: the caller's lookup limit applies.
+    # A phone or card that names nobody, or a code no coupon answers to, is a lookup's answer: the
+    # caller's lookup limit applies.
     async with Lookups.of(request, caller).guard_async():
         return await _post_purchase(body, caller, ctx, request, idempotency_key)
 

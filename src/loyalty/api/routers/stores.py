@@ -54,6 +54,9 @@ class StoreIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     city: str | None = Field(default=None, max_length=64)
     timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    region: str | None = Field(
+        default=None, max_length=64, description="The region the KPIs and targets group the store in."
+    )
 
 
 class MerchantPatch(BaseModel):
@@ -78,6 +81,7 @@ class StorePatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     city: str | None = Field(default=None, max_length=64)
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    region: str | None = Field(default=None, max_length=64, description="`null` clears it.")
 
 
 class StoreOut(BaseModel):
@@ -89,6 +93,7 @@ class StoreOut(BaseModel):
     name: str
     city: str | None
     timezone: str
+    region: str | None
     created_at: datetime
 
 
@@ -104,6 +109,7 @@ def store_view(s: Any) -> StoreOut:
         name=s.name,
         city=s.city,
         timezone=s.timezone,
+        region=s.region,
         created_at=aware(s.created_at),
     )
 
@@ -147,7 +153,7 @@ def patch_merchant(merchant_id: PathId, body: MerchantPatch, caller: Writer, ctx
 
 @router.patch("/stores/{store_id}", response_model=StoreOut)
 def patch_store(store_id: PathId, body: StorePatch, caller: Writer, ctx: CtxDep) -> StoreOut:
-    """Change a store's code, name, city, time zone or merchant (audited; all or nothing)."""
+    """Change a store's code, name, city, time zone, region or merchant (audited; all or nothing)."""
     changes = StoreChanges(**body.model_dump(include=body.model_fields_set))
     changed = merchants_service.update_store(ctx, store_id, changes, actor=caller.to_actor())
     return store_view(changed)

@@ -1,13 +1,34 @@
 """Market-basket rules of the chain's purchases: which products (or categories) sell together.
 
-Read by the API (``GET /api/v1/analytics/basket-rules``), the CLI (``loyalty analytics basket``
-without a file) and the console's basket-rules browser; campaigns can call :func:`basket_rules` for
-cross-sell offers. The mining itself is :mod:`loyalty.analytics.basket`.
+Two ways in. Stored (`refresh`, `stored`): the basket-rules job mines the chain and each store over
+the last 90 days and keeps the rules; the console's basket page, ``GET
+/api/v1/analytics/basket-rules/stored``, ``loyalty analytics basket-rules show`` and the programme
+engine's cross-sell (:func:`cross_sell`) read them without mining. On request (`rules`): any scope,
+period and thresholds mined within bounds (``GET /api/v1/analytics/basket-rules``, the console's
+custom scope, ``loyalty analytics basket`` without a file). The mining itself is
+:mod:`loyalty.analytics.basket`.
 """
 
 from __future__ import annotations
 
-from loyalty.services.basket_rules.baskets import ITEM_COLUMNS, BasketScope, LoadedBaskets, load_baskets
+from loyalty.services.basket_rules.baskets import (
+    ITEM_COLUMNS,
+    BasketScope,
+    LoadedBaskets,
+    PeriodLines,
+    load_baskets,
+    load_period_lines,
+)
+from loyalty.services.basket_rules.refresh import (
+    DEFAULT_DAYS,
+    DEFAULT_THRESHOLDS,
+    MinedSet,
+    RefreshResult,
+    RefreshThresholds,
+    mine_set,
+    refresh_basket_rules,
+    write_sets,
+)
 from loyalty.services.basket_rules.rules import (
     MAX_ITEMSETS,
     MAX_LIMIT,
@@ -19,8 +40,18 @@ from loyalty.services.basket_rules.rules import (
     basket_rules,
     select_rules,
 )
+from loyalty.services.basket_rules.stored import (
+    CrossSell,
+    RuleSet,
+    StoredRules,
+    cross_sell,
+    rule_sets,
+    stored_rules,
+)
 
 __all__ = [
+    "DEFAULT_DAYS",
+    "DEFAULT_THRESHOLDS",
     "ITEM_COLUMNS",
     "MAX_ITEMSETS",
     "MAX_LIMIT",
@@ -28,10 +59,24 @@ __all__ = [
     "SORTS",
     "BasketRules",
     "BasketScope",
+    "CrossSell",
     "LoadedBaskets",
+    "MinedSet",
+    "PeriodLines",
+    "RefreshResult",
+    "RefreshThresholds",
     "RuleRow",
+    "RuleSet",
+    "StoredRules",
     "Thresholds",
     "basket_rules",
+    "cross_sell",
     "load_baskets",
+    "load_period_lines",
+    "mine_set",
+    "refresh_basket_rules",
+    "rule_sets",
     "select_rules",
+    "stored_rules",
+    "write_sets",
 ]

@@ -13,8 +13,9 @@ dropped by `Context.invalidate` on every change here).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
@@ -24,6 +25,7 @@ from loyalty.db.core_tables import programmes, stores, tiers
 from loyalty.db.programme_tables import earning_rules
 from loyalty.db.stored_time import epoch_us
 from loyalty.domain.actors import SYSTEM, Actor
+from loyalty.domain.channels import CHANNELS
 from loyalty.domain.errors import InvalidInput, NotFound, field_error
 from loyalty.domain.programme.engine import Rule
 from loyalty.domain.programme.rules import Conditions, RuleSpec, parse_rule
@@ -133,6 +135,10 @@ def check_references(conn: Connection, when: Conditions, prefix: str = "") -> No
         known = set(conn.execute(select(tiers.c.code).where(tiers.c.code.in_(when.tiers))).scalars())
         for code in sorted(when.tiers - known):
             errors.append(("when.tiers", "no tier has the code {value}", code))
+    for name in sorted(set(getattr(when, "channels", ())) - set(CHANNELS)):  # sales are stored by code
+        errors.append(
+            ("when.channels", "no channel is called {value} (store, online, mini_program, delivery)", name)
+        )
     if errors:
         entries = [field_error(f"{prefix}{f}", m, {"value": v}) for f, m, v in errors]
         raise InvalidInput(
@@ -152,6 +158,15 @@ def _current(conn: Connection, pid: int, code: str, *, lock: bool = False) -> An
     return conn.execute(query.with_for_update() if lock else query).first()
 
 
+#: how far ahead a change may be scheduled: a season's programme, not a date typed a century out
+MAX_AHEAD = timedelta(days=180)
+
+
+def check_start(ctx: Context, effective_from: datetime | None) -> datetime:
+    """When a change given `effective_from` starts (now when None); RULE_BACKDATED for the past."""
+    return _start(ctx, effective_from)
+
+
 def _start(ctx: Context, effective_from: datetime | None) -> datetime:
     now = ctx.now()
     if effective_from is None:
@@ -164,6 +179,13 @@ def _start(ctx: Context, effective_from: datetime | None) -> datetime:
             "is in the past: a change never rewrites the points of sales already made",
             "RULE_BACKDATED",
         )
+    if effective_from > now + MAX_AHEAD:
+        raise InvalidInput.field(
+            "effective_from",
+            "is more than {days} days ahead: schedule a change closer to its start",
+            "RULE_TOO_FAR_AHEAD",
+            {"days": MAX_AHEAD.days},
+        )
     return effective_from
 
 
@@ -174,10 +196,13 @@ def define_rules(
     programme: str | None = None,
     effective_from: datetime | None = None,
     actor: Actor | None = None,
+    retire: Sequence[str] = (),
 ) -> list[RuleVersion]:
     """Define (or change) each rule of `raw_rules` from `effective_from`: all of them or none.
 
-    A rule whose definition is the same as its version in force is left as it is.
+    A rule whose definition is the same as its version in force is left as it is. The rules named in
+    `retire` end at the same time, in the same transaction (a programme imported whole, which no
+    longer has them).
     """
     specs = []
     codes: set[str] = set()
@@ -199,6 +224,8 @@ def define_rules(
             for prefix, spec in specs:
                 check_references(conn, spec.when, prefix)
                 written.extend(_write_version(conn, ctx, pid, spec, start, actor or SYSTEM))
+            for code in retire:
+                _retire(conn, ctx, pid, code, start, actor or SYSTEM)
     finally:
         ctx.invalidate()
     return written
@@ -264,25 +291,30 @@ def retire_rule(
     try:
         with ctx.engine.begin() as conn:
             pid = programme_id_of(conn, programme)
-            current = _current(conn, pid, code, lock=True)
-            if current is None or (current.effective_to is not None and current.effective_to <= end):
-                raise NotFound("RULE_NOT_FOUND", "no rule {code} is in force", {"code": code})
-            conn.execute(
-                update(earning_rules)
-                .where(earning_rules.c.id == current.id)
-                .values(effective_to=max(end, current.effective_from))
-            )
-            audit.record(
-                conn,
-                actor or SYSTEM,
-                "earning_rule.retire",
-                "earning_rule",
-                code,
-                {"version": current.version, "effective_to": current.effective_to},
-                {"version": current.version, "effective_to": end},
-                at=ctx.now(),
-            )
-            row = conn.execute(select(earning_rules).where(earning_rules.c.id == current.id)).one()
+            row = _retire(conn, ctx, pid, code, end, actor or SYSTEM)
     finally:
         ctx.invalidate()
     return _version(row)
+
+
+def _retire(conn: Connection, ctx: Context, pid: int, code: str, end: datetime, actor: Actor) -> Any:
+    """Close rule `code`'s current version at `end` (audited); its row as it is then."""
+    current = _current(conn, pid, code, lock=True)
+    if current is None or (current.effective_to is not None and current.effective_to <= end):
+        raise NotFound("RULE_NOT_FOUND", "no rule {code} is in force", {"code": code})
+    conn.execute(
+        update(earning_rules)
+        .where(earning_rules.c.id == current.id)
+        .values(effective_to=max(end, current.effective_from))
+    )
+    audit.record(
+        conn,
+        actor,
+        "earning_rule.retire",
+        "earning_rule",
+        code,
+        {"version": current.version, "effective_to": current.effective_to},
+        {"version": current.version, "effective_to": end},
+        at=ctx.now(),
+    )
+    return conn.execute(select(earning_rules).where(earning_rules.c.id == current.id)).one()

@@ -15,8 +15,13 @@ from loyalty.db.jobs_tables import JOB_KINDS
 from loyalty.services.jobs import store
 from loyalty.services.jobs.kinds import (
     ANALYTICS_REFRESH,
+    ANOMALY_SCAN,
+    BASKET_RULES,
+    CHURN_MODEL,
     KINDS,
+    MEMBER_CLUSTERS,
     POINTS_EXPIRY,
+    RECOMMENDATIONS,
     TIER_EVALUATION,
     permission_for,
 )
@@ -55,9 +60,14 @@ def latest_job(ctx: Context, kind: str) -> Job | None:
 
 __all__ = [
     "ANALYTICS_REFRESH",
+    "ANOMALY_SCAN",
+    "BASKET_RULES",
+    "CHURN_MODEL",
     "JOB_KINDS",
     "KINDS",
+    "MEMBER_CLUSTERS",
     "POINTS_EXPIRY",
+    "RECOMMENDATIONS",
     "TIER_EVALUATION",
     "Job",
     "JobAlreadyRunning",

@@ -23,6 +23,11 @@ Progress = Callable[[int, int, str], None]
 POINTS_EXPIRY = "points_expiry"
 TIER_EVALUATION = "tier_evaluation"
 ANALYTICS_REFRESH = "analytics_refresh"
+MEMBER_CLUSTERS = "member_clusters"
+ANOMALY_SCAN = "anomaly_scan"
+RECOMMENDATIONS = "recommendations"
+CHURN_MODEL = "churn_model"
+BASKET_RULES = "basket_rules"
 
 #: the progress step of the id-range jobs
 RANGES = "ranges"
@@ -73,10 +78,64 @@ def _refresh(ctx: Context, params: dict[str, Any], progress: Progress) -> dict[s
     return {"members_scored": scored, "model": model}
 
 
+def _clusters(ctx: Context, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    from loyalty.services.clusters import run_clusters
+
+    k = params.get("k")
+    run = run_clusters(ctx, k=int(k) if k is not None else None, progress=progress)
+    return {"run_id": run.id, "members_clustered": run.members, "k": run.k, "best_k": run.best_k}
+
+
+def _anomaly_scan(ctx: Context, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    from datetime import date
+
+    from loyalty.services.anomalies import scan
+
+    def day(name: str) -> date | None:
+        given = params.get(name)
+        return date.fromisoformat(given) if isinstance(given, str) and given else None
+
+    return scan(ctx, day("start"), day("end"), progress=progress).as_dict()
+
+
+def _recommendations(ctx: Context, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    from loyalty.services.recommendations import run_recommendations
+
+    run = run_recommendations(ctx, evaluate=params.get("evaluate", True) is not False, progress=progress)
+    return {"run_id": run.id, "members": run.members, "items": run.items, "seconds": round(run.seconds, 3)}
+
+
+def _basket_rules(ctx: Context, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    from loyalty.services.basket_rules import DEFAULT_DAYS, refresh_basket_rules
+
+    days = params.get("days")
+    done = refresh_basket_rules(ctx, days=int(days) if days is not None else DEFAULT_DAYS, progress=progress)
+    return done.as_dict()
+
+
+def _churn(ctx: Context, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    from loyalty.services.churn import refresh_churn
+
+    horizon = params.get("horizon_days")
+    run = refresh_churn(ctx, horizon_days=int(horizon) if horizon is not None else None, progress=progress)
+    return {
+        "run_id": run.id,
+        "members_scored": run.members,
+        "horizon_days": run.horizon_days,
+        "auc_model": run.aucs["model"],
+        "auc_p_alive": run.aucs["p_alive"],
+    }
+
+
 KINDS: dict[str, JobKind] = {
     POINTS_EXPIRY: JobKind(POINTS_EXPIRY, "jobs:run", _expire),
     TIER_EVALUATION: JobKind(TIER_EVALUATION, "jobs:run", _tiers),
     ANALYTICS_REFRESH: JobKind(ANALYTICS_REFRESH, "analytics:refresh", _refresh),
+    MEMBER_CLUSTERS: JobKind(MEMBER_CLUSTERS, "analytics:refresh", _clusters),
+    ANOMALY_SCAN: JobKind(ANOMALY_SCAN, "anomalies:review", _anomaly_scan),
+    RECOMMENDATIONS: JobKind(RECOMMENDATIONS, "analytics:refresh", _recommendations),
+    CHURN_MODEL: JobKind(CHURN_MODEL, "analytics:refresh", _churn),
+    BASKET_RULES: JobKind(BASKET_RULES, "analytics:refresh", _basket_rules),
 }
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, case, exists, func, select
+from sqlalchemy import Connection, case, func, literal, literal_column, select
 
 from loyalty.db.core_tables import members, purchases
 from loyalty.services.kpis.local_days import as_date
 from loyalty.services.kpis.periods import day_start
-from loyalty.services.kpis.scope import Scope
+from loyalty.services.kpis.scope import Scope, Zone
 
 ACTIVE = "active"
 
@@ -48,21 +49,27 @@ def active_members(conn: Connection, scope: Scope, active_days: int) -> tuple[in
     """(members at the end of the range, those of them with a purchase anywhere in the chain in the
     `active_days` days up to it), each zone's members at the end of the range there.
 
-    One look-up per member in the purchases-by-member index (a member's latest sales before the end).
+    One look-up per member in the purchases-by-member index (a member's latest sales before the end),
+    the members read once for every zone (the end of each member's own zone's range).
     """
-    total = active = 0
-    for zone in scope.zones:
-        end = day_start(scope.calendar.last + timedelta(days=1), zone.name)
-        bought = exists().where(
+    ends = {z.name: day_start(scope.calendar.last + timedelta(days=1), z.name) for z in scope.zones}
+    at = purchases.c.occurred_at.type
+
+    def end(z: Zone, back: int = 0) -> Any:
+        return literal(ends[z.name] - timedelta(days=back), at)
+
+    bought = (  # a constant selected: the purchases-by-member index answers it alone
+        select(literal_column("1"))
+        .where(
             purchases.c.member_id == members.c.id,
-            purchases.c.occurred_at >= end - timedelta(days=active_days),
-            purchases.c.occurred_at < end,
+            purchases.c.occurred_at >= scope.by_member_zone(lambda z: end(z, active_days)),
+            purchases.c.occurred_at < scope.by_member_zone(end),
         )
-        n, a = conn.execute(
-            select(func.count(), func.coalesce(func.sum(case((bought, 1), else_=0)), 0)).where(
-                scope.members_of(zone), members.c.status == ACTIVE, members.c.created_at < end
-            )
-        ).one()
-        total += int(n)
-        active += int(a)
-    return total, active
+        .exists()
+    )
+    total, active = conn.execute(
+        select(func.count(), func.coalesce(func.sum(case((bought, 1), else_=0)), 0)).where(
+            scope.members_within(lambda z: members.c.created_at < ends[z.name]), members.c.status == ACTIVE
+        )
+    ).one()
+    return int(total), int(active)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, case, func, literal_column, or_, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
-from loyalty.db.core_tables import purchases, returns
+from loyalty.db.core_tables import members, purchases, returns
 from loyalty.services.kpis.local_days import as_date
 from loyalty.services.kpis.periods import day_start
 from loyalty.services.kpis.scope import Scope
@@ -79,12 +79,12 @@ def _receipts_statements(zones: int, buckets: int) -> tuple[Any, ...]:
     stores `s{z}`, its bucket k `lo{z}_{k}` … `hi{z}_{k}`)."""
     member = purchases.c.member_id.is_not(None)
     arms = [
-        select(
+        select(  # counting and FILTER rather than sums of CASEs: a seventh less work per receipt
             literal_column(str(k)).label("k"),
             func.count(),
-            func.coalesce(func.sum(case((member, 1), else_=0)), 0),
+            func.count(purchases.c.member_id),
             func.coalesce(func.sum(purchases.c.total_minor), 0),
-            func.coalesce(func.sum(case((member, purchases.c.total_minor), else_=0)), 0),
+            func.coalesce(func.sum(purchases.c.total_minor).filter(member), 0),
             func.coalesce(func.sum(purchases.c.points_earned), 0),
         ).where(
             purchases.c.store_id.in_(bindparam(f"s{z}", expanding=True)),
@@ -149,12 +149,15 @@ def repeat_buyers(conn: Connection, scope: Scope) -> tuple[int, int]:
     One query over every zone, so a member who bought in two zones' stores counts once. A store's, or
     the chain's over a short range, reads the stores' days and counts them by member; the chain's over
     a long range reads the purchases-by-member index instead, already in member order, so its many
-    receipts need no sort (`_chain_range`).
+    receipts need no sort (`_chain_range`). On SQLite that long range is asked member by member
+    (`_seek_each_member`): two look-ups in the index per member beat reading a year of receipts.
     """
     zones = [z for z in scope.zones if z.store_ids]
     if not zones:
         return 0, 0
     long = (scope.calendar.last - scope.calendar.first).days >= LONG_RANGE_DAYS
+    if scope.store is None and long and conn.dialect.name == "sqlite":
+        return _seek_each_member(conn, scope)
     within = _chain_range(scope) if scope.store is None and long else or_(*_ranges(scope))
     per_member = (
         select(purchases.c.member_id, func.count().label("n"))
@@ -174,30 +177,56 @@ def repeat_buyers(conn: Connection, scope: Scope) -> tuple[int, int]:
 LONG_RANGE_DAYS = 92
 
 
-def _ranges(scope: Scope) -> list[ColumnElement[bool]]:
+def _seek_each_member(conn: Connection, scope: Scope) -> tuple[int, int]:
+    """The chain's (buyers, repeat buyers) over a long range, for SQLite: each member's first sale in
+    the range and, if any, their second, each one seek in the purchases-by-member index (the members
+    taken in id order, so the seeks walk the index forwards). Grouping a year of receipts by member
+    reads every one of them; this reads two per member. The same condition as `_chain_range`: only
+    the sales in the hours where the zones' stretches differ are checked for their store."""
+    p = purchases.alias("p")
+    within = _chain_range(scope, p)
+    first = (
+        select(literal_column("1")).where(p.c.member_id == members.c.id, within).correlate(members).exists()
+    )
+    second = (
+        select(literal_column("1"))
+        .where(p.c.member_id == members.c.id, within)
+        .order_by(p.c.occurred_at)
+        .limit(1)
+        .offset(1)
+        .correlate(members)
+        .scalar_subquery()
+    )
+    each = select(second.label("second")).select_from(members).where(first).order_by(members.c.id).subquery()
+    buyers, repeat = conn.execute(select(func.count(), func.count(each.c.second))).one()
+    return int(buyers), int(repeat)
+
+
+def _ranges(scope: Scope, table: Any = purchases) -> list[ColumnElement[bool]]:
     """Each zone's stores over that zone's stretch of UTC time."""
     return [
         and_(
-            purchases.c.store_id.in_(zone.store_ids),
-            purchases.c.occurred_at >= zone.lo,
-            purchases.c.occurred_at < zone.hi,
+            table.c.store_id.in_(zone.store_ids),
+            table.c.occurred_at >= zone.lo,
+            table.c.occurred_at < zone.hi,
         )
         for zone in scope.zones
         if zone.store_ids
     ]
 
 
-def _chain_range(scope: Scope) -> ColumnElement[bool]:
+def _chain_range(scope: Scope, table: Any = purchases) -> ColumnElement[bool]:
     """Every store's sales over its zone's stretch, said by time alone where the zones' stretches
     overlap (a few hours apart at each end): only the sales in those hours are checked for their store,
     so the rest are read from the purchases-by-member index without the table."""
     zones = [z for z in scope.zones if z.store_ids]
+    at = table.c.occurred_at
     if len(zones) == 1:
-        return and_(purchases.c.occurred_at >= zones[0].lo, purchases.c.occurred_at < zones[0].hi)
+        return and_(at >= zones[0].lo, at < zones[0].hi)
     outer_lo, outer_hi = min(z.lo for z in zones), max(z.hi for z in zones)
     inner_lo, inner_hi = max(z.lo for z in zones), min(z.hi for z in zones)
     return and_(
-        purchases.c.occurred_at >= outer_lo,
-        purchases.c.occurred_at < outer_hi,
-        or_(and_(purchases.c.occurred_at >= inner_lo, purchases.c.occurred_at < inner_hi), *_ranges(scope)),
+        at >= outer_lo,
+        at < outer_hi,
+        or_(and_(at >= inner_lo, at < inner_hi), *_ranges(scope, table)),
     )

@@ -8,12 +8,12 @@ store, whose days are the programme's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import and_, case, or_
 from sqlalchemy.sql.elements import ColumnElement
 
 from loyalty.db.core_tables import members
@@ -56,6 +56,19 @@ class Scope:
         """The members of `zone`'s stores (and those of no store where the zone holds them)."""
         held = members.c.registration_store_id.in_(zone.store_ids)
         return or_(held, members.c.registration_store_id.is_(None)) if zone.unassigned else held
+
+    def by_member_zone(self, value: Callable[[Zone], Any]) -> Any:
+        """`value(zone)` for the zone of each member's store, as one expression: a CASE on the
+        member's store where the scope keeps several zones, so a query of members reads them once
+        rather than once a zone."""
+        if len(self.zones) == 1:
+            return value(self.zones[0])
+        whens = [(self.members_of(z), value(z)) for z in self.zones[:-1]]
+        return case(*whens, else_=value(self.zones[-1]))
+
+    def members_within(self, bound: Callable[[Zone], ColumnElement[bool]]) -> ColumnElement[bool]:
+        """The scope's members, each held to `bound` of their own store's zone."""
+        return or_(*[and_(self.members_of(z), bound(z)) for z in self.zones])
 
     def all_members(self) -> ColumnElement[bool]:
         """The scope's members, whatever their zone."""

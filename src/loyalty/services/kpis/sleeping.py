@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import Connection, and_, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from loyalty.analytics.segments import BINARY_SEGMENTS
@@ -36,11 +36,18 @@ def sleeping_members(conn: Connection, scope: Scope, active_days: int, limit: in
     return _from_tiers(conn, scope, end, since, limit)
 
 
-def _silent(end: datetime, since: datetime) -> list[ColumnElement[bool]]:
-    """The scope's members (active, registered by `end`) without a purchase in [since, end)."""
+def _silent(end: datetime, since: datetime, member_id: Any = members.c.id) -> list[ColumnElement[bool]]:
+    """The scope's members (active, registered by `end`) without a purchase in [since, end).
+
+    The look-up is keyed by `member_id`, the column of the table whose other conditions should be
+    checked first: a member's scores' (pass `member_scores.c.member_id`), so that only the
+    high-value members are looked up (SQLite checks a condition at the table it names). It selects
+    a constant, so the purchases-by-member index answers it alone."""
     later = purchases.alias("later")
-    recent = exists().where(
-        later.c.member_id == members.c.id, later.c.occurred_at >= since, later.c.occurred_at < end
+    recent = (
+        select(literal_column("1"))
+        .where(later.c.member_id == member_id, later.c.occurred_at >= since, later.c.occurred_at < end)
+        .exists()
     )
     return [members.c.status == ACTIVE, members.c.created_at < end, ~recent]
 
@@ -56,7 +63,11 @@ def _from_scores(conn: Connection, scope: Scope, end: datetime, since: datetime,
             func.count().over().label("total"),
         )
         .join(member_scores, member_scores.c.member_id == members.c.id)
-        .where(scope.all_members(), member_scores.c.rfm_code.in_(HIGH_VALUE_CODES), *_silent(end, since))
+        .where(
+            scope.all_members(),
+            member_scores.c.rfm_code.in_(HIGH_VALUE_CODES),
+            *_silent(end, since, member_scores.c.member_id),
+        )
         .order_by(
             member_scores.c.clv_minor.desc().nulls_last(),
             member_scores.c.monetary_minor.desc(),

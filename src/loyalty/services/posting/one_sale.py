@@ -44,8 +44,16 @@ from loyalty.services.catalogue import Catalogue, StoreInfo, Tier
 from loyalty.services.earning_rules.frames import earn_at_store, rule_rows
 from loyalty.services.intake import currency_mismatch
 from loyalty.services.members import resolve_member_id
+from loyalty.services.offers.checkout import (
+    NO_COUPONS,
+    CartLine,
+    CouponDiscounts,
+    coupon_discounts,
+    record_uses,
+    used_by,
+)
 from loyalty.services.request_hashes import model_hash, request_hash
-from loyalty.services.schemas import PurchaseIn, PurchaseResult
+from loyalty.services.schemas import PurchaseIn, PurchaseResult, UsedCoupon
 from loyalty.services.tier_window import qualifying_spend, send_qualifying_spend
 
 
@@ -114,6 +122,7 @@ def result_of_row(conn: Connection, row: Any, replayed: bool) -> PurchaseResult:
         replayed=replayed,
         channel=row.channel,
         claimed_at=row.claimed_at,
+        coupons=[UsedCoupon(**c) for c in used_by(conn, row.id)],
     )
 
 
@@ -286,6 +295,8 @@ def post_sale(
     """
     amounts = _validate(data)
     rhash = model_hash(data)
+    # A retry's coupons are used already (by the sale it repeats): look the order up before them.
+    look_up_order = look_up_order or bool(data.coupon_codes)
     existing = (
         _PURCHASE_BY_ORDER.run(conn, {"store_id": data.store_id, "order_id": data.order_id})
         if look_up_order
@@ -330,6 +341,8 @@ def post_sale(
     ladder = catalogue.tiers(conn)
     tier = ladder.by_id[posting.tier_id]
     rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
+    coupons = _coupons(conn, store, data, amounts, member_id, tier.code)
+    amounts = coupons.net(amounts)
     line_in = [LineIn(a, ln.category) for a, ln in zip(amounts, data.lines, strict=True)]
     rules = catalogue.rule_book(conn).for_programmes({prog.id})
     earned = _earned_by_rules(conn, rules, store, data, amounts, tier, posting)
@@ -356,7 +369,7 @@ def post_sale(
         else:
             pid = posting.purchase_id
             _INSERT_PURCHASE_WITH_ID.send(conn, {"id": pid, **purchase})
-        _INSERT_LINES.run_many(conn, _line_rows(pid, data, amounts, line_points))
+        _INSERT_LINES.run_many(conn, _line_rows(pid, data, amounts, line_points, coupons.per_line))
         if earned is not None and len(earned.entry_line):
             n = len(amounts)
             _INSERT_LINE_RULES.run_many(
@@ -387,9 +400,39 @@ def post_sale(
                 },
             )
         lot = (available_at, expires_at)
-        result = _sale_result(data, pid, total, member_id, points, rule.label, lot, tier_code, upgraded_to)
+        result = _sale_result(
+            data, pid, total, member_id, points, rule.label, lot, tier_code, upgraded_to, coupons
+        )
+        if not coupons.applied:
+            _answered(conn, ctx, result, actor, record, now, if_absent=look_up_order)
+    if coupons.applied:  # conditional updates, each waited for: after the pipeline, before the answer
+        record_uses(conn, coupons, member_id, now, pid)
         _answered(conn, ctx, result, actor, record, now, if_absent=look_up_order)
     return result
+
+
+def _coupons(
+    conn: Connection,
+    store: StoreInfo,
+    data: PurchaseIn,
+    amounts: Sequence[int],
+    member_id: int | None,
+    tier_code: str | None,
+) -> CouponDiscounts:
+    """What the sale's coupon codes take off its lines (`services.offers.checkout`)."""
+    if not data.coupon_codes:
+        return NO_COUPONS
+    lines = [CartLine(a, ln.quantity, ln.category, ln.sku) for a, ln in zip(amounts, data.lines, strict=True)]
+    return coupon_discounts(
+        conn,
+        data.coupon_codes,
+        member_id=member_id,
+        at=data.occurred_at,
+        store_code=store.code,
+        channel=data.channel,
+        tier_code=tier_code,
+        lines=lines,
+    )
 
 
 def _earned_by_rules(
@@ -435,6 +478,7 @@ def _sale_result(
     lot: tuple[datetime | None, datetime | None] = (None, None),
     tier_code: str | None = None,
     upgraded_to: str | None = None,
+    coupons: CouponDiscounts = NO_COUPONS,
 ) -> PurchaseResult:
     """What posting a sale answers (the defaults: an anonymous sale's, which earned nothing)."""
     return PurchaseResult(
@@ -450,6 +494,7 @@ def _sale_result(
         tier_code=tier_code,
         upgraded_to=upgraded_to,
         channel=data.channel,
+        coupons=[UsedCoupon(**c.shown()) for c in coupons.applied],
     )
 
 
@@ -504,9 +549,15 @@ def _purchase_row(
 
 
 def _line_rows(
-    pid: int, data: PurchaseIn, amounts: Sequence[int], points: Sequence[int]
+    pid: int,
+    data: PurchaseIn,
+    amounts: Sequence[int],
+    points: Sequence[int],
+    coupon_off: Sequence[int] = (),
 ) -> list[dict[str, Any]]:
-    """The sale's lines as rows of purchase `pid`, numbered from 1, with what each earned."""
+    """The sale's lines as rows of purchase `pid`, numbered from 1, with what each earned; a line's
+    discount is the till's plus what the sale's coupons took off it (`coupon_off`)."""
+    off = list(coupon_off) or [0] * len(amounts)
     return [
         {
             "purchase_id": pid,
@@ -515,12 +566,12 @@ def _line_rows(
             "category": ln.category,
             "quantity": ln.quantity,
             "unit_price_minor": ln.unit_price_minor,
-            "discount_minor": ln.discount_minor,
+            "discount_minor": ln.discount_minor + c,
             "amount_minor": a,
             "points": p,
             "returned_quantity": 0,
         }
-        for i, (ln, a, p) in enumerate(zip(data.lines, amounts, points, strict=True))
+        for i, (ln, a, p, c) in enumerate(zip(data.lines, amounts, points, off, strict=True))
     ]
 
 
@@ -579,6 +630,8 @@ def _post_anonymous(
     twice (for the purchase's id, then for the lines and the key) before the commit.
     """
     prog = store.programme
+    coupons = _coupons(conn, store, data, amounts, None, None)
+    amounts = coupons.net(amounts)
     excluded = prog.excluded_categories
     eligible = sum(
         line_eligible(a, ln.category is not None and ln.category in excluded)
@@ -590,7 +643,11 @@ def _post_anonymous(
         row = _purchase_row(data, prog.currency, None, total, eligible, 0, ANONYMOUS_RULE, rhash, now)
         row |= {"tier_code": None, "upgraded_to": None}
         pid = _INSERT_PURCHASE.scalar(conn, row)
-        _INSERT_LINES.run_many(conn, _line_rows(pid, data, amounts, [0] * len(amounts)))
-        result = _sale_result(data, pid, total)
+        _INSERT_LINES.run_many(conn, _line_rows(pid, data, amounts, [0] * len(amounts), coupons.per_line))
+        result = _sale_result(data, pid, total, coupons=coupons)
+        if not coupons.applied:
+            _answered(conn, ctx, result, actor, record, now, if_absent=if_absent)
+    if coupons.applied:
+        record_uses(conn, coupons, None, now, pid)
         _answered(conn, ctx, result, actor, record, now, if_absent=if_absent)
     return result

@@ -23,6 +23,7 @@ from loyalty.domain.ledger import Lot, allocate_fefo
 from loyalty.services import audit
 from loyalty.services.accounts import apply_allocations, lock_member_account, set_account
 from loyalty.services.catalogue import catalogue_of
+from loyalty.services.offers.coupons import release_coupons
 from loyalty.services.request_hashes import request_hash
 from loyalty.services.schemas import ReturnIn, ReturnResult
 
@@ -183,6 +184,7 @@ def post_return_in(
         sale = _Sold(*_SOLD_BY_ID.run(conn, {"sale_id": sale.id})[0])  # re-read under the lock
     lines = {r[0]: _LineSold(*r) for r in _LINES_SOLD.run(conn, {"sale_id": sale.id})}
     reversed_pts = 0
+    returned = {n: line.returned_quantity for n, line in lines.items()}
     if data.lines:
         refund = 0
         seen: set[int] = set()
@@ -209,7 +211,9 @@ def post_return_in(
             reversed_pts += cumulative_share(line.points, line.returned_quantity, after, line.quantity)
             refund += cumulative_share(line.amount_minor, line.returned_quantity, after, line.quantity)
             _SET_RETURNED.run(conn, {"sale_id": sale.id, "line": asked.line_no, "after": after})
+            returned[asked.line_no] = after
         refund = min(refund, sale.total_minor - sale.refunded_minor)
+        whole = all(returned[n] >= line.quantity for n, line in lines.items())
     else:
         if data.refund_minor is None or data.refund_minor <= 0:
             raise InvalidInput.field("refund", "give lines or a positive refund amount", "REFUND_INVALID")
@@ -227,6 +231,7 @@ def post_return_in(
         reversed_pts = cumulative_share(
             sale.points_earned, sale.refunded_minor, sale.refunded_minor + refund, sale.total_minor
         )
+        whole = sale.refunded_minor + refund >= sale.total_minor
     reversed_pts = min(reversed_pts, sale.points_earned - sale.points_reversed)
     now = ctx.now()
     rid = _INSERT_RETURN.scalar(
@@ -280,6 +285,8 @@ def post_return_in(
             "reversed": sale.points_reversed + reversed_pts,
         },
     )
+    if whole:  # a fully returned sale gives its coupons back (`offers.checkout`)
+        release_coupons(conn, sale.id, now)
     result = ReturnResult(
         return_row_id=rid,
         purchase_id=sale.id,

@@ -13,11 +13,11 @@ waited for once; then the writes (every table's rows in one statement, the sales
 included, the keys in another) go out with the COMMIT and are waited for once. A replay is answered
 with the stored response, a reused key with another body gets its error; nobody is answered before
 the commit. A sale the set-based routine does not take (named by phone, a replayed order, an
-inactive member, a key repeated within the batch, …) goes alone (`alone.post_alone`) after the batch
-committed, exactly as without batching (a sale of its own must not wait on locks while holding the
-batch's). There are no savepoints: an order or a key another request wrote meanwhile fails the
-commit, nothing of the batch is written, and each of its sales goes alone, which answers it as it
-should.
+inactive member, a key repeated within the batch, coupons to take, …) goes alone
+(`alone.post_alone`) after the batch committed, exactly as without batching (a sale of its own
+must not wait on locks while holding the batch's). There are no savepoints: an order or a key
+another request wrote meanwhile fails the commit, nothing of the batch is written, and each of its
+sales goes alone, which answers it as it should.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
             return answered
 
     def _post(self, conn: Connection, jobs: list[SaleRequest], answered: list[Outcome]) -> list[Outcome]:
-        ahead = read_ahead(conn, self.ctx, [job.sale for job in jobs])  # sent, not waited for
+        # sent, not waited for; a sale with coupons goes alone (see below), so its reads are not sent
+        ahead = read_ahead(conn, self.ctx, [job.sale for job in jobs if not job.sale.coupon_codes])
         keyed = [(i, job.key) for i, job in enumerate(jobs) if job.key is not None]
         asked = [(key.scope, key.key, key.request_hash) for _, key in keyed]
         found = idempotency.find_many(conn, asked)  # waits, for the reads sent ahead too
@@ -105,6 +106,8 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
         for i, job in enumerate(jobs):
             if answered[i][1] is not ALONE:
                 continue
+            if job.sale.coupon_codes:
+                continue  # its coupons are taken by conditional updates, each waited for: alone
             if job.key is not None:
                 if (job.key.scope, job.key.key) in keys_seen:
                     continue  # the same key twice in one batch: the second goes alone, after the first

@@ -11,8 +11,9 @@ record merged into them (the same person):
   who was never a member;
 * what would still name or reach the person is deleted: self-service tokens, sign-in codes (and
   the codes asked for with the old phone), the local outbox's messages to the old phone or email,
-  the analytics scores (profiling), and the stored replies of idempotent requests that carried the
-  member's record (a registration's answer holds the phone and name);
+  the analytics scores, clusters, churn scores and recommendations (profiling), and the stored replies of
+  idempotent requests that carried the member's record (a registration's answer holds the phone and
+  name);
 * the audit log keeps every action, who did it and when, but the personal values in its earlier
   snapshots of these records are blanked; the erasure's own entry lists the records and how much was
   removed, never the data itself;
@@ -37,7 +38,10 @@ from sqlalchemy import Connection, Text, cast, delete, or_, select, update
 from loyalty.bootstrap import Context
 from loyalty.db.analytics_tables import member_score_history, member_scores
 from loyalty.db.auth_tables import member_otps, member_tokens, outbox
+from loyalty.db.churn_tables import member_churn
+from loyalty.db.cluster_tables import member_clusters
 from loyalty.db.core_tables import audit_log, idempotency_keys, members
+from loyalty.db.recommendation_tables import member_recommendations
 from loyalty.domain import cards
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import InvalidInput, NotFound
@@ -123,7 +127,12 @@ def erase_member(ctx: Context, member_id: int, *, confirm: str, actor: Actor | N
             ),
             messages_deleted=_deleted(conn, delete(outbox).where(outbox.c.recipient.in_(phones + emails))),
             scores_deleted=_deleted(conn, delete(member_scores).where(member_scores.c.member_id.in_(ids)))
-            + _deleted(conn, delete(member_score_history).where(member_score_history.c.member_id.in_(ids))),
+            + _deleted(conn, delete(member_score_history).where(member_score_history.c.member_id.in_(ids)))
+            + _deleted(conn, delete(member_clusters).where(member_clusters.c.member_id.in_(ids)))
+            + _deleted(conn, delete(member_churn).where(member_churn.c.member_id.in_(ids)))
+            + _deleted(
+                conn, delete(member_recommendations).where(member_recommendations.c.member_id.in_(ids))
+            ),
             requests_forgotten=_forget_requests(conn, codes + phones),
             audit_entries_blanked=blanked,
         )

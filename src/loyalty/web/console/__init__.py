@@ -12,17 +12,38 @@ from fastapi import APIRouter
 from loyalty.web.console import (
     admin,
     analytics,
+    anomalies,
     auth,
     basket,
+    churn,
+    clusters,
     dashboard,
     jobs,
     members,
     merge,
     privacy,
+    programme_rules,
+    recommendations,
     sales,
 )
 from loyalty.web.pages import PREFIX, ConsoleRoute
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
-for _part in (auth, members, sales, merge, privacy, admin, analytics, basket, jobs, dashboard):
+for _part in (
+    auth,
+    members,
+    sales,
+    merge,
+    privacy,
+    admin,
+    analytics,
+    basket,
+    clusters,
+    churn,
+    recommendations,
+    anomalies,
+    jobs,
+    dashboard,
+    programme_rules,
+):
     router.include_router(_part.router, prefix=PREFIX)

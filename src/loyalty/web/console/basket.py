@@ -1,11 +1,16 @@
 """The basket-rules browser (`/console/analytics/basket`): which products (or categories) sell together.
 
-A GET form picks the store (or the chain), SKUs or categories, the business days and the thresholds
-(minimum support, confidence and lift, an item's name); no personal data, so the URL may carry it
-and a page can be bookmarked or shared. The rules come from `services.basket_rules`, as the API's
-`GET /api/v1/analytics/basket-rules`: mined on request within the same bounds, whose refusals (too
-many purchase lines, a support that would explode) are shown in words beside the form. The table is
-sorted by any measure through its column headers.
+By default the page reads the stored rules (`services.basket_rules.stored_rules`): the rules the
+basket-rules job mined for the chain and each store over the last 90 days, filtered by store, level
+(SKUs or categories), an item's name and a minimum lift, sorted by any measure through the column
+headers, 50 a page; it says when the set was computed, over which days and at which thresholds. A
+refresh button starts the job (jobs:run's sibling, analytics:refresh) and the page follows its progress.
+
+A custom scope (any business days, thresholds, SKUs or categories) may still be mined on request, as
+the API's `GET /api/v1/analytics/basket-rules`, within the same bounds, whose refusals (too many
+purchase lines, a support that would explode) are shown in words beside the form: a request naming
+any of `from`, `to`, `min_support`, `min_confidence` or `item` is such a question (a bookmarked
+query of the earlier page keeps working). No personal data either way, so the URL may carry it.
 """
 
 from __future__ import annotations
@@ -21,9 +26,11 @@ from starlette.responses import Response
 from loyalty.domain.errors import InvalidInput
 from loyalty.i18n import formats, marker, translator
 from loyalty.services import basket_rules
+from loyalty.services import jobs as jobs_service
 from loyalty.services.schemas import StoreOut
 from loyalty.web.console import forms, views
-from loyalty.web.pages import ConsoleRoute, Denied, Page, StaffPage
+from loyalty.web.console.jobs import shown, start_job
+from loyalty.web.pages import ConsoleRoute, Denied, Page, StaffForm, StaffPage
 
 _ = translator("web")
 N_ = marker("web")
@@ -32,8 +39,11 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 PATH = "/console/analytics/basket"
 CHAIN = "chain"
-#: rules one page lists (the count of all that pass is shown above the table)
+#: rules one mined answer lists (the count of all that pass is shown above the table)
 SHOWN = 200
+#: stored rules a page lists
+PER_PAGE = 50
+MAX_PAGE = 10_000
 ITEM_NAMES = {"sku": N_("Products (SKU)"), "category": N_("Categories")}
 SORT_NAMES = {
     "lift": N_("Lift"),
@@ -45,26 +55,187 @@ SORT_NAMES = {
 DEFAULTS = {"min_support": "0.01", "min_confidence": "0.5", "sort": "lift", "item": "sku"}
 FIELDS = {"store", "item", "from", "to", "min_support", "min_confidence", "min_lift", "contains", "sort"}
 Text = Annotated[str | None, Query(max_length=100)]
+Short = Annotated[str | None, Query(max_length=20)]
 
 
 @router.get("/analytics/basket")
 def basket_page(
     page: StaffPage,
-    store: Annotated[str | None, Query(max_length=20)] = None,
-    item: Annotated[str | None, Query(max_length=20)] = None,
+    store: Short = None,
+    level: Short = None,
+    item: Short = None,
     from_: Annotated[str | None, Query(alias="from", max_length=20)] = None,
-    to: Annotated[str | None, Query(max_length=20)] = None,
-    min_support: Annotated[str | None, Query(max_length=20)] = None,
-    min_confidence: Annotated[str | None, Query(max_length=20)] = None,
-    min_lift: Annotated[str | None, Query(max_length=20)] = None,
+    to: Short = None,
+    min_support: Short = None,
+    min_confidence: Short = None,
+    min_lift: Short = None,
     contains: Text = None,
-    sort: Annotated[str | None, Query(max_length=20)] = None,
+    sort: Short = None,
+    page_: Annotated[str | None, Query(alias="page", max_length=10)] = None,
 ) -> Response:
-    """The rules of the chosen scope at the chosen thresholds, best first by the chosen measure."""
+    """The stored rules of the chosen scope (or, for a custom question, the rules mined now)."""
     page.require("analytics:read")
     mine = views.my_stores(page)
+    chosen_store = _store(page, store or (CHAIN if page.staff.store_ids is None else ""), mine)
+    common: dict[str, Any] = {
+        "stores": mine,
+        "chain_wide": page.staff.store_ids is None,
+        "chosen": chosen_store,
+        "items": ITEM_NAMES,
+        "sorts": SORT_NAMES,
+        "zone": page.ctx.settings.timezone,
+    }
+    custom = any(v is not None for v in (item, from_, to, min_support, min_confidence))
+    if custom:
+        return _mined(
+            page, common, store, item, from_, to, min_support, min_confidence, min_lift, contains, sort
+        )
+    return _stored(page, common, level, min_lift, contains, sort, page_)
+
+
+@router.post("/analytics/basket/refresh")
+def refresh(page: StaffPage, form: StaffForm) -> Response:
+    """Mine the chain and every store again (the basket-rules job); the page follows its progress."""
+    return start_job(page, jobs_service.BASKET_RULES, PATH)
+
+
+# --- the stored rules ---------------------------------------------------------------------------------
+
+
+def _stored(
+    page: Page,
+    common: dict[str, Any],
+    level: str | None,
+    min_lift: str | None,
+    contains: str | None,
+    sort: str | None,
+    page_: str | None,
+) -> Response:
+    chosen: StoreOut | None = common["chosen"]
     given = {
-        "store": store or CHAIN,
+        "store": CHAIN if chosen is None else str(chosen.id),
+        "level": level or "sku",
+        "contains": contains or "",
+        "min_lift": min_lift or "",
+        "sort": sort if sort in basket_rules.SORTS else DEFAULTS["sort"],
+    }
+    errors: dict[str, str] = {}
+    if given["level"] not in basket_rules.ITEM_COLUMNS:
+        errors["level"] = _("Choose products or categories.")
+    lift = _lift(given["min_lift"], errors)
+    number = 1
+    if page_:
+        number = int(page_) if page_.isdigit() else 0
+        if not 1 <= number <= MAX_PAGE:
+            errors["form"] = _("There is no such page of rules: start from the first.")
+    job = jobs_service.latest_job(page.ctx, jobs_service.BASKET_RULES)
+    values: dict[str, Any] = {
+        **common,
+        "custom": False,
+        "given": given,
+        "errors": errors,
+        "job": shown(job) if job is not None else None,
+        "stored": None,
+        "rows": [],
+        "sort_links": {},
+        "pages": {},
+        "custom_given": {
+            "store": given["store"],
+            "item": DEFAULTS["item"],
+            "from": "",
+            "to": "",
+            "min_support": DEFAULTS["min_support"],
+            "min_confidence": DEFAULTS["min_confidence"],
+            "min_lift": "",
+            "contains": "",
+            "sort": DEFAULTS["sort"],
+        },
+    }
+    if errors:
+        return page.html("console/basket.html", values, status=422)
+    try:
+        found = basket_rules.stored_rules(
+            page.ctx,
+            store_id=chosen.id if chosen else None,
+            level=given["level"],
+            contains=given["contains"] or None,
+            min_lift=lift,
+            sort=given["sort"],
+            offset=(number - 1) * PER_PAGE,
+            limit=PER_PAGE,
+        )
+    except InvalidInput as exc:
+        values["errors"] = forms.field_errors(exc, page.locale, {"level", "contains", "min_lift", "sort"})
+        return page.html("console/basket.html", values, status=422)
+    values["stored"] = found
+    values["info"] = _set_view(found.rule_set, page.locale) if found.rule_set else None
+    values["rows"] = [_row(r, page.locale) for r in found.rules]
+    kept = {k: v for k, v in given.items() if v and not (k == "sort" and v == DEFAULTS["sort"])}
+    values["sort_links"] = {key: PATH + "?" + urlencode({**kept, "sort": key}) for key in basket_rules.SORTS}
+    values["pages"] = _pages(kept, number, found.total, page.locale)
+    return page.html("console/basket.html", values)
+
+
+def _set_view(s: basket_rules.RuleSet, locale: str) -> dict[str, Any]:
+    """A set's provenance as the page writes it."""
+    return {
+        "computed_at": s.computed_at,
+        "start": formats.day(s.period_start, locale),
+        "end": formats.day(s.period_end, locale),
+        "baskets": formats.number(s.baskets, locale),
+        "distinct_items": formats.number(s.items, locale),
+        "itemsets": formats.number(s.itemsets, locale),
+        "min_support": formats.percent(s.min_support, locale, 2),
+        "min_count": formats.number(s.min_count, locale),
+        "min_confidence": formats.percent(s.min_confidence, locale, 0),
+        "min_length": s.min_length,
+        "max_length": s.max_length,
+        "found": formats.number(s.rules_found, locale),
+        "kept": formats.number(s.rules_stored, locale),
+        "cut": s.rules_stored < s.rules_found,
+        "baskets_raw": s.baskets,
+        "too_few": s.baskets < s.min_count,
+    }
+
+
+def _pages(kept: dict[str, str], number: int, total: int, locale: str) -> dict[str, Any]:
+    last = max(1, math.ceil(total / PER_PAGE))
+
+    def link(n: int) -> str:
+        return PATH + "?" + urlencode({**kept, **({"page": str(n)} if n > 1 else {})})
+
+    first_shown = (number - 1) * PER_PAGE + 1
+    return {
+        "first": formats.number(min(first_shown, total), locale),
+        "last": formats.number(min(number * PER_PAGE, total), locale),
+        "total": formats.number(total, locale),
+        "number": number,
+        "count": last,
+        "previous": link(number - 1) if number > 1 else None,
+        "next": link(number + 1) if number < last else None,
+    }
+
+
+# --- a custom scope, mined now --------------------------------------------------------------------------
+
+
+def _mined(
+    page: Page,
+    common: dict[str, Any],
+    store: str | None,
+    item: str | None,
+    from_: str | None,
+    to: str | None,
+    min_support: str | None,
+    min_confidence: str | None,
+    min_lift: str | None,
+    contains: str | None,
+    sort: str | None,
+) -> Response:
+    """The rules of the chosen scope at the chosen thresholds, best first by the chosen measure."""
+    chosen: StoreOut | None = common["chosen"]
+    given = {
+        "store": CHAIN if chosen is None else str(chosen.id),
         "item": item or DEFAULTS["item"],
         "from": from_ or "",
         "to": to or "",
@@ -75,7 +246,6 @@ def basket_page(
         "sort": sort if sort in basket_rules.SORTS else DEFAULTS["sort"],
     }
     errors: dict[str, str] = {}
-    chosen = _store(page, given["store"], mine)
     if given["item"] not in basket_rules.ITEM_COLUMNS:
         errors["item"] = _("Choose products or categories.")
     start = _date(given["from"], "from", errors)
@@ -84,13 +254,11 @@ def basket_page(
     confidence = _share(given["min_confidence"], "min_confidence", errors)
     lift = _lift(given["min_lift"], errors)
     values: dict[str, Any] = {
-        "stores": mine,
-        "chain_wide": page.staff.store_ids is None,
-        "chosen": chosen,
+        **common,
+        "custom": True,
         "given": given,
+        "custom_given": given,
         "errors": errors,
-        "items": ITEM_NAMES,
-        "sorts": SORT_NAMES,
         "result": None,
         "rows": [],
         "sort_links": {},
@@ -137,7 +305,12 @@ def _row(rule: basket_rules.RuleRow, locale: str) -> dict[str, Any]:
 
 
 def _store(page: Page, value: str, mine: list[StoreOut]) -> StoreOut | None:
-    """The store asked for among the user's (None: the chain, for chain-wide roles)."""
+    """The store asked for among the user's (None: the chain, for chain-wide roles; a store user
+    without a choice gets their first store)."""
+    if not value:
+        if not mine:
+            raise Denied
+        return mine[0]
     if value == CHAIN:
         if page.staff.store_ids is not None:
             raise Denied

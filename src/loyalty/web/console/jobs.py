@@ -32,6 +32,11 @@ KIND_NAMES = {
     "points_expiry": N_("Points expiry"),
     "tier_evaluation": N_("Tier evaluation"),
     "analytics_refresh": N_("Analytics refresh"),
+    "member_clusters": N_("Member clusters"),
+    "anomaly_scan": N_("Anomaly scan"),
+    "recommendations": N_("Recommendations"),
+    "basket_rules": N_("Basket rules"),
+    "churn_model": N_("Churn model"),
 }
 STATUS_NAMES = {
     "queued": N_("Queued"),
@@ -44,6 +49,15 @@ STEP_NAMES = {
     "score": N_("Scoring the members and fitting the model"),
     "check": N_("Checking the model on a holdout period"),
     "write": N_("Writing the scores"),
+    "cluster": N_("Choosing k and clustering the members"),
+    "detect": N_("Checking the rules and scoring the members"),
+    "flags": N_("Writing the flags"),
+    "evaluate": N_("Testing the recommender on the last four weeks"),
+    "train": N_("Training the recommender"),
+    "mine": N_("Mining the rules of the chain and of each store"),
+    "save": N_("Writing the rules"),
+    "validate": N_("Checking the churn model on the last horizon"),
+    "fit": N_("Training the churn model and scoring the members"),
 }
 
 
@@ -109,6 +123,28 @@ def _outcome(job: jobs_service.Job) -> str:
             down=r.get("downgraded", 0),
             grace=r.get("grace_started", 0),
         )
+    if job.kind == "anomaly_scan":
+        return _(
+            "{new} new flags, {updated} updated, from {start} to {end}",
+            new=r.get("new", 0),
+            updated=r.get("updated", 0),
+            start=r.get("start", ""),
+            end=r.get("end", ""),
+        )
+    if job.kind == "member_clusters":
+        return _("{count} members in {k} clusters", count=r.get("members_clustered", 0), k=r.get("k", 0))
+    if job.kind == "recommendations":
+        return _("Recommendations for {count} members", count=r.get("members", 0))
+    if job.kind == "churn_model":
+        return _("Churn risk for {count} members", count=r.get("members_scored", 0))
+    if job.kind == "basket_rules":
+        return _(
+            "{rules} rules stored in {sets} sets, from {start} to {end}",
+            rules=r.get("rules_stored", 0),
+            sets=r.get("sets", 0),
+            start=r.get("start", ""),
+            end=r.get("end", ""),
+        )
     if not r.get("members_scored"):
         return _("No member has bought anything yet: there was nobody to score.")
     return _("{count} members scored", count=r.get("members_scored", 0))
@@ -145,7 +181,10 @@ def start_job(page: Page, kind: str, back: str) -> Response:
 
 def may_follow(page: Page, job: jobs_service.Job) -> bool:
     """Jobs are read with jobs:read; an analytics refresh also by whoever reads the analytics."""
-    return page.can("jobs:read") or (job.kind == "analytics_refresh" and page.can("analytics:read"))
+    return page.can("jobs:read") or (
+        job.kind in ("analytics_refresh", "member_clusters", "recommendations", "basket_rules", "churn_model")
+        and page.can("analytics:read")
+    )
 
 
 @router.get("/admin/jobs")

@@ -22,7 +22,7 @@ from loyalty.i18n import translator
 from loyalty.services import member_search
 from loyalty.services import members as members_service
 from loyalty.services.schemas import MemberIn
-from loyalty.web.console import forms, views
+from loyalty.web.console import churn, forms, recommendations, views
 from loyalty.web.pages import ConsoleRoute, Page, StaffForm, StaffPage
 
 _ = translator("web")
@@ -227,5 +227,26 @@ def render_member(
             and not view.closed
             and page.staff.covers_store(view.member.registration_store_id)
         ),
+        "cluster": member_cluster_shown(page, member_id),
+        "churn": churn.member_churn_shown(page, member_id),
+        "recommended": recommendations.member_recommendations_shown(page, member_id),
     }
     return page.html("console/member.html", values, status=status)
+
+
+def member_cluster_shown(page: Page, member_id: int) -> dict[str, Any] | None:
+    """The member's cluster for the 360° page (readers of the analytics only; None: not clustered)."""
+    if not page.can("analytics:read"):
+        return None
+    from loyalty.analytics.clusters import describe, name
+    from loyalty.services.clusters import member_cluster
+
+    found = member_cluster(page.ctx, member_id)
+    profile = found.profile
+    if profile is None:
+        return None
+    return {
+        "number": profile.cluster,
+        "name": name(profile.traits, page.locale),
+        "description": describe(profile.traits, page.locale),
+    }

@@ -19,6 +19,7 @@ from loyalty.i18n import translator
 from loyalty.i18n.formats import money
 from loyalty.services import points as points_service
 from loyalty.services import purchases as purchases_service
+from loyalty.services.earning_rules import quote as quote_service
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn
 from loyalty.web.console import forms
 from loyalty.web.console.members import limited, member_path, render_member
@@ -45,6 +46,39 @@ def _refused(page: Page, member_id: int, form: FormData, errors: dict[str, str],
     )
 
 
+def _sale_lines(form: FormData, currency: str, errors: dict[str, str]) -> list[PurchaseLineIn]:
+    """The sale form's lines (empty rows left out), each bad field named in `errors`."""
+    lines: list[PurchaseLineIn] = []
+    for i in range(forms.SALE_LINES):
+        sku, category, qty, price, discount = (
+            _text(form, f"{name}_{i}") for name in ("sku", "category", "qty", "price", "discount")
+        )
+        if not (sku or price):
+            continue
+        if not forms.CODE.match(sku):
+            errors[f"sku_{i}"] = _("Enter the item code (letters, digits and - _ . : /).")
+        if len(category) > 64:
+            errors[f"category_{i}"] = _("At most {n} characters.", n=64)
+        quantity = forms.whole(qty or "1", f"qty_{i}", errors, high=10_000)
+        unit = forms.amount(price, currency, f"price_{i}", errors)
+        off = forms.amount(discount, currency, f"discount_{i}", errors, required=False) or 0
+        if quantity is not None and unit is not None and off > quantity * unit:
+            errors[f"discount_{i}"] = _("The discount is more than the line's amount.")
+        if quantity is not None and unit is not None and f"sku_{i}" not in errors:
+            lines.append(
+                PurchaseLineIn(
+                    sku=sku,
+                    category=category or None,
+                    quantity=quantity,
+                    unit_price_minor=unit,
+                    discount_minor=off,
+                )
+            )
+    if not lines and not errors:
+        errors["sku_0"] = _("Enter at least one line.")
+    return lines
+
+
 @router.post("/members/{member_id}/sales")
 def post_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
     """Post a sale for the member at the user's store; the points it earns are shown on the card."""
@@ -55,26 +89,7 @@ def post_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
     order_id = _text(form, "order_id")
     if not forms.CODE.match(order_id):
         errors["order_id"] = _("Use letters, digits and - _ . : / only (at most 64).")
-    lines: list[PurchaseLineIn] = []
-    for i in range(forms.SALE_LINES):
-        sku, qty, price, discount = (
-            _text(form, f"{name}_{i}") for name in ("sku", "qty", "price", "discount")
-        )
-        if not (sku or price):
-            continue
-        if not forms.CODE.match(sku):
-            errors[f"sku_{i}"] = _("Enter the item code (letters, digits and - _ . : /).")
-        quantity = forms.whole(qty or "1", f"qty_{i}", errors, high=10_000)
-        unit = forms.amount(price, currency, f"price_{i}", errors)
-        off = forms.amount(discount, currency, f"discount_{i}", errors, required=False) or 0
-        if quantity is not None and unit is not None and off > quantity * unit:
-            errors[f"discount_{i}"] = _("The discount is more than the line's amount.")
-        if quantity is not None and unit is not None and f"sku_{i}" not in errors:
-            lines.append(
-                PurchaseLineIn(sku=sku, quantity=quantity, unit_price_minor=unit, discount_minor=off)
-            )
-    if not lines and not errors:
-        errors["sku_0"] = _("Enter at least one line.")
+    lines = _sale_lines(form, currency, errors)
     if errors or store_id is None:
         return _refused(page, member_id, form, errors, "sale")
     page.require_store(store_id)
@@ -190,3 +205,33 @@ def post_return(member_id: int, page: StaffPage, form: StaffForm) -> Response:
             points=result.points_reversed,
         )
     return page.redirect(member_path(member_id), flash=message)
+
+
+@router.post("/members/{member_id}/sales/quote")
+def quote_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
+    """The sale form's cart quoted before it is posted (an htmx fragment): the points each line would
+    earn and the rules that give them, and the points the member could pay with. Nothing is written."""
+    page.require("purchases:write")
+    currency = page.ctx.settings.currency
+    errors: dict[str, str] = {}
+    store_id = forms.store_choice(page, _text(form, "store_id"), errors)
+    lines = _sale_lines(form, currency, errors)
+    if not errors and store_id is not None:
+        page.require_store(store_id)
+        cart = quote_service.QuoteIn(store_id=store_id, member_id=member_id, lines=lines)
+        try:
+            quoted = quote_service.quote(page.ctx, cart)
+        except DomainError as exc:
+            errors = {"form": exc.localized(page.locale)}
+        else:
+            return page.html("console/sale_quote.html", {"quote": quoted, "errors": []})
+    shown = [(_where(field), message) for field, message in errors.items()]
+    return page.html("console/sale_quote.html", {"quote": None, "errors": shown}, status=422)
+
+
+def _where(field: str) -> str:
+    """A sale form's field as the cashier sees it: "line 2" for `price_1`; the form itself: ""."""
+    name, _sep, row = field.rpartition("_")
+    if name and row.isdigit():
+        return _("Line {n}", n=int(row) + 1)
+    return ""

@@ -1,5 +1,5 @@
 """Stores and merchants (`stores:write`, admins): list, open a store, change its code, name, city,
-time zone or merchant; add and rename merchants.
+time zone, region or merchant; add and rename merchants.
 
 The forms call `services.merchants` (the API's `POST/PATCH /stores`, `/merchants`), so a store
 changed here is checked, audited and all-or-nothing exactly as through the API.
@@ -26,7 +26,7 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 STORES_PATH = "/console/admin/stores"
 MERCHANTS_PATH = "/console/admin/merchants"
-STORE_FIELDS = ("code", "name", "city", "timezone", "merchant_id")
+STORE_FIELDS = ("code", "name", "city", "timezone", "merchant_id", "region")
 #: offered beside the time-zone field (any IANA zone may be typed)
 COMMON_ZONES = (
     "Asia/Shanghai",
@@ -99,7 +99,7 @@ def _read_store(page: Page, form: Any) -> tuple[dict[str, Any], dict[str, str], 
         merchant_id = int(values["merchant_id"])
     except ValueError:
         errors["merchant_id"] = _("Choose a merchant.")
-    for name in ("code", "name", "city", "timezone"):  # each field on its own: every error at once
+    for name in ("code", "name", "city", "timezone", "region"):  # each field on its own: every error at once
         try:
             merchants_service.check_store_fields(**{name: values[name]})
         except DomainError as exc:
@@ -129,6 +129,7 @@ def create_store(page: StaffPage, form: StaffForm) -> Response:
         name=values["name"],
         city=values["city"] or None,
         timezone=values["timezone"],
+        region=values["region"] or None,
     )
     try:
         store = merchants_service.create_store(page.ctx, data, actor=page.staff.to_actor())
@@ -147,7 +148,7 @@ def store_page(store_id: int, page: StaffPage) -> Response:
     """One store's fields to change."""
     page.require("stores:write")
     store = merchants_service.get_store(page.ctx, store_id)
-    values = {**store.model_dump(), "city": store.city or ""}
+    values = {**store.model_dump(), "city": store.city or "", "region": store.region or ""}
     return _store_form(page, values, store_id=store_id)
 
 
@@ -165,6 +166,7 @@ def update_store(store_id: int, page: StaffPage, form: StaffForm) -> Response:
         city=values["city"] or None,
         timezone=values["timezone"],
         merchant_id=merchant_id,
+        region=values["region"] or None,
     )
     try:
         store = merchants_service.update_store(page.ctx, store_id, changes, actor=page.staff.to_actor())

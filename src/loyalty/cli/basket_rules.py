@@ -1,0 +1,301 @@
+"""`loyalty analytics basket-rules refresh|sets|show`: the stored basket rules, mined and read back.
+
+`refresh` runs the basket-rules job (the chain and every store over the last 90 days, products and
+categories); `sets` lists the stored sets; `show` prints one set's rules, filtered and sorted. The
+file-or-database miner, `loyalty analytics basket INPUT -o OUT …`, is another command (`cli.basket`).
+
+Registered on the `analytics` app by `loyalty.cli.analytics`; the services are imported inside the
+commands, so the rest of the CLI starts without them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from loyalty.i18n import translator
+
+if TYPE_CHECKING:
+    from loyalty.bootstrap import Context
+    from loyalty.domain.errors import DomainError
+    from loyalty.services.basket_rules import RuleRow, RuleSet
+
+_ = translator("cli")
+
+app = typer.Typer(
+    help="Stored basket rules: the chain's and each store's, mined over a recent period.",
+    no_args_is_help=True,
+)
+
+FORMATS = ("table", "json")
+FormatOpt = Annotated[str, typer.Option("--format", help="table (default) or json")]
+DatabaseUrlOpt = Annotated[
+    str | None, typer.Option("--database-url", help="product database (default: LOYALTY_DATABASE_URL)")
+]
+LevelOpt = Annotated[str, typer.Option("--level", help="sku (default) or category")]
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        typer.echo(_("error: --format table|json"), err=True)
+        raise typer.Exit(code=2)
+
+
+def set_json(s: RuleSet) -> dict[str, Any]:
+    """A set as `GET /api/v1/analytics/basket-rule-sets` answers it."""
+    return {
+        "store_id": s.store.id if s.store else None,
+        "store_code": s.store.code if s.store else None,
+        "level": s.level,
+        "start": s.period_start.isoformat(),
+        "end": s.period_end.isoformat(),
+        "min_support": s.min_support,
+        "min_count": s.min_count,
+        "min_confidence": s.min_confidence,
+        "min_length": s.min_length,
+        "max_length": s.max_length,
+        "baskets": s.baskets,
+        "lines": s.lines,
+        "items": s.items,
+        "frequent_items": s.frequent_items,
+        "itemsets": s.itemsets,
+        "rules_found": s.rules_found,
+        "rules_stored": s.rules_stored,
+        "computed_at": s.computed_at.isoformat(),
+    }
+
+
+def rule_json(r: RuleRow) -> dict[str, Any]:
+    return {
+        "antecedent": list(r.antecedent),
+        "consequent": list(r.consequent),
+        "baskets": r.count,
+        "support": r.support,
+        "confidence": r.confidence,
+        "lift": r.lift,
+        "leverage": r.leverage,
+        "conviction": r.conviction,
+    }
+
+
+def _width(text: str) -> int:
+    """Columns a terminal gives `text` (CJK characters take two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(_width(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        out = []
+        for i, cell in enumerate(cells):
+            pad = " " * (widths[i] - _width(cell))
+            out.append(pad + cell if i in right else cell + pad)
+        return "  ".join(out).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def sets_table(found: list[RuleSet]) -> str:
+    from loyalty.i18n import current_locale, formats
+
+    if not found:
+        return _("No basket rules are stored yet: run `loyalty analytics basket-rules refresh`.")
+    locale = current_locale()
+    rows = [
+        [
+            s.store.code if s.store else _("chain"),
+            s.level,
+            f"{s.period_start.isoformat()}…{s.period_end.isoformat()}",
+            formats.number(s.baskets, locale),
+            formats.percent(s.min_support, locale, 2),
+            formats.number(s.min_count, locale),
+            formats.percent(s.min_confidence, locale, 0),
+            formats.number(s.rules_found, locale),
+            formats.number(s.rules_stored, locale),
+        ]
+        for s in found
+    ]
+    head = _("Computed {when}.", when=found[0].computed_at.isoformat(timespec="seconds"))
+    table = _table(
+        [
+            _("Scope"),
+            _("Level"),
+            _("Days"),
+            _("Baskets"),
+            _("Support"),
+            _("Min. baskets"),
+            _("Confidence"),
+            _("Rules found"),
+            _("Stored"),
+        ],
+        rows,
+        {3, 4, 5, 6, 7, 8},
+    )
+    return "\n\n".join([head, table])
+
+
+def rules_table(s: RuleSet | None, rules: list[RuleRow], total: int) -> str:
+    from loyalty.i18n import current_locale, formats
+
+    if s is None:
+        return _(
+            "No basket rules are stored for this scope yet: run `loyalty analytics basket-rules refresh`."
+        )
+    locale = current_locale()
+    head = _(
+        "{scope}, {level}: {total} of {stored} stored rules ({found} found) in {baskets} baskets of "
+        "{start} to {end}; support ≥ {support}, confidence ≥ {confidence}.",
+        scope=s.store.code if s.store else _("chain"),
+        level=s.level,
+        total=formats.number(total, locale),
+        stored=formats.number(s.rules_stored, locale),
+        found=formats.number(s.rules_found, locale),
+        baskets=formats.number(s.baskets, locale),
+        start=s.period_start.isoformat(),
+        end=s.period_end.isoformat(),
+        support=formats.percent(s.min_support, locale, 2),
+        confidence=formats.percent(s.min_confidence, locale, 0),
+    )
+    if not rules:
+        return head
+    rows = [
+        [
+            ", ".join(r.antecedent),
+            ", ".join(r.consequent),
+            formats.number(r.count, locale),
+            formats.percent(r.support, locale, 2),
+            formats.percent(r.confidence, locale, 1),
+            formats.number(r.lift, locale, 2),
+            "∞" if r.conviction is None else formats.number(r.conviction, locale, 2),
+        ]
+        for r in rules
+    ]
+    table = _table(
+        [_("If"), _("Then"), _("Baskets"), _("Support"), _("Confidence"), _("Lift"), _("Conviction")],
+        rows,
+        {2, 3, 4, 5, 6},
+    )
+    return "\n\n".join([head, table])
+
+
+def _fail(exc: DomainError) -> typer.Exit:
+    typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.localized()), err=True)
+    return typer.Exit(code=1)
+
+
+def _store_id(ctx: Context, store: str | None) -> int | None:
+    from loyalty.domain.errors import NotFound
+    from loyalty.services.merchants import list_stores
+
+    if store is None or store == "chain":
+        return None
+    found = next((s.id for s in list_stores(ctx) if s.code == store), None)
+    if found is None:
+        raise NotFound("STORE_NOT_FOUND", "no store has the code {code}", {"code": store})
+    return found
+
+
+@app.command()
+def refresh(
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=3660, help="business days to mine, up to today (default 90)")
+    ] = 90,
+    fmt: FormatOpt = "table",
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Mine the chain and every store over the last days (products and categories) and store the
+    rules, replacing the stored ones (recorded as a basket-rules job)."""
+    from loyalty.cli._core import context
+    from loyalty.domain.actors import Actor
+    from loyalty.domain.errors import DomainError
+    from loyalty.services import jobs
+    from loyalty.services.basket_rules import rule_sets
+
+    _check_format(fmt)
+    ctx = context(database_url)
+    cli = Actor(kind="system", id="cli", role="system")
+    try:
+        _job, result = jobs.run_now(ctx, jobs.BASKET_RULES, cli, actor_name="cli", params={"days": days})
+        found = rule_sets(ctx)
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    finally:
+        ctx.engine.dispose()
+    if fmt == "json":
+        typer.echo(json.dumps({**result, "sets": [set_json(s) for s in found]}, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(sets_table(found))
+
+
+@app.command("sets")
+def sets_command(fmt: FormatOpt = "table", database_url: DatabaseUrlOpt = None) -> None:
+    """The stored rule sets: scope, level, days, thresholds and how many rules each holds."""
+    from loyalty.cli._core import context
+    from loyalty.services.basket_rules import rule_sets
+
+    _check_format(fmt)
+    ctx = context(database_url)
+    try:
+        found = rule_sets(ctx)
+    finally:
+        ctx.engine.dispose()
+    if fmt == "json":
+        typer.echo(json.dumps({"sets": [set_json(s) for s in found]}, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(sets_table(found))
+
+
+@app.command()
+def show(
+    store: Annotated[
+        str | None, typer.Option("--store", help="a store's code (default: the whole chain's rules)")
+    ] = None,
+    level: LevelOpt = "sku",
+    contains: Annotated[
+        str | None, typer.Option("--contains", help="only rules with an item whose label holds this text")
+    ] = None,
+    min_lift: Annotated[
+        float | None, typer.Option("--min-lift", min=0, help="only rules of this lift or more")
+    ] = None,
+    sort: Annotated[
+        str, typer.Option("--sort", help="lift (default), confidence, support, leverage or conviction")
+    ] = "lift",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="rules to print")] = 20,
+    fmt: FormatOpt = "table",
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """One stored set's rules, best first: the chain's or a store's, products or categories."""
+    from loyalty.cli._core import context
+    from loyalty.domain.errors import DomainError
+    from loyalty.services.basket_rules import stored_rules
+
+    _check_format(fmt)
+    ctx = context(database_url)
+    try:
+        found = stored_rules(
+            ctx,
+            store_id=_store_id(ctx, store),
+            level=level,
+            contains=contains,
+            min_lift=min_lift,
+            sort=sort,
+            limit=limit,
+        )
+    except DomainError as exc:
+        raise _fail(exc) from exc
+    finally:
+        ctx.engine.dispose()
+    if fmt == "json":
+        body = {
+            "rule_set": set_json(found.rule_set) if found.rule_set else None,
+            "total": found.total,
+            "rules": [rule_json(r) for r in found.rules],
+        }
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(rules_table(found.rule_set, found.rules, found.total))

@@ -1,0 +1,387 @@
+"""The till's quote and the receipt's explanation: the points a cart would earn, and why a sale did.
+
+`quote` evaluates a cart exactly as posting it would (`posting.one_sale.post_sale`): the member's
+tier and birthday as they are now, the programme's rules in force at the sale's time through
+`frames.earn_at_store`, the rules' limits read (not taken) and the member's purchase numbers counted
+with this sale among them. It writes nothing. For a member it adds the balance and how many points
+could pay for this cart (`domain.redemption.usable_points`, the arithmetic `points.redeem` refuses
+beyond). An anonymous cart earns nothing, and the quote says so.
+
+`explain` answers "why did I get 37 points?" from what the posting stored: each line's points are
+its base points (the programme's base rate × the tier's multiplier, labelled by `purchases.rule`)
+plus one entry per rule that added to it (`purchase_line_rules`), so base = line points − Σ entries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, select
+
+from loyalty.bootstrap import Context
+from loyalty.db.core_tables import members, purchase_lines, purchases
+from loyalty.db.programme_tables import earning_rules, purchase_line_rules
+from loyalty.domain.channels import DEFAULT_CHANNEL, Channel
+from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_amount
+from loyalty.domain.errors import Conflict, InvalidInput, NotFound, field_error
+from loyalty.domain.redemption import redeem_value_minor, usable_points
+from loyalty.domain.sale_limits import MAX_SALE_MINOR
+from loyalty.services.catalogue import StoreInfo, catalogue_of
+from loyalty.services.common import read
+from loyalty.services.earning_rules.frames import earn_at_store
+from loyalty.services.offers.checkout import NO_COUPONS, CartLine, CouponDiscounts, coupon_discounts
+from loyalty.services.schemas import PurchaseLineIn
+
+#: the most lines a quoted cart may have (as a posted sale)
+MAX_LINES = 500
+
+
+class QuoteIn(BaseModel):
+    """A cart to quote: where, for whom (none: an anonymous sale), when (now by default), its lines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store_id: int
+    member_id: int | None = None
+    occurred_at: datetime | None = None
+    channel: Channel = DEFAULT_CHANNEL
+    lines: list[PurchaseLineIn] = Field(default_factory=list)
+    coupon_codes: list[str] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    """Points one rule added to a line."""
+
+    rule_id: int
+    code: str
+    name: str
+    version: int
+    kind: str
+    points: int
+
+
+@dataclass(frozen=True)
+class LinePoints:
+    """A line's amount and points: its base points plus each rule's entry."""
+
+    line_no: int
+    sku: str
+    category: str | None
+    amount_minor: int
+    base_points: int
+    entries: list[RuleEntry]
+    points: int
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """What the member could pay this cart with: points usable as cash under the programme's rules."""
+
+    available: int
+    usable_points: int
+    usable_value_minor: int
+    points_per_currency_unit: int
+    redeem_cap_pct: int
+    min_redeem_balance: int
+    suspended: bool  # a fraud review suspended the member's redemptions
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What posting the cart now would earn, line by line, and what the member could redeem."""
+
+    store_id: int
+    member_id: int | None
+    anonymous: bool
+    occurred_at: datetime
+    channel: Channel
+    currency: str
+    tier_code: str | None
+    base_rule: str  # the label posting stores as purchases.rule
+    lines: list[LinePoints]
+    total_minor: int
+    points: int
+    redemption: Redemption | None
+    coupons: CouponDiscounts = NO_COUPONS  # what the codes took off (per line) and which stay unused
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a posted sale earned what it did, line by line."""
+
+    purchase_id: int
+    store_id: int
+    member_id: int | None
+    order_id: str
+    occurred_at: datetime
+    currency: str
+    base_rule: str
+    lines: list[LinePoints]
+    points_earned: int
+    points_reversed: int
+
+
+class _CartLine(NamedTuple):
+    amount_minor: int
+    category: str | None
+    sku: str
+
+
+def _amounts(lines: Sequence[PurchaseLineIn]) -> list[int]:
+    """Each line's amount, refusing what posting refuses (the same fields and messages)."""
+    errors: list[dict[str, Any]] = []
+    if not lines:
+        errors.append(field_error("lines", "a purchase needs at least one line"))
+    if len(lines) > MAX_LINES:
+        errors.append(field_error("lines", "a cart has at most {n} lines", {"n": MAX_LINES}))
+    amounts = []
+    for i, line in enumerate(lines):
+        if line.quantity <= 0:
+            errors.append(field_error(f"lines.{i}.quantity", "quantity must be positive"))
+        if line.unit_price_minor < 0:
+            errors.append(field_error(f"lines.{i}.unit_price", "price must not be negative"))
+        if line.discount_minor < 0:
+            errors.append(field_error(f"lines.{i}.discount", "discount must not be negative"))
+        amount = line_amount(line.quantity, line.unit_price_minor, line.discount_minor)
+        if amount < 0:
+            errors.append(field_error(f"lines.{i}.discount", "discount exceeds line amount"))
+        amounts.append(amount)
+    if sum(amounts) > MAX_SALE_MINOR:
+        errors.append(field_error("lines", "the lines add up to more than a sale may be"))
+    if errors:
+        code = "QUANTITY_INVALID" if any("quantity" in e["field"] for e in errors) else "PURCHASE_INVALID"
+        raise InvalidInput(code, errors[0]["message"], {"errors": errors})
+    return amounts
+
+
+def _member(conn: Connection, member_id: int) -> Any:
+    """The member's status, tier and birthday, as posting reads them (refused alike)."""
+    row = conn.execute(
+        select(members.c.status, members.c.tier_id, members.c.birthday).where(members.c.id == member_id)
+    ).first()
+    if row is None:
+        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": str(member_id)})
+    if row.status != "active":
+        raise Conflict(
+            "MEMBER_INACTIVE",
+            "member {member_id} is not active ({member_status})",
+            {"member_id": member_id, "member_status": row.status},
+        )
+    return row
+
+
+def quote(ctx: Context, cart: QuoteIn) -> Quote:
+    """The points posting `cart` now would earn, per line and rule, and what the member could redeem.
+
+    Nothing is written: the rules' limits are read without taking their room.
+    """
+    amounts = _amounts(cart.lines)
+    occurred_at = cart.occurred_at or ctx.now()
+    if occurred_at.tzinfo is None:
+        raise InvalidInput.field("occurred_at", "time must carry a timezone", "PURCHASE_INVALID")
+    catalogue = catalogue_of(ctx)
+    with read(ctx) as conn:
+        store = catalogue.store(conn, cart.store_id)
+        prog = store.programme
+        member = None if cart.member_id is None else _member(conn, cart.member_id)
+        tier = None if member is None else catalogue.tiers(conn).by_id[member.tier_id]
+        coupons = NO_COUPONS
+        if cart.coupon_codes:  # as posting takes them (`posting.one_sale._coupons`), read only
+            coupons = coupon_discounts(
+                conn,
+                cart.coupon_codes,
+                member_id=cart.member_id,
+                at=occurred_at,
+                store_code=store.code,
+                channel=cart.channel,
+                tier_code=None if tier is None else tier.code,
+                lines=[
+                    CartLine(a, ln.quantity, ln.category, ln.sku)
+                    for a, ln in zip(amounts, cart.lines, strict=True)
+                ],
+            )
+            amounts = coupons.net(amounts)
+        cart_lines = [_CartLine(a, ln.category, ln.sku) for a, ln in zip(amounts, cart.lines, strict=True)]
+        member_id = cart.member_id
+        if member is None or tier is None or member_id is None:
+            lines = [
+                LinePoints(i + 1, ln.sku, ln.category, ln.amount_minor, 0, [], 0)
+                for i, ln in enumerate(cart_lines)
+            ]
+            return Quote(
+                store.id, None, True, occurred_at, cart.channel, prog.currency, None, ANONYMOUS_RULE,
+                lines, sum(amounts), 0, None, coupons,
+            )  # fmt: skip
+        base = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
+        rules = catalogue.rule_book(conn).for_programmes({prog.id})
+        if rules:
+            earned = earn_at_store(
+                rules,
+                store,
+                tier,
+                occurred_at,
+                cart.channel,
+                cart_lines,
+                birthday=member.birthday,
+                member_id=member_id,
+                limits=conn,
+                write=False,
+            )
+            by_line: dict[int, list[RuleEntry]] = defaultdict(list)
+            for at, r, pts in zip(
+                earned.entry_line.tolist(),
+                earned.entry_rule.tolist(),
+                earned.entry_points.tolist(),
+                strict=True,
+            ):
+                rule = earned.rules[r]
+                by_line[at].append(
+                    RuleEntry(rule.id, rule.spec.code, rule.spec.name, rule.version, rule.spec.kind, pts)
+                )
+            bases = earned.base.tolist()
+            lines = [_line(i + 1, ln, bases[i], by_line.get(i, [])) for i, ln in enumerate(cart_lines)]
+        else:
+            lines = [
+                _line(i + 1, ln, base.line_points(LineIn(ln.amount_minor, ln.category)), [])
+                for i, ln in enumerate(cart_lines)
+            ]
+    total = sum(amounts)
+    return Quote(
+        store_id=store.id,
+        member_id=cart.member_id,
+        anonymous=False,
+        occurred_at=occurred_at,
+        channel=cart.channel,
+        currency=prog.currency,
+        tier_code=tier.code,
+        base_rule=base.label,
+        lines=lines,
+        total_minor=total,
+        points=sum(ln.points for ln in lines),
+        redemption=_redemption(ctx, store, member_id, total),
+        coupons=coupons,
+    )
+
+
+def _line(line_no: int, line: _CartLine, base_points: int, entries: list[RuleEntry]) -> LinePoints:
+    return LinePoints(
+        line_no=line_no,
+        sku=line.sku,
+        category=line.category,
+        amount_minor=line.amount_minor,
+        base_points=base_points,
+        entries=entries,
+        points=base_points + sum(e.points for e in entries),
+    )
+
+
+def _redemption(ctx: Context, store: StoreInfo, member_id: int, total_minor: int) -> Redemption:
+    """The member's spendable points and how many of them could pay an order of `total_minor`."""
+    from loyalty.services import points as points_service
+    from loyalty.services.anomalies.suspensions import suspension_of
+
+    prog = store.programme
+    available = points_service.balance(ctx, member_id).available
+    suspended = suspension_of(ctx, member_id) is not None
+    usable = 0
+    if not suspended:
+        usable = usable_points(
+            available,
+            total_minor,
+            points_per_currency_unit=prog.points_per_currency_unit,
+            redeem_cap_pct=prog.redeem_cap_pct,
+            min_redeem_balance=prog.min_redeem_balance,
+        )
+    return Redemption(
+        available=available,
+        usable_points=usable,
+        usable_value_minor=redeem_value_minor(usable, prog.points_per_currency_unit),
+        points_per_currency_unit=prog.points_per_currency_unit,
+        redeem_cap_pct=prog.redeem_cap_pct,
+        min_redeem_balance=prog.min_redeem_balance,
+        suspended=suspended,
+    )
+
+
+# --- explaining a posted sale ---------------------------------------------------------------------
+
+
+def explain(ctx: Context, purchase_id: int) -> Explanation:
+    """Each line of purchase `purchase_id` with its base points and the rules' entries
+    (ORDER_NOT_FOUND when there is no such purchase)."""
+    with read(ctx) as conn:
+        sale = conn.execute(
+            select(
+                purchases.c.id,
+                purchases.c.store_id,
+                purchases.c.member_id,
+                purchases.c.order_id,
+                purchases.c.occurred_at,
+                purchases.c.currency,
+                purchases.c.rule,
+                purchases.c.points_earned,
+                purchases.c.points_reversed,
+            ).where(purchases.c.id == purchase_id)
+        ).first()
+        if sale is None:
+            raise NotFound("ORDER_NOT_FOUND", "no such purchase", {"purchase_id": purchase_id})
+        rows = conn.execute(
+            select(
+                purchase_lines.c.line_no,
+                purchase_lines.c.sku,
+                purchase_lines.c.category,
+                purchase_lines.c.amount_minor,
+                purchase_lines.c.points,
+            )
+            .where(purchase_lines.c.purchase_id == purchase_id)
+            .order_by(purchase_lines.c.line_no)
+        ).all()
+        entries = conn.execute(
+            select(
+                purchase_line_rules.c.line_no,
+                purchase_line_rules.c.points,
+                earning_rules.c.id,
+                earning_rules.c.code,
+                earning_rules.c.name,
+                earning_rules.c.version,
+                earning_rules.c.kind,
+            )
+            .join(earning_rules, earning_rules.c.id == purchase_line_rules.c.rule_id)
+            .where(purchase_line_rules.c.purchase_id == purchase_id)
+            .order_by(purchase_line_rules.c.line_no, earning_rules.c.priority, earning_rules.c.code)
+        ).all()
+    by_line: dict[int, list[RuleEntry]] = defaultdict(list)
+    for e in entries:
+        by_line[e.line_no].append(RuleEntry(e.id, e.code, e.name, e.version, e.kind, int(e.points)))
+    lines = []
+    for r in rows:
+        added = by_line.get(r.line_no, [])
+        lines.append(
+            LinePoints(
+                line_no=r.line_no,
+                sku=r.sku,
+                category=r.category,
+                amount_minor=int(r.amount_minor),
+                base_points=int(r.points) - sum(e.points for e in added),
+                entries=added,
+                points=int(r.points),
+            )
+        )
+    return Explanation(
+        purchase_id=sale.id,
+        store_id=sale.store_id,
+        member_id=sale.member_id,
+        order_id=sale.order_id,
+        occurred_at=sale.occurred_at,
+        currency=sale.currency,
+        base_rule=sale.rule,
+        lines=lines,
+        points_earned=int(sale.points_earned),
+        points_reversed=int(sale.points_reversed),
+    )

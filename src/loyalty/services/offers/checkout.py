@@ -1,0 +1,176 @@
+"""Coupons at the till: the codes a cart brings, found usable, applied to its lines, and used.
+
+One function (`coupon_discounts`) serves the quote, which only reads, and the posting, which then
+records each use in the sale's own transaction (`record_uses`), so a quote is what posting the same
+cart does. The policy, as the marketer's guide states it:
+
+* Each code must be usable by this member at the sale's time (`coupons.find_usable`); any code that
+  is not, for whatever reason, gets the one answer COUPON_NOT_USABLE and the sale is not posted, so
+  a till cannot tell an unknown code from a used or expired one.
+* The usable codes' offers are combined best-for-member (`domain.programme.offers.apply_offers`:
+  exclusive and stackable groups); a code whose offer the choice leaves out, or that gives this cart
+  nothing, is reported as not applied and stays unused. At most one coupon of an offer counts per
+  sale.
+* An offer's discount is shared over its lines by largest remainder; the lines' amounts after the
+  discount are what the sale earns points on and what a return refunds.
+* A use is taken by conditional updates (`coupons.use_coupon`): the coupon's, the offer's and its
+  budget's counters never pass their limits, whatever the concurrency; a checkout that loses the race
+  is refused with COUPON_NOT_USABLE and writes nothing.
+* A fully returned sale gives its coupons back (`coupons.release_coupons`); a partial return keeps
+  them used, the discount staying with the lines as they were sold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from loyalty.db.offer_tables import coupon_uses, coupons, offers
+from loyalty.domain.errors import InvalidInput, field_error
+from loyalty.domain.programme.offers import OfferLine, OfferSale, apply_offers
+from loyalty.services.offers.coupons import Usable, find_usable, printed, typed, use_coupon
+
+#: the most codes one sale may bring
+MAX_CODES = 5
+
+
+@dataclass(frozen=True)
+class AppliedCoupon:
+    """A code the sale uses: its offer and what it took off the cart."""
+
+    code: str  # as printed
+    offer_code: str
+    offer_name: str
+    kind: str
+    discount_minor: int
+    usable: Usable
+
+    def shown(self) -> dict[str, Any]:
+        """What a sale's answer says of it (`schemas.UsedCoupon`)."""
+        return {
+            "code": self.code,
+            "offer_code": self.offer_code,
+            "offer_name": self.offer_name,
+            "discount_minor": self.discount_minor,
+        }
+
+
+@dataclass(frozen=True)
+class CouponDiscounts:
+    """What a cart's codes take off: per line, per coupon used, and the codes left unused."""
+
+    per_line: list[int] = field(default_factory=list)
+    applied: list[AppliedCoupon] = field(default_factory=list)
+    not_applied: list[str] = field(default_factory=list)
+
+    @property
+    def total_minor(self) -> int:
+        return sum(c.discount_minor for c in self.applied)
+
+    def net(self, amounts: Sequence[int]) -> list[int]:
+        """The lines' amounts after the coupons (as they are when none applies)."""
+        if not self.applied:
+            return list(amounts)
+        return [a - d for a, d in zip(amounts, self.per_line, strict=True)]
+
+
+NO_COUPONS = CouponDiscounts()
+
+
+def checked_codes(codes: Sequence[str], prefix: str = "coupon_codes") -> list[str]:
+    """The codes in their stored form; PURCHASE_INVALID naming the entry for too many, an empty one or
+    the same code twice (however each was typed)."""
+    errors = []
+    if len(codes) > MAX_CODES:
+        errors.append(field_error(prefix, "a sale takes at most {n} coupon codes", {"n": MAX_CODES}))
+    seen: set[str] = set()
+    out = []
+    for i, code in enumerate(codes):
+        stored = typed(code)
+        if not stored:
+            errors.append(field_error(f"{prefix}.{i}", "a coupon code must not be empty"))
+        elif stored in seen:
+            errors.append(field_error(f"{prefix}.{i}", "the same coupon code is given twice"))
+        seen.add(stored)
+        out.append(stored)
+    if errors:
+        raise InvalidInput("PURCHASE_INVALID", errors[0]["message"], {"errors": errors})
+    return out
+
+
+@dataclass(frozen=True)
+class CartLine:
+    """A line as the coupons see it: its amount before them."""
+
+    amount_minor: int
+    quantity: int
+    category: str | None
+    sku: str
+
+
+def coupon_discounts(
+    conn: Connection,
+    codes: Sequence[str],
+    *,
+    member_id: int | None,
+    at: datetime,
+    store_code: str,
+    channel: str,
+    tier_code: str | None,
+    lines: Sequence[CartLine],
+) -> CouponDiscounts:
+    """What `codes` take off the cart's lines for `member_id` at `at` (reads only; see the module)."""
+    if not codes:
+        return CouponDiscounts(per_line=[0] * len(lines))
+    stored = checked_codes(codes)
+    usables = [find_usable(conn, code, member_id, at) for code in stored]
+    by_offer: dict[str, tuple[str, Usable]] = {}
+    for code, usable in zip(stored, usables, strict=True):
+        by_offer.setdefault(usable.spec.code, (code, usable))  # one coupon of an offer per sale
+    sale = OfferSale(store_code=store_code, channel=channel, tier_code=tier_code or "")
+    cart = [OfferLine(ln.amount_minor, ln.quantity, ln.category, ln.sku) for ln in lines]
+    chosen = apply_offers([u.spec for _, u in by_offer.values()], sale, cart)
+    totals = [0] * len(chosen.offers)
+    for index, minor in zip(chosen.entry_offer.tolist(), chosen.entry_minor.tolist(), strict=True):
+        totals[index] += minor
+    applied = []
+    for spec, total in zip(chosen.offers, totals, strict=True):
+        code, usable = by_offer[spec.code]
+        applied.append(AppliedCoupon(printed(code), spec.code, spec.name, spec.kind, total, usable))
+    used = {c.usable.coupon_id for c in applied}
+    left = [printed(code) for code, u in zip(stored, usables, strict=True) if u.coupon_id not in used]
+    return CouponDiscounts(per_line=chosen.discount.tolist(), applied=applied, not_applied=left)
+
+
+def record_uses(
+    conn: Connection, discounts: CouponDiscounts, member_id: int | None, at: datetime, purchase_id: int
+) -> None:
+    """Take a use of each applied coupon for purchase `purchase_id`, in the caller's transaction
+    (COUPON_NOT_USABLE, and the transaction rolled back by the caller, when a racer took it first)."""
+    for coupon in discounts.applied:
+        use_coupon(conn, coupon.usable, member_id, coupon.discount_minor, at, purchase_id=purchase_id)
+
+
+def used_by(conn: Connection, purchase_id: int) -> list[dict[str, Any]]:
+    """The coupons purchase `purchase_id` used, as its answer shows them (a replay answers the same);
+    a use given back by a full return is still listed: the sale did use it."""
+    rows = conn.execute(
+        select(coupons.c.code, offers.c.code.label("offer_code"), offers.c.name, coupon_uses.c.discount_minor)
+        .join(coupons, coupons.c.id == coupon_uses.c.coupon_id)
+        .join(offers, offers.c.id == coupon_uses.c.offer_id)
+        .where(coupon_uses.c.purchase_id == purchase_id)
+        .order_by(coupon_uses.c.id)
+    ).all()
+    return [
+        {
+            "code": printed(r.code),
+            "offer_code": r.offer_code,
+            "offer_name": r.name,
+            "discount_minor": int(r.discount_minor),
+        }
+        for r in rows
+    ]

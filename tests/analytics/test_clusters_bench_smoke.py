@@ -1,0 +1,31 @@
+"""bench/clusters.py runs end to end at a tiny size: every method finds the planted personas."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "clusters.py"
+
+
+@pytest.mark.slow
+def test_clusters_bench_runs_tiny() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH), "--members", "1000", "--exact-members", "400", "--no-reference"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    assert "1,000 synthetic members" in text
+    rows = re.findall(r"^  (ours|per-k)[^\n]*MiB  k=(\d)  ARI ([\d.]+)$", text, re.M)
+    assert len(rows) == 4, text
+    assert all(k == "4" for _who, k, _ari in rows), text
+    assert float(rows[0][2]) > 0.95  # ours, on the planted personas
+    assert "faster than the exact silhouette" in text
