@@ -86,6 +86,27 @@ def _claim_total(_w: World) -> str:
 
 #: Bodies beside the matrix's, so optional fields and the alternatives of "exactly one of" are reached.
 #: Values may be callables of the world; `DROP` removes a key. A field no body reaches fails the test.
+_COUPONS: dict[int, str] = {}
+
+
+def _coupon(w: World) -> str:
+    """A shared code of the world's that any sale may bring (1 % off, a million uses)."""
+    if id(w) not in _COUPONS:
+        from loyalty.services.offers.book import define_offer
+        from loyalty.services.offers.coupons import issue_coupons
+
+        from loyalty.bootstrap import FrozenClock
+
+        clock = w.ctx.clock  # issued long ago, so the sales of the matrix, dated back, may use it
+        w.ctx.clock = FrozenClock(w.ctx.now() - timedelta(days=730))
+        try:
+            define_offer(w.ctx, {"code": "hostile-1pct", "name": "1 %", "kind": "percent_off", "percent": 1})
+            _COUPONS[id(w)] = issue_coupons(w.ctx, "hostile-1pct", count=1, max_uses=10**6).codes[0]
+        finally:
+            w.ctx.clock = clock
+    return _COUPONS[id(w)]
+
+
 VARIANTS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("POST", "/api/v1/members"): [
         {"birthday": "1990-05-01", "email": "a@example.com", "gender": "female", "tags": ["vip"]}
@@ -99,7 +120,9 @@ VARIANTS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("POST", "/api/v1/purchases"): [
         {"member_id": DROP, "phone": lambda w: w.member_a["phone"], "channel": "online"},
         {"member_id": DROP, "card_no": lambda w: w.member_a["card_no"]},
+        {"coupon_codes": lambda w: [_coupon(w)]},
     ],
+    ("POST", "/api/v1/checkout/quote"): [{"coupon_codes": lambda w: [_coupon(w)]}],
     ("POST", "/api/v1/returns"): [
         {"lines": [{"line_no": 1, "quantity": 1}], "original_store_id": lambda w: w.store_a},
         {"refund": "10.00"},
