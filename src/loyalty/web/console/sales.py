@@ -8,6 +8,8 @@ request key was fixed when the form was rendered, and the services are idempoten
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter
 from starlette.datastructures import FormData
 from starlette.responses import Response
@@ -20,12 +22,14 @@ from loyalty.i18n.formats import money
 from loyalty.services import points as points_service
 from loyalty.services import purchases as purchases_service
 from loyalty.services.earning_rules import quote as quote_service
+from loyalty.services.offers.checkout import MAX_CODES
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn
 from loyalty.web.console import forms
 from loyalty.web.console.members import limited, member_path, render_member
 from loyalty.web.pages import ConsoleRoute, Page, StaffForm, StaffPage
 
 _ = translator("web")
+_COUPON = re.compile(r"^[A-Za-z0-9 -]{1,40}$")
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -79,6 +83,16 @@ def _sale_lines(form: FormData, currency: str, errors: dict[str, str]) -> list[P
     return lines
 
 
+def _coupon_codes(form: FormData, errors: dict[str, str]) -> list[str]:
+    """The sale form's coupon codes: one per line or separated by commas (a code may hold spaces)."""
+    codes = [c.strip() for c in re.split(r"[,，\n]", _text(form, "coupons")) if c.strip()]
+    if len(codes) > MAX_CODES:
+        errors["coupons"] = _("At most {n} coupon codes.", n=MAX_CODES)
+    elif any(not _COUPON.match(c) for c in codes):
+        errors["coupons"] = _("A coupon code has letters, digits, spaces and dashes only.")
+    return codes
+
+
 @router.post("/members/{member_id}/sales")
 def post_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
     """Post a sale for the member at the user's store; the points it earns are shown on the card."""
@@ -90,6 +104,7 @@ def post_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
     if not forms.CODE.match(order_id):
         errors["order_id"] = _("Use letters, digits and - _ . : / only (at most 64).")
     lines = _sale_lines(form, currency, errors)
+    codes = _coupon_codes(form, errors)
     if errors or store_id is None:
         return _refused(page, member_id, form, errors, "sale")
     page.require_store(store_id)
@@ -100,16 +115,33 @@ def post_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
         member_id=member_id,
         currency=currency,
         lines=lines,
+        coupon_codes=codes,
     )
     try:
-        result = purchases_service.post_purchase(page.ctx, sale, actor=page.staff.to_actor())
+        if codes:  # a code no coupon answers to is a lookup's answer
+            with Lookups.of(page.request, page.staff).guard():
+                result = purchases_service.post_purchase(page.ctx, sale, actor=page.staff.to_actor())
+        else:
+            result = purchases_service.post_purchase(page.ctx, sale, actor=page.staff.to_actor())
+    except ApiError as exc:
+        return _refused(page, member_id, form, {"coupons": limited(exc)}, "sale")
     except DomainError as exc:
         if exc.code == "ORDER_ID_REUSED":  # a second submit of the form (its time differs), or a typo
             already = _("Receipt {order_id} was already posted; nothing was added.", order_id=order_id)
             return _refused(page, member_id, form, {"order_id": already}, "sale")
-        return _refused(page, member_id, form, forms.field_errors(exc, page.locale, set()), "sale")
+        if exc.code == "COUPON_NOT_USABLE":
+            return _refused(page, member_id, form, {"coupons": exc.localized(page.locale)}, "sale")
+        return _refused(page, member_id, form, forms.field_errors(exc, page.locale, {"coupons"}), "sale")
     if result.replayed:
         message = _("Receipt {order_id} was already posted; nothing was added.", order_id=order_id)
+    elif result.coupons:
+        message = _(
+            "Sale {order_id} posted: {total} after {discount} off by coupons, {points} points earned.",
+            order_id=order_id,
+            total=money(result.total_minor, currency, page.locale),
+            discount=money(sum(c.discount_minor for c in result.coupons), currency, page.locale),
+            points=result.points_earned,
+        )
     else:
         message = _(
             "Sale {order_id} posted: {total}, {points} points earned.",
@@ -216,9 +248,10 @@ def quote_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
     errors: dict[str, str] = {}
     store_id = forms.store_choice(page, _text(form, "store_id"), errors)
     lines = _sale_lines(form, currency, errors)
+    codes = _coupon_codes(form, errors)
     if not errors and store_id is not None:
         page.require_store(store_id)
-        cart = quote_service.QuoteIn(store_id=store_id, member_id=member_id, lines=lines)
+        cart = quote_service.QuoteIn(store_id=store_id, member_id=member_id, lines=lines, coupon_codes=codes)
         try:
             quoted = quote_service.quote(page.ctx, cart)
         except DomainError as exc:

@@ -1,0 +1,83 @@
+"""The cashier's sale form takes coupon codes, on both backends: the quote shows what each takes off
+and which stay unused, posting uses them (the flash says how much they took off), and a used code is
+refused beside the field with the one answer for every unusable code, nothing posted."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from sqlalchemy import func, select
+
+from loyalty.db.core_tables import purchases
+from loyalty.services import members as members_service
+from loyalty.services.offers.book import define_offer
+from loyalty.services.offers.coupons import issue_coupons
+from loyalty.services.schemas import MemberIn
+from tests.api.api_world import World
+from tests.web.console_client import as_
+
+_serial = itertools.count(1)
+
+
+def _form(world: World, order: str, codes: str) -> dict[str, str]:
+    return {
+        "store_id": str(world.store_a),
+        "order_id": order,
+        "sku_0": "BEANS",
+        "category_0": "coffee",
+        "qty_0": "2",
+        "price_0": "60.00",
+        "coupons": codes,
+    }
+
+
+def _purchases(world: World) -> int:
+    with world.ctx.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(purchases)).scalar_one())
+
+
+def test_a_cashier_quotes_and_posts_a_sale_with_coupons(world: World) -> None:
+    tag = next(_serial)
+    member = members_service.register_member(
+        world.ctx, MemberIn(phone=f"+86136{tag:08d}", name="Coupon", registration_store_id=world.store_a)
+    ).id
+    ladder, far = f"console-ladder-{tag}", f"console-far-{tag}"
+    define_offer(
+        world.ctx,
+        {"code": ladder, "name": "满100减20", "kind": "ladder", "steps": [{"over": 100, "off": 20}]},
+    )
+    define_offer(
+        world.ctx, {"code": far, "name": "满999减99", "kind": "ladder", "steps": [{"over": 999, "off": 99}]}
+    )
+    mine = issue_coupons(world.ctx, ladder, member_ids=[member]).codes[0]
+    unused = issue_coupons(world.ctx, far, count=1).codes[0]
+    cashier = as_(world.app, "cashier1")
+    path = f"/console/members/{member}"
+
+    quoted = cashier.post(f"{path}/sales/quote", _form(world, "unused", f"{mine.lower()}, {unused}"))
+    assert quoted.status_code == 200, quoted.text
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", quoted.text))
+    assert f"Coupon {mine} (满100减20): CN¥20.00 off" in text
+    assert f"Coupon {unused} gives this cart nothing and stays unused." in text
+    assert "Points this sale would earn: 100" in text  # ¥100 after the coupon: 1 point a yuan
+
+    order = f"CPN-{tag}"
+    posted = cashier.post(f"{path}/sales", _form(world, order, f"{mine}, {unused}"))
+    assert posted.status_code == 303, posted.text
+    page = cashier.get(path).text
+    assert f"Sale {order} posted: CN¥100.00 after CN¥20.00 off by coupons, 100 points earned." in page
+
+    before = _purchases(world)
+    again = cashier.post(f"{path}/sales", _form(world, f"{order}-2", mine))
+    assert again.status_code == 422
+    assert "this coupon cannot be used" in again.text
+    assert 'id="sale-coupons-error"' in again.text
+    assert _purchases(world) == before
+    bad = cashier.post(f"{path}/sales", _form(world, f"{order}-3", "NOT/A/CODE"))
+    assert bad.status_code == 422
+    assert "A coupon code has letters, digits, spaces and dashes only." in bad.text
+    chinese = cashier.post(
+        f"{path}/sales", _form(world, f"{order}-4", mine), headers={"Accept-Language": "zh-CN"}
+    )
+    assert "此优惠券无法使用" in chinese.text
