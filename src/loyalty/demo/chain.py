@@ -261,9 +261,24 @@ def build_demo(
         for kind in (jobs.POINTS_EXPIRY, jobs.TIER_EVALUATION):
             jobs.run_now(ctx, kind, DEMO_ACTOR, actor_name=DEMO_ACTOR.id)
     _refresh_analytics(ctx, console)
+    _coupon_campaigns(ctx, console)
     plant_for_demo(ctx, console)  # the anomaly review queue: `loyalty.demo.fraud`
     _ensure_demo_login(ctx)
     return _result(ctx, url, True, time.perf_counter() - started, summaries)
+
+
+def _coupon_campaigns(ctx: Context, console: Console) -> None:
+    """Coupons issued to RFM segments three weeks ago, a third of them used since (`demo.coupons`)."""
+    from loyalty.demo.coupons import run_campaigns
+    from loyalty.domain.errors import DomainError
+
+    with console.status(_("issuing coupons to RFM segments and using some of them…")):
+        try:
+            counts = run_campaigns(ctx)
+        except DomainError as exc:
+            console.print(_("[yellow]no coupon campaign: {reason}[/]", reason=exc.message))
+            return
+    console.print(_("{issued} coupons issued to RFM segments, {used} used since", **counts))
 
 
 def _result(ctx: Context, url: str, built: bool, seconds: float, summaries: list[Summary]) -> DemoResult:
