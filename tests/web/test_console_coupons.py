@@ -81,3 +81,19 @@ def test_a_cashier_quotes_and_posts_a_sale_with_coupons(world: World) -> None:
         f"{path}/sales", _form(world, f"{order}-4", mine), headers={"Accept-Language": "zh-CN"}
     )
     assert "此优惠券无法使用" in chinese.text
+
+
+def test_the_members_card_lists_their_coupons(world: World) -> None:
+    tag = next(_serial)
+    member = members_service.register_member(
+        world.ctx, MemberIn(phone=f"+86136{tag + 500:08d}", name="Card", registration_store_id=world.store_a)
+    ).id
+    offer = f"card-ladder-{tag}"
+    define_offer(
+        world.ctx, {"code": offer, "name": "满100减20", "kind": "ladder", "steps": [{"over": 100, "off": 20}]}
+    )
+    code = issue_coupons(world.ctx, offer, member_ids=[member]).codes[0]
+    page = as_(world.app, "cashier1").get(f"/console/members/{member}").text
+    assert 'id="member-coupons"' in page
+    assert code in page
+    assert "Spend CN¥100.00, CN¥20.00 off" in page

@@ -4,6 +4,10 @@ console's pages that list offers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from loyalty.bootstrap import Context
 from loyalty.domain.programme.offers import OfferSpec
 from loyalty.i18n import current_locale, translator
 from loyalty.i18n.formats import money
@@ -41,3 +45,34 @@ def offer_words(spec: OfferSpec, currency: str) -> str:
     if spec.when.min_spend_minor and spec.kind != "ladder":
         parts.append(_("from {amount} spent", amount=cash(spec.when.min_spend_minor)))
     return " · ".join(parts)
+
+
+@dataclass(frozen=True)
+class CouponView:
+    """A coupon of a member's wallet as a page shows it."""
+
+    code: str
+    name: str
+    gives: str
+    usable_from: datetime
+    expires_at: datetime | None
+    waiting: bool  # not usable yet (a next-order coupon waits out the return window)
+
+
+def coupon_views(ctx: Context, member_id: int) -> list[CouponView]:
+    """The member's coupons usable now or later, soonest expiry first, each in words."""
+    from loyalty.services.offers.coupons import wallet
+
+    now = ctx.now()
+    currency = ctx.settings.currency
+    return [
+        CouponView(
+            c.code,
+            c.offer_name,
+            offer_words(c.spec, currency),
+            c.usable_from,
+            c.expires_at,
+            c.usable_from > now,
+        )
+        for c in wallet(ctx, member_id, at=now)
+    ]

@@ -23,6 +23,7 @@ from loyalty.services import member_search
 from loyalty.services import members as members_service
 from loyalty.services.schemas import MemberIn
 from loyalty.web.console import churn, forms, recommendations, views
+from loyalty.web.offer_words import CouponView, coupon_views
 from loyalty.web.pages import ConsoleRoute, Page, StaffForm, StaffPage
 
 _ = translator("web")
@@ -230,8 +231,14 @@ def render_member(
         "cluster": member_cluster_shown(page, member_id),
         "churn": churn.member_churn_shown(page, member_id),
         "recommended": recommendations.member_recommendations_shown(page, member_id),
+        "coupons": [] if view.closed else member_coupons(page, member_id),
     }
     return page.html("console/member.html", values, status=status)
+
+
+def member_coupons(page: Page, member_id: int) -> list[CouponView]:
+    """The member's coupons for the card: what the cashier may apply now, and what waits."""
+    return coupon_views(page.ctx, member_id)
 
 
 def member_cluster_shown(page: Page, member_id: int) -> dict[str, Any] | None:
