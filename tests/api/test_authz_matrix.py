@@ -468,6 +468,16 @@ CASES: list[Case] = [
         f(url=lambda w: f"/api/v1/programme/rules/{_defined_rule(w)}"),
     ),
     Case("GET", "/api/v1/programme/rules.yaml", A(PROGRAMME_READERS), f(url="/api/v1/programme/rules.yaml")),
+    # a draft replayed over past days: read by whoever reads the programme, nothing written
+    Case(
+        "POST",
+        "/api/v1/programme/simulations",
+        A(PROGRAMME_READERS),
+        f(
+            url="/api/v1/programme/simulations",
+            json=lambda w: {"rules": [_harmless_rule()], "from": "2026-03-01", "to": "2026-03-02"},
+        ),
+    ),
     Case(
         "PUT",
         "/api/v1/programme/rules.yaml",

@@ -377,8 +377,13 @@ COVERED = {
     ("PUT", "/api/v1/anomalies/rules"): test_anomaly_reviews_rules_scans_and_lifts_are_audited,
     ("POST", "/api/v1/anomalies/scans"): test_anomaly_reviews_rules_scans_and_lifts_are_audited,
 }
-#: writes that store nothing: a login answers a signed token and keeps no session; a quote reads only
-NOT_STORED = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/checkout/quote")}
+#: writes that store nothing: a login answers a signed token and keeps no session; a quote and a
+#: simulation read only
+NOT_STORED = {
+    ("POST", "/api/v1/auth/token"),
+    ("POST", "/api/v1/checkout/quote"),
+    ("POST", "/api/v1/programme/simulations"),
+}
 
 
 def test_every_write_route_is_covered(world: World) -> None:

@@ -24,6 +24,7 @@ from loyalty.api.routers import (
     purchase_history,
     purchases,
     recommendations,
+    simulations,
     stores,
     tiers,
 )
@@ -39,6 +40,7 @@ ROUTERS: list[APIRouter] = [
     tiers.router,
     programme.router,
     earning_rules.router,
+    simulations.router,
     checkout.router,
     stores.router,
     me.router,
