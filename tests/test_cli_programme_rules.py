@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -160,3 +161,57 @@ def test_explain_says_why_a_sale_earned_its_points(chain: Path, monkeypatch: pyt
     code, out, err = run(monkeypatch, chain, "purchases", "explain", "999999")
     assert (code, out) == (1, "")
     assert json.loads(err)["code"] == "ORDER_NOT_FOUND"
+
+
+def test_a_draft_is_simulated_from_the_command_line(chain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = Context.from_url(f"sqlite:///{chain / 'var' / 'loyalty.db'}")
+    store = merchants.list_stores(ctx)[0].id
+    member = members.register_member(
+        ctx, MemberIn(phone="+8613800000078", name="S", registration_store_id=store)
+    )
+    at = ctx.now() - timedelta(days=1)
+    purchases.post_purchase(
+        ctx,
+        PurchaseIn(
+            store_id=store,
+            order_id="SIM-1",
+            occurred_at=at,
+            member_id=member.id,
+            lines=[PurchaseLineIn(sku="TEE", category="apparel", quantity=1, unit_price_minor=10_000)],
+        ),
+    )
+    ctx.engine.dispose()
+    (chain / "draft.yaml").write_text(
+        "rules:\n  - {code: apparel-x3, kind: multiplier, multiplier_pct: 300,"
+        " when: {categories: [apparel]}}\n",
+        encoding="utf-8",
+    )
+    day = str((at.astimezone(ZoneInfo("Asia/Shanghai"))).date())
+    code, out, err = run(
+        monkeypatch, chain, "programme", "rules", "simulate", "draft.yaml", "--from", day, "--to", day
+    )
+    assert code == 0, err
+    assert out.splitlines()[0].endswith(": 100 points earned, 300 by the draft (+200)")
+    assert "apparel-x3" in out.splitlines()[1]
+    code, out, _ = run(
+        monkeypatch,
+        chain,
+        "programme",
+        "rules",
+        "simulate",
+        "draft.yaml",
+        "--from",
+        day,
+        "--to",
+        day,
+        "--json",
+    )
+    assert json.loads(out)["points_draft"] == 300
+    code, _, err = run(
+        monkeypatch, chain, "programme", "rules", "simulate", "draft.yaml", "--from", "x", "--to", day
+    )
+    assert code == 2
+    assert "--from" in err
+    assert run(monkeypatch, chain, "programme", "rules", "list")[1].startswith(
+        "no earning rule"
+    )  # nothing written

@@ -401,7 +401,8 @@ def tier_set(
 # --- earning rules ------------------------------------------------------------------------------
 
 rules_app = typer.Typer(
-    help="Earning rules: list, define, retire, export and import as YAML, presets.", no_args_is_help=True
+    help="Earning rules: list, define, retire, export and import as YAML, simulate a draft, presets.",
+    no_args_is_help=True,
 )
 app.add_typer(rules_app, name="rules")
 
@@ -578,6 +579,69 @@ def rules_import(
         typer.echo(f"{change.code:<24} {version:<5} {actions[change.action]}")
     if result.dry_run:
         typer.echo(_("dry run: {file} is valid; nothing was written", file=file))
+
+
+@rules_app.command("simulate")
+def rules_simulate(
+    file: Annotated[str, typer.Argument(help="The draft rules (YAML), as `define` and `import` take them.")],
+    from_: Annotated[str, typer.Option("--from", help="The first business day replayed, e.g. 2026-11-01.")],
+    to: Annotated[str, typer.Option("--to", help="The last business day replayed (at most 92 days).")],
+    store: Annotated[str | None, typer.Option(help="Only this store's sales (its code).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole result as JSON.")] = False,
+) -> None:
+    """Replay the members' sales of past days under the draft rules of FILE: what the draft would have
+    given beside what they earned, per rule and per day (nothing is written)."""
+    import json
+    from datetime import date
+
+    from loyalty.cli._core import context, fail
+    from loyalty.domain.errors import DomainError
+    from loyalty.services import merchants
+    from loyalty.services.earning_rules import simulation, yaml_io
+
+    days = []
+    for option, text in (("--from", from_), ("--to", to)):
+        try:
+            days.append(date.fromisoformat(text))
+        except ValueError:
+            raise typer.BadParameter(
+                _("{value!r} is not a day such as 2026-11-01", value=text), param_hint=f"'{option}'"
+            ) from None
+    ctx = context()
+    store_id = None
+    if store is not None:
+        found = [s for s in merchants.list_stores(ctx) if s.code == store]
+        if not found:
+            fail(_("no store has the code {code}", code=store))
+        store_id = found[0].id
+    try:
+        sim = simulation.simulate(ctx, yaml_io.load(_read_file(file)), days[0], days[1], store_id=store_id)
+    except DomainError as exc:
+        _rules_failed(exc)
+    if as_json:
+        from dataclasses import asdict
+
+        typer.echo(json.dumps(asdict(sim), default=str, ensure_ascii=False, indent=2))
+        return
+    change = sim.points_draft - sim.points_actual
+    typer.echo(
+        _(
+            "{sales} sales from {start} to {end}: {actual} points earned, {draft} by the draft ({change:+})",
+            sales=sim.sales,
+            start=sim.start,
+            end=sim.end,
+            actual=sim.points_actual,
+            draft=sim.points_draft,
+            change=change,
+        )
+    )
+    for r in sim.rules:
+        typer.echo(
+            f"  {r.code:<24} {r.kind:<15} "
+            + _("{points} points on {sales} sales", points=r.points, sales=r.sales)
+        )
+    for d in sim.days:
+        typer.echo(f"  {d.day}  {d.sales:>6}  {d.points_actual:>9} → {d.points_draft:>9}")
 
 
 @rules_app.command("presets")
