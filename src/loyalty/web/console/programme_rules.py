@@ -11,7 +11,7 @@ audited as the user's.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -21,7 +21,8 @@ from starlette.responses import Response
 from loyalty.domain.errors import DomainError
 from loyalty.domain.programme.rules import RuleSpec
 from loyalty.i18n import marker, translate, translator
-from loyalty.services.earning_rules import book, presets, yaml_io
+from loyalty.services.earning_rules import book, presets, simulation, yaml_io
+from loyalty.services.earning_rules.simulation import Simulation
 from loyalty.web.pages import ConsoleRoute, Page, StaffForm, StaffPage
 
 _ = translator("web")
@@ -81,6 +82,8 @@ def _render(
     errors: list[dict[str, str]] | None = None,
     checked: list[dict[str, str]] | None = None,
     retire_error: tuple[str, str] | None = None,
+    simulated: Simulation | None = None,
+    replay: tuple[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     """The page: the rules in force, every rule's history, the definition form and the presets."""
@@ -116,6 +119,8 @@ def _render(
                 for p in presets.PRESETS
             ],
             "editable": page.can("programme:write"),
+            "simulated": simulated,
+            "replay": replay or _last_week(page),
         },
         status=status,
     )
@@ -136,6 +141,22 @@ def _starting_text(
         except DomainError:
             pass
     return yaml_io.dump_rules(presets.preset_rules("member-day", page.locale))
+
+
+def _last_week(page: Page) -> tuple[str, str]:
+    """The replay's default days: the seven ending yesterday, in the chain's zone."""
+    yesterday = page.ctx.now().astimezone(page.ctx.settings.tz).date() - timedelta(days=1)
+    return str(yesterday - timedelta(days=6)), str(yesterday)
+
+
+def _replay_days(form: FormData, errors: list[dict[str, str]]) -> tuple[date, date] | None:
+    days = []
+    for name in ("replay_from", "replay_to"):
+        try:
+            days.append(date.fromisoformat(_text(form, name).strip()))
+        except ValueError:
+            errors.append({"field": name, "message": _("Enter a day such as 2026-11-01.")})
+    return (days[0], days[1]) if len(days) == 2 else None
 
 
 @router.get("/programme/rules")
@@ -180,10 +201,12 @@ def define_rules(page: StaffPage, form: StaffForm) -> Response:
     page.require("programme:write")
     text = _text(form, "yaml")
     when_text = _text(form, "effective_from")
-    saving = _text(form, "action") != "check"
+    action = _text(form, "action")
+    saving = action not in ("check", "simulate")
+    replay = (_text(form, "replay_from"), _text(form, "replay_to"))
 
     def refused(errors: list[dict[str, str]]) -> Response:
-        return _render(page, text=text, effective_from=when_text, errors=errors, status=422)
+        return _render(page, text=text, effective_from=when_text, errors=errors, replay=replay, status=422)
 
     if not text.strip():
         return refused([{"field": "yaml", "message": _("Type the rules to define, as YAML.")}])
@@ -193,6 +216,18 @@ def define_rules(page: StaffPage, form: StaffForm) -> Response:
     start = _start(page, when_text, shape)
     if shape:
         return refused(shape)
+    if action == "simulate":
+        days = _replay_days(form, shape)
+        if days is None:
+            return refused(shape)
+        try:
+            simulated = simulation.simulate(page.ctx, yaml_io.load(text), days[0], days[1])
+        except DomainError as exc:
+            return refused(
+                exc.localized_errors(page.locale)
+                or [{"field": "yaml", "message": exc.localized(page.locale)}]
+            )
+        return _render(page, text=text, effective_from=when_text, simulated=simulated, replay=replay)
     try:
         checked = yaml_io.validate(page.ctx, yaml_io.load(text))
         if start is not None:
