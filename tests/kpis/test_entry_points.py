@@ -146,3 +146,24 @@ def test_the_cli_names_the_bad_option(world: World, database: str) -> None:
     chain = json.loads(CliRunner().invoke(cli, ["kpis", "chain", "--sleeping", "0"]).stdout)
     assert chain["store"] is None
     assert chain["sleeping"]["members"] == []
+
+
+def test_a_regions_report_from_the_api_and_the_cli(world: World, database: str) -> None:
+    from loyalty.services import merchants
+    from loyalty.services.merchants import StoreChanges
+
+    merchants.update_store(world.ctx, world.store_a, StoreChanges(region="华东"))
+    response = world.client.get("/api/v1/kpis", params={"region": "华东"}, headers=world.as_("analyst"))
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert (report["region"], report["store"]) == ("华东", None)
+    alone = world.client.get(f"/api/v1/kpis/stores/{world.store_a}", headers=world.as_("analyst")).json()
+    assert report["summary"]["sales"] == alone["summary"]["sales"]  # the region's one store
+    assert report["summary"]["coupon_discount"]["currency"] == "CNY"
+    nowhere = world.client.get("/api/v1/kpis", params={"region": "Atlantis"}, headers=world.as_("analyst"))
+    assert (nowhere.status_code, nowhere.json()["code"]) == (404, "REGION_NOT_FOUND")
+    managers = world.client.get("/api/v1/kpis", params={"region": "华东"}, headers=world.as_("store_manager"))
+    assert managers.status_code == 403  # a chain-wide report
+    result = CliRunner().invoke(cli, ["kpis", "region", "华东", "--period", "week"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["region"] == "华东"

@@ -340,3 +340,32 @@ def test_business_days_in_a_zone_with_summer_time_are_cut_where_the_offset_chang
     )
     assert day_start(date(2026, 3, 30), "Europe/Berlin") == datetime(2026, 3, 29, 22, 0, tzinfo=UTC)
     assert len(pieces("Asia/Shanghai", date(2026, 1, 1), date(2026, 12, 31))) == 1
+
+
+def test_a_region_adds_up_its_stores_and_their_members(chain: Chain) -> None:
+    from loyalty.services import merchants
+    from loyalty.services.merchants import StoreChanges
+
+    merchants.update_store(chain.ctx, chain.store_a, StoreChanges(region="华东"))
+    merchants.update_store(chain.ctx, chain.store_b, StoreChanges(region="Europe"))
+    for region, store in (("华东", chain.store_a), ("Europe", chain.store_b)):
+        alone = kpis.store_kpis(chain.ctx, store, start=FIRST, end=LAST)
+        grouped = kpis.region_kpis(chain.ctx, region, start=FIRST, end=LAST)
+        assert (grouped.region, grouped.store) == (region, None)
+        # one store in the region: its figures, on the chain's days (A keeps Shanghai's, as the chain)
+        if store == chain.store_a:
+            assert grouped.summary == alone.summary
+        else:
+            s, b = grouped.summary, alone.summary
+            assert (s.members, s.tickets, s.sales_minor, s.member_sales_minor) == (
+                b.members,
+                b.tickets,
+                b.sales_minor,
+                b.member_sales_minor,
+            )
+    whole = kpis.chain_kpis(chain.ctx, start=FIRST, end=LAST).summary
+    east = kpis.region_kpis(chain.ctx, "华东", start=FIRST, end=LAST).summary
+    assert east.members < whole.members  # m5, registered at no store, is the chain's only
+    with pytest.raises(NotFound) as unknown:
+        kpis.region_kpis(chain.ctx, "Atlantis", start=FIRST, end=LAST)
+    assert unknown.value.code == "REGION_NOT_FOUND"

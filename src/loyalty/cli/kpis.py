@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 _ = translator("cli")
 
-app = typer.Typer(help="KPIs: a store's or the chain's figures per day, week or month.", no_args_is_help=True)
+app = typer.Typer(
+    help="KPIs: a store's, a region's or the chain's figures per day, week or month.", no_args_is_help=True
+)
 
 #: a service field → the option that sets it
 OPTION_OF_FIELD = {
@@ -147,3 +149,27 @@ def _masked(report: KpiReport) -> KpiReport:
         }
     )
     return report.model_copy(update={"sleeping": sleeping})
+
+
+@app.command("region")
+def region(
+    name: Annotated[str, typer.Argument(help="The region, as the stores name it (e.g. 华东).")],
+    period: Period = "day",
+    from_: From = None,
+    to: To = None,
+    active_days: ActiveDays = 90,
+    sleeping: Sleeping = 20,
+    contacts: Contacts = False,
+) -> None:
+    """A region's figures: its stores' on their own business days, added up by day, and their members."""
+    from loyalty.cli._core import context
+    from loyalty.services import kpis
+
+    start, end = _day(from_, "--from"), _day(to, "--to")
+    ctx = context()
+    _show(
+        lambda: kpis.region_kpis(
+            ctx, name, period=period, start=start, end=end, active_days=active_days, sleeping=sleeping
+        ),
+        contacts,
+    )

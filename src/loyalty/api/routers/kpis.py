@@ -84,6 +84,8 @@ class FiguresOut(BaseModel):
     points_redeemed: int = Field(description="Spent as payment.")
     points_expired: int = Field(description="Of the store's members, taken by expiry runs.")
     redemption_rate: Decimal | None = Field(description="Points redeemed against points issued.")
+    coupons_used: int = Field(description="Coupons the sales used (not given back by a full return).")
+    coupon_discount: Money = Field(description="What those coupons took off.")
 
 
 class BucketOut(FiguresOut):
@@ -133,9 +135,10 @@ class SleepingOut(BaseModel):
 
 
 class KpiReportOut(BaseModel):
-    """A store's (or, `store` null, the chain's) figures over a range of business days."""
+    """A store's, a region's (`region`) or, both null, the chain's figures over a range of business days."""
 
     store: StoreOut | None
+    region: str | None = Field(default=None, description="The region whose stores are added up.")
     period: Literal["day", "week", "month"]
     start: date = Field(description="First business day covered (`from` moved back to its bucket).")
     end: date
@@ -173,6 +176,8 @@ def _figures(f: kpis.Figures, currency: str) -> dict[str, Any]:
         points_redeemed=f.points_redeemed,
         points_expired=f.points_expired,
         redemption_rate=f.redemption_rate,
+        coupons_used=f.coupons_used,
+        coupon_discount=money(f.coupon_discount_minor, currency),
     )
 
 
@@ -203,6 +208,7 @@ def report_view(report: kpis.KpiReport, caller: Principal) -> KpiReportOut:
         )
     return KpiReportOut(
         store=StoreOut(**report.store.model_dump()) if report.store is not None else None,
+        region=report.region,
         period=report.period,
         start=report.start,
         end=report.end,
@@ -259,13 +265,23 @@ def chain_kpis(
     to: ToQuery = None,
     active_days: ActiveDaysQuery = kpis.DEFAULT_ACTIVE_DAYS,
     sleeping: SleepingQuery = kpis.DEFAULT_SLEEPING,
+    region: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, description="Only this region's stores and members (e.g. 华东)."),
+    ] = None,
 ) -> KpiReportOut:
-    """The whole chain's figures, every store on its own business days (chain-wide roles only)."""
+    """The whole chain's figures, every store on its own business days, or one region's (chain-wide
+    roles only; 404 REGION_NOT_FOUND when no store is in `region`)."""
     caller.require_store(None)
     try:
-        report = kpis.chain_kpis(
-            ctx, period=period, start=from_, end=to, active_days=active_days, sleeping=sleeping
-        )
+        if region is not None:
+            report = kpis.region_kpis(
+                ctx, region, period=period, start=from_, end=to, active_days=active_days, sleeping=sleeping
+            )
+        else:
+            report = kpis.chain_kpis(
+                ctx, period=period, start=from_, end=to, active_days=active_days, sleeping=sleeping
+            )
     except InvalidInput as exc:
         raise in_query(exc) from exc
     return report_view(report, caller)

@@ -1,8 +1,9 @@
 """KPIs of a store or of the whole chain, computed from the product's own tables in set-based SQL.
 
 Members and their growth, sign-ups, active members and rate, repurchase rate, member sales share,
-average ticket, points issued, redeemed and expired and the redemption rate, per business day, week
-or month in the store's time zone (`report`); and the sleeping high-value members to call back
+average ticket, points issued, redeemed and expired and the redemption rate, coupons used and their
+discount, per business day, week or month in the store's time zone, for a store, a region or the
+chain (`report`); and the sleeping high-value members to call back
 (`sleeping`). Read by the API (`/api/v1/kpis`), the CLI (`loyalty kpis`) and the console's
 dashboard; issue #26's targets and league tables build on the same figures.
 """
@@ -16,6 +17,7 @@ from loyalty.services.kpis.report import (
     MAX_ACTIVE_DAYS,
     MAX_SLEEPING,
     chain_kpis,
+    region_kpis,
     store_kpis,
 )
 from loyalty.services.kpis.schemas import (
@@ -44,5 +46,6 @@ __all__ = [
     "StoreRef",
     "Summary",
     "chain_kpis",
+    "region_kpis",
     "store_kpis",
 ]

@@ -17,6 +17,7 @@ from loyalty.services.common import default_programme, read
 from loyalty.services.kpis import members as members_kpis
 from loyalty.services.kpis import points as points_kpis
 from loyalty.services.kpis import sales as sales_kpis
+from loyalty.services.kpis.coupons import daily_coupons
 from loyalty.services.kpis.periods import calendar, check_range, today_in
 from loyalty.services.kpis.schemas import (
     Bucket,
@@ -65,6 +66,21 @@ def chain_kpis(
     return _report(ctx, None, period, start, end, active_days, sleeping)
 
 
+def region_kpis(
+    ctx: Context,
+    region: str,
+    *,
+    period: str = "day",
+    start: date | None = None,
+    end: date | None = None,
+    active_days: int = DEFAULT_ACTIVE_DAYS,
+    sleeping: int = DEFAULT_SLEEPING,
+) -> KpiReport:
+    """A region's report: its stores' figures added up by business day, and their members
+    (REGION_NOT_FOUND when no store is in `region`)."""
+    return _report(ctx, None, period, start, end, active_days, sleeping, region=region)
+
+
 def _report(
     ctx: Context,
     store_id: int | None,
@@ -73,6 +89,8 @@ def _report(
     end: date | None,
     active_days: int,
     sleeping: int,
+    *,
+    region: str | None = None,
 ) -> KpiReport:
     check_range("active_days", active_days, 1, MAX_ACTIVE_DAYS)
     check_range("sleeping", sleeping, 0, MAX_SLEEPING)
@@ -83,10 +101,15 @@ def _report(
             store = next((s for s in every if s.id == store_id), None)
             if store is None:
                 raise NotFound("STORE_NOT_FOUND", "store {store_id} does not exist", {"store_id": store_id})
+        if region is not None:
+            held = set(conn.execute(select(stores.c.id).where(stores.c.region == region)).scalars())
+            every = [s for s in every if s.id in held]
+            if not every:
+                raise NotFound("REGION_NOT_FOUND", "no store is in region {region}", {"region": region})
         zone = store.timezone if store is not None else ctx.settings.timezone
         now = ctx.now()
         cal = calendar(period, start, end, today_in(zone, now))
-        scope = make_scope(every, store, cal, zone, conn.dialect.name)
+        scope = make_scope(every, store, cal, zone, conn.dialect.name, chain=store is None and region is None)
         receipts = sales_kpis.bucket_receipts(conn, scope)
         refunds = sales_kpis.daily_refunds(conn, scope)
         before, joined = members_kpis.sign_ups(conn, scope)
@@ -95,8 +118,9 @@ def _report(
         buyers, repeat = sales_kpis.repeat_buyers(conn, scope)
         at_end, active = members_kpis.active_members(conn, scope, active_days)
         asleep = sleeping_members(conn, scope, active_days, sleeping)
+        used = daily_coupons(conn, scope)
         currency = _currency(conn, ctx)
-    daily = _Days(receipts, refunds, joined, redeemed, expired)
+    daily = _Days(receipts, refunds, joined, redeemed, expired, used)
     series = []
     members_then = before
     for bucket in cal.buckets:
@@ -115,6 +139,7 @@ def _report(
     )
     return KpiReport(
         store=store,
+        region=region,
         period=cal.period,
         start=cal.first,
         end=cal.last,
@@ -156,12 +181,14 @@ class _Days:
         joined: dict[date, int],
         redeemed: dict[date, int],
         expired: dict[date, int],
+        coupons: dict[date, tuple[int, int]],
     ) -> None:
         self.receipts = receipts
         self.refunds = refunds
         self.joined = joined
         self.redeemed = redeemed
         self.expired = expired
+        self.coupons = coupons
 
     def figures(self, buckets: list[date], span: list[date], members_before: int) -> dict[str, Any]:
         """The `Figures` of the `buckets` (by their first day) covering the days of `span`, the members
@@ -205,4 +232,6 @@ class _Days:
             "points_redeemed": redeemed,
             "points_expired": sum(self.expired.get(d, 0) for d in span),
             "redemption_rate": rate(redeemed, r.points_issued),
+            "coupons_used": sum(self.coupons.get(d, (0, 0))[0] for d in span),
+            "coupon_discount_minor": sum(self.coupons.get(d, (0, 0))[1] for d in span),
         }

@@ -156,9 +156,9 @@ def repeat_buyers(conn: Connection, scope: Scope) -> tuple[int, int]:
     if not zones:
         return 0, 0
     long = (scope.calendar.last - scope.calendar.first).days >= LONG_RANGE_DAYS
-    if scope.store is None and long and conn.dialect.name == "sqlite":
+    if scope.chain and long and conn.dialect.name == "sqlite":
         return _seek_each_member(conn, scope)
-    within = _chain_range(scope) if scope.store is None and long else or_(*_ranges(scope))
+    within = _chain_range(scope) if scope.chain and long else or_(*_ranges(scope))
     per_member = (
         select(purchases.c.member_id, func.count().label("n"))
         .where(purchases.c.member_id.is_not(None), within)

@@ -76,6 +76,10 @@ class Figures(_Model):
     points_expired: int
     #: points redeemed against points issued
     redemption_rate: Decimal | None
+    #: coupons the stretch's sales used (those given back by a full return left out) and what they
+    #: took off, on the day of the sale
+    coupons_used: int = 0
+    coupon_discount_minor: int = 0
 
 
 class Bucket(Figures):
@@ -140,9 +144,12 @@ class Sleeping(_Model):
 
 
 class KpiReport(_Model):
-    """A store's (or the chain's, `store` None) figures over a range of business days."""
+    """A store's, a region's or the chain's (`store` and `region` None) figures over a range of
+    business days."""
 
     store: StoreRef | None
+    #: a region's report: its stores' figures added up (None: a store's or the chain's)
+    region: str | None = None
     period: str
     #: the first and last business day covered (`from` moved back to the start of its bucket)
     start: date

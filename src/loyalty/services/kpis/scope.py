@@ -42,6 +42,8 @@ class Scope:
     zone: str
     zones: tuple[Zone, ...]
     dialect: str
+    #: the whole chain's (every store, and members of no store), not one store's or one region's
+    chain: bool = False
 
     @property
     def end_at(self) -> datetime:
@@ -74,28 +76,36 @@ class Scope:
         """The scope's members, whatever their zone."""
         ids = [i for z in self.zones for i in z.store_ids]
         held = members.c.registration_store_id.in_(ids)
-        return or_(held, members.c.registration_store_id.is_(None)) if self.store is None else held
+        return or_(held, members.c.registration_store_id.is_(None)) if self.chain else held
 
 
 def make_scope(
-    stores: Sequence[StoreRef], store: StoreRef | None, calendar: Calendar, zone: str, dialect: str
+    stores: Sequence[StoreRef],
+    store: StoreRef | None,
+    calendar: Calendar,
+    zone: str,
+    dialect: str,
+    *,
+    chain: bool | None = None,
 ) -> Scope:
-    """The scope of one store's report (`store`), or of the chain's (`store` None: every store of
-    `stores`, and members of no store in `zone`, the programme's)."""
+    """The scope of one store's report (`store`), of a region's (`stores` its stores, `chain` False)
+    or of the chain's (`store` None: every store of `stores`, and members of no store in `zone`, the
+    programme's)."""
+    whole = store is None if chain is None else chain
     chosen = [store] if store is not None else list(stores)
     by_zone: dict[str, list[int]] = {}
     for s in chosen:
         by_zone.setdefault(s.timezone, []).append(s.id)
-    if store is None:
+    if whole:
         by_zone.setdefault(zone, [])
     zones = tuple(
         Zone(
             name=name,
             store_ids=tuple(ids),
-            unassigned=store is None and name == zone,
+            unassigned=whole and name == zone,
             lo=day_start(calendar.first, name),
             hi=day_start(calendar.last + timedelta(days=1), name),
         )
         for name, ids in sorted(by_zone.items())
     )
-    return Scope(store=store, calendar=calendar, zone=zone, zones=zones, dialect=dialect)
+    return Scope(store=store, calendar=calendar, zone=zone, zones=zones, dialect=dialect, chain=whole)
