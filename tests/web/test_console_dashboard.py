@@ -212,3 +212,19 @@ def test_the_page_speaks_chinese_by_default(world: World) -> None:
     for words in ("门店看板", "会员销售占比", "活跃率", "复购率", "积分发放", "待唤醒的沉睡会员", "按日"):
         assert words in html, words
     assert "Member sales share" not in html
+
+
+def test_chain_roles_pick_a_region(world: World) -> None:
+    from loyalty.services import merchants
+    from loyalty.services.merchants import StoreChanges
+
+    merchants.update_store(world.ctx, world.store_a, StoreChanges(region="East China"))
+    analyst = as_(world.app, "analyst1")
+    page = analyst.get(DASHBOARD)
+    assert '<option value="region:East China"' in page.text
+    region = analyst.get(DASHBOARD, params={"store": "region:East China"})
+    assert region.status_code == 200, region.text
+    assert 'id="dashboard-scope">Region East China<' in region.text
+    assert 'value="region:East China" selected' in region.text
+    manager = as_(world.app, "store_manager1").get(DASHBOARD)
+    assert "region:" not in manager.text  # a store's staff see their stores only

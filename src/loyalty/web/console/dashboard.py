@@ -28,15 +28,16 @@ N_ = marker("web")
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
-#: the store picker's value for the whole chain
+#: the store picker's value for the whole chain, and the prefix of a region's
 CHAIN = "chain"
+REGION = "region:"
 PERIOD_NAMES = {"day": N_("By day"), "week": N_("By week"), "month": N_("By month")}
 
 
 @router.get("/dashboard")
 def dashboard(
     page: StaffPage,
-    store: Annotated[str | None, Query(max_length=20)] = None,
+    store: Annotated[str | None, Query(max_length=80)] = None,
     period: Annotated[str, Query(max_length=10)] = "day",
     from_: Annotated[str | None, Query(alias="from", max_length=20)] = None,
     to: Annotated[str | None, Query(max_length=20)] = None,
@@ -45,9 +46,10 @@ def dashboard(
     page.require("kpis:read")
     mine = views.my_stores(page)
     chain_wide = page.staff.store_ids is None
-    chosen = _scope(page, store, mine, chain_wide)
+    region = store[len(REGION) :] if store and store.startswith(REGION) and chain_wide else None
+    chosen = None if region else _scope(page, store, mine, chain_wide)
     given = {
-        "store": CHAIN if chosen is None else str(chosen.id),
+        "store": REGION + region if region else CHAIN if chosen is None else str(chosen.id),
         "period": period,
         "from": from_ or "",
         "to": to or "",
@@ -59,6 +61,8 @@ def dashboard(
     end = _date(to, "to", errors)
     values: dict[str, Any] = {
         "stores": mine,
+        "regions": sorted({s.region for s in mine if s.region}) if chain_wide else [],
+        "region": region,
         "chain_wide": chain_wide,
         "chosen": chosen,
         "given": given,
@@ -70,11 +74,12 @@ def dashboard(
     if errors:
         return page.html("console/dashboard.html", values, status=422)
     try:
-        report = (
-            kpis.chain_kpis(page.ctx, period=period, start=start, end=end)
-            if chosen is None
-            else kpis.store_kpis(page.ctx, chosen.id, period=period, start=start, end=end)
-        )
+        if region:
+            report = kpis.region_kpis(page.ctx, region, period=period, start=start, end=end)
+        elif chosen is None:
+            report = kpis.chain_kpis(page.ctx, period=period, start=start, end=end)
+        else:
+            report = kpis.store_kpis(page.ctx, chosen.id, period=period, start=start, end=end)
     except InvalidInput as exc:
         values["errors"] = forms.field_errors(exc, page.locale, {"period", "from", "to"})
         return page.html("console/dashboard.html", values, status=422)
