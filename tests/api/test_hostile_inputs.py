@@ -92,10 +92,9 @@ _COUPONS: dict[int, str] = {}
 def _coupon(w: World) -> str:
     """A shared code of the world's that any sale may bring (1 % off, a million uses)."""
     if id(w) not in _COUPONS:
+        from loyalty.bootstrap import FrozenClock
         from loyalty.services.offers.book import define_offer
         from loyalty.services.offers.coupons import issue_coupons
-
-        from loyalty.bootstrap import FrozenClock
 
         clock = w.ctx.clock  # issued long ago, so the sales of the matrix, dated back, may use it
         w.ctx.clock = FrozenClock(w.ctx.now() - timedelta(days=730))

@@ -15,7 +15,8 @@ from loyalty.bootstrap import Context
 from loyalty.db.core_tables import purchase_lines, purchases
 from loyalty.db.offer_tables import coupon_uses, coupons, offers
 from loyalty.domain.errors import Conflict, InvalidInput
-from loyalty.services import members, merchants, purchases as purchase_service, seed
+from loyalty.services import members, merchants, seed
+from loyalty.services import purchases as purchase_service
 from loyalty.services.offers.book import OfferLimits, define_offer
 from loyalty.services.offers.coupons import issue_coupons
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, ReturnLineIn
