@@ -40,6 +40,7 @@ def test_bench_small_runs_without_errors() -> None:
     assert results[0]["requests"] > 0
     assert results[0]["errors"] == {}
     assert results[0]["coupon_sales"] > 0  # one sale in five brings a 满减 coupon, used without a refusal
+    assert results[0]["quotes"] > 0  # tills quoting beside the sales, timed apart
     assert results[0]["workers"] == 1  # one process on SQLite unless asked
     cpu = results[0]["cpu_ms_per_purchase"]
     if sys.platform == "linux":  # read from /proc
