@@ -223,3 +223,66 @@ def test_the_quote_is_what_posting_does(ctx: Context) -> None:
             .order_by(purchase_lines.c.line_no)
         ).all()
     assert [(ln.amount_minor, ln.points) for ln in quoted.lines] == [tuple(r) for r in stored]
+
+
+def test_promotions_apply_when_the_sale_asks_for_them(ctx: Context) -> None:
+    """A 满减 promotion for everyone and a gold tier's 95折, without coupons: applied to the sales
+    that ask for promotions (not to the others, an import's among them), chosen best-for-member with
+    the coupons, recorded without a coupon, released by a full return."""
+    seed.ensure_programme(ctx)
+    store = merchants.list_stores(ctx)[0].id
+    member = members.register_member(ctx, MemberIn(phone="+8613900000003", name="Promo")).id
+    tier = members.get_member(ctx, member).tier_code
+    define_offer(ctx, LADDER | {"code": "everyone-100-20", "automatic": True, "group": "site"})
+    define_offer(
+        ctx,
+        {"code": "tier-95", "name": "等级95折", "kind": "percent_off", "percent": 5, "automatic": True,
+         "when": {"tiers": [tier]}},
+    )  # fmt: skip
+    now = ctx.now()
+    plain = purchase_service.post_purchase(ctx, _sale(store, member, "PR-0", now, []))
+    assert (plain.coupons, plain.total_minor) == ([], 13_000)  # not asked: nothing applied
+    asked = _sale(store, member, "PR-1", now, []).model_copy(update={"apply_promotions": True})
+    from loyalty.services.earning_rules.quote import QuoteIn, quote
+
+    quoted = quote(
+        ctx,
+        QuoteIn(store_id=store, member_id=member, occurred_at=now, lines=asked.lines, apply_promotions=True),
+    )
+    posted = purchase_service.post_purchase(ctx, asked)
+    assert (quoted.total_minor, quoted.points) == (
+        posted.total_minor,
+        posted.points_earned,
+    )  # quote = posting
+    # ¥130: 满100减20 and 5 % of ¥130 (¥6.50) stack (no shared group)
+    assert {(c.code, c.offer_code, c.discount_minor) for c in posted.coupons} == {
+        (None, "everyone-100-20", 2_000),
+        (None, "tier-95", 650),
+    }
+    assert posted.total_minor == 13_000 - 2_650
+    assert purchase_service.post_purchase(ctx, asked).coupons == posted.coupons  # a replay answers the same
+    with ctx.engine.connect() as conn:
+        assert (
+            conn.execute(
+                select(func.count()).select_from(coupon_uses).where(coupon_uses.c.coupon_id.is_(None))
+            ).scalar_one()
+            == 2
+        )
+    purchase_service.post_return(
+        ctx,
+        ReturnIn(
+            store_id=store,
+            order_id="PR-1",
+            return_id="PR-R",
+            occurred_at=now,
+            refund_minor=posted.total_minor,
+        ),
+    )
+    with ctx.engine.connect() as conn:
+        released = conn.execute(
+            select(func.count()).select_from(coupon_uses).where(coupon_uses.c.released_at.is_not(None))
+        ).scalar_one()
+    assert released == 2
+    with pytest.raises(InvalidInput) as limited:
+        define_offer(ctx, LADDER | {"code": "capped", "automatic": True}, limits=OfferLimits(max_uses=5))
+    assert limited.value.details["errors"][0]["field"] == "max_uses"

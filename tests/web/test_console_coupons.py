@@ -66,7 +66,10 @@ def test_a_cashier_quotes_and_posts_a_sale_with_coupons(world: World) -> None:
     posted = cashier.post(f"{path}/sales", _form(world, order, f"{mine}, {unused}"))
     assert posted.status_code == 303, posted.text
     page = cashier.get(path).text
-    assert f"Sale {order} posted: CN¥100.00 after CN¥20.00 off by coupons, 100 points earned." in page
+    assert (
+        f"Sale {order} posted: CN¥100.00 after CN¥20.00 off by coupons and promotions, 100 points earned."
+        in page
+    )
 
     before = _purchases(world)
     again = cashier.post(f"{path}/sales", _form(world, f"{order}-2", mine))

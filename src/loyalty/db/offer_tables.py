@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
 )
 
 from loyalty.db.base import metadata
@@ -48,6 +50,8 @@ offers = Table(
     Column("discounted_minor", BigInteger, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(100), nullable=False),
+    #: a promotion applied without a coupon to the sales that ask for promotions (core_0026)
+    Column("automatic", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("programme_id", "code", name="uq_offers_code"),
     CheckConstraint("uses >= 0 AND (max_uses IS NULL OR uses <= max_uses)", name="uses"),
     CheckConstraint(
@@ -79,7 +83,8 @@ coupon_uses = Table(
     "coupon_uses",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("coupon_id", Id, ForeignKey("coupons.id"), nullable=False),
+    #: None: an automatic promotion's use (no coupon; core_0026)
+    Column("coupon_id", Id, ForeignKey("coupons.id"), nullable=True),
     Column("offer_id", Id, ForeignKey("offers.id"), nullable=False),
     Column("member_id", Id, ForeignKey("members.id"), nullable=True),
     Column("purchase_id", Id, ForeignKey("purchases.id"), nullable=True),

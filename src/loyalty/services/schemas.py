@@ -149,6 +149,8 @@ class PurchaseIn(_Model):
     # The coupons the customer hands over (`services.offers.checkout`); left out of the dump when there
     # are none, so a sale without coupons hashes as it did before sales could bring them.
     coupon_codes: list[str] = Field(default_factory=list, exclude_if=lambda codes: not codes)
+    # The promotions in force applied too (a till that prices with the programme); left out when false.
+    apply_promotions: bool = Field(default=False, exclude_if=lambda apply: not apply)
 
     @property
     def anonymous(self) -> bool:
@@ -157,9 +159,9 @@ class PurchaseIn(_Model):
 
 
 class UsedCoupon(_Model):
-    """A coupon a sale used: its code as printed, its offer and the discount it gave."""
+    """A coupon (or a promotion: no code) a sale used: its offer and the discount it gave."""
 
-    code: str
+    code: str | None
     offer_code: str
     offer_name: str
     discount_minor: int

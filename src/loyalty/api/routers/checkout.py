@@ -60,6 +60,9 @@ class QuoteIn(BaseModel):
         max_length=MAX_CODES,
         description="Codes the customer hands over: applied as posting the sale would apply them.",
     )
+    apply_promotions: bool = Field(
+        default=False, description="The promotions in force too, as the sale would."
+    )
 
 
 class RedemptionOut(BaseModel):
@@ -109,6 +112,7 @@ def quote_input(body: QuoteIn) -> quote_service.QuoteIn:
         occurred_at=body.occurred_at,
         channel=body.channel,
         coupon_codes=list(body.coupon_codes),
+        apply_promotions=body.apply_promotions,
         lines=[
             PurchaseLineIn(
                 sku=line.sku,

@@ -114,6 +114,12 @@ class PurchaseIn(BaseModel):
         "usable by this member now, or the sale is refused with COUPON_NOT_USABLE (one answer for any "
         "reason); the best-for-member combination is applied and `coupons` says what each took off.",
     )
+    apply_promotions: bool = Field(
+        default=False,
+        exclude_if=lambda apply: not apply,
+        description="Apply the programme's promotions in force (满减 for everyone, a tier's discount) with "
+        "the coupons: for a till that prices with the programme (false: the till applied its own discounts).",
+    )
 
     @model_validator(mode="after")
     def _amounts_fit_currency(self) -> PurchaseIn:
@@ -164,9 +170,9 @@ class PurchaseOut(BaseModel):
 
 
 class CouponUseOut(BaseModel):
-    """A coupon a sale used."""
+    """A coupon (or, `code` null, a promotion) a sale used."""
 
-    code: str
+    code: str | None
     offer_code: str
     offer_name: str
     discount: Money
@@ -243,6 +249,7 @@ def purchase_input(body: PurchaseIn | dict[str, Any]) -> CorePurchaseIn:
         currency=data.currency,
         channel=data.channel,
         coupon_codes=list(data.coupon_codes),
+        apply_promotions=data.apply_promotions,
         lines=[
             CoreLineIn(
                 sku=line.sku,

@@ -62,6 +62,8 @@ class OfferSpec:
     max_discount_minor: int = 0
     group: str | None = None
     when: Conditions = field(default_factory=Conditions)
+    #: a promotion: applied to every sale it selects, without a coupon, when the till asks for them
+    automatic: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def parse_offer(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> OfferS
         errors.add("", "an offer is a mapping of fields")
         errors.raise_any()
     fields = {"code", "name", "kind", "percent", "amount", "steps", "repeat", "buy", "get", "max_discount"}
-    for name in sorted(set(raw) - fields - {"group", "when"}):
+    for name in sorted(set(raw) - fields - {"group", "when", "automatic"}):
         errors.add(name, "is not a field of an offer")
     code = raw.get("code")
     if not isinstance(code, str) or not code.strip() or len(code) > 40:
@@ -138,6 +140,9 @@ def parse_offer(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> OfferS
     repeat = raw.get("repeat", False)
     if not isinstance(repeat, bool) or (repeat and kind != "ladder"):
         errors.add("repeat", "is true or false, for a ladder only")
+    automatic = raw.get("automatic", False)
+    if not isinstance(automatic, bool):
+        errors.add("automatic", "is true (a promotion, no coupon needed) or false")
     max_discount = money(raw.get("max_discount"), "max_discount", errors, minor_per_unit)
     group = raw.get("group")
     if group is not None and (not isinstance(group, str) or not group.strip() or len(group) > 40):
@@ -171,6 +176,7 @@ def parse_offer(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> OfferS
         max_discount_minor=max_discount,
         group=group,
         when=when,
+        automatic=bool(automatic),
     )
 
 

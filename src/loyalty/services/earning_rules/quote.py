@@ -35,6 +35,7 @@ from loyalty.services.catalogue import StoreInfo, catalogue_of
 from loyalty.services.common import read
 from loyalty.services.earning_rules.frames import earn_at_store
 from loyalty.services.offers.checkout import NO_COUPONS, CartLine, CouponDiscounts, coupon_discounts
+from loyalty.services.offers.promotions import promotions_at
 from loyalty.services.schemas import PurchaseLineIn
 
 #: the most lines a quoted cart may have (as a posted sale)
@@ -52,6 +53,7 @@ class QuoteIn(BaseModel):
     channel: Channel = DEFAULT_CHANNEL
     lines: list[PurchaseLineIn] = Field(default_factory=list)
     coupon_codes: list[str] = Field(default_factory=list)
+    apply_promotions: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
         member = None if cart.member_id is None else _member(conn, cart.member_id)
         tier = None if member is None else catalogue.tiers(conn).by_id[member.tier_id]
         coupons = NO_COUPONS
-        if cart.coupon_codes:  # as posting takes them (`posting.one_sale._coupons`), read only
+        if cart.coupon_codes or cart.apply_promotions:  # as posting takes them (`one_sale._coupons`)
             coupons = coupon_discounts(
                 conn,
                 cart.coupon_codes,
@@ -205,6 +207,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
                     CartLine(a, ln.quantity, ln.category, ln.sku)
                     for a, ln in zip(amounts, cart.lines, strict=True)
                 ],
+                promotions=promotions_at(conn, prog.id, occurred_at) if cart.apply_promotions else (),
             )
             amounts = coupons.net(amounts)
         cart_lines = [_CartLine(a, ln.category, ln.sku) for a, ln in zip(amounts, cart.lines, strict=True)]

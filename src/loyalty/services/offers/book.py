@@ -90,6 +90,16 @@ def define_offer(
         _positive(value, field)
     if limits.activation_days < 0:
         raise InvalidInput.field("activation_days", "must not be negative", "OFFER_INVALID")
+    if spec.automatic:  # no coupon to count on: a promotion runs for its period, without use limits
+        for value, field in (
+            (limits.per_member, "per_member"),
+            (limits.max_uses, "max_uses"),
+            (limits.budget_minor, "budget"),
+        ):
+            if value is not None:
+                raise InvalidInput.field(
+                    field, "a promotion has no use limits: give it an end instead", "OFFER_INVALID"
+                )
     start = valid_from or ctx.now()
     if valid_to is not None and valid_to <= start:
         raise InvalidInput.field("valid_to", "must be after valid_from", "OFFER_INVALID")
@@ -121,6 +131,7 @@ def define_offer(
             "discounted_minor": 0,
             "created_at": now,
             "created_by": (actor or SYSTEM).id,
+            "automatic": spec.automatic,
         }
         oid = conn.execute(insert(offers).values(**values).returning(offers.c.id)).scalar_one()
         audit.record(conn, actor or SYSTEM, "offer.define", "offer", spec.code, None, values, at=now)

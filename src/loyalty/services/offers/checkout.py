@@ -1,4 +1,5 @@
-"""Coupons at the till: the codes a cart brings, found usable, applied to its lines, and used.
+"""Coupons and promotions at the till: the codes a cart brings, found usable, applied to its lines
+with the promotions in force when the till asks for them, and used.
 
 One function (`coupon_discounts`) serves the quote, which only reads, and the posting, which then
 records each use in the sale's own transaction (`record_uses`), so a quote is what posting the same
@@ -18,6 +19,10 @@ cart does. The policy, as the marketer's guide states it:
   is refused with COUPON_NOT_USABLE and writes nothing.
 * A fully returned sale gives its coupons back (`coupons.release_coupons`); a partial return keeps
   them used, the discount staying with the lines as they were sold.
+* Promotions (`promotions`: automatic offers, e.g. 满200减20 for everyone or a tier's 95折) join the
+  coupons' offers in the best-for-member choice when the sale asks for them (`apply_promotions`: a
+  till that prices with the programme; an import or a till that applied its own discounts does
+  not). Their uses are recorded without a coupon and have no limits.
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, insert, select
 
 from loyalty.db.offer_tables import coupon_uses, coupons, offers
 from loyalty.domain.errors import InvalidInput, field_error
 from loyalty.domain.programme.offers import OfferLine, OfferSale, apply_offers
 from loyalty.services.offers.coupons import Usable, find_usable, printed, typed, use_coupon
+from loyalty.services.offers.promotions import Promotion
 
 #: the most codes one sale may bring
 MAX_CODES = 5
@@ -42,12 +48,13 @@ MAX_CODES = 5
 class AppliedCoupon:
     """A code the sale uses: its offer and what it took off the cart."""
 
-    code: str  # as printed
+    code: str | None  # as printed; None: a promotion, applied without a coupon
     offer_code: str
     offer_name: str
     kind: str
     discount_minor: int
-    usable: Usable
+    usable: Usable | None  # None: a promotion
+    offer_id: int = 0
 
     def shown(self) -> dict[str, Any]:
         """What a sale's answer says of it (`schemas.UsedCoupon`)."""
@@ -122,26 +129,34 @@ def coupon_discounts(
     channel: str,
     tier_code: str | None,
     lines: Sequence[CartLine],
+    promotions: Sequence[Promotion] = (),
 ) -> CouponDiscounts:
-    """What `codes` take off the cart's lines for `member_id` at `at` (reads only; see the module)."""
-    if not codes:
+    """What `codes`, and the `promotions` in force, take off the cart's lines for `member_id` at `at`
+    (reads only; see the module): coupons and promotions are combined best-for-member together."""
+    if not codes and not promotions:
         return CouponDiscounts(per_line=[0] * len(lines))
     stored = checked_codes(codes)
     usables = [find_usable(conn, code, member_id, at) for code in stored]
-    by_offer: dict[str, tuple[str, Usable]] = {}
+    by_offer: dict[str, tuple[str | None, Usable | None, int]] = {
+        p.spec.code: (None, None, p.offer_id) for p in promotions
+    }
+    specs = {p.spec.code: p.spec for p in promotions}
     for code, usable in zip(stored, usables, strict=True):
-        by_offer.setdefault(usable.spec.code, (code, usable))  # one coupon of an offer per sale
+        if usable.spec.code not in by_offer:  # one coupon of an offer per sale
+            by_offer[usable.spec.code] = (code, usable, usable.offer_id)
+            specs[usable.spec.code] = usable.spec
     sale = OfferSale(store_code=store_code, channel=channel, tier_code=tier_code or "")
     cart = [OfferLine(ln.amount_minor, ln.quantity, ln.category, ln.sku) for ln in lines]
-    chosen = apply_offers([u.spec for _, u in by_offer.values()], sale, cart)
+    chosen = apply_offers(list(specs.values()), sale, cart)
     totals = [0] * len(chosen.offers)
     for index, minor in zip(chosen.entry_offer.tolist(), chosen.entry_minor.tolist(), strict=True):
         totals[index] += minor
     applied = []
     for spec, total in zip(chosen.offers, totals, strict=True):
-        code, usable = by_offer[spec.code]
-        applied.append(AppliedCoupon(printed(code), spec.code, spec.name, spec.kind, total, usable))
-    used = {c.usable.coupon_id for c in applied}
+        given, found, offer_id = by_offer[spec.code]
+        shown = None if given is None else printed(given)
+        applied.append(AppliedCoupon(shown, spec.code, spec.name, spec.kind, total, found, offer_id))
+    used = {c.usable.coupon_id for c in applied if c.usable is not None}
     left = [printed(code) for code, u in zip(stored, usables, strict=True) if u.coupon_id not in used]
     return CouponDiscounts(per_line=chosen.discount.tolist(), applied=applied, not_applied=left)
 
@@ -150,9 +165,22 @@ def record_uses(
     conn: Connection, discounts: CouponDiscounts, member_id: int | None, at: datetime, purchase_id: int
 ) -> None:
     """Take a use of each applied coupon for purchase `purchase_id`, in the caller's transaction
-    (COUPON_NOT_USABLE, and the transaction rolled back by the caller, when a racer took it first)."""
+    (COUPON_NOT_USABLE, and the transaction rolled back by the caller, when a racer took it first);
+    a promotion's use is recorded without a coupon and without counters (it has no use limits)."""
     for coupon in discounts.applied:
-        use_coupon(conn, coupon.usable, member_id, coupon.discount_minor, at, purchase_id=purchase_id)
+        if coupon.usable is not None:
+            use_coupon(conn, coupon.usable, member_id, coupon.discount_minor, at, purchase_id=purchase_id)
+            continue
+        conn.execute(
+            insert(coupon_uses).values(
+                coupon_id=None,
+                offer_id=coupon.offer_id,
+                member_id=member_id,
+                purchase_id=purchase_id,
+                discount_minor=coupon.discount_minor,
+                used_at=at,
+            )
+        )
 
 
 def used_by(conn: Connection, purchase_id: int) -> list[dict[str, Any]]:
@@ -160,14 +188,15 @@ def used_by(conn: Connection, purchase_id: int) -> list[dict[str, Any]]:
     a use given back by a full return is still listed: the sale did use it."""
     rows = conn.execute(
         select(coupons.c.code, offers.c.code.label("offer_code"), offers.c.name, coupon_uses.c.discount_minor)
-        .join(coupons, coupons.c.id == coupon_uses.c.coupon_id)
+        .select_from(coupon_uses)
+        .outerjoin(coupons, coupons.c.id == coupon_uses.c.coupon_id)  # none: a promotion's use
         .join(offers, offers.c.id == coupon_uses.c.offer_id)
         .where(coupon_uses.c.purchase_id == purchase_id)
         .order_by(coupon_uses.c.id)
     ).all()
     return [
         {
-            "code": printed(r.code),
+            "code": None if r.code is None else printed(r.code),
             "offer_code": r.offer_code,
             "offer_name": r.name,
             "discount_minor": int(r.discount_minor),

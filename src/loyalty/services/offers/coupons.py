@@ -256,8 +256,8 @@ def use_coupon(
 
 
 def release_coupons(conn: Connection, purchase_id: int, at: datetime) -> int:
-    """Give back the coupons a fully returned sale used (their counters and the offers' move back);
-    how many were given back."""
+    """Give back the coupons a fully returned sale used (their counters and the offers' move back),
+    and mark its promotions' uses released; how many uses were given back."""
     used = conn.execute(
         select(
             coupon_uses.c.id, coupon_uses.c.coupon_id, coupon_uses.c.offer_id, coupon_uses.c.discount_minor
@@ -267,6 +267,8 @@ def release_coupons(conn: Connection, purchase_id: int, at: datetime) -> int:
     ).all()
     for use in used:
         conn.execute(update(coupon_uses).where(coupon_uses.c.id == use.id).values(released_at=at))
+        if use.coupon_id is None:  # a promotion's use: no coupon and no counters to give back
+            continue
         conn.execute(update(coupons).where(coupons.c.id == use.coupon_id).values(uses=coupons.c.uses - 1))
         conn.execute(
             update(offers)

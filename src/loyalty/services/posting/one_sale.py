@@ -52,6 +52,7 @@ from loyalty.services.offers.checkout import (
     record_uses,
     used_by,
 )
+from loyalty.services.offers.promotions import promotions_at
 from loyalty.services.request_hashes import model_hash, request_hash
 from loyalty.services.schemas import PurchaseIn, PurchaseResult, UsedCoupon
 from loyalty.services.tier_window import qualifying_spend, send_qualifying_spend
@@ -296,7 +297,7 @@ def post_sale(
     amounts = _validate(data)
     rhash = model_hash(data)
     # A retry's coupons are used already (by the sale it repeats): look the order up before them.
-    look_up_order = look_up_order or bool(data.coupon_codes)
+    look_up_order = look_up_order or bool(data.coupon_codes) or data.apply_promotions
     existing = (
         _PURCHASE_BY_ORDER.run(conn, {"store_id": data.store_id, "order_id": data.order_id})
         if look_up_order
@@ -419,9 +420,11 @@ def _coupons(
     member_id: int | None,
     tier_code: str | None,
 ) -> CouponDiscounts:
-    """What the sale's coupon codes take off its lines (`services.offers.checkout`)."""
-    if not data.coupon_codes:
+    """What the sale's coupon codes, and the promotions in force when it asks for them, take off its
+    lines (`services.offers.checkout`)."""
+    if not data.coupon_codes and not data.apply_promotions:
         return NO_COUPONS
+    promotions = promotions_at(conn, store.programme.id, data.occurred_at) if data.apply_promotions else []
     lines = [CartLine(a, ln.quantity, ln.category, ln.sku) for a, ln in zip(amounts, data.lines, strict=True)]
     return coupon_discounts(
         conn,
@@ -432,6 +435,7 @@ def _coupons(
         channel=data.channel,
         tier_code=tier_code,
         lines=lines,
+        promotions=promotions,
     )
 
 

@@ -35,17 +35,23 @@ from loyalty.services.schemas import PurchaseIn, PurchaseResult
 
 def batchable(sale: PurchaseIn) -> bool:
     """Whether a sale may go in a batch: it names its member by id (or none: an anonymous sale, which
-    the routine writes without touching any account), brings no coupon, leaves the total to its lines,
-    and its lines add up to a sale the ledger takes (the routine's 64-bit sums would wrap around past
-    it; the sale alone is refused with the field named)."""
+    the routine writes without touching any account), brings no coupon nor asks for promotions,
+    leaves the total to its lines, and its lines add up to a sale the ledger takes (the routine's
+    64-bit sums would wrap around past it; the sale alone is refused with the field named)."""
     return (
         sale.phone is None
         and sale.card_no is None
         and sale.total_minor is None
         and sale.occurred_at.tzinfo is not None
         and within_limit(sale.lines)
-        and not sale.coupon_codes  # taken by conditional updates, each waited for (`offers.checkout`)
+        and batchable_offers(sale)
     )
+
+
+def batchable_offers(sale: PurchaseIn) -> bool:
+    """Whether a sale leaves offers out of it: its coupons are taken by conditional updates, each
+    waited for, and its promotions priced per sale (`offers.checkout`), so such a sale goes alone."""
+    return not sale.coupon_codes and not sale.apply_promotions
 
 
 @dataclass(frozen=True)

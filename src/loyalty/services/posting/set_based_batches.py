@@ -31,7 +31,7 @@ from loyalty.db.prepared import pipelined_transaction
 from loyalty.services import idempotency
 from loyalty.services.catalogue import catalogue_of
 from loyalty.services.posting.alone import post_alone
-from loyalty.services.posting.pos_batch import batchable, post_sales, read_ahead
+from loyalty.services.posting.pos_batch import batchable, batchable_offers, post_sales, read_ahead
 from loyalty.services.posting.sale_request import SaleAnswer, SaleRequest, replayed
 from loyalty.services.posting.shared_transactions import MAX_BATCH, Outcome, SharedTransactions
 
@@ -87,7 +87,7 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
 
     def _post(self, conn: Connection, jobs: list[SaleRequest], answered: list[Outcome]) -> list[Outcome]:
         # sent, not waited for; a sale with coupons goes alone (see below), so its reads are not sent
-        ahead = read_ahead(conn, self.ctx, [job.sale for job in jobs if not job.sale.coupon_codes])
+        ahead = read_ahead(conn, self.ctx, [job.sale for job in jobs if batchable_offers(job.sale)])
         keyed = [(i, job.key) for i, job in enumerate(jobs) if job.key is not None]
         asked = [(key.scope, key.key, key.request_hash) for _, key in keyed]
         found = idempotency.find_many(conn, asked)  # waits, for the reads sent ahead too
@@ -106,7 +106,7 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
         for i, job in enumerate(jobs):
             if answered[i][1] is not ALONE:
                 continue
-            if job.sale.coupon_codes:
+            if not batchable_offers(job.sale):
                 continue  # its coupons are taken by conditional updates, each waited for: alone
             if job.key is not None:
                 if (job.key.scope, job.key.key) in keys_seen:

@@ -116,6 +116,7 @@ def post_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
         currency=currency,
         lines=lines,
         coupon_codes=codes,
+        apply_promotions=True,  # the console's till prices with the programme
     )
     try:
         if codes:  # a code no coupon answers to is a lookup's answer
@@ -136,7 +137,8 @@ def post_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
         message = _("Receipt {order_id} was already posted; nothing was added.", order_id=order_id)
     elif result.coupons:
         message = _(
-            "Sale {order_id} posted: {total} after {discount} off by coupons, {points} points earned.",
+            "Sale {order_id} posted: {total} after {discount} off by coupons and promotions, "
+            "{points} points earned.",
             order_id=order_id,
             total=money(result.total_minor, currency, page.locale),
             discount=money(sum(c.discount_minor for c in result.coupons), currency, page.locale),
@@ -251,7 +253,9 @@ def quote_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
     codes = _coupon_codes(form, errors)
     if not errors and store_id is not None:
         page.require_store(store_id)
-        cart = quote_service.QuoteIn(store_id=store_id, member_id=member_id, lines=lines, coupon_codes=codes)
+        cart = quote_service.QuoteIn(
+            store_id=store_id, member_id=member_id, lines=lines, coupon_codes=codes, apply_promotions=True
+        )
         try:
             quoted = quote_service.quote(page.ctx, cart)
         except DomainError as exc:
