@@ -204,6 +204,49 @@ def _defined_rule(w: World) -> str:
     return str(rule["code"])
 
 
+def _reward(w: World) -> str:
+    """A reward of the world's catalogue any member may order any number of times (1 point, no stock)."""
+    from loyalty.domain.programme.rewards import RewardTerms
+    from loyalty.services.rewards import catalog
+
+    cache = w.__dict__.setdefault("_mx", {})
+    if "reward" not in cache:
+        catalog.define_reward(w.ctx, RewardTerms(code="mx-pen", name="Pen", kind="gift", points=1))
+        cache["reward"] = "mx-pen"
+    return str(cache["reward"])
+
+
+def _funded(w: World) -> None:
+    """Members A and B hold points enough for the reward orders of the matrix and the attacks."""
+    from loyalty.services import points
+
+    for mid in (w.member_a["id"], w.member_b["id"]):
+        if points.balance(w.ctx, mid).available < 100:
+            points.adjust(w.ctx, mid, 1_000, reason="matrix rewards", operator="test")
+
+
+def _reward_order_body(w: World) -> dict[str, Any]:
+    _funded(w)
+    return {"reward": _reward(w), "store_id": w.store_a}
+
+
+def _reward_order(w: World) -> int:
+    """A fresh order of member A at store A, reserved."""
+    from loyalty.services.rewards import redeem
+
+    _funded(w)
+    return redeem.redeem(w.ctx, w.member_a["id"], _reward(w), store_id=w.store_a).id
+
+
+def _fresh_reward(w: World) -> str:
+    from loyalty.domain.programme.rewards import RewardTerms
+    from loyalty.services.rewards import catalog
+
+    code = f"mx-r{_n()}"
+    catalog.define_reward(w.ctx, RewardTerms(code=code, name="Mug", kind="gift", points=5, stock=3))
+    return code
+
+
 def f(**kw: Any) -> Callable[[World], dict[str, Any]]:
     return lambda w: {k: (v(w) if callable(v) else v) for k, v in kw.items()}
 
@@ -483,6 +526,62 @@ CASES: list[Case] = [
         "/api/v1/programme/rules.yaml",
         A({"admin", "marketer"}),
         f(url="/api/v1/programme/rules.yaml", params={"dry_run": "true"}, content="rules: []\n"),
+    ),
+    # rewards: the catalogue is read by marketers and the front line and defined by programme:write;
+    # an order spends points at the caller's store (points:redeem), a member orders through /me
+    Case("GET", "/api/v1/rewards", A(READERS), f(url="/api/v1/rewards")),
+    Case(
+        "POST",
+        "/api/v1/rewards",
+        A({"admin", "marketer"}),
+        f(
+            url="/api/v1/rewards",
+            json=lambda w: {
+                "code": f"mx-new{_n()}",
+                "name": "Tote",
+                "kind": "gift",
+                "points": 50,
+                "stock": 9,
+            },
+        ),
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/rewards/{code}",
+        A({"admin", "marketer"}),
+        f(url=lambda w: f"/api/v1/rewards/{_fresh_reward(w)}", json={"stock": 10}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/members/{member_id}/reward-orders",
+        A(FRONT_A),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/reward-orders", json=_reward_order_body),
+    ),
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}/reward-orders",
+        A(READERS),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/reward-orders"),
+    ),
+    Case(
+        "POST",
+        "/api/v1/reward-orders/{order_id}/fulfil",
+        A(FRONT_A),
+        f(url=lambda w: f"/api/v1/reward-orders/{_reward_order(w)}/fulfil", json={"status": "collected"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/reward-orders/{order_id}/cancel",
+        A(FRONT_A),
+        f(url=lambda w: f"/api/v1/reward-orders/{_reward_order(w)}/cancel", json={"reason": "changed mind"}),
+    ),
+    Case("GET", "/api/v1/me/rewards", A(MEMBERS), f(url="/api/v1/me/rewards")),
+    Case("GET", "/api/v1/me/reward-orders", A(MEMBERS), f(url="/api/v1/me/reward-orders")),
+    Case(
+        "POST",
+        "/api/v1/me/reward-orders",
+        A(MEMBERS),
+        f(url="/api/v1/me/reward-orders", json=lambda w: {"reward": _reward_order_body(w)["reward"]}),
     ),
     # the till's quote: a sale's callers, for their own store
     Case(

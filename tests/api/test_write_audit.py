@@ -336,6 +336,41 @@ def test_anomaly_reviews_rules_scans_and_lifts_are_audited(world: World) -> None
     assert jobs.wait_all(60)
 
 
+def test_reward_writes_are_audited(world: World) -> None:
+    from loyalty.services import points
+
+    code = f"aud-r{next(_n)}"
+    reward = {"code": code, "name": "Audit mug", "kind": "gift", "points": 10, "stock": 1}
+    _audited(world, "marketer", "POST", "/rewards", reward, action="reward.define", entity="reward")
+    _refused(world, "marketer", "POST", "/rewards", reward, 422)  # the code is taken
+    _audited(
+        world, "marketer", "PATCH", f"/rewards/{code}", {"stock": 2}, action="reward.change", entity="reward",
+        status=200,
+    )  # fmt: skip
+    _refused(world, "marketer", "PATCH", "/rewards/aud-nothing", {"stock": 2}, 404)
+    mid = int(register(world, "admin", _phone(), world.store_a)["id"])
+    points.adjust(world.ctx, mid, 100, reason="reward audit", operator="test")
+    points.adjust(world.ctx, world.member_a["id"], 100, reason="reward audit", operator="test")
+    path, body = f"/members/{mid}/reward-orders", {"reward": code, "store_id": world.store_a}
+    kept = _audited(world, "cashier", "POST", path, body, action="reward.redeem", entity="reward_order")
+    second = _audited(world, "pos", "POST", path, body, action="reward.redeem", entity="reward_order")
+    _refused(world, "cashier", "POST", path, body, 409)  # out of stock
+    _audited(
+        world, "cashier", "POST", f"/reward-orders/{kept['id']}/fulfil", {"status": "shipped"},
+        action="reward.fulfil", entity="reward_order", status=200,
+    )  # fmt: skip
+    _refused(world, "cashier", "POST", f"/reward-orders/{kept['id']}/cancel", {}, 409)  # shipped
+    _audited(
+        world, "pos", "POST", f"/reward-orders/{second['id']}/cancel", {"reason": "changed mind"},
+        action="reward.cancel", entity="reward_order", status=200,
+    )  # fmt: skip
+    mine = {"reward": code}
+    _audited(
+        world, "member", "POST", "/me/reward-orders", mine, action="reward.redeem", entity="reward_order"
+    )
+    _refused(world, "member", "POST", "/me/reward-orders", mine, 409)  # the unit given back is taken
+
+
 #: write routes and the test above that audits them; a new write route must be added here
 COVERED = {
     ("POST", "/api/v1/purchases"): test_sales_returns_and_redemptions_are_audited,
@@ -376,6 +411,12 @@ COVERED = {
     ): test_anomaly_reviews_rules_scans_and_lifts_are_audited,
     ("PUT", "/api/v1/anomalies/rules"): test_anomaly_reviews_rules_scans_and_lifts_are_audited,
     ("POST", "/api/v1/anomalies/scans"): test_anomaly_reviews_rules_scans_and_lifts_are_audited,
+    ("POST", "/api/v1/rewards"): test_reward_writes_are_audited,
+    ("PATCH", "/api/v1/rewards/{code}"): test_reward_writes_are_audited,
+    ("POST", "/api/v1/members/{member_id}/reward-orders"): test_reward_writes_are_audited,
+    ("POST", "/api/v1/reward-orders/{order_id}/fulfil"): test_reward_writes_are_audited,
+    ("POST", "/api/v1/reward-orders/{order_id}/cancel"): test_reward_writes_are_audited,
+    ("POST", "/api/v1/me/reward-orders"): test_reward_writes_are_audited,
 }
 #: writes that store nothing: a login answers a signed token and keeps no session; a quote and a
 #: simulation read only

@@ -11,12 +11,14 @@ from pathlib import Path
 import typer
 
 from loyalty.cli._core import context, run
+from loyalty.cli.rewards import register_member_commands
 from loyalty.domain.money import parse_amount
 from loyalty.i18n import translator
 
 _ = translator("cli")
 
 app = typer.Typer(help="Members.", no_args_is_help=True)
+register_member_commands(app)  # redeem-reward, reward-orders, fulfil-reward, cancel-reward
 
 
 @app.command("register")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from loyalty.cli.rewards import app as rewards_app
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
@@ -405,6 +406,7 @@ rules_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(rules_app, name="rules")
+app.add_typer(rewards_app, name="rewards")
 
 EffectiveFrom = Annotated[
     str | None,

@@ -22,6 +22,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "loyalty.db.churn_tables",
     "loyalty.db.basket_rule_tables",
     "loyalty.db.target_tables",
+    "loyalty.db.reward_tables",
 )
 
 

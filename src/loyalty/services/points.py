@@ -49,7 +49,7 @@ from loyalty.services.accounts import (
     set_account,
 )
 from loyalty.services.anomalies.suspensions import refuse_if_suspended
-from loyalty.services.catalogue import credit_source, store_info
+from loyalty.services.catalogue import StoreInfo, credit_source, store_info
 from loyalty.services.common import member_row, read
 from loyalty.services.id_ranges import IdRange, RangeProgress, run_job
 from loyalty.services.request_hashes import request_hash
@@ -220,6 +220,54 @@ def _spend(conn: Connection, acc: LockedAccount, points: int, now: datetime, tra
     set_account(conn, acc)
 
 
+def spend_for_redemption(
+    conn: Connection,
+    acc: LockedAccount,
+    store: StoreInfo,
+    points: int,
+    now: datetime,
+    *,
+    rule: str,
+    **links: Any,
+) -> int:
+    """Spend `points` of the locked account at `store` (a `redeem` transfer to the store's merchant's
+    redeemed account, lots taken soonest-expiring first); the transfer's id.
+
+    The one debit path of every redemption (points as cash, a reward): POINTS_INSUFFICIENT when the
+    available points are short, BELOW_MIN_BALANCE under the programme's minimum. `links` go on the
+    transfer (order_id, value_minor, operator, reason). The caller holds the account's lock and has
+    refused a suspended member (`refuse_if_suspended`).
+    """
+    prog = store.programme
+    available = _available(conn, acc, now)
+    if available < points:
+        raise Conflict(
+            "POINTS_INSUFFICIENT",
+            "{requested} points requested, {available} available",
+            {"available": available, "requested": points},
+        )
+    if available < prog.min_redeem_balance:
+        raise Conflict(
+            "BELOW_MIN_BALANCE",
+            "redeeming needs at least {min_redeem_balance} points",
+            {"min_redeem_balance": prog.min_redeem_balance, "available": available},
+        )
+    tid = post_transfer(
+        conn,
+        kind="redeem",
+        debit_account_id=acc.id,
+        credit_account_id=store.redeemed_account_id,
+        amount=points,
+        at=now,
+        rule=rule,
+        member_id=acc.member_id,
+        store_id=store.id,
+        **links,
+    )
+    _spend(conn, acc, points, now, tid)
+    return tid
+
+
 def redeem(
     ctx: Context,
     member_id: int,
@@ -287,34 +335,17 @@ def redeem(
                     "redeem_cap_pct": prog.redeem_cap_pct,
                 },
             )
-        available = _available(conn, acc, now)
-        if available < points:
-            raise Conflict(
-                "POINTS_INSUFFICIENT",
-                "{requested} points requested, {available} available",
-                {"available": available, "requested": points},
-            )
-        if available < prog.min_redeem_balance:
-            raise Conflict(
-                "BELOW_MIN_BALANCE",
-                "redeeming needs at least {min_redeem_balance} points",
-                {"min_redeem_balance": prog.min_redeem_balance, "available": available},
-            )
-        tid = post_transfer(
+        tid = spend_for_redemption(
             conn,
-            kind="redeem",
-            debit_account_id=acc.id,
-            credit_account_id=store.redeemed_account_id,
-            amount=points,
-            at=now,
+            acc,
+            store,
+            points,
+            now,
             rule=f"redeem:{prog.points_per_currency_unit}pts/unit",
-            member_id=member_id,
-            store_id=store_id,
             order_id=order_id,
             value_minor=value_minor,
             operator=actor.id if actor else None,
         )
-        _spend(conn, acc, points, now, tid)
         result = RedeemResult(
             transfer_id=tid,
             member_id=member_id,
@@ -677,4 +708,12 @@ def verify_ledger(ctx: Context) -> dict[str, Any]:
     return {"ok": not problems, "problems": problems, "members": int(n_members)}
 
 
-__all__ = ["adjust", "balance", "expire_points", "redeem", "statement", "verify_ledger"]
+__all__ = [
+    "adjust",
+    "balance",
+    "expire_points",
+    "redeem",
+    "spend_for_redemption",
+    "statement",
+    "verify_ledger",
+]

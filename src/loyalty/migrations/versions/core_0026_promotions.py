@@ -1,7 +1,7 @@
 """Promotions: offers applied without a coupon, and their uses beside the coupons'.
 
 Revision ID: core_0026
-Revises: core_0024
+Revises: core_0025
 Create Date: 2026-12-05
 
 `offers` gains `automatic` (false for every offer already defined: they stay coupon offers) and
@@ -21,7 +21,7 @@ from alembic import op
 from loyalty.migrations.sqlite_rebuild import rebuild, table_sql
 
 revision = "core_0026"
-down_revision = "core_0024"
+down_revision = "core_0025"
 branch_labels = None
 depends_on = None
 

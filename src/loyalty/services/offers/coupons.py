@@ -84,47 +84,61 @@ def issue_coupons(
         )
     if max_uses < 1:
         raise InvalidInput.field("max_uses", "a code is usable at least once", "COUPON_ISSUE_INVALID")
-    now = ctx.now()
     with ctx.engine.begin() as conn:
-        offer = offer_by_code(conn, offer_code)
-        if offer.valid_to is not None and offer.valid_to <= now:
-            raise Conflict("OFFER_ENDED", "offer {code} has ended", {"code": offer_code})
-        usable_from = max(now, offer.valid_from) + timedelta(days=offer.limits.activation_days)
-        expires = (
-            None if offer.limits.validity_days is None else now + timedelta(days=offer.limits.validity_days)
+        return issue_in(
+            conn, offer_code, ctx.now(), member_ids=member_ids, count=n, max_uses=max_uses, actor=actor
         )
-        if offer.valid_to is not None:
-            expires = offer.valid_to if expires is None else min(expires, offer.valid_to)
-        codes = list({new_code() for _ in range(n)})
-        while len(codes) < n:  # 80 bits: a repeat is astronomically rare, but never issued twice
-            codes = list(set(codes) | {new_code()})
-        owners = member_ids if member_ids is not None else [None] * n
-        conn.execute(
-            insert(coupons),
-            [
-                {
-                    "offer_id": offer.id,
-                    "code": code,
-                    "member_id": owner,
-                    "max_uses": 1 if owner is not None else max_uses,
-                    "uses": 0,
-                    "issued_at": now,
-                    "usable_from": usable_from,
-                    "expires_at": expires,
-                }
-                for code, owner in zip(codes, owners, strict=True)
-            ],
-        )
-        audit.record(
-            conn,
-            actor or SYSTEM,
-            "coupon.issue",
-            "offer",
-            offer_code,
-            None,
-            {"count": n, "members": member_ids is not None, "max_uses": max_uses},
-            at=now,
-        )
+
+
+def issue_in(
+    conn: Connection,
+    offer_code: str,
+    now: datetime,
+    *,
+    member_ids: list[int] | None,
+    count: int,
+    max_uses: int = 1,
+    actor: Actor | None = None,
+) -> Issued:
+    """`issue_coupons` in the caller's transaction (a reward order issues its coupon with the order):
+    `count` codes, one per member of `member_ids` when given; audited as `coupon.issue`."""
+    offer = offer_by_code(conn, offer_code)
+    if offer.valid_to is not None and offer.valid_to <= now:
+        raise Conflict("OFFER_ENDED", "offer {code} has ended", {"code": offer_code})
+    usable_from = max(now, offer.valid_from) + timedelta(days=offer.limits.activation_days)
+    expires = None if offer.limits.validity_days is None else now + timedelta(days=offer.limits.validity_days)
+    if offer.valid_to is not None:
+        expires = offer.valid_to if expires is None else min(expires, offer.valid_to)
+    codes = list({new_code() for _ in range(count)})
+    while len(codes) < count:  # 80 bits: a repeat is astronomically rare, but never issued twice
+        codes = list(set(codes) | {new_code()})
+    owners = member_ids if member_ids is not None else [None] * count
+    conn.execute(
+        insert(coupons),
+        [
+            {
+                "offer_id": offer.id,
+                "code": code,
+                "member_id": owner,
+                "max_uses": 1 if owner is not None else max_uses,
+                "uses": 0,
+                "issued_at": now,
+                "usable_from": usable_from,
+                "expires_at": expires,
+            }
+            for code, owner in zip(codes, owners, strict=True)
+        ],
+    )
+    audit.record(
+        conn,
+        actor or SYSTEM,
+        "coupon.issue",
+        "offer",
+        offer_code,
+        None,
+        {"count": count, "members": member_ids is not None, "max_uses": max_uses},
+        at=now,
+    )
     return Issued(offer_code, [printed(c) for c in codes], usable_from, expires)
 
 
@@ -225,7 +239,11 @@ def use_coupon(
     its budget first (nothing is written then: the caller's transaction rolls back)."""
     took = conn.execute(
         update(coupons)
-        .where(coupons.c.id == usable.coupon_id, coupons.c.uses < coupons.c.max_uses)
+        .where(
+            coupons.c.id == usable.coupon_id,
+            coupons.c.uses < coupons.c.max_uses,
+            coupons.c.voided_at.is_(None),  # voided since it was found (a cancelled reward's coupon)
+        )
         .values(uses=coupons.c.uses + 1)
     ).rowcount
     if took != 1:
@@ -253,6 +271,18 @@ def use_coupon(
         "used_at": at,
     }
     return int(conn.execute(insert(coupon_uses).values(**values).returning(coupon_uses.c.id)).scalar_one())
+
+
+def void_if_unused(conn: Connection, coupon_id: int, at: datetime) -> bool:
+    """Void a coupon never used (a cancelled reward order's), in the caller's transaction; False when
+    it was used (or voided) already. Conditional, so a checkout racing to use it either uses it first
+    (and the void is refused) or finds it voided."""
+    voided = conn.execute(
+        update(coupons)
+        .where(coupons.c.id == coupon_id, coupons.c.uses == 0, coupons.c.voided_at.is_(None))
+        .values(voided_at=at)
+    ).rowcount
+    return voided == 1
 
 
 def release_coupons(conn: Connection, purchase_id: int, at: datetime) -> int:

@@ -46,6 +46,7 @@ MOVEMENT_NAMES = {
     "bonus": N_("Bonus"),
     "return": N_("Returned"),
     "merge": N_("Merged"),
+    "reward_refund": N_("Reward cancelled"),
 }
 
 #: why a member's tier changed
