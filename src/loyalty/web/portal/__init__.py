@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loyalty.web.portal import card, coupons, signin
+from loyalty.web.portal import card, coupons, rewards, signin
 from loyalty.web.portal.access import PREFIX, PortalRoute
 
 router = APIRouter(route_class=PortalRoute, include_in_schema=False)
-for _part in (signin, card, coupons):
+for _part in (signin, card, coupons, rewards):
     router.include_router(_part.router, prefix=PREFIX)
