@@ -294,6 +294,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/console/programme/rules.yaml"): frozenset({"admin", "marketer", "analyst", "auditor"}),
     ("POST", "/console/programme/rules"): frozenset({"admin", "marketer"}),
     ("POST", "/console/programme/rules/{code}/retire"): frozenset({"admin", "marketer"}),
+    ("GET", "/console/programme/rewards"): frozenset({"admin", "marketer", "analyst", "auditor"}),
+    ("POST", "/console/programme/rewards"): frozenset({"admin", "marketer"}),
     ("POST", "/console/members/{member_id}/sales/quote"): FRONT,
     ("POST", "/console/logout"): ALL,  # last: it ends the session
 }
@@ -362,6 +364,8 @@ def _body(world: World, path: str) -> dict[str, str]:
         return {"kind": "tier_evaluation"}
     if path == "/console/programme/rules":
         return {"yaml": "", "action": "check"}  # refused beside the box: nothing is defined
+    if path == "/console/programme/rewards":
+        return {"code": "", "points": "x"}  # refused beside the form: nothing is added
     if path.endswith("/retire"):
         return {}  # not confirmed: refused beside the form, nothing is retired
     if path.endswith("/sales/quote"):

@@ -22,6 +22,7 @@ from loyalty.web.console import (
     members,
     merge,
     privacy,
+    programme_rewards,
     programme_rules,
     recommendations,
     sales,
@@ -45,5 +46,6 @@ for _part in (
     jobs,
     dashboard,
     programme_rules,
+    programme_rewards,
 ):
     router.include_router(_part.router, prefix=PREFIX)
