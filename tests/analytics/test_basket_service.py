@@ -32,17 +32,17 @@ from loyalty.analytics.basket.errors import ScopeTooLarge
 from loyalty.bootstrap import Context, FrozenClock
 from loyalty.cli import app
 from loyalty.config import Settings
-from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.domain.errors import NotFound
-from loyalty.services import members, merchants, purchases, seed
+from loyalty.services import members, merchants, seed
 from loyalty.services.basket_rules import BasketScope, Thresholds, basket_rules, load_baskets
-from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, ReturnLineIn, StoreIn
-from tests.conftest import create_pg_database, drop_pg_database
+from loyalty.services.schemas import MemberIn, PurchaseLineIn, StoreIn
+from tests.analytics.shops import BACKENDS, return_at, sell_at, shop_on
 
 SHANGHAI = timezone(timedelta(hours=8))
 CET = timezone(timedelta(hours=1))
 CATEGORY = {"milk": "dairy", "eggs": "dairy", "bread": "bakery", "jam": "pantry", "tea": "drinks"}
+#: the shop's clock before its story begins
+MARCH = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -63,33 +63,11 @@ def _build(ctx: Context, clock: FrozenClock) -> tuple[int, int]:
     member = members.register_member(ctx, MemberIn(phone="+8613900001111", name="m", registration_store_id=a))
 
     def sell(order: str, when: datetime, store: int, items: list[str], member_id: int | None = None) -> None:
-        clock.now = when.astimezone(UTC)
-        purchases.post_purchase(
-            ctx,
-            PurchaseIn(
-                store_id=store,
-                order_id=order,
-                occurred_at=clock.now,
-                member_id=member_id,
-                lines=[
-                    PurchaseLineIn(sku=i, category=CATEGORY[i], quantity=1, unit_price_minor=500)
-                    for i in items
-                ],
-            ),
-        )
+        lines = [PurchaseLineIn(sku=i, category=CATEGORY[i], quantity=1, unit_price_minor=500) for i in items]
+        sell_at(ctx, clock, when, store=store, order=order, member=member_id, lines=lines)
 
     def give_back(order: str, when: datetime, store: int, line_no: int) -> None:
-        clock.now = when.astimezone(UTC)
-        purchases.post_return(
-            ctx,
-            ReturnIn(
-                store_id=store,
-                return_id=f"R-{order}",
-                order_id=order,
-                occurred_at=clock.now,
-                lines=[ReturnLineIn(line_no=line_no, quantity=1)],
-            ),
-        )
+        return_at(ctx, clock, when, store=store, order=order, line_no=line_no)
 
     sell("A1", datetime(2026, 3, 10, 10, 0, tzinfo=SHANGHAI), a, ["milk", "bread"])
     sell("A2", datetime(2026, 3, 10, 11, 0, tzinfo=SHANGHAI), a, ["milk", "bread", "eggs"], member.id)
@@ -106,25 +84,22 @@ def _build(ctx: Context, clock: FrozenClock) -> tuple[int, int]:
     return a, b
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def build_shop(ctx: Context, clock: FrozenClock, url: str) -> Shop:
+    a, b = _build(ctx, clock)
+    return Shop(ctx, url, a, b)
+
+
+def basket_shop(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, name: str, wait: float | None = None
+) -> Iterator[Shop]:
+    """The shop in a new database on `backend` (the programme on Shanghai's time), for a module's fixture."""
+    settings = Settings(timezone="Asia/Shanghai")
+    return shop_on(backend, tmp_path_factory, name, MARCH, build_shop, settings=settings, wait=wait)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
 def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('basket') / 'loyalty.db'}"
-        drop = None
-    else:
-        url = create_pg_database()
-        drop = url
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
-        ctx = Context(engine=engine, settings=Settings(timezone="Asia/Shanghai"), clock=clock)
-        a, b = _build(ctx, clock)
-        yield Shop(ctx, url, a, b)
-    finally:
-        engine.dispose()
-        if drop is not None:
-            drop_pg_database(drop)
+    yield from basket_shop(request.param, tmp_path_factory, "basket")
 
 
 def _sets(shop: Shop, scope: BasketScope) -> list[frozenset[str]]:

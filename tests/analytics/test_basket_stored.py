@@ -10,17 +10,13 @@ tests mine at `SMALL`: 25 % of the baskets, at least 2 of them.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from loyalty.bootstrap import Context, FrozenClock
-from loyalty.config import Settings
 from loyalty.db.basket_rule_tables import basket_rule_sets, basket_rules
-from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.domain.actors import SYSTEM
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.services import jobs
@@ -37,33 +33,16 @@ from loyalty.services.basket_rules import (
 )
 from loyalty.services.basket_rules import basket_rules as mine_now
 from loyalty.services.basket_rules.refresh import MinedSet
-from tests.analytics.test_basket_service import Shop, _build
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.analytics.shops import BACKENDS
+from tests.analytics.test_basket_service import Shop, basket_shop
 
 SMALL = RefreshThresholds(min_support=0.25, min_baskets=2, min_confidence=0.5, min_length=2, max_length=4)
 START, END = date(2026, 1, 1), date(2026, 3, 31)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('stored') / 'loyalty.db'}"
-        drop = None
-    else:
-        url = create_pg_database()
-        drop = url
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
-        ctx = Context(engine=engine, settings=Settings(timezone="Asia/Shanghai"), clock=clock)
-        a, b = _build(ctx, clock)
-        yield Shop(ctx, url, a, b)
-    finally:
-        jobs.wait_all(timeout=30)
-        engine.dispose()
-        if drop is not None:
-            drop_pg_database(drop)
+    yield from basket_shop(request.param, tmp_path_factory, "stored", wait=30)
 
 
 def _key(r: RuleRow) -> tuple[object, ...]:

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from loyalty.analytics.churn import TooLittleHistory
@@ -30,15 +30,13 @@ from loyalty.api.security import issue_access_token
 from loyalty.bootstrap import Context, FrozenClock
 from loyalty.cli import app
 from loyalty.db.churn_tables import churn_runs, member_churn
-from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.domain.actors import SYSTEM
 from loyalty.domain.errors import InvalidInput, NotFound
-from loyalty.services import jobs, members, privacy, purchases, seed
+from loyalty.services import jobs, members, privacy, seed
 from loyalty.services.churn import at_risk, last_run, member_churn_scores, refresh_churn
 from loyalty.services.churn.load import load_history
-from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, ReturnLineIn
-from tests.conftest import create_pg_database, drop_pg_database
+from loyalty.services.schemas import MemberIn, PurchaseLineIn
+from tests.analytics.shops import BACKENDS, check_replaced, return_at, sell_at, shop_on
 
 SHANGHAI = timezone(timedelta(hours=8))
 AS_OF = date(2026, 3, 31)
@@ -61,7 +59,7 @@ class Shop:
         return {*self.regulars, *self.leavers, self.r}
 
 
-def _build(ctx: Context, clock: FrozenClock) -> Shop:
+def _build(ctx: Context, clock: FrozenClock, url: str) -> Shop:
     clock.now = datetime(2026, 1, 20, 9, 0, tzinfo=SHANGHAI).astimezone(UTC)
     store = seed.ensure_programme(ctx).store_id
     n = iter(range(10_000))
@@ -71,17 +69,8 @@ def _build(ctx: Context, clock: FrozenClock) -> Shop:
 
     def sell(who: int | None, when: datetime, lines: list[PurchaseLineIn] | None = None) -> str:
         order = f"O{next(n)}"
-        clock.now = when.astimezone(UTC)
-        purchases.post_purchase(
-            ctx,
-            PurchaseIn(
-                store_id=store,
-                order_id=order,
-                occurred_at=clock.now,
-                member_id=who,
-                lines=lines or [PurchaseLineIn(sku="tea", category="tea", quantity=1, unit_price_minor=3000)],
-            ),
-        )
+        tea = PurchaseLineIn(sku="tea", category="tea", quantity=1, unit_price_minor=3000)
+        sell_at(ctx, clock, when, store=store, order=order, member=who, lines=lines or [tea])
         return order
 
     def every_four(who: int, first: date, last: date) -> None:
@@ -107,17 +96,7 @@ def _build(ctx: Context, clock: FrozenClock) -> Shop:
             PurchaseLineIn(sku="cake", category="cakes", quantity=1, unit_price_minor=2000),
         ],
     )
-    clock.now = datetime(2026, 2, 20, 15, 0, tzinfo=SHANGHAI).astimezone(UTC)
-    purchases.post_return(
-        ctx,
-        ReturnIn(
-            store_id=store,
-            return_id=f"R-{first}",
-            order_id=first,
-            occurred_at=clock.now,
-            lines=[ReturnLineIn(line_no=2, quantity=1)],
-        ),
-    )
+    return_at(ctx, clock, datetime(2026, 2, 20, 15, 0, tzinfo=SHANGHAI), store=store, order=first, line_no=2)
     for week in range(7):
         sell(r, datetime(2026, 2, 17, 11, 0, tzinfo=SHANGHAI) + timedelta(days=7 * week))
     sell(r, datetime(2026, 3, 31, 9, 0, tzinfo=SHANGHAI))
@@ -126,30 +105,12 @@ def _build(ctx: Context, clock: FrozenClock) -> Shop:
     clock.now = datetime(2026, 3, 31, 11, 0, tzinfo=SHANGHAI).astimezone(UTC)
     privacy.erase_member(ctx, erased, confirm=members.get_member(ctx, erased).card_no)
     clock.now = datetime(2026, 3, 31, 12, 0, tzinfo=SHANGHAI).astimezone(UTC)
-    return Shop(ctx, "", store, regulars, leavers, r, erased, idle)
+    return Shop(ctx, url, store, regulars, leavers, r, erased, idle)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('churn') / 'loyalty.db'}"
-        drop = None
-    else:
-        url = create_pg_database()
-        drop = url
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
-        ctx = Context(engine=engine, clock=clock)
-        built = _build(ctx, clock)
-        built.url = url
-        yield built
-    finally:
-        jobs.wait_all()
-        engine.dispose()
-        if drop:
-            drop_pg_database(drop)
+    yield from shop_on(request.param, tmp_path_factory, "churn", datetime(2026, 1, 1, tzinfo=UTC), _build)
 
 
 def test_the_history_is_read_as_it_happened(shop: Shop) -> None:
@@ -285,11 +246,7 @@ def test_a_rerun_replaces_the_members_rows(shop: Shop) -> None:
     after = refresh_churn(shop.ctx, horizon_days=HORIZON)
     assert before is not None
     assert after.id > before.id
-    with shop.ctx.engine.connect() as conn:
-        runs = {r for (r,) in conn.execute(select(member_churn.c.run_id).distinct())}
-        kept = conn.execute(select(func.count()).select_from(churn_runs)).scalar_one()
-    assert runs == {after.id}
-    assert kept >= 2
+    check_replaced(shop.ctx, member_churn, churn_runs, after.id)
     assert after.aucs == before.aucs  # seeded: the same data give the same run
 
 

@@ -21,22 +21,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from loyalty.analytics.clusters import TooFewMembers
 from loyalty.bootstrap import Context, FrozenClock
 from loyalty.cli import app
 from loyalty.db.cluster_tables import member_cluster_runs, member_clusters
-from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.domain.actors import SYSTEM
 from loyalty.domain.errors import NotFound
-from loyalty.services import jobs, members, privacy, purchases, seed
+from loyalty.services import jobs, members, privacy, seed
 from loyalty.services.clusters import last_run, member_cluster, run_clusters
 from loyalty.services.clusters.load import load_features
-from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, ReturnLineIn
-from tests.conftest import create_pg_database, drop_pg_database
+from loyalty.services.schemas import MemberIn, PurchaseLineIn
+from tests.analytics.shops import BACKENDS, check_replaced, return_at, sell_at, shop_on
 
 SHANGHAI = timezone(timedelta(hours=8))
 AS_OF = date(2026, 3, 31)
@@ -53,7 +51,7 @@ class Shop:
     idle: int
 
 
-def _build(ctx: Context, clock: FrozenClock) -> Shop:
+def _build(ctx: Context, clock: FrozenClock, url: str) -> Shop:
     clock.now = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI).astimezone(UTC)
     store = seed.ensure_programme(ctx).store_id
     n = iter(range(10_000))
@@ -63,18 +61,7 @@ def _build(ctx: Context, clock: FrozenClock) -> Shop:
 
     def sell(who: int | None, when: datetime, lines: list[PurchaseLineIn], channel: str = "store") -> str:
         order = f"O{next(n)}"
-        clock.now = when.astimezone(UTC)
-        purchases.post_purchase(
-            ctx,
-            PurchaseIn(
-                store_id=store,
-                order_id=order,
-                occurred_at=clock.now,
-                member_id=who,
-                lines=lines,
-                channel=channel,  # type: ignore[arg-type]
-            ),
-        )
+        sell_at(ctx, clock, when, store=store, order=order, member=who, lines=lines, channel=channel)
         return order
 
     def coffee(q: int = 1, price: int = 1500, discount: int = 0) -> PurchaseLineIn:
@@ -103,16 +90,8 @@ def _build(ctx: Context, clock: FrozenClock) -> Shop:
             ],
             "mini_program",
         )
-        clock.now = datetime(2026, 3, 14 + i, 10, 0, tzinfo=SHANGHAI).astimezone(UTC)
-        purchases.post_return(
-            ctx,
-            ReturnIn(
-                store_id=store,
-                return_id=f"R-{first}",
-                order_id=first,
-                occurred_at=clock.now,
-                lines=[ReturnLineIn(line_no=1, quantity=1)],
-            ),
+        return_at(
+            ctx, clock, datetime(2026, 3, 14 + i, 10, 0, tzinfo=SHANGHAI), store=store, order=first, line_no=1
         )
         sell(who, datetime(2026, 3, 20 + i, 12, 0, tzinfo=SHANGHAI), [coffee(1, 2000)])
     erased = member()
@@ -122,30 +101,12 @@ def _build(ctx: Context, clock: FrozenClock) -> Shop:
     idle = member()
     sell(None, datetime(2026, 3, 7, 12, 0, tzinfo=SHANGHAI), [coffee(3)])  # anonymous
     clock.now = datetime(2026, 3, 31, 12, 0, tzinfo=SHANGHAI).astimezone(UTC)
-    return Shop(ctx, "", coffee_members, gift_members, bread_members, erased, idle)
+    return Shop(ctx, url, coffee_members, gift_members, bread_members, erased, idle)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('clusters') / 'loyalty.db'}"
-        drop = None
-    else:
-        url = create_pg_database()
-        drop = url
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
-        ctx = Context(engine=engine, clock=clock)
-        built = _build(ctx, clock)
-        built.url = url
-        yield built
-    finally:
-        jobs.wait_all()
-        engine.dispose()
-        if drop:
-            drop_pg_database(drop)
+    yield from shop_on(request.param, tmp_path_factory, "clusters", datetime(2026, 3, 1, tzinfo=UTC), _build)
 
 
 def test_features_read_from_the_database(shop: Shop) -> None:
@@ -210,13 +171,7 @@ def test_a_rerun_replaces_the_members_rows_and_keeps_the_numbers(shop: Shop) -> 
     after = run_clusters(shop.ctx)
     assert before is not None
     assert after.id > before.id
-    with shop.ctx.engine.connect() as conn:
-        runs = {r for (r,) in conn.execute(select(member_clusters.c.run_id).distinct())}
-        count = conn.execute(select(func.count()).select_from(member_clusters)).scalar_one()
-        kept = conn.execute(select(func.count()).select_from(member_cluster_runs)).scalar_one()
-    assert runs == {after.id}
-    assert count == 16
-    assert kept >= 2  # the runs are kept; each member's cluster only for the latest
+    assert check_replaced(shop.ctx, member_clusters, member_cluster_runs, after.id) == 16
     assert [p.to_dict()["members"] for p in after.profiles] == [p.members for p in before.profiles]
     assert member_cluster(shop.ctx, shop.gifts[0]).cluster == 1
 

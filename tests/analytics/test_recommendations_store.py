@@ -31,13 +31,11 @@ from loyalty.api.app import create_app
 from loyalty.api.security import issue_access_token
 from loyalty.bootstrap import Context, FrozenClock
 from loyalty.cli import app as cli_app
-from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.db.recommendation_tables import member_recommendations as stored
 from loyalty.db.recommendation_tables import recommendation_popular
 from loyalty.domain.actors import SYSTEM
 from loyalty.domain.errors import NotFound
-from loyalty.services import jobs, members, privacy, purchases, seed
+from loyalty.services import jobs, members, privacy, seed
 from loyalty.services.recommendations import (
     NoSales,
     last_run,
@@ -45,8 +43,8 @@ from loyalty.services.recommendations import (
     run_recommendations,
 )
 from loyalty.services.recommendations.load import load_lines
-from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn
-from tests.conftest import create_pg_database, drop_pg_database
+from loyalty.services.schemas import MemberIn, PurchaseLineIn
+from tests.analytics.shops import BACKENDS, sell_at, shop_on
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -67,7 +65,7 @@ def _line(sku: str, category: str, price: int = 2_000) -> PurchaseLineIn:
     return PurchaseLineIn(sku=sku, category=category, quantity=1, unit_price_minor=price)
 
 
-def _build(ctx: Context, clock: FrozenClock) -> Shop:
+def _build(ctx: Context, clock: FrozenClock, url: str) -> Shop:
     clock.now = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI).astimezone(UTC)
     store = seed.ensure_programme(ctx).store_id
     n = iter(range(10_000))
@@ -77,13 +75,7 @@ def _build(ctx: Context, clock: FrozenClock) -> Shop:
         return members.register_member(ctx, data).id
 
     def sell(who: int | None, when: datetime, lines: list[PurchaseLineIn]) -> None:
-        clock.now = when.astimezone(UTC)
-        purchases.post_purchase(
-            ctx,
-            PurchaseIn(
-                store_id=store, order_id=f"R{next(n)}", occurred_at=clock.now, member_id=who, lines=lines
-            ),
-        )
+        sell_at(ctx, clock, when, store=store, order=f"R{next(n)}", member=who, lines=lines)
 
     coffee = [member() for _ in range(4)]
     for i, who in enumerate(coffee):
@@ -107,30 +99,14 @@ def _build(ctx: Context, clock: FrozenClock) -> Shop:
         [_line("mocha", "coffee"), _line("latte", "coffee")],
     )
     clock.now = datetime(2026, 3, 31, 12, 0, tzinfo=SHANGHAI).astimezone(UTC)
-    return Shop(ctx, "", store, coffee, tea, late, erased, cold)
+    return Shop(ctx, url, store, coffee, tea, late, erased, cold)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def shop(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('recommendations') / 'loyalty.db'}"
-        drop = None
-    else:
-        url = create_pg_database()
-        drop = url
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        clock = FrozenClock(datetime(2026, 3, 1, tzinfo=UTC))
-        ctx = Context(engine=engine, clock=clock)
-        built = _build(ctx, clock)
-        built.url = url
-        yield built
-    finally:
-        jobs.wait_all()
-        engine.dispose()
-        if drop:
-            drop_pg_database(drop)
+    yield from shop_on(
+        request.param, tmp_path_factory, "recommendations", datetime(2026, 3, 1, tzinfo=UTC), _build
+    )
 
 
 def test_the_lines_are_read_by_business_day_and_erased_members_as_anonymous(shop: Shop) -> None:

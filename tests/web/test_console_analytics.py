@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import re
-import time
 from datetime import timedelta
 from html import unescape
 from typing import Any
@@ -25,27 +24,8 @@ from loyalty.services import jobs, member_analytics
 from loyalty.services.jobs import store
 from tests.api.analytics_data import buying_members
 from tests.api.api_world import World
+from tests.web.analytics_pages import POLL, charts_on, follow_job
 from tests.web.console_client import Console, as_
-
-POLL = re.compile(r'hx-get="(/console/admin/jobs/(\d+)/progress)" hx-trigger="every 1s"')
-CHARTS = re.compile(r"data-chart='([^']*)'")
-
-
-def _follow(console: Console, html: str) -> str:
-    """Poll the page's job fragment as htmx would, until it stops asking (a job that ended before the
-    page was made is shown ended, without polling)."""
-    found = POLL.search(html)
-    if found is None:
-        return html
-    deadline = time.monotonic() + 120
-    fragment = html
-    while POLL.search(fragment):
-        assert time.monotonic() < deadline, "the job did not end"
-        time.sleep(0.2)
-        response = console.get(found.group(1))
-        assert response.status_code == 200
-        fragment = response.text
-    return fragment
 
 
 def _audit(world: World, action: str) -> list[dict[str, Any]]:
@@ -87,7 +67,7 @@ def test_an_analyst_refreshes_and_sees_the_groups_charts_and_check(world: World)
     page = analyst.get("/console/analytics").text
     assert "Analytics refresh started" in page
     assert POLL.search(page), "the page follows the running refresh"
-    done = _follow(analyst, page)
+    done = follow_job(analyst, page)
     assert "Done" in done
     assert f"{len(member_ids)} members scored" in done
     assert 'href="/console/analytics"' in done  # the way to the new figures
@@ -105,7 +85,7 @@ def test_an_analyst_refreshes_and_sees_the_groups_charts_and_check(world: World)
     assert [int(n.replace(",", "")) for _c, _name, n in groups] == [g.members for g in figures.groups]
     assert all(seg.action_en in unescape(page) for seg in BINARY_SEGMENTS.values())
     assert "¥" in page or "CN¥" in page  # money with its currency
-    charts = [json.loads(unescape(c)) for c in CHARTS.findall(page)]
+    charts = charts_on(page)
     assert [c["kind"] for c in charts] == ["bar", "bar", "bar", "line"]
     clv, p_alive, holdout, tracking = charts
     assert sum(clv["series"][0]["data"]) == len(member_ids) - figures.without_clv
@@ -200,7 +180,7 @@ def test_the_jobs_page_starts_and_follows_jobs_by_permission(world: World) -> No
     assert all(f'value="{k}"' in page for k in ("points_expiry", "tier_evaluation", "analytics_refresh"))
     started = admin.post("/console/admin/jobs", {"kind": "tier_evaluation"}, follow_redirects=True)
     assert "Tier evaluation started" in started.text
-    done = _follow(admin, started.text)
+    done = follow_job(admin, started.text)
     assert "members evaluated" in done
     analyst = as_(world.app, "analyst1").get("/console/admin/jobs").text
     assert 'value="analytics_refresh"' in analyst

@@ -6,9 +6,7 @@ service's answers, which tests/analytics/test_churn_store.py checks on both back
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -18,25 +16,10 @@ import pytest
 from loyalty.services import churn as churn_service
 from tests.api.analytics_data import buying_members
 from tests.api.api_world import World, world_on
-from tests.web.console_client import Console, as_
+from tests.web.analytics_pages import charts_on, check_before_any_run, refresh_and_follow
+from tests.web.console_client import as_
 
 PAGE = "/console/analytics/churn"
-POLL = re.compile(r'hx-get="(/console/admin/jobs/(\d+)/progress)" hx-trigger="every 1s"')
-CHARTS = re.compile(r"data-chart='([^']*)'")
-
-
-def _follow(console: Console, html: str) -> str:
-    """Poll the page's job fragment as htmx would, until it stops asking."""
-    found = POLL.search(html)
-    if found is None:
-        return html
-    deadline = time.monotonic() + 120
-    fragment = html
-    while POLL.search(fragment):
-        assert time.monotonic() < deadline, "the job did not end"
-        time.sleep(0.2)
-        fragment = console.get(found.group(1)).text
-    return fragment
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +34,13 @@ def buyers(world: World) -> list[int]:
 
 
 def test_before_any_run_the_page_says_so(world: World) -> None:
-    analyst = as_(world.app, "analyst1").get(PAGE).text
-    assert "The churn model has not run yet" in analyst
-    assert f'action="{PAGE}/refresh"' in analyst
-    marketer = as_(world.app, "marketer1").get(PAGE).text
-    assert "The churn model has not run yet" in marketer
-    assert f'action="{PAGE}/refresh"' not in marketer  # analytics:read, not :refresh
-    assert as_(world.app, "cashier1").get(PAGE).status_code == 403
+    check_before_any_run(world.app, PAGE, "The churn model has not run yet")
     assert f'href="{PAGE}"' in as_(world.app, "analyst1").get("/console/analytics").text
 
 
 def test_an_analyst_runs_the_model_and_sees_it_beside_p_alive(world: World, buyers: list[int]) -> None:
     analyst = as_(world.app, "analyst1")
-    started = analyst.post(f"{PAGE}/refresh", {"horizon": "90"})
-    assert (started.status_code, started.headers["location"]) == (303, PAGE)
-    page = analyst.get(PAGE).text
-    assert "Churn model started" in page
-    done = _follow(analyst, page)
+    done = refresh_and_follow(analyst, PAGE, {"horizon": "90"}, started="Churn model started")
     run = churn_service.last_run(world.ctx)
     assert run is not None
     assert f"Churn risk for {run.members} members" in done
@@ -80,7 +53,7 @@ def test_an_analyst_runs_the_model_and_sees_it_beside_p_alive(world: World, buye
     model_auc = run.aucs["model"]
     assert model_auc is not None
     assert f"{model_auc:.3f}" in page
-    charts = [json.loads(c) for c in CHARTS.findall(page)]
+    charts = charts_on(page)
     assert len(charts) == 1
     roc = charts[0]
     assert roc["kind"] == "line"

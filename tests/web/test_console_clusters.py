@@ -4,9 +4,7 @@ its end, the cards, the chart of the silhouette per k with its table, k forced, 
 
 from __future__ import annotations
 
-import json
 import re
-import time
 from html import unescape
 
 import pytest
@@ -14,25 +12,10 @@ import pytest
 from loyalty.services import clusters as clusters_service
 from tests.api.analytics_data import buying_members
 from tests.api.api_world import World
-from tests.web.console_client import Console, as_
+from tests.web.analytics_pages import charts_on, check_before_any_run, follow_job, refresh_and_follow
+from tests.web.console_client import as_
 
 PAGE = "/console/analytics/clusters"
-POLL = re.compile(r'hx-get="(/console/admin/jobs/(\d+)/progress)" hx-trigger="every 1s"')
-CHARTS = re.compile(r"data-chart='([^']*)'")
-
-
-def _follow(console: Console, html: str) -> str:
-    """Poll the page's job fragment as htmx would, until it stops asking."""
-    found = POLL.search(html)
-    if found is None:
-        return html
-    deadline = time.monotonic() + 120
-    fragment = html
-    while POLL.search(fragment):
-        assert time.monotonic() < deadline, "the job did not end"
-        time.sleep(0.2)
-        fragment = console.get(found.group(1)).text
-    return fragment
 
 
 @pytest.fixture(scope="module")
@@ -41,23 +24,13 @@ def buyers(world: World) -> list[int]:
 
 
 def test_before_any_run_the_page_says_so(world: World) -> None:
-    analyst = as_(world.app, "analyst1").get(PAGE).text
-    assert "The members have not been clustered yet" in analyst
-    assert f'action="{PAGE}/refresh"' in analyst
-    marketer = as_(world.app, "marketer1").get(PAGE).text
-    assert "The members have not been clustered yet" in marketer
-    assert f'action="{PAGE}/refresh"' not in marketer  # analytics:read, not :refresh
-    assert as_(world.app, "cashier1").get(PAGE).status_code == 403
+    check_before_any_run(world.app, PAGE, "The members have not been clustered yet")
     assert 'href="/console/analytics/clusters"' in as_(world.app, "analyst1").get("/console/analytics").text
 
 
 def test_an_analyst_clusters_the_members_and_sees_the_profiles(world: World, buyers: list[int]) -> None:
     analyst = as_(world.app, "analyst1")
-    started = analyst.post(f"{PAGE}/refresh", {"k": ""})
-    assert (started.status_code, started.headers["location"]) == (303, PAGE)
-    page = analyst.get(PAGE).text
-    assert "Member clusters started" in page
-    done = _follow(analyst, page)
+    done = refresh_and_follow(analyst, PAGE, {"k": ""}, started="Member clusters started")
     run = clusters_service.last_run(world.ctx)
     assert run is not None
     assert f"{run.members} members in {run.k} clusters" in done
@@ -69,7 +42,7 @@ def test_an_analyst_clusters_the_members_and_sees_the_profiles(world: World, buy
     assert page.count("<h3>Cluster ") == run.k
     for profile in run.profiles:
         assert f'id="cluster-{profile.cluster}"' in page
-    charts = [json.loads(c) for c in CHARTS.findall(page)]
+    charts = charts_on(page)
     assert len(charts) == 1
     chart = charts[0]
     assert chart["labels"] == [f"k={s.k}" for s in run.scores]
@@ -88,7 +61,7 @@ def test_k_can_be_forced_and_a_bad_k_is_refused(world: World, buyers: list[int])
     refused = analyst.post(f"{PAGE}/refresh", {"k": "12"}, follow_redirects=True)
     assert "Choose k from 2 to 8" in refused.text
     forced = analyst.post(f"{PAGE}/refresh", {"k": "3"}, follow_redirects=True)
-    _follow(analyst, forced.text)
+    follow_job(analyst, forced.text)
     page = unescape(analyst.get(PAGE).text)
     assert "k=3 as asked" in page
     assert page.count("<h3>Cluster ") == 3

@@ -10,9 +10,6 @@ last four weeks, the holdout.
 
 from __future__ import annotations
 
-import json
-import re
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
@@ -23,11 +20,10 @@ import pytest
 from loyalty.services import members, purchases
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn
 from tests.api.api_world import World, world_on
-from tests.web.console_client import Console, as_
+from tests.web.analytics_pages import charts_on, check_before_any_run, refresh_and_follow
+from tests.web.console_client import as_
 
 PAGE = "/console/analytics/recommendations"
-POLL = re.compile(r'hx-get="(/console/admin/jobs/(\d+)/progress)" hx-trigger="every 1s"')
-CHARTS = re.compile(r"data-chart='([^']*)'")
 
 
 @pytest.fixture(scope="module")
@@ -71,39 +67,15 @@ def buyers(world: World) -> list[int]:
     return ids
 
 
-def _follow(console: Console, html: str) -> str:
-    """Poll the page's job fragment as htmx would, until it stops asking."""
-    found = POLL.search(html)
-    if found is None:
-        return html
-    deadline = time.monotonic() + 120
-    fragment = html
-    while POLL.search(fragment):
-        assert time.monotonic() < deadline, "the job did not end"
-        time.sleep(0.2)
-        fragment = console.get(found.group(1)).text
-    return fragment
-
-
 def test_before_any_refresh_the_page_says_so(world: World) -> None:
-    analyst = as_(world.app, "analyst1").get(PAGE).text
-    assert "The recommender has not been trained yet" in analyst
-    assert f'action="{PAGE}/refresh"' in analyst
-    marketer = as_(world.app, "marketer1").get(PAGE).text
-    assert "The recommender has not been trained yet" in marketer
-    assert f'action="{PAGE}/refresh"' not in marketer  # analytics:read, not :refresh
-    assert as_(world.app, "cashier1").get(PAGE).status_code == 403
+    check_before_any_run(world.app, PAGE, "The recommender has not been trained yet")
     member_page = as_(world.app, "cashier1").get(f"/console/members/{world.member_a['id']}").text
     assert "Recommended for this member" not in member_page  # nothing to show before a refresh
 
 
 def test_a_refresh_shows_the_holdout_figures(world: World, buyers: list[int]) -> None:
     analyst = as_(world.app, "analyst1")
-    started = analyst.post(f"{PAGE}/refresh", {})
-    assert started.status_code == 303
-    assert started.headers["location"] == PAGE
-    page = analyst.get(PAGE).text
-    done = _follow(analyst, page)
+    done = refresh_and_follow(analyst, PAGE, {})
     assert "Recommendations for" in done  # the job's outcome
     page = analyst.get(PAGE).text
     assert 'id="holdout-figures"' in page
@@ -111,7 +83,7 @@ def test_a_refresh_shows_the_holdout_figures(world: World, buyers: list[int]) ->
         assert name in unescape(page)
     assert "Item neighbours (cosine)" in page
     assert "Popular at the member&#39;s store" in page or "Popular at the member's store" in page
-    specs = [json.loads(unescape(s)) for s in CHARTS.findall(page)]
+    specs = charts_on(page)
     assert len(specs) == 1
     assert specs[0]["kind"] == "bar"
     assert len(specs[0]["labels"]) == 4

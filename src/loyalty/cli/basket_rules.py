@@ -10,17 +10,16 @@ commands, so the rest of the CLI starts without them.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loyalty.cli._runs import DatabaseUrlOpt, FormatOpt, check_format, echo, reading, run_job, table
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
     from loyalty.bootstrap import Context
-    from loyalty.domain.errors import DomainError
-    from loyalty.services.basket_rules import RuleRow, RuleSet
+    from loyalty.services.basket_rules import RuleRow, RuleSet, StoredRules
 
 _ = translator("cli")
 
@@ -29,18 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-FORMATS = ("table", "json")
-FormatOpt = Annotated[str, typer.Option("--format", help="table (default) or json")]
-DatabaseUrlOpt = Annotated[
-    str | None, typer.Option("--database-url", help="product database (default: LOYALTY_DATABASE_URL)")
-]
 LevelOpt = Annotated[str, typer.Option("--level", help="sku (default) or category")]
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        typer.echo(_("error: --format table|json"), err=True)
-        raise typer.Exit(code=2)
 
 
 def set_json(s: RuleSet) -> dict[str, Any]:
@@ -80,26 +68,6 @@ def rule_json(r: RuleRow) -> dict[str, Any]:
     }
 
 
-def _width(text: str) -> int:
-    """Columns a terminal gives `text` (CJK characters take two)."""
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(_width(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        out = []
-        for i, cell in enumerate(cells):
-            pad = " " * (widths[i] - _width(cell))
-            out.append(pad + cell if i in right else cell + pad)
-        return "  ".join(out).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
 def sets_table(found: list[RuleSet]) -> str:
     from loyalty.i18n import current_locale, formats
 
@@ -121,7 +89,7 @@ def sets_table(found: list[RuleSet]) -> str:
         for s in found
     ]
     head = _("Computed {when}.", when=found[0].computed_at.isoformat(timespec="seconds"))
-    table = _table(
+    listing = table(
         [
             _("Scope"),
             _("Level"),
@@ -136,7 +104,7 @@ def sets_table(found: list[RuleSet]) -> str:
         rows,
         {3, 4, 5, 6, 7, 8},
     )
-    return "\n\n".join([head, table])
+    return "\n\n".join([head, listing])
 
 
 def rules_table(s: RuleSet | None, rules: list[RuleRow], total: int) -> str:
@@ -175,17 +143,12 @@ def rules_table(s: RuleSet | None, rules: list[RuleRow], total: int) -> str:
         ]
         for r in rules
     ]
-    table = _table(
+    listing = table(
         [_("If"), _("Then"), _("Baskets"), _("Support"), _("Confidence"), _("Lift"), _("Conviction")],
         rows,
         {2, 3, 4, 5, 6},
     )
-    return "\n\n".join([head, table])
-
-
-def _fail(exc: DomainError) -> typer.Exit:
-    typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.localized()), err=True)
-    return typer.Exit(code=1)
+    return "\n\n".join([head, listing])
 
 
 def _store_id(ctx: Context, store: str | None) -> int | None:
@@ -210,44 +173,24 @@ def refresh(
 ) -> None:
     """Mine the chain and every store over the last days (products and categories) and store the
     rules, replacing the stored ones (recorded as a basket-rules job)."""
-    from loyalty.cli._core import context
-    from loyalty.domain.actors import Actor
-    from loyalty.domain.errors import DomainError
     from loyalty.services import jobs
     from loyalty.services.basket_rules import rule_sets
 
-    _check_format(fmt)
-    ctx = context(database_url)
-    cli = Actor(kind="system", id="cli", role="system")
-    try:
-        _job, result = jobs.run_now(ctx, jobs.BASKET_RULES, cli, actor_name="cli", params={"days": days})
-        found = rule_sets(ctx)
-    except DomainError as exc:
-        raise _fail(exc) from exc
-    finally:
-        ctx.engine.dispose()
-    if fmt == "json":
-        typer.echo(json.dumps({**result, "sets": [set_json(s) for s in found]}, ensure_ascii=False, indent=2))
-    else:
-        typer.echo(sets_table(found))
+    check_format(fmt)
+    result, found = run_job(
+        database_url, jobs.BASKET_RULES, {"days": days}, rule_sets, analytics_errors=False
+    )
+    echo(fmt, lambda: {**result, "sets": [set_json(s) for s in found]}, lambda: sets_table(found))
 
 
 @app.command("sets")
 def sets_command(fmt: FormatOpt = "table", database_url: DatabaseUrlOpt = None) -> None:
     """The stored rule sets: scope, level, days, thresholds and how many rules each holds."""
-    from loyalty.cli._core import context
     from loyalty.services.basket_rules import rule_sets
 
-    _check_format(fmt)
-    ctx = context(database_url)
-    try:
-        found = rule_sets(ctx)
-    finally:
-        ctx.engine.dispose()
-    if fmt == "json":
-        typer.echo(json.dumps({"sets": [set_json(s) for s in found]}, ensure_ascii=False, indent=2))
-    else:
-        typer.echo(sets_table(found))
+    check_format(fmt)
+    found = reading(database_url, rule_sets)
+    echo(fmt, lambda: {"sets": [set_json(s) for s in found]}, lambda: sets_table(found))
 
 
 @app.command()
@@ -270,14 +213,13 @@ def show(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """One stored set's rules, best first: the chain's or a store's, products or categories."""
-    from loyalty.cli._core import context
     from loyalty.domain.errors import DomainError
     from loyalty.services.basket_rules import stored_rules
 
-    _check_format(fmt)
-    ctx = context(database_url)
-    try:
-        found = stored_rules(
+    check_format(fmt)
+
+    def read(ctx: Context) -> StoredRules:
+        return stored_rules(
             ctx,
             store_id=_store_id(ctx, store),
             level=level,
@@ -286,16 +228,14 @@ def show(
             sort=sort,
             limit=limit,
         )
-    except DomainError as exc:
-        raise _fail(exc) from exc
-    finally:
-        ctx.engine.dispose()
-    if fmt == "json":
-        body = {
+
+    found = reading(database_url, read, (DomainError,))
+    echo(
+        fmt,
+        lambda: {
             "rule_set": set_json(found.rule_set) if found.rule_set else None,
             "total": found.total,
             "rules": [rule_json(r) for r in found.rules],
-        }
-        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
-    else:
-        typer.echo(rules_table(found.rule_set, found.rules, found.total))
+        },
+        lambda: rules_table(found.rule_set, found.rules, found.total),
+    )

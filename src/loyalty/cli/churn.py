@@ -7,14 +7,15 @@ names them by id only (no name or phone here: the console and the API mask those
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loyalty.cli._runs import DatabaseUrlOpt, FormatOpt, check_format, echo, reading, run_job, table
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
+    from loyalty.bootstrap import Context
     from loyalty.services.churn import AtRisk, StoredRun
 
 _ = translator("cli")
@@ -24,18 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-FORMATS = ("table", "json")
-FormatOpt = Annotated[str, typer.Option("--format", help="table (default) or json")]
 LimitOpt = Annotated[int, typer.Option("--limit", min=0, max=500, help="members at risk listed (default 10)")]
-DatabaseUrlOpt = Annotated[
-    str | None, typer.Option("--database-url", help="product database (default: LOYALTY_DATABASE_URL)")
-]
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        typer.echo(_("error: --format table|json"), err=True)
-        raise typer.Exit(code=2)
 
 
 def _day(value: Any) -> str | None:
@@ -93,26 +83,6 @@ def as_json(run: StoredRun | None, risky: AtRisk | None) -> dict[str, Any]:
     }
 
 
-def _width(text: str) -> int:
-    """Columns a terminal gives `text` (CJK characters take two)."""
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(_width(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        out = []
-        for i, cell in enumerate(cells):
-            pad = " " * (widths[i] - _width(cell))
-            out.append(pad + cell if i in right else cell + pad)
-        return "  ".join(out).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
 def _auc(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
@@ -147,7 +117,7 @@ def as_table(run: StoredRun | None, risky: AtRisk | None) -> str:
             )
         )
         parts.append(
-            _table(
+            table(
                 [_("Churn score"), "AUC"],
                 [[words.score_name(s, locale), _auc(run.aucs.get(s))] for s in SCORES],
                 {1},
@@ -169,7 +139,7 @@ def as_table(run: StoredRun | None, risky: AtRisk | None) -> str:
             )
         if run.importances:
             parts.append(
-                _table(
+                table(
                     [_("Feature"), _("Importance (AUC lost when shuffled)")],
                     [
                         [words.feature_name(i.feature, locale), f"{i.importance:.4f}"]
@@ -191,7 +161,7 @@ def as_table(run: StoredRun | None, risky: AtRisk | None) -> str:
             )
         )
         parts.append(
-            _table(
+            table(
                 [
                     _("Member"),
                     _("Churn"),
@@ -217,27 +187,19 @@ def as_table(run: StoredRun | None, risky: AtRisk | None) -> str:
     return "\n\n".join(parts)
 
 
-def _print(run: StoredRun | None, risky: AtRisk | None, fmt: str) -> None:
-    if fmt == "json":
-        typer.echo(json.dumps(as_json(run, risky), ensure_ascii=False, indent=2))
-    else:
-        typer.echo(as_table(run, risky))
-
-
 @app.command()
 def show(fmt: FormatOpt = "table", limit: LimitOpt = 10, database_url: DatabaseUrlOpt = None) -> None:
     """The last churn run: the model's AUC beside P(alive)'s, and the members most at risk."""
-    from loyalty.cli._core import context
     from loyalty.services.churn import at_risk, last_run
 
-    _check_format(fmt)
-    ctx = context(database_url)
-    try:
+    check_format(fmt)
+
+    def read(ctx: Context) -> tuple[StoredRun | None, AtRisk | None]:
         run = last_run(ctx)
-        risky = at_risk(ctx, limit=limit) if run is not None else None
-    finally:
-        ctx.engine.dispose()
-    _print(run, risky, fmt)
+        return run, at_risk(ctx, limit=limit) if run is not None else None
+
+    run, risky = reading(database_url, read)
+    echo(fmt, lambda: as_json(run, risky), lambda: as_table(run, risky))
 
 
 @app.command()
@@ -253,32 +215,12 @@ def refresh(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Train and check the churn model again and score every member (recorded as a churn-model job)."""
-    from loyalty.analytics.errors import AnalyticsError
-    from loyalty.cli._core import context
-    from loyalty.domain.actors import Actor
-    from loyalty.domain.errors import DomainError
     from loyalty.services import jobs
     from loyalty.services.churn import at_risk, last_run
 
-    _check_format(fmt)
-    ctx = context(database_url)
-    cli = Actor(kind="system", id="cli", role="system")
-    try:
-        jobs.run_now(
-            ctx,
-            jobs.CHURN_MODEL,
-            cli,
-            actor_name="cli",
-            params={"horizon_days": horizon} if horizon is not None else {},
-        )
-        run = last_run(ctx)
-        risky = at_risk(ctx, limit=limit)
-    except DomainError as exc:
-        typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.localized()), err=True)
-        raise typer.Exit(code=1) from exc
-    except AnalyticsError as exc:  # e.g. purchases in several currencies
-        typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.message), err=True)
-        raise typer.Exit(code=1) from exc
-    finally:
-        ctx.engine.dispose()
-    _print(run, risky, fmt)
+    check_format(fmt)
+    params = {"horizon_days": horizon} if horizon is not None else {}
+    _result, (run, risky) = run_job(
+        database_url, jobs.CHURN_MODEL, params, lambda ctx: (last_run(ctx), at_risk(ctx, limit=limit))
+    )
+    echo(fmt, lambda: as_json(run, risky), lambda: as_table(run, risky))

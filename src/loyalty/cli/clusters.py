@@ -6,11 +6,11 @@ imported inside the commands, so the rest of the CLI starts without them.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loyalty.cli._runs import DatabaseUrlOpt, FormatOpt, check_format, echo, reading, run_job, table
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
@@ -21,18 +21,6 @@ _ = translator("cli")
 app = typer.Typer(
     help="Member clusters: members grouped by behaviour, described for marketers.", no_args_is_help=True
 )
-
-FORMATS = ("table", "json")
-FormatOpt = Annotated[str, typer.Option("--format", help="table (default) or json")]
-DatabaseUrlOpt = Annotated[
-    str | None, typer.Option("--database-url", help="product database (default: LOYALTY_DATABASE_URL)")
-]
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        typer.echo(_("error: --format table|json"), err=True)
-        raise typer.Exit(code=2)
 
 
 def as_json(run: StoredRun | None) -> dict[str, Any]:
@@ -77,26 +65,6 @@ def as_json(run: StoredRun | None) -> dict[str, Any]:
     }
 
 
-def _width(text: str) -> int:
-    """Columns a terminal gives `text` (CJK characters take two)."""
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(_width(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        out = []
-        for i, cell in enumerate(cells):
-            pad = " " * (widths[i] - _width(cell))
-            out.append(pad + cell if i in right else cell + pad)
-        return "  ".join(out).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
 def as_table(run: StoredRun | None) -> str:
     """The run for a person: when and why, the silhouette per k, then one row per cluster."""
     from loyalty.analytics.clusters import describe
@@ -112,7 +80,7 @@ def as_table(run: StoredRun | None) -> str:
         day=run.as_of.isoformat(),
         seed=run.seed,
     )
-    scores = _table(
+    scores = table(
         ["k", _("Silhouette"), _("Inertia"), ""],
         [
             [str(s.k), f"{s.silhouette:.3f}", f"{s.inertia:.3f}", "←" if s.k == run.k else ""]
@@ -134,7 +102,7 @@ def as_table(run: StoredRun | None) -> str:
                 describe(p.traits, locale),
             ]
         )
-    clusters = _table(
+    clusters = table(
         [
             _("Cluster"),
             _("Members"),
@@ -150,26 +118,14 @@ def as_table(run: StoredRun | None) -> str:
     return "\n\n".join([head, run.reason(locale), scores, clusters])
 
 
-def _print(run: StoredRun | None, fmt: str) -> None:
-    if fmt == "json":
-        typer.echo(json.dumps(as_json(run), ensure_ascii=False, indent=2))
-    else:
-        typer.echo(as_table(run))
-
-
 @app.command()
 def show(fmt: FormatOpt = "table", database_url: DatabaseUrlOpt = None) -> None:
     """The last clustering run: k and why, the silhouette per k, and each cluster described."""
-    from loyalty.cli._core import context
     from loyalty.services.clusters import last_run
 
-    _check_format(fmt)
-    ctx = context(database_url)
-    try:
-        run = last_run(ctx)
-    finally:
-        ctx.engine.dispose()
-    _print(run, fmt)
+    check_format(fmt)
+    run = reading(database_url, last_run)
+    echo(fmt, lambda: as_json(run), lambda: as_table(run))
 
 
 @app.command()
@@ -182,27 +138,9 @@ def refresh(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Cluster every member with a purchase again and store the run (recorded as a member-clusters job)."""
-    from loyalty.analytics.errors import AnalyticsError
-    from loyalty.cli._core import context
-    from loyalty.domain.actors import Actor
-    from loyalty.domain.errors import DomainError
     from loyalty.services import jobs
     from loyalty.services.clusters import last_run
 
-    _check_format(fmt)
-    ctx = context(database_url)
-    cli = Actor(kind="system", id="cli", role="system")
-    try:
-        jobs.run_now(
-            ctx, jobs.MEMBER_CLUSTERS, cli, actor_name="cli", params={"k": k} if k is not None else {}
-        )
-        run = last_run(ctx)
-    except DomainError as exc:
-        typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.localized()), err=True)
-        raise typer.Exit(code=1) from exc
-    except AnalyticsError as exc:  # e.g. purchases in several currencies
-        typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.message), err=True)
-        raise typer.Exit(code=1) from exc
-    finally:
-        ctx.engine.dispose()
-    _print(run, fmt)
+    check_format(fmt)
+    _result, run = run_job(database_url, jobs.MEMBER_CLUSTERS, {"k": k} if k is not None else {}, last_run)
+    echo(fmt, lambda: as_json(run), lambda: as_table(run))

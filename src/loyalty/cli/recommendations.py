@@ -6,11 +6,11 @@ are imported inside the commands, so the rest of the CLI starts without them.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loyalty.cli._runs import DatabaseUrlOpt, FormatOpt, check_format, echo, reading, run_job, table
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
@@ -22,38 +22,6 @@ app = typer.Typer(
     help="Recommendations: collaborative filtering, content and popularity, blended per member.",
     no_args_is_help=True,
 )
-
-FORMATS = ("table", "json")
-FormatOpt = Annotated[str, typer.Option("--format", help="table (default) or json")]
-DatabaseUrlOpt = Annotated[
-    str | None, typer.Option("--database-url", help="product database (default: LOYALTY_DATABASE_URL)")
-]
-
-
-def _check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
-        typer.echo(_("error: --format table|json"), err=True)
-        raise typer.Exit(code=2)
-
-
-def _width(text: str) -> int:
-    """Columns a terminal gives `text` (CJK characters take two)."""
-    import unicodedata
-
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(_width(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        out = []
-        for i, cell in enumerate(cells):
-            pad = " " * (widths[i] - _width(cell))
-            out.append(pad + cell if i in right else cell + pad)
-        return "  ".join(out).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def member_json(found: MemberRecommendations) -> dict[str, Any]:
@@ -93,7 +61,7 @@ def member_table(found: MemberRecommendations) -> str:
         "chain": _("Member {member} has no history yet: popular across the chain.", member=found.member_id),
     }[found.source]
     rows = [[str(i.rank), i.label, f"{i.score:.3f}", reason(i.reason, locale)] for i in found.items]
-    return head + "\n\n" + _table([_("Rank"), _("Item"), _("Score"), _("Why")], rows, {0, 2})
+    return head + "\n\n" + table([_("Rank"), _("Item"), _("Score"), _("Why")], rows, {0, 2})
 
 
 def run_json(run: StoredRun | None) -> dict[str, Any]:
@@ -150,7 +118,7 @@ def run_table(run: StoredRun | None) -> str:
         ]
         for m in ev.models
     ]
-    table = _table(
+    listing = table(
         [_("Model"), f"P@{ev.k}", f"R@{ev.k}", f"MAP@{ev.k}", _("Coverage"), _("Training s")],
         rows,
         {1, 2, 3, 4, 5},
@@ -163,22 +131,17 @@ def run_table(run: StoredRun | None) -> str:
         half=half,
         share=share,
     )
-    return "\n\n".join([head, about, table, shape])
+    return "\n\n".join([head, about, listing, shape])
 
 
 @app.command()
 def show(fmt: FormatOpt = "table", database_url: DatabaseUrlOpt = None) -> None:
     """The last refresh: what it learnt from and the holdout's figures beside the baselines."""
-    from loyalty.cli._core import context
     from loyalty.services.recommendations import last_run
 
-    _check_format(fmt)
-    ctx = context(database_url)
-    try:
-        run = last_run(ctx)
-    finally:
-        ctx.engine.dispose()
-    typer.echo(json.dumps(run_json(run), ensure_ascii=False, indent=2) if fmt == "json" else run_table(run))
+    check_format(fmt)
+    run = reading(database_url, last_run)
+    echo(fmt, lambda: run_json(run), lambda: run_table(run))
 
 
 @app.command()
@@ -193,28 +156,12 @@ def refresh(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Train the recommender on every sale and store each member's recommendations (a recommendations job)."""
-    from loyalty.analytics.errors import AnalyticsError
-    from loyalty.cli._core import context
-    from loyalty.domain.actors import Actor
-    from loyalty.domain.errors import DomainError
     from loyalty.services import jobs
     from loyalty.services.recommendations import last_run
 
-    _check_format(fmt)
-    ctx = context(database_url)
-    cli = Actor(kind="system", id="cli", role="system")
-    try:
-        jobs.run_now(ctx, jobs.RECOMMENDATIONS, cli, actor_name="cli", params={"evaluate": evaluate})
-        run = last_run(ctx)
-    except DomainError as exc:
-        typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.localized()), err=True)
-        raise typer.Exit(code=1) from exc
-    except AnalyticsError as exc:
-        typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.message), err=True)
-        raise typer.Exit(code=1) from exc
-    finally:
-        ctx.engine.dispose()
-    typer.echo(json.dumps(run_json(run), ensure_ascii=False, indent=2) if fmt == "json" else run_table(run))
+    check_format(fmt)
+    _result, run = run_job(database_url, jobs.RECOMMENDATIONS, {"evaluate": evaluate}, last_run)
+    echo(fmt, lambda: run_json(run), lambda: run_table(run))
 
 
 def recommend(
@@ -224,19 +171,9 @@ def recommend(
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """A member's recommended items from the last refresh, each with its score and reason."""
-    from loyalty.cli._core import context
     from loyalty.domain.errors import DomainError
     from loyalty.services.recommendations import member_recommendations
 
-    _check_format(fmt)
-    ctx = context(database_url)
-    try:
-        found = member_recommendations(ctx, member, limit)
-    except DomainError as exc:
-        typer.echo(_("error [{code}]: {reason}", code=exc.code, reason=exc.localized()), err=True)
-        raise typer.Exit(code=1) from exc
-    finally:
-        ctx.engine.dispose()
-    typer.echo(
-        json.dumps(member_json(found), ensure_ascii=False, indent=2) if fmt == "json" else member_table(found)
-    )
+    check_format(fmt)
+    found = reading(database_url, lambda ctx: member_recommendations(ctx, member, limit), (DomainError,))
+    echo(fmt, lambda: member_json(found), lambda: member_table(found))

@@ -35,6 +35,7 @@ from sqlalchemy import delete, insert, select
 from loyalty.analytics.basket.errors import BasketInputError, TooManyItemsets
 from loyalty.db.basket_rule_tables import basket_rule_sets, basket_rules
 from loyalty.services.basket_rules.baskets import ITEM_COLUMNS, load_period_lines
+from loyalty.services.basket_rules.rules import RuleRow, rule_rows
 from loyalty.services.kpis.periods import today_in
 
 if TYPE_CHECKING:
@@ -88,16 +89,8 @@ class RefreshThresholds:
 DEFAULT_THRESHOLDS = RefreshThresholds()
 
 
-@dataclass(frozen=True)
-class MinedRule:
-    antecedent: tuple[str, ...]
-    consequent: tuple[str, ...]
-    count: int
-    support: float
-    confidence: float
-    lift: float
-    leverage: float
-    conviction: float | None
+#: a rule the refresh stores is a rule as the reads give it back: its labels and measures
+MinedRule = RuleRow
 
 
 @dataclass(frozen=True)
@@ -208,30 +201,7 @@ def mine_set(
     rules = association_rules(itemsets, t.min_confidence, min_length=t.min_length, max_length=t.max_length)
     best = rules.sorted("lift")
     kept = best.take(np.arange(min(max_stored, len(best)), dtype=np.int64))
-    ante, cons = kept.item_lists()
-    mined = [
-        MinedRule(
-            antecedent=tuple(a),
-            consequent=tuple(c),
-            count=int(k),
-            support=float(s),
-            confidence=float(cf),
-            lift=float(li),
-            leverage=float(le),
-            conviction=None if math.isinf(cv) else float(cv),
-        )
-        for a, c, k, s, cf, li, le, cv in zip(
-            ante,
-            cons,
-            kept.count.tolist(),
-            kept.support.tolist(),
-            kept.confidence.tolist(),
-            kept.lift.tolist(),
-            kept.leverage.tolist(),
-            kept.conviction.tolist(),
-            strict=True,
-        )
-    ]
+    mined = rule_rows(kept)
     return MinedSet(
         **head,
         min_support=support,

@@ -106,9 +106,14 @@ def select_rules(rules: Rules, t: Thresholds) -> tuple[int, list[RuleRow]]:
             keep[at] &= hit[its.levels[k].items[rules.row[at]]].any(axis=1)
     chosen = rules.take(np.flatnonzero(keep)).sorted(t.sort)
     shown = chosen.take(np.arange(min(t.limit, len(chosen))))
-    ante, cons = shown.item_lists()
-    conviction = shown.conviction
-    rows = [
+    return len(chosen), rule_rows(shown)
+
+
+def rule_rows(rules: Rules) -> list[RuleRow]:
+    """Each of `rules`, in their order, from the miner's arrays: its item labels and measures (what a
+    request is answered and what the refresh stores)."""
+    ante, cons = rules.item_lists()
+    return [
         RuleRow(
             antecedent=tuple(a),
             consequent=tuple(c),
@@ -117,21 +122,20 @@ def select_rules(rules: Rules, t: Thresholds) -> tuple[int, list[RuleRow]]:
             confidence=float(cf),
             lift=float(li),
             leverage=float(le),
-            conviction=None if math.isinf(cv) else float(cv),
+            conviction=None if math.isinf(cv) else float(cv),  # always holds
         )
         for a, c, n, s, cf, li, le, cv in zip(
             ante,
             cons,
-            shown.count.tolist(),
-            shown.support.tolist(),
-            shown.confidence.tolist(),
-            shown.lift.tolist(),
-            shown.leverage.tolist(),
-            conviction.tolist(),
+            rules.count.tolist(),
+            rules.support.tolist(),
+            rules.confidence.tolist(),
+            rules.lift.tolist(),
+            rules.leverage.tolist(),
+            rules.conviction.tolist(),
             strict=True,
         )
     ]
-    return len(chosen), rows
 
 
 def basket_rules(

@@ -12,7 +12,7 @@ import itertools
 import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, func, select
@@ -26,6 +26,7 @@ from loyalty.services.basket_rules.refresh import antecedent_key
 from loyalty.services.basket_rules.rules import MAX_LIMIT, SORTS, RuleRow
 from loyalty.services.common import read
 from loyalty.services.kpis.schemas import StoreRef
+from loyalty.services.stored_runs import aware
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
@@ -80,10 +81,6 @@ class CrossSell:
     rules: list[RuleRow]
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _stores(conn: Connection) -> dict[int, StoreRef]:
     found = conn.execute(select(stores.c.id, stores.c.code, stores.c.name, stores.c.timezone))
     return {int(r.id): StoreRef.model_validate(r._asdict()) for r in found}
@@ -108,7 +105,7 @@ def _set(row: Any, known: dict[int, StoreRef]) -> RuleSet:
         itemsets=int(row.itemsets),
         rules_found=int(row.rules_found),
         rules_stored=int(row.rules_stored),
-        computed_at=_aware(row.computed_at),
+        computed_at=aware(row.computed_at),
     )
 
 

@@ -2,22 +2,23 @@
 
 A run reads the history (`load`), validates, trains and scores (`loyalty.analytics.churn`) and writes,
 in one transaction at its end, the run's row in `churn_runs` and every scored member's row in
-`member_churn` (the previous run's rows replaced): a run that fails writes nothing.
+`member_churn` (the previous run's rows replaced, as `services.stored_runs` does for every stored
+run): a run that fails writes nothing.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, func, select
 
 from loyalty.db.churn_tables import churn_runs, member_churn
 from loyalty.db.core_tables import members
 from loyalty.services.common import read
+from loyalty.services.stored_runs import StageProgress, aware, insert_batches, last, latest, store_run
 
 if TYPE_CHECKING:
     from loyalty.analytics.churn import Importance, NextPurchaseCheck
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
 STAGES = ("load", "validate", "fit", "write")
 #: the churn probability from which a member is at risk (the call-back list)
 AT_RISK = 0.5
-
-#: told `(stages done, stages in all, the stage starting)`; after the last, the stage is "done"
-StageProgress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -111,10 +109,6 @@ class AtRisk:
     members: list[AtRiskMember]
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _opt(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -124,7 +118,7 @@ def from_row(row: Any) -> StoredRun:
 
     return StoredRun(
         id=int(row.id),
-        computed_at=_aware(row.computed_at),
+        computed_at=aware(row.computed_at),
         as_of=row.as_of,
         horizon_days=int(row.horizon_days),
         seed=int(row.seed),
@@ -166,14 +160,12 @@ def member_from_row(row: Any) -> MemberChurn:
 
 
 def latest_run(conn: Connection) -> StoredRun | None:
-    row = conn.execute(select(churn_runs).order_by(churn_runs.c.id.desc()).limit(1)).first()
-    return None if row is None else from_row(row)
+    return latest(conn, churn_runs, from_row)
 
 
 def last_run(ctx: Context) -> StoredRun | None:
     """The latest run, or None before the first."""
-    with read(ctx) as conn:
-        return latest_run(conn)
+    return last(ctx, churn_runs, from_row)
 
 
 def at_risk(ctx: Context, *, limit: int = 20, threshold: float = AT_RISK) -> AtRisk:
@@ -303,13 +295,12 @@ def refresh_churn(
             strict=True,
         )
     ]
-    with ctx.engine.begin() as conn:
-        run_id = int(conn.execute(insert(churn_runs).returning(churn_runs.c.id), values).scalar_one())
-        conn.execute(delete(member_churn))
+
+    def write(conn: Connection, run_id: int) -> None:
         for row in rows:
             row["run_id"] = run_id
-        for start in range(0, len(rows), 50_000):
-            conn.execute(insert(member_churn), rows[start : start + 50_000])
-        stored = conn.execute(select(churn_runs).where(churn_runs.c.id == run_id)).one()
+        insert_batches(conn, member_churn, rows)
+
+    stored = store_run(ctx, churn_runs, values, [member_churn], write)
     stage("done")
     return from_row(stored)

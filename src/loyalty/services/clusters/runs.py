@@ -3,20 +3,29 @@
 A run reads the purchases (`load`), clusters the members (`loyalty.analytics.clusters`: k chosen by
 the silhouette unless forced, clusters numbered as the previous run's where they match) and writes,
 in one transaction at its end, the run's row in `member_cluster_runs` and every member's cluster in
-`member_clusters` (the previous run's rows replaced): a run that fails writes nothing.
+`member_clusters` (the previous run's rows replaced, as `services.stored_runs` does for every stored
+run): a run that fails writes nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection
 
 from loyalty.db.cluster_tables import member_cluster_runs, member_clusters
 from loyalty.services.common import read
+from loyalty.services.stored_runs import (
+    StageProgress,
+    aware,
+    insert_batches,
+    last,
+    latest,
+    numbered_stages,
+    store_run,
+)
 
 if TYPE_CHECKING:
     from loyalty.analytics.clusters import KScore, Profile
@@ -24,9 +33,6 @@ if TYPE_CHECKING:
 
 #: the stages of a run, in order, as its `progress` callback names them
 STAGES = ("load", "cluster", "write")
-
-#: told `(stages done, stages in all, the stage starting)`; after the last, the stage is "done"
-StageProgress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -55,16 +61,12 @@ class StoredRun:
         return words.reason(self.scores, self.k, self.best_k, locale)
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def from_row(row: Any) -> StoredRun:
     from loyalty.analytics.clusters import KScore, Profile
 
     return StoredRun(
         id=int(row.id),
-        computed_at=_aware(row.computed_at),
+        computed_at=aware(row.computed_at),
         as_of=row.as_of,
         members=int(row.members),
         k=int(row.k),
@@ -83,14 +85,12 @@ def from_row(row: Any) -> StoredRun:
 
 
 def latest_run(conn: Connection) -> StoredRun | None:
-    row = conn.execute(select(member_cluster_runs).order_by(member_cluster_runs.c.id.desc()).limit(1)).first()
-    return None if row is None else from_row(row)
+    return latest(conn, member_cluster_runs, from_row)
 
 
 def last_run(ctx: Context) -> StoredRun | None:
     """The latest run, or None before the first."""
-    with read(ctx) as conn:
-        return latest_run(conn)
+    return last(ctx, member_cluster_runs, from_row)
 
 
 def run_clusters(
@@ -111,11 +111,7 @@ def run_clusters(
     from loyalty.analytics.store import business_day
     from loyalty.services.clusters.load import load_features
 
-    def stage(number: int) -> None:
-        if progress is not None:
-            total = len(STAGES)
-            progress(number, total, STAGES[number] if number < total else "done")
-
+    stage = numbered_stages(progress, STAGES)
     now = ctx.now()
     as_of = business_day(now).date()
     chosen_seed = SEED if seed is None else seed
@@ -145,17 +141,14 @@ def run_clusters(
         "categories": list(run.categories),
         "scaling": run.scaler.to_dict(),
     }
-    with ctx.engine.begin() as conn:
-        run_id = int(
-            conn.execute(insert(member_cluster_runs).returning(member_cluster_runs.c.id), values).scalar_one()
-        )
-        conn.execute(delete(member_clusters))
+
+    def write(conn: Connection, run_id: int) -> None:
         rows = [
             {"member_id": int(m), "run_id": run_id, "cluster": int(c)}
             for m, c in zip(run.labels.index.tolist(), run.labels.tolist(), strict=True)
         ]
-        for start in range(0, len(rows), 50_000):
-            conn.execute(insert(member_clusters), rows[start : start + 50_000])
-        stored = conn.execute(select(member_cluster_runs).where(member_cluster_runs.c.id == run_id)).one()
+        insert_batches(conn, member_clusters, rows)
+
+    stored = store_run(ctx, member_cluster_runs, values, [member_clusters], write)
     stage(len(STAGES))
     return from_row(stored)

@@ -10,12 +10,11 @@ stores' popular lists: a refresh that fails writes nothing. Erased members get n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection
 
 from loyalty.db.recommendation_tables import (
     member_recommendations,
@@ -23,7 +22,7 @@ from loyalty.db.recommendation_tables import (
     recommendation_runs,
 )
 from loyalty.db.rows import write_rows
-from loyalty.services.common import read
+from loyalty.services.stored_runs import StageProgress, aware, last, latest, numbered_stages, store_run
 
 if TYPE_CHECKING:
     from loyalty.analytics.recommend import Evaluation, Settings
@@ -33,9 +32,6 @@ if TYPE_CHECKING:
 STAGES = ("load", "evaluate", "train", "write")
 #: the days held out to test the model on
 HOLDOUT_DAYS = 28
-
-#: told `(stages done, stages in all, the stage starting)`; after the last, the stage is "done"
-StageProgress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -53,16 +49,12 @@ class StoredRun:
     problem: str | None
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _stored(row: Any) -> StoredRun:
     from loyalty.analytics.recommend import Evaluation, Settings
 
     return StoredRun(
         id=int(row.id),
-        computed_at=_aware(row.computed_at),
+        computed_at=aware(row.computed_at),
         as_of=row.as_of,
         members=int(row.members),
         items=int(row.items),
@@ -74,14 +66,12 @@ def _stored(row: Any) -> StoredRun:
 
 
 def latest_run(conn: Connection) -> StoredRun | None:
-    row = conn.execute(select(recommendation_runs).order_by(recommendation_runs.c.id.desc()).limit(1)).first()
-    return None if row is None else _stored(row)
+    return latest(conn, recommendation_runs, _stored)
 
 
 def last_run(ctx: Context) -> StoredRun | None:
     """The latest refresh, or None before the first."""
-    with read(ctx) as conn:
-        return latest_run(conn)
+    return last(ctx, recommendation_runs, _stored)
 
 
 def _tuples(frame: Any, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
@@ -109,11 +99,7 @@ def run_recommendations(
     from loyalty.services.recommendations.errors import NoSales
     from loyalty.services.recommendations.load import load_lines
 
-    def stage(number: int) -> None:
-        if progress is not None:
-            total = len(STAGES)
-            progress(number, total, STAGES[number] if number < total else "done")
-
+    stage = numbered_stages(progress, STAGES)
     chosen = settings or Settings()
     stage(0)
     lines = load_lines(ctx)
@@ -149,12 +135,8 @@ def run_recommendations(
         "evaluation": evaluation.to_dict() if evaluation is not None else None,
         "problem": problem,
     }
-    with ctx.engine.begin() as conn:
-        run_id = int(
-            conn.execute(insert(recommendation_runs).returning(recommendation_runs.c.id), values).scalar_one()
-        )
-        conn.execute(delete(member_recommendations))
-        conn.execute(delete(recommendation_popular))
+
+    def write(conn: Connection, run_id: int) -> None:
         # straight through the driver (COPY on PostgreSQL): millions of rows on a large chain
         write_rows(
             conn,
@@ -170,6 +152,8 @@ def run_recommendations(
             _tuples(popular, ("store_id", "rank", "item", "category", "score")),
             {"run_id": run_id},
         )
-        stored = conn.execute(select(recommendation_runs).where(recommendation_runs.c.id == run_id)).one()
+
+    replaced = [member_recommendations, recommendation_popular]
+    stored = store_run(ctx, recommendation_runs, values, replaced, write)
     stage(len(STAGES))
     return _stored(stored)

@@ -17,7 +17,7 @@ from loyalty.services import jobs as jobs_service
 from loyalty.services import member_analytics
 from loyalty.services.member_analytics import downloads
 from loyalty.web.console.analytics_view import analytics_view, group_rows
-from loyalty.web.console.jobs import actor_of, shown, start_job
+from loyalty.web.console.jobs import actor_of, start_job, with_job
 from loyalty.web.pages import ConsoleRoute, StaffForm, StaffPage
 
 _ = translator("web")
@@ -32,18 +32,13 @@ def analytics_page(page: StaffPage) -> Response:
     """The figures of the last refresh, and the refresh itself: running (its progress), or the last one."""
     page.require("analytics:read")
     figures = member_analytics.overview(page.ctx)
-    job = jobs_service.latest_job(page.ctx, jobs_service.ANALYTICS_REFRESH)
-    return page.html(
-        "console/analytics.html",
-        {
-            "view": analytics_view(figures),
-            "groups": group_rows(figures),
-            "o": figures,
-            "job": shown(job) if job is not None else None,
-            "zone": page.ctx.settings.timezone,
-            "tables": downloads.TABLES,
-        },
-    )
+    values = {
+        "view": analytics_view(figures),
+        "groups": group_rows(figures),
+        "o": figures,
+        "tables": downloads.TABLES,
+    }
+    return with_job(page, "console/analytics.html", jobs_service.ANALYTICS_REFRESH, values)
 
 
 @router.post("/analytics/refresh")

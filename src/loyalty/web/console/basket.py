@@ -29,7 +29,7 @@ from loyalty.services import basket_rules
 from loyalty.services import jobs as jobs_service
 from loyalty.services.schemas import StoreOut
 from loyalty.web.console import forms, views
-from loyalty.web.console.jobs import shown, start_job
+from loyalty.web.console.jobs import latest_shown, start_job
 from loyalty.web.pages import ConsoleRoute, Denied, Page, StaffForm, StaffPage
 
 _ = translator("web")
@@ -128,13 +128,12 @@ def _stored(
         number = int(page_) if page_.isdigit() else 0
         if not 1 <= number <= MAX_PAGE:
             errors["form"] = _("There is no such page of rules: start from the first.")
-    job = jobs_service.latest_job(page.ctx, jobs_service.BASKET_RULES)
     values: dict[str, Any] = {
         **common,
         "custom": False,
         "given": given,
         "errors": errors,
-        "job": shown(job) if job is not None else None,
+        "job": latest_shown(page, jobs_service.BASKET_RULES),
         "stored": None,
         "rows": [],
         "sort_links": {},

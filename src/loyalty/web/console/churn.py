@@ -22,7 +22,7 @@ from loyalty.i18n import formats, translator
 from loyalty.services import churn as churn_service
 from loyalty.services import jobs as jobs_service
 from loyalty.web.console.analytics_view import BLUE, ORANGE, Chart
-from loyalty.web.console.jobs import KIND_NAMES, actor_of, shown
+from loyalty.web.console.jobs import start_choosing, with_job
 from loyalty.web.pages import ConsoleRoute, Page, StaffForm, StaffPage
 
 _ = translator("web")
@@ -178,39 +178,23 @@ def churn_page(page: StaffPage) -> Response:
     page.require("analytics:read")
     run = churn_service.last_run(page.ctx)
     risky = churn_service.at_risk(page.ctx, limit=LISTED) if run is not None else None
-    job = jobs_service.latest_job(page.ctx, jobs_service.CHURN_MODEL)
-    return page.html(
-        "console/churn.html",
-        {
-            "view": churn_view(run, risky, page),
-            "run": run,
-            "job": shown(job) if job is not None else None,
-            "zone": page.ctx.settings.timezone,
-            "horizons": HORIZONS,
-        },
-    )
+    values = {"view": churn_view(run, risky, page), "run": run, "horizons": HORIZONS}
+    return with_job(page, "console/churn.html", jobs_service.CHURN_MODEL, values)
 
 
 @router.post("/analytics/churn/refresh")
 def refresh(page: StaffPage, form: StaffForm) -> Response:
     """Train, check and score again (a job), with the chosen horizon; the page follows it."""
-    kind = jobs_service.CHURN_MODEL
-    page.require(jobs_service.permission_for(kind))
-    given = str(form.get("horizon") or "")
-    if given and (not given.isdigit() or int(given) not in HORIZONS):
-        return page.redirect(PATH, flash=_("Choose a horizon of 30, 60, 90, 120 or 180 days."), kind="error")
-    params = {"horizon_days": int(given)} if given else {}
-    try:
-        job = jobs_service.start(
-            page.ctx, kind, actor_of(page), actor_name=page.staff.username, params=params
-        )
-    except jobs_service.JobAlreadyRunning:
-        return page.redirect(
-            PATH,
-            flash=_("{kind} is already running: follow it below.", kind=_(KIND_NAMES[kind])),
-            kind="error",
-        )
-    return page.redirect(PATH, flash=_("{kind} started (job {id}).", kind=_(KIND_NAMES[kind]), id=job.id))
+    return start_choosing(
+        page,
+        form,
+        jobs_service.CHURN_MODEL,
+        PATH,
+        field="horizon",
+        choices=HORIZONS,
+        param="horizon_days",
+        refused=_("Choose a horizon of 30, 60, 90, 120 or 180 days."),
+    )
 
 
 def member_churn_shown(page: Page, member_id: int) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from loyalty.i18n import formats, marker, translator
 from loyalty.services import clusters as clusters_service
 from loyalty.services import jobs as jobs_service
 from loyalty.web.console.analytics_view import BLUE, Chart
-from loyalty.web.console.jobs import KIND_NAMES, actor_of, shown
+from loyalty.web.console.jobs import start_choosing, with_job
 from loyalty.web.pages import ConsoleRoute, StaffForm, StaffPage
 
 _ = translator("web")
@@ -162,36 +162,20 @@ def clusters_page(page: StaffPage) -> Response:
     """The last run's clusters, why its k, and the refresh (running: its progress; or the last one)."""
     page.require("analytics:read")
     run = clusters_service.last_run(page.ctx)
-    job = jobs_service.latest_job(page.ctx, jobs_service.MEMBER_CLUSTERS)
-    return page.html(
-        "console/clusters.html",
-        {
-            "view": clusters_view(run, page.locale),
-            "run": run,
-            "job": shown(job) if job is not None else None,
-            "zone": page.ctx.settings.timezone,
-            "forced_k": FORCED_K,
-        },
-    )
+    values = {"view": clusters_view(run, page.locale), "run": run, "forced_k": FORCED_K}
+    return with_job(page, "console/clusters.html", jobs_service.MEMBER_CLUSTERS, values)
 
 
 @router.post("/analytics/clusters/refresh")
 def refresh(page: StaffPage, form: StaffForm) -> Response:
     """Cluster the members again (a job), with k forced when one is chosen; the page follows it."""
-    kind = jobs_service.MEMBER_CLUSTERS
-    page.require(jobs_service.permission_for(kind))
-    given = str(form.get("k") or "")
-    if given and (not given.isdigit() or int(given) not in FORCED_K):
-        return page.redirect(PATH, flash=_("Choose k from 2 to 8, or the best by silhouette."), kind="error")
-    params = {"k": int(given)} if given else {}
-    try:
-        job = jobs_service.start(
-            page.ctx, kind, actor_of(page), actor_name=page.staff.username, params=params
-        )
-    except jobs_service.JobAlreadyRunning:
-        return page.redirect(
-            PATH,
-            flash=_("{kind} is already running: follow it below.", kind=_(KIND_NAMES[kind])),
-            kind="error",
-        )
-    return page.redirect(PATH, flash=_("{kind} started (job {id}).", kind=_(KIND_NAMES[kind]), id=job.id))
+    return start_choosing(
+        page,
+        form,
+        jobs_service.MEMBER_CLUSTERS,
+        PATH,
+        field="k",
+        choices=FORCED_K,
+        param="k",
+        refused=_("Choose k from 2 to 8, or the best by silhouette."),
+    )

@@ -4,15 +4,19 @@ refresh, see the recent runs, and follow a running one's progress.
 A job runs in a background thread of the server (`services.jobs.start`); its progress is a fragment
 the page asks for every second (htmx `hx-trigger="every 1s"`) until the job has ended, when the
 fragment comes back without the trigger and the polling stops. The same fragment follows an analytics
-refresh on the analyst's page.
+refresh on the analyst's page; the analytics pages (member analytics, clusters, churn, recommendations,
+basket rules) start their job and show its progress through `start_job`, `start_choosing` and
+`with_job`, so each of them refuses, starts and follows a refresh the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from loyalty.domain.actors import Actor
@@ -165,11 +169,27 @@ def actor_of(page: Page) -> Actor:
     return actor
 
 
-def start_job(page: Page, kind: str, back: str) -> Response:
-    """Start a job of `kind` for the signed-in user and go back to `back`, saying so."""
+def latest_shown(page: Page, kind: str) -> JobShown | None:
+    """The last job of `kind` as its progress fragment shows it (None: never started), for the page
+    that starts it to follow."""
+    job = jobs_service.latest_job(page.ctx, kind)
+    return shown(job) if job is not None else None
+
+
+def with_job(page: Page, template: str, kind: str, values: dict[str, Any]) -> Response:
+    """`template` with `values`, the last job of `kind` (`job`) and the zone its times are shown in."""
+    return page.html(
+        template, {**values, "job": latest_shown(page, kind), "zone": page.ctx.settings.timezone}
+    )
+
+
+def start_job(page: Page, kind: str, back: str, params: dict[str, Any] | None = None) -> Response:
+    """Start a job of `kind` (with `params`) for the signed-in user and go back to `back`, saying so."""
     page.require(jobs_service.permission_for(kind))
     try:
-        job = jobs_service.start(page.ctx, kind, actor_of(page), actor_name=page.staff.username)
+        job = jobs_service.start(
+            page.ctx, kind, actor_of(page), actor_name=page.staff.username, params=params
+        )
     except jobs_service.JobAlreadyRunning:
         return page.redirect(
             back,
@@ -177,6 +197,26 @@ def start_job(page: Page, kind: str, back: str) -> Response:
             kind="error",
         )
     return page.redirect(back, flash=_("{kind} started (job {id}).", kind=_(KIND_NAMES[kind]), id=job.id))
+
+
+def start_choosing(
+    page: Page,
+    form: FormData,
+    kind: str,
+    back: str,
+    *,
+    field: str,
+    choices: Collection[int],
+    param: str,
+    refused: str,
+) -> Response:
+    """Start a job of `kind` with the whole number the form's `field` chose among `choices` as its
+    `param` (none chosen: the job's default); any other value goes back to `back` with `refused`."""
+    page.require(jobs_service.permission_for(kind))
+    given = str(form.get(field) or "")
+    if given and (not given.isdigit() or int(given) not in choices):
+        return page.redirect(back, flash=refused, kind="error")
+    return start_job(page, kind, back, {param: int(given)} if given else None)
 
 
 def may_follow(page: Page, job: jobs_service.Job) -> bool:

@@ -20,7 +20,7 @@ from loyalty.i18n import formats, translator
 from loyalty.services import jobs as jobs_service
 from loyalty.services import recommendations as service
 from loyalty.web.console.analytics_view import BLUE, ORANGE, Chart
-from loyalty.web.console.jobs import KIND_NAMES, actor_of, shown
+from loyalty.web.console.jobs import start_job, with_job
 from loyalty.web.pages import ConsoleRoute, Page, StaffForm, StaffPage
 
 _ = translator("web")
@@ -118,32 +118,14 @@ def recommendations_page(page: StaffPage) -> Response:
     """The last refresh's figures on its holdout, and the refresh (running: its progress)."""
     page.require("analytics:read")
     run = service.last_run(page.ctx)
-    job = jobs_service.latest_job(page.ctx, jobs_service.RECOMMENDATIONS)
-    return page.html(
-        "console/recommendations.html",
-        {
-            "view": recommender_view(run, page.locale),
-            "run": run,
-            "job": shown(job) if job is not None else None,
-            "zone": page.ctx.settings.timezone,
-        },
-    )
+    values = {"view": recommender_view(run, page.locale), "run": run}
+    return with_job(page, "console/recommendations.html", jobs_service.RECOMMENDATIONS, values)
 
 
 @router.post("/analytics/recommendations/refresh")
 def refresh(page: StaffPage, form: StaffForm) -> Response:
     """Train the recommender again (a job); the page follows it."""
-    kind = jobs_service.RECOMMENDATIONS
-    page.require(jobs_service.permission_for(kind))
-    try:
-        job = jobs_service.start(page.ctx, kind, actor_of(page), actor_name=page.staff.username)
-    except jobs_service.JobAlreadyRunning:
-        return page.redirect(
-            PATH,
-            flash=_("{kind} is already running: follow it below.", kind=_(KIND_NAMES[kind])),
-            kind="error",
-        )
-    return page.redirect(PATH, flash=_("{kind} started (job {id}).", kind=_(KIND_NAMES[kind]), id=job.id))
+    return start_job(page, jobs_service.RECOMMENDATIONS, PATH)
 
 
 def member_recommendations_shown(page: Page, member_id: int) -> dict[str, Any] | None:
