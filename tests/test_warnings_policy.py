@@ -35,6 +35,7 @@ def test_the_ignored_third_party_warnings_are_ignored_only_from_their_module() -
     ibis_pandas = "The 'future.infer_string' option is deprecated and will be removed in pandas 4.0."
     _warn_from("ibis.formats.pandas", ibis_pandas)  # ignored: nothing raised
     _warn_from("lifetimes.utils", "anything lifetimes deprecates")
+    _warn_from("pyspark.sql.pandas.types", "The copy keyword is deprecated and will be removed")
     _warn_from(
         "fastapi.testclient",
         "Using `httpx` with `starlette.testclient` is deprecated; install `httpx2` instead.",

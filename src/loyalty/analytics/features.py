@@ -14,7 +14,6 @@ BG/NBD papers and lifetimes' ``summary_data_from_transaction_data``:
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -57,28 +56,20 @@ def connect() -> ibis.BaseBackend:
     return con
 
 
-def _read_file(con: ibis.BaseBackend, path: Path) -> ir.Table:
-    name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
-        return con.read_parquet(str(path))
-    if name.endswith((".csv", ".csv.gz", ".txt", ".txt.gz")):
-        # Everything as text: we validate and cast ourselves so bad rows can be reported by number.
-        return con.read_csv(str(path), all_varchar=True)
-    raise InputError(f"{path}: unsupported file type (use .csv, .csv.gz or .parquet)")
-
-
 def to_table(source: Any, con: ibis.BaseBackend | None = None) -> ir.Table:
-    """Accept a path (CSV/CSV.gz/Parquet), an Ibis table, or a pandas/Polars/Arrow frame."""
+    """Accept a path or URL (CSV/CSV.gz/Parquet, a folder of Parquet parts), an Ibis table, or a
+    pandas/Polars/Arrow frame (a table of ``con`` when given: DuckDB or Spark, `analytics.backends`)."""
     import ibis
     import ibis.expr.types as ir
 
     if isinstance(source, ir.Table):
         return source
     if isinstance(source, str | Path):
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-        return _read_file(con or connect(), path)
+        from loyalty.analytics.backends import is_url, read_file
+
+        if not is_url(source) and not Path(source).exists():
+            raise InputError(f"{Path(source)}: no such file")
+        return read_file(con or connect(), source)
     try:
         mem = ibis.memtable(source)
     except Exception as exc:  # ibis raises assorted types for unsupported objects
@@ -87,7 +78,9 @@ def to_table(source: Any, con: ibis.BaseBackend | None = None) -> ir.Table:
         # Scanned in place by the default DuckDB backend: copying 10M rows into a table costs more
         # than validating them.
         return mem
-    return con.create_table(f"loyalty_tx_{uuid.uuid4().hex}", mem, temp=True)
+    from loyalty.analytics.backends import register
+
+    return register(con, mem, prefix="loyalty_tx")
 
 
 def _bad_rows(t: ir.Table, predicate: ir.BooleanValue) -> list[int]:
@@ -320,7 +313,7 @@ def summary(
     """
     tx: ir.Table | None = None
     checked = None
-    if isinstance(source, str | Path) and con is None:
+    if isinstance(source, str | Path) and con is None and Path(source).is_file():
         from loyalty.analytics.files import read_checked
 
         checked = read_checked(Path(source), columns or Columns(), returns=returns)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, cast
 import typer
 
 from loyalty.analytics.errors import AnalyticsError
+from loyalty.cli.analytics_engine import EngineOpt, basket_counts, engine_connection, kpi_totals
 from loyalty.cli.basket import basket
 from loyalty.cli.basket_rules import app as basket_rules_app
 from loyalty.cli.churn import app as churn_app
@@ -31,6 +32,8 @@ _ = translator("cli")
 
 app = typer.Typer(help="Member analytics: RFM, lifetime value, churn.", no_args_is_help=True)
 app.command("basket")(basket)  # association rules: `loyalty.cli.basket`
+app.command("basket-counts")(basket_counts)  # on DuckDB or Spark: `loyalty.cli.analytics_engine`
+app.command("kpi-totals")(kpi_totals)  # on DuckDB or Spark: `loyalty.cli.analytics_engine`
 app.add_typer(basket_rules_app, name="basket-rules")  # stored rules: `loyalty.cli.basket_rules`
 app.add_typer(clusters_app, name="clusters")  # member clusters: `loyalty.cli.clusters`
 app.add_typer(churn_app, name="churn")  # churn model and next purchase date: `loyalty.cli.churn`
@@ -114,6 +117,7 @@ def rfm(
     threshold: Annotated[str, typer.Option("--threshold", help="binary threshold: mean or median")] = "mean",
     returns: ReturnsOpt = "reject",
     database_url: DatabaseUrlOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Score every customer: recency_days, frequency, monetary, r/f/m scores, rfm_code, segment, and
     the segment's zh/en names and actions.
@@ -135,6 +139,7 @@ def rfm(
         raise typer.Exit(code=2)
     try:
         source, columns, returns, currency = _source(input, database_url, (customer, date, amount), returns)
+        con = engine_connection(engine)  # None: DuckDB; a Spark session is left to the process that owns it
         df = rfm_mod.rfm(
             source,
             columns,
@@ -142,6 +147,7 @@ def rfm(
             scheme=cast("Literal['quintile', 'binary']", scheme),
             threshold=cast("Literal['mean', 'median']", threshold),
             returns=returns,  # type: ignore[arg-type]
+            con=con,
         )
     except AnalyticsError as exc:
         raise _fail(exc) from exc
@@ -186,6 +192,7 @@ def clv(
     params: Annotated[Path | None, typer.Option("--params", help="write fitted parameters here")] = None,
     returns: ReturnsOpt = "reject",
     database_url: DatabaseUrlOpt = None,
+    engine: EngineOpt = None,
 ) -> None:
     """Fit BG/NBD or Pareto/NBD plus Gamma-Gamma on the calibration period and score each customer.
 
@@ -205,6 +212,7 @@ def clv(
         raise typer.Exit(code=2)
     try:
         source, columns, returns, currency = _source(input, database_url, (customer, date, amount), returns)
+        con = engine_connection(engine)  # None: DuckDB; a Spark session is left to the process that owns it
         out, fitted, _summary = fit_clv(
             source,
             columns,
@@ -214,6 +222,7 @@ def clv(
             horizon_months=horizon,
             discount_rate=discount_rate,
             returns=returns,  # type: ignore[arg-type]
+            con=con,
         )
     except AnalyticsError as exc:
         raise _fail(exc) from exc
