@@ -164,6 +164,6 @@ def test_a_regions_report_from_the_api_and_the_cli(world: World, database: str) 
     assert (nowhere.status_code, nowhere.json()["code"]) == (404, "REGION_NOT_FOUND")
     managers = world.client.get("/api/v1/kpis", params={"region": "华东"}, headers=world.as_("store_manager"))
     assert managers.status_code == 403  # a chain-wide report
-    result = CliRunner().invoke(cli, ["kpis", "region", "华东", "--period", "week"])
+    result = CliRunner().invoke(cli, ["kpis", "chain", "--region", "华东", "--period", "week"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["region"] == "华东"

@@ -350,7 +350,7 @@ def test_a_region_adds_up_its_stores_and_their_members(chain: Chain) -> None:
     merchants.update_store(chain.ctx, chain.store_b, StoreChanges(region="Europe"))
     for region, store in (("华东", chain.store_a), ("Europe", chain.store_b)):
         alone = kpis.store_kpis(chain.ctx, store, start=FIRST, end=LAST)
-        grouped = kpis.region_kpis(chain.ctx, region, start=FIRST, end=LAST)
+        grouped = kpis.chain_kpis(chain.ctx, region=region, start=FIRST, end=LAST)
         assert (grouped.region, grouped.store) == (region, None)
         # one store in the region: its figures, on the chain's days (A keeps Shanghai's, as the chain)
         if store == chain.store_a:
@@ -364,8 +364,8 @@ def test_a_region_adds_up_its_stores_and_their_members(chain: Chain) -> None:
                 b.member_sales_minor,
             )
     whole = kpis.chain_kpis(chain.ctx, start=FIRST, end=LAST).summary
-    east = kpis.region_kpis(chain.ctx, "华东", start=FIRST, end=LAST).summary
+    east = kpis.chain_kpis(chain.ctx, region="华东", start=FIRST, end=LAST).summary
     assert east.members < whole.members  # m5, registered at no store, is the chain's only
     with pytest.raises(NotFound) as unknown:
-        kpis.region_kpis(chain.ctx, "Atlantis", start=FIRST, end=LAST)
+        kpis.chain_kpis(chain.ctx, region="Atlantis", start=FIRST, end=LAST)
     assert unknown.value.code == "REGION_NOT_FOUND"

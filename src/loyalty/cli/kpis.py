@@ -86,8 +86,11 @@ def chain(
     active_days: ActiveDays = 90,
     sleeping: Sleeping = 20,
     contacts: Contacts = False,
+    region: Annotated[
+        str | None, typer.Option(help="Only this region's stores and their members (e.g. 华东).")
+    ] = None,
 ) -> None:
-    """The whole chain's figures: every store's on its own business days, added up by day."""
+    """The whole chain's figures (or a region's): every store's on its own business days, added up by day."""
     from loyalty.cli._core import context
     from loyalty.services import kpis
 
@@ -95,7 +98,13 @@ def chain(
     ctx = context()
     _show(
         lambda: kpis.chain_kpis(
-            ctx, period=period, start=start, end=end, active_days=active_days, sleeping=sleeping
+            ctx,
+            region=region,
+            period=period,
+            start=start,
+            end=end,
+            active_days=active_days,
+            sleeping=sleeping,
         ),
         contacts,
     )
@@ -149,27 +158,3 @@ def _masked(report: KpiReport) -> KpiReport:
         }
     )
     return report.model_copy(update={"sleeping": sleeping})
-
-
-@app.command("region")
-def region(
-    name: Annotated[str, typer.Argument(help="The region, as the stores name it (e.g. 华东).")],
-    period: Period = "day",
-    from_: From = None,
-    to: To = None,
-    active_days: ActiveDays = 90,
-    sleeping: Sleeping = 20,
-    contacts: Contacts = False,
-) -> None:
-    """A region's figures: its stores' on their own business days, added up by day, and their members."""
-    from loyalty.cli._core import context
-    from loyalty.services import kpis
-
-    start, end = _day(from_, "--from"), _day(to, "--to")
-    ctx = context()
-    _show(
-        lambda: kpis.region_kpis(
-            ctx, name, period=period, start=start, end=end, active_days=active_days, sleeping=sleeping
-        ),
-        contacts,
-    )

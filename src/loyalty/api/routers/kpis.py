@@ -274,14 +274,15 @@ def chain_kpis(
     roles only; 404 REGION_NOT_FOUND when no store is in `region`)."""
     caller.require_store(None)
     try:
-        if region is not None:
-            report = kpis.region_kpis(
-                ctx, region, period=period, start=from_, end=to, active_days=active_days, sleeping=sleeping
-            )
-        else:
-            report = kpis.chain_kpis(
-                ctx, period=period, start=from_, end=to, active_days=active_days, sleeping=sleeping
-            )
+        report = kpis.chain_kpis(
+            ctx,
+            region=region,
+            period=period,
+            start=from_,
+            end=to,
+            active_days=active_days,
+            sleeping=sleeping,
+        )
     except InvalidInput as exc:
         raise in_query(exc) from exc
     return report_view(report, caller)

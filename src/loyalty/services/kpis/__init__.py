@@ -17,7 +17,6 @@ from loyalty.services.kpis.report import (
     MAX_ACTIVE_DAYS,
     MAX_SLEEPING,
     chain_kpis,
-    region_kpis,
     store_kpis,
 )
 from loyalty.services.kpis.schemas import (
@@ -46,6 +45,5 @@ __all__ = [
     "StoreRef",
     "Summary",
     "chain_kpis",
-    "region_kpis",
     "store_kpis",
 ]

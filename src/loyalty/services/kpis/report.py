@@ -55,6 +55,7 @@ def store_kpis(
 def chain_kpis(
     ctx: Context,
     *,
+    region: str | None = None,
     period: str = "day",
     start: date | None = None,
     end: date | None = None,
@@ -62,22 +63,8 @@ def chain_kpis(
     sleeping: int = DEFAULT_SLEEPING,
 ) -> KpiReport:
     """The whole chain's report: every store's figures on its own business days, added up by day, and
-    every member (those registered at no store too)."""
-    return _report(ctx, None, period, start, end, active_days, sleeping)
-
-
-def region_kpis(
-    ctx: Context,
-    region: str,
-    *,
-    period: str = "day",
-    start: date | None = None,
-    end: date | None = None,
-    active_days: int = DEFAULT_ACTIVE_DAYS,
-    sleeping: int = DEFAULT_SLEEPING,
-) -> KpiReport:
-    """A region's report: its stores' figures added up by business day, and their members
-    (REGION_NOT_FOUND when no store is in `region`)."""
+    every member (those registered at no store too); with `region`, that region's stores and their
+    members only (REGION_NOT_FOUND when no store is in it)."""
     return _report(ctx, None, period, start, end, active_days, sleeping, region=region)
 
 

@@ -74,10 +74,8 @@ def dashboard(
     if errors:
         return page.html("console/dashboard.html", values, status=422)
     try:
-        if region:
-            report = kpis.region_kpis(page.ctx, region, period=period, start=start, end=end)
-        elif chosen is None:
-            report = kpis.chain_kpis(page.ctx, period=period, start=start, end=end)
+        if chosen is None:
+            report = kpis.chain_kpis(page.ctx, region=region, period=period, start=start, end=end)
         else:
             report = kpis.store_kpis(page.ctx, chosen.id, period=period, start=start, end=end)
     except InvalidInput as exc:
