@@ -131,11 +131,17 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
                 open_flags = text("SELECT count(*) FROM anomaly_flags WHERE status = 'open'")
                 flags = conn.execute(open_flags).scalar_one()
                 coupons = conn.execute(text("SELECT count(*) FROM coupons")).scalar_one()
+                promoted = conn.execute(
+                    text("SELECT count(*) FROM coupon_uses WHERE coupon_id IS NULL")
+                ).scalar_one()
+                ordered = conn.execute(text("SELECT count(*) FROM reward_orders")).scalar_one()
                 used = conn.execute(
                     text("SELECT count(*) FROM coupon_uses WHERE purchase_id IS NOT NULL")
                 ).scalar_one()
             assert coupons > 0  # `loyalty.demo.coupons`: issued to RFM segments …
             assert used > 0  # … and some used since
+            assert promoted > 0  # the chain-wide 满减 promotion on the campaign's sales
+            assert ordered > 0  # `loyalty.demo.rewards`: members ordered rewards with their points
             assert flags > 0  # `loyalty.demo.fraud` planted some, and the scan found them
             # recorded as jobs, so the console's jobs page lists them
             assert [tuple(r) for r in ran] == [

@@ -262,6 +262,7 @@ def build_demo(
             jobs.run_now(ctx, kind, DEMO_ACTOR, actor_name=DEMO_ACTOR.id)
     _refresh_analytics(ctx, console)
     _coupon_campaigns(ctx, console)
+    _rewards(ctx, console)
     plant_for_demo(ctx, console)  # the anomaly review queue: `loyalty.demo.fraud`
     _ensure_demo_login(ctx)
     return _result(ctx, url, True, time.perf_counter() - started, summaries)
@@ -279,6 +280,20 @@ def _coupon_campaigns(ctx: Context, console: Console) -> None:
             console.print(_("[yellow]no coupon campaign: {reason}[/]", reason=exc.message))
             return
     console.print(_("{issued} coupons issued to RFM segments, {used} used since", **counts))
+
+
+def _rewards(ctx: Context, console: Console) -> None:
+    """A rewards catalogue two weeks old, and members' orders since (`demo.rewards`)."""
+    from loyalty.demo.rewards import stock_the_catalogue
+    from loyalty.domain.errors import DomainError
+
+    with console.status(_("stocking the rewards catalogue and placing members' orders…")):
+        try:
+            made = stock_the_catalogue(ctx)
+        except DomainError as exc:
+            console.print(_("[yellow]no rewards catalogue: {reason}[/]", reason=exc.message))
+            return
+    console.print(_("{rewards} rewards in the catalogue, {orders} ordered with points", **made))
 
 
 def _result(ctx: Context, url: str, built: bool, seconds: float, summaries: list[Summary]) -> DemoResult:

@@ -9,7 +9,8 @@ Once the members are scored, three campaigns run as a marketer would run them (`
 - 下单返券 满200减30, a next-order coupon to the members to develop (重要/一般发展客户; new and
   promising), usable 7 days after it is issued (the return window) for 30 days.
 
-The coupons are issued three weeks before today; over the days since, about a third of the holders
+A chain-wide promotion (冬季满减 满300减30, no coupon needed) runs from the same day. The coupons are
+issued three weeks before today; over the days since, about a third of the holders
 come back and use theirs on a purchase posted through the till's path (`purchases.post_purchase`,
 the clock set to the sale's time), so the history, the statements and the offers' counters show them
 used. Everything is seeded: the same chain gets the same campaign.
@@ -76,6 +77,15 @@ CAMPAIGNS: tuple[Campaign, ...] = (
         activation_days=7,
     ),
 )
+#: a promotion for everyone, without a coupon, on the sales of tills that price with the programme
+PROMOTION = {
+    "code": "winter-300-30",
+    "name": "冬季满减 满300减30",
+    "kind": "ladder",
+    "steps": [{"over": 300, "off": 30}],
+    "automatic": True,
+    "group": "site",
+}
 #: what a returning holder buys: (sku, category, unit price in fen)
 BASKET = (
     ("LATTE", "咖啡", 3_200),
@@ -97,6 +107,8 @@ def run_campaigns(ctx: Context, *, seed: int = 11, days_ago: int = 21) -> dict[s
     issued_at = today - timedelta(days=days_ago)
     counts: dict[str, int] = {"issued": 0, "used": 0}
     try:
+        ctx.clock = FrozenClock(issued_at)
+        define_offer(ctx, PROMOTION, actor=DEMO_ACTOR)  # the chain-wide 满减, running since then
         for campaign in CAMPAIGNS:
             ctx.clock = FrozenClock(issued_at)  # each campaign issued the same day (its sales move it)
             holders = _holders(ctx, campaign.segments, rng)
@@ -174,6 +186,7 @@ def _use_some(
             member_id=member_id,
             lines=lines,
             coupon_codes=[code],
+            apply_promotions=True,
         )
         try:
             result = purchases.post_purchase(ctx, sale, actor=DEMO_ACTOR)
