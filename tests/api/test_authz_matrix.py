@@ -247,6 +247,33 @@ def _fresh_reward(w: World) -> str:
     return code
 
 
+def _offer(w: World) -> str:
+    """An offer of the world's to issue coupons of and list (5 % off; made once for the module)."""
+    from loyalty.services.offers.book import define_offer
+
+    cache = w.__dict__.setdefault("_mx", {})
+    if "offer" not in cache:
+        define_offer(w.ctx, {"code": "mx-offer", "name": "5 %", "kind": "percent_off", "percent": 5})
+        cache["offer"] = "mx-offer"
+    return str(cache["offer"])
+
+
+def _fresh_offer(w: World) -> str:
+    """The code of an offer defined just now, to end."""
+    from loyalty.services.offers.book import define_offer
+
+    code = f"mx-o{_n()}"
+    define_offer(w.ctx, {"code": code, "name": "¥5 off", "kind": "amount_off", "amount": 5})
+    return code
+
+
+def _fresh_coupon(w: World) -> str:
+    """A shared code of `_offer` issued just now, to void."""
+    from loyalty.services.offers.coupons import issue_coupons
+
+    return issue_coupons(w.ctx, _offer(w), count=1).codes[0]
+
+
 def f(**kw: Any) -> Callable[[World], dict[str, Any]]:
     return lambda w: {k: (v(w) if callable(v) else v) for k, v in kw.items()}
 
@@ -583,6 +610,55 @@ CASES: list[Case] = [
         A(MEMBERS),
         f(url="/api/v1/me/reward-orders", json=lambda w: {"reward": _reward_order_body(w)["reward"]}),
     ),
+    # offers and coupons: read with programme:read, defined, ended, issued and voided with
+    # programme:write; a member's wallet is read by staff who read members, and by the member via /me
+    Case("GET", "/api/v1/offers", A(PROGRAMME_READERS), f(url="/api/v1/offers")),
+    Case(
+        "POST",
+        "/api/v1/offers",
+        A({"admin", "marketer"}),
+        f(
+            url="/api/v1/offers",
+            json=lambda w: {
+                "offer": {"code": f"mx-new-o{_n()}", "name": "5 %", "kind": "percent_off", "percent": 5},
+                "per_member": 1,
+            },
+        ),
+    ),
+    Case(
+        "GET", "/api/v1/offers/{code}", A(PROGRAMME_READERS), f(url=lambda w: f"/api/v1/offers/{_offer(w)}")
+    ),
+    Case(
+        "POST",
+        "/api/v1/offers/{code}/end",
+        A({"admin", "marketer"}),
+        f(url=lambda w: f"/api/v1/offers/{_fresh_offer(w)}/end"),
+    ),
+    Case(
+        "POST",
+        "/api/v1/offers/{code}/coupons",
+        A({"admin", "marketer"}),
+        f(url=lambda w: f"/api/v1/offers/{_offer(w)}/coupons", json={"count": 1}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/offers/{code}/coupons",
+        A(PROGRAMME_READERS),
+        f(url=lambda w: f"/api/v1/offers/{_offer(w)}/coupons", params={"limit": "5"}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/coupons/{code}/void",
+        A({"admin", "marketer"}),
+        f(url=lambda w: f"/api/v1/coupons/{_fresh_coupon(w)}/void"),
+    ),
+    Case(
+        "GET",
+        "/api/v1/members/{member_id}/coupons",
+        A(READERS),
+        f(url=lambda w: f"/api/v1/members/{w.member_a['id']}/coupons"),
+    ),
+    Case("GET", "/api/v1/me/coupons", A(MEMBERS), f(url="/api/v1/me/coupons")),
     # the till's quote: a sale's callers, for their own store
     Case(
         "POST",

@@ -132,6 +132,9 @@ VARIANTS: dict[tuple[str, str], list[dict[str, Any]]] = {
         {"member_id": DROP, "member_code": lambda w: w.member_a["member_code"]},
     ],
     ("POST", "/api/v1/points/redeem"): [{"order_id": "till-order-1", "order_total": "100.00"}],
+    ("POST", "/api/v1/offers/{code}/coupons"): [
+        {"count": DROP, "member_ids": lambda w: [w.member_a["id"]]},
+    ],
     ("POST", "/api/v1/staff"): [
         {"role": "cashier", "store_ids": lambda w: [w.store_a], "display_name": "Till 1"},
     ],

@@ -371,6 +371,33 @@ def test_reward_writes_are_audited(world: World) -> None:
     _refused(world, "member", "POST", "/me/reward-orders", mine, 409)  # the unit given back is taken
 
 
+def test_offer_and_coupon_writes_are_audited(world: World) -> None:
+    code = f"aud-o{next(_n)}"
+    offer = {"offer": {"code": code, "name": "Audit 10 %", "kind": "percent_off", "percent": 10}}
+    _audited(world, "marketer", "POST", "/offers", offer, action="offer.define", entity="offer")
+    _refused(world, "marketer", "POST", "/offers", offer, 422)  # the code is taken
+    issued = _audited(
+        world, "marketer", "POST", f"/offers/{code}/coupons", {"count": 2, "max_uses": 3},
+        action="coupon.issue", entity="offer",
+    )  # fmt: skip
+    _audited(
+        world, "admin", "POST", f"/offers/{code}/coupons", {"member_ids": [world.member_a["id"]]},
+        action="coupon.issue", entity="offer",
+    )  # fmt: skip
+    _refused(world, "marketer", "POST", f"/offers/{code}/coupons", {"member_ids": [2_000_000_000]}, 422)
+    first = issued["coupons"][0]["code"]
+    _audited(
+        world, "marketer", "POST", f"/coupons/{first}/void", None, action="coupon.void", entity="coupon",
+        status=200,
+    )  # fmt: skip
+    _refused(world, "marketer", "POST", f"/coupons/{first}/void", None, 409)  # void already
+    _audited(
+        world, "admin", "POST", f"/offers/{code}/end", None, action="offer.end", entity="offer", status=200
+    )
+    _refused(world, "marketer", "POST", f"/offers/{code}/end", None, 409)  # ended already
+    _refused(world, "marketer", "POST", f"/offers/{code}/coupons", {"count": 1}, 409)  # ended
+
+
 #: write routes and the test above that audits them; a new write route must be added here
 COVERED = {
     ("POST", "/api/v1/purchases"): test_sales_returns_and_redemptions_are_audited,
@@ -417,6 +444,10 @@ COVERED = {
     ("POST", "/api/v1/reward-orders/{order_id}/fulfil"): test_reward_writes_are_audited,
     ("POST", "/api/v1/reward-orders/{order_id}/cancel"): test_reward_writes_are_audited,
     ("POST", "/api/v1/me/reward-orders"): test_reward_writes_are_audited,
+    ("POST", "/api/v1/offers"): test_offer_and_coupon_writes_are_audited,
+    ("POST", "/api/v1/offers/{code}/end"): test_offer_and_coupon_writes_are_audited,
+    ("POST", "/api/v1/offers/{code}/coupons"): test_offer_and_coupon_writes_are_audited,
+    ("POST", "/api/v1/coupons/{code}/void"): test_offer_and_coupon_writes_are_audited,
 }
 #: writes that store nothing: a login answers a signed token and keeps no session; a quote and a
 #: simulation read only

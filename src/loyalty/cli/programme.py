@@ -2,7 +2,8 @@
 
 `init` is the step between `loyalty db upgrade` and the first `loyalty stores add` / `loyalty import`:
 without a programme nothing can earn points. `set`, `tier-add` and `tier-set` change it afterwards
-(`services.programme_settings`). Coupons and rewards will join this group.
+(`services.programme_settings`); `rules`, `offers`, `coupons` and `rewards` keep the programme's
+earning rules, coupons and promotions, and rewards catalogue.
 Services are imported inside the commands, so that `loyalty --help` stays quick.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from loyalty.cli.offers import coupons_app, offers_app
 from loyalty.cli.rewards import app as rewards_app
 from loyalty.i18n import translator
 
@@ -407,6 +409,8 @@ rules_app = typer.Typer(
 )
 app.add_typer(rules_app, name="rules")
 app.add_typer(rewards_app, name="rewards")
+app.add_typer(offers_app, name="offers")
+app.add_typer(coupons_app, name="coupons")
 
 EffectiveFrom = Annotated[
     str | None,

@@ -113,7 +113,7 @@ def parse_offer(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> OfferS
     if not isinstance(code, str) or not code.strip() or len(code) > 40:
         errors.add("code", "must be a text of 1 to 40 characters")
     name = raw.get("name", code)
-    if not isinstance(name, str) or not name.strip():
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
         errors.add("name", "must be a text of 1 to 200 characters")
     kind = raw.get("kind")
     if kind not in OFFER_KINDS:

@@ -4,13 +4,15 @@ A definition is checked whole (`parse_offer`, then the stores and tiers it names
 written with its audit row, or refused naming the field. Limits: uses per member, uses in all
 (`max_uses`) and the discount budget in all (`budget`); coupons issued for the offer become usable
 `activation_days` after they are issued (a next-order coupon waits out the return window) and
-expire `validity_days` after (or at the offer's end).
+expire `validity_days` after (or at the offer's end). A period given is at most a day in the past and
+`MAX_AHEAD` ahead (a season's campaign, not a date typed a century out; an open-ended offer is ended
+by `manage.end_offer`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
@@ -21,7 +23,16 @@ from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.domain.programme.offers import OfferSpec, parse_offer
 from loyalty.services import audit
-from loyalty.services.earning_rules.book import check_references, programme_id_of
+from loyalty.services.earning_rules.book import MAX_AHEAD, check_references, programme_id_of
+
+#: how far in the past a period may start (a campaign typed in the morning for the day)
+PAST_TOLERANCE = timedelta(days=1)
+#: the largest limits an offer may have: more is a typing mistake, not a campaign
+MAX_PER_MEMBER = 1_000
+MAX_USES = 100_000_000
+MAX_BUDGET_MINOR = 10**14
+MAX_ACTIVATION_DAYS = 365
+MAX_VALIDITY_DAYS = 1_825
 
 
 @dataclass(frozen=True)
@@ -47,10 +58,29 @@ class OfferOut:
     discounted_minor: int
 
 
-def _positive(value: int | None, field: str) -> int | None:
+def _positive(value: int | None, field: str, most: int) -> int | None:
     if value is not None and value <= 0:
         raise InvalidInput.field(field, "must be a whole number above zero", "OFFER_INVALID")
+    if value is not None and value > most:
+        raise InvalidInput.field(field, "must be at most {most}", "OFFER_INVALID", {"most": most})
     return value
+
+
+def _check_period(now: datetime, valid_from: datetime | None, valid_to: datetime | None) -> None:
+    """The period's given ends: aware, at most a day in the past and `MAX_AHEAD` ahead."""
+    for name, value in (("valid_from", valid_from), ("valid_to", valid_to)):
+        if value is None:
+            continue
+        if value.tzinfo is None:
+            raise InvalidInput.field(
+                name, "needs a time zone (e.g. 2026-12-08T00:00:00+08:00)", "OFFER_INVALID"
+            )
+        if value < now - PAST_TOLERANCE:
+            raise InvalidInput.field(name, "is more than a day in the past", "OFFER_INVALID")
+        if value > now + MAX_AHEAD:
+            raise InvalidInput.field(
+                name, "is more than {days} days ahead", "OFFER_INVALID", {"days": MAX_AHEAD.days}
+            )
 
 
 def offer_out(row: Any) -> OfferOut:
@@ -77,19 +107,25 @@ def define_offer(
     valid_to: datetime | None = None,
     programme: str | None = None,
     actor: Actor | None = None,
+    prefix: str = "",
 ) -> OfferOut:
-    """Define an offer (all of it or nothing, audited); OFFER_EXISTS when its code is taken."""
-    spec = parse_offer(raw)
+    """Define an offer (all of it or nothing, audited); OFFER_EXISTS when its code is taken. The
+    definition's fields are named with `prefix` (`offer.percent` where a request nests it)."""
+    spec = parse_offer(raw, prefix)
     limits = limits or OfferLimits()
-    for value, field in (
-        (limits.per_member, "per_member"),
-        (limits.max_uses, "max_uses"),
-        (limits.budget_minor, "budget"),
-        (limits.validity_days, "validity_days"),
+    for value, field, most in (
+        (limits.per_member, "per_member", MAX_PER_MEMBER),
+        (limits.max_uses, "max_uses", MAX_USES),
+        (limits.budget_minor, "budget", MAX_BUDGET_MINOR),
+        (limits.validity_days, "validity_days", MAX_VALIDITY_DAYS),
     ):
-        _positive(value, field)
+        _positive(value, field, most)
     if limits.activation_days < 0:
         raise InvalidInput.field("activation_days", "must not be negative", "OFFER_INVALID")
+    if limits.activation_days > MAX_ACTIVATION_DAYS:
+        raise InvalidInput.field(
+            "activation_days", "must be at most {most}", "OFFER_INVALID", {"most": MAX_ACTIVATION_DAYS}
+        )
     if spec.automatic:  # no coupon to count on: a promotion runs for its period, without use limits
         for value, field in (
             (limits.per_member, "per_member"),
@@ -100,18 +136,19 @@ def define_offer(
                 raise InvalidInput.field(
                     field, "a promotion has no use limits: give it an end instead", "OFFER_INVALID"
                 )
-    start = valid_from or ctx.now()
+    now = ctx.now()
+    _check_period(now, valid_from, valid_to)
+    start = valid_from or now
     if valid_to is not None and valid_to <= start:
         raise InvalidInput.field("valid_to", "must be after valid_from", "OFFER_INVALID")
-    now = ctx.now()
     with ctx.engine.begin() as conn:
         pid = programme_id_of(conn, programme)
-        check_references(conn, spec.when)
+        check_references(conn, spec.when, prefix)
         if conn.execute(
             select(offers.c.id).where(offers.c.programme_id == pid, offers.c.code == spec.code)
         ).first():
             raise InvalidInput.field(
-                "code", "an offer {code} exists already", "OFFER_EXISTS", {"code": spec.code}
+                f"{prefix}code", "an offer {code} exists already", "OFFER_EXISTS", {"code": spec.code}
             )
         definition = raw | {"code": spec.code}
         values = {

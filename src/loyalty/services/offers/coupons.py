@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from loyalty.bootstrap import Context
+from loyalty.db.core_tables import members
 from loyalty.db.offer_tables import coupon_uses, coupons, offers
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import Conflict, InvalidInput
@@ -32,6 +33,8 @@ from loyalty.services.offers.book import offer_by_code
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 16  # 16 × 5 bits = 80 bits
 MAX_ISSUE = 100_000
+#: the most uses one shared code may have
+MAX_CODE_USES = 1_000_000
 
 
 def new_code() -> str:
@@ -72,10 +75,11 @@ def issue_coupons(
     actor: Actor | None = None,
 ) -> Issued:
     """Issue one code per member of `member_ids` (their wallets), or `count` shared codes usable
-    `max_uses` times each by anyone."""
+    `max_uses` times each by anyone. Refused naming the field for members that are not active ones,
+    and for a promotion (it applies without a coupon: a code of it would be a second discount)."""
     if (member_ids is None) == (count is None):
         raise InvalidInput.field(
-            "members", "issue to members or a count of shared codes", "COUPON_ISSUE_INVALID"
+            "member_ids", "issue to members or a count of shared codes", "COUPON_ISSUE_INVALID"
         )
     n = len(member_ids) if member_ids is not None else int(count or 0)
     if not 1 <= n <= MAX_ISSUE:
@@ -84,9 +88,43 @@ def issue_coupons(
         )
     if max_uses < 1:
         raise InvalidInput.field("max_uses", "a code is usable at least once", "COUPON_ISSUE_INVALID")
+    if max_uses > MAX_CODE_USES:
+        raise InvalidInput.field(
+            "max_uses", "must be at most {most}", "COUPON_ISSUE_INVALID", {"most": MAX_CODE_USES}
+        )
     with ctx.engine.begin() as conn:
+        if offer_by_code(conn, offer_code).spec.automatic:
+            raise Conflict(
+                "OFFER_AUTOMATIC",
+                "offer {code} is a promotion: it applies without coupons",
+                {"code": offer_code},
+            )
+        if member_ids is not None:
+            _check_members(conn, member_ids)
         return issue_in(
             conn, offer_code, ctx.now(), member_ids=member_ids, count=n, max_uses=max_uses, actor=actor
+        )
+
+
+def _check_members(conn: Connection, member_ids: list[int]) -> None:
+    """Refuse, naming `member_ids`, a member that does not exist or is not active (merged, closed)."""
+    wanted = set(member_ids)
+    active: set[int] = set()
+    ordered = sorted(wanted)
+    for i in range(0, len(ordered), 5_000):  # within every backend's bound on a statement's parameters
+        chunk = ordered[i : i + 5_000]
+        active |= set(
+            conn.execute(
+                select(members.c.id).where(members.c.id.in_(chunk), members.c.status == "active")
+            ).scalars()
+        )
+    missing = sorted(wanted - active)
+    if missing:
+        raise InvalidInput.field(
+            "member_ids",
+            "no active member has the id {member_id}",
+            "COUPON_ISSUE_INVALID",
+            {"member_id": missing[0]},
         )
 
 
@@ -153,7 +191,8 @@ class WalletCoupon:
 
 
 def wallet(ctx: Context, member_id: int, *, at: datetime | None = None) -> list[WalletCoupon]:
-    """The member's coupons usable now or later (not used up, voided or expired), soonest expiry first."""
+    """The member's coupons usable now or later (not used up, voided, expired or of an ended offer),
+    soonest expiry first."""
     when = at or ctx.now()
     with ctx.engine.connect() as conn:
         rows = conn.execute(
@@ -171,6 +210,7 @@ def wallet(ctx: Context, member_id: int, *, at: datetime | None = None) -> list[
                 coupons.c.uses < coupons.c.max_uses,
                 coupons.c.voided_at.is_(None),
                 or_(coupons.c.expires_at.is_(None), coupons.c.expires_at > when),
+                or_(offers.c.valid_to.is_(None), offers.c.valid_to > when),  # an ended offer's: never
             )
             .order_by(coupons.c.expires_at, coupons.c.id)
         ).all()
