@@ -295,6 +295,10 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/console/programme/rules"): frozenset({"admin", "marketer"}),
     ("POST", "/console/programme/rules/{code}/retire"): frozenset({"admin", "marketer"}),
     ("GET", "/console/programme/rewards"): frozenset({"admin", "marketer", "analyst", "auditor"}),
+    ("GET", "/console/programme/offers"): frozenset({"admin", "marketer", "analyst", "auditor"}),
+    ("POST", "/console/programme/offers"): frozenset({"admin", "marketer"}),
+    ("POST", "/console/programme/offers/{code}/issue"): frozenset({"admin", "marketer"}),
+    ("POST", "/console/programme/offers/{code}/end"): frozenset({"admin", "marketer"}),
     ("POST", "/console/programme/rewards"): frozenset({"admin", "marketer"}),
     ("POST", "/console/members/{member_id}/sales/quote"): FRONT,
     ("POST", "/console/logout"): ALL,  # last: it ends the session
@@ -364,6 +368,10 @@ def _body(world: World, path: str) -> dict[str, str]:
         return {"kind": "tier_evaluation"}
     if path == "/console/programme/rules":
         return {"yaml": "", "action": "check"}  # refused beside the box: nothing is defined
+    if path == "/console/programme/offers":
+        return {"yaml": ""}  # refused beside the form: nothing is defined
+    if path.endswith("/issue") or (path.startswith("/console/programme/offers/") and path.endswith("/end")):
+        return {}  # no count, no confirmation: refused, nothing issued or ended
     if path == "/console/programme/rewards":
         return {"code": "", "points": "x"}  # refused beside the form: nothing is added
     if path.endswith("/retire"):

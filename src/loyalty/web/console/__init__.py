@@ -22,6 +22,7 @@ from loyalty.web.console import (
     members,
     merge,
     privacy,
+    programme_offers,
     programme_rewards,
     programme_rules,
     recommendations,
@@ -47,5 +48,6 @@ for _part in (
     dashboard,
     programme_rules,
     programme_rewards,
+    programme_offers,
 ):
     router.include_router(_part.router, prefix=PREFIX)
