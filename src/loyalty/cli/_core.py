@@ -19,6 +19,8 @@ import typer
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from sqlalchemy import Engine
 
     from loyalty.bootstrap import Context
@@ -86,6 +88,20 @@ def bad_parameter(exc: DomainError, option_of_field: dict[str, str]) -> typer.Ba
     errors = (exc.details or {}).get("errors") or [{}]
     field = str(errors[0].get("field", ""))
     return typer.BadParameter(exc.localized(), param_hint=f"'{option_of_field.get(field, field)}'")
+
+
+def day_option(text: str | None, option: str) -> date | None:
+    """An option's business day (2026-03-31), None when not given; a usage error naming it otherwise."""
+    from datetime import date
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            _("{value} is not a date such as 2026-03-31", value=text), param_hint=f"'{option}'"
+        ) from None
 
 
 def reason(exc: BaseException) -> str:

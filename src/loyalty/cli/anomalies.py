@@ -8,11 +8,11 @@ name given.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 import typer
 
+from loyalty.cli._core import day_option
 from loyalty.i18n import translator
 
 _ = translator("cli")
@@ -46,17 +46,6 @@ def _actor() -> Any:
     return Actor(kind="system", id="cli", role="system")
 
 
-def _day(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            _("{value} is not a date such as 2026-03-31", value=text), param_hint=f"'{option}'"
-        ) from None
-
-
 def _checked(call: Any) -> Any:
     """`call()`, a service's InvalidInput as a usage error naming the option (a rule's field by its
     name: `rules.velocity.params.per_hour: must be between 2 and 1000`)."""
@@ -80,7 +69,7 @@ def scan(from_: From = None, to: To = None) -> None:
     from loyalty.cli._core import context, run
     from loyalty.services import anomalies, jobs
 
-    start, end = _day(from_, "--from"), _day(to, "--to")
+    start, end = day_option(from_, "--from"), day_option(to, "--to")
     ctx = context()
     start, end = _checked(lambda: anomalies.period(ctx, start, end))
     params = {"start": start.isoformat(), "end": end.isoformat()}
@@ -110,8 +99,8 @@ def list_flags(
         status=None if status == "all" else status,
         kind=kind,
         member_id=member,
-        start=_day(from_, "--from"),
-        end=_day(to, "--to"),
+        start=day_option(from_, "--from"),
+        end=day_option(to, "--to"),
         min_score=min_score,
     )
     ctx = context()

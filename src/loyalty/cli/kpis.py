@@ -6,11 +6,11 @@ units. The sleeping members' phones are masked unless `--contacts` is given.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from loyalty.cli._core import day_option
 from loyalty.i18n import translator
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def store(
     from loyalty.cli._core import context
     from loyalty.services import kpis
 
-    start, end = _day(from_, "--from"), _day(to, "--to")
+    start, end = day_option(from_, "--from"), day_option(to, "--to")
     ctx = context()
     store_id = _store_id(ctx, store)
     _show(
@@ -94,7 +94,7 @@ def chain(
     from loyalty.cli._core import context
     from loyalty.services import kpis
 
-    start, end = _day(from_, "--from"), _day(to, "--to")
+    start, end = day_option(from_, "--from"), day_option(to, "--to")
     ctx = context()
     _show(
         lambda: kpis.chain_kpis(
@@ -108,17 +108,6 @@ def chain(
         ),
         contacts,
     )
-
-
-def _day(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            _("{value} is not a date such as 2026-03-31", value=text), param_hint=f"'{option}'"
-        ) from None
 
 
 def _store_id(ctx: Any, store: str) -> int:

@@ -598,21 +598,15 @@ def rules_simulate(
     """Replay the members' sales of past days under the draft rules of FILE: what the draft would have
     given beside what they earned, per rule and per day (nothing is written)."""
     import json
-    from datetime import date
 
-    from loyalty.cli._core import context, fail
+    from loyalty.cli._core import context, day_option, fail
     from loyalty.domain.errors import DomainError
     from loyalty.services import merchants
     from loyalty.services.earning_rules import simulation, yaml_io
 
-    days = []
-    for option, text in (("--from", from_), ("--to", to)):
-        try:
-            days.append(date.fromisoformat(text))
-        except ValueError:
-            raise typer.BadParameter(
-                _("{value!r} is not a day such as 2026-11-01", value=text), param_hint=f"'{option}'"
-            ) from None
+    start, end = day_option(from_, "--from"), day_option(to, "--to")
+    assert start is not None
+    assert end is not None
     ctx = context()
     store_id = None
     if store is not None:
@@ -621,7 +615,7 @@ def rules_simulate(
             fail(_("no store has the code {code}", code=store))
         store_id = found[0].id
     try:
-        sim = simulation.simulate(ctx, yaml_io.load(_read_file(file)), days[0], days[1], store_id=store_id)
+        sim = simulation.simulate(ctx, yaml_io.load(_read_file(file)), start, end, store_id=store_id)
     except DomainError as exc:
         _rules_failed(exc)
     if as_json:

@@ -18,8 +18,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from loyalty.api.deps import CtxDep, requires
 from loyalty.api.ratelimit import Lookups
 from loyalty.api.routers.earning_rules import LinePointsOut, line_views
-from loyalty.api.routers.purchases import CouponCode, CouponUseOut, LineIn
-from loyalty.api.schemas import CurrencyCode, DbId, Money, aware, minor_of, money
+from loyalty.api.routers.purchases import CouponCode, CouponUseOut, LineIn, core_lines
+from loyalty.api.schemas import CurrencyCode, DbId, Money, aware, money
 from loyalty.api.security import Principal
 from loyalty.bootstrap import Context
 from loyalty.config import get_settings
@@ -28,7 +28,6 @@ from loyalty.i18n import translator
 from loyalty.services import intake
 from loyalty.services.earning_rules import quote as quote_service
 from loyalty.services.offers.checkout import MAX_CODES
-from loyalty.services.schemas import PurchaseLineIn
 
 _ = translator("api")
 
@@ -113,16 +112,7 @@ def quote_input(body: QuoteIn) -> quote_service.QuoteIn:
         channel=body.channel,
         coupon_codes=list(body.coupon_codes),
         apply_promotions=body.apply_promotions,
-        lines=[
-            PurchaseLineIn(
-                sku=line.sku,
-                category=line.category,
-                quantity=line.quantity,
-                unit_price_minor=minor_of(line.unit_price, body.currency, f"lines.{i}.unit_price"),
-                discount_minor=minor_of(line.discount, body.currency, f"lines.{i}.discount"),
-            )
-            for i, line in enumerate(body.lines)
-        ],
+        lines=core_lines(body.lines, body.currency),
     )
 
 

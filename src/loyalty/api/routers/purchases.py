@@ -236,6 +236,21 @@ class ReturnOut(BaseModel):
     replayed: bool
 
 
+def core_lines(lines: list[LineIn], currency: str) -> list[CoreLineIn]:
+    """A sale's or a cart's wire lines in the core's terms: amounts in minor units, each amount with
+    too many decimals named (`lines.0.unit_price`)."""
+    return [
+        CoreLineIn(
+            sku=line.sku,
+            category=line.category,
+            quantity=line.quantity,
+            unit_price_minor=minor_of(line.unit_price, currency, f"lines.{i}.unit_price"),
+            discount_minor=minor_of(line.discount, currency, f"lines.{i}.discount"),
+        )
+        for i, line in enumerate(lines)
+    ]
+
+
 def purchase_input(body: PurchaseIn | dict[str, Any]) -> CorePurchaseIn:
     """Translate the wire body into the core's purchase input (minor units, aware time)."""
     data = body if isinstance(body, PurchaseIn) else PurchaseIn.model_validate(body)
@@ -250,16 +265,7 @@ def purchase_input(body: PurchaseIn | dict[str, Any]) -> CorePurchaseIn:
         channel=data.channel,
         coupon_codes=list(data.coupon_codes),
         apply_promotions=data.apply_promotions,
-        lines=[
-            CoreLineIn(
-                sku=line.sku,
-                category=line.category,
-                quantity=line.quantity,
-                unit_price_minor=to_minor(line.unit_price, data.currency),
-                discount_minor=to_minor(line.discount, data.currency),
-            )
-            for line in data.lines
-        ],
+        lines=core_lines(data.lines, data.currency),
     )
 
 
