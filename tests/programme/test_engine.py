@@ -640,3 +640,42 @@ def test_purchase_numbers_select_the_nth_or_every_nth_purchase() -> None:
     for bad in ({"n": 1, "every": 2}, {"n": 0}, {"every": 1}, {"n": 2, "per": "hour"}, {}):
         with pytest.raises(InvalidInput):
             parse_rule({"code": "x", "kind": "fixed_bonus", "points": 1, "when": {"purchase_number": bad}})
+
+
+# --- the one-sale fast paths equal the column paths ------------------------------------------------
+
+from loyalty.domain.programme import engine as _engine  # noqa: E402
+
+_US_PER_HOUR = 3_600_000_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=-(2**55), max_value=2**55),
+    st.sampled_from([0, 8 * _US_PER_HOUR, -5 * _US_PER_HOUR, 9 * _US_PER_HOUR + 1_800_000_000]),
+)
+def test_a_sales_local_day_alone_is_the_columns(occurred_us: int, offset_us: int) -> None:
+    alone = _engine.LocalDays.of(np.array([occurred_us]), np.array([offset_us]))
+    column = _engine.LocalDays.of(np.array([occurred_us, 0]), np.array([offset_us, 0]))
+    for name in ("days", "year", "month", "day", "weekday", "minute", "days_in_month"):
+        assert getattr(alone, name).tolist() == getattr(column, name).tolist()[:1], name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(1, 10**7)), min_size=1, max_size=_engine._FEW))
+def test_a_fixed_bonus_shared_over_few_lines_is_the_columns(entries: list[tuple[int, int]]) -> None:
+    entries.sort(key=lambda e: e[0])
+    group = np.array([g for g, _ in entries], dtype=np.int64)
+    amount = np.array([a for _, a in entries], dtype=np.int64)
+    points = (group * 37 + 11) * 3
+    few = _engine.shared(points, group, amount)
+    padded = np.concatenate([group, np.full(_engine._FEW, 99)])  # past `_FEW`: the column path
+    many = _engine.shared(
+        np.concatenate([points, np.full(_engine._FEW, 5)]),
+        padded,
+        np.concatenate([amount, np.ones(_engine._FEW, dtype=np.int64)]),
+    )
+    assert few.tolist() == many.tolist()[: len(entries)]
+    assert np.bincount(group, weights=few).astype(np.int64)[np.unique(group)].tolist() == [
+        int(points[group == g][0]) for g in np.unique(group)
+    ]

@@ -17,8 +17,11 @@ Order: exclude rules first (their lines earn nothing at all), then the others in
 
 from __future__ import annotations
 
+from calendar import monthrange
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -31,6 +34,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 _US_PER_MINUTE = 60_000_000
 _NO_END = np.iinfo(np.int64).max
+_EPOCH = date(1970, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,12 @@ class LocalDays:
     @classmethod
     def of(cls, occurred_us: IntArray, utc_offset_us: IntArray) -> LocalDays:
         local = occurred_us + utc_offset_us
+        if len(local) == 1:  # a sale at the till: its day from a memo, not seven array conversions
+            day_no, minute = divmod(int(local[0]), US_PER_DAY)
+            year, month, day, weekday, in_month = _local_day(day_no)
+            one = [np.array([v], dtype=np.int64) for v in (day_no, year, month, day, weekday)]
+            return cls(*one, minute=np.array([minute // _US_PER_MINUTE], dtype=np.int64),
+                       days_in_month=np.array([in_month], dtype=np.int64))  # fmt: skip
         days = local // US_PER_DAY
         dates = days.astype("datetime64[D]")
         months = dates.astype("datetime64[M]")
@@ -111,6 +121,14 @@ class LocalDays:
                 np.int64
             ),
         )
+
+
+@lru_cache(maxsize=4096)
+def _local_day(day_no: int) -> tuple[int, int, int, int, int]:
+    """Year, month, day, ISO weekday and the month's length of day `day_no` (days since 1970-01-01),
+    as `LocalDays.of` computes them for a column."""
+    d = _EPOCH + timedelta(days=day_no)
+    return d.year, d.month, d.day, d.isoweekday(), monthrange(d.year, d.month)[1]
 
 
 @dataclass(frozen=True)
@@ -244,6 +262,8 @@ class _Batch:
         if not len(sales):
             return cls(0, -1, frozenset())
         t = sales.occurred_us
+        if len(t) == 1:
+            return cls(int(t[0]), int(t[0]), frozenset((int(sales.programme_id[0]),)))
         return cls(int(t.min()), int(t.max()), frozenset(np.unique(sales.programme_id).tolist()))
 
     def may_apply(self, rule: Rule) -> bool:
@@ -443,6 +463,8 @@ def periods_counted(rules: Sequence[Rule]) -> set[str]:
 def shared(points: IntArray, group: IntArray, amount: IntArray) -> IntArray:
     """Each group's `points` (one per line, the group's) shared over its lines (`group` ascending) by
     amount, largest remainder (ties: the earlier line)."""
+    if len(group) <= _FEW:
+        return np.array(_shared_few(points.tolist(), group.tolist(), amount.tolist()), dtype=np.int64)
     first = np.ones(len(group), dtype=bool)
     first[1:] = group[1:] != group[:-1]
     starts = np.flatnonzero(first)
@@ -520,3 +542,30 @@ def _birthday_in(year: IntArray, month: IntArray, day: IntArray) -> IntArray:
     m = np.maximum(month, 1)
     found: IntArray = _YEAR_START[index] + _DAYS_BEFORE[leap, m] + np.minimum(day, _MONTH_DAYS[leap, m]) - 1
     return found
+
+
+#: up to this many entries `shared` runs in plain Python (a sale's few lines cost less that way)
+_FEW = 32
+
+
+def _shared_few(points: list[int], group: list[int], amount: list[int]) -> list[int]:
+    """`shared` on lists: the same floors and the same largest-remainder order, entry by entry."""
+    out = [0] * len(group)
+    start = 0
+    while start < len(group):
+        end = start
+        while end < len(group) and group[end] == group[start]:
+            end += 1
+        total = sum(amount[start:end])
+        given = points[start]
+        left = given
+        remainders = []
+        for i in range(start, end):
+            floor, remainder = divmod(given * amount[i], total)
+            out[i] = floor
+            left -= floor
+            remainders.append((-remainder, i))
+        for _, i in sorted(remainders)[:left]:
+            out[i] += 1
+        start = end
+    return out

@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from loyalty.db.offer_tables import coupon_uses, coupons, offers
 from loyalty.domain.errors import InvalidInput, field_error
 from loyalty.domain.programme.offers import OfferLine, OfferSale, apply_offers
-from loyalty.services.offers.coupons import Usable, find_usable, printed, typed, use_coupon
+from loyalty.services.offers.coupons import Usable, find_usable, printed, record_use, typed, use_coupon
 from loyalty.services.offers.promotions import Promotion
 
 #: the most codes one sale may bring
@@ -171,16 +171,7 @@ def record_uses(
         if coupon.usable is not None:
             use_coupon(conn, coupon.usable, member_id, coupon.discount_minor, at, purchase_id=purchase_id)
             continue
-        conn.execute(
-            insert(coupon_uses).values(
-                coupon_id=None,
-                offer_id=coupon.offer_id,
-                member_id=member_id,
-                purchase_id=purchase_id,
-                discount_minor=coupon.discount_minor,
-                used_at=at,
-            )
-        )
+        record_use(conn, None, coupon.offer_id, member_id, purchase_id, coupon.discount_minor, at)
 
 
 def used_by(conn: Connection, purchase_id: int) -> list[dict[str, Any]]:

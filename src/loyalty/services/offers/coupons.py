@@ -15,15 +15,18 @@ member are counted under the member's account lock, which every checkout of that
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Text, and_, bindparam, cast, func, insert, or_, select, update
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members
 from loyalty.db.offer_tables import coupon_uses, coupons, offers
+from loyalty.db.prepared import Prepared
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import Conflict, InvalidInput
 from loyalty.domain.programme.offers import OfferSpec, parse_offer
@@ -232,37 +235,50 @@ class Usable:
 def find_usable(conn: Connection, code: str, member_id: int | None, at: datetime) -> Usable:
     """The coupon `code` names if `member_id` may use it at `at` (its counters still checked on use);
     COUPON_NOT_USABLE otherwise, whatever the reason."""
-    row = conn.execute(
-        select(
-            coupons, offers.c.definition, offers.c.valid_from, offers.c.valid_to, offers.c.per_member_limit
-        )
-        .join(offers, offers.c.id == coupons.c.offer_id)
-        .where(coupons.c.code == typed(code))
-    ).first()
-    if (
-        row is None
-        or row.voided_at is not None
-        or row.uses >= row.max_uses
-        or at < row.usable_from
-        or at < row.valid_from
-        or (row.expires_at is not None and at >= row.expires_at)
-        or (row.valid_to is not None and at >= row.valid_to)
-        or (row.member_id is not None and row.member_id != member_id)
-    ):
+    params = {"code": typed(code), "member_id": member_id, "at": at}
+    rows = _USABLE.run(conn, params)
+    if not rows:
         raise not_usable()
-    if row.per_member_limit is not None and member_id is not None:
-        used = conn.execute(
-            select(func.count())
-            .select_from(coupon_uses)
-            .where(
-                coupon_uses.c.offer_id == row.offer_id,
-                coupon_uses.c.member_id == member_id,
-                coupon_uses.c.released_at.is_(None),
-            )
-        ).scalar_one()
-        if used >= row.per_member_limit:
+    coupon_id, offer_id, definition, per_member_limit = rows[0]
+    if per_member_limit is not None and member_id is not None:
+        used = _USES_BY_MEMBER.scalar(conn, {"offer_id": offer_id, "member_id": member_id})
+        if used >= per_member_limit:
             raise not_usable()
-    return Usable(row.id, row.offer_id, parse_offer(row.definition))
+    return Usable(coupon_id, offer_id, _spec_of(definition))
+
+
+#: the coupon a code names, if it may be used at `at` by `member_id` (a wallet's coupon by its member
+#: only; a shared code by anyone): one statement on the checkout's path, compiled once (`db.prepared`)
+_USABLE = Prepared(
+    select(coupons.c.id, coupons.c.offer_id, cast(offers.c.definition, Text), offers.c.per_member_limit)
+    .join(offers, offers.c.id == coupons.c.offer_id)
+    .where(
+        coupons.c.code == bindparam("code"),
+        coupons.c.voided_at.is_(None),
+        coupons.c.uses < coupons.c.max_uses,
+        coupons.c.usable_from <= bindparam("at"),
+        offers.c.valid_from <= bindparam("at"),
+        or_(coupons.c.expires_at.is_(None), coupons.c.expires_at > bindparam("at")),
+        or_(offers.c.valid_to.is_(None), offers.c.valid_to > bindparam("at")),
+        or_(coupons.c.member_id.is_(None), coupons.c.member_id == bindparam("member_id")),
+    )
+)
+_USES_BY_MEMBER = Prepared(
+    select(func.count())
+    .select_from(coupon_uses)
+    .where(
+        coupon_uses.c.offer_id == bindparam("offer_id"),
+        coupon_uses.c.member_id == bindparam("member_id"),
+        coupon_uses.c.released_at.is_(None),
+    )
+)
+
+
+@lru_cache(maxsize=1024)
+def _spec_of(definition: str) -> OfferSpec:
+    """An offer's stored definition (JSON text) read once per distinct text: a definition never
+    changes once stored, and parsing it costs more than the checkout's statements."""
+    return parse_offer(json.loads(definition))
 
 
 def use_coupon(
@@ -277,40 +293,59 @@ def use_coupon(
 
     COUPON_NOT_USABLE when a racing checkout took the last use of the code, the offer's last use or
     its budget first (nothing is written then: the caller's transaction rolls back)."""
-    took = conn.execute(
-        update(coupons)
-        .where(
-            coupons.c.id == usable.coupon_id,
-            coupons.c.uses < coupons.c.max_uses,
-            coupons.c.voided_at.is_(None),  # voided since it was found (a cancelled reward's coupon)
-        )
-        .values(uses=coupons.c.uses + 1)
-    ).rowcount
-    if took != 1:
+    if not _TAKE_COUPON_USE.run(conn, {"coupon_id": usable.coupon_id}):
         raise not_usable()
-    room = conn.execute(
-        update(offers)
-        .where(
-            offers.c.id == usable.offer_id,
-            or_(offers.c.max_uses.is_(None), offers.c.uses < offers.c.max_uses),
-            or_(
-                offers.c.budget_minor.is_(None),
-                offers.c.discounted_minor + discount_minor <= offers.c.budget_minor,
-            ),
-        )
-        .values(uses=offers.c.uses + 1, discounted_minor=offers.c.discounted_minor + discount_minor)
-    ).rowcount
-    if room != 1:
+    if not _TAKE_OFFER_USE.run(conn, {"offer_id": usable.offer_id, "discount_minor": discount_minor}):
         raise not_usable()
+    return record_use(conn, usable.coupon_id, usable.offer_id, member_id, purchase_id, discount_minor, at)
+
+
+def record_use(
+    conn: Connection,
+    coupon_id: int | None,
+    offer_id: int,
+    member_id: int | None,
+    purchase_id: int | None,
+    discount_minor: int,
+    at: datetime,
+) -> int:
+    """Write one use row (a promotion's has no coupon); its id."""
     values = {
-        "coupon_id": usable.coupon_id,
-        "offer_id": usable.offer_id,
+        "coupon_id": coupon_id,
+        "offer_id": offer_id,
         "member_id": member_id,
         "purchase_id": purchase_id,
         "discount_minor": discount_minor,
         "used_at": at,
     }
-    return int(conn.execute(insert(coupon_uses).values(**values).returning(coupon_uses.c.id)).scalar_one())
+    return int(_INSERT_USE.scalar(conn, values))
+
+
+# The counters move by conditional updates (RETURNING tells whether the row qualified), compiled once.
+_TAKE_COUPON_USE = Prepared(
+    update(coupons)
+    .where(
+        coupons.c.id == bindparam("coupon_id"),
+        coupons.c.uses < coupons.c.max_uses,
+        coupons.c.voided_at.is_(None),  # voided since it was found (a cancelled reward's coupon)
+    )
+    .values(uses=coupons.c.uses + 1)
+    .returning(coupons.c.id)
+)
+_TAKE_OFFER_USE = Prepared(
+    update(offers)
+    .where(
+        offers.c.id == bindparam("offer_id"),
+        or_(offers.c.max_uses.is_(None), offers.c.uses < offers.c.max_uses),
+        or_(
+            offers.c.budget_minor.is_(None),
+            offers.c.discounted_minor + bindparam("discount_minor") <= offers.c.budget_minor,
+        ),
+    )
+    .values(uses=offers.c.uses + 1, discounted_minor=offers.c.discounted_minor + bindparam("discount_minor"))
+    .returning(offers.c.id)
+)
+_INSERT_USE = Prepared(insert(coupon_uses).returning(coupon_uses.c.id))
 
 
 def void_if_unused(conn: Connection, coupon_id: int, at: datetime) -> bool:
