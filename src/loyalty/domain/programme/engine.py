@@ -104,9 +104,15 @@ class LocalDays:
         if len(local) == 1:  # a sale at the till: its day from a memo, not seven array conversions
             day_no, minute = divmod(int(local[0]), US_PER_DAY)
             year, month, day, weekday, in_month = _local_day(day_no)
-            one = [np.array([v], dtype=np.int64) for v in (day_no, year, month, day, weekday)]
-            return cls(*one, minute=np.array([minute // _US_PER_MINUTE], dtype=np.int64),
-                       days_in_month=np.array([in_month], dtype=np.int64))  # fmt: skip
+            return cls(
+                days=np.array([day_no], dtype=np.int64),
+                year=np.array([year], dtype=np.int64),
+                month=np.array([month], dtype=np.int64),
+                day=np.array([day], dtype=np.int64),
+                weekday=np.array([weekday], dtype=np.int64),
+                minute=np.array([minute // _US_PER_MINUTE], dtype=np.int64),
+                days_in_month=np.array([in_month], dtype=np.int64),
+            )
         days = local // US_PER_DAY
         dates = days.astype("datetime64[D]")
         months = dates.astype("datetime64[M]")
