@@ -679,3 +679,72 @@ def test_a_fixed_bonus_shared_over_few_lines_is_the_columns(entries: list[tuple[
     assert np.bincount(group, weights=few).astype(np.int64)[np.unique(group)].tolist() == [
         int(points[group == g][0]) for g in np.unique(group)
     ]
+
+
+_WHEN = st.fixed_dictionaries(
+    {},
+    optional={
+        "categories": st.lists(st.sampled_from(["tea", "coffee"]), min_size=1, max_size=2, unique=True),
+        "skus": st.lists(st.sampled_from(["A", "B"]), min_size=1, max_size=1),
+        "min_spend": st.sampled_from(["1", "50", "300"]),
+        "tiers": st.just(["gold"]),
+        "hours": st.sampled_from(["08:00-20:00", "20:00-08:00"]),
+        "member_day": st.just({"weekdays": ["sat", "sun"]}),
+    },
+)
+#: sales whose lines sit on either side of the minimum spends above (¥1, ¥50, ¥300)
+_NEAR_THRESHOLDS = st.builds(
+    Sale,
+    at=st.datetimes(datetime(2025, 1, 1), datetime(2028, 12, 31), timezones=st.just(UTC)),
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from([-100, 0, 99, 100, 2_999, 3_000, 4_999, 5_000, 29_999, 30_000])
+            | st.integers(1, 90_000),
+            st.sampled_from(["tea", "coffee", None]),
+            st.sampled_from(["A", "B"]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    tier=st.sampled_from(["basic", "gold"]),
+    multiplier=st.sampled_from([100, 125, 200]),
+    member=st.booleans(),
+)
+_RULE = st.one_of(
+    st.builds(
+        lambda n, w: {"kind": "multiplier", "multiplier_pct": n, "when": w}, st.integers(101, 400), _WHEN
+    ),
+    st.builds(
+        lambda n, w: {"kind": "bonus_per_unit", "points_per_unit": n, "when": w}, st.integers(1, 9), _WHEN
+    ),
+    st.builds(lambda n, w: {"kind": "fixed_bonus", "points": n, "when": w}, st.integers(1, 999), _WHEN),
+    st.builds(lambda w: {"kind": "exclude", "when": w}, _WHEN.filter(lambda w: "min_spend" not in w)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(_RULE, st.integers(0, 3), st.booleans()), min_size=1, max_size=6),
+    st.lists(_NEAR_THRESHOLDS, min_size=2, max_size=3),
+)
+def test_any_programme_earns_the_same_for_a_sale_alone_as_in_a_batch(
+    drawn: list[tuple[dict[str, Any], int, bool]], sales: list[Sale]
+) -> None:
+    """A sale alone takes `_earn_alone` (Python values); in a batch the column path: equal, entry
+    for entry, whatever the programme."""
+    programme = []
+    for i, (raw, priority, stop) in enumerate(drawn):
+        extra = {"stop": stop} if raw["kind"] != "exclude" else {}
+        try:
+            programme.append(rule({**raw, "code": f"r{i}", "priority": priority, **extra}, i + 1))
+        except InvalidInput:  # a combination the rules refuse when defined
+            continue
+    together = run(programme, sales)
+    alone = [run(programme, [s]) for s in sales]
+    assert together.line_points.tolist() == [p for e in alone for p in e.line_points.tolist()]
+    assert together.base.tolist() == [p for e in alone for p in e.base.tolist()]
+    offsets = np.cumsum([0] + [len(s.lines) for s in sales])
+    merged = sorted(
+        (int(offsets[i] + line), code, pts) for i, e in enumerate(alone) for line, code, pts in entries(e)
+    )
+    assert entries(together) == merged

@@ -17,6 +17,7 @@ Order: exclude rules first (their lines earn nothing at all), then the others in
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from calendar import monthrange
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,10 @@ class Vocabulary:
     def encoded(cls, labels: Sequence[str], codes: IntArray) -> Vocabulary:
         """From an encoding made elsewhere (a dictionary-encoded Arrow column): -1 for none."""
         return cls(tuple(labels), codes)
+
+    def alone(self) -> list[str | None]:
+        """Each row's label (None: none), as Python values."""
+        return [None if c < 0 else self.labels[c] for c in self.codes.tolist()]
 
     def among(self, names: frozenset[str]) -> BoolArray:
         """Whether each row's label is one of `names` (a row without one: False)."""
@@ -200,12 +205,14 @@ def earn(rules: Sequence[Rule], sales: Sales, lines: Lines) -> Earned:
     The rules are evaluated together, as a matrix of rules × sales (which sales each rule selects)
     and of rules × lines, so that a sale alone costs about as many array operations as a batch.
     """
+    if len(sales) == 1 and len(lines) <= _FEW:
+        return _earn_alone(rules, sales, lines)
     sale, amount = lines.sale, lines.amount_minor
     per_unit = sales.points_per_unit[sale]
     multiplier = sales.multiplier_pct[sale]
     excluded = lines.excluded | (amount <= 0) | ~sales.member[sale]
     batch = _Batch.of(sales)
-    table = _RuleTable.of(tuple(r for r in rules if r.spec.kind in SALE_KINDS and batch.may_apply(r)))
+    table = _RuleTable.of(_in_force(rules, batch))
     empty = np.zeros(0, dtype=np.int64)
     if not table.rules:
         base = np.asarray(line_points(amount, excluded, per_unit, multiplier), dtype=np.int64)
@@ -219,8 +226,12 @@ def earn(rules: Sequence[Rule], sales: Sales, lines: Lines) -> Earned:
     n_sales = len(sales)
     for r in table.in_turn:  # a minimum spend, then a stop, in the rules' order
         if table.min_spend[r]:
-            spend = np.bincount(sale, weights=amount * chosen[r], minlength=n_sales)
-            chosen[r] &= (spend >= table.min_spend[r])[sale]
+            if n_sales == 1:  # one sale: its spend is one sum
+                if int(amount @ chosen[r]) < table.min_spend[r]:
+                    chosen[r] = False
+            else:
+                spend = np.bincount(sale, weights=amount * chosen[r], minlength=n_sales)
+                chosen[r] &= (spend >= table.min_spend[r])[sale]
         if table.stop[r]:
             chosen[r + 1 :] &= ~chosen[r]
     rows, at = np.nonzero(chosen)  # by rule, then line: each rule's lines in posting order
@@ -243,6 +254,83 @@ def earn(rules: Sequence[Rule], sales: Sales, lines: Lines) -> Earned:
     return Earned(
         base=base, entry_line=at[keep], entry_rule=rows[keep], entry_points=pts[keep], rules=table.rules
     )
+
+
+def _earn_alone(rules: Sequence[Rule], sales: Sales, lines: Lines) -> Earned:
+    """`earn` for a sale alone with a few lines (the till's): the same steps in the same order on
+    Python integers (as `domain.earning` does for a line), since a sale's few values cost less that
+    way than as arrays. Tested equal to the column path (`tests/programme/test_engine.py`)."""
+    amounts = lines.amount_minor.tolist()
+    member = bool(sales.member[0])
+    excluded = [
+        bool(x) or a <= 0 or not member for x, a in zip(lines.excluded.tolist(), amounts, strict=True)
+    ]
+    per_unit, multiplier = int(sales.points_per_unit[0]), int(sales.multiplier_pct[0])
+    table = _RuleTable.of(_in_force(rules, _Batch.of(sales)))
+    if not table.rules:
+        base = [line_points(a, x, per_unit, multiplier) for a, x in zip(amounts, excluded, strict=True)]
+        return Earned(np.array(base, dtype=np.int64), _EMPTY, _EMPTY, _EMPTY, ())
+    ok = table.sale_alone(sales)
+    n = len(amounts)
+    if not member or not any(ok):
+        chosen = [[False] * n for _ in ok]
+    else:
+        on_line = [
+            table.line_alone("categories", c) if table.checks["categories"] else None
+            for c in lines.category.alone()
+        ]
+        on_sku = [table.line_alone("skus", k) if table.checks["skus"] else None for k in lines.sku.alone()]
+        chosen = [
+            [
+                ok[r] and (on_line[i] is None or on_line[i][r]) and (on_sku[i] is None or on_sku[i][r])  # type: ignore[index]
+                for i in range(n)
+            ]
+            for r in range(len(ok))
+        ]
+    for r in table.exclude_rows:
+        excluded = [x or c for x, c in zip(excluded, chosen[r], strict=True)]
+        chosen[r] = [False] * n
+    base = [line_points(a, x, per_unit, multiplier) for a, x in zip(amounts, excluded, strict=True)]
+    chosen = [[c and not x for c, x in zip(row, excluded, strict=True)] for row in chosen]
+    for r in table.in_turn:
+        if (
+            table.min_spend_of[r]
+            and sum(a for a, c in zip(amounts, chosen[r], strict=True) if c) < table.min_spend_of[r]
+        ):
+            chosen[r] = [False] * n
+        if table.stop_of[r]:
+            for later in range(r + 1, len(chosen)):
+                chosen[later] = [c and not s for c, s in zip(chosen[later], chosen[r], strict=True)]
+    lines_of, rules_of, points_of = [], [], []
+    for r, row in enumerate(chosen):
+        at = [i for i, c in enumerate(row) if c]
+        if not at:
+            continue
+        kind = table.kind_of[r]
+        if kind == _MULTIPLIER:
+            extra = table.multiplier_of[r] - 100
+            pts = [(amounts[i] * per_unit * multiplier * extra) // (100 * 100 * MINOR_PER_UNIT) for i in at]
+        elif kind == _BONUS_PER_UNIT:
+            pts = [(amounts[i] * table.points_per_unit_of[r]) // MINOR_PER_UNIT for i in at]
+        elif kind == _FIXED_BONUS:
+            pts = _shared_few([table.points_of[r]] * len(at), [r] * len(at), [amounts[i] for i in at])
+        else:
+            continue
+        for i, p in zip(at, pts, strict=True):
+            if p > 0:
+                lines_of.append(i)
+                rules_of.append(r)
+                points_of.append(p)
+    return Earned(
+        base=np.array(base, dtype=np.int64),
+        entry_line=np.array(lines_of, dtype=np.int64),
+        entry_rule=np.array(rules_of, dtype=np.int64),
+        entry_points=np.array(points_of, dtype=np.int64),
+        rules=table.rules,
+    )
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 _MULTIPLIER, _BONUS_PER_UNIT, _FIXED_BONUS, _EXCLUDE = 0, 1, 2, 3
@@ -277,6 +365,43 @@ class _Batch:
         end = _NO_END if rule.effective_to_us is None else rule.effective_to_us
         in_force = rule.effective_from_us <= self.last_us and self.first_us < end
         return in_force and rule.programme_id in self.programmes
+
+
+def _in_force(rules: Sequence[Rule], batch: _Batch) -> tuple[Rule, ...]:
+    """The sale-kind rules that may apply to the batch. For a sale alone (one instant), the answer is
+    the same for every instant between two rules' boundaries, so it is kept per such span."""
+    if batch.first_us != batch.last_us or len(batch.programmes) != 1:
+        return tuple(r for r in rules if r.spec.kind in SALE_KINDS and batch.may_apply(r))
+    key = tuple(map(id, rules))
+    spans = _SPANS.get(key)
+    if spans is None:
+        if len(_SPANS) >= 64:
+            _SPANS.clear()
+        spans = _SPANS[key] = _Spans(tuple(rules))
+    return spans.at(batch.first_us, next(iter(batch.programmes)))
+
+
+class _Spans:
+    """A rule list's boundaries in time (each version's start and end) and, per span between two and
+    programme, the rules that may apply there (`_Batch.may_apply` of a one-instant batch)."""
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self.rules = rules  # held, so the ids keying `_SPANS` stay theirs
+        edges = {r.effective_from_us for r in rules} | {r.effective_to_us for r in rules if r.effective_to_us}
+        self.edges = sorted(edges)
+        self.found: dict[tuple[int, int], tuple[Rule, ...]] = {}
+
+    def at(self, t: int, programme: int) -> tuple[Rule, ...]:
+        span = bisect_right(self.edges, t)
+        found = self.found.get((span, programme))
+        if found is None:
+            batch = _Batch(t, t, frozenset((programme,)))
+            found = tuple(r for r in self.rules if r.spec.kind in SALE_KINDS and batch.may_apply(r))
+            self.found[(span, programme)] = found
+        return found
+
+
+_SPANS: dict[tuple[int, ...], _Spans] = {}
 
 
 class _RuleTable:
@@ -331,6 +456,26 @@ class _RuleTable:
         }
         self.any_stores = any(r.store_ids for r in rules)
         self.numbered = [(i, s.when.purchase_number) for i, s in enumerate(specs) if s.when.purchase_number]
+        # the conditions some rule has: (name, a sale alone's memo key, the factor over the sales)
+        factors: tuple[tuple[str, bool, Callable[[Sales], object], Callable[[Sales], BoolArray]], ...] = (
+            ("stores", self.any_stores, lambda s: int(s.store_id[0]), self._stores),
+            ("channels", self.checks["channels"], lambda s: _label(s.channel), self._channels),
+            ("tiers", self.checks["tiers"], lambda s: _label(s.tier), self._tiers),
+            ("hours", bool(self.has_hours.any()), lambda s: int(s.local.minute[0]), self._hours),
+            ("day", bool(self.has_day.any()), lambda s: int(s.local.days[0]), self._member_day),
+            ("birthday", bool(self.birthday.any()), _birthday_key, self._birthday),
+        )
+        self._wanted = [(name, key, factor) for name, wanted, key, factor in factors if wanted]
+        # the same as Python values, for a sale alone (`_earn_alone`)
+        self.kind_of = self.kind.tolist()
+        self.exclude_rows = np.flatnonzero(self.exclude).tolist()
+        self.min_spend_of = self.min_spend.tolist()
+        self.stop_of = self.stop.tolist()
+        self.multiplier_of = self.multiplier_pct.tolist()
+        self.points_per_unit_of = self.points_per_unit.tolist()
+        self.points_of = self.points.tolist()
+        self._alone: dict[object, list[bool]] = {}
+        self._labels: dict[tuple[str, str | None], list[bool]] = {}
 
     _made: ClassVar[dict[tuple[int, ...], _RuleTable]] = {}
 
@@ -375,18 +520,12 @@ class _RuleTable:
         ok = (self.start[:, None] <= t) & (t < self.end[:, None]) & sales.member
         if len(batch.programmes) > 1:
             ok &= self.programme[:, None] == sales.programme_id
-        single = len(t) == 1
-        local = sales.local
-        for name, wanted, key, factor in (
-            ("stores", self.any_stores, lambda: int(sales.store_id[0]), self._stores),
-            ("channels", self.checks["channels"], lambda: _label(sales.channel), self._channels),
-            ("tiers", self.checks["tiers"], lambda: _label(sales.tier), self._tiers),
-            ("hours", bool(self.has_hours.any()), lambda: int(local.minute[0]), self._hours),
-            ("day", bool(self.has_day.any()), lambda: int(local.days[0]), self._member_day),
-            ("birthday", bool(self.birthday.any()), lambda: _birthday_key(sales), self._birthday),
-        ):
-            if wanted:
-                ok &= self._memo(name, key(), lambda f=factor: f(sales)) if single else factor(sales)  # type: ignore[misc]
+        if len(t) == 1:  # a sale alone: each factor from the memo
+            for name, key, factor in self._wanted:
+                ok &= self._memo(name, key(sales), lambda f=factor: f(sales))  # type: ignore[misc]
+        else:
+            for _, _, factor in self._wanted:
+                ok &= factor(sales)
         for i, number in self.numbered:
             counted = sales.purchase_numbers[number.per]
             ok[i] &= counted == number.n if number.n else counted % number.every == 0
@@ -440,6 +579,33 @@ class _RuleTable:
             if code in used:
                 windows[code] = birthday(window, sales.local, month, day)
         found: BoolArray = windows[self.birthday]
+        return found
+
+    def sale_alone(self, sales: Sales) -> list[bool]:
+        """`sales_selected` of a sale alone (of this table's rules, all in force at its time: see
+        `_in_force`), one value per rule; kept per combination of what the conditions read."""
+        if self.numbered:
+            return [bool(x) for x in self.sales_selected(sales, _Batch.of(sales))[:, 0].tolist()]
+        key = (bool(sales.member[0]), *(key(sales) for _, key, _ in self._wanted))
+        found = self._alone.get(key)
+        if found is None:
+            if len(self._alone) >= 16_384:
+                self._alone.clear()
+            found = self._alone[key] = self.sales_selected(sales, _Batch.of(sales))[:, 0].tolist()
+        return found
+
+    def line_alone(self, name: str, label: str | None) -> list[bool]:
+        """Per rule, whether a line labelled `label` is among its `name` (categories, skus) — or the
+        rule names none (`_among` for one line)."""
+        found = self._labels.get((name, label))
+        if found is None:
+            found = []
+            for rule in self.rules:
+                names = getattr(rule.spec.when, name)
+                found.append(not names or (label is not None and label in names))
+            if len(self._labels) >= 16_384:
+                self._labels.clear()
+            self._labels[(name, label)] = found
         return found
 
     def lines_selected(self, lines: Lines) -> BoolArray:
