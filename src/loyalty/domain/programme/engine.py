@@ -270,40 +270,35 @@ def _earn_alone(rules: Sequence[Rule], sales: Sales, lines: Lines) -> Earned:
     if not table.rules:
         base = [line_points(a, x, per_unit, multiplier) for a, x in zip(amounts, excluded, strict=True)]
         return Earned(np.array(base, dtype=np.int64), _EMPTY, _EMPTY, _EMPTY, ())
-    ok = table.sale_alone(sales)
     n = len(amounts)
-    if not member or not any(ok):
-        chosen = [[False] * n for _ in ok]
-    else:
-        on_line = [
-            table.line_alone("categories", c) if table.checks["categories"] else None
-            for c in lines.category.alone()
-        ]
-        on_sku = [table.line_alone("skus", k) if table.checks["skus"] else None for k in lines.sku.alone()]
-        chosen = [
-            [
-                ok[r] and (on_line[i] is None or on_line[i][r]) and (on_sku[i] is None or on_sku[i][r])  # type: ignore[index]
-                for i in range(n)
-            ]
-            for r in range(len(ok))
-        ]
+    # Only the rules that select the sale can select a line; the others' rows are all False, which
+    # neither excludes, nor passes a minimum spend, nor stops anything.
+    active = table.selecting_alone(sales) if member else ()
+    chosen: dict[int, list[bool]] = {}
+    if active:
+        on_line = [table.line_alone("categories", c) for c in lines.category.alone()]
+        on_sku = [table.line_alone("skus", k) for k in lines.sku.alone()]
+        for r in active:
+            chosen[r] = [on_line[i][r] and on_sku[i][r] for i in range(n)]
     for r in table.exclude_rows:
-        excluded = [x or c for x, c in zip(excluded, chosen[r], strict=True)]
-        chosen[r] = [False] * n
+        if r in chosen:
+            excluded = [x or c for x, c in zip(excluded, chosen[r], strict=True)]
+            chosen[r] = [False] * n
     base = [line_points(a, x, per_unit, multiplier) for a, x in zip(amounts, excluded, strict=True)]
-    chosen = [[c and not x for c, x in zip(row, excluded, strict=True)] for row in chosen]
-    for r in table.in_turn:
-        if (
-            table.min_spend_of[r]
-            and sum(a for a, c in zip(amounts, chosen[r], strict=True) if c) < table.min_spend_of[r]
-        ):
+    for r, row in chosen.items():
+        chosen[r] = [c and not x for c, x in zip(row, excluded, strict=True)]
+    for r in active:  # in the rules' order: a minimum spend, then a stop
+        floor = table.min_spend_of[r]
+        if floor and sum(a for a, c in zip(amounts, chosen[r], strict=True) if c) < floor:
             chosen[r] = [False] * n
         if table.stop_of[r]:
-            for later in range(r + 1, len(chosen)):
-                chosen[later] = [c and not s for c, s in zip(chosen[later], chosen[r], strict=True)]
+            stopped = chosen[r]
+            for later in active:
+                if later > r:
+                    chosen[later] = [c and not s for c, s in zip(chosen[later], stopped, strict=True)]
     lines_of, rules_of, points_of = [], [], []
-    for r, row in enumerate(chosen):
-        at = [i for i, c in enumerate(row) if c]
+    for r in active:
+        at = [i for i, c in enumerate(chosen[r]) if c]
         if not at:
             continue
         kind = table.kind_of[r]
@@ -474,7 +469,7 @@ class _RuleTable:
         self.multiplier_of = self.multiplier_pct.tolist()
         self.points_per_unit_of = self.points_per_unit.tolist()
         self.points_of = self.points.tolist()
-        self._alone: dict[object, list[bool]] = {}
+        self._alone: dict[object, tuple[int, ...]] = {}
         self._labels: dict[tuple[str, str | None], list[bool]] = {}
 
     _made: ClassVar[dict[tuple[int, ...], _RuleTable]] = {}
@@ -581,17 +576,19 @@ class _RuleTable:
         found: BoolArray = windows[self.birthday]
         return found
 
-    def sale_alone(self, sales: Sales) -> list[bool]:
-        """`sales_selected` of a sale alone (of this table's rules, all in force at its time: see
-        `_in_force`), one value per rule; kept per combination of what the conditions read."""
-        if self.numbered:
-            return [bool(x) for x in self.sales_selected(sales, _Batch.of(sales))[:, 0].tolist()]
-        key = (bool(sales.member[0]), *(key(sales) for _, key, _ in self._wanted))
+    def selecting_alone(self, sales: Sales) -> tuple[int, ...]:
+        """The rows of the rules that select a member's sale alone (`sales_selected` for one sale, of
+        this table's rules, all in force at its time: see `_in_force`); kept per combination of what
+        the conditions read."""
+        if self.numbered:  # purchase numbers differ sale by sale: nothing to keep
+            return tuple(np.flatnonzero(self.sales_selected(sales, _Batch.of(sales))[:, 0]).tolist())
+        key = tuple(key(sales) for _, key, _ in self._wanted)
         found = self._alone.get(key)
         if found is None:
             if len(self._alone) >= 16_384:
                 self._alone.clear()
-            found = self._alone[key] = self.sales_selected(sales, _Batch.of(sales))[:, 0].tolist()
+            column = self.sales_selected(sales, _Batch.of(sales))[:, 0]
+            found = self._alone[key] = tuple(np.flatnonzero(column).tolist())
         return found
 
     def line_alone(self, name: str, label: str | None) -> list[bool]:
