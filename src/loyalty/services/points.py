@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     MetaData,
     Table,
+    bindparam,
     case,
     func,
     insert,
@@ -35,6 +36,7 @@ from loyalty.db.core_tables import (
     transfers,
 )
 from loyalty.db.ledger_writer import CollectedTransfer, post_transfer
+from loyalty.db.prepared import Prepared
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.ledger import Lot, allocate_fefo
@@ -81,6 +83,31 @@ def _lot_sums(conn: Connection, account_id: int, now: datetime) -> tuple[int, in
         )
     ).one()
     return int(row[0]), int(row[1])
+
+
+def available_in(conn: Connection, member_id: int, now: datetime) -> int:
+    """The member's spendable points at `now` (spendable lots less debt, never below 0), in the
+    caller's transaction: what `balance(...).available` says, in two statements compiled once (the
+    quote asks on every scan)."""
+    rows = _ACCOUNT_DEBT.run(conn, {"member_id": member_id})
+    if not rows:
+        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": member_id})
+    account_id, debt = rows[0]
+    spendable = _SPENDABLE.scalar(conn, {"account_id": account_id, "now": now})
+    return max(int(spendable) - int(debt), 0)
+
+
+_ACCOUNT_DEBT = Prepared(
+    select(accounts.c.id, accounts.c.debt).where(accounts.c.member_id == bindparam("member_id"))
+)
+_SPENDABLE = Prepared(
+    select(func.coalesce(func.sum(point_lots.c.remaining), 0)).where(
+        point_lots.c.account_id == bindparam("account_id"),
+        point_lots.c.remaining > 0,
+        point_lots.c.available_at <= bindparam("now"),
+        point_lots.c.expires_at > bindparam("now"),
+    )
+)
 
 
 def _available(conn: Connection, acc: LockedAccount, now: datetime) -> int:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, Select, delete, select
+from sqlalchemy import Connection, Row, Select, bindparam, delete, select
 
 from loyalty.db.anomaly_tables import redemption_suspensions
 from loyalty.db.core_tables import members
+from loyalty.db.prepared import Prepared
 from loyalty.domain.actors import Actor
 from loyalty.domain.errors import Conflict, NotFound
 from loyalty.services import audit
@@ -36,6 +37,19 @@ class Suspension:
     note: str | None
     #: the member's registration store (what a store's staff are scoped by)
     store_id: int | None
+
+
+def is_suspended(conn: Connection, member_id: int) -> bool:
+    """Whether the member's redemptions are suspended, in the caller's transaction (the quote asks
+    on every scan: one statement compiled once)."""
+    return bool(_SUSPENDED.run(conn, {"member_id": member_id}))
+
+
+_SUSPENDED = Prepared(
+    select(redemption_suspensions.c.member_id).where(
+        redemption_suspensions.c.member_id == bindparam("member_id")
+    )
+)
 
 
 def refuse_if_suspended(conn: Connection, member_id: int) -> None:

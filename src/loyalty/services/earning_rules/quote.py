@@ -254,7 +254,8 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
                 _line(i + 1, ln, base.line_points(LineIn(ln.amount_minor, ln.category)), [])
                 for i, ln in enumerate(cart_lines)
             ]
-    total = sum(amounts)
+        total = sum(amounts)
+        redemption = _redemption(conn, store, member_id, total, ctx.now())
     return Quote(
         store_id=store.id,
         member_id=cart.member_id,
@@ -267,7 +268,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
         lines=lines,
         total_minor=total,
         points=sum(ln.points for ln in lines),
-        redemption=_redemption(ctx, store, member_id, total),
+        redemption=redemption,
         coupons=coupons,
     )
 
@@ -284,14 +285,17 @@ def _line(line_no: int, line: _CartLine, base_points: int, entries: list[RuleEnt
     )
 
 
-def _redemption(ctx: Context, store: StoreInfo, member_id: int, total_minor: int) -> Redemption:
-    """The member's spendable points and how many of them could pay an order of `total_minor`."""
-    from loyalty.services import points as points_service
-    from loyalty.services.anomalies.suspensions import suspension_of
+def _redemption(
+    conn: Connection, store: StoreInfo, member_id: int, total_minor: int, now: datetime
+) -> Redemption:
+    """The member's spendable points at `now` and how many of them could pay an order of
+    `total_minor`, read in the quote's transaction."""
+    from loyalty.services.anomalies.suspensions import is_suspended
+    from loyalty.services.points import available_in
 
     prog = store.programme
-    available = points_service.balance(ctx, member_id).available
-    suspended = suspension_of(ctx, member_id) is not None
+    available = available_in(conn, member_id, now)
+    suspended = is_suspended(conn, member_id)
     usable = 0
     if not suspended:
         usable = usable_points(
