@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from loyalty.api.deps import CtxDep, requires
 from loyalty.api.ratelimit import Lookups
@@ -155,14 +156,20 @@ def quote_view(q: quote_service.Quote) -> QuoteOut:
 
 
 @router.post("/checkout/quote", response_model=QuoteOut)
-def quote(body: QuoteIn, caller: Poster, ctx: CtxDep, request: Request) -> QuoteOut:
+async def quote(body: QuoteIn, caller: Poster, ctx: CtxDep, request: Request) -> QuoteOut:
     """Quote a cart: the coupons applied, the points each line would earn and which rules give them,
     the sale's total, and the points the member could pay with (no side effects). A code that cannot
     be used answers 409 COUPON_NOT_USABLE, counted against the caller's lookup limit."""
     if body.coupon_codes:
-        with Lookups.of(request, caller).guard():
-            return _quote(body, caller, ctx)
-    return _quote(body, caller, ctx)
+        async with Lookups.of(request, caller).guard_async():
+            return await _run(body, caller, ctx)
+    return await _run(body, caller, ctx)
+
+
+async def _run(body: QuoteIn, caller: Principal, ctx: Context) -> QuoteOut:
+    if ctx.engine.dialect.name == "sqlite":
+        return _quote(body, caller, ctx)
+    return await run_in_threadpool(_quote, body, caller, ctx)
 
 
 def _quote(body: QuoteIn, caller: Principal, ctx: Context) -> QuoteOut:
