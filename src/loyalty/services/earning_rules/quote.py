@@ -21,10 +21,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, purchase_lines, purchases
+from loyalty.db.prepared import Prepared
 from loyalty.db.programme_tables import earning_rules, purchase_line_rules
 from loyalty.domain.channels import DEFAULT_CHANNEL, Channel
 from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_amount
@@ -162,11 +163,24 @@ def _amounts(lines: Sequence[PurchaseLineIn]) -> list[int]:
     return amounts
 
 
-def _member(conn: Connection, member_id: int) -> Any:
-    """The member's status, tier and birthday, as posting reads them (refused alike)."""
-    row = conn.execute(
-        select(members.c.status, members.c.tier_id, members.c.birthday).where(members.c.id == member_id)
-    ).first()
+class _Member(NamedTuple):
+    status: str
+    tier_id: int
+    birthday: Any  # as the driver hands it back (`frames.stored_date` reads it)
+
+
+_MEMBER = Prepared(
+    select(members.c.status, members.c.tier_id, members.c.birthday).where(
+        members.c.id == bindparam("member_id")
+    )
+)
+
+
+def _member(conn: Connection, member_id: int) -> _Member:
+    """The member's status, tier and birthday, as posting reads them (refused alike); one statement
+    compiled once, as the quote runs on every scan."""
+    rows = _MEMBER.run(conn, {"member_id": member_id})
+    row = _Member(*rows[0]) if rows else None
     if row is None:
         raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": str(member_id)})
     if row.status != "active":
@@ -188,7 +202,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
     if occurred_at.tzinfo is None:
         raise InvalidInput.field("occurred_at", "time must carry a timezone", "PURCHASE_INVALID")
     catalogue = catalogue_of(ctx)
-    with read(ctx) as conn:
+    with read(ctx) as conn, conn.begin():  # one snapshot for the member, the limits and the points
         store = catalogue.store(conn, cart.store_id)
         prog = store.programme
         member = None if cart.member_id is None else _member(conn, cart.member_id)
