@@ -327,3 +327,87 @@ def test_core_0011_anonymous_sales_and_channels_both_ways(engine: Engine) -> Non
         _sale(conn, "anonymous-after", "NULL", channel="delivery")
         with pytest.raises(IntegrityError), conn.begin_nested():
             _sale(conn, "bad-channel", "1", channel="phone")
+
+
+def _tier_benefit_shape(engine: Engine) -> tuple[bool, bool, bool]:
+    insp = inspect(engine)
+    return (
+        "services" in {c["name"] for c in insp.get_columns("tiers")},
+        "tiers" in {c["name"] for c in insp.get_columns("rewards")},
+        "ix_coupons_offer" in {i["name"] for i in insp.get_indexes("coupons")},
+    )
+
+
+def test_core_0027_tier_services_reward_tiers_and_coupons_by_offer_both_ways(engine: Engine) -> None:
+    """A tier defined before core_0027 has no services (`[]`, also when a row names none); down and up
+    again keep every tier, and the offer's coupons index comes and goes with the columns."""
+    assert _tier_benefit_shape(engine) == (True, True, True)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tiers (id, code, name, rank, threshold_minor, multiplier_pct) "
+                "VALUES (1, 'base', 'Base', 0, 0, 100)"
+            )
+        )
+        assert conn.execute(text("SELECT services FROM tiers")).scalar_one() in ("[]", [])
+    downgrade(engine, "core_0026")
+    assert _tier_benefit_shape(engine) == (False, False, False)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO tiers (id, code, name, rank, threshold_minor, multiplier_pct) "
+                "VALUES (2, 'gold', 'Gold', 1, 100000, 150)"
+            )
+        )
+    upgrade(engine)
+    assert _tier_benefit_shape(engine) == (True, True, True)
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT code, services FROM tiers ORDER BY rank")).all()
+    assert [(code, services in ("[]", [])) for code, services in rows] == [("base", True), ("gold", True)]
+
+
+def _staff_columns(engine: Engine) -> tuple[bool, bool]:
+    """(purchases.staff exists, members.registered_by exists)."""
+    insp = inspect(engine)
+    return (
+        "staff" in {c["name"] for c in insp.get_columns("purchases")},
+        "registered_by" in {c["name"] for c in insp.get_columns("members")},
+    )
+
+
+def test_core_0028_who_rang_a_sale_and_signed_a_member_up_both_ways(engine: Engine) -> None:
+    """A sale keeps its staff code and a member who signed them up; down drops both columns and keeps
+    every row, up brings them back empty (NULL: nobody named) and they take codes again."""
+    assert _staff_columns(engine) == (True, True)
+    with engine.begin() as conn:
+        for sql in (
+            "INSERT INTO merchants (id, code, name, currency, created_at) VALUES (1, 'M', 'M', 'CNY', :t)",
+            "INSERT INTO stores (id, merchant_id, code, name, timezone, created_at) "
+            "VALUES (1, 1, 'S1', 'S1', 'Asia/Shanghai', :t)",
+            "INSERT INTO tiers (id, code, name, rank, threshold_minor, multiplier_pct) "
+            "VALUES (1, 'base', 'Base', 0, 0, 100)",
+            "INSERT INTO members (id, phone, name, tags, marketing_consent, card_no, member_code, status, "
+            "tier_id, created_at, updated_at, registered_by) "
+            "VALUES (1, '+8613800000000', 'm', '[]', false, '7700000000001', 'C1', 'active', 1, :t, :t, "
+            "'收银员 07')",
+        ):
+            conn.execute(text(sql), {"t": NOW})
+        _sale(conn, "named", "1")
+        _sale(conn, "nobody", "NULL")
+        conn.execute(text("UPDATE purchases SET staff = 'SH01-C1' WHERE order_id = 'named'"))
+    downgrade(engine, "core_0027")
+    assert _staff_columns(engine) == (False, False)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM purchases")).scalar_one() == 2
+        assert conn.execute(text("SELECT name FROM members")).scalar_one() == "m"
+        _sale(conn, "before", "1")  # a sale written by the code before core_0028
+    upgrade(engine)
+    assert _staff_columns(engine) == (True, True)
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT order_id, staff FROM purchases ORDER BY order_id")).all()
+        assert [tuple(r) for r in rows] == [("before", None), ("named", None), ("nobody", None)]
+        assert conn.execute(text("SELECT registered_by FROM members")).scalar_one() is None
+        longest = {"code": "C" * 100}
+        conn.execute(text("UPDATE purchases SET staff = :code WHERE order_id = 'before'"), longest)
+        kept = conn.execute(text("SELECT staff FROM purchases WHERE order_id = 'before'")).scalar_one()
+        assert kept == longest["code"]

@@ -274,6 +274,25 @@ def _fresh_coupon(w: World) -> str:
     return issue_coupons(w.ctx, _offer(w), count=1).codes[0]
 
 
+#: the month the targets cases follow and plan (a plan for its sales is set once, see `_target_plan`)
+TARGET_MONTH = "2026-03"
+# store targets are read as the KPIs are (kpis:read: store managers their own stores, manager_b store B's)
+# and set by the chain (targets:write)
+TARGET_READERS = frozenset({"admin", "analyst", "marketer", "store_manager", "manager_b"})
+
+
+def _target_plan(w: World) -> str:
+    """The targets path of a month with a sales plan (an equal split, set once for the module)."""
+    from loyalty.domain.actors import SYSTEM
+    from loyalty.services import targets
+
+    cache = w.__dict__.setdefault("_mx", {})
+    if "target_plan" not in cache:
+        targets.set_plan(w.ctx, TARGET_MONTH, "sales", 100_000, SYSTEM, method="equal")
+        cache["target_plan"] = f"/api/v1/targets/{TARGET_MONTH}"
+    return str(cache["target_plan"])
+
+
 def f(**kw: Any) -> Callable[[World], dict[str, Any]]:
     return lambda w: {k: (v(w) if callable(v) else v) for k, v in kw.items()}
 
@@ -695,6 +714,67 @@ CASES: list[Case] = [
         f(url=lambda w: f"/api/v1/kpis/stores/{w.store_a}"),
     ),
     Case("GET", "/api/v1/kpis", A({"admin", "analyst", "marketer"}), f(url="/api/v1/kpis")),
+    # KPIs by staff: a store's (store managers: their own, manager_b store B's not A's) or, no store
+    # named, the caller's stores (every store for chain-wide roles)
+    Case(
+        "GET",
+        "/api/v1/kpis/staff",
+        A({"admin", "analyst", "marketer", "store_manager"}),
+        f(url="/api/v1/kpis/staff", params=lambda w: {"store": w.store_a}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/kpis/staff",
+        A({"admin", "analyst", "marketer", "store_manager", "manager_b"}),
+        f(url="/api/v1/kpis/staff"),
+    ),
+    # store targets: read as the KPIs (store managers: their stores' rows); set by admins (targets:write)
+    Case(
+        "PUT",
+        "/api/v1/targets/{month}/plans/{metric}",
+        A({"admin"}),
+        f(
+            url=f"/api/v1/targets/{TARGET_MONTH}/plans/sales",
+            json={"chain_target": "1000.00", "method": "equal"},
+        ),
+    ),
+    Case(
+        "PATCH",
+        "/api/v1/targets/{month}/plans/{metric}",
+        A({"admin"}),
+        f(url=f"/api/v1/targets/{TARGET_MONTH}/plans/sales", json={"targets": {"S001": "500.00"}}),
+    ),
+    Case(
+        "GET",
+        "/api/v1/targets/{month}/plans/{metric}",
+        TARGET_READERS,
+        f(url=lambda w: f"{_target_plan(w)}/plans/sales"),
+    ),
+    Case(
+        "GET",
+        "/api/v1/targets/{month}/plans/{metric}/history",
+        TARGET_READERS,
+        f(url=lambda w: f"{_target_plan(w)}/plans/sales/history"),
+    ),
+    Case(
+        "GET",
+        "/api/v1/targets/{month}/progress",
+        TARGET_READERS,
+        f(url=lambda w: f"{_target_plan(w)}/progress"),
+    ),
+    Case(
+        "GET", "/api/v1/targets/{month}/league", TARGET_READERS, f(url=lambda w: f"{_target_plan(w)}/league")
+    ),
+    Case(
+        "GET", "/api/v1/targets/{month}/alerts", TARGET_READERS, f(url=lambda w: f"{_target_plan(w)}/alerts")
+    ),
+    Case("GET", "/api/v1/targets/alert-rules", TARGET_READERS, f(url="/api/v1/targets/alert-rules")),
+    Case(
+        "PUT",
+        "/api/v1/targets/alert-rules",
+        A({"admin"}),
+        f(url="/api/v1/targets/alert-rules", json={"behind_points": 10, "forecast_pct": 90}),
+    ),
     # A job runs in the server's background: each request waits for the previous one's to end, so
     # that every allowed caller starts one (a second run of a kind under way answers 409).
     Case(

@@ -43,7 +43,7 @@ from sqlalchemy import select as sa_select
 
 from tests.api.api_world import World, purchase_body
 from tests.api.routes import write_routes
-from tests.api.test_authz_matrix import CASES, Case
+from tests.api.test_authz_matrix import CASES, TARGET_MONTH, Case
 
 OVERSIZED = 10 * 1024 * 1024 + 1  # the issue's "valid sale padded to 10 MB", one byte more
 DEEP = 100_000
@@ -106,6 +106,13 @@ def _coupon(w: World) -> str:
     return _COUPONS[id(w)]
 
 
+def _current_plan(w: World) -> int:
+    """The id of the sales plan in force for the matrix's month (a change must name the one it saw)."""
+    from loyalty.services import targets
+
+    return targets.current_plan(w.ctx, TARGET_MONTH, "sales").id
+
+
 VARIANTS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("POST", "/api/v1/members"): [
         {"birthday": "1990-05-01", "email": "a@example.com", "gender": "female", "tags": ["vip"]}
@@ -141,7 +148,17 @@ VARIANTS: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("PATCH", "/api/v1/staff/{user_id}"): [
         {"role": "cashier", "store_ids": lambda w: [w.store_a], "display_name": "Till 1", "active": True},
     ],
+    # a plan with a rounding step, a store's target typed by hand, a note, and the plan it replaces
+    ("PUT", "/api/v1/targets/{month}/plans/{metric}"): [
+        {"step": "10.00", "targets": {"S001": "100.00"}, "note": "spring", "replaces": _current_plan}
+    ],
+    ("PATCH", "/api/v1/targets/{month}/plans/{metric}"): [{"note": "S001 up", "replaces": _current_plan}],
     ("PATCH", "/api/v1/programme"): [{"excluded_categories": ["tobacco", "gift_card"]}],
+    # a tier's services and a reward for some tiers only (core_0027)
+    ("POST", "/api/v1/tiers"): [{"services": ["vip_lane"]}],
+    ("PATCH", "/api/v1/tiers/{tier_id}"): [{"services": ["vip_lane", "free_parking"]}],
+    ("POST", "/api/v1/rewards"): [{"tiers": ["gold", "diamond"]}],
+    ("PATCH", "/api/v1/rewards/{code}"): [{"tiers": ["gold"]}],
     ("POST", "/api/v1/merchants"): [{"currency": "CNY"}],
     ("POST", "/api/v1/stores"): [{"city": "Nanjing", "timezone": "Asia/Shanghai"}],
     ("POST", "/api/v1/auth/token"): [

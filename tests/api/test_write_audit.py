@@ -279,6 +279,11 @@ def test_store_staff_and_programme_changes_are_audited(world: World) -> None:
         entity="tier", status=200,
     )  # fmt: skip
     _refused(world, "marketer", "PATCH", f"/tiers/{added['id']}", {"threshold": "0.00"}, 422)
+    _audited(
+        world, "marketer", "PATCH", f"/tiers/{added['id']}", {"services": ["vip_lane"]}, action="tier.update",
+        entity="tier", status=200,
+    )  # fmt: skip
+    _refused(world, "marketer", "PATCH", f"/tiers/{added['id']}", {"services": ["helipad"]}, 422)
 
 
 def test_earning_rule_changes_are_audited(world: World) -> None:
@@ -348,6 +353,15 @@ def test_reward_writes_are_audited(world: World) -> None:
         status=200,
     )  # fmt: skip
     _refused(world, "marketer", "PATCH", "/rewards/aud-nothing", {"stock": 2}, 404)
+    _audited(
+        world, "marketer", "PATCH", f"/rewards/{code}", {"tiers": ["gold"]}, action="reward.change",
+        entity="reward", status=200,
+    )  # fmt: skip
+    _refused(world, "marketer", "PATCH", f"/rewards/{code}", {"tiers": ["no-such-tier"]}, 422)
+    _audited(
+        world, "marketer", "PATCH", f"/rewards/{code}", {"tiers": None}, action="reward.change",
+        entity="reward", status=200,
+    )  # fmt: skip
     mid = int(register(world, "admin", _phone(), world.store_a)["id"])
     points.adjust(world.ctx, mid, 100, reason="reward audit", operator="test")
     points.adjust(world.ctx, world.member_a["id"], 100, reason="reward audit", operator="test")
@@ -385,6 +399,16 @@ def test_offer_and_coupon_writes_are_audited(world: World) -> None:
         action="coupon.issue", entity="offer",
     )  # fmt: skip
     _refused(world, "marketer", "POST", f"/offers/{code}/coupons", {"member_ids": [2_000_000_000]}, 422)
+    # under an Idempotency-Key the issue is audited once; its retry answers the codes and writes nothing
+    keyed = {**world.as_("marketer"), "Idempotency-Key": f"aud-issue-{next(_n)}"}
+    last = _last(world)
+    once = world.client.post(f"{V1}/offers/{code}/coupons", json={"count": 1}, headers=keyed)
+    assert once.status_code == 201, once.text
+    assert [r["action"] for r in _rows_since(world, last)] == ["coupon.issue"]
+    last = _last(world)
+    again = world.client.post(f"{V1}/offers/{code}/coupons", json={"count": 1}, headers=keyed)
+    assert (again.status_code, again.json()) == (201, once.json())
+    assert _rows_since(world, last) == []
     first = issued["coupons"][0]["code"]
     _audited(
         world, "marketer", "POST", f"/coupons/{first}/void", None, action="coupon.void", entity="coupon",
@@ -396,6 +420,31 @@ def test_offer_and_coupon_writes_are_audited(world: World) -> None:
     )
     _refused(world, "marketer", "POST", f"/offers/{code}/end", None, 409)  # ended already
     _refused(world, "marketer", "POST", f"/offers/{code}/coupons", {"count": 1}, 409)  # ended
+
+
+def test_target_writes_are_audited(world: World) -> None:
+    month = "2031-05"  # a month of its own: no other test plans it
+    path = f"/targets/{month}/plans/sales"
+    equal = {"chain_target": "1000.00", "method": "equal"}
+    _refused(world, "store_manager", "PUT", path, equal, 403)
+    _refused(world, "admin", "PUT", path, {**equal, "method": "last_year"}, 422)  # no basis in 2030
+    plan = _audited(
+        world, "admin", "PUT", path, equal, action="targets.plan.set", entity="target_plan", status=200
+    )
+    _refused(world, "admin", "PUT", path, {**equal, "replaces": 2_000_000}, 409)  # not the plan in force
+    edit = {"targets": {"S001": "700.00"}, "replaces": plan["id"]}
+    _audited(
+        world, "admin", "PATCH", path, edit, action="targets.plan.edit", entity="target_plan", status=200
+    )
+    _refused(world, "admin", "PATCH", path, edit, 409)  # the plan it names was replaced
+    _refused(world, "admin", "PATCH", path, {"targets": {"NOWHERE": "1.00"}}, 422)
+    rules = {"behind_points": 15}
+    _audited(
+        world, "admin", "PUT", "/targets/alert-rules", rules, action="targets.alert_rules",
+        entity="target_settings", status=200,
+    )  # fmt: skip
+    _refused(world, "analyst", "PUT", "/targets/alert-rules", rules, 403)
+    _refused(world, "admin", "PUT", "/targets/alert-rules", {"forecast_pct": 201}, 422)
 
 
 #: write routes and the test above that audits them; a new write route must be added here
@@ -448,6 +497,9 @@ COVERED = {
     ("POST", "/api/v1/offers/{code}/end"): test_offer_and_coupon_writes_are_audited,
     ("POST", "/api/v1/offers/{code}/coupons"): test_offer_and_coupon_writes_are_audited,
     ("POST", "/api/v1/coupons/{code}/void"): test_offer_and_coupon_writes_are_audited,
+    ("PUT", "/api/v1/targets/{month}/plans/{metric}"): test_target_writes_are_audited,
+    ("PATCH", "/api/v1/targets/{month}/plans/{metric}"): test_target_writes_are_audited,
+    ("PUT", "/api/v1/targets/alert-rules"): test_target_writes_are_audited,
 }
 #: writes that store nothing: a login answers a signed token and keeps no session; a quote and a
 #: simulation read only

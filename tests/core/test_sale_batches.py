@@ -13,10 +13,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+import pytest
 from sqlalchemy import func, select, text, update
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, purchases
+from loyalty.domain.errors import IdempotencyMismatch
 from loyalty.services import purchases as live_purchases
 from loyalty.services.posting.pos_batch import batchable, post_sales
 from loyalty.services.schemas import PurchaseIn, PurchaseResult
@@ -146,3 +148,29 @@ def test_anonymous_sales_and_channels_posted_together_answer_as_alone(pair: tupl
     replay = _replayed(batched, sales[i], answers[i])
     assert replay.channel == sales[i].channel
     assert replay.member_id is None
+
+
+def test_sales_naming_their_staff_posted_together_answer_as_alone(pair: tuple[Context, Context]) -> None:
+    """A POS batch whose sales name who rang them (some nobody, anonymous ones too): the same answers,
+    staff codes, ledger and request hashes as one by one; a till's retry is a replay, and the same order
+    sent again naming someone else is refused as another sale."""
+    batched, alone = pair
+    rng = np.random.default_rng(12)
+    store_ids = _store_ids(batched)
+    ids = _add_members(batched, 6, "SS", [0, 500, 0])
+    assert ids == _add_members(alone, 6, "SS", [0, 500, 0])
+    sales = _batch(_scenario(store_ids, ids, rng, 40, anonymous=0.3, staff=True), "SS").items()
+    assert all(batchable(s) for s in sales)
+    assert {s.staff is None for s in sales} == {True, False}
+
+    answers = _batched_and_alone(pair, sales, 10)
+    assert [a.staff for a in answers] == [s.staff for s in sales]
+    with batched.engine.connect() as conn:
+        kept = dict(conn.execute(select(purchases.c.order_id, purchases.c.staff)).all())
+    assert [kept[s.order_id] for s in sales] == [s.staff for s in sales]
+    i = next(i for i, s in enumerate(sales) if s.staff is not None)
+    assert _replayed(batched, sales[i], answers[i]).staff == sales[i].staff
+    other = sales[i].model_copy(update={"staff": sales[i].staff + "-2" if len(sales[i].staff) < 99 else "C9"})
+    with pytest.raises(IdempotencyMismatch):
+        live_purchases.post_purchase(batched, other)
+    assert not batchable(sales[i].model_copy(update={"staff": ""}))  # not a staff code: refused alone

@@ -44,6 +44,9 @@ from loyalty.services.seed import ensure_programme
 from tests.conftest import create_pg_database, drop_pg_database
 
 NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
+#: who rang a sale: codes as tills send them, quotes, commas and braces included (the PostgreSQL
+#: batch's arrays are text literals), and a username
+STAFF_CODES = ("C01", "SH01-C2", "收银员 07", 'say "hi", {x}\\', "NULL", "li.wei", "x" * 100)
 STORES = (("EQ-SH", "Asia/Shanghai"), ("EQ-NY", "America/New_York"), ("EQ-LN", "Europe/London"))
 CATEGORIES = ("coffee", "tobacco", None, "gift_card", "咖啡", 'quote"d')
 TABLES = {
@@ -125,12 +128,14 @@ class Order:
     at: datetime
     lines: list[tuple[str, str | None, int, int, int]]  # sku, category, qty, unit price, discount
     channel: str = "store"
+    staff: str | None = None  # who rang it
 
 
 def _batch(orders: list[Order], order_prefix: str) -> OrderBatch:
     counts = [len(o.lines) for o in orders]
     flat = [ln for o in orders for ln in o.lines]
     channels = [o.channel for o in orders]
+    staff = [o.staff for o in orders]
     return OrderBatch(
         store_id=np.array([o.store for o in orders], dtype=np.int64),
         order_id=pa.array([f"{order_prefix}{i}" for i in range(len(orders))], pa.string()),
@@ -146,6 +151,7 @@ def _batch(orders: list[Order], order_prefix: str) -> OrderBatch:
         unit_price_minor=np.array([ln[3] for ln in flat], dtype=np.int64),
         discount_minor=np.array([ln[4] for ln in flat], dtype=np.int64),
         channel=None if set(channels) <= {"store"} else pa.array(channels, pa.string()),
+        staff=None if set(staff) == {None} else pa.array(staff, pa.string()),
     )
 
 
@@ -178,6 +184,7 @@ def _slice(b: OrderBatch, lo: int, hi: int) -> OrderBatch:
         discount_minor=b.discount_minor[a:z],
         currency=b.currency,
         channel=None if b.channel is None else b.channel.slice(lo, hi - lo),
+        staff=None if b.staff is None else b.staff.slice(lo, hi - lo),
     )
 
 
@@ -236,9 +243,11 @@ def _scenario(
     *,
     anonymous: float = 0.0,
     channels: bool = False,
+    staff: bool = False,
 ) -> list[Order]:
     """Orders in time order, including midnight (local) sales, simultaneous sales and big baskets; a
-    share of them `anonymous`, and with `channels` made in every channel (mostly in stores)."""
+    share of them `anonymous`, with `channels` made in every channel (mostly in stores), and with
+    `staff` most of them naming who rang them (a till's code, any text a staff code may be)."""
     start = NOW - timedelta(days=400)
     orders = []
     for _ in range(n):
@@ -271,6 +280,8 @@ def _scenario(
             order.member = ANONYMOUS
         if channels:
             order.channel = str(rng.choice(CHANNELS, p=[0.6, 0.15, 0.15, 0.1]))
+        if staff and rng.random() < 0.8:
+            order.staff = STAFF_CODES[int(rng.integers(0, len(STAFF_CODES)))]
         orders.append(order)
     orders.sort(key=lambda o: o.at)
     # A few sales at the very same instant as the one before (order of posting decides).
@@ -307,6 +318,40 @@ def test_bulk_equals_live(pair: tuple[Context, Context]) -> None:
         lots_paid = conn.execute(text("SELECT count(*) FROM point_lots WHERE debt_paid > 0")).scalar_one()
     assert upgrades >= 3  # the scenario really crossed thresholds...
     assert lots_paid >= 2  # ... and paid debts
+
+
+def test_bulk_equals_live_with_staff(pair: tuple[Context, Context]) -> None:
+    """Most sales name who rang them (anonymous ones too), some nobody: the bulk routine writes each
+    sale's staff code exactly as the live one does, in one batch and cut into several, a batch
+    naming nobody included; a staff code that is not one sends the batch to the live routine, which
+    refuses it naming the field."""
+    bulk, live = pair
+    rng = np.random.default_rng(31)
+    store_ids = _store_ids(bulk)
+    members = _add_members(bulk, 6, "ST", [0, 700, 0])
+    assert members == _add_members(live, 6, "ST", [0, 700, 0])
+    orders = _scenario(store_ids, members, rng, 90, anonymous=0.3, channels=True, staff=True)
+    batch = _batch(orders, "ST")
+    _post_both(bulk, live, _slice(batch, 0, 60), cut=[7, 33])
+    _post_both(bulk, live, _slice(batch, 60, len(batch)))
+    nobody = _scenario(store_ids, members, rng, 5)  # a batch in which no sale names anyone
+    for o in nobody:
+        o.at += timedelta(days=420)
+    _post_both(bulk, live, _batch(nobody, "SN"))
+    assert_same_ledger(bulk, live)
+    with bulk.engine.connect() as conn:
+        named = dict(conn.execute(text("SELECT order_id, staff FROM purchases")).all())
+    sent = {f"ST{i}": o.staff for i, o in enumerate(orders)}
+    assert {k: named[k] for k in sent} == sent
+    assert set(sent.values()) == {*STAFF_CODES, None}
+    late = _scenario(store_ids, members, rng, 2, staff=True)
+    for o in late:
+        o.at += timedelta(days=500)
+        o.staff = "C01"
+    late[1].staff = " C01"  # not a staff code (a space at the start)
+    with bulk.engine.begin() as conn, pytest.raises(InvalidInput) as refused:
+        post_purchase_batch(conn, bulk, _batch(late, "SX"), BulkSession())
+    assert [e["field"] for e in refused.value.details["errors"]] == ["staff"]
 
 
 def test_bulk_equals_live_with_anonymous_sales_and_channels(pair: tuple[Context, Context]) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 from loyalty.db.analytics_tables import member_scores
 from loyalty.db.engine import make_engine
 from loyalty.demo.chain import DEMO_CASHIER, DEMO_LOGINS, DEMO_PASSWORD, DEMO_TIERS, DEMO_USER
+from loyalty.demo.programme import DEMO_TIER_SERVICES
 
 #: how the console's header names each role (English: the suite runs with LOYALTY_LOCALE=en)
 ROLE_TITLES = {
@@ -108,6 +109,8 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
         # the café chain's own ladder, not the product default
         got = [(t["code"], t["threshold"]["amount"]) for t in ladder.json()]
         assert got == [(code, f"{Decimal(minor).scaleb(-2):.2f}") for code, _n, _r, minor, _m in DEMO_TIERS]
+        services = {t["code"]: [s["code"] for s in t["services"]] for t in ladder.json()}
+        assert services == {"normal": [], **DEMO_TIER_SERVICES}  # the cashier's badges: 钻石 → VIP lane
         # the console's and the portal's addresses are printed, and a login for each role works there
         assert f"http://127.0.0.1:{port}/console" in output
         assert f"http://127.0.0.1:{port}/m" in output
@@ -135,6 +138,12 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
                     text("SELECT count(*) FROM coupon_uses WHERE coupon_id IS NULL")
                 ).scalar_one()
                 ordered = conn.execute(text("SELECT count(*) FROM reward_orders")).scalar_one()
+                planned = conn.execute(
+                    text("SELECT metric, chain_target FROM target_plans WHERE superseded_at IS NULL")
+                ).all()
+                regions = conn.execute(
+                    text("SELECT count(*) FROM stores WHERE region IS NOT NULL")
+                ).scalar_one()
                 used = conn.execute(
                     text("SELECT count(*) FROM coupon_uses WHERE purchase_id IS NOT NULL")
                 ).scalar_one()
@@ -142,6 +151,9 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
             assert used > 0  # … and some used since
             assert promoted > 0  # the chain-wide 满减 promotion on the campaign's sales
             assert ordered > 0  # `loyalty.demo.rewards`: members ordered rewards with their points
+            # `loyalty.demo.targets`: this month's sales targets, the stores in regions, for the tracking page
+            assert [(m, t > 0) for m, t in planned] == [("sales", True)]
+            assert regions == 8
             assert flags > 0  # `loyalty.demo.fraud` planted some, and the scan found them
             # recorded as jobs, so the console's jobs page lists them
             assert [tuple(r) for r in ran] == [

@@ -167,3 +167,80 @@ def test_a_regions_report_from_the_api_and_the_cli(world: World, database: str) 
     result = CliRunner().invoke(cli, ["kpis", "chain", "--region", "华东", "--period", "week"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["region"] == "华东"
+
+
+# --- the KPIs by staff ------------------------------------------------------------------------------
+
+
+def test_kpis_by_staff_on_the_wire(world: World) -> None:
+    """Who rang the module's sales: the POS key's KPI-1 names nobody; a cashier's own sale is theirs."""
+    body = purchase_body(world.store_a, world.member_a["id"], "KPI-STAFF", price="50.00")
+    body["occurred_at"] = datetime.now(UTC).isoformat()
+    assert world.client.post("/api/v1/purchases", json=body, headers=world.as_("cashier")).status_code == 201
+    mine = world.client.get("/api/v1/kpis/staff", headers=world.as_("store_manager"))
+    assert mine.status_code == 200, mine.text
+    report = mine.json()
+    assert (report["store_ids"], report["store"]["id"], report["currency"]) == (
+        [world.store_a],
+        world.store_a,
+        "CNY",
+    )
+    rows = {r["staff"]: r for r in report["staff"]}
+    assert report["staff"][-1]["staff"] is None  # nobody named: last
+    cashier = rows["cashier1"]
+    assert (cashier["tickets"], cashier["member_tickets"]) == (1, 1)
+    assert cashier["net_sales"]["currency"] == "CNY"
+    assert isinstance(cashier["member_sales_share"], str)  # a decimal string, never a float
+    assert rows[None]["tickets"] >= 1  # KPI-1, posted by the POS key
+    chain = world.client.get("/api/v1/kpis/staff", headers=world.as_("analyst")).json()
+    assert (chain["store"], chain["store_ids"]) == (None, None)
+    assert {r["staff"] for r in chain["staff"]} >= {"cashier1", None}
+    other = world.client.get(
+        "/api/v1/kpis/staff", params={"store": world.store_b}, headers=world.as_("store_manager")
+    )
+    assert other.status_code == 403
+    for params, field in (
+        ({"from": "2026-02-30"}, "query.from"),
+        ({"to": "2999-01-01"}, "query.to"),
+        ({"to": "0001-01-01"}, "query.to"),
+        ({"from": "1900-01-01", "to": "2026-03-01"}, "query.from"),
+        ({"period": "day"}, "query.period"),
+    ):
+        refused = world.client.get("/api/v1/kpis/staff", params=params, headers=world.as_("admin"))
+        assert refused.status_code == 422, (params, refused.text)
+        assert [e["field"] for e in refused.json()["errors"]] == [field]
+    missing = world.client.get("/api/v1/kpis/staff", params={"store": 99_999}, headers=world.as_("admin"))
+    assert (missing.status_code, missing.json()["code"]) == (404, "STORE_NOT_FOUND")
+
+
+def test_kpis_by_staff_from_the_cli(world: World, database: str) -> None:
+    result = CliRunner().invoke(cli, ["kpis", "staff", "--store", "S001"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["store"]["code"], report["store_ids"]) == ("S001", [world.store_a])
+    assert all(isinstance(r["net_sales_minor"], int) for r in report["staff"])
+    whole = json.loads(CliRunner().invoke(cli, ["kpis", "staff", "--from", "2026-03-01"]).stdout)
+    assert (whole["start"], whole["store_ids"]) == ("2026-03-01", None)
+    for args, option in (
+        (["kpis", "staff", "--store", "NOPE"], "--store"),
+        (["kpis", "staff", "--from", "2026-02-30"], "--from"),
+        (["kpis", "staff", "--to", "2999-01-01"], "--to"),
+        (["kpis", "staff", "--from", "2026-03-31", "--to", "2026-03-01"], "--from"),
+    ):
+        refused = CliRunner().invoke(cli, args)
+        assert refused.exit_code == 2, (args, refused.output)
+        assert option in refused.output, (args, refused.output)
+
+
+def test_the_cli_registers_who_signed_a_member_up(world: World, database: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["members", "register", "+8613899990001", "CLI 会员", "--store-id", str(world.store_a),
+              "--registered-by", "SH01-C3"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["registered_by"] == "SH01-C3"
+    refused = CliRunner().invoke(
+        cli, ["members", "register", "+8613899990002", "X", "--registered-by", " C3"]
+    )
+    assert refused.exit_code == 1
+    assert json.loads(refused.stderr)["details"]["errors"][0]["field"] == "registered_by"

@@ -82,6 +82,7 @@ def _seed(world: World) -> None:
                     occurred_at=now - timedelta(days=20 + 37 * k + 11 * i),
                     member_id=member_id,
                     currency="CNY",
+                    staff=None if k == 2 else f"S001-C{k + 1}",  # the staff table's two kinds of row
                     lines=[
                         PurchaseLineIn(sku="SKU-1", category="apparel", quantity=1, unit_price_minor=25_900),
                         PurchaseLineIn(sku="SKU-2", category="shoes", quantity=2, unit_price_minor=8_950),
@@ -109,6 +110,17 @@ def _seed(world: World) -> None:
             refund_minor=5_000,
         ),
     )
+    # every tier's services (badges on the cards and the ladder), and a reward for 钻石 only (locked in
+    # the portal, its tiers in the marketer's catalogue)
+    from loyalty.domain.programme.rewards import RewardTerms
+    from loyalty.services import programme_settings, tiers
+    from loyalty.services.rewards.catalog import define_reward
+
+    for tier in tiers.list_tiers(world.ctx):
+        changes = programme_settings.TierChanges(services=["vip_lane", "free_parking"])
+        programme_settings.update_tier(world.ctx, tier.id, changes)
+    lounge = RewardTerms(code="a11y-lounge", name="贵宾室", kind="service", points=100, tiers=("diamond",))
+    define_reward(world.ctx, lounge)
     from loyalty.analytics.errors import AnalyticsError
     from loyalty.domain.actors import SYSTEM
     from loyalty.services import jobs
@@ -130,6 +142,10 @@ def _seed(world: World) -> None:
         jobs.run_now(world.ctx, jobs.CHURN_MODEL, SYSTEM, params={"horizon_days": 45})
     # the basket rules (the seeded sales span some 260 days), so the basket page shows its stored table
     jobs.run_now(world.ctx, jobs.BASKET_RULES, SYSTEM, params={"days": 400})
+    # this month's store targets, so the tracking page shows its tables, chart, league and alerts
+    from loyalty.services import targets
+
+    targets.set_plan(world.ctx, targets.this_month(world.ctx), "sales", 1_000_000, SYSTEM, method="equal")
 
 
 def _first_job(world: World) -> str:

@@ -289,6 +289,10 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/console/anomalies/{flag_id}/review"): frozenset({"admin", "auditor"}),
     ("POST", "/console/anomalies/suspensions/{member_id}/lift"): frozenset({"admin", "auditor"}),
     ("GET", "/console/dashboard"): frozenset({"admin", "marketer", "store_manager", "analyst"}),
+    # store targets: followed as the KPIs (kpis:read), set by the chain (targets:write)
+    ("GET", "/console/targets"): frozenset({"admin", "marketer", "store_manager", "analyst"}),
+    ("POST", "/console/targets/plan"): frozenset({"admin"}),
+    ("POST", "/console/targets/store"): frozenset({"admin"}),
     # earning rules: read by programme:read, changed by programme:write; the till's quote: purchases:write
     ("GET", "/console/programme/rules"): frozenset({"admin", "marketer", "analyst", "auditor"}),
     ("GET", "/console/programme/rules.yaml"): frozenset({"admin", "marketer", "analyst", "auditor"}),
@@ -374,6 +378,10 @@ def _body(world: World, path: str) -> dict[str, str]:
         return {}  # no count, no confirmation: refused, nothing issued or ended
     if path == "/console/programme/rewards":
         return {"code": "", "points": "x"}  # refused beside the form: nothing is added
+    if path == "/console/targets/plan":
+        return {"chain_target": "1000", "method": "equal"}  # not confirmed: refused, no plan is set
+    if path == "/console/targets/store":
+        return {"target": "x"}  # no store, no amount: refused beside the form, nothing is changed
     if path.endswith("/retire"):
         return {}  # not confirmed: refused beside the form, nothing is retired
     if path.endswith("/sales/quote"):

@@ -228,3 +228,58 @@ def test_chain_roles_pick_a_region(world: World) -> None:
     assert 'value="region:East China" selected' in region.text
     manager = as_(world.app, "store_manager1").get(DASHBOARD)
     assert "region:" not in manager.text  # a store's staff see their stores only
+
+
+def _staff_rows(html: str) -> dict[str, list[str]]:
+    """The staff table's rows: the staff (its code, or the words for nobody) → its figures."""
+    table = html.split('id="staff"')[1].split("</table>")[0]
+    rows = {}
+    for head, cells in re.findall(
+        r'<tr(?: class="unnamed")?><th scope="row">(.*?)</th>(.*?)</tr>', table, re.S
+    ):
+        rows[unescape(re.sub(r"<[^>]+>", "", head))] = [
+            unescape(c) for c in re.findall(r'<td class="num">([^<]*)</td>', cells)
+        ]
+    return rows
+
+
+def test_the_staff_table_shows_who_sold_and_signed_up(world: World) -> None:
+    """A cashier's console sale and registration are theirs (their username); a POS key's sale names
+    nobody ("Not recorded"); the manager's store only, in the dashboard's language."""
+    today = datetime.now(UTC).astimezone(world.ctx.settings.tz).date().isoformat()
+    manager = as_(world.app, "store_manager1")
+    before = _staff_rows(manager.get(f"{DASHBOARD}?from={today}&to={today}").text)
+    cashier = as_(world.app, "cashier1")
+    stamp = f"{datetime.now(UTC):%H%M%S%f}"
+    sold = cashier.post(
+        f"/console/members/{world.member_a['id']}/sales",
+        {"order_id": f"STAFF-{stamp}", "sku_0": "TEE", "qty_0": "1", "price_0": "80.00"},
+        follow_redirects=True,
+    )
+    assert "posted: CN¥80.00" in sold.text
+    joined = cashier.post(
+        "/console/members",
+        {"phone": "+8613855556666", "name": "Newcomer", "store_id": str(world.store_a)},
+        follow_redirects=True,
+    )
+    assert joined.status_code == 200, joined.text[:500]
+    newcomer = members_service.find_member(world.ctx, phone="+8613855556666")
+    assert newcomer.registered_by == "cashier1"
+    body = purchase_body(world.store_a, None, f"STAFF-ANON-{stamp}", price="30.00")
+    body["occurred_at"] = datetime.now(UTC).isoformat()
+    api = world.client.post("/api/v1/purchases", json=body, headers=world.as_("pos"))
+    assert api.status_code == 201, api.text
+    rows = _staff_rows(manager.get(f"{DASHBOARD}?from={today}&to={today}").text)
+    # Staff, then receipts, net sales, member share, average ticket, new sign-ups, coupons, points redeemed
+    was = before.get("cashier1", ["0", "CN¥0.00", "", "", "0"])
+    assert _count(rows["cashier1"][0]) - _count(was[0]) == 1  # the sale
+    assert _count(rows["cashier1"][4]) - _count(was[4]) == 1  # the sign-up
+    assert _amount(rows["cashier1"][1]) - _amount(was[1]) == Decimal("80.00")
+    assert list(rows)[-1] == "Not recorded"
+    nobody = before.get("Not recorded", ["0", "CN¥0.00"])
+    assert _amount(rows["Not recorded"][1]) - _amount(nobody[1]) == Decimal(api.json()["total"]["amount"])
+    console = Console(world.app, **{"Accept-Language": "zh-CN"})
+    assert console.login("store_manager1").status_code == 303
+    zh = console.get(f"{DASHBOARD}?from={today}&to={today}").text
+    assert "按员工" in zh
+    assert "未记录" in zh

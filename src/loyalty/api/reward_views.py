@@ -33,6 +33,14 @@ TierPrices = Annotated[
         description="Tier code → points, for tiers that pay another price than `points` (金卡 pays less).",
     ),
 ]
+ForTiers = Annotated[
+    Annotated[list[TierCode], Field(min_length=1, max_length=MAX_TIER_PRICES)] | None,
+    Field(
+        description="Tier codes whose members alone may order it (exactly these tiers: a reward for 金卡 "
+        "and above lists 金卡 and each tier above); null: every member.",
+        examples=[["gold", "diamond"]],
+    ),
+]
 Stock = Annotated[int | None, Field(ge=0, le=MAX_STOCK, description="Units left to order; null: unlimited.")]
 PerMember = Annotated[
     int | None, Field(ge=1, le=MAX_PER_MEMBER, description="Orders per member (cancelled ones aside).")
@@ -61,6 +69,7 @@ class RewardIn(BaseModel):
     valid_from: Period = Field(default=None, description="Now by default.")
     valid_to: Period = Field(default=None, description="Open-ended by default.")
     offer_code: Code | None = Field(default=None, description="A coupon reward's offer.")
+    tiers: ForTiers = None
 
 
 class RewardChange(BaseModel):
@@ -77,6 +86,7 @@ class RewardChange(BaseModel):
     valid_from: Period = None
     valid_to: Period = None
     offer_code: Code | None = None
+    tiers: ForTiers = None
 
 
 class RewardOut(BaseModel):
@@ -93,6 +103,7 @@ class RewardOut(BaseModel):
     valid_from: datetime
     valid_to: datetime | None
     offer_code: str | None
+    tiers: list[str] | None = Field(description="Tier codes whose members alone may order it; null: all.")
     available: bool = Field(description="Within its period now (stock aside).")
     created_at: datetime
     created_by: str
@@ -155,7 +166,7 @@ class OrderOut(BaseModel):
 
 
 class MyRewardOut(BaseModel):
-    """A reward I can order now, at my tier's price."""
+    """A reward that can be ordered now, at my tier's price; `locked` when it is for tiers I am not in."""
 
     code: str
     name: str
@@ -165,6 +176,13 @@ class MyRewardOut(BaseModel):
     stock: int | None
     left_for_me: int | None = Field(description="How many more I may order; null: no limit.")
     valid_to: datetime | None
+    locked: bool = Field(
+        default=False,
+        description="Exclusive to tiers I am not in: I cannot order it (`for_tiers` says which).",
+    )
+    for_tiers: list[str] | None = Field(
+        default=None, description="The names of the tiers it is for, lowest first; null: every member."
+    )
 
 
 def reward_view(r: Reward, now: datetime) -> RewardOut:
@@ -180,6 +198,7 @@ def reward_view(r: Reward, now: datetime) -> RewardOut:
         valid_from=aware(r.valid_from),
         valid_to=aware(r.valid_to) if r.valid_to is not None else None,
         offer_code=r.offer_code,
+        tiers=r.tiers,
         available=r.available_at(now),
         created_at=aware(r.created_at),
         created_by=r.created_by,
@@ -217,4 +236,6 @@ def my_reward_view(item: CatalogueItem) -> MyRewardOut:
         stock=r.stock,
         left_for_me=item.left_for_member,
         valid_to=aware(r.valid_to) if r.valid_to is not None else None,
+        locked=item.locked,
+        for_tiers=item.tier_names if r.tiers is not None else None,
     )

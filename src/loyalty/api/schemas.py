@@ -11,9 +11,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from loyalty.domain.errors import InvalidInput
+from loyalty.domain.staff import MAX_STAFF_CODE, is_staff_code
 
 #: ISO 4217 minor-unit exponents that differ from 2 (the default).
 _EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3}
@@ -31,6 +32,20 @@ PositiveDecimalString = Annotated[
     Field(pattern=r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,3})?$", examples=["12.30"]),
 ]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["CNY"])]
+
+
+def _staff_code(value: str) -> str:
+    if not is_staff_code(value):
+        raise ValueError("a staff code is printable characters, without spaces at either end")
+    return value
+
+
+#: who made a sale or a sign-up: a cashier's code as the till knows it (`domain.staff`)
+StaffCode = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_STAFF_CODE, examples=["C0107"]),
+    AfterValidator(_staff_code),
+]
 
 
 def exponent(currency: str) -> int:

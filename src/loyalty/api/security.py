@@ -109,7 +109,8 @@ class Principal:
         """The core's `Actor` for audit records."""
         from loyalty.domain.actors import Actor
 
-        return Actor(kind=self.kind, id=self.id, role=self.role, store_ids=self.store_ids)
+        name = self.username if self.kind == "staff" else None  # kept with their sales (`domain.staff`)
+        return Actor(kind=self.kind, id=self.id, role=self.role, store_ids=self.store_ids, name=name)
 
 
 # --- JWT access tokens ---------------------------------------------------------------------------

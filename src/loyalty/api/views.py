@@ -13,6 +13,24 @@ from pydantic import BaseModel, Field
 
 from loyalty.api.schemas import Money, aware, money
 from loyalty.api.security import Principal, mask_email, mask_phone
+from loyalty.domain import tier_services
+
+
+class TierServiceOut(BaseModel):
+    """A benefit a tier gives besides points (VIP lane, free parking), for the till and the member:
+    its code and its name in both languages (as an RFM segment's)."""
+
+    code: str = Field(examples=["vip_lane"], description="One of the codes of `domain.tier_services`.")
+    name_zh: str = Field(examples=["VIP 通道"])
+    name_en: str = Field(examples=["VIP lane"])
+
+
+def tier_services_view(codes: list[str] | tuple[str, ...] | None) -> list[TierServiceOut]:
+    """A tier's service codes with their names in Chinese and English (the web catalog's)."""
+    return [
+        TierServiceOut(code=c, name_zh=tier_services.label(c, "zh-CN"), name_en=tier_services.label(c, "en"))
+        for c in codes or ()
+    ]
 
 
 class MemberSelfOut(BaseModel):
@@ -32,6 +50,12 @@ class MemberSelfOut(BaseModel):
     status: str
     merged_into_id: int | None
     tier_id: int | None
+    tier_code: str | None = Field(default=None, examples=["gold"], description="The member's tier.")
+    tier_services: list[TierServiceOut] = Field(
+        default_factory=list,
+        description="What the member's tier gives besides points: the till shows them (send a 金卡 member "
+        "to the VIP lane).",
+    )
     created_at: datetime
     updated_at: datetime | None
     erased_at: datetime | None = Field(
@@ -67,6 +91,7 @@ class MemberOut(MemberSelfOut):
     """A member as staff see it, with the analytics scores (null when never scored)."""
 
     scores: ScoresOut | None
+    registered_by: str | None = Field(default=None, description="Who signed the member up (a staff code).")
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -88,6 +113,7 @@ def member_view(member: Any, principal: Principal, currency: str) -> MemberOut:
     return MemberOut(
         **_profile(member, principal),
         scores=scores_view(scores, currency) if scores is not None else None,
+        registered_by=_get(member, "registered_by"),
     )
 
 
@@ -133,6 +159,8 @@ def _profile(member: Any, principal: Principal) -> dict[str, Any]:
         status=_get(member, "status"),
         merged_into_id=_get(member, "merged_into_id"),
         tier_id=_get(member, "tier_id"),
+        tier_code=_get(member, "tier_code"),
+        tier_services=tier_services_view(_get(member, "tier_services")),
         created_at=aware(_get(member, "created_at")),
         updated_at=aware(updated) if updated is not None else None,
         erased_at=aware(erased_at) if erased_at is not None else None,
@@ -140,4 +168,14 @@ def _profile(member: Any, principal: Principal) -> dict[str, Any]:
     )
 
 
-__all__ = ["MemberOut", "MemberSelfOut", "Money", "member_view", "money", "sees_pii", "self_view"]
+__all__ = [
+    "MemberOut",
+    "MemberSelfOut",
+    "Money",
+    "TierServiceOut",
+    "member_view",
+    "money",
+    "sees_pii",
+    "self_view",
+    "tier_services_view",
+]

@@ -19,6 +19,7 @@ from loyalty.cli.programme import app as programme_app
 from loyalty.cli.purchases import app as purchases_app
 from loyalty.cli.serve import register as register_api_commands
 from loyalty.cli.stores import app as stores_app
+from loyalty.cli.targets import app as targets_app
 
 app = typer.Typer(help="loyalty — membership & loyalty platform", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -36,6 +37,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(kpis_app, name="kpis")
 app.add_typer(anomalies_app, name="anomalies")
+app.add_typer(targets_app, name="targets")
 
 
 def main() -> None:

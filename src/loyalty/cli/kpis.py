@@ -1,4 +1,4 @@
-"""`loyalty kpis …`: a store's or the chain's KPIs per day, week or month, as JSON.
+"""`loyalty kpis …`: a store's or the chain's KPIs per day, week or month, and the KPIs by staff, as JSON.
 
 The same report as `GET /api/v1/kpis` and the console's dashboard (`services.kpis`), money in minor
 units. The sleeping members' phones are masked unless `--contacts` is given.
@@ -110,8 +110,38 @@ def chain(
     )
 
 
-def _store_id(ctx: Any, store: str) -> int:
-    """The id of the store a code (or an id) names."""
+@app.command("staff")
+def staff(
+    store: Annotated[
+        str | None, typer.Option(help="Only this store (its code or id); default every store.")
+    ] = None,
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="First business day, YYYY-MM-DD; default 30 days before --to."),
+    ] = None,
+    to: To = None,
+) -> None:
+    """Each staff code's sales, net sales, member sales share, average ticket, new members, coupons used
+    and points redeemed (who rang the sales, who signed the members up), most net sales first."""
+    from loyalty.cli._core import bad_parameter, context, run
+    from loyalty.domain.errors import InvalidInput
+    from loyalty.services import kpis
+
+    start, end = day_option(from_, "--from"), day_option(to, "--to")
+    ctx = context()
+    store_ids = None if store is None else [_store_id(ctx, store, "--store")]
+
+    def report() -> kpis.StaffReport:
+        try:
+            return kpis.staff_kpis(ctx, store_ids, start=start, end=end)
+        except InvalidInput as exc:
+            raise bad_parameter(exc, OPTION_OF_FIELD) from exc
+
+    run(report)
+
+
+def _store_id(ctx: Any, store: str, hint: str = "'STORE'") -> int:
+    """The id of the store a code (or an id) names (else a usage error naming `hint`)."""
     from loyalty.services import merchants
 
     stores = merchants.list_stores(ctx)
@@ -120,7 +150,7 @@ def _store_id(ctx: Any, store: str) -> int:
             return s.id
     if store.isdigit() and any(s.id == int(store) for s in stores):
         return int(store)
-    raise typer.BadParameter(_("no store with code or id {store}", store=store), param_hint="'STORE'")
+    raise typer.BadParameter(_("no store with code or id {store}", store=store), param_hint=hint)
 
 
 def _show(make: Callable[[], KpiReport], contacts: bool) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -23,7 +24,14 @@ register_member_commands(app)  # redeem-reward, reward-orders, fulfil-reward, ca
 
 @app.command("register")
 def register(
-    phone: str, name: str, email: str | None = None, store_id: int | None = None, consent: bool = False
+    phone: str,
+    name: str,
+    email: str | None = None,
+    store_id: int | None = None,
+    consent: bool = False,
+    registered_by: Annotated[
+        str | None, typer.Option(help="Who signed the member up: a staff code (the KPIs by staff).")
+    ] = None,
 ) -> None:
     """Register a member (seeds the default programme on an empty database)."""
     from loyalty.services import members, seed
@@ -36,7 +44,12 @@ def register(
         lambda: members.register_member(
             ctx,
             MemberIn(
-                phone=phone, name=name, email=email, registration_store_id=store_id, marketing_consent=consent
+                phone=phone,
+                name=name,
+                email=email,
+                registration_store_id=store_id,
+                marketing_consent=consent,
+                registered_by=registered_by,
             ),
         )
     )

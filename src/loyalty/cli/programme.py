@@ -90,6 +90,8 @@ def describe(state: ProgrammeState) -> list[str]:
             members=state.members,
         )
     ]
+    from loyalty.domain.tier_services import label
+
     for tier in state.tiers:
         lines.append(
             "  "
@@ -101,6 +103,9 @@ def describe(state: ProgrammeState) -> list[str]:
                 multiplier=str((Decimal(tier.multiplier_pct) / 100).quantize(Decimal("0.01"))),
             )
         )
+        if tier.services:
+            shown = ", ".join(f"{label(code)} ({code})" for code in tier.services)
+            lines.append("    " + _("services: {services}", services=shown))
     return lines
 
 
@@ -236,6 +241,7 @@ SET_OPTION_OF_FIELD = {
     "threshold": "--spend",
     "multiplier_pct": "--multiplier",
     "code": "--code",
+    "services": "--service",
     **{
         rule: "--" + rule.replace("_", "-")
         for rule in (
@@ -340,15 +346,26 @@ def _amount(text: str, currency: str) -> int:
     return minor
 
 
+ServiceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--service",
+        help="A service the tier gives besides points (vip_lane, free_parking, free_delivery, "
+        "priority_service, birthday_gift, …); repeat for more. An unknown one is refused with the list.",
+    ),
+]
+
+
 @app.command("tier-add")
 def tier_add(
     name: Annotated[str, typer.Argument(help="The tier's name, e.g. 白金.")],
     spend: Annotated[str, typer.Option(help="Qualifying spend in the tier window, in major units.")],
     multiplier: Annotated[int, typer.Option(help="Points multiplier in percent, e.g. 180 for ×1.8.")],
     code: Annotated[str | None, typer.Option(help="Its code (default: made from the name).")] = None,
+    services: ServiceOption = None,
 ) -> None:
-    """Add a tier where its spend puts it on the ladder (audited). Members reach it at their next
-    sale or tier evaluation."""
+    """Add a tier where its spend puts it on the ladder, with its services (audited). Members reach
+    it at their next sale or tier evaluation."""
     from loyalty.cli._core import bad_parameter, context, fail
     from loyalty.domain.errors import InvalidInput, NotFound
     from loyalty.services import programme_settings as service
@@ -356,10 +373,11 @@ def tier_add(
 
     ctx = context()
     threshold = _amount(spend, ctx.settings.currency)
+    new = service.NewTier(
+        name=name, threshold_minor=threshold, multiplier_pct=multiplier, code=code, services=services or []
+    )
     try:
-        service.add_tier(
-            ctx, service.NewTier(name=name, threshold_minor=threshold, multiplier_pct=multiplier, code=code)
-        )
+        service.add_tier(ctx, new)
     except InvalidInput as exc:
         raise bad_parameter(exc, SET_OPTION_OF_FIELD) from exc
     except NotFound:
@@ -374,9 +392,13 @@ def tier_set(
     name: Annotated[str | None, typer.Option(help="A new name.")] = None,
     spend: Annotated[str | None, typer.Option(help="A new qualifying spend, in major units.")] = None,
     multiplier: Annotated[int | None, typer.Option(help="A new multiplier in percent.")] = None,
+    services: ServiceOption = None,
+    no_services: Annotated[
+        bool, typer.Option("--no-services", help="The tier gives no services any more.")
+    ] = False,
 ) -> None:
-    """Rename a tier or change its spend or multiplier (audited; tiers keep their order). Members'
-    tiers follow at their next evaluation."""
+    """Rename a tier or change its spend, multiplier or services (audited; tiers keep their order;
+    --service lists the whole new set). Members' tiers follow at their next evaluation."""
     from loyalty.cli._core import bad_parameter, context, fail
     from loyalty.domain.errors import InvalidInput
     from loyalty.services import programme_settings as service
@@ -391,8 +413,12 @@ def tier_set(
     changes = {k: v for k, v in changes.items() if v is not None}
     if spend is not None:
         changes["threshold_minor"] = _amount(spend, ctx.settings.currency)
+    if services and no_services:
+        fail(_("give --service or --no-services, not both"))
+    if services or no_services:
+        changes["services"] = list(services or [])
     if not changes:
-        fail(_("nothing to change: give --name, --spend or --multiplier"))
+        fail(_("nothing to change: give --name, --spend, --multiplier or --service"))
     try:
         service.update_tier(ctx, found.id, service.TierChanges.model_validate(changes))
     except InvalidInput as exc:

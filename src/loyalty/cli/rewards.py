@@ -46,6 +46,15 @@ def _when(text: str | None, option: str) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=ZoneInfo(get_settings().timezone))
 
 
+ForTier = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Only members of this tier may order it (a tier code; repeat for more: exactly the tiers "
+        "named, e.g. --for-tier gold --for-tier diamond for gold and above)."
+    ),
+]
+
+
 def _tier_prices(pairs: list[str]) -> dict[str, int]:
     """`gold=90` pairs as tier code → points."""
     out: dict[str, int] = {}
@@ -74,8 +83,10 @@ def define(
     description: Annotated[str | None, typer.Option(help="A longer description.")] = None,
     valid_from: When = None,
     valid_to: When = None,
+    for_tier: ForTier = None,
 ) -> None:
-    """Add a reward to the catalogue (audited); a term that cannot work is refused, naming its field."""
+    """Add a reward to the catalogue (audited); a term that cannot work is refused, naming its field.
+    With --for-tier only members of the tiers named may order it."""
     from loyalty.domain.programme.rewards import RewardTerms
     from loyalty.services.rewards import catalog
 
@@ -89,6 +100,7 @@ def define(
         per_member_limit=per_member,
         offer_code=offer,
         description=description,
+        tiers=tuple(for_tier) if for_tier else None,
     )
     start, end = _when(valid_from, "--valid-from"), _when(valid_to, "--valid-to")
     ctx = context()
@@ -104,8 +116,13 @@ def change(
     per_member: Annotated[int | None, typer.Option(help="Orders per member.")] = None,
     name: Annotated[str | None, typer.Option(help="A new name.")] = None,
     valid_to: When = None,
+    for_tier: ForTier = None,
+    all_tiers: Annotated[
+        bool, typer.Option("--all-tiers", help="Every member may order it again (no tier only).")
+    ] = False,
 ) -> None:
-    """Change a reward's terms (audited): price, stock, limit per member, name or end."""
+    """Change a reward's terms (audited): price, stock, limit per member, name, end, or the tiers it
+    is for (--for-tier lists the whole new set)."""
     from loyalty.services.rewards import catalog
 
     changes: dict[str, Any] = {
@@ -117,6 +134,12 @@ def change(
         changes["stock"] = None
     if valid_to is not None:
         changes["valid_to"] = _when(valid_to, "--valid-to")
+    if for_tier and all_tiers:
+        raise typer.BadParameter(_("give --for-tier or --all-tiers, not both"), param_hint="'--all-tiers'")
+    if for_tier:
+        changes["tiers"] = list(for_tier)
+    if all_tiers:
+        changes["tiers"] = None
     ctx = context()
     run(lambda: catalog.change_reward(ctx, code, changes))
 
@@ -125,7 +148,8 @@ def change(
 def list_rewards(
     current: Annotated[bool, typer.Option("--current", help="Only those that can be ordered now.")] = False,
 ) -> None:
-    """The catalogue: code, kind, points, stock, limit per member, period, name."""
+    """The catalogue: code, kind, points, stock, limit per member, period, name, and the tiers an
+    exclusive reward is for."""
     from loyalty.services.rewards import catalog
 
     found = catalog.list_rewards(context(), current=current)
@@ -138,6 +162,7 @@ def list_rewards(
         typer.echo(
             f"{r.code:<24} {r.kind:<8} {r.points:>8} {stock:>8} {limit:>4}  "
             f"{r.valid_from.isoformat()} → {until}  {r.name}"
+            + ("  " + _("for tiers: {tiers}", tiers=", ".join(r.tiers)) if r.tiers is not None else "")
         )
 
 

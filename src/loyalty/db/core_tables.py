@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -176,6 +177,9 @@ tiers = Table(
     # Earning multiplier in percent (100 = ×1.0) so no float ever enters the ledger.
     Column("multiplier_pct", Integer, nullable=False),
     Column("programme_id", Id, ForeignKey("programmes.id"), nullable=True),
+    # The benefits the tier gives that are not points (VIP lane, free parking): service codes of
+    # `domain.tier_services.SERVICES`, in the marketer's order (core_0027).
+    Column("services", JSON, nullable=False, server_default=text("'[]'")),
     CheckConstraint("threshold_minor >= 0", name="threshold"),
     CheckConstraint("multiplier_pct >= 0", name="multiplier"),
 )
@@ -207,6 +211,9 @@ members = Table(
     # When the member's personal data was erased (`services.privacy`): the row stays, anonymised, for
     # the ledger and purchases that name it (core_0016).
     _ts("erased_at", nullable=True),
+    # Who signed the member up: a staff code as the registration named it, or the username of the staff
+    # account that registered them (`domain.staff`); NULL: nobody named (core_0028).
+    Column("registered_by", String(100), nullable=True),
     CheckConstraint("status IN ('active', 'inactive', 'merged')", name="status"),
 )
 
@@ -261,6 +268,9 @@ purchases = Table(
     # a snapshot of the answer, and no foreign-key check per sale.
     Column("tier_code", String(40), nullable=True),
     Column("upgraded_to", String(40), nullable=True),
+    # Who rang the sale: the cashier's code the till (or import file) sent, or the username of the staff
+    # account that posted it (`domain.staff`); NULL: nobody named (core_0028). The KPIs by staff.
+    Column("staff", String(100), nullable=True),
     UniqueConstraint("store_id", "order_id", name="uq_purchases_store_order"),
     CheckConstraint("total_minor >= 0", name="total"),
     CheckConstraint("refunded_minor >= 0 AND refunded_minor <= total_minor", name="refunded"),

@@ -78,6 +78,8 @@ coupons = Table(
     CheckConstraint("uses >= 0 AND uses <= max_uses", name="uses"),
 )
 Index("ix_coupons_member", coupons.c.member_id, coupons.c.offer_id)
+# An offer's coupons (its listing, its uses and budget), core_0027.
+Index("ix_coupons_offer", coupons.c.offer_id)
 
 coupon_uses = Table(
     "coupon_uses",

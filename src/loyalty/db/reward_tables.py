@@ -46,6 +46,8 @@ rewards = Table(
     Column("valid_to", UTCDateTime(), nullable=True),
     #: a coupon reward's offer (`offers`): ordering it issues one of its coupons to the member's wallet
     Column("offer_id", Id, ForeignKey("offers.id"), nullable=True),
+    #: the tier codes whose members alone may order it; None: every member (core_0027)
+    Column("tiers", JSON, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(100), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),

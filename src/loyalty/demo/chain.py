@@ -227,6 +227,7 @@ def build_demo(
             _refresh_analytics(ctx, console)
         elif not _rules_stored(ctx):  # a chain built before the basket rules were stored
             _mine_basket_rules(ctx, console)
+        _plan_targets(ctx, console)  # this month's targets, once a month (none set yet)
         return _result(ctx, url, False, time.perf_counter() - started, [])
     ensure_programme(ctx, tier_ladder=DEMO_TIERS)
     spec = ChainSpec(members=options.members, months=options.months, seed=options.seed, end=ctx.now().date())
@@ -264,6 +265,7 @@ def build_demo(
     _coupon_campaigns(ctx, console)
     _rewards(ctx, console)
     plant_for_demo(ctx, console)  # the anomaly review queue: `loyalty.demo.fraud`
+    _plan_targets(ctx, console)
     _ensure_demo_login(ctx)
     return _result(ctx, url, True, time.perf_counter() - started, summaries)
 
@@ -294,6 +296,20 @@ def _rewards(ctx: Context, console: Console) -> None:
             console.print(_("[yellow]no rewards catalogue: {reason}[/]", reason=exc.message))
             return
     console.print(_("{rewards} rewards in the catalogue, {orders} ordered with points", **made))
+
+
+def _plan_targets(ctx: Context, console: Console) -> None:
+    """This month's store targets, for the tracking page (`demo.targets`); kept when set already."""
+    from loyalty.demo.targets import plan_the_month
+    from loyalty.domain.errors import DomainError
+
+    try:
+        made = plan_the_month(ctx)
+    except DomainError as exc:
+        console.print(_("[yellow]no store targets: {reason}[/]", reason=exc.message))
+        return
+    if made["plans"]:
+        console.print(_("this month's store targets set ({plans} plans)", plans=made["plans"]))
 
 
 def _result(ctx: Context, url: str, built: bool, seconds: float, summaries: list[Summary]) -> DemoResult:

@@ -187,6 +187,7 @@ def _use_some(
             lines=lines,
             coupon_codes=[code],
             apply_promotions=True,
+            staff=f"{store.code}-C{member_id % 4 + 1}",  # one of the store's cashiers (`demo.generator`)
         )
         try:
             result = purchases.post_purchase(ctx, sale, actor=DEMO_ACTOR)

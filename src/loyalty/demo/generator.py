@@ -12,7 +12,9 @@ basket sizes with category affinities (coffee with bakery, tea with desserts, �
 weeks; and opening point balances for members migrated from an older system. About a third of the
 tickets are anonymous (walk-in customers who show no card: smaller baskets, no card number in the file,
 imported as anonymous sales), and every ticket has its channel: members buy mostly in store, some
-through the mini-program, online or by delivery; walk-ins in store or by delivery.
+through the mini-program, online or by delivery; walk-ins in store or by delivery. Each store has a
+few cashiers (`SH01-C1` …): every ticket names the one who rang it and every member the one who
+signed them up at their home store, for the KPIs by staff.
 """
 
 from __future__ import annotations
@@ -120,8 +122,17 @@ SEGMENT_SHARE = np.array([0.15, 0.35, 0.35, 0.15])
 # Purchases per active month, before day weights.
 SEGMENT_RATE = np.array([3.0, 1.0, 0.35, 1.6])
 
-PURCHASE_HEADERS = ("订单号", "门店", "交易时间", "会员卡号", "商品编码", "品类", "数量", "单价", "渠道")
-MEMBER_HEADERS = ("会员卡号", "手机号", "姓名", "性别", "生日", "注册时间", "营销同意", "注册门店")
+PURCHASE_HEADERS = (
+    "订单号", "门店", "交易时间", "会员卡号", "商品编码", "品类", "数量", "单价", "渠道", "收银员",
+)  # fmt: skip
+MEMBER_HEADERS = (
+    "会员卡号", "手机号", "姓名", "性别", "生日", "注册时间", "营销同意", "注册门店", "开卡员工",
+)  # fmt: skip
+# Each store's cashiers (`SH01-C1` …), the first on the most shifts: who rang each ticket and signed
+# each member up at their home store (the KPIs by staff). Drawn from a generator of their own, so the
+# rest of the chain is the same draw as before they were.
+CASHIER_SHARE = np.array([0.34, 0.28, 0.22, 0.16])
+CASHIERS = np.array([f"-C{i + 1}" for i in range(len(CASHIER_SHARE))])
 RETURN_HEADERS = ("退货单号", "原订单号", "门店", "交易时间", "退款金额")
 BALANCE_HEADERS = ("会员卡号", "积分", "获得时间", "过期时间")
 
@@ -304,6 +315,10 @@ def generate(spec: ChainSpec | None = None) -> ChainData:
     given2 = np.where(rng.random(n) < 0.7, np.array(GIVEN)[rng.integers(0, len(GIVEN), n)], "")
     name = np.char.add(np.char.add(surname, given1), given2)
     segment = rng.choice(len(SEGMENTS), n, p=SEGMENT_SHARE)
+    staff_rng = np.random.default_rng([spec.seed, 26])
+    signed_up_by = pc.binary_join_element_wise(
+        _pick(store_codes, home), _pick(CASHIERS, staff_rng.choice(len(CASHIERS), n, p=CASHIER_SHARE)), ""
+    )
     members = pa.table(
         dict(
             zip(
@@ -319,6 +334,7 @@ def generate(spec: ChainSpec | None = None) -> ChainData:
                     _local_text(reg_seconds),
                     pa.array(consent),
                     _pick(store_codes, home),
+                    signed_up_by,
                 ],
                 strict=True,
             )
@@ -383,6 +399,12 @@ def generate(spec: ChainSpec | None = None) -> ChainData:
         rng.choice(len(CHANNEL_NAMES), n_orders, p=MEMBER_CHANNEL_SHARE),
     )
 
+    rang_by = pc.binary_join_element_wise(
+        _pick(store_codes, store_idx),
+        _pick(CASHIERS, staff_rng.choice(len(CASHIERS), n_orders, p=CASHIER_SHARE)),
+        "",
+    )
+
     # Walk-ins buy a little less: a coffee, maybe a pastry.
     basket = np.where(walk_in, 0.6, 1.2 + np.where(segment[member_of] == 0, 0.4, 0.0))
     n_lines = 1 + rng.poisson(basket)
@@ -416,6 +438,7 @@ def generate(spec: ChainSpec | None = None) -> ChainData:
                     _strs(qty),
                     _money(unit_price),
                     _pick(np.array(CHANNEL_NAMES), channel[line_order]),
+                    rang_by.take(pa.array(line_order)),
                 ],
                 strict=True,
             )

@@ -68,3 +68,24 @@ def define_demo_programme(ctx: Context, since: date, extra: list[dict[str, Any]]
         define_rules(ctx, [*DEMO_RULES, *(extra or [])])
     finally:
         ctx.clock = clock
+    give_tier_services(ctx)
+
+
+#: what each tier of the café ladder gives beyond points (`domain.tier_services`): the cashier sees
+#: them as badges on the member's card, the member on the portal's card
+DEMO_TIER_SERVICES = {
+    "silver": ["birthday_gift"],
+    "gold": ["birthday_gift", "priority_service", "free_delivery"],
+    "diamond": ["birthday_gift", "vip_lane", "priority_service", "free_delivery", "member_lounge"],
+}
+
+
+def give_tier_services(ctx: Context) -> None:
+    """Set `DEMO_TIER_SERVICES` on the ladder's tiers (a tier the ladder lacks is left out)."""
+    from loyalty.services.programme_settings import TierChanges, update_tier
+    from loyalty.services.tiers import list_tiers
+
+    for tier in list_tiers(ctx):
+        services = DEMO_TIER_SERVICES.get(tier.code)
+        if services is not None:
+            update_tier(ctx, tier.id, TierChanges(services=services))

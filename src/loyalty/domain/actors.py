@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 ActorKind = Literal["staff", "api_key", "member", "system"]
@@ -16,6 +16,9 @@ class Actor:
     id: str
     role: str | None = None
     store_ids: frozenset[int] | None = None
+    #: a staff actor's username, as the sales and sign-ups they make keep it (`domain.staff`); not
+    #: part of who they are (the audit log names them by `kind` and `id`)
+    name: str | None = field(default=None, compare=False)
 
 
 SYSTEM = Actor(kind="system", id="system", role="system")

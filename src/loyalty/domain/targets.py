@@ -15,6 +15,7 @@ actuals, how much of the month has gone in its time zone) and get exact integers
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -52,7 +53,8 @@ class Month:
 
     @property
     def last(self) -> date:
-        return self.shift(1).first - timedelta(days=1)
+        # from the month's own length: the month after December 9998 is past what `date` holds
+        return date(self.year, self.month, monthrange(self.year, self.month)[1])
 
     @property
     def days(self) -> int:

@@ -186,6 +186,9 @@ class PurchasesLoader:
         channel = head.column("channel").combine_chunks() if "channel" in head.column_names else None
         if channel is not None and not pc.any(pc.not_equal(channel, DEFAULT_CHANNEL)).as_py():
             channel = None  # every order a store sale: the column's default
+        staff = head.column("staff").combine_chunks() if "staff" in head.column_names else None
+        if staff is not None and staff.null_count == len(staff):
+            staff = None  # no order names who rang it
 
         def col(name: str) -> pa.Array:
             return batch.column(name).combine_chunks()
@@ -209,6 +212,7 @@ class PurchasesLoader:
             ),
             currency=self.currency,
             channel=channel,
+            staff=staff,
         )
 
     def after(self, ctx: Any, checked: Checked, summary: Summary) -> None:

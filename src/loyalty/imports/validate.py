@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from loyalty.domain.cards import CARD_SEPARATORS, QR_PREFIX
 from loyalty.domain.channels import DEFAULT_CHANNEL, SYNONYMS
+from loyalty.domain.staff import is_staff_code
 from loyalty.i18n import marker
 from loyalty.imports.mapping import ColumnMap, Kind
 from loyalty.imports.readers import LINE_COLUMN
@@ -67,6 +68,7 @@ REASONS: dict[str, str] = {
     "unknown_store": N_("store code does not exist"),
     "unknown_member": N_("no member with this card/phone/code"),
     "bad_channel": N_("channel is not store, online, mini_program or delivery (nor a name for one)"),
+    "bad_staff": N_("staff code is not 1 to 100 printable characters"),
     "future_date": N_("date/time is in the future"),
     "bad_currency": N_("not the programme's currency"),
     "duplicate_order": N_("order id already used in this file for another transaction"),
@@ -361,6 +363,18 @@ class Validator:
                 "UPDATE phones SET e164 = f.e164 FROM phones_fixed f WHERE phones.raw = f.raw AND phones.e164 IS NULL"
             )
 
+    def _staff_table(self, column: str, relation: str) -> str:
+        """Register `staff_bad(raw)`: the distinct texts of `relation.column` that are not staff codes
+        (`domain.staff`). A file names a handful of cashiers, each checked once in Python, not once
+        per line. Returns the SQL condition, on `column`, of a line naming a bad one."""
+        self._exec(
+            f"""CREATE OR REPLACE TEMP TABLE staff_seen AS
+                SELECT DISTINCT {column} AS raw FROM {relation} WHERE {column} IS NOT NULL"""
+        )
+        bad = [raw for (raw,) in self._exec("SELECT raw FROM staff_seen") if not is_staff_code(raw)]
+        self.con.register("staff_bad", pa.table({"raw": pa.array(bad, pa.string())}))
+        return f"{column} IN (SELECT raw FROM staff_bad)"
+
     def _member_lookup(self, alias: str) -> str:
         """SQL expression for the member id matched by card_no, member_code or phone (in that order)."""
         return (
@@ -413,10 +427,11 @@ class Validator:
                 {_text(m, "phone")} AS phone_raw, {_text(m, "name")} AS name, lower({_text(m, "email")}) AS email,
                 {_text(m, "birthday")} AS birthday_raw, {_text(m, "gender")} AS gender_raw,
                 {_text(m, "registered_at")} AS registered_raw, {consent} AS consent_raw,
-                {_text(m, "store")} AS store_code
+                {_text(m, "store")} AS store_code, {_text(m, "registered_by")} AS registered_by
             FROM src"""
         )
         self._phone_table("phone_raw", "n")
+        bad_staff = self._staff_table("registered_by", "n") if m.has("registered_by") else "false"
         tz = _lit(self.ref.default_timezone)
         self._exec(
             f"""CREATE TEMP TABLE p AS SELECT n.*, ph.e164 AS phone_e164, st.id AS store_id,
@@ -446,7 +461,7 @@ class Validator:
             FROM p"""
         )
         self._exec(
-            """CREATE TEMP TABLE c AS SELECT *, existing_id IS NOT NULL AS dup,
+            f"""CREATE TEMP TABLE c AS SELECT *, existing_id IS NOT NULL AS dup,
             CASE
               WHEN card_no IS NULL AND phone_raw IS NULL AND member_code IS NULL THEN 'missing_field'
               WHEN phone_raw IS NOT NULL AND phone_e164 IS NULL THEN 'bad_phone'
@@ -455,6 +470,7 @@ class Validator:
                    OR birthday > current_date) THEN 'unparseable_date'
               WHEN registered_raw IS NOT NULL AND registered_us IS NULL THEN 'unparseable_date'
               WHEN store_code IS NOT NULL AND store_id IS NULL THEN 'unknown_store'
+              WHEN {bad_staff} THEN 'bad_staff'
               WHEN card_seq > 1 OR phone_seq > 1 OR code_seq > 1 THEN 'duplicate_member'
               WHEN existing_id IS NULL AND phone_owner IS NOT NULL THEN 'phone_in_use'
             END AS reason,
@@ -466,6 +482,7 @@ class Validator:
                    OR birthday > current_date) THEN 'birthday ' || birthday_raw
               WHEN registered_raw IS NOT NULL AND registered_us IS NULL THEN 'registered_at ' || registered_raw
               WHEN store_code IS NOT NULL AND store_id IS NULL THEN 'store ' || store_code
+              WHEN {bad_staff} THEN 'registered_by ' || registered_by
               WHEN card_seq > 1 OR phone_seq > 1 OR code_seq > 1 THEN 'card/phone/code repeated from an earlier line'
               WHEN existing_id IS NULL AND phone_owner IS NOT NULL THEN 'phone ' || phone_e164
             END AS detail
@@ -474,7 +491,7 @@ class Validator:
         return self._finish(
             "c",
             """SELECT _line, card_no, member_code, phone_e164 AS phone, name, email, birthday, gender,
-                      registered_us, consent, store_id
+                      registered_us, consent, store_id, registered_by
                FROM c WHERE reason IS NULL AND NOT dup ORDER BY _line""",
         )
 
@@ -508,10 +525,12 @@ class Validator:
                 {_text(m, "unit_price")} AS price_raw, {_money(_text(m, "unit_price"))} AS price_dec,
                 {_money(_text(m, "discount"))} AS discount_dec, {_text(m, "description")} AS description,
                 {_text(m, "channel")} AS channel_raw, {_text(m, "discount")} AS discount_raw,
-                {_text(m, "currency")} AS currency_raw
+                {_text(m, "currency")} AS currency_raw, {_text(m, "staff")} AS staff
             FROM src"""
         )
         self._phone_table("phone_raw", "n")
+        # Who rang the sale (an order's is its first line's): each distinct code checked once.
+        bad_staff = self._staff_table("staff", "n") if m.has("staff") else "false"
         # The channel: an empty one is a store sale; each distinct text is looked up once (a file has
         # a handful), not once per line. Without a channel column every sale is a store sale.
         channel, channels_join = _lit(DEFAULT_CHANNEL), ""
@@ -591,6 +610,7 @@ class Validator:
             ("qty_bad", "'bad_quantity'", "'quantity ' || qty_raw"),
             (negative, "'negative_amount'", "'amount ' || CAST(amount_dec2 AS VARCHAR)"),
             ("channel IS NULL", "'bad_channel'", "'channel ' || channel_raw"),
+            (bad_staff, "'bad_staff'", "'staff ' || staff"),
             # A sale without a member key is an anonymous sale (kept, earns nothing); a key that names
             # no member is refused.
             (unknown_member, "'unknown_member'", "'member ' || member_key"),
@@ -608,7 +628,7 @@ class Validator:
         self._exec(
             f"""CREATE TEMP TABLE w AS SELECT _line, card_no, member_code, phone_e164, store_id, order_id,
                 occurred_us, sku, category, qty, amount_minor, unit_price_minor, discount_minor, is_return,
-                member_id, member_key, channel, first_line, {reason} AS reason, {detail} AS detail
+                member_id, member_key, channel, staff, first_line, {reason} AS reason, {detail} AS detail
             FROM (SELECT p.*, {is_return} AS is_return, mk.member_id,
                     coalesce(p.card_no, p.member_code, p.phone_e164) AS member_key,
                     o.first_key, o.first_channel, o.first_line,
@@ -649,7 +669,7 @@ class Validator:
         good = self._in_posting_order(
             "reason IS NULL AND NOT dup AND NOT is_return",
             """_line, first_line, store_id, order_id, occurred_us, member_id, card_no, sku, category,
-               qty AS quantity, unit_price_minor, discount_minor, amount_minor, channel,
+               qty AS quantity, unit_price_minor, discount_minor, amount_minor, channel, staff,
                member_key IS NULL AS anonymous""",
         )
         checked = self._finish("c", good, extra)

@@ -32,6 +32,7 @@ from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.birthdays import check_birthday
 from loyalty.domain.cards import is_qr_payload, new_card_number, new_member_code
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound, field_error
+from loyalty.domain.staff import check_staff_code, recorded_staff
 from loyalty.domain.tiers import TierDef, tier_for_spend
 from loyalty.i18n import marker
 from loyalty.services import audit
@@ -99,8 +100,10 @@ _SCORE_COLS = [
 
 
 def member_query() -> Select[Any]:
-    """Members with their tier code and latest analytics scores (None columns when never scored)."""
-    return select(*_MEMBER_COLS, tiers.c.code.label("tier_code"), *_SCORE_COLS).select_from(
+    """Members with their tier's code and services and latest analytics scores (None columns when never
+    scored)."""
+    tier_cols = (tiers.c.code.label("tier_code"), tiers.c.services.label("tier_services"))
+    return select(*_MEMBER_COLS, *tier_cols, *_SCORE_COLS).select_from(
         members.join(tiers, tiers.c.id == members.c.tier_id).outerjoin(
             member_scores, member_scores.c.member_id == members.c.id
         )
@@ -112,6 +115,7 @@ def member_from_row(row: Any) -> MemberOut:
     data = row._asdict()
     scored = {k.removeprefix("score_"): data.pop(k) for k in [k for k in data if k.startswith("score_")]}
     data["tags"] = list(data["tags"] or [])
+    data["tier_services"] = list(data["tier_services"] or [])
     data["scores"] = _scores(scored)
     return MemberOut.model_validate(data)
 
@@ -149,7 +153,7 @@ def members_by_ids(conn: Connection, member_ids: Sequence[int]) -> list[MemberOu
 
 def _audited(member: MemberOut) -> dict[str, Any]:
     """A member as the audit log records it: the registry's fields, not the analytics scores."""
-    return member.model_dump(exclude={"scores"})
+    return member.model_dump(exclude={"scores", "tier_services"})
 
 
 def _lowest_tier_id(conn: Connection) -> int:
@@ -166,6 +170,8 @@ def register_member(ctx: Context, data: MemberIn, *, actor: Actor | None = None)
         raise InvalidInput.field("name", "name must not be empty", "NAME_REQUIRED")
     now = ctx.now()
     check_birthday(data.birthday, now.astimezone(ctx.settings.tz).date())
+    registered_by = recorded_staff(data.registered_by, actor)
+    check_staff_code("registered_by", registered_by)
     try:
         with ctx.engine.begin() as conn:
             if conn.execute(select(members.c.id).where(members.c.phone == phone)).first():
@@ -181,6 +187,7 @@ def register_member(ctx: Context, data: MemberIn, *, actor: Actor | None = None)
                 )
             values = data.model_dump()
             values.update(
+                registered_by=registered_by,
                 phone=phone,
                 card_no=new_card_number(),
                 member_code=new_member_code(),

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import programmes, tiers
+from loyalty.domain import tier_services
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.services import audit
@@ -111,6 +112,8 @@ class NewTier(BaseModel):
     threshold_minor: int
     multiplier_pct: int
     code: str | None = None
+    #: the tier's services (`domain.tier_services`): what it gives besides points
+    services: list[str] = []
 
 
 class TierChanges(BaseModel):
@@ -122,6 +125,8 @@ class TierChanges(BaseModel):
     name: str | None = None
     threshold_minor: int | None = None
     multiplier_pct: int | None = None
+    #: the whole list of the tier's services (`domain.tier_services`); [] gives none
+    services: list[str] | None = None
 
 
 # --- the programme ---------------------------------------------------------------------------------
@@ -294,8 +299,9 @@ def _check_ladder(rows: list[tuple[str, str, int, int]]) -> None:
 
 def add_tier(ctx: Context, tier: NewTier, *, actor: Actor | None = None) -> TierOut:
     """Add a rung to the ladder where its qualifying spend puts it (the tiers above move up a rank),
-    audited. Its spend must differ from every other tier's, and it cannot be the lowest (that one
-    needs no spend, so every member has a tier)."""
+    with its services (`domain.tier_services`; an unknown code is refused naming `services`), audited.
+    Its spend must differ from every other tier's, and it cannot be the lowest (that one needs no
+    spend, so every member has a tier)."""
     ctx.invalidate()
     try:
         with ctx.engine.begin() as conn:
@@ -310,6 +316,7 @@ def add_tier(ctx: Context, tier: NewTier, *, actor: Actor | None = None) -> Tier
             name = _tier_name(tier.name, ladder)
             threshold = _threshold(tier.threshold_minor, name)
             multiplier = _multiplier(tier.multiplier_pct, name)
+            services = tier_services.checked(tier.services)
             same = next((t for t in ladder if t.threshold_minor == threshold), None)
             if same is not None:
                 raise InvalidInput.field(
@@ -335,6 +342,7 @@ def add_tier(ctx: Context, tier: NewTier, *, actor: Actor | None = None) -> Tier
                     threshold_minor=threshold,
                     multiplier_pct=multiplier,
                     programme_id=programme_id,
+                    services=services,
                 )
                 .returning(tiers.c.id)
             ).scalar_one()
@@ -379,9 +387,10 @@ def tier_not_found(tier_id: int) -> NotFound:
 
 
 def update_tier(ctx: Context, tier_id: int, changes: TierChanges, *, actor: Actor | None = None) -> TierOut:
-    """Rename a tier or change its qualifying spend or multiplier, audited with the values before and
-    after. Tiers keep their order: the spend must stay above the tier below and under the tier above
-    (the lowest tier's stays 0). Members' tiers follow at their next evaluation (module docstring)."""
+    """Rename a tier or change its qualifying spend, multiplier or services (the whole list), audited
+    with the values before and after. Tiers keep their order: the spend must stay above the tier
+    below and under the tier above (the lowest tier's stays 0). Members' tiers follow at their next
+    evaluation (module docstring)."""
     ctx.invalidate()
     try:
         with ctx.engine.begin() as conn:
@@ -402,20 +411,28 @@ def update_tier(ctx: Context, tier_id: int, changes: TierChanges, *, actor: Acto
                 _multiplier(changes.multiplier_pct, name) if "multiplier_pct" in given else row.multiplier_pct
             )
             _keeps_order(ladder, index, name, threshold)
-            after = {"name": name, "threshold_minor": threshold, "multiplier_pct": multiplier}
-            diff = {k: v for k, v in after.items() if getattr(row, k) != v}
+            after: dict[str, Any] = {"name": name, "threshold_minor": threshold, "multiplier_pct": multiplier}
+            if "services" in given:
+                after["services"] = tier_services.checked(changes.services or [])
+            diff = {k: v for k, v in after.items() if _stored(row, k) != v}
             if diff:
                 ordered = [(t.code, t.name, t.threshold_minor, t.multiplier_pct) for t in ladder]
                 ordered[index] = (row.code, name, threshold, multiplier)
                 _check_ladder(ordered)
                 conn.execute(update(tiers).where(tiers.c.id == tier_id).values(**diff))
-                before = {k: getattr(row, k) for k in diff}
+                before = {k: _stored(row, k) for k in diff}
                 audit.record(
                     conn, actor or SYSTEM, "tier.update", "tier", tier_id, before, diff, at=ctx.now()
                 )
             return _out(conn, tier_id)
     finally:
         ctx.invalidate()
+
+
+def _stored(row: Any, name: str) -> Any:
+    """A tier row's value as `update_tier` compares it (services as a list, never None)."""
+    value = getattr(row, name)
+    return list(value or []) if name == "services" else value
 
 
 def _keeps_order(ladder: list[Any], index: int, name: str, threshold: int) -> None:

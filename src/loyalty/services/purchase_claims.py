@@ -320,7 +320,8 @@ def _taken_back_by_returns(
 ) -> int:
     """Points the returns already posted against the sale would have reversed, had it earned `points`
     when it was made: each replayed in posting order by the rule `purchases.post_return` applies (per
-    line returned, or the refund's share of the sale), capped at what is left."""
+    line returned, or the refund's share of the sale), capped at what is left, and all that is left once
+    the sale is fully returned (every unit, or all its money)."""
     quantity = {ln.line_no: ln.quantity for ln in lines}
     returned = dict.fromkeys(quantity, 0)
     refunded = taken = 0
@@ -337,8 +338,9 @@ def _taken_back_by_returns(
                 share += cumulative_share(points[no], before, returned[no], quantity[no])
         else:
             share = cumulative_share(earned, refunded, refunded + ret.refund_minor, sale.total_minor)
-        taken += min(share, earned - taken)
         refunded += ret.refund_minor
+        whole = all(returned[n] >= quantity[n] for n in quantity) or 0 < sale.total_minor <= refunded
+        taken += earned - taken if whole else min(share, earned - taken)  # as `post_return` takes them
     return taken
 
 

@@ -32,6 +32,7 @@ from loyalty.services.catalogue import catalogue_of
 from loyalty.services.common import read
 from loyalty.services.posting.one_sale import post_sale, result_of_row
 from loyalty.services.posting.returns import post_return_in
+from loyalty.services.posting.sale_request import attributed
 from loyalty.services.schemas import (
     PurchaseIn,
     PurchaseListing,
@@ -54,9 +55,11 @@ def post_purchase(
     """Post one POS sale: earn points, upgrade the tier at once if the window now qualifies.
 
     With ``record`` the caller's Idempotency-Key and response are stored in the same transaction, as
-    the audit row (`actor`'s; the system's when None).
+    the audit row (`actor`'s; the system's when None). A sale naming no staff made by a staff account
+    keeps its username (`posting.sale_request.attributed`).
     """
     who = actor or SYSTEM
+    data = attributed(data, who)
     return in_sale_transaction(
         ctx,
         lambda conn, first_try: post_purchase_once(
@@ -143,7 +146,7 @@ def post_purchases(
     """
     with ctx.engine.begin() as conn, audit.deferred(conn):
         catalogue = catalogue_of(ctx)
-        return [post_sale(conn, ctx, catalogue, item, actor=actor) for item in items]
+        return [post_sale(conn, ctx, catalogue, attributed(item, actor), actor=actor) for item in items]
 
 
 def get_purchase(

@@ -63,6 +63,8 @@ class MemberIn(_Model):
     registration_store_id: int | None = None
     tags: list[str] = Field(default_factory=list)
     marketing_consent: bool = False
+    #: who signed the member up: a staff code (`domain.staff`); None: nobody named
+    registered_by: str | None = None
 
 
 class MemberUpdate(_Model):
@@ -116,8 +118,12 @@ class MemberOut(_Model):
     tier_code: str
     created_at: datetime
     updated_at: datetime
+    #: what the member's tier gives besides points (`domain.tier_services`): the till's badges
+    tier_services: list[str] = Field(default_factory=list)
     #: when their personal data was erased (`services.privacy`); None for everyone else
     erased_at: datetime | None = None
+    #: who signed them up (a staff code, `domain.staff`); None when nobody was named
+    registered_by: str | None = None
     #: None when the member was never scored (or the caller did not ask for scores)
     scores: MemberScores | None = None
 
@@ -151,6 +157,9 @@ class PurchaseIn(_Model):
     coupon_codes: list[str] = Field(default_factory=list, exclude_if=lambda codes: not codes)
     # The promotions in force applied too (a till that prices with the programme); left out when false.
     apply_promotions: bool = Field(default=False, exclude_if=lambda apply: not apply)
+    # Who rang the sale (a cashier's code, `domain.staff`); left out of the dump when None, so a sale
+    # naming nobody hashes as it did before sales kept their staff.
+    staff: str | None = Field(default=None, exclude_if=lambda staff: staff is None)
 
     @property
     def anonymous(self) -> bool:
@@ -183,6 +192,7 @@ class PurchaseResult(_Model):
     channel: Channel = DEFAULT_CHANNEL
     claimed_at: datetime | None = None  # when a member claimed it, made anonymously, with its receipt
     coupons: list[UsedCoupon] = Field(default_factory=list)  # the coupons it used, and what each took off
+    staff: str | None = None  # who rang it (a staff code); None: nobody named
 
 
 class PurchaseSummary(_Model):
@@ -302,6 +312,8 @@ class TierOut(_Model):
     rank: int
     threshold_minor: int
     multiplier_pct: int
+    #: the benefits that are not points (`domain.tier_services`), in the marketer's order
+    services: list[str] = Field(default_factory=list)
 
 
 class MemberTier(_Model):

@@ -65,6 +65,8 @@ class TierSpec:
     name: str
     threshold_minor: int
     multiplier_pct: int
+    #: the tier's services (`domain.tier_services`), as the programme holds them
+    services: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -324,9 +326,9 @@ def programme_state(ctx: Context) -> ProgrammeState:
             select(merchants.c.code, merchants.c.name).order_by(merchants.c.id).limit(1)
         ).first()
         rungs = conn.execute(
-            select(tiers.c.code, tiers.c.name, tiers.c.threshold_minor, tiers.c.multiplier_pct).order_by(
-                tiers.c.rank
-            )
+            select(
+                tiers.c.code, tiers.c.name, tiers.c.threshold_minor, tiers.c.multiplier_pct, tiers.c.services
+            ).order_by(tiers.c.rank)
         ).all()
         n_stores = conn.execute(select(func.count()).select_from(stores)).scalar_one()
         n_members = conn.execute(select(func.count()).select_from(members)).scalar_one()
@@ -337,7 +339,14 @@ def programme_state(ctx: Context) -> ProgrammeState:
         merchant_code=str(merchant.code) if merchant else None,
         merchant_name=str(merchant.name) if merchant else None,
         tiers=tuple(
-            TierSpec(str(r.code), str(r.name), int(r.threshold_minor), int(r.multiplier_pct)) for r in rungs
+            TierSpec(
+                str(r.code),
+                str(r.name),
+                int(r.threshold_minor),
+                int(r.multiplier_pct),
+                tuple(r.services or ()),
+            )
+            for r in rungs
         ),
         stores=int(n_stores),
         members=int(n_members),

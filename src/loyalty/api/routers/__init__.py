@@ -28,6 +28,7 @@ from loyalty.api.routers import (
     rewards,
     simulations,
     stores,
+    targets,
     tiers,
 )
 
@@ -58,4 +59,5 @@ ROUTERS: list[APIRouter] = [
     recommendations.router,
     privacy.router,
     kpis.router,
+    targets.router,
 ]

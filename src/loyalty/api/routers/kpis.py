@@ -1,4 +1,5 @@
-"""KPIs: a store's figures (or the chain's) per day, week or month, and its sleeping members to call back.
+"""KPIs: a store's figures (or the chain's) per day, week or month, its sleeping members to call back,
+and the figures by staff (who rang the sales, who signed the members up).
 
 Store managers read their own stores only (the chain's figures are for chain-wide roles); the sleeping
 members' phones are masked as everywhere else (`views.sees_pii`): a store manager sees their own
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from loyalty.api.deps import CtxDep, in_query, requires
-from loyalty.api.schemas import Money, PathId, aware, money
+from loyalty.api.schemas import DbId, Money, PathId, aware, money
 from loyalty.api.security import Principal, mask_phone
 from loyalty.api.views import sees_pii
 from loyalty.domain.errors import InvalidInput
@@ -286,3 +287,105 @@ def chain_kpis(
     except InvalidInput as exc:
         raise in_query(exc) from exc
     return report_view(report, caller)
+
+
+class StaffFiguresOut(BaseModel):
+    """One staff code's figures over the range. Rates are decimal strings, null where there is nothing
+    to divide by."""
+
+    staff: str | None = Field(
+        description="The staff code (a cashier's code, or the username of the staff account that made the "
+        "sale or sign-up); null: the sales, sign-ups and redemptions that name nobody."
+    )
+    tickets: int = Field(description="Receipts they rang, anonymous ones included.")
+    member_tickets: int
+    sales: Money
+    member_sales: Money
+    refunds: Money = Field(description="Refunded in the range, at the scope's stores, of receipts they rang.")
+    member_refunds: Money
+    net_sales: Money
+    member_net_sales: Money
+    member_sales_share: Decimal | None = Field(description="Members' net sales against all their net sales.")
+    average_ticket: Money | None
+    new_members: int = Field(description="Members they signed up in the range (active ones).")
+    coupons_used: int = Field(description="Coupons their sales used (not given back by a full return).")
+    coupon_discount: Money
+    points_redeemed: int = Field(description="Points spent as payment on sales they rang.")
+
+
+class StaffReportOut(BaseModel):
+    """Each staff code's figures at a store (`store`), at the caller's stores (`store_ids`) or at every
+    store (both null), most net sales first, what names nobody last."""
+
+    store: StoreOut | None
+    store_ids: list[int] | None = Field(description="The stores covered; null: every store.")
+    start: date
+    end: date
+    timezone: str = Field(description="The zone of the dates (the store's; the programme's otherwise).")
+    currency: str
+    as_of: datetime
+    staff: list[StaffFiguresOut]
+
+
+def _staff_view(report: kpis.StaffReport) -> StaffReportOut:
+    cur = report.currency
+    return StaffReportOut(
+        store=StoreOut(**report.store.model_dump()) if report.store is not None else None,
+        store_ids=report.store_ids,
+        start=report.start,
+        end=report.end,
+        timezone=report.timezone,
+        currency=cur,
+        as_of=aware(report.as_of),
+        staff=[
+            StaffFiguresOut(
+                staff=f.staff,
+                tickets=f.tickets,
+                member_tickets=f.member_tickets,
+                sales=money(f.sales_minor, cur),
+                member_sales=money(f.member_sales_minor, cur),
+                refunds=money(f.refunds_minor, cur),
+                member_refunds=money(f.member_refunds_minor, cur),
+                net_sales=money(f.net_sales_minor, cur),
+                member_net_sales=money(f.member_net_sales_minor, cur),
+                member_sales_share=f.member_sales_share,
+                average_ticket=money(f.average_ticket_minor, cur)
+                if f.average_ticket_minor is not None
+                else None,
+                new_members=f.new_members,
+                coupons_used=f.coupons_used,
+                coupon_discount=money(f.coupon_discount_minor, cur),
+                points_redeemed=f.points_redeemed,
+            )
+            for f in report.staff
+        ],
+    )
+
+
+@router.get("/kpis/staff", response_model=StaffReportOut)
+def staff_kpis(
+    caller: Reader,
+    ctx: CtxDep,
+    store: Annotated[
+        DbId | None,
+        Query(
+            description="Only this store (store managers: one of their own). Default: the caller's stores."
+        ),
+    ] = None,
+    from_: Annotated[
+        date | None,
+        Query(alias="from", description="First business day. Default: 30 days back from `to`."),
+    ] = None,
+    to: ToQuery = None,
+) -> StaffReportOut:
+    """Sales, net sales, member sales share, average ticket, new members, coupons used and points redeemed
+    per staff code (who rang the sale, who signed the member up) over a range of business days; store
+    managers see their own stores only."""
+    if store is not None:
+        caller.require_store(store)
+    stores = [store] if store is not None else None if caller.store_ids is None else sorted(caller.store_ids)
+    try:
+        report = kpis.staff_kpis(ctx, stores, start=from_, end=to)
+    except InvalidInput as exc:
+        raise in_query(exc) from exc
+    return _staff_view(report)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from loyalty.api.deps import CtxDep, MemberPrincipal
 from loyalty.api.qr import card_payload, qr_png, qr_svg
@@ -18,7 +18,7 @@ from loyalty.api.routers.points import BalanceOut, StatementEntry, balance_view,
 from loyalty.api.routers.purchase_history import Cursor, Limit, Lines, ReceiptOut, receipt_view, receipts_page
 from loyalty.api.routers.tiers import MemberTierOut, TierChangeOut, member_tier_view, tier_history_view
 from loyalty.api.schemas import DbId, Page, PathId
-from loyalty.api.views import MemberSelfOut, self_view
+from loyalty.api.views import MemberSelfOut, TierServiceOut, self_view, tier_services_view
 from loyalty.services import points as points_service
 from loyalty.services import purchase_history
 
@@ -26,13 +26,18 @@ router = APIRouter(prefix="/me", tags=["me"])
 
 
 class CardOut(BaseModel):
-    """What the member shows at the till: card number, member code and where to fetch the QR code."""
+    """What the member shows at the till: card number, member code, where to fetch the QR code, and
+    what their tier gives besides points."""
 
     member_id: DbId
     card_no: str
     member_code: str
     name: str | None
     tier_id: int | None
+    tier_code: str | None = None
+    tier_services: list[TierServiceOut] = Field(
+        default_factory=list, description="What my tier gives besides points (show the card for them)."
+    )
     qr_payload: str
     qr_png_url: str
     qr_svg_url: str
@@ -59,6 +64,8 @@ def my_card(me: MemberPrincipal, ctx: CtxDep) -> CardOut:
         member_code=member.member_code,
         name=member.name,
         tier_id=member.tier_id,
+        tier_code=member.tier_code,
+        tier_services=tier_services_view(member.tier_services),
         qr_payload=card_payload(member.member_code),
         qr_png_url="/api/v1/me/card/qr.png",
         qr_svg_url="/api/v1/me/card/qr.svg",

@@ -14,7 +14,7 @@ from loyalty.api.deps import CtxDep, in_query, requires
 from loyalty.api.errors import ApiError
 from loyalty.api.idempotency import IdempotencyKey, run_idempotent
 from loyalty.api.ratelimit import Lookups
-from loyalty.api.schemas import DbId, DecimalString, Page, PathId
+from loyalty.api.schemas import DbId, DecimalString, Page, PathId, StaffCode
 from loyalty.api.security import Principal
 from loyalty.api.views import MemberOut, member_view
 from loyalty.domain.errors import InvalidInput, field_error
@@ -61,6 +61,13 @@ class MemberCreate(BaseModel):
     gender: Literal["female", "male", "other", "unknown"] | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     marketing_consent: bool = False
+    # Left out of the request's hash when not given (a retry from before it existed still replays).
+    registered_by: StaffCode | None = Field(
+        default=None,
+        exclude_if=lambda code: code is None,
+        description="Who signed the member up: a staff code (1 to 100 printable characters), kept for the "
+        "KPIs by staff. Not given: the username of the staff account registering them (none for a POS key).",
+    )
 
 
 class MemberUpdate(BaseModel):

@@ -15,8 +15,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
 
 from loyalty.api.deps import CtxDep, MemberPrincipal, in_query, requires
+from loyalty.api.idempotency import IdempotencyKey, run_idempotent_within
 from loyalty.api.offer_views import (
     CouponOut,
     IssuedOut,
@@ -33,6 +35,7 @@ from loyalty.api.routers.members import load_member
 from loyalty.api.schemas import Page, PathId, minor_of
 from loyalty.api.security import Principal
 from loyalty.domain.errors import InvalidInput, NotFound, field_error
+from loyalty.services import idempotency
 from loyalty.services.offers import book, coupons, manage
 
 router = APIRouter(tags=["offers"])
@@ -122,28 +125,41 @@ def end_offer(code: OfferCode, caller: Writer, ctx: CtxDep) -> OfferOut:
 
 
 @router.post("/offers/{code}/coupons", response_model=IssuedOut, status_code=201)
-def issue_coupons(code: OfferCode, body: IssueIn, caller: Writer, ctx: CtxDep) -> IssuedOut:
+def issue_coupons(
+    code: OfferCode, body: IssueIn, caller: Writer, ctx: CtxDep, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
     """Issue codes (audited): one to each member's wallet, or `count` shared codes of `max_uses` uses
     each; answers the codes as printed. 409 OFFER_ENDED for an ended offer, OFFER_AUTOMATIC for a
-    promotion (it needs no coupon)."""
+    promotion (it needs no coupon). With an `Idempotency-Key`, a retry is answered the codes of the
+    first call (its answer is stored with the codes, in their transaction: never a second batch); the
+    key reused with another offer or body is 422 IDEMPOTENCY_MISMATCH."""
     if (body.member_ids is None) == (body.count is None):
         raise InvalidInput.field(
             "member_ids", "issue to members or a count of shared codes", "COUPON_ISSUE_INVALID"
         )
-    try:
-        issued = coupons.issue_coupons(
-            ctx,
-            code,
-            member_ids=body.member_ids,
-            count=body.count,
-            max_uses=body.max_uses,
-            actor=caller.to_actor(),
-        )
-    except NotFound as exc:
-        if exc.code not in _PATH_CODES:
-            raise
-        raise _in_path(exc) from exc
-    return issued_view(issued, body.member_ids)
+
+    def handler(record: idempotency.Record | None) -> tuple[int, IssuedOut]:
+        if record is not None:
+            record.render = lambda issued: (201, issued_view(issued, body.member_ids).model_dump(mode="json"))
+        try:
+            issued = coupons.issue_coupons(
+                ctx,
+                code,
+                member_ids=body.member_ids,
+                count=body.count,
+                max_uses=body.max_uses,
+                actor=caller.to_actor(),
+                record=record,
+            )
+        except NotFound as exc:
+            if exc.code not in _PATH_CODES:
+                raise
+            raise _in_path(exc) from exc
+        return 201, issued_view(issued, body.member_ids)
+
+    route = "POST /offers/{code}/coupons"
+    payload = {"offer": code, **body.model_dump(mode="json")}
+    return run_idempotent_within(ctx, caller, idempotency_key, route, payload, handler)
 
 
 @router.get("/offers/{code}/coupons", response_model=Page[CouponOut])

@@ -16,6 +16,7 @@ from loyalty.api.deps import CtxDep, requires
 from loyalty.api.routers.tiers import TierOut, tier_view
 from loyalty.api.schemas import PathId, PositiveDecimalString, minor_of
 from loyalty.api.security import Principal
+from loyalty.domain.tier_services import SERVICE_CODES, ServiceCode
 from loyalty.services import programme_settings as settings_service
 from loyalty.services.programme_settings import ProgrammeSettings
 
@@ -25,6 +26,14 @@ Reader = Annotated[Principal, Depends(requires("tiers:read"))]
 Writer = Annotated[Principal, Depends(requires("programme:write"))]
 
 Days = Annotated[int, Field(ge=0, le=36_500)]
+Services = Annotated[
+    list[ServiceCode],
+    Field(
+        max_length=len(SERVICE_CODES),
+        description='What the tier gives besides points, e.g. ["vip_lane", "free_parking"]; the '
+        "whole list (a code given twice counts once).",
+    ),
+]
 Count = Annotated[int, Field(ge=0, le=1_000_000_000)]
 
 
@@ -84,6 +93,7 @@ class TierIn(BaseModel):
     threshold: PositiveDecimalString
     multiplier_pct: int = Field(ge=0, le=1000)
     code: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    services: Services = Field(default_factory=list)
 
 
 class TierPatch(BaseModel):
@@ -94,6 +104,7 @@ class TierPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     threshold: PositiveDecimalString | None = None
     multiplier_pct: int | None = Field(default=None, ge=0, le=1000)
+    services: Services | None = Field(default=None, description="The whole list; [] gives none.")
 
 
 def programme_view(p: ProgrammeSettings) -> ProgrammeOut:
@@ -123,14 +134,15 @@ def create_tier(body: TierIn, caller: Writer, ctx: CtxDep) -> TierOut:
         threshold_minor=minor_of(body.threshold, currency, "threshold"),
         multiplier_pct=body.multiplier_pct,
         code=body.code,
+        services=list(body.services),
     )
     return tier_view(settings_service.add_tier(ctx, new, actor=caller.to_actor()), currency)
 
 
 @router.patch("/tiers/{tier_id}", response_model=TierOut)
 def patch_tier(tier_id: PathId, body: TierPatch, caller: Writer, ctx: CtxDep) -> TierOut:
-    """Rename a tier or change its qualifying spend or multiplier (audited). Members' tiers follow at
-    their next evaluation; a new multiplier applies to sales posted from now on."""
+    """Rename a tier or change its qualifying spend, multiplier or services (audited). Members' tiers
+    follow at their next evaluation; a new multiplier applies to sales posted from now on."""
     currency = ctx.settings.currency
     given = body.model_dump(include=body.model_fields_set)
     if "threshold" in given:

@@ -24,6 +24,7 @@ from loyalty.api.schemas import (
     Page,
     PathId,
     PositiveDecimalString,
+    StaffCode,
     aware,
     minor_of,
     money,
@@ -36,7 +37,7 @@ from loyalty.domain.errors import InvalidInput, NotFound, field_error
 from loyalty.services import intake, purchase_claims
 from loyalty.services import purchases as purchases_service
 from loyalty.services.offers.checkout import MAX_CODES
-from loyalty.services.posting.sale_request import SaleKey, SaleRequest
+from loyalty.services.posting.sale_request import SaleKey, SaleRequest, attributed
 from loyalty.services.posting.strategy import PostingStrategy
 from loyalty.services.purchase_claims import ClaimIn as CoreClaimIn
 from loyalty.services.purchase_claims import ClaimResult
@@ -120,6 +121,13 @@ class PurchaseIn(BaseModel):
         description="Apply the programme's promotions in force (满减 for everyone, a tier's discount) with "
         "the coupons: for a till that prices with the programme (false: the till applied its own discounts).",
     )
+    # Left out of the request's hash when not given, as the channel is.
+    staff: StaffCode | None = Field(
+        default=None,
+        exclude_if=lambda staff: staff is None,
+        description="Who rang the sale: the cashier's code (1 to 100 printable characters), kept for the "
+        "KPIs by staff. Not given: the username of the staff account posting it (none for a POS key).",
+    )
 
     @model_validator(mode="after")
     def _amounts_fit_currency(self) -> PurchaseIn:
@@ -166,6 +174,9 @@ class PurchaseOut(BaseModel):
     )
     coupons: list[CouponUseOut] = Field(
         default_factory=list, description="The coupons the sale used and what each took off its lines."
+    )
+    staff: str | None = Field(
+        default=None, description="Who rang the sale (a staff code), if anyone is known."
     )
 
 
@@ -266,6 +277,7 @@ def purchase_input(body: PurchaseIn | dict[str, Any]) -> CorePurchaseIn:
         coupon_codes=list(data.coupon_codes),
         apply_promotions=data.apply_promotions,
         lines=core_lines(data.lines, data.currency),
+        staff=data.staff,
     )
 
 
@@ -294,6 +306,7 @@ def purchase_view(p: Any, currency: str) -> PurchaseOut:
             )
             for c in p.coupons
         ],
+        staff=p.staff,
     )
 
 
@@ -322,9 +335,10 @@ async def _post_purchase(
     key = None
     if idempotency_key is not None:
         key = SaleKey(caller.scope_key, idempotency_key, request_hash(_POST_PURCHASE, body))
+    actor = caller.to_actor()  # the sale's audit row is written with it, in its transaction
     sale = SaleRequest(
-        purchase_input(body),
-        caller.to_actor(),  # the sale's audit row is written with it, in its transaction
+        attributed(purchase_input(body), actor),  # a staff account's username when it names no staff
+        actor,
         lambda result: purchase_view(result, body.currency).model_dump(mode="json"),
         key,
     )

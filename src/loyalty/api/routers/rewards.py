@@ -96,6 +96,7 @@ def define_reward(body: RewardIn, caller: Writer, ctx: CtxDep) -> RewardOut:
         per_member_limit=body.per_member_limit,
         offer_code=body.offer_code,
         description=body.description,
+        tiers=tuple(body.tiers) if body.tiers is not None else None,
     )
     made = catalog.define_reward(
         ctx, terms, valid_from=body.valid_from, valid_to=body.valid_to, actor=caller.to_actor()
@@ -105,7 +106,8 @@ def define_reward(body: RewardIn, caller: Writer, ctx: CtxDep) -> RewardOut:
 
 @router.patch("/rewards/{code}", response_model=RewardOut)
 def change_reward(code: RewardCode, body: RewardChange, caller: Writer, ctx: CtxDep) -> RewardOut:
-    """Change a reward's terms (audited): its price, prices per tier, stock, limit, period or offer."""
+    """Change a reward's terms (audited): its price, prices per tier, the tiers it is for (null: every
+    member), stock, limit, period or offer."""
     changes = body.model_dump(exclude_unset=True)
     try:
         changed = catalog.change_reward(ctx, code, changes, actor=caller.to_actor())
@@ -125,7 +127,8 @@ def order_reward(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Order a reward for a member at the caller's store: points spent, a unit taken, a coupon reward's
-    coupon issued, in one transaction; 409 when out of stock, over the member's limit or short of points."""
+    coupon issued, in one transaction; 409 when out of stock, over the member's limit, short of points, or
+    the reward is for tiers the member is not in (REWARD_TIER_ONLY, naming them)."""
     caller.require_store(body.store_id)
     load_member(ctx, member_id)
 
@@ -180,7 +183,8 @@ def cancel_order(
 
 @router.get("/me/rewards", response_model=list[MyRewardOut], tags=["me"])
 def my_rewards(me: MemberPrincipal, ctx: CtxDep) -> list[MyRewardOut]:
-    """The rewards I can order now, each at my tier's price."""
+    """The rewards that can be ordered now, each at my tier's price; those for tiers I am not in come
+    `locked`, with the tiers they are for."""
     assert me.member_id is not None  # guaranteed by `member_only`
     return [my_reward_view(i) for i in orders.member_catalogue(ctx, me.member_id)]
 

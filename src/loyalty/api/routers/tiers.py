@@ -12,6 +12,7 @@ from loyalty.api.deps import CtxDep, requires
 from loyalty.api.routers.members import load_member
 from loyalty.api.schemas import DbId, Money, PathId, aware, money
 from loyalty.api.security import Principal
+from loyalty.api.views import TierServiceOut, tier_services_view
 from loyalty.services import tiers as tiers_service
 
 router = APIRouter(tags=["tiers"])
@@ -28,6 +29,9 @@ class TierOut(BaseModel):
     rank: int
     threshold: Money = Field(description="Qualifying spend within the tier window.")
     multiplier_pct: int = Field(description="Points multiplier in percent (150 = 1.5×).")
+    services: list[TierServiceOut] = Field(
+        description="What the tier gives besides points (VIP lane, free parking), in the marketer's order."
+    )
 
 
 class MemberTierOut(BaseModel):
@@ -62,6 +66,7 @@ def tier_view(t: Any, currency: str) -> TierOut:
         rank=t.rank,
         threshold=money(t.threshold_minor, currency),
         multiplier_pct=t.multiplier_pct,
+        services=tier_services_view(t.services),
     )
 
 
@@ -99,7 +104,8 @@ def tier_history_view(ctx: Any, member_id: int) -> list[TierChangeOut]:
 
 @router.get("/tiers", response_model=list[TierOut])
 def list_tiers(caller: Reader, ctx: CtxDep) -> list[TierOut]:
-    """The tier ladder (普通 / 银卡 / 金卡 / 钻石 by default) with qualifying thresholds."""
+    """The tier ladder (普通 / 银卡 / 金卡 / 钻石 by default) with qualifying thresholds and each tier's
+    services."""
     return [tier_view(t, ctx.settings.currency) for t in tiers_service.list_tiers(ctx)]
 
 

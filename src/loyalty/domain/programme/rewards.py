@@ -1,7 +1,10 @@
 """Rewards bought with points: what a reward's terms may be, its price for a tier, and an order's life.
 
 A reward (a gift, a coupon, a service) has a price in points, optionally a lower or higher one per
-tier (`tier_prices`, by tier code), an optional stock and an optional limit per member. Its terms are
+tier (`tier_prices`, by tier code), an optional stock and an optional limit per member. It may be
+exclusive to some tiers (`tiers`, tier codes): then only members of exactly those tiers may order it —
+a reward for 金卡 and above lists 金卡 and every tier above it, so adding a tier to the ladder never
+opens (or closes) a reward to anyone by itself. None (the default): every member may. Its terms are
 checked whole here, every bad field named, before anything is written.
 
 An order is made `reserved` (points spent, a unit of stock taken) and then moves on once:
@@ -17,7 +20,7 @@ An order is made `reserved` (points spent, a unit of stock taken) and then moves
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -57,6 +60,13 @@ class RewardTerms:
     per_member_limit: int | None = None
     offer_code: str | None = None
     description: str | None = None
+    #: the tier codes whose members alone may order it; None: every member
+    tiers: tuple[str, ...] | None = None
+
+
+def open_to(tiers: Sequence[str] | None, tier_code: str | None) -> bool:
+    """Whether a member of `tier_code` may order a reward exclusive to `tiers` (None: to everyone)."""
+    return tiers is None or (tier_code is not None and tier_code in tiers)
 
 
 def price_for(points: int, tier_prices: Mapping[str, int], tier_code: str | None) -> int:
@@ -92,7 +102,8 @@ def _text(raw: Any, name: str, errors: FieldErrors, most: int, required: bool) -
 def check_terms(terms: RewardTerms, *, known_tiers: frozenset[str] | None = None) -> RewardTerms:
     """The terms, refused whole (REWARD_INVALID, every bad field named) when they cannot work.
 
-    `known_tiers`: the chain's tier codes, which `tier_prices` must name (None: not checked here).
+    `known_tiers`: the chain's tier codes, which `tier_prices` and `tiers` must name (None: not checked
+    here).
     """
     errors = FieldErrors("")
     if not isinstance(terms.code, str) or not _CODE.match(terms.code):
@@ -110,6 +121,14 @@ def check_terms(terms: RewardTerms, *, known_tiers: frozenset[str] | None = None
         whole_number(price, f"tier_prices.{tier}", errors, 1, MAX_POINTS)
         if known_tiers is not None and tier not in known_tiers:
             errors.add(f"tier_prices.{tier}", "no tier has the code {value}", {"value": tier})
+    if terms.tiers is not None:
+        if not terms.tiers:
+            errors.add("tiers", "names at least one tier (leave it out for every member)")
+        elif len(terms.tiers) > MAX_TIER_PRICES:
+            errors.add("tiers", "names at most {n} tiers", {"n": MAX_TIER_PRICES})
+        for tier in terms.tiers:
+            if known_tiers is not None and tier not in known_tiers:
+                errors.add("tiers", "no tier has the code {value}", {"value": tier})
     if terms.stock is not None:
         whole_number(terms.stock, "stock", errors, 0, MAX_STOCK)
     if terms.per_member_limit is not None:

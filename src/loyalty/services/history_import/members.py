@@ -52,14 +52,14 @@ def insert_members(
         "members",
         (
             "id", "phone", "name", "email", "birthday", "gender", "registration_store_id",
-            "marketing_consent", "card_no", "member_code", "created_at", "updated_at",
+            "marketing_consent", "card_no", "member_code", "created_at", "updated_at", "registered_by",
         ),
         (
             (
                 i, r.get("phone") or f"{NO_PHONE_PREFIX}{card}", r.get("name") or card, r.get("email"),
                 stored_date(r.get("birthday")), r.get("gender"), r.get("store_id"),
                 bool(r.get("consent")) if pg else int(bool(r.get("consent"))), card,
-                r.get("member_code") or new_member_code(), at, at,
+                r.get("member_code") or new_member_code(), at, at, r.get("registered_by"),
             )
             for i, r, card, at in zip(ids, rows, cards, created, strict=True)
         ),

@@ -3,9 +3,10 @@
 Members and their growth, sign-ups, active members and rate, repurchase rate, member sales share,
 average ticket, points issued, redeemed and expired and the redemption rate, coupons used and their
 discount, per business day, week or month in the store's time zone, for a store, a region or the
-chain (`report`); and the sleeping high-value members to call back
-(`sleeping`). Read by the API (`/api/v1/kpis`), the CLI (`loyalty kpis`) and the console's
-dashboard; issue #26's targets and league tables build on the same figures.
+chain (`report`); the sleeping high-value members to call back (`sleeping`); and each staff code's
+sales, sign-ups, coupons and redemptions (`staff`). Read by the API (`/api/v1/kpis`), the CLI
+(`loyalty kpis`) and the console's dashboard; issue #26's targets and league tables build on the same
+figures.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ from loyalty.services.kpis.schemas import (
     KpiReport,
     Sleeping,
     SleepingMember,
+    StaffFigures,
+    StaffReport,
     StoreRef,
     Summary,
 )
+from loyalty.services.kpis.staff import staff_kpis
 
 __all__ = [
     "DEFAULT_ACTIVE_DAYS",
@@ -42,8 +46,11 @@ __all__ = [
     "Period",
     "Sleeping",
     "SleepingMember",
+    "StaffFigures",
+    "StaffReport",
     "StoreRef",
     "Summary",
     "chain_kpis",
+    "staff_kpis",
     "store_kpis",
 ]

@@ -25,6 +25,19 @@ MAX_BUCKETS: dict[str, int] = {"day": 366, "week": 157, "month": 60}
 DEFAULT_BUCKETS: dict[str, int] = {"day": 30, "week": 12, "month": 12}
 #: the error code of a bad period, range or option (the API reports it as a query field)
 CODE = "KPI_QUERY_INVALID"
+#: the first business day a report may cover: nothing was sold before, and a range reaching back to
+#: year 1 would start before the first instant a date and time can hold in a zone east of UTC
+EARLIEST = date(1900, 1, 1)
+
+
+def check_day(name: str, day: date | None) -> None:
+    """INVALID_INPUT naming `name` ("from" or "to") when `day` is before `EARLIEST`."""
+    if day is None or day >= EARLIEST:
+        return
+    values = {"day": day.isoformat(), "earliest": EARLIEST.isoformat()}
+    if name == "from":
+        raise InvalidInput.field("from", "from ({day}) is before {earliest}", CODE, values)
+    raise InvalidInput.field(name, "to ({day}) is before {earliest}", CODE, values)
 
 
 def bucket_start(day: date, period: str) -> date:
@@ -96,6 +109,8 @@ def calendar(period: str, first: date | None, last: date | None, today: date) ->
         raise InvalidInput.field(
             "period", "period must be one of {choices}", CODE, {"choices": ", ".join(PERIODS)}
         )
+    check_day("to", last)
+    check_day("from", first)
     last = today if last is None else last
     if last > today:
         raise InvalidInput.field(
@@ -105,7 +120,7 @@ def calendar(period: str, first: date | None, last: date | None, today: date) ->
             {"to": last.isoformat(), "today": today.isoformat()},
         )
     if first is None:
-        first = _back(bucket_start(last, period), period, DEFAULT_BUCKETS[period] - 1)
+        first = max(_back(bucket_start(last, period), period, DEFAULT_BUCKETS[period] - 1), EARLIEST)
     elif first > last:
         raise InvalidInput.field(
             "from",

@@ -165,3 +165,48 @@ class KpiReport(_Model):
     summary: Summary
     series: list[Bucket]
     sleeping: Sleeping
+
+
+class StaffFigures(_Model):
+    """One staff code's figures over a range (`kpis.staff`); `staff` None: what names nobody."""
+
+    #: the staff code (a cashier's code, or a staff account's username); None: nobody named
+    staff: str | None
+    #: receipts they rang, anonymous ones included, and those naming a member
+    tickets: int
+    member_tickets: int
+    sales_minor: int
+    member_sales_minor: int
+    #: refunds the scope's stores paid in the range against receipts they rang
+    refunds_minor: int
+    member_refunds_minor: int
+    #: sales less refunds
+    net_sales_minor: int
+    member_net_sales_minor: int
+    #: members' net sales against all their net sales
+    member_sales_share: Decimal | None
+    #: sales per receipt (before refunds)
+    average_ticket_minor: int | None
+    #: active members they signed up in the range
+    new_members: int
+    #: coupons their sales used (not given back by a full return) and what they took off
+    coupons_used: int
+    coupon_discount_minor: int
+    #: points spent as payment on their sales (redemptions naming an order they rang)
+    points_redeemed: int
+
+
+class StaffReport(_Model):
+    """Each staff code's figures at a store (`store`), at several (`store_ids`) or at every store
+    (both None) over a range of business days; most net sales first, nobody named last."""
+
+    store: StoreRef | None
+    #: the stores covered, when some were chosen (None: every store, and sign-ups at no store)
+    store_ids: list[int] | None
+    start: date
+    end: date
+    #: the zone of the dates: the store's, or the programme's for several stores
+    timezone: str
+    currency: str
+    as_of: datetime
+    staff: list[StaffFigures]

@@ -5,9 +5,10 @@ One function (`coupon_discounts`) serves the quote, which only reads, and the po
 records each use in the sale's own transaction (`record_uses`), so a quote is what posting the same
 cart does. The policy, as the marketer's guide states it:
 
-* Each code must be usable by this member at the sale's time (`coupons.find_usable`); any code that
-  is not, for whatever reason, gets the one answer COUPON_NOT_USABLE and the sale is not posted, so
-  a till cannot tell an unknown code from a used or expired one.
+* Each code must be usable by this member at the sale's time (`coupons.find_usable`), its offer
+  with uses left and, once the discount is known, budget left for it; any code that is not, for
+  whatever reason, gets the one answer COUPON_NOT_USABLE and the sale is not posted, so a till
+  cannot tell an unknown code from a used or expired one, and a quote refuses what posting would.
 * The usable codes' offers are combined best-for-member (`domain.programme.offers.apply_offers`:
   exclusive and stackable groups); a code whose offer the choice leaves out, or that gives this cart
   nothing, is reported as not applied and stays unused. At most one coupon of an offer counts per
@@ -37,7 +38,15 @@ from sqlalchemy import Connection, select
 from loyalty.db.offer_tables import coupon_uses, coupons, offers
 from loyalty.domain.errors import InvalidInput, field_error
 from loyalty.domain.programme.offers import OfferLine, OfferSale, apply_offers
-from loyalty.services.offers.coupons import Usable, find_usable, printed, record_use, typed, use_coupon
+from loyalty.services.offers.coupons import (
+    Usable,
+    find_usable,
+    not_usable,
+    printed,
+    record_use,
+    typed,
+    use_coupon,
+)
 from loyalty.services.offers.promotions import Promotion
 
 #: the most codes one sale may bring
@@ -156,6 +165,8 @@ def coupon_discounts(
         given, found, offer_id = by_offer[spec.code]
         shown = None if given is None else printed(given)
         applied.append(AppliedCoupon(shown, spec.code, spec.name, spec.kind, total, found, offer_id))
+    if any(c.usable is not None and not c.usable.takes(c.discount_minor) for c in applied):
+        raise not_usable()  # as using it would be (`coupons.use_coupon`): the quote refuses it too
     used = {c.usable.coupon_id for c in applied if c.usable is not None}
     left = [printed(code) for code, u in zip(stored, usables, strict=True) if u.coupon_id not in used]
     return CouponDiscounts(per_line=chosen.discount.tolist(), applied=applied, not_applied=left)

@@ -30,7 +30,7 @@ from loyalty.db.prepared import Prepared
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import Conflict, InvalidInput
 from loyalty.domain.programme.offers import OfferSpec, parse_offer
-from loyalty.services import audit
+from loyalty.services import audit, idempotency
 from loyalty.services.offers.book import offer_by_code
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -76,10 +76,15 @@ def issue_coupons(
     count: int | None = None,
     max_uses: int = 1,
     actor: Actor | None = None,
+    record: idempotency.Record | None = None,
 ) -> Issued:
     """Issue one code per member of `member_ids` (their wallets), or `count` shared codes usable
     `max_uses` times each by anyone. Refused naming the field for members that are not active ones,
-    and for a promotion (it applies without a coupon: a code of it would be a second discount)."""
+    and for a promotion (it applies without a coupon: a code of it would be a second discount).
+
+    `record` (an Idempotency-Key's, from the API) stores the answer with the codes in their one
+    transaction: a retry is answered those codes, and a crash leaves neither, so a retried issue never
+    mints a second batch."""
     if (member_ids is None) == (count is None):
         raise InvalidInput.field(
             "member_ids", "issue to members or a count of shared codes", "COUPON_ISSUE_INVALID"
@@ -104,9 +109,13 @@ def issue_coupons(
             )
         if member_ids is not None:
             _check_members(conn, member_ids)
-        return issue_in(
-            conn, offer_code, ctx.now(), member_ids=member_ids, count=n, max_uses=max_uses, actor=actor
+        now = ctx.now()
+        issued = issue_in(
+            conn, offer_code, now, member_ids=member_ids, count=n, max_uses=max_uses, actor=actor
         )
+        if record is not None:
+            record.save(conn, issued, now)
+        return issued
 
 
 def _check_members(conn: Connection, member_ids: list[int]) -> None:
@@ -230,6 +239,14 @@ class Usable:
     coupon_id: int
     offer_id: int
     spec: OfferSpec
+    #: what the offer's budget had left when the code was found (None: no budget); its use still takes
+    #: the discount by a conditional update (`use_coupon`)
+    budget_left_minor: int | None = None
+
+    def takes(self, discount_minor: int) -> bool:
+        """Whether the offer's budget, as found, has room for a use giving `discount_minor` (what
+        `use_coupon` would take), so that a quote refuses what the posting would."""
+        return self.budget_left_minor is None or discount_minor <= self.budget_left_minor
 
 
 def find_usable(conn: Connection, code: str, member_id: int | None, at: datetime) -> Usable:
@@ -239,23 +256,31 @@ def find_usable(conn: Connection, code: str, member_id: int | None, at: datetime
     rows = _USABLE.run(conn, params)
     if not rows:
         raise not_usable()
-    coupon_id, offer_id, definition, per_member_limit = rows[0]
+    coupon_id, offer_id, definition, per_member_limit, budget_left = rows[0]
     if per_member_limit is not None and member_id is not None:
         used = _USES_BY_MEMBER.scalar(conn, {"offer_id": offer_id, "member_id": member_id})
         if used >= per_member_limit:
             raise not_usable()
-    return Usable(coupon_id, offer_id, _spec_of(definition))
+    return Usable(coupon_id, offer_id, _spec_of(definition), budget_left)
 
 
 #: the coupon a code names, if it may be used at `at` by `member_id` (a wallet's coupon by its member
-#: only; a shared code by anyone): one statement on the checkout's path, compiled once (`db.prepared`)
+#: only; a shared code by anyone) and its offer has uses left, with what the offer's budget has left:
+#: one statement on the checkout's path, compiled once (`db.prepared`)
 _USABLE = Prepared(
-    select(coupons.c.id, coupons.c.offer_id, cast(offers.c.definition, Text), offers.c.per_member_limit)
+    select(
+        coupons.c.id,
+        coupons.c.offer_id,
+        cast(offers.c.definition, Text),
+        offers.c.per_member_limit,
+        offers.c.budget_minor - offers.c.discounted_minor,
+    )
     .join(offers, offers.c.id == coupons.c.offer_id)
     .where(
         coupons.c.code == bindparam("code"),
         coupons.c.voided_at.is_(None),
         coupons.c.uses < coupons.c.max_uses,
+        or_(offers.c.max_uses.is_(None), offers.c.uses < offers.c.max_uses),
         coupons.c.usable_from <= bindparam("at"),
         offers.c.valid_from <= bindparam("at"),
         or_(coupons.c.expires_at.is_(None), coupons.c.expires_at > bindparam("at")),

@@ -34,9 +34,10 @@ from loyalty.db.prepared import Prepared, pipelined
 from loyalty.db.programme_tables import purchase_line_rules
 from loyalty.domain.actors import Actor
 from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_amount, line_eligible, lot_times
-from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound
+from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, field_error
 from loyalty.domain.programme.engine import Earned, Rule
 from loyalty.domain.sale_limits import MAX_SALE_MINOR
+from loyalty.domain.staff import MAX_STAFF_CODE, is_staff_code
 from loyalty.domain.tiers import tier_for_spend
 from loyalty.services import audit, idempotency
 from loyalty.services.accounts import Credit, LockedAccount, credit_points
@@ -83,6 +84,14 @@ def _validate(data: PurchaseIn) -> list[int]:
         errors.append({"field": "total", "message": "total must not be negative"})
     if sum(amounts) > MAX_SALE_MINOR:  # `domain.sale_limits`: it would not fit the ledger's columns
         errors.append({"field": "lines", "message": "the lines add up to more than a sale may be"})
+    if data.staff is not None and not is_staff_code(data.staff):
+        errors.append(
+            field_error(
+                "staff",
+                "a staff code is 1 to {max} printable characters, without spaces at either end",
+                {"max": MAX_STAFF_CODE},
+            )
+        )
     if errors:
         code = "QUANTITY_INVALID" if any("quantity" in e["field"] for e in errors) else "PURCHASE_INVALID"
         raise InvalidInput(code, errors[0]["message"], {"errors": errors})
@@ -124,6 +133,7 @@ def result_of_row(conn: Connection, row: Any, replayed: bool) -> PurchaseResult:
         channel=row.channel,
         claimed_at=row.claimed_at,
         coupons=[UsedCoupon(**c) for c in used_by(conn, row.id)],
+        staff=row.staff,
     )
 
 
@@ -232,7 +242,7 @@ def _same_as_imported(conn: Connection, ctx: Context, purchase_id: int, data: Pu
     An imported order never came as a request body, so a POS replaying it is compared by content:
     the same time, channel and lines, the same member (by any key the request names, or one merged
     into the order's member since; none for an anonymous sale, which a member may have claimed since),
-    and the same total and currency where the request states them.
+    and the same total, currency and staff where the request states them.
     """
     row = conn.execute(
         select(
@@ -242,9 +252,12 @@ def _same_as_imported(conn: Connection, ctx: Context, purchase_id: int, data: Pu
             purchases.c.currency,
             purchases.c.channel,
             purchases.c.claimed_at,
+            purchases.c.staff,
         ).where(purchases.c.id == purchase_id)
     ).one()
     if data.occurred_at != row.occurred_at or data.channel != row.channel:
+        return False
+    if data.staff not in (None, row.staff):
         return False
     if data.total_minor not in (None, row.total_minor) or data.currency not in (None, row.currency):
         return False
@@ -499,6 +512,7 @@ def _sale_result(
         upgraded_to=upgraded_to,
         channel=data.channel,
         coupons=[UsedCoupon(**c.shown()) for c in coupons.applied],
+        staff=data.staff,
     )
 
 
@@ -549,6 +563,7 @@ def _purchase_row(
         "request_hash": rhash,
         "created_at": now,
         "channel": data.channel,
+        "staff": data.staff,
     }
 
 

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from loyalty.db.stored_time import epoch_us, instant
 from loyalty.domain.channels import DEFAULT_CHANNEL, is_default_channel
 from loyalty.domain.earning import line_amount
+from loyalty.domain.staff import is_staff_code
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
 
 IntArray = npt.NDArray[np.int64]
@@ -33,6 +34,8 @@ class OrderBatch:
 
     An anonymous sale's member id is `ANONYMOUS` (0): it is written with its lines and nothing else.
     `channel` holds each order's channel (`domain.channels`); None means every order is a store sale.
+    `staff` holds who rang each order (a staff code, `domain.staff`, or null); None means nobody is
+    named for any order.
     """
 
     store_id: IntArray
@@ -47,6 +50,7 @@ class OrderBatch:
     discount_minor: IntArray
     currency: str | None = None
     channel: pa.Array | None = None  # string, per order
+    staff: pa.Array | None = None  # string or null, per order
 
     def __len__(self) -> int:
         return len(self.store_id)
@@ -60,6 +64,7 @@ class OrderBatch:
         flat = [ln for item in items for ln in item.lines]
         counts = [len(item.lines) for item in items]
         channels = [item.channel for item in items]
+        staff = [item.staff for item in items]
         return cls(
             store_id=np.array([item.store_id for item in items], dtype=np.int64),
             order_id=pa.array([item.order_id for item in items], pa.string()),
@@ -75,6 +80,7 @@ class OrderBatch:
             discount_minor=np.array([ln.discount_minor for ln in flat], dtype=np.int64),
             currency=currency,
             channel=None if all(map(is_default_channel, channels)) else pa.array(channels, pa.string()),
+            staff=None if all(code is None for code in staff) else pa.array(staff, pa.string()),
         )
 
     def channels(self) -> list[str]:
@@ -82,6 +88,13 @@ class OrderBatch:
         if self.channel is None:
             return [DEFAULT_CHANNEL] * len(self)
         out: list[str] = self.channel.to_pylist()
+        return out
+
+    def staff_codes(self) -> list[str | None]:
+        """Who rang each order (None where nobody is named)."""
+        if self.staff is None:
+            return [None] * len(self)
+        out: list[str | None] = self.staff.to_pylist()
         return out
 
     def lines_per_order(self) -> IntArray:
@@ -105,7 +118,8 @@ class OrderBatch:
 
     def well_formed(self, amounts: IntArray) -> bool:
         """Whether every order has lines, an order id and every line a sku, a positive quantity and
-        no negative price, discount or amount (what the live routine refuses, naming the field)."""
+        no negative price, discount or amount, and names its staff by a staff code if at all (what the
+        live routine refuses, naming the field)."""
         if len(self) == 0 or (self.lines_per_order() <= 0).any():
             return False
         if (self.quantity <= 0).any() or (self.unit_price_minor < 0).any() or (self.discount_minor < 0).any():
@@ -113,6 +127,10 @@ class OrderBatch:
         if (amounts < 0).any():
             return False
         if pc.any(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(self.order_id)), 0)).as_py():
+            return False
+        if self.staff is not None and not all(
+            code is None or is_staff_code(code) for code in pc.unique(self.staff).to_pylist()
+        ):
             return False
         return not (pc.any(pc.is_null(self.order_id)).as_py() or pc.any(pc.is_null(self.sku)).as_py())
 
@@ -126,13 +144,14 @@ class OrderBatch:
             self.discount_minor.tolist(),
         )
         out = []
-        for i, (store_id, order_id, occurred_us, member_id, channel) in enumerate(
+        for i, (store_id, order_id, occurred_us, member_id, channel, staff) in enumerate(
             zip(
                 self.store_id.tolist(),
                 self.order_id.to_pylist(),
                 self.occurred_us.tolist(),
                 self.member_id.tolist(),
                 self.channels(),
+                self.staff_codes(),
                 strict=True,
             )
         ):
@@ -155,6 +174,7 @@ class OrderBatch:
                         for j in range(lo, hi)
                     ],
                     currency=self.currency,
+                    staff=staff,
                 )
             )
         return out

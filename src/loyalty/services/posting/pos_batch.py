@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from loyalty.bootstrap import Context
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.sale_limits import within_limit
+from loyalty.domain.staff import is_staff_code
 from loyalty.services.posting.order_batch import OrderBatch
 from loyalty.services.posting.read_ahead import ReadAhead
 from loyalty.services.posting.read_ahead import read_ahead as send_batch_reads
@@ -45,6 +46,7 @@ def batchable(sale: PurchaseIn) -> bool:
         and sale.occurred_at.tzinfo is not None
         and within_limit(sale.lines)
         and batchable_offers(sale)
+        and (sale.staff is None or is_staff_code(sale.staff))  # else refused alone, the field named
     )
 
 
@@ -126,6 +128,7 @@ def post_sales(
                 tier_code=after,
                 upgraded_to=after if after != before else None,
                 channel=sale.channel,
+                staff=sale.staff,
             )
         )
     return results

@@ -231,8 +231,14 @@ def post_return_in(
         reversed_pts = cumulative_share(
             sale.points_earned, sale.refunded_minor, sale.refunded_minor + refund, sale.total_minor
         )
-        whole = sale.refunded_minor + refund >= sale.total_minor
-    reversed_pts = min(reversed_pts, sale.points_earned - sale.points_reversed)
+        whole = False  # unless the refund completes the sale's money (below)
+    # A sale is fully returned when every unit is, or all its money is refunded (by amount, or lines
+    # completing earlier refunds): it keeps no points and gives its coupons back — also when lines
+    # returned with points out of proportion to their amounts (an excluded line, a category rule)
+    # left a money share of the points behind.
+    whole = whole or 0 < sale.total_minor <= sale.refunded_minor + refund
+    points_left = sale.points_earned - sale.points_reversed
+    reversed_pts = points_left if whole else min(reversed_pts, points_left)
     now = ctx.now()
     rid = _INSERT_RETURN.scalar(
         conn,

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from loyalty.domain.actors import Actor
+from loyalty.domain.staff import recorded_staff
 from loyalty.services import idempotency
 from loyalty.services.schemas import PurchaseIn, PurchaseResult
 
@@ -36,6 +37,13 @@ class SaleRequest:
     actor: Actor
     render: Callable[[PurchaseResult], dict[str, Any]]
     key: SaleKey | None = None
+
+
+def attributed(sale: PurchaseIn, actor: Actor | None) -> PurchaseIn:
+    """The sale with who rang it: the staff code it names, else the username of the staff account
+    posting it (`domain.staff.recorded_staff`); the sale itself when that changes nothing."""
+    staff = recorded_staff(sale.staff, actor)
+    return sale if staff == sale.staff else sale.model_copy(update={"staff": staff})
 
 
 @dataclass(frozen=True)

@@ -541,6 +541,8 @@ class _SetBasedPosting:
             columns["currency"] = [currency[i] for i in self.rules.store_of_order.tolist()]
         if batch.channel is not None:  # else every order is a store sale: the column's default
             columns["channel"] = batch.channel.to_pylist()
+        if batch.staff is not None:  # else no order names who rang it: NULL, the column's default
+            columns["staff"] = batch.staff.to_pylist()
         # The tier each order left its member in, and the one it upgraded them to, as live.
         tier_after: list[str | None] = [codes[i] for i in tiers.after.tolist()]
         upgraded: list[str | None] = [

@@ -34,7 +34,7 @@ PAST_TOLERANCE = timedelta(days=1)
 #: what `change_reward` may change (a reward's code and kind stay what they were)
 CHANGEABLE = frozenset(
     {"name", "description", "points", "tier_prices", "stock", "per_member_limit", "valid_from", "valid_to"}
-    | {"offer_code"}
+    | {"offer_code", "tiers"}
 )
 
 
@@ -61,6 +61,7 @@ def reward_of(row: Row[Any]) -> Reward:
         created_at=row.created_at,
         created_by=row.created_by,
         updated_at=row.updated_at,
+        tiers=list(row.tiers) if row.tiers is not None else None,
     )
 
 
@@ -150,6 +151,7 @@ def define_reward(
             "valid_from": start,
             "valid_to": valid_to,
             "offer_id": offer_id,
+            "tiers": _tiers(terms.tiers),
             "created_at": now,
             "created_by": who.id,
             "updated_at": now,
@@ -157,6 +159,11 @@ def define_reward(
         rid = conn.execute(insert(rewards).values(**values).returning(rewards.c.id)).scalar_one()
         audit.record(conn, who, "reward.define", "reward", terms.code, None, values, at=now)
         return _read(conn, rid)
+
+
+def _tiers(codes: tuple[str, ...] | None) -> list[str] | None:
+    """The tiers as stored: each code once, in the order given; None: every member may order it."""
+    return list(dict.fromkeys(codes)) if codes is not None else None
 
 
 def _terms_of(row: Row[Any], offer_code: str | None) -> RewardTerms:
@@ -170,6 +177,7 @@ def _terms_of(row: Row[Any], offer_code: str | None) -> RewardTerms:
         per_member_limit=row.per_member_limit,
         offer_code=offer_code,
         description=row.description,
+        tiers=tuple(row.tiers) if row.tiers is not None else None,
     )
 
 
@@ -197,6 +205,8 @@ def change_reward(
         fields = {k: v for k, v in changes.items() if k not in {"valid_from", "valid_to", "offer_code"}}
         if "tier_prices" in fields and fields["tier_prices"] is None:
             fields["tier_prices"] = {}
+        if fields.get("tiers") is not None:
+            fields["tiers"] = tuple(fields["tiers"])
         terms = replace(_terms_of(row, old_offer), **fields, offer_code=changes.get("offer_code", old_offer))
         start = changes.get("valid_from") or row.valid_from
         end = changes.get("valid_to", row.valid_to)
@@ -212,6 +222,7 @@ def change_reward(
             "valid_from": start,
             "valid_to": end,
             "offer_id": offer_id,
+            "tiers": _tiers(terms.tiers),
         }
         before = {k: row._mapping[k] for k in values if row._mapping[k] != values[k]}
         after = {k: values[k] for k in before}

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from loyalty.domain.programme.rewards import price_for
+from loyalty.domain.programme.rewards import open_to, price_for
 
 
 class _Model(BaseModel):
@@ -35,6 +35,8 @@ class Reward(_Model):
     created_at: datetime
     created_by: str
     updated_at: datetime
+    #: the tier codes whose members alone may order it; None: every member
+    tiers: list[str] | None = None
 
     def available_at(self, at: datetime) -> bool:
         """Whether it can be ordered at `at` (its period; stock is checked when it is taken)."""
@@ -42,6 +44,10 @@ class Reward(_Model):
 
     def price(self, tier_code: str | None) -> int:
         return price_for(self.points, self.tier_prices, tier_code)
+
+    def open_to(self, tier_code: str | None) -> bool:
+        """Whether a member of `tier_code` may order it (`domain.programme.rewards.open_to`)."""
+        return open_to(self.tiers, tier_code)
 
 
 class RewardOrder(_Model):
@@ -67,12 +73,16 @@ class RewardOrder(_Model):
 
 
 class CatalogueItem(_Model):
-    """A reward as a member sees it: the price for their tier and how many more they may order."""
+    """A reward as a member sees it: the price for their tier, how many more they may order, and
+    whether it is locked (exclusive to tiers the member is not in: `tier_names` says which)."""
 
     reward: Reward
     price: int
     ordered: int  # the member's orders of it, not cancelled
     left_for_member: int | None  # None: no limit per member
+    locked: bool = False
+    #: the names of the tiers that may order it (exclusive rewards), lowest tier first; [] for all
+    tier_names: list[str] = []
 
 
 def dumped(model: BaseModel) -> dict[str, Any]:

@@ -101,10 +101,13 @@ def held(conn: Connection, reward_id: int, member_id: int) -> int:
 
 
 def member_catalogue(ctx: Context, member_id: int, *, at: datetime | None = None) -> list[CatalogueItem]:
-    """The rewards a member can order now, each at their tier's price, with how many more they may."""
+    """The rewards that can be ordered now, each at the member's tier's price, with how many more
+    they may order; a reward exclusive to tiers the member is not in comes `locked`, with the names
+    of the tiers it is for (the portal shows what it takes)."""
     offered = list_rewards(ctx, current=True, at=at)
     with read(ctx) as conn:
         m = member_row(conn, member_id)
+        names = dict(conn.execute(select(tiers.c.code, tiers.c.name).order_by(tiers.c.rank)).tuples().all())
         tier_code = conn.execute(select(tiers.c.code).where(tiers.c.id == m.tier_id)).scalar()
         counts = {
             int(rid): int(n)
@@ -118,5 +121,15 @@ def member_catalogue(ctx: Context, member_id: int, *, at: datetime | None = None
     for r in offered:
         ordered = counts.get(r.id, 0)
         left = None if r.per_member_limit is None else max(r.per_member_limit - ordered, 0)
-        out.append(CatalogueItem(reward=r, price=r.price(tier_code), ordered=ordered, left_for_member=left))
+        for_tiers = [] if r.tiers is None else [names[c] for c in names if c in r.tiers]
+        out.append(
+            CatalogueItem(
+                reward=r,
+                price=r.price(tier_code),
+                ordered=ordered,
+                left_for_member=left,
+                locked=not r.open_to(tier_code),
+                tier_names=for_tiers,
+            )
+        )
     return out

@@ -25,7 +25,7 @@ from loyalty.db.offer_tables import coupons, offers
 from loyalty.db.reward_tables import reward_orders, rewards
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import Conflict
-from loyalty.domain.programme.rewards import price_for
+from loyalty.domain.programme.rewards import open_to, price_for
 from loyalty.services import audit, idempotency
 from loyalty.services.accounts import lock_member_account
 from loyalty.services.anomalies.suspensions import refuse_if_suspended
@@ -41,6 +41,23 @@ from loyalty.services.rewards.orders import held, read_order
 
 def out_of_stock(code: str) -> Conflict:
     return Conflict("REWARD_OUT_OF_STOCK", "reward {code} is out of stock", {"code": code})
+
+
+def tier_only(conn: Connection, code: str, allowed: list[str], tier_code: str | None) -> Conflict:
+    """REWARD_TIER_ONLY: the reward is exclusive to tiers the member is not in, named (lowest first)."""
+    names = dict(conn.execute(select(tiers.c.code, tiers.c.name).order_by(tiers.c.rank)).tuples().all())
+    ranked = [c for c in names if c in allowed] + [c for c in allowed if c not in names]
+    return Conflict(
+        "REWARD_TIER_ONLY",
+        "reward {code} is only for members of {tiers}; this member's tier is {tier}",
+        {
+            "code": code,
+            "tiers": ", ".join(names.get(c, c) for c in ranked),
+            "tier": names.get(tier_code, tier_code) if tier_code is not None else "-",
+            "allowed_tiers": ranked,
+            "member_tier": tier_code,
+        },
+    )
 
 
 def take_unit(conn: Connection, reward_id: int, code: str) -> None:
@@ -66,7 +83,8 @@ def redeem(
     """Order reward `code` for the member at `store_id` (audited as `reward.redeem`).
 
     Refusals (nothing written): REWARD_NOT_FOUND; REWARD_NOT_AVAILABLE outside its period;
-    MEMBER_INACTIVE; REDEMPTION_SUSPENDED; REWARD_LIMIT_REACHED; REWARD_OUT_OF_STOCK;
+    MEMBER_INACTIVE; REDEMPTION_SUSPENDED; REWARD_LIMIT_REACHED; REWARD_TIER_ONLY for a member outside
+    the tiers an exclusive reward is for; REWARD_OUT_OF_STOCK;
     POINTS_INSUFFICIENT / BELOW_MIN_BALANCE; OFFER_ENDED for a coupon reward whose offer has ended.
     """
     rhash = request_hash({"member_id": member_id, "reward": code, "store_id": store_id})
@@ -107,6 +125,8 @@ def redeem(
                 {"code": code, "limit": reward.per_member_limit},
             )
         tier_code = conn.execute(select(tiers.c.code).where(tiers.c.id == m.tier_id)).scalar()
+        if not open_to(reward.tiers, tier_code):
+            raise tier_only(conn, code, list(reward.tiers), tier_code)
         price = price_for(reward.points, dict(reward.tier_prices or {}), tier_code)
         tid = spend_for_redemption(
             conn, acc, store, price, now, rule=f"reward:{code}", reason=reward.name, operator=who.id

@@ -15,6 +15,7 @@ from loyalty.services.targets.alerts import (
     month_alerts,
     set_alert_rules,
 )
+from loyalty.services.targets.inputs import this_month
 from loyalty.services.targets.plans import (
     MAX_TARGET,
     current_plan,
@@ -66,4 +67,5 @@ __all__ = [
     "plan_history",
     "set_alert_rules",
     "set_plan",
+    "this_month",
 ]

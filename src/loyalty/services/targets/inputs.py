@@ -18,6 +18,7 @@ from loyalty.db.core_tables import stores
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.domain.targets import Month
 from loyalty.services.common import default_programme
+from loyalty.services.kpis.periods import today_in
 from loyalty.services.kpis.schemas import StoreRef as KpiStore
 from loyalty.services.targets.schemas import METRICS, Metric, StoreRef
 
@@ -37,6 +38,12 @@ def parse_month(text: object) -> Month:
             "month", "month must be a month such as 2026-03, not {month!r}", CODE, {"month": str(text)[:40]}
         )
     return month
+
+
+def this_month(ctx: Context) -> str:
+    """The month under way in the chain's time zone ("2026-03"): what the pages and commands follow
+    when no month is given."""
+    return str(Month.of(today_in(ctx.settings.timezone, ctx.now())))
 
 
 def check_metric(metric: object) -> Metric:

@@ -27,6 +27,7 @@ from loyalty.web.console import (
     programme_rules,
     recommendations,
     sales,
+    targets,
 )
 from loyalty.web.pages import PREFIX, ConsoleRoute
 
@@ -46,6 +47,7 @@ for _part in (
     anomalies,
     jobs,
     dashboard,
+    targets,
     programme_rules,
     programme_rewards,
     programme_offers,

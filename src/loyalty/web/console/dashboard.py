@@ -1,6 +1,7 @@
 """The store manager's dashboard (`/console/dashboard`): a store's (or the chain's) members, sign-ups,
-active rate, sales and member sales share, points issued and redeemed, with charts over time, and the
-sleeping members to call back, each linking to their 360° page.
+active rate, sales and member sales share, points issued and redeemed, with charts over time, the
+figures by staff (who rang the sales, who signed the members up), and the sleeping members to call
+back, each linking to their 360° page.
 
 What to show is chosen with a GET form (the store among the user's own, the period and the dates; no
 personal data, so the URL may carry it): a store manager sees their store by default and only their
@@ -78,11 +79,20 @@ def dashboard(
             report = kpis.chain_kpis(page.ctx, region=region, period=period, start=start, end=end)
         else:
             report = kpis.store_kpis(page.ctx, chosen.id, period=period, start=start, end=end)
+        # who sold and signed up over the same business days, at the same stores
+        stores = (
+            [chosen.id]
+            if chosen is not None
+            else [s.id for s in mine if s.region == region]
+            if region
+            else None
+        )
+        by_staff = kpis.staff_kpis(page.ctx, stores, start=report.start, end=report.end)
     except InvalidInput as exc:
         values["errors"] = forms.field_errors(exc, page.locale, {"period", "from", "to"})
         return page.html("console/dashboard.html", values, status=422)
     values["report"] = report
-    values["view"] = dashboard_view(report, page.staff, page.locale)
+    values["view"] = dashboard_view(report, page.staff, page.locale, by_staff)
     return page.html("console/dashboard.html", values)
 
 

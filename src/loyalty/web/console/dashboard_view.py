@@ -18,7 +18,7 @@ from loyalty.analytics.segments import BINARY_SEGMENTS
 from loyalty.api.security import Principal, mask_phone
 from loyalty.api.views import sees_pii
 from loyalty.i18n import formats, translator
-from loyalty.services.kpis import Bucket, KpiReport
+from loyalty.services.kpis import Bucket, KpiReport, StaffReport
 
 _ = translator("web")
 
@@ -61,6 +61,22 @@ class Sleeper:
 
 
 @dataclass
+class StaffRow:
+    """One staff code's figures as the dashboard's staff table shows them."""
+
+    staff: str
+    #: the row of what names nobody (shown in words, not as a code)
+    unnamed: bool
+    tickets: str
+    net_sales: str
+    member_share: str
+    average_ticket: str
+    new_members: str
+    coupons_used: str
+    points_redeemed: str
+
+
+@dataclass
 class DashboardView:
     cards: list[Card]
     charts: list[Chart]
@@ -69,6 +85,8 @@ class DashboardView:
     sleeping_rule: str
     #: whether the list came from the stored RFM scores (it then shows each member's group)
     scored: bool
+    #: the figures by staff code, most net sales first (empty: nobody sold or signed up)
+    staff: list[StaffRow] = field(default_factory=list)
 
 
 def _money(minor: int | None, currency: str, locale: str) -> str:
@@ -302,7 +320,28 @@ def sleepers(report: KpiReport, caller: Principal, locale: str) -> list[Sleeper]
     return out
 
 
-def dashboard_view(report: KpiReport, caller: Principal, locale: str) -> DashboardView:
+def staff_rows(report: StaffReport, locale: str) -> list[StaffRow]:
+    """The KPIs by staff as the table shows them; what names nobody is "Not recorded"."""
+    cur = report.currency
+    return [
+        StaffRow(
+            staff=f.staff if f.staff is not None else _("Not recorded"),
+            unnamed=f.staff is None,
+            tickets=_number(f.tickets, locale),
+            net_sales=_money(f.net_sales_minor, cur, locale),
+            member_share=_rate(f.member_sales_share, locale),
+            average_ticket=_money(f.average_ticket_minor, cur, locale),
+            new_members=_number(f.new_members, locale),
+            coupons_used=_number(f.coupons_used, locale),
+            points_redeemed=_number(f.points_redeemed, locale),
+        )
+        for f in report.staff
+    ]
+
+
+def dashboard_view(
+    report: KpiReport, caller: Principal, locale: str, by_staff: StaffReport | None = None
+) -> DashboardView:
     rule = (
         _(
             "The high-value RFM groups of the last analytics refresh, without a purchase in {days} days.",
@@ -321,4 +360,5 @@ def dashboard_view(report: KpiReport, caller: Principal, locale: str) -> Dashboa
         sleeping_total=report.sleeping.total,
         sleeping_rule=rule,
         scored=report.sleeping.rule == "scores",
+        staff=staff_rows(by_staff, locale) if by_staff is not None else [],
     )

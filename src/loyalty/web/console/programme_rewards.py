@@ -1,6 +1,6 @@
 """The marketer's rewards catalogue (`/console/programme/rewards`): every reward with its price per
-tier, stock, limit per member and period; for marketers, a form to add one (checked whole, every bad
-field named beside the form) and to change its stock or price.
+tier, the tiers an exclusive reward is for, stock, limit per member and period; for marketers, a form
+to add one (checked whole, every bad field named beside the form).
 
 Reading needs `programme:read`, changing `programme:write`, through `services.rewards` as the API's
 `/api/v1/rewards` does, audited as the user's.
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from loyalty.domain.errors import DomainError
 from loyalty.domain.programme.rewards import RewardTerms
 from loyalty.i18n import marker, translator
+from loyalty.services import tiers as tiers_service
 from loyalty.services.rewards import catalog
 from loyalty.web.pages import ConsoleRoute, Page, StaffForm, StaffPage
 
@@ -30,17 +31,20 @@ KIND_NAMES = {"gift": N_("Gift"), "coupon": N_("Coupon"), "service": N_("Service
 FIELDS = ("code", "name", "kind", "points", "stock", "per_member_limit", "offer_code", "tier_prices")
 
 
-def _render(page: Page, *, given: dict[str, str] | None = None, errors: list[dict[str, str]] | None = None,
+def _render(page: Page, *, given: dict[str, Any] | None = None, errors: list[dict[str, str]] | None = None,
             status: int = 200) -> Response:  # fmt: skip
+    ladder = tiers_service.list_tiers(page.ctx)
     return page.html(
         "console/programme_rewards.html",
         {
             "rewards": catalog.list_rewards(page.ctx),
+            "tiers": ladder,
+            "tier_names": {t.code: t.name for t in ladder},
             "kinds": KIND_NAMES,
             "now": page.ctx.now(),
             "zone": page.ctx.settings.timezone,
             "editable": page.can("programme:write"),
-            "given": given or {"kind": "gift"},
+            "given": given or {"kind": "gift", "tiers": []},
             "errors": errors or [],
         },
         status=status,
@@ -86,7 +90,8 @@ def _tier_prices(text: str, errors: list[dict[str, str]]) -> dict[str, int]:
 def define_reward(page: StaffPage, form: StaffForm) -> Response:
     """Add a reward to the catalogue (audited); refused beside the form, naming each bad field."""
     page.require("programme:write")
-    given = {name: _text(form, name) for name in FIELDS}
+    given: dict[str, Any] = {name: _text(form, name) for name in FIELDS}
+    given["tiers"] = [str(code) for code in form.getlist("tiers")]
     errors: list[dict[str, str]] = []
     points = _whole(given["points"], "points", errors, required=True)
     stock = _whole(given["stock"], "stock", errors)
@@ -103,6 +108,7 @@ def define_reward(page: StaffPage, form: StaffForm) -> Response:
         "stock": stock,
         "per_member_limit": limit,
         "offer_code": given["offer_code"] or None,
+        "tiers": tuple(given["tiers"]) or None,  # none ticked: every member
     }
     try:
         made = catalog.define_reward(page.ctx, RewardTerms(**terms), actor=page.staff.to_actor())

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from loyalty.api.security import mask_email, mask_phone
 from loyalty.api.views import sees_pii
+from loyalty.domain import tier_services
 from loyalty.i18n import marker
 from loyalty.services import members as members_service
 from loyalty.services import merchants, purchase_history
@@ -111,6 +112,11 @@ class MemberView:
     def tier_name(self) -> str:
         found = self.tiers.get(self.member.tier_code)
         return found.name if found else self.member.tier_code
+
+    @property
+    def tier_services(self) -> list[tuple[str, str]]:
+        """What the member's tier gives besides points, as (code, label in the page's language)."""
+        return [(code, tier_services.label(code)) for code in self.member.tier_services]
 
     def tier_name_of(self, code: str | None) -> str:
         if code is None:

@@ -1,5 +1,6 @@
 """The member's rewards (`/m/rewards`): the catalogue at the price for their tier, with what they may
-still order, and their orders; ordering spends their points at the store they registered at
+still order (a reward for tiers they are not in shown locked, with the tiers it is for), and their
+orders; ordering spends their points at the store they registered at
 (`services.rewards.redeem`, audited as the member's own order)."""
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
+from loyalty.domain import tier_services
 from loyalty.domain.errors import DomainError
 from loyalty.i18n import formats, marker, translator
 from loyalty.services import programme_settings as settings_service
@@ -49,7 +50,7 @@ POLICIES = {
     "window": N_("Down to the tier the window's spend supports"),
 }
 PROGRAMME_FIELDS = {"name", "excluded_categories", "downgrade_policy", *(r[0] for r in RULES)}
-TIER_FIELDS = {"name", "code", "threshold", "multiplier_pct"}
+TIER_FIELDS = {"name", "code", "threshold", "multiplier_pct", "services"}
 _CATEGORY_SPLIT = re.compile(r"[,，;；\n]")
 
 
@@ -61,12 +62,18 @@ def _programme_values(settings: settings_service.ProgrammeSettings) -> dict[str,
     return values
 
 
-def _tier_values(tier: Any, currency: str) -> dict[str, str]:
+def _tier_values(tier: Any, currency: str) -> dict[str, Any]:
     return {
         "name": tier.name,
         "threshold": str(formats.major(tier.threshold_minor, currency)),
         "multiplier_pct": str(tier.multiplier_pct),
+        "services": list(tier.services),
     }
+
+
+def service_choices() -> list[tuple[str, str]]:
+    """Every tier service as (code, label in the page's language), for the forms' tick boxes."""
+    return [(code, tier_services.label(code)) for code in tier_services.SERVICE_CODES]
 
 
 def _render(
@@ -74,7 +81,7 @@ def _render(
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
-    tier_values: dict[str, str] | None = None,
+    tier_values: dict[str, Any] | None = None,
     tier_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
@@ -85,11 +92,13 @@ def _render(
             "settings": settings,
             "given": values or _programme_values(settings),
             "errors": errors or {},
-            "tier_given": tier_values or {"multiplier_pct": "100"},
+            "tier_given": tier_values or {"multiplier_pct": "100", "services": []},
             "tier_errors": tier_errors or {},
             "rules": [(name, _(label), _(hint)) for name, label, hint in RULES],
             "policies": [(code, _(text)) for code, text in POLICIES.items()],
             "tiers": tiers_service.list_tiers(page.ctx),
+            "services": service_choices(),
+            "service_label": tier_services.label,
             "currency": settings.currency,
         },
         status=status,
@@ -133,15 +142,17 @@ def update_programme(page: StaffPage, form: StaffForm) -> Response:
     )
 
 
-def _read_tier(page: Page, form: Any, *names: str) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
-    """The tier form as typed, its shape errors, and the values for the service."""
-    values = given(form, *names)
+def _read_tier(page: Page, form: Any, *names: str) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """The tier form as typed (the services ticked), its shape errors, and the values for the service."""
+    values: dict[str, Any] = given(form, *names)
+    values["services"] = [str(code) for code in form.getlist("services")]
     errors: dict[str, str] = {}
     currency = page.ctx.settings.currency
     out: dict[str, Any] = {
         "name": values["name"],
         "threshold_minor": forms.amount(values["threshold"], currency, "threshold", errors),
         "multiplier_pct": forms.whole(values["multiplier_pct"], "multiplier_pct", errors, low=0, high=1000),
+        "services": values["services"],
     }
     if not values["name"]:
         errors["name"] = _("Enter the tier's name.")
@@ -180,18 +191,24 @@ def _tier(page: Page, tier_id: int) -> Any:
 
 
 def _tier_page(
-    page: Page, tier: Any, values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200
+    page: Page, tier: Any, values: dict[str, Any], errors: dict[str, str] | None = None, status: int = 200
 ) -> Response:
     return page.html(
         "console/admin/tier_form.html",
-        {"tier": tier, "given": values, "errors": errors or {}, "currency": page.ctx.settings.currency},
+        {
+            "tier": tier,
+            "given": values,
+            "errors": errors or {},
+            "currency": page.ctx.settings.currency,
+            "services": service_choices(),
+        },
         status=status,
     )
 
 
 @router.get("/admin/tiers/{tier_id}")
 def tier_page(tier_id: int, page: StaffPage) -> Response:
-    """One tier's name, qualifying spend and multiplier to change."""
+    """One tier's name, qualifying spend, multiplier and services to change."""
     page.require("programme:write")
     tier = _tier(page, tier_id)
     return _tier_page(page, tier, _tier_values(tier, page.ctx.settings.currency))
