@@ -411,3 +411,16 @@ def test_core_0028_who_rang_a_sale_and_signed_a_member_up_both_ways(engine: Engi
         conn.execute(text("UPDATE purchases SET staff = :code WHERE order_id = 'before'"), longest)
         kept = conn.execute(text("SELECT staff FROM purchases WHERE order_id = 'before'")).scalar_one()
         assert kept == longest["code"]
+
+
+def test_core_0029_feedback_table_both_ways(engine: Engine) -> None:
+    """Down drops the members' ratings (and nothing else), up brings the table back empty with its
+    unique purchase, its rating check and its store index."""
+    assert "feedback" in inspect(engine).get_table_names()
+    downgrade(engine, "core_0028")
+    assert "feedback" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    insp = inspect(engine)
+    assert "ix_feedback_store_created" in {i["name"] for i in insp.get_indexes("feedback")}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM feedback")).scalar_one() == 0

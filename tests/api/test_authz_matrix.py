@@ -293,6 +293,27 @@ def _target_plan(w: World) -> str:
     return str(cache["target_plan"])
 
 
+# members' feedback: a member rates their own purchase (member_b: not found), staff read it as the KPIs
+# (feedback:read; manager_b: store B's) and store managers and admins handle it (manager_b: not found)
+FEEDBACK_READERS = frozenset({"admin", "analyst", "marketer", "store_manager", "manager_b"})
+
+
+def _fresh_sale_a(w: World) -> int:
+    """A sale of member A's at store A made now (a purchase is rated within 30 days, once)."""
+    body = purchase_body(w.store_a, w.member_a["id"], f"mxf-{_n()}")
+    body["occurred_at"] = datetime.now(UTC).isoformat()
+    resp = w.client.post("/api/v1/purchases", json=body, headers=w.as_("admin"))
+    assert resp.status_code == 201, resp.text
+    return int(resp.json()["id"])
+
+
+def _fresh_feedback_a(w: World) -> int:
+    """A low rating of a fresh sale of member A's at store A, to handle."""
+    from loyalty.services import feedback
+
+    return feedback.rate_purchase(w.ctx, w.member_a["id"], _fresh_sale_a(w), 1, "slow").id
+
+
 def f(**kw: Any) -> Callable[[World], dict[str, Any]]:
     return lambda w: {k: (v(w) if callable(v) else v) for k, v in kw.items()}
 
@@ -573,6 +594,14 @@ CASES: list[Case] = [
         A({"admin", "marketer"}),
         f(url="/api/v1/programme/rules.yaml", params={"dry_run": "true"}, content="rules: []\n"),
     ),
+    # the whole programme (rules and offers) as one YAML document
+    Case("GET", "/api/v1/programme.yaml", A(PROGRAMME_READERS), f(url="/api/v1/programme.yaml")),
+    Case(
+        "PUT",
+        "/api/v1/programme.yaml",
+        A({"admin", "marketer"}),
+        f(url="/api/v1/programme.yaml", params={"dry_run": "true"}, content="rules: []\noffers: []\n"),
+    ),
     # rewards: the catalogue is read by marketers and the front line and defined by programme:write;
     # an order spends points at the caller's store (points:redeem), a member orders through /me
     Case("GET", "/api/v1/rewards", A(READERS), f(url="/api/v1/rewards")),
@@ -774,6 +803,24 @@ CASES: list[Case] = [
         "/api/v1/targets/alert-rules",
         A({"admin"}),
         f(url="/api/v1/targets/alert-rules", json={"behind_points": 10, "forecast_pct": 90}),
+    ),
+    Case(
+        "POST",
+        "/api/v1/me/purchases/{purchase_id}/feedback",
+        A({"member"}),
+        f(
+            url=lambda w: f"/api/v1/me/purchases/{_fresh_sale_a(w)}/feedback",
+            json={"rating": 4, "comment": "店员很耐心"},
+        ),
+        hidden=A({"member_b"}),
+    ),
+    Case("GET", "/api/v1/feedback", FEEDBACK_READERS, f(url="/api/v1/feedback")),
+    Case(
+        "POST",
+        "/api/v1/feedback/{feedback_id}/handle",
+        A({"admin", "store_manager"}),
+        f(url=lambda w: f"/api/v1/feedback/{_fresh_feedback_a(w)}/handle", json={"note": "已致电"}),
+        hidden=A({"manager_b"}),
     ),
     # A job runs in the server's background: each request waits for the previous one's to end, so
     # that every allowed caller starts one (a second run of a kind under way answers 409).

@@ -156,6 +156,35 @@ def test_the_programme_travels_as_yaml(world: World) -> None:
     assert _fields(wrong) == ["currency", "rules[0].when"]
 
 
+def test_the_whole_programme_travels_as_one_yaml_document(world: World) -> None:
+    code = _code()
+    offer = {"code": code, "name": "满100减20", "kind": "amount_off", "amount": "20.00",
+             "when": {"min_spend": "100.00", "skus": [_sku()]}, "limits": {"per_member": 1}}  # fmt: skip
+    put = {"headers": {**world.as_("marketer"), "Content-Type": "application/yaml"}}
+    first = world.client.put(f"{V1}/programme.yaml", content=yaml.safe_dump({"offers": [offer]}), **put)
+    assert first.status_code == 200, first.text
+    assert (first.json()["rules"], {o["code"]: o["action"] for o in first.json()["offers"]}[code]) == (
+        None,
+        "new",
+    )
+    exported = world.client.get(f"{V1}/programme.yaml", headers=world.as_("auditor"))
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("application/yaml")
+    document = yaml.safe_load(exported.text)
+    assert offer in document["offers"]
+    again = world.client.put(f"{V1}/programme.yaml", content=exported.text, **put)
+    assert (again.status_code, again.json()["unchanged"]) == (200, True)
+    issued = world.client.post(
+        f"{V1}/offers/{code}/coupons", json={"count": 1}, headers=world.as_("marketer")
+    )
+    assert issued.status_code == 201
+    document["offers"] = [o | {"amount": "25.00"} if o["code"] == code else o for o in document["offers"]]
+    index = [o["code"] for o in document["offers"]].index(code)
+    refused = world.client.put(f"{V1}/programme.yaml", content=yaml.safe_dump(document), **put)
+    assert (refused.status_code, refused.json()["code"]) == (422, "PROGRAMME_INVALID")
+    assert _fields(refused) == [f"offers[{index}]"]
+
+
 def test_a_sale_earns_by_the_version_in_force_at_its_time(world: World) -> None:
     """v1 from two hours ago, v2 from half an hour ago: a sale made 45 minutes ago (posted now) earns
     by v1, one made 10 minutes ago by v2, and each explanation names its version."""

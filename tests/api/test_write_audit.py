@@ -309,6 +309,29 @@ def test_earning_rule_changes_are_audited(world: World) -> None:
     _refused(world, "marketer", "DELETE", f"/programme/rules/{code}", None, 404)  # retired already
 
 
+def test_programme_document_imports_are_audited(world: World) -> None:
+    """The whole programme's document: an offer defined, then changed in place while unused, each
+    audited; a dry run, a bad offer and a change once a coupon is issued write nothing."""
+    code = f"doc-{next(_n)}"
+    offer = {"code": code, "kind": "amount_off", "amount": "5.00", "when": {"skus": ["AUDIT-NEVER-SOLD"]}}
+    _refused(world, "marketer", "PUT", "/programme.yaml?dry_run=true", {"offers": [offer]}, 200)
+    _audited(
+        world, "marketer", "PUT", "/programme.yaml", {"offers": [offer]}, action="offer.define",
+        entity="offer", status=200,
+    )  # fmt: skip
+    _refused(world, "marketer", "PUT", "/programme.yaml", {"offers": [offer]}, 200)  # unchanged
+    _refused(world, "marketer", "PUT", "/programme.yaml", {"offers": [{**offer, "kind": "coupon"}]}, 422)
+    _audited(
+        world, "marketer", "PUT", "/programme.yaml", {"offers": [{**offer, "amount": "6.00"}]},
+        action="offer.change", entity="offer", status=200,
+    )  # fmt: skip
+    issued = world.client.post(
+        f"{V1}/offers/{code}/coupons", json={"count": 1}, headers=world.as_("marketer")
+    )
+    assert issued.status_code == 201, issued.text
+    _refused(world, "marketer", "PUT", "/programme.yaml", {"offers": [{**offer, "amount": "7.00"}]}, 422)
+
+
 def test_anomaly_reviews_rules_scans_and_lifts_are_audited(world: World) -> None:
     from loyalty.services import jobs
     from tests.anomalies.helpers import fresh_flag
@@ -447,6 +470,25 @@ def test_target_writes_are_audited(world: World) -> None:
     _refused(world, "admin", "PUT", "/targets/alert-rules", {"forecast_pct": 201}, 422)
 
 
+def test_feedback_writes_are_audited(world: World) -> None:
+    resp = world.client.post(
+        f"{V1}/purchases", json=_sale(world, world.member_a["id"]), headers=world.as_("pos")
+    )
+    assert resp.status_code == 201, resp.text
+    rate = f"/me/purchases/{resp.json()['id']}/feedback"
+    _refused(world, "member", "POST", rate, {"rating": 0}, 422)
+    _refused(world, "member_b", "POST", rate, {"rating": 1}, 404)  # not theirs
+    rated = _audited(world, "member", "POST", rate, {"rating": 1}, action="feedback.rate", entity="feedback")
+    _refused(world, "member", "POST", rate, {"rating": 5}, 409)  # rated already
+    handle = f"/feedback/{rated['id']}/handle"
+    _refused(world, "cashier", "POST", handle, {"note": "called"}, 403)
+    _audited(
+        world, "store_manager", "POST", handle, {"note": "called"}, action="feedback.handle",
+        entity="feedback", status=200,
+    )  # fmt: skip
+    _refused(world, "store_manager", "POST", handle, {}, 409)  # handled already
+
+
 #: write routes and the test above that audits them; a new write route must be added here
 COVERED = {
     ("POST", "/api/v1/purchases"): test_sales_returns_and_redemptions_are_audited,
@@ -476,6 +518,7 @@ COVERED = {
     ("PATCH", "/api/v1/tiers/{tier_id}"): test_store_staff_and_programme_changes_are_audited,
     ("POST", "/api/v1/programme/rules"): test_earning_rule_changes_are_audited,
     ("PUT", "/api/v1/programme/rules.yaml"): test_earning_rule_changes_are_audited,
+    ("PUT", "/api/v1/programme.yaml"): test_programme_document_imports_are_audited,
     ("DELETE", "/api/v1/programme/rules/{code}"): test_earning_rule_changes_are_audited,
     (
         "POST",
@@ -500,6 +543,8 @@ COVERED = {
     ("PUT", "/api/v1/targets/{month}/plans/{metric}"): test_target_writes_are_audited,
     ("PATCH", "/api/v1/targets/{month}/plans/{metric}"): test_target_writes_are_audited,
     ("PUT", "/api/v1/targets/alert-rules"): test_target_writes_are_audited,
+    ("POST", "/api/v1/me/purchases/{purchase_id}/feedback"): test_feedback_writes_are_audited,
+    ("POST", "/api/v1/feedback/{feedback_id}/handle"): test_feedback_writes_are_audited,
 }
 #: writes that store nothing: a login answers a signed token and keeps no session; a quote and a
 #: simulation read only

@@ -182,6 +182,24 @@ def test_tiers_upgrade_at_once_and_downgrade_at_evaluation(
     assert hist == ["register", "upgrade", "evaluation_downgrade"]
 
 
+def test_a_tier_won_by_a_sale_returned_in_full_goes_at_the_next_evaluation(
+    ctx: Context, programme: seed.ProgrammeIds, clock: FrozenClock
+) -> None:
+    """The return keeps the tier (posting never downgrades); the tier job, reading the window's net
+    spend (refunds taken off), moves the member down by the programme's downgrade policy."""
+    sid = programme.store_id
+    m = members.register_member(ctx, MemberIn(phone="13800138013", name="D"))
+    assert purchases.post_purchase(ctx, _buy(ctx, sid, m.id, "big", 1_200_000)).upgraded_to == "gold"
+    clock.advance(days=1)
+    purchases.post_return(ctx, sale_return(ctx, sid, "big", "back", refund_minor=1_200_000))
+    assert tiers.member_tier(ctx, m.id).tier.code == "gold"
+    clock.advance(days=1)
+    assert tiers.evaluate_tiers(ctx, ctx.now()).downgraded == 1
+    assert tiers.member_tier(ctx, m.id).tier.code == "silver"  # one step by default
+    reasons = [h.reason for h in tiers.tier_history(ctx, m.id)]
+    assert reasons == ["register", "upgrade", "evaluation_downgrade"]
+
+
 def test_merge_moves_points_and_history(
     ctx: Context, programme: seed.ProgrammeIds, clock: FrozenClock
 ) -> None:

@@ -147,6 +147,13 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
                 used = conn.execute(
                     text("SELECT count(*) FROM coupon_uses WHERE purchase_id IS NOT NULL")
                 ).scalar_one()
+                rated = conn.execute(
+                    text(
+                        "SELECT count(*), min(f.rating), max(f.rating), "
+                        "sum(CASE WHEN f.member_id = p.member_id AND f.store_id = p.store_id "
+                        "THEN 0 ELSE 1 END) FROM feedback f JOIN purchases p ON p.id = f.purchase_id"
+                    )
+                ).one()
             assert coupons > 0  # `loyalty.demo.coupons`: issued to RFM segments …
             assert used > 0  # … and some used since
             assert promoted > 0  # the chain-wide 满减 promotion on the campaign's sales
@@ -155,6 +162,12 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
             assert [(m, t > 0) for m, t in planned] == [("sales", True)]
             assert regions == 8
             assert flags > 0  # `loyalty.demo.fraud` planted some, and the scan found them
+            # `loyalty.demo.feedback`: members rated a share of their recent purchases (their own sales,
+            # at the sale's store), so the dashboard shows satisfaction
+            count, low, high, strangers = rated
+            assert count > 0, rated
+            assert 1 <= low <= high <= 5, rated
+            assert strangers == 0, rated
             # recorded as jobs, so the console's jobs page lists them
             assert [tuple(r) for r in ran] == [
                 ("points_expiry", "done", "demo"),

@@ -303,10 +303,8 @@ def test_a_stores_receipts_are_read_from_the_index_alone(chain: Chain) -> None:
     from sqlalchemy import event
 
     from loyalty.services.common import read
-    from loyalty.services.kpis.report import _STORES
     from loyalty.services.kpis.sales import bucket_receipts
-    from loyalty.services.kpis.schemas import StoreRef
-    from loyalty.services.kpis.scope import make_scope
+    from loyalty.services.kpis.scope import make_scope, store_refs
 
     plans: list[str] = []
 
@@ -316,7 +314,7 @@ def test_a_stores_receipts_are_read_from_the_index_alone(chain: Chain) -> None:
             plans.extend(str(r[-1]) for r in rows)
 
     with read(chain.ctx) as conn:
-        stores = [StoreRef.model_validate(r._asdict()) for r in conn.execute(_STORES)]
+        stores = store_refs(conn)
         store = next(s for s in stores if s.id == chain.store_a)
         scope = make_scope(stores, store, calendar("week", FIRST, LAST, LAST), store.timezone, "sqlite")
         event.listen(chain.ctx.engine, "before_cursor_execute", plan)

@@ -41,7 +41,7 @@ from loyalty.db.migrate import upgrade
 from loyalty.domain.actors import Actor
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.services import kpis, members, merchants, points, purchase_claims, purchases, seed
-from loyalty.services.kpis.schemas import StaffFigures
+from loyalty.services.kpis.schemas import Satisfaction, StaffFigures, rate
 from loyalty.services.offers.book import define_offer
 from loyalty.services.offers.coupons import issue_coupons
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, StoreIn
@@ -200,6 +200,8 @@ def _row(
         coupons_used=coupons,
         coupon_discount_minor=discount,
         points_redeemed=redeemed,
+        # nobody rated these sales: no average nor CSAT, a response rate of 0 where members bought
+        satisfaction=Satisfaction(response_rate=rate(0, member_tickets)),
     )
 
 

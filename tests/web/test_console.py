@@ -293,6 +293,10 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("GET", "/console/targets"): frozenset({"admin", "marketer", "store_manager", "analyst"}),
     ("POST", "/console/targets/plan"): frozenset({"admin"}),
     ("POST", "/console/targets/store"): frozenset({"admin"}),
+    ("POST", "/console/targets/alert-rules"): frozenset({"admin"}),
+    # members' feedback: read as the KPIs (feedback:read), handled by the stores (feedback:handle)
+    ("GET", "/console/feedback"): frozenset({"admin", "marketer", "store_manager", "analyst"}),
+    ("POST", "/console/feedback/handle"): frozenset({"admin", "store_manager"}),
     # earning rules: read by programme:read, changed by programme:write; the till's quote: purchases:write
     ("GET", "/console/programme/rules"): frozenset({"admin", "marketer", "analyst", "auditor"}),
     ("GET", "/console/programme/rules.yaml"): frozenset({"admin", "marketer", "analyst", "auditor"}),
@@ -303,6 +307,8 @@ MATRIX: dict[tuple[str, str], frozenset[str] | None] = {
     ("POST", "/console/programme/offers"): frozenset({"admin", "marketer"}),
     ("POST", "/console/programme/offers/{code}/issue"): frozenset({"admin", "marketer"}),
     ("POST", "/console/programme/offers/{code}/end"): frozenset({"admin", "marketer"}),
+    ("GET", "/console/programme.yaml"): frozenset({"admin", "marketer", "analyst", "auditor"}),
+    ("POST", "/console/programme/import"): frozenset({"admin", "marketer"}),
     ("POST", "/console/programme/rewards"): frozenset({"admin", "marketer"}),
     ("POST", "/console/members/{member_id}/sales/quote"): FRONT,
     ("POST", "/console/logout"): ALL,  # last: it ends the session
@@ -374,6 +380,8 @@ def _body(world: World, path: str) -> dict[str, str]:
         return {"yaml": "", "action": "check"}  # refused beside the box: nothing is defined
     if path == "/console/programme/offers":
         return {"yaml": ""}  # refused beside the form: nothing is defined
+    if path == "/console/programme/import":
+        return {"document": "", "action": "check"}  # refused beside the box: nothing is imported
     if path.endswith("/issue") or (path.startswith("/console/programme/offers/") and path.endswith("/end")):
         return {}  # no count, no confirmation: refused, nothing issued or ended
     if path == "/console/programme/rewards":
@@ -382,6 +390,10 @@ def _body(world: World, path: str) -> dict[str, str]:
         return {"chain_target": "1000", "method": "equal"}  # not confirmed: refused, no plan is set
     if path == "/console/targets/store":
         return {"target": "x"}  # no store, no amount: refused beside the form, nothing is changed
+    if path == "/console/targets/alert-rules":
+        return {"behind_points": "x"}  # not a number: refused beside the form, nothing is changed
+    if path == "/console/feedback/handle":
+        return {}  # no rating named: refused in the flash, nothing is handled
     if path.endswith("/retire"):
         return {}  # not confirmed: refused beside the form, nothing is retired
     if path.endswith("/sales/quote"):

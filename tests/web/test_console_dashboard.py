@@ -13,7 +13,10 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from loyalty.db.core_tables import purchases
+from loyalty.services import feedback
 from loyalty.services import members as members_service
 from loyalty.services import purchases as purchases_service
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn
@@ -278,6 +281,16 @@ def test_the_staff_table_shows_who_sold_and_signed_up(world: World) -> None:
     assert list(rows)[-1] == "Not recorded"
     nobody = before.get("Not recorded", ["0", "CN¥0.00"])
     assert _amount(rows["Not recorded"][1]) - _amount(nobody[1]) == Decimal(api.json()["total"]["amount"])
+    # the member rates the cashier's sale: the cashier's rating cell counts it
+    with world.ctx.engine.connect() as conn:
+        sale_id = conn.execute(
+            select(purchases.c.id).where(purchases.c.order_id == f"STAFF-{stamp}")
+        ).scalar_one()
+    feedback.rate_purchase(world.ctx, world.member_a["id"], sale_id, 4)
+    rated = _staff_rows(manager.get(f"{DASHBOARD}?from={today}&to={today}").text)["cashier1"][7]
+    found = re.fullmatch(r"(\d\.\d\d) \((\d+)\)", rated)
+    assert found, rated
+    assert int(found.group(2)) >= 1
     console = Console(world.app, **{"Accept-Language": "zh-CN"})
     assert console.login("store_manager1").status_code == 303
     zh = console.get(f"{DASHBOARD}?from={today}&to={today}").text

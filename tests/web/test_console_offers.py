@@ -29,11 +29,26 @@ def test_a_marketer_defines_issues_and_ends_an_offer(world: World) -> None:
     assert f"Offer {code} defined." in page
     assert f'id="offer-{code}"' in page
     assert "Spend CN¥100.00, CN¥20.00 off" in page
-    issued = marketer.post(f"{PATH}/{code}/issue", {"count": "3", "max_uses": "2"})
+    keyless = marketer.post(f"{PATH}/{code}/issue", {"count": "3", "max_uses": "2"})
+    assert keyless.status_code == 422  # a form not drawn by this page: nothing issued
+    assert manage.get_offer(world.ctx, code).issued == 0
+    key = re.findall(r'name="issue_key" value="([^"]+)"', page)[0]
+    form = {"count": "3", "max_uses": "2", "issue_key": key}
+    issued = marketer.post(f"{PATH}/{code}/issue", form)
     assert issued.status_code == 200, issued.text
     codes = re.findall(r"<li>([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</li>", issued.text)
     assert len(codes) == 3
     assert manage.get_offer(world.ctx, code).issued == 3
+    # the same form sent again (a double click, a reload): the same codes, no second batch
+    again = marketer.post(f"{PATH}/{code}/issue", form)
+    assert again.status_code == 200
+    assert re.findall(r"<li>([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})</li>", again.text) == codes
+    assert manage.get_offer(world.ctx, code).issued == 3
+    other = marketer.post(f"{PATH}/{code}/issue", {**form, "count": "5"})  # the old page, other figures
+    assert other.status_code == 422
+    assert "The form has expired" in other.text
+    assert manage.get_offer(world.ctx, code).issued == 3
+    assert re.findall(r'name="issue_key" value="([^"]+)"', again.text)[0] != key  # a fresh form
     assert marketer.post(f"{PATH}/{code}/end", {}).status_code == 422  # not confirmed
     ended = marketer.post(f"{PATH}/{code}/end", {"confirm": "yes"})
     assert ended.status_code == 303

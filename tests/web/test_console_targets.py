@@ -23,6 +23,7 @@ from html import unescape
 
 import pytest
 
+from loyalty.domain.actors import SYSTEM
 from loyalty.services import targets
 from tests.targets.served import Served, served
 from tests.web.console_client import Console, as_
@@ -170,6 +171,36 @@ def test_an_admin_sets_the_months_plan_and_a_stores_target(chain: Served) -> Non
     )
     assert (nowhere.status_code, 'id="tg-store-error"' in nowhere.text) == (422, True)
     assert _versions(chain, month) == 2
+
+
+def test_an_admin_changes_when_a_store_counts_as_behind(chain: Served) -> None:
+    admin = as_(chain.app, "admin1")
+    before = targets.alert_rules(chain.ctx)
+    form = {"month": "2026-05", "metric": "sales", "behind_points": "15", "forecast_pct": "85"}
+    for field, value in (("behind_points", "lots"), ("behind_points", "101"), ("forecast_pct", "-1")):
+        refused = admin.post(f"{PAGE}/alert-rules", {**form, field: value})
+        assert refused.status_code == 422, (field, value)
+        assert f'id="tg-{field}-error"' in refused.text
+    forged = admin.post(f"{PAGE}/alert-rules", {**form, "csrf_token": "forged"})
+    assert forged.status_code == 403
+    assert targets.alert_rules(chain.ctx) == before  # nothing written by any refusal
+    assert as_(chain.app, "manager_c").post(f"{PAGE}/alert-rules", form).status_code == 403
+
+    saved = admin.post(f"{PAGE}/alert-rules", form)
+    assert (saved.status_code, saved.headers["location"]) == (303, f"{PAGE}?month=2026-05&metric=sales")
+    page = admin.get(saved.headers["location"]).text
+    assert _flash(page) == (
+        "A store now counts as behind when it trails the time gone by more than 15 points "
+        "or its forecast falls below 85 % of its target."
+    )
+    assert 'id="tg-behind-points" name="behind_points" inputmode="numeric" value="15"' in page
+    rules = targets.alert_rules(chain.ctx)
+    assert (rules.behind_points, rules.forecast_pct) == (15, 85)
+    assert str(rules.updated_by).startswith("staff:")
+    # the other tests of this module read the alerts under the thresholds they began with
+    targets.set_alert_rules(
+        chain.ctx, SYSTEM, behind_points=before.behind_points, forecast_pct=before.forecast_pct
+    )
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "anomalies:review": frozenset({"admin", "auditor"}),
     # store targets per month: set and broken down by the chain (reading them is kpis:read)
     "targets:write": frozenset({"admin"}),
+    # members' ratings of their purchases: read as the KPIs (store managers: their stores'), followed
+    # up and marked handled by the stores
+    "feedback:read": frozenset({"admin", "store_manager", "analyst", "marketer"}),
+    "feedback:handle": frozenset({"admin", "store_manager"}),
 }
 
 PrincipalKind = Literal["staff", "api_key", "member"]

@@ -9,6 +9,7 @@ from loyalty.cli.anomalies import app as anomalies_app
 from loyalty.cli.db import app as db_app
 from loyalty.cli.demo import app as demo_app
 from loyalty.cli.exports import app as export_app
+from loyalty.cli.feedback import app as feedback_app
 from loyalty.cli.imports import app as import_app
 from loyalty.cli.jobs import app as jobs_app
 from loyalty.cli.kpis import app as kpis_app
@@ -38,6 +39,7 @@ app.add_typer(analytics_app, name="analytics")
 app.add_typer(kpis_app, name="kpis")
 app.add_typer(anomalies_app, name="anomalies")
 app.add_typer(targets_app, name="targets")
+app.add_typer(feedback_app, name="feedback")
 
 
 def main() -> None:

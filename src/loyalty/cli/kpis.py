@@ -69,7 +69,7 @@ def store(
 
     start, end = day_option(from_, "--from"), day_option(to, "--to")
     ctx = context()
-    store_id = _store_id(ctx, store)
+    store_id = store_id_of(ctx, store)
     _show(
         lambda: kpis.store_kpis(
             ctx, store_id, period=period, start=start, end=end, active_days=active_days, sleeping=sleeping
@@ -129,7 +129,7 @@ def staff(
 
     start, end = day_option(from_, "--from"), day_option(to, "--to")
     ctx = context()
-    store_ids = None if store is None else [_store_id(ctx, store, "--store")]
+    store_ids = None if store is None else [store_id_of(ctx, store, "--store")]
 
     def report() -> kpis.StaffReport:
         try:
@@ -140,7 +140,7 @@ def staff(
     run(report)
 
 
-def _store_id(ctx: Any, store: str, hint: str = "'STORE'") -> int:
+def store_id_of(ctx: Any, store: str, hint: str = "'STORE'") -> int:
     """The id of the store a code (or an id) names (else a usage error naming `hint`)."""
     from loyalty.services import merchants
 

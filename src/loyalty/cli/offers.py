@@ -406,3 +406,72 @@ def coupons_void(code: Annotated[str, typer.Argument(help="The code as printed o
     except DomainError as exc:
         _failed(exc)
     typer.echo(_("coupon {code} voided", code=voided.code))
+
+
+@offers_app.command("presets")
+def offers_presets(
+    name: Annotated[str | None, typer.Argument(help="A preset to print as YAML (or define).")] = None,
+    code: Annotated[str | None, typer.Option(help="The offer's code (default: the preset's).")] = None,
+    offer_name: Annotated[
+        str | None, typer.Option("--name", help="The offer's name (default: made from the amounts).")
+    ] = None,
+    amount: Annotated[str | None, typer.Option(help="coupon-campaign: the amount off, e.g. 20.")] = None,
+    over: Annotated[
+        str | None, typer.Option(help="coupon-campaign, gift-with-purchase: the minimum spend, e.g. 100.")
+    ] = None,
+    days: Annotated[str | None, typer.Option(help="coupon-campaign: days a coupon is usable.")] = None,
+    per_member: Annotated[str | None, typer.Option(help="coupon-campaign: uses per member.")] = None,
+    steps: Annotated[str | None, typer.Option(help="ladder: OVER:OFF steps, e.g. 100:20,300:80.")] = None,
+    sku: Annotated[str | None, typer.Option(help="gift-with-purchase: the gift's SKU.")] = None,
+    tier: Annotated[str | None, typer.Option(help="tier-discount: the tier's code, e.g. gold.")] = None,
+    percent: Annotated[str | None, typer.Option(help="tier-discount: percent off, e.g. 5 for 95折.")] = None,
+    define: Annotated[
+        bool, typer.Option("--define", help="Define the offer now (audited) instead of printing it.")
+    ] = False,
+) -> None:
+    """The offer presets (coupon campaign, 满减 ladder, gift with purchase, tier discount); with NAME,
+    its offer as a programme document to edit and import, or defined at once with --define."""
+    from loyalty.cli._core import context, fail
+    from loyalty.domain.errors import DomainError, NotFound
+    from loyalty.i18n import configured_locale
+    from loyalty.services import programme_document
+    from loyalty.services.offers import manage, presets
+
+    locale = configured_locale()
+    if name is None:
+        for p in presets.PRESETS:
+            typer.echo(f"{p.code:<20} {presets.title(p, locale)}")
+            typer.echo(f"{'':<20} {presets.description(p, locale)}")
+            shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in p.params)
+            typer.echo(f"{'':<20} {shown}")
+        return
+    values = {
+        "amount": amount,
+        "over": over,
+        "days": days,
+        "per_member": per_member,
+        "steps": steps,
+        "sku": sku,
+        "tier": tier,
+        "percent": percent,
+    }
+    try:
+        entry = presets.preset_offer(name, offer_code=code, name=offer_name, values=values, locale=locale)
+    except NotFound:
+        fail(_("no preset {name}: see `loyalty programme offers presets`", name=name))
+    except DomainError as exc:
+        _failed(exc)
+    if not define:
+        typer.echo(programme_document.dump({"offers": [entry]}), nl=False)
+        return
+    ctx = context()
+    try:
+        planned = programme_document.import_document(ctx, {"offers": [entry]}, dry_run=True)
+        if any(c.code == entry["code"] and c.action != "new" for c in planned.offers or []):
+            fail(_("an offer {code} exists already: give the preset another --code", code=entry["code"]))
+        programme_document.import_document(ctx, {"offers": [entry]})
+        state = manage.get_offer(ctx, entry["code"])
+    except DomainError as exc:
+        _failed(exc)
+    for line in _offer_lines(state, ctx.settings.currency, ctx.settings.timezone):
+        typer.echo(line)

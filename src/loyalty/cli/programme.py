@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 
 _ = translator("cli")
 
-app = typer.Typer(help="The loyalty programme: its currency and tier ladder.", no_args_is_help=True)
+app = typer.Typer(
+    help="The loyalty programme: its currency and tier ladder, and the whole programme as YAML.",
+    no_args_is_help=True,
+)
 
 TIER_FORMAT = "NAME:SPEND:MULTIPLIER[:CODE]"
 # Which option of `init` a service error about a field is about.
@@ -693,3 +696,115 @@ def rules_presets(
     except NotFound:
         fail(_("no preset {name}: see `loyalty programme rules presets`", name=name))
     typer.echo(yaml_io.dump({"rules": rules}), nl=False)
+
+
+# --- the whole programme as one document -----------------------------------------------------------
+
+
+@app.command("export")
+def programme_export(
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write to this file (default: print).")
+    ] = None,
+) -> None:
+    """The whole programme as one YAML document to keep in git: header, earning rules in force, and the
+    offers running or scheduled, with their limits."""
+    from pathlib import Path
+
+    from loyalty.cli._core import context
+    from loyalty.domain.errors import DomainError
+    from loyalty.services import programme_document
+
+    try:
+        text = programme_document.export_yaml(context())
+    except DomainError as exc:
+        _rules_failed(exc)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    Path(output).write_text(text, encoding="utf-8")
+    typer.echo(_("written to {path}", path=output), err=True)
+
+
+def _document_lines(result: object) -> list[str]:
+    """Each rule's and offer's fate, one line each."""
+    from loyalty.services.programme_document import DocumentResult
+
+    assert isinstance(result, DocumentResult)
+    actions = {
+        "new": _("new"),
+        "changed": _("changed"),
+        "unchanged": _("unchanged"),
+        "retired": _("retired"),
+        "ended": _("ended"),
+        "kept": _("kept (not in the file; --retire-missing retires it)"),
+    }
+    rule_word, offer_word = _("rule"), _("offer")
+    lines = []
+    for change in result.rules or []:
+        version = f"v{change.version}" if change.version is not None else ""
+        lines.append(f"{rule_word:<6} {change.code:<24} {version:<5} {actions[change.action]}")
+    for offer in result.offers or []:
+        lines.append(f"{offer_word:<6} {offer.code:<24} {'':<5} {actions[offer.action]}")
+    return lines
+
+
+@app.command("import")
+def programme_import(
+    file: Annotated[str, typer.Argument(help="The YAML programme, as `loyalty programme export` writes it.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and say what would change.")] = False,
+    effective_from: EffectiveFrom = None,
+    retire_missing: Annotated[
+        bool,
+        typer.Option("--retire-missing", help="Retire the rules and end the offers that FILE leaves out."),
+    ] = False,
+) -> None:
+    """Import a whole programme (earning rules and offers) from YAML: everything checked first (errors
+    name rules[i].field and offers[i].field), then written in one transaction, all or nothing (audited).
+    An offer that has issued a coupon or discounted a sale is never changed in place."""
+    from loyalty.cli._core import context
+    from loyalty.domain.errors import DomainError
+    from loyalty.services import programme_document
+
+    ctx = context()
+    try:
+        result = programme_document.import_document(
+            ctx,
+            _read_file(file),
+            effective_from=_effective_from(effective_from, ctx.settings.timezone),
+            retire_missing=retire_missing,
+            dry_run=dry_run,
+        )
+    except DomainError as exc:
+        _rules_failed(exc)
+    for line in _document_lines(result):
+        typer.echo(line)
+    if result.dry_run:
+        typer.echo(_("dry run: {file} is valid; nothing was written", file=file))
+    elif result.unchanged:
+        typer.echo(_("unchanged: the programme is as {file} says; nothing was written", file=file))
+
+
+@app.command("validate")
+def programme_validate(
+    file: Annotated[str, typer.Argument(help="The YAML programme to check.")],
+) -> None:
+    """Check a whole programme document without writing anything: every bad field is named; exit
+    status 1 when there is one."""
+    from loyalty.cli._core import context
+    from loyalty.domain.errors import DomainError
+    from loyalty.services import programme_document
+    from loyalty.services.earning_rules import yaml_io
+
+    try:
+        checked = programme_document.validate(context(), yaml_io.load(_read_file(file)))
+    except DomainError as exc:
+        _rules_failed(exc)
+    typer.echo(
+        _(
+            "{file} is valid: {rules} rules, {offers} offers",
+            file=file,
+            rules=len(checked.rules.specs) if checked.rules is not None else 0,
+            offers=len(checked.offers or []),
+        )
+    )

@@ -23,6 +23,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "loyalty.db.basket_rule_tables",
     "loyalty.db.target_tables",
     "loyalty.db.reward_tables",
+    "loyalty.db.feedback_tables",
 )
 
 

@@ -228,6 +228,7 @@ def build_demo(
         elif not _rules_stored(ctx):  # a chain built before the basket rules were stored
             _mine_basket_rules(ctx, console)
         _plan_targets(ctx, console)  # this month's targets, once a month (none set yet)
+        _ratings(ctx, console, options.seed)  # a chain built before members rated their purchases
         return _result(ctx, url, False, time.perf_counter() - started, [])
     ensure_programme(ctx, tier_ladder=DEMO_TIERS)
     spec = ChainSpec(members=options.members, months=options.months, seed=options.seed, end=ctx.now().date())
@@ -266,6 +267,7 @@ def build_demo(
     _rewards(ctx, console)
     plant_for_demo(ctx, console)  # the anomaly review queue: `loyalty.demo.fraud`
     _plan_targets(ctx, console)
+    _ratings(ctx, console, options.seed)
     _ensure_demo_login(ctx)
     return _result(ctx, url, True, time.perf_counter() - started, summaries)
 
@@ -310,6 +312,15 @@ def _plan_targets(ctx: Context, console: Console) -> None:
         return
     if made["plans"]:
         console.print(_("this month's store targets set ({plans} plans)", plans=made["plans"]))
+
+
+def _ratings(ctx: Context, console: Console, seed: int) -> None:
+    """Members' ratings of a share of their recent purchases (`demo.feedback`); kept when some exist."""
+    from loyalty.demo.feedback import rate_recent_sales
+
+    made = rate_recent_sales(ctx, seed)
+    if made["ratings"]:
+        console.print(_("{ratings} purchases rated by their members, {handled} low ratings handled", **made))
 
 
 def _result(ctx: Context, url: str, built: bool, seconds: float, summaries: list[Summary]) -> DemoResult:

@@ -26,6 +26,7 @@ from loyalty.db.core_tables import (
     tier_history,
     tiers,
 )
+from loyalty.db.feedback_tables import feedback
 from loyalty.db.ledger_writer import post_transfer
 from loyalty.domain import cards
 from loyalty.domain.actors import SYSTEM, Actor
@@ -486,6 +487,10 @@ def merge_members(
         )
         conn.execute(
             update(purchases).where(purchases.c.member_id == duplicate_id).values(member_id=survivor_id)
+        )
+        # their ratings follow the purchases they rate (`services.feedback`)
+        conn.execute(
+            update(feedback).where(feedback.c.member_id == duplicate_id).values(member_id=survivor_id)
         )
         conn.execute(
             update(tier_history).where(tier_history.c.member_id == duplicate_id).values(member_id=survivor_id)

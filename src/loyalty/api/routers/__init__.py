@@ -14,6 +14,7 @@ from loyalty.api.routers import (
     churn,
     clusters,
     earning_rules,
+    feedback,
     jobs,
     kpis,
     me,
@@ -60,4 +61,5 @@ ROUTERS: list[APIRouter] = [
     privacy.router,
     kpis.router,
     targets.router,
+    feedback.router,
 ]

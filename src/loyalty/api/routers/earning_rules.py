@@ -3,9 +3,11 @@
 Rules are read with `programme:read` and defined, changed or retired with `programme:write` (admins
 and marketers), through `services.earning_rules`: each definition checked whole and named field by
 field (`rules[2].when.hours`), all or nothing, versioned from `effective_from` (never in the past),
-audited. The whole programme travels as YAML too (`rules.yaml`: exported, validated with
-`dry_run=true`, imported). A receipt's explanation (`/purchases/{id}/earning`) is read by whoever may
-read the receipt: store staff their stores' only, a member their own (`/me/purchases/{id}/earning`).
+audited. The rules travel as YAML too (`rules.yaml`: exported, validated with `dry_run=true`,
+imported), and so does the whole programme, its offers with its rules (`/programme.yaml`,
+`services.programme_document`: one transaction; an offer in use is never changed in place).
+A receipt's explanation (`/purchases/{id}/earning`) is read by whoever may read the receipt: store
+staff their stores' only, a member their own (`/me/purchases/{id}/earning`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from loyalty.api.deps import CtxDep, MemberPrincipal, requires
 from loyalty.api.schemas import Money, PathId, aware, money
 from loyalty.api.security import Principal
 from loyalty.domain.errors import InvalidInput, NotFound, field_error
+from loyalty.services import programme_document
 from loyalty.services.earning_rules import book, yaml_io
 from loyalty.services.earning_rules import quote as quote_service
 from loyalty.services.earning_rules.book import RuleVersion
@@ -268,6 +271,105 @@ async def import_rules(
         actor=caller.to_actor(),
     )
     return import_view(result)
+
+
+class OfferChangeOut(BaseModel):
+    """What an import does (or, dry, would do) to one offer."""
+
+    code: str
+    action: Literal["new", "changed", "unchanged", "ended", "kept"] = Field(
+        description="changed: in place, only while it has issued no coupon and discounted no sale; "
+        "kept: running, absent from the document and not ended (retire_missing=false)."
+    )
+
+
+class DocumentImportOut(BaseModel):
+    """The programme the document was for, whether anything was written, and each rule's and
+    offer's fate (null: the document has no `rules` or no `offers`, left as they are)."""
+
+    programme: str
+    dry_run: bool
+    unchanged: bool = Field(description="Nothing to write: the programme is as the document says.")
+    effective_from: datetime | None
+    rules: list[RuleChangeOut] | None
+    offers: list[OfferChangeOut] | None
+
+
+_DOCUMENT_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {_YAML: {"schema": {"type": "object"}}},
+        "description": "The programme's header, its rules in force and its offers running or scheduled.",
+    }
+}
+_DOCUMENT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            _YAML: {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "programme": {"type": "string"},
+                        "currency": {"type": "string"},
+                        "exported_at": {"type": "string"},
+                        "rules": {"type": "array", "items": {"type": "object"}},
+                        "offers": {"type": "array", "items": {"type": "object"}},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.get("/programme.yaml", response_class=Response, responses=_DOCUMENT_RESPONSE)
+def export_programme(caller: Reader, ctx: CtxDep) -> Response:
+    """The whole programme (rules and offers with their limits) as a YAML document to keep in git."""
+    return Response(programme_document.export_yaml(ctx), media_type=f"{_YAML}; charset=utf-8")
+
+
+@router.put("/programme.yaml", response_model=DocumentImportOut, openapi_extra=_DOCUMENT_BODY)
+async def import_programme(
+    request: Request,
+    caller: Writer,
+    ctx: CtxDep,
+    dry_run: Annotated[bool, Query(description="Validate and say what would change; write nothing.")] = False,
+    retire_missing: Annotated[
+        bool, Query(description="Retire the rules and end the offers that the document leaves out.")
+    ] = False,
+    effective_from: Annotated[
+        AwareDatetime | None, Query(description="When the changes start (now by default; never in the past).")
+    ] = None,
+) -> DocumentImportOut:
+    """Import a whole programme from YAML (audited; every rule and offer checked first, then one
+    transaction, all or nothing); `dry_run=true` only validates. An offer that has issued a coupon or
+    discounted a sale is refused a change (422 naming `offers[i]`): define a new code, end the old."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput.field("yaml", "is not UTF-8 text", "RULES_YAML_INVALID") from None
+    result = await run_in_threadpool(
+        programme_document.import_document,
+        ctx,
+        text,
+        effective_from=effective_from,
+        retire_missing=retire_missing,
+        dry_run=dry_run,
+        actor=caller.to_actor(),
+    )
+    return DocumentImportOut(
+        programme=result.programme,
+        dry_run=result.dry_run,
+        unchanged=result.unchanged,
+        effective_from=result.effective_from,
+        rules=None
+        if result.rules is None
+        else [RuleChangeOut(code=c.code, action=c.action, version=c.version) for c in result.rules],
+        offers=None
+        if result.offers is None
+        else [OfferChangeOut(code=c.code, action=c.action) for c in result.offers],
+    )
 
 
 def earning_view(x: quote_service.Explanation) -> EarningOut:

@@ -1,5 +1,6 @@
 """KPIs: a store's figures (or the chain's) per day, week or month, its sleeping members to call back,
-and the figures by staff (who rang the sales, who signed the members up).
+and the figures by staff (who rang the sales, who signed the members up), each with the members'
+satisfaction with the sales (ratings, average, CSAT, response rate).
 
 Store managers read their own stores only (the chain's figures are for chain-wide roles); the sleeping
 members' phones are masked as everywhere else (`views.sees_pii`): a store manager sees their own
@@ -61,6 +62,21 @@ class StoreOut(BaseModel):
     timezone: str
 
 
+class SatisfactionOut(BaseModel):
+    """Members' ratings (1 to 5) of these sales, counted on the day of the sale rated. Decimals are
+    strings; null where there is nothing to divide by."""
+
+    ratings: int = Field(description="Ratings given to these sales.")
+    satisfied: int = Field(description="Of them, ratings of 4 or 5.")
+    average_rating: Decimal | None = Field(description="The mean rating, to two decimals (4.35).")
+    csat: Decimal | None = Field(description="Satisfied ratings against all ratings (0.8500 is 85 %).")
+    response_rate: Decimal | None = Field(description="Rated sales against the members' sales.")
+
+
+def satisfaction_view(s: kpis.Satisfaction) -> SatisfactionOut:
+    return SatisfactionOut(**s.model_dump())
+
+
 class FiguresOut(BaseModel):
     """Sales, sign-ups and points over a stretch of business days. Rates are decimal strings (0.8148 is
     81.48 %), null where there is nothing to divide by."""
@@ -87,6 +103,7 @@ class FiguresOut(BaseModel):
     redemption_rate: Decimal | None = Field(description="Points redeemed against points issued.")
     coupons_used: int = Field(description="Coupons the sales used (not given back by a full return).")
     coupon_discount: Money = Field(description="What those coupons took off.")
+    satisfaction: SatisfactionOut = Field(description="Members' ratings of these sales.")
 
 
 class BucketOut(FiguresOut):
@@ -179,6 +196,7 @@ def _figures(f: kpis.Figures, currency: str) -> dict[str, Any]:
         redemption_rate=f.redemption_rate,
         coupons_used=f.coupons_used,
         coupon_discount=money(f.coupon_discount_minor, currency),
+        satisfaction=satisfaction_view(f.satisfaction),
     )
 
 
@@ -311,6 +329,7 @@ class StaffFiguresOut(BaseModel):
     coupons_used: int = Field(description="Coupons their sales used (not given back by a full return).")
     coupon_discount: Money
     points_redeemed: int = Field(description="Points spent as payment on sales they rang.")
+    satisfaction: SatisfactionOut = Field(description="Members' ratings of the sales they rang.")
 
 
 class StaffReportOut(BaseModel):
@@ -356,6 +375,7 @@ def _staff_view(report: kpis.StaffReport) -> StaffReportOut:
                 coupons_used=f.coupons_used,
                 coupon_discount=money(f.coupon_discount_minor, cur),
                 points_redeemed=f.points_redeemed,
+                satisfaction=satisfaction_view(f.satisfaction),
             )
             for f in report.staff
         ],

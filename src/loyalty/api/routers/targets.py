@@ -192,6 +192,23 @@ def plan_history(month: MonthPath, metric: MetricPath, caller: Reader, ctx: CtxD
 # --- the month followed -----------------------------------------------------------------------------
 
 
+def _progress(
+    ctx: Any,
+    caller: Principal,
+    month: str,
+    metric: list[Metric] | None,
+    region: str | None,
+    store: str | None,
+) -> targets.Progress:
+    """The month's progress for the stores the caller may see (of `store` or `region` when asked)."""
+    ids = _scope(ctx, caller, store)
+    found: targets.Progress = _call(
+        lambda: targets.month_progress(ctx, month, store_ids=ids, region=region, metrics=metric),
+        _where({"metric", "region"}),
+    )
+    return found
+
+
 @router.get("/targets/{month}/progress", response_model=ProgressOut)
 def month_progress(
     month: MonthPath,
@@ -203,11 +220,7 @@ def month_progress(
 ) -> ProgressOut:
     """Each store's month against its target and its time elapsed, with a forecast to the month's end;
     each region's and (chain-wide roles, no store or region asked) the chain's; the alerts raised."""
-    ids = _scope(ctx, caller, store)
-    found = _call(
-        lambda: targets.month_progress(ctx, month, store_ids=ids, region=region, metrics=metric),
-        _where({"metric", "region"}),
-    )
+    found = _progress(ctx, caller, month, metric, region, store)
     return progress_view(found)
 
 
@@ -238,11 +251,7 @@ def alerts(
     store: StoreQuery = None,
 ) -> list[AlertOut]:
     """The stores behind their targets so far, under the chain's alert rules."""
-    ids = _scope(ctx, caller, store)
-    found = _call(
-        lambda: targets.month_progress(ctx, month, store_ids=ids, region=region, metrics=metric),
-        _where({"metric", "region"}),
-    )
+    found = _progress(ctx, caller, month, metric, region, store)
     return [alert_view(a, found.currency) for a in found.alerts]
 
 

@@ -217,17 +217,32 @@ def define_rules(
         specs.append((prefix, spec))
     start = _start(ctx, effective_from)
     ctx.invalidate()
-    written: list[RuleVersion] = []
     try:
         with ctx.engine.begin() as conn:
             pid = programme_id_of(conn, programme)
-            for prefix, spec in specs:
-                check_references(conn, spec.when, prefix)
-                written.extend(_write_version(conn, ctx, pid, spec, start, actor or SYSTEM))
-            for code in retire:
-                _retire(conn, ctx, pid, code, start, actor or SYSTEM)
+            return write_rules(conn, ctx, pid, specs, start, actor or SYSTEM, retire)
     finally:
         ctx.invalidate()
+
+
+def write_rules(
+    conn: Connection,
+    ctx: Context,
+    pid: int,
+    specs: Sequence[tuple[str, RuleSpec]],
+    start: datetime,
+    actor: Actor,
+    retire: Sequence[str] = (),
+) -> list[RuleVersion]:
+    """`define_rules` inside the caller's transaction (a whole programme imported with its offers):
+    each (field prefix, rule) checked and written from `start`, the rules of `retire` ended there. The
+    caller drops the catalogue (`Context.invalidate`) before and after."""
+    written: list[RuleVersion] = []
+    for prefix, spec in specs:
+        check_references(conn, spec.when, prefix)
+        written.extend(_write_version(conn, ctx, pid, spec, start, actor))
+    for code in retire:
+        _retire(conn, ctx, pid, code, start, actor)
     return written
 
 

@@ -108,13 +108,17 @@ def export_document(ctx: Context, *, programme: str | None = None) -> dict[str, 
     }
 
 
-def dump(document: dict[str, Any]) -> str:
-    """`document` as YAML text (keys in the order given, Chinese as it is), with a comment on top."""
+#: the comment on top of an exported rules document
+RULES_COMMENT = (
+    "# Earning rules of a loyalty programme: `loyalty programme rules import FILE` reads this back\n"
+    "# (see docs/marketer-guide.md for every rule kind and condition).\n"
+)
+
+
+def dump(document: dict[str, Any], comment: str = RULES_COMMENT) -> str:
+    """`document` as YAML text (keys in the order given, Chinese as it is), with `comment` on top."""
     body = yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100, default_flow_style=None)
-    return (
-        "# Earning rules of a loyalty programme: `loyalty programme rules import FILE` reads this back\n"
-        "# (see docs/marketer-guide.md for every rule kind and condition).\n" + body
-    )
+    return comment + body
 
 
 def dump_rules(rules: list[dict[str, Any]]) -> str:
@@ -190,14 +194,38 @@ def validate(ctx: Context, document: Any, *, programme: str | None = None) -> Ch
     rule (`rules[i].field`), duplicate codes, and the stores, tiers and channels the rules name.
     One `InvalidInput` (RULE_INVALID) names every bad field; a valid document comes back parsed."""
     errors: list[dict[str, Any]] = []
-    header = document if isinstance(document, dict) and "code" not in document else {}
+    header = header_of(document)
     for name in sorted(set(header) - set(HEADER), key=str):
         errors.append(field_error(str(name), "is not a field of a programme's rules document"))
     raw_rules = rules_of(document)
-    if len(raw_rules) > MAX_RULES:
-        raise InvalidInput.field(
-            "rules", "a document defines at most {n} rules", "RULE_INVALID", {"n": MAX_RULES}
+    with read(ctx) as conn:
+        found = check_header(conn, header, programme, errors)
+        specs = check_rules(conn, raw_rules, errors)
+    raise_errors(errors, "RULE_INVALID")
+    return Checked(found.code, [dict(r) for r in raw_rules], specs)
+
+
+def header_of(document: Any) -> dict[Any, Any]:
+    """A document's top-level fields ({} for a bare list of rules or a single rule)."""
+    return document if isinstance(document, dict) and "code" not in document else {}
+
+
+def raise_errors(errors: list[dict[str, Any]], code: str) -> None:
+    """One `InvalidInput` naming every bad field of a document, the first in its message."""
+    if errors:
+        first = errors[0]
+        raise InvalidInput(
+            code,
+            "the rule cannot work: {field}: {reason}",
+            {"field": first["field"], "reason": first["message"], "errors": errors},
         )
+
+
+def check_header(
+    conn: Connection, header: dict[Any, Any], programme: str | None, errors: list[dict[str, Any]]
+) -> _Programme:
+    """The programme a document's header names (or `programme`), its currency the programme's; bad
+    fields appended to `errors`. RULE_INVALID naming `programme` when no programme has its code."""
     named = header.get("programme")
     if named is not None and not isinstance(named, str):
         errors.append(field_error("programme", "must be a programme's code"))
@@ -210,60 +238,81 @@ def validate(ctx: Context, document: Any, *, programme: str | None = None) -> Ch
                 {"value": named, "expected": programme},
             )
         )
-    with read(ctx) as conn:
+    try:
+        found = _programme(conn, programme or named)
+    except DomainError:
+        raise InvalidInput.field(
+            "programme",
+            "no programme has the code {value}",
+            "RULE_INVALID",
+            {"value": programme or named},
+        ) from None
+    currency = header.get("currency")
+    if currency is not None and str(currency).upper() != found.currency:
+        errors.append(
+            field_error(
+                "currency",
+                "the programme's currency is {expected}, not {value}: its amounts would mean something else",
+                {"expected": found.currency, "value": currency},
+            )
+        )
+    return found
+
+
+def check_rules(conn: Connection, raw_rules: list[Any], errors: list[dict[str, Any]]) -> list[RuleSpec]:
+    """Every rule parsed (`rules[i].field`), no code twice, the stores, tiers and channels named
+    existing; bad fields appended to `errors`, the rules that parsed returned in order."""
+    if len(raw_rules) > MAX_RULES:
+        raise InvalidInput.field(
+            "rules", "a document defines at most {n} rules", "RULE_INVALID", {"n": MAX_RULES}
+        )
+    specs: list[RuleSpec] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(raw_rules):
+        prefix = f"rules[{i}]."
         try:
-            found = _programme(conn, programme or named)
-        except DomainError:
-            raise InvalidInput.field(
-                "programme",
-                "no programme has the code {value}",
-                "RULE_INVALID",
-                {"value": programme or named},
-            ) from None
-        currency = header.get("currency")
-        if currency is not None and str(currency).upper() != found.currency:
+            spec = parse_rule(raw, prefix)
+        except InvalidInput as exc:
+            errors.extend((exc.details or {}).get("errors") or [])
+            continue
+        if spec.code in seen:
             errors.append(
                 field_error(
-                    "currency",
-                    "the programme's currency is {expected}, not {value}: its amounts would mean "
-                    "something else",
-                    {"expected": found.currency, "value": currency},
+                    f"{prefix}code",
+                    "names the rule {value} a second time (first: rules[{first}])",
+                    {"value": spec.code, "first": seen[spec.code]},
                 )
             )
-        specs: list[RuleSpec] = []
-        seen: dict[str, int] = {}
-        for i, raw in enumerate(raw_rules):
-            prefix = f"rules[{i}]."
-            try:
-                spec = parse_rule(raw, prefix)
-            except InvalidInput as exc:
-                errors.extend((exc.details or {}).get("errors") or [])
-                continue
-            if spec.code in seen:
-                errors.append(
-                    field_error(
-                        f"{prefix}code",
-                        "names the rule {value} a second time (first: rules[{first}])",
-                        {"value": spec.code, "first": seen[spec.code]},
-                    )
-                )
-            seen.setdefault(spec.code, i)
-            try:
-                book.check_references(conn, spec.when, prefix)
-            except InvalidInput as exc:
-                errors.extend((exc.details or {}).get("errors") or [])
-            specs.append(spec)
-    if errors:
-        first = errors[0]
-        raise InvalidInput(
-            "RULE_INVALID",
-            "the rule cannot work: {field}: {reason}",
-            {"field": first["field"], "reason": first["message"], "errors": errors},
-        )
-    return Checked(found.code, [dict(r) for r in raw_rules], specs)
+        seen.setdefault(spec.code, i)
+        try:
+            book.check_references(conn, spec.when, prefix)
+        except InvalidInput as exc:
+            errors.extend((exc.details or {}).get("errors") or [])
+        specs.append(spec)
+    return specs
 
 
 # --- import ---------------------------------------------------------------------------------------
+
+
+def plan_rules(ctx: Context, checked: Checked, *, retire_missing: bool) -> tuple[list[RuleChange], list[str]]:
+    """What importing `checked` does to each rule (the document's in its order, then those in force
+    it leaves out), and the codes of those left out."""
+    in_force = {v.spec.code: v for v in book.list_rules(ctx, programme=checked.programme)}
+    changes: list[RuleChange] = []
+    for spec in checked.specs:
+        current = in_force.get(spec.code)
+        if current is None:
+            changes.append(RuleChange(spec.code, "new", None))
+        elif current.spec.as_dict() == spec.as_dict():
+            changes.append(RuleChange(spec.code, "unchanged", current.version))
+        else:
+            changes.append(RuleChange(spec.code, "changed", current.version + 1))
+    in_file = {s.code for s in checked.specs}
+    missing = [code for code in in_force if code not in in_file]
+    for code in missing:
+        changes.append(RuleChange(code, "retired" if retire_missing else "kept", in_force[code].version))
+    return changes, missing
 
 
 def import_rules(
@@ -284,20 +333,7 @@ def import_rules(
     checked = validate(ctx, document, programme=programme)
     if effective_from is not None:
         book.check_start(ctx, effective_from)
-    in_force = {v.spec.code: v for v in book.list_rules(ctx, programme=checked.programme)}
-    changes: list[RuleChange] = []
-    for spec in checked.specs:
-        current = in_force.get(spec.code)
-        if current is None:
-            changes.append(RuleChange(spec.code, "new", None))
-        elif current.spec.as_dict() == spec.as_dict():
-            changes.append(RuleChange(spec.code, "unchanged", current.version))
-        else:
-            changes.append(RuleChange(spec.code, "changed", current.version + 1))
-    in_file = {s.code for s in checked.specs}
-    missing = [code for code in in_force if code not in in_file]
-    for code in missing:
-        changes.append(RuleChange(code, "retired" if retire_missing else "kept", in_force[code].version))
+    changes, missing = plan_rules(ctx, checked, retire_missing=retire_missing)
     if not dry_run:
         wanted = [raw for raw, c in zip(checked.raw, changes, strict=False) if c.action != "unchanged"]
         written = book.define_rules(

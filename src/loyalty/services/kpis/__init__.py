@@ -2,7 +2,8 @@
 
 Members and their growth, sign-ups, active members and rate, repurchase rate, member sales share,
 average ticket, points issued, redeemed and expired and the redemption rate, coupons used and their
-discount, per business day, week or month in the store's time zone, for a store, a region or the
+discount, members' satisfaction with their purchases (`satisfaction`: ratings, average, CSAT,
+response rate), per business day, week or month in the store's time zone, for a store, a region or the
 chain (`report`); the sleeping high-value members to call back (`sleeping`); and each staff code's
 sales, sign-ups, coupons and redemptions (`staff`). Read by the API (`/api/v1/kpis`), the CLI
 (`loyalty kpis`) and the console's dashboard; issue #26's targets and league tables build on the same
@@ -24,6 +25,7 @@ from loyalty.services.kpis.schemas import (
     Bucket,
     Figures,
     KpiReport,
+    Satisfaction,
     Sleeping,
     SleepingMember,
     StaffFigures,
@@ -44,6 +46,7 @@ __all__ = [
     "Figures",
     "KpiReport",
     "Period",
+    "Satisfaction",
     "Sleeping",
     "SleepingMember",
     "StaffFigures",

@@ -109,25 +109,10 @@ def calendar(period: str, first: date | None, last: date | None, today: date) ->
         raise InvalidInput.field(
             "period", "period must be one of {choices}", CODE, {"choices": ", ".join(PERIODS)}
         )
-    check_day("to", last)
-    check_day("from", first)
-    last = today if last is None else last
-    if last > today:
-        raise InvalidInput.field(
-            "to",
-            "to ({to}) is after today ({today})",
-            CODE,
-            {"to": last.isoformat(), "today": today.isoformat()},
-        )
+    last = range_end(first, last, today)
     if first is None:
         first = max(_back(bucket_start(last, period), period, DEFAULT_BUCKETS[period] - 1), EARLIEST)
-    elif first > last:
-        raise InvalidInput.field(
-            "from",
-            "from ({from_}) is after to ({to})",
-            CODE,
-            {"from_": first.isoformat(), "to": last.isoformat()},
-        )
+    check_order(first, last)
     first = bucket_start(first, period)
     cal = Calendar(period, first, last)
     count = len(cal.buckets)
@@ -139,6 +124,33 @@ def calendar(period: str, first: date | None, last: date | None, today: date) ->
             {"count": count, "period": period, "max": MAX_BUCKETS[period]},
         )
     return cal
+
+
+def range_end(first: date | None, last: date | None, today: date) -> date:
+    """The range's last day (`today` when `last` is None), both days checked: INVALID_INPUT naming
+    `to` or `from` for a day out of the KPIs' years, `to` for a day after today."""
+    check_day("to", last)
+    check_day("from", first)
+    last = today if last is None else last
+    if last > today:
+        raise InvalidInput.field(
+            "to",
+            "to ({to}) is after today ({today})",
+            CODE,
+            {"to": last.isoformat(), "today": today.isoformat()},
+        )
+    return last
+
+
+def check_order(first: date, last: date) -> None:
+    """INVALID_INPUT naming `from` when the range ends before it starts."""
+    if first > last:
+        raise InvalidInput.field(
+            "from",
+            "from ({from_}) is after to ({to})",
+            CODE,
+            {"from_": first.isoformat(), "to": last.isoformat()},
+        )
 
 
 def check_range(name: str, value: int, low: int, high: int) -> None:

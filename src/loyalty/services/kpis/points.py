@@ -19,7 +19,8 @@ from loyalty.services.kpis.local_days import as_date
 from loyalty.services.kpis.scope import Scope
 
 
-def _accounts(conn: Connection, kind: str) -> list[int]:
+def accounts_of_kind(conn: Connection, kind: str) -> list[int]:
+    """The ids of every merchant's system account of `kind` (`redeemed`, `expired`)."""
     return [int(i) for i in conn.execute(select(accounts.c.id).where(accounts.c.kind == kind)).scalars()]
 
 
@@ -27,7 +28,7 @@ def daily_redeemed(conn: Connection, scope: Scope) -> dict[date, int]:
     """Points spent as payment at the scope's stores on each business day (net of any posting that
     took points back off a `redeemed` account)."""
     out: dict[date, int] = defaultdict(int)
-    redeemed = _accounts(conn, "redeemed")
+    redeemed = accounts_of_kind(conn, "redeemed")
     if not redeemed:
         return {}
     for zone in scope.zones:
@@ -53,7 +54,7 @@ def daily_expired(conn: Connection, scope: Scope) -> dict[date, int]:
     """Points of the scope's members that expiry runs took on each business day (in the zone of each
     member's store): one pass over the runs' member legs for every zone."""
     out: dict[date, int] = defaultdict(int)
-    expired = _accounts(conn, "expired")
+    expired = accounts_of_kind(conn, "expired")
     if not expired:
         return {}
     run = postings.alias("run")

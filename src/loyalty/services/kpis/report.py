@@ -17,17 +17,17 @@ from loyalty.services.common import default_programme, read
 from loyalty.services.kpis import members as members_kpis
 from loyalty.services.kpis import points as points_kpis
 from loyalty.services.kpis import sales as sales_kpis
+from loyalty.services.kpis import satisfaction as satisfaction_kpis
 from loyalty.services.kpis.coupons import daily_coupons
 from loyalty.services.kpis.periods import calendar, check_range, today_in
 from loyalty.services.kpis.schemas import (
     Bucket,
     KpiReport,
-    StoreRef,
     Summary,
     mean_minor,
     rate,
 )
-from loyalty.services.kpis.scope import make_scope
+from loyalty.services.kpis.scope import make_scope, store_refs
 from loyalty.services.kpis.sleeping import sleeping_members
 
 #: "active": bought in the last 90 days (as the demo's headline and the analytics report count it)
@@ -82,7 +82,7 @@ def _report(
     check_range("active_days", active_days, 1, MAX_ACTIVE_DAYS)
     check_range("sleeping", sleeping, 0, MAX_SLEEPING)
     with read(ctx) as conn:
-        every = [StoreRef.model_validate(r._asdict()) for r in conn.execute(_STORES)]
+        every = store_refs(conn)
         store = None
         if store_id is not None:
             store = next((s for s in every if s.id == store_id), None)
@@ -106,8 +106,9 @@ def _report(
         at_end, active = members_kpis.active_members(conn, scope, active_days)
         asleep = sleeping_members(conn, scope, active_days, sleeping)
         used = daily_coupons(conn, scope)
-        currency = _currency(conn, ctx)
-    daily = _Days(receipts, refunds, joined, redeemed, expired, used)
+        rated = satisfaction_kpis.daily_ratings(conn, scope)
+        currency = report_currency(conn, ctx)
+    daily = _Days(receipts, refunds, joined, redeemed, expired, used, rated)
     series = []
     members_then = before
     for bucket in cal.buckets:
@@ -140,10 +141,8 @@ def _report(
     )
 
 
-_STORES = select(stores.c.id, stores.c.code, stores.c.name, stores.c.timezone).order_by(stores.c.id)
-
-
-def _currency(conn: Connection, ctx: Context) -> str:
+def report_currency(conn: Connection, ctx: Context) -> str:
+    """The currency a report's money is in: the programme's (the settings' before there is one)."""
     try:
         return default_programme(conn).currency
     except NotFound:  # no programme yet: nothing was sold either
@@ -169,6 +168,7 @@ class _Days:
         redeemed: dict[date, int],
         expired: dict[date, int],
         coupons: dict[date, tuple[int, int]],
+        ratings: dict[date, satisfaction_kpis.Ratings] | None = None,
     ) -> None:
         self.receipts = receipts
         self.refunds = refunds
@@ -176,6 +176,7 @@ class _Days:
         self.redeemed = redeemed
         self.expired = expired
         self.coupons = coupons
+        self.ratings = ratings or {}
 
     def figures(self, buckets: list[date], span: list[date], members_before: int) -> dict[str, Any]:
         """The `Figures` of the `buckets` (by their first day) covering the days of `span`, the members
@@ -221,4 +222,5 @@ class _Days:
             "redemption_rate": rate(redeemed, r.points_issued),
             "coupons_used": sum(self.coupons.get(d, (0, 0))[0] for d in span),
             "coupon_discount_minor": sum(self.coupons.get(d, (0, 0))[1] for d in span),
+            "satisfaction": satisfaction_kpis.over(self.ratings, span).figures(r.member_tickets),
         }

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 #: rates are kept to four decimals (a tenth of a percent point shown as 12.3 %)
 RATE_PLACES = Decimal("0.0001")
@@ -31,6 +31,32 @@ def mean_minor(total: int, count: int) -> int | None:
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+#: average ratings are kept to two decimals (4.35 of 5)
+RATING_PLACES = Decimal("0.01")
+
+
+def mean_rating(total: int, count: int) -> Decimal | None:
+    """The mean of `count` ratings summing to `total`, to two decimals (half to even)."""
+    if count <= 0:
+        return None
+    return (Decimal(total) / Decimal(count)).quantize(RATING_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+class Satisfaction(_Model):
+    """Members' ratings (1 to 5) of the stretch's sales (`kpis.satisfaction`), counted on the business
+    day of the sale rated, at the store that made it."""
+
+    #: ratings given, and those of them of 4 or 5
+    ratings: int = 0
+    satisfied: int = 0
+    #: the mean rating (4.35), None without ratings
+    average_rating: Decimal | None = None
+    #: CSAT: satisfied ratings against all ratings
+    csat: Decimal | None = None
+    #: response rate: rated sales against the members' sales (receipts naming a member)
+    response_rate: Decimal | None = None
 
 
 class StoreRef(_Model):
@@ -80,6 +106,8 @@ class Figures(_Model):
     #: took off, on the day of the sale
     coupons_used: int = 0
     coupon_discount_minor: int = 0
+    #: members' ratings of the stretch's sales
+    satisfaction: Satisfaction = Field(default_factory=Satisfaction)
 
 
 class Bucket(Figures):
@@ -194,6 +222,8 @@ class StaffFigures(_Model):
     coupon_discount_minor: int
     #: points spent as payment on their sales (redemptions naming an order they rang)
     points_redeemed: int
+    #: members' ratings of the sales they rang
+    satisfaction: Satisfaction = Field(default_factory=Satisfaction)
 
 
 class StaffReport(_Model):

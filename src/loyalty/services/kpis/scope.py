@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, or_
+from sqlalchemy import Connection, and_, case, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from loyalty.db.core_tables import members
+from loyalty.db.core_tables import members, stores
 from loyalty.services.kpis.local_days import local_day
 from loyalty.services.kpis.periods import Calendar, day_start
 from loyalty.services.kpis.schemas import StoreRef
@@ -109,3 +109,11 @@ def make_scope(
         for name, ids in sorted(by_zone.items())
     )
     return Scope(store=store, calendar=calendar, zone=zone, zones=zones, dialect=dialect, chain=whole)
+
+
+_STORE_REFS = select(stores.c.id, stores.c.code, stores.c.name, stores.c.timezone).order_by(stores.c.id)
+
+
+def store_refs(conn: Connection) -> list[StoreRef]:
+    """Every store a report may cover (its id, code, name and time zone), in id order."""
+    return [StoreRef.model_validate(r._asdict()) for r in conn.execute(_STORE_REFS)]

@@ -12,7 +12,9 @@ that posted it, `domain.staff`), who signed a member up their `registered_by`. P
 * new members: the scope's active members they signed up on the range's days;
 * coupons used at their sales (those given back by a full return left out) and what they took off;
 * points redeemed: points spent as payment at the scope's stores on the range's days, by
-  redemptions naming an order they rang.
+  redemptions naming an order they rang;
+* satisfaction: members' ratings of the sales they rang in the range (`kpis.satisfaction`), the
+  response rate against their members' receipts.
 
 Sales, sign-ups and redemptions that name nobody (or no order) make one row of their own, `staff`
 None, listed last. Money in minor units; rates as `kpis.schemas.rate`.
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -34,11 +36,12 @@ from loyalty.db.offer_tables import coupon_uses
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.services.common import read
 from loyalty.services.kpis.members import ACTIVE
-from loyalty.services.kpis.periods import CODE, EARLIEST, Calendar, check_day, today_in
-from loyalty.services.kpis.points import _accounts
-from loyalty.services.kpis.report import _STORES, _currency
-from loyalty.services.kpis.schemas import StaffFigures, StaffReport, StoreRef, mean_minor, rate
-from loyalty.services.kpis.scope import Scope, make_scope
+from loyalty.services.kpis.periods import CODE, EARLIEST, Calendar, check_order, range_end, today_in
+from loyalty.services.kpis.points import accounts_of_kind
+from loyalty.services.kpis.report import report_currency
+from loyalty.services.kpis.satisfaction import Ratings, staff_ratings
+from loyalty.services.kpis.schemas import StaffFigures, StaffReport, mean_minor, rate
+from loyalty.services.kpis.scope import Scope, make_scope, store_refs
 
 #: the longest range of the KPIs by staff, in days (five years, as a monthly KPI report's)
 MAX_DAYS = 1_830
@@ -49,24 +52,9 @@ DEFAULT_DAYS = 30
 def _days(start: date | None, end: date | None, today: date) -> Calendar:
     """The business days [start, end], checked as a KPI report's range is (`periods.calendar`, the
     same errors) but as one stretch without buckets, so up to `MAX_DAYS` days long."""
-    check_day("to", end)
-    check_day("from", start)
-    last = today if end is None else end
-    if last > today:
-        raise InvalidInput.field(
-            "to",
-            "to ({to}) is after today ({today})",
-            CODE,
-            {"to": last.isoformat(), "today": today.isoformat()},
-        )
+    last = range_end(start, end, today)
     first = max(last - timedelta(days=DEFAULT_DAYS - 1), EARLIEST) if start is None else start
-    if first > last:
-        raise InvalidInput.field(
-            "from",
-            "from ({from_}) is after to ({to})",
-            CODE,
-            {"from_": first.isoformat(), "to": last.isoformat()},
-        )
+    check_order(first, last)
     days = (last - first).days + 1
     if days > MAX_DAYS:
         raise InvalidInput.field(
@@ -92,6 +80,7 @@ class _Tally:
     coupons_used: int = 0
     coupon_discount_minor: int = 0
     points_redeemed: int = 0
+    ratings: Ratings = field(default_factory=Ratings)
 
     def figures(self, staff: str | None) -> StaffFigures:
         net = self.sales_minor - self.refunds_minor
@@ -112,6 +101,7 @@ class _Tally:
             coupons_used=self.coupons_used,
             coupon_discount_minor=self.coupon_discount_minor,
             points_redeemed=self.points_redeemed,
+            satisfaction=self.ratings.figures(self.member_tickets),
         )
 
 
@@ -128,7 +118,7 @@ def staff_kpis(
     days); STORE_NOT_FOUND for an unknown store, KPI_QUERY_INVALID naming a bad `from` or `to`
     (after today, `from` after `to`, more than `MAX_DAYS` days)."""
     with read(ctx) as conn:
-        every = [StoreRef.model_validate(r._asdict()) for r in conn.execute(_STORES)]
+        every = store_refs(conn)
         chosen = every
         if store_ids is not None:
             known = {s.id: s for s in every}
@@ -149,7 +139,9 @@ def staff_kpis(
         _sign_ups(conn, scope, tally)
         _coupons(conn, scope, tally)
         _redeemed(conn, scope, tally)
-        currency = _currency(conn, ctx)
+        for code, rated in staff_ratings(conn, scope).items():
+            tally[code].ratings.add(rated)
+        currency = report_currency(conn, ctx)
     rows = [t.figures(code) for code, t in tally.items()]
     rows.sort(key=lambda f: (f.staff is None, -f.net_sales_minor, -f.new_members, f.staff or ""))
     return StaffReport(
@@ -262,7 +254,7 @@ def _redeemed(conn: Connection, scope: Scope, tally: dict[str | None, _Tally]) -
     """Points spent as payment at the scope's stores on the range's days (the merchants' `redeemed`
     accounts' postings, as the store's KPIs read them), per staff code of the order each redemption
     names (none: the row of nobody named)."""
-    redeemed = _accounts(conn, "redeemed")
+    redeemed = accounts_of_kind(conn, "redeemed")
     if not redeemed:
         return
     sale = and_(purchases.c.store_id == transfers.c.store_id, purchases.c.order_id == transfers.c.order_id)

@@ -66,9 +66,11 @@ def _positive(value: int | None, field: str, most: int) -> int | None:
     return value
 
 
-def _check_period(now: datetime, valid_from: datetime | None, valid_to: datetime | None) -> None:
+def _check_period(
+    now: datetime, valid_from: datetime | None, valid_to: datetime | None, prefix: str = ""
+) -> None:
     """The period's given ends: aware, at most a day in the past and `MAX_AHEAD` ahead."""
-    for name, value in (("valid_from", valid_from), ("valid_to", valid_to)):
+    for name, value in ((f"{prefix}valid_from", valid_from), (f"{prefix}valid_to", valid_to)):
         if value is None:
             continue
         if value.tzinfo is None:
@@ -111,20 +113,40 @@ def define_offer(
 ) -> OfferOut:
     """Define an offer (all of it or nothing, audited); OFFER_EXISTS when its code is taken. The
     definition's fields are named with `prefix` (`offer.percent` where a request nests it)."""
-    spec = parse_offer(raw, prefix)
-    limits = limits or OfferLimits()
+    checked = check_offer(ctx, raw, limits=limits, valid_from=valid_from, valid_to=valid_to, prefix=prefix)
+    with ctx.engine.begin() as conn:
+        pid = programme_id_of(conn, programme)
+        return insert_offer(conn, ctx, pid, checked, actor or SYSTEM, prefix)
+
+
+@dataclass(frozen=True)
+class CheckedOffer:
+    """A definition found valid with its limits and period (`check_offer`), ready to write."""
+
+    raw: dict[str, Any]
+    spec: OfferSpec
+    limits: OfferLimits
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+def check_limits(limits: OfferLimits, spec: OfferSpec, prefix: str = "") -> None:
+    """Refuse limits out of range, or use limits on a promotion (fields named with `prefix`)."""
     for value, field, most in (
         (limits.per_member, "per_member", MAX_PER_MEMBER),
         (limits.max_uses, "max_uses", MAX_USES),
         (limits.budget_minor, "budget", MAX_BUDGET_MINOR),
         (limits.validity_days, "validity_days", MAX_VALIDITY_DAYS),
     ):
-        _positive(value, field, most)
+        _positive(value, f"{prefix}{field}", most)
     if limits.activation_days < 0:
-        raise InvalidInput.field("activation_days", "must not be negative", "OFFER_INVALID")
+        raise InvalidInput.field(f"{prefix}activation_days", "must not be negative", "OFFER_INVALID")
     if limits.activation_days > MAX_ACTIVATION_DAYS:
         raise InvalidInput.field(
-            "activation_days", "must be at most {most}", "OFFER_INVALID", {"most": MAX_ACTIVATION_DAYS}
+            f"{prefix}activation_days",
+            "must be at most {most}",
+            "OFFER_INVALID",
+            {"most": MAX_ACTIVATION_DAYS},
         )
     if spec.automatic:  # no coupon to count on: a promotion runs for its period, without use limits
         for value, field in (
@@ -134,45 +156,85 @@ def define_offer(
         ):
             if value is not None:
                 raise InvalidInput.field(
-                    field, "a promotion has no use limits: give it an end instead", "OFFER_INVALID"
+                    f"{prefix}{field}",
+                    "a promotion has no use limits: give it an end instead",
+                    "OFFER_INVALID",
                 )
-    now = ctx.now()
-    _check_period(now, valid_from, valid_to)
+
+
+def check_period(
+    now: datetime, valid_from: datetime | None, valid_to: datetime | None, prefix: str = ""
+) -> datetime:
+    """When an offer given this period starts (`now` without `valid_from`); refused naming the field."""
+    _check_period(now, valid_from, valid_to, prefix)
     start = valid_from or now
     if valid_to is not None and valid_to <= start:
-        raise InvalidInput.field("valid_to", "must be after valid_from", "OFFER_INVALID")
-    with ctx.engine.begin() as conn:
-        pid = programme_id_of(conn, programme)
-        check_references(conn, spec.when, prefix)
-        if conn.execute(
-            select(offers.c.id).where(offers.c.programme_id == pid, offers.c.code == spec.code)
-        ).first():
-            raise InvalidInput.field(
-                f"{prefix}code", "an offer {code} exists already", "OFFER_EXISTS", {"code": spec.code}
-            )
-        definition = raw | {"code": spec.code}
-        values = {
-            "programme_id": pid,
-            "code": spec.code,
-            "name": spec.name,
-            "kind": spec.kind,
-            "definition": definition,
-            "valid_from": start,
-            "valid_to": valid_to,
-            "activation_days": limits.activation_days,
-            "validity_days": limits.validity_days,
-            "per_member_limit": limits.per_member,
-            "max_uses": limits.max_uses,
-            "budget_minor": limits.budget_minor,
-            "uses": 0,
-            "discounted_minor": 0,
-            "created_at": now,
-            "created_by": (actor or SYSTEM).id,
-            "automatic": spec.automatic,
-        }
-        oid = conn.execute(insert(offers).values(**values).returning(offers.c.id)).scalar_one()
-        audit.record(conn, actor or SYSTEM, "offer.define", "offer", spec.code, None, values, at=now)
-        return offer_out(conn.execute(select(offers).where(offers.c.id == oid)).one())
+        raise InvalidInput.field(f"{prefix}valid_to", "must be after valid_from", "OFFER_INVALID")
+    return start
+
+
+def check_offer(
+    ctx: Context,
+    raw: dict[str, Any],
+    *,
+    limits: OfferLimits | None = None,
+    valid_from: datetime | None = None,
+    valid_to: datetime | None = None,
+    prefix: str = "",
+    limits_prefix: str = "",
+) -> CheckedOffer:
+    """The checks of `define_offer` that need no database: the definition, its limits and period."""
+    spec = parse_offer(raw, prefix)
+    limits = limits or OfferLimits()
+    check_limits(limits, spec, limits_prefix)
+    start = check_period(ctx.now(), valid_from, valid_to, limits_prefix)
+    return CheckedOffer(raw, spec, limits, start, valid_to)
+
+
+def offer_values(checked: CheckedOffer) -> dict[str, Any]:
+    """The stored columns an offer's definition, limits and period set."""
+    limits = checked.limits
+    return {
+        "name": checked.spec.name,
+        "kind": checked.spec.kind,
+        "definition": checked.raw | {"code": checked.spec.code},
+        "valid_from": checked.valid_from,
+        "valid_to": checked.valid_to,
+        "activation_days": limits.activation_days,
+        "validity_days": limits.validity_days,
+        "per_member_limit": limits.per_member,
+        "max_uses": limits.max_uses,
+        "budget_minor": limits.budget_minor,
+        "automatic": checked.spec.automatic,
+    }
+
+
+def insert_offer(
+    conn: Connection, ctx: Context, pid: int, checked: CheckedOffer, actor: Actor, prefix: str = ""
+) -> OfferOut:
+    """Write a checked offer in the caller's transaction (audited); its stores and tiers must exist
+    and its code be free (OFFER_EXISTS)."""
+    spec = checked.spec
+    check_references(conn, spec.when, prefix)
+    if conn.execute(
+        select(offers.c.id).where(offers.c.programme_id == pid, offers.c.code == spec.code)
+    ).first():
+        raise InvalidInput.field(
+            f"{prefix}code", "an offer {code} exists already", "OFFER_EXISTS", {"code": spec.code}
+        )
+    now = ctx.now()
+    values = {
+        "programme_id": pid,
+        "code": spec.code,
+        **offer_values(checked),
+        "uses": 0,
+        "discounted_minor": 0,
+        "created_at": now,
+        "created_by": actor.id,
+    }
+    oid = conn.execute(insert(offers).values(**values).returning(offers.c.id)).scalar_one()
+    audit.record(conn, actor, "offer.define", "offer", spec.code, None, values, at=now)
+    return offer_out(conn.execute(select(offers).where(offers.c.id == oid)).one())
 
 
 def offer_by_code(conn: Connection, code: str, programme: str | None = None) -> OfferOut:

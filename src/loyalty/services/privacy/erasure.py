@@ -46,6 +46,7 @@ from loyalty.domain import cards
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.services import audit
+from loyalty.services.feedback.privacy import forget_comments
 from loyalty.services.members import erased
 
 #: the phone column of an erased record: `erased:` and its id (never a phone number, always unique)
@@ -114,6 +115,7 @@ def erase_member(ctx: Context, member_id: int, *, confirm: str, actor: Actor | N
         blanked = _blank_audit(conn, ids, [r.merged_into_id for r in records if r.merged_into_id])
         for r in records:
             conn.execute(update(members).where(members.c.id == r.id).values(**_anonymised(r, now)))
+        forget_comments(conn, ids)  # their words about their purchases (`services.feedback.privacy`)
         result = ErasureResult(
             member_id=member_id,
             erased_ids=ids,

@@ -19,11 +19,9 @@ from loyalty.api.security import Principal, mask_phone
 from loyalty.api.views import sees_pii
 from loyalty.i18n import formats, translator
 from loyalty.services.kpis import Bucket, KpiReport, StaffReport
+from loyalty.web.console.charts import AMBER, BRAND, LIGHT, Chart
 
 _ = translator("web")
-
-#: the charts' colours: the console's brand blue, a lighter blue, and its focus amber (for lines)
-BRAND, LIGHT, AMBER = "#0a4f8f", "#7fa7cf", "#b45f06"
 
 
 @dataclass
@@ -34,17 +32,6 @@ class Card:
     label: str
     value: str
     note: str = ""
-
-
-@dataclass
-class Chart:
-    """A chart's data for the script, and the same as a table."""
-
-    key: str
-    title: str
-    spec: str
-    headers: list[str]
-    rows: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -74,6 +61,8 @@ class StaffRow:
     new_members: str
     coupons_used: str
     points_redeemed: str
+    #: the average rating of the sales they rang and of how many ratings ("4.50 (12)"; — without)
+    rating: str = "—"
 
 
 @dataclass
@@ -199,7 +188,32 @@ def cards(report: KpiReport, locale: str) -> list[Card]:
             _("redemption rate {rate}", rate=_rate(s.redemption_rate, locale)),
         ),
         Card("points-expired", _("Points expired"), n(s.points_expired)),
+        satisfaction_card(report, locale),
     ]
+
+
+def _rating(average: Decimal | None, ratings: int, locale: str) -> str:
+    """An average rating with its count, as a table cell."""
+    if average is None:
+        return "—"
+    return f"{formats.number(average, locale, 2)} ({_number(ratings, locale)})"
+
+
+def satisfaction_card(report: KpiReport, locale: str) -> Card:
+    """Members' satisfaction with the range's sales: the average rating, CSAT and response rate."""
+    sat = report.summary.satisfaction
+    average = "—" if sat.average_rating is None else formats.number(sat.average_rating, locale, 2)
+    return Card(
+        "satisfaction",
+        _("Satisfaction"),
+        average,
+        _(
+            "CSAT {csat} of {ratings} ratings, response rate {rate}",
+            csat=_rate(sat.csat, locale),
+            ratings=_number(sat.ratings, locale),
+            rate=_rate(sat.response_rate, locale),
+        ),
+    )
 
 
 def charts(report: KpiReport, locale: str) -> list[Chart]:
@@ -334,6 +348,7 @@ def staff_rows(report: StaffReport, locale: str) -> list[StaffRow]:
             new_members=_number(f.new_members, locale),
             coupons_used=_number(f.coupons_used, locale),
             points_redeemed=_number(f.points_redeemed, locale),
+            rating=_rating(f.satisfaction.average_rating, f.satisfaction.ratings, locale),
         )
         for f in report.staff
     ]

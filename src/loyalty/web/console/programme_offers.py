@@ -1,7 +1,10 @@
 """The marketer's offers and coupons (`/console/programme/offers`): every offer in words with its
 status, uses, discount given and budget left; for marketers, an offer defined as YAML (checked whole,
 every bad field named), shared codes issued (shown once, to print or send), and an offer ended with
-a confirmation.
+a confirmation. The offer presets (coupon campaign, 满减 ladder, gift with purchase, tier discount)
+are picked and filled in here (`?preset=…`: the offer shown as the programme's YAML), and the whole
+programme — earning rules and offers — is downloaded (`/console/programme.yaml`) and imported back
+(`/console/programme/import`: checked first, or written all or nothing; `services.programme_document`).
 
 Reading needs `programme:read`, changing `programme:write`, through `services.offers` as the API's
 `/api/v1/offers` does, audited as the user's.
@@ -9,29 +12,39 @@ Reading needs `programme:read`, changing `programme:write`, through `services.of
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Any
 
 from fastapi import APIRouter
+from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from loyalty.domain.errors import DomainError
-from loyalty.i18n import translator
+from loyalty.i18n import marker, translate, translator
+from loyalty.services import idempotency, programme_document
 from loyalty.services.earning_rules import yaml_io
-from loyalty.services.offers import manage
+from loyalty.services.offers import manage, presets
 from loyalty.services.offers.book import OfferLimits, define_offer
 from loyalty.services.offers.coupons import issue_coupons
+from loyalty.services.request_hashes import request_hash
 from loyalty.web.offer_words import offer_words
 from loyalty.web.pages import ConsoleRoute, Page, StaffForm, StaffPage
 
 _ = translator("web")
+N_ = marker("web")
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 PATH = "/console/programme/offers"
 MAX_YAML = 20_000
+#: the longest programme document the console takes (the API and CLI take the whole body)
+MAX_DOCUMENT = 200_000
 #: the most shared codes one issue from the console makes (the API and CLI take more)
 MAX_CODES = 1_000
+#: the issue form's own key (`secrets.token_urlsafe(18)`: 24 characters)
+ISSUE_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 EXAMPLE = "code: spring-100-20\nname: 春季满100减20\nkind: ladder\nsteps:\n  - {over: 100, off: 20}\n"
 
 
@@ -41,10 +54,16 @@ def _render(
     text: str = EXAMPLE,
     errors: list[dict[str, str]] | None = None,
     issued: tuple[str, list[str]] | None = None,
+    document: str | None = None,
+    document_errors: list[dict[str, str]] | None = None,
+    checked: list[dict[str, str]] | None = None,
     status: int = 200,
 ) -> Response:
     currency = page.ctx.settings.currency
     offers = [(o, offer_words(o.offer.spec, currency)) for o in manage.list_offers(page.ctx)]
+    chosen, preset_errors = _preset(page)
+    if document is None and chosen is not None and chosen["entry"] is not None:
+        document = programme_document.dump({"offers": [chosen["entry"]]})
     return page.html(
         "console/programme_offers.html",
         {
@@ -55,9 +74,65 @@ def _render(
             "text": text,
             "errors": errors or [],
             "issued": issued,
+            "issue_key": secrets.token_urlsafe(18),
+            "presets": [
+                {
+                    "code": p.code,
+                    "title": presets.title(p, page.locale),
+                    "description": presets.description(p, page.locale),
+                }
+                for p in presets.PRESETS
+            ],
+            "preset": chosen,
+            "preset_errors": preset_errors,
+            "document": document or "",
+            "document_errors": document_errors or [],
+            "checked": checked,
         },
         status=status,
     )
+
+
+#: the query's fields a preset reads besides its parameters
+PRESET_FIELDS = ("code", "name")
+
+
+def _preset(page: Page) -> tuple[dict[str, Any] | None, list[dict[str, str]]]:
+    """The preset picked in the query (`?preset=ladder&code=…&steps=…`), its parameters as given or
+    by default, and its offer entry (None when a parameter cannot be read: then the errors say why)."""
+    query = page.request.query_params
+    code = query.get("preset")
+    if not code:
+        return None, []
+    try:
+        chosen = presets.preset(code)
+    except DomainError as exc:
+        return None, [{"field": "preset", "message": exc.localized(page.locale)}]
+    values = {name: (query.get(name) or "")[:200] for name, _default in chosen.params}
+    params = [{"name": n, "value": values[n] or default} for n, default in chosen.params]
+    given = {"code": (query.get("code") or "")[:40], "name": (query.get("name") or "")[:200]}
+    entry = None
+    errors: list[dict[str, str]] = []
+    try:
+        entry = presets.preset_offer(
+            code,
+            offer_code=given["code"] or None,
+            name=given["name"] or None,
+            values={k: v or None for k, v in values.items()},
+            locale=page.locale,
+        )
+    except DomainError as exc:
+        errors = exc.localized_errors(page.locale) or [
+            {"field": "preset", "message": exc.localized(page.locale)}
+        ]
+    picked = {
+        "code": code,
+        "title": presets.title(chosen, page.locale),
+        "params": params,
+        **given,
+        "entry": entry,
+    }
+    return picked, errors
 
 
 @router.get("/programme/offers")
@@ -130,17 +205,48 @@ def define(page: StaffPage, form: StaffForm) -> Response:
 
 @router.post("/programme/offers/{code}/issue")
 def issue(code: str, page: StaffPage, form: StaffForm) -> Response:
-    """Issue shared codes of offer `code` (shown once on the page that answers)."""
+    """Issue shared codes of offer `code` (shown once on the page that answers).
+
+    The form carries a key of its own (`issue_key`, fresh each time the page is drawn), kept with the
+    codes in their transaction as an Idempotency-Key is: the same form sent twice (a double click, a
+    reload) is answered the codes of the first, never a second batch."""
     page.require("programme:write")
     count, uses = _whole(_text(form, "count")), _whole(_text(form, "max_uses") or "1")
     if count is None or not 1 <= count <= MAX_CODES or uses is None or uses < 1:
         message = _("Give 1 to {n} codes, each usable at least once.", n=MAX_CODES)
         return _render(page, errors=[{"field": "count", "message": message}], status=422)
+    key = _text(form, "issue_key")
+    if not ISSUE_KEY.fullmatch(key):
+        message = _("The form has expired: issue the codes again from this page.")
+        return _render(page, errors=[{"field": "count", "message": message}], status=422)
+    scope, key = f"console:{page.staff.scope_key}", f"{key}:{code}"  # one page holds every offer's form
+    rhash = request_hash({"route": "console.offers.issue", "offer": code, "count": count, "max_uses": uses})
+    record = idempotency.Record(scope, key, rhash, render=lambda made: (201, {"codes": list(made.codes)}))
     try:
-        made = issue_coupons(page.ctx, code, count=count, max_uses=uses, actor=page.staff.to_actor())
+        issued = _issued_before(page, scope, key, rhash)
+        if issued is None:
+            try:
+                made = issue_coupons(
+                    page.ctx, code, count=count, max_uses=uses, actor=page.staff.to_actor(), record=record
+                )
+                issued = list(made.codes)
+            except IntegrityError:  # the same form, sent twice at once: the first one's codes
+                issued = _issued_before(page, scope, key, rhash)
+                if issued is None:
+                    raise
+    except idempotency.KeyReused:  # the page drawn before, sent again with other figures
+        message = _("The form has expired: issue the codes again from this page.")
+        return _render(page, errors=[{"field": "count", "message": message}], status=422)
     except DomainError as exc:
         return _render(page, errors=[{"field": "count", "message": exc.localized(page.locale)}], status=422)
-    return _render(page, issued=(code, list(made.codes)))
+    return _render(page, issued=(code, issued))
+
+
+def _issued_before(page: Page, scope: str, key: str, rhash: str) -> list[str] | None:
+    """The codes this very form issued already (None: it has not been sent before)."""
+    with page.ctx.engine.connect() as conn:
+        found = idempotency.find(conn, scope, key, rhash)
+    return None if found is None else [str(c) for c in found.response["codes"]]
 
 
 @router.post("/programme/offers/{code}/end")
@@ -156,3 +262,73 @@ def end(code: str, page: StaffPage, form: StaffForm) -> Response:
     except DomainError as exc:
         return _render(page, errors=[{"field": "confirm", "message": exc.localized(page.locale)}], status=422)
     return page.redirect(PATH, flash=_("Offer {code} ended.", code=code))
+
+
+@router.get("/programme.yaml")
+def programme_yaml(page: StaffPage) -> Response:
+    """The whole programme (earning rules and offers) as YAML, to keep in git and import back."""
+    page.require("programme:read")
+    stamp = page.ctx.now().strftime("%Y%m%d-%H%M")
+    return Response(
+        programme_document.export_yaml(page.ctx),
+        media_type=f"{programme_document.MEDIA_TYPE}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="programme-{stamp}.yaml"'},
+    )
+
+
+#: what an import's dry run says of each rule and offer, in the reader's language
+ACTIONS = {
+    "new": N_("new"),
+    "changed": N_("changed"),
+    "unchanged": N_("unchanged"),
+    "retired": N_("retired"),
+    "ended": N_("ended"),
+    "kept": N_("kept (not in the document)"),
+}
+
+
+@router.post("/programme/import")
+def import_programme(page: StaffPage, form: StaffForm) -> Response:
+    """Check the whole programme typed or pasted as YAML (action=check: what would change) or import
+    it (all or nothing, audited); refused beside the box, naming each bad field."""
+    page.require("programme:write")
+    text = _text(form, "document")
+    saving = _text(form, "action") != "check"
+    retire = _text(form, "retire_missing") == "yes"
+
+    def refused(errors: list[dict[str, str]]) -> Response:
+        return _render(page, document=text, document_errors=errors, status=422)
+
+    if not text.strip() or len(text) > MAX_DOCUMENT:
+        return refused(
+            [
+                {
+                    "field": "document",
+                    "message": _("Paste the programme as YAML (at most {n} characters).", n=MAX_DOCUMENT),
+                }
+            ]
+        )
+    try:
+        result = programme_document.import_document(
+            page.ctx, text, retire_missing=retire, dry_run=not saving, actor=page.staff.to_actor()
+        )
+    except DomainError as exc:
+        return refused(
+            exc.localized_errors(page.locale)
+            or [{"field": "document", "message": exc.localized(page.locale)}]
+        )
+    rows = [
+        {"what": _("rule"), "code": c.code, "action": translate("web", ACTIONS[c.action])}
+        for c in result.rules or []
+    ] + [
+        {"what": _("offer"), "code": c.code, "action": translate("web", ACTIONS[c.action])}
+        for c in result.offers or []
+    ]
+    if not saving:
+        return _render(page, document=text, checked=rows)
+    if result.unchanged:
+        return page.redirect(PATH, flash=_("Nothing changed: the programme is as the document says."))
+    changed = [
+        f"{r['code']} ({r['action']})" for r in rows if r["action"] != translate("web", ACTIONS["unchanged"])
+    ]
+    return page.redirect(PATH, flash=_("Imported: {changes}.", changes=", ".join(changed)))

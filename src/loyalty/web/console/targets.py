@@ -6,8 +6,9 @@ What to show is chosen with a GET form (month, metric, region; no personal data)
 `kpis:read`, as the dashboard: a store manager sees their own stores (their places in the league with
 their ranks among all), chain-wide roles the chain. For admins (`targets:write`), a form sets the
 month's plan (the chain's target and how to break it down, ticked to confirm, as it replaces the plan
-in force) and another changes one store's target; both CSRF-checked, through `services.targets` as
-the API's `/api/v1/targets`, audited as the user's, and confirmed by a message once done.
+in force), another changes one store's target, and a third the alert thresholds (when a store counts as
+behind); all CSRF-checked, through `services.targets` as the API's `/api/v1/targets`, audited as the
+user's, and confirmed by a message once done.
 """
 
 from __future__ import annotations
@@ -33,7 +34,20 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 PATH = "/console/targets"
 #: the fields of the page's forms, whose errors show beside them
-FIELDS = {"month", "metric", "region", "chain_target", "method", "step", "note", "confirm", "store", "target"}
+FIELDS = {
+    "month",
+    "metric",
+    "region",
+    "chain_target",
+    "method",
+    "step",
+    "note",
+    "confirm",
+    "store",
+    "target",
+    "behind_points",
+    "forecast_pct",
+}
 
 
 def _text(form: FormData, name: str, limit: int = 200) -> str:
@@ -220,3 +234,42 @@ def _figure(metric: str, value: int, currency: str | None, locale: str) -> str:
     if metric in {"sales", "member_sales"} and currency is not None:
         return formats.money(value, currency, locale)
     return formats.number(value, locale)
+
+
+def _threshold(text: str, field: str, errors: dict[str, str], high: int) -> int | None:
+    """A typed threshold as a whole number, or None with the error beside `field` (the range is the
+    service's to check, so the page and the API refuse the same values alike)."""
+    try:
+        return int(text)
+    except ValueError:
+        errors[field] = _("Type a whole number from 0 to {high}.", high=high)
+        return None
+
+
+@router.post("/targets/alert-rules")
+def set_alert_rules(page: StaffPage, form: StaffForm) -> Response:
+    """Change when a store counts as behind: its progress trailing the time gone by more than
+    `behind_points` points, or its forecast under `forecast_pct` % of its target (audited)."""
+    page.require("targets:write")
+    given = {name: _text(form, name, 20) for name in ("month", "metric", "behind_points", "forecast_pct")}
+    month, metric = given["month"] or targets.this_month(page.ctx), given["metric"] or "sales"
+    errors: dict[str, str] = {}
+    behind = _threshold(given["behind_points"], "behind_points", errors, 100)
+    forecast = _threshold(given["forecast_pct"], "forecast_pct", errors, 200)
+    if errors or behind is None or forecast is None:
+        return _render(page, month, metric, errors=errors, given=given, status=422)
+    try:
+        rules = targets.set_alert_rules(
+            page.ctx, page.staff.to_actor(), behind_points=behind, forecast_pct=forecast
+        )
+    except DomainError as exc:
+        return _render(
+            page, month, metric, errors=forms.field_errors(exc, page.locale, FIELDS), given=given, status=422
+        )
+    message = _(
+        "A store now counts as behind when it trails the time gone by more than {points} points "
+        "or its forecast falls below {pct} % of its target.",
+        points=rules.behind_points,
+        pct=rules.forecast_pct,
+    )
+    return page.redirect(_here(month, metric), flash=message)

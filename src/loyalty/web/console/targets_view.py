@@ -7,11 +7,12 @@ progress against time (JSON for `static/dashboard.js`, with a table saying the s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from loyalty.i18n import formats, marker, translator
 from loyalty.services.targets import Alert, League, Progress, Standing
+from loyalty.web.console.charts import AMBER, BRAND, Chart
 
 _ = translator("web")
 N_ = marker("web")
@@ -37,8 +38,6 @@ BREAKDOWNS = {
     "equal": N_("Equally"),
 }
 MONEY = frozenset({"sales", "member_sales"})
-#: the chart's colours (the dashboard's brand blue and focus amber)
-BRAND, AMBER = "#0a4f8f", "#b45f06"
 
 
 @dataclass
@@ -71,15 +70,6 @@ class Place:
     ahead: str
     standing: str
     behind: bool
-
-
-@dataclass
-class Chart:
-    key: str
-    title: str
-    spec: str
-    headers: list[str]
-    rows: list[list[str]] = field(default_factory=list)
 
 
 @dataclass

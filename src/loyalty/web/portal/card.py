@@ -26,6 +26,7 @@ from loyalty.services.schemas import MemberUpdate
 from loyalty.web.console.views import MOVEMENT_NAMES, Expiring, MemberView, Movement
 from loyalty.web.pages import Page
 from loyalty.web.portal.access import MemberForm, MemberPage, PortalRoute
+from loyalty.web.portal.feedback import rating_states
 
 _ = translator("web")
 
@@ -88,9 +89,14 @@ async def card(page: MemberPage) -> Response:
 
 @router.get("/history")
 async def history(page: MemberPage) -> Response:
-    """The points history with the reason of each movement, and the member's purchases."""
+    """The points history with the reason of each movement, and the member's purchases with their
+    ratings (or the form to rate them)."""
     view = await run_in_threadpool(_view, page, history=True)
-    return page.html("portal/history.html", {"view": view, "movement_names": MOVEMENT_NAMES})
+    ratings = await run_in_threadpool(
+        rating_states, page.ctx, _member_id(page), view.receipts or [], page.ctx.now()
+    )
+    values = {"view": view, "movement_names": MOVEMENT_NAMES, "ratings": ratings}
+    return page.html("portal/history.html", values)
 
 
 @router.get("/profile")
