@@ -514,7 +514,7 @@ def profile_one(url: str, n: int = 300) -> dict[str, float]:
     from loyalty.api.app import create_app
     from loyalty.bootstrap import Context
 
-    store, key, members = _seed(url, 50)
+    store, key, members, _ = _seed(url, 50)
     ctx = Context.from_url(url)
     app = create_app(ctx)
     occurred = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")  # within the window

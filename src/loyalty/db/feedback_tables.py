@@ -3,9 +3,9 @@
 Why a table of its own rather than columns on `purchases`: a sale is written once by the till's hot
 path and never rewritten by the member; a rating comes days later, from another actor, with a follow-up
 of its own (a store manager calls back about a low rating and marks it handled). `purchase_id` is
-unique: a purchase is rated once, the database being the backstop of the service's check. The store
-and the staff code are copied from the sale (`purchases.staff`, core_0028) so that listing a store's
-feedback and counting the satisfaction KPI by staff read this table and the sale's key only.
+unique: a purchase is rated once, the database being the backstop of the service's check. The store,
+the staff code (`purchases.staff`, core_0028) and the time of the sale are copied from it, so that
+listing a store's feedback and counting the satisfaction KPI read this table only.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ feedback = Table(
     #: the sale's store and who rang it, as the sale named them
     Column("store_id", Id, ForeignKey("stores.id"), nullable=False),
     Column("staff", String(100), nullable=True),
+    #: when the sale was made (the sale's `occurred_at`): the KPIs count a rating on its sale's day
+    Column("sold_at", UTCDateTime(), nullable=False),
     Column("rating", SmallInteger, nullable=False),
     Column("comment", String(COMMENT_LENGTH), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
@@ -41,5 +43,7 @@ feedback = Table(
 )
 # A store's feedback newest first (the staff's list, the follow-up of low ratings).
 Index("ix_feedback_store_created", feedback.c.store_id, feedback.c.created_at)
+# A store's ratings by the time of the sales rated (the satisfaction KPI, without the sales).
+Index("ix_feedback_store_sold", feedback.c.store_id, feedback.c.sold_at, feedback.c.rating)
 
 FEEDBACK_TABLES = (feedback,)

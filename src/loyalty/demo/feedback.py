@@ -93,6 +93,7 @@ def rate_recent_sales(ctx: Context, seed: int = 42) -> dict[str, int]:
                     "member_id": r.member_id,
                     "store_id": r.store_id,
                     "staff": r.staff,
+                    "sold_at": r.occurred_at,
                     "rating": rating,
                     "comment": texts[int(picks[i]) % len(texts)]
                     if commented[i] or rating <= LOW_RATING

@@ -106,6 +106,7 @@ def rate_purchase(
                 "member_id": member_id,
                 "store_id": sale.store_id,
                 "staff": sale.staff,
+                "sold_at": sale.occurred_at,
                 "rating": rating,
                 "comment": text,
                 "created_at": now,

@@ -6,9 +6,10 @@ sales against the members' sales of the stretch, `Figures.member_tickets`) and t
 (the sale's staff code, copied beside the rating) add up as the sales do. A rating given after the
 report was made moves the figures of its sale's day, as a late return moves nothing but its own day.
 
-Ratings are few beside receipts: each zone's are read from the feedback of its stores joined to
-their sales by key, grouped by business day (`kpis.local_days`) in one pass. The average is a Decimal
-to two places, CSAT and the response rate rates as every other (`kpis.schemas.rate`).
+Each zone's ratings are one range of `ix_feedback_store_sold` per store (the sale's time is copied
+beside its rating), grouped by business day (`kpis.local_days`) in one pass, without the sales. The
+average is a Decimal to two places, CSAT and the response rate rates as every other
+(`kpis.schemas.rate`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from loyalty.db.core_tables import purchases
 from loyalty.db.feedback_tables import feedback
 from loyalty.domain.feedback import SATISFIED_FROM
 from loyalty.services.kpis.local_days import as_date
@@ -67,8 +67,8 @@ def _rated(zone: Zone) -> list[Any]:
     """The ratings of sales made at `zone`'s stores over its stretch."""
     return [
         feedback.c.store_id.in_(zone.store_ids),
-        purchases.c.occurred_at >= zone.lo,
-        purchases.c.occurred_at < zone.hi,
+        feedback.c.sold_at >= zone.lo,
+        feedback.c.sold_at < zone.hi,
     ]
 
 
@@ -80,17 +80,14 @@ def _sums() -> tuple[Any, ...]:
     )
 
 
-_JOINED = feedback.join(purchases, purchases.c.id == feedback.c.purchase_id)
-
-
 def daily_ratings(conn: Connection, scope: Scope) -> dict[date, Ratings]:
     """The ratings of the scope's sales, by the business day of the sale."""
     out: dict[date, Ratings] = defaultdict(Ratings)
     for zone in scope.zones:
         if not zone.store_ids:
             continue
-        day = scope.day(purchases.c.occurred_at, zone).label("day")
-        rated = select(day, feedback.c.rating).select_from(_JOINED).where(*_rated(zone)).subquery()
+        day = scope.day(feedback.c.sold_at, zone).label("day")
+        rated = select(day, feedback.c.rating).where(*_rated(zone)).subquery()
         rows = conn.execute(
             select(
                 rated.c.day,
@@ -112,7 +109,6 @@ def staff_ratings(conn: Connection, scope: Scope) -> dict[str | None, Ratings]:
             continue
         rows = conn.execute(
             select(feedback.c.staff, *_sums())
-            .select_from(_JOINED)
             .where(*_rated(zone))
             .group_by(feedback.c.staff)
         )
