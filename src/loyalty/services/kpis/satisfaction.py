@@ -108,9 +108,7 @@ def staff_ratings(conn: Connection, scope: Scope) -> dict[str | None, Ratings]:
         if not zone.store_ids:
             continue
         rows = conn.execute(
-            select(feedback.c.staff, *_sums())
-            .where(*_rated(zone))
-            .group_by(feedback.c.staff)
+            select(feedback.c.staff, *_sums()).where(*_rated(zone)).group_by(feedback.c.staff)
         )
         for staff, n, total, happy in rows:
             out[staff].add(Ratings(int(n), int(total), int(happy)))
