@@ -10,8 +10,9 @@ Services are imported inside the commands, so that `loyalty --help` stays quick.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -448,6 +449,7 @@ EffectiveFrom = Annotated[
         "now by default, never in the past."
     ),
 ]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Validate and say what would change.")]
 
 
 def _effective_from(text: str | None, zone: str) -> datetime | None:
@@ -485,6 +487,27 @@ def _read_file(path: str) -> str:
         fail(_("cannot read {path}: {reason}", path=path, reason=exc.strerror or str(exc)))
     except UnicodeDecodeError as exc:
         fail(_("cannot read {path}: {reason}", path=path, reason=str(exc)))
+
+
+def _import_file(
+    importer: Callable[..., Any], file: str, effective_from: str | None, retire_missing: bool, dry_run: bool
+) -> Any:
+    """FILE imported by `importer` (the rules' or the whole programme's); a refusal ends the command
+    with every bad field named."""
+    from loyalty.cli._core import context
+    from loyalty.domain.errors import DomainError
+
+    ctx = context()
+    try:
+        return importer(
+            ctx,
+            _read_file(file),
+            effective_from=_effective_from(effective_from, ctx.settings.timezone),
+            retire_missing=retire_missing,
+            dry_run=dry_run,
+        )
+    except DomainError as exc:
+        _rules_failed(exc)
 
 
 def _version_line(v: RuleVersion) -> str:
@@ -579,7 +602,7 @@ def rules_export(
 @rules_app.command("import")
 def rules_import(
     file: Annotated[str, typer.Argument(help="The YAML programme, as `export` writes it.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and say what would change.")] = False,
+    dry_run: DryRun = False,
     effective_from: EffectiveFrom = None,
     retire_missing: Annotated[
         bool, typer.Option("--retire-missing", help="Retire the rules in force that FILE leaves out.")
@@ -587,21 +610,9 @@ def rules_import(
 ) -> None:
     """Import a programme's rules from YAML: every rule checked first (errors name rules[i].field), then
     the new and changed ones defined, all or nothing (audited)."""
-    from loyalty.cli._core import context
-    from loyalty.domain.errors import DomainError
     from loyalty.services.earning_rules import yaml_io
 
-    ctx = context()
-    try:
-        result = yaml_io.import_rules(
-            ctx,
-            _read_file(file),
-            effective_from=_effective_from(effective_from, ctx.settings.timezone),
-            retire_missing=retire_missing,
-            dry_run=dry_run,
-        )
-    except DomainError as exc:
-        _rules_failed(exc)
+    result = _import_file(yaml_io.import_rules, file, effective_from, retire_missing, dry_run)
     actions = {
         "new": _("new"),
         "changed": _("changed"),
@@ -752,7 +763,7 @@ def _document_lines(result: object) -> list[str]:
 @app.command("import")
 def programme_import(
     file: Annotated[str, typer.Argument(help="The YAML programme, as `loyalty programme export` writes it.")],
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and say what would change.")] = False,
+    dry_run: DryRun = False,
     effective_from: EffectiveFrom = None,
     retire_missing: Annotated[
         bool,
@@ -762,21 +773,9 @@ def programme_import(
     """Import a whole programme (earning rules and offers) from YAML: everything checked first (errors
     name rules[i].field and offers[i].field), then written in one transaction, all or nothing (audited).
     An offer that has issued a coupon or discounted a sale is never changed in place."""
-    from loyalty.cli._core import context
-    from loyalty.domain.errors import DomainError
     from loyalty.services import programme_document
 
-    ctx = context()
-    try:
-        result = programme_document.import_document(
-            ctx,
-            _read_file(file),
-            effective_from=_effective_from(effective_from, ctx.settings.timezone),
-            retire_missing=retire_missing,
-            dry_run=dry_run,
-        )
-    except DomainError as exc:
-        _rules_failed(exc)
+    result = _import_file(programme_document.import_document, file, effective_from, retire_missing, dry_run)
     for line in _document_lines(result):
         typer.echo(line)
     if result.dry_run:

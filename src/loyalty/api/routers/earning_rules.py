@@ -12,6 +12,7 @@ staff their stores' only, a member their own (`/me/purchases/{id}/earning`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from loyalty.api.deps import CtxDep, MemberPrincipal, requires
 from loyalty.api.schemas import Money, PathId, aware, money
 from loyalty.api.security import Principal
+from loyalty.bootstrap import Context
 from loyalty.domain.errors import InvalidInput, NotFound, field_error
 from loyalty.services import programme_document
 from loyalty.services.earning_rules import book, yaml_io
@@ -235,6 +237,12 @@ _YAML_BODY: dict[str, Any] = {
 }
 
 
+DryRun = Annotated[bool, Query(description="Validate and say what would change; write nothing.")]
+EffectiveFrom = Annotated[
+    AwareDatetime | None, Query(description="When the changes start (now by default; never in the past).")
+]
+
+
 @router.get("/programme/rules.yaml", response_class=Response, responses=_YAML_RESPONSE)
 def export_rules(caller: Reader, ctx: CtxDep) -> Response:
     """The rules in force as a YAML document to keep in git and import back."""
@@ -246,23 +254,38 @@ async def import_rules(
     request: Request,
     caller: Writer,
     ctx: CtxDep,
-    dry_run: Annotated[bool, Query(description="Validate and say what would change; write nothing.")] = False,
+    dry_run: DryRun = False,
     retire_missing: Annotated[
         bool, Query(description="Retire the rules in force that the document leaves out.")
     ] = False,
-    effective_from: Annotated[
-        AwareDatetime | None, Query(description="When the changes start (now by default; never in the past).")
-    ] = None,
+    effective_from: EffectiveFrom = None,
 ) -> ImportOut:
     """Import a programme's rules from YAML (audited; every rule checked first, then all or nothing);
     `dry_run=true` only validates."""
+    result = await _imported(
+        yaml_io.import_rules, request, ctx, caller, effective_from, retire_missing, dry_run
+    )
+    return import_view(result)
+
+
+async def _imported(
+    importer: Callable[..., Any],
+    request: Request,
+    ctx: Context,
+    caller: Principal,
+    effective_from: datetime | None,
+    retire_missing: bool,
+    dry_run: bool,
+) -> Any:
+    """The body, as UTF-8 YAML text, imported by `importer` (the rules' or the whole programme's) in
+    the thread pool, as `caller`."""
     raw = await request.body()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidInput.field("yaml", "is not UTF-8 text", "RULES_YAML_INVALID") from None
-    result = await run_in_threadpool(
-        yaml_io.import_rules,
+    return await run_in_threadpool(
+        importer,
         ctx,
         text,
         effective_from=effective_from,
@@ -270,7 +293,6 @@ async def import_rules(
         dry_run=dry_run,
         actor=caller.to_actor(),
     )
-    return import_view(result)
 
 
 class OfferChangeOut(BaseModel):
@@ -333,30 +355,17 @@ async def import_programme(
     request: Request,
     caller: Writer,
     ctx: CtxDep,
-    dry_run: Annotated[bool, Query(description="Validate and say what would change; write nothing.")] = False,
+    dry_run: DryRun = False,
     retire_missing: Annotated[
         bool, Query(description="Retire the rules and end the offers that the document leaves out.")
     ] = False,
-    effective_from: Annotated[
-        AwareDatetime | None, Query(description="When the changes start (now by default; never in the past).")
-    ] = None,
+    effective_from: EffectiveFrom = None,
 ) -> DocumentImportOut:
     """Import a whole programme from YAML (audited; every rule and offer checked first, then one
     transaction, all or nothing); `dry_run=true` only validates. An offer that has issued a coupon or
     discounted a sale is refused a change (422 naming `offers[i]`): define a new code, end the old."""
-    raw = await request.body()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInput.field("yaml", "is not UTF-8 text", "RULES_YAML_INVALID") from None
-    result = await run_in_threadpool(
-        programme_document.import_document,
-        ctx,
-        text,
-        effective_from=effective_from,
-        retire_missing=retire_missing,
-        dry_run=dry_run,
-        actor=caller.to_actor(),
+    result = await _imported(
+        programme_document.import_document, request, ctx, caller, effective_from, retire_missing, dry_run
     )
     return DocumentImportOut(
         programme=result.programme,
