@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import Connection, Text, and_, bindparam, cast, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members
@@ -32,6 +33,7 @@ from loyalty.domain.errors import Conflict, InvalidInput
 from loyalty.domain.programme.offers import OfferSpec, parse_offer
 from loyalty.services import audit, idempotency
 from loyalty.services.offers.book import offer_by_code
+from loyalty.services.request_hashes import request_hash
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 16  # 16 × 5 bits = 80 bits
@@ -138,6 +140,36 @@ def _check_members(conn: Connection, member_ids: list[int]) -> None:
             "COUPON_ISSUE_INVALID",
             {"member_id": missing[0]},
         )
+
+
+def issue_shared_once(
+    ctx: Context, offer_code: str, *, count: int, max_uses: int, actor: Actor, scope: str, key: str
+) -> list[str]:
+    """`count` shared codes of `offer_code` issued under the caller's own key (a console form's): the
+    same request again, even at the same moment, is answered the first one's codes, never a second
+    batch; the key again with other figures raises `idempotency.KeyReused`."""
+    rhash = request_hash(
+        {"route": "offers.issue_shared", "offer": offer_code, "count": count, "uses": max_uses}
+    )
+    issued = _issued_before(ctx, scope, key, rhash)
+    if issued is not None:
+        return issued
+    record = idempotency.Record(scope, key, rhash, render=lambda made: (201, {"codes": list(made.codes)}))
+    try:
+        return list(
+            issue_coupons(ctx, offer_code, count=count, max_uses=max_uses, actor=actor, record=record).codes
+        )
+    except IntegrityError:  # the same request, sent twice at once: the first one's codes
+        issued = _issued_before(ctx, scope, key, rhash)
+        if issued is None:
+            raise
+        return issued
+
+
+def _issued_before(ctx: Context, scope: str, key: str, rhash: str) -> list[str] | None:
+    with ctx.engine.connect() as conn:
+        found = idempotency.find(conn, scope, key, rhash)
+    return None if found is None else [str(c) for c in found.response["codes"]]
 
 
 def issue_in(

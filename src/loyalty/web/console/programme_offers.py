@@ -17,7 +17,6 @@ import secrets
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
@@ -27,8 +26,7 @@ from loyalty.services import idempotency, programme_document
 from loyalty.services.earning_rules import yaml_io
 from loyalty.services.offers import manage, presets
 from loyalty.services.offers.book import OfferLimits, define_offer
-from loyalty.services.offers.coupons import issue_coupons
-from loyalty.services.request_hashes import request_hash
+from loyalty.services.offers.coupons import issue_shared_once
 from loyalty.web.offer_words import offer_words
 from loyalty.web.pages import ConsoleRoute, Page, StaffForm, StaffPage
 
@@ -220,33 +218,16 @@ def issue(code: str, page: StaffPage, form: StaffForm) -> Response:
         message = _("The form has expired: issue the codes again from this page.")
         return _render(page, errors=[{"field": "count", "message": message}], status=422)
     scope, key = f"console:{page.staff.scope_key}", f"{key}:{code}"  # one page holds every offer's form
-    rhash = request_hash({"route": "console.offers.issue", "offer": code, "count": count, "max_uses": uses})
-    record = idempotency.Record(scope, key, rhash, render=lambda made: (201, {"codes": list(made.codes)}))
     try:
-        issued = _issued_before(page, scope, key, rhash)
-        if issued is None:
-            try:
-                made = issue_coupons(
-                    page.ctx, code, count=count, max_uses=uses, actor=page.staff.to_actor(), record=record
-                )
-                issued = list(made.codes)
-            except IntegrityError:  # the same form, sent twice at once: the first one's codes
-                issued = _issued_before(page, scope, key, rhash)
-                if issued is None:
-                    raise
+        issued = issue_shared_once(
+            page.ctx, code, count=count, max_uses=uses, actor=page.staff.to_actor(), scope=scope, key=key
+        )
     except idempotency.KeyReused:  # the page drawn before, sent again with other figures
         message = _("The form has expired: issue the codes again from this page.")
         return _render(page, errors=[{"field": "count", "message": message}], status=422)
     except DomainError as exc:
         return _render(page, errors=[{"field": "count", "message": exc.localized(page.locale)}], status=422)
     return _render(page, issued=(code, issued))
-
-
-def _issued_before(page: Page, scope: str, key: str, rhash: str) -> list[str] | None:
-    """The codes this very form issued already (None: it has not been sent before)."""
-    with page.ctx.engine.connect() as conn:
-        found = idempotency.find(conn, scope, key, rhash)
-    return None if found is None else [str(c) for c in found.response["codes"]]
 
 
 @router.post("/programme/offers/{code}/end")
