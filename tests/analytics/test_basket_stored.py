@@ -29,6 +29,7 @@ from loyalty.services.basket_rules import (
     refresh_basket_rules,
     rule_sets,
     stored_rules,
+    suggest,
     write_sets,
 )
 from loyalty.services.basket_rules import basket_rules as mine_now
@@ -195,6 +196,36 @@ def test_cross_sell_offers_what_the_basket_fires(shop: Shop) -> None:
     assert cross_sell(shop.ctx, ["dairy"], level="category").rule_set is not None
 
 
+def test_the_quote_suggests_what_the_cart_fires_and_follows_a_new_refresh(shop: Shop) -> None:
+    from loyalty.services.earning_rules.quote import QuoteIn, quote
+    from loyalty.services.schemas import PurchaseLineIn
+
+    def suggested(*skus: str, store: int = shop.store_a, n: int = 3) -> list[tuple[object, object]]:
+        lines = [PurchaseLineIn(sku=s, quantity=1, unit_price_minor=500) for s in skus]
+        quoted = quote(shop.ctx, QuoteIn(store_id=store, lines=lines, suggestions=n))
+        return [(x.items, x.because) for x in quoted.suggestions]
+
+    refresh_basket_rules(shop.ctx, thresholds=SMALL)
+    assert suggested("eggs") == [(("milk",), ("eggs",))]
+    # store A's own set: jam ⇒ bread is not in it (one basket of A); store B has no rule: the chain's
+    assert suggested("eggs", "jam") == [(("milk",), ("eggs",))]
+    chain = [(("bread",), ("jam",)), (("milk",), ("eggs",))]  # equal lift: the set's rank
+    assert suggested("eggs", "jam", store=shop.store_b) in (chain, chain[::-1])
+    assert len(suggested("eggs", "jam", store=shop.store_b, n=1)) == 1
+    assert suggested("milk", store=shop.store_b) == []  # milk ⇒ bread is less likely than by chance
+    assert suggested("eggs", "milk") == []  # what the cart holds is not offered
+    lines = [PurchaseLineIn(sku="eggs", quantity=1, unit_price_minor=500)]
+    assert quote(shop.ctx, QuoteIn(store_id=shop.store_a, lines=lines)).suggestions == ()  # not asked
+    # a refresh that keeps no rule: the next quote reads the new sets, not the index of the old ones
+    refresh_basket_rules(shop.ctx, thresholds=RefreshThresholds(min_support=0.9, min_baskets=8))
+    assert suggested("eggs") == []
+    refresh_basket_rules(shop.ctx, thresholds=SMALL)
+    assert suggested("eggs") == [(("milk",), ("eggs",))]
+    with pytest.raises(InvalidInput) as bad, shop.ctx.engine.connect() as conn:
+        suggest(shop.ctx, conn, shop.store_a, ["eggs"], 11)
+    assert bad.value.details["errors"][0]["field"] == "suggestions"
+
+
 def test_bad_questions_are_named(shop: Shop) -> None:
     with pytest.raises(InvalidInput) as bad:
         refresh_basket_rules(shop.ctx, days=0)
@@ -245,3 +276,14 @@ def test_the_cli_refreshes_lists_and_shows(shop: Shop) -> None:
     code, out = cli("show", "--store", "NOPE")
     assert code == 1
     assert "STORE_NOT_FOUND" in out
+    code, out = cli("cross-sell", "eggs", "jam", "--store", "BER", "--format", "json")
+    assert code == 0, out
+    fired = json.loads(out)
+    assert sorted((r["antecedent"], r["consequent"]) for r in fired["rules"]) == [
+        (["eggs"], ["milk"]),
+        (["jam"], ["bread"]),
+    ]  # Berlin's own set has no rule: the chain's
+    assert fired["rule_set"]["store_id"] is None
+    code, out = cli("cross-sell", "eggs", "milk")
+    assert code == 0, out
+    assert "0 of" in out  # milk is held already: nothing to offer

@@ -1,6 +1,7 @@
 """Stored basket rules over the API (SQLite and PostgreSQL): the basket-rules job started through
 `POST /jobs`, the sets it stored (`GET /analytics/basket-rule-sets`) and a set's rules read back
-(`GET /analytics/basket-rules/stored`) without mining; bad queries refused.
+(`GET /analytics/basket-rules/stored`) without mining, and the till's quote suggesting from them;
+bad queries refused.
 
 The sales are posted on the world's clock (today), so the job's last 90 days hold them; the world's
 other sales are older or elsewhere, and each assertion reads what the set says it mined.
@@ -109,3 +110,27 @@ def test_bad_queries(stored: World) -> None:
     assert _get(stored, colour="red").status_code == 422  # undeclared parameter
     assert _get(stored, store=999_999).status_code in (403, 404)
     assert _get(stored, SETS, level="brand").status_code == 422
+
+
+def test_the_till_quote_suggests_from_the_stored_rules(stored: World) -> None:
+    cart = {
+        "store_id": stored.store_a,
+        "lines": [{"sku": "pen", "category": "pe", "quantity": 1, "unit_price": "5.00"}],
+        "suggestions": 2,
+    }
+
+    def ask(body: dict[str, Any]) -> Any:
+        return stored.client.post("/api/v1/checkout/quote", json=body, headers=stored.as_("pos"))
+
+    resp = ask(cart)
+    assert resp.status_code == 200, resp.text
+    # pen ⇒ ink holds in every basket; paper (4 baskets) is under the job's 10-basket floor
+    assert resp.json()["suggestions"] == [
+        {"items": ["ink"], "because": ["pen"], "confidence": 1.0, "lift": 1.0}
+    ]
+    with_ink = dict(cart, lines=[*cart["lines"], dict(cart["lines"][0], sku="ink")])
+    assert ask(with_ink).json()["suggestions"] == []  # the cart holds it already
+    assert ask({k: v for k, v in cart.items() if k != "suggestions"}).json()["suggestions"] == []
+    bad = ask(dict(cart, suggestions=11))
+    assert bad.status_code == 422
+    assert any(e["field"].endswith("suggestions") for e in bad.json()["errors"]), bad.text

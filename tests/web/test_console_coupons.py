@@ -15,7 +15,7 @@ from loyalty.services.offers.book import define_offer
 from loyalty.services.offers.coupons import issue_coupons
 from loyalty.services.schemas import MemberIn
 from tests.api.api_world import World
-from tests.web.console_client import as_
+from tests.web.console_client import Console, as_
 
 _serial = itertools.count(1)
 
@@ -100,3 +100,36 @@ def test_the_members_card_lists_their_coupons(world: World) -> None:
     assert 'id="member-coupons"' in page
     assert code in page
     assert "Spend CN¥100.00, CN¥20.00 off" in page
+
+
+def test_the_quote_offers_what_sells_with_the_cart(world: World) -> None:
+    """The sale form's quote lists what the stored basket rules offer beside the cart, in words."""
+    from datetime import date
+
+    from loyalty.services.basket_rules import MinedSet, RuleRow, write_sets
+
+    rule = RuleRow(("BEANS",), ("FILTERS",), 40, 0.04, 0.8, 3.2, 0.0275, 4.8)
+    day = world.ctx.now().date()
+    mined = MinedSet(
+        store_id=None, level="sku", period_start=date(day.year, 1, 1), period_end=day, min_support=0.01,
+        min_count=10, min_confidence=0.5, min_length=2, max_length=4, baskets=1000, lines=2500, items=30,
+        frequent_items=12, itemsets=20, rules_found=1, computed_at=world.ctx.now(), rules=[rule],
+    )  # fmt: skip
+    write_sets(world.ctx, [mined])
+    member = members_service.register_member(
+        world.ctx,
+        MemberIn(phone=f"+86137{next(_serial):08d}", name="Cross", registration_store_id=world.store_a),
+    ).id
+    cashier = as_(world.app, "cashier1")
+    quoted = cashier.post(f"/console/members/{member}/sales/quote", _form(world, "cross", ""))
+    assert quoted.status_code == 200, quoted.text
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", quoted.text))
+    assert (
+        "Often bought with this cart: FILTERS · 80.0% of baskets with BEANS have it too (3.2× likelier)"
+        in text
+    )
+    zh = Console(world.app, **{"Accept-Language": "zh-CN"})
+    assert zh.login("cashier1").status_code == 303
+    shown = zh.post(f"/console/members/{member}/sales/quote", _form(world, "cross", "")).text
+    assert "常与本单商品一起购买" in shown
+    assert "含 BEANS 的订单中有" in shown

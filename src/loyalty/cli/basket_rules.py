@@ -1,7 +1,9 @@
-"""`loyalty analytics basket-rules refresh|sets|show`: the stored basket rules, mined and read back.
+"""`loyalty analytics basket-rules refresh|sets|show|cross-sell`: the stored basket rules, mined and
+read back.
 
 `refresh` runs the basket-rules job (the chain and every store over the last 90 days, products and
-categories); `sets` lists the stored sets; `show` prints one set's rules, filtered and sorted. The
+categories); `sets` lists the stored sets; `show` prints one set's rules, filtered and sorted;
+`cross-sell` what a basket's items fire (what the till's quote suggests from). The
 file-or-database miner, `loyalty analytics basket INPUT -o OUT …`, is another command (`cli.basket`).
 
 Registered on the `analytics` app by `loyalty.cli.analytics`; the services are imported inside the
@@ -29,6 +31,9 @@ app = typer.Typer(
 )
 
 LevelOpt = Annotated[str, typer.Option("--level", help="sku (default) or category")]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="a store's code (default: the whole chain's rules)")
+]
 
 
 def set_json(s: RuleSet) -> dict[str, Any]:
@@ -195,9 +200,7 @@ def sets_command(fmt: FormatOpt = "table", database_url: DatabaseUrlOpt = None) 
 
 @app.command()
 def show(
-    store: Annotated[
-        str | None, typer.Option("--store", help="a store's code (default: the whole chain's rules)")
-    ] = None,
+    store: StoreOpt = None,
     level: LevelOpt = "sku",
     contains: Annotated[
         str | None, typer.Option("--contains", help="only rules with an item whose label holds this text")
@@ -238,4 +241,39 @@ def show(
             "rules": [rule_json(r) for r in found.rules],
         },
         lambda: rules_table(found.rule_set, found.rules, found.total),
+    )
+
+
+@app.command("cross-sell")
+def cross_sell_command(
+    items: Annotated[list[str], typer.Argument(help="the basket's items (SKUs, or categories with --level)")],
+    store: StoreOpt = None,
+    level: LevelOpt = "sku",
+    min_lift: Annotated[
+        float, typer.Option("--min-lift", min=0, help="only rules of this lift or more")
+    ] = 1.0,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="rules to print")] = 10,
+    fmt: FormatOpt = "table",
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """What to offer beside a basket: the stored rules its items fire, best lift first, leaving out
+    what it holds already (the store's set when it has rules, else the chain's)."""
+    from loyalty.domain.errors import DomainError
+    from loyalty.services.basket_rules import CrossSell, cross_sell
+
+    check_format(fmt)
+
+    def read(ctx: Context) -> CrossSell:
+        return cross_sell(
+            ctx, items, store_id=_store_id(ctx, store), level=level, min_lift=min_lift, limit=limit
+        )
+
+    found = reading(database_url, read, (DomainError,))
+    echo(
+        fmt,
+        lambda: {
+            "rule_set": set_json(found.rule_set) if found.rule_set else None,
+            "rules": [rule_json(r) for r in found.rules],
+        },
+        lambda: rules_table(found.rule_set, found.rules, len(found.rules)),
     )

@@ -1,5 +1,6 @@
 """The till's quote: a cart and its member → the points each line would earn and why, and the points
-the member could pay with. Nothing is written, so a till may call it on every scan.
+the member could pay with, and on request the items to offer beside the cart (the stored basket
+rules its items fire). Nothing is written, so a till may call it on every scan.
 
 A quote is what posting the same cart would do (`services.earning_rules.quote`): the same rules in
 force at the cart's time, the member's tier and birthday, the rules' limits as they stand. It needs
@@ -27,6 +28,7 @@ from loyalty.config import get_settings
 from loyalty.domain.channels import DEFAULT_CHANNEL, Channel
 from loyalty.i18n import translator
 from loyalty.services import intake
+from loyalty.services.basket_rules.cross_sell import MAX_SUGGESTIONS
 from loyalty.services.earning_rules import quote as quote_service
 from loyalty.services.offers.checkout import MAX_CODES
 
@@ -63,6 +65,12 @@ class QuoteIn(BaseModel):
     apply_promotions: bool = Field(
         default=False, description="The promotions in force too, as the sale would."
     )
+    suggestions: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_SUGGESTIONS,
+        description="How many items to suggest beside the cart from the stored basket rules (0: none).",
+    )
 
 
 class RedemptionOut(BaseModel):
@@ -76,6 +84,15 @@ class RedemptionOut(BaseModel):
     redeem_cap_pct: int
     min_redeem_balance: int
     suspended: bool = Field(description="A fraud review suspended the member's redemptions.")
+
+
+class SuggestionOut(BaseModel):
+    """An item to offer beside the cart: the best stored basket rule that names it."""
+
+    items: list[str] = Field(description="The SKUs to offer (the rule's consequent).")
+    because: list[str] = Field(description="The cart's SKUs that the rule follows (its antecedent).")
+    confidence: float = Field(description="Share of the baskets with `because` that also held `items`.")
+    lift: float = Field(description="How many times likelier than by chance.")
 
 
 class QuoteOut(BaseModel):
@@ -101,6 +118,10 @@ class QuoteOut(BaseModel):
         description="Usable codes that give this cart nothing, or that the best combination leaves out "
         "(posting the sale leaves them unused)."
     )
+    suggestions: list[SuggestionOut] = Field(
+        default_factory=list,
+        description="Items to offer beside the cart, best lift first (asked for with `suggestions`).",
+    )
 
 
 def quote_input(body: QuoteIn) -> quote_service.QuoteIn:
@@ -113,6 +134,7 @@ def quote_input(body: QuoteIn) -> quote_service.QuoteIn:
         channel=body.channel,
         coupon_codes=list(body.coupon_codes),
         apply_promotions=body.apply_promotions,
+        suggestions=body.suggestions,
         lines=core_lines(body.lines, body.currency),
     )
 
@@ -141,6 +163,15 @@ def quote_view(q: quote_service.Quote) -> QuoteOut:
             for c in q.coupons.applied
         ],
         coupons_not_applied=q.coupons.not_applied,
+        suggestions=[
+            SuggestionOut(
+                items=list(x.items),
+                because=list(x.because),
+                confidence=round(x.confidence, 4),
+                lift=round(x.lift, 4),
+            )
+            for x in q.suggestions
+        ],
         redemption=None
         if r is None
         else RedemptionOut(

@@ -3,7 +3,7 @@
 Two ways in. Stored (`refresh`, `stored`): the basket-rules job mines the chain and each store over
 the last 90 days and keeps the rules; the console's basket page, ``GET
 /api/v1/analytics/basket-rules/stored``, ``loyalty analytics basket-rules show`` and the programme
-engine's cross-sell (:func:`cross_sell`) read them without mining. On request (`rules`): any scope,
+till's quote (:func:`cross_sell`, :func:`suggest`) read them without mining. On request (`rules`): any scope,
 period and thresholds mined within bounds (``GET /api/v1/analytics/basket-rules``, the console's
 custom scope, ``loyalty analytics basket`` without a file). The mining itself is
 :mod:`loyalty.analytics.basket`.
@@ -19,6 +19,7 @@ from loyalty.services.basket_rules.baskets import (
     load_baskets,
     load_period_lines,
 )
+from loyalty.services.basket_rules.cross_sell import CrossSell, Suggestion, cross_sell, suggest
 from loyalty.services.basket_rules.refresh import (
     DEFAULT_DAYS,
     DEFAULT_THRESHOLDS,
@@ -40,14 +41,7 @@ from loyalty.services.basket_rules.rules import (
     basket_rules,
     select_rules,
 )
-from loyalty.services.basket_rules.stored import (
-    CrossSell,
-    RuleSet,
-    StoredRules,
-    cross_sell,
-    rule_sets,
-    stored_rules,
-)
+from loyalty.services.basket_rules.stored import RuleSet, StoredRules, rule_sets, stored_rules
 
 __all__ = [
     "DEFAULT_DAYS",
@@ -68,6 +62,7 @@ __all__ = [
     "RuleRow",
     "RuleSet",
     "StoredRules",
+    "Suggestion",
     "Thresholds",
     "basket_rules",
     "cross_sell",
@@ -78,5 +73,6 @@ __all__ = [
     "rule_sets",
     "select_rules",
     "stored_rules",
+    "suggest",
     "write_sets",
 ]

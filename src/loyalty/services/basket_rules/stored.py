@@ -1,5 +1,5 @@
 """The stored basket rules, read back: the sets (when, over what, at which thresholds), one set's rules
-filtered, sorted and paged, and the cross-sell look-up of the programme engine.
+filtered, sorted and paged (the cross-sell look-up is `cross_sell`).
 
 What the refresh (`refresh`) wrote is read as it is: nothing here mines. A scope that has no set yet
 (before the first refresh, or a store opened since) answers ``rule_set`` None, which the console and
@@ -8,21 +8,19 @@ the API show as "not computed yet", with the refresh to run.
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, func, select
 
 from loyalty.analytics.basket.errors import BasketInputError
 from loyalty.db.basket_rule_tables import basket_rule_sets, basket_rules
 from loyalty.db.core_tables import stores
 from loyalty.domain.errors import NotFound
 from loyalty.services.basket_rules.baskets import ITEM_COLUMNS
-from loyalty.services.basket_rules.refresh import antecedent_key
 from loyalty.services.basket_rules.rules import MAX_LIMIT, SORTS, RuleRow
 from loyalty.services.common import read
 from loyalty.services.kpis.schemas import StoreRef
@@ -32,11 +30,6 @@ if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
 
     from loyalty.bootstrap import Context
-
-#: how many antecedent keys the cross-sell asks for at once before it reads the set's rules instead
-MAX_KEYS = 2_000
-#: items a cross-sell question may name
-MAX_ITEMS = 200
 
 
 @dataclass(frozen=True)
@@ -73,20 +66,13 @@ class StoredRules:
     rules: list[RuleRow]
 
 
-@dataclass(frozen=True)
-class CrossSell:
-    """The rules the items' basket fires, best lift first, and the set they come from (None: none)."""
-
-    rule_set: RuleSet | None
-    rules: list[RuleRow]
-
-
 def _stores(conn: Connection) -> dict[int, StoreRef]:
     found = conn.execute(select(stores.c.id, stores.c.code, stores.c.name, stores.c.timezone))
     return {int(r.id): StoreRef.model_validate(r._asdict()) for r in found}
 
 
-def _set(row: Any, known: dict[int, StoreRef]) -> RuleSet:
+def set_from(row: Any, known: dict[int, StoreRef]) -> RuleSet:
+    """A stored set's row as a `RuleSet`, its store looked up in `known`."""
     return RuleSet(
         id=int(row.id),
         store=None if row.store_id is None else known.get(int(row.store_id)),
@@ -109,7 +95,8 @@ def _set(row: Any, known: dict[int, StoreRef]) -> RuleSet:
     )
 
 
-def _rule(row: Any) -> RuleRow:
+def rule_from(row: Any) -> RuleRow:
+    """A stored rule's row as a `RuleRow`."""
     return RuleRow(
         antecedent=tuple(str(x) for x in row.antecedent),
         consequent=tuple(str(x) for x in row.consequent),
@@ -122,7 +109,8 @@ def _rule(row: Any) -> RuleRow:
     )
 
 
-def _check_level(level: str) -> None:
+def check_level(level: str) -> None:
+    """BASKET_INPUT_INVALID naming `level` unless it is an item level (sku, category)."""
     if level not in ITEM_COLUMNS:
         raise BasketInputError.field(
             "level",
@@ -132,19 +120,23 @@ def _check_level(level: str) -> None:
         )
 
 
-def _check_store(known: dict[int, StoreRef], store_id: int | None) -> None:
+def check_store(conn: Connection, store_id: int | None) -> dict[int, StoreRef]:
+    """The chain's stores; STORE_NOT_FOUND when `store_id` is not one of them."""
+    known = _stores(conn)
     if store_id is not None and store_id not in known:
         raise NotFound("STORE_NOT_FOUND", "store {store_id} does not exist", {"store_id": store_id})
+    return known
 
 
-def _find_set(
-    conn: Connection, known: dict[int, StoreRef], store_id: int | None, level: str
+def find_set(
+    conn: Connection, store_id: int | None, level: str, known: dict[int, StoreRef] | None = None
 ) -> RuleSet | None:
+    """The stored set of the chain (None) or one store at `level` (None: not computed yet)."""
     where = (
         basket_rule_sets.c.store_id.is_(None) if store_id is None else basket_rule_sets.c.store_id == store_id
     )
     row = conn.execute(select(basket_rule_sets).where(where, basket_rule_sets.c.level == level)).first()
-    return None if row is None else _set(row, known)
+    return None if row is None else set_from(row, _stores(conn) if known is None else known)
 
 
 def rule_sets(
@@ -153,7 +145,7 @@ def rule_sets(
     """The stored sets, the chain's first then by store, SKUs before categories. `store_ids` limits
     them to those stores' (and leaves the chain's out): what store staff may read."""
     if level is not None:
-        _check_level(level)
+        check_level(level)
     q = select(basket_rule_sets)
     if store_ids is not None:
         q = q.where(basket_rule_sets.c.store_id.in_(list(store_ids)))
@@ -162,7 +154,7 @@ def rule_sets(
     with read(ctx) as conn:
         known = _stores(conn)
         rows = conn.execute(q).all()
-    found = [_set(r, known) for r in rows]
+    found = [set_from(r, known) for r in rows]
     order = {lv: i for i, lv in enumerate(ITEM_COLUMNS)}
     return sorted(
         found, key=lambda s: (s.store is not None, s.store.id if s.store else 0, order.get(s.level, 9))
@@ -197,7 +189,7 @@ def stored_rules(
     `contains` (any case) and a lift of at least `min_lift`, best first by `sort`, `limit` of them
     from `offset`. STORE_NOT_FOUND for an unknown store; BASKET_INPUT_INVALID naming a bad field."""
     code = BasketInputError.default_code
-    _check_level(level)
+    check_level(level)
     if sort not in SORTS:
         raise BasketInputError.field(
             "sort", "sort must be one of {choices}", code, {"choices": ", ".join(SORTS)}
@@ -209,9 +201,8 @@ def stored_rules(
     if min_lift is not None and (math.isnan(min_lift) or min_lift < 0):
         raise BasketInputError.field("min_lift", "min_lift must not be negative", code)
     with read(ctx) as conn:
-        known = _stores(conn)
-        _check_store(known, store_id)
-        found = _find_set(conn, known, store_id, level)
+        known = check_store(conn, store_id)
+        found = find_set(conn, store_id, level, known)
         if found is None:
             return StoredRules(None, 0, offset, [])
         conds: list[ColumnElement[bool]] = [basket_rules.c.set_id == found.id]
@@ -224,67 +215,4 @@ def stored_rules(
         rows = conn.execute(
             select(basket_rules).where(*conds).order_by(*_order(sort)).offset(offset).limit(limit)
         ).all()
-    return StoredRules(found, total, offset, [_rule(r) for r in rows])
-
-
-def _keys(items: list[str], longest: int) -> list[str] | None:
-    """The antecedent keys of every non-empty subset of `items` up to `longest` items (None when
-    there would be more than MAX_KEYS: the set's rules are then read and matched here)."""
-    count = sum(math.comb(len(items), k) for k in range(1, min(longest, len(items)) + 1))
-    if count > MAX_KEYS:
-        return None
-    return [
-        antecedent_key(list(combo))
-        for k in range(1, min(longest, len(items)) + 1)
-        for combo in itertools.combinations(items, k)
-    ]
-
-
-def cross_sell(
-    ctx: Context,
-    items: Iterable[str],
-    *,
-    store_id: int | None = None,
-    level: str = "sku",
-    min_lift: float = 1.0,
-    limit: int = 10,
-    exclude_held: bool = True,
-) -> CrossSell:
-    """The stored rules whose antecedent the basket `items` hold (every item of it), best lift first
-    (then confidence, support): what to offer beside them. From the store's set when it has rules,
-    else the chain's; rules whose consequent the basket already holds are left out (`exclude_held`),
-    as are those below `min_lift` (1: no likelier than by chance). Several rules may offer the same
-    item (from different antecedents): each is listed, the best first."""
-    code = BasketInputError.default_code
-    _check_level(level)
-    if not 1 <= limit <= MAX_LIMIT:
-        raise BasketInputError.field("limit", "limit must be between 1 and {max}", code, {"max": MAX_LIMIT})
-    if math.isnan(min_lift) or min_lift < 0:
-        raise BasketInputError.field("min_lift", "min_lift must not be negative", code)
-    held = sorted({str(i) for i in items if str(i).strip()})
-    if len(held) > MAX_ITEMS:
-        raise BasketInputError.field("items", "at most {max} items", code, {"max": MAX_ITEMS})
-    with read(ctx) as conn:
-        known = _stores(conn)
-        _check_store(known, store_id)
-        chosen = _find_set(conn, known, store_id, level) if store_id is not None else None
-        if chosen is None or chosen.rules_stored == 0:
-            chosen = _find_set(conn, known, None, level)
-        if chosen is None or not held:
-            return CrossSell(chosen, [])
-        c = basket_rules.c
-        base = and_(c.set_id == chosen.id, c.lift >= min_lift)
-        keys = _keys(held, max(chosen.max_length - 1, 1))
-        if keys is None:
-            rows = conn.execute(select(basket_rules).where(base)).all()
-        else:
-            rows = []
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                rows += conn.execute(select(basket_rules).where(base, c.antecedent_key.in_(chunk))).all()
-    have = set(held)
-    fired = [
-        r for r in rows if set(r.antecedent) <= have and not (exclude_held and set(r.consequent) <= have)
-    ]
-    fired.sort(key=lambda r: (-float(r.lift), -float(r.confidence), -float(r.support), int(r.rank)))
-    return CrossSell(chosen, [_rule(r) for r in fired[:limit]])
+    return StoredRules(found, total, offset, [rule_from(r) for r in rows])

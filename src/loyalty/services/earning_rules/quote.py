@@ -5,7 +5,8 @@ tier and birthday as they are now, the programme's rules in force at the sale's 
 `frames.earn_at_store`, the rules' limits read (not taken) and the member's purchase numbers counted
 with this sale among them. It writes nothing. For a member it adds the balance and how many points
 could pay for this cart (`domain.redemption.usable_points`, the arithmetic `points.redeem` refuses
-beyond). An anonymous cart earns nothing, and the quote says so.
+beyond). An anonymous cart earns nothing, and the quote says so. On request it adds what to offer
+beside the cart: the stored basket rules its items fire (`basket_rules.suggest`), best lift first.
 
 `explain` answers "why did I get 37 points?" from what the posting stored: each line's points are
 its base points (the programme's base rate × the tier's multiplier, labelled by `purchases.rule`)
@@ -32,6 +33,7 @@ from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_amo
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound, field_error
 from loyalty.domain.redemption import redeem_value_minor, usable_points
 from loyalty.domain.sale_limits import MAX_SALE_MINOR
+from loyalty.services.basket_rules.cross_sell import MAX_SUGGESTIONS, Suggestion, suggest
 from loyalty.services.catalogue import StoreInfo, catalogue_of
 from loyalty.services.common import read
 from loyalty.services.earning_rules.frames import earn_at_store
@@ -55,6 +57,7 @@ class QuoteIn(BaseModel):
     lines: list[PurchaseLineIn] = Field(default_factory=list)
     coupon_codes: list[str] = Field(default_factory=list)
     apply_promotions: bool = False
+    suggestions: int = Field(default=0, ge=0, le=MAX_SUGGESTIONS)  # cross-sell items to suggest (0: none)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class Quote:
     points: int
     redemption: Redemption | None
     coupons: CouponDiscounts = NO_COUPONS  # what the codes took off (per line) and which stay unused
+    suggestions: tuple[Suggestion, ...] = ()  # what the stored basket rules offer beside the cart
 
 
 @dataclass(frozen=True)
@@ -225,6 +229,9 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
             )
             amounts = coupons.net(amounts)
         cart_lines = [_CartLine(a, ln.category, ln.sku) for a, ln in zip(amounts, cart.lines, strict=True)]
+        offered: tuple[Suggestion, ...] = ()
+        if cart.suggestions:
+            offered = tuple(suggest(ctx, conn, store.id, (ln.sku for ln in cart.lines), cart.suggestions))
         member_id = cart.member_id
         if member is None or tier is None or member_id is None:
             lines = [
@@ -233,7 +240,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
             ]
             return Quote(
                 store.id, None, True, occurred_at, cart.channel, prog.currency, None, ANONYMOUS_RULE,
-                lines, sum(amounts), 0, None, coupons,
+                lines, sum(amounts), 0, None, coupons, offered,
             )  # fmt: skip
         base = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
         rules = catalogue.rule_book(conn).for_programmes({prog.id})
@@ -284,6 +291,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
         points=sum(ln.points for ln in lines),
         redemption=redemption,
         coupons=coupons,
+        suggestions=offered,
     )
 
 

@@ -30,6 +30,8 @@ from loyalty.web.pages import ConsoleRoute, Page, StaffForm, StaffPage
 
 _ = translator("web")
 _COUPON = re.compile(r"^[A-Za-z0-9 -]{1,40}$")
+#: items the cashier is offered beside the cart (from the stored basket rules)
+SUGGESTIONS = 3
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -244,7 +246,8 @@ def post_return(member_id: int, page: StaffPage, form: StaffForm) -> Response:
 @router.post("/members/{member_id}/sales/quote")
 def quote_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
     """The sale form's cart quoted before it is posted (an htmx fragment): the points each line would
-    earn and the rules that give them, and the points the member could pay with. Nothing is written."""
+    earn and the rules that give them, the points the member could pay with, and what to offer beside
+    the cart (the stored basket rules). Nothing is written."""
     page.require("purchases:write")
     currency = page.ctx.settings.currency
     errors: dict[str, str] = {}
@@ -254,7 +257,12 @@ def quote_sale(member_id: int, page: StaffPage, form: StaffForm) -> Response:
     if not errors and store_id is not None:
         page.require_store(store_id)
         cart = quote_service.QuoteIn(
-            store_id=store_id, member_id=member_id, lines=lines, coupon_codes=codes, apply_promotions=True
+            store_id=store_id,
+            member_id=member_id,
+            lines=lines,
+            coupon_codes=codes,
+            apply_promotions=True,
+            suggestions=SUGGESTIONS,
         )
         try:
             quoted = quote_service.quote(page.ctx, cart)
