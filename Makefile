@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 BENCH_ARGS ?=
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench bench-check install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ demo: $(STAMP)
 ## Run the whole test suite (SQLite and PostgreSQL), a file per worker on up to 4 cores
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
+
+## Check that every benchmark script runs end to end at a tiny size (CI runs it after `make test`)
+bench-check: $(STAMP)
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile bench/checks
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "recommendations.py"
+BENCH = Path(__file__).resolve().parents[1] / "recommendations.py"
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "pages.py"
+BENCH = Path(__file__).resolve().parents[1] / "pages.py"
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "anomalies.py"
+BENCH = Path(__file__).resolve().parents[1] / "anomalies.py"
 
 
 @pytest.mark.slow

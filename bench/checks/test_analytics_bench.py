@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "analytics.py"
+BENCH = Path(__file__).resolve().parents[1] / "analytics.py"
 
 
 def test_bench_runs_tiny() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "import.py"
+BENCH = Path(__file__).resolve().parents[1] / "import.py"
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "churn.py"
+BENCH = Path(__file__).resolve().parents[1] / "churn.py"
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "cli.py"
+BENCH = Path(__file__).resolve().parents[1] / "cli.py"
 
 
 @pytest.mark.slow
