@@ -249,6 +249,29 @@ def test_the_staff_rows_add_up_to_the_stores_figures(story: Story) -> None:
     assert (summed["tickets"], summed["points_redeemed"], summed["new_members"]) == (6, 150, 2)
 
 
+@pytest.mark.parametrize("period", ["day", "week", "month"])
+def test_the_dashboard_gets_both_reports_over_the_same_days(story: Story, period: str) -> None:
+    """`report_and_staff` computes them side by side: each equals the report computed alone, the staff
+    figures over the report's days (a week or month period widens `from` to its bucket's start)."""
+    for store, stores in ((story.store_b, [story.store_b]), (None, None)):
+        report, by_staff = kpis.report_and_staff(
+            story.ctx, store_id=store, staff_stores=stores, period=period, start=FIRST, end=LAST
+        )
+        alone = (
+            kpis.store_kpis(story.ctx, store, period=period, start=FIRST, end=LAST)
+            if store is not None
+            else kpis.chain_kpis(story.ctx, period=period, start=FIRST, end=LAST)
+        )
+        assert report.model_dump(exclude={"as_of"}) == alone.model_dump(exclude={"as_of"})
+        staff = kpis.staff_kpis(story.ctx, stores, start=report.start, end=report.end)
+        assert by_staff.model_dump(exclude={"as_of"}) == staff.model_dump(exclude={"as_of"})
+    with pytest.raises(InvalidInput) as caught:
+        kpis.report_and_staff(story.ctx, period="day", start=LAST, end=FIRST)
+    assert [e["field"] for e in caught.value.details["errors"]] == ["from"]
+    with pytest.raises(NotFound):
+        kpis.report_and_staff(story.ctx, store_id=99_999)
+
+
 def test_a_day_counts_its_own_business_day_only(story: Story) -> None:
     """3 March in Shanghai: A3 (at 00:10, still the 2nd in UTC) and m4's sign-up; A2 at 23:50 on the
     2nd is the 2nd's."""

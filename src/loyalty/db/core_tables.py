@@ -291,9 +291,10 @@ Index(
     sqlite_where=purchases.c.member_id.is_not(None),
     postgresql_where=purchases.c.member_id.is_not(None),
 )
-# A store's sales in time order, carrying what the KPIs add up (member or not, total, points), so a
-# store's (or the chain's, store by store) days are read from the index alone (core_0017,
-# `services.kpis`). Keyed by store then time, a sale lands at the end of its store's part.
+# A store's sales in time order, carrying what the KPIs add up (member or not, total, points, who
+# rang it), so a store's (or the chain's, store by store) days and the KPIs by staff are read from
+# the index alone (core_0017, core_0030, `services.kpis`). Keyed by store then time, a sale lands at
+# the end of its store's part.
 Index(
     "ix_purchases_store_occurred",
     purchases.c.store_id,
@@ -301,6 +302,7 @@ Index(
     purchases.c.member_id,
     purchases.c.total_minor,
     purchases.c.points_earned,
+    purchases.c.staff,
 )
 
 purchase_lines = Table(

@@ -20,8 +20,10 @@ from loyalty.services.kpis.scope import Scope
 
 
 def accounts_of_kind(conn: Connection, kind: str) -> list[int]:
-    """The ids of every merchant's system account of `kind` (`redeemed`, `expired`)."""
-    return [int(i) for i in conn.execute(select(accounts.c.id).where(accounts.c.kind == kind)).scalars()]
+    """The ids of every merchant's system account of `kind` (`redeemed`, `expired`): a range of the
+    merchants' accounts (`uq_accounts_merchant_kind`), not a scan of every member's."""
+    found = select(accounts.c.id).where(accounts.c.merchant_id.is_not(None), accounts.c.kind == kind)
+    return [int(i) for i in conn.execute(found).scalars()]
 
 
 def daily_redeemed(conn: Connection, scope: Scope) -> dict[date, int]:

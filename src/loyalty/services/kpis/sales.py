@@ -1,8 +1,8 @@
 """Sales, refunds and repeat buyers of a scope, read from `purchases` and `returns` in set-based SQL.
 
 Receipts are by far the most rows, so each bucket (day, week or month) of each time zone is one
-range of `ix_purchases_store_occurred` (store, time of sale; member, total and points ride in the
-index) summed without a sort, the buckets' sums joined by UNION ALL into one statement: the UTC
+range of `ix_purchases_store_occurred` (store, time of sale; member, total, points and staff ride
+in the index) summed without a sort, the buckets' sums joined by UNION ALL into one statement: the UTC
 bounds of a zone's business days are worked out here, exactly, daylight saving time included.
 Refunds are few: they are grouped by business day (`kpis.local_days`) in one pass.
 """

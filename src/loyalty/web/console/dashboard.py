@@ -74,20 +74,20 @@ def dashboard(
     }
     if errors:
         return page.html("console/dashboard.html", values, status=422)
+    # who sold and signed up over the same business days, at the same stores, computed beside it
+    stores = (
+        [chosen.id] if chosen is not None else [s.id for s in mine if s.region == region] if region else None
+    )
     try:
-        if chosen is None:
-            report = kpis.chain_kpis(page.ctx, region=region, period=period, start=start, end=end)
-        else:
-            report = kpis.store_kpis(page.ctx, chosen.id, period=period, start=start, end=end)
-        # who sold and signed up over the same business days, at the same stores
-        stores = (
-            [chosen.id]
-            if chosen is not None
-            else [s.id for s in mine if s.region == region]
-            if region
-            else None
+        report, by_staff = kpis.report_and_staff(
+            page.ctx,
+            store_id=None if chosen is None else chosen.id,
+            region=region,
+            staff_stores=stores,
+            period=period,
+            start=start,
+            end=end,
         )
-        by_staff = kpis.staff_kpis(page.ctx, stores, start=report.start, end=report.end)
     except InvalidInput as exc:
         values["errors"] = forms.field_errors(exc, page.locale, {"period", "from", "to"})
         return page.html("console/dashboard.html", values, status=422)
