@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-BENCH = Path(__file__).resolve().parents[1] / "analytics.py"
+if TYPE_CHECKING:
+    from conftest import RunBench
 
 
-def test_bench_runs_tiny() -> None:
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--customers",
-            "2000",
-            "--transactions",
-            "20000",
-            "--pareto-sample",
-            "500",
-        ],
-        capture_output=True,
-        text=True,
+def test_bench_runs_tiny(run_bench: RunBench) -> None:
+    res = run_bench(
+        "analytics.py",
+        "--customers",
+        "2000",
+        "--transactions",
+        "20000",
+        "--pareto-sample",
+        "500",
         timeout=120,
-        check=False,
     )
-    assert res.returncode == 0, res.stderr[-2000:]
     out = res.stdout
     for stage in ("summary + RFM", "BG/NBD fit", "Pareto/NBD fit", "Gamma-Gamma fit", "CLV (all customers)"):
         assert stage in out

@@ -3,26 +3,20 @@ recall ≥ 0.9 at precision ≥ 0.5 on the planted fraud, with its precision-rec
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "anomalies.py"
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from conftest import RunBench
 
 
 @pytest.mark.slow
-def test_anomaly_bench_meets_the_target(tmp_path: Path) -> None:
+def test_anomaly_bench_meets_the_target(tmp_path: Path, run_bench: RunBench) -> None:
     page = tmp_path / "pr.html"
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--small", "--out", str(page)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = run_bench("anomalies.py", "--small", "--out", str(page), timeout=600)
     text = out.stdout
     assert "planted 20 instances (5 of each of 4 patterns)" in text
     for method in ("rules only", "robust z only", "isolation forest only", "all (product)"):

@@ -3,35 +3,29 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "api.py"
+if TYPE_CHECKING:
+    from conftest import RunBench
 
 
 @pytest.mark.slow
-def test_bench_small_runs_without_errors() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--small",
-            "--backends",
-            "sqlite",
-            "--duration",
-            "1",
-            "--concurrency",
-            "4",
-            "--programme",
-            "realistic",  # the 24 earning rules: the engine on the POS path, end to end
-        ],
-        capture_output=True,
-        text=True,
+def test_bench_small_runs_without_errors(run_bench: RunBench) -> None:
+    out = run_bench(
+        "api.py",
+        "--small",
+        "--backends",
+        "sqlite",
+        "--duration",
+        "1",
+        "--concurrency",
+        "4",
+        "--programme",
+        "realistic",  # the 24 earning rules: the engine on the POS path, end to end
         timeout=120,
-        check=True,
     )
     assert "purchases/s" in out.stdout
     results = json.loads(out.stderr.strip().splitlines()[-1])

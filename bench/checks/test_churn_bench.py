@@ -3,37 +3,28 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "churn.py"
+if TYPE_CHECKING:
+    from conftest import RunBench
 
 
 @pytest.mark.slow
-def test_churn_bench_runs_tiny() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--retail-rows",
-            "60000",
-            "--members",
-            "300",
-            "--months",
-            "12",
-            "--no-jobs",
-            "--no-pareto",
-            "--no-reference",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+def test_churn_bench_runs_tiny(run_bench: RunBench) -> None:
+    out = run_bench(
+        "churn.py",
+        "--retail-rows",
+        "60000",
+        "--members",
+        "300",
+        "--months",
+        "12",
+        "--no-jobs",
+        "--no-pareto",
+        "--no-reference",
     )
-    assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
     assert "Online Retail: " in text
     assert "demo chain: 300 members, 12 months" in text

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "cli.py"
+if TYPE_CHECKING:
+    from conftest import RunBench
 
 
 @pytest.mark.slow
-def test_bench_cli_runs_once_on_the_sample() -> None:
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--small", "--runs", "1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+def test_bench_cli_runs_once_on_the_sample(run_bench: RunBench) -> None:
+    out = run_bench("cli.py", "--small", "--runs", "1")
     assert "analytics clv vs lifetimes script" in out.stdout
     assert "r 0.2426 vs 0.2426" in out.stdout  # both fits land on the published estimate

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "clusters.py"
+if TYPE_CHECKING:
+    from conftest import RunBench
 
 
 @pytest.mark.slow
-def test_clusters_bench_runs_tiny() -> None:
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--members", "1000", "--exact-members", "400", "--no-reference"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+def test_clusters_bench_runs_tiny(run_bench: RunBench) -> None:
+    out = run_bench("clusters.py", "--members", "1000", "--exact-members", "400", "--no-reference")
     text = out.stdout
     assert "1,000 synthetic members" in text
     rows = re.findall(r"^  (ours|per-k)[^\n]*MiB  k=(\d)  ARI ([\d.]+)$", text, re.M)

@@ -6,25 +6,17 @@ walk-in sales without a card, only a run of the benchmark showed that the baseli
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "import.py"
+if TYPE_CHECKING:
+    from conftest import RunBench
 
 
 @pytest.mark.slow
-def test_bench_runs_tiny() -> None:
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--lines", "3000", "--baseline-lines", "600"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+def test_bench_runs_tiny(run_bench: RunBench) -> None:
+    out = run_bench("import.py", "--lines", "3000", "--baseline-lines", "600")
     assert "naive row-by-row" in out.stdout
     assert "sqlite" in out.stdout
     assert "with 23 earning rules" in out.stdout  # the same import with a programme's rules, beside

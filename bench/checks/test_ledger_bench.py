@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "ledger.py"
+if TYPE_CHECKING:
+    from conftest import RunBench
 
 
 @pytest.mark.slow
-def test_bench_runs_tiny() -> None:
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--members", "200", "--purchases", "100"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    )
+def test_bench_runs_tiny(run_bench: RunBench) -> None:
+    out = run_bench("ledger.py", "--members", "200", "--purchases", "100", timeout=180)
     assert "purchases/s" in out.stdout
     assert "peak memory" in out.stdout

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "mining.py"
+if TYPE_CHECKING:
+    from conftest import RunBench
 
 
 @pytest.mark.slow
-def test_mining_bench_runs_on_groceries() -> None:
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--small", "--runs", "1"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
+def test_mining_bench_runs_on_groceries(run_bench: RunBench) -> None:
+    out = run_bench("mining.py", "--small", "--runs", "1", timeout=600)
     text = out.stdout
     assert "Groceries: 9,835 baskets, 169 items" in text
     assert "    ours     " in text

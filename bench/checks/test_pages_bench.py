@@ -4,26 +4,20 @@ are measured, none fails, and the table puts each page's p50/p99 beside its targ
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "pages.py"
+if TYPE_CHECKING:
+    from conftest import RunBench
 
 
 @pytest.mark.slow
-def test_bench_pages_measures_every_roles_pages_on_a_small_chain() -> None:
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--small", "--members", "300", "--months", "3", "--requests", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+def test_bench_pages_measures_every_roles_pages_on_a_small_chain(run_bench: RunBench) -> None:
     # 1 is a missed target, which a busy test machine may cause on a page or two; 2 is a failed page
-    assert out.returncode in (0, 1), out.stdout + out.stderr
+    out = run_bench(
+        "pages.py", "--small", "--members", "300", "--months", "3", "--requests", "2", codes=(0, 1)
+    )
     results = json.loads(out.stderr.strip().splitlines()[-1])
     assert results["errors"] == []
     rows = results["rows"]

@@ -4,35 +4,19 @@ determinism check, and the endpoint's latencies beside its baselines."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "recommendations.py"
+if TYPE_CHECKING:
+    from conftest import RunBench
 
 
 @pytest.mark.slow
-def test_recommendations_bench_runs_tiny() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH),
-            "--retail-rows",
-            "30000",
-            "--seeded",
-            "30",
-            "--requests",
-            "60",
-            "--no-reference",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+def test_recommendations_bench_runs_tiny(run_bench: RunBench) -> None:
+    out = run_bench(
+        "recommendations.py", "--retail-rows", "30000", "--seeded", "30", "--requests", "60", "--no-reference"
     )
-    assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
     assert "Online Retail:" in text
     for name in ("[blend]", "[als]", "[item_knn]", "[popular]"):
