@@ -184,6 +184,28 @@ def end_pg_backends(url: str) -> int:
     return int(ended)
 
 
+#: The longest test files (a minute or more of one worker each), in the order they are started: xdist
+#: (`--dist loadfile`) hands files out in collection order, and a run that ends on one long file keeps
+#: one worker busy while the others have nothing left. Every other file keeps its place after them.
+LONGEST_FIRST = (
+    "tests/test_readme.py",
+    "tests/web/test_accessibility.py",
+    "tests/api/test_schemathesis.py",
+    "tests/api/test_hostile_inputs.py",
+    "tests/programme/test_paths_hypothesis.py",
+    "tests/web/test_console_admin_browser.py",
+    "tests/imports/test_crash_resume.py",
+    "tests/core/test_purchases_cli.py",
+    "tests/analytics/test_spark.py",
+    "tests/imports/test_demo.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if _pg_available():
         return f"PostgreSQL: {PG_ADMIN_URL}"

@@ -48,3 +48,13 @@ def test_the_command_starts_without_the_analytics_stack() -> None:
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_files_started_first_exist() -> None:
+    """`tests/conftest.py` starts the longest files first; a renamed one would silently fall back."""
+    from pathlib import Path
+
+    from tests.conftest import LONGEST_FIRST
+
+    root = Path(__file__).resolve().parents[1]
+    assert all((root / path).is_file() for path in LONGEST_FIRST)
