@@ -3,7 +3,8 @@
 A marketer defines a 满减 offer on the console's offers page (its YAML), issues one shared code
 (shown once), and a cashier at store A types that code into a member's sale: the quote shows the
 coupon's discount and the points on the net amounts, the posted sale uses the code, and the
-marketer's page then counts one use and the discount given. Nothing may be loaded from another host
+marketer's page then counts one use and the discount given. The cashier's quote also names what the
+stored basket rules offer beside the cart. Nothing may be loaded from another host
 and the Content-Security-Policy must refuse nothing; screenshots go to var/test-artifacts/console/.
 """
 
@@ -105,4 +106,44 @@ def test_a_marketers_shared_code_is_used_at_the_till_and_counted(
         assert tab.outside == []
         assert tab.refused == []
     assert page.evaluate(CONTRAST) == []
+    assert till.evaluate(CONTRAST) == []
+
+
+def test_the_cashiers_quote_offers_what_sells_with_the_cart(
+    world: World, base_url: str, tabs: tuple[Till, Till]
+) -> None:
+    """The stored basket rules reach the till: the quote names what to offer beside the cart."""
+    from datetime import date
+
+    from loyalty.services.basket_rules import MinedSet, RuleRow, write_sets
+
+    day = world.ctx.now().date()
+    rule = RuleRow(("BAG-01",), ("STRAP-02",), 40, 0.04, 0.75, 5.0, 0.032, 3.84)
+    write_sets(
+        world.ctx,
+        [
+            MinedSet(
+                store_id=None, level="sku", period_start=date(day.year, 1, 1), period_end=day,
+                min_support=0.01, min_count=10, min_confidence=0.5, min_length=2, max_length=4,
+                baskets=1000, lines=2500, items=30, frequent_items=12, itemsets=20, rules_found=1,
+                computed_at=world.ctx.now(), rules=[rule],
+            )
+        ],
+    )  # fmt: skip
+    _unused, cashier = tabs
+    till = cashier.page
+    _login(till, base_url, "cashier1", f"/console/members/{world.member_a['id']}")
+    till.locator("#sale-order").wait_for()
+    till.locator("#sku_0").fill("BAG-01")
+    till.locator("#qty_0").fill("1")
+    till.locator("#price_0").fill("150.00")
+    till.locator("#sale-quote-button").click()
+    till.locator("#quote-suggestions").wait_for()
+    shown = till.inner_text("#quote-suggestions")
+    assert "常与本单商品一起购买" in shown, shown
+    assert "STRAP-02" in shown, shown
+    assert "含 BAG-01 的订单中有" in shown, shown
+    _shot(till, _backend(world), "sale-quote-cross-sell-zh")
+    assert cashier.outside == []
+    assert cashier.refused == []
     assert till.evaluate(CONTRAST) == []

@@ -210,31 +210,28 @@ def retire_rule(code: RuleCode, caller: Writer, ctx: CtxDep) -> RuleOut:
         ) from exc
 
 
-_YAML_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "content": {_YAML: {"schema": {"type": "object"}}},
-        "description": "The programme's code, currency and when exported, and its rules in force.",
+def _yaml_docs(
+    description: str, lists: tuple[str, ...], required: tuple[str, ...] = ()
+) -> tuple[dict[int | str, dict[str, Any]], dict[str, Any]]:
+    """The OpenAPI of a YAML document's download (`responses`) and upload (`openapi_extra`): its header
+    (programme, currency, when exported) and its lists (`rules`, `offers`) of objects."""
+    properties: dict[str, Any] = {
+        name: {"type": "string"} for name in ("programme", "currency", "exported_at")
     }
-}
-_YAML_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            _YAML: {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "programme": {"type": "string"},
-                        "currency": {"type": "string"},
-                        "exported_at": {"type": "string"},
-                        "rules": {"type": "array", "items": {"type": "object"}},
-                    },
-                    "required": ["rules"],
-                }
-            }
-        },
+    properties |= {name: {"type": "array", "items": {"type": "object"}} for name in lists}
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    response: dict[int | str, dict[str, Any]] = {
+        200: {"content": {_YAML: {"schema": {"type": "object"}}}, "description": description}
     }
-}
+    body: dict[str, Any] = {"requestBody": {"required": True, "content": {_YAML: {"schema": schema}}}}
+    return response, body
+
+
+_YAML_RESPONSE, _YAML_BODY = _yaml_docs(
+    "The programme's code, currency and when exported, and its rules in force.", ("rules",), ("rules",)
+)
 
 
 DryRun = Annotated[bool, Query(description="Validate and say what would change; write nothing.")]
@@ -317,31 +314,9 @@ class DocumentImportOut(BaseModel):
     offers: list[OfferChangeOut] | None
 
 
-_DOCUMENT_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {
-        "content": {_YAML: {"schema": {"type": "object"}}},
-        "description": "The programme's header, its rules in force and its offers running or scheduled.",
-    }
-}
-_DOCUMENT_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            _YAML: {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "programme": {"type": "string"},
-                        "currency": {"type": "string"},
-                        "exported_at": {"type": "string"},
-                        "rules": {"type": "array", "items": {"type": "object"}},
-                        "offers": {"type": "array", "items": {"type": "object"}},
-                    },
-                }
-            }
-        },
-    }
-}
+_DOCUMENT_RESPONSE, _DOCUMENT_BODY = _yaml_docs(
+    "The programme's header, its rules in force and its offers running or scheduled.", ("rules", "offers")
+)
 
 
 @router.get("/programme.yaml", response_class=Response, responses=_DOCUMENT_RESPONSE)
