@@ -21,13 +21,7 @@ from loyalty.analytics.basket.errors import BasketInputError
 from loyalty.db.basket_rule_tables import basket_rule_sets, basket_rules
 from loyalty.services.basket_rules.refresh import antecedent_key
 from loyalty.services.basket_rules.rules import MAX_LIMIT, RuleRow
-from loyalty.services.basket_rules.stored import (
-    RuleSet,
-    check_level,
-    check_store,
-    find_set,
-    rule_from,
-)
+from loyalty.services.basket_rules.stored import RuleSet, check_level, check_store, rule_from, set_from
 from loyalty.services.common import read
 
 if TYPE_CHECKING:
@@ -161,13 +155,11 @@ def cross_sell(
         raise BasketInputError.field("min_lift", "min_lift must not be negative", _CODE)
     held = _held(items)
     with read(ctx) as conn:
-        if store_id is not None:
-            check_store(conn, store_id)
-        rows = _set_rows(conn, store_id, level)
-        chosen = _chosen(rows, store_id)
+        known = check_store(conn, store_id)
+        chosen = _chosen(_set_rows(conn, store_id, level), store_id)
         if chosen is None:
             return CrossSell(None, [])
-        rule_set = find_set(conn, chosen.store_id, level)
+        rule_set = set_from(chosen, known)
         if not held:
             return CrossSell(rule_set, [])
         fired = _index(ctx, conn, chosen).fired(held, min_lift, exclude_held)
