@@ -3,12 +3,15 @@
     .venv/bin/python bench/compare.py --baseline-ref HEAD ledger.py --small
     .venv/bin/python bench/compare.py --baseline-ref HEAD --rounds 3 api.py --small
     .venv/bin/python bench/compare.py --baseline-ref main import.py --lines 1000000
+    .venv/bin/python bench/compare.py --baseline-ref 4393fbd --this-args="--programme base --quoters 0" api.py
 
 The earlier commit is checked out into a temporary `git worktree` (removed afterwards); each round
 runs the benchmark script of the baseline's tree with its own `src` first on the import path, then
 this tree's, so both see the same phase of a shared machine (whose speed drifts within minutes, see
 `machine.py`). The figures each benchmark prints are parsed and shown per round, with the ratio of
-the medians (this tree ÷ baseline; for a time, below 1 is faster, for a rate above 1).
+the medians (this tree ÷ baseline; for a time, below 1 is faster, for a rate above 1). `--this-args`
+go to this tree's script only: options the baseline's script did not have yet, such as the POS
+benchmark's programme and quoting tills, set to what the baseline did without them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -105,10 +109,14 @@ def main() -> None:
     )
     parser.add_argument("--baseline-ref", default="HEAD", help="the commit to compare with (default HEAD)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
+    parser.add_argument(
+        "--this-args", default="", help="arguments for this tree's script only, as one string"
+    )
     parser.add_argument("script", choices=sorted(PARSERS))
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own arguments")
     opts = parser.parse_args()
     parse = PARSERS[opts.script]
+    this_args = shlex.split(opts.this_args)
     with tempfile.TemporaryDirectory(prefix="loyalty-baseline-") as tmp:
         base = Path(tmp) / "tree"
         subprocess.run(
@@ -119,8 +127,8 @@ def main() -> None:
         try:
             sides: dict[str, list[Figures]] = {"baseline": [], "this tree": []}
             for round_no in range(1, opts.rounds + 1):
-                for side, tree in (("baseline", base), ("this tree", ROOT)):
-                    figures = parse(_run(tree, opts.script, opts.args))
+                for side, tree, extra in (("baseline", base, []), ("this tree", ROOT, this_args)):
+                    figures = parse(_run(tree, opts.script, [*opts.args, *extra]))
                     sides[side].append(figures)
                     shown = ", ".join(f"{k} {v:,.2f}" for k, (v, _) in figures.items())
                     print(f"round {round_no} {side}: {shown}", flush=True)

@@ -33,10 +33,12 @@ from loyalty.api.routers import (
     tiers,
 )
 
-# Starlette matches routes in order: the POS calls (purchases, points) come first because they are
-# by far the most frequent; paths of different routers never overlap, so order changes nothing else.
+# Routes are matched in order, each a regular expression tried in turn: the till's calls (sales, the
+# quote on every scan, points) come first because they are by far the most frequent; paths of
+# different routers never overlap, so order changes nothing else.
 ROUTERS: list[APIRouter] = [
     purchases.router,
+    checkout.router,
     points.router,
     auth.router,
     members.router,
@@ -47,7 +49,6 @@ ROUTERS: list[APIRouter] = [
     rewards.router,
     offers.router,
     simulations.router,
-    checkout.router,
     stores.router,
     me.router,
     audit.router,
