@@ -4,6 +4,7 @@
     .venv/bin/python bench/compare.py --baseline-ref HEAD --rounds 3 api.py --small
     .venv/bin/python bench/compare.py --baseline-ref main import.py --lines 1000000
     .venv/bin/python bench/compare.py --baseline-ref 4393fbd --this-args="--programme base --quoters 0" api.py
+    .venv/bin/python bench/compare.py --baseline-ref 4393fbd --same-script api.py --programme base --quoters 0
 
 The earlier commit is checked out into a temporary `git worktree` (removed afterwards); each round
 runs the benchmark script of the baseline's tree with its own `src` first on the import path, then
@@ -11,7 +12,10 @@ this tree's, so both see the same phase of a shared machine (whose speed drifts 
 `machine.py`). The figures each benchmark prints are parsed and shown per round, with the ratio of
 the medians (this tree ÷ baseline; for a time, below 1 is faster, for a rate above 1). `--this-args`
 go to this tree's script only: options the baseline's script did not have yet, such as the POS
-benchmark's programme and quoting tills, set to what the baseline did without them.
+benchmark's programme and quoting tills, set to what the baseline did without them. With
+`--same-script` both sides run this tree's benchmark script, each with its own `src`: the code is
+then all that differs, not how the benchmark drives it (its load driver, its seeding), which has
+changed over time too; the script's arguments then go to both.
 """
 
 from __future__ import annotations
@@ -87,10 +91,11 @@ PARSERS: dict[str, Callable[[str], Figures]] = {
 }
 
 
-def _run(tree: Path, script: str, args: list[str]) -> str:
+def _run(tree: Path, script: str, args: list[str], script_tree: Path | None = None) -> str:
+    """Run `script` of `script_tree` (default: `tree`'s own) with `tree`'s `src` first on the path."""
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
     done = subprocess.run(
-        [sys.executable, str(tree / "bench" / script), *args],
+        [sys.executable, str((script_tree or tree) / "bench" / script), *args],
         env=env,
         cwd=tree,
         capture_output=True,
@@ -112,6 +117,9 @@ def main() -> None:
     parser.add_argument(
         "--this-args", default="", help="arguments for this tree's script only, as one string"
     )
+    parser.add_argument(
+        "--same-script", action="store_true", help="both sides run this tree's benchmark script"
+    )
     parser.add_argument("script", choices=sorted(PARSERS))
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the benchmark's own arguments")
     opts = parser.parse_args()
@@ -128,7 +136,8 @@ def main() -> None:
             sides: dict[str, list[Figures]] = {"baseline": [], "this tree": []}
             for round_no in range(1, opts.rounds + 1):
                 for side, tree, extra in (("baseline", base, []), ("this tree", ROOT, this_args)):
-                    figures = parse(_run(tree, opts.script, [*opts.args, *extra]))
+                    script_tree = ROOT if opts.same_script else None
+                    figures = parse(_run(tree, opts.script, [*opts.args, *extra], script_tree))
                     sides[side].append(figures)
                     shown = ", ".join(f"{k} {v:,.2f}" for k, (v, _) in figures.items())
                     print(f"round {round_no} {side}: {shown}", flush=True)

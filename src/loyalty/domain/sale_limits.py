@@ -1,4 +1,4 @@
-"""The largest sale the ledger takes.
+"""What a sale's lines must be: the checks a posting and a quote refuse alike, and the largest sale.
 
 A sale's total and the points it earns are stored in 64-bit columns, and the set-based posting sums
 them in 64-bit arrays, where an overflow wraps around silently. A sale over `MAX_SALE_MINOR`
@@ -8,10 +8,11 @@ far from the limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from loyalty.domain.earning import line_amount
+from loyalty.domain.errors import InvalidInput, field_error
 
 MAX_SALE_MINOR = 10**15
 
@@ -37,3 +38,35 @@ def lines_total(lines: Iterable[Line]) -> int:
 def within_limit(lines: Iterable[Line]) -> bool:
     """Whether the lines add up to no more than a sale may be."""
     return lines_total(lines) <= MAX_SALE_MINOR
+
+
+def checked_amounts(lines: Sequence[Line], errors: list[dict[str, Any]]) -> list[int]:
+    """Each line's amount; what the lines are refused for goes into `errors`, each field named as the
+    API names it (`lines.0.discount`, not the column's `discount_minor`): no line, a quantity that is
+    not positive, a negative price or discount, a discount over the line's amount, or lines adding up
+    to more than a sale may be. A posting and a quote call it alike, so a cart is refused for the same
+    reasons in both."""
+    if not lines:
+        errors.append(field_error("lines", "a purchase needs at least one line"))
+    amounts = []
+    for i, line in enumerate(lines):
+        if line.quantity <= 0:
+            errors.append(field_error(f"lines.{i}.quantity", "quantity must be positive"))
+        if line.unit_price_minor < 0:
+            errors.append(field_error(f"lines.{i}.unit_price", "price must not be negative"))
+        if line.discount_minor < 0:
+            errors.append(field_error(f"lines.{i}.discount", "discount must not be negative"))
+        amount = line_amount(line.quantity, line.unit_price_minor, line.discount_minor)
+        if amount < 0:
+            errors.append(field_error(f"lines.{i}.discount", "discount exceeds line amount"))
+        amounts.append(amount)
+    if sum(amounts) > MAX_SALE_MINOR:
+        errors.append(field_error("lines", "the lines add up to more than a sale may be"))
+    return amounts
+
+
+def refusal(errors: list[dict[str, Any]]) -> InvalidInput:
+    """The error of a sale or cart refused for `errors` (at least one): QUANTITY_INVALID when a
+    quantity is among them, else PURCHASE_INVALID; its message is the first one's."""
+    code = "QUANTITY_INVALID" if any("quantity" in e["field"] for e in errors) else "PURCHASE_INVALID"
+    return InvalidInput(code, errors[0]["message"], {"errors": errors})

@@ -29,10 +29,10 @@ from loyalty.db.core_tables import members, purchase_lines, purchases
 from loyalty.db.prepared import Prepared
 from loyalty.db.programme_tables import earning_rules, purchase_line_rules
 from loyalty.domain.channels import DEFAULT_CHANNEL, Channel
-from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_amount
+from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound, field_error
 from loyalty.domain.redemption import redeem_value_minor, usable_points
-from loyalty.domain.sale_limits import MAX_SALE_MINOR
+from loyalty.domain.sale_limits import checked_amounts, refusal
 from loyalty.services.basket_rules.cross_sell import MAX_SUGGESTIONS, Suggestion, suggest
 from loyalty.services.catalogue import StoreInfo, catalogue_of
 from loyalty.services.common import read
@@ -141,29 +141,14 @@ class _CartLine(NamedTuple):
 
 
 def _amounts(lines: Sequence[PurchaseLineIn]) -> list[int]:
-    """Each line's amount, refusing what posting refuses (the same fields and messages)."""
+    """Each line's amount, refusing what posting refuses (`domain.sale_limits.checked_amounts`), and a
+    cart of more lines than a quote takes."""
     errors: list[dict[str, Any]] = []
-    if not lines:
-        errors.append(field_error("lines", "a purchase needs at least one line"))
     if len(lines) > MAX_LINES:
         errors.append(field_error("lines", "a cart has at most {n} lines", {"n": MAX_LINES}))
-    amounts = []
-    for i, line in enumerate(lines):
-        if line.quantity <= 0:
-            errors.append(field_error(f"lines.{i}.quantity", "quantity must be positive"))
-        if line.unit_price_minor < 0:
-            errors.append(field_error(f"lines.{i}.unit_price", "price must not be negative"))
-        if line.discount_minor < 0:
-            errors.append(field_error(f"lines.{i}.discount", "discount must not be negative"))
-        amount = line_amount(line.quantity, line.unit_price_minor, line.discount_minor)
-        if amount < 0:
-            errors.append(field_error(f"lines.{i}.discount", "discount exceeds line amount"))
-        amounts.append(amount)
-    if sum(amounts) > MAX_SALE_MINOR:
-        errors.append(field_error("lines", "the lines add up to more than a sale may be"))
+    amounts = checked_amounts(lines, errors)
     if errors:
-        code = "QUANTITY_INVALID" if any("quantity" in e["field"] for e in errors) else "PURCHASE_INVALID"
-        raise InvalidInput(code, errors[0]["message"], {"errors": errors})
+        raise refusal(errors)
     return amounts
 
 

@@ -33,10 +33,10 @@ from loyalty.db.core_tables import (
 from loyalty.db.prepared import Prepared, pipelined
 from loyalty.db.programme_tables import purchase_line_rules
 from loyalty.domain.actors import Actor
-from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_amount, line_eligible, lot_times
+from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_eligible, lot_times
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, field_error
 from loyalty.domain.programme.engine import Earned, Rule
-from loyalty.domain.sale_limits import MAX_SALE_MINOR
+from loyalty.domain.sale_limits import checked_amounts, refusal
 from loyalty.domain.staff import MAX_STAFF_CODE, is_staff_code
 from loyalty.domain.tiers import tier_for_spend
 from loyalty.services import audit, idempotency
@@ -60,30 +60,14 @@ from loyalty.services.tier_window import qualifying_spend, send_qualifying_spend
 
 
 def _validate(data: PurchaseIn) -> list[int]:
-    errors: list[dict[str, str]] = []
-    amounts: list[int] = []
+    errors: list[dict[str, Any]] = []
     if not data.order_id.strip():
         errors.append({"field": "order_id", "message": "order id must not be empty"})
     if data.occurred_at.tzinfo is None:
         errors.append({"field": "occurred_at", "message": "time must carry a timezone"})
-    if not data.lines:
-        errors.append({"field": "lines", "message": "a purchase needs at least one line"})
-    # Fields as the API and the docs name them (`lines.0.discount`), not as the columns are (`*_minor`).
-    for i, line in enumerate(data.lines):
-        if line.quantity <= 0:
-            errors.append({"field": f"lines.{i}.quantity", "message": "quantity must be positive"})
-        if line.unit_price_minor < 0:
-            errors.append({"field": f"lines.{i}.unit_price", "message": "price must not be negative"})
-        if line.discount_minor < 0:
-            errors.append({"field": f"lines.{i}.discount", "message": "discount must not be negative"})
-        amount = line_amount(line.quantity, line.unit_price_minor, line.discount_minor)
-        if amount < 0:
-            errors.append({"field": f"lines.{i}.discount", "message": "discount exceeds line amount"})
-        amounts.append(amount)
+    amounts = checked_amounts(data.lines, errors)  # the quote's checks (`domain.sale_limits`)
     if data.total_minor is not None and data.total_minor < 0:
         errors.append({"field": "total", "message": "total must not be negative"})
-    if sum(amounts) > MAX_SALE_MINOR:  # `domain.sale_limits`: it would not fit the ledger's columns
-        errors.append({"field": "lines", "message": "the lines add up to more than a sale may be"})
     if data.staff is not None and not is_staff_code(data.staff):
         errors.append(
             field_error(
@@ -93,8 +77,7 @@ def _validate(data: PurchaseIn) -> list[int]:
             )
         )
     if errors:
-        code = "QUANTITY_INVALID" if any("quantity" in e["field"] for e in errors) else "PURCHASE_INVALID"
-        raise InvalidInput(code, errors[0]["message"], {"errors": errors})
+        raise refusal(errors)
     return amounts
 
 
