@@ -78,12 +78,7 @@ def test_a_marketers_shared_code_is_used_at_the_till_and_counted(
     _shot(page, backend, "offers-issued-zh")
 
     till = cashier.page
-    member = world.member_a
-    _login(till, base_url, "cashier1", f"/console/members/{member['id']}")
-    till.locator("#sale-order").wait_for()
-    till.locator("#sku_0").fill("BAG-01")
-    till.locator("#qty_0").fill("1")
-    till.locator("#price_0").fill("150.00")
+    _ring_up_a_bag(till, base_url, world.member_a["id"])
     till.locator("#sale-coupons").fill(code.lower())  # typed however printed: read back the same
     till.locator("#sale-quote-button").click()
     till.locator("#quote-coupons").wait_for()
@@ -132,11 +127,7 @@ def test_the_cashiers_quote_offers_what_sells_with_the_cart(
     )  # fmt: skip
     _unused, cashier = tabs
     till = cashier.page
-    _login(till, base_url, "cashier1", f"/console/members/{world.member_a['id']}")
-    till.locator("#sale-order").wait_for()
-    till.locator("#sku_0").fill("BAG-01")
-    till.locator("#qty_0").fill("1")
-    till.locator("#price_0").fill("150.00")
+    _ring_up_a_bag(till, base_url, world.member_a["id"])
     till.locator("#sale-quote-button").click()
     till.locator("#quote-suggestions").wait_for()
     shown = till.inner_text("#quote-suggestions")
@@ -147,3 +138,12 @@ def test_the_cashiers_quote_offers_what_sells_with_the_cart(
     assert cashier.outside == []
     assert cashier.refused == []
     assert till.evaluate(CONTRAST) == []
+
+
+def _ring_up_a_bag(till: Page, base_url: str, member_id: int) -> None:
+    """The cashier signs in on the member's page and rings up one ¥150 bag (BAG-01)."""
+    _login(till, base_url, "cashier1", f"/console/members/{member_id}")
+    till.locator("#sale-order").wait_for()
+    till.locator("#sku_0").fill("BAG-01")
+    till.locator("#qty_0").fill("1")
+    till.locator("#price_0").fill("150.00")
