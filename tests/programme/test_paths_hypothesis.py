@@ -18,9 +18,10 @@ The stream goes through four worlds, identical databases:
 * **group_commit**: the sales between two returns in shared transactions of a few, a savepoint each
   (`GroupCommit`, SQLite's strategy; run on both backends);
 * **set_based**: the same groups through `SetBasedBatches` (PostgreSQL's strategy; on both backends):
-  a group of sales without offers is posted set-based (asserted: the batch took it), a sale with
-  codes or promotions goes alone by design (`pos_batch.batchable_offers`), so such a sale is a group
-  of its own here (alone after the batch would change the order);
+  a group is posted set-based with its coupons (asserted: the batch took it, unless a sale of it
+  brings a code the batch cannot take, when every sale goes alone: `posting.batch_coupons`); a sale
+  asking for promotions goes alone by design (`pos_batch.batchable`), so such a sale is a group of
+  its own here (alone after the batch would change the order);
 * **import**: the sales the live world posted, as an import carries them — the net amounts the
   coupons left as the lines' discounts, no codes — set-based in one import session
   (`post_set_based`, asserted taken), the returns between its batches.
@@ -726,9 +727,15 @@ def _post_set_based(ctx: Context, plan: Plan, sizes: list[int]) -> dict[int, Out
             outcomes = batches._transaction(requests)
             if len(group) > 1:
                 event("set-based batch of several sales")
+            # A batch is taken whole or left whole, and left only for a code it cannot take.
+            left_whole = all(value is ALONE for ok, value in outcomes if ok) and any(
+                request.sale.coupon_codes for request in requests
+            )
+            if any(request.sale.coupon_codes for request in requests) and not left_whole:
+                event("set-based batch with coupons")
             for i, request, (ok, value) in zip(group, requests, outcomes, strict=True):
                 if ok and value is ALONE:
-                    assert not batchable(request.sale), ("the batch left a sale it takes", i)
+                    assert not batchable(request.sale) or left_whole, ("the batch left a sale it takes", i)
                     try:
                         value = post_alone(ctx, request)
                     except DomainError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -187,25 +187,29 @@ def quote_view(q: quote_service.Quote) -> QuoteOut:
 
 
 @router.post("/checkout/quote", response_model=QuoteOut)
-async def quote(body: QuoteIn, caller: Poster, ctx: CtxDep, request: Request) -> QuoteOut:
+async def quote(body: QuoteIn, caller: Poster, ctx: CtxDep, request: Request) -> Response:
     """Quote a cart: the coupons applied, the points each line would earn and which rules give them,
     the sale's total, and the points the member could pay with (no side effects). A code that cannot
-    be used answers 409 COUPON_NOT_USABLE, counted against the caller's lookup limit."""
+    be used answers 409 COUPON_NOT_USABLE, counted against the caller's lookup limit.
+
+    The answer is serialized here, from the model `quote_view` built: returned as a model, FastAPI
+    would check the model it was just given against `QuoteOut` once more, on every scan."""
     if body.coupon_codes:
         async with Lookups.of(request, caller).guard_async():
             return await _run(body, caller, ctx)
     return await _run(body, caller, ctx)
 
 
-async def _run(body: QuoteIn, caller: Principal, ctx: Context) -> QuoteOut:
+async def _run(body: QuoteIn, caller: Principal, ctx: Context) -> Response:
     if ctx.engine.dialect.name == "sqlite":
         return _quote(body, caller, ctx)
     return await run_in_threadpool(_quote, body, caller, ctx)
 
 
-def _quote(body: QuoteIn, caller: Principal, ctx: Context) -> QuoteOut:
+def _quote(body: QuoteIn, caller: Principal, ctx: Context) -> Response:
     caller.require_store(body.store_id)
     intake.check_currency(ctx, body.store_id, body.currency)
     if body.occurred_at is not None:  # a quote is for a sale the till could post: the same window
         intake.check_live_time(ctx, body.store_id, body.occurred_at)
-    return quote_view(quote_service.quote(ctx, quote_input(body)))
+    out = quote_view(quote_service.quote(ctx, quote_input(body)))
+    return Response(out.model_dump_json(), media_type="application/json")

@@ -28,7 +28,7 @@ cart does. The policy, as the marketer's guide states it:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,14 +36,14 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from loyalty.db.offer_tables import coupon_uses, coupons, offers
-from loyalty.domain.errors import InvalidInput, field_error
+from loyalty.domain.errors import Conflict, InvalidInput, field_error
 from loyalty.domain.programme.offers import OfferLine, OfferSale, apply_offers
 from loyalty.services.offers.coupons import (
     Usable,
-    find_usable,
     not_usable,
     printed,
     record_use,
+    send_usable,
     typed,
     use_coupon,
 )
@@ -145,7 +145,53 @@ def coupon_discounts(
     if not codes and not promotions:
         return CouponDiscounts(per_line=[0] * len(lines))
     stored = checked_codes(codes)
-    usables = [find_usable(conn, code, member_id, at) for code in stored]
+    usables = send_usables(conn, stored, member_id, at)()
+    return priced(
+        stored,
+        usables,
+        store_code=store_code,
+        channel=channel,
+        tier_code=tier_code,
+        lines=lines,
+        promotions=promotions,
+    )
+
+
+def send_usables(
+    conn: Connection, stored: Sequence[str], member_id: int | None, at: datetime
+) -> Callable[[], list[Usable]]:
+    """The coupons of `stored` codes (`checked_codes`), each found usable by `member_id` at `at`:
+    the statements sent now, the answers read when called (COUPON_NOT_USABLE for the first that is
+    not). A batch of sales sends its codes with its other reads (`posting.pos_batch`)."""
+    pending = [send_usable(conn, code, member_id, at) for code in stored]
+
+    def read() -> list[Usable]:
+        found, refused = [], None
+        for usable in pending:  # every answer read, so that none is left behind on the connection
+            try:
+                found.append(usable())
+            except Conflict as exc:
+                refused = refused or exc
+        if refused is not None:
+            raise refused
+        return found
+
+    return read
+
+
+def priced(
+    stored: Sequence[str],
+    usables: Sequence[Usable],
+    *,
+    store_code: str,
+    channel: str,
+    tier_code: str | None,
+    lines: Sequence[CartLine],
+    promotions: Sequence[Promotion] = (),
+) -> CouponDiscounts:
+    """What the codes `stored`, found `usables`, and the `promotions` take off the cart's lines,
+    combined best-for-member (see the module); COUPON_NOT_USABLE where an offer's budget, as found,
+    has no room for its discount."""
     by_offer: dict[str, tuple[str | None, Usable | None, int]] = {
         p.spec.code: (None, None, p.offer_id) for p in promotions
     }

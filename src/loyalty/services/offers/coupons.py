@@ -17,11 +17,27 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import Connection, Text, and_, bindparam, cast, func, insert, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    String,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
@@ -274,6 +290,10 @@ class Usable:
     #: what the offer's budget had left when the code was found (None: no budget); its use still takes
     #: the discount by a conditional update (`use_coupon`)
     budget_left_minor: int | None = None
+    #: the offer's limit of uses per member (None: none, or an anonymous sale) and the member's uses of
+    #: it when the code was found
+    per_member_limit: int | None = None
+    member_uses: int = 0
 
     def takes(self, discount_minor: int) -> bool:
         """Whether the offer's budget, as found, has room for a use giving `discount_minor` (what
@@ -284,21 +304,49 @@ class Usable:
 def find_usable(conn: Connection, code: str, member_id: int | None, at: datetime) -> Usable:
     """The coupon `code` names if `member_id` may use it at `at` (its counters still checked on use);
     COUPON_NOT_USABLE otherwise, whatever the reason."""
-    params = {"code": typed(code), "member_id": member_id, "at": at}
-    rows = _USABLE.run(conn, params)
-    if not rows:
-        raise not_usable()
-    coupon_id, offer_id, definition, per_member_limit, budget_left = rows[0]
-    if per_member_limit is not None and member_id is not None:
-        used = _USES_BY_MEMBER.scalar(conn, {"offer_id": offer_id, "member_id": member_id})
-        if used >= per_member_limit:
-            raise not_usable()
-    return Usable(coupon_id, offer_id, _spec_of(definition), budget_left)
+    return send_usable(conn, code, member_id, at)()
 
+
+def send_usable(conn: Connection, code: str, member_id: int | None, at: datetime) -> Callable[[], Usable]:
+    """`find_usable` with its one statement sent now and its answer read when called: inside a
+    pipeline on PostgreSQL a batch's codes travel in the round trip that locks its members."""
+    pending = _USABLE.send(conn, {"code": typed(code), "member_id": member_id, "at": at})
+
+    def usable() -> Usable:
+        rows = pending.rows()
+        if not rows:
+            raise not_usable()
+        coupon_id, offer_id, definition, per_member_limit, budget_left, used = rows[0]
+        if member_id is None:
+            per_member_limit = None  # an anonymous sale has no member whose uses could be counted
+        if per_member_limit is not None and used >= per_member_limit:
+            raise not_usable()
+        return Usable(coupon_id, offer_id, _spec_of(definition), budget_left, per_member_limit, int(used))
+
+    return usable
+
+
+def lock_codes(conn: Connection, codes: Sequence[str]) -> Callable[[], object]:
+    """Lock the coupons `codes` name (as stored) in id order until the caller's transaction ends, on
+    PostgreSQL (SQLite writes one transaction at a time): a batch that then finds them usable takes
+    them as found, and two batches sharing codes lock them in the same order. Sent, not waited for:
+    call what it returns to wait."""
+    if not codes or conn.dialect.name != "postgresql":
+        return lambda: None
+    return _LOCK_CODES.send(conn, {"codes": sorted(set(codes))}).rows
+
+
+_LOCK_CODES = Prepared(
+    select(coupons.c.id)
+    .where(coupons.c.code == any_(bindparam("codes", type_=ARRAY(String))))
+    .order_by(coupons.c.id)
+    .with_for_update(of=coupons)
+)
 
 #: the coupon a code names, if it may be used at `at` by `member_id` (a wallet's coupon by its member
-#: only; a shared code by anyone) and its offer has uses left, with what the offer's budget has left:
-#: one statement on the checkout's path, compiled once (`db.prepared`)
+#: only; a shared code by anyone) and its offer has uses left, with what the offer's budget has left
+#: and, where the offer limits them, the member's uses of it: one statement on the checkout's path,
+#: compiled once (`db.prepared`)
 _USABLE = Prepared(
     select(
         coupons.c.id,
@@ -306,6 +354,20 @@ _USABLE = Prepared(
         cast(offers.c.definition, Text),
         offers.c.per_member_limit,
         offers.c.budget_minor - offers.c.discounted_minor,
+        case(
+            (
+                offers.c.per_member_limit.is_not(None),
+                select(func.count())
+                .select_from(coupon_uses)
+                .where(
+                    coupon_uses.c.offer_id == coupons.c.offer_id,
+                    coupon_uses.c.member_id == bindparam("member_id"),
+                    coupon_uses.c.released_at.is_(None),
+                )
+                .scalar_subquery(),
+            ),
+            else_=0,
+        ),
     )
     .join(offers, offers.c.id == coupons.c.offer_id)
     .where(
@@ -318,15 +380,6 @@ _USABLE = Prepared(
         or_(coupons.c.expires_at.is_(None), coupons.c.expires_at > bindparam("at")),
         or_(offers.c.valid_to.is_(None), offers.c.valid_to > bindparam("at")),
         or_(coupons.c.member_id.is_(None), coupons.c.member_id == bindparam("member_id")),
-    )
-)
-_USES_BY_MEMBER = Prepared(
-    select(func.count())
-    .select_from(coupon_uses)
-    .where(
-        coupon_uses.c.offer_id == bindparam("offer_id"),
-        coupon_uses.c.member_id == bindparam("member_id"),
-        coupon_uses.c.released_at.is_(None),
     )
 )
 
@@ -403,6 +456,62 @@ _TAKE_OFFER_USE = Prepared(
     .returning(offers.c.id)
 )
 _INSERT_USE = Prepared(insert(coupon_uses).returning(coupon_uses.c.id))
+
+
+@dataclass(frozen=True)
+class Use:
+    """One use of a coupon found usable, by a sale of a batch."""
+
+    usable: Usable
+    member_id: int | None
+    purchase_id: int
+    discount_minor: int
+
+
+def take_uses(conn: Connection, uses: Sequence[Use], at: datetime) -> None:
+    """Record the uses of a batch of sales at once, in its transaction: each coupon's and offer's
+    counters moved by what its uses add up to (in id order, as the codes were locked), and a row per
+    use in the order given, as `use_coupon` one by one would leave them. The counters' constraints
+    refuse a use past a limit that a racing checkout reached first (IntegrityError: the caller rolls
+    the batch back); the batch found the codes usable, under lock, before pricing its sales."""
+    per_coupon: dict[int, int] = {}
+    per_offer: dict[int, tuple[int, int]] = {}
+    for use in uses:
+        coupon, offer = use.usable.coupon_id, use.usable.offer_id
+        per_coupon[coupon] = per_coupon.get(coupon, 0) + 1
+        n, minor = per_offer.get(offer, (0, 0))
+        per_offer[offer] = (n + 1, minor + use.discount_minor)
+    _ADD_COUPON_USES.run_many(conn, [{"coupon_id": c, "n": n} for c, n in sorted(per_coupon.items())])
+    _ADD_OFFER_USES.run_many(
+        conn, [{"offer_id": o, "n": n, "minor": m} for o, (n, m) in sorted(per_offer.items())]
+    )
+    _INSERT_USES.run_many(
+        conn,
+        [
+            {
+                "coupon_id": u.usable.coupon_id,
+                "offer_id": u.usable.offer_id,
+                "member_id": u.member_id,
+                "purchase_id": u.purchase_id,
+                "discount_minor": u.discount_minor,
+                "used_at": at,
+            }
+            for u in uses
+        ],
+    )
+
+
+_ADD_COUPON_USES = Prepared(
+    update(coupons).where(coupons.c.id == bindparam("coupon_id")).values(uses=coupons.c.uses + bindparam("n"))
+)
+_ADD_OFFER_USES = Prepared(
+    update(offers)
+    .where(offers.c.id == bindparam("offer_id"))
+    .values(
+        uses=offers.c.uses + bindparam("n"), discounted_minor=offers.c.discounted_minor + bindparam("minor")
+    )
+)
+_INSERT_USES = Prepared(insert(coupon_uses))
 
 
 def void_if_unused(conn: Connection, coupon_id: int, at: datetime) -> bool:

@@ -8,52 +8,54 @@ reads can be sent ahead (`read_ahead`) and its writes go in one statement, so a 
 database twice, commit included (`set_based_batches`).
 
 `post_sales` takes the common POS sale only (member named by id, or none for an anonymous sale; no
-total of its own) and answers what the live routine would, sale for sale; anything else, or a batch
-the routine does not model (a replayed order, an inactive member, …), is left to the live routine,
-nothing written.
+total of its own), with its coupons (`batch_coupons`), and answers what the live routine would, sale
+for sale; anything else, or a batch the routine does not model (a replayed order, an inactive member,
+a code that cannot be used, …), is left to the live routine, nothing written.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
+from loyalty.db.rows import is_postgres
 from loyalty.domain.actors import SYSTEM, Actor
+from loyalty.domain.errors import NotFound
 from loyalty.domain.sale_limits import within_limit
 from loyalty.domain.staff import is_staff_code
-from loyalty.services.posting.order_batch import OrderBatch
+from loyalty.services.catalogue import catalogue_of
+from loyalty.services.offers.coupons import take_uses
+from loyalty.services.posting.batch_coupons import BatchCoupons, CouponReads, price_coupons, send_coupon_reads
+from loyalty.services.posting.member_state import read_members
+from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch
 from loyalty.services.posting.read_ahead import ReadAhead
 from loyalty.services.posting.read_ahead import read_ahead as send_batch_reads
-from loyalty.services.posting.set_based import post_set_based
+from loyalty.services.posting.set_based import Posted, post_set_based
 from loyalty.services.request_hashes import model_hash
 from loyalty.services.schemas import PurchaseIn, PurchaseResult
 
 
 def batchable(sale: PurchaseIn) -> bool:
     """Whether a sale may go in a batch: it names its member by id (or none: an anonymous sale, which
-    the routine writes without touching any account), brings no coupon nor asks for promotions,
-    leaves the total to its lines, and its lines add up to a sale the ledger takes (the routine's
-    64-bit sums would wrap around past it; the sale alone is refused with the field named)."""
+    the routine writes without touching any account), asks for no promotions (priced per sale from
+    the programme in force: `offers.checkout`), leaves the total to its lines, and its lines add up
+    to a sale the ledger takes (the routine's 64-bit sums would wrap around past it; the sale alone
+    is refused with the field named). Its coupons, if any, are taken with the batch."""
     return (
         sale.phone is None
         and sale.card_no is None
         and sale.total_minor is None
+        and not sale.apply_promotions
         and sale.occurred_at.tzinfo is not None
         and within_limit(sale.lines)
-        and batchable_offers(sale)
         and (sale.staff is None or is_staff_code(sale.staff))  # else refused alone, the field named
     )
-
-
-def batchable_offers(sale: PurchaseIn) -> bool:
-    """Whether a sale leaves offers out of it: its coupons are taken by conditional updates, each
-    waited for, and its promotions priced per sale (`offers.checkout`), so such a sale goes alone."""
-    return not sale.coupon_codes and not sale.apply_promotions
 
 
 @dataclass(frozen=True)
@@ -62,14 +64,23 @@ class SalesAhead:
 
     sales: tuple[PurchaseIn, ...]
     reads: ReadAhead
+    coupons: CouponReads | None  # None: no sale brings a code
 
 
 def read_ahead(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> SalesAhead | None:
     """Send what posting `sales` together reads, without waiting (PostgreSQL; see
-    `posting.read_ahead`); None where they cannot be posted together or nothing is gained."""
+    `posting.read_ahead`): the coupons after the members' locks, so that a member's uses are counted
+    under them; None where they cannot be posted together or nothing is gained."""
     batch = _batch(sales)
     reads = None if batch is None else send_batch_reads(conn, ctx, batch)
-    return None if reads is None else SalesAhead(tuple(sales), reads)
+    if reads is None:
+        return None
+    coupons = None
+    if any(sale.coupon_codes for sale in sales):
+        coupons = send_coupon_reads(conn, sales)
+        if coupons is None:
+            return None
+    return SalesAhead(tuple(sales), reads, coupons)
 
 
 def post_sales(
@@ -92,19 +103,31 @@ def post_sales(
     if ahead is not None and len(ahead.sales) == len(sales) and all(map(operator.is_, ahead.sales, sales)):
         reads: ReadAhead | None = ahead.reads
         batch: OrderBatch | None = ahead.reads.batch
+        coupon_reads = ahead.coupons
     else:
-        reads, batch = None, _batch(sales)
+        reads, batch, coupon_reads = None, _batch(sales), None
+        if batch is not None and any(sale.coupon_codes for sale in sales):
+            if is_postgres(conn):
+                return None  # a member's uses are counted under the lock the reads sent ahead take first
+            coupon_reads = send_coupon_reads(conn, sales)
+            if coupon_reads is None:
+                return None
     if batch is None:
         return None
-    posted = post_set_based(
-        conn,
-        ctx,
-        batch,
-        request_hashes=[model_hash(s) for s in sales],
-        ahead=reads,
-        savepoint=savepoint,
-        actors=actors if actors is not None else [SYSTEM] * len(sales),
-    )
+    coupons = None
+    if coupon_reads is not None:
+        priced = _priced(conn, ctx, sales, batch, coupon_reads, reads)
+        if priced is None:
+            return None
+        coupons, batch, reads = priced
+    request_hashes = [model_hash(s) for s in sales]
+    posters = actors if actors is not None else [SYSTEM] * len(sales)
+    if coupons is None:
+        posted = post_set_based(
+            conn, ctx, batch, request_hashes=request_hashes, ahead=reads, savepoint=savepoint, actors=posters
+        )
+    else:
+        posted = _post_with_coupons(conn, ctx, batch, coupons, request_hashes, reads, savepoint, posters)
     if posted is None:
         return None
     results = []
@@ -128,10 +151,71 @@ def post_sales(
                 tier_code=after,
                 upgraded_to=after if after != before else None,
                 channel=sale.channel,
+                coupons=[] if coupons is None else coupons.used(i),
                 staff=sale.staff,
             )
         )
     return results
+
+
+def _priced(
+    conn: Connection,
+    ctx: Context,
+    sales: Sequence[PurchaseIn],
+    batch: OrderBatch,
+    coupon_reads: CouponReads,
+    reads: ReadAhead | None,
+) -> tuple[BatchCoupons, OrderBatch, ReadAhead | None] | None:
+    """The sales' coupons priced (`batch_coupons.price_coupons`) and the batch with their share in its
+    lines' discounts (the reads sent ahead carried over to it); None where the batch cannot take them."""
+    catalogue = catalogue_of(ctx)
+    try:
+        stores = {store_id: catalogue.store(conn, store_id) for store_id in {s.store_id for s in sales}}
+    except NotFound:
+        return None
+    members = reads.members() if reads is not None else read_members(conn, batch.members())
+    offsets = batch.offsets.tolist()
+    amounts = batch.line_amounts().tolist()
+    before = [amounts[offsets[i] : offsets[i + 1]] for i in range(len(sales))]
+    coupons = price_coupons(sales, before, coupon_reads, stores, catalogue.tiers(conn), members)
+    if coupons is None:
+        return None
+    off = coupons.line_discounts(batch.lines_per_order())
+    batch = replace(batch, discount_minor=batch.discount_minor + off)
+    if reads is not None:  # the members are read once: the posting reads them from here
+        reads = replace(reads, batch=batch, members=lambda: members)
+    return coupons, batch, reads
+
+
+def _post_with_coupons(
+    conn: Connection,
+    ctx: Context,
+    batch: OrderBatch,
+    coupons: BatchCoupons,
+    request_hashes: list[str],
+    reads: ReadAhead | None,
+    savepoint: bool,
+    actors: Sequence[Actor],
+) -> Posted | None:
+    """The set-based posting of a batch whose sales bring coupons, and the coupons' uses, together: in
+    one savepoint when asked (a use past a limit a racer reached first rolls both back, and the sales
+    go alone), else raised to the caller, who rolls the transaction back."""
+    guard = conn.begin_nested() if savepoint else None
+    try:
+        posted = post_set_based(
+            conn, ctx, batch, request_hashes=request_hashes, ahead=reads, savepoint=False, actors=actors
+        )
+        if posted is not None:
+            members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
+            take_uses(conn, coupons.uses(posted.purchase_ids.tolist(), members), ctx.now())
+    except IntegrityError:
+        if guard is None:
+            raise
+        guard.rollback()
+        return None
+    if guard is not None:
+        guard.commit()
+    return posted
 
 
 def _batch(sales: Sequence[PurchaseIn]) -> OrderBatch | None:

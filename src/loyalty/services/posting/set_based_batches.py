@@ -8,12 +8,13 @@ never deadlock each other. One transaction at a time per process: a batch costs 
 whatever its size, so two side by side would only halve each batch.
 
 Per transaction, in one pipeline and two round trips: the reads (the batch's Idempotency-Keys, its
-members' accounts, locked, their spend in the tier windows, the rows' ids) go out together and are
-waited for once; then the writes (every table's rows in one statement, the sales' audit rows
+members' accounts, locked, their spend in the tier windows, the rows' ids, then the coupons their
+codes name, locked and looked up: `batch_coupons`) go out together and are waited for once; then the
+writes (every table's rows in one statement, the sales' audit rows
 included, the keys in another) go out with the COMMIT and are waited for once. A replay is answered
 with the stored response, a reused key with another body gets its error; nobody is answered before
 the commit. A sale the set-based routine does not take (named by phone, a replayed order, an
-inactive member, a key repeated within the batch, coupons to take, …) goes alone
+inactive member, a key repeated within the batch, promotions to price, …) goes alone
 (`alone.post_alone`) after the batch committed, exactly as without batching (a sale of its own
 must not wait on locks while holding the batch's). There are no savepoints: an order or a key
 another request wrote meanwhile fails the commit, nothing of the batch is written, and each of its
@@ -31,7 +32,7 @@ from loyalty.db.prepared import pipelined_transaction
 from loyalty.services import idempotency
 from loyalty.services.catalogue import catalogue_of
 from loyalty.services.posting.alone import post_alone
-from loyalty.services.posting.pos_batch import batchable, batchable_offers, post_sales, read_ahead
+from loyalty.services.posting.pos_batch import batchable, post_sales, read_ahead
 from loyalty.services.posting.sale_request import SaleAnswer, SaleRequest, replayed
 from loyalty.services.posting.shared_transactions import MAX_BATCH, Outcome, SharedTransactions
 
@@ -86,8 +87,8 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
             return answered
 
     def _post(self, conn: Connection, jobs: list[SaleRequest], answered: list[Outcome]) -> list[Outcome]:
-        # sent, not waited for; a sale with coupons goes alone (see below), so its reads are not sent
-        ahead = read_ahead(conn, self.ctx, [job.sale for job in jobs if batchable_offers(job.sale)])
+        # sent, not waited for: the members locked, then the coupons their codes name looked up
+        ahead = read_ahead(conn, self.ctx, [job.sale for job in jobs if batchable(job.sale)])
         keyed = [(i, job.key) for i, job in enumerate(jobs) if job.key is not None]
         asked = [(key.scope, key.key, key.request_hash) for _, key in keyed]
         found = idempotency.find_many(conn, asked)  # waits, for the reads sent ahead too
@@ -106,8 +107,8 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
         for i, job in enumerate(jobs):
             if answered[i][1] is not ALONE:
                 continue
-            if not batchable_offers(job.sale):
-                continue  # its coupons are taken by conditional updates, each waited for: alone
+            if not batchable(job.sale):
+                continue  # alone
             if job.key is not None:
                 if (job.key.scope, job.key.key) in keys_seen:
                     continue  # the same key twice in one batch: the second goes alone, after the first

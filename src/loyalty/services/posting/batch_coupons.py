@@ -1,0 +1,164 @@
+"""The coupons of a batch of POS sales, taken with the batch instead of one sale at a time.
+
+A sale that brings codes is priced as the live routine prices it (`offers.checkout.priced`, the
+member's tier as read, the lines' amounts before the coupons) and posted by the set-based routine
+with the coupons' share folded into its lines' discounts, which is what the live routine stores; the
+uses are then written together (`offers.coupons.take_uses`). On PostgreSQL the codes are locked and
+read in the round trip that locks the batch's members (`send_coupon_reads`), after those locks, so a
+member's uses are counted as the live routine counts them: under the account's lock.
+
+A batch takes its codes whole or not at all: where a code cannot be used, or a limit would be reached
+by the batch's own earlier sales, or an offer scoped by tier meets a member an earlier sale of the
+batch might upgrade, `price_coupons` answers None and the sales go alone, where the live routine
+answers each as it should (a refusal alone is what it would have been in the batch: within a batch
+uses only grow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Connection
+
+from loyalty.domain.errors import DomainError, InvalidInput
+from loyalty.services.catalogue import StoreInfo, TierLadder
+from loyalty.services.offers.checkout import (
+    NO_COUPONS,
+    CartLine,
+    CouponDiscounts,
+    checked_codes,
+    priced,
+    send_usables,
+)
+from loyalty.services.offers.coupons import Usable, Use, lock_codes
+from loyalty.services.posting.member_state import MemberState
+from loyalty.services.posting.order_batch import IntArray
+from loyalty.services.schemas import PurchaseIn, UsedCoupon
+
+
+@dataclass(frozen=True)
+class CouponReads:
+    """The batch's codes, locked and looked up, sent before they are needed."""
+
+    locked: Callable[[], object]
+    codes: list[tuple[list[str], Callable[[], list[Usable]]] | None]  # per sale; None: brings none
+
+    @property
+    def any(self) -> bool:
+        return any(c is not None for c in self.codes)
+
+
+def send_coupon_reads(conn: Connection, sales: Sequence[PurchaseIn]) -> CouponReads | None:
+    """Lock the coupons the sales' codes name and send their look-ups (PostgreSQL: without waiting);
+    None when a sale's codes are refused as given (too many, an empty one, one twice): it goes alone."""
+    try:
+        stored = [checked_codes(sale.coupon_codes) if sale.coupon_codes else [] for sale in sales]
+    except InvalidInput:
+        return None
+    locked = lock_codes(conn, [code for codes in stored for code in codes])
+    return CouponReads(
+        locked,
+        [
+            (codes, send_usables(conn, codes, sale.member_id, sale.occurred_at)) if codes else None
+            for codes, sale in zip(stored, sales, strict=True)
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class BatchCoupons:
+    """What each sale's coupons take off it (`NO_COUPONS` where it brings none)."""
+
+    discounts: list[CouponDiscounts]
+
+    def line_discounts(self, line_counts: IntArray) -> IntArray:
+        """Per line of the batch, what the coupons took off it (to add to the till's discount)."""
+        parts = [
+            np.array(d.per_line, dtype=np.int64) if d.applied else np.zeros(int(n), dtype=np.int64)
+            for d, n in zip(self.discounts, line_counts.tolist(), strict=True)
+        ]
+        off: IntArray = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return off
+
+    def used(self, i: int) -> list[UsedCoupon]:
+        """What sale `i`'s answer lists of its coupons."""
+        return [UsedCoupon(**c.shown()) for c in self.discounts[i].applied]
+
+    def uses(self, purchase_ids: Sequence[int], member_ids: Sequence[int | None]) -> list[Use]:
+        """The uses to record, sale by sale in batch order, each sale's in the order it applied them."""
+        return [
+            Use(c.usable, member, pid, c.discount_minor)
+            for d, pid, member in zip(self.discounts, purchase_ids, member_ids, strict=True)
+            for c in d.applied
+            if c.usable is not None
+        ]
+
+
+def price_coupons(
+    sales: Sequence[PurchaseIn],
+    amounts: Sequence[Sequence[int]],
+    reads: CouponReads,
+    stores: dict[int, StoreInfo],
+    ladder: TierLadder,
+    members: dict[int, MemberState],
+) -> BatchCoupons | None:
+    """Each sale's coupons priced as the live routine prices them, in batch order, on the lines'
+    `amounts` before them; None where the batch cannot take them (see the module)."""
+    reads.locked()
+    found: list[list[Usable] | None] = []
+    for entry in reads.codes:  # every answer read, so that none is left behind on the connection
+        try:
+            found.append(None if entry is None else entry[1]())
+        except DomainError:
+            found.append(None)
+    if any(entry is not None and usables is None for entry, usables in zip(reads.codes, found, strict=True)):
+        return None  # a code that cannot be used: the sale is refused alone
+    discounts: list[CouponDiscounts] = []
+    member_uses: dict[tuple[int, int], int] = {}  # (offer, member) → uses the batch's sales took
+    spent: dict[int, int] = {}  # offer → what the batch's sales took off with it
+    seen: set[int] = set()  # members with an earlier sale in the batch
+    for sale, lines, entry, usables in zip(sales, amounts, reads.codes, found, strict=True):
+        member = sale.member_id
+        earlier = member is not None and member in seen
+        if member is not None:
+            seen.add(member)
+        if entry is None or usables is None:
+            discounts.append(NO_COUPONS)
+            continue
+        if earlier and any(u.spec.when.tiers for u in usables):
+            return None  # its tier is the one an earlier sale of the batch leaves: only posting knows
+        state = None if member is None else members.get(member)
+        if member is not None and state is None:
+            return None  # unknown member: alone, refused
+        tier_code = None if state is None else ladder.by_id[state.tier_id].code
+        try:
+            priced_sale = priced(
+                entry[0],
+                usables,
+                store_code=stores[sale.store_id].code,
+                channel=sale.channel,
+                tier_code=tier_code,
+                lines=[
+                    CartLine(a, ln.quantity, ln.category, ln.sku)
+                    for a, ln in zip(lines, sale.lines, strict=True)
+                ],
+            )
+        except DomainError:
+            return None
+        for c in priced_sale.applied:
+            u = c.usable
+            if u is None:
+                continue
+            taken = spent.get(u.offer_id, 0) + c.discount_minor
+            if u.budget_left_minor is not None and taken > u.budget_left_minor:
+                return None  # the batch's earlier sales spent the budget: this one is refused alone
+            spent[u.offer_id] = taken
+            if u.per_member_limit is not None and member is not None:
+                key = (u.offer_id, member)
+                member_uses[key] = member_uses.get(key, 0) + 1
+                if u.member_uses + member_uses[key] > u.per_member_limit:
+                    return None
+        discounts.append(priced_sale)
+    return BatchCoupons(discounts)

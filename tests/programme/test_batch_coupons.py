@@ -1,0 +1,150 @@
+"""Sales with coupons in the POS batches (`posting.batch_coupons`, PostgreSQL's strategy; the batch
+itself runs on both backends): a batch takes its sales' codes, prices them as a sale alone would and
+records their uses with its rows; a code it cannot take leaves the whole batch to go alone, which
+refuses that sale and posts the others; and on PostgreSQL, 50 sales racing in batches for a code
+limited to 10 give exactly 10 uses."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select
+
+from loyalty.bootstrap import Context
+from loyalty.db.core_tables import purchase_lines, purchases
+from loyalty.db.offer_tables import coupon_uses, coupons, offers
+from loyalty.domain.actors import SYSTEM
+from loyalty.domain.errors import Conflict
+from loyalty.services import members, merchants, seed
+from loyalty.services.offers.book import OfferLimits, define_offer
+from loyalty.services.offers.coupons import issue_coupons
+from loyalty.services.posting.alone import post_alone
+from loyalty.services.posting.sale_request import SaleRequest
+from loyalty.services.posting.set_based_batches import ALONE, SetBasedBatches
+from loyalty.services.schemas import MemberIn, PurchaseIn
+from tests.conftest import create_pg_database, drop_pg_database
+from tests.core.conftest import clock, ctx
+from tests.programme.test_checkout_coupons import LADDER, _count, _sale
+
+__all__ = ["clock", "ctx"]
+
+
+def _request(sale: PurchaseIn) -> SaleRequest:
+    return SaleRequest(sale, SYSTEM, render=lambda result: result.model_dump(mode="json"))
+
+
+def _chain(ctx: Context, n_members: int) -> tuple[int, list[int]]:
+    seed.ensure_programme(ctx)
+    store = merchants.list_stores(ctx)[0].id
+    people = [
+        members.register_member(ctx, MemberIn(phone=f"+86139500{i:05d}", name=f"B{i}")).id
+        for i in range(n_members)
+    ]
+    return store, people
+
+
+def test_a_batch_takes_its_sales_coupons(ctx: Context) -> None:
+    store, people = _chain(ctx, 3)
+    define_offer(ctx, LADDER)
+    wallet = issue_coupons(ctx, "ladder", member_ids=people[:2]).codes
+    shared = issue_coupons(ctx, "ladder", count=1, max_uses=5).codes[0]
+    now = ctx.now()
+    sales = [
+        _sale(store, people[0], "B-1", now, [wallet[0]]),
+        _sale(store, people[1], "B-2", now, []),
+        _sale(store, people[2], "B-3", now, [shared.lower()]),  # typed, as a person would
+        _sale(store, None, "B-4", now, [shared]),  # an anonymous sale may use a shared code
+        _sale(store, people[1], "B-5", now, [wallet[1]]),  # the member's second sale of the batch
+    ]
+    outcomes = SetBasedBatches(ctx)._transaction([_request(s) for s in sales])
+    assert all(ok and value is not ALONE for ok, value in outcomes), outcomes  # the batch took them all
+    bodies = [value.body for _, value in outcomes]
+    # ¥130 each: 满100减20 takes ¥20 off a sale with a code, nothing off the one without
+    assert [b["total_minor"] for b in bodies] == [11_000, 13_000, 11_000, 11_000, 11_000]
+    assert [len(b["coupons"]) for b in bodies] == [1, 0, 1, 1, 1]
+    assert bodies[2]["coupons"][0]["code"] == shared  # as printed, however it was typed
+    with ctx.engine.connect() as conn:
+        uses = conn.execute(
+            select(coupon_uses.c.purchase_id, coupon_uses.c.member_id, coupon_uses.c.discount_minor).order_by(
+                coupon_uses.c.id
+            )
+        ).all()
+        ids = {r.order_id: r.id for r in conn.execute(select(purchases.c.order_id, purchases.c.id)).all()}
+        discounts = conn.execute(
+            select(func.sum(purchase_lines.c.discount_minor)).where(
+                purchase_lines.c.purchase_id == ids["B-3"]
+            )
+        ).scalar_one()
+        counters = conn.execute(select(coupons.c.code, coupons.c.uses)).all()
+        offer = conn.execute(select(offers.c.uses, offers.c.discounted_minor)).one()
+    assert [(u.purchase_id, u.member_id, u.discount_minor) for u in uses] == [
+        (ids["B-1"], people[0], 2_000),
+        (ids["B-3"], people[2], 2_000),
+        (ids["B-4"], None, 2_000),
+        (ids["B-5"], people[1], 2_000),
+    ]
+    assert discounts == 2_000  # the coupon's share is in the lines' discounts, as a sale alone stores it
+    assert sorted(u for _, u in counters) == [1, 1, 2]
+    assert (offer.uses, offer.discounted_minor) == (4, 8_000)
+    # points are earned line by line on what was paid: ¥84.62 → 84 and ¥25.38 → 25 at the base rate
+    assert [b["points_earned"] for b in bodies] == [109, 130, 109, 0, 109]
+
+
+def test_a_code_the_batch_cannot_take_leaves_it_whole(ctx: Context) -> None:
+    store, people = _chain(ctx, 2)
+    define_offer(ctx, LADDER)
+    good = issue_coupons(ctx, "ladder", member_ids=[people[0]]).codes[0]
+    theirs = issue_coupons(ctx, "ladder", member_ids=[people[0]]).codes[0]  # another member's wallet
+    now = ctx.now()
+    sales = [_sale(store, people[0], "L-1", now, [good]), _sale(store, people[1], "L-2", now, [theirs])]
+    requests = [_request(s) for s in sales]
+    outcomes = SetBasedBatches(ctx)._transaction(requests)
+    assert [value for _, value in outcomes] == [ALONE, ALONE]
+    assert _count(ctx, purchases) == 0  # nothing written
+    assert _count(ctx, coupon_uses) == 0
+    # alone, each is answered as it should be: the first posted, the second refused
+    assert post_alone(ctx, requests[0]).status == 201
+    with pytest.raises(Conflict) as refused:
+        post_alone(ctx, requests[1])
+    assert refused.value.code == "COUPON_NOT_USABLE"
+    assert _count(ctx, purchases) == 1
+    assert _count(ctx, coupon_uses) == 1
+
+
+@pytest.mark.postgres
+def test_50_sales_racing_in_batches_for_a_code_limited_to_10() -> None:
+    url = create_pg_database()
+    try:
+        from loyalty.db.engine import make_engine
+        from loyalty.db.migrate import upgrade
+
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        ctx = Context.from_url(url)
+        store, people = _chain(ctx, 50)
+        define_offer(ctx, LADDER | {"code": "race"}, limits=OfferLimits(budget_minor=1_000_000))
+        code = issue_coupons(ctx, "race", count=1, max_uses=10).codes[0]
+        batches = SetBasedBatches(ctx)
+
+        async def checkout(i: int) -> str:
+            try:
+                answer = await batches.post(_request(_sale(store, people[i], f"RACE-{i}", ctx.now(), [code])))
+            except Conflict as exc:
+                return exc.code
+            return "posted" if answer.status == 201 else str(answer.status)
+
+        async def race() -> list[str]:
+            return list(await asyncio.gather(*(checkout(i) for i in range(50))))
+
+        answers = asyncio.run(race())
+        assert sorted(answers) == ["COUPON_NOT_USABLE"] * 40 + ["posted"] * 10
+        assert _count(ctx, purchases) == 10
+        with ctx.engine.connect() as conn:
+            assert conn.execute(select(coupons.c.uses)).scalar_one() == 10
+            assert conn.execute(select(func.count()).select_from(coupon_uses)).scalar_one() == 10
+            assert conn.execute(select(offers.c.uses)).scalar_one() == 10
+        ctx.engine.dispose()
+    finally:
+        drop_pg_database(url)
