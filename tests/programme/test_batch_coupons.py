@@ -2,29 +2,36 @@
 itself runs on both backends): a batch takes its sales' codes, prices them as a sale alone would and
 records their uses with its rows; a code it cannot take leaves the whole batch to go alone, which
 refuses that sale and posts the others; and on PostgreSQL, 50 sales racing in batches for a code
-limited to 10 give exactly 10 uses."""
+limited to 10 give exactly 10 uses. SQLite's group commit posts a large group by the same routine."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from loyalty.bootstrap import Context
+from loyalty.bootstrap import Context, FrozenClock
 from loyalty.db.core_tables import purchase_lines, purchases
+from loyalty.db.migrate import upgrade
 from loyalty.db.offer_tables import coupon_uses, coupons, offers
 from loyalty.domain.actors import SYSTEM
 from loyalty.domain.errors import Conflict
 from loyalty.services import members, merchants, seed
+from loyalty.services.earning_rules.book import define_rules
 from loyalty.services.offers.book import OfferLimits, define_offer
 from loyalty.services.offers.coupons import issue_coupons
 from loyalty.services.posting.alone import post_alone
+from loyalty.services.posting.group_commit import SET_BASED_FROM, GroupCommit, _Sale
 from loyalty.services.posting.sale_request import SaleRequest
 from loyalty.services.posting.set_based_batches import ALONE, SetBasedBatches
 from loyalty.services.schemas import MemberIn, PurchaseIn
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.core.conftest import clock, ctx
+from tests.programme.paths_world import assert_same_rows, dump
 from tests.programme.test_checkout_coupons import LADDER, _count, _sale
 
 __all__ = ["clock", "ctx"]
@@ -148,3 +155,64 @@ def test_50_sales_racing_in_batches_for_a_code_limited_to_10() -> None:
         ctx.engine.dispose()
     finally:
         drop_pg_database(url)
+
+
+def test_sqlite_group_commit_posts_a_large_group_set_based_as_sale_by_sale(tmp_path: Path) -> None:
+    """SQLite's group commit posts a group of `SET_BASED_FROM` sales or more set-based: the rows are
+    those of posting the same sales one by one, coupons and rules included, and so are the answers;
+    a smaller group is posted sale by sale."""
+    first = tmp_path / "grouped.db"
+    ctx = Context.from_url(f"sqlite:///{first}")
+    upgrade(ctx.engine)
+    ctx.clock = FrozenClock(datetime(2026, 11, 8, 9, 0, tzinfo=UTC))  # the programme, then the sales
+    store, people = _chain(ctx, 6)
+    define_rules(
+        ctx,
+        [
+            {
+                "code": "coffee",
+                "kind": "multiplier",
+                "multiplier_pct": 150,
+                "when": {"categories": ["coffee"]},
+            },
+            {
+                "code": "day",
+                "kind": "fixed_bonus",
+                "points": 30,
+                "when": {"member_day": {"days_of_month": [8]}},
+            },
+        ],
+    )
+    define_offer(ctx, LADDER)
+    wallet = issue_coupons(ctx, "ladder", member_ids=people).codes
+    shared = issue_coupons(ctx, "ladder", count=1, max_uses=3).codes[0]
+    ctx.engine.dispose()
+    second = tmp_path / "alone.db"
+    shutil.copy(first, second)
+    alone = Context.from_url(f"sqlite:///{second}")
+    ctx.clock = alone.clock = FrozenClock(datetime(2026, 11, 8, 12, 0, tzinfo=UTC))  # the rule's member day
+    now = ctx.now() - timedelta(minutes=5)
+    sales = [
+        _sale(store, None if i % 7 == 3 else people[i % 6], f"G-{i}", now + timedelta(seconds=i), codes)
+        for i, codes in enumerate(
+            [
+                [wallet[i]] if i < 6 and i % 2 == 0 else [shared] if i in (9, 13) else []
+                for i in range(SET_BASED_FROM + 4)
+            ]
+        )
+    ]
+    committer = GroupCommit(ctx)
+    grouped = committer._transaction([_Sale(committer, _request(s)) for s in sales])
+    assert committer.set_based == 1
+    one_by_one = [post_alone(alone, _request(s)) for s in sales]
+    assert [value.body for _, value in grouped] == [a.body for a in one_by_one]
+    assert_same_rows(dump(ctx), dump(alone), "a group posted set-based against one by one")
+    small = committer._transaction([_Sale(committer, _request(s)) for s in _renamed(sales[:4], "S")])
+    assert all(ok for ok, _ in small)
+    assert committer.set_based == 1  # a small group went sale by sale
+    ctx.engine.dispose()
+    alone.engine.dispose()
+
+
+def _renamed(sales: list[PurchaseIn], prefix: str) -> list[PurchaseIn]:
+    return [s.model_copy(update={"order_id": f"{prefix}{s.order_id}", "coupon_codes": []}) for s in sales]

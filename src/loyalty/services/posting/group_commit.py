@@ -11,11 +11,21 @@ together share a transaction (`shared_transactions`):
 * one commit for all of them, and no caller is answered before it has succeeded;
 * the sales' audit rows are gathered and written in one statement before that commit
   (`services.audit.deferred`); a sale whose savepoint is undone takes its row back.
+
+A group of at least `SET_BASED_FROM` sales that the set-based routine takes is posted by it instead
+(`set_based_batches.post_together`, PostgreSQL's batches, in one savepoint), which costs less per sale
+from that size on with a programme of rules and coupons: 0.52 against 0.79 ms in-process for groups of
+16 with 24 rules and a coupon on one sale in five, the same for the base rule alone. Where the batch
+leaves its sales (a code it cannot take, an inactive member, …) they are posted one by one as above,
+in the same transaction; a sale it leaves beside others it took (a key repeated in the group) comes
+after them.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
@@ -23,6 +33,7 @@ from sqlalchemy import Connection
 from loyalty.bootstrap import Context
 from loyalty.db.prepared import savepoint
 from loyalty.services import audit, purchases
+from loyalty.services.posting.pos_batch import batchable
 from loyalty.services.posting.sale_request import (
     SaleAnswer,
     SaleRequest,
@@ -30,9 +41,26 @@ from loyalty.services.posting.sale_request import (
     record_for,
     stored_answer,
 )
+from loyalty.services.posting.set_based_batches import ALONE, post_together
 from loyalty.services.posting.shared_transactions import MAX_BATCH, Outcome, SharedTransactions
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+#: the fewest sales of a group posted set-based (below it a group costs less sale by sale)
+SET_BASED_FROM = 16
+
+
+@dataclass(frozen=True)
+class _Sale:
+    """A queued sale: a job that posts it in its savepoint, carrying the request for the set-based
+    routine."""
+
+    committer: GroupCommit
+    request: SaleRequest
+
+    def __call__(self, conn: Connection) -> SaleAnswer:
+        return self.committer._post_in(conn, self.request)
 
 
 class GroupCommit(SharedTransactions[Callable[[Connection], Any]]):
@@ -46,10 +74,12 @@ class GroupCommit(SharedTransactions[Callable[[Connection], Any]]):
     def __init__(self, ctx: Context, max_batch: int = MAX_BATCH) -> None:
         super().__init__(max_batch)
         self.ctx = ctx
+        #: groups the set-based routine took, for diagnostics and the tests
+        self.set_based = 0
 
     async def post(self, request: SaleRequest) -> SaleAnswer:
         """Post the sale in the next shared transaction; its answer once that has committed."""
-        return await self.run(lambda conn: self._post_in(conn, request))
+        return await self.run(_Sale(self, request))
 
     async def run(self, job: Callable[[Connection], T]) -> T:
         """Queue `job` for the next transaction; its result (or its exception) once that has committed."""
@@ -67,10 +97,33 @@ class GroupCommit(SharedTransactions[Callable[[Connection], Any]]):
         outcomes: list[Outcome] = []
         # The jobs' audit rows are gathered and written in one statement before the commit.
         with self.ctx.engine.begin() as conn, audit.deferred(conn):
-            for job in jobs:
+            together = self._together(conn, jobs)
+            for job, taken in zip(jobs, together, strict=True):
+                if taken is not None:
+                    outcomes.append(taken)
+                    continue
                 try:
                     with savepoint(conn), audit.undone_with(conn):
                         outcomes.append((True, job(conn)))
                 except Exception as exc:  # this job's writes (and audit rows) are undone; the others go on
                     outcomes.append((False, exc))
         return outcomes
+
+    def _together(self, conn: Connection, jobs: list[Callable[[Connection], Any]]) -> list[Outcome | None]:
+        """The outcomes of the group's sales posted set-based (see the module), None for each job to
+        run on its own; all None for a group too small or holding anything else."""
+        alone: list[Outcome | None] = [None] * len(jobs)
+        requests = [job.request for job in jobs if isinstance(job, _Sale)]
+        if len(jobs) < SET_BASED_FROM or len(requests) < len(jobs):
+            return alone
+        if not all(batchable(request.sale) for request in requests):
+            return alone
+        try:
+            with savepoint(conn):
+                outcomes = post_together(conn, self.ctx, requests, [(True, ALONE)] * len(requests))
+        except Exception as exc:  # an order posted meanwhile, or anything unforeseen: one by one
+            log.info("a group of %d sales goes one by one: %s", len(jobs), exc)
+            return alone
+        if any(ok and value is not ALONE for ok, value in outcomes):
+            self.set_based += 1
+        return [None if ok and value is ALONE else (ok, value) for ok, value in outcomes]

@@ -79,56 +79,63 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
                 if conn.in_transaction():  # the catalogue was read: a store's first batch
                     conn.commit()
                 with pipelined_transaction(conn):
-                    return self._post(conn, jobs, answered)
+                    return post_together(conn, self.ctx, jobs, answered)
         except IntegrityError:
             # An order posted or a key recorded meanwhile by another request (its replay, a reused
             # key): nothing of the batch was written. Replays found by the look-up are answered; the
             # rest go alone, and the per-sale path answers each one as it should.
             return answered
 
-    def _post(self, conn: Connection, jobs: list[SaleRequest], answered: list[Outcome]) -> list[Outcome]:
-        # sent, not waited for: the members locked, then the coupons their codes name looked up
-        ahead = read_ahead(conn, self.ctx, [job.sale for job in jobs if batchable(job.sale)])
-        keyed = [(i, job.key) for i, job in enumerate(jobs) if job.key is not None]
-        asked = [(key.scope, key.key, key.request_hash) for _, key in keyed]
-        found = idempotency.find_many(conn, asked)  # waits, for the reads sent ahead too
-        for (i, _), stored in zip(keyed, found, strict=True):
-            try:
-                if isinstance(stored, Exception):
-                    raise stored
-                answer = replayed(stored)
-            except (idempotency.KeyReused, idempotency.KeyInProgress) as exc:
-                answered[i] = (False, exc)
-                continue
-            if answer is not None:
-                answered[i] = (True, answer)
-        keys_seen: set[tuple[str, str]] = set()
-        todo = []
-        for i, job in enumerate(jobs):
-            if answered[i][1] is not ALONE:
-                continue
-            if not batchable(job.sale):
-                continue  # alone
-            if job.key is not None:
-                if (job.key.scope, job.key.key) in keys_seen:
-                    continue  # the same key twice in one batch: the second goes alone, after the first
-                keys_seen.add((job.key.scope, job.key.key))
-            todo.append(i)
-        outcomes = list(answered)
-        if not todo:
-            return outcomes
-        sales = [jobs[i].sale for i in todo]
-        actors = [jobs[i].actor for i in todo]
-        results = post_sales(conn, self.ctx, sales, ahead=ahead, savepoint=False, actors=actors)
-        if results is None:
-            return outcomes
-        bodies = [jobs[i].render(result) for i, result in zip(todo, results, strict=True)]
-        records = [
-            (key.scope, key.key, key.request_hash, body, 201)
-            for key, body in zip((jobs[i].key for i in todo), bodies, strict=True)
-            if key is not None
-        ]
-        idempotency.store_many(conn, records, self.ctx.now())
-        for i, body in zip(todo, bodies, strict=True):
-            outcomes[i] = (True, SaleAnswer(201, body))
+
+def post_together(
+    conn: Connection, ctx: Context, jobs: list[SaleRequest], answered: list[Outcome]
+) -> list[Outcome]:
+    """Post the sales of `jobs` set-based in `conn`'s transaction (inside a pipeline on PostgreSQL:
+    see the module); each one's outcome, `ALONE` where the batch leaves it to be posted on its own.
+    `answered` starts as `ALONE` for every job. Replays are answered with their stored response and
+    a reused key with its error; nothing is written for a sale left alone."""
+    # sent, not waited for: the members locked, then the coupons their codes name looked up
+    ahead = read_ahead(conn, ctx, [job.sale for job in jobs if batchable(job.sale)])
+    keyed = [(i, job.key) for i, job in enumerate(jobs) if job.key is not None]
+    asked = [(key.scope, key.key, key.request_hash) for _, key in keyed]
+    found = idempotency.find_many(conn, asked)  # waits, for the reads sent ahead too
+    for (i, _), stored in zip(keyed, found, strict=True):
+        try:
+            if isinstance(stored, Exception):
+                raise stored
+            answer = replayed(stored)
+        except (idempotency.KeyReused, idempotency.KeyInProgress) as exc:
+            answered[i] = (False, exc)
+            continue
+        if answer is not None:
+            answered[i] = (True, answer)
+    keys_seen: set[tuple[str, str]] = set()
+    todo = []
+    for i, job in enumerate(jobs):
+        if answered[i][1] is not ALONE:
+            continue
+        if not batchable(job.sale):
+            continue  # alone
+        if job.key is not None:
+            if (job.key.scope, job.key.key) in keys_seen:
+                continue  # the same key twice in one batch: the second goes alone, after the first
+            keys_seen.add((job.key.scope, job.key.key))
+        todo.append(i)
+    outcomes = list(answered)
+    if not todo:
         return outcomes
+    sales = [jobs[i].sale for i in todo]
+    actors = [jobs[i].actor for i in todo]
+    results = post_sales(conn, ctx, sales, ahead=ahead, savepoint=False, actors=actors)
+    if results is None:
+        return outcomes
+    bodies = [jobs[i].render(result) for i, result in zip(todo, results, strict=True)]
+    records = [
+        (key.scope, key.key, key.request_hash, body, 201)
+        for key, body in zip((jobs[i].key for i in todo), bodies, strict=True)
+        if key is not None
+    ]
+    idempotency.store_many(conn, records, ctx.now())
+    for i, body in zip(todo, bodies, strict=True):
+        outcomes[i] = (True, SaleAnswer(201, body))
+    return outcomes
