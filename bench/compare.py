@@ -76,11 +76,19 @@ def _api_figures(out: str) -> Figures:
     if not last:
         return found
     for run in json.loads(last[-1]):
-        found[f"{run['backend']} req/s"] = (float(run["throughput"]), True)
-        found[f"{run['backend']} p99 ms"] = (float(run["p99_ms"]), False)
+        # each backend and programme of a `--programme both` run apart (the base programme unnamed)
+        name = (
+            run["backend"]
+            if run.get("programme", "base") == "base"
+            else f"{run['backend']} {run['programme']}"
+        )
+        found[f"{name} req/s"] = (float(run["throughput"]), True)
+        found[f"{name} p99 ms"] = (float(run["p99_ms"]), False)
         cpu = run.get("cpu_ms_per_purchase", {}).get("server")
         if cpu is not None:
-            found[f"{run['backend']} server CPU ms/purchase"] = (float(cpu), False)
+            found[f"{name} server CPU ms/purchase"] = (float(cpu), False)
+        if run.get("quotes"):
+            found[f"{name} quote p99 ms"] = (float(run["quote_p99_ms"]), False)
     return found
 
 

@@ -7,6 +7,7 @@ recording each lot used in `lot_allocations`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -87,26 +88,37 @@ def _lot_sums(conn: Connection, account_id: int, now: datetime) -> tuple[int, in
 
 def available_in(conn: Connection, member_id: int, now: datetime) -> int:
     """The member's spendable points at `now` (spendable lots less debt, never below 0), in the
-    caller's transaction: what `balance(...).available` says, in two statements compiled once (the
-    quote asks on every scan)."""
-    rows = _ACCOUNT_DEBT.run(conn, {"member_id": member_id})
-    if not rows:
-        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": member_id})
-    account_id, debt = rows[0]
-    spendable = _SPENDABLE.scalar(conn, {"account_id": account_id, "now": now})
-    return max(int(spendable) - int(debt), 0)
+    caller's transaction: what `balance(...).available` says."""
+    return send_available(conn, member_id, now)()
 
 
-_ACCOUNT_DEBT = Prepared(
-    select(accounts.c.id, accounts.c.debt).where(accounts.c.member_id == bindparam("member_id"))
-)
-_SPENDABLE = Prepared(
-    select(func.coalesce(func.sum(point_lots.c.remaining), 0)).where(
-        point_lots.c.account_id == bindparam("account_id"),
-        point_lots.c.remaining > 0,
-        point_lots.c.available_at <= bindparam("now"),
-        point_lots.c.expires_at > bindparam("now"),
-    )
+def send_available(conn: Connection, member_id: int, now: datetime) -> Callable[[], int]:
+    """`available_in`, its one statement (compiled once: the quote asks on every scan) sent now and
+    its answer read when called; inside a pipeline on PostgreSQL it travels with the quote's others."""
+    pending = _AVAILABLE.send(conn, {"member_id": member_id, "now": now})
+
+    def available() -> int:
+        rows = pending.rows()
+        if not rows:
+            raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": member_id})
+        debt, spendable = rows[0]
+        return max(int(spendable) - int(debt), 0)
+
+    return available
+
+
+_AVAILABLE = Prepared(
+    select(
+        accounts.c.debt,
+        select(func.coalesce(func.sum(point_lots.c.remaining), 0))
+        .where(
+            point_lots.c.account_id == accounts.c.id,
+            point_lots.c.remaining > 0,
+            point_lots.c.available_at <= bindparam("now"),
+            point_lots.c.expires_at > bindparam("now"),
+        )
+        .scalar_subquery(),
+    ).where(accounts.c.member_id == bindparam("member_id"))
 )
 
 

@@ -10,6 +10,7 @@ nothing heavy: the points service imports it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,13 @@ class Suspension:
 def is_suspended(conn: Connection, member_id: int) -> bool:
     """Whether the member's redemptions are suspended, in the caller's transaction (the quote asks
     on every scan: one statement compiled once)."""
-    return bool(_SUSPENDED.run(conn, {"member_id": member_id}))
+    return send_suspended(conn, member_id)()
+
+
+def send_suspended(conn: Connection, member_id: int) -> Callable[[], bool]:
+    """`is_suspended`, sent now and read when called (inside a pipeline: with the quote's others)."""
+    pending = _SUSPENDED.send(conn, {"member_id": member_id})
+    return lambda: bool(pending.rows())
 
 
 _SUSPENDED = Prepared(

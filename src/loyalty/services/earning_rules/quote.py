@@ -26,7 +26,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, purchase_lines, purchases
-from loyalty.db.prepared import Prepared
+from loyalty.db.prepared import Prepared, pipelined
 from loyalty.db.programme_tables import earning_rules, purchase_line_rules
 from loyalty.domain.channels import DEFAULT_CHANNEL, Channel
 from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn
@@ -165,10 +165,9 @@ _MEMBER = Prepared(
 )
 
 
-def _member(conn: Connection, member_id: int) -> _Member:
-    """The member's status, tier and birthday, as posting reads them (refused alike); one statement
-    compiled once, as the quote runs on every scan."""
-    rows = _MEMBER.run(conn, {"member_id": member_id})
+def _member(rows: list[tuple[Any, ...]], member_id: int) -> _Member:
+    """The member's status, tier and birthday (`_MEMBER`'s rows), as posting reads them: refused
+    alike."""
     row = _Member(*rows[0]) if rows else None
     if row is None:
         raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": str(member_id)})
@@ -179,6 +178,29 @@ def _member(conn: Connection, member_id: int) -> _Member:
             {"member_id": member_id, "member_status": row.status},
         )
     return row
+
+
+class _Standing(NamedTuple):
+    """The member as the quote reads them: who they are, their spendable points, whether their
+    redemptions are suspended."""
+
+    member: _Member
+    available: int
+    suspended: bool
+
+
+def _standing(conn: Connection, member_id: int, now: datetime) -> _Standing:
+    """The member's row, spendable points and suspension: three statements compiled once (the quote
+    runs on every scan), sent together and waited for once on PostgreSQL."""
+    from loyalty.services.anomalies.suspensions import send_suspended
+    from loyalty.services.points import send_available
+
+    with pipelined(conn):
+        member = _MEMBER.send(conn, {"member_id": member_id})
+        available = send_available(conn, member_id, now)
+        suspended = send_suspended(conn, member_id)
+        row = _member(member.rows(), member_id)  # refused before the points are looked at
+        return _Standing(row, available(), suspended())
 
 
 def quote(ctx: Context, cart: QuoteIn) -> Quote:
@@ -194,8 +216,11 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
     with read(ctx) as conn, conn.begin():  # one snapshot for the member, the limits and the points
         store = catalogue.store(conn, cart.store_id)
         prog = store.programme
-        member = None if cart.member_id is None else _member(conn, cart.member_id)
-        tier = None if member is None else catalogue.tiers(conn).by_id[member.tier_id]
+        ladder = catalogue.tiers(conn)  # the catalogue's reads first: they cannot run in a pipeline
+        rule_book = catalogue.rule_book(conn)
+        standing = None if cart.member_id is None else _standing(conn, cart.member_id, ctx.now())
+        member = None if standing is None else standing.member
+        tier = None if member is None else ladder.by_id[member.tier_id]
         coupons = NO_COUPONS
         if cart.coupon_codes or cart.apply_promotions:  # as posting takes them (`one_sale._coupons`)
             coupons = coupon_discounts(
@@ -218,7 +243,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
         if cart.suggestions:
             offered = tuple(suggest(ctx, conn, store.id, (ln.sku for ln in cart.lines), cart.suggestions))
         member_id = cart.member_id
-        if member is None or tier is None or member_id is None:
+        if standing is None or member is None or tier is None or member_id is None:
             lines = [
                 LinePoints(i + 1, ln.sku, ln.category, ln.amount_minor, 0, [], 0)
                 for i, ln in enumerate(cart_lines)
@@ -228,7 +253,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
                 lines, sum(amounts), 0, None, coupons, offered,
             )  # fmt: skip
         base = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
-        rules = catalogue.rule_book(conn).for_programmes({prog.id})
+        rules = rule_book.for_programmes({prog.id})
         if rules:
             earned = earn_at_store(
                 rules,
@@ -261,7 +286,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
                 for i, ln in enumerate(cart_lines)
             ]
         total = sum(amounts)
-        redemption = _redemption(conn, store, member_id, total, ctx.now())
+        redemption = _redemption(store, standing, total)
     return Quote(
         store_id=store.id,
         member_id=cart.member_id,
@@ -292,17 +317,10 @@ def _line(line_no: int, line: _CartLine, base_points: int, entries: list[RuleEnt
     )
 
 
-def _redemption(
-    conn: Connection, store: StoreInfo, member_id: int, total_minor: int, now: datetime
-) -> Redemption:
-    """The member's spendable points at `now` and how many of them could pay an order of
-    `total_minor`, read in the quote's transaction."""
-    from loyalty.services.anomalies.suspensions import is_suspended
-    from loyalty.services.points import available_in
-
+def _redemption(store: StoreInfo, standing: _Standing, total_minor: int) -> Redemption:
+    """How many of the member's spendable points could pay an order of `total_minor`."""
     prog = store.programme
-    available = available_in(conn, member_id, now)
-    suspended = is_suspended(conn, member_id)
+    available, suspended = standing.available, standing.suspended
     usable = 0
     if not suspended:
         usable = usable_points(
