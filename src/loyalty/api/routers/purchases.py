@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
-from loyalty.api.deps import CtxDep, MemberPrincipal, in_query, requires
+from loyalty.api.deps import TILL_SECURITY, CtxDep, MemberPrincipal, in_query, requires, requires_at_till
 from loyalty.api.errors import InvalidValue
 from loyalty.api.idempotency import IdempotencyKey, answered, request_hash, run_idempotent
 from loyalty.api.ratelimit import Lookups
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 router = APIRouter(tags=["purchases"])
 
 Poster = Annotated[Principal, Depends(requires("purchases:write"))]
+TillPoster = Annotated[Principal, Depends(requires_at_till("purchases:write"))]
 Reader = Annotated[Principal, Depends(requires("purchases:read"))]
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
@@ -310,11 +311,12 @@ def purchase_view(p: Any, currency: str) -> PurchaseOut:
     )
 
 
-@router.post("/purchases", response_model=PurchaseOut, status_code=201)
+@router.post("/purchases", response_model=PurchaseOut, status_code=201, openapi_extra=TILL_SECURITY)
 async def post_purchase(
-    body: PurchaseIn, caller: Poster, ctx: CtxDep, request: Request, idempotency_key: IdempotencyKey = None
+    body: PurchaseIn, caller: TillPoster, request: Request, idempotency_key: IdempotencyKey = None
 ) -> Any:
     """Post a purchase from a store's POS and earn points for the member (none named: an anonymous sale)."""
+    ctx: Context = request.app.state.ctx  # not a dependency: the till's hot path (`requires_at_till`)
     if body.phone is None and body.card_no is None and not body.coupon_codes:
         return await _post_purchase(body, caller, ctx, request, idempotency_key)
     # A phone or card that names nobody, or a code no coupon answers to, is a lookup's answer: the
