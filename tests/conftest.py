@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ os.environ["LOYALTY_LOCALE"] = "en"
 # tests of the window (tests/api/test_input_errors.py) set the default back on their own context.
 os.environ.setdefault("LOYALTY_BACKDATE_DAYS", "3650")
 
+from loyalty.bootstrap import Context
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 
@@ -157,6 +159,24 @@ def create_pg_database(prefix: str = "loyalty_test") -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@contextmanager
+def pg_context() -> Iterator[Context]:
+    """A context on a fresh, migrated PostgreSQL database, dropped afterwards (tests that race many
+    connections on a database of their own)."""
+    url = create_pg_database()
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        ctx = Context.from_url(url)
+        try:
+            yield ctx
+        finally:
+            ctx.engine.dispose()
+    finally:
+        drop_pg_database(url)
 
 
 def drop_pg_database(url: str) -> None:

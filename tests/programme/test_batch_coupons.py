@@ -29,7 +29,7 @@ from loyalty.services.posting.group_commit import SET_BASED_FROM, GroupCommit, _
 from loyalty.services.posting.sale_request import SaleRequest
 from loyalty.services.posting.set_based_batches import ALONE, SetBasedBatches
 from loyalty.services.schemas import MemberIn, PurchaseIn
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import pg_context
 from tests.core.conftest import clock, ctx
 from tests.programme.paths_world import assert_same_rows, dump
 from tests.programme.test_checkout_coupons import LADDER, _count, _sale
@@ -121,15 +121,7 @@ def test_a_code_the_batch_cannot_take_leaves_it_whole(ctx: Context) -> None:
 
 @pytest.mark.postgres
 def test_50_sales_racing_in_batches_for_a_code_limited_to_10() -> None:
-    url = create_pg_database()
-    try:
-        from loyalty.db.engine import make_engine
-        from loyalty.db.migrate import upgrade
-
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        ctx = Context.from_url(url)
+    with pg_context() as ctx:
         store, people = _chain(ctx, 50)
         define_offer(ctx, LADDER | {"code": "race"}, limits=OfferLimits(budget_minor=1_000_000))
         code = issue_coupons(ctx, "race", count=1, max_uses=10).codes[0]
@@ -152,9 +144,6 @@ def test_50_sales_racing_in_batches_for_a_code_limited_to_10() -> None:
             assert conn.execute(select(coupons.c.uses)).scalar_one() == 10
             assert conn.execute(select(func.count()).select_from(coupon_uses)).scalar_one() == 10
             assert conn.execute(select(offers.c.uses)).scalar_one() == 10
-        ctx.engine.dispose()
-    finally:
-        drop_pg_database(url)
 
 
 def test_sqlite_group_commit_posts_a_large_group_set_based_as_sale_by_sale(tmp_path: Path) -> None:

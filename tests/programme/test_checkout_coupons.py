@@ -20,7 +20,7 @@ from loyalty.services import purchases as purchase_service
 from loyalty.services.offers.book import OfferLimits, define_offer
 from loyalty.services.offers.coupons import issue_coupons
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, ReturnLineIn
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import pg_context
 from tests.core.conftest import clock, ctx
 
 __all__ = ["clock", "ctx"]
@@ -137,15 +137,7 @@ def test_a_code_the_cart_does_not_qualify_for_stays_unused(ctx: Context) -> None
 
 @pytest.mark.postgres
 def test_50_sales_racing_for_a_code_limited_to_10() -> None:
-    url = create_pg_database()
-    try:
-        from loyalty.db.engine import make_engine
-        from loyalty.db.migrate import upgrade
-
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        ctx = Context.from_url(url)
+    with pg_context() as ctx:
         seed.ensure_programme(ctx)
         store = merchants.list_stores(ctx)[0].id
         people = [
@@ -175,9 +167,6 @@ def test_50_sales_racing_for_a_code_limited_to_10() -> None:
         with ctx.engine.connect() as conn:
             assert conn.execute(select(coupons.c.uses)).scalar_one() == 10
             assert conn.execute(select(func.count()).select_from(coupon_uses)).scalar_one() == 10
-        ctx.engine.dispose()
-    finally:
-        drop_pg_database(url)
 
 
 def test_the_quote_is_what_posting_does(ctx: Context) -> None:

@@ -26,7 +26,7 @@ from loyalty.services.offers.coupons import (
     wallet,
 )
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import pg_context
 from tests.core.conftest import clock, ctx
 
 __all__ = ["clock", "ctx"]
@@ -119,15 +119,7 @@ def test_definitions_that_cannot_work_are_refused(ctx: Context) -> None:
 
 @pytest.mark.postgres
 def test_50_checkouts_racing_for_a_code_limited_to_10() -> None:
-    url = create_pg_database()
-    try:
-        from loyalty.db.engine import make_engine
-        from loyalty.db.migrate import upgrade
-
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        ctx = Context.from_url(url)
+    with pg_context() as ctx:
         seed.ensure_programme(ctx)
         people = _members(ctx, 50, "30")
         define_offer(ctx, LADDER | {"code": "race"}, limits=OfferLimits(budget_minor=100_000))
@@ -151,6 +143,3 @@ def test_50_checkouts_racing_for_a_code_limited_to_10() -> None:
         assert sorted(answers) == ["COUPON_NOT_USABLE"] * 40 + ["used"] * 10
         with ctx.engine.connect() as conn:
             assert tuple(conn.execute(select(offers.c.uses, offers.c.discounted_minor)).one()) == (10, 20_000)
-        ctx.engine.dispose()
-    finally:
-        drop_pg_database(url)

@@ -11,13 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from loyalty.bootstrap import Context
-from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.db.reward_tables import reward_orders
 from loyalty.domain.errors import Conflict
 from loyalty.services import points
 from loyalty.services.rewards import catalog, redeem, settle
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import pg_context
 from tests.rewards.helpers import available, chain, gift, member
 
 pytestmark = pytest.mark.postgres
@@ -25,16 +23,8 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def pg_ctx() -> Iterator[Context]:
-    url = create_pg_database()
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    context = Context.from_url(url)
-    try:
+    with pg_context() as context:
         yield context
-    finally:
-        context.engine.dispose()
-        drop_pg_database(url)
 
 
 def _race(calls: list[Callable[[], object]]) -> list[str]:

@@ -37,7 +37,7 @@ from loyalty.services.basket_rules.cross_sell import MAX_SUGGESTIONS, Suggestion
 from loyalty.services.catalogue import StoreInfo, catalogue_of
 from loyalty.services.common import read
 from loyalty.services.earning_rules.frames import earn_at_store
-from loyalty.services.offers.checkout import NO_COUPONS, CartLine, CouponDiscounts, coupon_discounts
+from loyalty.services.offers.checkout import NO_COUPONS, Cart, CouponDiscounts, coupon_discounts
 from loyalty.services.offers.promotions import promotions_at
 from loyalty.services.schemas import PurchaseLineIn
 
@@ -223,19 +223,11 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
         tier = None if member is None else ladder.by_id[member.tier_id]
         coupons = NO_COUPONS
         if cart.coupon_codes or cart.apply_promotions:  # as posting takes them (`one_sale._coupons`)
+            promotions = promotions_at(conn, prog.id, occurred_at) if cart.apply_promotions else ()
+            tier_code = None if tier is None else tier.code
+            offered_to = Cart.of(store.code, cart.channel, tier_code, amounts, cart.lines, promotions)
             coupons = coupon_discounts(
-                conn,
-                cart.coupon_codes,
-                member_id=cart.member_id,
-                at=occurred_at,
-                store_code=store.code,
-                channel=cart.channel,
-                tier_code=None if tier is None else tier.code,
-                lines=[
-                    CartLine(a, ln.quantity, ln.category, ln.sku)
-                    for a, ln in zip(amounts, cart.lines, strict=True)
-                ],
-                promotions=promotions_at(conn, prog.id, occurred_at) if cart.apply_promotions else (),
+                conn, cart.coupon_codes, offered_to, member_id=cart.member_id, at=occurred_at
             )
             amounts = coupons.net(amounts)
         cart_lines = [_CartLine(a, ln.category, ln.sku) for a, ln in zip(amounts, cart.lines, strict=True)]

@@ -128,33 +128,42 @@ class CartLine:
     sku: str
 
 
+@dataclass(frozen=True)
+class Cart:
+    """A cart as the offers see it: where, by which channel and tier, its lines, and the promotions in
+    force when it asks for them."""
+
+    store_code: str
+    channel: str
+    tier_code: str | None
+    lines: Sequence[CartLine]
+    promotions: Sequence[Promotion] = ()
+
+    @classmethod
+    def of(
+        cls,
+        store_code: str,
+        channel: str,
+        tier_code: str | None,
+        amounts: Sequence[int],
+        lines: Sequence[Any],
+        promotions: Sequence[Promotion] = (),
+    ) -> Cart:
+        """A sale's or a quoted cart's `lines` (quantity, category, SKU) at their `amounts` before the
+        coupons."""
+        cart = [CartLine(a, ln.quantity, ln.category, ln.sku) for a, ln in zip(amounts, lines, strict=True)]
+        return cls(store_code, channel, tier_code, cart, promotions)
+
+
 def coupon_discounts(
-    conn: Connection,
-    codes: Sequence[str],
-    *,
-    member_id: int | None,
-    at: datetime,
-    store_code: str,
-    channel: str,
-    tier_code: str | None,
-    lines: Sequence[CartLine],
-    promotions: Sequence[Promotion] = (),
+    conn: Connection, codes: Sequence[str], cart: Cart, *, member_id: int | None, at: datetime
 ) -> CouponDiscounts:
-    """What `codes`, and the `promotions` in force, take off the cart's lines for `member_id` at `at`
-    (reads only; see the module): coupons and promotions are combined best-for-member together."""
-    if not codes and not promotions:
-        return CouponDiscounts(per_line=[0] * len(lines))
+    """What `codes`, and the cart's promotions, take off its lines for `member_id` at `at` (reads
+    only; see the module): coupons and promotions are combined best-for-member together."""
+    if not codes and not cart.promotions:
+        return CouponDiscounts(per_line=[0] * len(cart.lines))
     stored = checked_codes(codes)
-    usables = send_usables(conn, stored, member_id, at)()
-    return priced(
-        stored,
-        usables,
-        store_code=store_code,
-        channel=channel,
-        tier_code=tier_code,
-        lines=lines,
-        promotions=promotions,
-    )
+    return priced(stored, send_usables(conn, stored, member_id, at)(), cart)
 
 
 def send_usables(
@@ -179,19 +188,11 @@ def send_usables(
     return read
 
 
-def priced(
-    stored: Sequence[str],
-    usables: Sequence[Usable],
-    *,
-    store_code: str,
-    channel: str,
-    tier_code: str | None,
-    lines: Sequence[CartLine],
-    promotions: Sequence[Promotion] = (),
-) -> CouponDiscounts:
-    """What the codes `stored`, found `usables`, and the `promotions` take off the cart's lines,
+def priced(stored: Sequence[str], usables: Sequence[Usable], cart: Cart) -> CouponDiscounts:
+    """What the codes `stored`, found `usables`, and the cart's promotions take off its lines,
     combined best-for-member (see the module); COUPON_NOT_USABLE where an offer's budget, as found,
     has no room for its discount."""
+    promotions = cart.promotions
     by_offer: dict[str, tuple[str | None, Usable | None, int]] = {
         p.spec.code: (None, None, p.offer_id) for p in promotions
     }
@@ -200,9 +201,9 @@ def priced(
         if usable.spec.code not in by_offer:  # one coupon of an offer per sale
             by_offer[usable.spec.code] = (code, usable, usable.offer_id)
             specs[usable.spec.code] = usable.spec
-    sale = OfferSale(store_code=store_code, channel=channel, tier_code=tier_code or "")
-    cart = [OfferLine(ln.amount_minor, ln.quantity, ln.category, ln.sku) for ln in lines]
-    chosen = apply_offers(list(specs.values()), sale, cart)
+    sale = OfferSale(store_code=cart.store_code, channel=cart.channel, tier_code=cart.tier_code or "")
+    lines = [OfferLine(ln.amount_minor, ln.quantity, ln.category, ln.sku) for ln in cart.lines]
+    chosen = apply_offers(list(specs.values()), sale, lines)
     totals = [0] * len(chosen.offers)
     for index, minor in zip(chosen.entry_offer.tolist(), chosen.entry_minor.tolist(), strict=True):
         totals[index] += minor

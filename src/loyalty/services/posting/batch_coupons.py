@@ -26,7 +26,7 @@ from loyalty.domain.errors import DomainError, InvalidInput
 from loyalty.services.catalogue import StoreInfo, TierLadder
 from loyalty.services.offers.checkout import (
     NO_COUPONS,
-    CartLine,
+    Cart,
     CouponDiscounts,
     checked_codes,
     priced,
@@ -134,17 +134,8 @@ def price_coupons(
             return None  # unknown member: alone, refused
         tier_code = None if state is None else ladder.by_id[state.tier_id].code
         try:
-            priced_sale = priced(
-                entry[0],
-                usables,
-                store_code=stores[sale.store_id].code,
-                channel=sale.channel,
-                tier_code=tier_code,
-                lines=[
-                    CartLine(a, ln.quantity, ln.category, ln.sku)
-                    for a, ln in zip(lines, sale.lines, strict=True)
-                ],
-            )
+            cart = Cart.of(stores[sale.store_id].code, sale.channel, tier_code, lines, sale.lines)
+            priced_sale = priced(entry[0], usables, cart)
         except DomainError:
             return None
         for c in priced_sale.applied:

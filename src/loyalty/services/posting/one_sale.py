@@ -47,7 +47,7 @@ from loyalty.services.intake import currency_mismatch
 from loyalty.services.members import resolve_member_id
 from loyalty.services.offers.checkout import (
     NO_COUPONS,
-    CartLine,
+    Cart,
     CouponDiscounts,
     coupon_discounts,
     record_uses,
@@ -421,18 +421,8 @@ def _coupons(
     if not data.coupon_codes and not data.apply_promotions:
         return NO_COUPONS
     promotions = promotions_at(conn, store.programme.id, data.occurred_at) if data.apply_promotions else []
-    lines = [CartLine(a, ln.quantity, ln.category, ln.sku) for a, ln in zip(amounts, data.lines, strict=True)]
-    return coupon_discounts(
-        conn,
-        data.coupon_codes,
-        member_id=member_id,
-        at=data.occurred_at,
-        store_code=store.code,
-        channel=data.channel,
-        tier_code=tier_code,
-        lines=lines,
-        promotions=promotions,
-    )
+    cart = Cart.of(store.code, data.channel, tier_code, amounts, data.lines, promotions)
+    return coupon_discounts(conn, data.coupon_codes, cart, member_id=member_id, at=data.occurred_at)
 
 
 def _earned_by_rules(
