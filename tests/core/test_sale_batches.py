@@ -11,6 +11,7 @@ till's replay of a batched sale is recognised as one).
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from loyalty.services.schemas import PurchaseIn, PurchaseResult
 from tests.imports.test_bulk_equivalence import (
     _add_members,
     _batch,
+    _chain,
     _scenario,
     _store_ids,
     assert_same_ledger,
@@ -174,3 +176,25 @@ def test_sales_naming_their_staff_posted_together_answer_as_alone(pair: tuple[Co
     with pytest.raises(IdempotencyMismatch):
         live_purchases.post_purchase(batched, other)
     assert not batchable(sales[i].model_copy(update={"staff": ""}))  # not a staff code: refused alone
+
+
+def test_a_pos_batch_reads_its_own_members_only(tmp_path: Path) -> None:
+    """A POS batch (no import run behind it) reads its members' spend, not every member's spend over
+    the tier window: that read serves an import's many batches once, and would cost each POS batch a
+    scan of the window's purchases, growing with the chain's history."""
+    ctx = _chain(f"sqlite:///{tmp_path / 'pos.db'}")  # SQLite's: an import run on PostgreSQL keeps nothing
+    store = _store_ids(ctx)[0]
+    ids = _add_members(ctx, 4, "SW", [0, 0, 0, 0])
+    rng = np.random.default_rng(3)
+    sales = _batch(_scenario([store], ids, rng, 8), "SW").items()
+    statements: list[str] = []
+    with ctx.engine.begin() as conn:
+        conn.connection.driver_connection.set_trace_callback(statements.append)  # type: ignore[union-attr]
+        try:
+            assert post_sales(conn, ctx, sales) is not None
+        finally:
+            conn.connection.driver_connection.set_trace_callback(None)  # type: ignore[union-attr]
+    assert any("INSERT INTO purchases" in s for s in statements)  # the trace saw the batch's writes
+    everyone = [s for s in statements if "member_id IS NOT NULL GROUP BY member_id" in s]  # no member named
+    assert not everyone
+    assert not [s for s in statements if "data_version" in s]  # nor a run's checks between batches

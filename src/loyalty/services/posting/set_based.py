@@ -158,8 +158,13 @@ def post_set_based(
     """
     if ahead is not None and ahead.batch is not batch:
         raise ValueError("the reads sent ahead are another batch's")
-    session = session or BulkSession()
-    session.validate(conn)
+    if session is None:
+        # A batch on its own (the POS's): nothing to carry to a next batch, so nothing to keep. In
+        # particular no upper bound of every member's window spend, which an import run reads once
+        # for all its batches but which would cost a POS batch a scan of the window's purchases.
+        session = BulkSession()
+    else:
+        session.validate(conn)
     amounts = batch.line_amounts()
     if not batch.well_formed(amounts):  # an empty batch included
         return None
