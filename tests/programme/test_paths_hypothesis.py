@@ -727,9 +727,12 @@ def _post_set_based(ctx: Context, plan: Plan, sizes: list[int]) -> dict[int, Out
             outcomes = batches._transaction(requests)
             if len(group) > 1:
                 event("set-based batch of several sales")
-            # A batch is taken whole or left whole, and left only for a code it cannot take.
-            left_whole = all(value is ALONE for ok, value in outcomes if ok) and any(
-                request.sale.coupon_codes for request in requests
+            # A batch is taken whole or left whole, and left only for a code it cannot take: one that
+            # the sale is refused for alone, or a member's after an earlier sale of the batch might
+            # have upgraded them (the tier an offer may be scoped by).
+            left_whole = all(value is ALONE for ok, value in outcomes if ok) and (
+                any(not plan.sale_outcomes[i].ok for i in group if plan.sales[i].coupon_codes)
+                or _coupons_after_members_sale(plan, group)
             )
             if any(request.sale.coupon_codes for request in requests) and not left_whole:
                 event("set-based batch with coupons")
@@ -742,6 +745,18 @@ def _post_set_based(ctx: Context, plan: Plan, sizes: list[int]) -> dict[int, Out
                         ok, value = False, exc
                 answers[i] = Outcome.of(value.body) if ok else Outcome.refused(value)
     return answers
+
+
+def _coupons_after_members_sale(plan: Plan, group: list[int]) -> bool:
+    """Whether a sale of `group` brings codes after an earlier sale of its member in the group."""
+    seen: set[int] = set()
+    for i in group:
+        member = plan.sales[i].member_id
+        if member is not None and member in seen and plan.sales[i].coupon_codes:
+            return True
+        if member is not None:
+            seen.add(member)
+    return False
 
 
 def _net(live: Context, sale: PurchaseIn) -> PurchaseIn:
