@@ -219,8 +219,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
         ladder = catalogue.tiers(conn)  # the catalogue's reads first: they cannot run in a pipeline
         rule_book = catalogue.rule_book(conn)
         standing = None if cart.member_id is None else _standing(conn, cart.member_id, ctx.now())
-        member = None if standing is None else standing.member
-        tier = None if member is None else ladder.by_id[member.tier_id]
+        tier = None if standing is None else ladder.by_id[standing.member.tier_id]
         coupons = NO_COUPONS
         if cart.coupon_codes or cart.apply_promotions:  # as posting takes them (`one_sale._coupons`)
             promotions = promotions_at(conn, prog.id, occurred_at) if cart.apply_promotions else ()
@@ -235,7 +234,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
         if cart.suggestions:
             offered = tuple(suggest(ctx, conn, store.id, (ln.sku for ln in cart.lines), cart.suggestions))
         member_id = cart.member_id
-        if standing is None or member is None or tier is None or member_id is None:
+        if standing is None or tier is None or member_id is None:
             lines = [
                 LinePoints(i + 1, ln.sku, ln.category, ln.amount_minor, 0, [], 0)
                 for i, ln in enumerate(cart_lines)
@@ -254,7 +253,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
                 occurred_at,
                 cart.channel,
                 cart_lines,
-                birthday=member.birthday,
+                birthday=standing.member.birthday,
                 member_id=member_id,
                 limits=conn,
                 write=False,

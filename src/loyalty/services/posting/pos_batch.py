@@ -122,12 +122,7 @@ def post_sales(
         coupons, batch, reads = priced
     request_hashes = [model_hash(s) for s in sales]
     posters = actors if actors is not None else [SYSTEM] * len(sales)
-    if coupons is None:
-        posted = post_set_based(
-            conn, ctx, batch, request_hashes=request_hashes, ahead=reads, savepoint=savepoint, actors=posters
-        )
-    else:
-        posted = _post_with_coupons(conn, ctx, batch, coupons, request_hashes, reads, savepoint, posters)
+    posted = _post(conn, ctx, batch, coupons, request_hashes, reads, savepoint, posters)
     if posted is None:
         return None
     results = []
@@ -187,25 +182,25 @@ def _priced(
     return coupons, batch, reads
 
 
-def _post_with_coupons(
+def _post(
     conn: Connection,
     ctx: Context,
     batch: OrderBatch,
-    coupons: BatchCoupons,
+    coupons: BatchCoupons | None,
     request_hashes: list[str],
     reads: ReadAhead | None,
     savepoint: bool,
     actors: Sequence[Actor],
 ) -> Posted | None:
-    """The set-based posting of a batch whose sales bring coupons, and the coupons' uses, together: in
-    one savepoint when asked (a use past a limit a racer reached first rolls both back, and the sales
-    go alone), else raised to the caller, who rolls the transaction back."""
+    """The set-based posting of the batch and its coupons' uses, if any, together: in one savepoint
+    when asked (an order that exists already, or a use past a limit a racer reached first, rolls both
+    back and the sales go alone), else raised to the caller, who rolls the transaction back."""
     guard = conn.begin_nested() if savepoint else None
     try:
         posted = post_set_based(
             conn, ctx, batch, request_hashes=request_hashes, ahead=reads, savepoint=False, actors=actors
         )
-        if posted is not None:
+        if posted is not None and coupons is not None:
             members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
             take_uses(conn, coupons.uses(posted.purchase_ids.tolist(), members), ctx.now())
     except IntegrityError:
