@@ -57,6 +57,10 @@ RUN_AXE = """async (tags) => {
   }));
 }"""
 
+#: whether the page asks for more once shown (htmx triggers that fire without the user)
+LOADS_MORE = """() => document.querySelector(
+  '[hx-trigger*="load"], [hx-trigger*="revealed"], [hx-trigger*="intersect"]') !== null"""
+
 
 # --- the world's data, and the values of the routes' path parameters --------------------------------
 
@@ -216,10 +220,13 @@ class Audit:
     def page(self, who: str, page: Page, label: str | None = None) -> None:
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-        # a page that loads more (htmx on load) gets the time to settle; one that polls never idles,
-        # and is checked as it stands
-        with suppress(PlaywrightTimeout):
-            page.wait_for_load_state("networkidle", timeout=3_000)
+        # a page that loads more (htmx on load, on reveal) gets the time to settle; one that polls never
+        # idles, and is checked as it stands. Any other page is whole once loaded (its scripts are
+        # deferred and fetch nothing), so it does not wait out the half second "network idle" takes.
+        page.wait_for_load_state("load")
+        if page.evaluate(LOADS_MORE):
+            with suppress(PlaywrightTimeout):
+                page.wait_for_load_state("networkidle", timeout=3_000)
         where = label or page.url.split("://", 1)[-1].split("/", 1)[-1]
         self.checked.append(f"{who} /{where.lstrip('/')}")
         for rule in page.evaluate(RUN_AXE, WCAG_TAGS):
