@@ -203,24 +203,32 @@ def _insert_many(cur: Any, head: str, row: str, width: int, rows: Iterable[Seque
     """SQLite: insert `rows` with multi-row VALUES statements of `_MAX_BOUND_PARAMETERS // width` rows.
 
     One statement step per row costs as much again as the row itself (statement reset, the driver's
-    per-row loop); a hundred rows per step made the import's inserts about a third faster.
+    per-row loop); a hundred rows per step made the import's inserts about a third faster. The full
+    statement is only handed to the driver when there is a full chunk for it: `executemany` looks up
+    (and, the first time, compiles) its statement even for no rows, which a POS batch of a few rows
+    paid on every table.
     """
     if width < 1:
         raise ValueError("at least one bound column is needed")
     per = max(1, _MAX_BOUND_PARAMETERS // width)
     source = iter(rows)
-    rest: list[Any] = []
 
-    def chunks() -> Iterator[list[Any]]:
-        nonlocal rest
-        while True:
-            flat = list(chain.from_iterable(islice(source, per)))
-            if len(flat) < per * width:
-                rest = flat
-                return
-            yield flat
+    def chunk() -> list[Any]:
+        return list(chain.from_iterable(islice(source, per)))
 
-    cur.executemany(head + ", ".join([row] * per), chunks())
+    rest = chunk()
+    if len(rest) == per * width:
+        first = rest
+
+        def chunks() -> Iterator[list[Any]]:
+            nonlocal rest
+            flat = first
+            while len(flat) == per * width:
+                yield flat
+                flat = chunk()
+            rest = flat
+
+        cur.executemany(head + ", ".join([row] * per), chunks())
     if rest:
         cur.execute(head + ", ".join([row] * (len(rest) // width)), rest)
 

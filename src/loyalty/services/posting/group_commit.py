@@ -15,9 +15,9 @@ together share a transaction (`shared_transactions`):
 A group of at least `SET_BASED_FROM` sales that the set-based routine takes is posted by it instead
 (`set_based_batches.post_together`, as PostgreSQL's batches, in one savepoint): from that size on it
 costs less per sale with a programme of rules and coupons, and no more with the base rule alone (ADR
-0006). Where the batch leaves its sales (a code it cannot take, an inactive member, …) they are posted
-one by one as above, in the same transaction; a sale it leaves beside others it took (a key repeated
-in the group) comes after them.
+0006); below it the batch's fixed cost outweighs what it saves. Where the batch leaves its sales (a
+code it cannot take, an inactive member, …) they are posted one by one as above, in the same
+transaction; a sale it leaves beside others it took (a key repeated in the group) comes after them.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 #: the fewest sales of a group posted set-based (below it a group costs less sale by sale)
-SET_BASED_FROM = 16
+SET_BASED_FROM = 8
 
 
 @dataclass(frozen=True)
