@@ -1,7 +1,8 @@
-"""The foreign keys of a member's tier and of the tier history hold on both databases, and under
-concurrency on PostgreSQL.
+"""The foreign keys of a member's tier, of the tier history and of the earning entries (purchase,
+rule) hold on both databases, and under concurrency on PostgreSQL.
 
-SQLite checks them natively per row; PostgreSQL per statement (`db.statement_keys`, core_0010). Either
+SQLite checks them natively per row; PostgreSQL per statement (`db.statement_keys`, core_0010 and
+core_0031). Either
 way: a member or history row naming a missing member or tier is refused whole, and a member or tier
 that is named cannot be deleted, re-keyed or truncated away. On PostgreSQL a removal and a write that
 overlap never leave an orphan, whichever starts first and at either isolation level.
@@ -20,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, tier_history, tiers
 from loyalty.db.engine import make_engine
+from loyalty.db.programme_tables import purchase_line_rules
 from loyalty.services import seed
 from loyalty.services.seed import ProgrammeIds
 
@@ -217,3 +219,90 @@ def test_a_repeatable_read_writer_does_not_miss_a_removal(pg_url: str) -> None:
         assert _history_count(engine) == 0
     finally:
         engine.dispose()
+
+
+# --- the earning entries' keys (core_0031) -----------------------------------------------------------
+
+
+def _entry_world(ctx: Context, programme: ProgrammeIds) -> tuple[int, int]:
+    """A purchase that a fixed-bonus rule gave points, and that rule: (purchase id, rule id)."""
+    from loyalty.db.programme_tables import earning_rules
+    from loyalty.services import members as members_service
+    from loyalty.services import purchases as purchases_service
+    from loyalty.services.earning_rules.book import define_rules
+    from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn
+
+    define_rules(ctx, [{"code": "entry-bonus", "kind": "fixed_bonus", "points": 77}])
+    member = members_service.register_member(ctx, MemberIn(phone="+8613900000777", name="Entry"))
+    sale = PurchaseIn(
+        store_id=programme.store_id,
+        order_id="ENTRY-1",
+        occurred_at=T0,
+        member_id=member.id,
+        currency="CNY",
+        lines=[PurchaseLineIn(sku="SKU-1", category="apparel", quantity=1, unit_price_minor=10_000)],
+    )
+    purchase = purchases_service.post_purchase(ctx, sale)
+    with ctx.engine.connect() as conn:
+        rule_id = conn.execute(
+            select(earning_rules.c.id).where(earning_rules.c.code == "entry-bonus")
+        ).scalar_one()
+        entries = conn.execute(
+            select(func.count())
+            .select_from(purchase_line_rules)
+            .where(purchase_line_rules.c.rule_id == rule_id)
+        ).scalar_one()
+    assert entries == 1  # the sale's own entry, written by posting under the keys
+    return purchase.purchase_id, rule_id
+
+
+def _entries(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(purchase_line_rules)).scalar_one())
+
+
+def test_an_earning_entry_must_name_an_existing_purchase_and_rule(
+    ctx: Context, programme: ProgrammeIds
+) -> None:
+    purchase_id, rule_id = _entry_world(ctx, programme)
+    good = {"purchase_id": purchase_id, "line_no": 2, "rule_id": rule_id, "points": 5}
+    for bad, constraint in (
+        ({"purchase_id": MISSING}, "fk_purchase_line_rules_purchase_id_purchases"),
+        ({"rule_id": MISSING}, "fk_purchase_line_rules_rule_id_earning_rules"),
+    ):
+        # One statement of two rows, one of them bad: the whole statement is refused.
+        _refused(
+            ctx.engine, insert(purchase_line_rules).values([good, {**good, "line_no": 3, **bad}]), constraint
+        )
+    assert _entries(ctx.engine) == 1
+    _refused(
+        ctx.engine,
+        update(purchase_line_rules)
+        .where(purchase_line_rules.c.purchase_id == purchase_id)
+        .values(rule_id=MISSING),
+        "fk_purchase_line_rules_rule_id_earning_rules",
+    )
+
+
+def test_a_purchase_or_rule_an_entry_names_cannot_be_removed(ctx: Context, programme: ProgrammeIds) -> None:
+    from loyalty.db.core_tables import purchase_lines, purchases
+    from loyalty.db.programme_tables import earning_rules
+
+    purchase_id, rule_id = _entry_world(ctx, programme)
+    with ctx.engine.begin() as conn:  # the purchase's other rows go first: only the entry still names it
+        conn.execute(delete(purchase_lines).where(purchase_lines.c.purchase_id == purchase_id))
+        conn.execute(text("DELETE FROM point_lots WHERE purchase_id = :p"), {"p": purchase_id})
+        conn.execute(
+            text("UPDATE transfers SET purchase_id = NULL WHERE purchase_id = :p"), {"p": purchase_id}
+        )
+    _refused(
+        ctx.engine,
+        delete(purchases).where(purchases.c.id == purchase_id),
+        "fk_purchase_line_rules_purchase_id_purchases",
+    )
+    _refused(
+        ctx.engine,
+        delete(earning_rules).where(earning_rules.c.id == rule_id),
+        "fk_purchase_line_rules_rule_id_earning_rules",
+    )
+    assert _entries(ctx.engine) == 1

@@ -201,11 +201,14 @@ def rule_columns(
     )
 
 
+#: the names of `rule_columns`' columns
+RULE_COLUMNS = ("purchase_id", "line_no", "rule_id", "points")
+
+
 def rule_rows(earned: Earned, purchase_ids: IntArray, line_nos: IntArray) -> list[dict[str, int]]:
     """`rule_columns` as rows (a sale's few)."""
-    names = ("purchase_id", "line_no", "rule_id", "points")
     return [
-        dict(zip(names, row, strict=True))
+        dict(zip(RULE_COLUMNS, row, strict=True))
         for row in zip(*rule_columns(earned, purchase_ids, line_nos), strict=True)
     ]
 

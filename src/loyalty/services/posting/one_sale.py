@@ -31,7 +31,7 @@ from loyalty.db.core_tables import (
     tiers,
 )
 from loyalty.db.prepared import Prepared, pipelined
-from loyalty.db.programme_tables import purchase_line_rules
+from loyalty.db.rows import insert_few
 from loyalty.domain.actors import Actor
 from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_eligible, lot_times
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, field_error
@@ -42,7 +42,7 @@ from loyalty.domain.tiers import tier_for_spend
 from loyalty.services import audit, idempotency
 from loyalty.services.accounts import Credit, LockedAccount, credit_points
 from loyalty.services.catalogue import Catalogue, StoreInfo, Tier
-from loyalty.services.earning_rules.frames import earn_at_store, rule_rows
+from loyalty.services.earning_rules.frames import RULE_COLUMNS, earn_at_store, rule_columns
 from loyalty.services.intake import currency_mismatch
 from loyalty.services.members import resolve_member_id
 from loyalty.services.offers.checkout import (
@@ -150,7 +150,6 @@ _MEMBER_FOR_POSTING_RESERVING = Prepared(
 _INSERT_PURCHASE = Prepared(insert(purchases).returning(purchases.c.id))
 _INSERT_PURCHASE_WITH_ID = Prepared(insert(purchases))
 _INSERT_LINES = Prepared(insert(purchase_lines))
-_INSERT_LINE_RULES = Prepared(insert(purchase_line_rules))
 _UPGRADE_MEMBER = Prepared(
     update(members)
     .where(members.c.id == bindparam("upgraded_member"))
@@ -369,9 +368,9 @@ def post_sale(
         _INSERT_LINES.run_many(conn, _line_rows(pid, data, amounts, line_points, coupons.per_line))
         if earned is not None and len(earned.entry_line):
             n = len(amounts)
-            _INSERT_LINE_RULES.run_many(
-                conn, rule_rows(earned, np.full(n, pid, dtype=np.int64), np.arange(1, n + 1, dtype=np.int64))
-            )
+            line_nos = np.arange(1, n + 1, dtype=np.int64)
+            entries = rule_columns(earned, np.full(n, pid, dtype=np.int64), line_nos)
+            insert_few(conn, "purchase_line_rules", dict(zip(RULE_COLUMNS, entries, strict=True)))
         available_at, expires_at = earn_sale_points(
             conn,
             store,
