@@ -41,6 +41,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
+
+from sqlalchemy import inspect
 
 
 @dataclass(frozen=True)
@@ -198,3 +201,29 @@ def uninstall_sql(keys: tuple[StatementKey, ...] = STATEMENT_KEYS) -> list[str]:
             ddl.append(f"DROP TRIGGER IF EXISTS {name} ON {ref_table}")
             ddl.append(f"DROP FUNCTION IF EXISTS {name}()")
     return ddl
+
+
+def move_to_statements(op: Any, keys: tuple[StatementKey, ...]) -> None:
+    """A migration's upgrade (`op`: Alembic's operations proxy): on PostgreSQL, drop `keys`' native
+    constraints and install their statement triggers (nothing on SQLite, which keeps its native keys)."""
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    native: dict[str, set[str]] = {}
+    for key in keys:
+        if key.table not in native:
+            native[key.table] = {str(fk["name"]) for fk in inspect(bind).get_foreign_keys(key.table)}
+        if key.name in native[key.table]:
+            op.drop_constraint(key.name, key.table, type_="foreignkey")
+    for ddl in install_sql(keys):
+        op.execute(ddl)
+
+
+def move_back(op: Any, keys: tuple[StatementKey, ...]) -> None:
+    """A migration's downgrade: `move_to_statements` undone, the native constraints restored."""
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    for ddl in uninstall_sql(keys):
+        op.execute(ddl)
+    for key in keys:
+        op.create_foreign_key(key.name, key.table, key.ref_table, [key.column], [key.ref_column])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from loyalty.db.statement_keys import StatementKey, install_sql, uninstall_sql
+from loyalty.db.statement_keys import StatementKey, move_back, move_to_statements
 
 revision = "core_0010"
 down_revision = "core_0009"
@@ -35,18 +35,8 @@ _KEYS = (
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    for key in _KEYS:
-        op.drop_constraint(key.name, key.table, type_="foreignkey")
-    for ddl in install_sql(_KEYS):
-        op.execute(ddl)
+    move_to_statements(op, _KEYS)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    for ddl in uninstall_sql(_KEYS):
-        op.execute(ddl)
-    for key in _KEYS:
-        op.create_foreign_key(key.name, key.table, key.ref_table, [key.column], [key.ref_column])
+    move_back(op, _KEYS)

@@ -17,10 +17,9 @@ SQLite keeps its native keys, which the table definitions still declare.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
-from loyalty.db.statement_keys import StatementKey, install_sql, uninstall_sql
+from loyalty.db.statement_keys import StatementKey, move_back, move_to_statements
 
 revision = "core_0031"
 down_revision = "core_0030"
@@ -35,21 +34,8 @@ _KEYS = (
 
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != "postgresql":
-        return
-    native = {fk["name"] for fk in sa.inspect(bind).get_foreign_keys("purchase_line_rules")}
-    for key in _KEYS:
-        if key.name in native:
-            op.drop_constraint(key.name, key.table, type_="foreignkey")
-    for ddl in install_sql(_KEYS):
-        op.execute(ddl)
+    move_to_statements(op, _KEYS)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    for ddl in uninstall_sql(_KEYS):
-        op.execute(ddl)
-    for key in _KEYS:
-        op.create_foreign_key(key.name, key.table, key.ref_table, [key.column], [key.ref_column])
+    move_back(op, _KEYS)
