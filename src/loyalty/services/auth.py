@@ -12,6 +12,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
@@ -36,8 +37,14 @@ STORE_SCOPED_ROLES = frozenset({"store_manager", "cashier"})
 
 # Argon2id with the library's RFC 9106 "low memory" defaults: ~50 ms per login on one core.
 _hasher = PasswordHasher()
-# Verified against when the username does not exist, so timing does not reveal which usernames exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the username does not exist, so timing does not reveal which usernames
+    exist. Made at the first login, whoever logs in, not at import: a hash costs every process that
+    imports this module (each CLI command) a tenth of a second."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 # Domain errors (translated where shown) that stay ValueErrors for callers that catch those.
@@ -444,10 +451,11 @@ def reset_password(
 
 def authenticate_staff(ctx: Context, username: str, password: str) -> StaffUser | None:
     """The active user whose password matches, else None (same work whether or not the user exists)."""
+    dummy = _dummy_hash()
     with read(ctx) as conn:
         row = conn.execute(select(staff_users).where(staff_users.c.username == username)).one_or_none()
     if row is None:
-        verify_password(_DUMMY_HASH, password)
+        verify_password(dummy, password)
         return None
     if not verify_password(row.password_hash, password) or not row.active:
         return None
