@@ -13,7 +13,7 @@ a few rows, `db.unnest.Writes`), multi-row `VALUES` on SQLite. Ids are handed ou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice
 from typing import Any
 
@@ -153,14 +153,14 @@ def write_rows(
         cur.close()
 
 
-def insert_few(conn: Connection, table: str, columns: dict[str, Sequence[Any]]) -> None:
+def insert_few(conn: Connection, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
     """A few rows, given column by column, in one statement on either database: `unnest` of arrays
     on PostgreSQL (inside a pipeline, sent without waiting), multi-row VALUES on SQLite.
 
     One statement rather than one per row (`executemany`): PostgreSQL runs a table's statement
     triggers once for it (`db.statement_keys`) and the driver's cost per statement is paid once."""
     if is_postgres(conn):
-        unnest.insert(conn, table, columns)
+        unnest.insert(conn, table, dict(columns))
         return
     write_rows(conn, table, list(columns), zip(*columns.values(), strict=True))
 
@@ -225,21 +225,20 @@ def _insert_many(cur: Any, head: str, row: str, width: int, rows: Iterable[Seque
     per = max(1, _MAX_BOUND_PARAMETERS // width)
     source = iter(rows)
 
+    full = per * width
+
     def chunk() -> list[Any]:
         return list(chain.from_iterable(islice(source, per)))
 
     rest = chunk()
-    if len(rest) == per * width:
-        first = rest
 
-        def chunks() -> Iterator[list[Any]]:
-            nonlocal rest
-            flat = first
-            while len(flat) == per * width:
-                yield flat
-                flat = chunk()
-            rest = flat
+    def chunks() -> Iterator[list[Any]]:  # the full chunks; what is left stays in `rest`
+        nonlocal rest
+        while len(rest) == full:
+            yield rest
+            rest = chunk()
 
+    if len(rest) == full:
         cur.executemany(head + ", ".join([row] * per), chunks())
     if rest:
         cur.execute(head + ", ".join([row] * (len(rest) // width)), rest)

@@ -38,7 +38,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, purchase_lines, purchases, returns, tier_history
-from loyalty.db.programme_tables import purchase_line_rules
+from loyalty.db.rows import insert_few
 from loyalty.domain.actors import Actor
 from loyalty.domain.channels import Channel
 from loyalty.domain.earning import EarningRule, LineIn, cumulative_share
@@ -48,7 +48,7 @@ from loyalty.i18n.formats import Amount
 from loyalty.services import audit
 from loyalty.services.accounts import lock_member_account
 from loyalty.services.catalogue import catalogue_of
-from loyalty.services.earning_rules.frames import earn_at_store, rule_rows
+from loyalty.services.earning_rules.frames import earn_at_store, rule_entries
 from loyalty.services.members import resolve_member_id
 from loyalty.services.posting.one_sale import earn_sale_points
 from loyalty.services.tier_window import qualifying_spend
@@ -205,13 +205,12 @@ def _claim(
             limits=conn,
         )
         points = dict(zip((ln.line_no for ln in lines), by_rules.line_points.tolist(), strict=True))
-        entries = rule_rows(
+        entries = rule_entries(
             by_rules,
             np.full(len(lines), sale.id, dtype=np.int64),
             np.array([ln.line_no for ln in lines], dtype=np.int64),
         )
-        if entries:
-            conn.execute(insert(purchase_line_rules), entries)
+        insert_few(conn, "purchase_line_rules", entries)
     earned = sum(points.values())
     withheld = _taken_back_by_returns(conn, sale, lines, points, earned)
     credited = earned - withheld

@@ -205,12 +205,9 @@ def rule_columns(
 RULE_COLUMNS = ("purchase_id", "line_no", "rule_id", "points")
 
 
-def rule_rows(earned: Earned, purchase_ids: IntArray, line_nos: IntArray) -> list[dict[str, int]]:
-    """`rule_columns` as rows (a sale's few)."""
-    return [
-        dict(zip(RULE_COLUMNS, row, strict=True))
-        for row in zip(*rule_columns(earned, purchase_ids, line_nos), strict=True)
-    ]
+def rule_entries(earned: Earned, purchase_ids: IntArray, line_nos: IntArray) -> dict[str, list[int]]:
+    """`rule_columns` by name (`RULE_COLUMNS`), as `db.rows.insert_few` writes a sale's few."""
+    return dict(zip(RULE_COLUMNS, rule_columns(earned, purchase_ids, line_nos), strict=True))
 
 
 def draft_rules(specs: Sequence[RuleSpec], programme_id: int, store_ids: dict[str, int]) -> tuple[Rule, ...]:

@@ -42,7 +42,7 @@ from loyalty.domain.tiers import tier_for_spend
 from loyalty.services import audit, idempotency
 from loyalty.services.accounts import Credit, LockedAccount, credit_points
 from loyalty.services.catalogue import Catalogue, StoreInfo, Tier
-from loyalty.services.earning_rules.frames import RULE_COLUMNS, earn_at_store, rule_columns
+from loyalty.services.earning_rules.frames import earn_at_store, rule_entries
 from loyalty.services.intake import currency_mismatch
 from loyalty.services.members import resolve_member_id
 from loyalty.services.offers.checkout import (
@@ -369,8 +369,9 @@ def post_sale(
         if earned is not None and len(earned.entry_line):
             n = len(amounts)
             line_nos = np.arange(1, n + 1, dtype=np.int64)
-            entries = rule_columns(earned, np.full(n, pid, dtype=np.int64), line_nos)
-            insert_few(conn, "purchase_line_rules", dict(zip(RULE_COLUMNS, entries, strict=True)))
+            insert_few(
+                conn, "purchase_line_rules", rule_entries(earned, np.full(n, pid, dtype=np.int64), line_nos)
+            )
         available_at, expires_at = earn_sale_points(
             conn,
             store,

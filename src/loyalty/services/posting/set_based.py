@@ -62,6 +62,7 @@ from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
 from loyalty.services import audit
 from loyalty.services.catalogue import Programme, StoreInfo, TierLadder, catalogue_of
 from loyalty.services.earning_rules.frames import (
+    RULE_COLUMNS,
     SaleColumns,
     earn_lines,
     needs_birthdays,
@@ -584,7 +585,7 @@ class _SetBasedPosting:
             write_rows(
                 self.conn,
                 "purchase_line_rules",
-                ("purchase_id", "line_no", "rule_id", "points"),
+                RULE_COLUMNS,
                 zip(
                     *rule_columns(self.earned, np.repeat(purchase_ids, self.line_counts), line_no),
                     strict=True,
