@@ -7,8 +7,8 @@ million members, the member's new tier and the history row's member, old and new
 its 12.7–13.5 s.
 
 A sale with a programme of rules writes about twenty earning entries (`purchase_line_rules`, one per
-line and rule that gave it points), each naming its purchase and its rule: two checks a row were a
-fifth of PostgreSQL's work for such a sale, and every concurrent sale locked the same rule rows.
+line and rule that gave it points), each naming its purchase and its rule: checked per row, every
+entry locked both, and every concurrent sale the same rule rows (ADR 0007).
 
 For the keys listed in `STATEMENT_KEYS` the same rule holds, enforced in two halves:
 

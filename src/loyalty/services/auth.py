@@ -42,8 +42,8 @@ _hasher = PasswordHasher()
 @cache
 def _dummy_hash() -> str:
     """Verified against when the username does not exist, so timing does not reveal which usernames
-    exist. Made at the first login, whoever logs in, not at import: a hash costs every process that
-    imports this module (each CLI command) a tenth of a second."""
+    exist. Made at the first login, whoever logs in, not at import, where every process that imports
+    this module (each CLI command) paid for a hash it may never use."""
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
