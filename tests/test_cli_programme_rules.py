@@ -39,7 +39,11 @@ def test_a_programme_from_presets_to_import(chain: Path, monkeypatch: pytest.Mon
         "member-day",
         "birthday",
         "min-spend-bonus",
+        "visit-streak",
     ]
+    code, out, _ = run(monkeypatch, chain, "programme", "rules", "presets", "visit-streak")
+    assert code == 0
+    assert yaml.safe_load(out)["rules"][0]["when"] == {"visit_streak": {"periods": 4, "per": "week"}}
     code, out, _ = run(monkeypatch, chain, "programme", "rules", "presets", "member-day")
     assert code == 0
     assert yaml.safe_load(out)["rules"][0]["when"] == {"member_day": {"days_of_month": [8]}}

@@ -642,6 +642,76 @@ def test_purchase_numbers_select_the_nth_or_every_nth_purchase() -> None:
             parse_rule({"code": "x", "kind": "fixed_bonus", "points": 1, "when": {"purchase_number": bad}})
 
 
+def test_visit_streaks_select_every_nth_period_in_a_row() -> None:
+    from dataclasses import replace
+
+    from loyalty.domain.programme.engine import earn
+
+    streak = rule(
+        {
+            "code": "four-weeks",
+            "kind": "fixed_bonus",
+            "points": 200,
+            "when": {"visit_streak": {"periods": 4, "per": "week"}},
+        },
+        1,
+    )
+    day = datetime(2026, 12, 9, 2, tzinfo=UTC)
+    sales, lines = frames([Sale(day, [(100, None, "A")]) for _ in range(5)], [1, 1, 1, 1, 1])
+    streaked = replace(sales, visit_streaks={"week": np.array([3, 4, 0, 8, 5])})  # 0: not the first
+    assert entries(earn([streak], streaked, lines)) == [(1, "four-weeks", 200), (3, "four-weeks", 200)]
+    spec = parse_rule({**streak.spec.as_dict()})
+    assert spec.when.visit_streak is not None
+    assert parse_rule(spec.as_dict()) == spec
+    assert spec.as_dict()["when"] == {"visit_streak": {"periods": 4, "per": "week"}}
+    for bad, wrong in (
+        ({"periods": 1, "per": "week"}, "when.visit_streak.periods"),
+        ({"periods": 3, "per": "ever"}, "when.visit_streak.per"),
+        ({"periods": 3, "per": "hour"}, "when.visit_streak.per"),
+        ({"periods": 3}, "when.visit_streak"),
+        ({"periods": "x", "per": "day"}, "when.visit_streak.periods"),
+        ([3, "week"], "when.visit_streak"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            parse_rule({"code": "x", "kind": "fixed_bonus", "points": 1, "when": {"visit_streak": bad}})
+        assert [e["field"] for e in refused.value.details["errors"]] == [wrong]
+
+
+def test_a_streak_is_the_run_of_periods_with_a_purchase_ending_just_before_the_sales() -> None:
+    from loyalty.domain.programme.engine import visit_streaks
+
+    held_member = np.array([7, 7, 7, 7, 7, 9, 9, 7])
+    held_period = np.array([10, 11, 11, 12, 14, 12, 13, 2])  # member 7: 10–12 in a row, 14; 9: 12–13
+    member = np.array([7, 7, 7, 7, 9, 9, 8])
+    period = np.array([13, 15, 12, 11, 14, 12, 5])
+    first = np.array([True, True, True, True, True, False, True])
+    assert visit_streaks(held_member, held_period, member, period, first).tolist() == [4, 2, 3, 2, 3, 0, 1]
+    nothing = np.zeros(0, dtype=np.int64)
+    assert visit_streaks(nothing, nothing, np.array([3]), np.array([-20_000]), np.array([True])).tolist() == [
+        1
+    ]
+
+
+@pytest.mark.parametrize(
+    ("per", "local", "following"),
+    [
+        ("day", datetime(2026, 12, 31, 23, 59), datetime(2027, 1, 1, 0, 0)),
+        ("week", datetime(2027, 1, 3, 23, 59), datetime(2027, 1, 4, 0, 0)),  # Sunday, then Monday
+        ("month", datetime(2024, 2, 29, 12, 0), datetime(2024, 3, 1, 0, 0)),
+        ("year", datetime(2026, 12, 31, 23, 0), datetime(2027, 1, 1, 1, 0)),
+    ],
+)
+def test_the_next_period_has_the_next_number(per: str, local: datetime, following: datetime) -> None:
+    from loyalty.domain.programme.engine import LocalDays, period_numbers
+
+    def number(at: datetime) -> int:
+        us = int(at.replace(tzinfo=UTC).timestamp() * 1_000_000)
+        return int(period_numbers(LocalDays.of(np.array([us, us]), np.zeros(2, dtype=np.int64)), per)[0])
+
+    assert number(following) == number(local) + 1
+    assert number(local.replace(hour=0, minute=0)) == number(local)
+
+
 # --- the one-sale fast paths equal the column paths ------------------------------------------------
 
 from loyalty.domain.programme import engine as _engine  # noqa: E402

@@ -3,11 +3,11 @@ Hypothesis draws (issue 25's acceptance; ADR 0006 and 0007).
 
 Each example draws a programme — a few earning rules of every kind (multiplier, bonus per unit, fixed
 bonus, exclude) with conditions (categories, minimum spend, member day, hours, stores, birthday,
-purchase number), priorities, stop flags and limits (per-member caps, budgets per store or chain), and
-offers (percent off, amount off, 满减 ladders, 每满减, buy X get Y) as coupons in members' wallets, as
-shared codes with their limits, or as promotions — and a stream of sales by three members (and
-anonymous customers) over three weeks in three time zones, some bringing codes, some asking for
-promotions, with returns (whole, one line, a refund of all or part) of some of them.
+purchase number, visit streak), priorities, stop flags and limits (per-member caps, budgets per store
+or chain), and offers (percent off, amount off, 满减 ladders, 每满减, buy X get Y) as coupons in
+members' wallets, as shared codes with their limits, or as promotions — and a stream of sales by three
+members (and anonymous customers) over three weeks in three time zones, some bringing codes, some
+asking for promotions, with returns (whole, one line, a refund of all or part) of some of them.
 
 The stream goes through four worlds, identical databases:
 
@@ -110,6 +110,9 @@ _RULE_CONDITIONS: dict[str, st.SearchStrategy[Any]] = {
     "stores": st.lists(st.sampled_from(STORE_CODES), min_size=1, max_size=2, unique=True),
     "birthday": st.sampled_from(["week", "month"]),
     "purchase_number": st.sampled_from([{"n": 1}, {"n": 2, "per": "week"}, {"every": 2, "per": "month"}]),
+    "visit_streak": st.sampled_from(
+        [{"periods": 2, "per": "day"}, {"periods": 3, "per": "day"}, {"periods": 2, "per": "week"}]
+    ),
     "tiers": st.just(["silver"]),
     "channels": st.just(["online"]),
 }

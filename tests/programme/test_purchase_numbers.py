@@ -54,3 +54,47 @@ def test_first_ever_and_first_of_the_week(ctx: Context) -> None:
             )
         ).all()
     assert given == [("pn-0", "first", 100), ("pn-0", "week", 7), ("pn-2", "week", 7)]
+
+
+def test_a_visit_streak_counts_days_in_a_row_in_the_stores_zone(ctx: Context) -> None:
+    """Three days in a row, Shanghai's days: Monday 23:30 and Tuesday 00:30 there are two days (one
+    in UTC); a second sale the same day is not the day's first; a day without a purchase breaks the
+    streak, which starts again from one."""
+    seed.ensure_programme(ctx)
+    store = merchants.list_stores(ctx)[0].id  # Asia/Shanghai
+    now = ctx.clock
+    ctx.clock = FrozenClock(SUNDAY_LATE - timedelta(days=30))
+    define_rules(
+        ctx,
+        [
+            {
+                "code": "three-days",
+                "kind": "fixed_bonus",
+                "points": 30,
+                "when": {"visit_streak": {"periods": 3, "per": "day"}},
+            }
+        ],
+    )
+    ctx.clock = now
+    m = members.register_member(ctx, MemberIn(phone="+8613800000302", name="S")).id
+    monday_late = SUNDAY_LATE + timedelta(days=1)  # Monday 23:30 in Shanghai
+    times = {
+        "mon": monday_late,
+        "tue": monday_late + timedelta(hours=1),  # Tuesday 00:30: the second day in a row
+        "tue-again": monday_late + timedelta(hours=12),
+        "wed": monday_late + timedelta(days=1, hours=10),  # the third: the bonus
+        "thu": monday_late + timedelta(days=2, hours=10),
+        "sat": monday_late + timedelta(days=4, hours=10),  # Friday without a purchase: one again
+        "sun": monday_late + timedelta(days=5, hours=10),
+        "mon-2": monday_late + timedelta(days=6, hours=10),  # the third in a row again
+    }
+    for order, at in times.items():
+        purchases.post_purchase(ctx, _sale(store, m, order, at))
+    with ctx.engine.connect() as conn:
+        given = conn.execute(
+            text(
+                "SELECT p.order_id FROM purchase_line_rules e "
+                "JOIN purchases p ON p.id = e.purchase_id ORDER BY 1"
+            )
+        ).all()
+    assert [row[0] for row in given] == ["mon-2", "wed"]

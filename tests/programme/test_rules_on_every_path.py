@@ -1,8 +1,8 @@
 """Earning rules give the same points on every posting path: the live routine (one sale at a time)
 and the set-based routine (an import's batches) leave identical purchases, lines, per-rule entries and
 ledgers, on SQLite and PostgreSQL, with a programme exercising every rule kind (member day, birthday
-week, hours in the store's zone, store and channel scope, minimum spend, stop, exclude) and a rule
-changed half-way (versions in force at each sale's time)."""
+week, hours in the store's zone, store and channel scope, minimum spend, purchase numbers, visit
+streaks, stop, exclude) and a rule changed half-way (versions in force at each sale's time)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ PROGRAMME = [
      "when": {"purchase_number": {"every": 3, "per": "month"}}},
     {"code": "second-this-week", "kind": "bonus_per_unit", "points_per_unit": 1,
      "when": {"purchase_number": {"n": 2, "per": "week"}}},
+    {"code": "two-weeks-running", "kind": "fixed_bonus", "points": 25,
+     "when": {"visit_streak": {"periods": 2, "per": "week"}}},
     {"code": "no-gift-cards", "kind": "exclude", "when": {"categories": ["gift_card"]}},
 ]  # fmt: skip
 CHANGED = [{"code": "big-basket", "kind": "fixed_bonus", "points": 80, "when": {"min_spend": "250"}}]

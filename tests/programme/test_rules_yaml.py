@@ -42,6 +42,8 @@ PROGRAMME: list[dict[str, Any]] = [
      "limits": {"budget": {"points": 9000, "per": "week", "per_store": True}}},
     {"code": "third-each-month", "name": "每月第三单", "kind": "fixed_bonus", "points": 33,
      "when": {"purchase_number": {"every": 3, "per": "month"}}},
+    {"code": "four-weeks-running", "name": "连续四周到店", "kind": "fixed_bonus", "points": 200,
+     "when": {"visit_streak": {"periods": 4, "per": "week"}}},
     {"code": "welcome", "name": "注册礼", "kind": "event_bonus", "on": "registration", "points": 100},
 ]  # fmt: skip
 

@@ -690,8 +690,8 @@ def rules_presets(
         str | None, typer.Argument(help="A preset to print as YAML, to start a file from.")
     ] = None,
 ) -> None:
-    """The presets (points programme, member day, birthday, minimum-spend bonus); with NAME, its rules as
-    YAML to edit and import."""
+    """The presets (points programme, member day, birthday, minimum-spend bonus, visit streak); with
+    NAME, its rules as YAML to edit and import."""
     from loyalty.cli._core import fail
     from loyalty.domain.errors import NotFound
     from loyalty.i18n import configured_locale

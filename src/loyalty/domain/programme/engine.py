@@ -134,6 +134,47 @@ class LocalDays:
         )
 
 
+def period_numbers(local: LocalDays, per: str) -> IntArray:
+    """Each row's period of the store's calendar (`per`: day, week, month or year) as a number, one
+    more for each next period: days since 1970-01-01, ISO weeks (Monday to Sunday) since the one
+    holding it, months since January 1970, years since 1970."""
+    if per == "day":
+        return local.days
+    if per == "week":
+        return (local.days + 3) // 7  # 1970-01-01 was a Thursday: its week began on day -3
+    if per == "month":
+        return (local.year - 1970) * 12 + local.month - 1
+    if per == "year":
+        return local.year - 1970
+    raise ValueError(f"no calendar period {per!r}")
+
+
+_PERIOD_KEY = 1 << 32  # a (member, period) pair as one number: member × this + period + _PERIOD_SHIFT
+_PERIOD_SHIFT = 1 << 31
+
+
+def visit_streaks(
+    held_member: IntArray, held_period: IntArray, member: IntArray, period: IntArray, first: BoolArray
+) -> IntArray:
+    """Each sale's visit streak (`Sales.visit_streaks`): where it is its member's first purchase of
+    its period (`first`), one more than the run of consecutive periods with a purchase of the member
+    ending just before its own; 0 elsewhere. `held_member`/`held_period`: the member's purchases
+    (in any order, repeats allowed) by member and period number (`period_numbers`, in the sale's
+    store's calendar); periods after a sale's own do not matter, so every purchase may be given."""
+    keys = np.unique(held_member * _PERIOD_KEY + held_period + _PERIOD_SHIFT)
+    before = np.zeros(len(member), dtype=np.int64)
+    if len(keys):
+        breaks = np.ones(len(keys), dtype=bool)
+        breaks[1:] = keys[1:] != keys[:-1] + 1
+        run_start = np.flatnonzero(breaks)[np.cumsum(breaks) - 1]
+        run = np.arange(len(keys)) - run_start + 1  # periods in a row up to each one
+        wanted = member * _PERIOD_KEY + period - 1 + _PERIOD_SHIFT  # the period before the sale's
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        before = np.where(keys[at] == wanted, run[at], 0)
+    found: IntArray = np.where(first, before + 1, 0)
+    return found
+
+
 @lru_cache(maxsize=4096)
 def _local_day(day_no: int) -> tuple[int, int, int, int, int]:
     """Year, month, day, ISO weekday and the month's length of day `day_no` (days since 1970-01-01),
@@ -161,6 +202,10 @@ class Sales:
     #: per period a rule counts purchases in, each sale's number among its member's purchases
     #: there (1: the first), by time (`periods_counted` says which the rules need)
     purchase_numbers: Mapping[str, IntArray] = field(default_factory=dict)
+    #: per period a rule counts visit streaks in, each sale's streak: the consecutive periods ending
+    #: with its own in which its member bought, at the member's first purchase of its period (0 at a
+    #: later one, which no streak selects; `streaks_counted` says which the rules need)
+    visit_streaks: Mapping[str, IntArray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.store_id)
@@ -451,6 +496,7 @@ class _RuleTable:
         }
         self.any_stores = any(r.store_ids for r in rules)
         self.numbered = [(i, s.when.purchase_number) for i, s in enumerate(specs) if s.when.purchase_number]
+        self.streaked = [(i, s.when.visit_streak) for i, s in enumerate(specs) if s.when.visit_streak]
         # the conditions some rule has: (name, a sale alone's memo key, the factor over the sales)
         factors: tuple[tuple[str, bool, Callable[[Sales], object], Callable[[Sales], BoolArray]], ...] = (
             ("stores", self.any_stores, lambda s: int(s.store_id[0]), self._stores),
@@ -524,6 +570,9 @@ class _RuleTable:
         for i, number in self.numbered:
             counted = sales.purchase_numbers[number.per]
             ok[i] &= counted == number.n if number.n else counted % number.every == 0
+        for i, streak in self.streaked:
+            run = sales.visit_streaks[streak.per]
+            ok[i] &= (run > 0) & (run % streak.periods == 0)
         return ok
 
     def _memo(self, name: str, key: object, make: Callable[[], BoolArray]) -> BoolArray:
@@ -580,7 +629,7 @@ class _RuleTable:
         """The rows of the rules that select a member's sale alone (`sales_selected` for one sale, of
         this table's rules, all in force at its time: see `_in_force`); kept per combination of what
         the conditions read."""
-        if self.numbered:  # purchase numbers differ sale by sale: nothing to keep
+        if self.numbered or self.streaked:  # purchase numbers and streaks differ sale by sale
             return tuple(np.flatnonzero(self.sales_selected(sales, _Batch.of(sales))[:, 0]).tolist())
         key = tuple(key(sales) for _, key, _ in self._wanted)
         found = self._alone.get(key)
@@ -627,6 +676,11 @@ def _birthday_key(sales: Sales) -> tuple[int, int, int]:
 def periods_counted(rules: Sequence[Rule]) -> set[str]:
     """The periods in which some rule counts a member's purchases (`Sales.purchase_numbers`)."""
     return {r.spec.when.purchase_number.per for r in rules if r.spec.when.purchase_number is not None}
+
+
+def streaks_counted(rules: Sequence[Rule]) -> set[str]:
+    """The periods in which some rule counts a member's visit streak (`Sales.visit_streaks`)."""
+    return {r.spec.when.visit_streak.per for r in rules if r.spec.when.visit_streak is not None}
 
 
 def shared(points: IntArray, group: IntArray, amount: IntArray) -> IntArray:

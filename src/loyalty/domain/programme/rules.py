@@ -11,8 +11,9 @@ A rule is one of four kinds, applied to the lines its conditions select:
 - ``event_bonus``: ``points`` once per member when an event happens (``on``: registration, or the
   profile completed), at the registration store (``when.stores``) — no sale involved.
 
-Conditions (``when``) select sales (stores, channels, tiers, member day, birthday, hours, minimum spend)
-and lines (categories, SKUs); every condition left out selects everything. Rules run in ascending
+Conditions (``when``) select sales (stores, channels, tiers, member day, birthday, hours, minimum spend,
+purchase number, visit streak) and lines (categories, SKUs); every condition left out selects
+everything. Rules run in ascending
 ``priority`` (ties: by code); a rule with ``stop`` keeps the lines it selected from every later rule.
 
 The form here is the one a programme's YAML, the API and the CLI take (`parse_rule`); errors name the
@@ -75,6 +76,22 @@ class PurchaseNumber:
     every: int = 0
 
 
+#: the periods a visit streak counts in (the store's calendar; a streak "ever" would be one period)
+STREAK_PERIODS: tuple[Period, ...] = ("day", "week", "month", "year")
+
+
+@dataclass(frozen=True)
+class VisitStreak:
+    """A streak of `periods` consecutive periods (days, ISO weeks, months or years of the store's
+    calendar) in each of which the member bought: the member's first purchase of a period selects
+    when the run of periods with a purchase ending with its own is `periods` long, or a multiple of it
+    (a weekly shopper's 4th, 8th, 12th … week in a row), so a streak that goes on keeps earning and one
+    that breaks starts again from one."""
+
+    per: Period
+    periods: int
+
+
 @dataclass(frozen=True)
 class Conditions:
     """What a rule applies to; an empty field selects everything (see the module docstring)."""
@@ -91,6 +108,7 @@ class Conditions:
     #: the sale's spend on the selected lines must reach this (minor units)
     min_spend_minor: int = 0
     purchase_number: PurchaseNumber | None = None
+    visit_streak: VisitStreak | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +207,8 @@ def _conditions_dict(c: Conditions, minor_per_unit: int) -> dict[str, Any]:
         number = c.purchase_number
         out["purchase_number"] = {"n": number.n} if number.n else {"every": number.every}
         out["purchase_number"]["per"] = number.per
+    if c.visit_streak is not None:
+        out["visit_streak"] = {"periods": c.visit_streak.periods, "per": c.visit_streak.per}
     return out
 
 
@@ -273,6 +293,24 @@ def _purchase_number(raw: Any, errors: FieldErrors) -> PurchaseNumber | None:
     return PurchaseNumber(per, every=whole_number(raw["every"], f"{name}.every", errors, 2, 1000))
 
 
+def _visit_streak(raw: Any, errors: FieldErrors) -> VisitStreak | None:
+    name = "when.visit_streak"
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"periods", "per"}:
+        errors.add(name, "takes periods (how many in a row) and per (day, week, month or year)")
+        return None
+    per = raw["per"]
+    if per not in STREAK_PERIODS:
+        errors.add(
+            f"{name}.per",
+            "must be one of {periods} (got {value})",
+            {"periods": ", ".join(STREAK_PERIODS), "value": per},
+        )
+        per = "week"
+    return VisitStreak(per, whole_number(raw["periods"], f"{name}.periods", errors, 2, 1000))
+
+
 _FIELDS = {
     "code",
     "name",
@@ -297,6 +335,7 @@ _WHEN = {
     "hours",
     "min_spend",
     "purchase_number",
+    "visit_streak",
 }
 
 
@@ -371,6 +410,7 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
         hours=_hours(when_raw.get("hours"), errors),
         min_spend_minor=money(when_raw.get("min_spend"), "when.min_spend", errors, minor_per_unit),
         purchase_number=_purchase_number(when_raw.get("purchase_number"), errors),
+        visit_streak=_visit_streak(when_raw.get("visit_streak"), errors),
     )
     limits = _limits(raw.get("limits"), errors, kind)
     if kind == "event_bonus":

@@ -32,6 +32,7 @@ from loyalty.domain.programme.engine import (
     Vocabulary,
     earn,
     periods_counted,
+    streaks_counted,
 )
 from loyalty.domain.programme.rules import RuleSpec
 
@@ -151,8 +152,8 @@ def earn_lines(
     """`engine.earn` over the columns of a posting; with `limits` (the posting's connection), the
     limited rules' entries cut to the room their limits leave (`earning_rules.limits`), that room
     taken in the transaction unless `write` is false (a quote), and the sales' purchase numbers
-    counted where a rule asks for them (`earning_rules.purchase_numbers`; an import passes its
-    `session`)."""
+    counted where a rule asks for them, and their visit streaks (`earning_rules.purchase_numbers`; an
+    import passes its `session`)."""
     lines = Lines(
         sale=line_sale,
         amount_minor=amount_minor,
@@ -161,9 +162,9 @@ def earn_lines(
         excluded=excluded,
     )
     frame = sales_frame(sales)
-    periods = periods_counted(rules)
-    if periods:
-        frame = replace(frame, purchase_numbers=_numbers(limits, periods, frame, sales, session))
+    periods, streaked = periods_counted(rules), streaks_counted(rules)
+    if periods or streaked:
+        frame = _counted(limits, periods, streaked, frame, sales, session)
     earned = earn(rules, frame, lines)
     if limits is not None and any(r.spec.limits for r in earned.rules):
         from loyalty.services.earning_rules.limits import within_limits
@@ -172,16 +173,30 @@ def earn_lines(
     return earned
 
 
-def _numbers(
-    conn: Connection | None, periods: set[str], frame: Sales, sales: SaleColumns, session: BulkSession | None
-) -> dict[str, IntArray]:
-    """Each sale's purchase number per period (none known without a connection: no rule matches)."""
+def _counted(
+    conn: Connection | None,
+    periods: set[str],
+    streaked: set[str],
+    frame: Sales,
+    sales: SaleColumns,
+    session: BulkSession | None,
+) -> Sales:
+    """`frame` with each sale's purchase number per period in `periods` and visit streak per period
+    in `streaked` (none known without a connection, a simulation's: no such rule matches)."""
     if conn is None:
-        return {p: np.zeros(len(frame), dtype=np.int64) for p in periods}
-    from loyalty.services.earning_rules.purchase_numbers import purchase_numbers
+        zeros = np.zeros(len(frame), dtype=np.int64)
+        return replace(
+            frame,
+            purchase_numbers=dict.fromkeys(periods, zeros),
+            visit_streaks=dict.fromkeys(streaked, zeros),
+        )
+    from loyalty.services.earning_rules import purchase_numbers as counted
 
-    return purchase_numbers(
-        conn, periods, frame.member_id, frame.member, frame.occurred_us, frame.local, sales.zone, session
+    columns = (frame.member_id, frame.member, frame.occurred_us, frame.local, sales.zone)
+    return replace(
+        frame,
+        purchase_numbers=counted.purchase_numbers(conn, periods, *columns, session),
+        visit_streaks=counted.streaks(conn, streaked, *columns, session),
     )
 
 

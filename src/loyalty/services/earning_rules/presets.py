@@ -2,9 +2,10 @@
 
 Each preset is one or a few rules in the form `domain.programme.rules.parse_rule` reads (and the
 programme's YAML holds): a points programme's category multipliers, the member day (double points on
-the 8th of each month), the birthday month (double points), and a minimum-spend bonus (满额赠积分,
-the points counterpart of a 满减 promotion). Their titles and rule names are written in the reader's
-language (the web catalog), the rest is data; categories are examples to replace with the chain's.
+the 8th of each month), the birthday month (double points), a minimum-spend bonus (满额赠积分, the
+points counterpart of a 满减 promotion) and a visit streak (four weeks in a row). Their titles and
+rule names are written in the reader's language (the web catalog), the rest is data; categories are
+examples to replace with the chain's.
 """
 
 from __future__ import annotations
@@ -108,6 +109,25 @@ PRESETS: tuple[Preset, ...] = (
                 "points": 100,
                 "priority": 50,
                 "when": {"min_spend": "200"},
+            },
+        ),
+    ),
+    Preset(
+        code="visit-streak",
+        title=N_("Four weeks in a row: 200 bonus points"),
+        description=N_(
+            "A member who buys in four weeks in a row earns 200 points on top with the first purchase "
+            "of the fourth week, and again every fourth week while the streak goes on; a week without "
+            "a purchase starts it again."
+        ),
+        rules=(
+            {
+                "code": "four-weeks-running",
+                "name": N_("Four weeks in a row: 200 bonus points"),
+                "kind": "fixed_bonus",
+                "points": 200,
+                "priority": 60,
+                "when": {"visit_streak": {"periods": 4, "per": "week"}},
             },
         ),
     ),

@@ -1,12 +1,16 @@
 # ruff: noqa: S608
 # SQL here is assembled from our own column names and integer ids only; instants are bound.
-"""Each sale's number among its member's purchases in a period, for rules on purchase frequency.
+"""Each sale's number among its member's purchases in a period, and its visit streak, for rules on
+purchase frequency.
 
 A sale's number in a period (the store's calendar: day, ISO week, month, year, or ever) is one more
 than the member's purchases made in that period before it, by time: the database's (anonymous sales
 claimed later included, as they are the member's now) and, in a batch, the batch's earlier sales.
 Counting by time makes the number the same whichever path posts the sale and in whatever order an
-import brings history. Sales at the very same instant share a number.
+import brings history. Sales at the very same instant share a number. A visit streak
+(`engine.visit_streaks`) counts the periods in a row, up to the sale's own, with a purchase of the
+member (all of whose purchases are before the sale's period began), at the member's first purchase of
+its period; every period is read in the sale's store's calendar.
 
 An import's session (`posting.import_session.BulkSession`) remembers what it posted, so only the
 purchases the database held before it began are read (by id range: the purchases-by-member index
@@ -27,8 +31,8 @@ from loyalty.db.prepared import send_sql
 from loyalty.db.rows import among, is_postgres, placeholder
 from loyalty.db.stored_time import bound_instant, read_instants
 from loyalty.domain.earning import US_PER_DAY
-from loyalty.domain.programme.engine import LocalDays
-from loyalty.services.earning_rules.frames import Column, utc_offsets
+from loyalty.domain.programme.engine import LocalDays, Vocabulary, period_numbers, visit_streaks
+from loyalty.services.earning_rules.frames import Column, utc_offsets, vocabulary
 from loyalty.services.posting.import_session import BulkSession
 
 IntArray = npt.NDArray[np.int64]
@@ -89,6 +93,31 @@ def send_purchase_times(
     return read
 
 
+def _member_times(
+    held: tuple[IntArray, IntArray], member_id: IntArray, occurred_us: IntArray, sales: IntArray
+) -> dict[int, list[int]]:
+    """Each member's purchase times, sorted: those `held` (member, time) and the batch's own sales."""
+    times: dict[int, list[int]] = defaultdict(list)
+    for m, t in zip(held[0].tolist(), held[1].tolist(), strict=True):
+        times[m].append(t)
+    for i in sales.tolist():  # the batch's own sales count too
+        times[int(member_id[i])].append(int(occurred_us[i]))
+    for each in times.values():
+        each.sort()
+    return times
+
+
+def _numbered(
+    times: dict[int, list[int]], member_id: IntArray, occurred_us: IntArray, starts: IntArray, sales: IntArray
+) -> IntArray:
+    """Each sale's number among its member's `times` since its period's start (0: anonymous)."""
+    numbers = np.zeros(len(occurred_us), dtype=np.int64)
+    for i in sales.tolist():
+        held = times[int(member_id[i])]
+        numbers[i] = bisect_left(held, int(occurred_us[i])) - bisect_left(held, int(starts[i])) + 1
+    return numbers
+
+
 def purchase_numbers(
     conn: Connection,
     periods: set[str],
@@ -111,16 +140,49 @@ def purchase_numbers(
         numbers = np.zeros(len(occurred_us), dtype=np.int64)
         if len(sales):
             lo = int(starts[sales].min())
-            held_members, held_times = send_purchase_times(conn, members, lo, hi, session)()
-            times: dict[int, list[int]] = defaultdict(list)
-            for m, t in zip(held_members.tolist(), held_times.tolist(), strict=True):
-                times[m].append(t)
-            for i in sales.tolist():  # the batch's own sales count too
-                times[int(member_id[i])].append(int(occurred_us[i]))
-            for held in times.values():
-                held.sort()
-            for i in sales.tolist():
-                held = times[int(member_id[i])]
-                numbers[i] = bisect_left(held, int(occurred_us[i])) - bisect_left(held, int(starts[i])) + 1
+            held = send_purchase_times(conn, members, lo, hi, session)()
+            times = _member_times(held, member_id, occurred_us, sales)
+            numbers = _numbered(times, member_id, occurred_us, starts, sales)
         out[period] = numbers
+    return out
+
+
+def streaks(
+    conn: Connection,
+    periods: set[str],
+    member_id: IntArray,
+    member: BoolArray,
+    occurred_us: IntArray,
+    local: LocalDays,
+    zone: Column,
+    session: BulkSession | None = None,
+) -> dict[str, IntArray]:
+    """Per period, each sale's visit streak (`engine.visit_streaks`; 0 for an anonymous sale), from
+    every purchase its member made before it: the database's and the batch's earlier ones."""
+    out = {period: np.zeros(len(occurred_us), dtype=np.int64) for period in periods}
+    sales = np.flatnonzero(member)
+    if not periods or not len(sales):
+        return out
+    held = send_purchase_times(conn, np.unique(member_id[sales]), _FOREVER, int(occurred_us.max()), session)()
+    times = _member_times(held, member_id, occurred_us, sales)
+    every_member = np.concatenate([held[0], member_id[sales]])
+    every_time = np.concatenate([held[1], occurred_us[sales]])
+    firsts = {
+        period: _numbered(times, member_id, occurred_us, period_starts(period, local, zone), sales) == 1
+        for period in periods
+    }
+    zones = vocabulary(zone)
+    for code in np.unique(zones.codes[sales]).tolist():
+        # every purchase's period in this zone's calendar (a streak counts in the sale's store's)
+        here = Vocabulary.encoded((zones.labels[code],), np.zeros(len(every_time), dtype=np.int64))
+        every_local = LocalDays.of(every_time, utc_offsets(every_time, here))
+        in_zone = sales[zones.codes[sales] == code]
+        for period in sorted(periods):
+            out[period][in_zone] = visit_streaks(
+                every_member,
+                period_numbers(every_local, period),
+                member_id[in_zone],
+                period_numbers(local, period)[in_zone],
+                firsts[period][in_zone],
+            )
     return out
