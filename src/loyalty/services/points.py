@@ -7,7 +7,6 @@ recording each lot used in `lot_allocations`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.sql.expression import ColumnElement, ScalarSelect
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import (
@@ -89,36 +89,37 @@ def _lot_sums(conn: Connection, account_id: int, now: datetime) -> tuple[int, in
 def available_in(conn: Connection, member_id: int, now: datetime) -> int:
     """The member's spendable points at `now` (spendable lots less debt, never below 0), in the
     caller's transaction: what `balance(...).available` says."""
-    return send_available(conn, member_id, now)()
+    rows = _AVAILABLE.run(conn, {"member_id": member_id, "now": now})
+    if not rows:
+        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": member_id})
+    debt, spendable = rows[0]
+    return available_points(spendable, debt)
 
 
-def send_available(conn: Connection, member_id: int, now: datetime) -> Callable[[], int]:
-    """`available_in`, its one statement (compiled once: the quote asks on every scan) sent now and
-    its answer read when called; inside a pipeline on PostgreSQL it travels with the quote's others."""
-    pending = _AVAILABLE.send(conn, {"member_id": member_id, "now": now})
-
-    def available() -> int:
-        rows = pending.rows()
-        if not rows:
-            raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": member_id})
-        debt, spendable = rows[0]
-        return max(int(spendable) - int(debt), 0)
-
-    return available
+def available_points(spendable: int, debt: int) -> int:
+    """Spendable points less debt, never below 0 (`spendable_lots` and the account's debt)."""
+    return max(int(spendable) - int(debt), 0)
 
 
-_AVAILABLE = Prepared(
-    select(
-        accounts.c.debt,
+def spendable_lots(account_id: ColumnElement[Any]) -> ScalarSelect[Any]:
+    """The points of the account's lots spendable at the statement's ``now`` parameter, as one
+    expression for a statement that reads them beside other things (the quote's, on every scan)."""
+    return (
         select(func.coalesce(func.sum(point_lots.c.remaining), 0))
         .where(
-            point_lots.c.account_id == accounts.c.id,
+            point_lots.c.account_id == account_id,
             point_lots.c.remaining > 0,
             point_lots.c.available_at <= bindparam("now"),
             point_lots.c.expires_at > bindparam("now"),
         )
-        .scalar_subquery(),
-    ).where(accounts.c.member_id == bindparam("member_id"))
+        .scalar_subquery()
+    )
+
+
+_AVAILABLE = Prepared(
+    select(accounts.c.debt, spendable_lots(accounts.c.id)).where(
+        accounts.c.member_id == bindparam("member_id")
+    )
 )
 
 

@@ -10,12 +10,12 @@ nothing heavy: the points service imports it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, select
+from sqlalchemy import Connection, Exists, Row, Select, bindparam, delete, exists, select
+from sqlalchemy.sql.expression import ColumnElement
 
 from loyalty.db.anomaly_tables import redemption_suspensions
 from loyalty.db.core_tables import members
@@ -41,15 +41,14 @@ class Suspension:
 
 
 def is_suspended(conn: Connection, member_id: int) -> bool:
-    """Whether the member's redemptions are suspended, in the caller's transaction (the quote asks
-    on every scan: one statement compiled once)."""
-    return send_suspended(conn, member_id)()
+    """Whether the member's redemptions are suspended, in the caller's transaction."""
+    return bool(_SUSPENDED.run(conn, {"member_id": member_id}))
 
 
-def send_suspended(conn: Connection, member_id: int) -> Callable[[], bool]:
-    """`is_suspended`, sent now and read when called (inside a pipeline: with the quote's others)."""
-    pending = _SUSPENDED.send(conn, {"member_id": member_id})
-    return lambda: bool(pending.rows())
+def suspended(member_id: ColumnElement[Any]) -> Exists:
+    """Whether the member's redemptions are suspended, as one expression for a statement that reads
+    it beside other things (the quote's, on every scan)."""
+    return exists().where(redemption_suspensions.c.member_id == member_id)
 
 
 _SUSPENDED = Prepared(

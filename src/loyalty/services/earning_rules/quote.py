@@ -25,20 +25,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, bindparam, select
 
 from loyalty.bootstrap import Context
-from loyalty.db.core_tables import members, purchase_lines, purchases
-from loyalty.db.prepared import Prepared, pipelined
+from loyalty.db.core_tables import accounts, members, purchase_lines, purchases
+from loyalty.db.prepared import Prepared
 from loyalty.db.programme_tables import earning_rules, purchase_line_rules
 from loyalty.domain.channels import DEFAULT_CHANNEL, Channel
 from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound, field_error
 from loyalty.domain.redemption import redeem_value_minor, usable_points
 from loyalty.domain.sale_limits import checked_amounts, refusal
+from loyalty.services.anomalies.suspensions import suspended
 from loyalty.services.basket_rules.cross_sell import MAX_SUGGESTIONS, Suggestion, suggest
 from loyalty.services.catalogue import StoreInfo, catalogue_of
 from loyalty.services.common import read
 from loyalty.services.earning_rules.frames import earn_at_store
 from loyalty.services.offers.checkout import NO_COUPONS, Cart, CouponDiscounts, coupon_discounts
 from loyalty.services.offers.promotions import promotions_at
+from loyalty.services.points import available_points, spendable_lots
 from loyalty.services.schemas import PurchaseLineIn
 
 #: the most lines a quoted cart may have (as a posted sale)
@@ -158,28 +160,6 @@ class _Member(NamedTuple):
     birthday: Any  # as the driver hands it back (`frames.stored_date` reads it)
 
 
-_MEMBER = Prepared(
-    select(members.c.status, members.c.tier_id, members.c.birthday).where(
-        members.c.id == bindparam("member_id")
-    )
-)
-
-
-def _member(rows: list[tuple[Any, ...]], member_id: int) -> _Member:
-    """The member's status, tier and birthday (`_MEMBER`'s rows), as posting reads them: refused
-    alike."""
-    row = _Member(*rows[0]) if rows else None
-    if row is None:
-        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": str(member_id)})
-    if row.status != "active":
-        raise Conflict(
-            "MEMBER_INACTIVE",
-            "member {member_id} is not active ({member_status})",
-            {"member_id": member_id, "member_status": row.status},
-        )
-    return row
-
-
 class _Standing(NamedTuple):
     """The member as the quote reads them: who they are, their spendable points, whether their
     redemptions are suspended."""
@@ -189,18 +169,39 @@ class _Standing(NamedTuple):
     suspended: bool
 
 
-def _standing(conn: Connection, member_id: int, now: datetime) -> _Standing:
-    """The member's row, spendable points and suspension: three statements compiled once (the quote
-    runs on every scan), sent together and waited for once on PostgreSQL."""
-    from loyalty.services.anomalies.suspensions import send_suspended
-    from loyalty.services.points import send_available
+#: the member's row, spendable points and suspension in one statement compiled once (the quote runs
+#: on every scan): one round trip on PostgreSQL
+_STANDING = Prepared(
+    select(
+        members.c.status,
+        members.c.tier_id,
+        members.c.birthday,
+        accounts.c.debt,
+        spendable_lots(accounts.c.id),
+        suspended(members.c.id),
+    )
+    .select_from(members.outerjoin(accounts, accounts.c.member_id == members.c.id))
+    .where(members.c.id == bindparam("member_id"))
+)
 
-    with pipelined(conn):
-        member = _MEMBER.send(conn, {"member_id": member_id})
-        available = send_available(conn, member_id, now)
-        suspended = send_suspended(conn, member_id)
-        row = _member(member.rows(), member_id)  # refused before the points are looked at
-        return _Standing(row, available(), suspended())
+
+def _standing(conn: Connection, member_id: int, now: datetime) -> _Standing:
+    """The member's status, tier, birthday, spendable points and suspension, refused as posting
+    refuses them (an unknown member, an inactive one) before the points are looked at."""
+    rows = _STANDING.run(conn, {"member_id": member_id, "now": now})
+    if not rows:
+        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": str(member_id)})
+    status, tier_id, birthday, debt, spendable, is_suspended = rows[0]
+    if status != "active":
+        raise Conflict(
+            "MEMBER_INACTIVE",
+            "member {member_id} is not active ({member_status})",
+            {"member_id": member_id, "member_status": status},
+        )
+    if debt is None:  # no account: the member is not one the ledger knows
+        raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": member_id})
+    member = _Member(status, tier_id, birthday)
+    return _Standing(member, available_points(spendable, debt), bool(is_suspended))
 
 
 def quote(ctx: Context, cart: QuoteIn) -> Quote:
@@ -216,7 +217,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
     with read(ctx) as conn, conn.begin():  # one snapshot for the member, the limits and the points
         store = catalogue.store(conn, cart.store_id)
         prog = store.programme
-        ladder = catalogue.tiers(conn)  # the catalogue's reads first: they cannot run in a pipeline
+        ladder = catalogue.tiers(conn)
         rule_book = catalogue.rule_book(conn)
         standing = None if cart.member_id is None else _standing(conn, cart.member_id, ctx.now())
         tier = None if standing is None else ladder.by_id[standing.member.tier_id]
