@@ -280,14 +280,7 @@ def _purchase_number(raw: Any, errors: FieldErrors) -> PurchaseNumber | None:
     if not isinstance(raw, dict) or not set(raw) <= {"n", "every", "per"} or ("n" in raw) == ("every" in raw):
         errors.add(name, "takes n (the nth purchase) or every (every nth purchase), and per")
         return None
-    per = raw.get("per", "ever")
-    if per not in PERIODS:
-        errors.add(
-            f"{name}.per",
-            "must be one of {periods} (got {value})",
-            {"periods": ", ".join(PERIODS), "value": per},
-        )
-        per = "ever"
+    per = _period(raw.get("per", "ever"), f"{name}.per", errors, PERIODS, "ever")
     if "n" in raw:
         return PurchaseNumber(per, n=whole_number(raw["n"], f"{name}.n", errors, 1, 1000))
     return PurchaseNumber(per, every=whole_number(raw["every"], f"{name}.every", errors, 2, 1000))
@@ -300,15 +293,17 @@ def _visit_streak(raw: Any, errors: FieldErrors) -> VisitStreak | None:
     if not isinstance(raw, dict) or set(raw) != {"periods", "per"}:
         errors.add(name, "takes periods (how many in a row) and per (day, week, month or year)")
         return None
-    per = raw["per"]
-    if per not in STREAK_PERIODS:
-        errors.add(
-            f"{name}.per",
-            "must be one of {periods} (got {value})",
-            {"periods": ", ".join(STREAK_PERIODS), "value": per},
-        )
-        per = "week"
+    per = _period(raw["per"], f"{name}.per", errors, STREAK_PERIODS, "week")
     return VisitStreak(per, whole_number(raw["periods"], f"{name}.periods", errors, 2, 1000))
+
+
+def _period(raw: Any, name: str, errors: FieldErrors, allowed: tuple[Period, ...], default: Period) -> Period:
+    """`raw` if it is one of the `allowed` periods; else the error, naming them, and `default`."""
+    for period in allowed:
+        if raw == period:
+            return period
+    errors.add(name, "must be one of {periods} (got {value})", {"periods": ", ".join(allowed), "value": raw})
+    return default
 
 
 _FIELDS = {
@@ -443,14 +438,7 @@ def _limit(raw: Any, name: str, errors: FieldErrors, default_period: Period) -> 
         errors.add(name, "takes points, per and (for a budget) per_store")
         return 0, default_period, False
     points = whole_number(raw.get("points"), f"{name}.points", errors, 1, 10**12)
-    period = raw.get("per", default_period)
-    if period not in PERIODS:
-        errors.add(
-            f"{name}.per",
-            "must be one of {periods} (got {value})",
-            {"periods": ", ".join(PERIODS), "value": period},
-        )
-        period = default_period
+    period = _period(raw.get("per", default_period), f"{name}.per", errors, PERIODS, default_period)
     per_store = raw.get("per_store", False)
     if not isinstance(per_store, bool):
         errors.add(f"{name}.per_store", "must be true or false")
