@@ -49,6 +49,8 @@ NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
 STAFF_CODES = ("C01", "SH01-C2", "收银员 07", 'say "hi", {x}\\', "NULL", "li.wei", "x" * 100)
 STORES = (("EQ-SH", "Asia/Shanghai"), ("EQ-NY", "America/New_York"), ("EQ-LN", "Europe/London"))
 CATEGORIES = ("coffee", "tobacco", None, "gift_card", "咖啡", 'quote"d')
+#: brands as receipts name them (a line may name none), quotes and commas included
+BRANDS = ("ACME", "星巴克", None, 'brand "x", {y}', "house")
 TABLES = {
     "purchases": "id",
     "purchase_lines": "purchase_id, line_no",
@@ -126,7 +128,8 @@ class Order:
     store: int
     member: int  # ANONYMOUS (0): an anonymous sale
     at: datetime
-    lines: list[tuple[str, str | None, int, int, int]]  # sku, category, qty, unit price, discount
+    #: sku, category, qty, unit price, discount (and with `_scenario(brands=True)`, brand)
+    lines: list[tuple[Any, ...]]
     channel: str = "store"
     staff: str | None = None  # who rang it
 
@@ -136,6 +139,7 @@ def _batch(orders: list[Order], order_prefix: str) -> OrderBatch:
     flat = [ln for o in orders for ln in o.lines]
     channels = [o.channel for o in orders]
     staff = [o.staff for o in orders]
+    brands = [ln[5] if len(ln) > 5 else None for ln in flat]
     return OrderBatch(
         store_id=np.array([o.store for o in orders], dtype=np.int64),
         order_id=pa.array([f"{order_prefix}{i}" for i in range(len(orders))], pa.string()),
@@ -152,6 +156,7 @@ def _batch(orders: list[Order], order_prefix: str) -> OrderBatch:
         discount_minor=np.array([ln[4] for ln in flat], dtype=np.int64),
         channel=None if set(channels) <= {"store"} else pa.array(channels, pa.string()),
         staff=None if set(staff) == {None} else pa.array(staff, pa.string()),
+        brand=None if set(brands) == {None} else pa.array(brands, pa.string()),
     )
 
 
@@ -185,6 +190,7 @@ def _slice(b: OrderBatch, lo: int, hi: int) -> OrderBatch:
         currency=b.currency,
         channel=None if b.channel is None else b.channel.slice(lo, hi - lo),
         staff=None if b.staff is None else b.staff.slice(lo, hi - lo),
+        brand=None if b.brand is None else b.brand.slice(a, z - a),
     )
 
 
@@ -244,10 +250,12 @@ def _scenario(
     anonymous: float = 0.0,
     channels: bool = False,
     staff: bool = False,
+    brands: bool = False,
 ) -> list[Order]:
     """Orders in time order, including midnight (local) sales, simultaneous sales and big baskets; a
-    share of them `anonymous`, with `channels` made in every channel (mostly in stores), and with
-    `staff` most of them naming who rang them (a till's code, any text a staff code may be)."""
+    share of them `anonymous`, with `channels` made in every channel (mostly in stores), with
+    `staff` most of them naming who rang them (a till's code, any text a staff code may be), and with
+    `brands` most lines naming a brand."""
     start = NOW - timedelta(days=400)
     orders = []
     for _ in range(n):
@@ -270,6 +278,8 @@ def _scenario(
             )
             for _ in range(int(rng.integers(1, 5)))
         ]
+        if brands:
+            lines = [(*ln, BRANDS[int(rng.integers(0, len(BRANDS)))]) for ln in lines]
         order = Order(
             store_ids[int(rng.integers(0, len(store_ids)))],
             members[int(rng.integers(0, len(members)))],

@@ -32,7 +32,7 @@ def rule(raw: dict[str, Any], rid: int = 1, stores: frozenset[int] = frozenset()
 @dataclass
 class Sale:
     at: datetime
-    lines: list[tuple[int, str | None, str]]  # amount, category, sku
+    lines: list[tuple[Any, ...]]  # amount, category, sku (and brand)
     zone: str = "Asia/Shanghai"
     store: int = 1
     channel: str = "store"
@@ -60,6 +60,7 @@ def run(rules: list[Rule], sales: list[Sale]) -> Earned:
     )
     flat = [(i, ln) for i, s in enumerate(sales) for ln in s.lines]
     excluded = [x for s in sales for x in (s.excluded or [False] * len(s.lines))]
+    brands = [ln[3] if len(ln) > 3 else None for _, ln in flat]
     return earn_lines(
         rules,
         columns,
@@ -68,6 +69,7 @@ def run(rules: list[Rule], sales: list[Sale]) -> Earned:
         [ln[1] for _, ln in flat],
         [ln[2] for _, ln in flat],
         np.array(excluded, dtype=bool),
+        brand=brands if any(b is not None for b in brands) else None,
     )
 
 
@@ -495,6 +497,7 @@ def frames(sales: list[Sale], members: list[int]) -> tuple[Sales, Lines]:
         category=vocabulary([ln[1] for _, ln in flat]),
         sku=vocabulary([ln[2] for _, ln in flat]),
         excluded=np.zeros(len(flat), dtype=bool),
+        brand=vocabulary([ln[3] if len(ln) > 3 else None for _, ln in flat]),
     )
     return sales_frame(columns), lines
 
@@ -642,6 +645,30 @@ def test_purchase_numbers_select_the_nth_or_every_nth_purchase() -> None:
             parse_rule({"code": "x", "kind": "fixed_bonus", "points": 1, "when": {"purchase_number": bad}})
 
 
+def test_brand_rules_select_the_lines_of_their_brands() -> None:
+    double = rule(
+        {"code": "acme-x2", "kind": "multiplier", "multiplier_pct": 200, "when": {"brands": ["ACME"]}}, 1
+    )
+    no_house_tea = rule(
+        {"code": "no-house-tea", "kind": "exclude", "when": {"brands": ["house"], "categories": ["tea"]}}, 2
+    )
+    day = datetime(2026, 12, 9, 2, tzinfo=UTC)
+    lines = [(1_000, "tea", "A", "ACME"), (1_000, "tea", "B", "house"), (1_000, "coffee", "C", "house"),
+             (1_000, "tea", "D", None)]  # fmt: skip
+    for sales in ([Sale(day, lines)], [Sale(day, lines), Sale(day, lines[:1])]):  # alone, in a batch
+        earned = run([double, no_house_tea], sales)
+        assert earned.line_points.tolist()[:4] == [20, 0, 10, 10]
+        assert entries(earned)[0] == (0, "acme-x2", 10)
+    spec = parse_rule(
+        {"code": "b", "kind": "fixed_bonus", "points": 5, "when": {"brands": ["ACME", "星巴克"]}}
+    )
+    assert spec.when.brands == frozenset({"ACME", "星巴克"})
+    assert spec.as_dict()["when"] == {"brands": ["ACME", "星巴克"]}
+    with pytest.raises(InvalidInput) as refused:
+        parse_rule({"code": "b", "kind": "fixed_bonus", "points": 5, "when": {"brands": "ACME"}})
+    assert [e["field"] for e in refused.value.details["errors"]] == ["when.brands"]
+
+
 def test_visit_streaks_select_every_nth_period_in_a_row() -> None:
     from dataclasses import replace
 
@@ -756,6 +783,7 @@ _WHEN = st.fixed_dictionaries(
     optional={
         "categories": st.lists(st.sampled_from(["tea", "coffee"]), min_size=1, max_size=2, unique=True),
         "skus": st.lists(st.sampled_from(["A", "B"]), min_size=1, max_size=1),
+        "brands": st.lists(st.sampled_from(["ACME", "house"]), min_size=1, max_size=2, unique=True),
         "min_spend": st.sampled_from(["1", "50", "300"]),
         "tiers": st.just(["gold"]),
         "hours": st.sampled_from(["08:00-20:00", "20:00-08:00"]),
@@ -772,6 +800,7 @@ _NEAR_THRESHOLDS = st.builds(
             | st.integers(1, 90_000),
             st.sampled_from(["tea", "coffee", None]),
             st.sampled_from(["A", "B"]),
+            st.sampled_from(["ACME", "house", None]),
         ),
         min_size=1,
         max_size=4,

@@ -3,7 +3,7 @@ Hypothesis draws (issue 25's acceptance; ADR 0006 and 0007).
 
 Each example draws a programme — a few earning rules of every kind (multiplier, bonus per unit, fixed
 bonus, exclude) with conditions (categories, minimum spend, member day, hours, stores, birthday,
-purchase number, visit streak), priorities, stop flags and limits (per-member caps, budgets per store
+purchase number, visit streak, brands), priorities, stop flags and limits (per-member caps, budgets per store
 or chain), and offers (percent off, amount off, 满减 ladders, 每满减, buy X get Y) as coupons in
 members' wallets, as shared codes with their limits, or as promotions — and a stream of sales by three
 members (and anonymous customers) over three weeks in three time zones, some bringing codes, some
@@ -81,6 +81,7 @@ START = NOW - timedelta(days=40)  # the programme and its coupons, before the fi
 FIRST_DAY = NOW - timedelta(days=24)
 DAYS = 21
 CATEGORIES = ("coffee", "tea", "tobacco", None)  # tobacco: excluded by the seeded programme
+BRANDS = ("ACME", "house", None)
 STORE_CODES = ("EQ-SH", "EQ-NY", "EQ-LN")
 
 PATHS_SETTINGS = settings(
@@ -115,6 +116,7 @@ _RULE_CONDITIONS: dict[str, st.SearchStrategy[Any]] = {
     ),
     "tiers": st.just(["silver"]),
     "channels": st.just(["online"]),
+    "brands": st.lists(st.sampled_from([b for b in BRANDS if b]), min_size=1, max_size=2, unique=True),
 }
 _PER_MEMBER = st.fixed_dictionaries(
     {"points": st.integers(5, 200), "per": st.sampled_from(["day", "week", "month", "ever"])}
@@ -218,7 +220,8 @@ class SaleDraw:
     day: int
     minute: int
     channel: str
-    lines: list[tuple[str | None, int, int, int]]  # category, quantity, unit price, till's discount
+    #: category, quantity, unit price, till's discount (and the line's brand, if any)
+    lines: list[tuple[Any, ...]]
     #: the codes brought: (another's, k), the k-th (modulo their number) of the coupons its customer
     #: may use (their wallet's, shared codes), or of those they may not (other members' wallets)
     codes: list[tuple[bool, int]]
@@ -230,6 +233,7 @@ _LINE = st.tuples(
     st.integers(1, 3),
     st.sampled_from([500, 1_000, 4_999, 5_000, 9_900, 15_000, 30_000]) | st.integers(100, 90_000),
     st.sampled_from([0, 0, 0, 100]),
+    st.sampled_from(BRANDS),
 )
 _SALE = st.builds(
     SaleDraw,
@@ -356,9 +360,14 @@ def _sales(chain: Chain, scenario: Scenario, coupons: list[Coupon]) -> list[Purc
                 apply_promotions=s.promotions,
                 lines=[
                     PurchaseLineIn(
-                        sku=f"K{j}", category=c, quantity=q, unit_price_minor=p, discount_minor=min(d, q * p)
+                        sku=f"K{j}",
+                        category=c,
+                        quantity=q,
+                        unit_price_minor=p,
+                        discount_minor=min(d, q * p),
+                        brand=brand[0] if brand else None,
                     )
-                    for j, (c, q, p, d) in enumerate(s.lines)
+                    for j, (c, q, p, d, *brand) in enumerate(s.lines)
                 ],
             )
         )

@@ -2,7 +2,7 @@
 and the set-based routine (an import's batches) leave identical purchases, lines, per-rule entries and
 ledgers, on SQLite and PostgreSQL, with a programme exercising every rule kind (member day, birthday
 week, hours in the store's zone, store and channel scope, minimum spend, purchase numbers, visit
-streaks, stop, exclude) and a rule changed half-way (versions in force at each sale's time)."""
+streaks, brands, stop, exclude) and a rule changed half-way (versions in force at each sale's time)."""
 
 from __future__ import annotations
 
@@ -55,6 +55,9 @@ PROGRAMME = [
      "when": {"purchase_number": {"n": 2, "per": "week"}}},
     {"code": "two-weeks-running", "kind": "fixed_bonus", "points": 25,
      "when": {"visit_streak": {"periods": 2, "per": "week"}}},
+    {"code": "house-brand", "kind": "bonus_per_unit", "points_per_unit": 2, "priority": 55,
+     "when": {"brands": ["house", "星巴克"]}},
+    {"code": "no-acme", "kind": "exclude", "when": {"brands": ["ACME"], "categories": ["coffee"]}},
     {"code": "no-gift-cards", "kind": "exclude", "when": {"categories": ["gift_card"]}},
 ]  # fmt: skip
 CHANGED = [{"code": "big-basket", "kind": "fixed_bonus", "points": 80, "when": {"min_spend": "250"}}]
@@ -90,7 +93,7 @@ def test_rules_earn_the_same_live_and_set_based(pair: tuple[Context, Context]) -
     _birthdays(bulk, ids, np.random.default_rng(5))
     _birthdays(live, ids, np.random.default_rng(5))
     rng = np.random.default_rng(17)
-    orders = _scenario(store_ids, ids, rng, 260, anonymous=0.1, channels=True)
+    orders = _scenario(store_ids, ids, rng, 260, anonymous=0.1, channels=True, brands=True)
     batch = _batch(orders, "R")
     purchases.post_purchases(bulk, _slice(batch, 0, 20).items())  # history posted live on both sides
     purchases.post_purchases(live, _slice(batch, 0, 20).items())
@@ -126,8 +129,26 @@ def test_rules_earn_the_same_live_and_set_based(pair: tuple[Context, Context]) -
                 "ON l.purchase_id = e.purchase_id AND l.line_no = e.line_no WHERE l.category = 'gift_card'"
             )
         ).all()
+        coffee = conn.execute(
+            text(
+                "SELECT l.brand = 'ACME', l.points FROM purchase_lines l "
+                "JOIN purchases p ON p.id = l.purchase_id "
+                "WHERE l.category = 'coffee' AND p.member_id IS NOT NULL AND l.brand IS NOT NULL"
+            )
+        ).all()
+        house = conn.execute(
+            text(
+                "SELECT DISTINCT l.brand FROM purchase_line_rules e JOIN earning_rules r ON r.id = e.rule_id "
+                "JOIN purchase_lines l ON l.purchase_id = e.purchase_id AND l.line_no = e.line_no "
+                "WHERE r.code = 'house-brand'"
+            )
+        ).all()
     codes = {code for code, _ in used}
-    assert codes == {p["code"] for p in PROGRAMME} - {"no-gift-cards"}
+    assert codes == {p["code"] for p in PROGRAMME} - {"no-gift-cards", "no-acme"}
+    # ACME's coffee is excluded by brand and category together (no points at all), other brands' not
+    assert {points for acme, points in coffee if acme} == {0}
+    assert any(points > 0 for acme, points in coffee if not acme)
+    assert {brand for (brand,) in house} == {"house", "星巴克"}  # a brand rule gives on its brands only
     assert {("big-basket", 1), ("big-basket", 2)} <= used
     assert all(total >= extra for total, extra in lines)
     assert gift == []

@@ -318,6 +318,7 @@ purchase_lines = Table(
     Column("amount_minor", BigInteger, nullable=False),
     Column("points", BigInteger, nullable=False),
     Column("returned_quantity", Integer, nullable=False),
+    Column("brand", String(100), nullable=True),  # core_0032: what a rule's `when.brands` selects
     CheckConstraint("quantity > 0", name="quantity"),
     CheckConstraint("returned_quantity >= 0 AND returned_quantity <= quantity", name="returned"),
     # SQLite: the rows live in their primary-key B-tree (core_0007), not in a rowid table beside a

@@ -195,6 +195,9 @@ class PurchasesLoader:
 
         sku = col("sku")
         order_level = pc.is_null(sku)  # order-level file: one synthetic line carrying the whole amount
+        brand = col("brand")
+        if brand.null_count == len(brand):
+            brand = None  # no line names a brand
         amount = col("amount_minor")
         price = pc.if_else(order_level, amount, pc.coalesce(col("unit_price_minor"), amount))
         return OrderBatch(
@@ -213,6 +216,7 @@ class PurchasesLoader:
             currency=self.currency,
             channel=channel,
             staff=staff,
+            brand=brand,
         )
 
     def after(self, ctx: Any, checked: Checked, summary: Summary) -> None:

@@ -69,6 +69,7 @@ REASONS: dict[str, str] = {
     "unknown_member": N_("no member with this card/phone/code"),
     "bad_channel": N_("channel is not store, online, mini_program or delivery (nor a name for one)"),
     "bad_staff": N_("staff code is not 1 to 100 printable characters"),
+    "bad_brand": N_("brand is longer than 100 characters"),
     "future_date": N_("date/time is in the future"),
     "bad_currency": N_("not the programme's currency"),
     "duplicate_order": N_("order id already used in this file for another transaction"),
@@ -520,7 +521,7 @@ class Validator:
                 {_text(m, "phone")} AS phone_raw, {_text(m, "store")} AS store_code,
                 {_text(m, "order_id")} AS order_id, {_text(m, "occurred_at")} AS occurred_raw,
                 {_text(m, "amount")} AS amount_raw, {amount_src} AS amount_dec,
-                {_text(m, "sku")} AS sku, {_text(m, "category")} AS category,
+                {_text(m, "sku")} AS sku, {_text(m, "category")} AS category, {_text(m, "brand")} AS brand,
                 {_text(m, "quantity")} AS qty_raw, try_cast({_text(m, "quantity")} AS DECIMAL(18,3)) AS qty_dec,
                 {_text(m, "unit_price")} AS price_raw, {_money(_text(m, "unit_price"))} AS price_dec,
                 {_money(_text(m, "discount"))} AS discount_dec, {_text(m, "description")} AS description,
@@ -611,6 +612,7 @@ class Validator:
             (negative, "'negative_amount'", "'amount ' || CAST(amount_dec2 AS VARCHAR)"),
             ("channel IS NULL", "'bad_channel'", "'channel ' || channel_raw"),
             (bad_staff, "'bad_staff'", "'staff ' || staff"),
+            ("length(brand) > 100", "'bad_brand'", "'brand ' || brand"),
             # A sale without a member key is an anonymous sale (kept, earns nothing); a key that names
             # no member is refused.
             (unknown_member, "'unknown_member'", "'member ' || member_key"),
@@ -627,7 +629,7 @@ class Validator:
         # every column cost more than all the checks).
         self._exec(
             f"""CREATE TEMP TABLE w AS SELECT _line, card_no, member_code, phone_e164, store_id, order_id,
-                occurred_us, sku, category, qty, amount_minor, unit_price_minor, discount_minor, is_return,
+                occurred_us, sku, category, brand, qty, amount_minor, unit_price_minor, discount_minor, is_return,
                 member_id, member_key, channel, staff, first_line, {reason} AS reason, {detail} AS detail
             FROM (SELECT p.*, {is_return} AS is_return, mk.member_id,
                     coalesce(p.card_no, p.member_code, p.phone_e164) AS member_key,
@@ -668,7 +670,7 @@ class Validator:
         # What the loader reads, no more: every string column is copied once more in posting order.
         good = self._in_posting_order(
             "reason IS NULL AND NOT dup AND NOT is_return",
-            """_line, first_line, store_id, order_id, occurred_us, member_id, card_no, sku, category,
+            """_line, first_line, store_id, order_id, occurred_us, member_id, card_no, sku, category, brand,
                qty AS quantity, unit_price_minor, discount_minor, amount_minor, channel, staff,
                member_key IS NULL AS anonymous""",
         )

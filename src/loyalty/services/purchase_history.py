@@ -43,6 +43,7 @@ class LineRecord(_Model):
     amount_minor: int
     points: int
     returned_quantity: int
+    brand: str | None = None
 
 
 class ReturnRecord(_Model):

@@ -49,6 +49,7 @@ class ReceiptLineOut(BaseModel):
     amount: Money
     points: int
     returned_quantity: int
+    brand: str | None = None
 
 
 class ReceiptReturnOut(BaseModel):
@@ -122,6 +123,7 @@ def receipt_view(r: Any) -> ReceiptOut:
                 amount=money(ln.amount_minor, cur),
                 points=ln.points,
                 returned_quantity=ln.returned_quantity,
+                brand=ln.brand,
             )
             for ln in r.lines
         ]

@@ -70,6 +70,14 @@ class LineIn(BaseModel):
     quantity: int = Field(ge=1, le=10_000)
     unit_price: PositiveDecimalString
     discount: PositiveDecimalString = "0"
+    # Left out of the request's hash when None, so a line's Idempotency-Key matches what it did before
+    # lines could name a brand.
+    brand: str | None = Field(
+        default=None,
+        max_length=64,
+        exclude_if=lambda brand: brand is None,
+        description="The item's brand, which earning rules may select (`when.brands`).",
+    )
 
 
 class PurchaseIn(BaseModel):
@@ -258,6 +266,7 @@ def core_lines(lines: list[LineIn], currency: str) -> list[CoreLineIn]:
             quantity=line.quantity,
             unit_price_minor=minor_of(line.unit_price, currency, f"lines.{i}.unit_price"),
             discount_minor=minor_of(line.discount, currency, f"lines.{i}.discount"),
+            brand=line.brand,
         )
         for i, line in enumerate(lines)
     ]

@@ -220,6 +220,7 @@ class Lines:
     category: Vocabulary
     sku: Vocabulary
     excluded: BoolArray  # the programme's excluded categories (no base points, no rule's)
+    brand: Vocabulary
 
     def __len__(self) -> int:
         return len(self.sale)
@@ -323,8 +324,9 @@ def _earn_alone(rules: Sequence[Rule], sales: Sales, lines: Lines) -> Earned:
     if active:
         on_line = [table.line_alone("categories", c) for c in lines.category.alone()]
         on_sku = [table.line_alone("skus", k) for k in lines.sku.alone()]
+        on_brand = [table.line_alone("brands", b) for b in lines.brand.alone()]
         for r in active:
-            chosen[r] = [on_line[i][r] and on_sku[i][r] for i in range(n)]
+            chosen[r] = [on_line[i][r] and on_sku[i][r] and on_brand[i][r] for i in range(n)]
     for r in table.exclude_rows:
         if r in chosen:
             excluded = [x or c for x, c in zip(excluded, chosen[r], strict=True)]
@@ -492,7 +494,7 @@ class _RuleTable:
         self.birthday = np.array([_BIRTHDAY_CODE[s.when.birthday] for s in specs], dtype=np.int64)
         self.checks = {
             name: any(getattr(s.when, name) for s in specs)
-            for name in ("channels", "tiers", "categories", "skus")
+            for name in ("channels", "tiers", "categories", "skus", "brands")
         }
         self.any_stores = any(r.store_ids for r in rules)
         self.numbered = [(i, s.when.purchase_number) for i, s in enumerate(specs) if s.when.purchase_number]
@@ -641,7 +643,7 @@ class _RuleTable:
         return found
 
     def line_alone(self, name: str, label: str | None) -> list[bool]:
-        """Per rule, whether a line labelled `label` is among its `name` (categories, skus) — or the
+        """Per rule, whether a line labelled `label` is among its `name` (categories, skus, brands) — or the
         rule names none (`_among` for one line)."""
         found = self._labels.get((name, label))
         if found is None:
@@ -655,12 +657,14 @@ class _RuleTable:
         return found
 
     def lines_selected(self, lines: Lines) -> BoolArray:
-        """rules × lines: the line's category and SKU are among the rule's (or it names none)."""
+        """rules × lines: the line's category, SKU and brand are among the rule's (or it names none)."""
         chosen = np.ones((len(self.rules), len(lines)), dtype=bool)
         if self.checks["categories"]:
             chosen &= self._among(lines.category, "categories")
         if self.checks["skus"]:
             chosen &= self._among(lines.sku, "skus")
+        if self.checks["brands"]:
+            chosen &= self._among(lines.brand, "brands")
         return chosen
 
 

@@ -12,7 +12,7 @@ A rule is one of four kinds, applied to the lines its conditions select:
   profile completed), at the registration store (``when.stores``) — no sale involved.
 
 Conditions (``when``) select sales (stores, channels, tiers, member day, birthday, hours, minimum spend,
-purchase number, visit streak) and lines (categories, SKUs); every condition left out selects
+purchase number, visit streak) and lines (categories, SKUs, brands); every condition left out selects
 everything. Rules run in ascending
 ``priority`` (ties: by code); a rule with ``stop`` keeps the lines it selected from every later rule.
 
@@ -101,6 +101,7 @@ class Conditions:
     tiers: frozenset[str] = frozenset()  # tier codes
     categories: frozenset[str] = frozenset()
     skus: frozenset[str] = frozenset()
+    brands: frozenset[str] = frozenset()
     member_day: MemberDay | None = None
     birthday: BirthdayWindow | None = None
     #: local minutes of the day [start, end); end < start wraps past midnight
@@ -180,7 +181,7 @@ def _limits_dict(limits: Limits) -> dict[str, Any]:
 
 def _conditions_dict(c: Conditions, minor_per_unit: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in ("stores", "channels", "tiers", "categories", "skus"):
+    for name in ("stores", "channels", "tiers", "categories", "skus", "brands"):
         values = getattr(c, name)
         if values:
             out[name] = sorted(values)
@@ -325,6 +326,7 @@ _WHEN = {
     "tiers",
     "categories",
     "skus",
+    "brands",
     "member_day",
     "birthday",
     "hours",
@@ -400,6 +402,7 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
         tiers=names(when_raw.get("tiers"), "when.tiers", errors),
         categories=names(when_raw.get("categories"), "when.categories", errors),
         skus=names(when_raw.get("skus"), "when.skus", errors),
+        brands=names(when_raw.get("brands"), "when.brands", errors),
         member_day=_member_day(when_raw.get("member_day"), errors),
         birthday=birthday,
         hours=_hours(when_raw.get("hours"), errors),
@@ -413,8 +416,8 @@ def parse_rule(raw: Any, prefix: str = "", minor_per_unit: int = 100) -> RuleSpe
             errors.add(f"when.{name_}", "does not apply to an event bonus (it has no sale)")
         if limits.member_points:
             errors.add("limits.per_member", "an event bonus is given once per member already")
-    if kind == "exclude" and not (when.categories or when.skus):
-        errors.add("when", "an exclude rule names the categories or SKUs it excludes")
+    if kind == "exclude" and not (when.categories or when.skus or when.brands):
+        errors.add("when", "an exclude rule names the categories, SKUs or brands it excludes")
     errors.raise_any()
     return RuleSpec(
         code=str(code),

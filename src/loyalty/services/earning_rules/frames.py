@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -145,6 +145,7 @@ def earn_lines(
     sku: Sequence[str | None] | pa.Array,
     excluded: BoolArray,
     *,
+    brand: Sequence[str | None] | pa.Array | None = None,
     limits: Connection | None = None,
     write: bool = True,
     session: BulkSession | None = None,
@@ -153,13 +154,14 @@ def earn_lines(
     limited rules' entries cut to the room their limits leave (`earning_rules.limits`), that room
     taken in the transaction unless `write` is false (a quote), and the sales' purchase numbers
     counted where a rule asks for them, and their visit streaks (`earning_rules.purchase_numbers`; an
-    import passes its `session`)."""
+    import passes its `session`). `brand`: each line's brand, None when no line names one."""
     lines = Lines(
         sale=line_sale,
         amount_minor=amount_minor,
         category=vocabulary(category),
         sku=vocabulary(sku),
         excluded=excluded,
+        brand=Vocabulary.encoded((), np.full(len(line_sale), -1)) if brand is None else vocabulary(brand),
     )
     frame = sales_frame(sales)
     periods, streaked = periods_counted(rules), streaks_counted(rules)
@@ -256,6 +258,7 @@ def earn_one_sale(
     categories: Sequence[str | None],
     skus: Sequence[str | None],
     excluded: Sequence[bool],
+    brands: Sequence[str | None] = (),
     member_id: int = 0,
     limits: Connection | None = None,
     write: bool = True,
@@ -283,9 +286,19 @@ def earn_one_sale(
         categories,
         skus,
         np.array(excluded, dtype=bool),
+        brand=brands if any(b is not None for b in brands) else None,
         limits=limits,
         write=write,
     )
+
+
+class PricedLine(NamedTuple):
+    """A line as the rules read it: its amount after the offers, category, SKU and brand."""
+
+    amount_minor: int
+    category: str | None
+    sku: str
+    brand: str | None
 
 
 def earn_at_store(
@@ -302,7 +315,7 @@ def earn_at_store(
     write: bool = True,
 ) -> Earned:
     """One member's sale at `store` (its programme, zone and exclusions) earning with `tier`: `lines`
-    hold each line's amount_minor, category and sku (a posted line or a cart's)."""
+    hold each line's amount_minor, category, sku and brand (a posted line or a cart's)."""
     programme = store.programme
     return earn_one_sale(
         rules,
@@ -318,6 +331,7 @@ def earn_at_store(
         amounts=[ln.amount_minor for ln in lines],
         categories=[ln.category for ln in lines],
         skus=[ln.sku for ln in lines],
+        brands=[ln.brand for ln in lines],
         excluded=[ln.category is not None and ln.category in programme.excluded_categories for ln in lines],
         member_id=member_id,
         limits=limits,

@@ -37,7 +37,7 @@ from loyalty.services.anomalies.suspensions import suspended
 from loyalty.services.basket_rules.cross_sell import MAX_SUGGESTIONS, Suggestion, suggest
 from loyalty.services.catalogue import StoreInfo, catalogue_of
 from loyalty.services.common import read
-from loyalty.services.earning_rules.frames import earn_at_store
+from loyalty.services.earning_rules.frames import PricedLine, earn_at_store
 from loyalty.services.offers.checkout import NO_COUPONS, Cart, CouponDiscounts, coupon_discounts
 from loyalty.services.offers.promotions import promotions_at
 from loyalty.services.points import available_points, spendable_lots
@@ -136,12 +136,6 @@ class Explanation:
     points_reversed: int
 
 
-class _CartLine(NamedTuple):
-    amount_minor: int
-    category: str | None
-    sku: str
-
-
 def _amounts(lines: Sequence[PurchaseLineIn]) -> list[int]:
     """Each line's amount, refusing what posting refuses (`domain.sale_limits.checked_amounts`), and a
     cart of more lines than a quote takes."""
@@ -230,7 +224,9 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
                 conn, cart.coupon_codes, offered_to, member_id=cart.member_id, at=occurred_at
             )
             amounts = coupons.net(amounts)
-        cart_lines = [_CartLine(a, ln.category, ln.sku) for a, ln in zip(amounts, cart.lines, strict=True)]
+        cart_lines = [
+            PricedLine(a, ln.category, ln.sku, ln.brand) for a, ln in zip(amounts, cart.lines, strict=True)
+        ]
         offered: tuple[Suggestion, ...] = ()
         if cart.suggestions:
             offered = tuple(suggest(ctx, conn, store.id, (ln.sku for ln in cart.lines), cart.suggestions))
@@ -297,7 +293,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
     )
 
 
-def _line(line_no: int, line: _CartLine, base_points: int, entries: list[RuleEntry]) -> LinePoints:
+def _line(line_no: int, line: PricedLine, base_points: int, entries: list[RuleEntry]) -> LinePoints:
     return LinePoints(
         line_no=line_no,
         sku=line.sku,

@@ -160,6 +160,7 @@ def simulate(
             [ln.category for ln in lines],
             [ln.sku for ln in lines],
             excluded,
+            brand=[ln.brand for ln in lines],
             limits=conn,
             write=False,
         )
@@ -263,6 +264,7 @@ def _lines(conn: Connection, purchase_ids: list[int]) -> list[Any]:
                 purchase_lines.c.line_no,
                 purchase_lines.c.sku,
                 purchase_lines.c.category,
+                purchase_lines.c.brand,
                 purchase_lines.c.amount_minor,
                 purchase_lines.c.points,
             )

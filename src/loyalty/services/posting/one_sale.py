@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, case, insert, select, update
@@ -42,7 +42,7 @@ from loyalty.domain.tiers import tier_for_spend
 from loyalty.services import audit, idempotency
 from loyalty.services.accounts import Credit, LockedAccount, credit_points
 from loyalty.services.catalogue import Catalogue, StoreInfo, Tier
-from loyalty.services.earning_rules.frames import earn_at_store, rule_entries
+from loyalty.services.earning_rules.frames import PricedLine, earn_at_store, rule_entries
 from loyalty.services.intake import currency_mismatch
 from loyalty.services.members import resolve_member_id
 from loyalty.services.offers.checkout import (
@@ -250,11 +250,15 @@ def _same_as_imported(conn: Connection, ctx: Context, purchase_id: int, data: Pu
             purchase_lines.c.quantity,
             purchase_lines.c.unit_price_minor,
             purchase_lines.c.discount_minor,
+            purchase_lines.c.brand,
         )
         .where(purchase_lines.c.purchase_id == purchase_id)
         .order_by(purchase_lines.c.line_no)
     ).all()
-    sent = [(ln.sku, ln.category, ln.quantity, ln.unit_price_minor, ln.discount_minor) for ln in data.lines]
+    sent = [
+        (ln.sku, ln.category, ln.quantity, ln.unit_price_minor, ln.discount_minor, ln.brand)
+        for ln in data.lines
+    ]
     if [tuple(r) for r in stored] != sent:
         return False
     if data.anonymous or row.member_id is None:
@@ -438,7 +442,7 @@ def _earned_by_rules(
     (None: the programme has no rule at any time, so the base rule alone earns, as `EarningRule`)."""
     if not rules:
         return None
-    lines = [_PricedLine(a, ln.category, ln.sku) for a, ln in zip(amounts, data.lines, strict=True)]
+    lines = [PricedLine(a, ln.category, ln.sku, ln.brand) for a, ln in zip(amounts, data.lines, strict=True)]
     return earn_at_store(
         rules,
         store,
@@ -450,12 +454,6 @@ def _earned_by_rules(
         member_id=posting.member_id,
         limits=conn,
     )
-
-
-class _PricedLine(NamedTuple):
-    amount_minor: int
-    category: str | None
-    sku: str
 
 
 def _sale_result(
@@ -556,6 +554,7 @@ def _line_rows(
             "line_no": i + 1,
             "sku": ln.sku,
             "category": ln.category,
+            "brand": ln.brand,
             "quantity": ln.quantity,
             "unit_price_minor": ln.unit_price_minor,
             "discount_minor": ln.discount_minor + c,

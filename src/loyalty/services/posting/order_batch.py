@@ -35,7 +35,7 @@ class OrderBatch:
     An anonymous sale's member id is `ANONYMOUS` (0): it is written with its lines and nothing else.
     `channel` holds each order's channel (`domain.channels`); None means every order is a store sale.
     `staff` holds who rang each order (a staff code, `domain.staff`, or null); None means nobody is
-    named for any order.
+    named for any order. `brand` holds each line's brand (or null); None means no line names one.
     """
 
     store_id: IntArray
@@ -51,6 +51,7 @@ class OrderBatch:
     currency: str | None = None
     channel: pa.Array | None = None  # string, per order
     staff: pa.Array | None = None  # string or null, per order
+    brand: pa.Array | None = None  # string or null, per line
 
     def __len__(self) -> int:
         return len(self.store_id)
@@ -65,6 +66,7 @@ class OrderBatch:
         counts = [len(item.lines) for item in items]
         channels = [item.channel for item in items]
         staff = [item.staff for item in items]
+        brands = [ln.brand for ln in flat]
         return cls(
             store_id=np.array([item.store_id for item in items], dtype=np.int64),
             order_id=pa.array([item.order_id for item in items], pa.string()),
@@ -81,6 +83,7 @@ class OrderBatch:
             currency=currency,
             channel=None if all(map(is_default_channel, channels)) else pa.array(channels, pa.string()),
             staff=None if all(code is None for code in staff) else pa.array(staff, pa.string()),
+            brand=None if all(b is None for b in brands) else pa.array(brands, pa.string()),
         )
 
     def channels(self) -> list[str]:
@@ -138,6 +141,7 @@ class OrderBatch:
         """The same orders as the live path's input (for the fallback and for tests)."""
         skus = self.sku.to_pylist()
         categories = self.category.to_pylist()
+        brands = [None] * len(categories) if self.brand is None else self.brand.to_pylist()
         quantities, prices, discounts = (
             self.quantity.tolist(),
             self.unit_price_minor.tolist(),
@@ -170,6 +174,7 @@ class OrderBatch:
                             quantity=quantities[j],
                             unit_price_minor=prices[j],
                             discount_minor=discounts[j],
+                            brand=brands[j],
                         )
                         for j in range(lo, hi)
                     ],

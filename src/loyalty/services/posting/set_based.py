@@ -487,6 +487,7 @@ class _SetBasedPosting:
             batch.category,
             batch.sku,
             excluded,
+            brand=batch.brand,
             limits=self.conn,
             session=self.session,
         )
@@ -565,22 +566,27 @@ class _SetBasedPosting:
         line_no = (
             np.arange(len(self.amounts), dtype=np.int64) - np.repeat(self.first_lines, self.line_counts) + 1
         )
+        lines: dict[str, list[Any]] = {
+            "purchase_id": np.repeat(purchase_ids, self.line_counts).tolist(),
+            "line_no": line_no.tolist(),
+            "sku": batch.sku.to_pylist(),
+            "category": batch.category.to_pylist(),
+            "quantity": batch.quantity.tolist(),
+            "unit_price_minor": batch.unit_price_minor.tolist(),
+            "discount_minor": batch.discount_minor.tolist(),
+            "amount_minor": self.amounts.tolist(),
+            "points": line_pts.tolist(),
+        }
+        if batch.brand is not None:  # else every line's brand is the column's default, none
+            lines["brand"] = batch.brand.to_pylist()
         write_rows(
             self.conn,
             "purchase_lines",
-            (
-                "purchase_id", "line_no", "sku", "category", "quantity", "unit_price_minor", "discount_minor",
-                "amount_minor", "points",
-            ),
-            zip(
-                np.repeat(purchase_ids, self.line_counts).tolist(), line_no.tolist(), batch.sku.to_pylist(),
-                batch.category.to_pylist(), batch.quantity.tolist(), batch.unit_price_minor.tolist(),
-                batch.discount_minor.tolist(), self.amounts.tolist(), line_pts.tolist(),
-                strict=True,
-            ),
+            list(lines),
+            zip(*lines.values(), strict=True),
             {"returned_quantity": 0},
             into=writes,
-        )  # fmt: skip
+        )
         if self.earned is not None and len(self.earned.entry_line):
             write_rows(
                 self.conn,

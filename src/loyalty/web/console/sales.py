@@ -56,15 +56,16 @@ def _sale_lines(form: FormData, currency: str, errors: dict[str, str]) -> list[P
     """The sale form's lines (empty rows left out), each bad field named in `errors`."""
     lines: list[PurchaseLineIn] = []
     for i in range(forms.SALE_LINES):
-        sku, category, qty, price, discount = (
-            _text(form, f"{name}_{i}") for name in ("sku", "category", "qty", "price", "discount")
+        sku, category, qty, price, discount, brand = (
+            _text(form, f"{name}_{i}") for name in ("sku", "category", "qty", "price", "discount", "brand")
         )
         if not (sku or price):
             continue
         if not forms.CODE.match(sku):
             errors[f"sku_{i}"] = _("Enter the item code (letters, digits and - _ . : /).")
-        if len(category) > 64:
-            errors[f"category_{i}"] = _("At most {n} characters.", n=64)
+        for name, text in (("category", category), ("brand", brand)):
+            if len(text) > 64:
+                errors[f"{name}_{i}"] = _("At most {n} characters.", n=64)
         quantity = forms.whole(qty or "1", f"qty_{i}", errors, high=10_000)
         unit = forms.amount(price, currency, f"price_{i}", errors)
         off = forms.amount(discount, currency, f"discount_{i}", errors, required=False) or 0
@@ -78,6 +79,7 @@ def _sale_lines(form: FormData, currency: str, errors: dict[str, str]) -> list[P
                     quantity=quantity,
                     unit_price_minor=unit,
                     discount_minor=off,
+                    brand=brand or None,
                 )
             )
     if not lines and not errors:
