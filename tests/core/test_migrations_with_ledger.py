@@ -9,11 +9,20 @@ from loyalty.db.migrate import downgrade, upgrade
 from loyalty.services import members, points, purchases, seed
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, ReturnLineIn
 
+#: the lines' columns as core_0006 left them (later revisions add more)
+_LINE_COLUMNS = (
+    "purchase_id", "line_no", "sku", "category", "quantity", "unit_price_minor", "discount_minor",
+    "amount_minor", "points", "returned_quantity",
+)  # fmt: skip
+
 
 def _lines(ctx: Context) -> list[tuple[object, ...]]:
     with ctx.engine.connect() as conn:
         return [
-            tuple(r) for r in conn.execute(text("SELECT * FROM purchase_lines ORDER BY purchase_id, line_no"))
+            tuple(r)
+            for r in conn.execute(
+                text(f"SELECT {', '.join(_LINE_COLUMNS)} FROM purchase_lines ORDER BY purchase_id, line_no")
+            )
         ]
 
 

@@ -5,6 +5,7 @@ weeks), counted by time among the member's sales."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 
@@ -24,24 +25,28 @@ def _sale(store: int, member: int, order: str, at: datetime) -> PurchaseIn:
     return PurchaseIn(store_id=store, member_id=member, order_id=order, occurred_at=at, lines=lines)
 
 
-def test_first_ever_and_first_of_the_week(ctx: Context) -> None:
+def _store_with(ctx: Context, *rules: dict[str, Any]) -> int:
+    """The programme seeded with `rules` in force from a month before the sales; the first store's id
+    (Asia/Shanghai)."""
     seed.ensure_programme(ctx)
-    store = merchants.list_stores(ctx)[0].id  # Asia/Shanghai
     now = ctx.clock
     ctx.clock = FrozenClock(SUNDAY_LATE - timedelta(days=30))
-    define_rules(
-        ctx,
-        [
-            {"code": "first", "kind": "fixed_bonus", "points": 100, "when": {"purchase_number": {"n": 1}}},
-            {
-                "code": "week",
-                "kind": "fixed_bonus",
-                "points": 7,
-                "when": {"purchase_number": {"n": 1, "per": "week"}},
-            },
-        ],
-    )
+    define_rules(ctx, list(rules))
     ctx.clock = now
+    return merchants.list_stores(ctx)[0].id
+
+
+def test_first_ever_and_first_of_the_week(ctx: Context) -> None:
+    store = _store_with(
+        ctx,
+        {"code": "first", "kind": "fixed_bonus", "points": 100, "when": {"purchase_number": {"n": 1}}},
+        {
+            "code": "week",
+            "kind": "fixed_bonus",
+            "points": 7,
+            "when": {"purchase_number": {"n": 1, "per": "week"}},
+        },
+    )
     m = members.register_member(ctx, MemberIn(phone="+8613800000301", name="F")).id
     times = [SUNDAY_LATE, SUNDAY_LATE + timedelta(minutes=10), SUNDAY_LATE + timedelta(hours=1)]
     for i, at in enumerate(times):
@@ -60,22 +65,15 @@ def test_a_visit_streak_counts_days_in_a_row_in_the_stores_zone(ctx: Context) ->
     """Three days in a row, Shanghai's days: Monday 23:30 and Tuesday 00:30 there are two days (one
     in UTC); a second sale the same day is not the day's first; a day without a purchase breaks the
     streak, which starts again from one."""
-    seed.ensure_programme(ctx)
-    store = merchants.list_stores(ctx)[0].id  # Asia/Shanghai
-    now = ctx.clock
-    ctx.clock = FrozenClock(SUNDAY_LATE - timedelta(days=30))
-    define_rules(
+    store = _store_with(
         ctx,
-        [
-            {
-                "code": "three-days",
-                "kind": "fixed_bonus",
-                "points": 30,
-                "when": {"visit_streak": {"periods": 3, "per": "day"}},
-            }
-        ],
+        {
+            "code": "three-days",
+            "kind": "fixed_bonus",
+            "points": 30,
+            "when": {"visit_streak": {"periods": 3, "per": "day"}},
+        },
     )
-    ctx.clock = now
     m = members.register_member(ctx, MemberIn(phone="+8613800000302", name="S")).id
     monday_late = SUNDAY_LATE + timedelta(days=1)  # Monday 23:30 in Shanghai
     times = {
