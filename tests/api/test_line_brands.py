@@ -1,6 +1,6 @@
-"""A line's brand through the API: kept on the receipt, refused naming the field when too long, and
-left out of the request's hash when none is given (a till's retry from before lines had a brand is
-still a replay)."""
+"""A line's brand through the API: kept on the receipt, its explanation and the quote, refused naming
+the field when too long, and left out of the request's hash when none is given (a till's retry from
+before lines had a brand is still a replay)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ def test_a_lines_brand_is_kept_on_the_receipt(world: World) -> None:
     receipt = world.client.get(f"{V1}/me/purchases/{made.json()['id']}", headers=world.as_("member_b"))
     assert receipt.status_code == 200, receipt.text
     assert [ln["brand"] for ln in receipt.json()["lines"]] == ["ACME", None, None]
+    why = world.client.get(f"{V1}/me/purchases/{made.json()['id']}/earning", headers=world.as_("member_b"))
+    assert why.status_code == 200, why.text
+    assert [ln["brand"] for ln in why.json()["lines"]] == ["ACME", None, None]
+    cart = {
+        k: v
+        for k, v in _body(world, "-", ["ACME", "-", None]).items()
+        if k in ("store_id", "member_id", "lines")
+    }
+    quoted = world.client.post(f"{V1}/checkout/quote", json=cart, headers=world.as_("pos"))
+    assert quoted.status_code == 200, quoted.text
+    assert [ln["brand"] for ln in quoted.json()["lines"]] == ["ACME", None, None]
 
 
 def test_no_brand_hashes_as_before_and_a_brand_changes_the_sale(world: World) -> None:

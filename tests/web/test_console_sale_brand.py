@@ -1,5 +1,5 @@
-"""The cashier's sale form takes each line's brand, on both backends: kept on the line, and a brand
-longer than the field takes is refused beside it, nothing posted."""
+"""The cashier's sale form takes each line's brand, on both backends: shown in the quote, kept on the
+line, and a brand longer than the field takes is refused beside it, nothing posted."""
 
 from __future__ import annotations
 
@@ -41,6 +41,9 @@ def test_a_cashier_posts_each_lines_brand(world: World) -> None:
     refused = cashier.post(path, _form(world, f"BRF-{tag}", "B" * 65))
     assert refused.status_code == 422, refused.text
     assert 'id="sale-brand_0-error"' in refused.text  # the error beside the field
+    quoted = cashier.post(f"{path}/quote", _form(world, f"BRD-{tag}", " 星巴克 "))
+    assert quoted.status_code == 200, quoted.text
+    assert "BEANS · coffee · 星巴克" in quoted.text
     posted = cashier.post(path, _form(world, f"BRD-{tag}", " 星巴克 "))
     assert posted.status_code == 303, posted.text
     with world.ctx.engine.connect() as conn:

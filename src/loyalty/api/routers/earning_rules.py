@@ -110,6 +110,7 @@ class LinePointsOut(BaseModel):
     base_points: int = Field(description="By the programme's base rate and the tier's multiplier.")
     rules: list[RuleEntryOut]
     points: int
+    brand: str | None = None
 
 
 class EarningOut(BaseModel):
@@ -155,6 +156,7 @@ def line_views(lines: list[quote_service.LinePoints], currency: str) -> list[Lin
                 for e in ln.entries
             ],
             points=ln.points,
+            brand=ln.brand,
         )
         for ln in lines
     ]

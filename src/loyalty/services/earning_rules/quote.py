@@ -85,6 +85,7 @@ class LinePoints:
     base_points: int
     entries: list[RuleEntry]
     points: int
+    brand: str | None = None
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
         member_id = cart.member_id
         if standing is None or tier is None or member_id is None:
             lines = [
-                LinePoints(i + 1, ln.sku, ln.category, ln.amount_minor, 0, [], 0)
+                LinePoints(i + 1, ln.sku, ln.category, ln.amount_minor, 0, [], 0, ln.brand)
                 for i, ln in enumerate(cart_lines)
             ]
             return Quote(
@@ -302,6 +303,7 @@ def _line(line_no: int, line: PricedLine, base_points: int, entries: list[RuleEn
         base_points=base_points,
         entries=entries,
         points=base_points + sum(e.points for e in entries),
+        brand=line.brand,
     )
 
 
@@ -358,6 +360,7 @@ def explain(ctx: Context, purchase_id: int) -> Explanation:
                 purchase_lines.c.category,
                 purchase_lines.c.amount_minor,
                 purchase_lines.c.points,
+                purchase_lines.c.brand,
             )
             .where(purchase_lines.c.purchase_id == purchase_id)
             .order_by(purchase_lines.c.line_no)
@@ -391,6 +394,7 @@ def explain(ctx: Context, purchase_id: int) -> Explanation:
                 base_points=int(r.points) - sum(e.points for e in added),
                 entries=added,
                 points=int(r.points),
+                brand=r.brand,
             )
         )
     return Explanation(
