@@ -138,6 +138,12 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
                     text("SELECT count(*) FROM coupon_uses WHERE coupon_id IS NULL")
                 ).scalar_one()
                 ordered = conn.execute(text("SELECT count(*) FROM reward_orders")).scalar_one()
+                streaks = conn.execute(
+                    text(
+                        "SELECT count(*) FROM purchase_line_rules e JOIN earning_rules r ON r.id = e.rule_id "
+                        "WHERE r.code = 'four-weeks-running'"
+                    )
+                ).scalar_one()
                 planned = conn.execute(
                     text("SELECT metric, chain_target FROM target_plans WHERE superseded_at IS NULL")
                 ).all()
@@ -158,6 +164,7 @@ def test_demo_serves_a_populated_chain(tmp_path: Path) -> None:
             assert used > 0  # … and some used since
             assert promoted > 0  # the chain-wide 满减 promotion on the campaign's sales
             assert ordered > 0  # `loyalty.demo.rewards`: members ordered rewards with their points
+            assert streaks > 0  # `loyalty.demo.programme.DEMO_STREAK`: regulars' fourth weeks in a row
             # `loyalty.demo.targets`: this month's sales targets, the stores in regions, for the tracking page
             assert [(m, t > 0) for m, t in planned] == [("sales", True)]
             assert regions == 8

@@ -22,7 +22,7 @@ from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, merchants, stores
 from loyalty.demo.fraud import plant_for_demo
 from loyalty.demo.generator import ChainSpec, generate, history_start, write_files
-from loyalty.demo.programme import define_demo_programme
+from loyalty.demo.programme import DEMO_STREAK, define_demo_programme
 from loyalty.domain.actors import Actor
 from loyalty.i18n import marker, translator
 from loyalty.imports.report import Summary
@@ -236,7 +236,7 @@ def build_demo(
         data = generate(spec)
         files = write_files(data, options.data_dir)
     ensure_stores(ctx, data.stores.to_pylist())
-    define_demo_programme(ctx, history_start(spec))
+    define_demo_programme(ctx, history_start(spec), extra=[DEMO_STREAK])
     summaries = []
     for kind, path in (
         ("members", files.members),

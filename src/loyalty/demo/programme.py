@@ -2,8 +2,10 @@
 
 Member day on the 8th (double points), double points in the birthday month, 1.5× on bakery, extra
 points on gift boxes, and a bonus for a basket of ¥200 or more — so the imported history, the statement
-and the quote all show rules at work. The rules are defined as a marketer would (`earning_rules.book`),
-dated to the first day of the generated history so that every sale in it is earned by them.
+and the quote all show rules at work. The demo chain adds a visit streak (`DEMO_STREAK`: four weeks in
+a row), kept apart so that the import benchmark's programme stays what it measured. The rules are
+defined as a marketer would (`earning_rules.book`), dated to the first day of the generated history so
+that every sale in it is earned by them.
 """
 
 from __future__ import annotations
@@ -55,6 +57,17 @@ DEMO_RULES: list[dict[str, Any]] = [
         "when": {"min_spend": "200"},
     },
 ]
+
+
+#: the demo chain's regulars: a bonus every fourth week in a row with a purchase (连续到店奖励)
+DEMO_STREAK: dict[str, Any] = {
+    "code": "four-weeks-running",
+    "name": "连续四周到店奖励 200 积分",
+    "kind": "fixed_bonus",
+    "points": 200,
+    "priority": 60,
+    "when": {"visit_streak": {"periods": 4, "per": "week"}},
+}
 
 
 def define_demo_programme(ctx: Context, since: date, extra: list[dict[str, Any]] | None = None) -> None:
