@@ -194,11 +194,10 @@ def _counted(
         )
     from loyalty.services.earning_rules import purchase_numbers as counted
 
-    columns = (frame.member_id, frame.member, frame.occurred_us, frame.local, sales.zone)
     return replace(
         frame,
-        purchase_numbers=counted.purchase_numbers(conn, periods, *columns, session),
-        visit_streaks=counted.streaks(conn, streaked, *columns, session),
+        purchase_numbers=counted.purchase_numbers(conn, periods, frame, sales.zone, session),
+        visit_streaks=counted.streaks(conn, streaked, frame, sales.zone, session),
     )
 
 

@@ -31,12 +31,11 @@ from loyalty.db.prepared import send_sql
 from loyalty.db.rows import among, is_postgres, placeholder
 from loyalty.db.stored_time import bound_instant, read_instants
 from loyalty.domain.earning import US_PER_DAY
-from loyalty.domain.programme.engine import LocalDays, Vocabulary, period_numbers, visit_streaks
+from loyalty.domain.programme.engine import LocalDays, Sales, Vocabulary, period_numbers, visit_streaks
 from loyalty.services.earning_rules.frames import Column, utc_offsets, vocabulary
 from loyalty.services.posting.import_session import BulkSession
 
 IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 _FOREVER = np.iinfo(np.int64).min // 2
 
 
@@ -119,16 +118,11 @@ def _numbered(
 
 
 def purchase_numbers(
-    conn: Connection,
-    periods: set[str],
-    member_id: IntArray,
-    member: BoolArray,
-    occurred_us: IntArray,
-    local: LocalDays,
-    zone: Column,
-    session: BulkSession | None = None,
+    conn: Connection, periods: set[str], frame: Sales, zone: Column, session: BulkSession | None = None
 ) -> dict[str, IntArray]:
-    """Per period, each sale's number among its member's purchases there (0 for an anonymous sale)."""
+    """Per period, each sale's number among its member's purchases there (0 for an anonymous sale);
+    `zone`: each sale's store's time zone."""
+    member_id, member, occurred_us, local = frame.member_id, frame.member, frame.occurred_us, frame.local
     out: dict[str, IntArray] = {}
     if not periods:
         return out
@@ -148,17 +142,11 @@ def purchase_numbers(
 
 
 def streaks(
-    conn: Connection,
-    periods: set[str],
-    member_id: IntArray,
-    member: BoolArray,
-    occurred_us: IntArray,
-    local: LocalDays,
-    zone: Column,
-    session: BulkSession | None = None,
+    conn: Connection, periods: set[str], frame: Sales, zone: Column, session: BulkSession | None = None
 ) -> dict[str, IntArray]:
     """Per period, each sale's visit streak (`engine.visit_streaks`; 0 for an anonymous sale), from
     every purchase its member made before it: the database's and the batch's earlier ones."""
+    member_id, member, occurred_us, local = frame.member_id, frame.member, frame.occurred_us, frame.local
     out = {period: np.zeros(len(occurred_us), dtype=np.int64) for period in periods}
     sales = np.flatnonzero(member)
     if not periods or not len(sales):
