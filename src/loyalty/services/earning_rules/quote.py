@@ -199,6 +199,16 @@ def _standing(conn: Connection, member_id: int, now: datetime) -> _Standing:
     return _Standing(member, available_points(spendable, debt), bool(is_suspended))
 
 
+def _quote_connection(ctx: Context) -> Connection:
+    """SQLite: a deferred transaction, one snapshot for the member, the limits and the points.
+    PostgreSQL: autocommit, each statement its own snapshot as READ COMMITTED gives inside a
+    transaction too, without the BEGIN and COMMIT round trips (the quote writes nothing)."""
+    conn = read(ctx)
+    if conn.dialect.name == "postgresql":
+        return conn.execution_options(isolation_level="AUTOCOMMIT")
+    return conn
+
+
 def quote(ctx: Context, cart: QuoteIn) -> Quote:
     """The points posting `cart` now would earn, per line and rule, and what the member could redeem.
 
@@ -209,7 +219,7 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
     if occurred_at.tzinfo is None:
         raise InvalidInput.field("occurred_at", "time must carry a timezone", "PURCHASE_INVALID")
     catalogue = catalogue_of(ctx)
-    with read(ctx) as conn, conn.begin():  # one snapshot for the member, the limits and the points
+    with _quote_connection(ctx) as conn, conn.begin():
         store = catalogue.store(conn, cart.store_id)
         prog = store.programme
         ladder = catalogue.tiers(conn)
