@@ -28,7 +28,10 @@ demo: $(STAMP)
 	$(if $(DEMO_DB),LOYALTY_DATABASE_URL=sqlite:///$(DEMO_DB) )$(BIN)/loyalty demo --host $(HOST) --port $(PORT) $(DEMO_ARGS)
 
 ## Run the whole test suite (SQLite and PostgreSQL), a file per worker on up to 4 cores
+# The suite starts `loyalty` and servers as subprocesses: compile the sources once first, so that none
+# of them compiles every module again where bytecode is not written (PYTHONDONTWRITEBYTECODE).
 test: $(STAMP)
+	$(BIN)/python -m compileall -q -j 0 src
 	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist loadfile
 
 ## Check that every benchmark script runs end to end at a tiny size (CI runs it after `make test`)

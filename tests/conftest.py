@@ -1,15 +1,19 @@
 """Shared fixtures: a migrated database on SQLite and on PostgreSQL.
 
-`db_url` is parametrised over both backends, so every test that uses it runs on both. PostgreSQL
-tests create their own uniquely named database on 127.0.0.1:5432 and drop it afterwards. Without a
-server they are skipped with a visible notice, except under CI=true, where a missing server fails.
+`db_url` is parametrised over both backends, so every test that uses it runs on both. Each test gets
+an empty, migrated database of its own: on SQLite a copy of a file migrated once per worker; on
+PostgreSQL (127.0.0.1:5432) a uniquely named database from the worker's pool, emptied between tests
+(`_PgPool`) and dropped at the end. Without a server they are skipped with a visible notice, except
+under CI=true, where a missing server fails.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -31,9 +36,20 @@ os.environ["LOYALTY_LOCALE"] = "en"
 # tests of the window (tests/api/test_input_errors.py) set the default back on their own context.
 os.environ.setdefault("LOYALTY_BACKDATE_DAYS", "3650")
 
+from argon2 import PasswordHasher
+
 from loyalty.bootstrap import Context
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
+from loyalty.services import auth
+
+# Staff passwords are argon2id with the product's cost (64 MiB, three passes: about 0.15 s a hash or a
+# check here), and the suite signs staff in thousands of times. Inside the test processes the hasher
+# keeps argon2id at its least cost; every hash carries its parameters, so a hash either cost writes
+# verifies under the other (the CLI and the servers that tests start as subprocesses keep the
+# product's), and `test_security_units` checks the product's own hasher.
+PRODUCT_HASHER = auth._hasher
+auth._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 _PG_STATE: dict[str, object] = {}
@@ -163,20 +179,130 @@ def create_pg_database(prefix: str = "loyalty_test") -> str:
 
 @contextmanager
 def pg_context() -> Iterator[Context]:
-    """A context on a fresh, migrated PostgreSQL database, dropped afterwards (tests that race many
-    connections on a database of their own)."""
-    url = create_pg_database()
-    try:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    """A context on an empty, migrated PostgreSQL database of its own (tests that race many
+    connections on it)."""
+    with migrated_pg_url() as url:
         ctx = Context.from_url(url)
         try:
             yield ctx
         finally:
             ctx.engine.dispose()
+
+
+class _PgPool:
+    """This worker's migrated PostgreSQL databases, emptied for the next test instead of re-made.
+
+    Creating and migrating a database costs the server about a second (the migrations' DDL); emptying
+    one costs milliseconds. A database goes back to the pool only when its schema is still the
+    migrated one (a fingerprint of its relations, columns, triggers and Alembic version) and no
+    background job of this process may still write to it; otherwise it is dropped. Emptying deletes
+    every row with foreign keys off (`session_replication_role`, a superuser's setting: a server
+    where the test role is not one drops and re-creates as before) and restarts the sequences.
+    """
+
+    _FINGERPRINT = """
+        SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
+            SELECT c.relname || '.' || c.relkind::text || '.' || coalesce(a.attname, '') || ':'
+                   || coalesce(format_type(a.atttypid, a.atttypmod), '') || ':'
+                   || coalesce(a.attnotnull::text, '') AS x
+            FROM pg_class c LEFT JOIN pg_attribute a
+              ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE c.relnamespace = 'public'::regnamespace
+            UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            WHERE c.relnamespace = 'public'::regnamespace
+            UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+            UNION ALL SELECT 'version ' || version_num FROM alembic_version
+        ) AS parts
+    """
+
+    def __init__(self) -> None:
+        self.free: list[str] = []
+        self.fingerprint: str | None = None
+        self.empty_sql: str | None = None
+
+    def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        url = create_pg_database()
+        try:
+            engine = make_engine(url)
+            try:
+                upgrade(engine)
+            finally:
+                engine.dispose()
+        except BaseException:
+            drop_pg_database(url)
+            raise
+        if self.fingerprint is None:
+            self._learn(url)
+        return url
+
+    def _learn(self, url: str) -> None:
+        """The migrated schema's fingerprint and the statement that empties a database of it."""
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                self.fingerprint = conn.execute(text(self._FINGERPRINT)).scalar_one()
+                tables = conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename <> 'alembic_version' ORDER BY tablename"
+                    )
+                ).scalars()
+                sequences = conn.execute(
+                    text(
+                        "SELECT sequencename, start_value FROM pg_sequences "
+                        "WHERE schemaname = 'public' ORDER BY sequencename"
+                    )
+                ).all()
+        finally:
+            engine.dispose()
+        self.empty_sql = (
+            "SET LOCAL session_replication_role = replica;"
+            + "".join(f'DELETE FROM "{table}";' for table in tables)
+            + "".join(f"SELECT setval('\"{name}\"', {start}, false);" for name, start in sequences)
+        )
+
+    def give_back(self, url: str) -> None:
+        if any(t.name.startswith("loyalty-job-") and t.is_alive() for t in threading.enumerate()):
+            drop_pg_database(url)  # a job still running could write into the next test's rows
+            return
+        try:
+            end_pg_backends(url)
+            engine = create_engine(url, poolclass=NullPool)
+            try:
+                with engine.begin() as conn:
+                    if conn.execute(text(self._FINGERPRINT)).scalar_one() != self.fingerprint:
+                        raise LookupError("the test changed the schema")
+                    conn.exec_driver_sql(str(self.empty_sql))
+            finally:
+                engine.dispose()
+        except Exception:  # a changed schema, or a role that may not empty it so: not reused
+            drop_pg_database(url)
+            return
+        self.free.append(url)
+
+    def close(self) -> None:
+        while self.free:
+            drop_pg_database(self.free.pop())
+
+
+_PG_POOL = _PgPool()
+
+
+@contextmanager
+def migrated_pg_url() -> Iterator[str]:
+    """The URL of an empty, migrated PostgreSQL database for the caller alone until it exits."""
+    require_postgres()
+    url = _PG_POOL.take()
+    try:
+        yield url
     finally:
-        drop_pg_database(url)
+        _PG_POOL.give_back(url)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _PG_POOL.close()
 
 
 def drop_pg_database(url: str) -> None:
@@ -247,24 +373,33 @@ def locale(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     get_settings.cache_clear()
 
 
+_SQLITE_TEMPLATE: list[Path] = []
+
+
+def _migrated_sqlite_file(factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per worker, copied for each test (migrating costs a tenth of a
+    second, copying nothing to speak of)."""
+    if not _SQLITE_TEMPLATE:
+        path = factory.mktemp("migrated") / "loyalty.db"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
+        _SQLITE_TEMPLATE.append(path)
+    return _SQLITE_TEMPLATE[0]
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """URL of an empty, migrated database on each backend."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'loyalty.db'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
+        path = tmp_path / "loyalty.db"
+        shutil.copyfile(_migrated_sqlite_file(tmp_path_factory), path)
+        yield f"sqlite:///{path}"
         return
-    url = create_pg_database()
-    try:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    with migrated_pg_url() as url:
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 @pytest.fixture
@@ -278,11 +413,5 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A migrated PostgreSQL database only (concurrency tests)."""
-    url = create_pg_database()
-    try:
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    with migrated_pg_url() as url:
         yield url
-    finally:
-        drop_pg_database(url)

@@ -18,6 +18,7 @@ from loyalty.api.security import (
     principal_from_jwt,
 )
 from loyalty.services.auth import hash_password, verify_password
+from tests.conftest import PRODUCT_HASHER
 
 SECRET = "unit-test-secret-key-0123456789-abcdef"
 OTHER_SECRET = "another-secret-xxxxxxxx-0123456789abcdef"
@@ -73,6 +74,16 @@ def test_password_hash_is_argon2_and_verifies() -> None:
     assert verify_password(hashed, "correct horse")
     assert not verify_password(hashed, "wrong horse")
     assert not verify_password("not-a-hash", "x")
+
+
+def test_the_products_passwords_cost_what_rfc_9106_recommends() -> None:
+    """The suite signs in with a cheap argon2id (tests/conftest.py); the product's hasher is this one,
+    and a hash of either cost verifies under the other, its parameters being in the hash."""
+    strong = PRODUCT_HASHER.hash("correct horse")
+    assert strong.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert verify_password(strong, "correct horse")
+    assert not verify_password(strong, "wrong horse")
+    assert PRODUCT_HASHER.verify(hash_password("correct horse"), "correct horse")
 
 
 @pytest.mark.parametrize(

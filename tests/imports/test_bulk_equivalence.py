@@ -15,6 +15,7 @@ already in the database that enters and leaves the rolling window during the bat
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -41,7 +42,7 @@ from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch
 from loyalty.services.posting.set_based import post_purchase_batch
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn
 from loyalty.services.seed import ensure_programme
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import migrated_pg_url
 
 NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
 #: who rang a sale: codes as tills send them, quotes, commas and braces included (the PostgreSQL
@@ -86,19 +87,15 @@ def _chain(url: str) -> Context:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Context, Context]]:
     """Two identical fresh databases: (bulk, live)."""
-    if request.param == "sqlite":
-        urls = [f"sqlite:///{tmp_path / 'bulk.db'}", f"sqlite:///{tmp_path / 'live.db'}"]
-    else:
-        urls = [create_pg_database(), create_pg_database()]
-    try:
+    with ExitStack() as databases:
+        if request.param == "sqlite":
+            urls = [f"sqlite:///{tmp_path / 'bulk.db'}", f"sqlite:///{tmp_path / 'live.db'}"]
+        else:
+            urls = [databases.enter_context(migrated_pg_url()) for _ in range(2)]
         ctxs = [_chain(url) for url in urls]
         yield ctxs[0], ctxs[1]
         for ctx in ctxs:
             ctx.engine.dispose()
-    finally:
-        if request.param == "postgresql":
-            for url in urls:
-                drop_pg_database(url)
 
 
 def _store_ids(ctx: Context) -> list[int]:

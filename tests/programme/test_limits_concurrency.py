@@ -17,13 +17,11 @@ import pytest
 from sqlalchemy import text
 
 from loyalty.bootstrap import Context, FrozenClock
-from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.services import members, merchants, points, purchases, seed
 from loyalty.services.earning_rules.book import define_rules
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn
 from tests.api.api_world import World, pg_world, purchase_body, register
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import pg_context
 
 pytestmark = pytest.mark.postgres
 RULE = {
@@ -58,17 +56,9 @@ def _given(ctx: Context) -> tuple[int, int]:
 
 @pytest.fixture
 def ctx() -> Iterator[Context]:
-    url = create_pg_database()
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    context = Context.from_url(url)
-    try:
+    with pg_context() as context:
         seed.ensure_programme(context)
         yield context
-    finally:
-        context.engine.dispose()
-        drop_pg_database(url)
 
 
 def test_32_tills_never_give_more_than_the_budget(ctx: Context) -> None:
