@@ -16,10 +16,14 @@ from loyalty.services import auth, merchants
 from loyalty.services import tiers as tiers_service
 from tests.api.api_world import PASSWORD, World
 from tests.api.live_server import serve
-from tests.web.test_console_browser import ARTIFACTS, CONTRAST, Till, _assert_english, _focused
+from tests.web import screenshots
+from tests.web.conftest import world_on_one
+from tests.web.test_console_browser import CONTRAST, Till, _assert_english, _focused
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+world = world_on_one("sqlite")
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +33,7 @@ def base_url(world: World) -> Iterator[str]:
 
 
 def _shot(page: Page, world: World, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    backend = world.ctx.engine.dialect.name
-    page.screenshot(path=str(ARTIFACTS / f"{backend}-admin-{name}.png"), full_page=True)
+    screenshots.save(page, "console", f"{world.ctx.engine.dialect.name}-admin-{name}")
 
 
 def _login(page: Page, base_url: str) -> None:

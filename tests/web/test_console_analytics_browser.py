@@ -22,10 +22,13 @@ from loyalty.services import jobs
 from tests.api.analytics_data import buying_members
 from tests.api.api_world import PASSWORD, World
 from tests.api.live_server import serve
+from tests.web.conftest import world_on_one
 from tests.web.test_console_browser import CJK, CONTRAST, Till, _shot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
+
+world = world_on_one("sqlite")
 
 
 @pytest.fixture(scope="module")

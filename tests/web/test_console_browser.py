@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -21,11 +20,12 @@ from loyalty.services import merchants
 from loyalty.services import tiers as tiers_service
 from tests.api.api_world import PASSWORD, World
 from tests.api.live_server import serve
+from tests.web import screenshots
+from tests.web.conftest import world_on_one
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "console"
 CJK = re.compile(r"[\u3400-\u9fff]")
 
 # WCAG 2 contrast of every element's own text against the first opaque background behind it.
@@ -61,6 +61,8 @@ CONTRAST = """() => {
   }
   return poor;
 }"""
+
+world = world_on_one("postgresql")
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +105,7 @@ def till(browser: Browser) -> Iterator[Till]:
 
 
 def _shot(page: Page, backend: str, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{backend}-{name}.png"), full_page=True)
+    screenshots.save(page, "console", f"{backend}-{name}")
 
 
 def _backend(world: World) -> str:

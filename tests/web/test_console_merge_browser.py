@@ -18,12 +18,15 @@ from loyalty.services import points
 from loyalty.services.schemas import MemberIn
 from tests.api.api_world import PASSWORD, World
 from tests.api.live_server import serve
+from tests.web.conftest import world_on_one
 from tests.web.test_console_browser import CONTRAST, Till, _assert_english, _backend, _focused, _shot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 _serial = itertools.count(1)
+
+world = world_on_one("sqlite")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,12 +18,14 @@ from loyalty.services import merchants
 from loyalty.services import tiers as tiers_service
 from tests.api.api_world import PASSWORD, World, purchase_body
 from tests.api.live_server import serve
+from tests.web import screenshots
+from tests.web.conftest import world_on_one
 from tests.web.test_console_browser import CJK, CONTRAST, Till
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "console"
+world = world_on_one("postgresql")
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +43,7 @@ def tab(browser: Browser) -> Iterator[Till]:
 
 
 def _shot(page: Page, world: World, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{world.ctx.engine.dialect.name}-{name}.png"), full_page=True)
+    screenshots.save(page, "console", f"{world.ctx.engine.dialect.name}-{name}")
 
 
 def _amount(text: str) -> Decimal:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.api.api_world import PASSWORD, World
 from tests.api.live_server import serve
+from tests.web.conftest import world_on_one
 from tests.web.test_console_browser import CONTRAST, Till, _backend, _shot
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ steps:
     off: 20
 """
 CODE = re.compile(r"\b[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}\b")
+
+world = world_on_one("postgresql")
 
 
 @pytest.fixture(scope="module")

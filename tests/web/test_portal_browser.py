@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,13 +18,15 @@ from loyalty.services import merchants
 from loyalty.services.schemas import MemberIn
 from tests.api.api_world import PASSWORD, World
 from tests.api.live_server import serve
+from tests.web import screenshots
+from tests.web.conftest import world_on_one
 from tests.web.test_console_browser import CJK, CONTRAST, Till
 from tests.web.test_portal import _code
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "portal"
+world = world_on_one("sqlite")
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,7 @@ def portal_url(world: World) -> Iterator[str]:
 
 
 def _shot(page: Page, backend: str, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{backend}-{name}.png"), full_page=True)
+    screenshots.save(page, "portal", f"{backend}-{name}")
 
 
 def _points(page: Page) -> int:
@@ -67,8 +67,7 @@ def _sell_at_the_till(browser: Browser, base: str, backend: str, phone: str, pri
         page.fill("#price_0", price)
         page.keyboard.press("Enter")
         page.get_by_text(f"销售 {order} 已入账").wait_for()
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{backend}-till-sale-zh.png"), full_page=True)
+        screenshots.save(page, "portal", f"{backend}-till-sale-zh")
         assert till.outside == []
         assert till.refused == []
         return order
