@@ -9,6 +9,7 @@ what they sell, not in how their database is made and dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from loyalty.services import jobs, purchases
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn, ReturnLineIn
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import migrated_pg_url
 
 T = TypeVar("T")
 
@@ -39,27 +40,24 @@ def shop_on(
     settings: Settings | None = None,
     wait: float | None = None,
 ) -> Iterator[T]:
-    """A new database on `backend` (a file in a temporary folder `name`, or a PostgreSQL database
-    dropped after), migrated, its clock at `start`; yields `build(ctx, clock, url)`. After: the jobs
+    """A new database on `backend` (a file in a temporary folder `name`, or an empty PostgreSQL database
+    of its own), migrated, its clock at `start`; yields `build(ctx, clock, url)`. After: the jobs
     started in it waited for (`wait` seconds at most), the engine closed."""
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'loyalty.db'}"
-        drop = None
-    else:
-        url = create_pg_database()
-        drop = url
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        clock = FrozenClock(start)
-        extra: dict[str, Any] = {} if settings is None else {"settings": settings}
-        ctx = Context(engine=engine, clock=clock, **extra)
-        yield build(ctx, clock, url)
-    finally:
-        jobs.wait_all(timeout=wait)
-        engine.dispose()
-        if drop is not None:
-            drop_pg_database(drop)
+    with ExitStack() as database:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'loyalty.db'}"
+        else:
+            url = database.enter_context(migrated_pg_url())
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            clock = FrozenClock(start)
+            extra: dict[str, Any] = {} if settings is None else {"settings": settings}
+            ctx = Context(engine=engine, clock=clock, **extra)
+            yield build(ctx, clock, url)
+        finally:
+            jobs.wait_all(timeout=wait)
+            engine.dispose()
 
 
 def sell_at(

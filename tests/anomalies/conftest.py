@@ -19,6 +19,7 @@ test starts without flags, suspensions or rule changes (`story`).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -31,7 +32,7 @@ from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from loyalty.services import members, merchants, points, purchases, seed
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, StoreIn
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import migrated_pg_url
 
 SHANGHAI = timezone(timedelta(hours=8))
 URUMQI = timezone(timedelta(hours=6))
@@ -116,20 +117,17 @@ def build(url: str) -> Story:
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     """The story, once per backend and module (building it per test would cost a second a test)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('anomalies') / 'loyalty.db'}"
-    else:
-        url = create_pg_database()
-    try:
+    with ExitStack() as database:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('anomalies') / 'loyalty.db'}"
+        else:
+            url = database.enter_context(migrated_pg_url())
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
         story = build(url)
         yield story
         story.ctx.engine.dispose()
-    finally:
-        if request.param != "sqlite":
-            drop_pg_database(url)
 
 
 @pytest.fixture

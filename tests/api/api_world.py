@@ -7,24 +7,20 @@ database use the shared `db_url` fixture instead.
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from loyalty.api.app import create_app
 from loyalty.api.security import issue_access_token
 from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
+from tests.conftest import migrated_pg_url
 
-PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 PASSWORD = "s3cret-passw0rd"
 ROLES = ("admin", "marketer", "store_manager", "cashier", "analyst", "auditor")
 
@@ -49,26 +45,6 @@ class World:
         return self.headers[who]
 
 
-def _create_pg() -> tuple[str, Any]:
-    name = f"loyalty_api_{secrets.token_hex(5)}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server: skip (fail under CI like the shared fixture)
-        admin.dispose()
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"CI=true but PostgreSQL unreachable: {exc}", pytrace=False)
-        pytest.skip(f"NOTICE: PostgreSQL unreachable: {exc}")
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def wait_for_jobs(timeout: float = 120) -> None:
     """Let the jobs the world's app started in background threads end before its database goes."""
     from loyalty.services import jobs
@@ -78,16 +54,13 @@ def wait_for_jobs(timeout: float = 120) -> None:
 
 @contextmanager
 def pg_world() -> Iterator[World]:
-    """A seeded world in a fresh PostgreSQL database, dropped afterwards."""
-    url, drop = _create_pg()
-    try:
+    """A seeded world in an empty PostgreSQL database of its own (`tests.conftest.migrated_pg_url`)."""
+    with migrated_pg_url() as url:
         w = build_world(url)
         yield w
         wait_for_jobs()
         w.client.close()
         w.ctx.engine.dispose()
-    finally:
-        drop()
 
 
 @contextmanager

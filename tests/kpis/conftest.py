@@ -35,6 +35,7 @@ in Shanghai.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -46,7 +47,7 @@ from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from loyalty.services import members, merchants, points, purchases, seed
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, StoreIn
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.conftest import migrated_pg_url
 
 SHANGHAI = timezone(timedelta(hours=8))
 CET = timezone(timedelta(hours=1))
@@ -136,19 +137,16 @@ def build(ctx: Context, clock: FrozenClock) -> Chain:
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('kpis') / 'loyalty.db'}"
-        drop = None
-    else:
-        url = create_pg_database()
-        drop = url
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        clock = FrozenClock(END)
-        ctx = Context(engine=engine, settings=Settings(timezone="Asia/Shanghai"), clock=clock)
-        yield build(ctx, clock)
-    finally:
-        engine.dispose()
-        if drop is not None:
-            drop_pg_database(drop)
+    with ExitStack() as database:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('kpis') / 'loyalty.db'}"
+        else:
+            url = database.enter_context(migrated_pg_url())
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+            clock = FrozenClock(END)
+            ctx = Context(engine=engine, settings=Settings(timezone="Asia/Shanghai"), clock=clock)
+            yield build(ctx, clock)
+        finally:
+            engine.dispose()
