@@ -388,17 +388,23 @@ def _migrated_sqlite_file(factory: pytest.TempPathFactory) -> Path:
     return _SQLITE_TEMPLATE[0]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """URL of an empty, migrated database on each backend."""
-    if request.param == "sqlite":
-        path = tmp_path / "loyalty.db"
-        shutil.copyfile(_migrated_sqlite_file(tmp_path_factory), path)
-        yield f"sqlite:///{path}"
+@contextmanager
+def migrated_url(backend: str, factory: pytest.TempPathFactory, name: str) -> Iterator[str]:
+    """The URL of an empty, migrated database on `backend` for the caller alone: on SQLite a copy of the
+    worker's migrated file in a new folder `name`, on PostgreSQL a database from the worker's pool."""
+    if backend != "sqlite":
+        with migrated_pg_url() as url:
+            yield url
         return
-    with migrated_pg_url() as url:
+    path = factory.mktemp(name) / "loyalty.db"
+    shutil.copyfile(_migrated_sqlite_file(factory), path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of an empty, migrated database on each backend."""
+    with migrated_url(request.param, tmp_path_factory, "db") as url:
         yield url
 
 

@@ -9,7 +9,6 @@ what they sell, not in how their database is made and dropped.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -19,10 +18,9 @@ from sqlalchemy import Table, func, select
 from loyalty.bootstrap import Context, FrozenClock
 from loyalty.config import Settings
 from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.services import jobs, purchases
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn, ReturnLineIn
-from tests.conftest import migrated_pg_url
+from tests.conftest import migrated_url
 
 T = TypeVar("T")
 
@@ -43,14 +41,9 @@ def shop_on(
     """A new database on `backend` (a file in a temporary folder `name`, or an empty PostgreSQL database
     of its own), migrated, its clock at `start`; yields `build(ctx, clock, url)`. After: the jobs
     started in it waited for (`wait` seconds at most), the engine closed."""
-    with ExitStack() as database:
-        if backend == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'loyalty.db'}"
-        else:
-            url = database.enter_context(migrated_pg_url())
+    with migrated_url(backend, tmp_path_factory, name) as url:
         engine = make_engine(url)
         try:
-            upgrade(engine)
             clock = FrozenClock(start)
             extra: dict[str, Any] = {} if settings is None else {"settings": settings}
             ctx = Context(engine=engine, clock=clock, **extra)

@@ -19,7 +19,6 @@ test starts without flags, suspensions or rule changes (`story`).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -29,10 +28,9 @@ from sqlalchemy import delete
 from loyalty.bootstrap import Context, FrozenClock
 from loyalty.db.anomaly_tables import anomaly_flags, anomaly_rules, redemption_suspensions
 from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.services import members, merchants, points, purchases, seed
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, StoreIn
-from tests.conftest import migrated_pg_url
+from tests.conftest import migrated_url
 
 SHANGHAI = timezone(timedelta(hours=8))
 URUMQI = timezone(timedelta(hours=6))
@@ -117,14 +115,7 @@ def build(url: str) -> Story:
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
     """The story, once per backend and module (building it per test would cost a second a test)."""
-    with ExitStack() as database:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('anomalies') / 'loyalty.db'}"
-        else:
-            url = database.enter_context(migrated_pg_url())
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
+    with migrated_url(request.param, tmp_path_factory, "anomalies") as url:
         story = build(url)
         yield story
         story.ctx.engine.dispose()

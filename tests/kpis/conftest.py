@@ -35,7 +35,7 @@ in Shanghai.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -44,10 +44,9 @@ import pytest
 from loyalty.bootstrap import Context, FrozenClock
 from loyalty.config import Settings
 from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.services import members, merchants, points, purchases, seed
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, StoreIn
-from tests.conftest import migrated_pg_url
+from tests.conftest import migrated_url
 
 SHANGHAI = timezone(timedelta(hours=8))
 CET = timezone(timedelta(hours=1))
@@ -137,16 +136,19 @@ def build(ctx: Context, clock: FrozenClock) -> Chain:
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    with ExitStack() as database:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('kpis') / 'loyalty.db'}"
-        else:
-            url = database.enter_context(migrated_pg_url())
+    with shanghai_chain(request.param, tmp_path_factory, "kpis", END) as (ctx, clock):
+        yield build(ctx, clock)
+
+
+@contextmanager
+def shanghai_chain(
+    backend: str, factory: pytest.TempPathFactory, name: str, end: datetime
+) -> Iterator[tuple[Context, FrozenClock]]:
+    """An empty chain's context on `backend` in Shanghai's time, its clock at `end`."""
+    with migrated_url(backend, factory, name) as url:
         engine = make_engine(url)
         try:
-            upgrade(engine)
-            clock = FrozenClock(END)
-            ctx = Context(engine=engine, settings=Settings(timezone="Asia/Shanghai"), clock=clock)
-            yield build(ctx, clock)
+            clock = FrozenClock(end)
+            yield Context(engine=engine, settings=Settings(timezone="Asia/Shanghai"), clock=clock), clock
         finally:
             engine.dispose()

@@ -35,9 +35,6 @@ from decimal import Decimal
 import pytest
 
 from loyalty.bootstrap import Context, FrozenClock
-from loyalty.config import Settings
-from loyalty.db.engine import make_engine
-from loyalty.db.migrate import upgrade
 from loyalty.domain.actors import Actor
 from loyalty.domain.errors import InvalidInput, NotFound
 from loyalty.services import kpis, members, merchants, points, purchase_claims, purchases, seed
@@ -45,7 +42,7 @@ from loyalty.services.kpis.schemas import Satisfaction, StaffFigures, rate
 from loyalty.services.offers.book import define_offer
 from loyalty.services.offers.coupons import issue_coupons
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn, ReturnIn, StoreIn
-from tests.conftest import create_pg_database, drop_pg_database
+from tests.kpis.conftest import shanghai_chain
 
 SHANGHAI = timezone(timedelta(hours=8))
 CET = timezone(timedelta(hours=1))
@@ -150,22 +147,8 @@ def _build(ctx: Context, clock: FrozenClock) -> Story:
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def story(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('staff-kpis') / 'loyalty.db'}"
-        drop = None
-    else:
-        url = create_pg_database()
-        drop = url
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        clock = FrozenClock(END)
-        ctx = Context(engine=engine, settings=Settings(timezone="Asia/Shanghai"), clock=clock)
+    with shanghai_chain(request.param, tmp_path_factory, "staff-kpis", END) as (ctx, clock):
         yield _build(ctx, clock)
-    finally:
-        engine.dispose()
-        if drop is not None:
-            drop_pg_database(drop)
 
 
 def _row(
