@@ -19,7 +19,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,7 +41,7 @@ from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch
 from loyalty.services.posting.set_based import post_purchase_batch
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn, ReturnIn
 from loyalty.services.seed import ensure_programme
-from tests.conftest import migrated_pg_url
+from tests.conftest import migrated_url
 
 NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
 #: who rang a sale: codes as tills send them, quotes, commas and braces included (the PostgreSQL
@@ -85,13 +84,15 @@ def _chain(url: str) -> Context:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Context, Context]]:
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Context, Context]]:
     """Two identical fresh databases: (bulk, live)."""
     with ExitStack() as databases:
-        if request.param == "sqlite":
-            urls = [f"sqlite:///{tmp_path / 'bulk.db'}", f"sqlite:///{tmp_path / 'live.db'}"]
-        else:
-            urls = [databases.enter_context(migrated_pg_url()) for _ in range(2)]
+        urls = [
+            databases.enter_context(migrated_url(request.param, tmp_path_factory, n))
+            for n in ("bulk", "live")
+        ]
         ctxs = [_chain(url) for url in urls]
         yield ctxs[0], ctxs[1]
         for ctx in ctxs:

@@ -20,18 +20,20 @@ from tests.api.api_world import World, world_on
 _BACKENDS = {"sqlite": (), "postgresql": (pytest.mark.postgres,)}
 
 
-@pytest.fixture(scope="module", params=[pytest.param(b, marks=m) for b, m in _BACKENDS.items()])
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with world_on(request.param, tmp_path_factory.mktemp("web")) as w:
-        yield w
+def _world_on(*backends: str) -> Callable[..., Any]:
+    """A module-scoped `world` fixture, once on each of `backends`."""
 
-
-def world_on_one(backend: str) -> Callable[..., Any]:
-    """The `world` fixture of a browser test file, on `backend` only (`world = world_on_one(...)`)."""
-
-    @pytest.fixture(scope="module", params=[pytest.param(backend, marks=_BACKENDS[backend])])
+    @pytest.fixture(scope="module", params=[pytest.param(b, marks=_BACKENDS[b]) for b in backends])
     def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         with world_on(request.param, tmp_path_factory.mktemp("web")) as w:
             yield w
 
     return world
+
+
+world = _world_on("sqlite", "postgresql")
+
+
+def world_on_one(backend: str) -> Callable[..., Any]:
+    """The `world` fixture of a browser test file, on `backend` only (`world = world_on_one(...)`)."""
+    return _world_on(backend)
