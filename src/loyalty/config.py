@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         description="API: how many days back a sale or return may be dated (a till that was offline); "
         "older history comes in by import, which has no such limit",
     )
+    catalogue_check_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=3_600,
+        description="Server: how often each process looks whether another process changed a store, the "
+        "programme, a tier or a rule, and then reads them afresh; 0: only when it is restarted",
+    )
     api_group_commit: bool = Field(
         default=True,
         description="API: write the POS sales a server process receives at once in one transaction",

@@ -26,6 +26,7 @@ from loyalty.api.openapi_links import add_links
 from loyalty.api.ratelimit import limiter_for
 from loyalty.api.routers import health
 from loyalty.bootstrap import Context
+from loyalty.services.catalogue_watch import CatalogueWatch
 from loyalty.services.posting.strategy import strategy_for
 
 API_PREFIX = "/api/v1"
@@ -112,7 +113,8 @@ def api_threads(dialect: str) -> int:
 @asynccontextmanager
 async def _serving_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Prepare the process for serving: size the thread pool that runs synchronous endpoints (see
-    `api_threads`) and keep the start-up heap out of the garbage collector's way (`_freeze_startup_heap`).
+    `api_threads`), keep its catalogue in step with changes other processes make (`CatalogueWatch`)
+    and keep the start-up heap out of the garbage collector's way (`_freeze_startup_heap`).
 
     AnyIO's default of 40 threads lets 40 requests contend for the GIL and SQLite's write lock at
     once, and the lock is not handed over in arrival order; a request waiting for a thread instead
@@ -120,8 +122,13 @@ async def _serving_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """
     limiter = anyio.to_thread.current_default_thread_limiter()
     limiter.total_tokens = api_threads(app.state.ctx.engine.dialect.name)
+    watch = CatalogueWatch(app.state.ctx)
+    watch.start()
     _freeze_startup_heap()
-    yield
+    try:
+        yield
+    finally:
+        watch.stop()
 
 
 def _freeze_startup_heap() -> None:

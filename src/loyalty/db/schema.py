@@ -24,6 +24,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "loyalty.db.target_tables",
     "loyalty.db.reward_tables",
     "loyalty.db.feedback_tables",
+    "loyalty.db.catalogue_revision",
 )
 
 

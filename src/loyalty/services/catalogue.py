@@ -3,10 +3,12 @@ as every posting reads them, kept per process and invalidated explicitly.
 
 A sale needs its store's programme rules, the accounts it credits and debits, and the member's tier;
 these change a few times a year, so they are read once and kept (`catalogue_of(ctx)`), not re-read
-per sale. Every service that changes a store, a merchant, the programme or a tier clears this
-process's catalogue in the same call (`Context.invalidate`: merchants, seed, programme settings); the
-next posting reads them afresh. Another process (a second server worker, a CLI run) keeps its own
-catalogue, which it reads again when it is started.
+per sale. Every service that changes a store, a merchant, the programme, a tier or a rule clears
+this process's catalogue in the same call (`Context.invalidate`: merchants, seed, programme
+settings, the rule book); the next posting reads them afresh. A change made by another process (a
+second server worker, a CLI run) reaches a server's catalogue within a second: the database counts
+the changes (`db.catalogue_revision`) and `services.catalogue_watch` swaps in a catalogue read
+afresh when the count moves.
 """
 
 from __future__ import annotations
@@ -227,6 +229,18 @@ class Catalogue:
 
             self._rules = read_book(conn)
         return self._rules
+
+    def refreshed(self, conn: Connection) -> Catalogue:
+        """A new catalogue holding, read afresh, what this one holds: its stores, the tier ladder and
+        the rule book, as far as they were read (`services.catalogue_watch` swaps it in whole, so a
+        posting never finds a cold catalogue halfway through its transaction)."""
+        fresh = Catalogue()
+        fresh.stores(conn, list(self._stores))
+        if self._tiers is not None:
+            fresh.tiers(conn)
+        if self._rules is not None:
+            fresh.rule_book(conn)
+        return fresh
 
     def invalidate(self) -> None:
         """Forget everything read: a store, the programme, a tier or a rule changed."""

@@ -1,0 +1,87 @@
+"""Keeps a long-running process's catalogue in step with changes other processes make.
+
+A process clears its own catalogue when it changes a store, the programme, a tier or a rule
+(`Context.invalidate`), but a server runs several worker processes, and the console, the CLI and
+imports change the catalogue from processes of their own. The database counts every such change
+(`db.catalogue_revision`); a `CatalogueWatch` reads that count every `catalogue_check_seconds` on a
+connection of its own, in a thread of its own, and when it moved replaces the process's catalogue
+with one it read afresh, so a sale is earned by a new rule at most about that long after it was
+saved, in whichever process it arrives. The POS path reads nothing more: the watch costs one small
+statement a second, and the reading after a change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from loyalty.bootstrap import Context
+from loyalty.db.catalogue_revision import read_revision
+from loyalty.services.catalogue import Catalogue
+
+log = logging.getLogger(__name__)
+
+#: what the watch has seen before its first answer: no revision equals it
+_UNKNOWN = -1
+
+
+class CatalogueWatch:
+    """Clears `ctx`'s catalogue whenever the database's catalogue revision moves; see the module."""
+
+    def __init__(self, ctx: Context, every_s: float | None = None) -> None:
+        self.ctx = ctx
+        self.every_s = ctx.settings.catalogue_check_seconds if every_s is None else every_s
+        self._seen: int | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> bool:
+        """Read the revision once; clear the catalogue (and return True) when it moved since the last
+        look. The first look only notes it: what the process read before is at least that fresh."""
+        with self.ctx.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
+            revision = read_revision(conn)
+            moved = self._seen is not None and revision != self._seen
+            if moved:
+                # Read afresh here, in one snapshot with the revision, what the process held, and
+                # swap it in whole: no sale pays for the reading, and none finds a cold catalogue
+                # between two of its look-ups (a PostgreSQL batch reads it before its pipeline).
+                held = self.ctx.cache.get("catalogue")
+                fresh = held.refreshed(conn) if isinstance(held, Catalogue) else None
+                self.ctx.invalidate()
+                if fresh is not None:
+                    self.ctx.cache.setdefault("catalogue", fresh)
+            conn.rollback()
+        self._seen = revision
+        return moved
+
+    def start(self) -> None:
+        """Note the revision now, then look again every `every_s` seconds in a daemon thread (none
+        when `every_s` is 0: the process then reads a change made elsewhere only when restarted).
+
+        A database not yet migrated (or away) is looked at again by the thread, and its first answer
+        then counts as a change: what the process read meanwhile is not known to be fresh."""
+        try:
+            self.check()
+        except SQLAlchemyError as exc:
+            log.warning("could not read the catalogue's revision: %s", exc)
+            self._seen = _UNKNOWN
+        if self.every_s <= 0:
+            return
+        self._thread = threading.Thread(target=self._run, name="loyalty-catalogue-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread (it finishes the look it is in)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                self.check()
+            except SQLAlchemyError as exc:  # the database away for a moment: look again next time
+                log.warning("could not read the catalogue's revision: %s", exc)
