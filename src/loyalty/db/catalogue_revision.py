@@ -14,7 +14,7 @@ triggers, once per row. None of these tables is written by a sale, so posting pa
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Connection, Integer, Table, text
+from sqlalchemy import BigInteger, Column, Connection, Integer, Table, select, text
 
 from loyalty.db.base import metadata
 
@@ -81,5 +81,5 @@ def drop_triggers(conn: Connection) -> None:
 
 def read_revision(conn: Connection) -> int:
     """The catalogue's revision now (0 before its first change)."""
-    found = conn.execute(text("SELECT revision FROM catalogue_revision WHERE id = 1")).scalar()
+    found = conn.execute(select(catalogue_revision.c.revision).where(catalogue_revision.c.id == 1)).scalar()
     return 0 if found is None else int(found)

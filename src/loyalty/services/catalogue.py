@@ -232,8 +232,7 @@ class Catalogue:
 
     def refreshed(self, conn: Connection) -> Catalogue:
         """A new catalogue holding, read afresh, what this one holds: its stores, the tier ladder and
-        the rule book, as far as they were read (`services.catalogue_watch` swaps it in whole, so a
-        posting never finds a cold catalogue halfway through its transaction)."""
+        the rule book, as far as they were read (`read_afresh`)."""
         fresh = Catalogue()
         fresh.stores(conn, list(self._stores))
         if self._tiers is not None:
@@ -249,12 +248,28 @@ class Catalogue:
         self._rules = None
 
 
+#: where `ctx.cache` keeps the process's catalogue
+_CACHE_KEY = "catalogue"
+
+
 def catalogue_of(ctx: Context) -> Catalogue:
     """This process's catalogue, kept in `ctx` (`Context.invalidate` starts a new one)."""
-    found = ctx.cache.get("catalogue")
+    found = ctx.cache.get(_CACHE_KEY)
     if found is None:
-        found = ctx.cache.setdefault("catalogue", Catalogue())
+        found = ctx.cache.setdefault(_CACHE_KEY, Catalogue())
     return found  # type: ignore[no-any-return]
+
+
+def read_afresh(ctx: Context, conn: Connection) -> None:
+    """Replace this process's catalogue with one holding, read afresh on `conn`, what it held (another
+    process changed it: `services.catalogue_watch`). The new one is swapped in whole, so a posting
+    never finds a cold catalogue between two of its look-ups (a PostgreSQL batch reads it before its
+    pipeline), and no sale pays for the reading."""
+    held = ctx.cache.get(_CACHE_KEY)
+    fresh = held.refreshed(conn) if isinstance(held, Catalogue) else None
+    ctx.invalidate()
+    if fresh is not None:
+        ctx.cache.setdefault(_CACHE_KEY, fresh)
 
 
 def store_of(ctx: Context, store_id: int) -> StoreInfo:

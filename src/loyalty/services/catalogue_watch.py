@@ -19,7 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from loyalty.bootstrap import Context
 from loyalty.db.catalogue_revision import read_revision
-from loyalty.services.catalogue import Catalogue
+from loyalty.services.catalogue import read_afresh
+from loyalty.services.common import read
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ _UNKNOWN = -1
 
 
 class CatalogueWatch:
-    """Clears `ctx`'s catalogue whenever the database's catalogue revision moves; see the module."""
+    """Reads `ctx`'s catalogue afresh whenever the database's catalogue revision moves; see the module."""
 
     def __init__(self, ctx: Context, every_s: float | None = None) -> None:
         self.ctx = ctx
@@ -38,21 +39,14 @@ class CatalogueWatch:
         self._thread: threading.Thread | None = None
 
     def check(self) -> bool:
-        """Read the revision once; clear the catalogue (and return True) when it moved since the last
-        look. The first look only notes it: what the process read before is at least that fresh."""
-        with self.ctx.engine.connect().execution_options(sqlite_begin="DEFERRED") as conn:
+        """Read the revision once; when it moved since the last look, replace the process's catalogue
+        with one read afresh in the same snapshot (`catalogue.read_afresh`) and return True. The first
+        look only notes it: what the process read before is at least that fresh."""
+        with read(self.ctx) as conn:
             revision = read_revision(conn)
             moved = self._seen is not None and revision != self._seen
             if moved:
-                # Read afresh here, in one snapshot with the revision, what the process held, and
-                # swap it in whole: no sale pays for the reading, and none finds a cold catalogue
-                # between two of its look-ups (a PostgreSQL batch reads it before its pipeline).
-                held = self.ctx.cache.get("catalogue")
-                fresh = held.refreshed(conn) if isinstance(held, Catalogue) else None
-                self.ctx.invalidate()
-                if fresh is not None:
-                    self.ctx.cache.setdefault("catalogue", fresh)
-            conn.rollback()
+                read_afresh(self.ctx, conn)
         self._seen = revision
         return moved
 
