@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +85,10 @@ def run(
     """Serve the API for `database_url` on host:port until interrupted.
 
     Synchronous endpoints run in uvicorn's thread pool so a slow database call never blocks the event
-    loop. With `workers > 1` uvicorn forks processes that each build their own app and engine (the only
-    way past the GIL); rate-limit windows and credential caches are then per process.
+    loop. With `workers > 1` there are that many processes, each with its own app and engine (the only
+    way past the GIL); rate-limit windows and credential caches are then per process. On Linux each
+    process listens on a socket of its own, so the kernel shares the tills' long-lived connections
+    evenly (`loyalty.api.worker_processes`); elsewhere they share uvicorn's one socket.
     `trusted_proxies` (default: `LOYALTY_TRUSTED_PROXIES`) are the reverse proxies whose forwarded
     headers are believed (`proxy_options`).
 
@@ -94,6 +97,7 @@ def run(
     import uvicorn
 
     from loyalty.api.app import context_from_url, create_app
+    from loyalty.api.worker_processes import WorkerProcesses, WorkerSpec, balanced_sockets_supported
     from loyalty.config import get_settings
 
     check_port(host, port)
@@ -106,6 +110,13 @@ def run(
         "server_header": False,
         **proxy_options(proxies),
     }
+    if workers > 1 and balanced_sockets_supported():
+        options = {"log_level": log_level, "access_log": access_log}
+        spec = WorkerSpec(database_url, host, port, tuple(proxies), options)
+        status = WorkerProcesses(spec, workers).run()
+        if status:
+            sys.exit(status)
+        return
     if workers > 1:
         os.environ[_URL_ENV] = database_url
         uvicorn.run("loyalty.api.server:app_from_env", factory=True, workers=workers, **common)
