@@ -1,5 +1,3 @@
-# ruff: noqa: S608
-# SQL here is assembled from table/column names of our own schema and integer ids only.
 """The one writer of the ledger's `transfers` and `postings` (ADR 0001, invariant 1).
 
 Every movement of points is written here, in one of three forms:
@@ -191,11 +189,12 @@ def _derive_postings(conn: Connection, columns: TransferColumns) -> None:
     derived = rows.execute(
         conn,
         "INSERT INTO postings (id, transfer_id, account_id, amount, created_at) "
-        f"SELECT {p0} + 2 * (t.id - {t0}) + s.k, t.id, "
+        "SELECT ?1 + 2 * (t.id - ?2) + s.k, t.id, "
         "CASE s.k WHEN 0 THEN t.debit_account_id ELSE t.credit_account_id END, "
         "CASE s.k WHEN 0 THEN -t.amount ELSE t.amount END, t.created_at "
         "FROM transfers t CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1) s "
-        f"WHERE t.id BETWEEN {t0} AND {t1}",  # ids are explicit: no ORDER BY (sort) needed
+        "WHERE t.id BETWEEN ?2 AND ?3",  # ids are explicit: no ORDER BY (sort) needed
+        (p0, t0, t1),  # bound, so the statement is prepared once per connection
     )
     if derived != 2 * len(columns):
         raise RuntimeError(f"derived {derived} postings, expected {2 * len(columns)}")

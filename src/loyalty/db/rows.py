@@ -30,6 +30,8 @@ IntArray = npt.NDArray[np.int64]
 _ID_CHUNK = 20_000
 # Bound parameters per statement: the lowest limit any SQLite has had (999 before 3.32).
 _MAX_BOUND_PARAMETERS = 999
+# Ids bound per `IN` condition on SQLite: room left for the statement's other parameters.
+_BOUND_IDS = _MAX_BOUND_PARAMETERS - 15
 
 
 def is_postgres(conn: Connection) -> bool:
@@ -55,15 +57,18 @@ def placeholder(conn: Connection) -> str:
 def among(column: str, ids: IntArray, pg: bool) -> Iterator[tuple[str, list[str]]]:
     """`column` is one of `ids`, in chunks: (the SQL condition, its parameters).
 
-    PostgreSQL binds the ids as one array, so the statement's text stays the same: the driver
-    converts it once, and the server plans it once per connection. SQLite lists them in the text.
+    The ids are bound, never written into the text, so the statement's text depends at most on how
+    many there are and the driver's cache of prepared statements finds it again (a POS batch's reads
+    were otherwise compiled afresh every time). PostgreSQL binds them as one array: the driver
+    converts the statement once, and the server plans it once per connection.
     """
-    for i in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[i : i + _ID_CHUNK].tolist()
+    chunk_size = _ID_CHUNK if pg else _BOUND_IDS
+    for i in range(0, len(ids), chunk_size):
+        chunk = ids[i : i + chunk_size].tolist()
         if pg:
             yield f"{column} = ANY(%s::bigint[])", [unnest.array_literal(chunk)]
         else:
-            yield f"{column} IN ({','.join(map(str, chunk))})", []
+            yield f"{column} IN ({','.join('?' * len(chunk))})", chunk
 
 
 def next_ids(conn: Connection, table: str, n: int) -> IntArray:
@@ -126,7 +131,9 @@ def write_rows(
 
     Values must already be what the driver stores (instants as UTC text, `db.stored_time`). `constants`
     are columns with one value for every row: on SQLite they are written into the statement instead of
-    being bound again for each of millions of rows.
+    being bound again for each of millions of rows, but bound with each row where the rows fit in one
+    statement (a POS batch), so that its text depends only on how many rows there are and the
+    driver's cache of prepared statements finds it again.
     """
     consts = constants or {}
     names = (*columns, *consts)
@@ -145,8 +152,7 @@ def write_rows(
                 for row in rows:
                     copy_in.write_row((*row, *extra))
         else:
-            row = "(" + ", ".join(["?" for _ in columns] + [_literal(v) for v in extra]) + ")"
-            _insert_many(cur, f"INSERT INTO {table} ({cols}) VALUES ", row, len(columns), rows)
+            _insert_sqlite(cur, f"INSERT INTO {table} ({cols}) VALUES ", len(columns), rows, extra)
     except conn.dialect.loaded_dbapi.Error as exc:
         raise driver_error(f"bulk insert into {table}", None, exc, conn) from exc
     finally:
@@ -209,6 +215,24 @@ def execute(conn: Connection, sql: str, params: Sequence[Any] | None = None) -> 
         raise driver_error(sql, params, exc, conn) from exc
     finally:
         cur.close()
+
+
+def _insert_sqlite(
+    cur: Any, head: str, width: int, rows: Iterable[Sequence[Any]], constants: tuple[Any, ...]
+) -> None:
+    """SQLite: `rows` (each `width` values) and the `constants` beside each: bound with the rows when
+    they fit one statement, else written into the statement's text once (see `write_rows`)."""
+    if not constants:
+        _insert_many(cur, head, "(" + ", ".join("?" * width) + ")", width, rows)
+        return
+    all_width = width + len(constants)
+    rows = list(rows)
+    if len(rows) <= _MAX_BOUND_PARAMETERS // all_width:
+        bound = [(*row, *constants) for row in rows]
+        _insert_many(cur, head, "(" + ", ".join("?" * all_width) + ")", all_width, bound)
+        return
+    row = "(" + ", ".join(["?"] * width + [_literal(v) for v in constants]) + ")"
+    _insert_many(cur, head, row, width, rows)
 
 
 def _insert_many(cur: Any, head: str, row: str, width: int, rows: Iterable[Sequence[Any]]) -> None:

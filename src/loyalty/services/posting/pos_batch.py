@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
+from loyalty.db.prepared import savepoint as prepared_savepoint
 from loyalty.db.rows import is_postgres
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import NotFound
@@ -195,21 +196,30 @@ def _post(
     """The set-based posting of the batch and its coupons' uses, if any, together: in one savepoint
     when asked (an order that exists already, or a use past a limit a racer reached first, rolls both
     back and the sales go alone), else raised to the caller, who rolls the transaction back."""
-    guard = conn.begin_nested() if savepoint else None
+    if not savepoint:
+        return _post_with_uses(conn, ctx, batch, coupons, request_hashes, reads, actors)
     try:
-        posted = post_set_based(
-            conn, ctx, batch, request_hashes=request_hashes, ahead=reads, savepoint=False, actors=actors
-        )
-        if posted is not None and coupons is not None:
-            members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
-            take_uses(conn, coupons.uses(posted.purchase_ids.tolist(), members), ctx.now())
+        with prepared_savepoint(conn):
+            return _post_with_uses(conn, ctx, batch, coupons, request_hashes, reads, actors)
     except IntegrityError:
-        if guard is None:
-            raise
-        guard.rollback()
         return None
-    if guard is not None:
-        guard.commit()
+
+
+def _post_with_uses(
+    conn: Connection,
+    ctx: Context,
+    batch: OrderBatch,
+    coupons: BatchCoupons | None,
+    request_hashes: list[str],
+    reads: ReadAhead | None,
+    actors: Sequence[Actor],
+) -> Posted | None:
+    posted = post_set_based(
+        conn, ctx, batch, request_hashes=request_hashes, ahead=reads, savepoint=False, actors=actors
+    )
+    if posted is not None and coupons is not None:
+        members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
+        take_uses(conn, coupons.uses(posted.purchase_ids.tolist(), members), ctx.now())
     return posted
 
 

@@ -30,6 +30,7 @@ constraint inside a savepoint). The live routine then raises or replays exactly 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -43,6 +44,7 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.bootstrap import Context
 from loyalty.db import unnest
 from loyalty.db.ledger_writer import TransferColumns, write_transfers
+from loyalty.db.prepared import savepoint as prepared_savepoint
 from loyalty.db.rows import is_postgres, next_ids_for, update_rows, write_rows
 from loyalty.db.stored_time import stored_text, stored_texts
 from loyalty.domain.actors import Actor
@@ -186,24 +188,20 @@ def post_set_based(
     member, time = who.of_member_order, batch.occurred_us[who.by_member]
     if ((member[1:] == member[:-1]) & (time[1:] < time[:-1])).any():
         return None
-    guard = conn.begin_nested() if savepoint else None
     try:
         posting = _SetBasedPosting(
             conn, ctx, batch, amounts, stores, catalogue.tiers(conn), who, session, ahead
         )
-        posted = posting.post(request_hashes, actors)
+        with prepared_savepoint(conn) if savepoint else nullcontext():
+            return posting.post(request_hashes, actors)
     except IntegrityError:
         session.reset()
-        if guard is None:
+        if not savepoint:
             raise
-        guard.rollback()  # an order already exists: replay or mismatch, exactly as live
-        return None
+        return None  # an order already exists (rolled back to the savepoint): replay or mismatch, as live
     except BaseException:
         session.reset()
         raise
-    if guard is not None:
-        guard.commit()
-    return posted
 
 
 def _order_members(
