@@ -23,6 +23,7 @@ from loyalty.api.routers.earning_rules import LinePointsOut, line_views
 from loyalty.api.routers.purchases import CouponCode, CouponUseOut, LineIn, core_lines
 from loyalty.api.schemas import CurrencyCode, DbId, Money, aware, money
 from loyalty.api.security import Principal
+from loyalty.api.till_route import TillRoute
 from loyalty.bootstrap import Context
 from loyalty.config import get_settings
 from loyalty.domain.channels import DEFAULT_CHANNEL, Channel
@@ -34,7 +35,7 @@ from loyalty.services.offers.checkout import MAX_CODES
 
 _ = translator("api")
 
-router = APIRouter(tags=["checkout"])
+router = APIRouter(tags=["checkout"], route_class=TillRoute)  # the quote: the till's lean path
 
 Poster = Annotated[Principal, Depends(requires_at_till("purchases:write"))]
 

@@ -6,7 +6,7 @@ from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -31,6 +31,7 @@ from loyalty.api.schemas import (
     to_minor,
 )
 from loyalty.api.security import Principal
+from loyalty.api.till_route import TillRoute
 from loyalty.config import get_settings
 from loyalty.domain.channels import DEFAULT_CHANNEL, Channel, is_default_channel
 from loyalty.domain.errors import InvalidInput, NotFound, field_error
@@ -49,7 +50,7 @@ from loyalty.services.schemas import ReturnLineIn as CoreReturnLineIn
 if TYPE_CHECKING:
     from loyalty.bootstrap import Context
 
-router = APIRouter(tags=["purchases"])
+router = APIRouter(tags=["purchases"], route_class=TillRoute)  # POST /purchases: the till's lean path
 
 Poster = Annotated[Principal, Depends(requires("purchases:write"))]
 TillPoster = Annotated[Principal, Depends(requires_at_till("purchases:write"))]
@@ -323,7 +324,7 @@ def purchase_view(p: Any, currency: str) -> PurchaseOut:
 @router.post("/purchases", response_model=PurchaseOut, status_code=201, openapi_extra=TILL_SECURITY)
 async def post_purchase(
     body: PurchaseIn, caller: TillPoster, request: Request, idempotency_key: IdempotencyKey = None
-) -> Any:
+) -> Response:
     """Post a purchase from a store's POS and earn points for the member (none named: an anonymous sale)."""
     ctx: Context = request.app.state.ctx  # not a dependency: the till's hot path (`requires_at_till`)
     if body.phone is None and body.card_no is None and not body.coupon_codes:
@@ -336,7 +337,7 @@ async def post_purchase(
 
 async def _post_purchase(
     body: PurchaseIn, caller: Principal, ctx: Context, request: Request, idempotency_key: str | None
-) -> Any:
+) -> Response:
     caller.require_store(body.store_id)
     earliest, latest = intake.accepted_times(ctx)
     if not earliest <= body.occurred_at <= latest:  # says why (a read or two), or lets a retry replay
