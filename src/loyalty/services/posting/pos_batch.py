@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -196,31 +197,19 @@ def _post(
     """The set-based posting of the batch and its coupons' uses, if any, together: in one savepoint
     when asked (an order that exists already, or a use past a limit a racer reached first, rolls both
     back and the sales go alone), else raised to the caller, who rolls the transaction back."""
-    if not savepoint:
-        return _post_with_uses(conn, ctx, batch, coupons, request_hashes, reads, actors)
     try:
-        with prepared_savepoint(conn):
-            return _post_with_uses(conn, ctx, batch, coupons, request_hashes, reads, actors)
+        with prepared_savepoint(conn) if savepoint else nullcontext():
+            posted = post_set_based(
+                conn, ctx, batch, request_hashes=request_hashes, ahead=reads, savepoint=False, actors=actors
+            )
+            if posted is not None and coupons is not None:
+                members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
+                take_uses(conn, coupons.uses(posted.purchase_ids.tolist(), members), ctx.now())
+            return posted
     except IntegrityError:
+        if not savepoint:
+            raise
         return None
-
-
-def _post_with_uses(
-    conn: Connection,
-    ctx: Context,
-    batch: OrderBatch,
-    coupons: BatchCoupons | None,
-    request_hashes: list[str],
-    reads: ReadAhead | None,
-    actors: Sequence[Actor],
-) -> Posted | None:
-    posted = post_set_based(
-        conn, ctx, batch, request_hashes=request_hashes, ahead=reads, savepoint=False, actors=actors
-    )
-    if posted is not None and coupons is not None:
-        members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
-        take_uses(conn, coupons.uses(posted.purchase_ids.tolist(), members), ctx.now())
-    return posted
 
 
 def _batch(sales: Sequence[PurchaseIn]) -> OrderBatch | None:
