@@ -15,7 +15,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from loyalty.api.deps import TILL_SECURITY, requires_at_till
 from loyalty.api.ratelimit import Lookups
@@ -196,16 +195,13 @@ async def quote(body: QuoteIn, caller: Poster, request: Request) -> Response:
     The answer is serialized here, from the model `quote_view` built: returned as a model, FastAPI
     would check the model it was just given against `QuoteOut` once more, on every scan."""
     ctx: Context = request.app.state.ctx  # not a dependency: the till's hot path (`requires_at_till`)
+    # On the event loop, on either database: a quote reads the database once (one statement, one
+    # round trip), and under load handing it to a worker thread and back cost more than that round
+    # trip, in waits for the GIL (ADR 0007).
     if body.coupon_codes:
         async with Lookups.of(request, caller).guard_async():
-            return await _run(body, caller, ctx)
-    return await _run(body, caller, ctx)
-
-
-async def _run(body: QuoteIn, caller: Principal, ctx: Context) -> Response:
-    if ctx.engine.dialect.name == "sqlite":
-        return _quote(body, caller, ctx)
-    return await run_in_threadpool(_quote, body, caller, ctx)
+            return _quote(body, caller, ctx)
+    return _quote(body, caller, ctx)
 
 
 def _quote(body: QuoteIn, caller: Principal, ctx: Context) -> Response:
