@@ -31,16 +31,29 @@ def check_port(host: str, port: int) -> None:
     counts as free) and closes it again. Commands call it before any slow work, so a busy port is
     reported in one line up front instead of as uvicorn's bind error once everything else is done.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
+        bound_socket(host, port).close()
     except OSError as exc:  # socket.gaierror (unknown host name) is an OSError too
         reason = exc.strerror or str(exc)
         raise PortUnavailable(host, port, reason, in_use=exc.errno == errno.EADDRINUSE) from exc
     except OverflowError as exc:  # a port outside 0-65535
         raise PortUnavailable(host, port, str(exc), in_use=False) from exc
+
+
+def bound_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to host:port as uvicorn binds one (SO_REUSEADDR, so a port left in TIME_WAIT
+    by a stopped server counts as free); with `reuse_port`, other processes of the same user may bind
+    the port beside it (SO_REUSEPORT, `worker_processes`)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def app_from_env() -> FastAPI:
@@ -102,6 +115,12 @@ def run(
 
     check_port(host, port)
     proxies = get_settings().trusted_proxies if trusted_proxies is None else tuple(trusted_proxies)
+    if workers > 1 and balanced_sockets_supported():
+        options = {"log_level": log_level, "access_log": access_log}
+        status = WorkerProcesses(WorkerSpec(database_url, host, port, tuple(proxies), options), workers).run()
+        if status:
+            sys.exit(status)
+        return
     common = {
         "host": host,
         "port": port,
@@ -110,13 +129,6 @@ def run(
         "server_header": False,
         **proxy_options(proxies),
     }
-    if workers > 1 and balanced_sockets_supported():
-        options = {"log_level": log_level, "access_log": access_log}
-        spec = WorkerSpec(database_url, host, port, tuple(proxies), options)
-        status = WorkerProcesses(spec, workers).run()
-        if status:
-            sys.exit(status)
-        return
     if workers > 1:
         os.environ[_URL_ENV] = database_url
         uvicorn.run("loyalty.api.server:app_from_env", factory=True, workers=workers, **common)

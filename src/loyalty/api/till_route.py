@@ -45,7 +45,7 @@ class _Plan:
     body_name: str
     body_model: type[BaseModel]
     headers: tuple[_Header, ...]
-    dependencies: tuple[tuple[str, Callable[[Request], Any]], ...]
+    dependencies: tuple[tuple[str, Callable[..., Any], str], ...]  # (argument, dependency, its request)
     request_name: str | None
 
     @classmethod
@@ -87,11 +87,8 @@ class _Plan:
             )
             if sub.request_param_name is None or any(takes_more) or sub.name is None or sub.call is None:
                 return None  # a dependency that takes anything but the request
-            dependencies.append((sub.name, sub.call))
-        headers = tuple(
-            _Header(h.name, h.field_info.alias or h.name, _adapter(h.field_info))
-            for h in dependant.header_params
-        )
+            dependencies.append((sub.name, sub.call, sub.request_param_name))
+        headers = tuple(_Header(h.name, h.alias, _adapter(h.field_info)) for h in dependant.header_params)
         return cls(endpoint, body.name, model, headers, tuple(dependencies), dependant.request_param_name)
 
     async def arguments(self, request: Request) -> dict[str, Any] | None:
@@ -109,8 +106,8 @@ class _Plan:
             return None
         if self.request_name is not None:
             values[self.request_name] = request
-        for name, call in self.dependencies:
-            value = call(request)
+        for name, call, request_name in self.dependencies:
+            value = call(**{request_name: request})
             values[name] = await value if inspect.isawaitable(value) else value
         return values
 

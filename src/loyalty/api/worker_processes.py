@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG, STARTUP_FAILURE
 
+from loyalty.api.server import bound_socket
+
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
     from multiprocessing.synchronize import Event
@@ -47,12 +49,8 @@ def balanced_sockets_supported() -> bool:
 
 def own_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """A listening socket for one process that other processes of the same user may bind beside it."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = bound_socket(host, port, reuse_port=True)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((host, port))
         sock.listen(backlog)
     except BaseException:
         sock.close()
@@ -93,7 +91,7 @@ def serve_worker(spec: WorkerSpec, ready: Event) -> None:
     try:
         sock = own_socket(spec.host, spec.port)
     except OSError as exc:
-        logging.getLogger("uvicorn.error").error("cannot listen on %s:%s: %s", spec.host, spec.port, exc)
+        logger.error("cannot listen on %s:%s: %s", spec.host, spec.port, exc)
         sys.exit(STARTUP_FAILURE)
     app = create_app(context_from_url(spec.database_url))
     options = spec.uvicorn_options

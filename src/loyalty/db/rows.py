@@ -222,17 +222,16 @@ def _insert_sqlite(
 ) -> None:
     """SQLite: `rows` (each `width` values) and the `constants` beside each: bound with the rows when
     they fit one statement, else written into the statement's text once (see `write_rows`)."""
-    if not constants:
-        _insert_many(cur, head, "(" + ", ".join("?" * width) + ")", width, rows)
-        return
-    all_width = width + len(constants)
-    rows = list(rows)
-    if len(rows) <= _MAX_BOUND_PARAMETERS // all_width:
-        bound = [(*row, *constants) for row in rows]
-        _insert_many(cur, head, "(" + ", ".join("?" * all_width) + ")", all_width, bound)
+    bound_width = width + len(constants)
+    fit = _MAX_BOUND_PARAMETERS // bound_width
+    source = iter(rows)
+    first = list(islice(source, fit + 1))
+    if len(first) <= fit:
+        row = "(" + ", ".join("?" * bound_width) + ")"
+        _insert_many(cur, head, row, bound_width, [(*values, *constants) for values in first])
         return
     row = "(" + ", ".join(["?"] * width + [_literal(v) for v in constants]) + ")"
-    _insert_many(cur, head, row, width, rows)
+    _insert_many(cur, head, row, width, chain(first, source))
 
 
 def _insert_many(cur: Any, head: str, row: str, width: int, rows: Iterable[Sequence[Any]]) -> None:
