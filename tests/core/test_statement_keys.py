@@ -99,6 +99,71 @@ def test_history_must_name_an_existing_member_and_tiers(ctx: Context, programme:
         assert set(conn.execute(select(tier_history.c.member_id)).scalars()) == {m}
 
 
+def test_a_statement_of_many_rows_is_checked_whole_too(ctx: Context, programme: ProgrammeIds) -> None:
+    """Past `PROBED_ROWS` rows (a bulk job's statement) PostgreSQL finds a missing key another way
+    (one anti-join): the same refusal, and the same rows accepted."""
+    from loyalty.db.statement_keys import PROBED_ROWS
+
+    with ctx.engine.begin() as conn:
+        low, silver = _ladder(conn)[:2]
+        m = _bare_member(conn, 500_002, low)
+    many = [_row(m, low, silver)] * (PROBED_ROWS + 1)
+    for bad, constraint in (
+        ({"member_id": MISSING}, "fk_tier_history_member_id_members"),
+        ({"to_tier_id": MISSING}, "fk_tier_history_to_tier_id_tiers"),
+    ):
+        _refused(ctx.engine, insert(tier_history).values([*many[1:], {**many[0], **bad}]), constraint)
+    assert _history_count(ctx.engine) == 0
+    with ctx.engine.begin() as conn:
+        conn.execute(insert(tier_history).values(many))
+    assert _history_count(ctx.engine) == PROBED_ROWS + 1
+
+
+def test_a_few_rows_keys_are_looked_up_by_index(ctx: Context, programme: ProgrammeIds) -> None:
+    """A POS batch's earning entries (many rows naming a few purchases) are checked by looking each
+    purchase up once in its index, never by reading the purchases through: not with a plan the
+    session made while the table held one purchase (when a scan was the cheaper plan), nor where the
+    planner would join by other means than nested loops, as it does where it misjudges the table's
+    size (PostgreSQL counts the current transaction's reads in `pg_stat_xact_user_tables`)."""
+    from loyalty.db.core_tables import purchases
+
+    purchase_id, rule_id = _entry_world(ctx, programme)
+    if ctx.engine.dialect.name != "postgresql":
+        return  # SQLite checks each row's key natively, by the primary key
+
+    def entries(lines: range) -> Any:
+        rows = [{"purchase_id": purchase_id, "line_no": n, "rule_id": rule_id, "points": 1} for n in lines]
+        return insert(purchase_line_rules).values(rows)
+
+    reads = text(
+        "SELECT seq_tup_read, coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables "
+        "WHERE relname = 'purchases'"
+    )
+    with ctx.engine.connect() as session:
+        with session.begin():  # the checks planned while the purchases are one, and known to be
+            session.execute(text("ANALYZE purchases"))
+            session.execute(entries(range(2, 4)))
+            session.rollback()
+        copied = [c.name for c in purchases.columns if c.name not in ("id", "order_id")]
+        with ctx.engine.begin() as conn:  # 500 more purchases: copies of the sale under other order ids
+            conn.execute(
+                text(
+                    f"INSERT INTO purchases ({', '.join(copied)}, order_id) "
+                    f"SELECT {', '.join(copied)}, 'COPY-' || g FROM purchases, generate_series(1, 500) g "
+                    "WHERE id = :id"
+                ),
+                {"id": purchase_id},
+            )
+        with session.begin():
+            session.execute(text("SET LOCAL enable_nestloop = off"))
+            scanned, fetched = session.execute(reads).one()
+            session.execute(entries(range(2, 122)))
+            scanned_after, fetched_after = session.execute(reads).one()
+            session.rollback()
+    assert scanned_after == scanned  # no purchase read by a scan
+    assert fetched_after - fetched <= 1  # the one purchase, looked up once
+
+
 def test_a_member_must_hold_an_existing_tier(ctx: Context, programme: ProgrammeIds) -> None:
     with ctx.engine.begin() as conn:
         low = _ladder(conn)[0]
