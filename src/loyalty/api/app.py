@@ -28,6 +28,7 @@ from loyalty.api.routers import health
 from loyalty.bootstrap import Context
 from loyalty.services.catalogue_watch import CatalogueWatch
 from loyalty.services.posting.strategy import strategy_for
+from loyalty.services.table_statistics import StatisticsWatch
 
 API_PREFIX = "/api/v1"
 
@@ -113,8 +114,10 @@ def api_threads(dialect: str) -> int:
 @asynccontextmanager
 async def _serving_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Prepare the process for serving: size the thread pool that runs synchronous endpoints (see
-    `api_threads`), keep its catalogue in step with changes other processes make (`CatalogueWatch`)
-    and keep the start-up heap out of the garbage collector's way (`_freeze_startup_heap`).
+    `api_threads`), keep its catalogue in step with changes other processes make (`CatalogueWatch`),
+    keep the planner's statistics of the tables sales grow fresh while they are young
+    (`StatisticsWatch`) and keep the start-up heap out of the garbage collector's way
+    (`_freeze_startup_heap`).
 
     AnyIO's default of 40 threads lets 40 requests contend for the GIL and SQLite's write lock at
     once, and the lock is not handed over in arrival order; a request waiting for a thread instead
@@ -124,10 +127,13 @@ async def _serving_lifespan(app: FastAPI) -> AsyncIterator[None]:
     limiter.total_tokens = api_threads(app.state.ctx.engine.dialect.name)
     watch = CatalogueWatch(app.state.ctx)
     watch.start()
+    statistics = StatisticsWatch(app.state.ctx)
+    statistics.start()
     _freeze_startup_heap()
     try:
         yield
     finally:
+        statistics.stop()
         watch.stop()
 
 
