@@ -40,11 +40,15 @@ def conn() -> Iterator[Connection]:
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.lists(st.one_of(st.none(), _TEXT), max_size=12),
+    st.lists(_TEXT, max_size=12),
     st.lists(st.integers(-(2**63), 2**63 - 1), max_size=12),
 )
-def test_arrays_read_back_as_sent(conn: Connection, texts: list[str | None], ints: list[int]) -> None:
-    rows = send(conn, "SELECT %s::text[], %s::bigint[]", [texts, ints])()
-    assert rows == [(texts, ints)]
+def test_arrays_read_back_as_sent(
+    conn: Connection, texts: list[str | None], strings: list[str], ints: list[int]
+) -> None:
+    """Mixed columns and the two joined in one step (strings alone, ints alone) alike."""
+    rows = send(conn, "SELECT %s::text[], %s::text[], %s::bigint[]", [texts, strings, ints])()
+    assert rows == [(texts, strings, ints)]
     assert array_literal([]) == "{}"
 
 

@@ -16,9 +16,11 @@ inspects every element to choose a type), and the server parses it straight into
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
+import psycopg
+from psycopg import RawCursor
 from sqlalchemy import Connection
 
 from loyalty.db.prepared import driver_error, send_sql
@@ -26,7 +28,14 @@ from loyalty.db.prepared import driver_error, send_sql
 
 def array_literal(values: Sequence[Any]) -> str:
     """PostgreSQL's text form of a one-dimensional array of ints, strings (or other values written as
-    their `str`) and None."""
+    their `str`) and None.
+
+    A column of strings with nothing to escape (most of a POS batch's text: SKUs, times, codes) is
+    joined in one step; anything else element by element."""
+    if values and type(values[0]) is str and set(map(type, values)) == {str}:
+        plain = ",".join(values)
+        if '"' not in plain and "\\" not in plain:
+            return '{"' + '","'.join(values) + '"}'
     return "{" + ",".join([_element(value) for value in values]) + "}"
 
 
@@ -111,10 +120,11 @@ class Writes:
         """Run what was gathered on `conn`'s driver (inside a pipeline: sent without waiting)."""
         if not self._parts:
             return
-        *first, last = self._parts
-        head = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(first))
-        sql = f"WITH {head} {last}" if first else last
-        cursor = conn.connection.cursor()
+        sql = _statement(tuple(self._parts))
+        # Its text, with numbered placeholders, goes to the server as it is: the driver would parse a
+        # statement this long afresh every time to number them (it keeps only short ones parsed).
+        driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
+        cursor = RawCursor(driver)
         try:
             cursor.execute(sql, self._arrays)
         except conn.dialect.loaded_dbapi.Error as exc:
@@ -122,6 +132,19 @@ class Writes:
         finally:
             cursor.close()
         self._parts, self._arrays = [], []
+
+
+@lru_cache(maxsize=256)
+def _statement(parts: tuple[str, ...]) -> str:
+    """The one statement of `Writes`' parts, its placeholders numbered ($1, $2, …) as the server takes
+    them: a data-modifying `WITH` query for each part but the last."""
+    *first, last = parts
+    head = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(first))
+    pieces = (f"WITH {head} {last}" if first else last).split("%s")
+    numbered = [pieces[0]]
+    for n, piece in enumerate(pieces[1:], start=1):
+        numbered += [f"${n}", piece]
+    return "".join(numbered)
 
 
 def insert(conn: Connection, table: str, columns: dict[str, Sequence[Any]]) -> None:

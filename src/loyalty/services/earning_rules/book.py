@@ -14,7 +14,7 @@ dropped by `Context.invalidate` on every change here).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,12 +54,18 @@ class RuleBook:
     """Every version of every rule, compiled for the engine; `for_programmes` picks a sale's."""
 
     rules: tuple[Rule, ...]
+    #: `for_programmes`' answers, kept: every sale and quote asks (the book is replaced on a change)
+    _picked: dict[frozenset[int], tuple[Rule, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.rules)
 
     def for_programmes(self, programme_ids: set[int]) -> tuple[Rule, ...]:
-        return tuple(r for r in self.rules if r.programme_id in programme_ids)
+        key = frozenset(programme_ids)
+        picked = self._picked.get(key)
+        if picked is None:
+            picked = self._picked[key] = tuple(r for r in self.rules if r.programme_id in key)
+        return picked
 
 
 def _version(row: Any) -> RuleVersion:

@@ -129,13 +129,13 @@ class OrderBatch:
             return False
         if (amounts < 0).any():
             return False
-        if pc.any(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(self.order_id)), 0)).as_py():
+        if self.order_id.null_count or self.sku.null_count:
             return False
-        if self.staff is not None and not all(
+        if pc.min(pc.utf8_length(pc.utf8_trim_whitespace(self.order_id))).as_py() == 0:
+            return False
+        return self.staff is None or all(
             code is None or is_staff_code(code) for code in pc.unique(self.staff).to_pylist()
-        ):
-            return False
-        return not (pc.any(pc.is_null(self.order_id)).as_py() or pc.any(pc.is_null(self.sku)).as_py())
+        )
 
     def items(self) -> list[PurchaseIn]:
         """The same orders as the live path's input (for the fallback and for tests)."""

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -278,10 +279,16 @@ def _excluded_lines(batch: OrderBatch, programmes: list[Programme], programme_of
     excluded = np.zeros(len(batch.quantity), dtype=bool)
     for index, programme in enumerate(programmes):
         if programme.excluded_categories:
-            categories = pa.array(sorted(programme.excluded_categories), pa.string())
+            categories = _value_set(programme.excluded_categories)
             hit = pc.fill_null(pc.is_in(batch.category, value_set=categories), False)
             excluded |= hit.to_numpy(zero_copy_only=False) & (programme_of_line == index)
     return excluded
+
+
+@lru_cache(maxsize=64)
+def _value_set(names: frozenset[str]) -> pa.Array:
+    """`names` as the Arrow array `pc.is_in` looks them up in (a programme's, built once)."""
+    return pa.array(sorted(names), pa.string())
 
 
 @dataclass(frozen=True)
