@@ -84,9 +84,11 @@ def _api_figures(out: str) -> Figures:
         )
         found[f"{name} req/s"] = (float(run["throughput"]), True)
         found[f"{name} p99 ms"] = (float(run["p99_ms"]), False)
-        cpu = run.get("cpu_ms_per_purchase", {}).get("server")
-        if cpu is not None:
-            found[f"{name} server CPU ms/purchase"] = (float(cpu), False)
+        cpu = run.get("cpu_ms_per_purchase", {})
+        if cpu.get("server") is not None:
+            found[f"{name} server CPU ms/purchase"] = (float(cpu["server"]), False)
+        if cpu.get("database"):  # PostgreSQL's processes (SQLite runs inside the server)
+            found[f"{name} database CPU ms/purchase"] = (float(cpu["database"]), False)
         if run.get("quotes"):
             found[f"{name} quote p99 ms"] = (float(run["quote_p99_ms"]), False)
     return found
