@@ -13,7 +13,6 @@ statement a second, and the reading after a change.
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,6 +20,7 @@ from loyalty.bootstrap import Context
 from loyalty.db.catalogue_revision import read_revision
 from loyalty.services.catalogue import read_afresh
 from loyalty.services.common import read
+from loyalty.services.repeated_check import RepeatedCheck
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +28,16 @@ log = logging.getLogger(__name__)
 _UNKNOWN = -1
 
 
-class CatalogueWatch:
+class CatalogueWatch(RepeatedCheck):
     """Reads `ctx`'s catalogue afresh whenever the database's catalogue revision moves; see the module."""
 
+    name = "loyalty-catalogue-watch"
+    failure = "could not read the catalogue's revision"
+
     def __init__(self, ctx: Context, every_s: float | None = None) -> None:
+        super().__init__(ctx.settings.catalogue_check_seconds if every_s is None else every_s)
         self.ctx = ctx
-        self.every_s = ctx.settings.catalogue_check_seconds if every_s is None else every_s
         self._seen: int | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def check(self) -> bool:
         """Read the revision once; when it moved since the last look, replace the process's catalogue
@@ -59,23 +60,6 @@ class CatalogueWatch:
         try:
             self.check()
         except SQLAlchemyError as exc:
-            log.warning("could not read the catalogue's revision: %s", exc)
+            log.warning("%s: %s", self.failure, exc)
             self._seen = _UNKNOWN
-        if self.every_s <= 0:
-            return
-        self._thread = threading.Thread(target=self._run, name="loyalty-catalogue-watch", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """End the thread (it finishes the look it is in)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            try:
-                self.check()
-            except SQLAlchemyError as exc:  # the database away for a moment: look again next time
-                log.warning("could not read the catalogue's revision: %s", exc)
+        self.repeat()

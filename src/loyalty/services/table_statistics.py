@@ -16,12 +16,11 @@ costs one small read every few seconds; of several server processes, one analyze
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import Connection, bindparam, text
-from sqlalchemy.exc import SQLAlchemyError
 
 from loyalty.bootstrap import Context
+from loyalty.services.repeated_check import RepeatedCheck
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +64,15 @@ def analyze_grown(conn: Connection) -> list[str]:
     return grown
 
 
-class StatisticsWatch:
+class StatisticsWatch(RepeatedCheck):
     """Runs `analyze_grown` every `every_s` seconds in a daemon thread; see the module."""
 
+    name = "loyalty-statistics-watch"
+    failure = "could not refresh the tables' statistics"
+
     def __init__(self, ctx: Context, every_s: float = EVERY_S) -> None:
+        super().__init__(every_s)
         self.ctx = ctx
-        self.every_s = every_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def check(self) -> list[str]:
         """Look once (and analyze what grew): the tables analyzed."""
@@ -84,21 +84,5 @@ class StatisticsWatch:
 
     def start(self) -> None:
         """Look every `every_s` seconds from now on (PostgreSQL only)."""
-        if self.ctx.engine.dialect.name != "postgresql" or self.every_s <= 0:
-            return
-        self._thread = threading.Thread(target=self._run, name="loyalty-statistics-watch", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """End the thread (it finishes the look it is in)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            try:
-                self.check()
-            except SQLAlchemyError as exc:  # the database away for a moment: look again next time
-                log.warning("could not refresh the tables' statistics: %s", exc)
+        if self.ctx.engine.dialect.name == "postgresql":
+            self.repeat()

@@ -18,28 +18,20 @@ from __future__ import annotations
 
 from alembic import op
 
-from loyalty.db.statement_keys import StatementKey, writer_functions_sql
+from loyalty.db.statement_keys import STATEMENT_KEYS, writer_functions_sql
 
 revision = "core_0034"
 down_revision = "core_0033"
 branch_labels = None
 depends_on = None
 
-# Every key moved to statements so far (`core_0010`, `core_0031`); a later key needs a revision of its own.
-_KEYS = (
-    StatementKey("members", "tier_id", "tiers"),
-    StatementKey("tier_history", "member_id", "members"),
-    StatementKey("tier_history", "from_tier_id", "tiers"),
-    StatementKey("tier_history", "to_tier_id", "tiers"),
-    StatementKey("purchase_line_rules", "purchase_id", "purchases"),
-    StatementKey("purchase_line_rules", "rule_id", "earning_rules"),
-)
-
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for ddl in writer_functions_sql(_KEYS):
+    # The keys moved so far (core_0010, core_0031). A key moved later gets its check function from its
+    # own revision; made here first, before its table's triggers exist, it is merely replaced there.
+    for ddl in writer_functions_sql(STATEMENT_KEYS):
         op.execute(ddl)
 
 
