@@ -12,11 +12,12 @@ from sqlalchemy import text
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import purchases
+from loyalty.db.table_statistics import MIN_CHANGES, analyze_grown
 from loyalty.services import members
 from loyalty.services import purchases as purchase_service
 from loyalty.services.schemas import MemberIn, PurchaseIn, PurchaseLineIn
 from loyalty.services.seed import ProgrammeIds
-from loyalty.services.table_statistics import MIN_CHANGES, StatisticsWatch, analyze_grown
+from loyalty.services.table_statistics import StatisticsWatch
 
 from .conftest import T0
 

@@ -13,9 +13,11 @@ entry locked both, and every concurrent sale the same rule rows (ADR 0007).
 For the keys listed in `STATEMENT_KEYS` the same rule holds, enforced in two halves:
 
 * **Writing side.** An AFTER INSERT and an AFTER UPDATE statement trigger read the statement's new
-  rows (a transition table) and look for a row whose reference is missing, one anti-join per key. A
-  missing one fails the statement with SQLSTATE 23503 (`foreign_key_violation`), the constraint's
-  name and PostgreSQL's own wording, so callers see an `IntegrityError` as before.
+  rows (a transition table) and look for a row whose reference is missing: each distinct key looked
+  up in the referenced table's primary key for a statement of up to `PROBED_ROWS` rows (a POS
+  batch's), one anti-join per key for a larger one (a bulk job's). A missing one fails the statement
+  with SQLSTATE 23503 (`foreign_key_violation`), the constraint's name and PostgreSQL's own wording,
+  so callers see an `IntegrityError` as before.
 * **Referenced side.** An AFTER DELETE OR UPDATE OF <key> row trigger on the referenced table
   refuses to remove a row that is still referenced. Before it looks, it takes a SHARE lock on the
   referencing table: it waits for every transaction writing that table to finish and sees their

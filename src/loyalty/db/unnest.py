@@ -20,7 +20,6 @@ from functools import cache, lru_cache
 from typing import Any
 
 import psycopg
-from psycopg import RawCursor
 from sqlalchemy import Connection
 
 from loyalty.db.prepared import driver_error, send_sql
@@ -124,7 +123,7 @@ class Writes:
         # Its text, with numbered placeholders, goes to the server as it is: the driver would parse a
         # statement this long afresh every time to number them (it keeps only short ones parsed).
         driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
-        cursor = RawCursor(driver)
+        cursor = psycopg.RawCursor(driver)
         try:
             cursor.execute(sql, self._arrays)
         except conn.dialect.loaded_dbapi.Error as exc:
