@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]' || echo "pyfim did not build here: bench/mining.py runs without that baseline"
 	$(BIN)/python bench/ledger.py $(BENCH_ARGS)
 	$(BIN)/python bench/api.py $(BENCH_ARGS)
+	$(BIN)/python bench/pos_batches.py $(BENCH_ARGS)
 	$(BIN)/python bench/import.py $(BENCH_ARGS)
 	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
 	$(BIN)/python bench/mining.py $(BENCH_ARGS)

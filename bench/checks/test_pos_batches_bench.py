@@ -1,0 +1,26 @@
+"""The shared-transaction benchmark runs end to end at a tiny size, on both backends."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import RunBench
+
+
+@pytest.mark.slow
+def test_bench_small_measures_each_size_on_both_backends(run_bench: RunBench) -> None:
+    out = run_bench("pos_batches.py", "--small", "--json", timeout=180)
+    assert "whatever its size" in out.stdout  # the fitted fixed and per-sale parts are printed
+    results = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(results) == {"sqlite", "postgresql"}
+    for backend, sizes in results.items():
+        assert [r["size"] for r in sizes] == [1, 5]
+        assert all(r["transactions"] > 0 and r["python_ms"] > 0 and r["wall_ms"] > 0 for r in sizes), backend
+    if sys.platform == "linux":  # PostgreSQL's processes' CPU is read from /proc
+        assert all(r["database_ms"] > 0 for r in results["postgresql"])
+    assert all(r["database_ms"] == 0 for r in results["sqlite"])

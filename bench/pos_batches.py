@@ -1,0 +1,188 @@
+"""Benchmark: what one shared POS transaction costs by its number of sales, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/pos_batches.py                  # sizes 1, 2, 5, 10, 20; both backends
+    .venv/bin/python bench/pos_batches.py --small          # a few seconds, for the smoke test
+
+The server posts the sales that arrive together in one transaction (`services.posting`: the group
+commit on SQLite, set-based batches on PostgreSQL). How many arrive together depends on the load, so
+what a sale costs depends on what a transaction costs at each size. For each backend this seeds the
+programme (`--programme realistic`: the 24 earning rules and the 满300减30 coupon on one sale in five
+of `bench/api.py`), then writes transactions of each size exactly as the server's writer thread
+does (the process's posting strategy, its `_write`), and prints per transaction and per sale the
+CPU of this thread (the server's Python) and, on PostgreSQL, of the database's processes. A line
+fitted through those figures splits a transaction's cost into what it costs whatever its size (the
+fixed part) and what each sale adds: the fixed part is what a small batch, and a sale alone, pays.
+No HTTP and no other thread take part, so the figures vary less than `bench/api.py`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+import machine
+from api import _pg_database, _postgres_cpu_s, _seed, purchase_body
+
+DEFAULT_SIZES = (1, 2, 5, 10, 20)
+
+
+@dataclass(frozen=True)
+class SizeResult:
+    """The cost of transactions of `size` sales: CPU milliseconds per transaction."""
+
+    size: int
+    transactions: int
+    python_ms: float
+    database_ms: float
+    wall_ms: float
+
+
+def _requests(store: int, members: list[int], codes: list[str], n: int, rng: random.Random) -> list[Any]:
+    """`n` sales as the POS route hands them to the posting strategy, a coupon on one in five while
+    codes last, each with an Idempotency-Key."""
+    from loyalty.api.idempotency import request_hash
+    from loyalty.api.routers.purchases import PurchaseIn, purchase_input, purchase_view
+    from loyalty.domain.actors import Actor
+    from loyalty.services.posting.sale_request import SaleKey, SaleRequest, attributed
+
+    actor = Actor(kind="api_key", id="bench", role="pos", store_ids=frozenset({store}))
+    out = []
+    for i in range(n):
+        order = secrets.token_hex(8)
+        body = purchase_body(store, rng.choice(members), order, datetime.now(UTC).isoformat())
+        if i % 5 == 0 and codes:
+            body["coupon_codes"] = [codes.pop()]
+        sale = PurchaseIn.model_validate(body)
+        out.append(
+            SaleRequest(
+                attributed(purchase_input(sale), actor),
+                actor,
+                lambda result, cur=sale.currency: purchase_view(result, cur).model_dump(mode="json"),
+                SaleKey("bench", order, request_hash("POST /purchases", sale)),
+            )
+        )
+    return out
+
+
+def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeResult]:
+    from loyalty.bootstrap import Context
+    from loyalty.services.posting.group_commit import GroupCommit, _Sale
+    from loyalty.services.posting.shared_transactions import SharedTransactions
+    from loyalty.services.posting.strategy import strategy_for
+
+    total_sales = sum(args.sales_per_size for _ in args.sizes) + 20 * sum(args.sizes)
+    n_codes = total_sales // 5 + 1 if args.programme == "realistic" else 0
+    store, _key, members, codes = _seed(url, args.members, args.programme, n_codes)
+    ctx = Context.from_url(url)
+    posting = strategy_for(ctx)
+    if not isinstance(posting, SharedTransactions):
+        raise SystemExit("batching is off (LOYALTY_API_GROUP_COMMIT): nothing to measure")
+    rng = random.Random(7)
+    pg = name == "postgresql"
+
+    def jobs_of(requests: list[Any]) -> list[Any]:
+        """The jobs the strategy queues for `requests` (SQLite's group commit wraps each sale)."""
+        if isinstance(posting, GroupCommit):
+            return [_Sale(posting, request) for request in requests]
+        return requests
+
+    results = []
+    try:
+        for size in args.sizes:
+            rounds = max(3, args.sales_per_size // size)
+            for _ in range(20):  # warm: prepared statements, the catalogue, the rule book
+                posting._write(jobs_of(_requests(store, members, codes, size, rng)))
+            batches = [jobs_of(_requests(store, members, codes, size, rng)) for _ in range(rounds)]
+            python_s = wall_s = 0.0
+            db_before = _postgres_cpu_s() if pg else 0.0
+            for jobs in batches:
+                cpu, wall = time.thread_time(), time.perf_counter()
+                outcomes = posting._write(jobs)
+                python_s += time.thread_time() - cpu
+                wall_s += time.perf_counter() - wall
+                failed = [value for ok, value in outcomes if not ok or value is None]
+                if failed:
+                    raise SystemExit(f"{name}: a sale was not posted in its batch: {failed[0]!r}")
+            db_s = _postgres_cpu_s() - db_before if pg else 0.0
+            per_txn = [1000 * seconds / rounds for seconds in (python_s, db_s, wall_s)]
+            results.append(SizeResult(size, rounds, *per_txn))
+    finally:
+        ctx.engine.dispose()
+    return results
+
+
+def fixed_and_marginal(results: list[SizeResult], field: str) -> tuple[float, float]:
+    """A least-squares line through (size, ms per transaction): (ms whatever the size, ms per sale)."""
+    sizes = np.array([r.size for r in results], dtype=float)
+    costs = np.array([getattr(r, field) for r in results], dtype=float)
+    if len(set(sizes.tolist())) < 2:
+        return float(costs.mean()), float("nan")
+    marginal, fixed = np.polyfit(sizes, costs, 1)
+    return float(fixed), float(marginal)
+
+
+def report(name: str, programme: str, results: list[SizeResult]) -> None:
+    pg = name == "postgresql"
+    print(f"\n{name}, {programme} programme: CPU per shared transaction of N sales")
+    head = f"{'N':>4}{'txns':>7}{'Python ms':>11}{'per sale':>10}"
+    if pg:
+        head += f"{'PostgreSQL ms':>15}{'per sale':>10}"
+    print(head + f"{'wall ms':>10}{'sales/s':>9}")
+    for r in results:
+        line = f"{r.size:>4}{r.transactions:>7}{r.python_ms:>11.2f}{r.python_ms / r.size:>10.3f}"
+        if pg:
+            line += f"{r.database_ms:>15.2f}{r.database_ms / r.size:>10.3f}"
+        print(line + f"{r.wall_ms:>10.2f}{1000 * r.size / r.wall_ms:>9.0f}")
+    parts = [("Python", "python_ms")] + ([("PostgreSQL", "database_ms")] if pg else [])
+    for label, field in parts:
+        fixed, marginal = fixed_and_marginal(results, field)
+        print(f"  {label}: {fixed:.2f} ms per transaction whatever its size, + {marginal:.3f} ms per sale")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--programme", choices=["base", "realistic"], default="realistic")
+    ap.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="sales per transaction")
+    ap.add_argument("--sales-per-size", type=int, default=2000, help="sales written at each size")
+    ap.add_argument("--members", type=int, default=500)
+    ap.add_argument("--small", action="store_true", help="a few seconds: sizes 1 and 5, 20 sales each")
+    ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    args = ap.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.small:
+        args.sizes, args.sales_per_size, args.members = [1, 5], 20, 50
+    print(machine.note(when="before"))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
+        if name == "sqlite":
+            import tempfile
+            from pathlib import Path
+
+            with tempfile.TemporaryDirectory() as tmp:
+                results = bench_backend(name, f"sqlite:///{Path(tmp) / 'bench.db'}", args)
+        elif name == "postgresql":
+            url, drop = _pg_database()
+            try:
+                results = bench_backend(name, url, args)
+            finally:
+                drop()
+        else:
+            raise SystemExit(f"unknown backend {name!r}")
+        report(name, args.programme, results)
+        out[name] = [r.__dict__ for r in results]
+    print(machine.note(when="after"))
+    if args.json:
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
