@@ -3,6 +3,7 @@
     .venv/bin/python bench/compare.py --baseline-ref HEAD ledger.py --small
     .venv/bin/python bench/compare.py --baseline-ref HEAD --rounds 3 api.py --small
     .venv/bin/python bench/compare.py --baseline-ref main import.py --lines 1000000
+    .venv/bin/python bench/compare.py --baseline-ref main --same-script pos_batches.py --backends postgresql
     .venv/bin/python bench/compare.py --baseline-ref 4393fbd --this-args="--programme base --quoters 0" api.py
     .venv/bin/python bench/compare.py --baseline-ref 4393fbd --same-script api.py --programme base --quoters 0
 
@@ -96,10 +97,28 @@ def _api_figures(out: str) -> Figures:
     return found
 
 
+def _pos_batches_figures(out: str) -> Figures:
+    found: Figures = {}
+    last = [line for line in out.splitlines() if line.startswith('{"')]
+    if not last:
+        return found
+    for backend, result in json.loads(last[-1]).items():
+        parts = [("Python", "python")] + ([("PostgreSQL", "database")] if backend == "postgresql" else [])
+        for row in result["sizes"]:
+            for label, field in parts:
+                found[f"{backend} {row['size']} a txn, {label} ms"] = (float(row[f"{field}_ms"]), False)
+        for label, field in parts:
+            fixed, per_sale = result["fit"][field]
+            found[f"{backend} {label} ms a txn, fixed"] = (float(fixed), False)
+            found[f"{backend} {label} ms a txn, per sale"] = (float(per_sale), False)
+    return found
+
+
 PARSERS: dict[str, Callable[[str], Figures]] = {
     "import.py": _import_figures,
     "ledger.py": _ledger_figures,
     "api.py": _api_figures,
+    "pos_batches.py": _pos_batches_figures,
 }
 
 

@@ -12,7 +12,8 @@ does (the process's posting strategy, its `_write`), and prints per transaction 
 CPU of this thread (the server's Python) and, on PostgreSQL, of the database's processes. A line
 fitted through those figures splits a transaction's cost into what it costs whatever its size (the
 fixed part) and what each sale adds: the fixed part is what a small batch, and a sale alone, pays.
-No HTTP and no other thread take part, so the figures vary less than `bench/api.py`'s.
+No HTTP and no other thread take part, so the figures vary less than `bench/api.py`'s. The figures
+also go to stderr as JSON (`bench/compare.py --same-script pos_batches.py` compares two trees).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import json
 import random
 import secrets
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -155,13 +157,12 @@ def main() -> None:
     ap.add_argument("--sales-per-size", type=int, default=2000, help="sales written at each size")
     ap.add_argument("--members", type=int, default=500)
     ap.add_argument("--small", action="store_true", help="a few seconds: sizes 1 and 5, 20 sales each")
-    ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = ap.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.small:
         args.sizes, args.sales_per_size, args.members = [1, 5], 20, 50
     print(machine.note(when="before"))
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if name == "sqlite":
             import tempfile
@@ -178,10 +179,10 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown backend {name!r}")
         report(name, args.programme, results)
-        out[name] = [r.__dict__ for r in results]
+        fits = {field: fixed_and_marginal(results, f"{field}_ms") for field in ("python", "database")}
+        out[name] = {"programme": args.programme, "sizes": [r.__dict__ for r in results], "fit": fits}
     print(machine.note(when="after"))
-    if args.json:
-        print(json.dumps(out))
+    print(json.dumps(out), file=sys.stderr)  # for bench/compare.py and the bench check
 
 
 if __name__ == "__main__":

@@ -14,13 +14,16 @@ if TYPE_CHECKING:
 
 @pytest.mark.slow
 def test_bench_small_measures_each_size_on_both_backends(run_bench: RunBench) -> None:
-    out = run_bench("pos_batches.py", "--small", "--json", timeout=180)
+    out = run_bench("pos_batches.py", "--small", timeout=180)
     assert "whatever its size" in out.stdout  # the fitted fixed and per-sale parts are printed
-    results = json.loads(out.stdout.strip().splitlines()[-1])
+    results = json.loads(out.stderr.strip().splitlines()[-1])
     assert set(results) == {"sqlite", "postgresql"}
-    for backend, sizes in results.items():
+    for backend, result in results.items():
+        sizes = result["sizes"]
         assert [r["size"] for r in sizes] == [1, 5]
         assert all(r["transactions"] > 0 and r["python_ms"] > 0 and r["wall_ms"] > 0 for r in sizes), backend
+        fixed, per_sale = result["fit"]["python"]
+        assert fixed + 5 * per_sale == pytest.approx(sizes[1]["python_ms"])  # a line through two sizes
     if sys.platform == "linux":  # PostgreSQL's processes' CPU is read from /proc
-        assert all(r["database_ms"] > 0 for r in results["postgresql"])
-    assert all(r["database_ms"] == 0 for r in results["sqlite"])
+        assert all(r["database_ms"] > 0 for r in results["postgresql"]["sizes"])
+    assert all(r["database_ms"] == 0 for r in results["sqlite"]["sizes"])
