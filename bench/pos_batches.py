@@ -12,7 +12,9 @@ does (the process's posting strategy, its `_write`), and prints per transaction 
 CPU of this thread (the server's Python) and, on PostgreSQL, of the database's processes. A line
 fitted through those figures splits a transaction's cost into what it costs whatever its size (the
 fixed part) and what each sale adds: the fixed part is what a small batch, and a sale alone, pays.
-No HTTP and no other thread take part, so the figures vary less than `bench/api.py`'s. The figures
+No HTTP and no other thread take part, so the figures vary less than `bench/api.py`'s. `--history`
+gives every member that many earlier sales first, in the tier window (whose spend each sale reads),
+and then has the grown tables analyzed as a server's statistics watch would. The figures
 also go to stderr as JSON (`bench/compare.py --same-script pos_batches.py` compares two trees).
 """
 
@@ -25,7 +27,7 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -47,9 +49,16 @@ class SizeResult:
     wall_ms: float
 
 
-def _requests(store: int, members: list[int], codes: list[str], n: int, rng: random.Random) -> list[Any]:
+def _requests(
+    store: int,
+    members: list[int],
+    codes: list[str],
+    n: int,
+    rng: random.Random,
+    at: datetime | None = None,
+) -> list[Any]:
     """`n` sales as the POS route hands them to the posting strategy, a coupon on one in five while
-    codes last, each with an Idempotency-Key."""
+    codes last, each with an Idempotency-Key; made now, or at `at`."""
     from loyalty.api.idempotency import request_hash
     from loyalty.api.routers.purchases import PurchaseIn, purchase_input, purchase_view
     from loyalty.domain.actors import Actor
@@ -59,7 +68,7 @@ def _requests(store: int, members: list[int], codes: list[str], n: int, rng: ran
     out = []
     for i in range(n):
         order = secrets.token_hex(8)
-        body = purchase_body(store, rng.choice(members), order, datetime.now(UTC).isoformat())
+        body = purchase_body(store, rng.choice(members), order, (at or datetime.now(UTC)).isoformat())
         if i % 5 == 0 and codes:
             body["coupon_codes"] = [codes.pop()]
         sale = PurchaseIn.model_validate(body)
@@ -98,6 +107,13 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
 
     results = []
     try:
+        if args.history:
+            _give_history(posting, jobs_of, store, members, args.history, rng)
+            if pg:  # as a server process's statistics watch would within seconds
+                from loyalty.services.table_statistics import StatisticsWatch
+
+                time.sleep(1.5)  # the backends report their counts within a second
+                StatisticsWatch(ctx).check()
         for size in args.sizes:
             rounds = max(3, args.sales_per_size // size)
             for _ in range(20):  # warm: prepared statements, the catalogue, the rule book
@@ -121,6 +137,18 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
     return results
 
 
+def _give_history(
+    posting: Any, jobs_of: Any, store: int, members: list[int], per_member: int, rng: random.Random
+) -> None:
+    """About `per_member` earlier sales for each member, spread over the last 25 days (inside the
+    tier window, and within how far back the live path takes a sale), in transactions of 64."""
+    total = per_member * len(members)
+    now = datetime.now(UTC)
+    for start in range(0, total, 64):
+        at = now - timedelta(days=25 * (1 - start / total))
+        posting._write(jobs_of(_requests(store, members, [], min(64, total - start), rng, at)))
+
+
 def fixed_and_marginal(results: list[SizeResult], field: str) -> tuple[float, float]:
     """A least-squares line through (size, ms per transaction): (ms whatever the size, ms per sale)."""
     sizes = np.array([r.size for r in results], dtype=float)
@@ -131,9 +159,10 @@ def fixed_and_marginal(results: list[SizeResult], field: str) -> tuple[float, fl
     return float(fixed), float(marginal)
 
 
-def report(name: str, programme: str, results: list[SizeResult]) -> None:
+def report(name: str, args: argparse.Namespace, results: list[SizeResult]) -> None:
     pg = name == "postgresql"
-    print(f"\n{name}, {programme} programme: CPU per shared transaction of N sales")
+    history = f", {args.history} earlier sales a member" if args.history else ""
+    print(f"\n{name}, {args.programme} programme{history}: CPU per shared transaction of N sales")
     head = f"{'N':>4}{'txns':>7}{'Python ms':>11}{'per sale':>10}"
     if pg:
         head += f"{'PostgreSQL ms':>15}{'per sale':>10}"
@@ -156,6 +185,12 @@ def main() -> None:
     ap.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="sales per transaction")
     ap.add_argument("--sales-per-size", type=int, default=2000, help="sales written at each size")
     ap.add_argument("--members", type=int, default=500)
+    ap.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="earlier sales per member posted first: the tier window's spend then has rows to read",
+    )
     ap.add_argument("--small", action="store_true", help="a few seconds: sizes 1 and 5, 20 sales each")
     args = ap.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -178,9 +213,10 @@ def main() -> None:
                 drop()
         else:
             raise SystemExit(f"unknown backend {name!r}")
-        report(name, args.programme, results)
+        report(name, args, results)
         fits = {field: fixed_and_marginal(results, f"{field}_ms") for field in ("python", "database")}
-        out[name] = {"programme": args.programme, "sizes": [r.__dict__ for r in results], "fit": fits}
+        sizes = [r.__dict__ for r in results]
+        out[name] = {"programme": args.programme, "history": args.history, "sizes": sizes, "fit": fits}
     print(machine.note(when="after"))
     print(json.dumps(out), file=sys.stderr)  # for bench/compare.py and the bench check
 

@@ -14,11 +14,12 @@ if TYPE_CHECKING:
 
 @pytest.mark.slow
 def test_bench_small_measures_each_size_on_both_backends(run_bench: RunBench) -> None:
-    out = run_bench("pos_batches.py", "--small", timeout=180)
+    out = run_bench("pos_batches.py", "--small", "--history", "2", timeout=180)
     assert "whatever its size" in out.stdout  # the fitted fixed and per-sale parts are printed
     results = json.loads(out.stderr.strip().splitlines()[-1])
     assert set(results) == {"sqlite", "postgresql"}
     for backend, result in results.items():
+        assert result["history"] == 2  # each member had two sales before the timed ones
         sizes = result["sizes"]
         assert [r["size"] for r in sizes] == [1, 5]
         assert all(r["transactions"] > 0 and r["python_ms"] > 0 and r["wall_ms"] > 0 for r in sizes), backend
