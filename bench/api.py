@@ -260,7 +260,7 @@ BENCH_OFFER = {
 }
 
 
-def _seed(
+def seed_chain(
     url: str, n_members: int, programme: str = "base", n_codes: int = 0
 ) -> tuple[int, str, list[int], list[str]]:
     """Migrate, seed the programme (with `realistic_rules` in force from two days ago when asked, and
@@ -359,7 +359,7 @@ def _tree_cpu_s(pid: int) -> float:
     return _cpu_s(lambda p, _name, fields: p == pid or int(fields[1]) == pid)
 
 
-def _postgres_cpu_s() -> float:
+def postgres_cpu_s() -> float:
     """CPU seconds of every PostgreSQL process on this machine (its backends, writers, WAL writer)."""
     return _cpu_s(lambda _p, name, _fields: name.startswith("postgres"))
 
@@ -420,7 +420,7 @@ def _load(
 def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str = "base") -> dict[str, Any]:
     # single-use codes for one sale in five: enough for 3,000 sales a second, a tenth for the warm-up
     n_codes = int(args.duration * 600) if programme == "realistic" else 0
-    store, key, members, codes = _seed(url, args.members_count, programme, n_codes)
+    store, key, members, codes = seed_chain(url, args.members_count, programme, n_codes)
     warm_codes, timed_codes = codes[: n_codes // 10], codes[n_codes // 10 :]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -437,7 +437,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
         health = _load("health", base, key, store, members, args.duration / 3, args.concurrency)
         # Where the two cores go during the timed run: the server process (all its threads), the
         # database's processes (PostgreSQL only; SQLite runs inside the server) and the load driver.
-        cpu_before = (_tree_cpu_s(server.pid), _postgres_cpu_s(), _children_cpu_s())
+        cpu_before = (_tree_cpu_s(server.pid), postgres_cpu_s(), _children_cpu_s())
         result = _load(
             "purchase",
             base,
@@ -450,7 +450,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
             args.quoters,
             args.quote_rate,
         )
-        cpu_after = (_tree_cpu_s(server.pid), _postgres_cpu_s(), _children_cpu_s())
+        cpu_after = (_tree_cpu_s(server.pid), postgres_cpu_s(), _children_cpu_s())
         server_s, db_s, load_s = (b - a for a, b in zip(cpu_before, cpu_after, strict=True))
         if name != "postgresql":
             db_s = 0.0  # other databases' processes on this machine are not this run's
@@ -491,7 +491,7 @@ def server_workers(backend: str, requested: int | None) -> int:
     return 1 if backend == "sqlite" else os.cpu_count() or 1
 
 
-def _pg_database() -> tuple[str, Any]:
+def pg_database() -> tuple[str, Any]:
     from sqlalchemy import create_engine, text
 
     name = f"loyalty_bench_{secrets.token_hex(4)}"
@@ -514,7 +514,7 @@ def profile_one(url: str, n: int = 300) -> dict[str, float]:
     from loyalty.api.app import create_app
     from loyalty.bootstrap import Context
 
-    store, key, members, _ = _seed(url, 50)
+    store, key, members, _ = seed_chain(url, 50)
     ctx = Context.from_url(url)
     app = create_app(ctx)
     occurred = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")  # within the window
@@ -607,7 +607,7 @@ def main() -> None:
                 tmp = tempfile.mkdtemp(prefix="loyalty-bench-")
                 results.append(bench_backend("sqlite", f"sqlite:///{tmp}/bench.db", args, programme))
             else:
-                url, drop = _pg_database()
+                url, drop = pg_database()
                 try:
                     results.append(bench_backend("postgresql", url, args, programme))
                 finally:
@@ -617,7 +617,7 @@ def main() -> None:
                 tmp = tempfile.mkdtemp(prefix="loyalty-bench-")
                 results[-1]["profile"] = profile_one(f"sqlite:///{tmp}/profile.db")
             else:
-                url, drop = _pg_database()
+                url, drop = pg_database()
                 try:
                     results[-1]["profile"] = profile_one(url)
                 finally:

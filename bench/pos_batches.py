@@ -25,15 +25,17 @@ import json
 import random
 import secrets
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import machine
-from api import _pg_database, _postgres_cpu_s, _seed, purchase_body
+from api import pg_database, postgres_cpu_s, purchase_body, seed_chain
 
 DEFAULT_SIZES = (1, 2, 5, 10, 20)
 
@@ -85,30 +87,22 @@ def _requests(
 
 def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeResult]:
     from loyalty.bootstrap import Context
-    from loyalty.services.posting.group_commit import GroupCommit, _Sale
     from loyalty.services.posting.shared_transactions import SharedTransactions
     from loyalty.services.posting.strategy import strategy_for
 
-    total_sales = sum(args.sales_per_size for _ in args.sizes) + 20 * sum(args.sizes)
+    total_sales = len(args.sizes) * args.sales_per_size + 20 * sum(args.sizes)
     n_codes = total_sales // 5 + 1 if args.programme == "realistic" else 0
-    store, _key, members, codes = _seed(url, args.members, args.programme, n_codes)
+    store, _key, members, codes = seed_chain(url, args.members, args.programme, n_codes)
     ctx = Context.from_url(url)
     posting = strategy_for(ctx)
     if not isinstance(posting, SharedTransactions):
         raise SystemExit("batching is off (LOYALTY_API_GROUP_COMMIT): nothing to measure")
     rng = random.Random(7)
     pg = name == "postgresql"
-
-    def jobs_of(requests: list[Any]) -> list[Any]:
-        """The jobs the strategy queues for `requests` (SQLite's group commit wraps each sale)."""
-        if isinstance(posting, GroupCommit):
-            return [_Sale(posting, request) for request in requests]
-        return requests
-
     results = []
     try:
         if args.history:
-            _give_history(posting, jobs_of, store, members, args.history, rng)
+            _give_history(posting, store, members, args.history, rng)
             if pg:  # as a server process's statistics watch would within seconds
                 from loyalty.services.table_statistics import StatisticsWatch
 
@@ -117,10 +111,10 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
         for size in args.sizes:
             rounds = max(3, args.sales_per_size // size)
             for _ in range(20):  # warm: prepared statements, the catalogue, the rule book
-                posting._write(jobs_of(_requests(store, members, codes, size, rng)))
-            batches = [jobs_of(_requests(store, members, codes, size, rng)) for _ in range(rounds)]
+                posting._write(_jobs(posting, _requests(store, members, codes, size, rng)))
+            batches = [_jobs(posting, _requests(store, members, codes, size, rng)) for _ in range(rounds)]
             python_s = wall_s = 0.0
-            db_before = _postgres_cpu_s() if pg else 0.0
+            db_before = postgres_cpu_s() if pg else 0.0
             for jobs in batches:
                 cpu, wall = time.thread_time(), time.perf_counter()
                 outcomes = posting._write(jobs)
@@ -129,7 +123,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
                 failed = [value for ok, value in outcomes if not ok or value is None]
                 if failed:
                     raise SystemExit(f"{name}: a sale was not posted in its batch: {failed[0]!r}")
-            db_s = _postgres_cpu_s() - db_before if pg else 0.0
+            db_s = postgres_cpu_s() - db_before if pg else 0.0
             per_txn = [1000 * seconds / rounds for seconds in (python_s, db_s, wall_s)]
             results.append(SizeResult(size, rounds, *per_txn))
     finally:
@@ -137,16 +131,21 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
     return results
 
 
-def _give_history(
-    posting: Any, jobs_of: Any, store: int, members: list[int], per_member: int, rng: random.Random
-) -> None:
+def _jobs(posting: Any, requests: list[Any]) -> list[Any]:
+    """The jobs the strategy queues for `requests`: SQLite's group commit wraps each sale
+    (`GroupCommit.job`), PostgreSQL's batches take the requests as they are."""
+    job = getattr(posting, "job", None)
+    return requests if job is None else [job(request) for request in requests]
+
+
+def _give_history(posting: Any, store: int, members: list[int], per_member: int, rng: random.Random) -> None:
     """About `per_member` earlier sales for each member, spread over the last 25 days (inside the
     tier window, and within how far back the live path takes a sale), in transactions of 64."""
     total = per_member * len(members)
     now = datetime.now(UTC)
     for start in range(0, total, 64):
         at = now - timedelta(days=25 * (1 - start / total))
-        posting._write(jobs_of(_requests(store, members, [], min(64, total - start), rng, at)))
+        posting._write(_jobs(posting, _requests(store, members, [], min(64, total - start), rng, at)))
 
 
 def fixed_and_marginal(results: list[SizeResult], field: str) -> tuple[float, float]:
@@ -159,7 +158,9 @@ def fixed_and_marginal(results: list[SizeResult], field: str) -> tuple[float, fl
     return float(fixed), float(marginal)
 
 
-def report(name: str, args: argparse.Namespace, results: list[SizeResult]) -> None:
+def report(
+    name: str, args: argparse.Namespace, results: list[SizeResult], fits: dict[str, tuple[float, float]]
+) -> None:
     pg = name == "postgresql"
     history = f", {args.history} earlier sales a member" if args.history else ""
     print(f"\n{name}, {args.programme} programme{history}: CPU per shared transaction of N sales")
@@ -172,9 +173,9 @@ def report(name: str, args: argparse.Namespace, results: list[SizeResult]) -> No
         if pg:
             line += f"{r.database_ms:>15.2f}{r.database_ms / r.size:>10.3f}"
         print(line + f"{r.wall_ms:>10.2f}{1000 * r.size / r.wall_ms:>9.0f}")
-    parts = [("Python", "python_ms")] + ([("PostgreSQL", "database_ms")] if pg else [])
+    parts = [("Python", "python")] + ([("PostgreSQL", "database")] if pg else [])
     for label, field in parts:
-        fixed, marginal = fixed_and_marginal(results, field)
+        fixed, marginal = fits[field]
         print(f"  {label}: {fixed:.2f} ms per transaction whatever its size, + {marginal:.3f} ms per sale")
 
 
@@ -200,21 +201,18 @@ def main() -> None:
     out: dict[str, dict[str, Any]] = {}
     for name in [b.strip() for b in args.backends.split(",") if b.strip()]:
         if name == "sqlite":
-            import tempfile
-            from pathlib import Path
-
             with tempfile.TemporaryDirectory() as tmp:
                 results = bench_backend(name, f"sqlite:///{Path(tmp) / 'bench.db'}", args)
         elif name == "postgresql":
-            url, drop = _pg_database()
+            url, drop = pg_database()
             try:
                 results = bench_backend(name, url, args)
             finally:
                 drop()
         else:
             raise SystemExit(f"unknown backend {name!r}")
-        report(name, args, results)
         fits = {field: fixed_and_marginal(results, f"{field}_ms") for field in ("python", "database")}
+        report(name, args, results, fits)
         sizes = [r.__dict__ for r in results]
         out[name] = {"programme": args.programme, "history": args.history, "sizes": sizes, "fit": fits}
     print(machine.note(when="after"))

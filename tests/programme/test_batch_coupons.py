@@ -25,7 +25,7 @@ from loyalty.services.earning_rules.book import define_rules
 from loyalty.services.offers.book import OfferLimits, define_offer
 from loyalty.services.offers.coupons import issue_coupons
 from loyalty.services.posting.alone import post_alone
-from loyalty.services.posting.group_commit import SET_BASED_FROM, GroupCommit, _Sale
+from loyalty.services.posting.group_commit import SET_BASED_FROM, GroupCommit
 from loyalty.services.posting.sale_request import SaleRequest
 from loyalty.services.posting.set_based_batches import ALONE, SetBasedBatches
 from loyalty.services.schemas import MemberIn, PurchaseIn
@@ -191,12 +191,12 @@ def test_sqlite_group_commit_posts_a_large_group_set_based_as_sale_by_sale(tmp_p
         )
     ]
     committer = GroupCommit(ctx)
-    grouped = committer._transaction([_Sale(committer, _request(s)) for s in sales])
+    grouped = committer._transaction([committer.job(_request(s)) for s in sales])
     assert committer.set_based == 1
     one_by_one = [post_alone(alone, _request(s)) for s in sales]
     assert [value.body for _, value in grouped] == [a.body for a in one_by_one]
     assert_same_rows(dump(ctx), dump(alone), "a group posted set-based against one by one")
-    small = committer._transaction([_Sale(committer, _request(s)) for s in _renamed(sales[:4], "S")])
+    small = committer._transaction([committer.job(_request(s)) for s in _renamed(sales[:4], "S")])
     assert all(ok for ok, _ in small)
     assert committer.set_based == 1  # a small group went sale by sale
     ctx.engine.dispose()

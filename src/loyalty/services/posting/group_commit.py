@@ -76,9 +76,13 @@ class GroupCommit(SharedTransactions[Callable[[Connection], Any]]):
         #: groups the set-based routine took, for diagnostics and the tests
         self.set_based = 0
 
+    def job(self, request: SaleRequest) -> Callable[[Connection], SaleAnswer]:
+        """The job `post` queues for a sale (what a shared transaction runs, or posts set-based)."""
+        return _Sale(self, request)
+
     async def post(self, request: SaleRequest) -> SaleAnswer:
         """Post the sale in the next shared transaction; its answer once that has committed."""
-        return await self.run(_Sale(self, request))
+        return await self.run(self.job(request))
 
     async def run(self, job: Callable[[Connection], T]) -> T:
         """Queue `job` for the next transaction; its result (or its exception) once that has committed."""
