@@ -27,6 +27,10 @@ BoolArray = npt.NDArray[np.bool_]
 #: `OrderBatch.member_id` of an anonymous sale (ids start at 1)
 ANONYMOUS = 0
 
+#: up to this many lines (the till's few sales) a batch's string columns are checked and looked up in
+#: Python: an Arrow call costs more than the whole check at that size
+FEW_LINES = 256
+
 
 @dataclass
 class OrderBatch:
@@ -131,11 +135,15 @@ class OrderBatch:
             return False
         if self.order_id.null_count or self.sku.null_count:
             return False
-        if pc.min(pc.utf8_length(pc.utf8_trim_whitespace(self.order_id))).as_py() == 0:
-            return False
-        return self.staff is None or all(
-            code is None or is_staff_code(code) for code in pc.unique(self.staff).to_pylist()
-        )
+        if len(self.quantity) <= FEW_LINES:
+            if not all(order_id.strip() for order_id in self.order_id.to_pylist()):
+                return False
+            staff = set(self.staff_codes())
+        else:
+            if pc.min(pc.utf8_length(pc.utf8_trim_whitespace(self.order_id))).as_py() == 0:
+                return False
+            staff = set(pc.unique(self.staff).to_pylist()) if self.staff is not None else {None}
+        return all(code is None or is_staff_code(code) for code in staff)
 
     def items(self) -> list[PurchaseIn]:
         """The same orders as the live path's input (for the fallback and for tests)."""
