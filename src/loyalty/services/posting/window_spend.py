@@ -13,7 +13,6 @@ cumulative sum and a `searchsorted` for each window's start give it for all orde
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -40,67 +39,52 @@ def send_held_spend(
     `first_us` and `last_us` can see, read later (see `db.prepared.send_sql`).
 
     Purchases inside every such window ((last − shortest window, first]) come summed per member as
-    one event at `first_us`; the rest one by one. Orders an unbroken session posted itself come from
-    its memory (`BulkSession.posted_spend`), so the database is only asked for what it held before:
-    the read no longer grows with the import. The events serve any sub-batch too: its windows see no
-    less of the summed range.
+    one event at `first_us`; the rest one event per member and instant, all in one statement. Orders
+    an unbroken session posted itself come from its memory (`BulkSession.posted_spend`), so the
+    database is only asked for what it held before: the read no longer grows with the import. The
+    events serve any sub-batch too: its windows see no less of the summed range.
     """
     pg = is_postgres(conn)
     known = session.key is not None
     remembered = session.posted_spend(member_ids, first_us - longest_window_us, last_us) if known else None
     if remembered is not None and session.before == 0:  # the database held nothing before the session
         return lambda: remembered
-    edges: list[tuple[int, int]]
     if last_us - shortest_window_us < first_us:
         common_lo, common_hi = last_us - shortest_window_us, first_us
-        edges = [(first_us - longest_window_us, common_lo), (common_hi, last_us)]
-    else:
-        common_lo = common_hi = 0
-        edges = [(first_us - longest_window_us, last_us)]
+    else:  # no range every window sees: every purchase one by one
+        common_lo = common_hi = first_us
     mark = placeholder(conn)
     net = "total_minor - refunded_minor"
     held = f" AND id <= {int(session.before)}" if known else ""
-    summed: list[Callable[[], list[Any]]] = []
-    single: list[Callable[[], list[Any]]] = []
-    for condition, params in among("member_id", member_ids, pg):
-        if common_hi:
-            summed.append(
-                send_sql(
-                    conn,
-                    f"SELECT member_id, sum({net}) FROM purchases WHERE {condition} "
-                    f"AND occurred_at > {mark} AND occurred_at <= {mark}{held} GROUP BY member_id",
-                    (*params, bound_instant(common_lo, pg), bound_instant(common_hi, pg)),
-                )
-            )
-        single += [
-            send_sql(
-                conn,
-                f"SELECT member_id, occurred_at, {net} FROM purchases WHERE {condition} "
-                f"AND occurred_at > {mark} AND occurred_at <= {mark}{held}",
-                (*params, bound_instant(lo, pg), bound_instant(hi, pg)),
-            )
-            for lo, hi in edges
-            if hi > lo
-        ]
+    # One statement: the range every window sees summed per member (its time read as null), the
+    # edges on either side of it one event per member and instant.
+    sent = [
+        send_sql(
+            conn,
+            f"SELECT member_id, CASE WHEN occurred_at > {mark} AND occurred_at <= {mark} THEN NULL "
+            f"ELSE occurred_at END AS held_at, sum({net}) FROM purchases WHERE {condition} "
+            f"AND occurred_at > {mark} AND occurred_at <= {mark}{held} GROUP BY member_id, held_at",
+            (
+                bound_instant(common_lo, pg),
+                bound_instant(common_hi, pg),
+                *params,
+                bound_instant(first_us - longest_window_us, pg),
+                bound_instant(last_us, pg),
+            ),
+        )
+        for condition, params in among("member_id", member_ids, pg)
+    ]
 
     def read() -> SpendEvents:
-        members: list[int] = []
-        times: list[int] = []
-        amounts: list[int] = []
-        for sums in summed:
-            rows = sums()
-            members += [int(r[0]) for r in rows]
-            times += [first_us] * len(rows)
-            amounts += [int(r[1]) for r in rows]
-        for each in single:
-            rows = each()
-            members += [int(r[0]) for r in rows]
-            times += read_instants([r[1] for r in rows]).tolist()
-            amounts += [int(r[2]) for r in rows]
+        rows = [row for rows in sent for row in rows()]
+        summed = [r for r in rows if r[1] is None]
+        single = [r for r in rows if r[1] is not None]
         found = (
-            np.array(members, dtype=np.int64),
-            np.array(times, dtype=np.int64),
-            np.array(amounts, dtype=np.int64),
+            np.array([int(r[0]) for r in (*summed, *single)], dtype=np.int64),
+            np.concatenate(
+                [np.full(len(summed), first_us, dtype=np.int64), read_instants([r[1] for r in single])]
+            ),
+            np.array([int(r[2]) for r in (*summed, *single)], dtype=np.int64),
         )
         if remembered is None:
             return found
