@@ -20,10 +20,10 @@ from __future__ import annotations
 from bisect import bisect_right
 from calendar import monthrange
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -209,6 +209,22 @@ class Sales:
 
     def __len__(self) -> int:
         return len(self.store_id)
+
+    def row(self, i: int) -> Sales:
+        """Sale i alone: every column cut to its row."""
+        return Sales(**{f.name: _row(getattr(self, f.name), slice(i, i + 1)) for f in fields(Sales)})
+
+
+def _row(column: Any, at: slice) -> Any:
+    """`column` (an array, an encoded column, the local days or a mapping of arrays) cut to `at`."""
+    if isinstance(column, np.ndarray):
+        return column[at]
+    if isinstance(column, Vocabulary):
+        return Vocabulary(column.labels, column.codes[at])
+    if isinstance(column, LocalDays):
+        return LocalDays(*(getattr(column, f.name)[at] for f in fields(LocalDays)))
+    assert isinstance(column, Mapping)
+    return {name: values[at] for name, values in column.items()}
 
 
 @dataclass(frozen=True)
@@ -410,9 +426,10 @@ class _Batch:
 
 
 def _in_force(rules: Sequence[Rule], batch: _Batch) -> tuple[Rule, ...]:
-    """The sale-kind rules that may apply to the batch. For a sale alone (one instant), the answer is
-    the same for every instant between two rules' boundaries, so it is kept per such span."""
-    if batch.first_us != batch.last_us or len(batch.programmes) != 1:
+    """The sale-kind rules that may apply to the batch. The answer is the same for every instant
+    between two rules' boundaries, so for a batch of one programme within one such span (a sale
+    alone, the till's few) it is kept per span."""
+    if len(batch.programmes) != 1:
         return tuple(r for r in rules if r.spec.kind in SALE_KINDS and batch.may_apply(r))
     key = tuple(map(id, rules))
     spans = _SPANS.get(key)
@@ -420,6 +437,8 @@ def _in_force(rules: Sequence[Rule], batch: _Batch) -> tuple[Rule, ...]:
         if len(_SPANS) >= 64:
             _SPANS.clear()
         spans = _SPANS[key] = _Spans(tuple(rules))
+    if not spans.same_span(batch.first_us, batch.last_us):
+        return tuple(r for r in rules if r.spec.kind in SALE_KINDS and batch.may_apply(r))
     return spans.at(batch.first_us, next(iter(batch.programmes)))
 
 
@@ -432,6 +451,11 @@ class _Spans:
         edges = {r.effective_from_us for r in rules} | {r.effective_to_us for r in rules if r.effective_to_us}
         self.edges = sorted(edges)
         self.found: dict[tuple[int, int], tuple[Rule, ...]] = {}
+
+    def same_span(self, first: int, last: int) -> bool:
+        """Whether no boundary lies between the instants `first` and `last` (so `at` answers for both
+        and every instant between them)."""
+        return first == last or bisect_right(self.edges, first) == bisect_right(self.edges, last)
 
     def at(self, t: int, programme: int) -> tuple[Rule, ...]:
         span = bisect_right(self.edges, t)
@@ -499,13 +523,13 @@ class _RuleTable:
         self.any_stores = any(r.store_ids for r in rules)
         self.numbered = [(i, s.when.purchase_number) for i, s in enumerate(specs) if s.when.purchase_number]
         self.streaked = [(i, s.when.visit_streak) for i, s in enumerate(specs) if s.when.visit_streak]
-        # the conditions some rule has: (name, a sale alone's memo key, the factor over the sales)
-        factors: tuple[tuple[str, bool, Callable[[Sales], object], Callable[[Sales], BoolArray]], ...] = (
-            ("stores", self.any_stores, lambda s: int(s.store_id[0]), self._stores),
-            ("channels", self.checks["channels"], lambda s: _label(s.channel), self._channels),
-            ("tiers", self.checks["tiers"], lambda s: _label(s.tier), self._tiers),
-            ("hours", bool(self.has_hours.any()), lambda s: int(s.local.minute[0]), self._hours),
-            ("day", bool(self.has_day.any()), lambda s: int(s.local.days[0]), self._member_day),
+        # the conditions some rule has: (name, sale i's memo key, the factor over the sales)
+        factors: tuple[tuple[str, bool, _Key, Callable[[Sales], BoolArray]], ...] = (
+            ("stores", self.any_stores, lambda s, i: int(s.store_id[i]), self._stores),
+            ("channels", self.checks["channels"], lambda s, i: _label(s.channel, i), self._channels),
+            ("tiers", self.checks["tiers"], lambda s, i: _label(s.tier, i), self._tiers),
+            ("hours", bool(self.has_hours.any()), lambda s, i: int(s.local.minute[i]), self._hours),
+            ("day", bool(self.has_day.any()), lambda s, i: int(s.local.days[i]), self._member_day),
             ("birthday", bool(self.birthday.any()), _birthday_key, self._birthday),
         )
         self._wanted = [(name, key, factor) for name, wanted, key, factor in factors if wanted]
@@ -555,9 +579,10 @@ class _RuleTable:
         """rules × sales: members' sales of the rule's programme, in force at their time, meeting its
         conditions.
 
-        Each condition is a factor computed over the sales; a sale alone (the till's) takes each
-        factor from a small memo keyed by what it depends on (its store, channel, tier, minute, day,
-        birthday), so a sale costs a handful of operations on one column per condition.
+        Each condition is a factor computed over the sales, row by row; a sale alone (the till's)
+        takes each factor's column from a small memo keyed by what it depends on (its store, channel,
+        tier, minute, day, birthday), so a sale costs a handful of operations on one column per
+        condition, and a few sales (the till's grouped ones) are their columns side by side.
         """
         t = sales.occurred_us
         ok = (self.start[:, None] <= t) & (t < self.end[:, None]) & sales.member
@@ -565,7 +590,15 @@ class _RuleTable:
             ok &= self.programme[:, None] == sales.programme_id
         if len(t) == 1:  # a sale alone: each factor from the memo
             for name, key, factor in self._wanted:
-                ok &= self._memo(name, key(sales), lambda f=factor: f(sales))  # type: ignore[misc]
+                ok &= self._memo(name, key(sales, 0), lambda f=factor: f(sales))  # type: ignore[misc]
+        elif len(t) <= _FEW_SALES:
+            for name, key, factor in self._wanted:
+                ok &= np.hstack(
+                    [
+                        self._memo(name, key(sales, i), lambda f=factor, i=i: f(sales.row(i)))  # type: ignore[misc]
+                        for i in range(len(t))
+                    ]
+                )
         else:
             for _, _, factor in self._wanted:
                 ok &= factor(sales)
@@ -633,7 +666,7 @@ class _RuleTable:
         the conditions read."""
         if self.numbered or self.streaked:  # purchase numbers and streaks differ sale by sale
             return tuple(np.flatnonzero(self.sales_selected(sales, _Batch.of(sales))[:, 0]).tolist())
-        key = tuple(key(sales) for _, key, _ in self._wanted)
+        key = tuple(key(sales, 0) for _, key, _ in self._wanted)
         found = self._alone.get(key)
         if found is None:
             if len(self._alone) >= 16_384:
@@ -668,13 +701,21 @@ class _RuleTable:
         return chosen
 
 
-def _label(vocabulary: Vocabulary) -> str | None:
-    code = int(vocabulary.codes[0])
+def _label(vocabulary: Vocabulary, i: int) -> str | None:
+    code = int(vocabulary.codes[i])
     return None if code < 0 else vocabulary.labels[code]
 
 
-def _birthday_key(sales: Sales) -> tuple[int, int, int]:
-    return (int(sales.local.days[0]), int(sales.birthday_month[0]), int(sales.birthday_day[0]))
+def _birthday_key(sales: Sales, i: int) -> tuple[int, int, int]:
+    return (int(sales.local.days[i]), int(sales.birthday_month[i]), int(sales.birthday_day[i]))
+
+
+#: a condition's memo key of sale i of the sales (`_RuleTable.sales_selected`)
+_Key = Callable[[Sales, int], object]
+
+#: up to this many sales a batch's conditions are taken sale by sale from the memo
+#: (`_RuleTable.sales_selected`): a factor over the columns costs as much as a few dozen look-ups
+_FEW_SALES = 32
 
 
 def periods_counted(rules: Sequence[Rule]) -> set[str]:
