@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty.domain.errors import InvalidInput
-from loyalty.domain.programme.engine import _FEW_SALES, Earned, Rule
+from loyalty.domain.programme.engine import FEW_SALES, Earned, Rule
 from loyalty.domain.programme.rules import parse_rule
 from loyalty.services.earning_rules.frames import SaleColumns, earn_lines, utc_offsets
 
@@ -470,9 +470,9 @@ def test_a_sale_earns_the_same_alone_and_in_any_batch(sales: list[Sale]) -> None
 
 
 def assert_as_in_a_large_batch(programme: list[Rule], sales: list[Sale], few: Earned) -> None:
-    """A few sales take their conditions sale by sale from the memo, a batch past `_FEW_SALES` over
+    """A few sales take their conditions sale by sale from the memo, a batch past `FEW_SALES` over
     its columns: the same sales at the head of a large batch earn exactly what they earned alone."""
-    large = run(programme, sales * (_FEW_SALES // len(sales) + 1))
+    large = run(programme, sales * (FEW_SALES // len(sales) + 1))
     n_lines = sum(len(s.lines) for s in sales)
     assert large.line_points[:n_lines].tolist() == few.line_points.tolist()
     assert [e for e in entries(large) if e[0] < n_lines] == entries(few)

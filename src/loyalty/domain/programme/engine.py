@@ -591,7 +591,7 @@ class _RuleTable:
         if len(t) == 1:  # a sale alone: each factor from the memo
             for name, key, factor in self._wanted:
                 ok &= self._memo(name, key(sales, 0), lambda f=factor: f(sales))  # type: ignore[misc]
-        elif len(t) <= _FEW_SALES:
+        elif len(t) <= FEW_SALES:
             for name, key, factor in self._wanted:
                 ok &= np.hstack(
                     [
@@ -715,7 +715,7 @@ _Key = Callable[[Sales, int], object]
 
 #: up to this many sales a batch's conditions are taken sale by sale from the memo
 #: (`_RuleTable.sales_selected`): a factor over the columns costs as much as a few dozen look-ups
-_FEW_SALES = 32
+FEW_SALES = 32
 
 
 def periods_counted(rules: Sequence[Rule]) -> set[str]:
