@@ -97,6 +97,11 @@ def send_held_spend(
     return read
 
 
+#: up to this many orders (a few tills' sales) `spend_at_orders` sums in Python: its array form's
+#: two dozen NumPy calls cost more than the sums at that size
+FEW_ORDERS_SUMMED = 8
+
+
 def spend_at_orders(
     held: SpendEvents,
     members: IntArray,
@@ -111,8 +116,29 @@ def spend_at_orders(
     (occurred − window, occurred] of this order. Each member's spend depends on their own only.
     `held` names members of `members` only.
     """
-    if len(orders) <= FEW_ORDERS_SUMMED:
-        return _spend_at_few(held, members, orders, member_of_order, occurred_us, totals, window_us)
+    if len(orders) <= FEW_ORDERS_SUMMED:  # the same events in the same window, summed one by one
+        each_member, each_time, each_amount = (column.tolist() for column in held)
+        index = orders.tolist()
+        member = member_of_order[orders].tolist()
+        member_id = members[member_of_order[orders]].tolist()
+        time = occurred_us[orders].tolist()
+        amount = totals[orders].tolist()
+        out = []
+        for o, m, mid, t, w in zip(index, member, member_id, time, window_us[orders].tolist(), strict=True):
+            start = t - w
+            before = sum(
+                a
+                for hm, ht, a in zip(each_member, each_time, each_amount, strict=True)
+                if hm == mid and start < ht <= t
+            )
+            batch = sum(
+                a
+                for p, pm, pt, a in zip(index, member, time, amount, strict=True)
+                if pm == m and start < pt and (pt, p) <= (t, o)
+            )
+            out.append(before + batch)
+        summed: IntArray = np.array(out, dtype=np.int64)
+        return summed
     held_member, held_time, held_amount = held
     order_member, order_time = member_of_order[orders], occurred_us[orders]
     held_index = np.searchsorted(members, held_member)
@@ -136,42 +162,3 @@ def spend_at_orders(
         first_in_window > 0, running[np.maximum(first_in_window - 1, 0)], 0
     )
     return spend
-
-
-#: up to this many orders (a few tills' sales) `spend_at_orders` sums in Python: its array form's
-#: two dozen NumPy calls cost more than the sums at that size
-FEW_ORDERS_SUMMED = 8
-
-
-def _spend_at_few(
-    held: SpendEvents,
-    members: IntArray,
-    orders: IntArray,
-    member_of_order: IntArray,
-    occurred_us: IntArray,
-    totals: IntArray,
-    window_us: IntArray,
-) -> IntArray:
-    """`spend_at_orders` for a few orders: the same events in the same window, summed one by one. At
-    one instant the held spend comes before the batch's orders, and those in posting order."""
-    held_member, held_time, held_amount = (column.tolist() for column in held)
-    index = orders.tolist()
-    member = member_of_order[orders].tolist()
-    member_id = members[member_of_order[orders]].tolist()
-    time = occurred_us[orders].tolist()
-    amount = totals[orders].tolist()
-    out = []
-    for o, m, mid, t, w in zip(index, member, member_id, time, window_us[orders].tolist(), strict=True):
-        start = t - w
-        spend = sum(
-            a
-            for hm, ht, a in zip(held_member, held_time, held_amount, strict=True)
-            if hm == mid and start < ht <= t
-        )
-        spend += sum(
-            a
-            for p, pm, pt, a in zip(index, member, time, amount, strict=True)
-            if pm == m and start < pt and (pt, p) <= (t, o)
-        )
-        out.append(spend)
-    return np.array(out, dtype=np.int64)
