@@ -3,6 +3,8 @@ and several tables' writes in one statement, foreign keys between them included.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -78,3 +80,65 @@ def test_writes_of_several_tables_go_in_one_statement(conn: Connection) -> None:
         assert answers[1] is None
         assert isinstance(answers[2], IdempotencyMismatch)  # the same key with another request
         conn.rollback()
+
+
+def test_additions_take_their_rows_in_key_order(conn: Connection) -> None:
+    """Two transactions adding to the same rows, named in opposite orders, do not deadlock: each
+    locks them in key order, so the one that waits holds none of them meanwhile. Here the racer,
+    adding to (y, x), waits for x, which the first holds; the first then adds to y, which the racer
+    would already hold (and the database would break the deadlock by failing one) had it gone in the
+    order it was given."""
+    x, y = 900_110, 900_111
+    engine = conn.engine
+    with engine.begin() as setup:
+        setup.execute(
+            text(
+                "INSERT INTO merchants (id, code, name, currency, created_at) "
+                "VALUES (900110, 'M-ADD', 'M', 'CNY', now());"
+                "INSERT INTO accounts (id, kind, merchant_id, balance, debt, created_at) VALUES "
+                "(900110, 'liability', 900110, 0, 0, now()), (900111, 'expired', 900110, 0, 0, now())"
+            )
+        )
+
+    def add(c: Connection, keys: list[int], amounts: list[int]) -> None:
+        writes = Writes()
+        writes.add_to("accounts", {"balance": amounts, "debt": [0] * len(keys)}, "id", keys)
+        writes.send(c)
+
+    failures: list[BaseException] = []
+    with engine.connect() as first, engine.connect() as racer:
+        racer_pid = racer.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        racer.rollback()
+
+        def race() -> None:
+            try:
+                with racer.begin():
+                    add(racer, [y, x], [10, 100])
+            except BaseException as exc:
+                failures.append(exc)
+
+        with first.begin():
+            first.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+            add(first, [x], [1])
+            thread = threading.Thread(target=race)
+            thread.start()
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid AND wait_event_type = 'Lock'"
+            )
+            deadline = time.monotonic() + 10
+            while not conn.execute(waiting, {"pid": racer_pid}).scalar() and time.monotonic() < deadline:
+                conn.rollback()
+                time.sleep(0.02)
+            conn.rollback()
+            add(first, [y], [1000])
+        thread.join(10)
+    assert not failures
+    with engine.connect() as check:
+        balances = dict(
+            check.execute(text("SELECT id, balance FROM accounts WHERE id IN (900110, 900111)")).all()
+        )
+    assert balances == {x: 101, y: 1010}
+    with engine.begin() as cleanup:
+        cleanup.execute(
+            text("DELETE FROM accounts WHERE id IN (900110, 900111); DELETE FROM merchants WHERE id = 900110")
+        )

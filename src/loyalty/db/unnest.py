@@ -82,6 +82,22 @@ def update_sql(table: str, assigned: tuple[str, ...], key: str) -> str:
     )
 
 
+@cache
+def add_to_sql(table: str, added: tuple[str, ...], key: str, held: bool) -> str:
+    """`UPDATE` adding one array per column to the rows of the key's array. Unless the transaction
+    `held` them already, the rows are locked first in key order, so that two transactions adding to
+    the same rows take them in the same order (an `UPDATE` alone takes them in its plan's order)."""
+    sets = ", ".join(f"{c} = {table}.{c} + v.{c}" for c in added)
+    names = ", ".join((*added, key))
+    rows = f"unnest({_arrays(table, (*added, key))}) AS v({names})"
+    if not held:
+        rows = (
+            f"(SELECT v.* FROM {rows} JOIN {table} AS held ON held.{key} = v.{key} "
+            f"ORDER BY v.{key} FOR UPDATE OF held) AS v"
+        )
+    return f"UPDATE {table} SET {sets} FROM {rows} WHERE {table}.{key} = v.{key}"
+
+
 def send(conn: Connection, sql: str, columns: Sequence[Sequence[Any]]) -> Callable[[], list[tuple[Any, ...]]]:
     """Run a query taking one array per column; its rows are read later (`prepared.send_sql`)."""
     return send_sql(conn, sql, [array_literal(values) for values in columns])
@@ -110,6 +126,21 @@ class Writes:
         """`UPDATE table SET column = value … WHERE key = …` for each position of the arrays."""
         if len(keys):
             self._add(update_sql(table, tuple(assigned), key), [*assigned.values(), keys])
+
+    def add_to(
+        self,
+        table: str,
+        added: dict[str, Sequence[Any]],
+        key: str,
+        keys: Sequence[Any],
+        *,
+        held: bool = False,
+    ) -> None:
+        """`UPDATE table SET column = column + value … WHERE key = …` for each position of the arrays
+        (each key once); the rows locked in key order unless the transaction `held` them already
+        (`add_to_sql`)."""
+        if len(keys):
+            self._add(add_to_sql(table, tuple(added), key, held), [*added.values(), keys])
 
     def _add(self, sql: str, columns: Sequence[Sequence[Any]]) -> None:
         self._parts.append(sql)

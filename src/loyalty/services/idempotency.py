@@ -158,26 +158,30 @@ def store(
 
 
 def store_many(
-    conn: Connection, records: Sequence[tuple[str, str, str, dict[str, Any], int]], at: Any
+    conn: Connection,
+    records: Sequence[tuple[str, str, str, dict[str, Any], int]],
+    at: Any,
+    writes: unnest.Writes | None = None,
 ) -> None:
     """`store` each (scope, key, request hash, response, status code): one statement on PostgreSQL,
-    which a pipeline sends without waiting."""
+    which a pipeline sends without waiting, or a part of `writes` (a POS batch's one write
+    statement) when given."""
     if not records:
         return
     if conn.dialect.name == "postgresql":
         scopes, keys, hashes, responses, statuses = zip(*records, strict=True)
-        unnest.insert(
-            conn,
-            "idempotency_keys",
-            {
-                "scope": scopes,
-                "key": keys,
-                "request_hash": hashes,
-                "response": [json.dumps(body) for body in responses],
-                "status_code": statuses,
-                "created_at": [at] * len(records),
-            },
-        )
+        columns = {
+            "scope": scopes,
+            "key": keys,
+            "request_hash": hashes,
+            "response": [json.dumps(body) for body in responses],
+            "status_code": statuses,
+            "created_at": [at] * len(records),
+        }
+        if writes is None:
+            unnest.insert(conn, "idempotency_keys", columns)
+        else:
+            writes.insert("idempotency_keys", columns)
         return
     _STORE.run_many(
         conn,

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
@@ -41,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
+from loyalty.db import unnest
 from loyalty.db.core_tables import members
 from loyalty.db.offer_tables import coupon_uses, coupons, offers
 from loyalty.db.prepared import Prepared
@@ -468,12 +470,17 @@ class Use:
     discount_minor: int
 
 
-def take_uses(conn: Connection, uses: Sequence[Use], at: datetime) -> None:
+def take_uses(
+    conn: Connection, uses: Sequence[Use], at: datetime, writes: unnest.Writes | None = None
+) -> None:
     """Record the uses of a batch of sales at once, in its transaction: each coupon's and offer's
     counters moved by what its uses add up to (in id order, as the codes were locked), and a row per
     use in the order given, as `use_coupon` one by one would leave them. The counters' constraints
     refuse a use past a limit that a racing checkout reached first (IntegrityError: the caller rolls
-    the batch back); the batch found the codes usable, under lock, before pricing its sales."""
+    the batch back); the batch found the codes usable, under lock, before pricing its sales.
+
+    With `writes` (PostgreSQL: the batch's one write statement) they join it instead of running
+    here: the coupons' rows as they were locked, the offers' locked in id order by the statement."""
     per_coupon: dict[int, int] = {}
     per_offer: dict[int, tuple[int, int]] = {}
     for use in uses:
@@ -481,23 +488,34 @@ def take_uses(conn: Connection, uses: Sequence[Use], at: datetime) -> None:
         per_coupon[coupon] = per_coupon.get(coupon, 0) + 1
         n, minor = per_offer.get(offer, (0, 0))
         per_offer[offer] = (n + 1, minor + use.discount_minor)
-    _ADD_COUPON_USES.run_many(conn, [{"coupon_id": c, "n": n} for c, n in sorted(per_coupon.items())])
+    coupon_ids, offer_ids = sorted(per_coupon), sorted(per_offer)
+    rows: dict[str, Sequence[Any]] = {
+        "coupon_id": [u.usable.coupon_id for u in uses],
+        "offer_id": [u.usable.offer_id for u in uses],
+        "member_id": [u.member_id for u in uses],
+        "purchase_id": [u.purchase_id for u in uses],
+        "discount_minor": [u.discount_minor for u in uses],
+        "used_at": [at] * len(uses),
+    }
+    if writes is not None:
+        writes.add_to("coupons", {"uses": [per_coupon[c] for c in coupon_ids]}, "id", coupon_ids, held=True)
+        writes.add_to(
+            "offers",
+            {
+                "uses": [per_offer[o][0] for o in offer_ids],
+                "discounted_minor": [per_offer[o][1] for o in offer_ids],
+            },
+            "id",
+            offer_ids,
+        )
+        writes.insert("coupon_uses", rows)
+        return
+    _ADD_COUPON_USES.run_many(conn, [{"coupon_id": c, "n": per_coupon[c]} for c in coupon_ids])
     _ADD_OFFER_USES.run_many(
-        conn, [{"offer_id": o, "n": n, "minor": m} for o, (n, m) in sorted(per_offer.items())]
+        conn, [{"offer_id": o, "n": per_offer[o][0], "minor": per_offer[o][1]} for o in offer_ids]
     )
     _INSERT_USES.run_many(
-        conn,
-        [
-            {
-                "coupon_id": u.usable.coupon_id,
-                "offer_id": u.usable.offer_id,
-                "member_id": u.member_id,
-                "purchase_id": u.purchase_id,
-                "discount_minor": u.discount_minor,
-                "used_at": at,
-            }
-            for u in uses
-        ],
+        conn, [dict(zip(rows, values, strict=True)) for values in zip(*rows.values(), strict=True)]
     )
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.bootstrap import Context
 from loyalty.db.prepared import savepoint as prepared_savepoint
 from loyalty.db.rows import is_postgres
+from loyalty.db.unnest import Writes
 from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import NotFound
 from loyalty.domain.sale_limits import within_limit
@@ -93,6 +94,7 @@ def post_sales(
     ahead: SalesAhead | None = None,
     savepoint: bool = True,
     actors: Sequence[Actor] | None = None,
+    writes: Writes | None = None,
 ) -> list[PurchaseResult] | None:
     """Post `sales` in `conn`'s transaction and answer each as the live routine would, or return None
     having written nothing when they must be posted one by one (`purchases.post_purchase`).
@@ -101,6 +103,8 @@ def post_sales(
     already raises `IntegrityError` (maybe only when the caller's pipeline or transaction ends), and
     the caller rolls back (see `posting.set_based.post_set_based`). `actors`, one per sale, are who
     posted them: each sale's audit row is written with the batch (the system's when not given).
+    `writes` (PostgreSQL, no savepoint): the caller's one write statement, which the sales' rows and
+    their coupons' uses join, for the caller to send (`posting.set_based.post_set_based`).
     """
     if ahead is not None and len(ahead.sales) == len(sales) and all(map(operator.is_, ahead.sales, sales)):
         reads: ReadAhead | None = ahead.reads
@@ -124,7 +128,7 @@ def post_sales(
         coupons, batch, reads = priced
     request_hashes = [model_hash(s) for s in sales]
     posters = actors if actors is not None else [SYSTEM] * len(sales)
-    posted = _post(conn, ctx, batch, coupons, request_hashes, reads, savepoint, posters)
+    posted = _post(conn, ctx, batch, coupons, request_hashes, reads, savepoint, posters, writes)
     if posted is None:
         return None
     results = []
@@ -193,6 +197,7 @@ def _post(
     reads: ReadAhead | None,
     savepoint: bool,
     actors: Sequence[Actor],
+    writes: Writes | None,
 ) -> Posted | None:
     """The set-based posting of the batch and its coupons' uses, if any, together: in one savepoint
     when asked (an order that exists already, or a use past a limit a racer reached first, rolls both
@@ -200,11 +205,18 @@ def _post(
     try:
         with prepared_savepoint(conn) if savepoint else nullcontext():
             posted = post_set_based(
-                conn, ctx, batch, request_hashes=request_hashes, ahead=reads, savepoint=False, actors=actors
+                conn,
+                ctx,
+                batch,
+                request_hashes=request_hashes,
+                ahead=reads,
+                savepoint=False,
+                actors=actors,
+                writes=writes,
             )
             if posted is not None and coupons is not None:
                 members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
-                take_uses(conn, coupons.uses(posted.purchase_ids.tolist(), members), ctx.now())
+                take_uses(conn, coupons.uses(posted.purchase_ids.tolist(), members), ctx.now(), writes)
             return posted
     except IntegrityError:
         if not savepoint:

@@ -146,6 +146,7 @@ def post_set_based(
     ahead: ReadAhead | None = None,
     savepoint: bool = True,
     actors: Sequence[Actor] | None = None,
+    writes: unnest.Writes | None = None,
 ) -> Posted | None:
     """Post `batch` set-based inside the caller's transaction, or write nothing and return None.
 
@@ -159,9 +160,15 @@ def post_set_based(
     `ahead`: the batch's reads, sent before (`read_ahead`). Without a `savepoint` an order that
     already exists is not detected here: its `IntegrityError` is raised, here or when the caller's
     pipeline or transaction ends, and the caller rolls the whole transaction back.
+
+    `writes` (PostgreSQL, up to `FEW_ORDERS` orders, no savepoint): the caller's one write statement,
+    which the batch's rows join and the caller sends, with more of its own rows (a POS batch's coupon
+    uses and Idempotency-Keys); without it they are sent here.
     """
     if ahead is not None and ahead.batch is not batch:
         raise ValueError("the reads sent ahead are another batch's")
+    if writes is not None and (savepoint or len(batch) > FEW_ORDERS or not is_postgres(conn)):
+        raise ValueError("a caller's write statement takes a few orders on PostgreSQL, without a savepoint")
     if session is None:
         # A batch on its own (the POS's): nothing to carry to a next batch, so nothing to keep. In
         # particular no upper bound of every member's window spend, which an import run reads once
@@ -194,7 +201,7 @@ def post_set_based(
             conn, ctx, batch, amounts, stores, catalogue.tiers(conn), who, session, ahead
         )
         with prepared_savepoint(conn) if savepoint else nullcontext():
-            return posting.post(request_hashes, actors)
+            return posting.post(request_hashes, actors, writes)
     except IntegrityError:
         session.reset()
         if not savepoint:
@@ -340,7 +347,12 @@ class _SetBasedPosting:
         self.balance = np.array([s.balance for s in who.states], dtype=np.int64)
         self.debt = np.array([s.debt for s in who.states], dtype=np.int64)
 
-    def post(self, request_hashes: Sequence[str] | None, actors: Sequence[Actor] | None) -> Posted:
+    def post(
+        self,
+        request_hashes: Sequence[str] | None,
+        actors: Sequence[Actor] | None,
+        given: unnest.Writes | None,
+    ) -> Posted:
         who, batch = self.who, self.batch
         tiers = self._tier_path()
         line_pts, points, eligible, rules = self._earnings(tiers.before)
@@ -357,7 +369,9 @@ class _SetBasedPosting:
         ids = self.ahead.ids() if self.ahead is not None else next_ids_for(self.conn, wanted)
         purchase_ids, transfer_ids, posting_ids, lot_ids = (ids[table][:n] for table, n in wanted.items())
         # A few POS sales (the API's batches) on PostgreSQL: every write goes in one statement.
-        writes = unnest.Writes() if self.pg and len(batch) <= FEW_ORDERS else None
+        writes = given
+        if writes is None and self.pg and len(batch) <= FEW_ORDERS:
+            writes = unnest.Writes()
         codes = [t.code for t in self.ladder.ranked]
         self._write_purchases(
             purchase_ids, eligible, points, rules, line_pts, tiers, codes, request_hashes, writes
@@ -371,7 +385,7 @@ class _SetBasedPosting:
         self._write_upgrades(tiers, writes)
         if actors is not None:
             self._write_audit(actors, purchase_ids, points, writes)
-        if writes is not None:
+        if writes is not None and given is None:
             writes.send(self.conn)
         if self.session.key is not None:
             self._remember(purchase_ids, points_by_member, paid_by_member, tiers)

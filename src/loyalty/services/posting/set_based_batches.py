@@ -29,10 +29,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from loyalty.bootstrap import Context
 from loyalty.db.prepared import pipelined_transaction
+from loyalty.db.rows import is_postgres
+from loyalty.db.unnest import Writes
 from loyalty.services import idempotency
 from loyalty.services.catalogue import catalogue_of
 from loyalty.services.posting.alone import post_alone
 from loyalty.services.posting.pos_batch import batchable, post_sales, read_ahead
+from loyalty.services.posting.read_ahead import FEW_ORDERS
 from loyalty.services.posting.sale_request import SaleAnswer, SaleRequest, replayed
 from loyalty.services.posting.shared_transactions import MAX_BATCH, Outcome, SharedTransactions
 
@@ -126,7 +129,9 @@ def post_together(
         return outcomes
     sales = [jobs[i].sale for i in todo]
     actors = [jobs[i].actor for i in todo]
-    results = post_sales(conn, ctx, sales, ahead=ahead, savepoint=False, actors=actors)
+    # PostgreSQL: the sales' rows, their coupons' uses and their keys' records in one statement.
+    writes = Writes() if is_postgres(conn) and len(sales) <= FEW_ORDERS else None
+    results = post_sales(conn, ctx, sales, ahead=ahead, savepoint=False, actors=actors, writes=writes)
     if results is None:
         return outcomes
     bodies = [jobs[i].render(result) for i, result in zip(todo, results, strict=True)]
@@ -135,7 +140,9 @@ def post_together(
         for key, body in zip((jobs[i].key for i in todo), bodies, strict=True)
         if key is not None
     ]
-    idempotency.store_many(conn, records, ctx.now())
+    idempotency.store_many(conn, records, ctx.now(), writes)
+    if writes is not None:
+        writes.send(conn)
     for i, body in zip(todo, bodies, strict=True):
         outcomes[i] = (True, SaleAnswer(201, body))
     return outcomes
