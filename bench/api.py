@@ -3,15 +3,19 @@
     .venv/bin/python bench/api.py            # 32 clients, 15 s per backend
     .venv/bin/python bench/api.py --small    # a few seconds, for the smoke test
 
-For each backend it creates a fresh database, seeds a store, a POS key and members, starts `uvicorn`
-in a child process, then starts a *separate* load process (asyncio on uvloop with a minimal HTTP/1.1
-client, 32 concurrent clients on 127.0.0.1) that posts 3-line purchases with Idempotency-Keys for a
-fixed time, while 4 more tills quote their carts (`POST /checkout/quote`, 200 a second together,
-`--quote-rate`; timed apart). With
+For each backend it creates a fresh database, seeds a store, a POS key and members, and gives the
+chain a history (`--history` earlier sales per member, the tables' statistics then taken: a chain's
+database is not empty, and an empty one has its statistics taken again each time it doubles, which
+would be measured), starts `uvicorn` in a child process, then starts a *separate* load process
+(asyncio on uvloop with a minimal HTTP/1.1 client, 32 concurrent clients on 127.0.0.1) that posts
+3-line purchases with Idempotency-Keys for a fixed time, while 4 more tills quote their carts
+(`POST /checkout/quote`, 200 a second together, `--quote-rate`; timed apart). The tills connect and
+post and quote for `--warmup` seconds before the measured window opens, so that neither their
+connections' set-up nor what the server does once (its first quote) is measured. With
 `--programme realistic` (or `both`) the chain runs 24 earning rules and one sale in five brings a
 满300减30 coupon. It prints throughput and p50/p95/p99 latency, beside a baseline: the same driver against
 GET /api/v1/health (the floor the web stack sets before any business work), as a ratio. It also
-reports peak RSS of server and load process, and where the cores went during the timed run: CPU
+reports peak RSS of server and load process, and where the cores went in the measured window: CPU
 milliseconds per purchase of the server process, of PostgreSQL's processes and of the load driver.
 `--profile` adds an in-process breakdown of one purchase (service call vs. HTTP layer).
 """
@@ -107,7 +111,10 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
     members: list[int] = json.loads(args.members)
     latencies: list[float] = []
     errors: dict[str, int] = {}
-    stop_at = time.perf_counter() + args.duration
+    # The tills connect and run `--warmup` seconds before the measured window opens, so that neither
+    # their connections' set-up nor anything the server does once (its first quote, say) is measured.
+    measure_from = time.perf_counter() + args.warmup
+    stop_at = measure_from + args.duration
     url = urlsplit(args.url)
     run_id = secrets.token_hex(4)
     # A day ago: the API takes live sales dated at most LOYALTY_BACKDATE_DAYS back (default 30).
@@ -131,12 +138,13 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
                 code = next(mine, None) if codes and i % 5 == 0 else None  # a coupon on one sale in five
                 if code is not None:
                     sale["coupon_codes"] = [code]
-                    coupon_sales[0] += 1
+                    coupon_sales[0] += t0 >= measure_from
                 body = json.dumps(sale).encode()
                 status, payload = await conn.request(
                     "POST", "/api/v1/purchases", body, {"Idempotency-Key": order}
                 )
-            latencies.append(time.perf_counter() - t0)
+            if t0 >= measure_from:
+                latencies.append(time.perf_counter() - t0)
             if status >= 300:
                 key = f"{status}"
                 errors[key] = errors.get(key, 0) + 1
@@ -161,18 +169,31 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
             del cart["order_id"]
             t0 = time.perf_counter()
             status, payload = await conn.request("POST", "/api/v1/checkout/quote", json.dumps(cart).encode())
-            quoted.append(time.perf_counter() - t0)
+            if t0 >= measure_from:
+                quoted.append(time.perf_counter() - t0)
             if status >= 300:
                 key = f"quote {status}"
                 errors[key] = errors.get(key, 0) + 1
                 if errors[key] == 1:
                     print(f"load: first {key}: {payload[:300]!r}", file=sys.stderr)
 
+    cpu: dict[str, float] = {}
+
+    async def cores() -> None:
+        """The CPU seconds the server (`--server-pid`, its workers included), PostgreSQL's processes
+        and this driver spent in the measured window."""
+        await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+        before = _window_cpu_s(args.server_pid)
+        await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+        after = _window_cpu_s(args.server_pid)
+        cpu.update({name: after[name] - before[name] for name in after})
+
     coupon_sales = [0]
     quoters = args.quoters if args.mode == "purchase" else 0
-    t_start = time.perf_counter()
-    await asyncio.gather(*(worker(n) for n in range(args.concurrency)), *(quoter(n) for n in range(quoters)))
-    elapsed = time.perf_counter() - t_start
+    await asyncio.gather(
+        *(worker(n) for n in range(args.concurrency)), *(quoter(n) for n in range(quoters)), cores()
+    )
+    elapsed = time.perf_counter() - measure_from
     latencies.sort()
     quoted.sort()
 
@@ -192,7 +213,18 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
         "quotes": len(quoted),
         "quote_p50_ms": pct(0.50, quoted),
         "quote_p99_ms": pct(0.99, quoted),
-        "load_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # not `ru_maxrss`, which a process started by exec inherits from its parent's at the fork
+        "load_peak_rss_mb": _rss_mb(os.getpid()),
+        "cpu_s": cpu,
+    }
+
+
+def _window_cpu_s(server_pid: int | None) -> dict[str, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "server": _tree_cpu_s(server_pid) if server_pid else 0.0,
+        "database": postgres_cpu_s(),
+        "load": usage.ru_utime + usage.ru_stime,
     }
 
 
@@ -263,7 +295,7 @@ BENCH_OFFER = {
 def seed_chain(
     url: str, n_members: int, programme: str = "base", n_codes: int = 0
 ) -> tuple[int, str, list[int], list[str]]:
-    """Migrate, seed the programme (with `realistic_rules` in force from two days ago when asked, and
+    """Migrate, seed the programme (with `realistic_rules` in force from 28 days ago when asked, and
     a 满300减30 offer with `n_codes` single-use codes), one store with a POS key, and `n_members`
     members, a third with a birthday."""
     from datetime import date
@@ -285,7 +317,7 @@ def seed_chain(
         from loyalty.services.earning_rules.book import define_rules
 
         clock = ctx.clock
-        ctx.clock = FrozenClock(datetime.now(UTC) - timedelta(days=2))
+        ctx.clock = FrozenClock(datetime.now(UTC) - timedelta(days=28))  # before any earlier sale
         define_rules(ctx, realistic_rules(store.code))
         if n_codes:
             from loyalty.services.offers.book import define_offer
@@ -364,11 +396,6 @@ def postgres_cpu_s() -> float:
     return _cpu_s(lambda _p, name, _fields: name.startswith("postgres"))
 
 
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _load(
     mode: str,
     base: str,
@@ -380,6 +407,8 @@ def _load(
     codes: Sequence[str] = (),
     quoters: int = 0,
     quote_rate: float = 0.0,
+    warmup: float = 0.0,
+    server_pid: int | None = None,
 ) -> Any:
     codes_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
     with codes_file:
@@ -407,6 +436,10 @@ def _load(
         str(quoters),
         "--quote-rate",
         str(quote_rate),
+        "--warmup",
+        str(warmup),
+        "--server-pid",
+        str(server_pid or 0),
     ]
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -418,10 +451,11 @@ def _load(
 
 
 def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str = "base") -> dict[str, Any]:
-    # single-use codes for one sale in five: enough for 3,000 sales a second, a tenth for the warm-up
-    n_codes = int(args.duration * 600) if programme == "realistic" else 0
+    # single-use codes for one sale in five: enough for 3,000 sales a second, warm-up included
+    n_codes = int((args.duration + args.warmup) * 600) if programme == "realistic" else 0
     store, key, members, codes = seed_chain(url, args.members_count, programme, n_codes)
-    warm_codes, timed_codes = codes[: n_codes // 10], codes[n_codes // 10 :]
+    if args.history:
+        seed_history(url, store, members, args.history)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     code = (
@@ -433,11 +467,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
     server = subprocess.Popen([sys.executable, "-c", code, url, str(port), str(workers)], cwd=ROOT)
     try:
         _wait_healthy(base, server)
-        _load("purchase", base, key, store, members, min(1.0, args.duration), args.concurrency, warm_codes)
         health = _load("health", base, key, store, members, args.duration / 3, args.concurrency)
-        # Where the two cores go during the timed run: the server process (all its threads), the
-        # database's processes (PostgreSQL only; SQLite runs inside the server) and the load driver.
-        cpu_before = (_tree_cpu_s(server.pid), postgres_cpu_s(), _children_cpu_s())
         result = _load(
             "purchase",
             base,
@@ -446,21 +476,20 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
             members,
             args.duration,
             args.concurrency,
-            timed_codes,
+            codes,
             args.quoters,
             args.quote_rate,
+            args.warmup,
+            server.pid,
         )
-        cpu_after = (_tree_cpu_s(server.pid), postgres_cpu_s(), _children_cpu_s())
-        server_s, db_s, load_s = (b - a for a, b in zip(cpu_before, cpu_after, strict=True))
+        # Where the two cores went in the measured window: the server process (all its threads), the
+        # database's processes (PostgreSQL only; SQLite runs inside the server) and the load driver.
+        cpu = result.pop("cpu_s")
         if name != "postgresql":
-            db_s = 0.0  # other databases' processes on this machine are not this run's
+            cpu["database"] = 0.0  # other databases' processes on this machine are not this run's
         per_sale = 1000 / max(1, result["requests"])
-        result["cpu_ms_per_purchase"] = {
-            "server": server_s * per_sale,
-            "database": db_s * per_sale,
-            "load": load_s * per_sale,
-        }
-        result["cores_busy"] = (server_s + db_s + load_s) / result["seconds"]
+        result["cpu_ms_per_purchase"] = {part: seconds * per_sale for part, seconds in cpu.items()}
+        result["cores_busy"] = sum(cpu.values()) / args.duration
         result["baseline_health_rps"] = health["throughput"]
         result["server_peak_rss_mb"] = _rss_mb(server.pid)
     finally:
@@ -470,6 +499,93 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
     result["workers"] = workers
     result["programme"] = programme
     return result
+
+
+def seed_history(url: str, store: int, members: list[int], per_member: int) -> None:
+    """Give the chain a history before the run: `per_member` earlier sales for each member over the
+    25 days before the day before yesterday (`give_history`, posted as the server posts them), then
+    the grown tables' statistics taken, as the server's statistics watch would (PostgreSQL). A chain's
+    database is not empty; an empty one has its statistics taken again and again while it doubles in
+    its first minutes, which a run would otherwise measure."""
+    from loyalty.bootstrap import Context
+    from loyalty.services.posting.shared_transactions import SharedTransactions
+    from loyalty.services.posting.strategy import strategy_for
+    from loyalty.services.table_statistics import StatisticsWatch
+
+    ctx = Context.from_url(url)
+    try:
+        posting = strategy_for(ctx)
+        if not isinstance(posting, SharedTransactions):
+            raise SystemExit("batching is off (LOYALTY_API_GROUP_COMMIT): --history needs it")
+        give_history(
+            posting, store, members, per_member, random.Random(3), datetime.now(UTC) - timedelta(days=2)
+        )
+        if ctx.engine.dialect.name == "postgresql":
+            time.sleep(1.5)  # the backends report their counts within a second
+            StatisticsWatch(ctx).check()
+    finally:
+        ctx.engine.dispose()
+
+
+def sale_requests(
+    store: int,
+    members: list[int],
+    codes: list[str],
+    n: int,
+    rng: random.Random,
+    at: datetime | None = None,
+) -> list[Any]:
+    """`n` sales as the POS route hands them to the posting strategy, a coupon on one in five while
+    codes last, each with an Idempotency-Key; made now, or at `at`."""
+    from loyalty.api.idempotency import request_hash
+    from loyalty.api.routers.purchases import PurchaseIn, purchase_input, purchase_view
+    from loyalty.domain.actors import Actor
+    from loyalty.services.posting.sale_request import SaleKey, SaleRequest, attributed
+
+    actor = Actor(kind="api_key", id="bench", role="pos", store_ids=frozenset({store}))
+    out = []
+    for i in range(n):
+        order = secrets.token_hex(8)
+        body = purchase_body(store, rng.choice(members), order, (at or datetime.now(UTC)).isoformat())
+        if i % 5 == 0 and codes:
+            body["coupon_codes"] = [codes.pop()]
+        sale = PurchaseIn.model_validate(body)
+        out.append(
+            SaleRequest(
+                attributed(purchase_input(sale), actor),
+                actor,
+                lambda result, cur=sale.currency: purchase_view(result, cur).model_dump(mode="json"),
+                SaleKey("bench", order, request_hash("POST /purchases", sale)),
+            )
+        )
+    return out
+
+
+def strategy_jobs(posting: Any, requests: list[Any]) -> list[Any]:
+    """The jobs the strategy queues for `requests`: SQLite's group commit wraps each sale
+    (`GroupCommit.job`), PostgreSQL's batches take the requests as they are."""
+    job = getattr(posting, "job", None)
+    return requests if job is None else [job(request) for request in requests]
+
+
+def give_history(
+    posting: Any,
+    store: int,
+    members: list[int],
+    per_member: int,
+    rng: random.Random,
+    until: datetime | None = None,
+) -> None:
+    """About `per_member` earlier sales for each member, spread over the 25 days before `until` (now
+    when not given; inside the tier window, and within how far back the live path takes a sale), in
+    transactions of 64."""
+    total = per_member * len(members)
+    end = until or datetime.now(UTC)
+    for start in range(0, total, 64):
+        at = end - timedelta(days=25 * (1 - start / total))
+        posting._write(
+            strategy_jobs(posting, sale_requests(store, members, [], min(64, total - start), rng, at))
+        )
 
 
 def server_workers(backend: str, requested: int | None) -> int:
@@ -564,6 +680,19 @@ def main() -> None:
         help="server processes (default: 1 on SQLite, one per core on PostgreSQL)",
     )
     parser.add_argument("--members-count", type=int, default=500)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=40,
+        help="earlier sales per member before the run, so the database is a chain's, not an empty one "
+        "(default 40)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=2.0,
+        help="seconds the tills post and quote before the measured window opens (default 2)",
+    )
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
@@ -579,6 +708,7 @@ def main() -> None:
     parser.add_argument("--store", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--members", help=argparse.SUPPRESS)
     parser.add_argument("--codes", help=argparse.SUPPRESS)
+    parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
         "--quoters", type=int, default=4, help="tills quoting their carts beside the posting ones (default 4)"
     )
@@ -597,7 +727,7 @@ def main() -> None:
         print(json.dumps(uvloop.run(_drive(args))))
         return
     if args.small:
-        args.duration, args.members_count = 2.0, 50
+        args.duration, args.members_count, args.history, args.warmup = 2.0, 50, 2, 0.5
     print(machine.note(repeat=1 if args.small else 3), flush=True)
     results = []
     programmes = ["base", "realistic"] if args.programme == "both" else [args.programme]

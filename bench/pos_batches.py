@@ -23,19 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import secrets
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import machine
-from api import pg_database, postgres_cpu_s, purchase_body, seed_chain
+from api import give_history, pg_database, postgres_cpu_s, sale_requests, seed_chain, strategy_jobs
 
 DEFAULT_SIZES = (1, 2, 5, 10, 20)
 
@@ -49,40 +47,6 @@ class SizeResult:
     python_ms: float
     database_ms: float
     wall_ms: float
-
-
-def _requests(
-    store: int,
-    members: list[int],
-    codes: list[str],
-    n: int,
-    rng: random.Random,
-    at: datetime | None = None,
-) -> list[Any]:
-    """`n` sales as the POS route hands them to the posting strategy, a coupon on one in five while
-    codes last, each with an Idempotency-Key; made now, or at `at`."""
-    from loyalty.api.idempotency import request_hash
-    from loyalty.api.routers.purchases import PurchaseIn, purchase_input, purchase_view
-    from loyalty.domain.actors import Actor
-    from loyalty.services.posting.sale_request import SaleKey, SaleRequest, attributed
-
-    actor = Actor(kind="api_key", id="bench", role="pos", store_ids=frozenset({store}))
-    out = []
-    for i in range(n):
-        order = secrets.token_hex(8)
-        body = purchase_body(store, rng.choice(members), order, (at or datetime.now(UTC)).isoformat())
-        if i % 5 == 0 and codes:
-            body["coupon_codes"] = [codes.pop()]
-        sale = PurchaseIn.model_validate(body)
-        out.append(
-            SaleRequest(
-                attributed(purchase_input(sale), actor),
-                actor,
-                lambda result, cur=sale.currency: purchase_view(result, cur).model_dump(mode="json"),
-                SaleKey("bench", order, request_hash("POST /purchases", sale)),
-            )
-        )
-    return out
 
 
 def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeResult]:
@@ -102,7 +66,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
     results = []
     try:
         if args.history:
-            _give_history(posting, store, members, args.history, rng)
+            give_history(posting, store, members, args.history, rng)
             if pg:  # as a server process's statistics watch would within seconds
                 from loyalty.services.table_statistics import StatisticsWatch
 
@@ -111,8 +75,10 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
         for size in args.sizes:
             rounds = max(3, args.sales_per_size // size)
             for _ in range(20):  # warm: prepared statements, the catalogue, the rule book
-                posting._write(_jobs(posting, _requests(store, members, codes, size, rng)))
-            batches = [_jobs(posting, _requests(store, members, codes, size, rng)) for _ in range(rounds)]
+                posting._write(strategy_jobs(posting, sale_requests(store, members, codes, size, rng)))
+            batches = [
+                strategy_jobs(posting, sale_requests(store, members, codes, size, rng)) for _ in range(rounds)
+            ]
             python_s = wall_s = 0.0
             db_before = postgres_cpu_s() if pg else 0.0
             for jobs in batches:
@@ -129,23 +95,6 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
     finally:
         ctx.engine.dispose()
     return results
-
-
-def _jobs(posting: Any, requests: list[Any]) -> list[Any]:
-    """The jobs the strategy queues for `requests`: SQLite's group commit wraps each sale
-    (`GroupCommit.job`), PostgreSQL's batches take the requests as they are."""
-    job = getattr(posting, "job", None)
-    return requests if job is None else [job(request) for request in requests]
-
-
-def _give_history(posting: Any, store: int, members: list[int], per_member: int, rng: random.Random) -> None:
-    """About `per_member` earlier sales for each member, spread over the last 25 days (inside the
-    tier window, and within how far back the live path takes a sale), in transactions of 64."""
-    total = per_member * len(members)
-    now = datetime.now(UTC)
-    for start in range(0, total, 64):
-        at = now - timedelta(days=25 * (1 - start / total))
-        posting._write(_jobs(posting, _requests(store, members, [], min(64, total - start), rng, at)))
 
 
 def fixed_and_marginal(results: list[SizeResult], field: str) -> tuple[float, float]:
