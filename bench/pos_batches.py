@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 import machine
-from api import give_history, pg_database, postgres_cpu_s, sale_requests, seed_chain, strategy_jobs
+from api import pg_database, postgres_cpu_s, sale_requests, seed_chain, seed_history, strategy_jobs
 
 DEFAULT_SIZES = (1, 2, 5, 10, 20)
 
@@ -57,6 +57,8 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
     total_sales = len(args.sizes) * args.sales_per_size + 20 * sum(args.sizes)
     n_codes = total_sales // 5 + 1 if args.programme == "realistic" else 0
     store, _key, members, codes = seed_chain(url, args.members, args.programme, n_codes)
+    if args.history:  # the tables analyzed after, as a server process's statistics watch would
+        seed_history(url, store, members, args.history)
     ctx = Context.from_url(url)
     posting = strategy_for(ctx)
     if not isinstance(posting, SharedTransactions):
@@ -65,13 +67,6 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
     pg = name == "postgresql"
     results = []
     try:
-        if args.history:
-            give_history(posting, store, members, args.history, rng)
-            if pg:  # as a server process's statistics watch would within seconds
-                from loyalty.services.table_statistics import StatisticsWatch
-
-                time.sleep(1.5)  # the backends report their counts within a second
-                StatisticsWatch(ctx).check()
         for size in args.sizes:
             rounds = max(3, args.sales_per_size // size)
             for _ in range(20):  # warm: prepared statements, the catalogue, the rule book
