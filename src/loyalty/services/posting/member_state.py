@@ -10,7 +10,7 @@ programme's rules may ask of a member beyond the tier: birthday, tags, registrat
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -55,13 +55,6 @@ class MemberState(NamedTuple):
         return int(read_instants([self.stored_registration])[0])
 
 
-def _state(row: Sequence[Any]) -> MemberState:
-    status, tier_id, account_id, balance, debt, birthday, tags, registered = row
-    return MemberState(
-        str(status), int(tier_id), int(account_id), int(balance), int(debt), birthday, tags, registered
-    )
-
-
 def read_members(conn: Connection, member_ids: IntArray) -> dict[int, MemberState]:
     """member id -> their state; accounts locked on PostgreSQL."""
     return send_member_reads(conn, member_ids)()
@@ -82,10 +75,12 @@ def send_member_reads(conn: Connection, member_ids: IntArray) -> Callable[[], di
     ]
 
     def read() -> dict[int, MemberState]:
+        # The driver hands back each column's Python type (str, int) on both databases; an import
+        # reads tens of thousands of members a batch, so each row becomes its state as it is.
+        state = MemberState._make
         out: dict[int, MemberState] = {}
         for rows in sent:
-            for member_id, *state in rows():
-                out[int(member_id)] = _state(state)
+            out.update({row[0]: state(row[1:]) for row in rows()})
         return out
 
     return read

@@ -767,9 +767,11 @@ class _SetBasedPosting:
         tier_end = np.full(len(who.members), -1, dtype=np.int64)
         np.maximum.at(tier_end, who.of_member_order, tiers.after_by_member)
         tier_ids = [t.id for t in self.ladder.ranked]
-        for j, (member, state) in enumerate(zip(who.members.tolist(), who.states, strict=True)):
-            session.members[member] = state._replace(
-                tier_id=tier_ids[int(tier_end[j])], balance=int(balance_end[j]), debt=int(debt_end[j])
+        ends = zip(tier_end.tolist(), balance_end.tolist(), debt_end.tolist(), strict=True)
+        for member, state, (tier, balance, debt) in zip(who.members.tolist(), who.states, ends, strict=True):
+            status, _, account, _, _, born, tags, registered = state  # a run's tens of thousands: no _replace
+            session.members[member] = MemberState(
+                status, tier_ids[tier], account, balance, debt, born, tags, registered
             )
         if session.upper is not None:
             spent = who.per_member(self.totals[who.by_member])
