@@ -13,8 +13,10 @@ would be measured), starts `uvicorn` in a child process, then starts a *separate
 post and quote for `--warmup` seconds before the measured window opens, so that neither their
 connections' set-up nor what the server does once (its first quote) is measured. With
 `--programme realistic` (or `both`) the chain runs 24 earning rules and one sale in five brings a
-满300减30 coupon. It prints throughput and p50/p95/p99 latency, beside a baseline: the same driver against
-GET /api/v1/health (the floor the web stack sets before any business work), as a ratio. It also
+满300减30 coupon. It prints throughput and p50/p95/p99 latency (and the slowest answer of each second
+of the window, so that a tail from a few seconds of something else shows as such), beside a
+baseline: the same driver against GET /api/v1/health (the floor the web stack sets before any
+business work), as a ratio. It also
 reports peak RSS of server and load process, and where the cores went in the measured window: CPU
 milliseconds per purchase of the server process, of PostgreSQL's processes and of the load driver.
 `--profile` adds an in-process breakdown of one purchase (service call vs. HTTP layer).
@@ -110,6 +112,7 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
 
     members: list[int] = json.loads(args.members)
     latencies: list[float] = []
+    slowest: dict[int, float] = {}  # second of the window -> the slowest answer to a sale sent in it
     errors: dict[str, int] = {}
     # The tills connect and run `--warmup` seconds before the measured window opens, so that neither
     # their connections' set-up nor anything the server does once (its first quote, say) is measured.
@@ -145,6 +148,8 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
                 )
             if t0 >= measure_from:
                 latencies.append(time.perf_counter() - t0)
+                second = int(t0 - measure_from)
+                slowest[second] = max(slowest.get(second, 0.0), latencies[-1])
             if status >= 300:
                 key = f"{status}"
                 errors[key] = errors.get(key, 0) + 1
@@ -207,6 +212,7 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
         "p50_ms": pct(0.50),
         "p95_ms": pct(0.95),
         "p99_ms": pct(0.99),
+        "slowest_ms_by_second": [round(1000 * slowest.get(i, 0.0), 1) for i in range(int(args.duration))],
         "mean_ms": statistics.fmean(latencies) * 1000 if latencies else 0.0,
         "errors": errors,
         "coupon_sales": coupon_sales[0],
@@ -777,6 +783,10 @@ def main() -> None:
                 f"{args.quote_rate:g}/s, "
                 f"p50 {r['quote_p50_ms']:.1f} ms, p99 {r['quote_p99_ms']:.1f} ms (target p99 <= 20 ms)"
             )
+        if r.get("slowest_ms_by_second"):
+            # where in the window the tail came from: steady, or a few seconds of something else
+            by_second = " ".join(f"{ms:.0f}" for ms in r["slowest_ms_by_second"])
+            print(f"  slowest answer in each second of the window (ms): {by_second}")
         if r.get("coupon_sales"):
             print(f"  coupons: {r['coupon_sales']} of {r['requests']} sales brought one (满300减30)")
         if "profile" in r:

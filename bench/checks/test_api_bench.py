@@ -35,6 +35,10 @@ def test_bench_small_runs_without_errors(run_bench: RunBench) -> None:
     assert results[0]["errors"] == {}
     assert results[0]["coupon_sales"] > 0  # one sale in five brings a 满减 coupon, used without a refusal
     assert results[0]["quotes"] > 0  # tills quoting beside the sales, timed apart
+    # the slowest answer of each second of the measured window (the --small window is 2 s)
+    assert len(results[0]["slowest_ms_by_second"]) == 2
+    assert all(ms > 0 for ms in results[0]["slowest_ms_by_second"])
+    assert "slowest answer in each second of the window" in out.stdout
     assert results[0]["workers"] == 1  # one process on SQLite unless asked
     cpu = results[0]["cpu_ms_per_purchase"]
     if sys.platform == "linux":  # read from /proc
