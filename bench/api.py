@@ -508,8 +508,9 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
 
 
 def seed_history(url: str, store: int, members: list[int], per_member: int) -> None:
-    """Give the chain a history before the run: `per_member` earlier sales for each member over the
-    25 days before the day before yesterday (`give_history`, posted as the server posts them), then
+    """Give the chain a history before the run: about `per_member` earlier sales for each member over
+    the 25 days before the day before yesterday (inside the tier window, and within how far back the
+    live path takes a sale), posted as the server posts them in transactions of 64, then
     the grown tables' statistics taken, as the server's statistics watch would (PostgreSQL). A chain's
     database is not empty; an empty one has its statistics taken again and again while it doubles in
     its first minutes, which a run would otherwise measure."""
@@ -523,9 +524,11 @@ def seed_history(url: str, store: int, members: list[int], per_member: int) -> N
         posting = strategy_for(ctx)
         if not isinstance(posting, SharedTransactions):
             raise SystemExit("batching is off (LOYALTY_API_GROUP_COMMIT): --history needs it")
-        give_history(
-            posting, store, members, per_member, random.Random(3), datetime.now(UTC) - timedelta(days=2)
-        )
+        rng, total, end = random.Random(3), per_member * len(members), datetime.now(UTC) - timedelta(days=2)
+        for start in range(0, total, 64):
+            at = end - timedelta(days=25 * (1 - start / total))
+            sales = sale_requests(store, members, [], min(64, total - start), rng, at)
+            posting._write(strategy_jobs(posting, sales))
         if ctx.engine.dialect.name == "postgresql":
             time.sleep(1.5)  # the backends report their counts within a second
             StatisticsWatch(ctx).check()
@@ -572,26 +575,6 @@ def strategy_jobs(posting: Any, requests: list[Any]) -> list[Any]:
     (`GroupCommit.job`), PostgreSQL's batches take the requests as they are."""
     job = getattr(posting, "job", None)
     return requests if job is None else [job(request) for request in requests]
-
-
-def give_history(
-    posting: Any,
-    store: int,
-    members: list[int],
-    per_member: int,
-    rng: random.Random,
-    until: datetime | None = None,
-) -> None:
-    """About `per_member` earlier sales for each member, spread over the 25 days before `until` (now
-    when not given; inside the tier window, and within how far back the live path takes a sale), in
-    transactions of 64."""
-    total = per_member * len(members)
-    end = until or datetime.now(UTC)
-    for start in range(0, total, 64):
-        at = end - timedelta(days=25 * (1 - start / total))
-        posting._write(
-            strategy_jobs(posting, sale_requests(store, members, [], min(64, total - start), rng, at))
-        )
 
 
 def server_workers(backend: str, requested: int | None) -> int:
