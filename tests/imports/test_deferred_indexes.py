@@ -12,7 +12,12 @@ from loyalty.db.engine import make_engine
 from loyalty.db.migrate import upgrade
 from loyalty.imports.runner import ImportOptions, import_file
 
-NAMES = ["ix_postings_account", "ix_point_lots_account_expiry", "ix_purchases_member_occurred"]
+NAMES = [
+    "ix_postings_account",
+    "ix_point_lots_account_expiry",
+    "ix_purchases_member_occurred",
+    "ix_purchases_store_occurred",
+]
 
 
 def test_upgrade_builds_what_a_killed_import_left_out(tmp_path: Path) -> None:

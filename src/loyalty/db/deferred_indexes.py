@@ -3,11 +3,13 @@
 Three ledger indexes are keyed by account or member, so every purchase an import posts lands on a
 random page of each of them. Over millions of rows, keeping them up costs more than almost anything
 else the import does, because every batch dirties most of their pages and the commit writes them all
-again. Building an index once from sorted keys (`CREATE INDEX`) costs a fraction of that. Unique
-constraints and the indexes the import itself reads (lots by purchase, due lots) are never deferred.
-Purchases by member is deferrable because the import does not read back what it posted: its
-`posting.import_session.BulkSession` keeps those orders' spend in memory, and reads only the purchases the
-database held before it began, by id range.
+again. Building an index once from sorted keys (`CREATE INDEX`) costs a fraction of that. The KPIs'
+sales by store and time is deferred too: it carries six columns of every purchase, which an import
+otherwise writes twice, and the import never reads it. Unique constraints and the indexes the import
+itself reads (lots by purchase, due lots) are never deferred. Purchases by member is deferrable
+because the import does not read back what it posted: its `posting.import_session.BulkSession` keeps
+those orders' spend in memory, and reads only the purchases the database held before it began, by id
+range.
 
 While they are missing, statements and balance look-ups still answer correctly, only slower; that is
 why the import defers them only when it is at least as large as what the database already holds (a
@@ -33,6 +35,7 @@ DEFERRABLE: tuple[Index, ...] = tuple(
         (core_tables.postings, "ix_postings_account"),
         (core_tables.point_lots, "ix_point_lots_account_expiry"),
         (core_tables.purchases, "ix_purchases_member_occurred"),
+        (core_tables.purchases, "ix_purchases_store_occurred"),
     )
 )
 # Below this many lines, keeping the indexes up costs less than building them again.
