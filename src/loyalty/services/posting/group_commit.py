@@ -12,12 +12,13 @@ together share a transaction (`shared_transactions`):
 * the sales' audit rows are gathered and written in one statement before that commit
   (`services.audit.deferred`); a sale whose savepoint is undone takes its row back.
 
-A group of at least `SET_BASED_FROM` sales that the set-based routine takes is posted by it instead
-(`set_based_batches.post_together`, as PostgreSQL's batches, in one savepoint): from that size on it
-costs less per sale with a programme of rules and coupons, and no more with the base rule alone (ADR
-0006); below it the batch's fixed cost outweighs what it saves. Where the batch leaves its sales (a
-code it cannot take, an inactive member, …) they are posted one by one as above, in the same
-transaction; a sale it leaves beside others it took (a key repeated in the group) comes after them.
+A group that the set-based routine takes is posted by it instead (`set_based_batches.post_together`,
+as PostgreSQL's batches, in one savepoint) from the size where it costs less per sale: four sales
+where the programme has earning rules (the engine evaluates a batch for about what it costs on one
+sale), eight with the base rule alone (ADR 0006); below it the batch's fixed cost outweighs what it
+saves. Where the batch leaves its sales (a code it cannot take, an inactive member, …) they are
+posted one by one as above, in the same transaction; a sale it leaves beside others it took (a key
+repeated in the group) comes after them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sqlalchemy import Connection
 from loyalty.bootstrap import Context
 from loyalty.db.prepared import savepoint
 from loyalty.services import audit, purchases
+from loyalty.services.catalogue import catalogue_of
 from loyalty.services.posting.pos_batch import batchable
 from loyalty.services.posting.sale_request import (
     SaleAnswer,
@@ -46,8 +48,10 @@ from loyalty.services.posting.shared_transactions import MAX_BATCH, Outcome, Sha
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-#: the fewest sales of a group posted set-based (below it a group costs less sale by sale)
+#: the fewest sales of a group posted set-based (below it a group costs less sale by sale) ...
 SET_BASED_FROM = 8
+#: ... and where the programme has earning rules
+SET_BASED_FROM_WITH_RULES = 4
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ class GroupCommit(SharedTransactions[Callable[[Connection], Any]]):
         run on its own; all None for a group too small or holding anything else."""
         alone: list[Outcome | None] = [None] * len(jobs)
         requests = [job.request for job in jobs if isinstance(job, _Sale)]
-        if len(jobs) < SET_BASED_FROM or len(requests) < len(jobs):
+        if len(jobs) < self._fewest(conn) or len(requests) < len(jobs):
             return alone
         if not all(batchable(request.sale) for request in requests):
             return alone
@@ -130,3 +134,7 @@ class GroupCommit(SharedTransactions[Callable[[Connection], Any]]):
         if any(ok and value is not ALONE for ok, value in outcomes):
             self.set_based += 1
         return [None if ok and value is ALONE else (ok, value) for ok, value in outcomes]
+
+    def _fewest(self, conn: Connection) -> int:
+        """The fewest sales of a group posted set-based: fewer where the programme has earning rules."""
+        return SET_BASED_FROM_WITH_RULES if catalogue_of(self.ctx).rule_book(conn) else SET_BASED_FROM
