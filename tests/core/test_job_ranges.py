@@ -7,6 +7,7 @@ import random
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select, text, update
@@ -16,6 +17,7 @@ from loyalty.config import Settings
 from loyalty.db.core_tables import accounts, members, point_lots, postings, tier_history, transfers
 from loyalty.db.core_tables import tiers as tiers_t
 from loyalty.db.engine import make_engine
+from loyalty.db.migrate import upgrade
 from loyalty.services import members as member_service
 from loyalty.services import points, purchases, seed, tiers
 from loyalty.services.id_ranges import IdRange, id_ranges, run_ranges
@@ -63,6 +65,22 @@ def test_run_ranges_keeps_the_order_and_raises_the_first_error(engine: Engine) -
 
     with pytest.raises(RuntimeError, match="range 2 failed"):
         run_ranges(engine, cut, failing, workers=3)
+
+
+def test_an_expiry_range_reads_the_expired_accounts_by_the_merchants_key(tmp_path: Path) -> None:
+    """Each range of an expiry run reads the merchants' 'expired' accounts: by the (merchant, kind)
+    key, not by scanning every member's account (a million of them, in every range of the run)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        compiled = points.EXPIRED_ACCOUNTS.compile(dialect=engine.dialect)
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + str(compiled),
+            tuple(compiled.params[k] for k in compiled.positiontup or ()),
+        ).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "SEARCH accounts USING COVERING INDEX" in details, details
+    engine.dispose()
 
 
 @pytest.mark.parametrize(("range_size", "workers"), [(None, 1), (5, 1), (3, 3)])

@@ -574,6 +574,12 @@ def _expire(ctx: Context, ids: IdRange, as_of: datetime, now: datetime) -> Expir
 #: PostgreSQL advisory lock class of expiry ranges: two runs over the same range queue up
 _EXPIRY_LOCK = 7001
 
+#: each merchant's 'expired' account, read from the merchants' (merchant, kind) key: `kind` alone would
+#: scan every member's account, in every range of the run
+EXPIRED_ACCOUNTS = select(accounts.c.merchant_id, accounts.c.id).where(
+    accounts.c.merchant_id.is_not(None), accounts.c.kind == "expired"
+)
+
 
 def _expire_in(conn: Connection, ids: IdRange, as_of: datetime, now: datetime) -> ExpiryResult:
     pg = conn.dialect.name == "postgresql"
@@ -598,12 +604,7 @@ def _expire_in(conn: Connection, ids: IdRange, as_of: datetime, now: datetime) -
             ),
         )
     )
-    expired_accounts = {
-        int(merchant): int(account)
-        for merchant, account in conn.execute(
-            select(accounts.c.merchant_id, accounts.c.id).where(accounts.c.kind == "expired")
-        )
-    }
+    expired_accounts = {int(merchant): int(account) for merchant, account in conn.execute(EXPIRED_ACCOUNTS)}
     # One run transfer per merchant: its legs are the due lots, debited per member account.
     legs = select(
         _due.c.merchant_id.label("group_key"), _due.c.account_id, _due.c.points.label("amount")
