@@ -73,9 +73,10 @@ class SalesAhead:
 def read_ahead(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> SalesAhead | None:
     """Send what posting `sales` together reads, without waiting (PostgreSQL; see
     `posting.read_ahead`): the coupons after the members' locks, so that a member's uses are counted
-    under them; None where they cannot be posted together or nothing is gained (SQLite)."""
+    under them; None where they cannot be posted together or nothing is gained (SQLite, which the
+    posting reads as it goes)."""
     if not is_postgres(conn):
-        return None  # the posting reads as it goes, and makes the batch itself
+        return None
     batch = _batch(sales)
     reads = None if batch is None else send_batch_reads(conn, ctx, batch)
     if reads is None:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection
 
 from loyalty.bootstrap import Context
-from loyalty.db.rows import is_postgres, send_next_ids
+from loyalty.db.rows import send_next_ids
 from loyalty.domain.earning import US_PER_DAY
 from loyalty.domain.errors import NotFound
 from loyalty.services.catalogue import catalogue_of
@@ -41,10 +41,11 @@ class ReadAhead:
 
 
 def read_ahead(conn: Connection, ctx: Context, batch: OrderBatch) -> ReadAhead | None:
-    """Send the reads of a set-based posting of `batch` (a few orders on PostgreSQL) without waiting;
-    `set_based.post_set_based(…, ahead=…)` reads their answers. None where there is nothing to gain
-    (SQLite, a big batch) or the batch is not postable set-based."""
-    if not is_postgres(conn) or not 0 < len(batch) <= FEW_ORDERS:
+    """Send the reads of a set-based posting of `batch` (a few orders, on PostgreSQL: the caller,
+    `pos_batch.read_ahead`, asks nothing of SQLite) without waiting; `set_based.post_set_based(…,
+    ahead=…)` reads their answers. None where there is nothing to gain (a big batch) or the batch is
+    not postable set-based."""
+    if not 0 < len(batch) <= FEW_ORDERS:
         return None
     catalogue = catalogue_of(ctx)
     try:
