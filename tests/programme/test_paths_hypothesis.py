@@ -849,6 +849,28 @@ REFUND_THEN_LINE = Scenario(
     groups=[1],
 )
 
+#: a member's wallet coupon (5 % off coffee) used by their first sale of a batch and brought again by
+#: their second, which has no coffee: alone the second is refused (the coupon is used up), so the batch,
+#: which found the code usable for both before either used it, must not post the second without it
+#: (`batch_coupons.price_coupons` counts the batch's own uses against what the code had left)
+USED_UP_IN_BATCH = Scenario(
+    rules=[],
+    offers=[
+        OfferDraw(
+            {"code": "o0", "kind": "percent_off", "percent": 5, "when": {"categories": ["coffee"]}},
+            OfferLimits(),
+            True,
+            0,
+        )
+    ],
+    sales=[
+        SaleDraw(0, 0, 0, 600, "store", [("coffee", 1, 500, 0)], [(False, 0)], False),
+        SaleDraw(0, 0, 0, 601, "store", [("tea", 1, 500, 0)], [(False, 0)], False),
+    ],
+    returns=[],
+    groups=[2],
+)
+
 
 def _tell(live: Context, plan: Plan) -> None:
     """What the example exercised (`--hypothesis-show-statistics`), so that a strategy that stops
@@ -878,6 +900,7 @@ def _tell(live: Context, plan: Plan) -> None:
 
 
 @PATHS_SETTINGS
+@example(scenario=USED_UP_IN_BATCH)
 @example(scenario=QUOTE_OVER_BUDGET)
 @example(scenario=LINE_THEN_REFUND)
 @example(scenario=REFUND_THEN_LINE)

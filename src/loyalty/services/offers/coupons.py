@@ -296,6 +296,9 @@ class Usable:
     #: it when the code was found
     per_member_limit: int | None = None
     member_uses: int = 0
+    #: the uses the coupon and its offer had left when the code was found (None: the offer has no limit)
+    coupon_uses_left: int = 1
+    offer_uses_left: int | None = None
 
     def takes(self, discount_minor: int) -> bool:
         """Whether the offer's budget, as found, has room for a use giving `discount_minor` (what
@@ -318,12 +321,22 @@ def send_usable(conn: Connection, code: str, member_id: int | None, at: datetime
         rows = pending.rows()
         if not rows:
             raise not_usable()
-        coupon_id, offer_id, definition, per_member_limit, budget_left, used = rows[0]
+        coupon_id, offer_id, definition, per_member_limit, budget_left, used, *left = rows[0]
+        coupon_left, offer_left = left
         if member_id is None:
             per_member_limit = None  # an anonymous sale has no member whose uses could be counted
         if per_member_limit is not None and used >= per_member_limit:
             raise not_usable()
-        return Usable(coupon_id, offer_id, _spec_of(definition), budget_left, per_member_limit, int(used))
+        return Usable(
+            coupon_id,
+            offer_id,
+            _spec_of(definition),
+            budget_left,
+            per_member_limit,
+            int(used),
+            int(coupon_left),
+            None if offer_left is None else int(offer_left),
+        )
 
     return usable
 
@@ -370,6 +383,8 @@ _USABLE = Prepared(
             ),
             else_=0,
         ),
+        coupons.c.max_uses - coupons.c.uses,
+        offers.c.max_uses - offers.c.uses,
     )
     .join(offers, offers.c.id == coupons.c.offer_id)
     .where(

@@ -7,10 +7,10 @@ uses are then written together (`offers.coupons.take_uses`). On PostgreSQL the c
 read in the round trip that locks the batch's members (`send_coupon_reads`), after those locks, so a
 member's uses are counted as the live routine counts them: under the account's lock.
 
-A batch takes its codes whole or not at all: where a code cannot be used, or a limit would be reached
-by the batch's own earlier sales, or an offer scoped by tier meets a member an earlier sale of the
-batch might upgrade, `price_coupons` answers None and the sales go alone, where the live routine
-answers each as it should (a refusal alone is what it would have been in the batch: within a batch
+A batch takes its codes whole or not at all: where a code cannot be used, or the batch's own earlier
+sales used it up or would reach a limit, or an offer scoped by tier meets a member an earlier sale
+of the batch might upgrade, `price_coupons` answers None and the sales go alone, where the live
+routine answers each as it should (a refusal alone is what it would have been in the batch: within a batch
 uses only grow).
 """
 
@@ -96,6 +96,31 @@ class BatchCoupons:
         ]
 
 
+class _Taken:
+    """The uses a batch's sales took so far, per coupon and per offer."""
+
+    def __init__(self) -> None:
+        self.coupons: dict[int, int] = {}
+        self.offers: dict[int, int] = {}
+
+    def add(self, usable: Usable) -> None:
+        self.coupons[usable.coupon_id] = self.coupons.get(usable.coupon_id, 0) + 1
+        self.offers[usable.offer_id] = self.offers.get(usable.offer_id, 0) + 1
+
+    def used_up(self, usable: Usable, member_uses: dict[tuple[int, int], int], member: int | None) -> bool:
+        """Whether the code, found usable before the batch, is no longer usable after its earlier
+        sales' uses: the live routine would refuse it, even where the sale would not apply it."""
+        if self.coupons.get(usable.coupon_id, 0) >= usable.coupon_uses_left:
+            return True
+        offer_left = usable.offer_uses_left
+        if offer_left is not None and self.offers.get(usable.offer_id, 0) >= offer_left:
+            return True
+        limit = usable.per_member_limit
+        if limit is None or member is None:
+            return False
+        return usable.member_uses + member_uses.get((usable.offer_id, member), 0) >= limit
+
+
 def price_coupons(
     sales: Sequence[PurchaseIn],
     amounts: Sequence[Sequence[int]],
@@ -118,6 +143,7 @@ def price_coupons(
     discounts: list[CouponDiscounts] = []
     member_uses: dict[tuple[int, int], int] = {}  # (offer, member) → uses the batch's sales took
     spent: dict[int, int] = {}  # offer → what the batch's sales took off with it
+    taken = _Taken()  # the coupons' and offers' uses the batch's earlier sales took
     seen: set[int] = set()  # members with an earlier sale in the batch
     for sale, lines, entry, usables in zip(sales, amounts, reads.codes, found, strict=True):
         member = sale.member_id
@@ -127,6 +153,8 @@ def price_coupons(
         if entry is None or usables is None:
             discounts.append(NO_COUPONS)
             continue
+        if any(taken.used_up(u, member_uses, member) for u in usables):
+            return None  # found usable, but the batch's earlier sales used it up: refused alone
         if earlier and any(u.spec.when.tiers for u in usables):
             return None  # its tier is the one an earlier sale of the batch leaves: only posting knows
         state = None if member is None else members.get(member)
@@ -142,10 +170,11 @@ def price_coupons(
             u = c.usable
             if u is None:
                 continue
-            taken = spent.get(u.offer_id, 0) + c.discount_minor
-            if u.budget_left_minor is not None and taken > u.budget_left_minor:
+            taken.add(u)
+            discounted = spent.get(u.offer_id, 0) + c.discount_minor
+            if u.budget_left_minor is not None and discounted > u.budget_left_minor:
                 return None  # the batch's earlier sales spent the budget: this one is refused alone
-            spent[u.offer_id] = taken
+            spent[u.offer_id] = discounted
             if u.per_member_limit is not None and member is not None:
                 key = (u.offer_id, member)
                 member_uses[key] = member_uses.get(key, 0) + 1
