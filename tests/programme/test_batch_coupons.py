@@ -99,6 +99,61 @@ def test_a_batch_takes_its_sales_coupons(ctx: Context) -> None:
     assert [b["points_earned"] for b in bodies] == [109, 130, 109, 0, 109]
 
 
+def test_a_batch_prices_the_promotions_its_sales_ask_for_as_alone(ctx: Context) -> None:
+    """Sales asking for promotions are priced in the batch with the promotions in force at each one's
+    time (the 满减 below ends between two of them), write a promotion's use without a coupon or any
+    counter, and answer as each posted alone does."""
+    store, people = _chain(ctx, 2)
+    now = ctx.now()
+    define_offer(
+        ctx,
+        LADDER | {"code": "auto", "automatic": True},
+        valid_from=now - timedelta(hours=1),
+        valid_to=now - timedelta(minutes=7),
+    )
+
+    def sales(prefix: str) -> list[PurchaseIn]:
+        drawn = [
+            (people[0], 10, True),  # in force: ¥130 - ¥20
+            (people[1], 5, True),  # ended two minutes before
+            (None, 9, True),  # an anonymous sale gets it too
+            (people[0], 4, False),  # does not ask
+        ]
+        return [
+            _sale(store, member, f"{prefix}-{i}", now - timedelta(minutes=ago), []).model_copy(
+                update={"apply_promotions": asks}
+            )
+            for i, (member, ago, asks) in enumerate(drawn)
+        ]
+
+    batched = SetBasedBatches(ctx)._transaction([_request(s) for s in sales("P")])
+    assert all(ok and value is not ALONE for ok, value in batched), batched  # the batch took them all
+    bodies = [value.body for _, value in batched]
+    assert [b["total_minor"] for b in bodies] == [11_000, 13_000, 11_000, 13_000]
+    assert bodies[0]["coupons"] == [
+        {"code": None, "offer_code": "auto", "offer_name": "满100减20", "discount_minor": 2_000}
+    ]
+    with ctx.engine.connect() as conn:
+        ids = {r.order_id: r.id for r in conn.execute(select(purchases.c.order_id, purchases.c.id)).all()}
+        uses = conn.execute(
+            select(
+                coupon_uses.c.purchase_id,
+                coupon_uses.c.coupon_id,
+                coupon_uses.c.member_id,
+                coupon_uses.c.discount_minor,
+            ).order_by(coupon_uses.c.id)
+        ).all()
+        counters = conn.execute(select(offers.c.uses, offers.c.discounted_minor)).one()
+    assert [tuple(u) for u in uses] == [(ids["P-0"], None, people[0], 2_000), (ids["P-2"], None, None, 2_000)]
+    assert tuple(counters) == (0, 0)  # a promotion has no limits to count against
+    alone = [post_alone(ctx, _request(s)).body for s in sales("A")]
+
+    def as_compared(body: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in body.items() if k not in ("purchase_id", "order_id")}
+
+    assert [as_compared(b) for b in bodies] == [as_compared(b) for b in alone]
+
+
 def test_a_code_the_batch_cannot_take_leaves_it_whole(ctx: Context) -> None:
     store, people = _chain(ctx, 2)
     define_offer(ctx, LADDER)

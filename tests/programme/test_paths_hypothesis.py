@@ -18,10 +18,9 @@ The stream goes through four worlds, identical databases:
 * **group_commit**: the sales between two returns in shared transactions of a few, a savepoint each
   (`GroupCommit`, SQLite's strategy; run on both backends);
 * **set_based**: the same groups through `SetBasedBatches` (PostgreSQL's strategy; on both backends):
-  a group is posted set-based with its coupons (asserted: the batch took it, unless a sale of it
-  brings a code the batch cannot take, when every sale goes alone: `posting.batch_coupons`); a sale
-  asking for promotions goes alone by design (`pos_batch.batchable`), so such a sale is a group of
-  its own here (alone after the batch would change the order);
+  a group is posted set-based with its coupons and promotions (asserted: the batch took it, unless a
+  sale of it brings a code the batch cannot take, or prices offers after an earlier sale of its
+  member, when every sale goes alone: `posting.batch_coupons`);
 * **import**: the sales the live world posted, as an import carries them — the net amounts the
   coupons left as the lines' discounts, no codes — set-based in one import session
   (`post_set_based`, asserted taken), the returns between its batches.
@@ -748,6 +747,8 @@ def _post_set_based(ctx: Context, plan: Plan, sizes: list[int]) -> dict[int, Out
             )
             if any(request.sale.coupon_codes for request in requests) and not left_whole:
                 event("set-based batch with coupons")
+            if any(request.sale.apply_promotions for request in requests) and not left_whole:
+                event("set-based batch with promotions")
             for i, request, (ok, value) in zip(group, requests, outcomes, strict=True):
                 if ok and value is ALONE:
                     assert not batchable(request.sale) or left_whole, ("the batch left a sale it takes", i)
@@ -760,11 +761,13 @@ def _post_set_based(ctx: Context, plan: Plan, sizes: list[int]) -> dict[int, Out
 
 
 def _coupons_after_members_sale(plan: Plan, group: list[int]) -> bool:
-    """Whether a sale of `group` brings codes after an earlier sale of its member in the group."""
+    """Whether a sale of `group` brings codes or asks for promotions after an earlier sale of its
+    member in the group (an offer scoped by tier then leaves the batch whole)."""
     seen: set[int] = set()
     for i in group:
         member = plan.sales[i].member_id
-        if member is not None and member in seen and plan.sales[i].coupon_codes:
+        offers = plan.sales[i].coupon_codes or plan.sales[i].apply_promotions
+        if member is not None and member in seen and offers:
             return True
         if member is not None:
             seen.add(member)

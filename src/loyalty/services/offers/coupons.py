@@ -330,7 +330,7 @@ def send_usable(conn: Connection, code: str, member_id: int | None, at: datetime
         return Usable(
             coupon_id,
             offer_id,
-            _spec_of(definition),
+            spec_of(definition),
             budget_left,
             per_member_limit,
             int(used),
@@ -402,7 +402,7 @@ _USABLE = Prepared(
 
 
 @lru_cache(maxsize=1024)
-def _spec_of(definition: str) -> OfferSpec:
+def spec_of(definition: str) -> OfferSpec:
     """An offer's stored definition (JSON text) read once per distinct text: a definition never
     changes once stored, and parsing it costs more than the checkout's statements."""
     return parse_offer(json.loads(definition))
@@ -477,9 +477,11 @@ _INSERT_USE = Prepared(insert(coupon_uses).returning(coupon_uses.c.id))
 
 @dataclass(frozen=True)
 class Use:
-    """One use of a coupon found usable, by a sale of a batch."""
+    """One use by a sale of a batch: of a coupon found usable, or of a promotion (`offer_id` only:
+    no coupon and no counters, as `checkout.record_uses` records it for a sale alone)."""
 
-    usable: Usable
+    usable: Usable | None  # None: a promotion's use
+    offer_id: int
     member_id: int | None
     purchase_id: int
     discount_minor: int
@@ -489,8 +491,9 @@ def take_uses(
     conn: Connection, uses: Sequence[Use], at: datetime, writes: unnest.Writes | None = None
 ) -> None:
     """Record the uses of a batch of sales at once, in its transaction: each coupon's and offer's
-    counters moved by what its uses add up to (in id order, as the codes were locked), and a row per
-    use in the order given, as `use_coupon` one by one would leave them. The counters' constraints
+    counters moved by what its coupons' uses add up to (in id order, as the codes were locked), and a
+    row per use in the order given (a promotion's without a coupon, moving no counter), as
+    `checkout.record_uses` sale by sale would leave them. The counters' constraints
     refuse a use past a limit that a racing checkout reached first (IntegrityError: the caller rolls
     the batch back); the batch found the codes usable, under lock, before pricing its sales.
 
@@ -499,31 +502,37 @@ def take_uses(
     per_coupon: dict[int, int] = {}
     per_offer: dict[int, tuple[int, int]] = {}
     for use in uses:
-        coupon, offer = use.usable.coupon_id, use.usable.offer_id
+        if use.usable is None:
+            continue  # a promotion: no limits to count against
+        coupon, offer = use.usable.coupon_id, use.offer_id
         per_coupon[coupon] = per_coupon.get(coupon, 0) + 1
         n, minor = per_offer.get(offer, (0, 0))
         per_offer[offer] = (n + 1, minor + use.discount_minor)
     coupon_ids, offer_ids = sorted(per_coupon), sorted(per_offer)
     rows: dict[str, Sequence[Any]] = {
-        "coupon_id": [u.usable.coupon_id for u in uses],
-        "offer_id": [u.usable.offer_id for u in uses],
+        "coupon_id": [None if u.usable is None else u.usable.coupon_id for u in uses],
+        "offer_id": [u.offer_id for u in uses],
         "member_id": [u.member_id for u in uses],
         "purchase_id": [u.purchase_id for u in uses],
         "discount_minor": [u.discount_minor for u in uses],
         "used_at": [at] * len(uses),
     }
     if writes is not None:
-        writes.add_to("coupons", {"uses": [per_coupon[c] for c in coupon_ids]}, "id", coupon_ids, held=True)
-        writes.add_to(
-            "offers",
-            {
-                "uses": [per_offer[o][0] for o in offer_ids],
-                "discounted_minor": [per_offer[o][1] for o in offer_ids],
-            },
-            "id",
-            offer_ids,
-        )
-        writes.insert("coupon_uses", rows)
+        if coupon_ids:
+            writes.add_to(
+                "coupons", {"uses": [per_coupon[c] for c in coupon_ids]}, "id", coupon_ids, held=True
+            )
+            writes.add_to(
+                "offers",
+                {
+                    "uses": [per_offer[o][0] for o in offer_ids],
+                    "discounted_minor": [per_offer[o][1] for o in offer_ids],
+                },
+                "id",
+                offer_ids,
+            )
+        if uses:
+            writes.insert("coupon_uses", rows)
         return
     _ADD_COUPON_USES.run_many(conn, [{"coupon_id": c, "n": per_coupon[c]} for c in coupon_ids])
     _ADD_OFFER_USES.run_many(

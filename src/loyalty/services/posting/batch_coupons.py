@@ -1,27 +1,32 @@
-"""The coupons of a batch of POS sales, taken with the batch instead of one sale at a time.
+"""The coupons and promotions of a batch of POS sales, taken with the batch instead of one sale at a
+time.
 
-A sale that brings codes is priced as the live routine prices it (`offers.checkout.priced`, the
-member's tier as read, the lines' amounts before the coupons) and posted by the set-based routine
-with the coupons' share folded into its lines' discounts, which is what the live routine stores; the
-uses are then written together (`offers.coupons.take_uses`). On PostgreSQL the codes are locked and
-read in the round trip that locks the batch's members (`send_coupon_reads`), after those locks, so a
-member's uses are counted as the live routine counts them: under the account's lock.
+A sale that brings codes or asks for promotions is priced as the live routine prices it
+(`offers.checkout.priced`, the member's tier as read, the lines' amounts before the coupons, the
+promotions in force at the sale's time) and posted by the set-based routine with the offers' share
+folded into its lines' discounts, which is what the live routine stores; the uses are then written
+together (`offers.coupons.take_uses`). On PostgreSQL the codes are locked and read in the round trip
+that locks the batch's members (`send_coupon_reads`), after those locks, so a member's uses are
+counted as the live routine counts them: under the account's lock; the promotions in force over the
+batch's times are read in the same round trip.
 
 A batch takes its codes whole or not at all: where a code cannot be used, or the batch's own earlier
-sales used it up or would reach a limit, or an offer scoped by tier meets a member an earlier sale
-of the batch might upgrade, `price_coupons` answers None and the sales go alone, where the live
-routine answers each as it should (a refusal alone is what it would have been in the batch: within a batch
-uses only grow).
+sales used it up or would reach a limit, or an offer (a coupon's or a promotion's) scoped by tier
+meets a member an earlier sale of the batch might upgrade, `price_coupons` answers None and the sales go
+alone, where the live routine answers each as it should (a refusal alone is what it would have been
+in the batch: within a batch uses only grow).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import Connection
 
+from loyalty.db.stored_time import epoch_us
 from loyalty.domain.errors import DomainError, InvalidInput
 from loyalty.services.catalogue import StoreInfo, TierLadder
 from loyalty.services.offers.checkout import (
@@ -33,6 +38,7 @@ from loyalty.services.offers.checkout import (
     send_usables,
 )
 from loyalty.services.offers.coupons import Usable, Use, lock_codes
+from loyalty.services.offers.promotions import Promotion, PromotionsBetween, send_promotions_between
 from loyalty.services.posting.member_state import MemberState
 from loyalty.services.posting.order_batch import IntArray
 from loyalty.services.schemas import PurchaseIn, UsedCoupon
@@ -40,31 +46,54 @@ from loyalty.services.schemas import PurchaseIn, UsedCoupon
 
 @dataclass(frozen=True)
 class CouponReads:
-    """The batch's codes, locked and looked up, sent before they are needed."""
+    """The batch's codes, locked and looked up, and the promotions in force over its times, sent before
+    they are needed."""
 
     locked: Callable[[], object]
     codes: list[tuple[list[str], Callable[[], list[Usable]]] | None]  # per sale; None: brings none
+    promotions: dict[int, Callable[[], PromotionsBetween]]  # by programme, of the sales asking for them
 
-    @property
-    def any(self) -> bool:
-        return any(c is not None for c in self.codes)
+    def promotions_of(self, programme_id: int, at: datetime) -> list[Promotion]:
+        """The promotions in force at `at` for a sale of the programme that asks for them."""
+        return self.promotions[programme_id]().at(epoch_us(at))
 
 
-def send_coupon_reads(conn: Connection, sales: Sequence[PurchaseIn]) -> CouponReads | None:
-    """Lock the coupons the sales' codes name and send their look-ups (PostgreSQL: without waiting);
-    None when a sale's codes are refused as given (too many, an empty one, one twice): it goes alone."""
+def send_coupon_reads(
+    conn: Connection, sales: Sequence[PurchaseIn], stores: Mapping[int, StoreInfo]
+) -> CouponReads | None:
+    """Lock the coupons the sales' codes name, send their look-ups and the read of the promotions in
+    force over the times of the sales asking for them (PostgreSQL: without waiting); None when a sale's
+    codes are refused as given (too many, an empty one, one twice): it goes alone."""
     try:
         stored = [checked_codes(sale.coupon_codes) if sale.coupon_codes else [] for sale in sales]
     except InvalidInput:
         return None
     locked = lock_codes(conn, [code for codes in stored for code in codes])
-    return CouponReads(
-        locked,
-        [
-            (codes, send_usables(conn, codes, sale.member_id, sale.occurred_at)) if codes else None
-            for codes, sale in zip(stored, sales, strict=True)
-        ],
-    )
+    codes = [
+        (codes, send_usables(conn, codes, sale.member_id, sale.occurred_at)) if codes else None
+        for codes, sale in zip(stored, sales, strict=True)
+    ]
+    asking: dict[int, list[datetime]] = {}
+    for sale in sales:
+        if sale.apply_promotions:
+            asking.setdefault(stores[sale.store_id].programme.id, []).append(sale.occurred_at)
+    promotions = {
+        programme: _read_once(send_promotions_between(conn, programme, min(times), max(times)))
+        for programme, times in asking.items()
+    }
+    return CouponReads(locked, codes, promotions)
+
+
+def _read_once(read: Callable[[], PromotionsBetween]) -> Callable[[], PromotionsBetween]:
+    """`read`, its answer kept for the batch's other sales."""
+    answer: list[PromotionsBetween] = []
+
+    def once() -> PromotionsBetween:
+        if not answer:
+            answer.append(read())
+        return answer[0]
+
+    return once
 
 
 @dataclass(frozen=True)
@@ -87,12 +116,12 @@ class BatchCoupons:
         return [UsedCoupon(**c.shown()) for c in self.discounts[i].applied]
 
     def uses(self, purchase_ids: Sequence[int], member_ids: Sequence[int | None]) -> list[Use]:
-        """The uses to record, sale by sale in batch order, each sale's in the order it applied them."""
+        """The uses to record (coupons' and promotions'), sale by sale in batch order, each sale's in
+        the order it applied them."""
         return [
-            Use(c.usable, member, pid, c.discount_minor)
+            Use(c.usable, c.offer_id, member, pid, c.discount_minor)
             for d, pid, member in zip(self.discounts, purchase_ids, member_ids, strict=True)
             for c in d.applied
-            if c.usable is not None
         ]
 
 
@@ -129,8 +158,8 @@ def price_coupons(
     ladder: TierLadder,
     members: dict[int, MemberState],
 ) -> BatchCoupons | None:
-    """Each sale's coupons priced as the live routine prices them, in batch order, on the lines'
-    `amounts` before them; None where the batch cannot take them (see the module)."""
+    """Each sale's coupons and promotions priced as the live routine prices them, in batch order, on
+    the lines' `amounts` before them; None where the batch cannot take them (see the module)."""
     reads.locked()
     found: list[list[Usable] | None] = []
     for entry in reads.codes:  # every answer read, so that none is left behind on the connection
@@ -138,6 +167,8 @@ def price_coupons(
             found.append(None if entry is None else entry[1]())
         except DomainError:
             found.append(None)
+    for read in reads.promotions.values():
+        read()
     if any(entry is not None and usables is None for entry, usables in zip(reads.codes, found, strict=True)):
         return None  # a code that cannot be used: the sale is refused alone
     discounts: list[CouponDiscounts] = []
@@ -150,20 +181,26 @@ def price_coupons(
         earlier = member is not None and member in seen
         if member is not None:
             seen.add(member)
-        if entry is None or usables is None:
+        codes, usable = ([], []) if entry is None or usables is None else (entry[0], usables)
+        if not codes and not sale.apply_promotions:
             discounts.append(NO_COUPONS)
             continue
-        if any(taken.used_up(u, member_uses, member) for u in usables):
+        store = stores[sale.store_id]
+        promotions = (
+            reads.promotions_of(store.programme.id, sale.occurred_at) if sale.apply_promotions else []
+        )
+        if any(taken.used_up(u, member_uses, member) for u in usable):
             return None  # found usable, but the batch's earlier sales used it up: refused alone
-        if earlier and any(u.spec.when.tiers for u in usables):
+        specs = [u.spec for u in usable] + [p.spec for p in promotions]
+        if earlier and any(spec.when.tiers for spec in specs):
             return None  # its tier is the one an earlier sale of the batch leaves: only posting knows
         state = None if member is None else members.get(member)
         if member is not None and state is None:
             return None  # unknown member: alone, refused
         tier_code = None if state is None else ladder.by_id[state.tier_id].code
         try:
-            cart = Cart.of(stores[sale.store_id].code, sale.channel, tier_code, lines, sale.lines)
-            priced_sale = priced(entry[0], usables, cart)
+            cart = Cart.of(store.code, sale.channel, tier_code, lines, sale.lines, promotions)
+            priced_sale = priced(codes, usable, cart)
         except DomainError:
             return None
         for c in priced_sale.applied:

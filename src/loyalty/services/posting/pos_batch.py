@@ -8,9 +8,10 @@ reads can be sent ahead (`read_ahead`) and its writes go in one statement, so a 
 database twice, commit included (`set_based_batches`).
 
 `post_sales` takes the common POS sale only (member named by id, or none for an anonymous sale; no
-total of its own), with its coupons (`batch_coupons`), and answers what the live routine would, sale
-for sale; anything else, or a batch the routine does not model (a replayed order, an inactive member,
-a code that cannot be used, …), is left to the live routine, nothing written.
+total of its own), with its coupons and the promotions it asks for (`batch_coupons`), and answers
+what the live routine would, sale for sale; anything else, or a batch the routine does not model (a
+replayed order, an inactive member, a code that cannot be used, …), is left to the live routine,
+nothing written.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from loyalty.domain.actors import SYSTEM, Actor
 from loyalty.domain.errors import NotFound
 from loyalty.domain.sale_limits import within_limit
 from loyalty.domain.staff import is_staff_code
-from loyalty.services.catalogue import catalogue_of
+from loyalty.services.catalogue import StoreInfo, catalogue_of
 from loyalty.services.offers.coupons import take_uses
 from loyalty.services.posting.batch_coupons import BatchCoupons, CouponReads, price_coupons, send_coupon_reads
 from loyalty.services.posting.member_state import read_members
@@ -46,15 +47,14 @@ from loyalty.services.schemas import PurchaseIn, PurchaseResult
 
 def batchable(sale: PurchaseIn) -> bool:
     """Whether a sale may go in a batch: it names its member by id (or none: an anonymous sale, which
-    the routine writes without touching any account), asks for no promotions (priced per sale from
-    the programme in force: `offers.checkout`), leaves the total to its lines, and its lines add up
-    to a sale the ledger takes (the routine's 64-bit sums would wrap around past it; the sale alone
-    is refused with the field named). Its coupons, if any, are taken with the batch."""
+    the routine writes without touching any account), leaves the total to its lines, and its lines
+    add up to a sale the ledger takes (the routine's 64-bit sums would wrap around past it; the sale
+    alone is refused with the field named). Its coupons and the promotions it asks for, if any, are
+    taken with the batch."""
     return (
         sale.phone is None
         and sale.card_no is None
         and sale.total_minor is None
-        and not sale.apply_promotions
         and sale.occurred_at.tzinfo is not None
         and within_limit(sale.lines)
         and (sale.staff is None or is_staff_code(sale.staff))  # else refused alone, the field named
@@ -82,8 +82,9 @@ def read_ahead(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> S
     if reads is None:
         return None
     coupons = None
-    if any(sale.coupon_codes for sale in sales):
-        coupons = send_coupon_reads(conn, sales)
+    if any(_priced_with_offers(sale) for sale in sales):
+        stores = _stores(conn, ctx, sales)
+        coupons = None if stores is None else send_coupon_reads(conn, sales, stores)
         if coupons is None:
             return None
     return SalesAhead(tuple(sales), reads, coupons)
@@ -115,10 +116,11 @@ def post_sales(
         coupon_reads = ahead.coupons
     else:
         reads, batch, coupon_reads = None, _batch(sales), None
-        if batch is not None and any(sale.coupon_codes for sale in sales):
+        if batch is not None and any(_priced_with_offers(sale) for sale in sales):
             if is_postgres(conn):
                 return None  # a member's uses are counted under the lock the reads sent ahead take first
-            coupon_reads = send_coupon_reads(conn, sales)
+            stores = _stores(conn, ctx, sales)
+            coupon_reads = None if stores is None else send_coupon_reads(conn, sales, stores)
             if coupon_reads is None:
                 return None
     if batch is None:
@@ -170,13 +172,13 @@ def _priced(
     coupon_reads: CouponReads,
     reads: ReadAhead | None,
 ) -> tuple[BatchCoupons, OrderBatch, ReadAhead | None] | None:
-    """The sales' coupons priced (`batch_coupons.price_coupons`) and the batch with their share in its
-    lines' discounts (the reads sent ahead carried over to it); None where the batch cannot take them."""
-    catalogue = catalogue_of(ctx)
-    try:
-        stores = {store_id: catalogue.store(conn, store_id) for store_id in {s.store_id for s in sales}}
-    except NotFound:
+    """The sales' coupons and promotions priced (`batch_coupons.price_coupons`) and the batch with
+    their share in its lines' discounts (the reads sent ahead carried over to it); None where the
+    batch cannot take them."""
+    stores = _stores(conn, ctx, sales)
+    if stores is None:
         return None
+    catalogue = catalogue_of(ctx)
     members = reads.members() if reads is not None else read_members(conn, batch.members())
     offsets = batch.offsets.tolist()
     amounts = batch.line_amounts().tolist()
@@ -224,6 +226,20 @@ def _post(
     except IntegrityError:
         if not savepoint:
             raise
+        return None
+
+
+def _priced_with_offers(sale: PurchaseIn) -> bool:
+    """Whether the sale brings codes or asks for promotions: offers to price before it is posted."""
+    return bool(sale.coupon_codes) or sale.apply_promotions
+
+
+def _stores(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> dict[int, StoreInfo] | None:
+    """The sales' stores, or None where one is unknown (the sale is refused alone)."""
+    catalogue = catalogue_of(ctx)
+    try:
+        return {store_id: catalogue.store(conn, store_id) for store_id in {s.store_id for s in sales}}
+    except NotFound:
         return None
 
 

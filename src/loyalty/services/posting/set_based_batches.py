@@ -9,12 +9,12 @@ whatever its size, so two side by side would only halve each batch.
 
 Per transaction, in one pipeline and two round trips: the reads (the batch's Idempotency-Keys, its
 members' accounts, locked, their spend in the tier windows, the rows' ids, then the coupons their
-codes name, locked and looked up: `batch_coupons`) go out together and are waited for once; then the
-writes (every table's rows in one statement: the sales' audit rows, their coupons' uses and their
-keys included) go out with the COMMIT and are waited for once. A replay is answered
-with the stored response, a reused key with another body gets its error; nobody is answered before
-the commit. A sale the set-based routine does not take (named by phone, a replayed order, an
-inactive member, a key repeated within the batch, promotions to price, …) goes alone
+codes name, locked and looked up, and the promotions in force: `batch_coupons`) go out together
+and are waited for once; then the writes (every table's rows in one statement: the sales' audit
+rows, their coupons' uses and their keys included) go out with the COMMIT and are waited for once.
+A replay is answered with the stored response, a reused key with another body gets its error;
+nobody is answered before the commit. A sale the set-based routine does not take (named by phone,
+a replayed order, an inactive member, a key repeated within the batch, …) goes alone
 (`alone.post_alone`) after the batch committed, exactly as without batching (a sale of its own
 must not wait on locks while holding the batch's). There are no savepoints: an order or a key
 another request wrote meanwhile fails the commit, nothing of the batch is written, and each of its
