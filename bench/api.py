@@ -13,7 +13,9 @@ would be measured), starts `uvicorn` in a child process, then starts a *separate
 post and quote for `--warmup` seconds before the measured window opens, so that neither their
 connections' set-up nor what the server does once (its first quote) is measured. With
 `--programme realistic` (or `both`) the chain runs 24 earning rules and one sale in five brings a
-满300减30 coupon. It prints throughput and p50/p95/p99 latency (and the slowest answer of each second
+满300减30 coupon; `--promotions` puts the demo chain's automatic 满300减30 in force and has every
+sale and quote ask for promotions (`apply_promotions`), as a till that prices with the programme
+does. It prints throughput and p50/p95/p99 latency (and the slowest answer of each second
 of the window, so that a tail from a few seconds of something else shows as such), beside a
 baseline: the same driver against GET /api/v1/health (the floor the web stack sets before any
 business work), as a ratio. It also
@@ -142,6 +144,8 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
                 if code is not None:
                     sale["coupon_codes"] = [code]
                     coupon_sales[0] += t0 >= measure_from
+                if args.promotions:
+                    sale["apply_promotions"] = True
                 body = json.dumps(sale).encode()
                 status, payload = await conn.request(
                     "POST", "/api/v1/purchases", body, {"Idempotency-Key": order}
@@ -172,6 +176,8 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
                 next_at = max(next_at + gap, time.perf_counter())
             cart = purchase_body(args.store, rng.choice(members), "", occurred)
             del cart["order_id"]
+            if args.promotions:
+                cart["apply_promotions"] = True
             t0 = time.perf_counter()
             status, payload = await conn.request("POST", "/api/v1/checkout/quote", json.dumps(cart).encode())
             if t0 >= measure_from:
@@ -299,11 +305,12 @@ BENCH_OFFER = {
 
 
 def seed_chain(
-    url: str, n_members: int, programme: str = "base", n_codes: int = 0
+    url: str, n_members: int, programme: str = "base", n_codes: int = 0, promotion: bool = False
 ) -> tuple[int, str, list[int], list[str]]:
     """Migrate, seed the programme (with `realistic_rules` in force from 28 days ago when asked, and
-    a 满300减30 offer with `n_codes` single-use codes), one store with a POS key, and `n_members`
-    members, a third with a birthday."""
+    a 满300减30 offer with `n_codes` single-use codes; `promotion`: the demo chain's automatic
+    冬季满减 in force from 28 days ago), one store with a POS key, and `n_members` members, a third
+    with a birthday."""
     from datetime import date
 
     from loyalty.bootstrap import Context, FrozenClock
@@ -331,6 +338,14 @@ def seed_chain(
 
             define_offer(ctx, BENCH_OFFER)
             codes = issue_coupons(ctx, BENCH_OFFER["code"], count=n_codes).codes
+        ctx.clock = clock
+    if promotion:
+        from loyalty.demo.coupons import PROMOTION
+        from loyalty.services.offers.book import define_offer
+
+        clock = ctx.clock
+        ctx.clock = FrozenClock(datetime.now(UTC) - timedelta(days=28))  # before any earlier sale
+        define_offer(ctx, PROMOTION)
         ctx.clock = clock
     _, key = auth.create_api_key(ctx, store_id=store_id, name="bench")
     ids = []
@@ -415,6 +430,7 @@ def _load(
     quote_rate: float = 0.0,
     warmup: float = 0.0,
     server_pid: int | None = None,
+    promotions: bool = False,
 ) -> Any:
     codes_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
     with codes_file:
@@ -446,6 +462,7 @@ def _load(
         str(warmup),
         "--server-pid",
         str(server_pid or 0),
+        *(["--promotions"] if promotions else []),
     ]
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -459,7 +476,7 @@ def _load(
 def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str = "base") -> dict[str, Any]:
     # single-use codes for one sale in five: enough for 3,000 sales a second, warm-up included
     n_codes = int((args.duration + args.warmup) * 600) if programme == "realistic" else 0
-    store, key, members, codes = seed_chain(url, args.members_count, programme, n_codes)
+    store, key, members, codes = seed_chain(url, args.members_count, programme, n_codes, args.promotions)
     if args.history:
         seed_history(url, store, members, args.history)
     port = _free_port()
@@ -487,6 +504,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
             args.quote_rate,
             args.warmup,
             server.pid,
+            args.promotions,
         )
         # Where the two cores went in the measured window: the server process (all its threads), the
         # database's processes (PostgreSQL only; SQLite runs inside the server) and the load driver.
@@ -504,6 +522,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
     result["backend"] = name
     result["workers"] = workers
     result["programme"] = programme
+    result["promotions"] = args.promotions
     return result
 
 
@@ -690,6 +709,11 @@ def main() -> None:
         default="both",
         help="the base programme, the 24-rule one with a 满减 coupon on one sale in five, or both in one run",
     )
+    parser.add_argument(
+        "--promotions",
+        action="store_true",
+        help="the demo chain's automatic 满300减30 in force, and every till's sale and quote asks for it",
+    )
     parser.add_argument("--load", choices=["purchase", "health"], help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -772,6 +796,8 @@ def main() -> None:
             print(f"  slowest answer in each second of the window (ms): {by_second}")
         if r.get("coupon_sales"):
             print(f"  coupons: {r['coupon_sales']} of {r['requests']} sales brought one (满300减30)")
+        if r.get("promotions"):
+            print("  promotions: every sale and quote asked for them (冬季满减 满300减30 in force)")
         if "profile" in r:
             p = r["profile"]
             print(
