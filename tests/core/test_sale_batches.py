@@ -19,9 +19,13 @@ from sqlalchemy import func, select, text, update
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import members, purchases
-from loyalty.domain.errors import IdempotencyMismatch
+from loyalty.domain.actors import SYSTEM
+from loyalty.domain.errors import DomainError, IdempotencyMismatch
 from loyalty.services import purchases as live_purchases
+from loyalty.services.posting.alone import post_alone
 from loyalty.services.posting.pos_batch import batchable, post_sales
+from loyalty.services.posting.sale_request import SaleRequest
+from loyalty.services.posting.set_based_batches import ALONE, SetBasedBatches
 from loyalty.services.schemas import PurchaseIn, PurchaseResult
 from tests.imports.test_bulk_equivalence import (
     _add_members,
@@ -198,3 +202,54 @@ def test_a_pos_batch_reads_its_own_members_only(tmp_path: Path) -> None:
     everyone = [s for s in statements if "member_id IS NOT NULL GROUP BY member_id" in s]  # no member named
     assert not everyone
     assert not [s for s in statements if "data_version" in s]  # nor a run's checks between batches
+
+
+def test_sales_naming_their_members_by_phone_or_card_go_in_the_batch(pair: tuple[Context, Context]) -> None:
+    """A sale naming its member by phone, card number or the member's QR code goes in the batch, the
+    member looked up first (`pos_batch.members_by_key`), and answers and writes as alone, its request
+    hash the sale's as sent (a till's retry is a replay); a phone no member has, or a card number
+    with a wrong check digit, leaves the sale to go alone, where it is refused."""
+    batched, alone = pair
+    store = _store_ids(batched)[0]
+    ids = _add_members(batched, 4, "SK", [0, 0, 0, 0])
+    assert ids == _add_members(alone, 4, "SK", [0, 0, 0, 0])
+    for ctx in pair:
+        with ctx.engine.begin() as conn:
+            for i, mid in enumerate(ids):
+                conn.execute(update(members).where(members.c.id == mid).values(phone=f"+861380000{i:04d}"))
+    with batched.engine.connect() as conn:
+        keys = conn.execute(
+            select(members.c.card_no, members.c.member_code).where(members.c.id.in_(ids))
+        ).all()
+    drawn = _batch(_scenario([store], ids, np.random.default_rng(4), 6), "SK").items()
+    named = [
+        {"phone": "13800000000"},  # as a cashier types it: the region's number without its prefix
+        {"card_no": keys[1].card_no},
+        {"card_no": f"loyalty:member:{keys[2].member_code}"},  # the member's QR scanned
+        {"member_id": ids[3]},
+        {"phone": "13899999999"},  # nobody's
+        {"card_no": "8800 0000 0000 0001"},  # one of our card numbers, its check digit wrong
+    ]
+    sales = [
+        sale.model_copy(update={"member_id": None, "phone": None, "card_no": None, **key})
+        for sale, key in zip(drawn, named, strict=True)
+    ]
+    assert all(batchable(s, looked_up=True) for s in sales)
+    requests = [SaleRequest(s, SYSTEM, render=lambda r: r.model_dump(mode="json")) for s in sales]
+
+    outcomes = SetBasedBatches(batched)._transaction(requests)
+    assert [value is ALONE for _, value in outcomes] == [False] * 4 + [True] * 2
+    for i in (4, 5):  # alone, each is refused as it is on the other side
+        with pytest.raises(DomainError) as here:
+            post_alone(batched, requests[i])
+        with pytest.raises(DomainError) as there:
+            post_alone(alone, requests[i])
+        assert here.value.code == there.value.code
+    expected = [post_alone(alone, request).body for request in requests[:4]]
+    assert [value.body for _, value in outcomes[:4]] == expected
+    assert [body["member_id"] for body in expected] == ids
+    assert_same_ledger(batched, alone)
+    assert _hashes(batched) == _hashes(alone)
+    retry = live_purchases.post_purchase(batched, sales[0])
+    assert retry.replayed
+    assert retry.purchase_id == expected[0]["purchase_id"]

@@ -249,15 +249,9 @@ def resolve_member_id(
         )
     if member_id is not None:
         cond = members.c.id == member_id
-    elif phone is not None:
-        cond = members.c.phone == normalise_phone(phone, region)
-    elif card_no is not None and is_qr_payload(card_no):  # the member's QR scanned into the card field
-        cond = members.c.member_code == cards.member_code(card_no)
-    elif card_no is not None:
-        cond = members.c.card_no == cards.card_number(card_no)
     else:
-        assert member_code is not None
-        cond = members.c.member_code == cards.member_code(member_code)
+        column, value = _stored_key(phone, card_no, member_code, region)
+        cond = members.c[column] == value
     mid = conn.execute(select(members.c.id).where(cond)).scalar()
     if mid is None:
         raise NotFound(
@@ -266,6 +260,48 @@ def resolve_member_id(
             {given[0]: str(member_id or phone or card_no or member_code)},
         )
     return int(mid)
+
+
+def _stored_key(
+    phone: str | None, card_no: str | None, member_code: str | None, region: str
+) -> tuple[str, str]:
+    """The column and stored value of the one key given (InvalidInput where it is not valid)."""
+    if phone is not None:
+        return "phone", normalise_phone(phone, region)
+    if card_no is not None and is_qr_payload(card_no):  # the member's QR scanned into the card field
+        return "member_code", cards.member_code(card_no)
+    if card_no is not None:
+        return "card_no", cards.card_number(card_no)
+    assert member_code is not None
+    return "member_code", cards.member_code(member_code)
+
+
+def member_ids_by_key(
+    conn: Connection, keys: Sequence[tuple[str | None, str | None]], region: str = "CN"
+) -> list[int | None]:
+    """The id of the member each (phone, card number) names, one of the two given, as
+    `resolve_member_id` finds them, in one statement: None where the key is not valid or names
+    nobody (`resolve_member_id` then says why)."""
+    stored: list[tuple[str, str] | None] = []
+    for phone, card_no in keys:
+        try:
+            stored.append(_stored_key(phone, card_no, None, region))
+        except InvalidInput:
+            stored.append(None)
+    wanted: dict[str, set[str]] = {}
+    for key in stored:
+        if key is not None:
+            wanted.setdefault(key[0], set()).add(key[1])
+    if not wanted:
+        return [None] * len(keys)
+    columns = sorted(wanted)
+    rows = conn.execute(
+        select(members.c.id, *(members.c[c] for c in columns)).where(
+            or_(*(members.c[c].in_(sorted(wanted[c])) for c in columns))
+        )
+    ).all()
+    found = {(column, row[i + 1]): int(row[0]) for row in rows for i, column in enumerate(columns)}
+    return [None if key is None else found.get(key) for key in stored]
 
 
 def find_member(

@@ -34,7 +34,7 @@ from loyalty.bootstrap import Context
 from loyalty.db.prepared import savepoint
 from loyalty.services import audit, purchases
 from loyalty.services.catalogue import catalogue_of
-from loyalty.services.posting.pos_batch import batchable
+from loyalty.services.posting.pos_batch import batchable, members_by_key
 from loyalty.services.posting.sale_request import (
     SaleAnswer,
     SaleRequest,
@@ -123,11 +123,12 @@ class GroupCommit(SharedTransactions[Callable[[Connection], Any]]):
         requests = [job.request for job in jobs if isinstance(job, _Sale)]
         if len(jobs) < self._fewest(conn) or len(requests) < len(jobs):
             return alone
-        if not all(batchable(request.sale) for request in requests):
+        if not all(batchable(request.sale, looked_up=True) for request in requests):
             return alone
         try:
             with savepoint(conn):
-                outcomes = post_together(conn, self.ctx, requests, [(True, ALONE)] * len(requests))
+                named = members_by_key(conn, self.ctx, [request.sale for request in requests])
+                outcomes = post_together(conn, self.ctx, requests, [(True, ALONE)] * len(requests), named)
         except Exception as exc:  # an order posted meanwhile, or anything unforeseen: one by one
             log.info("a group of %d sales goes one by one: %s", len(jobs), exc)
             return alone

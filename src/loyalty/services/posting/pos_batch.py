@@ -11,7 +11,8 @@ database twice, commit included (`set_based_batches`).
 total of its own), with its coupons and the promotions it asks for (`batch_coupons`), and answers
 what the live routine would, sale for sale; anything else, or a batch the routine does not model (a
 replayed order, an inactive member, a code that cannot be used, …), is left to the live routine,
-nothing written.
+nothing written. A sale that names its member by phone or card number is given the member's id
+first (`members_by_key`, the batch's looked up in one statement, and `by_member_id`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from loyalty.domain.errors import NotFound
 from loyalty.domain.sale_limits import within_limit
 from loyalty.domain.staff import is_staff_code
 from loyalty.services.catalogue import StoreInfo, catalogue_of
+from loyalty.services.members import member_ids_by_key
 from loyalty.services.offers.coupons import take_uses
 from loyalty.services.posting.batch_coupons import BatchCoupons, CouponReads, price_coupons, send_coupon_reads
 from loyalty.services.posting.member_state import read_members
@@ -45,20 +47,46 @@ from loyalty.services.request_hashes import model_hash
 from loyalty.services.schemas import PurchaseIn, PurchaseResult
 
 
-def batchable(sale: PurchaseIn) -> bool:
+def batchable(sale: PurchaseIn, *, looked_up: bool = False) -> bool:
     """Whether a sale may go in a batch: it names its member by id (or none: an anonymous sale, which
-    the routine writes without touching any account), leaves the total to its lines, and its lines
-    add up to a sale the ledger takes (the routine's 64-bit sums would wrap around past it; the sale
-    alone is refused with the field named). Its coupons and the promotions it asks for, if any, are
-    taken with the batch."""
+    the routine writes without touching any account; with `looked_up`, also by phone or card number,
+    which `by_member_id` turns into the id), leaves the total to its lines, and its lines add up to a
+    sale the ledger takes (the routine's 64-bit sums would wrap around past it; the sale alone is
+    refused with the field named). Its coupons and the promotions it asks for, if any, are taken
+    with the batch."""
+    by_id = sale.phone is None and sale.card_no is None
     return (
-        sale.phone is None
-        and sale.card_no is None
+        (by_id or (looked_up and _names_by_key(sale)))
         and sale.total_minor is None
         and sale.occurred_at.tzinfo is not None
         and within_limit(sale.lines)
         and (sale.staff is None or is_staff_code(sale.staff))  # else refused alone, the field named
     )
+
+
+def _names_by_key(sale: PurchaseIn) -> bool:
+    """Whether the sale names its member by phone or by card number, and by nothing else."""
+    return sale.member_id is None and (sale.phone is None) != (sale.card_no is None)
+
+
+def members_by_key(conn: Connection, ctx: Context, sales: Sequence[PurchaseIn]) -> dict[int, int]:
+    """The member each sale that names them by phone or card number names, by the sale's index, in
+    one statement (none when no sale does); a sale whose key is not valid or names nobody is left
+    out: it goes alone, where it is refused as it should be."""
+    keyed = [i for i, sale in enumerate(sales) if _names_by_key(sale)]
+    if not keyed:
+        return {}
+    found = member_ids_by_key(
+        conn, [(sales[i].phone, sales[i].card_no) for i in keyed], ctx.settings.phone_region
+    )
+    return {i: member for i, member in zip(keyed, found, strict=True) if member is not None}
+
+
+def by_member_id(sale: PurchaseIn, member_id: int | None) -> PurchaseIn:
+    """The sale naming `member_id` (found by its phone or card number) instead; itself without one."""
+    if member_id is None:
+        return sale
+    return sale.model_copy(update={"member_id": member_id, "phone": None, "card_no": None})
 
 
 @dataclass(frozen=True)
@@ -99,9 +127,14 @@ def post_sales(
     savepoint: bool = True,
     actors: Sequence[Actor] | None = None,
     writes: Writes | None = None,
+    sent: Sequence[PurchaseIn] | None = None,
 ) -> list[PurchaseResult] | None:
     """Post `sales` in `conn`'s transaction and answer each as the live routine would, or return None
     having written nothing when they must be posted one by one (`purchases.post_purchase`).
+
+    `sent`: the sales as their tills sent them, where a member named by phone or card number was
+    looked up first (`by_member_id`): what a retry of the order is compared with, as the live
+    routine keeps it.
 
     `ahead`: reads sent before for these very sales. Without a `savepoint`, a sale whose order exists
     already raises `IntegrityError` (maybe only when the caller's pipeline or transaction ends), and
@@ -131,7 +164,7 @@ def post_sales(
         if priced is None:
             return None
         coupons, batch, reads = priced
-    request_hashes = [model_hash(s) for s in sales]
+    request_hashes = [model_hash(s) for s in (sales if sent is None else sent)]
     posters = actors if actors is not None else [SYSTEM] * len(sales)
     posted = _post(conn, ctx, batch, coupons, request_hashes, reads, savepoint, posters, writes)
     if posted is None:

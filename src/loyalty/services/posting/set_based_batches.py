@@ -13,8 +13,10 @@ codes name, locked and looked up, and the promotions in force: `batch_coupons`) 
 and are waited for once; then the writes (every table's rows in one statement: the sales' audit
 rows, their coupons' uses and their keys included) go out with the COMMIT and are waited for once.
 A replay is answered with the stored response, a reused key with another body gets its error;
-nobody is answered before the commit. A sale the set-based routine does not take (named by phone,
-a replayed order, an inactive member, a key repeated within the batch, …) goes alone
+nobody is answered before the commit. The members that sales name by phone or card number are
+looked up before, in one statement (`pos_batch.members_by_key`). A sale the set-based routine does
+not take (a total of its own, a phone no member has, a replayed order, an inactive member, a key
+repeated within the batch, …) goes alone
 (`alone.post_alone`) after the batch committed, exactly as without batching (a sale of its own
 must not wait on locks while holding the batch's). There are no savepoints: an order or a key
 another request wrote meanwhile fails the commit, nothing of the batch is written, and each of its
@@ -22,6 +24,8 @@ sales goes alone, which answers it as it should.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import anyio.to_thread
 from sqlalchemy import Connection
@@ -34,7 +38,7 @@ from loyalty.db.unnest import Writes
 from loyalty.services import idempotency
 from loyalty.services.catalogue import catalogue_of
 from loyalty.services.posting.alone import post_alone
-from loyalty.services.posting.pos_batch import batchable, post_sales, read_ahead
+from loyalty.services.posting.pos_batch import batchable, by_member_id, members_by_key, post_sales, read_ahead
 from loyalty.services.posting.read_ahead import FEW_ORDERS
 from loyalty.services.posting.sale_request import SaleAnswer, SaleRequest, replayed
 from loyalty.services.posting.shared_transactions import MAX_BATCH, Outcome, SharedTransactions
@@ -52,7 +56,7 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
 
     async def post(self, request: SaleRequest) -> SaleAnswer:
         """Post the sale with those arriving meanwhile, or alone where the batch leaves it."""
-        if batchable(request.sale):
+        if batchable(request.sale, looked_up=True):
             answer: SaleAnswer | None = await self.run(request)
             if answer is not ALONE:
                 return answer
@@ -79,10 +83,11 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
                 catalogue.stores(conn, {job.sale.store_id for job in jobs})
                 catalogue.tiers(conn)
                 catalogue.rule_book(conn)
-                if conn.in_transaction():  # the catalogue was read: a store's first batch
+                named = members_by_key(conn, self.ctx, [job.sale for job in jobs])
+                if conn.in_transaction():  # the catalogue (a store's first batch) or members were read
                     conn.commit()
                 with pipelined_transaction(conn):
-                    return post_together(conn, self.ctx, jobs, answered)
+                    return post_together(conn, self.ctx, jobs, answered, named)
         except IntegrityError:
             # An order posted or a key recorded meanwhile by another request (its replay, a reused
             # key): nothing of the batch was written. Replays found by the look-up are answered; the
@@ -91,14 +96,21 @@ class SetBasedBatches(SharedTransactions[SaleRequest]):
 
 
 def post_together(
-    conn: Connection, ctx: Context, jobs: list[SaleRequest], answered: list[Outcome]
+    conn: Connection,
+    ctx: Context,
+    jobs: list[SaleRequest],
+    answered: list[Outcome],
+    named: Mapping[int, int] | None = None,
 ) -> list[Outcome]:
     """Post the sales of `jobs` set-based in `conn`'s transaction (inside a pipeline on PostgreSQL:
     see the module); each one's outcome, `ALONE` where the batch leaves it to be posted on its own.
-    `answered` starts as `ALONE` for every job. Replays are answered with their stored response and
-    a reused key with its error; nothing is written for a sale left alone."""
+    `answered` starts as `ALONE` for every job; `named`, by job, the member a sale names by phone or
+    card number (`pos_batch.members_by_key`, read before). Replays are answered with their stored
+    response and a reused key with its error; nothing is written for a sale left alone."""
+    named = named or {}
+    sales = [by_member_id(job.sale, named.get(i)) for i, job in enumerate(jobs)]
     # sent, not waited for: the members locked, then the coupons their codes name looked up
-    ahead = read_ahead(conn, ctx, [job.sale for job in jobs if batchable(job.sale)])
+    ahead = read_ahead(conn, ctx, [sale for sale in sales if batchable(sale)])
     keyed = [(i, job.key) for i, job in enumerate(jobs) if job.key is not None]
     asked = [(key.scope, key.key, key.request_hash) for _, key in keyed]
     found = idempotency.find_many(conn, asked)  # waits, for the reads sent ahead too
@@ -117,7 +129,7 @@ def post_together(
     for i, job in enumerate(jobs):
         if answered[i][1] is not ALONE:
             continue
-        if not batchable(job.sale):
+        if not batchable(sales[i]):
             continue  # alone
         if job.key is not None:
             if (job.key.scope, job.key.key) in keys_seen:
@@ -127,11 +139,14 @@ def post_together(
     outcomes = list(answered)
     if not todo:
         return outcomes
-    sales = [jobs[i].sale for i in todo]
+    together = [sales[i] for i in todo]
     actors = [jobs[i].actor for i in todo]
     # PostgreSQL: the sales' rows, their coupons' uses and their keys' records in one statement.
-    writes = Writes() if is_postgres(conn) and len(sales) <= FEW_ORDERS else None
-    results = post_sales(conn, ctx, sales, ahead=ahead, savepoint=False, actors=actors, writes=writes)
+    writes = Writes() if is_postgres(conn) and len(together) <= FEW_ORDERS else None
+    sent = [jobs[i].sale for i in todo]
+    results = post_sales(
+        conn, ctx, together, ahead=ahead, savepoint=False, actors=actors, writes=writes, sent=sent
+    )
     if results is None:
         return outcomes
     bodies = [jobs[i].render(result) for i, result in zip(todo, results, strict=True)]
