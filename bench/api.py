@@ -15,7 +15,8 @@ connections' set-up nor what the server does once (its first quote) is measured.
 `--programme realistic` (or `both`) the chain runs 24 earning rules and one sale in five brings a
 满300减30 coupon; `--promotions` puts the demo chain's automatic 满300减30 in force and has every
 sale and quote ask for promotions (`apply_promotions`), as a till that prices with the programme
-does. It prints throughput and p50/p95/p99 latency (and the slowest answer of each second
+does; `--cards` has every sale name its member by card number, as a till that scans the card does.
+It prints throughput and p50/p95/p99 latency (and the slowest answer of each second
 of the window, so that a tail from a few seconds of something else shows as such), beside a
 baseline: the same driver against GET /api/v1/health (the floor the web stack sets before any
 business work), as a ratio. It also
@@ -126,6 +127,7 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
     occurred = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")
 
     codes: list[str] = json.loads(Path(args.codes).read_text()) if args.codes else []
+    cards: list[str] = json.loads(args.card_numbers) if args.card_numbers else []
 
     async def worker(n: int) -> None:
         conn = _Connection(url.hostname or "127.0.0.1", url.port or 80, {"X-API-Key": args.key})
@@ -139,7 +141,11 @@ async def _drive(args: argparse.Namespace) -> dict[str, Any]:
                 status, payload = await conn.request("GET", "/api/v1/health")
             else:
                 order = f"{run_id}-{n}-{i}"
-                sale = purchase_body(args.store, rng.choice(members), order, occurred)
+                member = rng.randrange(len(members))
+                sale = purchase_body(args.store, members[member], order, occurred)
+                if cards:  # the till scanned the member's card: the server looks the member up
+                    del sale["member_id"]
+                    sale["card_no"] = cards[member]
                 code = next(mine, None) if codes and i % 5 == 0 else None  # a coupon on one sale in five
                 if code is not None:
                     sale["coupon_codes"] = [code]
@@ -431,6 +437,7 @@ def _load(
     warmup: float = 0.0,
     server_pid: int | None = None,
     promotions: bool = False,
+    cards: Sequence[str] = (),
 ) -> Any:
     codes_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)  # noqa: SIM115
     with codes_file:
@@ -463,6 +470,7 @@ def _load(
         "--server-pid",
         str(server_pid or 0),
         *(["--promotions"] if promotions else []),
+        *(["--card-numbers", json.dumps(list(cards))] if cards else []),
     ]
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -479,6 +487,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
     store, key, members, codes = seed_chain(url, args.members_count, programme, n_codes, args.promotions)
     if args.history:
         seed_history(url, store, members, args.history)
+    cards = member_cards(url, members) if args.cards else []
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     code = (
@@ -505,6 +514,7 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
             args.warmup,
             server.pid,
             args.promotions,
+            cards,
         )
         # Where the two cores went in the measured window: the server process (all its threads), the
         # database's processes (PostgreSQL only; SQLite runs inside the server) and the load driver.
@@ -523,7 +533,27 @@ def bench_backend(name: str, url: str, args: argparse.Namespace, programme: str 
     result["workers"] = workers
     result["programme"] = programme
     result["promotions"] = args.promotions
+    result["cards"] = args.cards
     return result
+
+
+def member_cards(url: str, members: list[int]) -> list[str]:
+    """The members' card numbers, as printed on their cards (in groups of four), in `members`' order."""
+    from sqlalchemy import select
+
+    from loyalty.bootstrap import Context
+    from loyalty.db.core_tables import members as member_rows
+
+    ctx = Context.from_url(url)
+    try:
+        with ctx.engine.connect() as conn:
+            rows = conn.execute(
+                select(member_rows.c.id, member_rows.c.card_no).where(member_rows.c.id.in_(members))
+            )
+            by_id = {int(r.id): str(r.card_no) for r in rows}
+    finally:
+        ctx.engine.dispose()
+    return [" ".join(by_id[m][i : i + 4] for i in range(0, len(by_id[m]), 4)) for m in members]
 
 
 def seed_history(url: str, store: int, members: list[int], per_member: int) -> None:
@@ -714,6 +744,11 @@ def main() -> None:
         action="store_true",
         help="the demo chain's automatic 满300减30 in force, and every till's sale and quote asks for it",
     )
+    parser.add_argument(
+        "--cards",
+        action="store_true",
+        help="every till names its member by card number, as scanned, instead of by id",
+    )
     parser.add_argument("--load", choices=["purchase", "health"], help=argparse.SUPPRESS)
     parser.add_argument("--mode", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -721,6 +756,7 @@ def main() -> None:
     parser.add_argument("--store", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--members", help=argparse.SUPPRESS)
     parser.add_argument("--codes", help=argparse.SUPPRESS)
+    parser.add_argument("--card-numbers", help=argparse.SUPPRESS)
     parser.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
         "--quoters", type=int, default=4, help="tills quoting their carts beside the posting ones (default 4)"
@@ -798,6 +834,8 @@ def main() -> None:
             print(f"  coupons: {r['coupon_sales']} of {r['requests']} sales brought one (满300减30)")
         if r.get("promotions"):
             print("  promotions: every sale and quote asked for them (冬季满减 满300减30 in force)")
+        if r.get("cards"):
+            print("  members: every sale named its member by card number (the server looked them up)")
         if "profile" in r:
             p = r["profile"]
             print(
