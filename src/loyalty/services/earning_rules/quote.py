@@ -26,7 +26,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from loyalty.bootstrap import Context
 from loyalty.db.core_tables import accounts, members, purchase_lines, purchases
-from loyalty.db.prepared import Prepared
+from loyalty.db.prepared import Prepared, pipelined
 from loyalty.db.programme_tables import earning_rules, purchase_line_rules
 from loyalty.domain.channels import DEFAULT_CHANNEL, Channel
 from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn
@@ -39,7 +39,7 @@ from loyalty.services.catalogue import StoreInfo, catalogue_of
 from loyalty.services.common import read
 from loyalty.services.earning_rules.frames import PricedLine, earn_at_store
 from loyalty.services.offers.checkout import NO_COUPONS, Cart, CouponDiscounts, coupon_discounts
-from loyalty.services.offers.promotions import promotions_at
+from loyalty.services.offers.promotions import send_promotions_at
 from loyalty.services.points import available_points, spendable_lots
 from loyalty.services.schemas import PurchaseLineIn
 
@@ -224,11 +224,13 @@ def quote(ctx: Context, cart: QuoteIn) -> Quote:
         prog = store.programme
         ladder = catalogue.tiers(conn)
         rule_book = catalogue.rule_book(conn)
-        standing = None if cart.member_id is None else _standing(conn, cart.member_id, ctx.now())
+        with pipelined(conn):  # on PostgreSQL the promotions and the member's standing in one round trip
+            in_force = send_promotions_at(conn, prog.id, occurred_at) if cart.apply_promotions else None
+            standing = None if cart.member_id is None else _standing(conn, cart.member_id, ctx.now())
+            promotions = [] if in_force is None else in_force()
         tier = None if standing is None else ladder.by_id[standing.member.tier_id]
         coupons = NO_COUPONS
         if cart.coupon_codes or cart.apply_promotions:  # as posting takes them (`one_sale._coupons`)
-            promotions = promotions_at(conn, prog.id, occurred_at) if cart.apply_promotions else ()
             tier_code = None if tier is None else tier.code
             offered_to = Cart.of(store.code, cart.channel, tier_code, amounts, cart.lines, promotions)
             coupons = coupon_discounts(

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Text, bindparam, cast, or_, select
 from loyalty.db.offer_tables import offers
 from loyalty.db.prepared import Prepared
 from loyalty.db.stored_time import read_instants
-from loyalty.domain.programme.offers import OfferSpec, parse_offer
+from loyalty.domain.programme.offers import OfferSpec
 from loyalty.services.offers.coupons import spec_of
 
 
@@ -25,18 +25,32 @@ class Promotion:
 
 
 def promotions_at(conn: Connection, programme_id: int, at: datetime) -> list[Promotion]:
-    """The programme's automatic offers in force at `at`, by code."""
-    rows = conn.execute(
-        select(offers.c.id, offers.c.definition)
-        .where(
-            offers.c.programme_id == programme_id,
-            offers.c.automatic.is_(True),
-            offers.c.valid_from <= at,
-            or_(offers.c.valid_to.is_(None), offers.c.valid_to > at),
-        )
-        .order_by(offers.c.code)
-    ).all()
-    return [Promotion(int(r.id), parse_offer(r.definition)) for r in rows]
+    """The programme's automatic offers in force at `at`, by code (one statement compiled once: a
+    till that prices with the programme asks on every quote and sale)."""
+    return send_promotions_at(conn, programme_id, at)()
+
+
+def send_promotions_at(conn: Connection, programme_id: int, at: datetime) -> Callable[[], list[Promotion]]:
+    """`promotions_at` with its statement sent now and its answer read when called: inside a pipeline
+    on PostgreSQL a quote's reads travel together."""
+    pending = _IN_FORCE_AT.send(conn, {"programme_id": programme_id, "at": at})
+
+    def read() -> list[Promotion]:
+        return [Promotion(int(offer_id), spec_of(definition)) for offer_id, definition in pending.rows()]
+
+    return read
+
+
+_IN_FORCE_AT = Prepared(
+    select(offers.c.id, cast(offers.c.definition, Text))
+    .where(
+        offers.c.programme_id == bindparam("programme_id"),
+        offers.c.automatic.is_(True),
+        offers.c.valid_from <= bindparam("at"),
+        or_(offers.c.valid_to.is_(None), offers.c.valid_to > bindparam("at")),
+    )
+    .order_by(offers.c.code)
+)
 
 
 @dataclass(frozen=True)
