@@ -33,24 +33,8 @@ def promotions_at(conn: Connection, programme_id: int, at: datetime) -> list[Pro
 def send_promotions_at(conn: Connection, programme_id: int, at: datetime) -> Callable[[], list[Promotion]]:
     """`promotions_at` with its statement sent now and its answer read when called: inside a pipeline
     on PostgreSQL a quote's reads travel together."""
-    pending = _IN_FORCE_AT.send(conn, {"programme_id": programme_id, "at": at})
-
-    def read() -> list[Promotion]:
-        return [Promotion(int(offer_id), spec_of(definition)) for offer_id, definition in pending.rows()]
-
-    return read
-
-
-_IN_FORCE_AT = Prepared(
-    select(offers.c.id, cast(offers.c.definition, Text))
-    .where(
-        offers.c.programme_id == bindparam("programme_id"),
-        offers.c.automatic.is_(True),
-        offers.c.valid_from <= bindparam("at"),
-        or_(offers.c.valid_to.is_(None), offers.c.valid_to > bindparam("at")),
-    )
-    .order_by(offers.c.code)
-)
+    read = send_promotions_between(conn, programme_id, at, at)
+    return lambda: [promotion for promotion, _, _ in read().entries]  # every one is in force at `at`
 
 
 @dataclass(frozen=True)
@@ -71,7 +55,7 @@ def send_promotions_between(
     """The programme's automatic offers in force at some time from `first` to `last`, for a batch of
     sales: the statement sent now (inside a pipeline on PostgreSQL, with the batch's other reads), the
     answer read when called."""
-    pending = _IN_FORCE_BETWEEN.send(conn, {"programme_id": programme_id, "first": first, "last": last})
+    pending = _IN_FORCE.send(conn, {"programme_id": programme_id, "first": first, "last": last})
 
     def read() -> PromotionsBetween:
         entries = []
@@ -84,7 +68,8 @@ def send_promotions_between(
     return read
 
 
-_IN_FORCE_BETWEEN = Prepared(
+#: a programme's automatic offers in force at some time from `first` to `last`, by code
+_IN_FORCE = Prepared(
     select(offers.c.id, cast(offers.c.definition, Text), offers.c.valid_from, offers.c.valid_to)
     .where(
         offers.c.programme_id == bindparam("programme_id"),
