@@ -14,7 +14,10 @@ if TYPE_CHECKING:
 
 @pytest.mark.slow
 def test_bench_small_measures_each_size_on_both_backends(run_bench: RunBench) -> None:
-    out = run_bench("pos_batches.py", "--small", "--history", "2", timeout=180)
+    # `--small`'s sizes and members, with enough sales that PostgreSQL's CPU, which /proc counts in
+    # ticks of 10 ms per process, is more than a tick at each size (20 sales alone could stay under one)
+    args = ("--sizes", "1,5", "--sales-per-size", "200", "--members", "50", "--history", "2")
+    out = run_bench("pos_batches.py", *args, timeout=180)
     assert "whatever its size" in out.stdout  # the fitted fixed and per-sale parts are printed
     results = json.loads(out.stderr.strip().splitlines()[-1])
     assert set(results) == {"sqlite", "postgresql"}
