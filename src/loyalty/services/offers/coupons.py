@@ -480,7 +480,7 @@ class Use:
     """One use by a sale of a batch: of a coupon found usable, or of a promotion (`offer_id` only:
     no coupon and no counters, as `checkout.record_uses` records it for a sale alone)."""
 
-    usable: Usable | None  # None: a promotion's use
+    coupon_id: int | None  # None: a promotion's use
     offer_id: int
     member_id: int | None
     purchase_id: int
@@ -502,15 +502,15 @@ def take_uses(
     per_coupon: dict[int, int] = {}
     per_offer: dict[int, tuple[int, int]] = {}
     for use in uses:
-        if use.usable is None:
+        if use.coupon_id is None:
             continue  # a promotion: no limits to count against
-        coupon, offer = use.usable.coupon_id, use.offer_id
+        coupon, offer = use.coupon_id, use.offer_id
         per_coupon[coupon] = per_coupon.get(coupon, 0) + 1
         n, minor = per_offer.get(offer, (0, 0))
         per_offer[offer] = (n + 1, minor + use.discount_minor)
     coupon_ids, offer_ids = sorted(per_coupon), sorted(per_offer)
     rows: dict[str, Sequence[Any]] = {
-        "coupon_id": [None if u.usable is None else u.usable.coupon_id for u in uses],
+        "coupon_id": [u.coupon_id for u in uses],
         "offer_id": [u.offer_id for u in uses],
         "member_id": [u.member_id for u in uses],
         "purchase_id": [u.purchase_id for u in uses],

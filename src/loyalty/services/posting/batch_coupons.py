@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 import numpy as np
 from sqlalchemy import Connection
@@ -51,7 +52,7 @@ class CouponReads:
 
     locked: Callable[[], object]
     codes: list[tuple[list[str], Callable[[], list[Usable]]] | None]  # per sale; None: brings none
-    promotions: dict[int, Callable[[], PromotionsBetween]]  # by programme, of the sales asking for them
+    promotions: Mapping[int, Callable[[], PromotionsBetween]]  # by programme, read once for its sales
 
     def promotions_of(self, programme_id: int, at: datetime) -> list[Promotion]:
         """The promotions in force at `at` for a sale of the programme that asks for them."""
@@ -78,22 +79,10 @@ def send_coupon_reads(
         if sale.apply_promotions:
             asking.setdefault(stores[sale.store_id].programme.id, []).append(sale.occurred_at)
     promotions = {
-        programme: _read_once(send_promotions_between(conn, programme, min(times), max(times)))
+        programme: cache(send_promotions_between(conn, programme, min(times), max(times)))
         for programme, times in asking.items()
     }
     return CouponReads(locked, codes, promotions)
-
-
-def _read_once(read: Callable[[], PromotionsBetween]) -> Callable[[], PromotionsBetween]:
-    """`read`, its answer kept for the batch's other sales."""
-    answer: list[PromotionsBetween] = []
-
-    def once() -> PromotionsBetween:
-        if not answer:
-            answer.append(read())
-        return answer[0]
-
-    return once
 
 
 @dataclass(frozen=True)
@@ -119,26 +108,25 @@ class BatchCoupons:
         """The uses to record (coupons' and promotions'), sale by sale in batch order, each sale's in
         the order it applied them."""
         return [
-            Use(c.usable, c.offer_id, member, pid, c.discount_minor)
+            Use(None if c.usable is None else c.usable.coupon_id, c.offer_id, member, pid, c.discount_minor)
             for d, pid, member in zip(self.discounts, purchase_ids, member_ids, strict=True)
             for c in d.applied
         ]
 
 
-class _Taken:
-    """The uses a batch's sales took so far, per coupon and per offer."""
+class _BatchUses:
+    """What a batch's earlier sales took of the codes found usable before it: uses per coupon, per
+    offer and per member of an offer, and each offer's discount against its budget."""
 
     def __init__(self) -> None:
         self.coupons: dict[int, int] = {}
         self.offers: dict[int, int] = {}
+        self.members: dict[tuple[int, int], int] = {}  # (offer, member)
+        self.discounted: dict[int, int] = {}
 
-    def add(self, usable: Usable) -> None:
-        self.coupons[usable.coupon_id] = self.coupons.get(usable.coupon_id, 0) + 1
-        self.offers[usable.offer_id] = self.offers.get(usable.offer_id, 0) + 1
-
-    def used_up(self, usable: Usable, member_uses: dict[tuple[int, int], int], member: int | None) -> bool:
-        """Whether the code, found usable before the batch, is no longer usable after its earlier
-        sales' uses: the live routine would refuse it, even where the sale would not apply it."""
+    def used_up(self, usable: Usable, member: int | None) -> bool:
+        """Whether the code is no longer usable after the batch's earlier uses: the live routine
+        would refuse it, even where the sale would not apply it."""
         if self.coupons.get(usable.coupon_id, 0) >= usable.coupon_uses_left:
             return True
         offer_left = usable.offer_uses_left
@@ -147,7 +135,18 @@ class _Taken:
         limit = usable.per_member_limit
         if limit is None or member is None:
             return False
-        return usable.member_uses + member_uses.get((usable.offer_id, member), 0) >= limit
+        return usable.member_uses + self.members.get((usable.offer_id, member), 0) >= limit
+
+    def take(self, usable: Usable, member: int | None, discount_minor: int) -> bool:
+        """Count a use of the code (found not `used_up`); False where the offer's budget, as found,
+        has no room for its discount after the batch's earlier ones (`Usable.takes`)."""
+        self.coupons[usable.coupon_id] = self.coupons.get(usable.coupon_id, 0) + 1
+        self.offers[usable.offer_id] = self.offers.get(usable.offer_id, 0) + 1
+        if member is not None:
+            key = (usable.offer_id, member)
+            self.members[key] = self.members.get(key, 0) + 1
+        self.discounted[usable.offer_id] = self.discounted.get(usable.offer_id, 0) + discount_minor
+        return usable.takes(self.discounted[usable.offer_id])
 
 
 def price_coupons(
@@ -172,9 +171,7 @@ def price_coupons(
     if any(entry is not None and usables is None for entry, usables in zip(reads.codes, found, strict=True)):
         return None  # a code that cannot be used: the sale is refused alone
     discounts: list[CouponDiscounts] = []
-    member_uses: dict[tuple[int, int], int] = {}  # (offer, member) → uses the batch's sales took
-    spent: dict[int, int] = {}  # offer → what the batch's sales took off with it
-    taken = _Taken()  # the coupons' and offers' uses the batch's earlier sales took
+    taken = _BatchUses()
     seen: set[int] = set()  # members with an earlier sale in the batch
     for sale, lines, entry, usables in zip(sales, amounts, reads.codes, found, strict=True):
         member = sale.member_id
@@ -189,7 +186,7 @@ def price_coupons(
         promotions = (
             reads.promotions_of(store.programme.id, sale.occurred_at) if sale.apply_promotions else []
         )
-        if any(taken.used_up(u, member_uses, member) for u in usable):
+        if any(taken.used_up(u, member) for u in usable):
             return None  # found usable, but the batch's earlier sales used it up: refused alone
         specs = [u.spec for u in usable] + [p.spec for p in promotions]
         if earlier and any(spec.when.tiers for spec in specs):
@@ -204,18 +201,7 @@ def price_coupons(
         except DomainError:
             return None
         for c in priced_sale.applied:
-            u = c.usable
-            if u is None:
-                continue
-            taken.add(u)
-            discounted = spent.get(u.offer_id, 0) + c.discount_minor
-            if u.budget_left_minor is not None and discounted > u.budget_left_minor:
+            if c.usable is not None and not taken.take(c.usable, member, c.discount_minor):
                 return None  # the batch's earlier sales spent the budget: this one is refused alone
-            spent[u.offer_id] = discounted
-            if u.per_member_limit is not None and member is not None:
-                key = (u.offer_id, member)
-                member_uses[key] = member_uses.get(key, 0) + 1
-                if u.member_uses + member_uses[key] > u.per_member_limit:
-                    return None
         discounts.append(priced_sale)
     return BatchCoupons(discounts)
