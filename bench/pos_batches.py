@@ -51,6 +51,7 @@ class SizeResult:
 
 def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeResult]:
     from loyalty.bootstrap import Context
+    from loyalty.services.posting.group_commit import GroupCommit
     from loyalty.services.posting.shared_transactions import SharedTransactions
     from loyalty.services.posting.strategy import strategy_for
 
@@ -63,6 +64,8 @@ def bench_backend(name: str, url: str, args: argparse.Namespace) -> list[SizeRes
     posting = strategy_for(ctx)
     if not isinstance(posting, SharedTransactions):
         raise SystemExit("batching is off (LOYALTY_API_GROUP_COMMIT): nothing to measure")
+    if isinstance(posting, GroupCommit):
+        posting.set_based_from = args.set_based_from
     rng = random.Random(7)
     pg = name == "postgresql"
     results = []
@@ -135,6 +138,13 @@ def main() -> None:
         type=int,
         default=0,
         help="earlier sales per member posted first: the tier window's spend then has rows to read",
+    )
+    ap.add_argument(
+        "--set-based-from",
+        type=int,
+        default=None,
+        help="SQLite: post groups of this many sales or more set-based, fewer sale by sale (default: as "
+        "the group commit decides; 1: every group set-based; a size above --sizes: none)",
     )
     ap.add_argument("--small", action="store_true", help="a few seconds: sizes 1 and 5, 20 sales each")
     args = ap.parse_args()
