@@ -84,11 +84,14 @@ def next_ids_for(conn: Connection, wanted: dict[str, int]) -> dict[str, IntArray
     """`next_ids` for several tables; on PostgreSQL in one statement (one round trip, not one a table)."""
     if is_postgres(conn):
         return send_next_ids(conn, wanted)()
-    out = {}
-    for table, n in wanted.items():
-        top = 0 if n == 0 else int(fetch(conn, f"SELECT coalesce(max(id), 0) FROM {table}")[0][0])
-        out[table] = np.arange(top + 1, top + 1 + n, dtype=np.int64)
-    return out
+    tables = [table for table, n in wanted.items() if n > 0]
+    tops = dict.fromkeys(wanted, 0)
+    if tables:  # one statement for every table (each max(id) is the end of its primary key)
+        (row,) = fetch(conn, "SELECT " + ", ".join(f"(SELECT coalesce(max(id), 0) FROM {t})" for t in tables))
+        tops.update(zip(tables, map(int, row), strict=True))
+    return {
+        table: np.arange(tops[table] + 1, tops[table] + 1 + n, dtype=np.int64) for table, n in wanted.items()
+    }
 
 
 def send_next_ids(conn: Connection, wanted: dict[str, int]) -> Callable[[], dict[str, IntArray]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -31,6 +32,25 @@ ANONYMOUS = 0
 #: Python: an Arrow call costs more than the whole check at that size
 FEW_LINES = 256
 
+#: a column of strings (or nulls): an Arrow array (an import's batch, from its file) or a list (the
+#: till's few sales, `OrderBatch.from_items`, which Arrow would cost more to build and read back)
+Strings: TypeAlias = pa.Array | list[str | None]
+
+
+def texts(column: Strings) -> list[str | None]:
+    """The column's values as a list."""
+    return column if isinstance(column, list) else column.to_pylist()
+
+
+def arrow(column: Strings) -> pa.Array:
+    """The column as an Arrow array (for Arrow's compute functions over an import's batch)."""
+    return column if isinstance(column, pa.Array) else pa.array(column, pa.string())
+
+
+def has_null(column: Strings) -> bool:
+    """Whether any value of the column is null."""
+    return None in column if isinstance(column, list) else bool(column.null_count)
+
 
 @dataclass
 class OrderBatch:
@@ -43,19 +63,19 @@ class OrderBatch:
     """
 
     store_id: IntArray
-    order_id: pa.Array  # string
+    order_id: Strings
     occurred_us: IntArray  # epoch microseconds, UTC
     member_id: IntArray
     offsets: IntArray
-    sku: pa.Array  # string, per line
-    category: pa.Array  # string or null, per line
+    sku: Strings  # per line
+    category: Strings  # or null, per line
     quantity: IntArray
     unit_price_minor: IntArray
     discount_minor: IntArray
     currency: str | None = None
-    channel: pa.Array | None = None  # string, per order
-    staff: pa.Array | None = None  # string or null, per order
-    brand: pa.Array | None = None  # string or null, per line
+    channel: Strings | None = None  # per order
+    staff: Strings | None = None  # or null, per order
+    brand: Strings | None = None  # or null, per line
 
     def __len__(self) -> int:
         return len(self.store_id)
@@ -73,36 +93,34 @@ class OrderBatch:
         brands = [ln.brand for ln in flat]
         return cls(
             store_id=np.array([item.store_id for item in items], dtype=np.int64),
-            order_id=pa.array([item.order_id for item in items], pa.string()),
+            order_id=[item.order_id for item in items],
             occurred_us=np.array([epoch_us(item.occurred_at) for item in items], dtype=np.int64),
             member_id=np.array(
                 [ANONYMOUS if item.member_id is None else item.member_id for item in items], dtype=np.int64
             ),
             offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-            sku=pa.array([ln.sku for ln in flat], pa.string()),
-            category=pa.array([ln.category for ln in flat], pa.string()),
+            sku=[ln.sku for ln in flat],
+            category=[ln.category for ln in flat],
             quantity=np.array([ln.quantity for ln in flat], dtype=np.int64),
             unit_price_minor=np.array([ln.unit_price_minor for ln in flat], dtype=np.int64),
             discount_minor=np.array([ln.discount_minor for ln in flat], dtype=np.int64),
             currency=currency,
-            channel=None if all(map(is_default_channel, channels)) else pa.array(channels, pa.string()),
-            staff=None if all(code is None for code in staff) else pa.array(staff, pa.string()),
-            brand=None if all(b is None for b in brands) else pa.array(brands, pa.string()),
+            channel=None if all(map(is_default_channel, channels)) else list(channels),
+            staff=None if all(code is None for code in staff) else list(staff),
+            brand=None if all(b is None for b in brands) else list(brands),
         )
 
     def channels(self) -> list[str]:
         """Each order's channel."""
         if self.channel is None:
             return [DEFAULT_CHANNEL] * len(self)
-        out: list[str] = self.channel.to_pylist()
-        return out
+        return texts(self.channel)  # type: ignore[return-value]  # a channel is never null
 
     def staff_codes(self) -> list[str | None]:
         """Who rang each order (None where nobody is named)."""
         if self.staff is None:
             return [None] * len(self)
-        out: list[str | None] = self.staff.to_pylist()
-        return out
+        return texts(self.staff)
 
     def lines_per_order(self) -> IntArray:
         counts: IntArray = np.diff(self.offsets)
@@ -133,23 +151,23 @@ class OrderBatch:
             return False
         if (amounts < 0).any():
             return False
-        if self.order_id.null_count or self.sku.null_count:
+        if has_null(self.order_id) or has_null(self.sku):
             return False
         if len(self.quantity) <= FEW_LINES:
-            if not all(order_id.strip() for order_id in self.order_id.to_pylist()):
+            if not all(order_id.strip() for order_id in texts(self.order_id)):  # type: ignore[union-attr]
                 return False
             staff = set(self.staff_codes())
         else:
-            if pc.min(pc.utf8_length(pc.utf8_trim_whitespace(self.order_id))).as_py() == 0:
+            if pc.min(pc.utf8_length(pc.utf8_trim_whitespace(arrow(self.order_id)))).as_py() == 0:
                 return False
-            staff = set(pc.unique(self.staff).to_pylist()) if self.staff is not None else {None}
+            staff = set(pc.unique(arrow(self.staff)).to_pylist()) if self.staff is not None else {None}
         return all(code is None or is_staff_code(code) for code in staff)
 
     def items(self) -> list[PurchaseIn]:
         """The same orders as the live path's input (for the fallback and for tests)."""
-        skus = self.sku.to_pylist()
-        categories = self.category.to_pylist()
-        brands = [None] * len(categories) if self.brand is None else self.brand.to_pylist()
+        skus = texts(self.sku)
+        categories = texts(self.category)
+        brands = [None] * len(categories) if self.brand is None else texts(self.brand)
         quantities, prices, discounts = (
             self.quantity.tolist(),
             self.unit_price_minor.tolist(),
@@ -159,7 +177,7 @@ class OrderBatch:
         for i, (store_id, order_id, occurred_us, member_id, channel, staff) in enumerate(
             zip(
                 self.store_id.tolist(),
-                self.order_id.to_pylist(),
+                texts(self.order_id),
                 self.occurred_us.tolist(),
                 self.member_id.tolist(),
                 self.channels(),

@@ -75,7 +75,15 @@ from loyalty.services.earning_rules.frames import (
 from loyalty.services.posting.import_session import BulkSession
 from loyalty.services.posting.member_state import MemberState, read_members
 from loyalty.services.posting.one_sale import post_sale
-from loyalty.services.posting.order_batch import ANONYMOUS, FEW_LINES, BoolArray, IntArray, OrderBatch
+from loyalty.services.posting.order_batch import (
+    ANONYMOUS,
+    FEW_LINES,
+    BoolArray,
+    IntArray,
+    OrderBatch,
+    arrow,
+    texts,
+)
 from loyalty.services.posting.read_ahead import FEW_ORDERS, ReadAhead
 from loyalty.services.posting.window_spend import send_held_spend, spend_at_orders
 
@@ -286,7 +294,7 @@ def _excluded_lines(batch: OrderBatch, programmes: list[Programme], programme_of
     looked up in Python: Arrow's calls cost more than the whole look-up at that size)."""
     if len(batch.quantity) <= FEW_LINES:
         names = [p.excluded_categories for p in programmes]
-        categories = batch.category.to_pylist()
+        categories = texts(batch.category)
         return np.array(
             [c in names[i] for c, i in zip(categories, programme_of_line.tolist(), strict=True)], dtype=bool
         )
@@ -294,7 +302,7 @@ def _excluded_lines(batch: OrderBatch, programmes: list[Programme], programme_of
     for index, programme in enumerate(programmes):
         if programme.excluded_categories:
             categories = _value_set(programme.excluded_categories)
-            hit = pc.fill_null(pc.is_in(batch.category, value_set=categories), False)
+            hit = pc.fill_null(pc.is_in(arrow(batch.category), value_set=categories), False)
             excluded |= hit.to_numpy(zero_copy_only=False) & (programme_of_line == index)
     return excluded
 
@@ -556,7 +564,7 @@ class _SetBasedPosting:
             "id": purchase_ids.tolist(),
             "store_id": batch.store_id.tolist(),
             "member_id": members,
-            "order_id": batch.order_id.to_pylist(),
+            "order_id": texts(batch.order_id),
             "occurred_at": stored_texts(batch.occurred_us, self.pg),
             "total_minor": self.totals.tolist(),
             "eligible_minor": eligible.tolist(),
@@ -573,9 +581,9 @@ class _SetBasedPosting:
         else:
             columns["currency"] = [currency[i] for i in self.rules.store_of_order.tolist()]
         if batch.channel is not None:  # else every order is a store sale: the column's default
-            columns["channel"] = batch.channel.to_pylist()
+            columns["channel"] = texts(batch.channel)
         if batch.staff is not None:  # else no order names who rang it: NULL, the column's default
-            columns["staff"] = batch.staff.to_pylist()
+            columns["staff"] = texts(batch.staff)
         # The tier each order left its member in, and the one it upgraded them to, as live.
         tier_after: list[str | None] = [codes[i] for i in tiers.after.tolist()]
         upgraded: list[str | None] = [
@@ -595,8 +603,8 @@ class _SetBasedPosting:
         lines: dict[str, list[Any]] = {
             "purchase_id": np.repeat(purchase_ids, self.line_counts).tolist(),
             "line_no": line_no.tolist(),
-            "sku": batch.sku.to_pylist(),
-            "category": batch.category.to_pylist(),
+            "sku": texts(batch.sku),
+            "category": texts(batch.category),
             "quantity": batch.quantity.tolist(),
             "unit_price_minor": batch.unit_price_minor.tolist(),
             "discount_minor": batch.discount_minor.tolist(),
@@ -604,7 +612,7 @@ class _SetBasedPosting:
             "points": line_pts.tolist(),
         }
         if batch.brand is not None:  # else every line's brand is the column's default, none
-            lines["brand"] = batch.brand.to_pylist()
+            lines["brand"] = texts(batch.brand)
         write_rows(
             self.conn,
             "purchase_lines",
@@ -644,7 +652,7 @@ class _SetBasedPosting:
         account = self.account[self.who.of_order[earning]]
         amount = points[earning]
         earners = earning.tolist()
-        order_ids = batch.order_id.to_pylist()
+        order_ids = texts(batch.order_id)
         write_transfers(
             self.conn,
             TransferColumns(
@@ -740,7 +748,7 @@ class _SetBasedPosting:
                 at=self.now,
             )
             for actor, purchase_id, store_id, order_id, member_id, total, earned, channel in zip(
-                actors, purchase_ids.tolist(), batch.store_id.tolist(), batch.order_id.to_pylist(), members,
+                actors, purchase_ids.tolist(), batch.store_id.tolist(), texts(batch.order_id), members,
                 self.totals.tolist(), points.tolist(), batch.channels(),
                 strict=True,
             )

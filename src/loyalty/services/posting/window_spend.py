@@ -56,21 +56,22 @@ def send_held_spend(
     mark = placeholder(conn)
     net = "total_minor - refunded_minor"
     held = f" AND id <= {int(session.before)}" if known else ""
-    # One statement: the range every window sees summed per member (its time read as null), the
-    # edges on either side of it one event per member and instant.
+    lo, hi = bound_instant(first_us - longest_window_us, pg), bound_instant(last_us, pg)
+    if common_lo == first_us - longest_window_us and common_hi == last_us:
+        # Every window sees the same range (one instant, one window length: a sale alone): a sum per
+        # member, read from the member-and-time index in order, without sorting events by instant.
+        held_at, group, bounds = "NULL", "member_id", ()
+    else:
+        # The range every window sees summed per member (its time read as null), the edges on either
+        # side of it one event per member and instant.
+        held_at = f"CASE WHEN occurred_at > {mark} AND occurred_at <= {mark} THEN NULL ELSE occurred_at END"
+        group, bounds = "member_id, held_at", (bound_instant(common_lo, pg), bound_instant(common_hi, pg))
     sent = [
         send_sql(
             conn,
-            f"SELECT member_id, CASE WHEN occurred_at > {mark} AND occurred_at <= {mark} THEN NULL "
-            f"ELSE occurred_at END AS held_at, sum({net}) FROM purchases WHERE {condition} "
-            f"AND occurred_at > {mark} AND occurred_at <= {mark}{held} GROUP BY member_id, held_at",
-            (
-                bound_instant(common_lo, pg),
-                bound_instant(common_hi, pg),
-                *params,
-                bound_instant(first_us - longest_window_us, pg),
-                bound_instant(last_us, pg),
-            ),
+            f"SELECT member_id, {held_at} AS held_at, sum({net}) FROM purchases WHERE {condition} "
+            f"AND occurred_at > {mark} AND occurred_at <= {mark}{held} GROUP BY {group}",
+            (*bounds, *params, lo, hi),
         )
         for condition, params in among("member_id", member_ids, pg)
     ]
