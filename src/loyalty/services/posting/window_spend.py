@@ -57,10 +57,11 @@ def send_held_spend(
     net = "total_minor - refunded_minor"
     held = f" AND id <= {int(session.before)}" if known else ""
     lo, hi = bound_instant(first_us - longest_window_us, pg), bound_instant(last_us, pg)
+    bounds: tuple[object, ...] = ()
     if common_lo == first_us - longest_window_us and common_hi == last_us:
         # Every window sees the same range (one instant, one window length: a sale alone): a sum per
         # member, read from the member-and-time index in order, without sorting events by instant.
-        held_at, group, bounds = "NULL", "member_id", ()
+        held_at, group = "NULL", "member_id"
     else:
         # The range every window sees summed per member (its time read as null), the edges on either
         # side of it one event per member and instant.
