@@ -37,14 +37,16 @@ def instant(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+def stored_instant(us: int, pg: bool) -> str:
+    """Epoch microseconds (one instant) as the `UTCDateTime` column stores it (six fraction digits)."""
+    text = (_NAIVE_EPOCH + timedelta(microseconds=us)).isoformat(" ", "microseconds")
+    return text + "+00" if pg else text
+
+
 def stored_texts(us: IntArray, pg: bool) -> list[str]:
     """Epoch microseconds as the `UTCDateTime` column stores them (always six fraction digits)."""
     if len(us) <= _FEW_TIMES:
-        suffix = "+00" if pg else ""
-        return [
-            (_NAIVE_EPOCH + timedelta(microseconds=v)).isoformat(" ", "microseconds") + suffix
-            for v in us.tolist()
-        ]
+        return [stored_instant(v, pg) for v in us.tolist()]
     text = pc.cast(pa.array(us, pa.timestamp("us")), pa.string())
     if pg:
         text = pc.binary_join_element_wise(text, pa.scalar("+00"), "")
@@ -54,7 +56,7 @@ def stored_texts(us: IntArray, pg: bool) -> list[str]:
 
 def stored_text(at: datetime, pg: bool) -> str:
     """One aware instant as its column stores it."""
-    return stored_texts(np.array([epoch_us(at)], dtype=np.int64), pg)[0]
+    return stored_instant(epoch_us(at), pg)
 
 
 def stored_times(times: Sequence[datetime], pg: bool) -> list[str]:
@@ -72,7 +74,7 @@ def bound_instant(us: int, pg: bool) -> Any:
     aware datetime for PostgreSQL's driver, the stored text on SQLite."""
     if pg:
         return instant(us)
-    return stored_texts(np.array([us], dtype=np.int64), False)[0]
+    return stored_instant(us, False)
 
 
 def read_instants(values: list[Any]) -> IntArray:

@@ -57,8 +57,8 @@ def upgrade_path(group: Any, start_index: Any, target_index: Any) -> tuple[IntAr
     g = np.asarray(group, dtype=np.int64)
     start = np.asarray(start_index, dtype=np.int64)
     target = np.maximum(np.asarray(target_index, dtype=np.int64), start)
-    if g.size == 0:
-        return start.copy(), start.copy()
+    if g.size <= 1:  # no purchase follows another of its member's
+        return start.copy(), target
     width = int(target.max()) + 1
     after: IntArray = np.maximum.accumulate(target + g * width) - g * width
     before = np.empty_like(after)

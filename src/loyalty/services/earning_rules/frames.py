@@ -63,8 +63,9 @@ Column: TypeAlias = Sequence[str | None] | pa.Array | Vocabulary
 
 def utc_offsets(occurred_us: IntArray, zones: Column) -> IntArray:
     """Each sale's UTC offset in its store's zone, microseconds (one look-up per zone and hour)."""
-    if len(occurred_us) == 1 and not isinstance(zones, Vocabulary | pa.Array):  # a sale at the till
-        return np.array([_offset_us(str(zones[0]), int(occurred_us[0]) // _US_PER_HOUR)], dtype=np.int64)
+    if len(occurred_us) == 1 and not isinstance(zones, pa.Array):  # a sale at the till
+        zone = zones.alone()[0] if isinstance(zones, Vocabulary) else zones[0]
+        return np.array([_offset_us(str(zone), int(occurred_us[0]) // _US_PER_HOUR)], dtype=np.int64)
     zone = vocabulary(zones)
     hours = occurred_us // _US_PER_HOUR  # < 2**31 until the year 246,953
     keys, where = np.unique(zone.codes * (1 << 32) + hours, return_inverse=True)

@@ -410,7 +410,9 @@ class _SetBasedPosting:
         member = who.of_member_order
         window_us = self.rules.window_us
         may_climb = self.start_tier < top
-        upper = self.session.bounds(self.conn, int(batch.occurred_us.min()) - int(window_us.max()))
+        upper = None
+        if self.session.key is not None:  # an import's run: its members' spend bounded from above
+            upper = self.session.bounds(self.conn, int(batch.occurred_us.min()) - int(window_us.max()))
         if upper is not None:
             thresholds = np.array([d.threshold_minor for d in defs] + [0], dtype=np.int64)
             spend_bound = np.array([upper.get(m, 0) for m in who.members.tolist()], dtype=np.int64)
