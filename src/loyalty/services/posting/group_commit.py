@@ -13,9 +13,9 @@ together share a transaction (`shared_transactions`):
   (`services.audit.deferred`); a sale whose savepoint is undone takes its row back.
 
 A group that the set-based routine takes is posted by it instead (`set_based_batches.post_together`,
-as PostgreSQL's batches, in one savepoint) from the size where it costs less per sale: four sales
+as PostgreSQL's batches, in one savepoint) from the size where it costs less per sale: three sales
 where the programme has earning rules (the engine evaluates a batch for about what it costs on one
-sale), eight with the base rule alone (ADR 0006); below it the batch's fixed cost outweighs what it
+sale), five with the base rule alone (ADR 0006); below it the batch's fixed cost outweighs what it
 saves. Where the batch leaves its sales (a code it cannot take, an inactive member, …) they are
 posted one by one as above, in the same transaction; a sale it leaves beside others it took (a key
 repeated in the group) comes after them.
@@ -49,9 +49,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 #: the fewest sales of a group posted set-based (below it a group costs less sale by sale) ...
-SET_BASED_FROM = 8
+SET_BASED_FROM = 5
 #: ... and where the programme has earning rules
-SET_BASED_FROM_WITH_RULES = 4
+SET_BASED_FROM_WITH_RULES = 3
 
 
 @dataclass(frozen=True)
