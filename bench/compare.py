@@ -8,15 +8,17 @@
     .venv/bin/python bench/compare.py --baseline-ref 4393fbd --same-script api.py --programme base --quoters 0
 
 The earlier commit is checked out into a temporary `git worktree` (removed afterwards); each round
-runs the benchmark script of the baseline's tree with its own `src` first on the import path, then
+runs the benchmark script of the baseline's tree with its own `src` first on the import path and
 this tree's, so both see the same phase of a shared machine (whose speed drifts within minutes, see
-`machine.py`). The figures each benchmark prints are parsed and shown per round, with the ratio of
-the medians (this tree ÷ baseline; for a time, below 1 is faster, for a rate above 1). `--this-args`
-go to this tree's script only: options the baseline's script did not have yet, such as the POS
-benchmark's programme and quoting tills, set to what the baseline did without them. With
-`--same-script` both sides run this tree's benchmark script, each with its own `src`: the code is
-then all that differs, not how the benchmark drives it (its load driver, its seeding), which has
-changed over time too; the script's arguments then go to both.
+`machine.py`). Which of the two runs first swaps every round (give an even `--rounds`): the run
+second in a round measured 4–11 % slower than the first with the same code on both sides. The
+figures each benchmark prints are parsed and shown per round, with the ratio of the medians (this
+tree ÷ baseline; for a time, below 1 is faster, for a rate above 1). `--this-args` go to this
+tree's script only: options the baseline's script did not have yet, such as the POS benchmark's
+programme and quoting tills, set to what the baseline did without them. With `--same-script` both
+sides run this tree's benchmark script, each with its own `src`: the code is then all that
+differs, not how the benchmark drives it (its load driver, its seeding), which has changed over
+time too; the script's arguments then go to both.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--baseline-ref", default="HEAD", help="the commit to compare with (default HEAD)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds, best even (default 2)")
     parser.add_argument(
         "--this-args", default="", help="arguments for this tree's script only, as one string"
     )
@@ -165,8 +167,11 @@ def main() -> None:
         )
         try:
             sides: dict[str, list[Figures]] = {"baseline": [], "this tree": []}
+            sides_in_order = (("baseline", base, []), ("this tree", ROOT, this_args))
             for round_no in range(1, opts.rounds + 1):
-                for side, tree, extra in (("baseline", base, []), ("this tree", ROOT, this_args)):
+                # Who runs first swaps every round: the second run of a round can be slower on the
+                # same code (the first one's database files and checkpoints still settling).
+                for side, tree, extra in sides_in_order if round_no % 2 else sides_in_order[::-1]:
                     script_tree = ROOT if opts.same_script else None
                     figures = parse(_run(tree, opts.script, [*opts.args, *extra], script_tree))
                     sides[side].append(figures)
