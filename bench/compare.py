@@ -53,6 +53,7 @@ def _import_figures(out: str) -> Figures:
 _LEDGER_ROWS = {
     "purchases/s, 3-line basket, 1 txn each": ("purchases/s, 1 txn", True),
     "purchases/s, batches of 100, 1 txn each": ("purchases/s, batches of 100", True),
+    "purchases/s, set-based batch of one each": ("purchases/s, set-based batch of one", True),
     "expiry job": ("expiry (s)", False),
     "tier evaluation,": ("tiers (s)", False),
     "tier evaluation a month on": ("tiers a month on (s)", False),
