@@ -107,17 +107,27 @@ def test_a_failed_transaction_releases_the_gate(tmp_path: Path) -> None:
 
 
 def test_bulk_load_settings_end_with_the_connection_checkout(tmp_path: Path) -> None:
-    """A bulk load skips foreign-key look-ups; the next user of that pooled connection gets them back."""
+    """A bulk load skips foreign-key look-ups and keeps its temporary files on disk; the next user of
+    that pooled connection gets the defaults back."""
     url = f"sqlite:///{tmp_path / 'bulk.db'}"
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(text("create table parent (id integer primary key)"))
         conn.execute(text("create table child (parent_id integer not null references parent(id))"))
+    with engine.begin() as conn:  # temporary files in memory (2), savepoints' journals included
+        assert conn.execute(text("pragma temp_store")).scalar_one() == 2
     with engine.execution_options(sqlite_bulk_load=True).begin() as conn:
         assert conn.execute(text("pragma foreign_keys")).scalar_one() == 0
+        assert conn.execute(text("pragma temp_store")).scalar_one() == 1  # a bulk load's sorts: files
     with engine.begin() as conn:
         assert conn.execute(text("pragma foreign_keys")).scalar_one() == 1
         assert conn.execute(text("pragma cache_size")).scalar_one() == -2000
+        assert conn.execute(text("pragma temp_store")).scalar_one() == 2
+    with engine.execution_options(sqlite_temp_files=True).begin() as conn:  # an index build's sorts
+        assert conn.execute(text("pragma temp_store")).scalar_one() == 1
+        assert conn.execute(text("pragma foreign_keys")).scalar_one() == 1
+    with engine.begin() as conn:
+        assert conn.execute(text("pragma temp_store")).scalar_one() == 2
     with pytest.raises(IntegrityError, match="FOREIGN KEY"), engine.begin() as conn:
         conn.execute(text("insert into child values (42)"))  # the foreign key is enforced again
     engine.dispose()

@@ -90,7 +90,7 @@ def restore_on(engine: Engine) -> list[str]:
     """
     if engine.dialect.name != "sqlite":
         return []
-    with engine.begin() as conn:
+    with engine.execution_options(sqlite_temp_files=True).begin() as conn:  # the sorts' runs on disk
         return restore(conn)
 
 

@@ -45,6 +45,10 @@ _CHECKPOINTER_IDLE_S = 30.0
 # differ with the number of its sales and members (up to 64 of each), and compiling one again costs
 # about as much as running it.
 PREPARED_STATEMENTS = 1024
+# Where SQLite keeps its temporary files (statement journals, temporary tables, sorts): in memory, and
+# in files during a bulk load.
+TEMP_STORE = "MEMORY"
+BULK_TEMP_STORE = "FILE"
 
 
 def make_engine(url: str, *, echo: bool = False, **kwargs: Any) -> Engine:
@@ -119,6 +123,12 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Temporary files in memory: a savepoint's statement journal (the group commit sets one per
+        # sale, or per group posted set-based) spills to a temporary file once a POS transaction's
+        # pages pass 64 KiB, which cost a tenth of a small group's time. A bulk load, and a transaction
+        # run with the `sqlite_temp_files` option, go back to files (below): their sorts, such as an
+        # index built over every purchase, can be far larger than memory should hold.
+        cursor.execute(f"PRAGMA temp_store={TEMP_STORE}")
         if getattr(dbapi_connection, "checkpointer", None) is not None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_AUTOCHECKPOINT_PAGES}")
         cursor.close()
@@ -136,6 +146,11 @@ def _configure_sqlite(engine: Engine) -> None:
             dbapi.execute("PRAGMA foreign_keys=OFF")
             dbapi.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
             dbapi.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
+        if options.get("sqlite_bulk_load") or options.get("sqlite_temp_files"):
+            # Sorts as large as an import's (its batches, an index built over every purchase) keep
+            # their temporary files on disk (restored at check-in).
+            conn.connection.info["sqlite_temp_files"] = True
+            dbapi.execute(f"PRAGMA temp_store={BULK_TEMP_STORE}")
         # Straight to the driver: this runs once per transaction, i.e. once per POS sale.
         try:
             if mode == "DEFERRED" or not isinstance(dbapi, _GatedConnection):
@@ -148,10 +163,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_connection: Any, record: Any) -> None:
-        # Only a connection that ran a bulk load gets its defaults back (most check-ins are POS sales).
-        if not record.info.get("sqlite_bulk_load") or dbapi_connection is None:
+        # Only a connection that ran a bulk load (or large sorts) gets its defaults back (most
+        # check-ins are POS sales).
+        if dbapi_connection is None or dbapi_connection.in_transaction:
             return
-        if not dbapi_connection.in_transaction:
+        if record.info.pop("sqlite_temp_files", False):
+            dbapi_connection.execute(f"PRAGMA temp_store={TEMP_STORE}")
+        if record.info.get("sqlite_bulk_load"):
             dbapi_connection.execute("PRAGMA foreign_keys=ON")
             dbapi_connection.execute(f"PRAGMA cache_size={DEFAULT_CACHE_SIZE}")
             pages = BACKSTOP_AUTOCHECKPOINT_PAGES if dbapi_connection.checkpointer else 1000
