@@ -170,8 +170,8 @@ def main() -> None:
             sides: dict[str, list[Figures]] = {"baseline": [], "this tree": []}
             sides_in_order = (("baseline", base, []), ("this tree", ROOT, this_args))
             for round_no in range(1, opts.rounds + 1):
-                # Who runs first swaps every round: the second run of a round can be slower on the
-                # same code (the first one's database files and checkpoints still settling).
+                # Who runs first swaps every round: the second run of a round measured slower than
+                # the first with the same code on both sides (see the module docstring).
                 for side, tree, extra in sides_in_order if round_no % 2 else sides_in_order[::-1]:
                     script_tree = ROOT if opts.same_script else None
                     figures = parse(_run(tree, opts.script, [*opts.args, *extra], script_tree))

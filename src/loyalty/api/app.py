@@ -145,8 +145,9 @@ def _freeze_startup_heap() -> None:
     milliseconds, the POS benchmark's p99 (ADR 0006). `gc.freeze()` keeps them out of all later
     collections; objects created while serving are collected as before.
     """
-    # PyArrow imports pandas at its first array conversion, i.e. in the first POS batch: a stall
-    # there, and tens of thousands of long-lived objects left for every full collection to traverse.
+    # PyArrow imports pandas at its first array conversion (an import's batch, a large POS batch's
+    # checks, an analytics page): a stall there, and tens of thousands of long-lived objects left for
+    # every full collection to traverse.
     import pandas  # noqa: F401
 
     gc.collect()

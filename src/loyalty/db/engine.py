@@ -124,10 +124,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         # Temporary files in memory: a savepoint's statement journal (the group commit sets one per
-        # sale, or per group posted set-based) spills to a temporary file once a POS transaction's
-        # pages pass 64 KiB, which cost a tenth of a small group's time. A bulk load, and a transaction
-        # run with the `sqlite_temp_files` option, go back to files (below): their sorts, such as an
-        # index built over every purchase, can be far larger than memory should hold.
+        # sale, or per group posted set-based) otherwise spills to a temporary file once the pages a
+        # POS transaction changes outgrow SQLite's in-memory part of it (ADR 0006). A bulk load, and a
+        # transaction run with the `sqlite_temp_files` option, go back to files (below): their sorts,
+        # such as an index built over every purchase, can be far larger than memory should hold.
         cursor.execute(f"PRAGMA temp_store={TEMP_STORE}")
         if getattr(dbapi_connection, "checkpointer", None) is not None:
             cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_AUTOCHECKPOINT_PAGES}")

@@ -1,6 +1,7 @@
 """A batch of orders in columns: what the set-based posting routine takes.
 
-One array per field, the orders in posting order and their lines contiguous (order i owns lines
+One column per field (a NumPy or Arrow array; a till's few sales keep their strings as lists), the
+orders in posting order and their lines contiguous (order i owns lines
 `offsets[i]:offsets[i + 1]`): an import's batch of a hundred thousand orders, or the few POS sales a
 server received at once (`from_items`).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TypeAlias, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -114,7 +115,7 @@ class OrderBatch:
         """Each order's channel."""
         if self.channel is None:
             return [DEFAULT_CHANNEL] * len(self)
-        return texts(self.channel)  # type: ignore[return-value]  # a channel is never null
+        return cast(list[str], texts(self.channel))  # a channel is never null
 
     def staff_codes(self) -> list[str | None]:
         """Who rang each order (None where nobody is named)."""
@@ -154,7 +155,7 @@ class OrderBatch:
         if has_null(self.order_id) or has_null(self.sku):
             return False
         if len(self.quantity) <= FEW_LINES:
-            if not all(order_id.strip() for order_id in texts(self.order_id)):  # type: ignore[union-attr]
+            if not all((order_id or "").strip() for order_id in texts(self.order_id)):
                 return False
             staff = set(self.staff_codes())
         else:
