@@ -109,8 +109,9 @@ def post_together(
     response and a reused key with its error; nothing is written for a sale left alone."""
     named = named or {}
     sales = [by_member_id(job.sale, named.get(i)) for i, job in enumerate(jobs)]
+    takes = [batchable(sale) for sale in sales]
     # sent, not waited for: the members locked, then the coupons their codes name looked up
-    ahead = read_ahead(conn, ctx, [sale for sale in sales if batchable(sale)])
+    ahead = read_ahead(conn, ctx, [sale for sale, ok in zip(sales, takes, strict=True) if ok])
     keyed = [(i, job.key) for i, job in enumerate(jobs) if job.key is not None]
     asked = [(key.scope, key.key, key.request_hash) for _, key in keyed]
     found = idempotency.find_many(conn, asked)  # waits, for the reads sent ahead too
@@ -129,7 +130,7 @@ def post_together(
     for i, job in enumerate(jobs):
         if answered[i][1] is not ALONE:
             continue
-        if not batchable(sales[i]):
+        if not takes[i]:
             continue  # alone
         if job.key is not None:
             if (job.key.scope, job.key.key) in keys_seen:
