@@ -107,6 +107,10 @@ def post_transfer(
     return int(transfer_id)
 
 
+#: up to this many transfers (a few POS sales') SQLite binds their postings instead of deriving them
+_FEW_TRANSFERS = 64
+
+
 # -- many transfers, as columns ------------------------------------------------------------------------
 
 
@@ -137,8 +141,9 @@ def write_transfers(conn: Connection, columns: TransferColumns, *, into: unnest.
     """Write the transfers and their postings inside the caller's transaction.
 
     PostgreSQL: both tables by COPY, or gathered `into` the caller's one statement (a POS batch).
-    SQLite: the transfers by multi-row `VALUES`, then their postings with one `INSERT … SELECT` from
-    the transfers just written (nothing bound per posting).
+    SQLite: the transfers by multi-row `VALUES`, then their postings, a few transfers' bound with
+    them, many transfers' with one `INSERT … SELECT` from the transfers just written (nothing bound
+    per posting; for a few, the join costs the database more than binding them).
     """
     if not len(columns):
         return
@@ -159,7 +164,7 @@ def write_transfers(conn: Connection, columns: TransferColumns, *, into: unnest.
         {"kind": columns.kind, "created_at": columns.created_at},
         into=into,
     )  # fmt: skip
-    if rows.is_postgres(conn):
+    if rows.is_postgres(conn) or len(columns) <= _FEW_TRANSFERS:
         amount = columns.amount
         rows.write_rows(
             conn,

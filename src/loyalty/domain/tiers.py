@@ -18,6 +18,9 @@ import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
 
+#: up to this many spends (a few tills' sales) `tier_index_for_spend` takes one by one
+_FEW_SPENDS = 16
+
 
 @dataclass(frozen=True)
 class TierDef:
@@ -31,8 +34,13 @@ def tier_index_for_spend(tiers: Sequence[TierDef], qualifying_minor: Any) -> Any
     """Index into `tiers` (ordered by rank) of the highest tier whose threshold the spend reaches.
 
     The lowest tier is the answer when no threshold is reached (it normally has threshold 0). Works on
-    one integer (a live sale) or an array (a batch); the condition is multiplied in as 0/1.
+    one integer (a live sale) or an array (a batch); the condition is multiplied in as 0/1. A few
+    values (a till's sales) are taken one by one: the array form's NumPy calls, four per tier, cost
+    more than that.
     """
+    if isinstance(qualifying_minor, np.ndarray) and qualifying_minor.size <= _FEW_SPENDS:
+        each = [tier_index_for_spend(tiers, value) for value in qualifying_minor.tolist()]
+        return np.array(each, dtype=np.int64)
     best = qualifying_minor * 0
     for i, tier in enumerate(tiers):
         best = best + (i - best) * (qualifying_minor >= tier.threshold_minor)

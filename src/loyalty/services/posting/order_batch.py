@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from itertools import accumulate
 from typing import TypeAlias, cast
 
 import numpy as np
@@ -99,7 +101,7 @@ class OrderBatch:
             member_id=np.array(
                 [ANONYMOUS if item.member_id is None else item.member_id for item in items], dtype=np.int64
             ),
-            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            offsets=np.array(list(accumulate(counts, initial=0)), dtype=np.int64),
             sku=[ln.sku for ln in flat],
             category=[ln.category for ln in flat],
             quantity=np.array([ln.quantity for ln in flat], dtype=np.int64),
@@ -124,6 +126,11 @@ class OrderBatch:
         return texts(self.staff)
 
     def lines_per_order(self) -> IntArray:
+        """How many lines each order has (read several times a batch: worked out once)."""
+        return self._line_counts
+
+    @cached_property
+    def _line_counts(self) -> IntArray:
         counts: IntArray = np.diff(self.offsets)
         return counts
 
@@ -139,6 +146,9 @@ class OrderBatch:
 
     def members(self) -> IntArray:
         """The members the batch names, sorted and unique (the anonymous sales name none)."""
+        if len(self) <= FEW_LINES:  # a till's few sales: a set of Python ints costs less than the sort
+            few: IntArray = np.array(sorted(set(self.member_id.tolist()) - {ANONYMOUS}), dtype=np.int64)
+            return few
         named: IntArray = np.unique(self.member_id[self.member_id != ANONYMOUS])
         return named
 
@@ -146,11 +156,11 @@ class OrderBatch:
         """Whether every order has lines, an order id and every line a sku, a positive quantity and
         no negative price, discount or amount, and names its staff by a staff code if at all (what the
         live routine refuses, naming the field)."""
-        if len(self) == 0 or (self.lines_per_order() <= 0).any():
+        if len(self) == 0 or self.lines_per_order().min() <= 0:
             return False
-        if (self.quantity <= 0).any() or (self.unit_price_minor < 0).any() or (self.discount_minor < 0).any():
+        if self.quantity.min() <= 0 or min(self.unit_price_minor.min(), self.discount_minor.min()) < 0:
             return False
-        if (amounts < 0).any():
+        if amounts.min() < 0:
             return False
         if has_null(self.order_id) or has_null(self.sku):
             return False

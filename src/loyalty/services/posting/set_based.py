@@ -267,20 +267,27 @@ class ProgrammePerOrder:
         ordered = [stores[s] for s in sorted(stores)]
         store_of_order = np.searchsorted(np.array(sorted(stores), dtype=np.int64), batch.store_id)
         programmes = [s.programme for s in ordered]
-
-        def per_order(values: list[int]) -> IntArray:
-            out: IntArray = np.array(values, dtype=np.int64)[store_of_order]
-            return out
-
+        # Every parameter of every store in one table, taken for each order at once.
+        table = np.array(
+            [
+                (
+                    p.points_per_unit, p.tier_window_days * US_PER_DAY, p.return_window_days,
+                    p.expiry_days, s.liability_account_id, s.merchant_id,
+                )
+                for s, p in zip(ordered, programmes, strict=True)
+            ],
+            dtype=np.int64,
+        )[store_of_order]  # fmt: skip
+        points_per_unit, window_us, return_window_days, expiry_days, liability, merchant = table.T
         return cls(
             ordered,
             store_of_order,
-            per_order([p.points_per_unit for p in programmes]),
-            per_order([p.tier_window_days for p in programmes]) * US_PER_DAY,
-            per_order([p.return_window_days for p in programmes]),
-            per_order([p.expiry_days for p in programmes]),
-            per_order([s.liability_account_id for s in ordered]),
-            per_order([s.merchant_id for s in ordered]),
+            points_per_unit,
+            window_us,
+            return_window_days,
+            expiry_days,
+            liability,
+            merchant,
             _excluded_lines(batch, programmes, np.repeat(store_of_order, batch.lines_per_order())),
         )
 

@@ -81,11 +81,12 @@ def send_held_spend(
         rows = [row for rows in sent for row in rows()]
         summed = [r for r in rows if r[1] is None]
         single = [r for r in rows if r[1] is not None]
+        times = np.full(len(summed), first_us, dtype=np.int64)
+        if single:  # (a sale alone has none: its window is the summed range)
+            times = np.concatenate([times, read_instants([r[1] for r in single])])
         found = (
             np.array([int(r[0]) for r in (*summed, *single)], dtype=np.int64),
-            np.concatenate(
-                [np.full(len(summed), first_us, dtype=np.int64), read_instants([r[1] for r in single])]
-            ),
+            times,
             np.array([int(r[2]) for r in (*summed, *single)], dtype=np.int64),
         )
         if remembered is None:
