@@ -40,6 +40,16 @@ def within_limit(lines: Iterable[Line]) -> bool:
     return lines_total(lines) <= MAX_SALE_MINOR
 
 
+def line_faults(
+    quantity: Any, unit_price_minor: Any, discount_minor: Any, amount_minor: Any
+) -> tuple[Any, ...]:
+    """The ways a line is refused, each a condition on one line's integers or on a batch's arrays: a
+    quantity that is not positive, a negative price, a negative discount, a discount over the line's
+    amount. A posting checks a sale's lines and the set-based routine a batch's by these very
+    conditions."""
+    return quantity <= 0, unit_price_minor < 0, discount_minor < 0, amount_minor < 0
+
+
 def checked_amounts(lines: Sequence[Line], errors: list[dict[str, Any]]) -> list[int]:
     """Each line's amount; what the lines are refused for goes into `errors`, each field named as the
     API names it (`lines.0.discount`, not the column's `discount_minor`): no line, a quantity that is
@@ -50,14 +60,17 @@ def checked_amounts(lines: Sequence[Line], errors: list[dict[str, Any]]) -> list
         errors.append(field_error("lines", "a purchase needs at least one line"))
     amounts = []
     for i, line in enumerate(lines):
-        if line.quantity <= 0:
-            errors.append(field_error(f"lines.{i}.quantity", "quantity must be positive"))
-        if line.unit_price_minor < 0:
-            errors.append(field_error(f"lines.{i}.unit_price", "price must not be negative"))
-        if line.discount_minor < 0:
-            errors.append(field_error(f"lines.{i}.discount", "discount must not be negative"))
         amount = line_amount(line.quantity, line.unit_price_minor, line.discount_minor)
-        if amount < 0:
+        quantity, price, discount, over = line_faults(
+            line.quantity, line.unit_price_minor, line.discount_minor, amount
+        )
+        if quantity:
+            errors.append(field_error(f"lines.{i}.quantity", "quantity must be positive"))
+        if price:
+            errors.append(field_error(f"lines.{i}.unit_price", "price must not be negative"))
+        if discount:
+            errors.append(field_error(f"lines.{i}.discount", "discount must not be negative"))
+        if over:
             errors.append(field_error(f"lines.{i}.discount", "discount exceeds line amount"))
         amounts.append(amount)
     if sum(amounts) > MAX_SALE_MINOR:

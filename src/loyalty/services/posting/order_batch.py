@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from loyalty.db.stored_time import epoch_us, instant
 from loyalty.domain.channels import DEFAULT_CHANNEL, is_default_channel
 from loyalty.domain.earning import line_amount
+from loyalty.domain.sale_limits import line_faults
 from loyalty.domain.staff import is_staff_code
 from loyalty.services.schemas import PurchaseIn, PurchaseLineIn
 
@@ -158,9 +159,10 @@ class OrderBatch:
         live routine refuses, naming the field)."""
         if len(self) == 0 or self.lines_per_order().min() <= 0:
             return False
-        if self.quantity.min() <= 0 or min(self.unit_price_minor.min(), self.discount_minor.min()) < 0:
-            return False
-        if amounts.min() < 0:
+        if any(
+            fault.any()
+            for fault in line_faults(self.quantity, self.unit_price_minor, self.discount_minor, amounts)
+        ):
             return False
         if has_null(self.order_id) or has_null(self.sku):
             return False
