@@ -38,7 +38,11 @@ def tier_index_for_spend(tiers: Sequence[TierDef], qualifying_minor: Any) -> Any
     values (a till's sales) are taken one by one: the array form's NumPy calls, four per tier, cost
     more than that.
     """
-    if isinstance(qualifying_minor, np.ndarray) and qualifying_minor.size <= _FEW_SPENDS:
+    if (
+        isinstance(qualifying_minor, np.ndarray)
+        and qualifying_minor.ndim == 1
+        and len(qualifying_minor) <= _FEW_SPENDS
+    ):
         each = [tier_index_for_spend(tiers, value) for value in qualifying_minor.tolist()]
         return np.array(each, dtype=np.int64)
     best = qualifying_minor * 0

@@ -147,7 +147,7 @@ class OrderBatch:
 
     def members(self) -> IntArray:
         """The members the batch names, sorted and unique (the anonymous sales name none)."""
-        if len(self) <= FEW_LINES:  # a till's few sales: a set of Python ints costs less than the sort
+        if len(self) <= FEW_LINES:  # a till's few sales: a set of Python ints costs less than NumPy's sort
             few: IntArray = np.array(sorted(set(self.member_id.tolist()) - {ANONYMOUS}), dtype=np.int64)
             return few
         named: IntArray = np.unique(self.member_id[self.member_id != ANONYMOUS])
