@@ -783,8 +783,8 @@ def main() -> None:
     for backend in args.backends.split(","):
         for programme in programmes:
             if backend == "sqlite":
-                tmp = tempfile.mkdtemp(prefix="loyalty-bench-")
-                results.append(bench_backend("sqlite", f"sqlite:///{tmp}/bench.db", args, programme))
+                with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as tmp:
+                    results.append(bench_backend("sqlite", f"sqlite:///{tmp}/bench.db", args, programme))
             else:
                 url, drop = pg_database()
                 try:
@@ -793,8 +793,8 @@ def main() -> None:
                     drop()
         if args.profile:
             if backend == "sqlite":
-                tmp = tempfile.mkdtemp(prefix="loyalty-bench-")
-                results[-1]["profile"] = profile_one(f"sqlite:///{tmp}/profile.db")
+                with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as tmp:
+                    results[-1]["profile"] = profile_one(f"sqlite:///{tmp}/profile.db")
             else:
                 url, drop = pg_database()
                 try:
