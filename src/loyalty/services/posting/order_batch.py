@@ -126,12 +126,9 @@ class OrderBatch:
             return [None] * len(self)
         return texts(self.staff)
 
+    @cached_property
     def lines_per_order(self) -> IntArray:
         """How many lines each order has (read several times a batch: worked out once)."""
-        return self._line_counts
-
-    @cached_property
-    def _line_counts(self) -> IntArray:
         counts: IntArray = np.diff(self.offsets)
         return counts
 
@@ -157,7 +154,7 @@ class OrderBatch:
         """Whether every order has lines, an order id and every line a sku, a positive quantity and
         no negative price, discount or amount, and names its staff by a staff code if at all (what the
         live routine refuses, naming the field)."""
-        if len(self) == 0 or self.lines_per_order().min() <= 0:
+        if len(self) == 0 or self.lines_per_order.min() <= 0:
             return False
         if any(
             fault.any()

@@ -219,7 +219,7 @@ def _priced(
     coupons = price_coupons(sales, before, coupon_reads, stores, catalogue.tiers(conn), members)
     if coupons is None:
         return None
-    off = coupons.line_discounts(batch.lines_per_order())
+    off = coupons.line_discounts(batch.lines_per_order)
     batch = replace(batch, discount_minor=batch.discount_minor + off)
     if reads is not None:  # the members are read once: the posting reads them from here
         reads = replace(reads, batch=batch, members=lambda: members)

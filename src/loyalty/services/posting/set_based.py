@@ -288,7 +288,7 @@ class ProgrammePerOrder:
             expiry_days,
             liability,
             merchant,
-            _excluded_lines(batch, programmes, np.repeat(store_of_order, batch.lines_per_order())),
+            _excluded_lines(batch, programmes, np.repeat(store_of_order, batch.lines_per_order)),
         )
 
     @property
@@ -353,7 +353,7 @@ class _SetBasedPosting:
         self.rules = ProgrammePerOrder.of(batch, stores)
         self.rule_book = catalogue_of(ctx).rule_book(conn)
         self.earned: Earned | None = None
-        self.line_counts = batch.lines_per_order()
+        self.line_counts = batch.lines_per_order
         self.first_lines = batch.offsets[:-1]
         self.totals = np.add.reduceat(amounts, self.first_lines)
         tier_index = {t.id: i for i, t in enumerate(ladder.ranked)}
