@@ -20,13 +20,11 @@ under the account's lock together with the lots.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -45,18 +43,16 @@ from loyalty.db import rows, unnest
 from loyalty.db.core_tables import postings, transfers
 from loyalty.db.prepared import Prepared
 
-IntArray = npt.NDArray[np.int64]
-
 
 class UnbalancedTransfer(ValueError):
     """A transfer whose legs would not sum to zero with both legs meaningful (a programming error)."""
 
 
-def balanced(amount: Any) -> None:
+def balanced(amount: int | Sequence[int]) -> None:
     """Refuse amounts that are not positive: −amount and +amount then sum to zero with a real movement.
 
-    Takes one amount (the hot path: a plain comparison) or an array of them (the column form)."""
-    if not (amount > 0 if isinstance(amount, int) else bool(np.all(np.asarray(amount) > 0))):
+    Takes one amount (the hot path: a plain comparison) or a column of them."""
+    if not (amount > 0 if isinstance(amount, int) else min(amount) > 0):
         raise UnbalancedTransfer("a transfer moves a positive amount")
 
 
@@ -116,20 +112,20 @@ _FEW_TRANSFERS = 64
 
 @dataclass(frozen=True)
 class TransferColumns:
-    """Transfers of one kind, one array (or list) per column, with ids handed out up front
+    """Transfers of one kind, one list per column, with ids handed out up front
     (`db.rows.next_ids`): each transfer's two postings take `posting_ids[2i]` (debit) and
     `posting_ids[2i + 1]` (credit), contiguous ranges on SQLite."""
 
     kind: str
     created_at: str  # as the column stores it (`db.stored_time`)
-    ids: IntArray
-    posting_ids: IntArray
-    debit_account_id: IntArray
-    credit_account_id: IntArray
-    amount: IntArray
-    member_id: IntArray
-    purchase_id: IntArray
-    store_id: IntArray
+    ids: Sequence[int]
+    posting_ids: Sequence[int]
+    debit_account_id: Sequence[int]
+    credit_account_id: Sequence[int]
+    amount: Sequence[int]
+    member_id: Sequence[int]
+    purchase_id: Sequence[int]
+    store_id: Sequence[int]
     order_id: Sequence[str]
     rule: Sequence[str]
 
@@ -156,40 +152,39 @@ def write_transfers(conn: Connection, columns: TransferColumns, *, into: unnest.
             "store_id", "order_id",
         ),
         zip(
-            columns.ids.tolist(), columns.debit_account_id.tolist(), columns.credit_account_id.tolist(),
-            columns.amount.tolist(), columns.member_id.tolist(), columns.purchase_id.tolist(), columns.rule,
-            columns.store_id.tolist(), columns.order_id,
+            columns.ids, columns.debit_account_id, columns.credit_account_id, columns.amount,
+            columns.member_id, columns.purchase_id, columns.rule, columns.store_id, columns.order_id,
             strict=True,
         ),
         {"kind": columns.kind, "created_at": columns.created_at},
         into=into,
     )  # fmt: skip
     if rows.is_postgres(conn) or len(columns) <= _FEW_TRANSFERS:
-        amount = columns.amount
         rows.write_rows(
-            conn,
-            "postings",
-            ("id", "transfer_id", "account_id", "amount"),
-            zip(
-                columns.posting_ids.tolist(),
-                np.repeat(columns.ids, 2).tolist(),
-                np.column_stack([columns.debit_account_id, columns.credit_account_id]).ravel().tolist(),
-                np.column_stack([-amount, amount]).ravel().tolist(),
-                strict=True,
-            ),
-            {"created_at": columns.created_at},
-            into=into,
-        )
+            conn, "postings", ("id", "transfer_id", "account_id", "amount"), _legs(columns),
+            {"created_at": columns.created_at}, into=into,
+        )  # fmt: skip
         return
     _derive_postings(conn, columns)
+
+
+def _legs(columns: TransferColumns) -> Iterator[tuple[int, int, int, int]]:
+    """Each transfer's two postings (id, transfer id, account id, amount): −amount on its debit
+    account, then +amount on its credit account."""
+    posting_ids = iter(columns.posting_ids)
+    for transfer_id, debit, credit, amount in zip(
+        columns.ids, columns.debit_account_id, columns.credit_account_id, columns.amount, strict=True
+    ):
+        yield next(posting_ids), transfer_id, debit, -amount
+        yield next(posting_ids), transfer_id, credit, amount
 
 
 def _derive_postings(conn: Connection, columns: TransferColumns) -> None:
     """SQLite: the postings of transfers just written, in SQL: posting `p0 + 2j` debits the j-th
     transfer's debit account (−amount), `p0 + 2j + 1` credits its credit account (+amount)."""
-    t0, p0 = int(columns.ids[0]), int(columns.posting_ids[0])
-    t1 = int(columns.ids[-1])
-    if t1 - t0 + 1 != len(columns) or int(columns.posting_ids[-1]) - p0 + 1 != 2 * len(columns):
+    t0, p0 = columns.ids[0], columns.posting_ids[0]
+    t1 = columns.ids[-1]
+    if t1 - t0 + 1 != len(columns) or columns.posting_ids[-1] - p0 + 1 != 2 * len(columns):
         raise RuntimeError("transfer and posting ids must be contiguous ranges on SQLite")
     derived = rows.execute(
         conn,

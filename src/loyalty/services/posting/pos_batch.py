@@ -171,22 +171,22 @@ def post_sales(
         return None
     results = []
     for i, sale in enumerate(sales):
-        points = int(posted.points[i])
+        points = posted.points[i]
         member = sale.member_id
         before, after = (posted.tiers_before[i], posted.tiers_after[i]) if member else (None, None)
         occurred = int(batch.occurred_us[i])
         results.append(
             PurchaseResult(
-                purchase_id=int(posted.purchase_ids[i]),
+                purchase_id=posted.purchase_ids[i],
                 store_id=sale.store_id,
                 order_id=sale.order_id,
                 member_id=member,
-                total_minor=int(posted.totals[i]),
+                total_minor=posted.totals[i],
                 points_earned=points,
                 rule=posted.rules[i],
                 # as the live routine gives them: offsets from the sale's own time, in its zone
-                available_at=_after(sale, int(posted.available_us[i]) - occurred) if points > 0 else None,
-                expires_at=_after(sale, int(posted.expires_us[i]) - occurred) if points > 0 else None,
+                available_at=_after(sale, posted.available_us[i] - occurred) if points > 0 else None,
+                expires_at=_after(sale, posted.expires_us[i] - occurred) if points > 0 else None,
                 tier_code=after,
                 upgraded_to=after if after != before else None,
                 channel=sale.channel,
@@ -254,7 +254,7 @@ def _post(
             )
             if posted is not None and coupons is not None:
                 members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
-                take_uses(conn, coupons.uses(posted.purchase_ids.tolist(), members), ctx.now(), writes)
+                take_uses(conn, coupons.uses(posted.purchase_ids, members), ctx.now(), writes)
             return posted
     except IntegrityError:
         if not savepoint:

@@ -44,9 +44,9 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.bootstrap import Context
 from loyalty.db import unnest
-from loyalty.db.ledger_writer import TransferColumns, write_transfers
+from loyalty.db.ledger_writer import TransferColumns
 from loyalty.db.prepared import savepoint as prepared_savepoint
-from loyalty.db.rows import is_postgres, next_ids_for, update_rows, write_rows
+from loyalty.db.rows import is_postgres, next_ids_for
 from loyalty.db.stored_time import stored_text, stored_texts
 from loyalty.domain.actors import Actor
 from loyalty.domain.channels import DEFAULT_CHANNEL
@@ -62,14 +62,12 @@ from loyalty.domain.earning import (
 from loyalty.domain.errors import NotFound
 from loyalty.domain.programme.engine import Earned, Vocabulary
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
-from loyalty.services import audit
 from loyalty.services.catalogue import Programme, StoreInfo, TierLadder, catalogue_of
 from loyalty.services.earning_rules.frames import (
-    RULE_COLUMNS,
     SaleColumns,
     earn_lines,
     needs_birthdays,
-    rule_columns,
+    rule_entries,
     stored_date,
 )
 from loyalty.services.posting.import_session import BulkSession
@@ -85,6 +83,7 @@ from loyalty.services.posting.order_batch import (
     texts,
 )
 from loyalty.services.posting.read_ahead import FEW_ORDERS, ReadAhead
+from loyalty.services.posting.sale_rows import SaleRows, line_columns, purchase_columns
 from loyalty.services.posting.window_spend import send_held_spend, spend_at_orders
 
 
@@ -92,12 +91,12 @@ from loyalty.services.posting.window_spend import send_held_spend, spend_at_orde
 class Posted:
     """What a set-based posting wrote, per order in batch order (what the live routine would answer)."""
 
-    purchase_ids: IntArray
-    totals: IntArray
-    points: IntArray
+    purchase_ids: list[int]
+    totals: list[int]
+    points: list[int]
     rules: list[str]
-    available_us: IntArray  # the earned lot's times (meaningless where no points were earned)
-    expires_us: IntArray
+    available_us: list[int]  # the earned lot's times (meaningless where no points were earned)
+    expires_us: list[int]
     tiers_before: list[str]  # code of the member's tier the order earned with
     tiers_after: list[str]  # and of the tier it left them in (higher where it upgraded them)
 
@@ -388,24 +387,31 @@ class _SetBasedPosting:
         if writes is None and self.pg and len(batch) <= FEW_ORDERS:
             writes = unnest.Writes()
         codes = [t.code for t in self.ladder.ranked]
-        self._write_purchases(
-            purchase_ids, eligible, points, rules, line_pts, tiers, codes, request_hashes, writes
+        purchases, constants = self._purchase_columns(
+            purchase_ids, eligible, points, rules, tiers, codes, request_hashes
         )
+        lines, entries = self._line_columns(purchase_ids, line_pts)
+        earnings: TransferColumns | None = None
+        lots: list[tuple[Any, ...]] = []
+        accounts: list[tuple[int, int, int]] = []
         if len(earning):
-            self._write_earnings(
-                earning, purchase_ids, transfer_ids, posting_ids, lot_ids, points, paid, rules,
-                available, expires, writes,
+            earnings, lots = self._earning_rows(
+                earning, purchase_ids, transfer_ids, posting_ids, lot_ids, points, paid, rules, available,
+                expires,
             )  # fmt: skip
-            self._write_accounts(points_by_member, paid_by_member, writes)
-        self._write_upgrades(tiers, writes)
+            accounts = self._account_rows(points_by_member, paid_by_member)
+        history, promoted = self._upgrade_rows(tiers)
+        rows = SaleRows(purchases, constants, lines, entries, earnings, lots, accounts, history, promoted)
+        rows.write(self.conn, self.now_text, writes)
         if actors is not None:
-            self._write_audit(actors, purchase_ids, points, writes)
+            rows.write_audit(self.conn, actors, batch.channels(), self.now, writes)
         if writes is not None and given is None:
             writes.send(self.conn)
         if self.session.key is not None:
             self._remember(purchase_ids, points_by_member, paid_by_member, tiers)
         return Posted(
-            purchase_ids, self.totals, points, rules, available, expires,
+            purchases["id"], self.totals.tolist(), purchases["points_earned"], rules,
+            available.tolist(), expires.tolist(),
             [codes[i] for i in tiers.before.tolist()], [codes[i] for i in tiers.after.tolist()],
         )  # fmt: skip
 
@@ -549,50 +555,20 @@ class _SetBasedPosting:
 
     # -- rows --------------------------------------------------------------------------------------
 
-    def _write_purchases(
+    def _purchase_columns(
         self,
         purchase_ids: IntArray,
         eligible: IntArray,
         points: IntArray,
         rules: list[str],
-        line_pts: IntArray,
         tiers: TierPath,
         codes: list[str],
         request_hashes: Sequence[str] | None,
-        writes: unnest.Writes | None,
-    ) -> None:
+    ) -> tuple[dict[str, list[Any]], dict[str, int | str | None]]:
         batch, anonymous = self.batch, self.who.anonymous
         members: list[int | None] = batch.member_id.tolist()
         if anonymous is not None:
             members = [None if m == ANONYMOUS else m for m in members]
-        # Imported orders keep no request hash: a POS replay is compared by content (`purchases`).
-        fixed: dict[str, int | str | None] = {
-            "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "created_at": self.now_text,
-        }  # fmt: skip
-        columns: dict[str, list[Any]] = {
-            "id": purchase_ids.tolist(),
-            "store_id": batch.store_id.tolist(),
-            "member_id": members,
-            "order_id": texts(batch.order_id),
-            "occurred_at": stored_texts(batch.occurred_us, self.pg),
-            "total_minor": self.totals.tolist(),
-            "eligible_minor": eligible.tolist(),
-            "points_earned": points.tolist(),
-            "rule": rules,
-        }
-        if request_hashes is None:
-            fixed["request_hash"] = None
-        else:
-            columns["request_hash"] = list(request_hashes)
-        currency = [batch.currency or s.programme.currency for s in self.rules.stores]
-        if len(set(currency)) == 1:
-            fixed["currency"] = currency[0]
-        else:
-            columns["currency"] = [currency[i] for i in self.rules.store_of_order.tolist()]
-        if batch.channel is not None:  # else every order is a store sale: the column's default
-            columns["channel"] = texts(batch.channel)
-        if batch.staff is not None:  # else no order names who rang it: NULL, the column's default
-            columns["staff"] = texts(batch.staff)
         # The tier each order left its member in, and the one it upgraded them to, as live.
         tier_after: list[str | None] = [codes[i] for i in tiers.after.tolist()]
         upgraded: list[str | None] = [
@@ -602,47 +578,43 @@ class _SetBasedPosting:
         if anonymous is not None:
             for i in np.nonzero(anonymous)[0].tolist():
                 tier_after[i] = upgraded[i] = None
-        columns["tier_code"], columns["upgraded_to"] = tier_after, upgraded
-        write_rows(
-            self.conn, "purchases", list(columns), zip(*columns.values(), strict=True), fixed, into=writes
+        currency = [batch.currency or s.programme.currency for s in self.rules.stores]
+        computed = {
+            "id": purchase_ids.tolist(),
+            "member_id": members,
+            "occurred_at": stored_texts(batch.occurred_us, self.pg),
+            "total_minor": self.totals.tolist(),
+            "eligible_minor": eligible.tolist(),
+            "points_earned": points.tolist(),
+            "rule": rules,
+        }
+        return purchase_columns(
+            batch,
+            computed,
+            currency=[currency[i] for i in self.rules.store_of_order.tolist()],
+            request_hashes=request_hashes,
+            tier_after=tier_after,
+            upgraded_to=upgraded,
+            now_text=self.now_text,
         )
+
+    def _line_columns(
+        self, purchase_ids: IntArray, line_pts: IntArray
+    ) -> tuple[dict[str, list[Any]], dict[str, list[int]] | None]:
+        """The lines' columns, and the entries of the earning rules that applied to them."""
         line_no = (
             np.arange(len(self.amounts), dtype=np.int64) - np.repeat(self.first_lines, self.line_counts) + 1
         )
-        lines: dict[str, list[Any]] = {
-            "purchase_id": np.repeat(purchase_ids, self.line_counts).tolist(),
-            "line_no": line_no.tolist(),
-            "sku": texts(batch.sku),
-            "category": texts(batch.category),
-            "quantity": batch.quantity.tolist(),
-            "unit_price_minor": batch.unit_price_minor.tolist(),
-            "discount_minor": batch.discount_minor.tolist(),
-            "amount_minor": self.amounts.tolist(),
-            "points": line_pts.tolist(),
-        }
-        if batch.brand is not None:  # else every line's brand is the column's default, none
-            lines["brand"] = texts(batch.brand)
-        write_rows(
-            self.conn,
-            "purchase_lines",
-            list(lines),
-            zip(*lines.values(), strict=True),
-            {"returned_quantity": 0},
-            into=writes,
+        line_purchase = np.repeat(purchase_ids, self.line_counts)
+        lines = line_columns(
+            self.batch, line_purchase.tolist(), line_no.tolist(), self.amounts.tolist(), line_pts.tolist()
         )
+        entries = None
         if self.earned is not None and len(self.earned.entry_line):
-            write_rows(
-                self.conn,
-                "purchase_line_rules",
-                RULE_COLUMNS,
-                zip(
-                    *rule_columns(self.earned, np.repeat(purchase_ids, self.line_counts), line_no),
-                    strict=True,
-                ),
-                into=writes,
-            )
+            entries = rule_entries(self.earned, line_purchase, line_no)
+        return lines, entries
 
-    def _write_earnings(
+    def _earning_rows(
         self,
         earning: IntArray,
         purchase_ids: IntArray,
@@ -654,118 +626,72 @@ class _SetBasedPosting:
         rules: list[str],
         available: IntArray,
         expires: IntArray,
-        writes: unnest.Writes | None,
-    ) -> None:
+    ) -> tuple[TransferColumns, list[tuple[Any, ...]]]:
         """The earning transfers (with their postings) and the lots they credit."""
         batch = self.batch
         account = self.account[self.who.of_order[earning]]
         amount = points[earning]
         earners = earning.tolist()
         order_ids = texts(batch.order_id)
-        write_transfers(
-            self.conn,
-            TransferColumns(
-                kind="earn",
-                created_at=self.now_text,
-                ids=transfer_ids,
-                posting_ids=posting_ids,
-                debit_account_id=self.rules.liability_account[earning],
-                credit_account_id=account,
-                amount=amount,
-                member_id=batch.member_id[earning],
-                purchase_id=purchase_ids[earning],
-                store_id=batch.store_id[earning],
-                order_id=[order_ids[i] for i in earners],
-                rule=[rules[i] for i in earners],
-            ),
-            into=writes,
+        transfers = TransferColumns(
+            kind="earn",
+            created_at=self.now_text,
+            ids=transfer_ids.tolist(),
+            posting_ids=posting_ids.tolist(),
+            debit_account_id=self.rules.liability_account[earning].tolist(),
+            credit_account_id=account.tolist(),
+            amount=amount.tolist(),
+            member_id=batch.member_id[earning].tolist(),
+            purchase_id=purchase_ids[earning].tolist(),
+            store_id=batch.store_id[earning].tolist(),
+            order_id=[order_ids[i] for i in earners],
+            rule=[rules[i] for i in earners],
         )
         to_debt = paid[earning]
-        write_rows(
-            self.conn,
-            "point_lots",
-            (
-                "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount",
-                "debt_paid", "remaining", "available_at", "expires_at",
-            ),
-            zip(
-                lot_ids.tolist(), account.tolist(), batch.member_id[earning].tolist(),
-                self.rules.merchant[earning].tolist(), transfer_ids.tolist(), purchase_ids[earning].tolist(),
-                amount.tolist(), to_debt.tolist(), (amount - to_debt).tolist(),
-                stored_texts(available[earning], self.pg), stored_texts(expires[earning], self.pg),
-                strict=True,
-            ),
-            {"created_at": self.now_text},
-            into=writes,
-        )  # fmt: skip
+        lots = list(zip(
+            lot_ids.tolist(), transfers.credit_account_id, transfers.member_id,
+            self.rules.merchant[earning].tolist(), transfers.ids, transfers.purchase_id,
+            transfers.amount, to_debt.tolist(), (amount - to_debt).tolist(),
+            stored_texts(available[earning], self.pg), stored_texts(expires[earning], self.pg),
+            strict=True,
+        ))  # fmt: skip
+        return transfers, lots
 
-    def _write_accounts(
-        self, points_by_member: IntArray, paid_by_member: IntArray, writes: unnest.Writes | None
-    ) -> None:
+    def _account_rows(
+        self, points_by_member: IntArray, paid_by_member: IntArray
+    ) -> list[tuple[int, int, int]]:
         """Balance and debt as the last credit of each member leaves them."""
         gained = self.who.per_member(points_by_member)
         repaid = self.who.per_member(paid_by_member)
         moved = np.nonzero(gained > 0)[0]
-        rows = zip(
-            (self.balance[moved] + gained[moved]).tolist(),
-            (self.debt[moved] - repaid[moved]).tolist(),
-            self.account[moved].tolist(),
-            strict=True,
+        return list(
+            zip(
+                (self.balance[moved] + gained[moved]).tolist(),
+                (self.debt[moved] - repaid[moved]).tolist(),
+                self.account[moved].tolist(),
+                strict=True,
+            )
         )
-        update_rows(self.conn, "accounts", ("balance", "debt"), "id", list(rows), into=writes)
 
-    def _write_upgrades(self, tiers: TierPath, writes: unnest.Writes | None) -> None:
+    def _upgrade_rows(self, tiers: TierPath) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int]]]:
         """Tier upgrades, in posting order: their history, and each member's new tier."""
         up = np.nonzero(tiers.after > tiers.before)[0]
         if not len(up):
-            return
+            return [], []
         tier_ids = np.array([t.id for t in self.ladder.ranked], dtype=np.int64)
-        write_rows(
-            self.conn,
-            "tier_history",
-            ("member_id", "from_tier_id", "to_tier_id", "qualifying_minor"),
-            zip(
-                self.batch.member_id[up].tolist(), tier_ids[tiers.before[up]].tolist(),
-                tier_ids[tiers.after[up]].tolist(), tiers.spend[up].tolist(),
-                strict=True,
-            ),
-            {"reason": "upgrade", "at": self.now_text},
-            into=writes,
-        )  # fmt: skip
+        history = list(zip(
+            self.batch.member_id[up].tolist(), tier_ids[tiers.before[up]].tolist(),
+            tier_ids[tiers.after[up]].tolist(), tiers.spend[up].tolist(),
+            strict=True,
+        ))  # fmt: skip
         final = np.full(len(self.who.members), -1, dtype=np.int64)
         # Tiers only rise within a batch: the last is the highest.
         np.maximum.at(final, self.who.of_order[up], tiers.after[up])
         changed = np.nonzero(final >= 0)[0]
-        rows = zip(
-            tier_ids[final[changed]].tolist(),
-            [None] * len(changed),
-            self.who.members[changed].tolist(),
-            strict=True,
+        promoted = list(
+            zip(tier_ids[final[changed]].tolist(), self.who.members[changed].tolist(), strict=True)
         )
-        update_rows(self.conn, "members", ("tier_id", "tier_grace_until"), "id", list(rows), into=writes)
-
-    def _write_audit(
-        self, actors: Sequence[Actor], purchase_ids: IntArray, points: IntArray, writes: unnest.Writes | None
-    ) -> None:
-        """One audit row per order, with the batch's other rows."""
-        batch = self.batch
-        members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
-        audited = [
-            audit.row(
-                actor, audit.SALE_ACTION, "purchase", purchase_id, None,
-                audit.sale_after(store_id, order_id, member_id, total, earned, channel),
-                at=self.now,
-            )
-            for actor, purchase_id, store_id, order_id, member_id, total, earned, channel in zip(
-                actors, purchase_ids.tolist(), batch.store_id.tolist(), texts(batch.order_id), members,
-                self.totals.tolist(), points.tolist(), batch.channels(),
-                strict=True,
-            )
-        ]  # fmt: skip
-        if writes is not None:
-            writes.insert("audit_log", audit.columns(audited))
-        else:
-            audit.record_many(self.conn, audited)
+        return history, promoted
 
     # -- what the next batch of this run may take as known -------------------------------------------
 

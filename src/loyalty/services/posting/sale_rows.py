@@ -1,0 +1,176 @@
+"""The rows a set-based posting writes, as Python lists: one writer for both forms of the routine.
+
+The routine works out each order's amounts, points, tier and ids over NumPy columns (many orders,
+`set_based`) or over Python's own values (a few orders, one a member: `few_orders`). Either hands
+the outcome here as `SaleRows`, and the same statements write it: the purchases, their lines and
+the rules that earned on them, the earning transfers (`db.ledger_writer`) and the lots they credit,
+the accounts' balance and debt, the upgrades and, for POS sales, one audit row a sale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from loyalty.db import unnest
+from loyalty.db.ledger_writer import TransferColumns, write_transfers
+from loyalty.db.rows import update_rows, write_rows
+from loyalty.domain.actors import Actor
+from loyalty.services import audit
+from loyalty.services.posting.order_batch import OrderBatch, texts
+
+#: the columns of a lot row (`SaleRows.lots`)
+LOT_COLUMNS = (
+    "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount", "debt_paid",
+    "remaining", "available_at", "expires_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SaleRows:
+    """What posting a batch writes, as its tables take it (times as stored text, `db.stored_time`).
+
+    `purchases` and `lines` are columns (a list a column, orders and lines in batch order) with, in
+    `purchase_constants`, the columns that hold one value for every order; `earnings` are the earning
+    orders' transfers, `lots` their lots as rows (`LOT_COLUMNS`); `accounts` the rows (balance,
+    debt, account id) of the accounts that moved; `history` the upgrades (member, from tier, to tier,
+    window spend) in posting order and `promoted` each upgraded member's new tier (tier id, member).
+    """
+
+    purchases: dict[str, list[Any]]
+    purchase_constants: dict[str, int | str | None]
+    lines: dict[str, list[Any]]
+    rule_entries: dict[str, list[int]] | None  # `purchase_line_rules`, None: no earning rule applied
+    earnings: TransferColumns | None
+    lots: list[tuple[Any, ...]]
+    accounts: list[tuple[int, int, int]]
+    history: list[tuple[int, int, int, int]]
+    promoted: list[tuple[int, int]]
+
+    def write(self, conn: Connection, now_text: str, into: unnest.Writes | None) -> None:
+        """Write every row in the caller's transaction (PostgreSQL: gathered `into` the caller's one
+        statement where given)."""
+        purchases = self.purchases
+        write_rows(
+            conn, "purchases", list(purchases), zip(*purchases.values(), strict=True),
+            self.purchase_constants, into=into,
+        )  # fmt: skip
+        lines = self.lines
+        write_rows(
+            conn, "purchase_lines", list(lines), zip(*lines.values(), strict=True), {"returned_quantity": 0},
+            into=into,
+        )  # fmt: skip
+        if self.rule_entries:
+            entries = self.rule_entries
+            write_rows(
+                conn, "purchase_line_rules", list(entries), zip(*entries.values(), strict=True), into=into
+            )
+        if self.earnings is not None:
+            write_transfers(conn, self.earnings, into=into)
+            write_rows(conn, "point_lots", LOT_COLUMNS, self.lots, {"created_at": now_text}, into=into)
+            update_rows(conn, "accounts", ("balance", "debt"), "id", list(self.accounts), into=into)
+        if self.history:
+            write_rows(
+                conn,
+                "tier_history",
+                ("member_id", "from_tier_id", "to_tier_id", "qualifying_minor"),
+                self.history,
+                {"reason": "upgrade", "at": now_text},
+                into=into,
+            )
+            promoted = [(tier, None, member) for tier, member in self.promoted]
+            update_rows(conn, "members", ("tier_id", "tier_grace_until"), "id", promoted, into=into)
+
+    def write_audit(
+        self, conn: Connection, actors: Sequence[Actor], channels: Sequence[str], now: datetime,
+        into: unnest.Writes | None,
+    ) -> None:  # fmt: skip
+        """One audit row a sale (`actors`, one a sale: who posted it), as the live routine writes."""
+        p = self.purchases
+        audited = [
+            audit.row(
+                actor, audit.SALE_ACTION, "purchase", purchase_id, None,
+                audit.sale_after(store_id, order_id, member_id, total, earned, channel),
+                at=now,
+            )
+            for actor, purchase_id, store_id, order_id, member_id, total, earned, channel in zip(
+                actors, p["id"], p["store_id"], p["order_id"], p["member_id"], p["total_minor"],
+                p["points_earned"], channels,
+                strict=True,
+            )
+        ]  # fmt: skip
+        if into is not None:
+            into.insert("audit_log", audit.columns(audited))
+        else:
+            audit.record_many(conn, audited)
+
+
+def purchase_columns(
+    batch: OrderBatch,
+    computed: dict[str, list[Any]],
+    *,
+    currency: list[str],
+    request_hashes: Sequence[str] | None,
+    tier_after: list[str | None],
+    upgraded_to: list[str | None],
+    now_text: str,
+) -> tuple[dict[str, list[Any]], dict[str, int | str | None]]:
+    """The purchases' columns, and the columns with one value for all (`SaleRows`): the batch's own,
+    what the posting `computed` (id, member_id, occurred_at, total_minor, eligible_minor,
+    points_earned, rule), each order's `currency`, and the tier each order left its member in and the
+    one it upgraded them to (None for an anonymous order). Imported orders keep no request hash: a
+    POS replay is compared by content (`one_sale`). Always the same columns in the same order for a
+    batch of the same shape, so that SQLite finds its prepared statement again."""
+    fixed: dict[str, int | str | None] = {
+        "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "created_at": now_text,
+    }  # fmt: skip
+    columns: dict[str, list[Any]] = {
+        "id": computed["id"],
+        "store_id": batch.store_id.tolist(),
+        "member_id": computed["member_id"],
+        "order_id": texts(batch.order_id),
+        "occurred_at": computed["occurred_at"],
+        "total_minor": computed["total_minor"],
+        "eligible_minor": computed["eligible_minor"],
+        "points_earned": computed["points_earned"],
+        "rule": computed["rule"],
+    }
+    if request_hashes is None:
+        fixed["request_hash"] = None
+    else:
+        columns["request_hash"] = list(request_hashes)
+    if len(set(currency)) == 1:
+        fixed["currency"] = currency[0]
+    else:
+        columns["currency"] = currency
+    if batch.channel is not None:  # else every order is a store sale: the column's default
+        columns["channel"] = texts(batch.channel)
+    if batch.staff is not None:  # else no order names who rang it: NULL, the column's default
+        columns["staff"] = texts(batch.staff)
+    columns["tier_code"], columns["upgraded_to"] = tier_after, upgraded_to
+    return columns, fixed
+
+
+def line_columns(
+    batch: OrderBatch, purchase_id: list[int], line_no: list[int], amounts: list[int], points: list[int]
+) -> dict[str, list[Any]]:
+    """The lines' columns: the batch's own, each line's purchase id and number (from 1 in its
+    order), amount and points."""
+    lines: dict[str, list[Any]] = {
+        "purchase_id": purchase_id,
+        "line_no": line_no,
+        "sku": texts(batch.sku),
+        "category": texts(batch.category),
+        "quantity": batch.quantity.tolist(),
+        "unit_price_minor": batch.unit_price_minor.tolist(),
+        "discount_minor": batch.discount_minor.tolist(),
+        "amount_minor": amounts,
+        "points": points,
+    }
+    if batch.brand is not None:  # else every line's brand is the column's default, none
+        lines["brand"] = texts(batch.brand)
+    return lines
