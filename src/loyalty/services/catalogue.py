@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Row, select
@@ -90,6 +91,11 @@ class TierLadder:
             ranked,
             tuple(TierDef(t.id, t.code, t.rank, t.threshold_minor) for t in ranked),
         )
+
+    @cached_property
+    def index_of(self) -> dict[int, int]:
+        """Each tier's place in `ranked`, by tier id."""
+        return {t.id: i for i, t in enumerate(self.ranked)}
 
     def is_top(self, tier_id: int) -> bool:
         """Whether a member at `tier_id` has nowhere higher to go."""

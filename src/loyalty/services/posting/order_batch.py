@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import TypeAlias, cast
 
 import numpy as np
@@ -150,13 +150,24 @@ class OrderBatch:
         named: IntArray = np.unique(self.member_id[self.member_id != ANONYMOUS])
         return named
 
-    def well_formed(self, amounts: IntArray) -> bool:
+    def well_formed(self, amounts: IntArray | list[int]) -> bool:
         """Whether every order has lines, an order id and every line a sku, a positive quantity and
         no negative price, discount or amount, and names its staff by a staff code if at all (what the
-        live routine refuses, naming the field)."""
-        if len(self) == 0 or self.lines_per_order.min() <= 0:
+        live routine refuses, naming the field). `amounts` as a list: a few orders' lines, taken one
+        by one."""
+        if len(self) == 0:
             return False
-        if any(
+        if isinstance(amounts, list):
+            offsets = self.offsets.tolist()
+            if any(lo >= hi for lo, hi in pairwise(offsets)):
+                return False
+            lines = zip(
+                self.quantity.tolist(), self.unit_price_minor.tolist(), self.discount_minor.tolist(), amounts,
+                strict=True,
+            )  # fmt: skip
+            if any(any(line_faults(*line)) for line in lines):
+                return False
+        elif self.lines_per_order.min() <= 0 or any(
             fault.any()
             for fault in line_faults(self.quantity, self.unit_price_minor, self.discount_minor, amounts)
         ):

@@ -42,7 +42,8 @@ from loyalty.services.posting.member_state import read_members
 from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch
 from loyalty.services.posting.read_ahead import ReadAhead
 from loyalty.services.posting.read_ahead import read_ahead as send_batch_reads
-from loyalty.services.posting.set_based import Posted, post_set_based
+from loyalty.services.posting.sale_rows import Posted
+from loyalty.services.posting.set_based import post_set_based
 from loyalty.services.request_hashes import model_hash
 from loyalty.services.schemas import PurchaseIn, PurchaseResult
 

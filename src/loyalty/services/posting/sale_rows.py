@@ -31,6 +31,20 @@ LOT_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class Posted:
+    """What a set-based posting wrote, per order in batch order (what the live routine would answer)."""
+
+    purchase_ids: list[int]
+    totals: list[int]
+    points: list[int]
+    rules: list[str]
+    available_us: list[int]  # the earned lot's times (meaningless where no points were earned)
+    expires_us: list[int]
+    tiers_before: list[str]  # code of the member's tier the order earned with
+    tiers_after: list[str]  # and of the tier it left them in (higher where it upgraded them)
+
+
+@dataclass(frozen=True)
 class SaleRows:
     """What posting a batch writes, as its tables take it (times as stored text, `db.stored_time`).
 

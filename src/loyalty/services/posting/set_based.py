@@ -70,6 +70,8 @@ from loyalty.services.earning_rules.frames import (
     rule_entries,
     stored_date,
 )
+from loyalty.services.posting import few_orders
+from loyalty.services.posting.few_orders import FewOrders
 from loyalty.services.posting.import_session import BulkSession
 from loyalty.services.posting.member_state import MemberState, read_members
 from loyalty.services.posting.one_sale import post_sale
@@ -83,22 +85,8 @@ from loyalty.services.posting.order_batch import (
     texts,
 )
 from loyalty.services.posting.read_ahead import FEW_ORDERS, ReadAhead
-from loyalty.services.posting.sale_rows import SaleRows, line_columns, purchase_columns
+from loyalty.services.posting.sale_rows import Posted, SaleRows, line_columns, purchase_columns
 from loyalty.services.posting.window_spend import send_held_spend, spend_at_orders
-
-
-@dataclass(frozen=True)
-class Posted:
-    """What a set-based posting wrote, per order in batch order (what the live routine would answer)."""
-
-    purchase_ids: list[int]
-    totals: list[int]
-    points: list[int]
-    rules: list[str]
-    available_us: list[int]  # the earned lot's times (meaningless where no points were earned)
-    expires_us: list[int]
-    tiers_before: list[str]  # code of the member's tier the order earned with
-    tiers_after: list[str]  # and of the tier it left them in (higher where it upgraded them)
 
 
 def post_purchase_batch(
@@ -176,13 +164,40 @@ def post_set_based(
         raise ValueError("the reads sent ahead are another batch's")
     if writes is not None and (savepoint or len(batch) > FEW_ORDERS or not is_postgres(conn)):
         raise ValueError("a caller's write statement takes a few orders on PostgreSQL, without a savepoint")
-    if session is None:
-        # A batch on its own (the POS's): nothing to carry to a next batch, so nothing to keep. In
-        # particular no upper bound of every member's window spend, which an import run reads once
-        # for all its batches but which would cost a POS batch a scan of the window's purchases.
+    posting: FewOrders | _SetBasedPosting | None
+    if session is None and few_orders.takes(batch):  # a till's: its steps on Python's values
         session = BulkSession()
+        posting = FewOrders.of(conn, ctx, batch, ahead)
     else:
-        session.validate(conn)
+        if session is None:
+            # A batch on its own (the POS's): nothing to carry to a next batch, so nothing to keep. In
+            # particular no upper bound of every member's window spend, which an import run reads
+            # once for all its batches but which would cost a POS batch a scan of the window's
+            # purchases.
+            session = BulkSession()
+        else:
+            session.validate(conn)
+        posting = _in_columns(conn, ctx, batch, session, ahead)
+    if posting is None:
+        return None
+    try:
+        with prepared_savepoint(conn) if savepoint else nullcontext():
+            return posting.post(request_hashes, actors, writes)
+    except IntegrityError:
+        session.reset()
+        if not savepoint:
+            raise
+        return None  # an order already exists (rolled back to the savepoint): replay or mismatch, as live
+    except BaseException:
+        session.reset()
+        raise
+
+
+def _in_columns(
+    conn: Connection, ctx: Context, batch: OrderBatch, session: BulkSession, ahead: ReadAhead | None
+) -> _SetBasedPosting | None:
+    """The posting of `batch` over its columns, or None where it holds what only the live routine
+    handles (`post_set_based`)."""
     amounts = batch.line_amounts()
     if not batch.well_formed(amounts):  # an empty batch included
         return None
@@ -204,16 +219,7 @@ def post_set_based(
     if ((member[1:] == member[:-1]) & (time[1:] < time[:-1])).any():
         return None
     try:
-        posting = _SetBasedPosting(
-            conn, ctx, batch, amounts, stores, catalogue.tiers(conn), who, session, ahead
-        )
-        with prepared_savepoint(conn) if savepoint else nullcontext():
-            return posting.post(request_hashes, actors, writes)
-    except IntegrityError:
-        session.reset()
-        if not savepoint:
-            raise
-        return None  # an order already exists (rolled back to the savepoint): replay or mismatch, as live
+        return _SetBasedPosting(conn, ctx, batch, amounts, stores, catalogue.tiers(conn), who, session, ahead)
     except BaseException:
         session.reset()
         raise
@@ -355,8 +361,7 @@ class _SetBasedPosting:
         self.line_counts = batch.lines_per_order
         self.first_lines = batch.offsets[:-1]
         self.totals = np.add.reduceat(amounts, self.first_lines)
-        tier_index = {t.id: i for i, t in enumerate(ladder.ranked)}
-        self.start_tier = np.array([tier_index[s.tier_id] for s in who.states], dtype=np.int64)
+        self.start_tier = np.array([ladder.index_of[s.tier_id] for s in who.states], dtype=np.int64)
         self.account = np.array([s.account_id for s in who.states], dtype=np.int64)
         self.balance = np.array([s.balance for s in who.states], dtype=np.int64)
         self.debt = np.array([s.debt for s in who.states], dtype=np.int64)
