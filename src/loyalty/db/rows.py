@@ -14,6 +14,7 @@ a few rows, `db.unnest.Writes`), multi-row `VALUES` on SQLite. Ids are handed ou
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from itertools import chain, islice
 from typing import Any
 
@@ -84,14 +85,28 @@ def next_ids_for(conn: Connection, wanted: dict[str, int]) -> dict[str, IntArray
     """`next_ids` for several tables; on PostgreSQL in one statement (one round trip, not one a table)."""
     if is_postgres(conn):
         return send_next_ids(conn, wanted)()
+    tops = _sqlite_tops(conn, wanted)
+    return {
+        table: np.arange(tops[table] + 1, tops[table] + 1 + n, dtype=np.int64) for table, n in wanted.items()
+    }
+
+
+def next_id_lists(conn: Connection, wanted: dict[str, int]) -> dict[str, list[int]]:
+    """`next_ids_for` as lists (a few rows' ids, which the caller reads one by one)."""
+    if is_postgres(conn):
+        return {table: ids.tolist() for table, ids in send_next_ids(conn, wanted)().items()}
+    tops = _sqlite_tops(conn, wanted)
+    return {table: list(range(tops[table] + 1, tops[table] + 1 + n)) for table, n in wanted.items()}
+
+
+def _sqlite_tops(conn: Connection, wanted: dict[str, int]) -> dict[str, int]:
+    """SQLite: the highest id of each table `wanted` (0 for an empty one, or one nothing is wanted of)."""
     tables = [table for table, n in wanted.items() if n > 0]
     tops = dict.fromkeys(wanted, 0)
     if tables:  # one statement for every table (each max(id) is the end of its primary key)
         (row,) = fetch(conn, "SELECT " + ", ".join(f"(SELECT coalesce(max(id), 0) FROM {t})" for t in tables))
         tops.update(zip(tables, map(int, row), strict=True))
-    return {
-        table: np.arange(tops[table] + 1, tops[table] + 1 + n, dtype=np.int64) for table, n in wanted.items()
-    }
+    return tops
 
 
 def send_next_ids(conn: Connection, wanted: dict[str, int]) -> Callable[[], dict[str, IntArray]]:
@@ -234,12 +249,20 @@ def _insert_sqlite(
     fit = _MAX_BOUND_PARAMETERS // bound_width
     source = iter(rows)
     first = list(islice(source, fit + 1))
-    if len(first) <= fit:
-        row = "(" + ", ".join("?" * bound_width) + ")"
-        _insert_many(cur, head, row, bound_width, [(*values, *constants) for values in first])
+    if len(first) <= fit:  # one statement, its text built once for its shape (a POS batch's)
+        if first:
+            bound = [value for values in first for value in (*values, *constants)]
+            cur.execute(_bound_values(head, bound_width, len(first)), bound)
         return
     row = "(" + ", ".join(["?"] * width + [_literal(v) for v in constants]) + ")"
     _insert_many(cur, head, row, width, chain(first, source))
+
+
+@lru_cache(maxsize=1024)
+def _bound_values(head: str, width: int, rows: int) -> str:
+    """`head` (`INSERT INTO … VALUES `) with `rows` rows of `width` bound values."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return head + ", ".join([row] * rows)
 
 
 def _insert_many(cur: Any, head: str, row: str, width: int, rows: Iterable[Sequence[Any]]) -> None:

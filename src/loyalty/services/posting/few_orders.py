@@ -24,8 +24,9 @@ from sqlalchemy import Connection
 from loyalty.bootstrap import Context
 from loyalty.db import unnest
 from loyalty.db.ledger_writer import TransferColumns
-from loyalty.db.rows import is_postgres, next_ids_for
-from loyalty.db.stored_time import stored_instant, stored_text
+from loyalty.db.prepared import pipelined
+from loyalty.db.rows import is_postgres
+from loyalty.db.stored_time import instant, stored_instant, stored_text
 from loyalty.domain.actors import Actor
 from loyalty.domain.channels import DEFAULT_CHANNEL
 from loyalty.domain.earning import (
@@ -49,12 +50,11 @@ from loyalty.services.earning_rules.frames import (
     rule_entries,
     stored_date,
 )
-from loyalty.services.posting.import_session import BulkSession
 from loyalty.services.posting.member_state import MemberState, read_members
 from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch, texts
-from loyalty.services.posting.read_ahead import ReadAhead
+from loyalty.services.posting.read_ahead import ReadAhead, new_id_lists
 from loyalty.services.posting.sale_rows import Posted, SaleRows, line_columns, purchase_columns
-from loyalty.services.posting.window_spend import send_held_spend
+from loyalty.services.tier_window import send_qualifying_spend
 
 #: up to this many orders, no member's two, a batch is posted in this form
 FEW_ORDERS_AS_VALUES = 8
@@ -94,6 +94,11 @@ class FewOrders:
     ) -> None:
         self.conn, self.ctx, self.batch, self.amounts = conn, ctx, batch, amounts
         self.stores, self.states, self.ahead = stores, states, ahead
+        # What the posting reads of the catalogue, read here: on PostgreSQL `post` may run in a
+        # pipeline, where a statement SQLAlchemy runs itself cannot.
+        catalogue = catalogue_of(ctx)
+        self.ladder = catalogue.tiers(conn)
+        self.rules = catalogue.rule_book(conn).for_programmes({s.programme.id for s in stores})
         self.pg = is_postgres(conn)
         self.members: list[int] = batch.member_id.tolist()
         self.times: list[int] = batch.occurred_us.tolist()
@@ -105,7 +110,11 @@ class FewOrders:
 
     @classmethod
     def of(
-        cls, conn: Connection, ctx: Context, batch: OrderBatch, ahead: ReadAhead | None
+        cls,
+        conn: Connection,
+        ctx: Context,
+        batch: OrderBatch,
+        ahead: ReadAhead | None,
     ) -> FewOrders | None:
         """The posting of `batch` (`takes`), or None where it holds what only the live routine
         handles (as `set_based.post_set_based`): an invalid line, an unknown store or member, an
@@ -147,7 +156,7 @@ class FewOrders:
         given: unnest.Writes | None,
     ) -> Posted:
         conn, batch, n = self.conn, self.batch, len(self.batch)
-        ladder = catalogue_of(self.ctx).tiers(conn)
+        ladder = self.ladder
         now = self.ctx.now()
         now_text = stored_text(now, self.pg)
         before = [0 if s is None else ladder.index_of[s.tier_id] for s in self.states]
@@ -160,13 +169,11 @@ class FewOrders:
         earning = [o for o in range(n) if earned.points[o] > 0]
         k = len(earning)
         wanted = {"purchases": n, "transfers": k, "postings": 2 * k, "point_lots": k}
-        ids = self.ahead.ids() if self.ahead is not None else next_ids_for(conn, wanted)
-        purchase_ids, transfer_ids, posting_ids, lot_ids = (
-            ids[table][:size].tolist() for table, size in wanted.items()
-        )
+        ids = new_id_lists(conn, self.ahead, wanted)
+        purchase_ids, transfer_ids, posting_ids, lot_ids = (ids[table] for table in wanted)
         codes = [t.code for t in ladder.ranked]
         member = [m != ANONYMOUS for m in self.members]
-        computed = {
+        computed: dict[str, list[Any]] = {
             "id": purchase_ids,
             "member_id": [m if named else None for m, named in zip(self.members, member, strict=True)],
             "occurred_at": [stored_instant(t, self.pg) for t in self.times],
@@ -326,37 +333,37 @@ class FewOrders:
             o for o, (m, b) in enumerate(zip(self.members, before, strict=True)) if m != ANONYMOUS and b < top
         ]
         after, spend = list(before), [0] * len(before)
-        if not climbing:
-            return after, spend
-        windows = [self.stores[o].programme.tier_window_days * US_PER_DAY for o in climbing]
-        held_member, held_time, held_amount = (c.tolist() for c in self._held_spend(climbing, windows))
-        for o, window in zip(climbing, windows, strict=True):
-            m, t = self.members[o], self.times[o]
-            held = sum(
-                a
-                for hm, ht, a in zip(held_member, held_time, held_amount, strict=True)
-                if hm == m and t - window < ht <= t
-            )
+        for o, held in zip(climbing, self._held_spend(climbing), strict=True):
             spend[o] = held + self.totals[o]
             after[o] = max(before[o], int(tier_index_for_spend(ladder.defs, spend[o])))
         return after, spend
 
-    def _held_spend(self, climbing: list[int], windows: list[int]) -> tuple[Any, Any, Any]:
-        """The spend the database holds of the members who may climb, in their orders' windows."""
-        if self.ahead is not None:  # every member's spend was read
-            return self.ahead.spend()
-        times = [self.times[o] for o in climbing]
-        members = np.array(sorted(self.members[o] for o in climbing), dtype=np.int64)
-        return send_held_spend(
-            self.conn, members, min(times), max(times), min(windows), max(windows), BulkSession()
-        )()
+    def _held_spend(self, climbing: list[int]) -> list[int]:
+        """The spend the database holds of each climbing order's member in its window (order time −
+        the programme's window, order time]: from the reads sent ahead, or one prepared statement a
+        member (on PostgreSQL sent together)."""
+        windows = [self.stores[o].programme.tier_window_days for o in climbing]
+        if self.ahead is None:
+            with pipelined(self.conn):
+                sent = [
+                    send_qualifying_spend(self.conn, self.members[o], instant(self.times[o]), days)
+                    for o, days in zip(climbing, windows, strict=True)
+                ]
+                return [int(s.scalar()) for s in sent]
+        held_member, held_time, held_amount = (column.tolist() for column in self.ahead.spend())
+        held = []
+        for o, days in zip(climbing, windows, strict=True):
+            m, t, start = self.members[o], self.times[o], self.times[o] - days * US_PER_DAY
+            events = zip(held_member, held_time, held_amount, strict=True)
+            held.append(sum(a for hm, ht, a in events if hm == m and start < ht <= t))
+        return held
 
     def _earned_by_rules(
         self, ladder: TierLadder, before: list[int], multiplier: list[int], excluded: list[bool]
     ) -> Earned | None:
         """The lines' points by the programmes' earning rules (None: no rule, the base rule alone)."""
         stores, batch = self.stores, self.batch
-        rules = catalogue_of(self.ctx).rule_book(self.conn).for_programmes({s.programme.id for s in stores})
+        rules = self.rules
         if not rules:
             return None
         member = [m != ANONYMOUS for m in self.members]

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection
 
 from loyalty.bootstrap import Context
-from loyalty.db.rows import send_next_ids
+from loyalty.db.rows import next_id_lists, next_ids_for, send_next_ids
 from loyalty.domain.earning import US_PER_DAY
 from loyalty.domain.errors import NotFound
 from loyalty.services.catalogue import catalogue_of
@@ -38,6 +38,18 @@ class ReadAhead:
     members: Callable[[], dict[int, MemberState]]  # locked, in account id order
     spend: Callable[[], SpendEvents]  # of every member of the batch
     ids: Callable[[], dict[str, IntArray]]  # as if every order earned (unused ones are skipped)
+
+
+def new_ids(conn: Connection, ahead: ReadAhead | None, wanted: dict[str, int]) -> dict[str, IntArray]:
+    """The ids of a posting's new rows: those sent ahead, or as many as `wanted` (per table), now."""
+    return ahead.ids() if ahead is not None else next_ids_for(conn, wanted)
+
+
+def new_id_lists(conn: Connection, ahead: ReadAhead | None, wanted: dict[str, int]) -> dict[str, list[int]]:
+    """`new_ids` as lists, `wanted`'s number of each (a few orders' rows)."""
+    if ahead is not None:
+        return {table: ids[: wanted[table]].tolist() for table, ids in ahead.ids().items()}
+    return next_id_lists(conn, wanted)
 
 
 def read_ahead(conn: Connection, ctx: Context, batch: OrderBatch) -> ReadAhead | None:

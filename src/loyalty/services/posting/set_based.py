@@ -46,7 +46,7 @@ from loyalty.bootstrap import Context
 from loyalty.db import unnest
 from loyalty.db.ledger_writer import TransferColumns
 from loyalty.db.prepared import savepoint as prepared_savepoint
-from loyalty.db.rows import is_postgres, next_ids_for
+from loyalty.db.rows import is_postgres
 from loyalty.db.stored_time import stored_text, stored_texts
 from loyalty.domain.actors import Actor
 from loyalty.domain.channels import DEFAULT_CHANNEL
@@ -84,7 +84,7 @@ from loyalty.services.posting.order_batch import (
     arrow,
     texts,
 )
-from loyalty.services.posting.read_ahead import FEW_ORDERS, ReadAhead
+from loyalty.services.posting.read_ahead import FEW_ORDERS, ReadAhead, new_ids
 from loyalty.services.posting.sale_rows import Posted, SaleRows, line_columns, purchase_columns
 from loyalty.services.posting.window_spend import send_held_spend, spend_at_orders
 
@@ -385,7 +385,7 @@ class _SetBasedPosting:
         earning = np.nonzero(points > 0)[0]
         wanted = {"purchases": len(batch), "transfers": len(earning), "postings": 2 * len(earning)}
         wanted["point_lots"] = len(earning)
-        ids = self.ahead.ids() if self.ahead is not None else next_ids_for(self.conn, wanted)
+        ids = new_ids(self.conn, self.ahead, wanted)
         purchase_ids, transfer_ids, posting_ids, lot_ids = (ids[table][:n] for table, n in wanted.items())
         # A few POS sales (the API's batches) on PostgreSQL: every write goes in one statement.
         writes = given
