@@ -21,21 +21,14 @@ from sqlalchemy import text
 
 from loyalty.bootstrap import Context
 from loyalty.domain.actors import SYSTEM
-from loyalty.services import purchases as live_purchases
 from loyalty.services.posting import few_orders
 from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch
 from loyalty.services.posting.sale_rows import Posted
 from loyalty.services.posting.set_based import post_set_based
 from loyalty.services.request_hashes import model_hash
 from loyalty.services.schemas import PurchaseIn
-from tests.imports.test_bulk_equivalence import (
-    _add_members,
-    _batch,
-    _scenario,
-    _store_ids,
-    assert_same_ledger,
-    pair,
-)
+from tests.core.test_sale_batches import members_with_history
+from tests.imports.test_bulk_equivalence import _batch, _scenario, assert_same_ledger, pair
 
 __all__ = ["pair"]  # the fixture: two identical fresh databases (SQLite, PostgreSQL)
 
@@ -77,13 +70,7 @@ def test_a_few_orders_on_values_write_what_the_array_form_writes(
 ) -> None:
     values, columns = pair
     rng = np.random.default_rng(seed)
-    store_ids = _store_ids(values)
-    debts = [0, 800, 0, 0, 25, 0, 3_000_000]
-    ids = _add_members(values, 12, "FO", debts)
-    assert ids == _add_members(columns, 12, "FO", debts)
-    history = _batch(_scenario(store_ids, ids, rng, 40), "FOH").items()
-    for ctx in pair:
-        live_purchases.post_purchases(ctx, history)
+    store_ids, ids = members_with_history(pair, rng, 12, "FO", 40)
     orders = _scenario(store_ids, ids, rng, 90, anonymous=0.2, channels=True, staff=True, brands=True)
     for order in orders:
         order.at += timedelta(days=420)  # after the history, some of it still in the window

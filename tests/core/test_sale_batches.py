@@ -66,6 +66,22 @@ def _batched_and_alone(
     return answers
 
 
+def members_with_history(
+    pair: tuple[Context, Context], rng: np.random.Generator, n: int, tag: str, history: int
+) -> tuple[list[int], list[int]]:
+    """`n` members, some in debt, and `history` earlier sales of theirs, alike in both databases:
+    (the store ids, the member ids)."""
+    first, second = pair
+    store_ids = _store_ids(first)
+    debts = [0, 800, 0, 0, 25, 0, 3_000_000]
+    ids = _add_members(first, n, tag, debts)
+    assert ids == _add_members(second, n, tag, debts)
+    past = _batch(_scenario(store_ids, ids, rng, history), f"{tag}H").items()
+    for ctx in pair:
+        live_purchases.post_purchases(ctx, past)
+    return store_ids, ids
+
+
 def _replayed(ctx: Context, sale: PurchaseIn, answer: PurchaseResult) -> PurchaseResult:
     """A till's retry of a batched sale: recognised, and answered with the same purchase."""
     replay = live_purchases.post_purchase(ctx, sale)
@@ -75,15 +91,8 @@ def _replayed(ctx: Context, sale: PurchaseIn, answer: PurchaseResult) -> Purchas
 
 
 def test_sales_posted_together_answer_and_write_as_posted_one_by_one(pair: tuple[Context, Context]) -> None:
-    batched, alone = pair
     rng = np.random.default_rng(5)
-    store_ids = _store_ids(batched)
-    debts = [0, 800, 0, 0, 25, 0, 3_000_000]
-    ids = _add_members(batched, 10, "SB", debts)
-    assert ids == _add_members(alone, 10, "SB", debts)
-    history = _batch(_scenario(store_ids, ids, rng, 30), "SBH").items()
-    for ctx in pair:
-        live_purchases.post_purchases(ctx, history)
+    store_ids, ids = members_with_history(pair, rng, 10, "SB", 30)
     orders = _scenario(store_ids, ids, rng, 70)
     for order in orders:
         order.at += timedelta(days=420)  # after the history, some of it still in the window
@@ -93,7 +102,7 @@ def test_sales_posted_together_answer_and_write_as_posted_one_by_one(pair: tuple
     answers = _batched_and_alone(pair, sales, 16)
     assert any(a.upgraded_to for a in answers)  # the data crosses tier thresholds
     assert any(a.points_earned == 0 for a in answers)  # and has sales that earn nothing
-    _replayed(batched, sales[3], answers[3])
+    _replayed(pair[0], sales[3], answers[3])
 
 
 def _count(ctx: Context) -> int:

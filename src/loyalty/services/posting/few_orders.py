@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import pairwise
 from typing import Any, cast
 
@@ -22,34 +21,22 @@ import numpy as np
 from sqlalchemy import Connection
 
 from loyalty.bootstrap import Context
-from loyalty.db import unnest
 from loyalty.db.ledger_writer import TransferColumns
 from loyalty.db.prepared import pipelined
 from loyalty.db.rows import is_postgres
 from loyalty.db.stored_time import instant, stored_instant, stored_text
+from loyalty.db.unnest import Writes
+from loyalty.domain import earning
 from loyalty.domain.actors import Actor
-from loyalty.domain.channels import DEFAULT_CHANNEL
-from loyalty.domain.earning import (
-    ANONYMOUS_RULE,
-    US_PER_DAY,
-    debt_paid,
-    line_amount,
-    line_eligible,
-    line_points,
-    lot_times,
-    rule_label,
-)
 from loyalty.domain.errors import NotFound
 from loyalty.domain.programme.engine import Earned
 from loyalty.domain.tiers import tier_index_for_spend
 from loyalty.services.catalogue import StoreInfo, TierLadder, catalogue_of
 from loyalty.services.earning_rules.frames import (
-    SaleColumns,
-    earn_lines,
-    needs_birthdays,
     rule_entries,
     stored_date,
 )
+from loyalty.services.posting.batch_rules import earned_by_rules
 from loyalty.services.posting.member_state import MemberState, read_members
 from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch, texts
 from loyalty.services.posting.read_ahead import ReadAhead, new_id_lists
@@ -125,7 +112,7 @@ class FewOrders:
             batch.discount_minor.tolist(),
             strict=True,
         )
-        amounts = [line_amount(q, p, d) for q, p, d in prices]
+        amounts = [earning.line_amount(q, p, d) for q, p, d in prices]
         if not batch.well_formed(amounts):
             return None
         catalogue = catalogue_of(ctx)
@@ -150,10 +137,7 @@ class FewOrders:
         return cls(conn, ctx, batch, amounts, stores, states, ahead)
 
     def post(
-        self,
-        request_hashes: Sequence[str] | None,
-        actors: Sequence[Actor] | None,
-        given: unnest.Writes | None,
+        self, hashes: Sequence[str] | None, actors: Sequence[Actor] | None, given: Writes | None
     ) -> Posted:
         conn, batch, n = self.conn, self.batch, len(self.batch)
         ladder = self.ladder
@@ -163,11 +147,11 @@ class FewOrders:
         after, spend = self._tiers_after(ladder, before)
         earned = self._earnings(ladder, before)
         lots = [
-            lot_times(t, s.programme.return_window_days, s.programme.expiry_days)
+            earning.lot_times(t, s.programme.return_window_days, s.programme.expiry_days)
             for t, s in zip(self.times, self.stores, strict=True)
         ]
-        earning = [o for o in range(n) if earned.points[o] > 0]
-        k = len(earning)
+        earners = [o for o in range(n) if earned.points[o] > 0]
+        k = len(earners)
         wanted = {"purchases": n, "transfers": k, "postings": 2 * k, "point_lots": k}
         ids = new_id_lists(conn, self.ahead, wanted)
         purchase_ids, transfer_ids, posting_ids, lot_ids = (ids[table] for table in wanted)
@@ -187,7 +171,7 @@ class FewOrders:
             batch,
             computed,
             currency=[batch.currency or s.programme.currency for s in self.stores],
-            request_hashes=request_hashes,
+            request_hashes=hashes,
             tier_after=tier_after,
             upgraded_to=[
                 code if a != b else None for code, a, b in zip(tier_after, after, before, strict=True)
@@ -202,9 +186,9 @@ class FewOrders:
                 earned.by_rules, np.array(line_purchase, dtype=np.int64), np.array(line_no, dtype=np.int64)
             )
         transfers = None
-        if earning:
-            transfers = self._transfers(earning, purchase_ids, transfer_ids, posting_ids, earned, now_text)
-        lot_rows, accounts = self._lots(earning, lot_ids, transfer_ids, purchase_ids, earned.points, lots)
+        if earners:
+            transfers = self._transfers(earners, purchase_ids, transfer_ids, posting_ids, earned, now_text)
+        lot_rows, accounts = self._lots(earners, lot_ids, transfer_ids, purchase_ids, earned.points, lots)
         up = [o for o in range(n) if after[o] > before[o]]
         ranked = ladder.ranked
         rows = SaleRows(
@@ -219,7 +203,7 @@ class FewOrders:
             [(ranked[after[o]].id, self.members[o]) for o in up],
         )
         # On PostgreSQL every write goes in one statement, the caller's where given.
-        writes = given if given is not None or not self.pg else unnest.Writes()
+        writes = given if given is not None or not self.pg else Writes()
         rows.write(conn, now_text, writes)
         if actors is not None:
             rows.write_audit(conn, actors, batch.channels(), now, writes)
@@ -238,14 +222,14 @@ class FewOrders:
 
     def _transfers(
         self,
-        earning: list[int],
+        earners: list[int],
         purchase_ids: list[int],
         transfer_ids: list[int],
         posting_ids: list[int],
         earned: _Earned,
         now_text: str,
     ) -> TransferColumns:
-        """The earning orders' transfers (`earning`: their indexes), liability to member."""
+        """The earners orders' transfers (`earners`: their indexes), liability to member."""
         order_ids = cast(list[str], texts(self.batch.order_id))  # never null (`OrderBatch.well_formed`)
         stores = self.stores
         return TransferColumns(
@@ -253,31 +237,31 @@ class FewOrders:
             created_at=now_text,
             ids=transfer_ids,
             posting_ids=posting_ids,
-            debit_account_id=[stores[o].liability_account_id for o in earning],
-            credit_account_id=[self._state(o).account_id for o in earning],
-            amount=[earned.points[o] for o in earning],
-            member_id=[self.members[o] for o in earning],
-            purchase_id=[purchase_ids[o] for o in earning],
-            store_id=[stores[o].id for o in earning],
-            order_id=[order_ids[o] for o in earning],
-            rule=[earned.labels[o] for o in earning],
+            debit_account_id=[stores[o].liability_account_id for o in earners],
+            credit_account_id=[self._state(o).account_id for o in earners],
+            amount=[earned.points[o] for o in earners],
+            member_id=[self.members[o] for o in earners],
+            purchase_id=[purchase_ids[o] for o in earners],
+            store_id=[stores[o].id for o in earners],
+            order_id=[order_ids[o] for o in earners],
+            rule=[earned.labels[o] for o in earners],
         )
 
     def _lots(
         self,
-        earning: list[int],
+        earners: list[int],
         lot_ids: list[int],
         transfer_ids: list[int],
         purchase_ids: list[int],
         points: list[int],
         times: list[tuple[int, int]],
     ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, int]]]:
-        """The earning orders' lots, which pay their member's debt first, and the rows (balance,
+        """The earners orders' lots, which pay their member's debt first, and the rows (balance,
         debt, account id) of the accounts they credit: one each, no member having two orders."""
         lots, accounts = [], []
-        for lot_id, transfer_id, o in zip(lot_ids, transfer_ids, earning, strict=True):
+        for lot_id, transfer_id, o in zip(lot_ids, transfer_ids, earners, strict=True):
             state = self._state(o)
-            paid = debt_paid(points[o], state.debt)
+            paid = earning.debt_paid(points[o], state.debt)
             available, expires = times[o]
             lots.append((
                 lot_id, state.account_id, self.members[o], self.stores[o].merchant_id, transfer_id,
@@ -296,19 +280,23 @@ class FewOrders:
             for c, o in zip(texts(self.batch.category), self.line_order, strict=True)
         ]
         multiplier = [ladder.ranked[b].multiplier_pct for b in before]
-        by_rules = self._earned_by_rules(ladder, before, multiplier, excluded)
+        by_rules = self._earned_by_rules(before, excluded)
         if by_rules is not None:
             line_pts: list[int] = by_rules.line_points.tolist()
         else:
             line_pts = [
-                line_points(a, x, stores[o].programme.points_per_unit, multiplier[o]) if member[o] else 0
+                earning.line_points(a, x, stores[o].programme.points_per_unit, multiplier[o])
+                if member[o]
+                else 0
                 for a, x, o in zip(self.amounts, excluded, self.line_order, strict=True)
             ]
-        eligible = [line_eligible(a, x) for a, x in zip(self.amounts, excluded, strict=True)]
+        eligible = [earning.line_eligible(a, x) for a, x in zip(self.amounts, excluded, strict=True)]
         labels = [
-            rule_label(s.programme.points_per_unit, ladder.ranked[b].code, m, s.programme.excluded_categories)
+            earning.rule_label(
+                s.programme.points_per_unit, ladder.ranked[b].code, m, s.programme.excluded_categories
+            )
             if named
-            else ANONYMOUS_RULE
+            else earning.ANONYMOUS_RULE
             for s, b, m, named in zip(stores, before, multiplier, member, strict=True)
         ]
         return _Earned(
@@ -353,44 +341,19 @@ class FewOrders:
         held_member, held_time, held_amount = (column.tolist() for column in self.ahead.spend())
         held = []
         for o, days in zip(climbing, windows, strict=True):
-            m, t, start = self.members[o], self.times[o], self.times[o] - days * US_PER_DAY
+            m, t, start = self.members[o], self.times[o], self.times[o] - days * earning.US_PER_DAY
             events = zip(held_member, held_time, held_amount, strict=True)
             held.append(sum(a for hm, ht, a in events if hm == m and start < ht <= t))
         return held
 
-    def _earned_by_rules(
-        self, ladder: TierLadder, before: list[int], multiplier: list[int], excluded: list[bool]
-    ) -> Earned | None:
+    def _earned_by_rules(self, before: list[int], excluded: list[bool]) -> Earned | None:
         """The lines' points by the programmes' earning rules (None: no rule, the base rule alone)."""
-        stores, batch = self.stores, self.batch
-        rules = self.rules
-        if not rules:
+        if not self.rules:
             return None
-        member = [m != ANONYMOUS for m in self.members]
-        birthdays: list[datetime | Any] = [None] * len(batch)
-        if needs_birthdays(rules):
-            birthdays = [None if s is None else stored_date(s.stored_birthday) for s in self.states]
-        sales = SaleColumns(
-            programme_id=np.array([s.programme.id for s in stores], dtype=np.int64),
-            store_id=batch.store_id,
-            occurred_us=batch.occurred_us,
-            zone=[s.timezone for s in stores],
-            channel=[DEFAULT_CHANNEL] * len(batch) if batch.channel is None else batch.channel,
-            tier_code=[ladder.ranked[b].code for b in before],
-            points_per_unit=np.array([s.programme.points_per_unit for s in stores], dtype=np.int64),
-            multiplier_pct=np.array(multiplier, dtype=np.int64),
-            member=np.array(member, dtype=bool),
-            birthday=birthdays,
-            member_id=batch.member_id,
-        )
-        return earn_lines(
-            rules,
-            sales,
-            np.array(self.line_order, dtype=np.int64),
-            np.array(self.amounts, dtype=np.int64),
-            batch.category,
-            batch.sku,
-            np.array(excluded, dtype=bool),
-            brand=batch.brand,
-            limits=self.conn,
-        )
+        n = len(self.batch)
+        return earned_by_rules(
+            self.conn, self.rules, self.batch, self.stores, np.arange(n, dtype=np.int64), self.ladder.ranked,
+            np.array(before, dtype=np.int64), np.array([m != ANONYMOUS for m in self.members], dtype=bool),
+            lambda: [None if s is None else stored_date(s.stored_birthday) for s in self.states],
+            np.array(self.amounts, dtype=np.int64), np.array(excluded, dtype=bool),
+        )  # fmt: skip

@@ -49,7 +49,6 @@ from loyalty.db.prepared import savepoint as prepared_savepoint
 from loyalty.db.rows import is_postgres
 from loyalty.db.stored_time import stored_text, stored_texts
 from loyalty.domain.actors import Actor
-from loyalty.domain.channels import DEFAULT_CHANNEL
 from loyalty.domain.earning import (
     ANONYMOUS_RULE,
     US_PER_DAY,
@@ -60,17 +59,15 @@ from loyalty.domain.earning import (
     rule_label,
 )
 from loyalty.domain.errors import NotFound
-from loyalty.domain.programme.engine import Earned, Vocabulary
+from loyalty.domain.programme.engine import Earned
 from loyalty.domain.tiers import tier_index_for_spend, upgrade_path
 from loyalty.services.catalogue import Programme, StoreInfo, TierLadder, catalogue_of
 from loyalty.services.earning_rules.frames import (
-    SaleColumns,
-    earn_lines,
-    needs_birthdays,
     rule_entries,
     stored_date,
 )
 from loyalty.services.posting import few_orders
+from loyalty.services.posting.batch_rules import earned_by_rules
 from loyalty.services.posting.few_orders import FewOrders
 from loyalty.services.posting.import_session import BulkSession
 from loyalty.services.posting.member_state import MemberState, read_members
@@ -503,48 +500,21 @@ class _SetBasedPosting:
 
     def _earned_by_rules(self, tier_before: IntArray, excluded: BoolArray) -> Earned | None:
         """The lines' points by the programmes' earning rules (None: no rule, the base rule alone)."""
-        programmes = self.rules.programmes
-        rules = self.rule_book.for_programmes({p.id for p in programmes})
+        rules = self.rule_book.for_programmes({p.id for p in self.rules.programmes})
         if not rules:
             return None
-        batch, who, n = self.batch, self.who, len(self.batch)
-        of_order = self.rules.store_of_order
-        member = np.ones(n, dtype=bool) if who.anonymous is None else ~who.anonymous
-        birthdays: list[date | None] = [None] * n
-        if needs_birthdays(rules):
+        who = self.who
+        member = np.ones(len(self.batch), dtype=bool) if who.anonymous is None else ~who.anonymous
+
+        def birthdays() -> list[date | None]:
             known = [stored_date(state.stored_birthday) for state in who.states]
-            birthdays = [known[m] if is_member else None for m, is_member in zip(
-                who.of_order.tolist(), member.tolist(), strict=True
-            )]  # fmt: skip
-        ladder = self.ladder.ranked
-        sales = SaleColumns(
-            programme_id=np.array([p.id for p in programmes], dtype=np.int64)[of_order],
-            store_id=batch.store_id,
-            occurred_us=batch.occurred_us,
-            zone=Vocabulary.encoded([s.timezone for s in self.rules.stores], of_order),
-            channel=Vocabulary.encoded([DEFAULT_CHANNEL], np.zeros(n, dtype=np.int64))
-            if batch.channel is None
-            else batch.channel,
-            tier_code=Vocabulary.encoded([t.code for t in ladder], tier_before),
-            points_per_unit=self.rules.points_per_unit,
-            multiplier_pct=np.array([t.multiplier_pct for t in ladder], dtype=np.int64)[tier_before],
-            member=member,
-            birthday=birthdays,
-            member_id=batch.member_id,
-        )
-        line_sale = np.repeat(np.arange(n, dtype=np.int64), self.line_counts)
-        return earn_lines(
-            rules,
-            sales,
-            line_sale,
-            self.amounts,
-            batch.category,
-            batch.sku,
-            excluded,
-            brand=batch.brand,
-            limits=self.conn,
-            session=self.session,
-        )
+            of_order = who.of_order.tolist()
+            return [known[m] if named else None for m, named in zip(of_order, member.tolist(), strict=True)]
+
+        return earned_by_rules(
+            self.conn, rules, self.batch, self.rules.stores, self.rules.store_of_order, self.ladder.ranked,
+            tier_before, member, birthdays, self.amounts, excluded, self.session,
+        )  # fmt: skip
 
     def _debt_paid(self, points_by_member: IntArray) -> IntArray:
         """What each order's points pay of its member's debt (per order of `by_member`): the debt
