@@ -26,7 +26,7 @@ from loyalty.services.earning_rules.book import define_rules
 from loyalty.services.offers.book import OfferLimits, define_offer
 from loyalty.services.offers.coupons import issue_coupons
 from loyalty.services.posting.alone import post_alone
-from loyalty.services.posting.group_commit import SET_BASED_FROM, SET_BASED_FROM_WITH_RULES, GroupCommit
+from loyalty.services.posting.group_commit import SET_BASED_FROM, GroupCommit
 from loyalty.services.posting.sale_request import SaleRequest
 from loyalty.services.posting.set_based_batches import ALONE, SetBasedBatches
 from loyalty.services.schemas import MemberIn, PurchaseIn
@@ -203,8 +203,8 @@ def test_50_sales_racing_in_batches_for_a_code_limited_to_10() -> None:
 
 
 def test_sqlite_group_commit_posts_a_large_group_set_based_as_sale_by_sale(tmp_path: Path) -> None:
-    """SQLite's group commit posts a group of `SET_BASED_FROM_WITH_RULES` sales or more set-based
-    where the programme has rules: the rows are those of posting the same sales one by one, coupons
+    """SQLite's group commit posts a group of `SET_BASED_FROM` sales or more set-based where the
+    programme has rules: the rows are those of posting the same sales one by one, coupons
     and rules included, and so are the answers; a smaller group is posted sale by sale."""
     first = tmp_path / "grouped.db"
     ctx = Context.from_url(f"sqlite:///{first}")
@@ -242,7 +242,7 @@ def test_sqlite_group_commit_posts_a_large_group_set_based_as_sale_by_sale(tmp_p
         for i, codes in enumerate(
             [
                 [wallet[i]] if i < 6 and i % 2 == 0 else [shared] if i in (9, 13) else []
-                for i in range(SET_BASED_FROM + 4)
+                for i in range(SET_BASED_FROM + 6)
             ]
         )
     ]
@@ -252,20 +252,20 @@ def test_sqlite_group_commit_posts_a_large_group_set_based_as_sale_by_sale(tmp_p
     one_by_one = [post_alone(alone, _request(s)) for s in sales]
     assert [value.body for _, value in grouped] == [a.body for a in one_by_one]
     assert_same_rows(dump(ctx), dump(alone), "a group posted set-based against one by one")
-    smaller = SET_BASED_FROM_WITH_RULES - 1
+    smaller = SET_BASED_FROM - 1
     small = committer._transaction([committer.job(_request(s)) for s in _renamed(sales[:smaller], "S")])
     assert all(ok for ok, _ in small)
     assert committer.set_based == 1  # a small group went sale by sale
-    fewest = [committer.job(_request(s)) for s in _renamed(sales[:SET_BASED_FROM_WITH_RULES], "F")]
+    fewest = [committer.job(_request(s)) for s in _renamed(sales[:SET_BASED_FROM], "F")]
     assert all(ok for ok, _ in committer._transaction(fewest))
-    assert committer.set_based == 2  # the fewest the programme's rules make worth it went set-based
+    assert committer.set_based == 2  # the fewest worth it went set-based
     ctx.engine.dispose()
     alone.engine.dispose()
 
 
-def test_sqlite_group_commit_waits_for_more_sales_with_the_base_rule_alone(tmp_path: Path) -> None:
-    """With no earning rules the set-based routine costs no less below `SET_BASED_FROM` sales, so a
-    group of `SET_BASED_FROM_WITH_RULES` goes sale by sale and one of `SET_BASED_FROM` set-based."""
+def test_sqlite_group_commit_posts_as_few_sales_set_based_with_the_base_rule_alone(tmp_path: Path) -> None:
+    """With no earning rules a group of `SET_BASED_FROM` sales is posted set-based too, and one of
+    fewer sale by sale."""
     ctx = Context.from_url(f"sqlite:///{tmp_path / 'base.db'}")
     upgrade(ctx.engine)
     ctx.clock = FrozenClock(datetime(2026, 11, 9, 9, 0, tzinfo=UTC))
@@ -281,13 +281,13 @@ def test_sqlite_group_commit_waits_for_more_sales_with_the_base_rule_alone(tmp_p
             for i in range(n)
         ]
 
-    small = committer._transaction(group(SET_BASED_FROM_WITH_RULES, "S"))
+    small = committer._transaction(group(SET_BASED_FROM - 1, "S"))
     assert all(ok for ok, _ in small)
     assert committer.set_based == 0
     large = committer._transaction(group(SET_BASED_FROM, "L"))
     assert all(ok for ok, _ in large)
     assert committer.set_based == 1
-    assert _count(ctx, purchases) == SET_BASED_FROM_WITH_RULES + SET_BASED_FROM
+    assert _count(ctx, purchases) == 2 * SET_BASED_FROM - 1
     ctx.engine.dispose()
 
 

@@ -13,12 +13,11 @@ together share a transaction (`shared_transactions`):
   (`services.audit.deferred`); a sale whose savepoint is undone takes its row back.
 
 A group that the set-based routine takes is posted by it instead (`set_based_batches.post_together`,
-as PostgreSQL's batches, in one savepoint) from the size where it costs less per sale: three sales
-where the programme has earning rules (the engine evaluates a batch for about what it costs on one
-sale), five with the base rule alone (ADR 0006); below it the batch's fixed cost outweighs what it
-saves. Where the batch leaves its sales (a code it cannot take, an inactive member, …) they are
-posted one by one as above, in the same transaction; a sale it leaves beside others it took (a key
-repeated in the group) comes after them.
+as PostgreSQL's batches, in one savepoint) from the size where it costs less per sale, three sales
+with or without earning rules (ADR 0006); below it the batch's fixed cost outweighs what it saves.
+Where the batch leaves its sales (a code it cannot take, an inactive member, …) they are posted one
+by one as above, in the same transaction; a sale it leaves beside others it took (a key repeated in
+the group) comes after them.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from sqlalchemy import Connection
 from loyalty.bootstrap import Context
 from loyalty.db.prepared import savepoint
 from loyalty.services import audit, purchases
-from loyalty.services.catalogue import catalogue_of
 from loyalty.services.posting.pos_batch import batchable, members_by_key
 from loyalty.services.posting.sale_request import (
     SaleAnswer,
@@ -48,10 +46,8 @@ from loyalty.services.posting.shared_transactions import MAX_BATCH, Outcome, Sha
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-#: the fewest sales of a group posted set-based (below it a group costs less sale by sale) ...
-SET_BASED_FROM = 5
-#: ... and where the programme has earning rules
-SET_BASED_FROM_WITH_RULES = 3
+#: the fewest sales of a group posted set-based (below it a group costs less sale by sale)
+SET_BASED_FROM = 3
 
 
 @dataclass(frozen=True)
@@ -79,7 +75,7 @@ class GroupCommit(SharedTransactions[Callable[[Connection], Any]]):
         self.ctx = ctx
         #: groups the set-based routine took, for diagnostics and the tests
         self.set_based = 0
-        #: the fewest sales of a group posted set-based; None: by the programme (`_fewest`). A
+        #: the fewest sales of a group posted set-based; None: `SET_BASED_FROM`. A
         #: benchmark sets it to measure either routine at any size.
         self.set_based_from: int | None = None
 
@@ -124,7 +120,7 @@ class GroupCommit(SharedTransactions[Callable[[Connection], Any]]):
         run on its own; all None for a group too small or holding anything else."""
         alone: list[Outcome | None] = [None] * len(jobs)
         requests = [job.request for job in jobs if isinstance(job, _Sale)]
-        if len(jobs) < self._fewest(conn) or len(requests) < len(jobs):
+        if len(jobs) < self._fewest() or len(requests) < len(jobs):
             return alone
         if not all(batchable(request.sale, looked_up=True) for request in requests):
             return alone
@@ -139,8 +135,6 @@ class GroupCommit(SharedTransactions[Callable[[Connection], Any]]):
             self.set_based += 1
         return [None if ok and value is ALONE else (ok, value) for ok, value in outcomes]
 
-    def _fewest(self, conn: Connection) -> int:
-        """The fewest sales of a group posted set-based: fewer where the programme has earning rules."""
-        if self.set_based_from is not None:
-            return self.set_based_from
-        return SET_BASED_FROM_WITH_RULES if catalogue_of(self.ctx).rule_book(conn) else SET_BASED_FROM
+    def _fewest(self) -> int:
+        """The fewest sales of a group posted set-based."""
+        return SET_BASED_FROM if self.set_based_from is None else self.set_based_from
