@@ -6,7 +6,8 @@ Every movement of points is written here, in one of three forms:
   merge, an opening balance; compiled statements run on the driver, for the POS hot path;
 * **many transfers as columns** (`TransferColumns`, `write_transfers`): a batch of sales' earnings
   with ids handed out up front, by COPY or one `unnest` statement on PostgreSQL and by multi-row
-  `VALUES` on SQLite, whose postings SQLite derives in SQL from the transfers just written;
+  `VALUES` on SQLite, whose postings SQLite binds for a few transfers and derives in SQL from the
+  transfers just written for many;
 * **a collected transfer** (`CollectedTransfer`): one transfer per group (an expiry run per
   merchant) crediting one account with the sum of many debit legs, one per debited account.
 

@@ -32,10 +32,7 @@ from loyalty.domain.errors import NotFound
 from loyalty.domain.programme.engine import Earned
 from loyalty.domain.tiers import tier_index_for_spend
 from loyalty.services.catalogue import StoreInfo, TierLadder, catalogue_of
-from loyalty.services.earning_rules.frames import (
-    rule_entries,
-    stored_date,
-)
+from loyalty.services.earning_rules.frames import rule_entries, stored_date
 from loyalty.services.posting.batch_rules import earned_by_rules
 from loyalty.services.posting.member_state import MemberState, read_members
 from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch, texts
@@ -139,6 +136,9 @@ class FewOrders:
     def post(
         self, hashes: Sequence[str] | None, actors: Sequence[Actor] | None, given: Writes | None
     ) -> Posted:
+        """Write the batch in the caller's transaction and answer what it posted (as
+        `set_based.post_set_based`: `actors` one an order, audited with it; `given`, PostgreSQL's
+        one write statement of the caller's)."""
         conn, batch, n = self.conn, self.batch, len(self.batch)
         ladder = self.ladder
         now = self.ctx.now()
@@ -229,7 +229,7 @@ class FewOrders:
         earned: _Earned,
         now_text: str,
     ) -> TransferColumns:
-        """The earners orders' transfers (`earners`: their indexes), liability to member."""
+        """The earning orders' transfers (`earners`: their indexes), from liability to member."""
         order_ids = cast(list[str], texts(self.batch.order_id))  # never null (`OrderBatch.well_formed`)
         stores = self.stores
         return TransferColumns(
@@ -256,7 +256,7 @@ class FewOrders:
         points: list[int],
         times: list[tuple[int, int]],
     ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, int]]]:
-        """The earners orders' lots, which pay their member's debt first, and the rows (balance,
+        """The earning orders' lots, which pay their member's debt first, and the rows (balance,
         debt, account id) of the accounts they credit: one each, no member having two orders."""
         lots, accounts = [], []
         for lot_id, transfer_id, o in zip(lot_ids, transfer_ids, earners, strict=True):

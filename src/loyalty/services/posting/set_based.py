@@ -12,8 +12,13 @@ dozen statements per order:
    member's later orders in the batch earn with the new multiplier) and where `tier_history` rows go.
 3. New points pay debt first (`debt_paid`, cumulated per member in posting order).
 4. Rows are written with ids handed out up front (so the earning transfer, its postings and the lot
-   link without a round trip) by `db.rows` and `db.ledger_writer`, inside the caller's transaction,
-   so a batch and its import checkpoint commit together.
+   link without a round trip) by one writer (`sale_rows.SaleRows`, through `db.rows` and
+   `db.ledger_writer`), inside the caller's transaction, so a batch and its import checkpoint commit
+   together.
+
+These steps have two forms: over NumPy columns (here: an import's batches, and a POS batch where a
+member has two orders) and over Python's values (`few_orders`: a batch on its own of a few orders,
+no member's two, which the array machinery would cost more than the work).
 
 Anonymous orders (member id `ANONYMOUS`) are written with their lines only, as live: every step that
 depends on a member runs over the members' orders (`OrderMembers.by_member`), so they earn nothing,
