@@ -38,6 +38,7 @@ from loyalty.services.posting.member_state import MemberState, read_members
 from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch, texts
 from loyalty.services.posting.read_ahead import ReadAhead, new_id_lists
 from loyalty.services.posting.sale_rows import Posted, SaleRows, line_columns, purchase_columns
+from loyalty.services.posting.window_spend import held_in_window
 from loyalty.services.tier_window import send_qualifying_spend
 
 #: up to this many orders, no member's two, a batch is posted in this form
@@ -85,6 +86,8 @@ class FewOrders:
         self.rules = catalogue.rule_book(conn).for_programmes({s.programme.id for s in stores})
         self.pg = is_postgres(conn)
         self.members: list[int] = batch.member_id.tolist()
+        #: which orders are a member's (the others anonymous)
+        self.named = [m != ANONYMOUS for m in self.members]
         self.times: list[int] = batch.occurred_us.tolist()
         offsets: list[int] = batch.offsets.tolist()
         self.spans = list(pairwise(offsets))
@@ -156,7 +159,7 @@ class FewOrders:
         ids = new_id_lists(conn, self.ahead, wanted)
         purchase_ids, transfer_ids, posting_ids, lot_ids = (ids[table] for table in wanted)
         codes = [t.code for t in ladder.ranked]
-        member = [m != ANONYMOUS for m in self.members]
+        member = self.named
         computed: dict[str, list[Any]] = {
             "id": purchase_ids,
             "member_id": [m if named else None for m, named in zip(self.members, member, strict=True)],
@@ -274,7 +277,7 @@ class FewOrders:
     def _earnings(self, ladder: TierLadder, before: list[int]) -> _Earned:
         """What each line and order earns with the tier it earns with, by the earning rules or, where
         the programme has none, by the base rule; and each order's eligible spend and rule label."""
-        stores, member = self.stores, [m != ANONYMOUS for m in self.members]
+        stores, member = self.stores, self.named
         excluded = [
             c is not None and c in stores[o].programme.excluded_categories
             for c, o in zip(texts(self.batch.category), self.line_order, strict=True)
@@ -318,7 +321,7 @@ class FewOrders:
         and the window spend that decided it (0 where the member could not go higher)."""
         top = len(ladder.ranked) - 1
         climbing = [
-            o for o, (m, b) in enumerate(zip(self.members, before, strict=True)) if m != ANONYMOUS and b < top
+            o for o, (named, b) in enumerate(zip(self.named, before, strict=True)) if named and b < top
         ]
         after, spend = list(before), [0] * len(before)
         for o, held in zip(climbing, self._held_spend(climbing), strict=True):
@@ -338,13 +341,16 @@ class FewOrders:
                     for o, days in zip(climbing, windows, strict=True)
                 ]
                 return [int(s.scalar()) for s in sent]
-        held_member, held_time, held_amount = (column.tolist() for column in self.ahead.spend())
-        held = []
-        for o, days in zip(climbing, windows, strict=True):
-            m, t, start = self.members[o], self.times[o], self.times[o] - days * earning.US_PER_DAY
-            events = zip(held_member, held_time, held_amount, strict=True)
-            held.append(sum(a for hm, ht, a in events if hm == m and start < ht <= t))
-        return held
+        member, time, amount = (column.tolist() for column in self.ahead.spend())
+        return [
+            held_in_window(
+                (member, time, amount),
+                self.members[o],
+                self.times[o] - days * earning.US_PER_DAY,
+                self.times[o],
+            )
+            for o, days in zip(climbing, windows, strict=True)
+        ]
 
     def _earned_by_rules(self, before: list[int], excluded: list[bool]) -> Earned | None:
         """The lines' points by the programmes' earning rules (None: no rule, the base rule alone)."""
@@ -353,7 +359,7 @@ class FewOrders:
         n = len(self.batch)
         return earned_by_rules(
             self.conn, self.rules, self.batch, self.stores, np.arange(n, dtype=np.int64), self.ladder.ranked,
-            np.array(before, dtype=np.int64), np.array([m != ANONYMOUS for m in self.members], dtype=bool),
+            np.array(before, dtype=np.int64), np.array(self.named, dtype=bool),
             lambda: [None if s is None else stored_date(s.stored_birthday) for s in self.states],
             np.array(self.amounts, dtype=np.int64), np.array(excluded, dtype=bool),
         )  # fmt: skip

@@ -100,9 +100,13 @@ class SaleRows:
             update_rows(conn, "members", ("tier_id", "tier_grace_until"), "id", promoted, into=into)
 
     def write_audit(
-        self, conn: Connection, actors: Sequence[Actor], channels: Sequence[str], now: datetime,
+        self,
+        conn: Connection,
+        actors: Sequence[Actor],
+        channels: Sequence[str],
+        now: datetime,
         into: unnest.Writes | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """One audit row a sale (`actors`, one a sale: who posted it), as the live routine writes."""
         p = self.purchases
         audited = [

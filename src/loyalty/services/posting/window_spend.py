@@ -105,6 +105,11 @@ def send_held_spend(
 FEW_ORDERS_SUMMED = 8
 
 
+def held_in_window(held: tuple[list[int], list[int], list[int]], member_id: int, start: int, end: int) -> int:
+    """What `held` (member, time, amount events, as lists) holds of `member_id`'s in (start, end]."""
+    return sum(a for m, t, a in zip(*held, strict=True) if m == member_id and start < t <= end)
+
+
 def spend_at_orders(
     held: SpendEvents,
     members: IntArray,
@@ -129,11 +134,7 @@ def spend_at_orders(
         out = []
         for o, m, mid, t, w in zip(index, member, member_id, time, window_us[orders].tolist(), strict=True):
             start = t - w
-            before = sum(
-                a
-                for hm, ht, a in zip(each_member, each_time, each_amount, strict=True)
-                if hm == mid and start < ht <= t
-            )
+            before = held_in_window((each_member, each_time, each_amount), mid, start, t)
             batch = sum(
                 a
                 for p, pm, pt, a in zip(index, member, time, amount, strict=True)
