@@ -167,15 +167,14 @@ def write_rows(
             data += [[value] * len(data[0]) for value in extra]
             into.insert(table, dict(zip(names, data, strict=True)))
         return
-    cols = ", ".join(names)
     cur = cursor(conn)
     try:
         if is_postgres(conn):
-            with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy_in:
+            with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy_in:
                 for row in rows:
                     copy_in.write_row((*row, *extra))
         else:
-            _insert_sqlite(cur, f"INSERT INTO {table} ({cols}) VALUES ", len(columns), rows, extra)
+            _insert_sqlite(cur, _insert_head(table, names), len(columns), rows, extra)
     except conn.dialect.loaded_dbapi.Error as exc:
         raise driver_error(f"bulk insert into {table}", None, exc, conn) from exc
     finally:
@@ -205,7 +204,7 @@ def update_rows(
     """`UPDATE table SET assigned… WHERE key = …` for each row (the assigned values, then the key).
 
     PostgreSQL: one statement joining `unnest` of the values, or part of those gathered `into` one
-    (see `write_rows`); SQLite: `executemany`.
+    (see `write_rows`); SQLite: `executemany` (one row: `execute`).
     """
     if not rows:
         return
@@ -220,7 +219,10 @@ def update_rows(
     sql = f"UPDATE {table} SET {sets} WHERE {key} = ?"
     cur = cursor(conn)
     try:
-        cur.executemany(sql, rows)
+        if len(rows) == 1:  # a sale alone's: the driver's executemany costs more for one row
+            cur.execute(sql, rows[0])
+        else:
+            cur.executemany(sql, rows)
     except conn.dialect.loaded_dbapi.Error as exc:
         raise driver_error(sql, rows, exc, conn) from exc
     finally:
@@ -256,6 +258,13 @@ def _insert_sqlite(
         return
     row = "(" + ", ".join(["?"] * width + [_literal(v) for v in constants]) + ")"
     _insert_many(cur, head, row, width, chain(first, source))
+
+
+@lru_cache(maxsize=256)
+def _insert_head(table: str, names: tuple[str, ...]) -> str:
+    """`INSERT INTO table (names…) VALUES ` (built once per table and columns: a POS batch writes
+    the same few shapes for every sale)."""
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES "
 
 
 @lru_cache(maxsize=1024)

@@ -56,7 +56,8 @@ def stored_texts(us: IntArray, pg: bool) -> list[str]:
 
 def stored_text(at: datetime, pg: bool) -> str:
     """One aware instant as its column stores it."""
-    return stored_instant(epoch_us(at), pg)
+    text = at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return text + "+00" if pg else text
 
 
 def stored_times(times: Sequence[datetime], pg: bool) -> list[str]:

@@ -4,18 +4,19 @@ A till's batch is a sale alone or the few sales a server received at once, rarel
 member's. Over NumPy columns such a batch pays the array machinery a member's several orders need
 (sorting by member, cumulating their spend and debt, grouping their upgrades) in calls that cost
 more than the work at that size. Here each step is the array form's (`set_based`) written for
-orders whose members are all different: the same domain rules (`domain.earning`, `domain.tiers`),
-the same earning rules engine, the same reads (`member_state`, `window_spend`, `read_ahead`) and
-the same writer (`sale_rows`), on lists. `post_set_based` picks this form for such a batch; an
-import's batches always take the array form. Both are tested to write the same rows.
+orders whose members are all different, taken order by order over lists (`OrderLists`): the same
+domain rules (`domain.earning`, `domain.tiers`), the same earning rules engine, the same reads
+(`member_state`, `window_spend`, `read_ahead`) and the same writer (`sale_rows`).
+`post_set_based` picks this form for such a batch, and a sale alone is posted by it as a batch of
+one (`one_sale`); an import's batches always take the array form. Both forms are tested to write
+the same rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from sqlalchemy import Connection
@@ -31,11 +32,11 @@ from loyalty.domain.actors import Actor
 from loyalty.domain.errors import NotFound
 from loyalty.domain.programme.engine import Earned
 from loyalty.domain.tiers import tier_index_for_spend
-from loyalty.services.catalogue import StoreInfo, TierLadder, catalogue_of
+from loyalty.services.catalogue import StoreInfo, catalogue_of
 from loyalty.services.earning_rules.frames import rule_entries, stored_date
 from loyalty.services.posting.batch_rules import earned_by_rules
 from loyalty.services.posting.member_state import MemberState, read_members
-from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch, texts
+from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch, OrderLists
 from loyalty.services.posting.read_ahead import ReadAhead, new_id_lists
 from loyalty.services.posting.sale_rows import Posted, SaleRows, line_columns, purchase_columns
 from loyalty.services.posting.window_spend import held_in_window
@@ -53,8 +54,7 @@ def takes(batch: OrderBatch) -> bool:
     return len(set(named)) == len(named)
 
 
-@dataclass(frozen=True)
-class _Earned:
+class _Earned(NamedTuple):
     """What the batch's lines and orders earn."""
 
     line_points: list[int]
@@ -71,29 +71,35 @@ class FewOrders:
         self,
         conn: Connection,
         ctx: Context,
-        batch: OrderBatch,
+        orders: OrderLists,
         amounts: list[int],
         stores: list[StoreInfo],
         states: list[MemberState | None],
         ahead: ReadAhead | None,
+        *,
+        batch: OrderBatch | None = None,
+        totals: list[int] | None = None,
+        held: list[int] | None = None,
+        ids: dict[str, list[int]] | None = None,
     ) -> None:
-        self.conn, self.ctx, self.batch, self.amounts = conn, ctx, batch, amounts
+        """`amounts`: each line's; `batch`: the same orders as arrays where the caller has them
+        (else built if an earning rule asks); `totals`: each order's where the till states it (else
+        its lines' sum). `held` (each order's member's window spend) and `ids` (of some tables, at
+        least as many as the batch may write of each) where the caller read them already: a sale
+        alone reads them with its member's lock (`one_sale`)."""
+        self.conn, self.ctx, self.orders, self.amounts = conn, ctx, orders, amounts
         self.stores, self.states, self.ahead = stores, states, ahead
+        self.batch, self.held, self.ids = batch, held, ids
         # What the posting reads of the catalogue, read here: on PostgreSQL `post` may run in a
         # pipeline, where a statement SQLAlchemy runs itself cannot.
         catalogue = catalogue_of(ctx)
         self.ladder = catalogue.tiers(conn)
         self.rules = catalogue.rule_book(conn).for_programmes({s.programme.id for s in stores})
         self.pg = is_postgres(conn)
-        self.members: list[int] = batch.member_id.tolist()
-        #: which orders are a member's (the others anonymous)
-        self.named = [m != ANONYMOUS for m in self.members]
-        self.times: list[int] = batch.occurred_us.tolist()
-        offsets: list[int] = batch.offsets.tolist()
-        self.spans = list(pairwise(offsets))
-        #: each line's order
-        self.line_order = [o for o, (lo, hi) in enumerate(self.spans) for _ in range(hi - lo)]
-        self.totals = [sum(amounts[lo:hi]) for lo, hi in self.spans]
+        self.members = orders.member_id
+        self.times = orders.occurred_us
+        self.spans = list(pairwise(orders.offsets))
+        self.totals = totals if totals is not None else [sum(amounts[lo:hi]) for lo, hi in self.spans]
 
     @classmethod
     def of(
@@ -106,23 +112,19 @@ class FewOrders:
         """The posting of `batch` (`takes`), or None where it holds what only the live routine
         handles (as `set_based.post_set_based`): an invalid line, an unknown store or member, an
         inactive member, a currency that is not the programme's."""
-        prices = zip(
-            batch.quantity.tolist(),
-            batch.unit_price_minor.tolist(),
-            batch.discount_minor.tolist(),
-            strict=True,
-        )
+        orders = OrderLists.of(batch)
+        prices = zip(orders.quantity, orders.unit_price_minor, orders.discount_minor, strict=True)
         amounts = [earning.line_amount(q, p, d) for q, p, d in prices]
-        if not batch.well_formed(amounts):
+        if not orders.well_formed(amounts):
             return None
         catalogue = catalogue_of(ctx)
         try:
-            stores = [catalogue.store(conn, store_id) for store_id in batch.store_id.tolist()]
+            stores = [catalogue.store(conn, store_id) for store_id in orders.store_id]
         except NotFound:  # unknown store: the live routine raises the proper error
             return None
         if batch.currency is not None and any(s.programme.currency != batch.currency for s in stores):
             return None  # not the programme's currency: the live routine refuses it (CURRENCY_MISMATCH)
-        members = batch.member_id.tolist()
+        members = orders.member_id
         named = sorted(m for m in members if m != ANONYMOUS)
         known: dict[int, MemberState] = {}
         if ahead is not None:
@@ -134,7 +136,7 @@ class FewOrders:
             s is None or s.status != "active" for m, s in zip(members, states, strict=True) if m != ANONYMOUS
         ):
             return None
-        return cls(conn, ctx, batch, amounts, stores, states, ahead)
+        return cls(conn, ctx, orders, amounts, stores, states, ahead, batch=batch)
 
     def post(
         self, hashes: Sequence[str] | None, actors: Sequence[Actor] | None, given: Writes | None
@@ -142,173 +144,206 @@ class FewOrders:
         """Write the batch in the caller's transaction and answer what it posted (as
         `set_based.post_set_based`: `actors` one an order, audited with it; `given`, PostgreSQL's
         one write statement of the caller's)."""
-        conn, batch, n = self.conn, self.batch, len(self.batch)
-        ladder = self.ladder
+        conn, orders, pg, n = self.conn, self.orders, self.pg, len(self.orders)
+        ranked = self.ladder.ranked
         now = self.ctx.now()
-        now_text = stored_text(now, self.pg)
-        before = [0 if s is None else ladder.index_of[s.tier_id] for s in self.states]
-        after, spend = self._tiers_after(ladder, before)
-        earned = self._earnings(ladder, before)
-        lots = [
-            earning.lot_times(t, s.programme.return_window_days, s.programme.expiry_days)
-            for t, s in zip(self.times, self.stores, strict=True)
-        ]
-        earners = [o for o in range(n) if earned.points[o] > 0]
-        k = len(earners)
-        wanted = {"purchases": n, "transfers": k, "postings": 2 * k, "point_lots": k}
-        ids = new_id_lists(conn, self.ahead, wanted)
-        purchase_ids, transfer_ids, posting_ids, lot_ids = (ids[table] for table in wanted)
-        codes = [t.code for t in ladder.ranked]
-        member = self.named
+        now_text = stored_text(now, pg)
+        index_of = self.ladder.index_of
+        before = [0 if s is None else index_of[s.tier_id] for s in self.states]
+        after, spend = self._tiers_after(before)
+        earned = self._earnings(before)
+        points = earned.points
+        earners = [o for o in range(n) if points[o] > 0]
+        ids = self._new_ids(n, len(earners))
+        purchase_ids = ids["purchases"]
+        # Each order's purchase columns and answer, then each earning order's rows, order by order.
+        member_id: list[int | None] = []
+        tier_after: list[str | None] = []
+        upgraded_to: list[str | None] = []
+        currency: list[str] = []
+        occurred: list[str] = []
+        available: list[int] = []
+        expires: list[int] = []
+        history: list[tuple[int, int, int, int]] = []
+        promoted: list[tuple[int, int]] = []
+        for o, (member, time, store, b, a) in enumerate(
+            zip(self.members, self.times, self.stores, before, after, strict=True)
+        ):
+            prog = store.programme
+            occurred.append(stored_instant(time, pg))
+            currency.append(orders.currency or prog.currency)
+            lot = earning.lot_times(time, prog.return_window_days, prog.expiry_days)
+            available.append(lot[0])
+            expires.append(lot[1])
+            if member == ANONYMOUS:
+                member_id.append(None)
+                tier_after.append(None)
+                upgraded_to.append(None)
+                continue
+            member_id.append(member)
+            tier_after.append(ranked[a].code)
+            upgraded_to.append(ranked[a].code if a != b else None)
+            if a != b:
+                history.append((member, ranked[b].id, ranked[a].id, spend[o]))
+                promoted.append((ranked[a].id, member))
         computed: dict[str, list[Any]] = {
             "id": purchase_ids,
-            "member_id": [m if named else None for m, named in zip(self.members, member, strict=True)],
-            "occurred_at": [stored_instant(t, self.pg) for t in self.times],
+            "member_id": member_id,
+            "occurred_at": occurred,
             "total_minor": self.totals,
             "eligible_minor": earned.eligible,
-            "points_earned": earned.points,
+            "points_earned": points,
             "rule": earned.labels,
         }
-        tier_after: list[str | None] = [codes[a] if m else None for a, m in zip(after, member, strict=True)]
         purchases, constants = purchase_columns(
-            batch,
+            orders,
             computed,
-            currency=[batch.currency or s.programme.currency for s in self.stores],
+            currency=currency,
             request_hashes=hashes,
             tier_after=tier_after,
-            upgraded_to=[
-                code if a != b else None for code, a, b in zip(tier_after, after, before, strict=True)
-            ],
+            upgraded_to=upgraded_to,
             now_text=now_text,
         )
-        line_purchase = [purchase_ids[o] for o in self.line_order]
-        line_no = [j - self.spans[o][0] + 1 for j, o in enumerate(self.line_order)]
+        line_purchase: list[int] = []
+        line_no: list[int] = []
+        for pid, (lo, hi) in zip(purchase_ids, self.spans, strict=True):
+            line_purchase += [pid] * (hi - lo)
+            line_no += range(1, hi - lo + 1)
         entries = None
         if earned.by_rules is not None and len(earned.by_rules.entry_line):
             entries = rule_entries(
                 earned.by_rules, np.array(line_purchase, dtype=np.int64), np.array(line_no, dtype=np.int64)
             )
-        transfers = None
-        if earners:
-            transfers = self._transfers(earners, purchase_ids, transfer_ids, posting_ids, earned, now_text)
-        lot_rows, accounts = self._lots(earners, lot_ids, transfer_ids, purchase_ids, earned.points, lots)
-        up = [o for o in range(n) if after[o] > before[o]]
-        ranked = ladder.ranked
+        transfers, lots, accounts = self._earning_rows(earners, ids, earned, available, expires, now_text)
         rows = SaleRows(
             purchases,
             constants,
-            line_columns(batch, line_purchase, line_no, self.amounts, earned.line_points),
+            line_columns(orders, line_purchase, line_no, self.amounts, earned.line_points),
             entries,
             transfers,
-            lot_rows,
+            lots,
             accounts,
-            [(self.members[o], ranked[before[o]].id, ranked[after[o]].id, spend[o]) for o in up],
-            [(ranked[after[o]].id, self.members[o]) for o in up],
+            history,
+            promoted,
         )
         # On PostgreSQL every write goes in one statement, the caller's where given.
-        writes = given if given is not None or not self.pg else Writes()
+        writes = given if given is not None or not pg else Writes()
         rows.write(conn, now_text, writes)
         if actors is not None:
-            rows.write_audit(conn, actors, batch.channels(), now, writes)
+            rows.write_audit(conn, actors, orders.channels(), now, writes)
         if writes is not None and given is None:
             writes.send(conn)
+        codes = [t.code for t in ranked]
         return Posted(
             purchase_ids,
             self.totals,
-            earned.points,
+            points,
             earned.labels,
-            [available for available, _ in lots],
-            [expires for _, expires in lots],
+            available,
+            expires,
             [codes[b] for b in before],
             [codes[a] for a in after],
         )
 
-    def _transfers(
+    def _new_ids(self, orders: int, earning: int) -> dict[str, list[int]]:
+        """The ids of the rows the batch writes: those the caller reserved, the others taken now."""
+        wanted = {"purchases": orders, "transfers": earning, "postings": 2 * earning, "point_lots": earning}
+        reserved = self.ids or {}
+        missing = {table: count for table, count in wanted.items() if table not in reserved}
+        ids = new_id_lists(self.conn, self.ahead, missing) if missing else {}
+        for table, taken in reserved.items():
+            ids[table] = taken[: wanted[table]]
+        return ids
+
+    def _earning_rows(
         self,
         earners: list[int],
-        purchase_ids: list[int],
-        transfer_ids: list[int],
-        posting_ids: list[int],
+        ids: dict[str, list[int]],
         earned: _Earned,
+        available: list[int],
+        expires: list[int],
         now_text: str,
-    ) -> TransferColumns:
-        """The earning orders' transfers (`earners`: their indexes), from liability to member."""
-        order_ids = cast(list[str], texts(self.batch.order_id))  # never null (`OrderBatch.well_formed`)
-        stores = self.stores
-        return TransferColumns(
-            kind="earn",
-            created_at=now_text,
-            ids=transfer_ids,
-            posting_ids=posting_ids,
-            debit_account_id=[stores[o].liability_account_id for o in earners],
-            credit_account_id=[self._state(o).account_id for o in earners],
-            amount=[earned.points[o] for o in earners],
-            member_id=[self.members[o] for o in earners],
-            purchase_id=[purchase_ids[o] for o in earners],
-            store_id=[stores[o].id for o in earners],
-            order_id=[order_ids[o] for o in earners],
-            rule=[earned.labels[o] for o in earners],
-        )
-
-    def _lots(
-        self,
-        earners: list[int],
-        lot_ids: list[int],
-        transfer_ids: list[int],
-        purchase_ids: list[int],
-        points: list[int],
-        times: list[tuple[int, int]],
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, int]]]:
-        """The earning orders' lots, which pay their member's debt first, and the rows (balance,
-        debt, account id) of the accounts they credit: one each, no member having two orders."""
-        lots, accounts = [], []
-        for lot_id, transfer_id, o in zip(lot_ids, transfer_ids, earners, strict=True):
-            state = self._state(o)
-            paid = earning.debt_paid(points[o], state.debt)
-            available, expires = times[o]
+    ) -> tuple[TransferColumns | None, list[tuple[Any, ...]], list[tuple[int, int, int]]]:
+        """The earning orders' transfers (`earners`: their indexes), from liability to member; their
+        lots, which pay their member's debt first; and the rows (balance, debt, account id) of the
+        accounts they credit: one each, no member having two orders."""
+        if not earners:
+            return None, [], []
+        pg, points, labels = self.pg, earned.points, earned.labels
+        order_ids, purchase_ids = self.orders.order_id, ids["purchases"]
+        debit: list[int] = []
+        credit: list[int] = []
+        amount: list[int] = []
+        member: list[int] = []
+        purchase: list[int] = []
+        store_id: list[int] = []
+        order_id: list[str] = []
+        rule: list[str] = []
+        lots: list[tuple[Any, ...]] = []
+        accounts: list[tuple[int, int, int]] = []
+        for lot_id, transfer_id, o in zip(ids["point_lots"], ids["transfers"], earners, strict=True):
+            state, store, earns = self._state(o), self.stores[o], points[o]
+            debit.append(store.liability_account_id)
+            credit.append(state.account_id)
+            amount.append(earns)
+            member.append(self.members[o])
+            purchase.append(purchase_ids[o])
+            store_id.append(store.id)
+            order_id.append(cast(str, order_ids[o]))  # never null (`OrderLists.well_formed`)
+            rule.append(labels[o])
+            paid = earning.debt_paid(earns, state.debt)
             lots.append((
-                lot_id, state.account_id, self.members[o], self.stores[o].merchant_id, transfer_id,
-                purchase_ids[o], points[o], paid, points[o] - paid, stored_instant(available, self.pg),
-                stored_instant(expires, self.pg),
+                lot_id, state.account_id, self.members[o], store.merchant_id, transfer_id, purchase_ids[o],
+                earns, paid, earns - paid, stored_instant(available[o], pg), stored_instant(expires[o], pg),
             ))  # fmt: skip
-            accounts.append((state.balance + points[o], state.debt - paid, state.account_id))
-        return lots, accounts
+            accounts.append((state.balance + earns, state.debt - paid, state.account_id))
+        transfers = TransferColumns(
+            kind="earn", created_at=now_text, ids=ids["transfers"], posting_ids=ids["postings"],
+            debit_account_id=debit, credit_account_id=credit, amount=amount, member_id=member,
+            purchase_id=purchase, store_id=store_id, order_id=order_id, rule=rule,
+        )  # fmt: skip
+        return transfers, lots, accounts
 
-    def _earnings(self, ladder: TierLadder, before: list[int]) -> _Earned:
+    def _earnings(self, before: list[int]) -> _Earned:
         """What each line and order earns with the tier it earns with, by the earning rules or, where
         the programme has none, by the base rule; and each order's eligible spend and rule label."""
-        stores, member = self.stores, self.named
-        excluded = [
-            c is not None and c in stores[o].programme.excluded_categories
-            for c, o in zip(texts(self.batch.category), self.line_order, strict=True)
-        ]
-        multiplier = [ladder.ranked[b].multiplier_pct for b in before]
-        by_rules = self._earned_by_rules(before, excluded)
-        if by_rules is not None:
-            line_pts: list[int] = by_rules.line_points.tolist()
-        else:
-            line_pts = [
-                earning.line_points(a, x, stores[o].programme.points_per_unit, multiplier[o])
-                if member[o]
-                else 0
-                for a, x, o in zip(self.amounts, excluded, self.line_order, strict=True)
+        ranked, amounts, categories = self.ladder.ranked, self.amounts, self.orders.category
+        by_rules = None
+        if self.rules:
+            excluded = [
+                c is not None and c in self.stores[o].programme.excluded_categories
+                for o, (lo, hi) in enumerate(self.spans)
+                for c in categories[lo:hi]
             ]
-        eligible = [earning.line_eligible(a, x) for a, x in zip(self.amounts, excluded, strict=True)]
-        labels = [
-            earning.rule_label(
-                s.programme.points_per_unit, ladder.ranked[b].code, m, s.programme.excluded_categories
+            by_rules = self._earned_by_rules(before, excluded)
+        line_points: list[int] = [] if by_rules is None else by_rules.line_points.tolist()
+        points: list[int] = []
+        eligible: list[int] = []
+        labels: list[str] = []
+        for o, ((lo, hi), store, b) in enumerate(zip(self.spans, self.stores, before, strict=True)):
+            prog, named = store.programme, self.members[o] != ANONYMOUS
+            out = prog.excluded_categories
+            multiplier = ranked[b].multiplier_pct
+            order_eligible = 0
+            order_points = 0
+            for j in range(lo, hi):
+                category = categories[j]
+                x = category is not None and category in out
+                order_eligible += earning.line_eligible(amounts[j], x)
+                if by_rules is None:
+                    line = (
+                        earning.line_points(amounts[j], x, prog.points_per_unit, multiplier) if named else 0
+                    )
+                    line_points.append(line)
+                order_points += line_points[j]
+            points.append(order_points)
+            eligible.append(order_eligible)
+            labels.append(
+                earning.rule_label(prog.points_per_unit, ranked[b].code, multiplier, out)
+                if named
+                else earning.ANONYMOUS_RULE
             )
-            if named
-            else earning.ANONYMOUS_RULE
-            for s, b, m, named in zip(stores, before, multiplier, member, strict=True)
-        ]
-        return _Earned(
-            line_pts,
-            [sum(line_pts[lo:hi]) for lo, hi in self.spans],
-            [sum(eligible[lo:hi]) for lo, hi in self.spans],
-            labels,
-            by_rules,
-        )
+        return _Earned(line_points, points, eligible, labels, by_rules)
 
     def _state(self, order: int) -> MemberState:
         state = self.states[order]
@@ -316,23 +351,25 @@ class FewOrders:
             raise ValueError("an anonymous order has no member")
         return state
 
-    def _tiers_after(self, ladder: TierLadder, before: list[int]) -> tuple[list[int], list[int]]:
+    def _tiers_after(self, before: list[int]) -> tuple[list[int], list[int]]:
         """The tier each order leaves its member in (an upgrade happens at once, never a downgrade),
         and the window spend that decided it (0 where the member could not go higher)."""
-        top = len(ladder.ranked) - 1
+        defs, top = self.ladder.defs, len(self.ladder.ranked) - 1
         climbing = [
-            o for o, (named, b) in enumerate(zip(self.named, before, strict=True)) if named and b < top
+            o for o, (m, b) in enumerate(zip(self.members, before, strict=True)) if m != ANONYMOUS and b < top
         ]
         after, spend = list(before), [0] * len(before)
         for o, held in zip(climbing, self._held_spend(climbing), strict=True):
             spend[o] = held + self.totals[o]
-            after[o] = max(before[o], int(tier_index_for_spend(ladder.defs, spend[o])))
+            after[o] = max(before[o], int(tier_index_for_spend(defs, spend[o])))
         return after, spend
 
     def _held_spend(self, climbing: list[int]) -> list[int]:
         """The spend the database holds of each climbing order's member in its window (order time −
-        the programme's window, order time]: from the reads sent ahead, or one prepared statement a
-        member (on PostgreSQL sent together)."""
+        the programme's window, order time]: as the caller read it, from the reads sent ahead, or one
+        prepared statement a member (on PostgreSQL sent together)."""
+        if self.held is not None:
+            return [self.held[o] for o in climbing]
         windows = [self.stores[o].programme.tier_window_days for o in climbing]
         if self.ahead is None:
             with pipelined(self.conn):
@@ -352,14 +389,14 @@ class FewOrders:
             for o, days in zip(climbing, windows, strict=True)
         ]
 
-    def _earned_by_rules(self, before: list[int], excluded: list[bool]) -> Earned | None:
-        """The lines' points by the programmes' earning rules (None: no rule, the base rule alone)."""
-        if not self.rules:
-            return None
-        n = len(self.batch)
+    def _earned_by_rules(self, before: list[int], excluded: list[bool]) -> Earned:
+        """The lines' points by the programmes' earning rules."""
+        n = len(self.orders)
+        batch = self.batch if self.batch is not None else self.orders.columns()
+        named = [m != ANONYMOUS for m in self.members]
         return earned_by_rules(
-            self.conn, self.rules, self.batch, self.stores, np.arange(n, dtype=np.int64), self.ladder.ranked,
-            np.array(before, dtype=np.int64), np.array(self.named, dtype=bool),
+            self.conn, self.rules, batch, self.stores, np.arange(n, dtype=np.int64), self.ladder.ranked,
+            np.array(before, dtype=np.int64), np.array(named, dtype=bool),
             lambda: [None if s is None else stored_date(s.stored_birthday) for s in self.states],
             np.array(self.amounts, dtype=np.int64), np.array(excluded, dtype=bool),
         )  # fmt: skip

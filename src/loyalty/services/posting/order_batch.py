@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import accumulate, pairwise
+from itertools import pairwise
 from typing import TypeAlias, cast
 
 import numpy as np
@@ -88,31 +88,7 @@ class OrderBatch:
     def from_items(cls, items: Sequence[PurchaseIn], currency: str | None = None) -> OrderBatch:
         """The columnar form of sales as the live path takes them (each naming its member by id, or
         none: an anonymous sale)."""
-        if any(item.member_id is None and not item.anonymous for item in items):
-            raise ValueError("a batch names its members by id")
-        flat = [ln for item in items for ln in item.lines]
-        counts = [len(item.lines) for item in items]
-        channels = [item.channel for item in items]
-        staff = [item.staff for item in items]
-        brands = [ln.brand for ln in flat]
-        return cls(
-            store_id=np.array([item.store_id for item in items], dtype=np.int64),
-            order_id=[item.order_id for item in items],
-            occurred_us=np.array([epoch_us(item.occurred_at) for item in items], dtype=np.int64),
-            member_id=np.array(
-                [ANONYMOUS if item.member_id is None else item.member_id for item in items], dtype=np.int64
-            ),
-            offsets=np.array(list(accumulate(counts, initial=0)), dtype=np.int64),
-            sku=[ln.sku for ln in flat],
-            category=[ln.category for ln in flat],
-            quantity=np.array([ln.quantity for ln in flat], dtype=np.int64),
-            unit_price_minor=np.array([ln.unit_price_minor for ln in flat], dtype=np.int64),
-            discount_minor=np.array([ln.discount_minor for ln in flat], dtype=np.int64),
-            currency=currency,
-            channel=None if all(map(is_default_channel, channels)) else list(channels),
-            staff=None if all(code is None for code in staff) else list(staff),
-            brand=None if all(b is None for b in brands) else list(brands),
-        )
+        return OrderLists.from_items(items, currency).columns()
 
     def channels(self) -> list[str]:
         """Each order's channel."""
@@ -150,24 +126,13 @@ class OrderBatch:
         named: IntArray = np.unique(self.member_id[self.member_id != ANONYMOUS])
         return named
 
-    def well_formed(self, amounts: IntArray | list[int]) -> bool:
+    def well_formed(self, amounts: IntArray) -> bool:
         """Whether every order has lines, an order id and every line a sku, a positive quantity and
         no negative price, discount or amount, and names its staff by a staff code if at all (what the
-        live routine refuses, naming the field). `amounts` as a list: a few orders' lines, taken one
-        by one."""
+        live routine refuses, naming the field)."""
         if len(self) == 0:
             return False
-        if isinstance(amounts, list):
-            offsets = self.offsets.tolist()
-            if any(lo >= hi for lo, hi in pairwise(offsets)):
-                return False
-            lines = zip(
-                self.quantity.tolist(), self.unit_price_minor.tolist(), self.discount_minor.tolist(), amounts,
-                strict=True,
-            )  # fmt: skip
-            if any(any(line_faults(*line)) for line in lines):
-                return False
-        elif self.lines_per_order.min() <= 0 or any(
+        if self.lines_per_order.min() <= 0 or any(
             fault.any()
             for fault in line_faults(self.quantity, self.unit_price_minor, self.discount_minor, amounts)
         ):
@@ -175,7 +140,7 @@ class OrderBatch:
         if has_null(self.order_id) or has_null(self.sku):
             return False
         if len(self.quantity) <= FEW_LINES:
-            if not all((order_id or "").strip() for order_id in texts(self.order_id)):
+            if not _order_ids_named(texts(self.order_id)):
                 return False
             staff = set(self.staff_codes())
         else:
@@ -230,3 +195,130 @@ class OrderBatch:
                 )
             )
         return out
+
+
+def _order_ids_named(order_ids: list[str | None]) -> bool:
+    """Whether every order id holds more than blanks."""
+    return all((order_id or "").strip() for order_id in order_ids)
+
+
+def ints(column: IntArray | list[int]) -> list[int]:
+    """An integer column's values as a list."""
+    return column if isinstance(column, list) else column.tolist()
+
+
+@dataclass
+class OrderLists:
+    """A few orders in `OrderBatch`'s columns, as Python lists: what the few-orders form reads
+    (`few_orders`), for which building and reading arrays costs more than the work on them."""
+
+    store_id: list[int]
+    order_id: list[str | None]
+    occurred_us: list[int]
+    member_id: list[int]
+    offsets: list[int]
+    sku: list[str | None]
+    category: list[str | None]
+    quantity: list[int]
+    unit_price_minor: list[int]
+    discount_minor: list[int]
+    currency: str | None = None
+    channel: list[str | None] | None = None
+    staff: list[str | None] | None = None
+    brand: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.store_id)
+
+    @classmethod
+    def of(cls, batch: OrderBatch) -> OrderLists:
+        """`batch`'s columns as lists."""
+        return cls(
+            batch.store_id.tolist(), texts(batch.order_id), batch.occurred_us.tolist(),
+            batch.member_id.tolist(), batch.offsets.tolist(), texts(batch.sku), texts(batch.category),
+            batch.quantity.tolist(),
+            batch.unit_price_minor.tolist(), batch.discount_minor.tolist(), batch.currency,
+            None if batch.channel is None else texts(batch.channel),
+            None if batch.staff is None else texts(batch.staff),
+            None if batch.brand is None else texts(batch.brand),
+        )  # fmt: skip
+
+    @classmethod
+    def from_items(
+        cls,
+        items: Sequence[PurchaseIn],
+        currency: str | None = None,
+        *,
+        members: Sequence[int] | None = None,
+        coupons_off: Sequence[int] | None = None,
+    ) -> OrderLists:
+        """Sales as the live path takes them, each naming its member by id (or none: an anonymous
+        sale), or `members` their members' ids (`ANONYMOUS` for none) where the caller looked them
+        up. `coupons_off`: what the sales' coupons took off each line, added to its discount."""
+        if members is None:
+            if any(item.member_id is None and not item.anonymous for item in items):
+                raise ValueError("a batch names its members by id")
+            members = [ANONYMOUS if item.member_id is None else item.member_id for item in items]
+        # One pass over the sales and their lines: a till's few, for which each column's own
+        # comprehension would cost more than the values.
+        orders = cls([], [], [], list(members), [0], [], [], [], [], [], currency)
+        channels: list[str | None] = []
+        staff: list[str | None] = []
+        brands: list[str | None] = []
+        for item in items:
+            orders.store_id.append(item.store_id)
+            orders.order_id.append(item.order_id)
+            orders.occurred_us.append(epoch_us(item.occurred_at))
+            channels.append(item.channel)
+            staff.append(item.staff)
+            for ln in item.lines:
+                orders.sku.append(ln.sku)
+                orders.category.append(ln.category)
+                orders.quantity.append(ln.quantity)
+                orders.unit_price_minor.append(ln.unit_price_minor)
+                orders.discount_minor.append(ln.discount_minor)
+                brands.append(ln.brand)
+            orders.offsets.append(len(orders.sku))
+        if coupons_off is not None:
+            orders.discount_minor = [
+                d + off for d, off in zip(orders.discount_minor, coupons_off, strict=True)
+            ]
+        if not all(map(is_default_channel, channels)):
+            orders.channel = channels
+        if any(code is not None for code in staff):
+            orders.staff = staff
+        if any(brand is not None for brand in brands):
+            orders.brand = brands
+        return orders
+
+    def columns(self) -> OrderBatch:
+        """The same orders as arrays (their strings stay lists: a few orders' Arrow arrays would
+        cost more to build and read back)."""
+
+        def array(values: list[int]) -> IntArray:
+            return np.array(values, dtype=np.int64)
+
+        return OrderBatch(
+            store_id=array(self.store_id), order_id=self.order_id, occurred_us=array(self.occurred_us),
+            member_id=array(self.member_id), offsets=array(self.offsets), sku=self.sku,
+            category=self.category, quantity=array(self.quantity),
+            unit_price_minor=array(self.unit_price_minor), discount_minor=array(self.discount_minor),
+            currency=self.currency, channel=self.channel, staff=self.staff, brand=self.brand,
+        )  # fmt: skip
+
+    def channels(self) -> list[str]:
+        """Each order's channel."""
+        if self.channel is None:
+            return [DEFAULT_CHANNEL] * len(self)
+        return cast(list[str], self.channel)  # a channel is never null
+
+    def well_formed(self, amounts: list[int]) -> bool:
+        """`OrderBatch.well_formed`, the lines taken one by one."""
+        if not self.store_id or any(lo >= hi for lo, hi in pairwise(self.offsets)):
+            return False
+        lines = zip(self.quantity, self.unit_price_minor, self.discount_minor, amounts, strict=True)
+        if any(any(line_faults(*line)) for line in lines):
+            return False
+        if None in self.order_id or None in self.sku or not _order_ids_named(self.order_id):
+            return False
+        return self.staff is None or all(code is None or is_staff_code(code) for code in self.staff)

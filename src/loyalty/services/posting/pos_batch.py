@@ -21,7 +21,6 @@ import operator
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -170,32 +169,10 @@ def post_sales(
     posted = _post(conn, ctx, batch, coupons, request_hashes, reads, savepoint, posters, writes)
     if posted is None:
         return None
-    results = []
-    for i, sale in enumerate(sales):
-        points = posted.points[i]
-        member = sale.member_id
-        before, after = (posted.tiers_before[i], posted.tiers_after[i]) if member else (None, None)
-        occurred = int(batch.occurred_us[i])
-        results.append(
-            PurchaseResult(
-                purchase_id=posted.purchase_ids[i],
-                store_id=sale.store_id,
-                order_id=sale.order_id,
-                member_id=member,
-                total_minor=posted.totals[i],
-                points_earned=points,
-                rule=posted.rules[i],
-                # as the live routine gives them: offsets from the sale's own time, in its zone
-                available_at=_after(sale, posted.available_us[i] - occurred) if points > 0 else None,
-                expires_at=_after(sale, posted.expires_us[i] - occurred) if points > 0 else None,
-                tier_code=after,
-                upgraded_to=after if after != before else None,
-                channel=sale.channel,
-                coupons=[] if coupons is None else coupons.used(i),
-                staff=sale.staff,
-            )
-        )
-    return results
+    return [
+        posted.answer(i, sale, sale.member_id, [] if coupons is None else coupons.used(i))
+        for i, sale in enumerate(sales)
+    ]
 
 
 def _priced(
@@ -284,7 +261,3 @@ def _batch(sales: Sequence[PurchaseIn]) -> OrderBatch | None:
     if len({(s.store_id, s.order_id) for s in sales}) != len(sales) or len({s.currency for s in sales}) != 1:
         return None
     return OrderBatch.from_items(sales, currency=sales[0].currency)
-
-
-def _after(sale: PurchaseIn, microseconds: int) -> datetime:
-    return sale.occurred_at + timedelta(microseconds=microseconds)

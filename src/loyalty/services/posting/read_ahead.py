@@ -48,7 +48,8 @@ def new_ids(conn: Connection, ahead: ReadAhead | None, wanted: dict[str, int]) -
 def new_id_lists(conn: Connection, ahead: ReadAhead | None, wanted: dict[str, int]) -> dict[str, list[int]]:
     """`new_ids` as lists, `wanted`'s number of each (a few orders' rows)."""
     if ahead is not None:
-        return {table: ids[: wanted[table]].tolist() for table, ids in ahead.ids().items()}
+        sent = ahead.ids()
+        return {table: sent[table][:count].tolist() for table, count in wanted.items()}
     return next_id_lists(conn, wanted)
 
 

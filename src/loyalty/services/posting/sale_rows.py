@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -19,9 +19,11 @@ from sqlalchemy import Connection
 from loyalty.db import unnest
 from loyalty.db.ledger_writer import TransferColumns, write_transfers
 from loyalty.db.rows import update_rows, write_rows
+from loyalty.db.stored_time import epoch_us
 from loyalty.domain.actors import Actor
 from loyalty.services import audit
-from loyalty.services.posting.order_batch import OrderBatch, texts
+from loyalty.services.posting.order_batch import OrderBatch, OrderLists, ints, texts
+from loyalty.services.schemas import PurchaseIn, PurchaseResult, UsedCoupon
 
 #: the columns of a lot row (`SaleRows.lots`)
 LOT_COLUMNS = (
@@ -30,7 +32,7 @@ LOT_COLUMNS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built for every sale, and frozen fields cost a call each
 class Posted:
     """What a set-based posting wrote, per order in batch order (what the live routine would answer)."""
 
@@ -43,8 +45,37 @@ class Posted:
     tiers_before: list[str]  # code of the member's tier the order earned with
     tiers_after: list[str]  # and of the tier it left them in (higher where it upgraded them)
 
+    def answer(
+        self, i: int, sale: PurchaseIn, member: int | None, coupons: list[UsedCoupon]
+    ) -> PurchaseResult:
+        """What posting order `i`, `sale` of `member` (None: anonymous), answers (its `coupons` as
+        used): its lot's times in the sale's own zone; an anonymous sale's no member's tier."""
+        points = self.points[i]
+        before, after = (self.tiers_before[i], self.tiers_after[i]) if member is not None else (None, None)
+        occurred = epoch_us(sale.occurred_at)
+        return PurchaseResult(
+            purchase_id=self.purchase_ids[i],
+            store_id=sale.store_id,
+            order_id=sale.order_id,
+            member_id=member,
+            total_minor=self.totals[i],
+            points_earned=points,
+            rule=self.rules[i],
+            available_at=_after(sale, self.available_us[i] - occurred) if points > 0 else None,
+            expires_at=_after(sale, self.expires_us[i] - occurred) if points > 0 else None,
+            tier_code=after,
+            upgraded_to=after if after != before else None,
+            channel=sale.channel,
+            coupons=coupons,
+            staff=sale.staff,
+        )
 
-@dataclass(frozen=True)
+
+def _after(sale: PurchaseIn, microseconds: int) -> datetime:
+    return sale.occurred_at + timedelta(microseconds=microseconds)
+
+
+@dataclass(slots=True)  # not frozen: built for every sale, and frozen fields cost a call each
 class SaleRows:
     """What posting a batch writes, as its tables take it (times as stored text, `db.stored_time`).
 
@@ -128,7 +159,7 @@ class SaleRows:
 
 
 def purchase_columns(
-    batch: OrderBatch,
+    batch: OrderBatch | OrderLists,
     computed: dict[str, list[Any]],
     *,
     currency: list[str],
@@ -148,7 +179,7 @@ def purchase_columns(
     }  # fmt: skip
     columns: dict[str, list[Any]] = {
         "id": computed["id"],
-        "store_id": batch.store_id.tolist(),
+        "store_id": ints(batch.store_id),
         "member_id": computed["member_id"],
         "order_id": texts(batch.order_id),
         "occurred_at": computed["occurred_at"],
@@ -174,7 +205,11 @@ def purchase_columns(
 
 
 def line_columns(
-    batch: OrderBatch, purchase_id: list[int], line_no: list[int], amounts: list[int], points: list[int]
+    batch: OrderBatch | OrderLists,
+    purchase_id: list[int],
+    line_no: list[int],
+    amounts: list[int],
+    points: list[int],
 ) -> dict[str, list[Any]]:
     """The lines' columns: the batch's own, each line's purchase id and number (from 1 in its
     order), amount and points."""
@@ -183,9 +218,9 @@ def line_columns(
         "line_no": line_no,
         "sku": texts(batch.sku),
         "category": texts(batch.category),
-        "quantity": batch.quantity.tolist(),
-        "unit_price_minor": batch.unit_price_minor.tolist(),
-        "discount_minor": batch.discount_minor.tolist(),
+        "quantity": ints(batch.quantity),
+        "unit_price_minor": ints(batch.unit_price_minor),
+        "discount_minor": ints(batch.discount_minor),
         "amount_minor": amounts,
         "points": points,
     }
