@@ -7,9 +7,8 @@ more than the work at that size. Here each step is the array form's (`set_based`
 orders whose members are all different, taken order by order over lists (`OrderLists`): the same
 domain rules (`domain.earning`, `domain.tiers`), the same earning rules engine, the same reads
 (`member_state`, `window_spend`, `read_ahead`) and the same writer (`sale_rows`).
-`post_set_based` picks this form for such a batch, and a sale alone is posted by it as a batch of
-one (`one_sale`); an import's batches always take the array form. Both forms are tested to write
-the same rows.
+`post_set_based` picks this form for such a batch; an import's batches always take the array form.
+Both forms are tested to write the same rows.
 """
 
 from __future__ import annotations
@@ -76,20 +75,12 @@ class FewOrders:
         stores: list[StoreInfo],
         states: list[MemberState | None],
         ahead: ReadAhead | None,
-        *,
-        batch: OrderBatch | None = None,
-        totals: list[int] | None = None,
-        held: list[int] | None = None,
-        ids: dict[str, list[int]] | None = None,
+        batch: OrderBatch,
     ) -> None:
-        """`amounts`: each line's; `batch`: the same orders as arrays where the caller has them
-        (else built if an earning rule asks); `totals`: each order's where the till states it (else
-        its lines' sum). `held` (each order's member's window spend) and `ids` (of some tables, at
-        least as many as the batch may write of each) where the caller read them already: a sale
-        alone reads them with its member's lock (`one_sale`)."""
+        """`amounts`: each line's; `batch`: the same orders as arrays (for the earning rules)."""
         self.conn, self.ctx, self.orders, self.amounts = conn, ctx, orders, amounts
         self.stores, self.states, self.ahead = stores, states, ahead
-        self.batch, self.held, self.ids = batch, held, ids
+        self.batch = batch
         # What the posting reads of the catalogue, read here: on PostgreSQL `post` may run in a
         # pipeline, where a statement SQLAlchemy runs itself cannot.
         catalogue = catalogue_of(ctx)
@@ -99,7 +90,7 @@ class FewOrders:
         self.members = orders.member_id
         self.times = orders.occurred_us
         self.spans = list(pairwise(orders.offsets))
-        self.totals = totals if totals is not None else [sum(amounts[lo:hi]) for lo, hi in self.spans]
+        self.totals = [sum(amounts[lo:hi]) for lo, hi in self.spans]
 
     @classmethod
     def of(
@@ -136,7 +127,7 @@ class FewOrders:
             s is None or s.status != "active" for m, s in zip(members, states, strict=True) if m != ANONYMOUS
         ):
             return None
-        return cls(conn, ctx, orders, amounts, stores, states, ahead, batch=batch)
+        return cls(conn, ctx, orders, amounts, stores, states, ahead, batch)
 
     def post(
         self, hashes: Sequence[str] | None, actors: Sequence[Actor] | None, given: Writes | None
@@ -246,14 +237,9 @@ class FewOrders:
         )
 
     def _new_ids(self, orders: int, earning: int) -> dict[str, list[int]]:
-        """The ids of the rows the batch writes: those the caller reserved, the others taken now."""
+        """The ids of the rows the batch writes."""
         wanted = {"purchases": orders, "transfers": earning, "postings": 2 * earning, "point_lots": earning}
-        reserved = self.ids or {}
-        missing = {table: count for table, count in wanted.items() if table not in reserved}
-        ids = new_id_lists(self.conn, self.ahead, missing) if missing else {}
-        for table, taken in reserved.items():
-            ids[table] = taken[: wanted[table]]
-        return ids
+        return new_id_lists(self.conn, self.ahead, wanted)
 
     def _earning_rows(
         self,
@@ -366,10 +352,8 @@ class FewOrders:
 
     def _held_spend(self, climbing: list[int]) -> list[int]:
         """The spend the database holds of each climbing order's member in its window (order time −
-        the programme's window, order time]: as the caller read it, from the reads sent ahead, or one
-        prepared statement a member (on PostgreSQL sent together)."""
-        if self.held is not None:
-            return [self.held[o] for o in climbing]
+        the programme's window, order time]: from the reads sent ahead, or one prepared statement a
+        member (on PostgreSQL sent together)."""
         windows = [self.stores[o].programme.tier_window_days for o in climbing]
         if self.ahead is None:
             with pipelined(self.conn):
@@ -392,10 +376,9 @@ class FewOrders:
     def _earned_by_rules(self, before: list[int], excluded: list[bool]) -> Earned:
         """The lines' points by the programmes' earning rules."""
         n = len(self.orders)
-        batch = self.batch if self.batch is not None else self.orders.columns()
         named = [m != ANONYMOUS for m in self.members]
         return earned_by_rules(
-            self.conn, self.rules, batch, self.stores, np.arange(n, dtype=np.int64), self.ladder.ranked,
+            self.conn, self.rules, self.batch, self.stores, np.arange(n, dtype=np.int64), self.ladder.ranked,
             np.array(before, dtype=np.int64), np.array(named, dtype=bool),
             lambda: [None if s is None else stored_date(s.stored_birthday) for s in self.states],
             np.array(self.amounts, dtype=np.int64), np.array(excluded, dtype=bool),

@@ -12,10 +12,12 @@ statements, compiled once and run on the driver (`db.prepared`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, func, select
+import numpy as np
+from sqlalchemy import Connection, bindparam, case, insert, select, update
 from sqlalchemy import Sequence as DbSequence
 
 from loyalty.bootstrap import Context
@@ -23,22 +25,24 @@ from loyalty.db.core_tables import (
     accounts,
     members,
     point_lots,
-    postings,
     purchase_lines,
     purchases,
+    tier_history,
     tiers,
-    transfers,
 )
 from loyalty.db.prepared import Prepared, pipelined
-from loyalty.db.rows import is_postgres
+from loyalty.db.rows import insert_few
 from loyalty.domain.actors import Actor
-from loyalty.domain.earning import lot_times
+from loyalty.domain.earning import ANONYMOUS_RULE, EarningRule, LineIn, line_eligible, lot_times
 from loyalty.domain.errors import Conflict, IdempotencyMismatch, InvalidInput, NotFound, field_error
+from loyalty.domain.programme.engine import Earned, Rule
 from loyalty.domain.sale_limits import checked_amounts, refusal
 from loyalty.domain.staff import MAX_STAFF_CODE, is_staff_code
-from loyalty.services import idempotency
+from loyalty.domain.tiers import tier_for_spend
+from loyalty.services import audit, idempotency
 from loyalty.services.accounts import Credit, LockedAccount, credit_points
-from loyalty.services.catalogue import Catalogue, StoreInfo
+from loyalty.services.catalogue import Catalogue, StoreInfo, Tier
+from loyalty.services.earning_rules.frames import PricedLine, earn_at_store, rule_entries
 from loyalty.services.intake import currency_mismatch
 from loyalty.services.members import resolve_member_id
 from loyalty.services.offers.checkout import (
@@ -50,12 +54,9 @@ from loyalty.services.offers.checkout import (
     used_by,
 )
 from loyalty.services.offers.promotions import promotions_at
-from loyalty.services.posting.few_orders import FewOrders
-from loyalty.services.posting.member_state import MemberState
-from loyalty.services.posting.order_batch import ANONYMOUS, OrderLists
 from loyalty.services.request_hashes import model_hash, request_hash
 from loyalty.services.schemas import PurchaseIn, PurchaseResult, UsedCoupon
-from loyalty.services.tier_window import SPEND_IN_WINDOW, send_qualifying_spend, window_bounds
+from loyalty.services.tier_window import qualifying_spend, send_qualifying_spend
 
 
 def _validate(data: PurchaseIn) -> list[int]:
@@ -125,109 +126,88 @@ _PURCHASE_BY_ORDER = Prepared(
         purchases.c.store_id == bindparam("store_id"), purchases.c.order_id == bindparam("order_id")
     )
 )
-# Member status, tier, what the earning rules may ask of them and the locked account in one round trip
-# (FOR UPDATE OF accounts on PostgreSQL); with the ids the posting's rows will take.
-_MEMBER_COLUMNS = (
-    members.c.status,
-    members.c.tier_id,
-    accounts.c.id.label("account_id"),
-    accounts.c.balance,
-    accounts.c.debt,
-    members.c.birthday,
-    members.c.tags,
-    members.c.created_at,
-)
-
-
-def _sqlite_reads() -> list[Any]:
-    """SQLite: the member's window spend, and the highest id of each table a member's sale writes
-    new rows to (the transaction holds the database's write lock, so the ids after them are the
-    sale's, as `db.rows.next_ids`, and nothing can change the spend before the sale is written)."""
-    return [
-        SPEND_IN_WINDOW.scalar_subquery(),
-        *(
-            select(func.max(table.c.id)).scalar_subquery()
-            for table in (purchases, transfers, postings, point_lots)
-        ),
-    ]
-
-
-def _new_ids_postgres() -> list[Any]:
-    """PostgreSQL: the purchase's id, taken from its sequence for an active member only (a refused
-    sale burns none; the posting takes its transfer's ids only if it earns, as the set-based routine)."""
-    return [case((members.c.status == "active", DbSequence("purchases_id_seq").next_value()), else_=None)]
-
-
-def _member_read(new_ids: list[Any]) -> Prepared:
-    return Prepared(
-        select(*_MEMBER_COLUMNS, *new_ids)
-        .join(accounts, accounts.c.member_id == members.c.id)
-        .where(members.c.id == bindparam("member_id"))
-        .with_for_update(of=accounts)
+# Member status, tier and the locked account in one round trip (FOR UPDATE OF accounts on PostgreSQL).
+_MEMBER_FOR_POSTING = Prepared(
+    select(
+        members.c.status,
+        members.c.tier_id,
+        accounts.c.id.label("account_id"),
+        accounts.c.balance,
+        accounts.c.debt,
+        members.c.birthday,
     )
+    .join(accounts, accounts.c.member_id == members.c.id)
+    .where(members.c.id == bindparam("member_id"))
+    .with_for_update(of=accounts)
+)
+# PostgreSQL: the same, reserving the purchase's id (for an active member only, so that a refused sale
+# burns none), so that its writes can be sent without waiting for the id to come back (`post_sale`).
+_MEMBER_FOR_POSTING_RESERVING = Prepared(
+    _MEMBER_FOR_POSTING.statement.add_columns(  # type: ignore[attr-defined]
+        case((members.c.status == "active", DbSequence("purchases_id_seq").next_value()), else_=None)
+    )
+)
+_INSERT_PURCHASE = Prepared(insert(purchases).returning(purchases.c.id))
+_INSERT_PURCHASE_WITH_ID = Prepared(insert(purchases))
+_INSERT_LINES = Prepared(insert(purchase_lines))
+_UPGRADE_MEMBER = Prepared(
+    update(members)
+    .where(members.c.id == bindparam("upgraded_member"))
+    .values(tier_id=bindparam("to_tier"), tier_grace_until=None)
+)
+_INSERT_HISTORY = Prepared(insert(tier_history))
 
 
-_MEMBER_FOR_POSTING = {
-    "sqlite": _member_read(_sqlite_reads()),
-    "postgresql": _member_read(_new_ids_postgres()),
-}
-
-
-class _Member(NamedTuple):
-    """What the sale's first round trip learnt: the member, their locked account and window spend,
-    and the ids of the rows the sale will write."""
+@dataclass(frozen=True)
+class _Posting:
+    """What the sale's first round trip learnt: the member, their locked account and window spend."""
 
     member_id: int
-    state: MemberState
-    held: int  # their net spend in the window before this sale
-    ids: dict[str, list[int]]  # per table (PostgreSQL: the purchase's only)
+    tier_id: int
+    account: LockedAccount
+    spend_before: int | None  # net spend in the window before this sale; None: already at the top tier
+    purchase_id: int | None  # reserved on PostgreSQL
+    birthday: Any = None  # as the driver reads it (the earning rules may ask)
 
 
 def _member_for_posting(
     conn: Connection, ctx: Context, catalogue: Catalogue, data: PurchaseIn, window: int
-) -> _Member:
+) -> _Posting:
     """Resolve the member the sale names, lock their account and read their window spend.
 
     On PostgreSQL the lock and the spend travel in one round trip (the spend is read after the lock is
-    granted: the server runs them in order). Raises if the member is unknown or inactive.
+    granted: the server runs them in order), with the purchase's id reserved. Raises if the member is
+    unknown or inactive.
     """
     if data.member_id is not None and data.phone is None and data.card_no is None:
         member_id = data.member_id  # the common POS case: no separate look-up round trip
     else:
         member_id = _named_member(conn, ctx, data)
-    pg = is_postgres(conn)
-    if pg:
+    spend = None
+    if conn.dialect.name == "postgresql":
         with pipelined(conn):
-            locked = _MEMBER_FOR_POSTING["postgresql"].send(conn, {"member_id": member_id})
+            locked = _MEMBER_FOR_POSTING_RESERVING.send(conn, {"member_id": member_id})
             spent = send_qualifying_spend(conn, member_id, data.occurred_at, window)
             rows = locked.rows()  # first: an error of the lock is raised as itself
             spend = spent.scalar()
-    else:  # one statement
-        params = {"member_id": member_id, **window_bounds(data.occurred_at, window)}
-        rows = _MEMBER_FOR_POSTING["sqlite"].run(conn, params)
+    else:  # SQLite has no round trips to save: the spend is read only if the member can go higher
+        rows = _MEMBER_FOR_POSTING.run(conn, {"member_id": member_id})
     if not rows:
         raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": str(member_id)})
-    width = len(_MEMBER_COLUMNS)
-    state = MemberState._make(rows[0][:width])
-    if state.status != "active":
+    status, tier_id, account_id, balance, debt, birthday, *reserved = rows[0]
+    if status != "active":
         raise Conflict(
             "MEMBER_INACTIVE",
             "member {member_id} is not active ({member_status})",
-            {"member_id": member_id, "member_status": state.status},
+            {"member_id": member_id, "member_status": status},
         )
-    new = rows[0][width:]
-    if pg:
-        ids = {"purchases": [new[0]]}
-    else:  # after each table's highest: the purchase, its transfer, the transfer's two postings, its lot
-        spend, *tops = new
-        purchase, transfer, posting, lot = (top or 0 for top in tops)  # none yet: 0
-        ids = {
-            "purchases": [purchase + 1],
-            "transfers": [transfer + 1],
-            "postings": [posting + 1, posting + 2],
-            "point_lots": [lot + 1],
-        }
-    return _Member(member_id, state, int(spend), ids)  # the spend is unused at the top tier
+    if catalogue.tiers(conn).is_top(tier_id):
+        spend = None  # nowhere higher to go
+    elif spend is None:
+        spend = qualifying_spend(conn, member_id, data.occurred_at, window)
+    purchase_id = reserved[0] if reserved else None
+    account = LockedAccount(account_id, member_id, balance, debt)
+    return _Posting(member_id, tier_id, account, None if spend is None else int(spend), purchase_id, birthday)
 
 
 def _named_member(conn: Connection, ctx: Context, data: PurchaseIn) -> int:
@@ -345,46 +325,90 @@ def post_sale(
     prog = store.programme
     if data.currency is not None and data.currency != prog.currency:  # never earn on another currency
         raise currency_mismatch("currency", data.currency, prog.currency)
-    member = None
-    if not data.anonymous:
-        try:
-            member = _member_for_posting(conn, ctx, catalogue, data, prog.tier_window_days)
-        except (NotFound, Conflict):
-            if look_up_order:
-                raise
-            # A till's retry of an order whose member has since been merged or deactivated replays
-            # the order; only a new order gets the member error.
-            return post_sale(conn, ctx, catalogue, data, look_up_order=True, record=record, actor=actor)
-    member_id = None if member is None else member.member_id
-    tier_code = None if member is None else catalogue.tiers(conn).by_id[member.state.tier_id].code
-    coupons = _coupons(conn, store, data, amounts, member_id, tier_code)
-    posting = FewOrders(
-        conn,
-        ctx,
-        OrderLists.from_items(
-            [data],
-            data.currency,
-            members=[ANONYMOUS if member_id is None else member_id],
-            coupons_off=coupons.per_line if coupons.applied else None,
-        ),
-        coupons.net(amounts),
-        [store],
-        [None if member is None else member.state],
-        None,
-        totals=None if data.total_minor is None else [data.total_minor],
-        held=None if member is None else [member.held],
-        ids=None if member is None else member.ids,
-    )
-    used = [UsedCoupon(**c.shown()) for c in coupons.applied]
-    # On PostgreSQL the writes (and the Idempotency-Key record) go out in one round trip.
+    if data.anonymous:
+        return _post_anonymous(
+            conn, ctx, store, data, amounts, rhash, record, if_absent=look_up_order, actor=actor
+        )
+    try:
+        posting = _member_for_posting(conn, ctx, catalogue, data, prog.tier_window_days)
+    except (NotFound, Conflict):
+        if look_up_order:
+            raise
+        # A till's retry of an order whose member has since been merged or deactivated replays the
+        # order; only a new order gets the member error.
+        return post_sale(conn, ctx, catalogue, data, look_up_order=True, record=record, actor=actor)
+    member_id, account = posting.member_id, posting.account
+    ladder = catalogue.tiers(conn)
+    tier = ladder.by_id[posting.tier_id]
+    rule = EarningRule(prog.points_per_unit, tier.multiplier_pct, prog.excluded_categories, tier.code)
+    coupons = _coupons(conn, store, data, amounts, member_id, tier.code)
+    amounts = coupons.net(amounts)
+    line_in = [LineIn(a, ln.category) for a, ln in zip(amounts, data.lines, strict=True)]
+    rules = catalogue.rule_book(conn).for_programmes({prog.id})
+    earned = _earned_by_rules(conn, rules, store, data, amounts, tier, posting)
+    line_points = [rule.line_points(li) for li in line_in] if earned is None else earned.line_points.tolist()
+    eligible = sum(rule.eligible(li) for li in line_in)
+    points = sum(line_points)
+    total = data.total_minor if data.total_minor is not None else sum(amounts)
+    # Upgrade at once when the window's spend with this sale reaches a higher tier (never downgrade here).
+    spend = None if posting.spend_before is None else posting.spend_before + total
+    target = None if spend is None else tier_for_spend(ladder.defs, spend)
+    upgrade = target if target is not None and target.rank > tier.rank else None
+    now = ctx.now()
+    # On PostgreSQL, with the purchase's id reserved, the writes (and the Idempotency-Key record) go out
+    # in two round trips, the first ending when the earning transfer's id comes back; an error in any of
+    # them is raised there or at the end of the block.
     with pipelined(conn):
-        posted = posting.post([rhash], None if actor is None else [actor], None)
-        result = posted.answer(0, data, member_id, used)
+        tier_code = upgrade.code if upgrade else tier.code
+        upgraded_to = upgrade.code if upgrade else None
+        purchase = _purchase_row(
+            data, prog.currency, member_id, total, eligible, points, rule.label, rhash, now
+        ) | {"tier_code": tier_code, "upgraded_to": upgraded_to}
+        if posting.purchase_id is None:
+            pid = _INSERT_PURCHASE.scalar(conn, purchase)
+        else:
+            pid = posting.purchase_id
+            _INSERT_PURCHASE_WITH_ID.send(conn, {"id": pid, **purchase})
+        _INSERT_LINES.run_many(conn, _line_rows(pid, data, amounts, line_points, coupons.per_line))
+        if earned is not None and len(earned.entry_line):
+            n = len(amounts)
+            line_nos = np.arange(1, n + 1, dtype=np.int64)
+            insert_few(
+                conn, "purchase_line_rules", rule_entries(earned, np.full(n, pid, dtype=np.int64), line_nos)
+            )
+        available_at, expires_at = earn_sale_points(
+            conn,
+            store,
+            account,
+            points=points,
+            sold_at=data.occurred_at,
+            at=now,
+            rule=rule.label,
+            purchase_id=pid,
+            order_id=data.order_id,
+        )
+        if upgrade is not None:
+            _UPGRADE_MEMBER.run(conn, {"upgraded_member": member_id, "to_tier": upgrade.id})
+            _INSERT_HISTORY.run(
+                conn,
+                {
+                    "member_id": member_id,
+                    "from_tier_id": tier.id,
+                    "to_tier_id": upgrade.id,
+                    "reason": "upgrade",
+                    "qualifying_minor": spend,
+                    "at": now,
+                },
+            )
+        lot = (available_at, expires_at)
+        result = _sale_result(
+            data, pid, total, member_id, points, rule.label, lot, tier_code, upgraded_to, coupons
+        )
         if not coupons.applied:
-            _answered(conn, ctx, result, record, if_absent=look_up_order)
+            _answered(conn, ctx, result, actor, record, now, if_absent=look_up_order)
     if coupons.applied:  # conditional updates, each waited for: after the pipeline, before the answer
-        record_uses(conn, coupons, member_id, ctx.now(), result.purchase_id)
-        _answered(conn, ctx, result, record, if_absent=look_up_order)
+        record_uses(conn, coupons, member_id, now, pid)
+        _answered(conn, ctx, result, actor, record, now, if_absent=look_up_order)
     return result
 
 
@@ -405,17 +429,141 @@ def _coupons(
     return coupon_discounts(conn, data.coupon_codes, cart, member_id=member_id, at=data.occurred_at)
 
 
+def _earned_by_rules(
+    conn: Connection,
+    rules: Sequence[Rule],
+    store: StoreInfo,
+    data: PurchaseIn,
+    amounts: Sequence[int],
+    tier: Tier,
+    posting: _Posting,
+) -> Earned | None:
+    """The sale's points by the programme's earning rules, their limits taken in this transaction
+    (None: the programme has no rule at any time, so the base rule alone earns, as `EarningRule`)."""
+    if not rules:
+        return None
+    lines = [PricedLine(a, ln.category, ln.sku, ln.brand) for a, ln in zip(amounts, data.lines, strict=True)]
+    return earn_at_store(
+        rules,
+        store,
+        tier,
+        data.occurred_at,
+        data.channel,
+        lines,
+        birthday=posting.birthday,
+        member_id=posting.member_id,
+        limits=conn,
+    )
+
+
+def _sale_result(
+    data: PurchaseIn,
+    purchase_id: int,
+    total: int,
+    member_id: int | None = None,
+    points: int = 0,
+    rule: str = ANONYMOUS_RULE,
+    lot: tuple[datetime | None, datetime | None] = (None, None),
+    tier_code: str | None = None,
+    upgraded_to: str | None = None,
+    coupons: CouponDiscounts = NO_COUPONS,
+) -> PurchaseResult:
+    """What posting a sale answers (the defaults: an anonymous sale's, which earned nothing)."""
+    return PurchaseResult(
+        purchase_id=purchase_id,
+        store_id=data.store_id,
+        order_id=data.order_id,
+        member_id=member_id,
+        total_minor=total,
+        points_earned=points,
+        rule=rule,
+        available_at=lot[0],
+        expires_at=lot[1],
+        tier_code=tier_code,
+        upgraded_to=upgraded_to,
+        channel=data.channel,
+        coupons=[UsedCoupon(**c.shown()) for c in coupons.applied],
+        staff=data.staff,
+    )
+
+
 def _answered(
     conn: Connection,
     ctx: Context,
     result: PurchaseResult,
+    actor: Actor | None,
     record: idempotency.Record | None,
+    now: datetime,
     *,
     if_absent: bool,
 ) -> None:
-    """The Idempotency-Key's stored answer, in the sale's transaction."""
+    """What every posted sale leaves beside its rows, in its transaction: the audit entry and the
+    Idempotency-Key's stored answer."""
+    if actor is not None:
+        audit.record(conn, actor, *audit.sale(result), at=now)
     if record is not None:
         record.save(conn, result, ctx.now(), if_absent=if_absent)
+
+
+def _purchase_row(
+    data: PurchaseIn,
+    currency: str,
+    member_id: int | None,
+    total: int,
+    eligible: int,
+    points: int,
+    rule: str,
+    rhash: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The purchase row of a sale posted live (a member's or an anonymous one), less the member's
+    tier (`tier_code`, `upgraded_to`), which the caller adds."""
+    return {
+        "store_id": data.store_id,
+        "member_id": member_id,
+        "order_id": data.order_id,
+        "occurred_at": data.occurred_at,
+        "total_minor": total,
+        "eligible_minor": eligible,
+        "refunded_minor": 0,
+        "currency": data.currency or currency,
+        "points_earned": points,
+        "points_reversed": 0,
+        "redeemed_points": 0,
+        "rule": rule,
+        "request_hash": rhash,
+        "created_at": now,
+        "channel": data.channel,
+        "staff": data.staff,
+    }
+
+
+def _line_rows(
+    pid: int,
+    data: PurchaseIn,
+    amounts: Sequence[int],
+    points: Sequence[int],
+    coupon_off: Sequence[int] = (),
+) -> list[dict[str, Any]]:
+    """The sale's lines as rows of purchase `pid`, numbered from 1, with what each earned; a line's
+    discount is the till's plus what the sale's coupons took off it (`coupon_off`)."""
+    off = list(coupon_off) or [0] * len(amounts)
+    return [
+        {
+            "purchase_id": pid,
+            "line_no": i + 1,
+            "sku": ln.sku,
+            "category": ln.category,
+            "brand": ln.brand,
+            "quantity": ln.quantity,
+            "unit_price_minor": ln.unit_price_minor,
+            "discount_minor": ln.discount_minor + c,
+            "amount_minor": a,
+            "points": p,
+            "returned_quantity": 0,
+        }
+        for i, (ln, a, p, c) in enumerate(zip(data.lines, amounts, points, off, strict=True))
+    ]
 
 
 def earn_sale_points(
@@ -451,3 +599,46 @@ def earn_sale_points(
         conn, account, credit, at, purchase_id=purchase_id, store_id=store.id, order_id=order_id, **extra
     )
     return available_at, expires_at
+
+
+def _post_anonymous(
+    conn: Connection,
+    ctx: Context,
+    store: StoreInfo,
+    data: PurchaseIn,
+    amounts: list[int],
+    rhash: str,
+    record: idempotency.Record | None,
+    *,
+    if_absent: bool,
+    actor: Actor | None,
+) -> PurchaseResult:
+    """An anonymous sale: its purchase and lines only (and its audit row). No member, no account lock,
+    no window spend, no ledger transfer and no tier effect; its lines earn 0 points until a member
+    claims it.
+
+    Its eligible spend is kept by the programme's exclusions, as for any sale. On PostgreSQL it waits
+    twice (for the purchase's id, then for the lines and the key) before the commit.
+    """
+    prog = store.programme
+    coupons = _coupons(conn, store, data, amounts, None, None)
+    amounts = coupons.net(amounts)
+    excluded = prog.excluded_categories
+    eligible = sum(
+        line_eligible(a, ln.category is not None and ln.category in excluded)
+        for a, ln in zip(amounts, data.lines, strict=True)
+    )
+    total = data.total_minor if data.total_minor is not None else sum(amounts)
+    now = ctx.now()
+    with pipelined(conn):
+        row = _purchase_row(data, prog.currency, None, total, eligible, 0, ANONYMOUS_RULE, rhash, now)
+        row |= {"tier_code": None, "upgraded_to": None}
+        pid = _INSERT_PURCHASE.scalar(conn, row)
+        _INSERT_LINES.run_many(conn, _line_rows(pid, data, amounts, [0] * len(amounts), coupons.per_line))
+        result = _sale_result(data, pid, total, coupons=coupons)
+        if not coupons.applied:
+            _answered(conn, ctx, result, actor, record, now, if_absent=if_absent)
+    if coupons.applied:
+        record_uses(conn, coupons, None, now, pid)
+        _answered(conn, ctx, result, actor, record, now, if_absent=if_absent)
+    return result

@@ -244,24 +244,15 @@ class OrderLists:
         )  # fmt: skip
 
     @classmethod
-    def from_items(
-        cls,
-        items: Sequence[PurchaseIn],
-        currency: str | None = None,
-        *,
-        members: Sequence[int] | None = None,
-        coupons_off: Sequence[int] | None = None,
-    ) -> OrderLists:
+    def from_items(cls, items: Sequence[PurchaseIn], currency: str | None = None) -> OrderLists:
         """Sales as the live path takes them, each naming its member by id (or none: an anonymous
-        sale), or `members` their members' ids (`ANONYMOUS` for none) where the caller looked them
-        up. `coupons_off`: what the sales' coupons took off each line, added to its discount."""
-        if members is None:
-            if any(item.member_id is None and not item.anonymous for item in items):
-                raise ValueError("a batch names its members by id")
-            members = [ANONYMOUS if item.member_id is None else item.member_id for item in items]
+        sale)."""
+        if any(item.member_id is None and not item.anonymous for item in items):
+            raise ValueError("a batch names its members by id")
+        members = [ANONYMOUS if item.member_id is None else item.member_id for item in items]
         # One pass over the sales and their lines: a till's few, for which each column's own
         # comprehension would cost more than the values.
-        orders = cls([], [], [], list(members), [0], [], [], [], [], [], currency)
+        orders = cls([], [], [], members, [0], [], [], [], [], [], currency)
         channels: list[str | None] = []
         staff: list[str | None] = []
         brands: list[str | None] = []
@@ -279,10 +270,6 @@ class OrderLists:
                 orders.discount_minor.append(ln.discount_minor)
                 brands.append(ln.brand)
             orders.offsets.append(len(orders.sku))
-        if coupons_off is not None:
-            orders.discount_minor = [
-                d + off for d, off in zip(orders.discount_minor, coupons_off, strict=True)
-            ]
         if not all(map(is_default_channel, channels)):
             orders.channel = channels
         if any(code is not None for code in staff):
