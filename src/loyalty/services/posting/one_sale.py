@@ -56,7 +56,7 @@ from loyalty.services.offers.checkout import (
 from loyalty.services.offers.promotions import promotions_at
 from loyalty.services.request_hashes import model_hash, request_hash
 from loyalty.services.schemas import PurchaseIn, PurchaseResult, UsedCoupon
-from loyalty.services.tier_window import qualifying_spend, send_qualifying_spend
+from loyalty.services.tier_window import SPEND_IN_WINDOW, send_qualifying_spend, window_bounds
 
 
 def _validate(data: PurchaseIn) -> list[int]:
@@ -126,8 +126,9 @@ _PURCHASE_BY_ORDER = Prepared(
         purchases.c.store_id == bindparam("store_id"), purchases.c.order_id == bindparam("order_id")
     )
 )
-# Member status, tier and the locked account in one round trip (FOR UPDATE OF accounts on PostgreSQL).
-_MEMBER_FOR_POSTING = Prepared(
+# Member status, tier and the locked account (FOR UPDATE OF accounts on PostgreSQL), with one more
+# column by database:
+_MEMBER_SELECT = (
     select(
         members.c.status,
         members.c.tier_id,
@@ -140,10 +141,13 @@ _MEMBER_FOR_POSTING = Prepared(
     .where(members.c.id == bindparam("member_id"))
     .with_for_update(of=accounts)
 )
-# PostgreSQL: the same, reserving the purchase's id (for an active member only, so that a refused sale
-# burns none), so that its writes can be sent without waiting for the id to come back (`post_sale`).
+# SQLite: the window spend, in the same statement (the transaction holds the database's write lock:
+# nothing can change the spend before the sale is written).
+_MEMBER_FOR_POSTING_WITH_SPEND = Prepared(_MEMBER_SELECT.add_columns(SPEND_IN_WINDOW.scalar_subquery()))
+# PostgreSQL: the purchase's id, reserved (for an active member only, so that a refused sale burns
+# none), so that its writes can be sent without waiting for the id to come back (`post_sale`).
 _MEMBER_FOR_POSTING_RESERVING = Prepared(
-    _MEMBER_FOR_POSTING.statement.add_columns(  # type: ignore[attr-defined]
+    _MEMBER_SELECT.add_columns(
         case((members.c.status == "active", DbSequence("purchases_id_seq").next_value()), else_=None)
     )
 )
@@ -176,25 +180,31 @@ def _member_for_posting(
     """Resolve the member the sale names, lock their account and read their window spend.
 
     On PostgreSQL the lock and the spend travel in one round trip (the spend is read after the lock is
-    granted: the server runs them in order), with the purchase's id reserved. Raises if the member is
-    unknown or inactive.
+    granted: the server runs them in order), with the purchase's id reserved; on SQLite they are one
+    statement. Raises if the member is unknown or inactive.
     """
     if data.member_id is not None and data.phone is None and data.card_no is None:
         member_id = data.member_id  # the common POS case: no separate look-up round trip
     else:
         member_id = _named_member(conn, ctx, data)
-    spend = None
     if conn.dialect.name == "postgresql":
         with pipelined(conn):
             locked = _MEMBER_FOR_POSTING_RESERVING.send(conn, {"member_id": member_id})
             spent = send_qualifying_spend(conn, member_id, data.occurred_at, window)
             rows = locked.rows()  # first: an error of the lock is raised as itself
             spend = spent.scalar()
-    else:  # SQLite has no round trips to save: the spend is read only if the member can go higher
-        rows = _MEMBER_FOR_POSTING.run(conn, {"member_id": member_id})
+    else:
+        params = {"member_id": member_id, **window_bounds(data.occurred_at, window)}
+        rows = _MEMBER_FOR_POSTING_WITH_SPEND.run(conn, params)
     if not rows:
         raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": str(member_id)})
-    status, tier_id, account_id, balance, debt, birthday, *reserved = rows[0]
+    # The member's columns, then PostgreSQL's reserved purchase id or SQLite's window spend.
+    status, tier_id, account_id, balance, debt, birthday, extra = rows[0]
+    purchase_id = None
+    if conn.dialect.name == "postgresql":
+        purchase_id = extra
+    else:
+        spend = extra
     if status != "active":
         raise Conflict(
             "MEMBER_INACTIVE",
@@ -203,9 +213,6 @@ def _member_for_posting(
         )
     if catalogue.tiers(conn).is_top(tier_id):
         spend = None  # nowhere higher to go
-    elif spend is None:
-        spend = qualifying_spend(conn, member_id, data.occurred_at, window)
-    purchase_id = reserved[0] if reserved else None
     account = LockedAccount(account_id, member_id, balance, debt)
     return _Posting(member_id, tier_id, account, None if spend is None else int(spend), purchase_id, birthday)
 
