@@ -111,7 +111,7 @@ _FEW_TRANSFERS = 64
 # -- many transfers, as columns ------------------------------------------------------------------------
 
 
-@dataclass(slots=True)  # not frozen: built for every sale, and frozen fields cost a call each
+@dataclass(slots=True)  # not frozen: built for every POS batch, and setting a frozen field costs a call
 class TransferColumns:
     """Transfers of one kind, one list per column, with ids handed out up front
     (`db.rows.next_ids`): each transfer's two postings take `posting_ids[2i]` (debit) and

@@ -219,7 +219,7 @@ def update_rows(
     sql = f"UPDATE {table} SET {sets} WHERE {key} = ?"
     cur = cursor(conn)
     try:
-        if len(rows) == 1:  # a sale alone's: the driver's executemany costs more for one row
+        if len(rows) == 1:  # a batch of one sale's: executemany costs the driver more for one row
             cur.execute(sql, rows[0])
         else:
             cur.executemany(sql, rows)

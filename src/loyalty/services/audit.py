@@ -103,7 +103,7 @@ def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         return
     if conn.dialect.name == "postgresql":
         unnest.insert(conn, "audit_log", columns(rows))
-    elif len(rows) == 1:  # a sale alone's: the driver's executemany costs more for one row
+    elif len(rows) == 1:  # a batch of one sale's: executemany costs the driver more for one row
         _INSERT.run(conn, rows[0])
     else:
         _INSERT.run_many(conn, rows)

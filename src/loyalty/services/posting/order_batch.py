@@ -236,8 +236,8 @@ class OrderLists:
         return cls(
             batch.store_id.tolist(), texts(batch.order_id), batch.occurred_us.tolist(),
             batch.member_id.tolist(), batch.offsets.tolist(), texts(batch.sku), texts(batch.category),
-            batch.quantity.tolist(),
-            batch.unit_price_minor.tolist(), batch.discount_minor.tolist(), batch.currency,
+            batch.quantity.tolist(), batch.unit_price_minor.tolist(), batch.discount_minor.tolist(),
+            batch.currency,
             None if batch.channel is None else texts(batch.channel),
             None if batch.staff is None else texts(batch.staff),
             None if batch.brand is None else texts(batch.brand),

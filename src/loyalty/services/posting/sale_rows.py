@@ -32,7 +32,7 @@ LOT_COLUMNS = (
 )  # fmt: skip
 
 
-@dataclass(slots=True)  # not frozen: built for every sale, and frozen fields cost a call each
+@dataclass(slots=True)  # not frozen: built for every POS batch, and setting a frozen field costs a call
 class Posted:
     """What a set-based posting wrote, per order in batch order (what the live routine would answer)."""
 
@@ -75,7 +75,7 @@ def _after(sale: PurchaseIn, microseconds: int) -> datetime:
     return sale.occurred_at + timedelta(microseconds=microseconds)
 
 
-@dataclass(slots=True)  # not frozen: built for every sale, and frozen fields cost a call each
+@dataclass(slots=True)  # not frozen: built for every POS batch, and setting a frozen field costs a call
 class SaleRows:
     """What posting a batch writes, as its tables take it (times as stored text, `db.stored_time`).
 
