@@ -249,10 +249,11 @@ class FewOrders:
         available: list[int],
         expires: list[int],
         now_text: str,
-    ) -> tuple[TransferColumns | None, list[tuple[Any, ...]], list[tuple[int, int, int]]]:
+    ) -> tuple[TransferColumns | None, list[Sequence[Any]], list[tuple[int, int, int]]]:
         """The earning orders' transfers (`earners`: their indexes), from liability to member; their
-        lots, which pay their member's debt first; and the rows (balance, debt, account id) of the
-        accounts they credit: one each, no member having two orders."""
+        lots (columns, `sale_rows.LOT_COLUMNS`), which pay their member's debt first; and the rows
+        (balance, debt, account id) of the accounts they credit: one each, no member having two
+        orders."""
         if not earners:
             return None, [], []
         pg, points, labels = self.pg, earned.points, earned.labels
@@ -265,9 +266,13 @@ class FewOrders:
         store_id: list[int] = []
         order_id: list[str] = []
         rule: list[str] = []
-        lots: list[tuple[Any, ...]] = []
+        merchant: list[int] = []
+        paid_debt: list[int] = []
+        remaining: list[int] = []
+        available_at: list[str] = []
+        expires_at: list[str] = []
         accounts: list[tuple[int, int, int]] = []
-        for lot_id, transfer_id, o in zip(ids["point_lots"], ids["transfers"], earners, strict=True):
+        for o in earners:
             state, store, earns = self._state(o), self.stores[o], points[o]
             debit.append(store.liability_account_id)
             credit.append(state.account_id)
@@ -278,16 +283,21 @@ class FewOrders:
             order_id.append(cast(str, order_ids[o]))  # never null (`OrderLists.well_formed`)
             rule.append(labels[o])
             paid = earning.debt_paid(earns, state.debt)
-            lots.append((
-                lot_id, state.account_id, self.members[o], store.merchant_id, transfer_id, purchase_ids[o],
-                earns, paid, earns - paid, stored_instant(available[o], pg), stored_instant(expires[o], pg),
-            ))  # fmt: skip
+            merchant.append(store.merchant_id)
+            paid_debt.append(paid)
+            remaining.append(earns - paid)
+            available_at.append(stored_instant(available[o], pg))
+            expires_at.append(stored_instant(expires[o], pg))
             accounts.append((state.balance + earns, state.debt - paid, state.account_id))
         transfers = TransferColumns(
             kind="earn", created_at=now_text, ids=ids["transfers"], posting_ids=ids["postings"],
             debit_account_id=debit, credit_account_id=credit, amount=amount, member_id=member,
             purchase_id=purchase, store_id=store_id, order_id=order_id, rule=rule,
         )  # fmt: skip
+        lots: list[Sequence[Any]] = [
+            ids["point_lots"], credit, member, merchant, ids["transfers"], purchase, amount, paid_debt,
+            remaining, available_at, expires_at,
+        ]  # fmt: skip
         return transfers, lots, accounts
 
     def _earnings(self, before: list[int]) -> _Earned:

@@ -25,7 +25,7 @@ from loyalty.services import audit
 from loyalty.services.posting.order_batch import OrderBatch, OrderLists, ints, texts
 from loyalty.services.schemas import PurchaseIn, PurchaseResult, UsedCoupon
 
-#: the columns of a lot row (`SaleRows.lots`)
+#: the columns of the lots (`SaleRows.lots`)
 LOT_COLUMNS = (
     "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount", "debt_paid",
     "remaining", "available_at", "expires_at",
@@ -81,7 +81,8 @@ class SaleRows:
 
     `purchases` and `lines` are columns (a list a column, orders and lines in batch order) with, in
     `purchase_constants`, the columns that hold one value for every order; `earnings` are the earning
-    orders' transfers, `lots` their lots as rows (`LOT_COLUMNS`); `accounts` the rows (balance,
+    orders' transfers, `lots` their lots as columns (`LOT_COLUMNS`, in that order: an import's
+    hundreds of thousands are zipped into rows only as they are written); `accounts` the rows (balance,
     debt, account id) of the accounts that moved; `history` the upgrades (member, from tier, to tier,
     window spend) in posting order and `promoted` each upgraded member's new tier (tier id, member).
     """
@@ -91,7 +92,7 @@ class SaleRows:
     lines: dict[str, list[Any]]
     rule_entries: dict[str, list[int]] | None  # `purchase_line_rules`, None: no earning rule applied
     earnings: TransferColumns | None
-    lots: list[tuple[Any, ...]]
+    lots: list[Sequence[Any]]
     accounts: list[tuple[int, int, int]]
     history: list[tuple[int, int, int, int]]
     promoted: list[tuple[int, int]]
@@ -116,7 +117,8 @@ class SaleRows:
             )
         if self.earnings is not None:
             write_transfers(conn, self.earnings, into=into)
-            write_rows(conn, "point_lots", LOT_COLUMNS, self.lots, {"created_at": now_text}, into=into)
+            lots = zip(*self.lots, strict=True)
+            write_rows(conn, "point_lots", LOT_COLUMNS, lots, {"created_at": now_text}, into=into)
             update_rows(conn, "accounts", ("balance", "debt"), "id", list(self.accounts), into=into)
         if self.history:
             write_rows(

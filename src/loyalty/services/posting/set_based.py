@@ -399,7 +399,7 @@ class _SetBasedPosting:
         )
         lines, entries = self._line_columns(purchase_ids, line_pts)
         earnings: TransferColumns | None = None
-        lots: list[tuple[Any, ...]] = []
+        lots: list[Sequence[Any]] = []
         accounts: list[tuple[int, int, int]] = []
         if len(earning):
             earnings, lots = self._earning_rows(
@@ -606,7 +606,7 @@ class _SetBasedPosting:
         rules: list[str],
         available: IntArray,
         expires: IntArray,
-    ) -> tuple[TransferColumns, list[tuple[Any, ...]]]:
+    ) -> tuple[TransferColumns, list[Sequence[Any]]]:
         """The earning transfers (with their postings) and the lots they credit."""
         batch = self.batch
         account = self.account[self.who.of_order[earning]]
@@ -628,13 +628,12 @@ class _SetBasedPosting:
             rule=[rules[i] for i in earners],
         )
         to_debt = paid[earning]
-        lots = list(zip(
+        lots: list[Sequence[Any]] = [
             lot_ids.tolist(), transfers.credit_account_id, transfers.member_id,
             self.rules.merchant[earning].tolist(), transfers.ids, transfers.purchase_id,
             transfers.amount, to_debt.tolist(), (amount - to_debt).tolist(),
             stored_texts(available[earning], self.pg), stored_texts(expires[earning], self.pg),
-            strict=True,
-        ))  # fmt: skip
+        ]  # fmt: skip
         return transfers, lots
 
     def _account_rows(
