@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Connection
@@ -258,37 +258,23 @@ class FewOrders:
             return None, [], []
         pg, points, labels = self.pg, earned.points, earned.labels
         order_ids, purchase_ids = self.orders.order_id, ids["purchases"]
-        debit: list[int] = []
-        credit: list[int] = []
-        amount: list[int] = []
-        member: list[int] = []
-        purchase: list[int] = []
-        store_id: list[int] = []
-        order_id: list[str] = []
-        rule: list[str] = []
-        merchant: list[int] = []
-        paid_debt: list[int] = []
-        remaining: list[int] = []
-        available_at: list[str] = []
-        expires_at: list[str] = []
+        # Each earning order's values, one tuple an order, then turned into columns (an order id is
+        # never null: `OrderLists.well_formed`).
+        each: list[tuple[Any, ...]] = []
         accounts: list[tuple[int, int, int]] = []
         for o in earners:
             state, store, earns = self._state(o), self.stores[o], points[o]
-            debit.append(store.liability_account_id)
-            credit.append(state.account_id)
-            amount.append(earns)
-            member.append(self.members[o])
-            purchase.append(purchase_ids[o])
-            store_id.append(store.id)
-            order_id.append(cast(str, order_ids[o]))  # never null (`OrderLists.well_formed`)
-            rule.append(labels[o])
             paid = earning.debt_paid(earns, state.debt)
-            merchant.append(store.merchant_id)
-            paid_debt.append(paid)
-            remaining.append(earns - paid)
-            available_at.append(stored_instant(available[o], pg))
-            expires_at.append(stored_instant(expires[o], pg))
+            each.append((
+                store.liability_account_id, state.account_id, earns, self.members[o], purchase_ids[o],
+                store.id, order_ids[o], labels[o], store.merchant_id, paid, earns - paid,
+                stored_instant(available[o], pg), stored_instant(expires[o], pg),
+            ))  # fmt: skip
             accounts.append((state.balance + earns, state.debt - paid, state.account_id))
+        (
+            debit, credit, amount, member, purchase, store_id, order_id, rule, merchant, paid_debt, remaining,
+            available_at, expires_at,
+        ) = (list(column) for column in zip(*each, strict=True))  # fmt: skip
         transfers = TransferColumns(
             kind="earn", created_at=now_text, ids=ids["transfers"], posting_ids=ids["postings"],
             debit_account_id=debit, credit_account_id=credit, amount=amount, member_id=member,
