@@ -101,12 +101,12 @@ def _collector_paused() -> Iterator[None]:
     enough to run hundreds of collections. The lists hold no reference cycles, so reference
     counting frees them all the same. The collector runs again as soon as the batch is posted.
     """
-    paused = gc.isenabled()
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()
 
 

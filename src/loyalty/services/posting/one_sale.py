@@ -187,7 +187,8 @@ def _member_for_posting(
         member_id = data.member_id  # the common POS case: no separate look-up round trip
     else:
         member_id = _named_member(conn, ctx, data)
-    if conn.dialect.name == "postgresql":
+    pg = conn.dialect.name == "postgresql"
+    if pg:
         with pipelined(conn):
             locked = _MEMBER_FOR_POSTING_RESERVING.send(conn, {"member_id": member_id})
             spent = send_qualifying_spend(conn, member_id, data.occurred_at, window)
@@ -200,10 +201,8 @@ def _member_for_posting(
         raise NotFound("MEMBER_NOT_FOUND", "member {member_id} does not exist", {"member_id": str(member_id)})
     # The member's columns, then PostgreSQL's reserved purchase id or SQLite's window spend.
     status, tier_id, account_id, balance, debt, birthday, extra = rows[0]
-    purchase_id = None
-    if conn.dialect.name == "postgresql":
-        purchase_id = extra
-    else:
+    purchase_id = extra if pg else None
+    if not pg:
         spend = extra
     if status != "active":
         raise Conflict(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import TypeAlias, cast
 
 import numpy as np
@@ -88,7 +88,31 @@ class OrderBatch:
     def from_items(cls, items: Sequence[PurchaseIn], currency: str | None = None) -> OrderBatch:
         """The columnar form of sales as the live path takes them (each naming its member by id, or
         none: an anonymous sale)."""
-        return OrderLists.from_items(items, currency).columns()
+        if any(item.member_id is None and not item.anonymous for item in items):
+            raise ValueError("a batch names its members by id")
+        flat = [ln for item in items for ln in item.lines]
+        counts = [len(item.lines) for item in items]
+        channels = [item.channel for item in items]
+        staff = [item.staff for item in items]
+        brands = [ln.brand for ln in flat]
+        return cls(
+            store_id=np.array([item.store_id for item in items], dtype=np.int64),
+            order_id=[item.order_id for item in items],
+            occurred_us=np.array([epoch_us(item.occurred_at) for item in items], dtype=np.int64),
+            member_id=np.array(
+                [ANONYMOUS if item.member_id is None else item.member_id for item in items], dtype=np.int64
+            ),
+            offsets=np.array(list(accumulate(counts, initial=0)), dtype=np.int64),
+            sku=[ln.sku for ln in flat],
+            category=[ln.category for ln in flat],
+            quantity=np.array([ln.quantity for ln in flat], dtype=np.int64),
+            unit_price_minor=np.array([ln.unit_price_minor for ln in flat], dtype=np.int64),
+            discount_minor=np.array([ln.discount_minor for ln in flat], dtype=np.int64),
+            currency=currency,
+            channel=None if all(map(is_default_channel, channels)) else list(channels),
+            staff=None if all(code is None for code in staff) else list(staff),
+            brand=None if all(b is None for b in brands) else list(brands),
+        )
 
     def channels(self) -> list[str]:
         """Each order's channel."""
@@ -241,56 +265,6 @@ class OrderLists:
             None if batch.channel is None else texts(batch.channel),
             None if batch.staff is None else texts(batch.staff),
             None if batch.brand is None else texts(batch.brand),
-        )  # fmt: skip
-
-    @classmethod
-    def from_items(cls, items: Sequence[PurchaseIn], currency: str | None = None) -> OrderLists:
-        """Sales as the live path takes them, each naming its member by id (or none: an anonymous
-        sale)."""
-        if any(item.member_id is None and not item.anonymous for item in items):
-            raise ValueError("a batch names its members by id")
-        members = [ANONYMOUS if item.member_id is None else item.member_id for item in items]
-        # One pass over the sales and their lines: a till's few, for which each column's own
-        # comprehension would cost more than the values.
-        orders = cls([], [], [], members, [0], [], [], [], [], [], currency)
-        channels: list[str | None] = []
-        staff: list[str | None] = []
-        brands: list[str | None] = []
-        for item in items:
-            orders.store_id.append(item.store_id)
-            orders.order_id.append(item.order_id)
-            orders.occurred_us.append(epoch_us(item.occurred_at))
-            channels.append(item.channel)
-            staff.append(item.staff)
-            for ln in item.lines:
-                orders.sku.append(ln.sku)
-                orders.category.append(ln.category)
-                orders.quantity.append(ln.quantity)
-                orders.unit_price_minor.append(ln.unit_price_minor)
-                orders.discount_minor.append(ln.discount_minor)
-                brands.append(ln.brand)
-            orders.offsets.append(len(orders.sku))
-        if not all(map(is_default_channel, channels)):
-            orders.channel = channels
-        if any(code is not None for code in staff):
-            orders.staff = staff
-        if any(brand is not None for brand in brands):
-            orders.brand = brands
-        return orders
-
-    def columns(self) -> OrderBatch:
-        """The same orders as arrays (their strings stay lists: a few orders' Arrow arrays would
-        cost more to build and read back)."""
-
-        def array(values: list[int]) -> IntArray:
-            return np.array(values, dtype=np.int64)
-
-        return OrderBatch(
-            store_id=array(self.store_id), order_id=self.order_id, occurred_us=array(self.occurred_us),
-            member_id=array(self.member_id), offsets=array(self.offsets), sku=self.sku,
-            category=self.category, quantity=array(self.quantity),
-            unit_price_minor=array(self.unit_price_minor), discount_minor=array(self.discount_minor),
-            currency=self.currency, channel=self.channel, staff=self.staff, brand=self.brand,
         )  # fmt: skip
 
     def channels(self) -> list[str]:

@@ -45,12 +45,10 @@ class Posted:
     tiers_before: list[str]  # code of the member's tier the order earned with
     tiers_after: list[str]  # and of the tier it left them in (higher where it upgraded them)
 
-    def answer(
-        self, i: int, sale: PurchaseIn, member: int | None, coupons: list[UsedCoupon]
-    ) -> PurchaseResult:
-        """What posting order `i`, `sale` of `member` (None: anonymous), answers (its `coupons` as
-        used): its lot's times in the sale's own zone; an anonymous sale's no member's tier."""
-        points = self.points[i]
+    def answer(self, i: int, sale: PurchaseIn, coupons: list[UsedCoupon]) -> PurchaseResult:
+        """What posting order `i`, `sale`, answers (its `coupons` as used), as the live routine: its
+        lot's times in the sale's own zone; an anonymous sale's no member's tier."""
+        points, member = self.points[i], sale.member_id
         before, after = (self.tiers_before[i], self.tiers_after[i]) if member is not None else (None, None)
         occurred = epoch_us(sale.occurred_at)
         return PurchaseResult(
