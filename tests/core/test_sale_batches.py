@@ -227,9 +227,13 @@ def test_sales_naming_their_members_by_phone_or_card_go_in_the_batch(pair: tuple
             for i, mid in enumerate(ids):
                 conn.execute(update(members).where(members.c.id == mid).values(phone=f"+861380000{i:04d}"))
     with batched.engine.connect() as conn:
-        keys = conn.execute(
-            select(members.c.card_no, members.c.member_code).where(members.c.id.in_(ids))
-        ).all()
+        by_id = {
+            row.id: row
+            for row in conn.execute(
+                select(members.c.id, members.c.card_no, members.c.member_code).where(members.c.id.in_(ids))
+            )
+        }
+    keys = [by_id[mid] for mid in ids]  # in the order of ids: PostgreSQL returns updated rows in no set order
     drawn = _batch(_scenario([store], ids, np.random.default_rng(4), 6), "SK").items()
     named = [
         {"phone": "13800000000"},  # as a cashier types it: the region's number without its prefix
