@@ -5,6 +5,9 @@
     .venv/bin/python bench/import.py --small         # smoke size (20,000 lines)
     .venv/bin/python bench/import.py --postgres-lines 1000000 --phases
                                                      # PostgreSQL on the first 1M lines; log each phase
+    .venv/bin/python bench/compare.py --baseline-ref 4393fbd --same-script import.py --lines 1000000 \
+        --no-postgres --data /tmp/import-1m --without-cashier
+                                                     # an earlier commit on the very same files
 
 The data is the demo chain generator scaled up (members ≈ lines / 10), written as a CSV exactly like a
 POS export. The timed figure is `loyalty import purchases` end to end, run as a command in its own
@@ -18,6 +21,7 @@ member lookup per order — timed on a sub-sample and scaled linearly to N (stat
 from __future__ import annotations
 
 import argparse
+import compileall
 import csv
 import json
 import os
@@ -33,19 +37,53 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 import machine
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+
+
+def _measured_src() -> Path:
+    """The `src` whose code is measured: the one PYTHONPATH names first where it holds the product
+    (`compare.py --same-script` runs this script with an earlier commit's), else this tree's."""
+    named = os.environ.get("PYTHONPATH", "").split(os.pathsep)[0]
+    return Path(named) if named and (Path(named) / "loyalty").is_dir() else ROOT / "src"
+
+
+SRC = _measured_src()
+sys.path.insert(0, str(SRC))
 
 from loyalty.demo.generator import ChainSpec, generate  # noqa: E402
 
 LINES_PER_MEMBER_YEAR = 17.0  # what the generator produces at intensity 1 over 12 months
 
 
-def make_data(lines: int, workdir: Path, seed: int = 7) -> tuple[Path, Path, pa.Table, int]:
-    """Generate ≥ `lines` purchase lines, cut at an order boundary, write members + purchases CSVs."""
+#: the POS export's cashier column, which the generator writes since staff attribution came
+CASHIER = "收银员"
+
+
+def make_data(
+    lines: int, workdir: Path, seed: int = 7, *, kept: Path | None = None, without_cashier: bool = False
+) -> tuple[Path, Path, pa.Table, int]:
+    """Generate ≥ `lines` purchase lines, cut at an order boundary, write members + purchases CSVs.
+
+    `kept`: a folder where the files are kept and taken again by a later run of the same size, so
+    that runs of two commits (`compare.py --same-script`) import the very same files, whichever
+    commit's generator wrote them. `without_cashier`: the export without its cashier column, as
+    importers from before staff attribution read it."""
+    if kept is not None:
+        wanted = {"lines": lines, "seed": seed, "without_cashier": without_cashier}
+        meta = kept / "meta.json"
+        if meta.exists() and {k: v for k, v in json.loads(meta.read_text()).items() if k in wanted} == wanted:
+            orders = int(json.loads(meta.read_text())["orders"])
+            stores = pq.read_table(kept / "stores.parquet")
+            return kept / "members.csv", kept / "purchases.csv", stores, orders
+        kept.mkdir(parents=True, exist_ok=True)
+        made = make_data(lines, kept, seed, without_cashier=without_cashier)
+        pq.write_table(made[2], kept / "stores.parquet")
+        meta.write_text(json.dumps({**wanted, "orders": made[3]}))
+        return made
     members = max(200, int(lines / LINES_PER_MEMBER_YEAR * 1.15))
     chain = generate(ChainSpec(members=members, months=12, seed=seed, end=date(2026, 11, 1)))
     purchases = chain.purchases
@@ -54,6 +92,8 @@ def make_data(lines: int, workdir: Path, seed: int = 7) -> tuple[Path, Path, pa.
         after = purchases.column("订单号").slice(lines)
         extra = pc.index(pc.not_equal(after, cut_order), True).as_py()
         purchases = purchases.slice(0, lines + (extra if extra >= 0 else after.length()))
+    if without_cashier and CASHIER in purchases.column_names:
+        purchases = purchases.drop_columns([CASHIER])
     members_csv = workdir / "members.csv"
     purchases_csv = workdir / "purchases.csv"
     pacsv.write_csv(chain.members, members_csv, pacsv.WriteOptions(quoting_style="none"))
@@ -72,14 +112,15 @@ def _fresh(url: str, stores: pa.Table, programme: str = "base") -> object:
     from loyalty.bootstrap import Context
     from loyalty.db.migrate import upgrade
     from loyalty.demo.chain import ensure_stores
-    from loyalty.demo.programme import define_demo_programme
     from loyalty.services.seed import ensure_programme
 
     ctx = Context.from_url(url)
     upgrade(ctx.engine)
     ensure_programme(ctx)
     ensure_stores(ctx, stores.to_pylist())
-    if programme == "rules":
+    if programme == "rules":  # imported here: commits before the programme engine have no such module
+        from loyalty.demo.programme import define_demo_programme
+
         define_demo_programme(ctx, date(2000, 1, 1), extra=import_rules())
     return ctx
 
@@ -120,7 +161,7 @@ _CLI_WITH_PHASES = (
 
 def _cli_import(url: str, kind: str, path: Path, phases: bool) -> dict[str, object]:
     """`loyalty import KIND PATH --json` in its own process, as a person runs it; its summary."""
-    env = {**os.environ, "LOYALTY_DATABASE_URL": url, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "LOYALTY_DATABASE_URL": url, "PYTHONPATH": str(SRC)}
     args = ["import", kind, str(path), "--json", "--no-progress"]
     cmd = (
         [sys.executable, "-c", _CLI_WITH_PHASES, *args]
@@ -246,6 +287,17 @@ def main() -> None:
     parser.add_argument("--postgres-lines", type=int, default=None, help="PostgreSQL on the first N lines")
     parser.add_argument("--phases", action="store_true", help="log each import phase and batch")
     parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="keep the generated files in this folder and take them again in a later run of the same size",
+    )
+    parser.add_argument(
+        "--without-cashier",
+        action="store_true",
+        help=f"the export without its cashier column ({CASHIER}), as before staff attribution",
+    )
+    parser.add_argument(
         "--programme",
         choices=["base", "rules", "both"],
         default="both",
@@ -262,8 +314,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="loyalty-bench-"))
     try:
         t = time.perf_counter()
-        members_csv, purchases_csv, stores, orders = make_data(lines, work)
+        members_csv, purchases_csv, stores, orders = make_data(
+            lines, work, kept=args.data, without_cashier=args.without_cashier
+        )
         os.sync()  # the export files are on disk before the clock starts, as a chain's would be
+        # The product's bytecode written first, as an installation has it (pip compiles on install):
+        # a checkout run with PYTHONDONTWRITEBYTECODE would compile every module in each timed process.
+        compileall.compile_dir(SRC, quiet=1)
         print(f"generated {lines:,}+ purchase lines ({orders:,} orders) in {time.perf_counter() - t:.1f} s")
         backends = [("sqlite", f"sqlite:///{work / 'bench.db'}", f"sqlite:///{work / 'naive.db'}")]
         if not args.no_postgres:
