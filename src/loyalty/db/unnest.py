@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from sqlalchemy import Connection
 
 from loyalty.db.prepared import driver_error, send_sql
+
+if TYPE_CHECKING:  # the driver is imported where a statement is sent: a SQLite process never loads it
+    import psycopg
 
 
 def array_literal(values: Sequence[Any]) -> str:
@@ -153,8 +155,10 @@ class Writes:
         sql = _statement(tuple(self._parts))
         # Its text, with numbered placeholders, goes to the server as it is: the driver would parse a
         # statement this long afresh every time to number them (it keeps only short ones parsed).
+        from psycopg import RawCursor
+
         driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
-        cursor = psycopg.RawCursor(driver)
+        cursor = RawCursor(driver)
         try:
             cursor.execute(sql, self._arrays)
         except conn.dialect.loaded_dbapi.Error as exc:
