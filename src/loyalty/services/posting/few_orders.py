@@ -37,7 +37,7 @@ from loyalty.services.posting.batch_rules import earned_by_rules
 from loyalty.services.posting.member_state import MemberState, read_members
 from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch, OrderLists
 from loyalty.services.posting.read_ahead import ReadAhead, new_id_lists
-from loyalty.services.posting.sale_rows import Posted, SaleRows, line_columns, purchase_columns
+from loyalty.services.posting.sale_rows import Posted, SaleWriter, line_columns, purchase_columns
 from loyalty.services.posting.window_spend import held_in_window
 from loyalty.services.tier_window import send_qualifying_spend
 
@@ -205,35 +205,21 @@ class FewOrders:
             entries = rule_entries(
                 earned.by_rules, np.array(line_purchase, dtype=np.int64), np.array(line_no, dtype=np.int64)
             )
-        transfers, lots, accounts = self._earning_rows(earners, ids, earned, available, expires, now_text)
-        rows = SaleRows(
-            purchases,
-            constants,
-            line_columns(orders, line_purchase, line_no, self.amounts, earned.line_points),
-            entries,
-            transfers,
-            lots,
-            accounts,
-            history,
-            promoted,
-        )
         # On PostgreSQL every write goes in one statement, the caller's where given.
         writes = given if given is not None or not pg else Writes()
-        rows.write(conn, now_text, writes)
+        writer = SaleWriter(conn, now_text, writes)
+        writer.purchases(purchases, constants)
+        writer.lines(line_columns(orders, line_purchase, line_no, self.amounts, earned.line_points), entries)
+        if earners:
+            writer.earnings(*self._earning_rows(earners, ids, earned, available, expires, now_text))
+        writer.upgrades(history, promoted)
         if actors is not None:
-            rows.write_audit(conn, actors, orders.channels(), now, writes)
+            writer.audit(actors, purchases, orders.channels(), now)
         if writes is not None and given is None:
             writes.send(conn)
         codes = [t.code for t in ranked]
         return Posted(
-            purchase_ids,
-            self.totals,
-            points,
-            earned.labels,
-            available,
-            expires,
-            [codes[b] for b in before],
-            [codes[a] for a in after],
+            purchase_ids, self.totals, points, earned.labels, available, expires, before, after, codes
         )
 
     def _new_ids(self, orders: int, earning: int) -> dict[str, list[int]]:
@@ -249,13 +235,11 @@ class FewOrders:
         available: list[int],
         expires: list[int],
         now_text: str,
-    ) -> tuple[TransferColumns | None, list[Sequence[Any]], list[tuple[int, int, int]]]:
-        """The earning orders' transfers (`earners`: their indexes), from liability to member; their
-        lots (columns, `sale_rows.LOT_COLUMNS`), which pay their member's debt first; and the rows
-        (balance, debt, account id) of the accounts they credit: one each, no member having two
-        orders."""
-        if not earners:
-            return None, [], []
+    ) -> tuple[TransferColumns, list[Sequence[Any]], list[tuple[int, int, int]]]:
+        """The earning orders' transfers (`earners`: their indexes, at least one), from liability to
+        member; their lots (columns, `sale_rows.LOT_COLUMNS`), which pay their member's debt first;
+        and the rows (balance, debt, account id) of the accounts they credit: one each, no member
+        having two orders."""
         pg, points, labels = self.pg, earned.points, earned.labels
         order_ids, purchase_ids = self.orders.order_id, ids["purchases"]
         # Each earning order's values, one tuple an order, then turned into columns (an order id is

@@ -231,7 +231,7 @@ def _post(
             )
             if posted is not None and coupons is not None:
                 members = [None if m == ANONYMOUS else m for m in batch.member_id.tolist()]
-                take_uses(conn, coupons.uses(posted.purchase_ids, members), ctx.now(), writes)
+                take_uses(conn, coupons.uses(posted.purchase_id_list(), members), ctx.now(), writes)
             return posted
     except IntegrityError:
         if not savepoint:

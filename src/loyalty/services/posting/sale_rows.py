@@ -2,9 +2,11 @@
 
 The routine works out each order's amounts, points, tier and ids over NumPy columns (many orders,
 `set_based`) or over Python's own values (a few orders, one a member: `few_orders`). Either hands
-the outcome here as `SaleRows`, and the same statements write it: the purchases, their lines and
-the rules that earned on them, the earning transfers (`db.ledger_writer`) and the lots they credit,
-the accounts' balance and debt, the upgrades and, for POS sales, one audit row a sale.
+the outcome to `SaleWriter` table by table, and the same statements write it: the purchases, their
+lines and the rules that earned on them, the earning transfers (`db.ledger_writer`) and the lots
+they credit, the accounts' balance and debt, the upgrades and, for POS sales, one audit row a sale.
+Table by table, so that an import's batch holds one table's lists at a time rather than all of
+them: a list holds a value in about five times an array's memory.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection
 
 from loyalty.db import unnest
@@ -22,45 +25,73 @@ from loyalty.db.rows import update_rows, write_rows
 from loyalty.db.stored_time import epoch_us
 from loyalty.domain.actors import Actor
 from loyalty.services import audit
-from loyalty.services.posting.order_batch import OrderBatch, OrderLists, ints, texts
+from loyalty.services.posting.order_batch import IntArray, OrderBatch, OrderLists, ints, texts
 from loyalty.services.schemas import PurchaseIn, PurchaseResult, UsedCoupon
 
-#: the columns of the lots (`SaleRows.lots`)
+#: the columns of the lots (`SaleWriter.earnings`)
+#: a column of a batch's integers: a list (a few orders') or an array (an import's)
+Ints = Sequence[int] | IntArray
+
 LOT_COLUMNS = (
     "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount", "debt_paid",
     "remaining", "available_at", "expires_at",
 )  # fmt: skip
 
 
-@dataclass(slots=True)  # not frozen: built for every POS batch, and setting a frozen field costs a call
+@dataclass(
+    slots=True, eq=False
+)  # not frozen: built for every POS batch, and setting a frozen field costs a call
 class Posted:
-    """What a set-based posting wrote, per order in batch order (what the live routine would answer)."""
+    """What a set-based posting wrote, per order in batch order (what the live routine would answer):
+    lists, or an import's arrays, which are read only where an order is answered. Two are equal when
+    their values are, in whichever form."""
 
-    purchase_ids: list[int]
-    totals: list[int]
-    points: list[int]
+    purchase_ids: Ints
+    totals: Ints
+    points: Ints
     rules: list[str]
-    available_us: list[int]  # the earned lot's times (meaningless where no points were earned)
-    expires_us: list[int]
-    tiers_before: list[str]  # code of the member's tier the order earned with
-    tiers_after: list[str]  # and of the tier it left them in (higher where it upgraded them)
+    available_us: Ints  # the earned lot's times (meaningless where no points were earned)
+    expires_us: Ints
+    tiers_before: Ints  # the member's tier the order earned with, as an index into `codes`
+    tiers_after: Ints  # and the one it left them in (higher where it upgraded them)
+    codes: list[str]  # the tiers' codes, lowest first
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Posted):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def _values(self) -> tuple[list[Any], ...]:
+        return tuple(
+            value.tolist() if isinstance(value, np.ndarray) else list(value)
+            for value in (getattr(self, name) for name in self.__slots__)
+        )
+
+    def purchase_id_list(self) -> list[int]:
+        """The purchases' ids as Python's ints."""
+        ids = self.purchase_ids
+        return ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
 
     def answer(self, i: int, sale: PurchaseIn, coupons: list[UsedCoupon]) -> PurchaseResult:
         """What posting order `i`, `sale`, answers (its `coupons` as used), as the live routine: its
         lot's times in the sale's own zone; an anonymous sale's no member's tier."""
-        points, member = self.points[i], sale.member_id
-        before, after = (self.tiers_before[i], self.tiers_after[i]) if member is not None else (None, None)
+        points, member = int(self.points[i]), sale.member_id
+        before, after = (
+            (self.codes[self.tiers_before[i]], self.codes[self.tiers_after[i]])
+            if member is not None
+            else (None, None)
+        )
         occurred = epoch_us(sale.occurred_at)
         return PurchaseResult(
-            purchase_id=self.purchase_ids[i],
+            purchase_id=int(self.purchase_ids[i]),
             store_id=sale.store_id,
             order_id=sale.order_id,
             member_id=member,
-            total_minor=self.totals[i],
+            total_minor=int(self.totals[i]),
             points_earned=points,
             rule=self.rules[i],
-            available_at=_after(sale, self.available_us[i] - occurred) if points > 0 else None,
-            expires_at=_after(sale, self.expires_us[i] - occurred) if points > 0 else None,
+            available_at=_after(sale, int(self.available_us[i]) - occurred) if points > 0 else None,
+            expires_at=_after(sale, int(self.expires_us[i]) - occurred) if points > 0 else None,
             tier_code=after,
             upgraded_to=after if after != before else None,
             channel=sale.channel,
@@ -73,73 +104,73 @@ def _after(sale: PurchaseIn, microseconds: int) -> datetime:
     return sale.occurred_at + timedelta(microseconds=microseconds)
 
 
-@dataclass(slots=True)  # not frozen: built for every POS batch, and setting a frozen field costs a call
-class SaleRows:
-    """What posting a batch writes, as its tables take it (times as stored text, `db.stored_time`).
+class SaleWriter:
+    """Writes a posting's rows in the caller's transaction, table by table in the order the tables
+    name each other (PostgreSQL: gathered `into` the caller's one statement where given).
 
-    `purchases` and `lines` are columns (a list a column, orders and lines in batch order) with, in
-    `purchase_constants`, the columns that hold one value for every order; `earnings` are the earning
-    orders' transfers, `lots` their lots as columns (`LOT_COLUMNS`, in that order: an import's
-    hundreds of thousands are zipped into rows only as they are written); `accounts` the rows (balance,
-    debt, account id) of the accounts that moved; `history` the upgrades (member, from tier, to tier,
-    window spend) in posting order and `promoted` each upgraded member's new tier (tier id, member).
+    `purchases` and `lines` take columns (a list a column, orders and lines in batch order), the
+    purchases' columns with one value for every order apart (`constants`); `earnings` the earning
+    orders' transfers, their lots as columns (`LOT_COLUMNS`, in that order: an import's hundreds of
+    thousands are zipped into rows only as they are written) and the rows (balance, debt, account id)
+    of the accounts that moved; `upgrades` the upgrades (member, from tier, to tier, window spend) in
+    posting order and each upgraded member's new tier (tier id, member).
     """
 
-    purchases: dict[str, list[Any]]
-    purchase_constants: dict[str, int | str | None]
-    lines: dict[str, list[Any]]
-    rule_entries: dict[str, list[int]] | None  # `purchase_line_rules`, None: no earning rule applied
-    earnings: TransferColumns | None
-    lots: list[Sequence[Any]]
-    accounts: list[tuple[int, int, int]]
-    history: list[tuple[int, int, int, int]]
-    promoted: list[tuple[int, int]]
+    __slots__ = ("conn", "into", "now_text")
 
-    def write(self, conn: Connection, now_text: str, into: unnest.Writes | None) -> None:
-        """Write every row in the caller's transaction (PostgreSQL: gathered `into` the caller's one
-        statement where given)."""
-        purchases = self.purchases
-        write_rows(
-            conn, "purchases", list(purchases), zip(*purchases.values(), strict=True),
-            self.purchase_constants, into=into,
-        )  # fmt: skip
-        lines = self.lines
-        write_rows(
-            conn, "purchase_lines", list(lines), zip(*lines.values(), strict=True), {"returned_quantity": 0},
-            into=into,
-        )  # fmt: skip
-        if self.rule_entries:
-            entries = self.rule_entries
-            write_rows(
-                conn, "purchase_line_rules", list(entries), zip(*entries.values(), strict=True), into=into
-            )
-        if self.earnings is not None:
-            write_transfers(conn, self.earnings, into=into)
-            lots = zip(*self.lots, strict=True)
-            write_rows(conn, "point_lots", LOT_COLUMNS, lots, {"created_at": now_text}, into=into)
-            update_rows(conn, "accounts", ("balance", "debt"), "id", list(self.accounts), into=into)
-        if self.history:
-            write_rows(
-                conn,
-                "tier_history",
-                ("member_id", "from_tier_id", "to_tier_id", "qualifying_minor"),
-                self.history,
-                {"reason": "upgrade", "at": now_text},
-                into=into,
-            )
-            promoted = [(tier, None, member) for tier, member in self.promoted]
-            update_rows(conn, "members", ("tier_id", "tier_grace_until"), "id", promoted, into=into)
+    def __init__(self, conn: Connection, now_text: str, into: unnest.Writes | None) -> None:
+        self.conn, self.now_text, self.into = conn, now_text, into
 
-    def write_audit(
+    def purchases(self, columns: dict[str, list[Any]], constants: dict[str, int | str | None]) -> None:
+        """The purchases (`purchase_columns`)."""
+        rows = zip(*columns.values(), strict=True)
+        write_rows(self.conn, "purchases", list(columns), rows, constants, into=self.into)
+
+    def lines(self, columns: dict[str, list[Any]], rule_entries: dict[str, list[int]] | None) -> None:
+        """The lines (`line_columns`) and the entries of the earning rules that applied to them
+        (`purchase_line_rules`; None: no earning rule applied)."""
+        rows = zip(*columns.values(), strict=True)
+        returned: dict[str, int | str | None] = {"returned_quantity": 0}
+        write_rows(self.conn, "purchase_lines", list(columns), rows, returned, into=self.into)
+        if rule_entries:
+            rows = zip(*rule_entries.values(), strict=True)
+            write_rows(self.conn, "purchase_line_rules", list(rule_entries), rows, into=self.into)
+
+    def earnings(
+        self, transfers: TransferColumns, lots: list[Sequence[Any]], accounts: list[tuple[int, int, int]]
+    ) -> None:
+        """The earning transfers, the lots they credit and the accounts' new balance and debt."""
+        conn, into = self.conn, self.into
+        write_transfers(conn, transfers, into=into)
+        lot_rows = zip(*lots, strict=True)
+        write_rows(conn, "point_lots", LOT_COLUMNS, lot_rows, {"created_at": self.now_text}, into=into)
+        update_rows(conn, "accounts", ("balance", "debt"), "id", accounts, into=into)
+
+    def upgrades(self, history: list[tuple[int, int, int, int]], promoted: list[tuple[int, int]]) -> None:
+        """The tier history of the upgrades and the upgraded members' tiers."""
+        if not history:
+            return
+        write_rows(
+            self.conn,
+            "tier_history",
+            ("member_id", "from_tier_id", "to_tier_id", "qualifying_minor"),
+            history,
+            {"reason": "upgrade", "at": self.now_text},
+            into=self.into,
+        )
+        rows = [(tier, None, member) for tier, member in promoted]
+        update_rows(self.conn, "members", ("tier_id", "tier_grace_until"), "id", rows, into=self.into)
+
+    def audit(
         self,
-        conn: Connection,
         actors: Sequence[Actor],
+        purchases: dict[str, list[Any]],
         channels: Sequence[str],
         now: datetime,
-        into: unnest.Writes | None,
     ) -> None:
-        """One audit row a sale (`actors`, one a sale: who posted it), as the live routine writes."""
-        p = self.purchases
+        """One audit row a sale (`actors`, one a sale: who posted it; `purchases`, the columns its
+        purchases were written from), as the live routine writes."""
+        p = purchases
         audited = [
             audit.row(
                 actor, audit.SALE_ACTION, "purchase", purchase_id, None,
@@ -152,10 +183,10 @@ class SaleRows:
                 strict=True,
             )
         ]  # fmt: skip
-        if into is not None:
-            into.insert("audit_log", audit.columns(audited))
+        if self.into is not None:
+            self.into.insert("audit_log", audit.columns(audited))
         else:
-            audit.record_many(conn, audited)
+            audit.record_many(self.conn, audited)
 
 
 def purchase_columns(
@@ -168,8 +199,8 @@ def purchase_columns(
     upgraded_to: list[str | None],
     now_text: str,
 ) -> tuple[dict[str, list[Any]], dict[str, int | str | None]]:
-    """The purchases' columns, and the columns with one value for all (`SaleRows`): the batch's own,
-    what the posting `computed` (id, member_id, occurred_at, total_minor, eligible_minor,
+    """The purchases' columns, and the columns with one value for all (`SaleWriter.purchases`): the
+    batch's own, what the posting `computed` (id, member_id, occurred_at, total_minor, eligible_minor,
     points_earned, rule), each order's `currency`, and the tier each order left its member in and the
     one it upgraded them to (None for an anonymous order). Imported orders keep no request hash: a
     POS replay is compared by content (`one_sale`). Always the same columns in the same order for a

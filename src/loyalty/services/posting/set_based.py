@@ -12,7 +12,7 @@ dozen statements per order:
    member's later orders in the batch earn with the new multiplier) and where `tier_history` rows go.
 3. New points pay debt first (`debt_paid`, cumulated per member in posting order).
 4. Rows are written with ids handed out up front (so the earning transfer, its postings and the lot
-   link without a round trip) by one writer (`sale_rows.SaleRows`, through `db.rows` and
+   link without a round trip) by one writer (`sale_rows.SaleWriter`, through `db.rows` and
    `db.ledger_writer`), inside the caller's transaction, so a batch and its import checkpoint commit
    together.
 
@@ -87,7 +87,7 @@ from loyalty.services.posting.order_batch import (
     texts,
 )
 from loyalty.services.posting.read_ahead import FEW_ORDERS, ReadAhead, new_ids
-from loyalty.services.posting.sale_rows import Posted, SaleRows, line_columns, purchase_columns
+from loyalty.services.posting.sale_rows import Posted, SaleWriter, line_columns, purchase_columns
 from loyalty.services.posting.window_spend import send_held_spend, spend_at_orders
 
 
@@ -394,33 +394,33 @@ class _SetBasedPosting:
         if writes is None and self.pg and len(batch) <= FEW_ORDERS:
             writes = unnest.Writes()
         codes = [t.code for t in self.ladder.ranked]
+        # Table by table, each table's lists let go once written (an import's batch is a million lines).
+        writer = SaleWriter(self.conn, self.now_text, writes)
         purchases, constants = self._purchase_columns(
             purchase_ids, eligible, points, rules, tiers, codes, request_hashes
         )
-        lines, entries = self._line_columns(purchase_ids, line_pts)
-        earnings: TransferColumns | None = None
-        lots: list[Sequence[Any]] = []
-        accounts: list[tuple[int, int, int]] = []
+        writer.purchases(purchases, constants)
+        audited = purchases if actors is not None else None
+        del purchases
+        writer.lines(*self._line_columns(purchase_ids, line_pts))
         if len(earning):
-            earnings, lots = self._earning_rows(
-                earning, purchase_ids, transfer_ids, posting_ids, lot_ids, points, paid, rules, available,
-                expires,
+            writer.earnings(
+                *self._earning_rows(
+                    earning, purchase_ids, transfer_ids, posting_ids, lot_ids, points, paid, rules, available,
+                    expires,
+                ),
+                self._account_rows(points_by_member, paid_by_member),
             )  # fmt: skip
-            accounts = self._account_rows(points_by_member, paid_by_member)
-        history, promoted = self._upgrade_rows(tiers)
-        rows = SaleRows(purchases, constants, lines, entries, earnings, lots, accounts, history, promoted)
-        rows.write(self.conn, self.now_text, writes)
-        if actors is not None:
-            rows.write_audit(self.conn, actors, batch.channels(), self.now, writes)
+        writer.upgrades(*self._upgrade_rows(tiers))
+        if actors is not None and audited is not None:
+            writer.audit(actors, audited, batch.channels(), self.now)
         if writes is not None and given is None:
             writes.send(self.conn)
         if self.session.key is not None:
             self._remember(purchase_ids, points_by_member, paid_by_member, tiers)
         return Posted(
-            purchases["id"], self.totals.tolist(), purchases["points_earned"], rules,
-            available.tolist(), expires.tolist(),
-            [codes[i] for i in tiers.before.tolist()], [codes[i] for i in tiers.after.tolist()],
-        )  # fmt: skip
+            purchase_ids, self.totals, points, rules, available, expires, tiers.before, tiers.after, codes
+        )
 
     # -- tiers: the window spend at each order decides upgrades, in posting order --------------------
 
