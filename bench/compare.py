@@ -18,7 +18,9 @@ tree's script only: options the baseline's script did not have yet, such as the 
 programme and quoting tills, set to what the baseline did without them. With `--same-script` both
 sides run this tree's benchmark script, each with its own `src`: the code is then all that
 differs, not how the benchmark drives it (its load driver, its seeding), which has changed over
-time too; the script's arguments then go to both.
+time too; the script's arguments then go to both. A script that starts processes of its own (the
+import's command, the API's server) must start them with the `src` on PYTHONPATH, not its own tree's;
+`import.py --data DIR --without-cashier` also has both sides import the very same files.
 """
 
 from __future__ import annotations
