@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from loyalty.cli.analytics import app as analytics_app
@@ -67,8 +69,6 @@ def app_for(argv: list[str]) -> typer.Typer:
 
 def main() -> None:
     """The `loyalty` script: in English as Typer runs it, else with its help in LOYALTY_LOCALE."""
-    import sys
-
     from loyalty.i18n import configured_locale
 
     target = app_for(sys.argv)

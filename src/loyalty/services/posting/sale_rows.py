@@ -38,13 +38,12 @@ LOT_COLUMNS = (
 )  # fmt: skip
 
 
-@dataclass(
-    slots=True, eq=False
-)  # not frozen: built for every POS batch, and setting a frozen field costs a call
+# Not frozen: built for every POS batch, and setting a frozen field costs a call.
+@dataclass(slots=True, eq=False)
 class Posted:
     """What a set-based posting wrote, per order in batch order (what the live routine would answer):
-    lists, or an import's arrays, which are read only where an order is answered. Two are equal when
-    their values are, in whichever form."""
+    lists (the few-orders form's) or arrays (the array form's, read only where an order is answered:
+    an import's are never turned into lists). Two are equal when their values are, in either form."""
 
     purchase_ids: Ints
     totals: Ints
