@@ -75,14 +75,15 @@ class UTCDateTime(TypeDecorator[datetime]):
             return super().bind_processor(dialect)
 
         def process(value: datetime | None) -> str | None:
-            return None if value is None else _sqlite_text(value)
+            return None if value is None else utc_text(value)
 
         return process
 
 
 @lru_cache(maxsize=256)
-def _sqlite_text(value: datetime) -> str:
-    """The stored text of an aware datetime, in UTC.
+def utc_text(value: datetime) -> str:
+    """The stored text of an aware datetime, in UTC (SQLite stores it as it is; PostgreSQL parses it
+    with '+00' appended, `db.stored_time.stored_text`).
 
     Cached: a sale binds the same few instants again and again (its time, now, its lot's dates), and a
     look-up costs a fraction of the formatting. Equal instants in other zones share one entry, which

@@ -114,13 +114,17 @@ class Prepared:
         return Pending(conn, cursor, plan, params)
 
     def run_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Execute for each row (all rows carry the same keys)."""
+        """Execute for each row (all rows carry the same keys; one row is executed, as `executemany`
+        costs the driver more for it)."""
         if not rows:
             return
         plan = self._plan(conn.dialect, tuple(rows[0]))
         cursor = conn.connection.cursor()
         try:
-            cursor.executemany(plan.sql, [plan.bind(r) for r in rows])  # type: ignore[arg-type]
+            if len(rows) == 1:
+                cursor.execute(plan.sql, plan.bind(rows[0]))
+            else:
+                cursor.executemany(plan.sql, [plan.bind(r) for r in rows])  # type: ignore[arg-type]
         except conn.dialect.loaded_dbapi.Error as exc:
             raise driver_error(plan.sql, rows, exc, conn) from exc
         finally:

@@ -17,6 +17,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from loyalty.db.core_tables import utc_text
+
 IntArray = npt.NDArray[np.int64]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -55,8 +57,8 @@ def stored_texts(us: IntArray, pg: bool) -> list[str]:
 
 
 def stored_text(at: datetime, pg: bool) -> str:
-    """One aware instant as its column stores it."""
-    text = at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    """One aware instant as its column stores it (`UTCDateTime`'s own text)."""
+    text = utc_text(at)
     return text + "+00" if pg else text
 
 

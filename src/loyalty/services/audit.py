@@ -98,13 +98,11 @@ def row(
 
 def record_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Write `rows` (`row`'s values) in one statement: one `unnest` insert on PostgreSQL, one
-    executemany on SQLite (of more than one row)."""
+    executemany on SQLite."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
         unnest.insert(conn, "audit_log", columns(rows))
-    elif len(rows) == 1:  # a batch of one sale's: executemany costs the driver more for one row
-        _INSERT.run(conn, rows[0])
     else:
         _INSERT.run_many(conn, rows)
 
