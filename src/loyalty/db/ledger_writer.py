@@ -115,12 +115,13 @@ _FEW_TRANSFERS = 64
 class TransferColumns:
     """Transfers of one kind, one list per column, with ids handed out up front
     (`db.rows.next_ids`): each transfer's two postings take `posting_ids[2i]` (debit) and
-    `posting_ids[2i + 1]` (credit), contiguous ranges on SQLite."""
+    `posting_ids[2i + 1]` (credit), contiguous ranges on SQLite. A few transfers on SQLite may come
+    without ids (None): the database gives them (`db.rows.write_numbered`)."""
 
     kind: str
     created_at: str  # as the column stores it (`db.stored_time`)
-    ids: Sequence[int]
-    posting_ids: Sequence[int]
+    ids: Sequence[int] | None
+    posting_ids: Sequence[int] | None
     debit_account_id: Sequence[int]
     credit_account_id: Sequence[int]
     amount: Sequence[int]
@@ -131,11 +132,20 @@ class TransferColumns:
     rule: Sequence[str]
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self.amount)
 
 
-def write_transfers(conn: Connection, columns: TransferColumns, *, into: unnest.Writes | None = None) -> None:
-    """Write the transfers and their postings inside the caller's transaction.
+_TRANSFER_COLUMNS = (
+    "debit_account_id", "credit_account_id", "amount", "member_id", "purchase_id", "rule", "store_id",
+    "order_id",
+)  # fmt: skip
+
+
+def write_transfers(
+    conn: Connection, columns: TransferColumns, *, into: unnest.Writes | None = None
+) -> Sequence[int]:
+    """Write the transfers and their postings inside the caller's transaction; return the transfers'
+    ids.
 
     PostgreSQL: both tables by COPY, or gathered `into` the caller's one statement (a POS batch).
     SQLite: the transfers by multi-row `VALUES`, then their postings, a few transfers' bound with
@@ -143,49 +153,56 @@ def write_transfers(conn: Connection, columns: TransferColumns, *, into: unnest.
     per posting; for a few, the join costs the database more than binding them).
     """
     if not len(columns):
-        return
+        return []
     balanced(columns.amount)
-    rows.write_rows(
-        conn,
-        "transfers",
-        (
-            "id", "debit_account_id", "credit_account_id", "amount", "member_id", "purchase_id", "rule",
-            "store_id", "order_id",
-        ),
-        zip(
-            columns.ids, columns.debit_account_id, columns.credit_account_id, columns.amount,
-            columns.member_id, columns.purchase_id, columns.rule, columns.store_id, columns.order_id,
-            strict=True,
-        ),
-        {"kind": columns.kind, "created_at": columns.created_at},
-        into=into,
+    c = columns
+    values = (
+        c.debit_account_id, c.credit_account_id, c.amount, c.member_id, c.purchase_id, c.rule, c.store_id,
+        c.order_id,
     )  # fmt: skip
-    if rows.is_postgres(conn) or len(columns) <= _FEW_TRANSFERS:
-        rows.write_rows(
-            conn, "postings", ("id", "transfer_id", "account_id", "amount"), _legs(columns),
-            {"created_at": columns.created_at}, into=into,
-        )  # fmt: skip
+    constants: dict[str, int | str | None] = {"kind": c.kind, "created_at": c.created_at}
+    at: dict[str, int | str | None] = {"created_at": c.created_at}
+    if c.ids is None or c.posting_ids is None:  # a few, numbered by SQLite
+        transfers = list(zip(*values, strict=True))
+        ids = rows.write_numbered(conn, "transfers", _TRANSFER_COLUMNS, transfers, constants, ids=None)
+        rows.write_rows(conn, "postings", ("transfer_id", "account_id", "amount"), _legs(c, ids), at)
+        return ids
+    ids, numbered = c.ids, zip(c.ids, *values, strict=True)
+    rows.write_rows(conn, "transfers", ("id", *_TRANSFER_COLUMNS), numbered, constants, into=into)
+    if rows.is_postgres(conn) or len(c) <= _FEW_TRANSFERS:
+        legs = _legs(c, ids, c.posting_ids)
+        rows.write_rows(conn, "postings", ("id", "transfer_id", "account_id", "amount"), legs, at, into=into)
+        return ids
+    _derive_postings(conn, c, ids, c.posting_ids)
+    return ids
+
+
+def _legs(
+    columns: TransferColumns, ids: Sequence[int], posting_ids: Sequence[int] | None = None
+) -> Iterator[tuple[int, ...]]:
+    """Each transfer's two postings ((posting id,) transfer id, account id, amount): −amount on its
+    debit account, then +amount on its credit account; without `posting_ids`, the database numbers
+    them."""
+    legs = zip(ids, columns.debit_account_id, columns.credit_account_id, columns.amount, strict=True)
+    if posting_ids is None:
+        for transfer_id, debit, credit, amount in legs:
+            yield transfer_id, debit, -amount
+            yield transfer_id, credit, amount
         return
-    _derive_postings(conn, columns)
+    numbers = iter(posting_ids)
+    for transfer_id, debit, credit, amount in legs:
+        yield next(numbers), transfer_id, debit, -amount
+        yield next(numbers), transfer_id, credit, amount
 
 
-def _legs(columns: TransferColumns) -> Iterator[tuple[int, int, int, int]]:
-    """Each transfer's two postings (id, transfer id, account id, amount): −amount on its debit
-    account, then +amount on its credit account."""
-    posting_ids = iter(columns.posting_ids)
-    for transfer_id, debit, credit, amount in zip(
-        columns.ids, columns.debit_account_id, columns.credit_account_id, columns.amount, strict=True
-    ):
-        yield next(posting_ids), transfer_id, debit, -amount
-        yield next(posting_ids), transfer_id, credit, amount
-
-
-def _derive_postings(conn: Connection, columns: TransferColumns) -> None:
+def _derive_postings(
+    conn: Connection, columns: TransferColumns, ids: Sequence[int], posting_ids: Sequence[int]
+) -> None:
     """SQLite: the postings of transfers just written, in SQL: posting `p0 + 2j` debits the j-th
     transfer's debit account (−amount), `p0 + 2j + 1` credits its credit account (+amount)."""
-    t0, p0 = columns.ids[0], columns.posting_ids[0]
-    t1 = columns.ids[-1]
-    if t1 - t0 + 1 != len(columns) or columns.posting_ids[-1] - p0 + 1 != 2 * len(columns):
+    t0, p0 = ids[0], posting_ids[0]
+    t1 = ids[-1]
+    if t1 - t0 + 1 != len(columns) or posting_ids[-1] - p0 + 1 != 2 * len(columns):
         raise RuntimeError("transfer and posting ids must be contiguous ranges on SQLite")
     derived = rows.execute(
         conn,

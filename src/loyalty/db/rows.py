@@ -181,6 +181,41 @@ def write_rows(
         cur.close()
 
 
+def write_numbered(
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    constants: dict[str, int | str | None] | None = None,
+    *,
+    ids: Sequence[int] | None,
+    into: unnest.Writes | None = None,
+) -> Sequence[int]:
+    """Insert a few rows (`write_rows`) and return their ids: `ids`, written with them (PostgreSQL
+    takes them up front, so that one statement can carry the rows that name them), or, without,
+    the ones SQLite gives them: the transaction holds the database's write lock, so a statement's
+    rows take the ids after the table's highest, in order, the last of them the cursor's
+    `lastrowid` (no read of the highest id first)."""
+    if ids is not None:
+        numbered = [(i, *row) for i, row in zip(ids, rows, strict=True)]
+        write_rows(conn, table, ("id", *columns), numbered, constants, into=into)
+        return ids
+    if into is not None or is_postgres(conn):
+        raise ValueError("PostgreSQL's rows are written with their ids")
+    extra = tuple((constants or {}).values())
+    if len(rows) * (len(columns) + len(extra)) > _MAX_BOUND_PARAMETERS:
+        raise ValueError("numbered rows are a few, written in one statement")
+    cur = cursor(conn)
+    try:
+        _insert_sqlite(cur, _insert_head(table, (*columns, *(constants or {}))), len(columns), rows, extra)
+        last = int(cur.lastrowid)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise driver_error(f"insert into {table}", None, exc, conn) from exc
+    finally:
+        cur.close()
+    return range(last - len(rows) + 1, last + 1)
+
+
 def insert_few(conn: Connection, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
     """A few rows, given column by column, in one statement on either database: `unnest` of arrays
     on PostgreSQL (inside a pipeline, sent without waiting), multi-row VALUES on SQLite.
@@ -249,6 +284,12 @@ def _insert_sqlite(
     they fit one statement, else written into the statement's text once (see `write_rows`)."""
     bound_width = width + len(constants)
     fit = _MAX_BOUND_PARAMETERS // bound_width
+    if isinstance(rows, list) and 0 < len(rows) <= fit:  # a POS batch's few rows: no copy
+        bound = (
+            [value for values in rows for value in (*values, *constants)] if constants else list(chain(*rows))
+        )
+        cur.execute(_bound_values(head, bound_width, len(rows)), bound)
+        return
     source = iter(rows)
     first = list(islice(source, fit + 1))
     if len(first) <= fit:  # one statement, its text built once for its shape (a POS batch's)

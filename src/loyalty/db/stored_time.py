@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,11 @@ def instant(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+@lru_cache(maxsize=256)
 def stored_instant(us: int, pg: bool) -> str:
-    """Epoch microseconds (one instant) as the `UTCDateTime` column stores it (six fraction digits)."""
+    """Epoch microseconds (one instant) as the `UTCDateTime` column stores it (six fraction digits).
+
+    Cached as `core_tables.utc_text` is: the sales a till sends together share their instants."""
     text = (_NAIVE_EPOCH + timedelta(microseconds=us)).isoformat(" ", "microseconds")
     return text + "+00" if pg else text
 

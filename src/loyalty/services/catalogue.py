@@ -97,6 +97,11 @@ class TierLadder:
         """Each tier's place in `ranked`, by tier id."""
         return {t.id: i for i, t in enumerate(self.ranked)}
 
+    @cached_property
+    def codes(self) -> list[str]:
+        """The tiers' codes, lowest first."""
+        return [t.code for t in self.ranked]
+
     def is_top(self, tier_id: int) -> bool:
         """Whether a member at `tier_id` has nowhere higher to go."""
         return self.by_id[tier_id].rank >= self.ranked[-1].rank

@@ -41,16 +41,15 @@ from loyalty.db.core_tables import members, purchase_lines, purchases, returns, 
 from loyalty.db.rows import insert_few
 from loyalty.domain.actors import Actor
 from loyalty.domain.channels import Channel
-from loyalty.domain.earning import EarningRule, LineIn, cumulative_share
+from loyalty.domain.earning import EarningRule, LineIn, cumulative_share, lot_times
 from loyalty.domain.errors import Conflict, InvalidInput, NotFound
 from loyalty.domain.tiers import tier_for_spend
 from loyalty.i18n.formats import Amount
 from loyalty.services import audit
-from loyalty.services.accounts import lock_member_account
-from loyalty.services.catalogue import catalogue_of
+from loyalty.services.accounts import Credit, LockedAccount, credit_points, lock_member_account
+from loyalty.services.catalogue import StoreInfo, catalogue_of
 from loyalty.services.earning_rules.frames import earn_at_store, rule_entries
 from loyalty.services.members import resolve_member_id
-from loyalty.services.posting.one_sale import earn_sale_points
 from loyalty.services.tier_window import qualifying_spend
 
 
@@ -233,7 +232,7 @@ def _claim(
         )
     )
     # The same pending/expiry rule as a sale posted live, from the sale's own time.
-    available_at, expires_at = earn_sale_points(
+    available_at, expires_at = _credit_claim(
         conn,
         store,
         account,
@@ -344,3 +343,38 @@ def _taken_back_by_returns(
 
 
 __all__ = ["ClaimIn", "ClaimResult", "claim_purchase"]
+
+
+def _credit_claim(
+    conn: Connection,
+    store: StoreInfo,
+    account: LockedAccount,
+    *,
+    points: int,
+    sold_at: datetime,
+    at: datetime,
+    rule: str,
+    purchase_id: int,
+    order_id: str,
+    **extra: Any,
+) -> tuple[datetime | None, datetime | None]:
+    """Credit what a claimed sale at `store` earns (nothing when `points` is 0): the earning transfer
+    and one lot that pays debt first; return the lot's (available_at, expires_at).
+
+    The lot's pending period and expiry run from the sale's own time by the programme's rule, as for
+    a sale posted with its member (`domain.earning.lot_times`), so a sale posted live and one claimed
+    later earn alike. `extra` goes on the transfer (the claim's reason and operator).
+    """
+    if points <= 0:
+        return None, None
+    prog = store.programme
+    available_us, expires_us = lot_times(0, prog.return_window_days, prog.expiry_days)
+    available_at = sold_at + timedelta(microseconds=available_us)
+    expires_at = sold_at + timedelta(microseconds=expires_us)
+    credit = Credit(
+        "earn", rule, points, store.liability_account_id, store.merchant_id, available_at, expires_at
+    )
+    credit_points(
+        conn, account, credit, at, purchase_id=purchase_id, store_id=store.id, order_id=order_id, **extra
+    )
+    return available_at, expires_at

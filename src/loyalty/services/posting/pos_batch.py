@@ -170,7 +170,8 @@ def post_sales(
     if posted is None:
         return None
     return [
-        posted.answer(i, sale, [] if coupons is None else coupons.used(i)) for i, sale in enumerate(sales)
+        posted.answer(i, sale, sale.member_id, [] if coupons is None else coupons.used(i))
+        for i, sale in enumerate(sales)
     ]
 
 

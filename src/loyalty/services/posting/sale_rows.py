@@ -11,7 +11,7 @@ them: a list holds a value in about five times an array's memory.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,20 +21,32 @@ from sqlalchemy import Connection
 
 from loyalty.db import unnest
 from loyalty.db.ledger_writer import TransferColumns, write_transfers
-from loyalty.db.rows import update_rows, write_rows
+from loyalty.db.rows import update_rows, write_numbered, write_rows
 from loyalty.db.stored_time import epoch_us
 from loyalty.domain.actors import Actor
 from loyalty.services import audit
-from loyalty.services.posting.order_batch import IntArray, OrderBatch, OrderLists, ints, texts
+from loyalty.services.posting.order_batch import IntArray, OrderBatch, ints, texts
 from loyalty.services.schemas import PurchaseIn, PurchaseResult, UsedCoupon
 
-#: the columns of the lots (`SaleWriter.earnings`)
 #: a column of a batch's integers: a list (a few orders') or an array (an import's)
 Ints = Sequence[int] | IntArray
 
+#: the columns of the lots (`SaleWriter.earnings`) beside their id and transfer
+
 LOT_COLUMNS = (
-    "id", "account_id", "member_id", "merchant_id", "transfer_id", "purchase_id", "amount", "debt_paid",
-    "remaining", "available_at", "expires_at",
+    "account_id", "member_id", "merchant_id", "purchase_id", "amount", "debt_paid", "remaining",
+    "available_at", "expires_at",
+)  # fmt: skip
+
+#: the columns of a purchase row built whole, less its id (`SaleWriter.numbered_purchases`)
+PURCHASE_ROW = (
+    "store_id", "member_id", "order_id", "occurred_at", "total_minor", "eligible_minor", "points_earned",
+    "rule", "currency", "channel", "staff", "tier_code", "upgraded_to", "request_hash",
+)  # fmt: skip
+#: the columns of a line row (`SaleWriter.lines`)
+LINE_ROW = (
+    "purchase_id", "line_no", "sku", "category", "brand", "quantity", "unit_price_minor", "discount_minor",
+    "amount_minor", "points",
 )  # fmt: skip
 
 
@@ -71,16 +83,23 @@ class Posted:
         ids = self.purchase_ids
         return ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
 
-    def answer(self, i: int, sale: PurchaseIn, coupons: list[UsedCoupon]) -> PurchaseResult:
-        """What posting order `i`, `sale`, answers (its `coupons` as used), as the live routine: its
-        lot's times in the sale's own zone; an anonymous sale's no member's tier."""
-        points, member = int(self.points[i]), sale.member_id
+    def answer(
+        self, i: int, sale: PurchaseIn, member: int | None, coupons: list[UsedCoupon]
+    ) -> PurchaseResult:
+        """What posting order `i`, `sale` (by `member`, None for an anonymous sale), answers (its
+        `coupons` as used): its lot's times in the sale's own zone; an anonymous sale's no member's
+        tier."""
+        points = int(self.points[i])
         before, after = (
             (self.codes[self.tiers_before[i]], self.codes[self.tiers_after[i]])
             if member is not None
             else (None, None)
         )
-        occurred = epoch_us(sale.occurred_at)
+        available_at = expires_at = None
+        if points > 0:  # the lot's times, in the sale's own zone
+            occurred = epoch_us(sale.occurred_at)
+            available_at = _after(sale, int(self.available_us[i]) - occurred)
+            expires_at = _after(sale, int(self.expires_us[i]) - occurred)
         return PurchaseResult(
             purchase_id=int(self.purchase_ids[i]),
             store_id=sale.store_id,
@@ -89,8 +108,8 @@ class Posted:
             total_minor=int(self.totals[i]),
             points_earned=points,
             rule=self.rules[i],
-            available_at=_after(sale, int(self.available_us[i]) - occurred) if points > 0 else None,
-            expires_at=_after(sale, int(self.expires_us[i]) - occurred) if points > 0 else None,
+            available_at=available_at,
+            expires_at=expires_at,
             tier_code=after,
             upgraded_to=after if after != before else None,
             channel=sale.channel,
@@ -120,29 +139,54 @@ class SaleWriter:
     def __init__(self, conn: Connection, now_text: str, into: unnest.Writes | None) -> None:
         self.conn, self.now_text, self.into = conn, now_text, into
 
-    def purchases(self, columns: dict[str, list[Any]], constants: dict[str, int | str | None]) -> None:
-        """The purchases (`purchase_columns`)."""
-        rows = zip(*columns.values(), strict=True)
-        write_rows(self.conn, "purchases", list(columns), rows, constants, into=self.into)
+    def purchases(
+        self,
+        names: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        constants: dict[str, int | str | None] | None = None,
+    ) -> None:
+        """The purchases: rows of `names`' values (`purchase_columns`' zipped, or `PURCHASE_ROW`'s),
+        with `constants` (by default, what a new purchase has not yet had: refunds, reversals,
+        redemptions) and the time they were written."""
+        fixed = constants if constants is not None else untouched(self.now_text)
+        write_rows(self.conn, "purchases", names, rows, fixed, into=self.into)
 
-    def lines(self, columns: dict[str, list[Any]], rule_entries: dict[str, list[int]] | None) -> None:
-        """The lines (`line_columns`) and the entries of the earning rules that applied to them
-        (`purchase_line_rules`; None: no earning rule applied)."""
-        rows = zip(*columns.values(), strict=True)
+    def lines(
+        self, names: Sequence[str], rows: Iterable[Sequence[Any]], rule_entries: dict[str, list[int]] | None
+    ) -> None:
+        """The lines (rows of `names`' values: `line_columns`' zipped, or `LINE_ROW`'s) and the entries
+        of the earning rules that applied to them (`purchase_line_rules`; None: no earning rule
+        applied)."""
         returned: dict[str, int | str | None] = {"returned_quantity": 0}
-        write_rows(self.conn, "purchase_lines", list(columns), rows, returned, into=self.into)
+        write_rows(self.conn, "purchase_lines", names, rows, returned, into=self.into)
         if rule_entries:
-            rows = zip(*rule_entries.values(), strict=True)
-            write_rows(self.conn, "purchase_line_rules", list(rule_entries), rows, into=self.into)
+            entries = zip(*rule_entries.values(), strict=True)
+            write_rows(self.conn, "purchase_line_rules", list(rule_entries), entries, into=self.into)
+
+    def numbered_purchases(self, rows: Sequence[Sequence[Any]], ids: Sequence[int] | None) -> Sequence[int]:
+        """A few purchases (rows of `PURCHASE_ROW`'s values), numbered `ids` or, where None, by
+        SQLite (`db.rows.write_numbered`); return their ids."""
+        constants = untouched(self.now_text)
+        return write_numbered(self.conn, "purchases", PURCHASE_ROW, rows, constants, ids=ids, into=self.into)
 
     def earnings(
-        self, transfers: TransferColumns, lots: list[Sequence[Any]], accounts: list[tuple[int, int, int]]
+        self,
+        transfers: TransferColumns,
+        lots: list[Sequence[Any]],
+        lot_ids: Sequence[int] | None,
+        accounts: list[tuple[int, int, int]],
     ) -> None:
-        """The earning transfers, the lots they credit and the accounts' new balance and debt."""
+        """The earning transfers, the lots they credit (columns, `LOT_COLUMNS`, one a transfer; their
+        ids `lot_ids`, or where None SQLite's) and the accounts' new balance and debt."""
         conn, into = self.conn, self.into
-        write_transfers(conn, transfers, into=into)
-        lot_rows = zip(*lots, strict=True)
-        write_rows(conn, "point_lots", LOT_COLUMNS, lot_rows, {"created_at": self.now_text}, into=into)
+        at: dict[str, int | str | None] = {"created_at": self.now_text}
+        transfer_ids = write_transfers(conn, transfers, into=into)
+        if lot_ids is None:
+            lot_rows = zip(transfer_ids, *lots, strict=True)
+            write_rows(conn, "point_lots", ("transfer_id", *LOT_COLUMNS), lot_rows, at, into=into)
+        else:
+            lot_rows = zip(lot_ids, transfer_ids, *lots, strict=True)
+            write_rows(conn, "point_lots", ("id", "transfer_id", *LOT_COLUMNS), lot_rows, at, into=into)
         update_rows(conn, "accounts", ("balance", "debt"), "id", accounts, into=into)
 
     def upgrades(self, history: list[tuple[int, int, int, int]], promoted: list[tuple[int, int]]) -> None:
@@ -161,26 +205,17 @@ class SaleWriter:
         update_rows(self.conn, "members", ("tier_id", "tier_grace_until"), "id", rows, into=self.into)
 
     def audit(
-        self,
-        actors: Sequence[Actor],
-        purchases: dict[str, list[Any]],
-        channels: Sequence[str],
-        now: datetime,
+        self, sales: Iterable[tuple[Actor, int, int, str, int | None, int, int, str]], now: datetime
     ) -> None:
-        """One audit row a sale (`actors`, one a sale: who posted it; `purchases`, the columns its
-        purchases were written from), as the live routine writes."""
-        p = purchases
+        """One audit row a sale, as the live routine writes: (who posted it, purchase id, store id,
+        order id, member id, total, points earned, channel) each."""
         audited = [
             audit.row(
                 actor, audit.SALE_ACTION, "purchase", purchase_id, None,
                 audit.sale_after(store_id, order_id, member_id, total, earned, channel),
                 at=now,
             )
-            for actor, purchase_id, store_id, order_id, member_id, total, earned, channel in zip(
-                actors, p["id"], p["store_id"], p["order_id"], p["member_id"], p["total_minor"],
-                p["points_earned"], channels,
-                strict=True,
-            )
+            for actor, purchase_id, store_id, order_id, member_id, total, earned, channel in sales
         ]  # fmt: skip
         if self.into is not None:
             self.into.insert("audit_log", audit.columns(audited))
@@ -188,8 +223,13 @@ class SaleWriter:
             audit.record_many(self.conn, audited)
 
 
+def untouched(now_text: str) -> dict[str, int | str | None]:
+    """The columns of a purchase just written that only later events move, and when it was written."""
+    return {"refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "created_at": now_text}
+
+
 def purchase_columns(
-    batch: OrderBatch | OrderLists,
+    batch: OrderBatch,
     computed: dict[str, list[Any]],
     *,
     currency: list[str],
@@ -204,9 +244,7 @@ def purchase_columns(
     one it upgraded them to (None for an anonymous order). Imported orders keep no request hash: a
     POS replay is compared by content (`one_sale`). Always the same columns in the same order for a
     batch of the same shape, so that SQLite finds its prepared statement again."""
-    fixed: dict[str, int | str | None] = {
-        "refunded_minor": 0, "points_reversed": 0, "redeemed_points": 0, "created_at": now_text,
-    }  # fmt: skip
+    fixed = untouched(now_text)
     columns: dict[str, list[Any]] = {
         "id": computed["id"],
         "store_id": ints(batch.store_id),
@@ -235,7 +273,7 @@ def purchase_columns(
 
 
 def line_columns(
-    batch: OrderBatch | OrderLists,
+    batch: OrderBatch,
     purchase_id: list[int],
     line_no: list[int],
     amounts: list[int],

@@ -5,7 +5,7 @@
 dozen statements per order:
 
 1. Line amounts, points and eligible spend come from `domain.earning` (`line_amount`, `line_points`,
-   `line_eligible`, `lot_times`, `debt_paid`): the very functions the live routine calls for one sale.
+   `line_eligible`, `lot_times`, `debt_paid`), as in the few-orders form that posts a sale alone.
 2. Tier upgrades happen at once, as live: each member's qualifying spend in the rolling window is
    computed at every order in posting order (`window_spend`), mapped to tiers by
    `domain.tiers.tier_index_for_spend`, and `upgrade_path` gives the tier each order earns with (a
@@ -17,19 +17,21 @@ dozen statements per order:
    together.
 
 These steps have two forms: over NumPy columns (here: an import's batches, and a POS batch where a
-member has two orders) and over Python's values (`few_orders`: a batch on its own of a few orders,
-no member's two, which the array machinery would cost more than the work).
+member has two orders) and over Python's values (`few_orders`: a sale alone, a batch of one, and a
+batch on its own of a few orders, no member's two, which the array machinery would cost more than
+the work).
 
 Anonymous orders (member id `ANONYMOUS`) are written with their lines only, as live: every step that
 depends on a member runs over the members' orders (`OrderMembers.by_member`), so they earn nothing,
 lock no account and count in nobody's window. Each order's channel is written where any is not
 `store` (the column's default).
 
-Fallback: the batch is posted by the per-order live routine (`one_sale.post_sale`)
-instead when it holds anything this routine does not model set-based: an invalid line, an unknown
-store or member, an inactive or merged member, a member whose orders are not in time order within the
-batch, or an order that already exists (replay or idempotency mismatch: detected by the unique
-constraint inside a savepoint). The live routine then raises or replays exactly as it would for a POS.
+Fallback: the batch's orders are posted one by one, each alone (`one_sale.post_sale`: its checks,
+then a batch of one), when it holds anything this routine does not model set-based: an invalid
+line, an unknown store or member, an inactive or merged member, a member whose orders are not in
+time order within the batch, or an order that already exists (replay or idempotency mismatch:
+detected by the unique constraint inside a savepoint). Each then raises or replays exactly as it
+would for a POS.
 """
 
 from __future__ import annotations
@@ -399,10 +401,12 @@ class _SetBasedPosting:
         purchases, constants = self._purchase_columns(
             purchase_ids, eligible, points, rules, tiers, codes, request_hashes
         )
-        writer.purchases(purchases, constants)
+        writer.purchases(list(purchases), zip(*purchases.values(), strict=True), constants)
         audited = purchases if actors is not None else None
         del purchases
-        writer.lines(*self._line_columns(purchase_ids, line_pts))
+        lines, entries = self._line_columns(purchase_ids, line_pts)
+        writer.lines(list(lines), zip(*lines.values(), strict=True), entries)
+        del lines
         if len(earning):
             writer.earnings(
                 *self._earning_rows(
@@ -413,7 +417,15 @@ class _SetBasedPosting:
             )  # fmt: skip
         writer.upgrades(*self._upgrade_rows(tiers))
         if actors is not None and audited is not None:
-            writer.audit(actors, audited, batch.channels(), self.now)
+            p = audited
+            writer.audit(
+                zip(
+                    actors, p["id"], p["store_id"], p["order_id"], p["member_id"], p["total_minor"],
+                    p["points_earned"], batch.channels(),
+                    strict=True,
+                ),
+                self.now,
+            )  # fmt: skip
         if writes is not None and given is None:
             writes.send(self.conn)
         if self.session.key is not None:
@@ -606,8 +618,9 @@ class _SetBasedPosting:
         rules: list[str],
         available: IntArray,
         expires: IntArray,
-    ) -> tuple[TransferColumns, list[Sequence[Any]]]:
-        """The earning transfers (with their postings) and the lots they credit."""
+    ) -> tuple[TransferColumns, list[Sequence[Any]], list[int]]:
+        """The earning transfers (with their postings), the lots they credit (`sale_rows.LOT_COLUMNS`)
+        and the lots' ids."""
         batch = self.batch
         account = self.account[self.who.of_order[earning]]
         amount = points[earning]
@@ -629,12 +642,11 @@ class _SetBasedPosting:
         )
         to_debt = paid[earning]
         lots: list[Sequence[Any]] = [
-            lot_ids.tolist(), transfers.credit_account_id, transfers.member_id,
-            self.rules.merchant[earning].tolist(), transfers.ids, transfers.purchase_id,
-            transfers.amount, to_debt.tolist(), (amount - to_debt).tolist(),
+            transfers.credit_account_id, transfers.member_id, self.rules.merchant[earning].tolist(),
+            transfers.purchase_id, transfers.amount, to_debt.tolist(), (amount - to_debt).tolist(),
             stored_texts(available[earning], self.pg), stored_texts(expires[earning], self.pg),
         ]  # fmt: skip
-        return transfers, lots
+        return transfers, lots, lot_ids.tolist()
 
     def _account_rows(
         self, points_by_member: IntArray, paid_by_member: IntArray
