@@ -165,7 +165,8 @@ def write_transfers(
     if c.ids is None or c.posting_ids is None:  # a few, numbered by SQLite
         transfers = list(zip(*values, strict=True))
         ids = rows.write_numbered(conn, "transfers", _TRANSFER_COLUMNS, transfers, constants, ids=None)
-        rows.write_rows(conn, "postings", ("transfer_id", "account_id", "amount"), _legs(c, ids), at)
+        few = list(_legs(c, ids))  # bound in one statement
+        rows.write_rows(conn, "postings", ("transfer_id", "account_id", "amount"), few, at)
         return ids
     ids, numbered = c.ids, zip(c.ids, *values, strict=True)
     rows.write_rows(conn, "transfers", ("id", *_TRANSFER_COLUMNS), numbered, constants, into=into)

@@ -250,8 +250,7 @@ def update_rows(
         if into is None:
             writes.send(conn)
         return
-    sets = ", ".join(f"{c} = ?" for c in assigned)
-    sql = f"UPDATE {table} SET {sets} WHERE {key} = ?"
+    sql = _update_sql(table, tuple(assigned), key)
     cur = cursor(conn)
     try:
         if len(rows) == 1:  # a batch of one sale's: executemany costs the driver more for one row
@@ -299,6 +298,13 @@ def _insert_sqlite(
         return
     row = "(" + ", ".join(["?"] * width + [_literal(v) for v in constants]) + ")"
     _insert_many(cur, head, row, width, chain(first, source))
+
+
+@lru_cache(maxsize=64)
+def _update_sql(table: str, assigned: tuple[str, ...], key: str) -> str:
+    """SQLite: `UPDATE table SET assigned… = ? WHERE key = ?` (built once per shape)."""
+    sets = ", ".join(f"{c} = ?" for c in assigned)
+    return f"UPDATE {table} SET {sets} WHERE {key} = ?"
 
 
 @lru_cache(maxsize=256)

@@ -182,8 +182,8 @@ class SaleWriter:
         at: dict[str, int | str | None] = {"created_at": self.now_text}
         transfer_ids = write_transfers(conn, transfers, into=into)
         if lot_ids is None:
-            lot_rows = zip(transfer_ids, *lots, strict=True)
-            write_rows(conn, "point_lots", ("transfer_id", *LOT_COLUMNS), lot_rows, at, into=into)
+            few = list(zip(transfer_ids, *lots, strict=True))  # bound in one statement
+            write_rows(conn, "point_lots", ("transfer_id", *LOT_COLUMNS), few, at, into=into)
         else:
             lot_rows = zip(lot_ids, transfer_ids, *lots, strict=True)
             write_rows(conn, "point_lots", ("id", "transfer_id", *LOT_COLUMNS), lot_rows, at, into=into)
