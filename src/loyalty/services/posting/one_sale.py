@@ -411,8 +411,9 @@ def _reserved_ids(conn: Connection, posting: _Posting) -> NewIds | None:
     reserved = {"purchases": [posting.purchase_id], **(posting.earning_ids or {})}
 
     def new_ids(wanted: dict[str, int]) -> dict[str, list[int]]:
-        missing = {table: n for table, n in wanted.items() if n and len(reserved.get(table, ())) != n}
-        return {table: reserved.get(table, []) for table in wanted} | next_id_lists(conn, missing)
+        taken = {table: reserved.get(table, [])[:n] for table, n in wanted.items()}
+        missing = {table: n for table, n in wanted.items() if len(taken[table]) != n}
+        return taken | next_id_lists(conn, missing)
 
     return new_ids
 

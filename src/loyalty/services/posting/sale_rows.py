@@ -1,10 +1,11 @@
-"""The rows a set-based posting writes, as Python lists: one writer for both forms of the routine.
+"""The rows a set-based posting writes, as Python values: one writer for both forms of the routine.
 
 The routine works out each order's amounts, points, tier and ids over NumPy columns (many orders,
-`set_based`) or over Python's own values (a few orders, one a member: `few_orders`). Either hands
-the outcome to `SaleWriter` table by table, and the same statements write it: the purchases, their
-lines and the rules that earned on them, the earning transfers (`db.ledger_writer`) and the lots
-they credit, the accounts' balance and debt, the upgrades and, for POS sales, one audit row a sale.
+`set_based`) or over Python's own values (a sale alone, or a few orders, one a member: `few_orders`).
+Either hands the outcome to `SaleWriter` table by table, and the same statements write it: the
+purchases, their lines and the rules that earned on them, the earning transfers (`db.ledger_writer`)
+and the lots they credit, the accounts' balance and debt, the upgrades and, for POS sales, one audit
+row a sale.
 Table by table, so that an import's batch holds one table's lists at a time rather than all of
 them: a list holds a value in about five times an array's memory.
 """
@@ -32,7 +33,6 @@ from loyalty.services.schemas import PurchaseIn, PurchaseResult, UsedCoupon
 Ints = Sequence[int] | IntArray
 
 #: the columns of the lots (`SaleWriter.earnings`) beside their id and transfer
-
 LOT_COLUMNS = (
     "account_id", "member_id", "merchant_id", "purchase_id", "amount", "debt_paid", "remaining",
     "available_at", "expires_at",
@@ -126,12 +126,13 @@ class SaleWriter:
     """Writes a posting's rows in the caller's transaction, table by table in the order the tables
     name each other (PostgreSQL: gathered `into` the caller's one statement where given).
 
-    `purchases` and `lines` take columns (a list a column, orders and lines in batch order), the
-    purchases' columns with one value for every order apart (`constants`); `earnings` the earning
-    orders' transfers, their lots as columns (`LOT_COLUMNS`, in that order: an import's hundreds of
-    thousands are zipped into rows only as they are written) and the rows (balance, debt, account id)
-    of the accounts that moved; `upgrades` the upgrades (member, from tier, to tier, window spend) in
-    posting order and each upgraded member's new tier (tier id, member).
+    `purchases` (an import's or a batch in columns) and `numbered_purchases` (a few orders', numbered
+    as written on SQLite) and `lines` take rows of the columns they name, orders and lines in batch
+    order (an import's zipped from its columns only as they are written), the purchases' columns with
+    one value for every order apart (`constants`); `earnings` the earning orders' transfers, their lots
+    as columns (`LOT_COLUMNS`) and the rows (balance, debt, account id) of the accounts that moved;
+    `upgrades` the upgrades (member, from tier, to tier, window spend) in posting order and each
+    upgraded member's new tier (tier id, member); `audit` one row a POS sale.
     """
 
     __slots__ = ("conn", "into", "now_text")
@@ -140,16 +141,10 @@ class SaleWriter:
         self.conn, self.now_text, self.into = conn, now_text, into
 
     def purchases(
-        self,
-        names: Sequence[str],
-        rows: Iterable[Sequence[Any]],
-        constants: dict[str, int | str | None] | None = None,
+        self, names: Sequence[str], rows: Iterable[Sequence[Any]], constants: dict[str, int | str | None]
     ) -> None:
-        """The purchases: rows of `names`' values (`purchase_columns`' zipped, or `PURCHASE_ROW`'s),
-        with `constants` (by default, what a new purchase has not yet had: refunds, reversals,
-        redemptions) and the time they were written."""
-        fixed = constants if constants is not None else untouched(self.now_text)
-        write_rows(self.conn, "purchases", names, rows, fixed, into=self.into)
+        """The purchases: rows of `names`' values (`purchase_columns`' zipped) and `constants`."""
+        write_rows(self.conn, "purchases", names, rows, constants, into=self.into)
 
     def lines(
         self, names: Sequence[str], rows: Iterable[Sequence[Any]], rule_entries: dict[str, list[int]] | None
