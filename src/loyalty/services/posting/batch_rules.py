@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -22,40 +21,16 @@ from loyalty.domain.programme.engine import Earned, Rule, Vocabulary
 from loyalty.services.catalogue import StoreInfo, Tier
 from loyalty.services.earning_rules.frames import SaleColumns, earn_lines, needs_birthdays
 from loyalty.services.posting.import_session import BulkSession
-from loyalty.services.posting.order_batch import Strings
+from loyalty.services.posting.order_batch import OrderBatch
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-class RuleOrders(Protocol):
-    """The columns of a batch's orders the rules read: an import's or a POS batch's
-    (`order_batch.OrderBatch`), or a few orders' (`few_orders`)."""
-
-    @property
-    def store_id(self) -> IntArray: ...
-    @property
-    def occurred_us(self) -> IntArray: ...
-    @property
-    def member_id(self) -> IntArray: ...
-    @property
-    def lines_per_order(self) -> IntArray: ...
-    @property
-    def channel(self) -> Strings | None: ...  # per order; None: every order a store sale
-    @property
-    def category(self) -> Strings: ...  # per line
-    @property
-    def sku(self) -> Strings: ...
-    @property
-    def brand(self) -> Strings | None: ...  # None: no line names one
-
-    def __len__(self) -> int: ...
-
-
 def earned_by_rules(
     conn: Connection,
     rules: Sequence[Rule],
-    batch: RuleOrders,
+    batch: OrderBatch,
     stores: Sequence[StoreInfo],
     store_of_order: IntArray,
     ranked: Sequence[Tier],

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,7 +40,7 @@ from loyalty.services.catalogue import Programme, StoreInfo, Tier, TierLadder, c
 from loyalty.services.earning_rules.frames import rule_entries, stored_date
 from loyalty.services.posting.batch_rules import earned_by_rules
 from loyalty.services.posting.member_state import MemberState, read_members
-from loyalty.services.posting.order_batch import ANONYMOUS, IntArray, OrderBatch, OrderLists
+from loyalty.services.posting.order_batch import ANONYMOUS, OrderBatch, OrderLists
 from loyalty.services.posting.read_ahead import ReadAhead, new_id_lists
 from loyalty.services.posting.sale_rows import LINE_ROW, Posted, SaleWriter
 from loyalty.services.posting.window_spend import held_in_window
@@ -257,40 +257,25 @@ def _earnings(
     member; their lots (columns, `sale_rows.LOT_COLUMNS`), which pay their member's debt first, and
     the lots' ids; and the rows (balance, debt, account id) of the accounts they credit: one each, no
     member having two orders. `ids`: the transfers', postings' and lots' ids (None: SQLite's)."""
-    debit: list[int] = []
-    credit: list[int] = []
-    amount: list[int] = []
-    member: list[int] = []
-    purchase: list[int] = []
-    store_id: list[int] = []
-    order_id: list[str] = []
-    rule: list[str] = []
-    merchant: list[int] = []
-    paid_debt: list[int] = []
-    remaining: list[int] = []
-    available_at: list[str] = []
-    expires_at: list[str] = []
+    # Each earning order's values, one tuple an order, then turned into columns (tuples).
+    each: list[tuple[Any, ...]] = []
     accounts: list[tuple[int, int, int]] = []
     for o in earners:
         order, earns = orders[o], points[o]
         state, store = order.state, order.store
-        if state is None or order.member_id is None:  # an anonymous order never earns
+        if state is None:  # an anonymous order never earns
             raise ValueError("an anonymous order has no member")
         paid = earning.debt_paid(earns, state.debt)
-        debit.append(store.liability_account_id)
-        credit.append(state.account_id)
-        amount.append(earns)
-        member.append(order.member_id)
-        purchase.append(purchase_ids[o])
-        store_id.append(store.id)
-        order_id.append(order.order_id)
-        rule.append(labels[o])
-        merchant.append(store.merchant_id)
-        paid_debt.append(paid)
-        remaining.append(earns - paid)
-        available_at.append(stored_instant(available[o], pg))
-        expires_at.append(stored_instant(expires[o], pg))
+        each.append((
+            store.liability_account_id, state.account_id, earns, order.member_id, purchase_ids[o],
+            store.id, order.order_id, labels[o], store.merchant_id, paid, earns - paid,
+            stored_instant(available[o], pg), stored_instant(expires[o], pg),
+        ))  # fmt: skip
         accounts.append((state.balance + earns, state.debt - paid, state.account_id))
+    (
+        debit, credit, amount, member, purchase, store_id, order_id, rule, merchant, paid_debt, remaining,
+        available_at, expires_at,
+    ) = zip(*each, strict=True)  # fmt: skip
     transfers = TransferColumns(
         kind="earn", created_at=now_text, ids=None if ids is None else ids["transfers"],
         posting_ids=None if ids is None else ids["postings"], debit_account_id=debit,
@@ -301,23 +286,6 @@ def _earnings(
         credit, member, merchant, purchase, amount, paid_debt, remaining, available_at, expires_at,
     ]  # fmt: skip
     return transfers, lots, None if ids is None else ids["point_lots"], accounts
-
-
-@dataclass(slots=True)
-class _RuleOrders:
-    """The orders' columns the earning rules read (`batch_rules.RuleOrders`)."""
-
-    store_id: IntArray
-    occurred_us: IntArray
-    member_id: IntArray
-    lines_per_order: IntArray
-    channel: list[str | None] | None
-    category: list[str | None]
-    sku: list[str | None]
-    brand: list[str | None] | None
-
-    def __len__(self) -> int:
-        return len(self.store_id)
 
 
 def _earned_by_rules(
@@ -332,16 +300,20 @@ def _earned_by_rules(
     lines = [line for o in orders for line in o.lines]
     brands = [line.brand for line in lines]
     stores = [o.store for o in orders]
-    columns = _RuleOrders(
+    columns = OrderBatch(  # the orders in columns, as the rules engine reads a batch
         store_id=np.array([s.id for s in stores], dtype=np.int64),
+        order_id=[o.order_id for o in orders],
         occurred_us=np.array([o.occurred_us for o in orders], dtype=np.int64),
         member_id=np.array(
             [ANONYMOUS if o.member_id is None else o.member_id for o in orders], dtype=np.int64
         ),
-        lines_per_order=np.array([len(o.lines) for o in orders], dtype=np.int64),
-        channel=[o.channel for o in orders],
-        category=[line.category for line in lines],
+        offsets=np.array(list(accumulate((len(o.lines) for o in orders), initial=0)), dtype=np.int64),
         sku=[line.sku for line in lines],
+        category=[line.category for line in lines],
+        quantity=np.array([line.quantity for line in lines], dtype=np.int64),
+        unit_price_minor=np.array([line.unit_price_minor for line in lines], dtype=np.int64),
+        discount_minor=np.array([line.discount_minor for line in lines], dtype=np.int64),
+        channel=[o.channel for o in orders],
         brand=None if all(b is None for b in brands) else brands,
     )
     excluded = [
