@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import DateTime, Engine, bindparam, func, insert, select
+from sqlalchemy import Connection, DateTime, Engine, bindparam, func, insert, select
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.db.core_tables import UTCDateTime, programmes
+from loyalty.db.engine import make_engine
 from loyalty.db.prepared import Prepared, pipelined_transaction
+from loyalty.services.posting.one_sale import _PURCHASE_BY_ORDER
 from loyalty.services.seed import DEFAULT_RULES
 
 _INSERT = Prepared(insert(programmes).returning(programmes.c.id))
@@ -94,3 +96,30 @@ def test_utc_datetime_binds_on_sqlite_what_sqlalchemy_would(at: datetime) -> Non
     assert fast(None) is None
     with pytest.raises(ValueError, match="naive"):
         fast(at.replace(tzinfo=None))
+
+
+@pytest.mark.postgres
+def test_a_statement_planned_at_each_run_is_never_kept_prepared_on_postgresql(pg_url: str) -> None:
+    """The driver prepares a statement after five runs, and PostgreSQL may keep a generic plan made
+    while a table was small. The order look-up of a sale is planned at each run instead: after many
+    runs it is still not a prepared statement of the connection, where the same statement without
+    the option is."""
+    engine = make_engine(pg_url)
+    kept = Prepared(_PURCHASE_BY_ORDER.statement)
+    try:
+        with engine.begin() as conn:
+            for i in range(8):
+                _PURCHASE_BY_ORDER.run(conn, {"store_id": 1, "order_id": f"o{i}"})
+            assert _PURCHASE_BY_ORDER.planned_each_run
+            assert not _kept_look_ups(conn)
+            for i in range(8):
+                kept.run(conn, {"store_id": 1, "order_id": f"o{i}"})
+            assert len(_kept_look_ups(conn)) == 1
+    finally:
+        engine.dispose()
+
+
+def _kept_look_ups(conn: Connection) -> list[str]:
+    """The connection's prepared statements that read an order's request hash (the look-up)."""
+    rows = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars()
+    return [s for s in rows if "request_hash" in s and "FROM purchases" in s]

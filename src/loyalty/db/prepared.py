@@ -39,6 +39,8 @@ Processor = Callable[[Any], Any]
 
 
 _MISSING = object()
+_NONE: dict[str, Any] = {}
+_PLANNED_EACH_RUN: dict[str, Any] = {"prepare": False}
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,13 @@ class _Plan:
 class Prepared:
     """One statement; `run`/`run_many` execute it on an open SQLAlchemy connection's driver cursor."""
 
-    def __init__(self, statement: ClauseElement) -> None:
+    def __init__(self, statement: ClauseElement, *, planned_each_run: bool = False) -> None:
+        """`planned_each_run`: PostgreSQL plans the statement at each run. Otherwise the driver
+        prepares it after a few runs, and the server may keep a generic plan made while a table was
+        small: a look-up in a table that grows from empty would then scan it for the life of the
+        connection."""
         self.statement = statement
+        self.planned_each_run = planned_each_run
         self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
 
     def _plan(self, dialect: Dialect, keys: tuple[str, ...]) -> _Plan:
@@ -91,7 +98,7 @@ class Prepared:
         plan = self._plan(conn.dialect, tuple(params))
         cursor = conn.connection.cursor()
         try:
-            cursor.execute(plan.sql, plan.bind(params))
+            cursor.execute(plan.sql, plan.bind(params), **self._options(conn))
             return list(cursor.fetchall()) if plan.returns_rows else []
         except conn.dialect.loaded_dbapi.Error as exc:
             raise driver_error(plan.sql, params, exc, conn) from exc
@@ -107,7 +114,7 @@ class Prepared:
         plan = self._plan(conn.dialect, tuple(params))
         cursor = conn.connection.cursor()
         try:
-            cursor.execute(plan.sql, plan.bind(params))
+            cursor.execute(plan.sql, plan.bind(params), **self._options(conn))
         except conn.dialect.loaded_dbapi.Error as exc:
             cursor.close()
             raise driver_error(plan.sql, params, exc, conn) from exc
@@ -122,13 +129,17 @@ class Prepared:
         cursor = conn.connection.cursor()
         try:
             if len(rows) == 1:
-                cursor.execute(plan.sql, plan.bind(rows[0]))
+                cursor.execute(plan.sql, plan.bind(rows[0]), **self._options(conn))
             else:
                 cursor.executemany(plan.sql, [plan.bind(r) for r in rows])  # type: ignore[arg-type]
         except conn.dialect.loaded_dbapi.Error as exc:
             raise driver_error(plan.sql, rows, exc, conn) from exc
         finally:
             cursor.close()
+
+    def _options(self, conn: Connection) -> dict[str, Any]:
+        """The driver's options for one run: PostgreSQL's `prepare=False` where planned each run."""
+        return _PLANNED_EACH_RUN if self.planned_each_run and conn.dialect.name == "postgresql" else _NONE
 
     def scalar(self, conn: Connection, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""

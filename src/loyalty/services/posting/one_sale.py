@@ -114,10 +114,13 @@ def result_of_row(conn: Connection, row: Any, replayed: bool) -> PurchaseResult:
 
 # The posting path's statements run on the driver (see `db.prepared`): compiled once, not per sale.
 # The posting path's statements run on the driver (see `db.prepared`): compiled once, not per sale.
+# Planned at each run: it runs on a retry, or for a sale with coupons or promotions, in a process
+# that may have started on an empty table (`Prepared`).
 _PURCHASE_BY_ORDER = Prepared(
     select(purchases.c.id, purchases.c.request_hash).where(
         purchases.c.store_id == bindparam("store_id"), purchases.c.order_id == bindparam("order_id")
-    )
+    ),
+    planned_each_run=True,
 )
 # The member as a posting reads them (`member_state.MemberState`'s columns) with their account locked
 # (FOR UPDATE OF accounts on PostgreSQL), and one more column by database:
