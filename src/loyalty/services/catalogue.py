@@ -242,14 +242,15 @@ class Catalogue:
         return self._rules
 
     def refreshed(self, conn: Connection) -> Catalogue:
-        """A new catalogue holding, read afresh, what this one holds: its stores, the tier ladder and
-        the rule book, as far as they were read (`read_afresh`)."""
+        """A new catalogue holding, read afresh, the tier ladder, the rule book and the stores this
+        one holds, those it read meanwhile included (`read_afresh`): never colder than this one, so
+        that a posting that read it before a pipeline finds what it needs without a statement of its
+        own."""
         fresh = Catalogue()
+        fresh.tiers(conn)
+        fresh.rule_book(conn)
         fresh.stores(conn, list(self._stores))
-        if self._tiers is not None:
-            fresh.tiers(conn)
-        if self._rules is not None:
-            fresh.rule_book(conn)
+        fresh.stores(conn, [store_id for store_id in list(self._stores) if store_id not in fresh._stores])
         return fresh
 
     def invalidate(self) -> None:
@@ -278,9 +279,12 @@ def read_afresh(ctx: Context, conn: Connection) -> None:
     pipeline), and no sale pays for the reading."""
     held = ctx.cache.get(_CACHE_KEY)
     fresh = held.refreshed(conn) if isinstance(held, Catalogue) else None
-    ctx.invalidate()
-    if fresh is not None:
-        ctx.cache.setdefault(_CACHE_KEY, fresh)
+    for key in [key for key in ctx.cache if key != _CACHE_KEY]:  # the rest, as `Context.invalidate`
+        ctx.cache.pop(key, None)
+    if fresh is None:
+        ctx.cache.pop(_CACHE_KEY, None)
+    else:
+        ctx.cache[_CACHE_KEY] = fresh  # in one step: no moment without a catalogue for a posting to fill
 
 
 def store_of(ctx: Context, store_id: int) -> StoreInfo:
