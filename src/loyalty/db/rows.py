@@ -146,8 +146,9 @@ def write_rows(
     constants: dict[str, int | str | None] | None = None,
     *,
     into: unnest.Writes | None = None,
-) -> None:
-    """Insert many rows: multi-row `VALUES` on SQLite, `COPY … FROM STDIN` on PostgreSQL.
+) -> int | None:
+    """Insert many rows: multi-row `VALUES` on SQLite, `COPY … FROM STDIN` on PostgreSQL; return
+    SQLite's id of the last row written (its cursor's `lastrowid`), None on PostgreSQL.
 
     COPY waits for the server twice per table; for a few rows PostgreSQL's rows are instead gathered
     `into` one statement with the batch's other writes (`db.unnest.Writes`, sent by the caller).
@@ -166,15 +167,17 @@ def write_rows(
         if data:
             data += [[value] * len(data[0]) for value in extra]
             into.insert(table, dict(zip(names, data, strict=True)))
-        return
+        return None
     cur = cursor(conn)
     try:
         if is_postgres(conn):
             with cur.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy_in:
                 for row in rows:
                     copy_in.write_row((*row, *extra))
-        else:
-            _insert_sqlite(cur, _insert_head(table, names), len(columns), rows, extra)
+            return None
+        _insert_sqlite(cur, _insert_head(table, names), len(columns), rows, extra)
+        last: int | None = cur.lastrowid  # None where there was no row
+        return last
     except conn.dialect.loaded_dbapi.Error as exc:
         raise driver_error(f"bulk insert into {table}", None, exc, conn) from exc
     finally:
@@ -202,17 +205,13 @@ def write_numbered(
         return ids
     if into is not None or is_postgres(conn):
         raise ValueError("PostgreSQL's rows are written with their ids")
-    extra = tuple((constants or {}).values())
-    if len(rows) * (len(columns) + len(extra)) > _MAX_BOUND_PARAMETERS:
+    if not rows:
+        return []
+    if len(rows) * (len(columns) + len(constants or ())) > _MAX_BOUND_PARAMETERS:
         raise ValueError("numbered rows are a few, written in one statement")
-    cur = cursor(conn)
-    try:
-        _insert_sqlite(cur, _insert_head(table, (*columns, *(constants or {}))), len(columns), rows, extra)
-        last = int(cur.lastrowid)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise driver_error(f"insert into {table}", None, exc, conn) from exc
-    finally:
-        cur.close()
+    last = write_rows(conn, table, columns, rows, constants)
+    if last is None:  # not reached: rows were written
+        raise RuntimeError(f"no row was written into {table}")
     return range(last - len(rows) + 1, last + 1)
 
 

@@ -54,8 +54,9 @@ LINE_ROW = (
 @dataclass(slots=True, eq=False)
 class Posted:
     """What a set-based posting wrote, per order in batch order (what the live routine would answer):
-    lists (the few-orders form's) or arrays (the array form's, read only where an order is answered:
-    an import's are never turned into lists). Two are equal when their values are, in either form."""
+    Python's sequences (the few-orders form's) or arrays (the array form's, read only where an order
+    is answered: an import's are never turned into lists). Two are equal when their values are, in
+    either form."""
 
     purchase_ids: Ints
     totals: Ints
